@@ -1,0 +1,56 @@
+/* talc/config.h — compile-time options, export macro and the few shared types.
+ *
+ * Every option lives in this one block: `#ifndef TALC_X` / default / what it does. Each is
+ * mirrored by a CMake option of the same name (CMakeLists.txt, "Options"). A project may put
+ * its own values in a header named by TALC_CONFIG_HEADER, included first.
+ *
+ * Concurrency: none (declarations only).
+ */
+#ifndef TALC_CONFIG_H
+#define TALC_CONFIG_H
+
+#ifdef TALC_CONFIG_HEADER
+#include TALC_CONFIG_HEADER
+#endif
+
+/* TALC_COUNTERS: keep per-heap counters (talc_heap_counters). 1 = on (default), 0 = off.
+ * Off saves a few adds per operation; talc_heap_counters() then reports zeros. */
+#ifndef TALC_COUNTERS
+#define TALC_COUNTERS 1
+#endif
+
+/* TALC_DEBUG: assertion tier. 0 = none, 1 = cheap checks on public entry (default for debug
+ * builds), 2 = internal assertions, 3 = run the full invariant checker after every operation. */
+#ifndef TALC_DEBUG
+#define TALC_DEBUG 0
+#endif
+
+/* TALC_REALLOC_UNLOCKED_COPY: the locked heap drops its lock while copying a block of at least
+ * this many bytes in realloc (Talc uses 16 KiB). 0 disables the optimisation. */
+#ifndef TALC_REALLOC_UNLOCKED_COPY
+#define TALC_REALLOC_UNLOCKED_COPY 16384
+#endif
+
+#if TALC_COUNTERS != 0 && TALC_COUNTERS != 1
+#error "TALC_COUNTERS must be 0 or 1"
+#endif
+#if TALC_DEBUG < 0 || TALC_DEBUG > 3
+#error "TALC_DEBUG must be 0..3"
+#endif
+
+/* Export macro: the library builds with -fvisibility=hidden; public functions carry TALC_API. */
+#if defined(TALC_BUILDING) && defined(__GNUC__)
+#define TALC_API __attribute__((visibility("default")))
+#else
+#define TALC_API
+#endif
+
+#if defined(__GNUC__)
+#define TALC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#define TALC_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#else
+#define TALC_MALLOC_ATTR
+#define TALC_NONNULL(...)
+#endif
+
+#endif /* TALC_CONFIG_H */

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# deps.sh — install the Debian packages a target needs, only when some are missing.
+#
+#   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind)
+#   scripts/deps.sh cross    aarch64 cross build + qemu-user + arm64 libraries + Criterion overlay
+#   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
+#
+# Runs apt as root, or through sudo; otherwise names the missing packages and exits 1.
+# Idempotent and quick (a dpkg-query per package) when everything is present.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+native_pkgs=(cmake make pkg-config gcc clang libclang-rt-14-dev valgrind
+             liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64)
+cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
+            liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
+            libasan8:arm64 libubsan1:arm64)
+bench_pkgs=(libjemalloc-dev libmimalloc-dev libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox)
+
+native_arch=$(dpkg --print-architecture)
+
+missing() {
+  local p
+  for p in "$@"; do
+    # Debian multiarch: a bare name would be ambiguous once :arm64 twins exist.
+    case $p in *:*) q=$p ;; *) q=$p ;; esac
+    if [ "${q##*:}" = amd64 ] && [ "$native_arch" != amd64 ]; then q="${q%%:*}:$native_arch"; fi
+    [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$q" 2>/dev/null)" = "ii " ] || printf '%s\n' "$q"
+  done
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1; fi
+}
+
+apt_install() {
+  local need=("$@")
+  [ ${#need[@]} -eq 0 ] && return 0
+  if ! as_root true; then
+    echo "deps.sh: missing Debian packages (run as root or with sudo): ${need[*]}" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
+  as_root apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
+}
+
+arm64_overlay() {
+  local ovl="$here/.deps/arm64-overlay"
+  [ -e "$ovl/usr/lib/aarch64-linux-gnu/libcriterion.so" ] && return 0
+  # libcriterion-dev:arm64 cannot be co-installed with the amd64 one (libnanomsg5 lacks
+  # Multi-Arch: same), so unpack the three debs into an overlay used as QEMU_LD_PREFIX.
+  local tmp; tmp=$(mktemp -d); chmod 0777 "$tmp"
+  ( cd "$tmp" && apt-get download -qq libcriterion3:arm64 libcriterion-dev:arm64 libnanomsg5:arm64 )
+  mkdir -p "$ovl"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$ovl"; done
+  rm -rf "$tmp"
+}
+
+binfmt_qemu() {
+  # Criterion re-executes its binary per test; under qemu-user that execve needs binfmt_misc.
+  local reg=/proc/sys/fs/binfmt_misc
+  [ -e "$reg/qemu-aarch64" ] && return 0
+  as_root true || { echo "deps.sh: binfmt_misc for qemu-aarch64 needs root" >&2; exit 1; }
+  [ -e "$reg/register" ] || as_root mount -t binfmt_misc binfmt_misc "$reg"
+  printf '%s' ':qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64:' \
+    | as_root tee "$reg/register" >/dev/null
+}
+
+case "${1:-native}" in
+  native) mapfile -t m < <(missing "${native_pkgs[@]}"); apt_install "${m[@]}" ;;
+  cross)
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      as_root dpkg --add-architecture arm64 || { echo "deps.sh: need root to add arm64" >&2; exit 1; }
+      as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
+    fi
+    mapfile -t m < <(missing "${cross_pkgs[@]}"); apt_install "${m[@]}"
+    arm64_overlay; binfmt_qemu ;;
+  bench)  mapfile -t m < <(missing "${bench_pkgs[@]}"); apt_install "${m[@]}" ;;
+  *) echo "usage: deps.sh native|cross|bench" >&2; exit 2 ;;
+esac

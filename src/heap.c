@@ -1,0 +1,282 @@
+/* heap.c — the Talc heap engine: initialisation, allocation, free, usable size, faults.
+ *
+ * Allocation takes the head of the lowest non-empty bin whose every chunk fits (O(1): one
+ * bitmap scan), falling back to a first-fit scan of the bin just below, which may hold a
+ * larger-than-needed chunk. The tail is split off as a free chunk when it can hold one.
+ * Free coalesces with both neighbours through the boundary tags (O(1)).
+ *
+ * Concurrency: single-threaded per heap (talc/heap.h). No globals, no OS calls.
+ */
+#include <stdlib.h> /* abort */
+#include <string.h>
+
+#include "heap_internal.h"
+
+/* ---- Faults and debug guards --------------------------------------------------------------*/
+
+void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
+                     const char *what)
+{
+    talc_fault_info_t info = {f, h->opts.name ? h->opts.name : "talc", addr, what};
+    if (h->opts.fatal) {
+        h->opts.fatal(&info, h->opts.fatal_ctx);
+        return;
+    }
+    abort();
+}
+
+#if TALC_DEBUG >= 1
+bool talc_heap_enter(struct talc_heap *h, bool span_op)
+{
+    if (h->busy == 0 || (span_op && h->busy == 2)) {
+        if (h->busy == 0)
+            h->busy = 1;
+        return true;
+    }
+    talc_heap_fault(h, TALC_FAULT_REENTRY, h, "heap re-entered (from an OOM hook or handler?)");
+    return false;
+}
+
+void talc_heap_leave(struct talc_heap *h)
+{
+    if (h->busy == 1)
+        h->busy = 0;
+#if TALC_DEBUG >= 3
+    const void *where = NULL;
+    if (talc_heap_check(h, &where) != 0)
+        talc_heap_fault(h, TALC_FAULT_CORRUPTION, where, "invariant check failed");
+#endif
+}
+#endif
+
+/* ---- Life cycle ---------------------------------------------------------------------------*/
+
+size_t talc_heap_footprint(void)
+{
+    return (sizeof(struct talc_heap) + TALC_GRAIN - 1) & ~(TALC_GRAIN - 1);
+}
+
+static bool talc_opts_valid(const talc_heap_opts_t *o)
+{
+    size_t l = o->cache_line;
+    return l == 0 || ((l & (l - 1)) == 0 && l >= TALC_GRAIN && l <= TALC_MAX_QUANTUM);
+}
+
+talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts)
+{
+    static const talc_heap_opts_t defaults = {0};
+    const talc_heap_opts_t *o = opts ? opts : &defaults;
+    if (!mem || size < talc_heap_footprint() || ((uintptr_t)mem & (TALC_GRAIN - 1)) ||
+        !talc_opts_valid(o))
+        return NULL;
+    struct talc_heap *h = mem;
+    memset(h, 0, sizeof *h);
+    h->opts = *o;
+    h->quantum = o->cache_line ? o->cache_line : TALC_GRAIN;
+    h->qmask = h->quantum - 1;
+    h->min_chunk = TALC_MIN_CHUNK > h->quantum ? TALC_MIN_CHUNK : h->quantum;
+    h->magic = TALC_HEAP_MAGIC;
+    size_t fp = talc_heap_footprint();
+    if (size > fp)
+        h->first_span = talc_heap_claim(h, (char *)mem + fp, size - fp);
+    return h;
+}
+
+talc_span_t *talc_heap_first_span(const talc_heap_t *h) { return h->first_span; }
+
+size_t talc_heap_cache_line(const talc_heap_t *h)
+{
+    return h->opts.cache_line;
+}
+
+void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
+{
+#if TALC_COUNTERS
+    *out = h->cnt;
+#else
+    (void)h;
+    memset(out, 0, sizeof *out);
+#endif
+}
+
+/* ---- Finding a chunk ----------------------------------------------------------------------*/
+
+#ifndef TALC_BEST_FIT_SCAN
+#define TALC_BEST_FIT_SCAN 16
+#endif
+
+static char *talc_scan_bin(struct talc_heap *h, unsigned b, size_t s)
+{
+    for (talc_free_t *f = h->bins[b]; f; f = f->next) {
+        size_t fs = talc_hsize(f->hdr);
+        if (fs >= s) {
+            talc_bin_unlink(h, (char *)f, fs);
+            return (char *)f;
+        }
+    }
+    return NULL;
+}
+
+/* Best fit among the first TALC_BEST_FIT_SCAN nodes of the bin that holds size s (exponential
+ * bins only; linear bins hold one size). Good fit (the ceiling bin's head) left 5 % of Talc's
+ * heap-efficiency arena in mid-size holes at the first OOM; this bounded best fit halves that
+ * (docs/heap.md, "Fit policy"). */
+static char *talc_best_in_bin(struct talc_heap *h, unsigned b, size_t s)
+{
+    talc_free_t *best = NULL;
+    size_t bs = SIZE_MAX;
+    unsigned k = 0;
+    for (talc_free_t *f = h->bins[b]; f && k < TALC_BEST_FIT_SCAN; f = f->next, k++) {
+        size_t fs = talc_hsize(f->hdr);
+        if (fs >= s && fs < bs) {
+            best = f;
+            bs = fs;
+            if (fs == s)
+                break;
+        }
+    }
+    if (best)
+        talc_bin_unlink(h, (char *)best, bs);
+    return (char *)best;
+}
+
+char *talc_heap_take(struct talc_heap *h, size_t s)
+{
+    unsigned b0 = talc_bin_of(s);
+    if (b0 >= TALC_LIN_BINS && h->bins[b0]) {
+        char *c = talc_best_in_bin(h, b0, s);
+        if (c)
+            return c;
+    }
+    unsigned b = talc_bin_ceil(s);
+    unsigned f = talc_bm_find(h, b);
+    if (TALC_LIKELY(f < TALC_NBINS)) {
+        char *c = (char *)h->bins[f];
+        talc_bin_unlink(h, c, talc_hsize(talc_hdr(c)));
+        return c;
+    }
+    /* Only bin b−1 can still hold a chunk >= s (linear bins hold one size: none there). */
+    if (b - 1u >= TALC_LIN_BINS && h->bins[b - 1u])
+        return talc_scan_bin(h, b - 1u, s);
+    return NULL;
+}
+
+void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t prev_free)
+{
+    size_t cs = talc_hsize(talc_hdr(c));
+    size_t rem = cs - s;
+    if (rem >= h->min_chunk) {
+        talc_make_free(h, c + s, rem); /* the chunk above keeps PREV_FREE */
+    } else {
+        s = cs;
+        char *above = c + cs;
+        talc_set_hdr(above, talc_hdr(above) & ~TALC_F_PREV_FREE);
+    }
+    talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
+    TALC_CNT(h, live_allocs, += 1);
+    TALC_CNT(h, total_allocs, += 1);
+    TALC_CNT(h, total_bytes, += n);
+    talc_cnt_live_add(h, n);
+    return c + TALC_HDR;
+}
+
+char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad)
+{
+    for (unsigned tries = 0;; tries++) {
+        char *c = a ? talc_heap_take_aligned(h, s, a, pad) : talc_heap_take(h, s);
+        if (c || !h->opts.oom || tries >= TALC_OOM_MAX_RETRIES)
+            return c;
+        uint64_t gen = h->gen;
+        uint32_t busy = h->busy;
+        h->busy = busy ? 2u : 0u;
+        talc_oom_verdict_t v = h->opts.oom(h, n, a ? a : h->quantum, h->opts.oom_ctx);
+        h->busy = busy;
+        if (v != TALC_OOM_RETRY || h->gen == gen)
+            return NULL;
+    }
+}
+
+void *talc_heap_alloc(talc_heap_t *h, size_t n)
+{
+    TALC_ENTER(h, false, NULL);
+    void *p = NULL;
+    if (TALC_LIKELY(n <= TALC_MAX_REQUEST)) {
+        size_t s = talc_req_size(h, n);
+        char *c = talc_heap_take(h, s);
+        if (TALC_UNLIKELY(!c))
+            c = talc_heap_take_oom(h, n, s, 0, NULL);
+        if (TALC_LIKELY(c != NULL))
+            p = talc_heap_carve(h, c, s, n, 0);
+    }
+    if (TALC_UNLIKELY(!p))
+        TALC_CNT(h, failed_allocs, += 1);
+    TALC_LEAVE(h);
+    return p;
+}
+
+/* ---- Free ---------------------------------------------------------------------------------*/
+
+char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
+{
+    char *c = (char *)p - TALC_HDR;
+    if (TALC_UNLIKELY(((uintptr_t)p & h->qmask) != 0 || (uintptr_t)p < TALC_HDR)) {
+        talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a block start");
+        return NULL;
+    }
+    uint64_t w = talc_hdr(c);
+    size_t s = talc_hsize(w);
+    if (TALC_UNLIKELY(!talc_hused(w))) {
+        bool plausible = s >= h->min_chunk && !(s & h->qmask) && talc_footer(c + s) == s;
+        talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
+                        plausible ? "block is already free" : "pointer is not a live block");
+        return NULL;
+    }
+    if (TALC_UNLIKELY(s < h->min_chunk || (s & h->qmask) || talc_hslack(w) > s - TALC_HDR ||
+                      (talc_hdr(c + s) & TALC_F_PREV_FREE))) {
+        talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a live block");
+        return NULL;
+    }
+    return c;
+}
+
+void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
+{
+    size_t s = talc_hsize(w);
+    char *above = c + s;
+    uint64_t aw = talc_hdr(above);
+    TALC_CNT(h, live_allocs, -= 1);
+    TALC_CNT(h, live_bytes, -= s - TALC_HDR - talc_hslack(w));
+    if (w & TALC_F_PREV_FREE) {
+        size_t ps = talc_footer(c);
+        c -= ps;
+        talc_bin_unlink(h, c, ps);
+        s += ps;
+    }
+    if (!talc_hused(aw)) {
+        size_t as = talc_hsize(aw);
+        talc_bin_unlink(h, above, as);
+        s += as;
+    } else {
+        talc_set_hdr(above, aw | TALC_F_PREV_FREE);
+    }
+    talc_make_free(h, c, s);
+}
+
+void talc_heap_free(talc_heap_t *h, void *p)
+{
+    if (!p)
+        return;
+    TALC_ENTER(h, false, );
+    char *c = talc_heap_chunk_of(h, p);
+    if (TALC_LIKELY(c != NULL))
+        talc_heap_release_chunk(h, c, talc_hdr(c));
+    TALC_LEAVE(h);
+}
+
+size_t talc_heap_usable_size(const talc_heap_t *h, const void *p)
+{
+    if (!p)
+        return 0;
+    char *c = talc_heap_chunk_of(h, p);
+    return c ? talc_hsize(talc_hdr(c)) - TALC_HDR : 0;
+}

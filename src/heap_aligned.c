@@ -1,0 +1,109 @@
+/* heap_aligned.c — allocation at an alignment above the heap's quantum.
+ *
+ * Three tries, cheapest first:
+ *   1. the head of the first bin that fits the size, if its user pointer happens to be aligned
+ *      (always true in a cache-aligned heap asked for its own line size);
+ *   2. the head of the first bin whose every chunk fits size + align + a minimum chunk: it fits
+ *      whatever its address (O(1); this is what avoids Talc's high-alignment pathology,
+ *      Talc issue #44, where every request scanned whole lists);
+ *   3. a first-fit scan of the bins between, checking each chunk's aligned fit (near OOM only).
+ * The alignment padding in front becomes a free chunk of its own, so nothing is wasted.
+ *
+ * Concurrency: single-threaded per heap (talc/heap.h).
+ */
+#include "heap_internal.h"
+
+/* Padding in front of chunk c (size cs) so that c + pad + HDR is a-aligned and the padding is
+ * either 0 or can hold a free chunk. Returns false if the block does not fit. Overflow-safe. */
+static bool talc_aligned_fit(const struct talc_heap *h, const char *c, size_t cs, size_t s,
+                             size_t a, size_t *pad)
+{
+    uintptr_t p0 = (uintptr_t)c + TALC_HDR;
+    uintptr_t p = (p0 + (a - 1)) & ~(uintptr_t)(a - 1);
+    if (p < p0)
+        return false; /* wrapped at the top of the address space */
+    size_t d = (size_t)(p - p0);
+    while (d != 0 && d < h->min_chunk) {
+        if (d > SIZE_MAX - a)
+            return false;
+        d += a;
+    }
+    if (d > cs || cs - d < s)
+        return false;
+    *pad = d;
+    return true;
+}
+
+static char *talc_scan_aligned(struct talc_heap *h, unsigned b, size_t s, size_t a, size_t *pad)
+{
+    for (talc_free_t *f = h->bins[b]; f; f = f->next) {
+        size_t fs = talc_hsize(f->hdr);
+        if (talc_aligned_fit(h, (char *)f, fs, s, a, pad)) {
+            talc_bin_unlink(h, (char *)f, fs);
+            return (char *)f;
+        }
+    }
+    return NULL;
+}
+
+char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pad)
+{
+    unsigned lo = talc_bin_ceil(s);
+    unsigned f = talc_bm_find(h, lo);
+    if (f < TALC_NBINS && talc_aligned_fit(h, (char *)h->bins[f],
+                                           talc_hsize(h->bins[f]->hdr), s, a, pad)) {
+        char *c = (char *)h->bins[f];
+        talc_bin_unlink(h, c, talc_hsize(talc_hdr(c)));
+        return c;
+    }
+    if (a <= TALC_MAX_CHUNK - s - h->min_chunk) {
+        unsigned hi = talc_bin_ceil(s + a + h->min_chunk);
+        unsigned g = talc_bm_find(h, hi);
+        if (g < TALC_NBINS) {
+            char *c = (char *)h->bins[g];
+            size_t cs = talc_hsize(talc_hdr(c));
+            if (talc_aligned_fit(h, c, cs, s, a, pad)) { /* always true, unless at the top */
+                talc_bin_unlink(h, c, cs);
+                return c;
+            }
+        }
+    }
+    /* Near OOM: scan every bin that may hold a fit, from the one below `lo`. (Bins from `hi`
+     * up are empty here, unless a chunk sits at the very top of the address space.) */
+    unsigned start = lo > TALC_LIN_BINS ? lo - 1u : lo;
+    for (unsigned b = talc_bm_find(h, start); b < TALC_NBINS; b = talc_bm_find(h, b + 1u)) {
+        char *c = talc_scan_aligned(h, b, s, a, pad);
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+void *talc_heap_alloc_aligned(talc_heap_t *h, size_t n, size_t a)
+{
+    if (a <= h->quantum && a != 0 && (a & (a - 1)) == 0)
+        return talc_heap_alloc(h, n);
+    TALC_ENTER(h, false, NULL);
+    void *p = NULL;
+    if (a != 0 && (a & (a - 1)) == 0 && n <= TALC_MAX_REQUEST && a <= TALC_MAX_CHUNK) {
+        size_t s = talc_req_size(h, n), pad = 0;
+        char *c = talc_heap_take_aligned(h, s, a, &pad);
+        if (!c)
+            c = talc_heap_take_oom(h, n, s, a, &pad);
+        if (c) {
+            uint64_t prev_free = 0;
+            if (pad) {
+                size_t cs = talc_hsize(talc_hdr(c));
+                talc_make_free(h, c, pad);
+                c += pad;
+                talc_set_hdr(c, (uint64_t)(cs - pad)); /* carve reads the size */
+                prev_free = TALC_F_PREV_FREE;
+            }
+            p = talc_heap_carve(h, c, s, n, prev_free);
+        }
+    }
+    if (!p)
+        TALC_CNT(h, failed_allocs, += 1);
+    TALC_LEAVE(h);
+    return p;
+}

@@ -1,0 +1,160 @@
+/* heap_check.c — the executable form of the invariants in heap_internal.h, and the chunk walk.
+ *
+ * talc_heap_check walks every span chunk by chunk (I1–I4), then every bin list (I5, I6), then
+ * compares what it counted with the counters (I7). It reads only; it never calls the fatal
+ * handler, so tests can run it after every operation and on purposely damaged heaps.
+ *
+ * Concurrency: single-threaded per heap (talc/heap.h); it must not overlap other calls.
+ */
+#include "heap_internal.h"
+
+typedef struct talc_tally {
+    size_t free_bytes, free_chunks, used, used_bytes, spans, managed;
+} talc_tally_t;
+
+#define TALC_FAIL(code, addr)                                                                 \
+    do {                                                                                      \
+        if (where)                                                                            \
+            *where = (addr);                                                                  \
+        return (code);                                                                        \
+    } while (0)
+
+/* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
+static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s, const char *c,
+                            uint64_t w, bool prev_free, const void **where)
+{
+    size_t sz = talc_hsize(w);
+    if (sz < h->min_chunk || (sz & h->qmask))
+        TALC_FAIL(TALC_CHECK_CHUNK_SIZE, c);
+    if (sz > (size_t)(s->fence - c))
+        TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, c);
+    if (((uintptr_t)c + TALC_HDR) & h->qmask)
+        TALC_FAIL(TALC_CHECK_ALIGN, c);
+    if (((w & TALC_F_PREV_FREE) != 0) != prev_free)
+        TALC_FAIL(TALC_CHECK_PREV_FLAG, c);
+    if (talc_hused(w)) {
+        if (talc_hslack(w) > sz - TALC_HDR)
+            TALC_FAIL(TALC_CHECK_CHUNK_SIZE, c);
+        return 0;
+    }
+    if (prev_free)
+        TALC_FAIL(TALC_CHECK_ADJACENT_FREE, c);
+    if (talc_footer(c + sz) != sz || (w >> TALC_SIZE_BITS) != 0)
+        TALC_FAIL(TALC_CHECK_FOOTER, c);
+    return 0;
+}
+
+static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
+                           talc_tally_t *t, const void **where)
+{
+    bool prev_free = false;
+    const char *c = s->first;
+    if (s->magic != talc_span_magic(h, s) || s->fence < s->first)
+        TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, s);
+    while (c < s->fence) {
+        uint64_t w = talc_hdr(c);
+        int rc = talc_check_chunk(h, s, c, w, prev_free, where);
+        if (rc)
+            return rc;
+        size_t sz = talc_hsize(w);
+        prev_free = !talc_hused(w);
+        if (prev_free) {
+            t->free_bytes += sz;
+            t->free_chunks++;
+        } else {
+            t->used++;
+            t->used_bytes += sz - TALC_HDR - talc_hslack(w);
+        }
+        c += sz;
+    }
+    uint64_t fw = talc_hdr(s->fence);
+    if (c != s->fence || talc_hsize(fw) != 0 || !talc_hused(fw))
+        TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, s->fence);
+    if (((fw & TALC_F_PREV_FREE) != 0) != prev_free)
+        TALC_FAIL(TALC_CHECK_PREV_FLAG, s->fence);
+    t->spans++;
+    t->managed += (size_t)(s->fence + TALC_HDR - s->base);
+    return 0;
+}
+
+/* Walk bin b's list; at most `budget` nodes (a cycle or a foreign node fails). */
+static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
+                          const void **where)
+{
+    talc_free_t *const *slot = &h->bins[b];
+    bool bit = (h->bitmap[b >> 6] >> (b & 63u)) & 1u;
+    if (bit != (h->bins[b] != NULL))
+        TALC_FAIL(TALC_CHECK_BITMAP, &h->bins[b]);
+    for (const talc_free_t *f = h->bins[b]; f; f = f->next) {
+        if ((*budget)-- == 0)
+            TALC_FAIL(TALC_CHECK_LINKS, f);
+        if (f->pprev != slot)
+            TALC_FAIL(TALC_CHECK_LINKS, f);
+        if (talc_hused(f->hdr) || talc_bin_of(talc_hsize(f->hdr)) != b)
+            TALC_FAIL(TALC_CHECK_BIN, f);
+        slot = &f->next;
+    }
+    return 0;
+}
+
+static int talc_check_bins(const struct talc_heap *h, size_t free_chunks, const void **where)
+{
+    size_t budget = free_chunks;
+    for (unsigned b = 0; b < TALC_NBINS; b++) {
+        int rc = talc_check_bin(h, b, &budget, where);
+        if (rc)
+            return rc;
+    }
+    if (budget != 0) /* a free chunk in no list */
+        TALC_FAIL(TALC_CHECK_BIN, NULL);
+    for (unsigned w = 0; w < TALC_BM_WORDS; w++)
+        if (((h->summary >> w) & 1u) != (h->bitmap[w] != 0))
+            TALC_FAIL(TALC_CHECK_BITMAP, &h->bitmap[w]);
+    return 0;
+}
+
+static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
+                               const void **where)
+{
+#if TALC_COUNTERS
+    const talc_heap_counters_t *k = &h->cnt;
+    if (k->free_bytes != t->free_bytes || k->free_chunks != t->free_chunks ||
+        k->live_allocs != t->used || k->live_bytes != t->used_bytes ||
+        k->live_spans != t->spans || k->managed_bytes != t->managed ||
+        k->peak_live_bytes < k->live_bytes || k->total_allocs < k->live_allocs)
+        TALC_FAIL(TALC_CHECK_COUNTERS, h);
+#else
+    (void)h;
+    (void)t;
+    (void)where;
+#endif
+    return 0;
+}
+
+int talc_heap_check(const talc_heap_t *h, const void **where)
+{
+    talc_tally_t t = {0};
+    for (const struct talc_span *s = h->spans; s; s = s->next) {
+        int rc = talc_check_span(h, s, &t, where);
+        if (rc)
+            return rc;
+    }
+    int rc = talc_check_bins(h, t.free_chunks, where);
+    return rc ? rc : talc_check_counters(h, &t, where);
+}
+
+bool talc_heap_walk(const talc_heap_t *h, talc_walk_fn fn, void *ctx)
+{
+    for (const struct talc_span *s = h->spans; s; s = s->next) {
+        for (char *c = s->first; c < s->fence;) {
+            uint64_t w = talc_hdr(c);
+            size_t sz = talc_hsize(w);
+            if (sz == 0)
+                break; /* damaged header: talc_heap_check reports it */
+            if (!fn(s, c + TALC_HDR, sz - TALC_HDR, talc_hused(w), ctx))
+                return false;
+            c += sz;
+        }
+    }
+    return true;
+}

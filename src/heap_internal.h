@@ -1,0 +1,314 @@
+/* heap_internal.h — private layout of the Talc heap engine: chunks, bins, spans, counters.
+ *
+ * Who may include it: src/heap*.c and white-box tests (tests/unit with UNIT). Nothing here
+ * is installed. Concurrency: none; a heap is single-threaded (see talc/heap.h).
+ *
+ * Layout (docs/heap.md has the picture). A chunk is [c, c+S). Its first 8 bytes are a header
+ * word; the user pointer is p = c + HDR and is aligned to the heap's quantum q (TALC_MIN_ALIGN,
+ * or the cache line in cache-aligned mode), so every chunk base satisfies c ≡ −HDR (mod q).
+ *
+ *   header (uint64):  bits 0..47  size S | USED (bit 0) | PREV_FREE (bit 1)
+ *                     bits 48..63 slack: S − HDR − requested size (allocated chunks only)
+ *   allocated chunk:  [hdr][user bytes ...................................]
+ *   free chunk:       [hdr][next][pprev] ...                        [footer = S]
+ *   span:             [talc_span][pad][chunk][chunk]...[chunk][fence hdr: size 0, USED]
+ *
+ * Invariants (checked by talc_heap_check, heap_check.c):
+ *   I1  S % q == 0, S >= min_chunk, c + S <= fence, (c + HDR) % q == 0.
+ *   I2  no two free chunks are adjacent (eager coalescing).
+ *   I3  hdr(c).PREV_FREE == (the chunk below c is free); the first chunk of a span has it clear.
+ *   I4  a free chunk's footer == S; the footer is valid only while the chunk is free.
+ *   I5  a free chunk is in list bins[bin_of(S)]; *node->pprev == node.
+ *   I6  bitmap bit b set  <=>  bins[b] != NULL;  summary bit w set <=> bitmap[w] != 0.
+ *   I7  counters.free_bytes == Σ free S, free_chunks == #free, live_allocs == #used,
+ *       live_bytes == Σ (S − HDR − slack) over used chunks.
+ */
+#ifndef TALC_HEAP_INTERNAL_H
+#define TALC_HEAP_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "talc/heap.h"
+
+/* ---- Words and constants -------------------------------------------------------------------*/
+
+#if defined(__GNUC__)
+typedef uint64_t __attribute__((may_alias)) talc_word_t; /* headers/footers live in user memory */
+#define TALC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TALC_INLINE static inline __attribute__((always_inline))
+#else
+typedef uint64_t talc_word_t;
+#define TALC_LIKELY(x) (x)
+#define TALC_UNLIKELY(x) (x)
+#define TALC_INLINE static inline
+#endif
+
+#define TALC_HDR ((size_t)8)                      /* header and footer size, all targets */
+#define TALC_GRAIN ((size_t)alignof(max_align_t)) /* default quantum */
+#define TALC_GRAIN_SHIFT                                                                      \
+    (TALC_GRAIN == 8 ? 3u : TALC_GRAIN == 16 ? 4u : TALC_GRAIN == 32 ? 5u : 0u)
+#define TALC_F_USED ((uint64_t)1)
+#define TALC_F_PREV_FREE ((uint64_t)2)
+#define TALC_SIZE_BITS 48
+#define TALC_SIZE_MASK ((((uint64_t)1 << TALC_SIZE_BITS) - 1) & ~(uint64_t)(TALC_GRAIN - 1))
+#define TALC_SLACK_SHIFT TALC_SIZE_BITS
+#define TALC_MAX_QUANTUM ((size_t)4096)
+
+/* Largest chunk and request; keeps every size sum below 2^48 and below PTRDIFF_MAX. */
+#define TALC_MAX_CHUNK_U64 (((uint64_t)1 << TALC_SIZE_BITS) - TALC_MAX_QUANTUM)
+#define TALC_MAX_CHUNK                                                                        \
+    ((size_t)(TALC_MAX_CHUNK_U64 < (uint64_t)PTRDIFF_MAX ? TALC_MAX_CHUNK_U64                  \
+                                                          : ((uint64_t)PTRDIFF_MAX &           \
+                                                             ~(uint64_t)(TALC_MAX_QUANTUM - 1))))
+#define TALC_MAX_REQUEST (TALC_MAX_CHUNK - 2 * TALC_MAX_QUANTUM)
+
+/* Bins: 64 linear bins of one grain each, then 8 sub-bins per doubling; the last is open. */
+#define TALC_NBINS 256u
+#define TALC_LIN_BINS 64u
+#define TALC_BM_WORDS (TALC_NBINS / 64u)
+
+typedef struct talc_free talc_free_t;
+#if defined(__GNUC__)
+struct __attribute__((may_alias)) talc_free {
+#else
+struct talc_free {
+#endif
+    talc_word_t hdr;
+    talc_free_t *next;
+    talc_free_t **pprev; /* the slot that points at this node: a bin head or a node's next */
+};
+
+#define TALC_MIN_CHUNK_RAW (TALC_HDR + 2 * sizeof(void *) + TALC_HDR)
+#define TALC_MIN_CHUNK (((TALC_MIN_CHUNK_RAW) + TALC_GRAIN - 1) & ~(TALC_GRAIN - 1))
+
+_Static_assert(TALC_GRAIN_SHIFT != 0, "alignof(max_align_t) must be 8, 16 or 32");
+_Static_assert(TALC_GRAIN >= TALC_HDR, "grain must hold a header");
+_Static_assert(TALC_MIN_CHUNK <= 3 * TALC_GRAIN || TALC_MIN_CHUNK <= 2 * TALC_GRAIN * 2,
+               "alignment padding rule assumes a small minimum chunk");
+_Static_assert(offsetof(talc_free_t, hdr) == 0, "header first");
+_Static_assert(TALC_NBINS % 64 == 0 && TALC_BM_WORDS <= 32, "bitmap shape");
+_Static_assert((TALC_F_USED | TALC_F_PREV_FREE) < 8, "flags fit below the smallest grain");
+
+/* ---- Spans --------------------------------------------------------------------------------*/
+
+/* A span header sits at the (aligned) base of the caller's range.
+ * Invariant: first <= fence; first + HDR and fence + HDR are multiples of q;
+ * magic == span_magic(heap, span). */
+struct talc_span {
+    struct talc_span *next, *prev; /* claim order */
+    char *base;                    /* as the caller passed it */
+    char *first;                   /* first chunk */
+    char *fence;                   /* fence header; span end = fence + HDR */
+    uintptr_t magic;
+};
+
+/* ---- The heap -----------------------------------------------------------------------------*/
+
+struct talc_heap {
+    uint64_t bitmap[TALC_BM_WORDS];
+    uint32_t summary;             /* bit w set iff bitmap[w] != 0 */
+    uint32_t busy;                /* TALC_DEBUG re-entry guard: 0 idle, 1 in a call, 2 in OOM hook */
+    size_t quantum;               /* q: TALC_GRAIN or the cache line */
+    size_t qmask;                 /* q − 1 */
+    size_t min_chunk;             /* max(TALC_MIN_CHUNK, q) */
+    uint64_t gen;                 /* bumped whenever memory is added (claim, extend) */
+    struct talc_span *spans, *spans_tail, *first_span;
+    uintptr_t magic;
+    talc_heap_opts_t opts;
+    talc_heap_counters_t cnt;
+    talc_free_t *bins[TALC_NBINS];
+};
+
+#define TALC_HEAP_MAGIC ((uintptr_t)0x7a1c4ea9u)
+#define TALC_SPAN_MAGIC ((uintptr_t)0x5ba75ba7u)
+
+TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct talc_span *s)
+{
+    return ((uintptr_t)h ^ (uintptr_t)s) * 31u ^ TALC_SPAN_MAGIC;
+}
+
+/* ---- Counters (compiled out with TALC_COUNTERS=0) -----------------------------------------*/
+
+#if TALC_COUNTERS
+#define TALC_CNT(h, field, op) ((h)->cnt.field op)
+#else
+#define TALC_CNT(h, field, op) ((void)0)
+#endif
+
+TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)
+{
+#if TALC_COUNTERS
+    h->cnt.live_bytes += bytes;
+    if (h->cnt.live_bytes > h->cnt.peak_live_bytes)
+        h->cnt.peak_live_bytes = h->cnt.live_bytes;
+#else
+    (void)h;
+    (void)bytes;
+#endif
+}
+
+/* ---- Header words -------------------------------------------------------------------------*/
+
+TALC_INLINE uint64_t talc_hdr(const char *c) { return *(const talc_word_t *)(const void *)c; }
+TALC_INLINE void talc_set_hdr(char *c, uint64_t w) { *(talc_word_t *)(void *)c = w; }
+TALC_INLINE size_t talc_hsize(uint64_t w) { return (size_t)(w & TALC_SIZE_MASK); }
+TALC_INLINE size_t talc_hslack(uint64_t w) { return (size_t)(w >> TALC_SLACK_SHIFT); }
+TALC_INLINE bool talc_hused(uint64_t w) { return (w & TALC_F_USED) != 0; }
+TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_free)
+{
+    return (uint64_t)size | ((uint64_t)slack << TALC_SLACK_SHIFT) | TALC_F_USED | prev_free;
+}
+TALC_INLINE size_t talc_footer(const char *chunk_end)
+{
+    return (size_t) * (const talc_word_t *)(const void *)(chunk_end - TALC_HDR);
+}
+
+/* Chunk size for a request of n bytes (n <= TALC_MAX_REQUEST). */
+TALC_INLINE size_t talc_req_size(const struct talc_heap *h, size_t n)
+{
+    size_t s = (n + TALC_HDR + h->qmask) & ~h->qmask;
+    return s < h->min_chunk ? h->min_chunk : s;
+}
+
+/* ---- Bins ---------------------------------------------------------------------------------*/
+
+TALC_INLINE unsigned talc_log2(size_t x) /* x != 0 */
+{
+#if SIZE_MAX > 0xffffffffu
+    return 63u - (unsigned)__builtin_clzll((unsigned long long)x);
+#else
+    return 31u - (unsigned)__builtin_clz((unsigned)x);
+#endif
+}
+
+TALC_INLINE unsigned talc_bin_of(size_t s)
+{
+    if (s < ((size_t)TALC_LIN_BINS << TALC_GRAIN_SHIFT))
+        return (unsigned)(s >> TALC_GRAIN_SHIFT);
+    unsigned l = talc_log2(s);
+    size_t b = TALC_LIN_BINS + ((size_t)(l - (TALC_GRAIN_SHIFT + 6u)) << 3) + ((s >> (l - 3u)) & 7u);
+    return b < TALC_NBINS ? (unsigned)b : TALC_NBINS - 1u;
+}
+
+/* Lowest bin whose every chunk is >= s; TALC_NBINS if only the open last bin may hold one. */
+TALC_INLINE unsigned talc_bin_ceil(size_t s) { return talc_bin_of(s - 1) + 1u; }
+
+/* First non-empty bin >= b, or TALC_NBINS. */
+TALC_INLINE unsigned talc_bm_find(const struct talc_heap *h, unsigned b)
+{
+    if (b >= TALC_NBINS)
+        return TALC_NBINS;
+    unsigned w = b >> 6;
+    uint64_t bits = h->bitmap[w] & (~(uint64_t)0 << (b & 63u));
+    if (bits)
+        return (w << 6) + (unsigned)__builtin_ctzll(bits);
+    uint32_t sm = (w + 1u < 32u) ? (h->summary & (~(uint32_t)0 << (w + 1u))) : 0u;
+    if (!sm)
+        return TALC_NBINS;
+    w = (unsigned)__builtin_ctz(sm);
+    return (w << 6) + (unsigned)__builtin_ctzll(h->bitmap[w]);
+}
+
+TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
+{
+    unsigned b = talc_bin_of(s);
+    talc_free_t *f = (talc_free_t *)(void *)c;
+    talc_free_t **head = &h->bins[b];
+    f->next = *head;
+    f->pprev = head;
+    if (*head) {
+        (*head)->pprev = &f->next;
+    } else {
+        h->bitmap[b >> 6] |= (uint64_t)1 << (b & 63u);
+        h->summary |= (uint32_t)1 << (b >> 6);
+    }
+    *head = f;
+    TALC_CNT(h, free_bytes, += s);
+    TALC_CNT(h, free_chunks, += 1);
+}
+
+TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
+{
+    talc_free_t *f = (talc_free_t *)(void *)c;
+    *f->pprev = f->next;
+    if (f->next) {
+        f->next->pprev = f->pprev;
+    } else {
+        uintptr_t off = (uintptr_t)f->pprev - (uintptr_t)&h->bins[0];
+        if (off < sizeof h->bins) { /* it was the only node: the bin is now empty */
+            unsigned b = (unsigned)(off / sizeof h->bins[0]);
+            h->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63u));
+            if (!h->bitmap[b >> 6])
+                h->summary &= ~((uint32_t)1 << (b >> 6));
+        }
+    }
+    TALC_CNT(h, free_bytes, -= s);
+    TALC_CNT(h, free_chunks, -= 1);
+    (void)s;
+}
+
+/* Turn [c, c+s) into a registered free chunk whose lower neighbour is allocated. The caller
+ * keeps PREV_FREE of the chunk above set. */
+TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)
+{
+    talc_set_hdr(c, (uint64_t)s);
+    *(talc_word_t *)(void *)(c + s - TALC_HDR) = (uint64_t)s;
+    talc_bin_insert(h, c, s);
+}
+
+/* ---- Shared internals (heap.c) ------------------------------------------------------------*/
+
+/* Report a fault through the heap's fatal handler (or abort). Returns if the handler does. */
+void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
+                     const char *what);
+
+/* Validate an allocated user pointer; returns its chunk or NULL after reporting the fault. */
+char *talc_heap_chunk_of(const struct talc_heap *h, const void *p);
+
+/* Find and unlink a free chunk of at least s bytes (alignment q). NULL if none. */
+char *talc_heap_take(struct talc_heap *h, size_t s);
+
+/* Find and unlink a free chunk holding s bytes at alignment a > q; *pad receives the
+ * alignment padding to split off its front. NULL if none. (heap_aligned.c) */
+char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pad);
+
+/* Mark the unlinked free chunk c (lower neighbour flag prev_free) as allocated for a request
+ * of n bytes needing s; split the tail off if it can hold a chunk. Returns the user pointer. */
+void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t prev_free);
+
+/* The OOM loop around a take function: returns a chunk or NULL. */
+char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad);
+
+/* Free an allocated chunk (already validated); coalesces both ways. */
+void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
+
+/* Debug entry/exit guards. */
+#if TALC_DEBUG >= 1
+bool talc_heap_enter(struct talc_heap *h, bool span_op);
+void talc_heap_leave(struct talc_heap *h);
+#define TALC_ENTER(h, span_op, fail)                                                          \
+    do {                                                                                      \
+        if (!talc_heap_enter((h), (span_op)))                                                 \
+            return fail;                                                                      \
+    } while (0)
+#define TALC_LEAVE(h) talc_heap_leave(h)
+#else
+#define TALC_ENTER(h, span_op, fail) ((void)0)
+#define TALC_LEAVE(h) ((void)0)
+#endif
+
+#if TALC_DEBUG >= 2
+#define TALC_ASSERT_INTERNAL(h, cond)                                                         \
+    do {                                                                                      \
+        if (!(cond))                                                                          \
+            talc_heap_fault((h), TALC_FAULT_CORRUPTION, NULL, "internal assertion: " #cond);  \
+    } while (0)
+#else
+#define TALC_ASSERT_INTERNAL(h, cond) ((void)sizeof(cond))
+#endif
+
+#endif /* TALC_HEAP_INTERNAL_H */

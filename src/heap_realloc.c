@@ -1,0 +1,144 @@
+/* heap_realloc.c — resizing blocks: in place when the neighbours allow, else by moving.
+ *
+ * Shrinking is always in place: the freed tail becomes a free chunk, merged with a free chunk
+ * above (even a tail too small to stand alone is handed to a free neighbour above).
+ * Growing tries the free chunk above first (O(1)); when the block must move and no other chunk
+ * fits, a free chunk below is merged in too and the contents slide down (memmove), which is
+ * what keeps a nearly full heap usable.
+ *
+ * Concurrency: single-threaded per heap (talc/heap.h).
+ */
+#include <string.h>
+
+#include "heap_internal.h"
+
+/* Set chunk c (size cs, allocated, flags in w) to size s for a request of n bytes. The caller
+ * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. */
+static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s,
+                          size_t n)
+{
+    size_t rem = cs - s;
+    if (rem >= h->min_chunk) {
+        talc_make_free(h, c + s, rem);
+        char *above = c + cs;
+        talc_set_hdr(above, talc_hdr(above) | TALC_F_PREV_FREE);
+    } else {
+        s = cs;
+    }
+    talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, w & TALC_F_PREV_FREE));
+}
+
+/* Absorb the free chunk above c (if any) into c. Returns the new size of c. */
+static size_t talc_absorb_above(struct talc_heap *h, char *c, size_t cs)
+{
+    char *above = c + cs;
+    uint64_t aw = talc_hdr(above);
+    if (talc_hused(aw))
+        return cs;
+    size_t as = talc_hsize(aw);
+    talc_bin_unlink(h, above, as);
+    /* The chunk above the absorbed one had PREV_FREE set; c is allocated: clear it. */
+    char *next = above + as;
+    talc_set_hdr(next, talc_hdr(next) & ~TALC_F_PREV_FREE);
+    return cs + as;
+}
+
+static void talc_account_resize(struct talc_heap *h, uint64_t w, size_t n)
+{
+    size_t old = talc_hsize(w) - TALC_HDR - talc_hslack(w);
+    if (n > old) {
+        TALC_CNT(h, total_bytes, += n - old);
+        talc_cnt_live_add(h, n - old);
+    } else {
+        TALC_CNT(h, live_bytes, -= old - n);
+    }
+}
+
+/* In-place resize of the validated chunk c. Returns false (nothing changed) if it cannot grow. */
+static bool talc_resize_chunk(struct talc_heap *h, char *c, size_t n)
+{
+    uint64_t w = talc_hdr(c);
+    size_t cs = talc_hsize(w), s = talc_req_size(h, n);
+    if (s > cs) {
+        char *above = c + cs;
+        uint64_t aw = talc_hdr(above);
+        if (talc_hused(aw) || cs + talc_hsize(aw) < s)
+            return false;
+    }
+    talc_account_resize(h, w, n);
+    size_t total = talc_absorb_above(h, c, cs);
+    talc_set_used(h, c, w, total, s, n);
+    return true;
+}
+
+bool talc_heap_resize_in_place(talc_heap_t *h, void *p, size_t n)
+{
+    TALC_ENTER(h, false, false);
+    bool ok = false;
+    char *c = talc_heap_chunk_of(h, p);
+    if (c && n <= TALC_MAX_REQUEST)
+        ok = talc_resize_chunk(h, c, n ? n : 1);
+    TALC_LEAVE(h);
+    return ok;
+}
+
+/* Last resort for a growing block: merge the free chunks below and above and slide down. */
+static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
+{
+    uint64_t w = talc_hdr(c);
+    if (!(w & TALC_F_PREV_FREE))
+        return NULL;
+    size_t cs = talc_hsize(w), s = talc_req_size(h, n);
+    size_t ps = talc_footer(c);
+    char *above = c + cs;
+    uint64_t aw = talc_hdr(above);
+    size_t as = talc_hused(aw) ? 0 : talc_hsize(aw);
+    if (ps + cs + as < s)
+        return NULL;
+    char *lo = c - ps;
+    talc_account_resize(h, w, n);
+    talc_bin_unlink(h, lo, ps);
+    size_t total = ps + talc_absorb_above(h, c, cs);
+    memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
+    /* lo's lower neighbour is allocated (no two free chunks touch). */
+    talc_set_used(h, lo, 0, total, s, n);
+    return lo + TALC_HDR;
+}
+
+static void *talc_realloc_move(struct talc_heap *h, char *c, size_t n)
+{
+    size_t s = talc_req_size(h, n);
+    char *d = talc_heap_take(h, s);
+    if (!d) {
+        void *p = talc_grow_down(h, c, n);
+        if (p)
+            return p;
+        d = talc_heap_take_oom(h, n, s, 0, NULL);
+        if (!d)
+            return NULL;
+    }
+    void *np = talc_heap_carve(h, d, s, n, 0);
+    size_t keep = talc_hsize(talc_hdr(c)) - TALC_HDR;
+    memcpy(np, c + TALC_HDR, keep < n ? keep : n);
+    talc_heap_release_chunk(h, c, talc_hdr(c));
+    return np;
+}
+
+void *talc_heap_realloc(talc_heap_t *h, void *p, size_t n)
+{
+    if (!p)
+        return talc_heap_alloc(h, n);
+    if (n == 0) {
+        talc_heap_free(h, p);
+        return NULL;
+    }
+    TALC_ENTER(h, false, NULL);
+    void *r = NULL;
+    char *c = talc_heap_chunk_of(h, p);
+    if (c && n <= TALC_MAX_REQUEST)
+        r = talc_resize_chunk(h, c, n) ? p : talc_realloc_move(h, c, n);
+    if (c && !r)
+        TALC_CNT(h, failed_allocs, += 1);
+    TALC_LEAVE(h);
+    return r;
+}

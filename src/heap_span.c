@@ -1,0 +1,218 @@
+/* heap_span.c — spans: claiming caller memory, moving a span's top, releasing an empty span.
+ *
+ * A span is [base, end): a talc_span header at the aligned base, chunks, and a fence header
+ * (size 0, USED) whose address + HDR is the end. Only the top moves; the base is fixed.
+ * Every address computation is overflow-checked: a range may end at the top of the address
+ * space (the end saturates), and address 0 is never part of a span.
+ *
+ * Concurrency: single-threaded per heap (talc/heap.h). claim and extend may be called from the
+ * heap's own OOM hook.
+ */
+#include <errno.h>
+
+#include "heap_internal.h"
+
+static uintptr_t talc_align_up(uintptr_t x, size_t a, bool *ovf)
+{
+    uintptr_t r = (x + (a - 1)) & ~(uintptr_t)(a - 1);
+    if (r < x)
+        *ovf = true;
+    return r;
+}
+
+/* Fence address for a span ending at or below `end`, or 0 if there is none. */
+static uintptr_t talc_fence_for(const struct talc_heap *h, uintptr_t end)
+{
+    uintptr_t e = end & ~(uintptr_t)h->qmask;
+    return e >= TALC_HDR ? e - TALC_HDR : 0;
+}
+
+static bool talc_span_ok(const struct talc_heap *h, const struct talc_span *s)
+{
+    if (s->magic == talc_span_magic(h, s))
+        return true;
+    talc_heap_fault(h, TALC_FAULT_BAD_SPAN, s, "span does not belong to this heap");
+    return false;
+}
+
+size_t talc_span_min_size(const talc_heap_t *h)
+{
+    return (alignof(struct talc_span) - 1) + sizeof(struct talc_span) + 2 * h->qmask +
+           h->min_chunk + TALC_HDR;
+}
+
+static void talc_span_link(struct talc_heap *h, struct talc_span *s)
+{
+    s->next = NULL;
+    s->prev = h->spans_tail;
+    if (h->spans_tail)
+        h->spans_tail->next = s;
+    else
+        h->spans = s;
+    h->spans_tail = s;
+}
+
+talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
+{
+    if (!base)
+        return NULL;
+    TALC_ENTER(h, true, NULL);
+    bool ovf = false;
+    uintptr_t b = (uintptr_t)base;
+    uintptr_t end = size > UINTPTR_MAX - b ? UINTPTR_MAX : b + size;
+    uintptr_t sp = talc_align_up(b, alignof(struct talc_span), &ovf);
+    uintptr_t first = 0;
+    if (sp <= UINTPTR_MAX - sizeof(struct talc_span) - TALC_HDR)
+        first = talc_align_up(sp + sizeof(struct talc_span) + TALC_HDR, h->quantum, &ovf);
+    else
+        ovf = true;
+    first -= TALC_HDR;
+    uintptr_t fence = talc_fence_for(h, end);
+    struct talc_span *s = NULL;
+    if (!ovf && sp >= b && fence >= first && fence - first >= h->min_chunk) {
+        if (fence - first > TALC_MAX_CHUNK)
+            fence = first + TALC_MAX_CHUNK;
+        s = (struct talc_span *)sp;
+        s->base = base;
+        s->first = (char *)first;
+        s->fence = (char *)fence;
+        s->magic = talc_span_magic(h, s);
+        talc_span_link(h, s);
+        talc_make_free(h, s->first, (size_t)(fence - first));
+        talc_set_hdr(s->fence, TALC_F_USED | TALC_F_PREV_FREE);
+        size_t managed = (size_t)(fence + TALC_HDR - b);
+        TALC_CNT(h, live_spans, += 1);
+        TALC_CNT(h, total_spans, += 1);
+        TALC_CNT(h, managed_bytes, += managed);
+        TALC_CNT(h, total_managed, += managed);
+        h->gen++;
+    }
+    TALC_LEAVE(h);
+    return s;
+}
+
+/* Move the fence of s to nf (nf + HDR is the new end), keeping the top free chunk honest. */
+static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, uint64_t pf)
+{
+    talc_set_hdr(nf, TALC_F_USED | pf);
+    if (nf > s->fence) {
+        TALC_CNT(h, managed_bytes, += (size_t)(nf - s->fence));
+        TALC_CNT(h, total_managed, += (size_t)(nf - s->fence));
+        h->gen++;
+    } else {
+        TALC_CNT(h, managed_bytes, -= (size_t)(s->fence - nf));
+    }
+    s->fence = nf;
+}
+
+void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
+{
+    TALC_ENTER(h, true, NULL);
+    if (!talc_span_ok(h, s)) {
+        TALC_LEAVE(h);
+        return NULL;
+    }
+    char *nf = (char *)talc_fence_for(h, (uintptr_t)new_end);
+    if (nf > s->fence && (size_t)(nf - s->first) > TALC_MAX_CHUNK)
+        nf = s->first + TALC_MAX_CHUNK;
+    uint64_t fw = talc_hdr(s->fence);
+    if (nf > s->fence) {
+        if (fw & TALC_F_PREV_FREE) {
+            size_t ls = talc_footer(s->fence);
+            char *lc = s->fence - ls;
+            talc_bin_unlink(h, lc, ls);
+            talc_make_free(h, lc, (size_t)(nf - lc));
+            talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
+        } else if ((size_t)(nf - s->fence) >= h->min_chunk) {
+            char *old = s->fence;
+            talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
+            talc_make_free(h, old, (size_t)(nf - old));
+        }
+    }
+    TALC_LEAVE(h);
+    return s->fence + TALC_HDR;
+}
+
+void *talc_span_truncate(talc_heap_t *h, talc_span_t *s, void *new_end)
+{
+    TALC_ENTER(h, false, NULL);
+    if (!talc_span_ok(h, s)) {
+        TALC_LEAVE(h);
+        return NULL;
+    }
+    uint64_t fw = talc_hdr(s->fence);
+    if (fw & TALC_F_PREV_FREE) {
+        size_t ls = talc_footer(s->fence);
+        char *lc = s->fence - ls;
+        char *nf = new_end ? (char *)talc_fence_for(h, (uintptr_t)new_end) : lc;
+        if (nf < lc)
+            nf = lc;
+        if (nf > lc && (size_t)(nf - lc) < h->min_chunk)
+            nf = lc + h->min_chunk; /* keep a whole chunk rather than cut below new_end */
+        if (nf < s->fence) {
+            talc_bin_unlink(h, lc, ls);
+            if (nf > lc) {
+                talc_make_free(h, lc, (size_t)(nf - lc));
+                talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
+            } else {
+                talc_set_fence(h, s, nf, 0);
+            }
+        }
+    }
+    TALC_LEAVE(h);
+    return s->fence + TALC_HDR;
+}
+
+static bool talc_span_empty(const struct talc_span *s)
+{
+    uint64_t w = talc_hdr(s->first);
+    return s->first == s->fence || (!talc_hused(w) && s->first + talc_hsize(w) == s->fence);
+}
+
+int talc_span_release(talc_heap_t *h, talc_span_t *s)
+{
+    TALC_ENTER(h, false, -EINVAL);
+    int rc = -EINVAL;
+    if (talc_span_ok(h, s)) {
+        rc = -EBUSY;
+        if (talc_span_empty(s)) {
+            if (s->first != s->fence)
+                talc_bin_unlink(h, s->first, (size_t)(s->fence - s->first));
+            if (s->prev)
+                s->prev->next = s->next;
+            else
+                h->spans = s->next;
+            if (s->next)
+                s->next->prev = s->prev;
+            else
+                h->spans_tail = s->prev;
+            if (h->first_span == s)
+                h->first_span = NULL;
+            TALC_CNT(h, live_spans, -= 1);
+            TALC_CNT(h, managed_bytes, -= (size_t)(s->fence + TALC_HDR - s->base));
+            s->magic = 0;
+            rc = 0;
+        }
+    }
+    TALC_LEAVE(h);
+    return rc;
+}
+
+void talc_span_get_info(const talc_heap_t *h, const talc_span_t *s, talc_span_info_t *out)
+{
+    if (!talc_span_ok(h, s)) {
+        *out = (talc_span_info_t){0};
+        return;
+    }
+    uint64_t fw = talc_hdr(s->fence);
+    char *top = (fw & TALC_F_PREV_FREE) ? s->fence - talc_footer(s->fence) : s->fence;
+    out->base = s->base;
+    out->end = s->fence + TALC_HDR;
+    out->reserved = top + TALC_HDR;
+    out->empty = talc_span_empty(s);
+}
+
+talc_span_t *talc_heap_next_span(const talc_heap_t *h, const talc_span_t *s)
+{
+    return s ? s->next : h->spans;
+}
