@@ -20,10 +20,11 @@ bench_pkgs=(libjemalloc-dev libmimalloc-dev libtcmalloc-minimal4 libtbbmalloc2 g
 native_arch=$(dpkg --print-architecture)
 
 missing() {
-  local p
+  local p q
   for p in "$@"; do
-    # Debian multiarch: a bare name would be ambiguous once :arm64 twins exist.
-    case $p in *:*) q=$p ;; *) q=$p ;; esac
+    # Debian multiarch: a bare name would be ambiguous once :arm64 twins exist, so the
+    # libraries carry an architecture; ":amd64" means the native one.
+    q=$p
     if [ "${q##*:}" = amd64 ] && [ "$native_arch" != amd64 ]; then q="${q%%:*}:$native_arch"; fi
     [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$q" 2>/dev/null)" = "ii " ] || printf '%s\n' "$q"
   done

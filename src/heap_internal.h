@@ -136,7 +136,7 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
 #if TALC_COUNTERS
 #define TALC_CNT(h, field, op) ((h)->cnt.field op)
 #else
-#define TALC_CNT(h, field, op) ((void)0)
+#define TALC_CNT(h, field, op) ((void)sizeof((h)->cnt.field op)) /* type-checks, no code */
 #endif
 
 TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)

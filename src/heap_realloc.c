@@ -96,7 +96,12 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     if (ps + cs + as < s)
         return NULL;
     char *lo = c - ps;
-    talc_account_resize(h, w, n);
+    /* A realloc that moves counts as one allocation of n bytes, however it moved. */
+    size_t old = cs - TALC_HDR - talc_hslack(w);
+    TALC_CNT(h, live_bytes, -= old);
+    TALC_CNT(h, total_allocs, += 1);
+    TALC_CNT(h, total_bytes, += n);
+    talc_cnt_live_add(h, n);
     talc_bin_unlink(h, lo, ps);
     size_t total = ps + talc_absorb_above(h, c, cs);
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);

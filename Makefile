@@ -1,0 +1,32 @@
+# Makefile — thin wrappers; the build itself is CMake (CMakeLists.txt).
+#
+#   make demo    install what the native build needs, build, run examples/heap_demo
+#   make test    the full test matrix, x86_64 and aarch64 under qemu (scripts/test.sh)
+#   make bench   install the peer allocators, run the benchmarks (bench/run.sh)
+#   make clean   remove build/
+SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
+JOBS ?= 2
+DEMO_DIR := build/demo
+
+.PHONY: all demo test bench clean
+
+all: demo
+
+demo:
+	scripts/deps.sh native
+	cmake -S . -B $(DEMO_DIR) -DCMAKE_BUILD_TYPE=Release -DTALC_BUILD_TESTS=OFF
+	cmake --build $(DEMO_DIR) -j $(JOBS) --target heap_demo
+	$(DEMO_DIR)/examples/heap_demo
+
+test:
+	JOBS=$(JOBS) bash scripts/test.sh
+
+bench:
+	scripts/deps.sh native
+	scripts/deps.sh bench
+	@test -f bench/run.sh || { echo "bench/run.sh does not exist yet" >&2; exit 1; }
+	bash bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,78 @@
+# ConsumerTest.cmake — ctest consumer_install (cmake -P): install the build into a fresh prefix,
+# then build tests/consumer against it twice and run what was built:
+#   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static;
+#   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc).
+# Inputs (-D): TALC_BUILD_DIR CONSUMER_DIR WORK_DIR CONFIG C_COMPILER GENERATOR HEADERS
+# ('|'-separated public headers, relative to the repository), optional
+# TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG.
+cmake_minimum_required(VERSION 3.25)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  string(REPLACE ";" " " cmd "${ARGN}")
+  message("$ ${cmd}\n${out}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer_install: command failed (${rc}): ${cmd}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+string(REPLACE "|" ";" emulator "${EMULATOR}")
+set(prefix "${WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${WORK_DIR}")
+
+# Install.
+run("${CMAKE_COMMAND}" --install "${TALC_BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+# Exactly the public headers are installed (no private src/ header leaks into the package).
+file(GLOB_RECURSE installed RELATIVE "${prefix}" "${prefix}/include/*")
+string(REPLACE "|" ";" expected "${HEADERS}")
+list(SORT installed)
+list(SORT expected)
+if(NOT installed STREQUAL expected)
+  message(FATAL_ERROR "consumer_install: installed headers\n  ${installed}\nexpected\n  ${expected}")
+endif()
+file(GLOB_RECURSE pc_files "${prefix}/*/talc.pc")
+list(LENGTH pc_files n_pc)
+if(NOT n_pc EQUAL 1)
+  message(FATAL_ERROR "consumer_install: expected one installed talc.pc, found: ${pc_files}")
+endif()
+get_filename_component(pc_dir "${pc_files}" DIRECTORY)
+get_filename_component(libdir "${pc_dir}" DIRECTORY)
+
+# 1. CMake package.
+set(args -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}")
+if(TOOLCHAIN_FILE)
+  list(APPEND args "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
+else()
+  list(APPEND args "-DCMAKE_C_COMPILER=${C_COMPILER}")
+endif()
+run("${CMAKE_COMMAND}" ${args})
+run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}")
+foreach(exe consumer_shared consumer_static)
+  run(${emulator} "${WORK_DIR}/build/${exe}")
+  if(NOT last_output MATCHES "talc consumer: ok")
+    message(FATAL_ERROR "consumer_install: ${exe} did not report success")
+  endif()
+endforeach()
+
+# 2. pkg-config, against the installed talc.pc only.
+if(PKG_CONFIG)
+  set(ENV{PKG_CONFIG_LIBDIR} "${pc_dir}")
+  set(ENV{PKG_CONFIG_PATH} "")
+  set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
+  run("${PKG_CONFIG}" --modversion talc)
+  string(STRIP "${last_output}" version)
+  run("${PKG_CONFIG}" --cflags --libs talc)
+  string(STRIP "${last_output}" flags)
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run("${C_COMPILER}" -std=c11 -Wall -Wextra -Werror "${CONSUMER_DIR}/consumer.c" ${flags}
+      "-Wl,-rpath,${libdir}" -o "${WORK_DIR}/consumer_pkgconfig")
+  run(${emulator} "${WORK_DIR}/consumer_pkgconfig")
+  if(NOT last_output MATCHES "talc consumer: ok")
+    message(FATAL_ERROR "consumer_install: consumer_pkgconfig did not report success")
+  endif()
+  message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config")
+else()
+  message(STATUS "consumer_install: works through find_package (pkg-config not found)")
+endif()

@@ -1,0 +1,252 @@
+# TalcTests.cmake — how tests are built and registered with ctest.
+#
+#   talc_criterion_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
+#                       [ENV <K=V...>] [SLOW_ENV <K=V...>])
+#       A Criterion binary. UNIT: white-box, linked against talc_obj with src/ on the include
+#       path; otherwise linked against the public shared library talc::talc only. Every test
+#       has tests/common/ on its include path (list helper .c files in SOURCES) and pthreads.
+#       Registered as `<name>` (Criterion -j2) and, with TALC_VALGRIND, as `<name>-valgrind`
+#       (Criterion -j1). ENV is set for every run; SLOW_ENV is added (and wins) on slow runners,
+#       i.e. under valgrind and under an emulator: use it to cut the work of long tests there,
+#       e.g. SLOW_ENV TALC_MODEL_STEPS=2000.
+#       Not registered in TSan builds (Criterion cannot run under TSan: Criterion issue #274).
+#   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
+#                   [ARGS <args...>] [ENV <K=V...>])
+#       A plain executable that exits 0 on success (stress tests; the only kind a TSan build runs).
+#   talc_fuzz_test(NAME <name> SOURCES <files...> [SECONDS <s>])
+#       With TALC_FUZZ: a libFuzzer binary <build>/<name> built with the library sources
+#       instrumented (include path: include/, src/, tests/common/), and a ctest `<name>_short`
+#       fuzzing for SECONDS (default 20) from the corpus <build>/corpus/<name> (seeded from
+#       tests/fuzz/corpus/<name> if that exists).
+#   talc_packaging_tests()
+#       Public headers compile alone; every include/talc/*.h is listed in TALC_PUBLIC_HEADERS
+#       and the shared library exports exactly their TALC_API functions (ctest public_api);
+#       with TALC_TEST_INSTALL, a consumer builds against the installed package (ctest
+#       consumer_install).
+#
+# Timeouts are scaled for slow runners: x5 under an emulator (qemu), x10 under valgrind.
+include_guard(GLOBAL)
+
+# ---- Criterion ----------------------------------------------------------------------------
+# pkg-config first. The arm64 criterion.pc cannot be resolved (its Requires.private names .pc
+# files that the arm64 overlay lacks; toolchain.md 1.3), so fall back to find_path/find_library.
+find_package(PkgConfig QUIET)
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(CRITERION QUIET IMPORTED_TARGET GLOBAL criterion)
+endif()
+if(CRITERION_FOUND)
+  add_library(talc::criterion ALIAS PkgConfig::CRITERION)
+else()
+  find_path(TALC_CRITERION_INCLUDE_DIR criterion/criterion.h)
+  find_library(TALC_CRITERION_LIBRARY criterion)
+  if(NOT TALC_CRITERION_INCLUDE_DIR OR NOT TALC_CRITERION_LIBRARY)
+    message(FATAL_ERROR "Criterion not found (tests need it): run scripts/deps.sh native, "
+                        "or configure with -DTALC_BUILD_TESTS=OFF")
+  endif()
+  add_library(talc::criterion UNKNOWN IMPORTED)
+  set_target_properties(talc::criterion PROPERTIES
+      IMPORTED_LOCATION "${TALC_CRITERION_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${TALC_CRITERION_INCLUDE_DIR}")
+endif()
+
+# ---- Test runners -------------------------------------------------------------------------
+# Output that means failure even when the exit code says success: Criterion does not fail a
+# test on a LeakSanitizer report or a valgrind leak (toolchain.md 3.3, 3.5).
+set(TALC_TEST_FAIL_REGEX
+    "ERROR: LeakSanitizer" "runtime error:" "ERROR: AddressSanitizer" "WARNING: ThreadSanitizer"
+    "definitely lost" "Invalid read" "Invalid write")
+
+set(TALC_TEST_TIMEOUT_SCALE 1)
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+  set(TALC_TEST_TIMEOUT_SCALE 5)
+endif()
+
+if(TALC_VALGRIND AND NOT CMAKE_CROSSCOMPILING AND TALC_SANITIZE STREQUAL "none")
+  find_program(TALC_VALGRIND_EXECUTABLE valgrind REQUIRED)
+  # --trace-children: Criterion runs each test in a re-executed child. --exit-on-first-error
+  # turns a memory error into a failed test; leaks are caught by TALC_TEST_FAIL_REGEX.
+  # Only definite leaks count: a test that ends in an expected abort (.signal = SIGABRT) leaves
+  # Criterion's and nanomsg's buffers "possibly lost", and an error there would turn the
+  # expected signal into exit code 99.
+  set(TALC_VALGRIND_COMMAND "${TALC_VALGRIND_EXECUTABLE}" -q --trace-children=yes
+      --exit-on-first-error=yes --error-exitcode=99 --leak-check=full
+      --errors-for-leak-kinds=definite --show-leak-kinds=definite)
+  set(TALC_VALGRIND_ENABLED ON)
+else()
+  set(TALC_VALGRIND_ENABLED OFF)
+endif()
+
+find_package(Threads REQUIRED)
+
+# Common part of talc_criterion_test and talc_plain_test: the executable and its links.
+# Every test sees tests/common/ (shared helpers) on its include path and links pthreads.
+function(talc_test_executable name unit)
+  add_executable(${name} ${ARGN})
+  target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}/tests/common")
+  target_link_libraries(${name} PRIVATE Threads::Threads)
+  if(unit)
+    target_link_libraries(${name} PRIVATE talc_obj)
+    target_include_directories(${name} PRIVATE "${PROJECT_SOURCE_DIR}/src")
+  else()
+    target_link_libraries(${name} PRIVATE talc::talc)
+  endif()
+  talc_test_warnings(${name})
+endfunction()
+
+# talc_test_properties(<test> <timeout> <labels> [KEY=VALUE...]): the common ctest properties.
+# The environment is the sanitizer options plus the given entries; a later entry replaces an
+# earlier one with the same KEY.
+function(talc_test_properties name timeout labels)
+  set(env "")
+  foreach(entry IN LISTS TALC_SANITIZER_TEST_ENV ARGN)
+    string(REGEX REPLACE "=.*" "" key "${entry}")
+    list(FILTER env EXCLUDE REGEX "^${key}=")
+    list(APPEND env "${entry}")
+  endforeach()
+  math(EXPR scaled "${timeout} * ${TALC_TEST_TIMEOUT_SCALE}")
+  set_tests_properties(${name} PROPERTIES
+      TIMEOUT ${scaled}
+      LABELS "${labels}"
+      FAIL_REGULAR_EXPRESSION "${TALC_TEST_FAIL_REGEX}"
+      ENVIRONMENT "${env}")
+endfunction()
+
+function(talc_criterion_test)
+  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ENV;SLOW_ENV")
+  if(NOT T_NAME OR NOT T_SOURCES)
+    message(FATAL_ERROR "talc_criterion_test: NAME and SOURCES are required")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  if(T_UNIT)
+    list(APPEND T_LABELS unit)
+  else()
+    list(APPEND T_LABELS integration)
+  endif()
+  talc_test_executable(${T_NAME} "${T_UNIT}" ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE talc::criterion)
+  if(TALC_SANITIZE STREQUAL "tsan")
+    return() # built (it must compile) but not run: Criterion crashes under TSan
+  endif()
+
+  # The target name as COMMAND lets ctest prepend CMAKE_CROSSCOMPILING_EMULATOR.
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} --verbose -j2)
+  set(env ${T_ENV})
+  if(CMAKE_CROSSCOMPILING_EMULATOR)
+    list(APPEND env ${T_SLOW_ENV})
+  endif()
+  talc_test_properties(${T_NAME} ${T_TIMEOUT} "criterion;${T_LABELS}" ${env})
+
+  if(TALC_VALGRIND_ENABLED)
+    add_test(NAME ${T_NAME}-valgrind
+             COMMAND ${TALC_VALGRIND_COMMAND} $<TARGET_FILE:${T_NAME}> --verbose -j1)
+    math(EXPR vg_timeout "${T_TIMEOUT} * 10")
+    talc_test_properties(${T_NAME}-valgrind ${vg_timeout} "valgrind;${T_LABELS}"
+                         ${T_ENV} ${T_SLOW_ENV})
+  endif()
+endfunction()
+
+function(talc_plain_test)
+  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ARGS;ENV")
+  if(NOT T_NAME OR NOT T_SOURCES)
+    message(FATAL_ERROR "talc_plain_test: NAME and SOURCES are required")
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  talc_test_executable(${T_NAME} "${T_UNIT}" ${T_SOURCES})
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
+  talc_test_properties(${T_NAME} ${T_TIMEOUT} "plain;${T_LABELS}" ${T_ENV})
+endfunction()
+
+# ---- Fuzzing ------------------------------------------------------------------------------
+function(talc_fuzz_test)
+  cmake_parse_arguments(PARSE_ARGV 0 T "" "NAME;SECONDS" "SOURCES")
+  if(NOT TALC_FUZZ)
+    return()
+  endif()
+  if(NOT T_SECONDS)
+    set(T_SECONDS 20)
+  endif()
+  # The library's sources are compiled into the fuzzer so that libFuzzer sees their coverage.
+  set(engine ${TALC_ENGINE_SOURCES} ${TALC_PLATFORM_SOURCES})
+  list(TRANSFORM engine PREPEND "${PROJECT_SOURCE_DIR}/")
+  add_executable(${T_NAME} ${T_SOURCES} ${engine})
+  target_link_libraries(${T_NAME} PRIVATE Threads::Threads)
+  target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/include"
+      "${PROJECT_SOURCE_DIR}/src" "${PROJECT_SOURCE_DIR}/tests/common")
+  target_compile_definitions(${T_NAME} PRIVATE ${TALC_CONFIG_DEFINITIONS})
+  set(fsan -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_compile_options(${T_NAME} PRIVATE ${fsan} -fno-omit-frame-pointer)
+  target_link_options(${T_NAME} PRIVATE ${fsan})
+  talc_test_warnings(${T_NAME})
+  set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}")
+
+  set(corpus "${CMAKE_BINARY_DIR}/corpus/${T_NAME}")
+  set(artifacts "${CMAKE_BINARY_DIR}/fuzz-artifacts/")
+  file(MAKE_DIRECTORY "${corpus}" "${artifacts}")
+  set(seeds "${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${T_NAME}")
+  if(NOT IS_DIRECTORY "${seeds}")
+    set(seeds "")
+  endif()
+  add_test(NAME ${T_NAME}_short
+           COMMAND ${T_NAME} -max_total_time=${T_SECONDS} -print_final_stats=1 -timeout=10
+                   -artifact_prefix=${artifacts} ${corpus} ${seeds})
+  math(EXPR timeout "${T_SECONDS} + 120")
+  talc_test_properties(${T_NAME}_short ${timeout} "fuzz")
+endfunction()
+
+# ---- Packaging checks ---------------------------------------------------------------------
+function(talc_packaging_tests)
+  # 1. Every public header compiles on its own, twice (include guard), as strict C11.
+  set(dir "${CMAKE_BINARY_DIR}/header_check")
+  set(units "")
+  foreach(header IN LISTS TALC_PUBLIC_HEADERS)
+    get_filename_component(stem "${header}" NAME_WE)
+    string(REGEX REPLACE "^include/" "" inc "${header}")
+    string(CONCAT text "/* generated by TalcTests.cmake: ${inc} must be self-contained */\n"
+           "#include \"${inc}\"\n#include \"${inc}\"\n"
+           "int talc_hc_${stem}(void);\nint talc_hc_${stem}(void) { return 0; }\n")
+    file(CONFIGURE OUTPUT "${dir}/hc_${stem}.c" CONTENT "${text}")
+    list(APPEND units "${dir}/hc_${stem}.c")
+  endforeach()
+  add_library(talc_header_check OBJECT ${units})
+  target_include_directories(talc_header_check PRIVATE "${PROJECT_SOURCE_DIR}/include")
+  set_target_properties(talc_header_check PROPERTIES C_EXTENSIONS OFF)
+  target_compile_options(talc_header_check PRIVATE -Wpedantic)
+  talc_target_warnings(talc_header_check)
+
+  list(JOIN TALC_PUBLIC_HEADERS "|" headers)
+
+  # 2. Every include/talc/*.h is listed, and the shared library exports the TALC_API functions
+  #    of the public headers and nothing else.
+  if(CMAKE_NM)
+    add_test(NAME public_api
+             COMMAND ${CMAKE_COMMAND} -DNM=${CMAKE_NM} -DLIBRARY=$<TARGET_FILE:talc>
+                     -DHEADERS=${headers} -DSOURCE_DIR=${PROJECT_SOURCE_DIR}
+                     -P "${PROJECT_SOURCE_DIR}/cmake/CheckPublicApi.cmake")
+    set_tests_properties(public_api PROPERTIES LABELS "packaging" TIMEOUT 60)
+  endif()
+
+  # 3. A consumer project builds against the installed package (find_package and pkg-config).
+  if(TALC_TEST_INSTALL AND TALC_SANITIZE STREQUAL "none")
+    string(REPLACE ";" "|" emulator "${CMAKE_CROSSCOMPILING_EMULATOR}")
+    add_test(NAME consumer_install
+             COMMAND ${CMAKE_COMMAND}
+                     -DTALC_BUILD_DIR=${CMAKE_BINARY_DIR}
+                     -DCONSUMER_DIR=${PROJECT_SOURCE_DIR}/tests/consumer
+                     -DWORK_DIR=${CMAKE_BINARY_DIR}/consumer_install
+                     -DCONFIG=$<CONFIG>
+                     -DC_COMPILER=${CMAKE_C_COMPILER}
+                     -DTOOLCHAIN_FILE=${CMAKE_TOOLCHAIN_FILE}
+                     -DEMULATOR=${emulator}
+                     -DPKG_CONFIG=${PKG_CONFIG_EXECUTABLE}
+                     -DGENERATOR=${CMAKE_GENERATOR}
+                     -DHEADERS=${headers}
+                     -P "${PROJECT_SOURCE_DIR}/cmake/ConsumerTest.cmake")
+    math(EXPR timeout "60 * ${TALC_TEST_TIMEOUT_SCALE}")
+    set_tests_properties(consumer_install PROPERTIES LABELS "packaging" TIMEOUT ${timeout}
+                         RESOURCE_LOCK talc_install)
+  endif()
+endfunction()

@@ -1,0 +1,45 @@
+# aarch64-linux-gnu.cmake — cross toolchain for Debian's gcc-aarch64-linux-gnu, tests under
+# qemu-user (toolchain.md 2.2). Prepared by `scripts/deps.sh cross`.
+#
+#   cmake -S . -B build/aarch64 -DCMAKE_TOOLCHAIN_FILE=$PWD/cmake/aarch64-linux-gnu.cmake
+#
+# Libraries come from Debian multiarch (/usr/lib/aarch64-linux-gnu), except Criterion, which
+# cannot be co-installed with the amd64 one and is unpacked into an overlay directory
+# (.deps/arm64-overlay, or $TALC_ARM64_OVERLAY). The overlay is also qemu's QEMU_LD_PREFIX:
+# qemu looks there first and falls back to the host's paths (the arm64 loader and libc).
+# Criterion re-executes its binary per test, which needs the qemu-aarch64 binfmt_misc
+# handler (deps.sh registers it); QEMU_LD_PREFIX reaches those children through the environment.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_AR aarch64-linux-gnu-ar CACHE FILEPATH "")
+set(CMAKE_RANLIB aarch64-linux-gnu-ranlib CACHE FILEPATH "")
+set(CMAKE_NM aarch64-linux-gnu-nm CACHE FILEPATH "")
+
+if(DEFINED ENV{TALC_ARM64_OVERLAY})
+  set(TALC_ARM64_OVERLAY "$ENV{TALC_ARM64_OVERLAY}")
+else()
+  get_filename_component(TALC_ARM64_OVERLAY "${CMAKE_CURRENT_LIST_DIR}/../.deps/arm64-overlay"
+                         ABSOLUTE)
+endif()
+set(_talc_ovl_lib "${TALC_ARM64_OVERLAY}/usr/lib/aarch64-linux-gnu")
+
+set(CMAKE_FIND_ROOT_PATH "${TALC_ARM64_OVERLAY}") # overlay first, then the real /
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
+
+# The arm64 .pc files; multiarch paths are real paths, so no sysroot.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_PATH} "")
+set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
+
+# libcriterion.so.3 needs libnanomsg.so.5, which only the overlay has.
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_talc_ovl_lib}")
+set(CMAKE_SHARED_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_talc_ovl_lib}")
+
+find_program(TALC_QEMU_AARCH64 NAMES qemu-aarch64 qemu-aarch64-static REQUIRED)
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    "/usr/bin/env;QEMU_LD_PREFIX=${TALC_ARM64_OVERLAY};${TALC_QEMU_AARCH64}")

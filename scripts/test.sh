@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# test.sh — the whole test matrix; `make test` and CI (.ci/run) run it.
+#
+# Installs what is missing (scripts/deps.sh native + cross), then configures, builds and runs
+# ctest for each configuration in its own directory build/<name>:
+#
+#   x86_64   gcc-release       gcc -O3 -g; unit tests, examples, bare-metal image, header and
+#                              export checks, install + consumer (find_package, pkg-config)
+#            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
+#            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
+#            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
+#            clang-fuzz        clang, libFuzzer + ASan + UBSan, fuzz_heap for 20 s
+#            gcc-counters-off  gcc, TALC_COUNTERS=OFF
+#   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release)
+#
+# Each configuration's output goes to the terminal and to build/logs/<name>.log. A failing
+# configuration does not stop the others. At the end: a table, then one summary line per
+# architecture; the exit status is non-zero iff a configuration failed.
+#
+# Environment: JOBS (default 2) for the build, ctest and Criterion; TALC_TEST_ONLY=<name,...>
+# runs only the named configurations (for a quick local loop).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+JOBS=${JOBS:-2}
+only=${TALC_TEST_ONLY:-}
+
+scripts/deps.sh native || exit 1
+host=$(uname -m)
+if [ "$host" = x86_64 ]; then
+  scripts/deps.sh cross || exit 1
+fi
+
+mkdir -p build/logs
+declare -a rows=()
+declare -A n_cfg=() n_tests=() failed=()
+
+# run_config <arch> <name> <ctest args> -- <cmake configure args...>
+run_config() {
+  local arch=$1 name=$2 ctest_args=$3
+  shift 4
+  if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then return 0; fi
+  local dir=build/$name log=build/logs/$name.log start=$SECONDS
+  printf '\n==== %s: %s ====\n' "$arch" "$name"
+  {
+    cmake -S . -B "$dir" -DTALC_WERROR=ON "$@" &&
+      cmake --build "$dir" -j "$JOBS" &&
+      # shellcheck disable=SC2086  # ctest_args is a word list
+      ctest --test-dir "$dir" -j "$JOBS" --output-on-failure \
+        --no-tests=error $ctest_args
+  } 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]} secs=$((SECONDS - start)) n
+  n=$(grep -oE 'tests failed out of [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+$')
+  n=${n:-0}
+  n_cfg[$arch]=$(( ${n_cfg[$arch]:-0} + 1 ))
+  n_tests[$arch]=$(( ${n_tests[$arch]:-0} + n ))
+  local verdict=passed
+  if [ "$rc" -ne 0 ]; then
+    verdict=FAILED
+    failed[$arch]="${failed[$arch]:-}${failed[$arch]:+, }$name"
+  fi
+  rows+=("$(printf '  %-8s %-18s %4d tests  %-7s %4ds' "$arch" "$name" "$n" "$verdict" "$secs")")
+}
+
+total_start=$SECONDS
+run_config x86_64 gcc-release "" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON
+run_config x86_64 clang-debug3 "" -- \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3
+run_config x86_64 gcc-asan "" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug -DTALC_SANITIZE=asan
+run_config x86_64 gcc-valgrind "-L valgrind" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_VALGRIND=ON \
+  -DTALC_BUILD_EXAMPLES=OFF
+if [ -f tests/fuzz/fuzz_heap.c ]; then
+  run_config x86_64 clang-fuzz "-L fuzz" -- \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_FUZZ=ON \
+    -DTALC_BUILD_EXAMPLES=OFF
+else
+  echo "test.sh: tests/fuzz/fuzz_heap.c does not exist yet: no fuzz configuration"
+fi
+run_config x86_64 gcc-counters-off "" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF
+if [ "$host" = x86_64 ]; then
+  run_config aarch64 aarch64-release "" -- \
+    -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON
+fi
+
+printf '\n==== summary (%ds, logs in build/logs) ====\n' $((SECONDS - total_start))
+printf '%s\n' "${rows[@]}"
+status=0
+for arch in x86_64 aarch64; do
+  [ -n "${n_cfg[$arch]:-}" ] || continue
+  cfgs="${n_cfg[$arch]} configuration"; [ "${n_cfg[$arch]}" -eq 1 ] || cfgs+=s
+  if [ -n "${failed[$arch]:-}" ]; then
+    echo "$arch: $cfgs, ${n_tests[$arch]} tests, FAILED: ${failed[$arch]}"
+    status=1
+  else
+    echo "$arch: $cfgs, ${n_tests[$arch]} tests, all passed"
+  fi
+done
+exit $status

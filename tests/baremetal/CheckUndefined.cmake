@@ -1,0 +1,38 @@
+# CheckUndefined.cmake — ctest baremetal_symbols (cmake -P): the symbols the engine objects
+# use but do not define must all be in ALLOWED.
+#   -DNM=<nm> -DOBJECTS=<a.o|b.o|...> -DALLOWED=<sym|sym|...>
+cmake_minimum_required(VERSION 3.25)
+
+function(symbols out) # symbols(<var> <nm option>...): names nm prints for OBJECTS
+  string(REPLACE "|" ";" objects "${OBJECTS}")
+  execute_process(COMMAND "${NM}" ${ARGN} ${objects} OUTPUT_VARIABLE text RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "baremetal_symbols: ${NM} ${ARGN} failed")
+  endif()
+  string(REGEX MATCHALL "[^\n]+" lines "${text}")
+  set(names "")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^[0-9a-fA-F ]* [A-Za-z] ([^ ]+)$")
+      list(APPEND names "${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES names)
+  set(${out} "${names}" PARENT_SCOPE)
+endfunction()
+
+symbols(undefined --undefined-only)
+symbols(defined --defined-only --extern-only)
+string(REPLACE "|" ";" allowed "${ALLOWED}")
+set(external ${undefined})
+if(defined)
+  list(REMOVE_ITEM external ${defined})
+endif()
+set(bad ${external})
+list(REMOVE_ITEM bad ${allowed})
+list(SORT external)
+list(JOIN external " " ext)
+if(bad)
+  list(JOIN bad " " b)
+  message(FATAL_ERROR "baremetal_symbols: the engine needs symbols outside {${ALLOWED}}: ${b}")
+endif()
+message(STATUS "baremetal_symbols: the engine references only: ${ext}")
