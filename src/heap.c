@@ -93,6 +93,7 @@ void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
 {
 #if TALC_COUNTERS
     *out = h->cnt;
+    out->free_bytes = h->chunk_bytes - h->used_bytes;
 #else
     (void)h;
     memset(out, 0, sizeof *out);
@@ -102,7 +103,7 @@ void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
 /* ---- Finding a chunk ----------------------------------------------------------------------*/
 
 #ifndef TALC_BEST_FIT_SCAN
-#define TALC_BEST_FIT_SCAN 16
+#define TALC_BEST_FIT_SCAN 1
 #endif
 
 static char *talc_scan_bin(struct talc_heap *h, unsigned b, size_t s)
@@ -118,9 +119,8 @@ static char *talc_scan_bin(struct talc_heap *h, unsigned b, size_t s)
 }
 
 /* Best fit among the first TALC_BEST_FIT_SCAN nodes of the bin that holds size s (exponential
- * bins only; linear bins hold one size). Good fit (the ceiling bin's head) left 5 % of Talc's
- * heap-efficiency arena in mid-size holes at the first OOM; this bounded best fit halves that
- * (docs/heap.md, "Fit policy"). */
+ * bins only; linear bins hold one size). With 32 sub-bins per doubling, looking at the head of
+ * that bin before the ceiling bin is as good as a deeper scan (docs/heap.md, "Fit policy"). */
 static char *talc_best_in_bin(struct talc_heap *h, unsigned b, size_t s)
 {
     talc_free_t *best = NULL;
@@ -174,6 +174,7 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     }
     talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
     TALC_CNT(h, live_allocs, += 1);
+    TALC_USED(h, += s);
     TALC_CNT(h, total_allocs, += 1);
     TALC_CNT(h, total_bytes, += n);
     talc_cnt_live_add(h, n);
@@ -246,6 +247,7 @@ void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     uint64_t aw = talc_hdr(above);
     TALC_CNT(h, live_allocs, -= 1);
     TALC_CNT(h, live_bytes, -= s - TALC_HDR - talc_hslack(w));
+    TALC_USED(h, -= s);
     if (w & TALC_F_PREV_FREE) {
         size_t ps = talc_footer(c);
         c -= ps;

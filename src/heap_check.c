@@ -118,7 +118,7 @@ static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
 {
 #if TALC_COUNTERS
     const talc_heap_counters_t *k = &h->cnt;
-    if (k->free_bytes != t->free_bytes || k->free_chunks != t->free_chunks ||
+    if (h->chunk_bytes - h->used_bytes != t->free_bytes || k->free_chunks != t->free_chunks ||
         k->live_allocs != t->used || k->live_bytes != t->used_bytes ||
         k->live_spans != t->spans || k->managed_bytes != t->managed ||
         k->peak_live_bytes < k->live_bytes || k->total_allocs < k->live_allocs)

@@ -20,7 +20,8 @@
  *   I4  a free chunk's footer == S; the footer is valid only while the chunk is free.
  *   I5  a free chunk is in list bins[bin_of(S)]; *node->pprev == node.
  *   I6  bitmap bit b set  <=>  bins[b] != NULL;  summary bit w set <=> bitmap[w] != 0.
- *   I7  counters.free_bytes == Σ free S, free_chunks == #free, live_allocs == #used,
+ *   I7  chunk_bytes − used_bytes == Σ free S (reported as free_bytes: derived, so the free
+ *       lists carry no byte counter), free_chunks == #free, live_allocs == #used,
  *       live_bytes == Σ (S − HDR − slack) over used chunks.
  */
 #ifndef TALC_HEAP_INTERNAL_H
@@ -66,9 +67,12 @@ typedef uint64_t talc_word_t;
                                                              ~(uint64_t)(TALC_MAX_QUANTUM - 1))))
 #define TALC_MAX_REQUEST (TALC_MAX_CHUNK - 2 * TALC_MAX_QUANTUM)
 
-/* Bins: 64 linear bins of one grain each, then 8 sub-bins per doubling; the last is open. */
-#define TALC_NBINS 256u
+/* Bins: 64 linear bins of one grain each, then 2^TALC_SUB_SHIFT sub-bins per doubling for 24
+ * doublings; the last bin is open. 32 sub-bins make the head of the ceiling bin within ~3 % of
+ * the request, which is what bounded best fit needs (docs/heap.md, "Fit policy"). */
+#define TALC_SUB_SHIFT ((unsigned)TALC_BIN_SUB_SHIFT)
 #define TALC_LIN_BINS 64u
+#define TALC_NBINS (((TALC_LIN_BINS + (24u << TALC_SUB_SHIFT)) + 63u) & ~63u)
 #define TALC_BM_WORDS (TALC_NBINS / 64u)
 
 typedef struct talc_free talc_free_t;
@@ -119,7 +123,9 @@ struct talc_heap {
     struct talc_span *spans, *spans_tail, *first_span;
     uintptr_t magic;
     talc_heap_opts_t opts;
-    talc_heap_counters_t cnt;
+    talc_heap_counters_t cnt;     /* cnt.free_bytes unused: see chunk_bytes, used_bytes */
+    size_t chunk_bytes;           /* Σ over spans of (fence − first): bytes in chunks */
+    size_t used_bytes;            /* Σ S over allocated chunks */
     talc_free_t *bins[TALC_NBINS];
 };
 
@@ -135,8 +141,12 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
 
 #if TALC_COUNTERS
 #define TALC_CNT(h, field, op) ((h)->cnt.field op)
+#define TALC_USED(h, op) ((h)->used_bytes op)
+#define TALC_CHUNKS(h, op) ((h)->chunk_bytes op)
 #else
 #define TALC_CNT(h, field, op) ((void)sizeof((h)->cnt.field op)) /* type-checks, no code */
+#define TALC_USED(h, op) ((void)sizeof((h)->used_bytes op))
+#define TALC_CHUNKS(h, op) ((void)sizeof((h)->chunk_bytes op))
 #endif
 
 TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)
@@ -190,7 +200,8 @@ TALC_INLINE unsigned talc_bin_of(size_t s)
     if (s < ((size_t)TALC_LIN_BINS << TALC_GRAIN_SHIFT))
         return (unsigned)(s >> TALC_GRAIN_SHIFT);
     unsigned l = talc_log2(s);
-    size_t b = TALC_LIN_BINS + ((size_t)(l - (TALC_GRAIN_SHIFT + 6u)) << 3) + ((s >> (l - 3u)) & 7u);
+    size_t b = TALC_LIN_BINS + ((size_t)(l - (TALC_GRAIN_SHIFT + 6u)) << TALC_SUB_SHIFT) +
+               ((s >> (l - TALC_SUB_SHIFT)) & ((1u << TALC_SUB_SHIFT) - 1u));
     return b < TALC_NBINS ? (unsigned)b : TALC_NBINS - 1u;
 }
 
@@ -227,7 +238,6 @@ TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
         h->summary |= (uint32_t)1 << (b >> 6);
     }
     *head = f;
-    TALC_CNT(h, free_bytes, += s);
     TALC_CNT(h, free_chunks, += 1);
 }
 
@@ -246,7 +256,6 @@ TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
                 h->summary &= ~((uint32_t)1 << (b >> 6));
         }
     }
-    TALC_CNT(h, free_bytes, -= s);
     TALC_CNT(h, free_chunks, -= 1);
     (void)s;
 }

@@ -15,6 +15,7 @@
 
 struct talc_locked_heap {
     talc_lock_ops_t ops;
+    bool builtin;         /* ops is the built-in spinlock: take it inline, no indirect call */
     talc_atomic_u32 spin; /* built-in lock word: 0 free, 1 held */
     alignas(max_align_t) struct talc_heap heap;
 };
@@ -51,6 +52,7 @@ talc_locked_heap_t *talc_locked_heap_init(void *mem, size_t size, const talc_hea
         return NULL;
     atomic_init(&lh->spin, 0u);
     lh->ops = lock ? *lock : (talc_lock_ops_t){talc_spin_lock, talc_spin_unlock, &lh->spin};
+    lh->builtin = !lock;
     size_t fp = talc_locked_heap_footprint();
     if (size > fp)
         lh->heap.first_span = talc_heap_claim(&lh->heap, (char *)mem + fp, size - fp);
@@ -59,11 +61,20 @@ talc_locked_heap_t *talc_locked_heap_init(void *mem, size_t size, const talc_hea
 
 talc_heap_t *talc_locked_acquire(talc_locked_heap_t *lh)
 {
+    /* acquire: as in talc_spin_lock; the uncontended case costs one exchange, no call. */
+    if (TALC_LIKELY(lh->builtin) && talc_atomic_exchange_acquire_u32(&lh->spin, 1u) == 0u)
+        return &lh->heap;
     lh->ops.lock(lh->ops.ctx);
     return &lh->heap;
 }
 
-void talc_locked_release(talc_locked_heap_t *lh) { lh->ops.unlock(lh->ops.ctx); }
+void talc_locked_release(talc_locked_heap_t *lh)
+{
+    if (TALC_LIKELY(lh->builtin))
+        talc_atomic_store_release_u32(&lh->spin, 0u); /* release: publishes the section */
+    else
+        lh->ops.unlock(lh->ops.ctx);
+}
 
 void *talc_locked_alloc(talc_locked_heap_t *lh, size_t size)
 {

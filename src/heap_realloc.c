@@ -68,6 +68,7 @@ static bool talc_resize_chunk(struct talc_heap *h, char *c, size_t n)
     talc_account_resize(h, w, n);
     size_t total = talc_absorb_above(h, c, cs);
     talc_set_used(h, c, w, total, s, n);
+    TALC_USED(h, += talc_hsize(talc_hdr(c)) - cs);
     return true;
 }
 
@@ -107,6 +108,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n);
+    TALC_USED(h, += talc_hsize(talc_hdr(lo)) - cs);
     return lo + TALC_HDR;
 }
 

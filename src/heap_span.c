@@ -83,6 +83,7 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
         size_t managed = (size_t)(fence + TALC_HDR - b);
         TALC_CNT(h, live_spans, += 1);
         TALC_CNT(h, total_spans, += 1);
+        TALC_CHUNKS(h, += (size_t)(fence - first));
         TALC_CNT(h, managed_bytes, += managed);
         TALC_CNT(h, total_managed, += managed);
         h->gen++;
@@ -96,10 +97,12 @@ static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, u
 {
     talc_set_hdr(nf, TALC_F_USED | pf);
     if (nf > s->fence) {
+        TALC_CHUNKS(h, += (size_t)(nf - s->fence));
         TALC_CNT(h, managed_bytes, += (size_t)(nf - s->fence));
         TALC_CNT(h, total_managed, += (size_t)(nf - s->fence));
         h->gen++;
     } else {
+        TALC_CHUNKS(h, -= (size_t)(s->fence - nf));
         TALC_CNT(h, managed_bytes, -= (size_t)(s->fence - nf));
     }
     s->fence = nf;
@@ -189,6 +192,7 @@ int talc_span_release(talc_heap_t *h, talc_span_t *s)
             if (h->first_span == s)
                 h->first_span = NULL;
             TALC_CNT(h, live_spans, -= 1);
+            TALC_CHUNKS(h, -= (size_t)(s->fence - s->first));
             TALC_CNT(h, managed_bytes, -= (size_t)(s->fence + TALC_HDR - s->base));
             s->magic = 0;
             rc = 0;

@@ -31,6 +31,16 @@
 #define TALC_REALLOC_UNLOCKED_COPY 16384
 #endif
 
+/* TALC_BIN_SUB_SHIFT: log2 of the size bins per doubling above 1 KiB (3..6; default 5 = 32).
+ * More bins make the O(1) fit closer to best fit (better heap efficiency) and the control
+ * block larger: 64 + 24·2^shift bin heads (5 → 832 heads, 6.5 KiB on 64-bit; 3 → 256, 2 KiB). */
+#ifndef TALC_BIN_SUB_SHIFT
+#define TALC_BIN_SUB_SHIFT 5
+#endif
+
+#if TALC_BIN_SUB_SHIFT < 3 || TALC_BIN_SUB_SHIFT > 6
+#error "TALC_BIN_SUB_SHIFT must be 3..6"
+#endif
 #if TALC_COUNTERS != 0 && TALC_COUNTERS != 1
 #error "TALC_COUNTERS must be 0 or 1"
 #endif

@@ -8,8 +8,8 @@
 
 #include <talc/talc.h>
 
-static max_align_t heap_mem[4096 / sizeof(max_align_t)];
-static max_align_t locked_mem[8192 / sizeof(max_align_t)];
+static max_align_t heap_mem[65536 / sizeof(max_align_t)];
+static max_align_t locked_mem[65536 / sizeof(max_align_t)];
 
 static int fail(const char *what)
 {
