@@ -58,8 +58,14 @@ endforeach()
 
 # 2. pkg-config, against the installed talc.pc only.
 if(PKG_CONFIG)
-  set(ENV{PKG_CONFIG_LIBDIR} "${pc_dir}")
-  set(ENV{PKG_CONFIG_PATH} "")
+  # talc.pc first; its Requires.private (liburcu-bp, hwloc) from the system's .pc files, which
+  # for a cross build are the ones the toolchain file selected at configure time.
+  if(SYS_PC_LIBDIR)
+    set(ENV{PKG_CONFIG_LIBDIR} "${pc_dir}:${SYS_PC_LIBDIR}")
+  else()
+    unset(ENV{PKG_CONFIG_LIBDIR})
+    set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
+  endif()
   set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
   run("${PKG_CONFIG}" --modversion talc)
   string(STRIP "${last_output}" version)

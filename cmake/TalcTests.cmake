@@ -242,6 +242,7 @@ function(talc_packaging_tests)
                      -DTOOLCHAIN_FILE=${CMAKE_TOOLCHAIN_FILE}
                      -DEMULATOR=${emulator}
                      -DPKG_CONFIG=${PKG_CONFIG_EXECUTABLE}
+                     "-DSYS_PC_LIBDIR=$ENV{PKG_CONFIG_LIBDIR}"
                      -DGENERATOR=${CMAKE_GENERATOR}
                      -DHEADERS=${headers}
                      -P "${PROJECT_SOURCE_DIR}/cmake/ConsumerTest.cmake")

@@ -38,6 +38,28 @@
 #define TALC_BIN_SUB_SHIFT 5
 #endif
 
+/* TALC_PAGEMAP_SHIFT: log2 of the owner map's granule (12..30; default 16 = 64 KiB). Arena
+ * segments are aligned to it; a smaller granule suits small caller buffers on embedded targets,
+ * a larger one uses fewer map leaves. */
+#ifndef TALC_PAGEMAP_SHIFT
+#define TALC_PAGEMAP_SHIFT 16
+#endif
+
+/* TALC_TOPOLOGY_HWLOC: 1 = CPU/cache topology from hwloc (default); 0 = the sysfs/sysconf
+ * fallback for small targets (CMake TALC_TOPOLOGY=hwloc|sysfs). */
+#ifndef TALC_TOPOLOGY_HWLOC
+#define TALC_TOPOLOGY_HWLOC 1
+#endif
+
+/* TALC_DEBUG_YIELD: 1 = random sched_yield() at every atomic and lock point, to expose races in
+ * tests (urcu's debug-yield idea). Never in production builds. */
+#ifndef TALC_DEBUG_YIELD
+#define TALC_DEBUG_YIELD 0
+#endif
+
+#if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 30
+#error "TALC_PAGEMAP_SHIFT must be 12..30"
+#endif
 #if TALC_BIN_SUB_SHIFT < 3 || TALC_BIN_SUB_SHIFT > 6
 #error "TALC_BIN_SUB_SHIFT must be 3..6"
 #endif

@@ -7,5 +7,8 @@
 #include "talc/heap.h"
 #include "talc/heap_locked.h"
 #include "talc/platform.h"
+#include "talc/arena.h"
+#include "talc/reserve.h"
+#include "talc/stats.h"
 
 #endif /* TALC_TALC_H */

@@ -1,0 +1,285 @@
+/* arena.c — creating and destroying arenas, and the default arena.
+ *
+ * An arena and its stripes live in one OS mapping (never in memory from malloc, so the shim
+ * can run on top without recursion). Each stripe holds a Talc heap control block and a lock on
+ * its own lines. Memory for the heaps arrives later, in segments (segment.c).
+ *
+ * Concurrency: create and destroy may run on any thread, concurrently with lookups (the
+ * registry is RCU) and with allocation in other arenas. Destroy requires that no thread
+ * allocates from, or frees into, the arena any more (talc/arena.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arena_internal.h"
+#include "fork_internal.h"
+#include "os_mem.h"
+#include "pagemap.h"
+#include "reserve_internal.h"
+#include "topology.h"
+
+#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
+static talc_atomic_u32 talc_arena_ids;
+
+talc_arena_config_t talc_arena_config_default(const char *name)
+{
+    talc_arena_config_t c;
+    memset(&c, 0, sizeof c);
+    c.name = name;
+    c.source = TALC_SOURCE_OS;
+    c.numa_node = -1;
+    return c;
+}
+
+const char *talc_arena_name(const talc_arena_t *a) { return a->name; }
+
+/* ---- Validation ---------------------------------------------------------------------------*/
+
+static bool talc_name_ok(const char *n)
+{
+    return n && n[0] && strlen(n) <= TALC_ARENA_NAME_MAX;
+}
+
+static bool talc_chain_ok(const talc_oom_step_t *chain)
+{
+    for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX; i++)
+        if ((int)chain[i] < TALC_OOM_STEP_END || chain[i] > TALC_OOM_STEP_ABORT)
+            return false;
+    return true;
+}
+
+static bool talc_config_ok(const talc_arena_config_t *c)
+{
+    if (!talc_name_ok(c->name) || c->stripes > TALC_STRIPES_MAX || !talc_chain_ok(c->oom_chain))
+        return false;
+    if (c->fallback && !talc_name_ok(c->fallback))
+        return false;
+    if (c->hard_budget && c->soft_budget > c->hard_budget)
+        return false;
+    if (c->source == TALC_SOURCE_BUFFER)
+        return c->buffer && c->buffer_size >= 2 * TALC_GRANULE;
+    return c->source == TALC_SOURCE_OS || c->source == TALC_SOURCE_RESERVE;
+}
+
+/* ---- Construction -------------------------------------------------------------------------*/
+
+static size_t talc_stripe_bytes(void)
+{
+    size_t s = sizeof(talc_stripe_t) + talc_heap_footprint();
+    return (s + TALC_STRIPE_ALIGN - 1) & ~(size_t)(TALC_STRIPE_ALIGN - 1);
+}
+
+static void talc_copy_name(char *dst, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = 0;
+}
+
+static int talc_stripe_init(talc_arena_t *a, unsigned i)
+{
+    talc_stripe_t *s = talc_arena_stripe(a, i);
+    pthread_mutex_init(&s->lock, NULL);
+    s->arena = a;
+    s->index = i;
+    talc_heap_opts_t o = {0};
+    o.name = a->name;
+    o.cache_line = a->cfg.cache_aligned ? talc_cache_line_size() : 0;
+    o.fatal = talc_fatal_heap_handler;
+    return talc_heap_init(s->heap_mem, talc_heap_footprint(), &o) ? 0 : -EINVAL;
+}
+
+/* Home stripe per CPU from the topology: CPUs sharing a cache share a stripe. */
+static void talc_build_cpu_map(talc_arena_t *a, const talc_topology_t *t)
+{
+    for (unsigned c = 0; c < a->ncpus; c++)
+        a->cpu_stripe[c] = (uint8_t)talc_topology_stripe_of_cpu(t, c, a->nstripes);
+}
+
+/* Buffer source: the granule-aligned interior of the caller's buffer, with its bitmap. */
+static size_t talc_buffer_granules(const talc_arena_config_t *c, char **base)
+{
+    uintptr_t b = ((uintptr_t)c->buffer + TALC_GRANULE - 1) & ~(uintptr_t)(TALC_GRANULE - 1);
+    uintptr_t e = ((uintptr_t)c->buffer + c->buffer_size) & ~(uintptr_t)(TALC_GRANULE - 1);
+    *base = (char *)b;
+    return e > b ? (size_t)(e - b) / TALC_GRANULE : 0;
+}
+
+static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsigned n,
+                                             unsigned ncpus, size_t ngran)
+{
+    size_t stripes_off = (sizeof(talc_arena_t) + TALC_STRIPE_ALIGN - 1) &
+                         ~(size_t)(TALC_STRIPE_ALIGN - 1);
+    size_t map_off = stripes_off + (size_t)n * talc_stripe_bytes();
+    size_t bits_off = (map_off + ncpus + 7u) & ~(size_t)7u;
+    size_t total = bits_off + talc_region_words(ngran) * sizeof(uint64_t);
+    total = (total + talc_os_page_size() - 1) & ~(talc_os_page_size() - 1);
+    talc_arena_t *a = talc_os_map(total, 0);
+    if (!a)
+        return NULL;
+    a->map_size = total;
+    a->cfg = *c;
+    a->nstripes = n;
+    a->stripe_size = talc_stripe_bytes();
+    a->ncpus = ncpus;
+    a->cpu_stripe = (uint8_t *)a + map_off;
+    if (c->source == TALC_SOURCE_BUFFER) {
+        char *base = NULL;
+        (void)talc_buffer_granules(c, &base);
+        talc_region_init(&a->buffer, base, TALC_GRANULE, ngran,
+                         (uint64_t *)(void *)((char *)a + bits_off));
+    }
+    return a;
+}
+
+static void talc_arena_free_struct(talc_arena_t *a)
+{
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_t *s = talc_arena_stripe(a, i);
+        talc_seg_release_all(s);
+        pthread_mutex_destroy(&s->lock);
+    }
+    pthread_mutex_destroy(&a->grow_lock);
+    a->magic = 0;
+    talc_os_unmap(a, a->map_size);
+}
+
+static void talc_arena_prefill(talc_arena_t *a)
+{
+    if (a->cfg.source != TALC_SOURCE_OS || !a->cfg.initial_size)
+        return;
+    size_t per = a->cfg.initial_size / a->nstripes;
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_t *s = talc_arena_stripe(a, i);
+        pthread_mutex_lock(&s->lock);
+        (void)talc_seg_grow(s, per, false);
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_default)
+{
+    const talc_topology_t *t = talc_topology_get();
+    unsigned n = c->stripes ? c->stripes : talc_topology_auto_stripes(t);
+    if (n > TALC_STRIPES_MAX)
+        n = TALC_STRIPES_MAX;
+    char *base = NULL;
+    size_t ngran = c->source == TALC_SOURCE_BUFFER ? talc_buffer_granules(c, &base) : 0;
+    if (c->source == TALC_SOURCE_BUFFER && ngran < 2) {
+        errno = EINVAL;
+        return NULL;
+    }
+    talc_arena_t *a = talc_arena_alloc_struct(c, n, talc_topology_ncpus(t), ngran);
+    if (!a) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    talc_copy_name(a->name, c->name);
+    talc_copy_name(a->fallback, c->fallback);
+    a->cfg.name = a->name;
+    a->cfg.fallback = c->fallback ? a->fallback : NULL;
+    a->is_default = is_default;
+    a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed);
+    pthread_mutex_init(&a->grow_lock, NULL);
+    atomic_init(&a->soft_armed, 1u);
+    talc_build_cpu_map(a, t);
+    for (unsigned i = 0; i < n; i++)
+        (void)talc_stripe_init(a, i);
+    a->magic = TALC_ARENA_MAGIC;
+    return a;
+}
+
+talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
+{
+    if (!cfg || !talc_config_ok(cfg)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    talc_fork_init();
+    (void)talc_arena_default();
+    talc_arena_t *a = talc_arena_build(cfg, false);
+    if (!a)
+        return NULL;
+    if (talc_registry_add(a) != 0) {
+        talc_arena_free_struct(a);
+        errno = EEXIST;
+        return NULL;
+    }
+    (void)talc_reserve_join(a);
+    talc_arena_prefill(a);
+    return a;
+}
+
+/* ---- The default arena --------------------------------------------------------------------*/
+
+static pthread_once_t talc_default_once = PTHREAD_ONCE_INIT;
+static _Atomic(talc_arena_t *) talc_default_arena;
+
+static void talc_default_init(void)
+{
+    talc_fork_init();
+    talc_arena_config_t c = talc_arena_config_default("default");
+    talc_arena_t *a = talc_arena_build(&c, true);
+    if (a && talc_registry_add(a) == 0)
+        atomic_store_explicit(&talc_default_arena, a, memory_order_release);
+}
+
+talc_arena_t *talc_arena_default(void)
+{
+    /* acquire: pairs with the release store that published the arena. */
+    talc_arena_t *a = atomic_load_explicit(&talc_default_arena, memory_order_acquire);
+    if (TALC_LIKELY(a != NULL))
+        return a;
+    pthread_once(&talc_default_once, talc_default_init);
+    return atomic_load_explicit(&talc_default_arena, memory_order_acquire);
+}
+
+/* ---- Destruction --------------------------------------------------------------------------*/
+
+/* Any live allocation? Asks the spans, so it holds with TALC_COUNTERS=0 too. */
+static bool talc_arena_live(talc_arena_t *a)
+{
+    bool live = false;
+    for (unsigned i = 0; i < a->nstripes && !live; i++) {
+        talc_stripe_t *s = talc_arena_stripe(a, i);
+        pthread_mutex_lock(&s->lock);
+        for (talc_seg_t *g = s->segs; g && !live; g = g->next) {
+            talc_span_info_t info;
+            talc_span_get_info(talc_stripe_heap(s), g->span, &info);
+            live = !info.empty;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    return live;
+}
+
+typedef struct talc_fb_probe {
+    const talc_arena_t *target;
+    bool used;
+} talc_fb_probe_t;
+
+static bool talc_fb_visit(talc_arena_t *a, void *ctx)
+{
+    talc_fb_probe_t *p = ctx;
+    if (a != p->target && a->cfg.fallback && strcmp(a->fallback, p->target->name) == 0)
+        p->used = true;
+    return !p->used;
+}
+
+int talc_arena_destroy(talc_arena_t *a, unsigned flags)
+{
+    if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default)
+        return -EINVAL;
+    talc_fb_probe_t probe = {a, false};
+    (void)talc_arena_foreach(talc_fb_visit, &probe);
+    if (probe.used)
+        return -EPERM;
+    if (!(flags & TALC_DESTROY_RELEASE_ALL) && talc_arena_live(a))
+        return -EBUSY;
+    talc_registry_remove(a); /* waits out concurrent lookups */
+    talc_reserve_leave(a);
+    talc_dispatch_forget(a);
+    talc_arena_free_struct(a);
+    return 0;
+}

@@ -1,0 +1,185 @@
+/* arena_alloc.c — allocation through arenas: malloc, calloc, aligned, realloc, free, usable size.
+ *
+ * Fast path: pick the thread's stripe (dispatch.c), lock it, run the heap engine, update the
+ * stripe's seqlock counters, unlock. On failure the arena's OOM policy chain runs (oom.c) with
+ * no lock held. free finds the owning segment through the owner map (O(1), lock-free), locks
+ * that stripe and frees there, so counters are charged to the owner whichever thread frees.
+ *
+ * Concurrency: all functions may run on any thread at any time (talc/arena.h matrix).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arena_internal.h"
+#include "oom_internal.h"
+
+static void talc_lock_owner(talc_stripe_t *s)
+{
+    if (TALC_LIKELY(pthread_mutex_trylock(&s->lock) == 0))
+        return;
+    pthread_mutex_lock(&s->lock);
+    talc_stats_write_begin(&s->st);
+    talc_stats_add(&s->st.contended, 1);
+    talc_stats_write_end(&s->st);
+}
+
+void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
+{
+    talc_heap_t *h = talc_stripe_heap(s);
+    void *p = align > TALC_MIN_ALIGN ? talc_heap_alloc_aligned(h, n, align)
+                                     : talc_heap_alloc(h, n);
+    if (p) {
+        talc_stats_write_begin(&s->st);
+        talc_stats_add(&s->st.allocs, 1);
+        talc_stats_sync_heap(s);
+        talc_stats_write_end(&s->st);
+    }
+    return p;
+}
+
+void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+{
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    void *p = talc_stripe_alloc(s, n, align);
+    pthread_mutex_unlock(&s->lock);
+    if (TALC_LIKELY(p != NULL))
+        return p;
+    return talc_oom_chain(a, n, align, depth);
+}
+
+static talc_arena_t *talc_pick(talc_arena_t *a)
+{
+    return a ? a : talc_thread_arena();
+}
+
+void *talc_arena_malloc(talc_arena_t *a, size_t n)
+{
+    a = talc_pick(a);
+    if (TALC_UNLIKELY(!a)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return talc_arena_alloc_impl(a, n, 0, 0);
+}
+
+void *talc_arena_calloc(talc_arena_t *a, size_t nmemb, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(nmemb, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = talc_arena_malloc(a, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+void *talc_arena_aligned_alloc(talc_arena_t *a, size_t align, size_t size)
+{
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    a = talc_pick(a);
+    if (TALC_UNLIKELY(!a)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return talc_arena_alloc_impl(a, size, align, 0);
+}
+
+/* ---- Owner-side operations ----------------------------------------------------------------*/
+
+static talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
+{
+    talc_seg_t *g = talc_seg_of(p);
+    if (TALC_UNLIKELY(!g))
+        talc_fatal_report(TALC_FAULT_BAD_POINTER, "unowned", p, what);
+    return g;
+}
+
+void talc_free(void *p)
+{
+    if (!p)
+        return;
+    talc_seg_t *g = talc_owner_or_fault(p, "free of a pointer no arena owns");
+    if (!g)
+        return;
+    talc_stripe_t *s = g->stripe;
+    bool remote = s != talc_dispatch_home(s->arena);
+    talc_lock_owner(s);
+    talc_heap_free(talc_stripe_heap(s), p);
+    talc_stats_write_begin(&s->st);
+    talc_stats_add(&s->st.frees, 1);
+    if (remote)
+        talc_stats_add(&s->st.remote_frees, 1);
+    talc_stats_sync_heap(s);
+    talc_stats_write_end(&s->st);
+    talc_seg_after_free(s, g);
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t talc_usable_size(const void *p)
+{
+    if (!p)
+        return 0;
+    talc_seg_t *g = talc_owner_or_fault(p, "usable size of a pointer no arena owns");
+    if (!g)
+        return 0;
+    talc_stripe_t *s = g->stripe;
+    pthread_mutex_lock(&s->lock);
+    size_t n = talc_heap_usable_size(talc_stripe_heap(s), p);
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+talc_arena_t *talc_arena_of(const void *p)
+{
+    talc_seg_t *g = talc_seg_of(p);
+    return g ? g->stripe->arena : NULL;
+}
+
+/* Resize inside the owner's stripe; NULL if the heap has no room there. */
+static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n)
+{
+    talc_stripe_t *s = g->stripe;
+    talc_lock_owner(s);
+    void *q = talc_heap_realloc(talc_stripe_heap(s), p, n);
+    if (q) {
+        talc_stats_write_begin(&s->st);
+        talc_stats_add(&s->st.reallocs, 1);
+        talc_stats_sync_heap(s);
+        talc_stats_write_end(&s->st);
+        if (q != p)
+            talc_seg_after_free(s, g);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return q;
+}
+
+void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
+{
+    if (!p)
+        return talc_arena_malloc(a, n);
+    if (n == 0) {
+        talc_free(p);
+        return NULL;
+    }
+    talc_seg_t *g = talc_owner_or_fault(p, "realloc of a pointer no arena owns");
+    if (!g)
+        return NULL;
+    size_t old = talc_usable_size(p);
+    if (!old)
+        return NULL; /* the fatal handler was told and returned */
+    void *q = talc_realloc_in_stripe(g, p, n);
+    if (q)
+        return q;
+    /* No room in that stripe: the owner arena's policy chain finds memory, then we move. */
+    q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    talc_free(p);
+    return q;
+}

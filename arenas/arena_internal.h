@@ -1,0 +1,214 @@
+/* arena_internal.h — private structures of the arena layer: arenas, stripes, segments.
+ *
+ * Who may include it: the arenas/ sources and white-box tests. Concurrency rules are on each struct.
+ *
+ * Memory: an arena takes segments from its source (OS mappings, a caller buffer, or the
+ * reserve). A segment is [base, base+size), aligned to the owner-map granule, starting with a
+ * talc_seg descriptor followed by one heap span. Every granule of a segment maps to its
+ * descriptor in the owner map (src/pagemap.h), so talc_free(p) finds the owning stripe in O(1)
+ * and recognises pointers no arena owns.
+ *
+ * Invariants:
+ *   A1 seg->magic == TALC_SEG_MAGIC ⇔ the segment is live; pagemap(g) == seg for every granule g
+ *      of a live segment, and NULL for every granule of memory no arena owns.
+ *   A2 a segment belongs to exactly one stripe and is on that stripe's list.
+ *   A3 Σ over segments of seg->size == arena->source_bytes + arena->borrowed_bytes.
+ *   A4 arena->source_bytes <= hard_budget (when set); arena->borrowed_bytes <= borrow_ceiling.
+ *   A5 stripe statistics change only under the stripe lock, inside a seqlock write section.
+ */
+#ifndef TALC_ARENA_INTERNAL_H
+#define TALC_ARENA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "region.h"
+#include "talc/arena.h"
+#include "talc/heap.h"
+#include "talc/platform.h"
+
+#ifndef TALC_LIKELY
+#define TALC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#endif
+
+#define TALC_SEG_MAGIC ((uintptr_t)0x5e65e65eu)
+
+/* Default size of an OS segment: big enough that mapping is rare, small enough that one kept
+ * empty segment per stripe costs little. Oversized requests get a segment of their own. */
+#ifndef TALC_SEGMENT_SIZE
+#define TALC_SEGMENT_SIZE ((size_t)1 << 20)
+#endif
+#define TALC_STRIPE_ALIGN 128 /* two 64-byte lines: no false sharing between stripes */
+
+typedef struct talc_stripe talc_stripe_t;
+
+typedef enum talc_seg_kind {
+    TALC_SEG_OS = 0,
+    TALC_SEG_BUFFER,
+    TALC_SEG_RESERVE,
+} talc_seg_kind_t;
+
+/* Segment descriptor, at the base of the segment. Immutable after creation except the list
+ * links, which change under the owning stripe's lock. */
+typedef struct talc_seg {
+    uintptr_t magic;
+    talc_stripe_t *stripe;
+    talc_span_t *span;
+    char *base;
+    size_t size;
+    talc_seg_kind_t kind;
+    struct talc_seg *next, *prev; /* the stripe's segments */
+} talc_seg_t;
+
+/* Per-stripe counters. Written only by the holder of the stripe lock, inside a seqlock write
+ * section (seq odd while writing); read lock-free by snapshots, retrying on a seq change. */
+typedef struct talc_stripe_stats {
+    talc_atomic_u32 seq;
+    talc_atomic_size live_allocs, live_bytes, peak_bytes;
+    talc_atomic_size allocs, frees, reallocs, failed;
+    talc_atomic_size managed, free_bytes, free_chunks;
+    talc_atomic_size contended, remote_frees;
+} talc_stripe_stats_t;
+
+/* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
+ * change only under `lock`. */
+struct talc_stripe {
+    alignas(TALC_STRIPE_ALIGN) pthread_mutex_t lock;
+    talc_arena_t *arena;
+    unsigned index;
+    talc_seg_t *segs;             /* live segments */
+    size_t empty_bytes;           /* bytes in segments that are entirely free (kept for reuse) */
+    talc_stripe_stats_t st;
+    alignas(max_align_t) unsigned char heap_mem[]; /* talc_heap_footprint() bytes */
+};
+
+/* OOM step counters and budget state; changed under arena->grow_lock. */
+typedef struct talc_arena_oom {
+    talc_atomic_size steps[TALC_OOM_STEP_ABORT + 1]; /* how often each step ran */
+    talc_atomic_size step_ok[TALC_OOM_STEP_ABORT + 1]; /* how often it succeeded */
+} talc_arena_oom_t;
+
+struct talc_arena {
+    uintptr_t magic;
+    char name[TALC_ARENA_NAME_MAX + 1];
+    char fallback[TALC_ARENA_NAME_MAX + 1];
+    talc_arena_config_t cfg;          /* copy; cfg.name/fallback point at the arrays above */
+    unsigned nstripes;
+    size_t stripe_size;               /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
+    size_t map_size;                  /* bytes of the mapping holding this struct */
+    unsigned id;                      /* creation number, for stable ordering */
+    bool is_default;
+
+    /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
+     * stripe lock (a stripe grows while holding its own lock). */
+    pthread_mutex_t grow_lock;
+    size_t source_bytes;              /* bytes currently taken from the source */
+    size_t borrowed_bytes;            /* bytes currently held from the reserve */
+    talc_atomic_size borrowed_total, returned_total;
+    talc_region_t buffer;             /* TALC_SOURCE_BUFFER: granule runs of the buffer */
+    talc_atomic_size reserve_denied;  /* borrow requests the reserve refused */
+    uint8_t *cpu_stripe;              /* cpu -> home stripe, ncpus entries */
+    unsigned ncpus;
+    talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */
+    talc_arena_oom_t oom;
+
+    /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
+    _Atomic(struct talc_arena *) reg_next;
+    _Atomic(struct talc_arena *) hash_next;
+    /* Reserve membership (arenas/reserve.c), under the reserve lock. */
+    struct talc_arena *reserve_next;
+    size_t reserve_held;              /* bytes held from the reserve (reserve lock) */
+
+    alignas(TALC_STRIPE_ALIGN) unsigned char stripes_mem[];
+};
+
+#define TALC_ARENA_MAGIC ((uintptr_t)0xa7e2aa7eu)
+
+static inline talc_stripe_t *talc_arena_stripe(talc_arena_t *a, unsigned i)
+{
+    return (talc_stripe_t *)(void *)(a->stripes_mem + (size_t)i * a->stripe_size);
+}
+
+static inline talc_heap_t *talc_stripe_heap(talc_stripe_t *s)
+{
+    return (talc_heap_t *)(void *)s->heap_mem;
+}
+
+/* ---- Segment layer (arenas/segment.c) -----------------------------------------------------*/
+
+/* Bytes of segment header in front of the span. */
+size_t talc_seg_overhead(void);
+/* Size of a normal segment for arena a. */
+size_t talc_seg_default_size(const talc_arena_t *a);
+/* Returns 1 (instead of 0) when the growth crossed the soft budget: the caller fires the
+ * callback after dropping its locks. */
+/* Give stripe s (locked) at least `need` more contiguous bytes: reuse, source, then nothing.
+ * `borrow` selects the reserve instead of the source. Returns 0 or -ENOMEM. */
+int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow);
+/* Called after a free in stripe s (locked) touched segment g: release it if empty and policy
+ * says so. */
+void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g);
+/* Release every segment of stripe s (arena destroy). */
+void talc_seg_release_all(talc_stripe_t *s);
+/* The owner-map writer lock, for fork handlers. */
+void talc_seg_pagemap_lock(void);
+void talc_seg_pagemap_unlock(void);
+void talc_seg_pagemap_reinit(void);
+/* The segment owning p, or NULL (lock-free). */
+talc_seg_t *talc_seg_of(const void *p);
+
+/* ---- Stripe statistics (arenas/stripe_stats.c) --------------------------------------------*/
+
+void talc_stats_write_begin(talc_stripe_stats_t *st);
+void talc_stats_write_end(talc_stripe_stats_t *st);
+static inline void talc_stats_add(talc_atomic_size *c, size_t d)
+{
+#if TALC_COUNTERS
+    talc_atomic_store_relaxed_size(c, talc_atomic_load_relaxed_size(c) + d);
+#else
+    (void)c;
+    (void)d;
+#endif
+}
+/* A running total changed under some lock other than a stripe lock (grow lock, reserve). */
+static inline void talc_stats_add_total(talc_atomic_size *c, size_t d)
+{
+    atomic_fetch_add_explicit(c, d, memory_order_relaxed);
+}
+static inline void talc_stats_sub(talc_atomic_size *c, size_t d)
+{
+    talc_atomic_store_relaxed_size(c, talc_atomic_load_relaxed_size(c) - d);
+}
+/* Copy the engine's exact figures (live allocations and bytes, peak, managed, free bytes, free
+ * chunks) from the stripe's heap into its counters. */
+void talc_stats_sync_heap(talc_stripe_t *s);
+
+/* ---- Fatal path (arenas/fatal.c) ----------------------------------------------------------*/
+
+void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx);
+void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, const char *what);
+
+/* ---- Registry (arenas/registry.c) ---------------------------------------------------------*/
+
+int talc_registry_add(talc_arena_t *a);        /* -EEXIST if the name is taken */
+void talc_registry_remove(talc_arena_t *a);    /* waits for a grace period before returning */
+void talc_registry_lock(void);
+void talc_registry_unlock(void);
+void talc_registry_reinit_lock(void);                   /* fork child */
+void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock held */
+
+/* ---- Dispatch (arenas/dispatch.c) ---------------------------------------------------------*/
+
+/* The stripe of `a` the calling thread should use, locked. */
+talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
+/* The stripe of `a` the calling thread would use (not locked). */
+talc_stripe_t *talc_dispatch_home(talc_arena_t *a);
+/* Forget cached thread state that points into arena a (destroy). */
+void talc_dispatch_forget(talc_arena_t *a);
+
+#endif /* TALC_ARENA_INTERNAL_H */

@@ -1,0 +1,96 @@
+/* fatal.c — the arena layer's one fatal path: invalid pointers and corruption.
+ *
+ * Every heap of every arena reports faults here (talc_fatal_heap_handler is each heap's
+ * talc_heap_opts_t.fatal), and so does talc_free for a pointer no arena owns. The process-wide
+ * handler is replaceable (talc_set_fatal_handler); the default writes one line to stderr with
+ * write(2) — no stdio, no allocation — and aborts.
+ *
+ * Concurrency: the handler pair is published with a release store of a pointer to an immutable
+ * pair, read with an acquire load, so a fault on any thread sees a consistent (fn, ctx).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena_internal.h"
+
+typedef struct talc_fatal_pair {
+    talc_fatal_fn fn;
+    void *ctx;
+} talc_fatal_pair_t;
+
+/* Two slots alternate so a new pair never overwrites the one a racing fault may be reading
+ * (handlers change rarely: at start-up and in tests). */
+static talc_fatal_pair_t talc_fatal_slots[2];
+static _Atomic(talc_fatal_pair_t *) talc_fatal_current;
+static pthread_mutex_t talc_fatal_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&talc_fatal_lock);
+    talc_fatal_pair_t *cur = atomic_load_explicit(&talc_fatal_current, memory_order_relaxed);
+    talc_fatal_pair_t *next = cur == &talc_fatal_slots[0] ? &talc_fatal_slots[1]
+                                                          : &talc_fatal_slots[0];
+    next->fn = fn;
+    next->ctx = ctx;
+    /* release: a fault that loads `next` sees its fields. */
+    atomic_store_explicit(&talc_fatal_current, fn ? next : NULL, memory_order_release);
+    pthread_mutex_unlock(&talc_fatal_lock);
+}
+
+static void talc_put(const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void talc_put_hex(uintptr_t v)
+{
+    char buf[2 + 2 * sizeof v + 1];
+    char *p = buf + sizeof buf - 1;
+    *p = 0;
+    do {
+        *--p = "0123456789abcdef"[v & 15u];
+        v >>= 4;
+    } while (v);
+    *--p = 'x';
+    *--p = '0';
+    talc_put(p);
+}
+
+static void talc_fatal_default(const talc_fault_info_t *info)
+{
+    talc_put("libtalc: fatal: ");
+    talc_put(info->what ? info->what : "fault");
+    talc_put(" (arena \"");
+    talc_put(info->heap_name ? info->heap_name : "?");
+    talc_put("\", address ");
+    talc_put_hex((uintptr_t)info->address);
+    talc_put(")\n");
+    abort();
+}
+
+void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, const char *what)
+{
+    talc_fault_info_t info = {f, arena, addr, what};
+    /* acquire: pairs with the release in talc_set_fatal_handler. */
+    talc_fatal_pair_t *h = atomic_load_explicit(&talc_fatal_current, memory_order_acquire);
+    if (h && h->fn) {
+        h->fn(&info, h->ctx);
+        return;
+    }
+    talc_fatal_default(&info);
+}
+
+void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)ctx;
+    talc_fatal_report(info->fault, info->heap_name, info->address, info->what);
+}

@@ -1,0 +1,76 @@
+/* fork.c — fork() in a multithreaded process leaves parent and child able to allocate.
+ *
+ * One set of pthread_atfork handlers, registered once (not per arena: glibc's atfork table is
+ * finite). prepare takes every allocator lock in rank order: registry, then for each arena
+ * (creation order) its stripe locks and its grow lock, then the reserve lock, then the
+ * owner-map writer lock; and it lets liburcu-bp prepare too. The parent releases them in
+ * reverse order. The child re-initialises them: it has only the forking thread, which holds
+ * them all, and glibc does not promise that unlocking a mutex inherited across fork works
+ * for every mutex kind.
+ *
+ * Concurrency: prepare runs on the forking thread while others may allocate; it blocks until
+ * each lock is free, so no heap is mid-update in the child.
+ */
+#include <pthread.h>
+#include <urcu/urcu-bp.h>
+
+#include "arena_internal.h"
+#include "fork_internal.h"
+#include "reserve_internal.h"
+
+static void talc_lock_arena(talc_arena_t *a)
+{
+    for (unsigned i = 0; i < a->nstripes; i++)
+        pthread_mutex_lock(&talc_arena_stripe(a, i)->lock);
+    pthread_mutex_lock(&a->grow_lock);
+}
+
+static void talc_unlock_arena(talc_arena_t *a)
+{
+    pthread_mutex_unlock(&a->grow_lock);
+    for (unsigned i = a->nstripes; i-- > 0;)
+        pthread_mutex_unlock(&talc_arena_stripe(a, i)->lock);
+}
+
+static void talc_reinit_arena(talc_arena_t *a)
+{
+    pthread_mutex_init(&a->grow_lock, NULL);
+    for (unsigned i = 0; i < a->nstripes; i++)
+        pthread_mutex_init(&talc_arena_stripe(a, i)->lock, NULL);
+}
+
+static void talc_fork_prepare(void)
+{
+    urcu_bp_before_fork();
+    talc_registry_lock();
+    talc_registry_each_locked(talc_lock_arena);
+    talc_reserve_lock();
+    talc_seg_pagemap_lock();
+}
+
+static void talc_fork_parent(void)
+{
+    talc_seg_pagemap_unlock();
+    talc_reserve_unlock();
+    talc_registry_each_locked(talc_unlock_arena);
+    talc_registry_unlock();
+    urcu_bp_after_fork_parent();
+}
+
+static void talc_fork_child(void)
+{
+    talc_seg_pagemap_reinit();
+    talc_reserve_reinit_lock();
+    talc_registry_each_locked(talc_reinit_arena);
+    talc_registry_reinit_lock();
+    urcu_bp_after_fork_child();
+}
+
+static pthread_once_t talc_fork_once = PTHREAD_ONCE_INIT;
+
+static void talc_fork_register(void)
+{
+    (void)pthread_atfork(talc_fork_prepare, talc_fork_parent, talc_fork_child);
+}
+
+void talc_fork_init(void) { pthread_once(&talc_fork_once, talc_fork_register); }

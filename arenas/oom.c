@@ -1,0 +1,123 @@
+/* oom.c — an arena's out-of-memory policy chain.
+ *
+ * When the thread's stripe has no fit, the configured steps run in order until one yields a
+ * block: RECLAIM (the owner's callback frees memory, then retry), GROW (a new segment from the
+ * source, within the hard budget), BORROW (a segment from the reserve, within the borrow
+ * ceiling and the other arenas' guaranteed minimums), FALLBACK (allocate from another named
+ * arena), FAIL (NULL + ENOMEM) or ABORT (the fatal handler). Every step that runs is counted,
+ * and so is every step that succeeds. No lock is held while a user callback runs.
+ *
+ * Concurrency: runs on the allocating thread with no allocator lock held; GROW and BORROW take
+ * the stripe lock, then the grow and reserve locks (segment.c).
+ */
+#include <errno.h>
+
+#include "arena_internal.h"
+#include "oom_internal.h"
+
+#define TALC_FALLBACK_DEPTH 4u
+
+static const talc_oom_step_t talc_default_chain[TALC_OOM_CHAIN_MAX] = {
+    TALC_OOM_STEP_GROW, TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FAIL};
+
+/* Bytes of heap room a request needs, alignment slack included. */
+static size_t talc_oom_need(size_t n, size_t align)
+{
+    size_t pad = align > TALC_MIN_ALIGN ? align : 0;
+    if (n > SIZE_MAX / 4 || pad > SIZE_MAX / 4)
+        return SIZE_MAX / 2;
+    return n + pad + 256u;
+}
+
+static void talc_soft_budget_fire(talc_arena_t *a)
+{
+    if (!a->cfg.on_soft_budget)
+        return;
+    pthread_mutex_lock(&a->grow_lock);
+    size_t footprint = a->source_bytes + a->borrowed_bytes;
+    pthread_mutex_unlock(&a->grow_lock);
+    a->cfg.on_soft_budget(a, footprint, a->cfg.soft_budget, a->cfg.budget_ctx);
+}
+
+static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
+{
+    if (borrow ? !a->cfg.borrow_ceiling : a->cfg.source == TALC_SOURCE_RESERVE)
+        return NULL;
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    void *p = talc_stripe_alloc(s, n, align); /* another thread may have grown it already */
+    int rc = 0;
+    if (!p) {
+        rc = talc_seg_grow(s, talc_oom_need(n, align), borrow);
+        if (rc >= 0)
+            p = talc_stripe_alloc(s, n, align);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 1)
+        talc_soft_budget_fire(a);
+    return p;
+}
+
+static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align)
+{
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    void *p = talc_stripe_alloc(s, n, align);
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
+static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,
+                           unsigned depth)
+{
+    switch (step) {
+    case TALC_OOM_STEP_RECLAIM:
+        if (!a->cfg.reclaim || a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx) == 0)
+            return NULL;
+        return talc_oom_retry(a, n, align);
+    case TALC_OOM_STEP_GROW:
+        return talc_oom_grow(a, n, align, false);
+    case TALC_OOM_STEP_BORROW:
+        return talc_oom_grow(a, n, align, true);
+    case TALC_OOM_STEP_FALLBACK: {
+        talc_arena_t *fb = a->cfg.fallback ? talc_arena_find(a->fallback) : NULL;
+        if (!fb || fb == a || depth >= TALC_FALLBACK_DEPTH)
+            return NULL;
+        return talc_arena_alloc_impl(fb, n, align, depth + 1u);
+    }
+    case TALC_OOM_STEP_ABORT:
+        talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, NULL,
+                          "out of memory and the arena's policy is to abort");
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+static void talc_oom_failed(talc_arena_t *a)
+{
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    talc_stats_write_begin(&s->st);
+    talc_stats_add(&s->st.failed, 1);
+    talc_stats_write_end(&s->st);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+{
+    const talc_oom_step_t *chain = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
+    for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++) {
+        talc_oom_step_t step = chain[i];
+        talc_stats_add_total(&a->oom.steps[step], 1);
+        if (step == TALC_OOM_STEP_FAIL)
+            break;
+        void *p = talc_oom_step(a, step, n, align, depth);
+        if (p) {
+            talc_stats_add_total(&a->oom.step_ok[step], 1);
+            return p;
+        }
+        if (step == TALC_OOM_STEP_ABORT)
+            break;
+    }
+    talc_oom_failed(a);
+    errno = ENOMEM;
+    return NULL;
+}

@@ -1,0 +1,18 @@
+/* oom_internal.h — the out-of-memory policy chain (arenas/oom.c) and the allocation entry it
+ * retries through. Concurrency: called with no lock held. */
+#ifndef TALC_OOM_INTERNAL_H
+#define TALC_OOM_INTERNAL_H
+
+#include <stddef.h>
+
+#include "arena_internal.h"
+
+/* Allocate n bytes at alignment align (0 = default) from a, running a's chain on failure.
+ * depth counts fallback hops (bounded). */
+void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth);
+/* Allocate from the locked stripe s without the chain; updates its counters. */
+void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align);
+/* Run a's policy chain for a failed request; returns the block or NULL with errno ENOMEM. */
+void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth);
+
+#endif /* TALC_OOM_INTERNAL_H */

@@ -1,0 +1,161 @@
+/* registry.c — the set of live arenas: lookup by name and enumeration under RCU.
+ *
+ * Readers (talc_arena_find, talc_arena_foreach) run inside a liburcu read-side critical section
+ * and follow links with acquire loads; they never block and never take a lock, so lookups and
+ * stats never stall allocation. Writers (create, destroy) serialise on talc_reg_mutex, publish
+ * with release stores, and after unlinking wait for a grace period before the arena is freed.
+ *
+ * Flavour: urcu-bp ("bulletproof"). Our callers are arbitrary threads of a daemon and its
+ * libraries, which never call rcu_register_thread(); bp registers each reader thread by itself
+ * on its first read lock. memb and signal need explicit registration, and qsbr needs every
+ * thread to announce quiescent states. A read lock costs more in bp, but only lookups and
+ * enumeration take it, never allocation.
+ *
+ * Concurrency: find/foreach anywhere (not from inside a foreach callback that creates or
+ * destroys); add/remove serialise on the registry lock (rank: first).
+ */
+#include <errno.h>
+#include <string.h>
+#include <urcu/urcu-bp.h>
+
+#include "arena_internal.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define TALC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TALC_TSAN 1
+#endif
+#endif
+#ifdef TALC_TSAN
+#include <sanitizer/tsan_interface.h>
+static char talc_reg_gp_token; /* tells TSan that readers happen before the reclaim */
+#define TALC_TSAN_READ_DONE() __tsan_release(&talc_reg_gp_token)
+#define TALC_TSAN_GP_DONE() __tsan_acquire(&talc_reg_gp_token)
+#else
+#define TALC_TSAN_READ_DONE() ((void)0)
+#define TALC_TSAN_GP_DONE() ((void)0)
+#endif
+
+#define TALC_REG_BUCKETS 64u
+
+static pthread_mutex_t talc_reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(talc_arena_t *) talc_reg_head;
+static talc_arena_t *talc_reg_tail; /* writers only */
+static _Atomic(talc_arena_t *) talc_reg_bucket[TALC_REG_BUCKETS];
+
+static unsigned talc_reg_hash(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % TALC_REG_BUCKETS;
+}
+
+/* acquire: the arena's contents, written before its release publication, are visible. */
+static talc_arena_t *talc_reg_load(_Atomic(talc_arena_t *) *slot)
+{
+    return atomic_load_explicit(slot, memory_order_acquire);
+}
+
+/* release: publishes the arena (or the unlink) to readers. */
+static void talc_reg_store(_Atomic(talc_arena_t *) *slot, talc_arena_t *a)
+{
+    atomic_store_explicit(slot, a, memory_order_release);
+}
+
+static talc_arena_t *talc_reg_lookup(const char *name)
+{
+    talc_arena_t *a = talc_reg_load(&talc_reg_bucket[talc_reg_hash(name)]);
+    while (a && strcmp(a->name, name) != 0)
+        a = talc_reg_load(&a->hash_next);
+    return a;
+}
+
+talc_arena_t *talc_arena_find(const char *name)
+{
+    if (!name) {
+        errno = EINVAL;
+        return NULL;
+    }
+    (void)talc_arena_default(); /* the default arena is always findable */
+    urcu_bp_read_lock();
+    talc_arena_t *a = talc_reg_lookup(name);
+    TALC_TSAN_READ_DONE();
+    urcu_bp_read_unlock();
+    if (!a)
+        errno = ENOENT;
+    return a;
+}
+
+size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
+{
+    size_t n = 0;
+    (void)talc_arena_default();
+    urcu_bp_read_lock();
+    for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {
+        n++;
+        if (!fn(a, ctx))
+            break;
+    }
+    TALC_TSAN_READ_DONE();
+    urcu_bp_read_unlock();
+    return n;
+}
+
+int talc_registry_add(talc_arena_t *a)
+{
+    pthread_mutex_lock(&talc_reg_mutex);
+    int rc = -EEXIST;
+    if (!talc_reg_lookup(a->name)) {
+        _Atomic(talc_arena_t *) *bucket = &talc_reg_bucket[talc_reg_hash(a->name)];
+        atomic_store_explicit(&a->reg_next, NULL, memory_order_relaxed);
+        atomic_store_explicit(&a->hash_next, talc_reg_load(bucket), memory_order_relaxed);
+        talc_reg_store(talc_reg_tail ? &talc_reg_tail->reg_next : &talc_reg_head, a);
+        talc_reg_tail = a;
+        talc_reg_store(bucket, a);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&talc_reg_mutex);
+    return rc;
+}
+
+/* Unlink a from a chain whose links are `next_of`; returns the predecessor (NULL = head). */
+static talc_arena_t *talc_reg_unlink(_Atomic(talc_arena_t *) *head, talc_arena_t *a, bool hash)
+{
+    _Atomic(talc_arena_t *) *slot = head;
+    talc_arena_t *prev = NULL;
+    for (talc_arena_t *x = talc_reg_load(slot); x; x = talc_reg_load(slot)) {
+        _Atomic(talc_arena_t *) *next = hash ? &x->hash_next : &x->reg_next;
+        if (x == a) {
+            talc_reg_store(slot, talc_reg_load(next));
+            return prev;
+        }
+        prev = x;
+        slot = next;
+    }
+    return prev;
+}
+
+void talc_registry_remove(talc_arena_t *a)
+{
+    pthread_mutex_lock(&talc_reg_mutex);
+    talc_arena_t *prev = talc_reg_unlink(&talc_reg_head, a, false);
+    if (talc_reg_tail == a)
+        talc_reg_tail = prev;
+    (void)talc_reg_unlink(&talc_reg_bucket[talc_reg_hash(a->name)], a, true);
+    pthread_mutex_unlock(&talc_reg_mutex);
+    urcu_bp_synchronize_rcu(); /* no reader still holds a */
+    TALC_TSAN_GP_DONE();
+}
+
+void talc_registry_lock(void) { pthread_mutex_lock(&talc_reg_mutex); }
+void talc_registry_unlock(void) { pthread_mutex_unlock(&talc_reg_mutex); }
+void talc_registry_reinit_lock(void) { pthread_mutex_init(&talc_reg_mutex, NULL); }
+
+/* Walk every arena with the registry lock held (fork handlers). */
+void talc_registry_each_locked(void (*fn)(talc_arena_t *a))
+{
+    for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next))
+        fn(a);
+}

@@ -1,0 +1,145 @@
+/* reserve.c — the process-wide reserve and its borrowing policy (talc/reserve.h).
+ *
+ * One mapping, set up once, carved into granule runs (region.c). An arena borrows a run for a
+ * segment when its policy chain reaches TALC_OOM_STEP_BORROW; segment.c gives the run back as soon
+ * as the segment is empty. Members are the arenas that may borrow or have a guaranteed minimum;
+ * they are listed here so a borrow can check the minimums it must leave for others.
+ *
+ * Concurrency: everything under talc_reserve_mutex (rank: after an arena's grow lock, before
+ * the owner-map writer lock). Callers never hold a stripe lock of another arena.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "arena_internal.h"
+#include "os_mem.h"
+#include "pagemap.h"
+#include "reserve_internal.h"
+#include "talc/reserve.h"
+
+#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
+static pthread_mutex_t talc_reserve_mutex = PTHREAD_MUTEX_INITIALIZER;
+static talc_region_t talc_res;              /* ngranules == 0 until init */
+static talc_arena_t *talc_res_members;      /* linked through reserve_next */
+static size_t talc_res_borrowed_total, talc_res_returned_total, talc_res_denied;
+
+int talc_reserve_init(size_t size, unsigned flags)
+{
+    if (size == 0 || size > SIZE_MAX / 2)
+        return -EINVAL;
+    size = (size + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
+    size_t n = size / TALC_GRANULE;
+    size_t bits_bytes = talc_region_words(n) * sizeof(uint64_t);
+    pthread_mutex_lock(&talc_reserve_mutex);
+    int rc = talc_res.ngranules ? -EALREADY : 0;
+    char *m = NULL;
+    uint64_t *bits = NULL;
+    if (!rc) {
+        m = talc_os_map(size, TALC_GRANULE);
+        bits = talc_os_map(bits_bytes, 0);
+        if (!m || !bits)
+            rc = -ENOMEM;
+    }
+    if (!rc && (flags & TALC_RESERVE_MLOCK))
+        rc = talc_os_lock(m, size);
+    if (!rc && (flags & TALC_RESERVE_PREFAULT))
+        talc_os_prefault(m, size);
+    if (!rc) {
+        talc_region_init(&talc_res, m, TALC_GRANULE, n, bits);
+    } else if (rc != -EALREADY) {
+        if (m)
+            talc_os_unmap(m, size);
+        if (bits)
+            talc_os_unmap(bits, bits_bytes);
+    }
+    pthread_mutex_unlock(&talc_reserve_mutex);
+    return rc;
+}
+
+/* Bytes the reserve must keep for members other than `a` that `a` may not dip into. */
+static size_t talc_reserve_protected(const talc_arena_t *a)
+{
+    size_t need = 0;
+    for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next) {
+        if (b == a || b->cfg.borrow_priority < a->cfg.borrow_priority)
+            continue;
+        if (b->cfg.reserve_guaranteed > b->reserve_held)
+            need += b->cfg.reserve_guaranteed - b->reserve_held;
+    }
+    return need;
+}
+
+char *talc_reserve_take(talc_arena_t *a, size_t size)
+{
+    char *m = NULL;
+    pthread_mutex_lock(&talc_reserve_mutex);
+    size_t free_bytes = talc_region_free_bytes(&talc_res);
+    bool allowed = talc_res.ngranules != 0 && a->cfg.borrow_ceiling != 0 &&
+                   a->reserve_held <= a->cfg.borrow_ceiling &&
+                   size <= a->cfg.borrow_ceiling - a->reserve_held && size <= free_bytes &&
+                   free_bytes - size >= talc_reserve_protected(a);
+    if (allowed)
+        m = talc_region_take(&talc_res, size / TALC_GRANULE);
+    if (m) {
+        a->reserve_held += size;
+        talc_res_borrowed_total += size;
+    }
+    else
+        talc_res_denied++;
+    pthread_mutex_unlock(&talc_reserve_mutex);
+    if (!m)
+        talc_stats_add_total(&a->reserve_denied, 1);
+    return m;
+}
+
+void talc_reserve_give(talc_arena_t *a, char *base, size_t size)
+{
+    pthread_mutex_lock(&talc_reserve_mutex);
+    a->reserve_held -= size;
+    talc_region_give(&talc_res, base, size / TALC_GRANULE);
+    talc_res_returned_total += size;
+    pthread_mutex_unlock(&talc_reserve_mutex);
+}
+
+int talc_reserve_join(talc_arena_t *a)
+{
+    if (!a->cfg.borrow_ceiling && !a->cfg.reserve_guaranteed)
+        return 0;
+    pthread_mutex_lock(&talc_reserve_mutex);
+    a->reserve_next = talc_res_members;
+    talc_res_members = a;
+    pthread_mutex_unlock(&talc_reserve_mutex);
+    return 0;
+}
+
+void talc_reserve_leave(talc_arena_t *a)
+{
+    pthread_mutex_lock(&talc_reserve_mutex);
+    for (talc_arena_t **pp = &talc_res_members; *pp; pp = &(*pp)->reserve_next) {
+        if (*pp == a) {
+            *pp = a->reserve_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&talc_reserve_mutex);
+}
+
+void talc_reserve_get_stats(talc_reserve_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&talc_reserve_mutex);
+    out->size = talc_res.ngranules * TALC_GRANULE;
+    out->free = talc_region_free_bytes(&talc_res);
+    out->held = out->size - out->free;
+    out->borrowed_total = talc_res_borrowed_total;
+    out->returned_total = talc_res_returned_total;
+    out->denied = talc_res_denied;
+    for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next)
+        out->guaranteed += b->cfg.reserve_guaranteed;
+    pthread_mutex_unlock(&talc_reserve_mutex);
+}
+
+void talc_reserve_lock(void) { pthread_mutex_lock(&talc_reserve_mutex); }
+void talc_reserve_unlock(void) { pthread_mutex_unlock(&talc_reserve_mutex); }
+void talc_reserve_reinit_lock(void) { pthread_mutex_init(&talc_reserve_mutex, NULL); }

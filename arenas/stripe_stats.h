@@ -1,0 +1,19 @@
+/* stripe_stats.h — a consistent copy of one stripe's counters (arenas/stripe_stats.c).
+ * Concurrency: talc_stripe_stats_read runs lock-free beside the stripe's writers. */
+#ifndef TALC_STRIPE_STATS_H
+#define TALC_STRIPE_STATS_H
+
+#include <stddef.h>
+
+#include "arena_internal.h"
+
+typedef struct talc_stripe_snapshot {
+    size_t live_allocs, live_bytes, peak_bytes;
+    size_t allocs, frees, reallocs, failed;
+    size_t managed, free_bytes, free_chunks;
+    size_t contended, remote_frees;
+} talc_stripe_snapshot_t;
+
+void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out);
+
+#endif /* TALC_STRIPE_STATS_H */

@@ -1,0 +1,176 @@
+/* talc/arena.h — named arenas: independently locked Talc heaps behind a thread dispatcher.
+ *
+ * An arena is an allocation domain for one subsystem ("net", "parser", the default arena). It
+ * owns 1..N stripes (a Talc heap behind its own lock on its own cache line), a memory source, a
+ * hard and a soft budget, an out-of-memory policy chain and live counters. docs/arenas.md has
+ * the design; DESIGN.md the words.
+ *
+ * Concurrency matrix (same arena unless said):
+ *
+ *   call                         may run concurrently with           notes
+ *   talc_arena_malloc & co       everything, including destroy of    takes one stripe lock
+ *                                OTHER arenas and find/foreach
+ *   talc_free / usable_size      everything                          owner found in O(1), lock-free
+ *   talc_arena_find / foreach    everything, including destroy       RCU read side: never blocks
+ *   talc_arena_create            everything                          registry lock
+ *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no thread
+ *                                NOT allocation from this arena      allocates from it any more
+ *   talc_arena_get_stats         everything                          seqlock snapshot: never blocks
+ *
+ * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
+ * ENOENT); functions returning int return 0 or a negative errno value and leave errno alone.
+ * A pointer that no arena owns, passed to talc_free / talc_realloc / talc_usable_size, goes to
+ * the fatal handler (talc_set_fatal_handler) with the address; it never reaches a heap.
+ *
+ * Lock order (checked in TALC_DEBUG >= 1 builds): registry < arena < stripe < reserve < pagemap.
+ * No lock is held while a user callback (reclaim, soft budget, fatal handler) runs.
+ */
+#ifndef TALC_ARENA_H
+#define TALC_ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "talc/config.h"
+#include "talc/heap.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct talc_arena talc_arena_t;
+
+#define TALC_ARENA_NAME_MAX 31 /* bytes, without the terminating NUL */
+#define TALC_OOM_CHAIN_MAX 6
+#define TALC_STRIPES_MAX 64
+
+/** Where an arena gets memory. */
+typedef enum talc_source {
+    TALC_SOURCE_OS = 0,  /**< mmap'd segments, returned to the OS when empty */
+    TALC_SOURCE_BUFFER,  /**< one caller buffer (static memory on embedded targets) */
+    TALC_SOURCE_RESERVE, /**< only what it borrows from the process reserve */
+} talc_source_t;
+
+/** Steps of the out-of-memory policy chain, run in the configured order until one succeeds. */
+typedef enum talc_oom_step {
+    TALC_OOM_STEP_END = 0,  /**< end of the chain (the rest of the array is ignored) */
+    TALC_OOM_STEP_RECLAIM,  /**< call the reclaim callback, retry if it freed memory */
+    TALC_OOM_STEP_GROW,     /**< grow from the source, up to the hard budget */
+    TALC_OOM_STEP_BORROW,   /**< borrow from the reserve (ceiling, priority, guaranteed minimums) */
+    TALC_OOM_STEP_FALLBACK, /**< allocate from the fallback arena instead */
+    TALC_OOM_STEP_FAIL,     /**< return NULL with errno ENOMEM (also the implicit last step) */
+    TALC_OOM_STEP_ABORT,    /**< report through the fatal handler and abort */
+} talc_oom_step_t;
+
+/** Reclaim callback: free up to `wanted` bytes (caches, pools). Runs with no allocator lock
+ *  held; it may allocate and free in any arena but must not destroy `arena`. Returns the number
+ *  of bytes it believes it freed (0 = nothing; the step then fails). */
+typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx);
+
+/** Soft-budget callback: live bytes crossed the soft budget upward (once per crossing; re-armed
+ *  when live bytes fall below 7/8 of it). Runs with no allocator lock held, on the allocating
+ *  thread. */
+typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t live_bytes, size_t soft_budget,
+                               void *ctx);
+
+/** Arena configuration. Zero-initialise, then set `name` and what you need. */
+typedef struct talc_arena_config {
+    const char *name;          /**< required, 1..TALC_ARENA_NAME_MAX bytes, unique; copied */
+    talc_source_t source;
+    void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership */
+    size_t buffer_size;
+    size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use) */
+    size_t hard_budget;        /**< cap on bytes taken from the source (0 = none) */
+    size_t soft_budget;        /**< live-byte level that triggers on_soft_budget (0 = none) */
+    talc_budget_fn on_soft_budget;
+    void *budget_ctx;
+    unsigned stripes;          /**< 1..TALC_STRIPES_MAX, or 0 = auto from the CPU topology */
+    bool cache_aligned;        /**< every block on its own cache line(s) */
+    talc_oom_step_t oom_chain[TALC_OOM_CHAIN_MAX]; /**< all zero = {GROW, BORROW, FAIL} */
+    talc_reclaim_fn reclaim;
+    void *reclaim_ctx;
+    const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK; copied */
+    size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing) */
+    unsigned borrow_priority;  /**< 0 = lowest; higher may dip into lower arenas' headroom */
+    size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone */
+    int numa_node;             /**< bind OS segments to this node; -1 = no binding */
+} talc_arena_config_t;
+
+/** A config with defaults: name `name`, OS source, auto stripes, numa_node -1. */
+TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
+
+/* ---- Life cycle and registry --------------------------------------------------------------*/
+
+/** Create and register an arena. Returns NULL with errno EINVAL (bad config: name empty or too
+ *  long, budgets inconsistent, buffer missing, stripes too many, unknown oom step), EEXIST (name
+ *  taken) or ENOMEM. Cost: O(stripes) plus the initial mapping. */
+TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
+
+/** The arena registered under `name`, or NULL with errno ENOENT. Lock-free (RCU). The pointer
+ *  stays valid until the arena is destroyed; the caller must know it is not being destroyed. */
+TALC_API talc_arena_t *talc_arena_find(const char *name);
+
+/** Call fn for each registered arena (the default arena included) in creation order, until it
+ *  returns false. Lock-free (RCU read side); fn must not create or destroy arenas. Returns the
+ *  number of arenas visited. */
+TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx);
+
+#define TALC_DESTROY_RELEASE_ALL 1u /**< free every live allocation instead of failing EBUSY */
+
+/** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
+ *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
+ *  default arena or NULL, -EPERM if it is another arena's fallback. Waits for concurrent
+ *  lookups to finish (an RCU grace period) before freeing. Thread caches are flushed. */
+TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
+
+/** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
+ *  process is out of memory at start-up. */
+TALC_API talc_arena_t *talc_arena_default(void);
+
+TALC_API const char *talc_arena_name(const talc_arena_t *arena) TALC_NONNULL(1);
+
+/* ---- Allocation ---------------------------------------------------------------------------*/
+
+/* `arena` NULL means the calling thread's current arena (talc_thread_arena()). */
+TALC_API void *talc_arena_malloc(talc_arena_t *arena, size_t size) TALC_MALLOC_ATTR;
+TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size)
+    TALC_MALLOC_ATTR;
+TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_t size)
+    TALC_MALLOC_ATTR;
+/** Resize. ptr may come from any arena; the block stays in its owner's arena (arena is used
+ *  only when ptr is NULL). Semantics as realloc(3); NULL + ENOMEM leaves ptr intact. */
+TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
+
+/** Free a block from any arena, from any thread. NULL is a no-op. O(1). */
+TALC_API void talc_free(void *ptr);
+/** Usable bytes of a live block (>= its requested size). O(1). */
+TALC_API size_t talc_usable_size(const void *ptr);
+/** The arena that owns ptr, or NULL if none does (never faults). O(1), lock-free. */
+TALC_API talc_arena_t *talc_arena_of(const void *ptr);
+
+/* ---- Routing ------------------------------------------------------------------------------*/
+
+/** Bind the calling thread to `arena` (NULL = unbind: back to the default arena). */
+TALC_API void talc_thread_bind(talc_arena_t *arena);
+/** The arena the calling thread allocates from: innermost scope, else bound, else default. */
+TALC_API talc_arena_t *talc_thread_arena(void);
+#define TALC_SCOPE_MAX 16
+/** Route the calling thread's allocations to `arena` until the matching pop. Returns 0 or
+ *  -ENOSPC when TALC_SCOPE_MAX scopes are open. */
+TALC_API int talc_scope_push(talc_arena_t *arena) TALC_NONNULL(1);
+/** Close the innermost scope. Returns 0, or -ENOENT if none is open. */
+TALC_API int talc_scope_pop(void);
+
+/* ---- Fatal handler ------------------------------------------------------------------------*/
+
+/** Process-wide handler for invalid pointers and corruption (the heap engine's fault codes,
+ *  with heap_name = the arena's name, or "unowned"). NULL restores the default (print one line
+ *  to stderr, then abort). If the handler returns, the operation is abandoned. */
+TALC_API void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TALC_ARENA_H */

@@ -1,0 +1,50 @@
+/* talc/reserve.h — the process-wide reserve: memory set aside at start-up that arenas borrow
+ * under policy when their own source runs dry, and give back as soon as they stop using it.
+ *
+ * Policy for a borrow of n bytes by arena A (config fields in talc/arena.h):
+ *   - A's borrowed bytes stay within A's borrow_ceiling (0 = A never borrows);
+ *   - after the borrow, the reserve keeps enough free memory for every other arena B with
+ *     borrow_priority(B) >= borrow_priority(A) to reach its reserve_guaranteed minimum
+ *     (a higher-priority arena may take what lower-priority arenas were guaranteed).
+ * The free figure is exact at all times: free = size − Σ borrowed.
+ *
+ * Concurrency: every function may be called from any thread; they take the reserve lock.
+ * Errors: negative errno values.
+ */
+#ifndef TALC_RESERVE_H
+#define TALC_RESERVE_H
+
+#include <stddef.h>
+
+#include "talc/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TALC_RESERVE_PREFAULT 1u /**< touch every page at init (no faults later) */
+#define TALC_RESERVE_MLOCK 2u    /**< lock the reserve in RAM (mlock); fails with -EPERM/-ENOMEM */
+
+/** Set the reserve up once per process: `size` bytes (rounded up to the owner-map granule).
+ *  Returns 0, -EALREADY if already set up, -EINVAL for size 0, -ENOMEM, or the mlock error
+ *  (then nothing is kept). */
+TALC_API int talc_reserve_init(size_t size, unsigned flags);
+
+typedef struct talc_reserve_stats {
+    size_t size;            /**< total bytes */
+    size_t free;            /**< bytes not lent out */
+    size_t held;            /**< bytes lent out now (size − free) */
+    size_t borrowed_total;  /**< bytes ever lent */
+    size_t returned_total;  /**< bytes ever given back */
+    size_t denied;          /**< borrow requests refused by policy or exhaustion */
+    size_t guaranteed;      /**< Σ of members' guaranteed minimums */
+} talc_reserve_stats_t;
+
+/** Copy the reserve's figures (all zero before talc_reserve_init). Cost O(1). */
+TALC_API void talc_reserve_get_stats(talc_reserve_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TALC_RESERVE_H */

@@ -1,0 +1,78 @@
+/* talc/stats.h — live counters of arenas and the reserve, and writers for text, JSON and
+ * Prometheus text exposition.
+ *
+ * A snapshot never stops allocation: each stripe's counters sit behind a seqlock that readers
+ * retry on, and the registry is walked under RCU. Figures within one stripe are consistent with
+ * each other; an arena's figures are the sum over its stripes, each read at a slightly
+ * different moment while allocation goes on.
+ *
+ * Concurrency: every function may run on any thread, concurrently with anything except the
+ * destruction of the arena it reads. Writers print to the stream they are given and nowhere else.
+ * Errors: 0 or a negative errno value.
+ */
+#ifndef TALC_STATS_H
+#define TALC_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "talc/arena.h"
+#include "talc/config.h"
+#include "talc/reserve.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct talc_arena_stats {
+    char name[TALC_ARENA_NAME_MAX + 1];
+    unsigned stripes;
+    /* Live figures (exact per stripe, summed). */
+    size_t live_bytes;         /**< requested bytes of live blocks */
+    size_t live_allocs;        /**< live blocks */
+    size_t peak_bytes;         /**< Σ of the stripes' peaks: the arena's peak when it has one
+                                    stripe, an upper bound on it otherwise */
+    /* Running totals. */
+    uint64_t allocs, frees, reallocs, failed;
+    /* Heap shape. */
+    size_t managed_bytes;      /**< bytes the stripes' heaps manage */
+    size_t free_bytes;         /**< bytes in free chunks */
+    size_t free_chunks;
+    /* Memory taken. */
+    size_t source_bytes;       /**< from the arena's own source now */
+    size_t borrowed_bytes;     /**< from the reserve now */
+    uint64_t borrowed_total, returned_total, reserve_denied;
+    size_t hard_budget, soft_budget;
+    /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded. */
+    uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
+    uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
+    /* Concurrency. */
+    uint64_t lock_contended;   /**< stripe lock found taken */
+    uint64_t remote_frees;     /**< frees from a thread whose home stripe is another one */
+} talc_arena_stats_t;
+
+/** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. */
+TALC_API int talc_arena_get_stats(talc_arena_t *arena, talc_arena_stats_t *out);
+
+typedef enum talc_stats_format {
+    TALC_STATS_TEXT = 0,   /**< one aligned table row per arena, then the reserve */
+    TALC_STATS_JSON,       /**< {"arenas":[{...}], "reserve":{...}} */
+    TALC_STATS_PROMETHEUS, /**< text exposition format 0.0.4, arena name as a label */
+} talc_stats_format_t;
+
+/** Write a snapshot of every arena (and the reserve) to `out`. Returns 0, -EINVAL, or -EIO if
+ *  the stream reported an error. */
+TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
+
+/** Write one arena's snapshot. Same results as talc_stats_write. */
+TALC_API int talc_stats_write_arena(FILE *out, talc_arena_t *arena, talc_stats_format_t format);
+
+/** Name of an OOM step ("reclaim", "grow", ...), for reports. */
+TALC_API const char *talc_oom_step_name(talc_oom_step_t step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TALC_STATS_H */

@@ -1,0 +1,231 @@
+/* os_mem.c — the Linux implementation of the OS memory seam (os_mem.h): mmap with alignment by
+ * over-mapping and trimming, madvise, mlock, mbind (raw syscall) and VMA naming (prctl).
+ *
+ * Who calls it: through talc_os_default_ops() (arena sources, pagemap, topology), or directly
+ * (the reserve: lock, prefault, bind, name).
+ * Concurrency: stateless apart from the page size, cached in a relaxed atomic (two threads
+ * racing both compute the same value). Ranges belong to the caller; see os_mem.h.
+ * This file holds every Linux memory #if of the library (MADV_POPULATE_WRITE, SYS_mbind,
+ * PR_SET_VMA); nothing else may spell them.
+ */
+#define _GNU_SOURCE
+#include "os_mem.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "atomic.h"
+
+/* Stable kernel ABI values, for C libraries whose headers predate them. */
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+#ifndef PR_SET_VMA_ANON_NAME
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+#define TALC_OS_MPOL_PREFERRED 1   /* <linux/mempolicy.h> MPOL_PREFERRED */
+#define TALC_OS_MAX_NODES 1024u    /* nodes addressable by talc_os_bind_node */
+#define TALC_OS_NAME_MAX 79u       /* the kernel's limit is 80 bytes with the NUL */
+
+static talc_atomic_size talc_os_page_cache; /* 0 = not computed yet */
+
+size_t talc_os_page_size(void)
+{
+    /* relaxed: the value is the same for every thread; nothing else is published with it */
+    size_t v = talc_atomic_load_relaxed_size(&talc_os_page_cache);
+    if (v)
+        return v;
+    long s = sysconf(_SC_PAGESIZE);
+    v = (s > 0 && ((unsigned long)s & ((unsigned long)s - 1)) == 0) ? (size_t)s : 4096u;
+    talc_atomic_store_relaxed_size(&talc_os_page_cache, v); /* relaxed: see the load above */
+    return v;
+}
+
+/* Rounds size up to the page size; 0 when that overflows. */
+static size_t talc_os_round(size_t size)
+{
+    size_t page = talc_os_page_size();
+    if (size > SIZE_MAX - (page - 1))
+        return 0;
+    return (size + page - 1) & ~(page - 1);
+}
+
+static void *talc_os_mmap(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Maps size + align - page bytes and unmaps the parts before and after the aligned range. */
+static void *talc_os_map_overaligned(size_t size, size_t align)
+{
+    size_t page = talc_os_page_size();
+    if (size > (size_t)PTRDIFF_MAX - (align - page)) { /* no mapping can be larger */
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t total = size + align - page;
+    unsigned char *raw = talc_os_mmap(total);
+    if (!raw)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = (size_t)(start - (uintptr_t)raw);
+    size_t tail = total - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(raw + head + size, tail);
+    return raw + head;
+}
+
+void *talc_os_map(size_t size, size_t align)
+{
+    size_t page = talc_os_page_size();
+    if (size == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size = talc_os_round(size);
+    if (size == 0 || size > (size_t)PTRDIFF_MAX || align > (size_t)PTRDIFF_MAX) {
+        errno = ENOMEM; /* decided here, not by mmap: valgrind's mmap reports other errnos */
+        return NULL;
+    }
+    if (align <= page)
+        return talc_os_mmap(size);
+    return talc_os_map_overaligned(size, align);
+}
+
+void talc_os_unmap(void *p, size_t size)
+{
+    if (p && size)
+        munmap(p, talc_os_round(size));
+}
+
+int talc_os_commit(void *p, size_t size)
+{
+    (void)p; /* Linux commits on first touch; decommitted pages stay mapped read-write */
+    (void)size;
+    return 0;
+}
+
+int talc_os_decommit(void *p, size_t size)
+{
+    return madvise(p, talc_os_round(size), MADV_DONTNEED) == 0 ? 0 : -errno;
+}
+
+int talc_os_lock(void *p, size_t size)
+{
+    return mlock(p, talc_os_round(size)) == 0 ? 0 : -errno;
+}
+
+/* Writes one byte per page with its own value (the caller owns the range exclusively). */
+static void talc_os_touch(void *p, size_t size)
+{
+    size_t page = talc_os_page_size();
+    volatile unsigned char *b = p;
+    for (size_t off = 0; off < size; off += page)
+        b[off] = b[off];
+}
+
+/* MADV_POPULATE_WRITE faults the range in without a trap per page (Linux >= 5.14). The touch
+ * afterwards is cheap on resident pages and covers older kernels and emulators that accept the
+ * advice without acting on it (qemu-user 7.2 returns 0 for every advice but MADV_DONTNEED). */
+int talc_os_prefault(void *p, size_t size)
+{
+    size = talc_os_round(size);
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, size, MADV_POPULATE_WRITE) != 0 && errno != EINVAL && errno != ENOSYS)
+        return -errno; /* ENOMEM, EFAULT, EHWPOISON: touching would fail the same way */
+#endif
+    talc_os_touch(p, size);
+    return 0;
+}
+
+int talc_os_bind_node(void *p, size_t size, unsigned node)
+{
+#ifdef SYS_mbind
+    enum { BITS = (int)(sizeof(unsigned long) * CHAR_BIT) };
+    unsigned long mask[TALC_OS_MAX_NODES / BITS] = {0};
+    if (node >= TALC_OS_MAX_NODES)
+        return -EINVAL;
+    mask[node / BITS] = 1ul << (node % BITS);
+    /* maxnode counts one more than the bits the kernel reads (a historic off-by-one). */
+    long rc = syscall(SYS_mbind, p, talc_os_round(size), TALC_OS_MPOL_PREFERRED, mask,
+                      (unsigned long)TALC_OS_MAX_NODES + 1ul, 0ul);
+    return rc == 0 ? 0 : -errno;
+#else
+    (void)p;
+    (void)size;
+    (void)node;
+    return -ENOSYS;
+#endif
+}
+
+/* The kernel's rule for anonymous VMA names (mm/madvise.c, is_valid_name_char). */
+static int talc_os_name_ok(const char *name)
+{
+    size_t n = 0;
+    if (!name)
+        return 0;
+    for (; name[n]; n++) {
+        unsigned char c = (unsigned char)name[n];
+        if (c < 0x20 || c > 0x7e || c == '\\' || c == '`' || c == '$' || c == '[' || c == ']')
+            return 0;
+    }
+    return n >= 1 && n <= TALC_OS_NAME_MAX;
+}
+
+int talc_os_name(void *p, size_t size, const char *name)
+{
+    if (!talc_os_name_ok(name))
+        return -EINVAL;
+    if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, talc_os_round(size),
+              (unsigned long)name) == 0)
+        return 0;
+    /* The name is valid, so EINVAL means an older kernel or one without CONFIG_ANON_VMA_NAME. */
+    return (errno == EINVAL || errno == ENOSYS) ? -EOPNOTSUPP : -errno;
+}
+
+/* ---- The default ops --------------------------------------------------------------------- */
+
+static void *talc_os_default_map(size_t size, size_t align, void *ctx)
+{
+    (void)ctx;
+    return talc_os_map(size, align);
+}
+
+static void talc_os_default_unmap(void *p, size_t size, void *ctx)
+{
+    (void)ctx;
+    talc_os_unmap(p, size);
+}
+
+static int talc_os_default_commit(void *p, size_t size, void *ctx)
+{
+    (void)ctx;
+    return talc_os_commit(p, size);
+}
+
+static int talc_os_default_decommit(void *p, size_t size, void *ctx)
+{
+    (void)ctx;
+    return talc_os_decommit(p, size);
+}
+
+static const talc_os_ops_t talc_os_linux_ops = {
+    .map = talc_os_default_map,
+    .unmap = talc_os_default_unmap,
+    .commit = talc_os_default_commit,
+    .decommit = talc_os_default_decommit,
+    .ctx = NULL,
+};
+
+const talc_os_ops_t *talc_os_default_ops(void)
+{
+    return &talc_os_linux_ops;
+}

@@ -1,0 +1,192 @@
+/* topology_sysfs.c — the small-target topology backend: raw CPU facts from Linux sysfs
+ * (topology.h, talc_topology_probe_sysfs). Compiled into the library when TALC_TOPOLOGY_HWLOC=0;
+ * the hwloc build's tests compile it too, to check that both backends agree.
+ *
+ * Who calls it: talc_topology_get() (once per process) and tests (with a fake sysfs tree).
+ * Concurrency: reentrant; it keeps no state. Allocation: none (open/read on stack buffers,
+ * no stdio, no malloc), so it is safe under a malloc shim.
+ *
+ * What it reads, under sysdir (normally /sys/devices/system), for each CPU N < ncpus:
+ *   cpu/cpuN/topology/thread_siblings_list (else core_cpus_list)  -> core_first
+ *   cpu/cpuN/cache/indexK/{level,type,shared_cpu_list}              -> cache_first[level - 1]
+ *       (K = 0, 1, ... until one is missing; "Instruction" caches are skipped)
+ *   cpu/cpu0/cache/indexK/coherency_line_size of the level-1 data cache -> the return value
+ *   cpu/cpuN/nodeM (M <= the last number of node/online)            -> node
+ * A CPU list such as "0-3,8-11" is sorted, so its first number is the set's lowest CPU.
+ */
+#include "topology.h"
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#define TALC_SYSFS_PATH 512u    /* longest path built */
+#define TALC_SYSFS_VALUE 64u    /* bytes read from a file (enough for a first number) */
+#define TALC_SYSFS_INDEXES 32u  /* cache/indexK searched */
+
+/* ---- Paths without stdio ----------------------------------------------------------------- */
+
+/* Appends s at buf[*at] and terminates; truncates at TALC_SYSFS_PATH - 1 bytes (a truncated
+ * path names no file, so it reads as "unknown"). */
+static void talc_sysfs_put(char *buf, size_t *at, const char *s)
+{
+    while (*s && *at < TALC_SYSFS_PATH - 1)
+        buf[(*at)++] = *s++;
+    buf[*at] = '\0';
+}
+
+static void talc_sysfs_put_u(char *buf, size_t *at, unsigned v)
+{
+    char digits[12];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    while (n && *at < TALC_SYSFS_PATH - 1)
+        buf[(*at)++] = digits[--n];
+    buf[*at] = '\0';
+}
+
+/* buf = sysdir/cpu/cpuN/<tail>; returns its length. */
+static size_t talc_sysfs_cpu_path(char *buf, const char *sysdir, unsigned cpu, const char *tail)
+{
+    size_t at = 0;
+    talc_sysfs_put(buf, &at, sysdir);
+    talc_sysfs_put(buf, &at, "/cpu/cpu");
+    talc_sysfs_put_u(buf, &at, cpu);
+    talc_sysfs_put(buf, &at, tail);
+    return at;
+}
+
+/* buf = sysdir/cpu/cpuN/cache/indexK/<name>. */
+static void talc_sysfs_cache_path(char *buf, const char *sysdir, unsigned cpu, unsigned index,
+                                  const char *name)
+{
+    size_t at = talc_sysfs_cpu_path(buf, sysdir, cpu, "/cache/index");
+    talc_sysfs_put_u(buf, &at, index);
+    talc_sysfs_put(buf, &at, "/");
+    talc_sysfs_put(buf, &at, name);
+}
+
+/* ---- Values ------------------------------------------------------------------------------ */
+
+/* Reads up to TALC_SYSFS_VALUE - 1 bytes of path into val (NUL-terminated). 0, or -1. */
+static int talc_sysfs_read(const char *path, char *val)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, val, TALC_SYSFS_VALUE - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    val[n] = '\0';
+    return 0;
+}
+
+/* The first unsigned number in s (at its start, after blanks), or NONE. */
+static uint32_t talc_sysfs_first_u(const char *s)
+{
+    uint64_t v = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s < '0' || *s > '9')
+        return TALC_TOPOLOGY_NONE;
+    for (; *s >= '0' && *s <= '9' && v < TALC_TOPOLOGY_NONE; s++)
+        v = v * 10u + (uint64_t)(*s - '0');
+    return v < TALC_TOPOLOGY_NONE ? (uint32_t)v : TALC_TOPOLOGY_NONE;
+}
+
+/* The last unsigned number in s ("0-3" gives 3), or NONE. */
+static uint32_t talc_sysfs_last_u(const char *s)
+{
+    const char *last = NULL;
+    for (const char *p = s; *p; p++)
+        if (*p >= '0' && *p <= '9' && (p == s || p[-1] < '0' || p[-1] > '9'))
+            last = p;
+    return last ? talc_sysfs_first_u(last) : TALC_TOPOLOGY_NONE;
+}
+
+static uint32_t talc_sysfs_read_u(const char *path)
+{
+    char val[TALC_SYSFS_VALUE];
+    return talc_sysfs_read(path, val) == 0 ? talc_sysfs_first_u(val) : TALC_TOPOLOGY_NONE;
+}
+
+/* ---- Per CPU ----------------------------------------------------------------------------- */
+
+static uint32_t talc_sysfs_core(const char *sysdir, unsigned cpu)
+{
+    char path[TALC_SYSFS_PATH];
+    talc_sysfs_cpu_path(path, sysdir, cpu, "/topology/thread_siblings_list");
+    uint32_t f = talc_sysfs_read_u(path);
+    if (f != TALC_TOPOLOGY_NONE)
+        return f;
+    talc_sysfs_cpu_path(path, sysdir, cpu, "/topology/core_cpus_list");
+    return talc_sysfs_read_u(path);
+}
+
+/* Reads cache indexK of cpu into raw; returns -1 when indexK does not exist. */
+static int talc_sysfs_cache(const char *sysdir, unsigned cpu, unsigned k,
+                            talc_topology_raw_t *raw, unsigned *line)
+{
+    char path[TALC_SYSFS_PATH], type[TALC_SYSFS_VALUE];
+    talc_sysfs_cache_path(path, sysdir, cpu, k, "level");
+    uint32_t level = talc_sysfs_read_u(path);
+    if (level == TALC_TOPOLOGY_NONE)
+        return -1;
+    talc_sysfs_cache_path(path, sysdir, cpu, k, "type");
+    if (talc_sysfs_read(path, type) != 0 || type[0] == 'I') /* "Instruction" */
+        return 0;
+    if (level < 1 || level > TALC_TOPOLOGY_LEVELS)
+        return 0;
+    talc_sysfs_cache_path(path, sysdir, cpu, k, "shared_cpu_list");
+    raw->cache_first[level - 1] = talc_sysfs_read_u(path);
+    if (level == 1 && *line == 0) {
+        talc_sysfs_cache_path(path, sysdir, cpu, k, "coherency_line_size");
+        uint32_t v = talc_sysfs_read_u(path);
+        *line = v == TALC_TOPOLOGY_NONE ? 0 : v;
+    }
+    return 0;
+}
+
+static uint32_t talc_sysfs_node(const char *sysdir, unsigned cpu, uint32_t maxnode)
+{
+    char path[TALC_SYSFS_PATH];
+    if (maxnode == TALC_TOPOLOGY_NONE)
+        return TALC_TOPOLOGY_NONE;
+    for (uint32_t m = 0; m <= maxnode; m++) {
+        size_t at = talc_sysfs_cpu_path(path, sysdir, cpu, "/node");
+        talc_sysfs_put_u(path, &at, m);
+        if (access(path, F_OK) == 0)
+            return m;
+    }
+    return TALC_TOPOLOGY_NONE;
+}
+
+/* The highest online NUMA node (node/online, e.g. "0-1"), or NONE without NUMA in sysfs. */
+static uint32_t talc_sysfs_max_node(const char *sysdir)
+{
+    char path[TALC_SYSFS_PATH], val[TALC_SYSFS_VALUE];
+    size_t at = 0;
+    talc_sysfs_put(path, &at, sysdir);
+    talc_sysfs_put(path, &at, "/node/online");
+    if (talc_sysfs_read(path, val) != 0)
+        return TALC_TOPOLOGY_NONE;
+    return talc_sysfs_last_u(val);
+}
+
+int talc_topology_probe_sysfs(const char *sysdir, talc_topology_raw_t *raw, unsigned ncpus)
+{
+    uint32_t maxnode = talc_sysfs_max_node(sysdir);
+    unsigned line = 0;
+    for (unsigned c = 0; c < ncpus; c++) {
+        raw[c].core_first = talc_sysfs_core(sysdir, c);
+        for (unsigned k = 0; k < TALC_SYSFS_INDEXES; k++)
+            if (talc_sysfs_cache(sysdir, c, k, &raw[c], &line) != 0)
+                break;
+        raw[c].node = talc_sysfs_node(sysdir, c, maxnode);
+    }
+    return (int)line;
+}

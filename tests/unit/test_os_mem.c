@@ -1,0 +1,304 @@
+/* test_os_mem.c — the OS memory seam (src/os_mem.c): zeroed aligned maps with trimmed excess,
+ * argument checks, decommit/commit, mlock, prefault, mbind and VMA naming (each either works or
+ * fails with its documented code), and the fake ops used by other tests. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "fake_os.h"
+#include "os_mem.h"
+
+/* AddressSanitizer intercepts mlock() and ignores it ("AddressSanitizer ignores mlock"). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+/* Number of resident pages in [p, p + size). */
+static size_t resident_pages(void *p, size_t size)
+{
+    size_t page = talc_os_page_size();
+    unsigned char vec[128];
+    size_t n = size / page;
+    cr_assert_leq(n, sizeof vec);
+    cr_assert_eq(mincore(p, size, vec), 0, "mincore: %s", strerror(errno));
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1u;
+    return r;
+}
+
+static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != v)
+            return 0;
+    return 1;
+}
+
+Test(os_mem, page_size_is_the_systems)
+{
+    size_t page = talc_os_page_size();
+    cr_assert_eq(page, (size_t)sysconf(_SC_PAGESIZE));
+    cr_assert_eq(page & (page - 1), 0);
+    cr_assert_eq(talc_os_page_size(), page, "cached value is stable");
+}
+
+Test(os_mem, map_returns_zeroed_writable_memory)
+{
+    size_t size = 3 * talc_os_page_size() + 1; /* rounded up to 4 pages */
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % talc_os_page_size(), 0);
+    cr_assert(all_bytes(p, 4 * talc_os_page_size(), 0), "fresh memory is zero");
+    memset(p, 0x5a, 4 * talc_os_page_size());
+    talc_os_unmap(p, size);
+}
+
+/* Reads the "<key>: <n> kB" line of /proc/self/status without allocating. -1 if absent. */
+static long status_kb(const char *key)
+{
+    static char buf[8192];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *at = strstr(buf, key);
+    return at ? strtol(at + strlen(key) + 1, NULL, 10) : -1;
+}
+
+/* Maps size bytes aligned to align, checks the result and returns by how many bytes the
+ * process's address space (VmSize) grew. */
+static long map_aligned_growth(size_t size, size_t align)
+{
+    long before = status_kb("VmSize:");
+    unsigned char *p = talc_os_map(size, align);
+    long after = status_kb("VmSize:");
+    cr_assert_not_null(p, "align %zu", align);
+    size_t want = align > talc_os_page_size() ? align : talc_os_page_size();
+    cr_assert_eq((uintptr_t)p % want, 0, "align %zu gave %p", align, (void *)p);
+    cr_assert(all_bytes(p, size, 0));
+    p[0] = 1;
+    p[size - 1] = 2;
+    talc_os_unmap(p, size);
+    cr_assert_geq(before, 0, "/proc/self/status has VmSize");
+    return (after - before) * 1024;
+}
+
+/* The excess of an over-aligned map must be unmapped: the address space grows by exactly
+ * size. Something else in the process (another thread, or qemu's own bookkeeping under
+ * emulation) may map memory during a measurement, so each alignment gets 5 attempts; a map
+ * that keeps its excess is off on every one of them. */
+Test(os_mem, map_honours_alignment_and_trims_the_excess)
+{
+    static const size_t aligns[] = {16, 4096, 65536, 1u << 20, 2u << 20, 16u << 20};
+    size_t size = 5 * talc_os_page_size();
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        long growth = 0;
+        for (int attempt = 0; attempt < 5; attempt++) {
+            growth = map_aligned_growth(size, aligns[i]);
+            if (growth == (long)size)
+                break;
+        }
+        cr_assert_eq(growth, (long)size, "align %zu: address space grew by %ld bytes, not %zu",
+                     aligns[i], growth, size);
+    }
+}
+
+Test(os_mem, map_rejects_bad_arguments)
+{
+    errno = 0;
+    cr_assert_null(talc_os_map(0, 0));
+    cr_assert_eq(errno, EINVAL);
+    errno = 0;
+    cr_assert_null(talc_os_map(4096, 3 * 4096));
+    cr_assert_eq(errno, EINVAL, "alignment must be a power of two");
+    errno = 0;
+    cr_assert_null(talc_os_map(SIZE_MAX, 0));
+    cr_assert_eq(errno, ENOMEM, "size overflows when rounded");
+    errno = 0;
+    cr_assert_null(talc_os_map(SIZE_MAX / 2, (SIZE_MAX >> 1) + 1));
+    cr_assert_eq(errno, ENOMEM, "size + align overflows");
+}
+
+Test(os_mem, decommit_releases_pages_and_keeps_the_range_usable)
+{
+    size_t page = talc_os_page_size();
+    size_t size = 8 * page;
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    memset(p, 0xa5, size);
+    cr_assert_eq(resident_pages(p, size), 8);
+
+    cr_assert_eq(talc_os_decommit(p + 2 * page, 4 * page), 0);
+    cr_assert_eq(resident_pages(p, size), 4, "the 4 decommitted pages are gone");
+    cr_assert(all_bytes(p, 2 * page, 0xa5), "pages outside the range are kept");
+    cr_assert(all_bytes(p + 6 * page, 2 * page, 0xa5));
+
+    cr_assert_eq(talc_os_commit(p + 2 * page, 4 * page), 0);
+    memset(p + 2 * page, 0x3c, 4 * page); /* still mapped read-write */
+    cr_assert(all_bytes(p + 2 * page, 4 * page, 0x3c));
+    cr_assert_eq(talc_os_decommit(p + 1, page), -EINVAL, "unaligned start is refused");
+    talc_os_unmap(p, size);
+}
+
+Test(os_mem, default_ops_are_the_linux_functions)
+{
+    const talc_os_ops_t *ops = talc_os_default_ops();
+    cr_assert_not_null(ops);
+    cr_assert_eq(ops, talc_os_default_ops(), "one immutable instance");
+    size_t size = 4 * talc_os_page_size();
+    unsigned char *p = talc_os_ops_map(ops, size, 1u << 20);
+    cr_assert_not_null(p);
+    cr_assert_eq((uintptr_t)p % (1u << 20), 0);
+    memset(p, 7, size);
+    cr_assert_eq(talc_os_ops_decommit(ops, p, size), 0);
+    cr_assert_eq(resident_pages(p, size), 0);
+    cr_assert_eq(talc_os_ops_commit(ops, p, size), 0);
+    talc_os_ops_unmap(ops, p, size);
+}
+
+Test(os_mem, lock_pins_the_range_or_reports_why_not)
+{
+    size_t size = 4 * talc_os_page_size();
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    int rc = talc_os_lock(p, size);
+    cr_assert(rc == 0 || rc == -EPERM || rc == -ENOMEM, "lock returned %d", rc);
+    if (rc == 0 && !UNDER_ASAN) {
+        cr_assert_eq(resident_pages(p, size), 4, "mlock faults the pages in");
+        cr_assert(all_bytes(p, size, 0));
+    }
+    talc_os_unmap(p, size);
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    cr_assert_eq(getrusage(RUSAGE_THREAD, &ru), 0);
+    return ru.ru_minflt;
+}
+
+/* Resident and writable: after prefault, writing every page takes (almost) no page faults. A
+ * read-only touch would map the shared zero page and leave a fault per page for the write. */
+Test(os_mem, prefault_makes_every_page_resident_and_keeps_contents)
+{
+    size_t page = talc_os_page_size();
+    size_t n = 64, size = n * page;
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    p[page] = 0x77;
+    cr_assert_lt(resident_pages(p, size), n);
+    cr_assert_eq(talc_os_prefault(p, size), 0);
+    cr_assert_eq(resident_pages(p, size), n);
+    cr_assert_eq(p[page], 0x77);
+    cr_assert(all_bytes(p, page, 0));
+    cr_assert(all_bytes(p + 2 * page, size - 2 * page, 0));
+    long before = minor_faults();
+    for (size_t off = 0; off < size; off += page)
+        p[off + 1] = 1;
+    long faults = minor_faults() - before;
+    cr_assert_lt(faults, (long)n / 2, "%ld faults writing %zu prefaulted pages", faults, n);
+    talc_os_unmap(p, size);
+}
+
+Test(os_mem, bind_node_succeeds_or_fails_harmlessly)
+{
+    size_t size = 4 * talc_os_page_size();
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    int rc = talc_os_bind_node(p, size, 0);
+    cr_assert(rc == 0 || rc == -ENOSYS, "node 0: %d", rc);
+    rc = talc_os_bind_node(p, size, 1000);
+    cr_assert(rc == -EINVAL || rc == -ENOSYS, "node 1000 does not exist: %d", rc);
+    cr_assert_eq(talc_os_bind_node(p, size, 5000), -EINVAL, "beyond the mask");
+    memset(p, 1, size); /* the range works whatever happened */
+    cr_assert(all_bytes(p, size, 1));
+    talc_os_unmap(p, size);
+}
+
+/* True if /proc/self/maps has a line containing s (read without allocating). */
+static int maps_contains(const char *s)
+{
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY);
+    cr_assert_geq(fd, 0);
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    buf[len] = '\0';
+    return strstr(buf, s) != NULL;
+}
+
+Test(os_mem, name_validates_and_names_where_the_kernel_can)
+{
+    size_t size = 2 * talc_os_page_size();
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
+    char longname[81];
+    memset(longname, 'a', 80);
+    longname[80] = '\0';
+    cr_assert_eq(talc_os_name(p, size, NULL), -EINVAL);
+    cr_assert_eq(talc_os_name(p, size, ""), -EINVAL);
+    cr_assert_eq(talc_os_name(p, size, "a[b"), -EINVAL);
+    cr_assert_eq(talc_os_name(p, size, "tab\there"), -EINVAL);
+    cr_assert_eq(talc_os_name(p, size, longname), -EINVAL, "80 characters is one too many");
+
+    int rc = talc_os_name(p, size, "talc-test arena");
+    cr_assert(rc == 0 || rc == -EOPNOTSUPP, "name returned %d", rc);
+    if (rc == 0)
+        cr_assert(maps_contains("[anon:talc-test arena]"));
+    cr_log_info("VMA naming %s on this kernel", rc == 0 ? "works" : "is not supported");
+    talc_os_unmap(p, size);
+}
+
+Test(os_mem, fake_ops_count_calls_and_fail_on_demand)
+{
+    fake_os_t f;
+    fake_os_init(&f);
+    size_t size = 2 * talc_os_page_size();
+    f.fail_after = 2;
+    void *a = talc_os_ops_map(&f.ops, size, 0);
+    void *b = talc_os_ops_map(&f.ops, size, 65536);
+    errno = 0;
+    void *c = talc_os_ops_map(&f.ops, size, 0);
+    cr_assert_not_null(a);
+    cr_assert_not_null(b);
+    cr_assert_eq((uintptr_t)b % 65536, 0);
+    cr_assert_null(c, "third map fails");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(f.maps, 2);
+    cr_assert_eq(f.map_failures, 1);
+    cr_assert_eq(f.mapped_bytes, 2 * size);
+
+    f.decommit_error = -EBUSY;
+    cr_assert_eq(talc_os_ops_decommit(&f.ops, a, size), -EBUSY);
+    cr_assert_eq(talc_os_ops_commit(&f.ops, a, size), 0);
+    talc_os_ops_unmap(&f.ops, a, size);
+    talc_os_ops_unmap(&f.ops, b, size);
+    cr_assert_eq(f.unmaps, 2);
+    cr_assert_eq(f.decommits, 1);
+    cr_assert_eq(f.commits, 1);
+    cr_assert_eq(f.mapped_bytes, 0);
+}
