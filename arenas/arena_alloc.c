@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arena_internal.h"
+#include "heap_internal.h"
 #include "oom_internal.h"
 
 static void talc_lock_owner(talc_stripe_t *s)
@@ -107,16 +108,17 @@ void talc_free(void *p)
     if (!g)
         return;
     talc_stripe_t *s = g->stripe;
-    bool remote = s != talc_dispatch_home(s->arena);
+    bool remote = s != talc_dispatch_last();
     talc_lock_owner(s);
-    talc_heap_free(talc_stripe_heap(s), p);
+    size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);
     talc_stats_write_begin(&s->st);
     talc_stats_add(&s->st.frees, 1);
     if (remote)
         talc_stats_add(&s->st.remote_frees, 1);
     talc_stats_sync_heap(s);
     talc_stats_write_end(&s->st);
-    talc_seg_after_free(s, g);
+    if (TALC_UNLIKELY(merged >= g->size - talc_seg_slack()))
+        talc_seg_after_free(s, g); /* the block's span may now be empty */
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -143,6 +143,9 @@ static inline talc_heap_t *talc_stripe_heap(talc_stripe_t *s)
 
 /* Bytes of segment header in front of the span. */
 size_t talc_seg_overhead(void);
+/* A free that leaves a free chunk of at least (segment size − this) may have emptied the
+ * segment's span: only then is the span looked at. */
+static inline size_t talc_seg_slack(void) { return 4096u; }
 /* Size of a normal segment for arena a. */
 size_t talc_seg_default_size(const talc_arena_t *a);
 /* Returns 1 (instead of 0) when the growth crossed the soft budget: the caller fires the
@@ -206,8 +209,9 @@ void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock he
 
 /* The stripe of `a` the calling thread should use, locked. */
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
-/* The stripe of `a` the calling thread would use (not locked). */
-talc_stripe_t *talc_dispatch_home(talc_arena_t *a);
+/* The stripe the calling thread allocated from last (any arena), or NULL: a free into another
+ * stripe counts as remote. */
+talc_stripe_t *talc_dispatch_last(void);
 /* Forget cached thread state that points into arena a (destroy). */
 void talc_dispatch_forget(talc_arena_t *a);
 

@@ -21,6 +21,7 @@ typedef struct talc_tstate {
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;
     unsigned offset; /* added to the home stripe index; moved on contention */
+    talc_stripe_t *last; /* the stripe this thread allocated from last */
 } talc_tstate_t;
 
 static __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
@@ -78,7 +79,9 @@ static void talc_note_contention(talc_stripe_t *s)
     talc_stats_write_end(&s->st);
 }
 
-talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
+talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
+
+static talc_stripe_t *talc_lock_any(talc_arena_t *a)
 {
     unsigned home = a->nstripes == 1 ? 0u : talc_home_stripe(a);
     talc_stripe_t *s = talc_arena_stripe(a, home);
@@ -98,7 +101,9 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
     return s;
 }
 
-talc_stripe_t *talc_dispatch_home(talc_arena_t *a)
+talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
 {
-    return talc_arena_stripe(a, a->nstripes == 1 ? 0u : talc_home_stripe(a));
+    talc_stripe_t *s = talc_lock_any(a);
+    talc_ts.last = s;
+    return s;
 }

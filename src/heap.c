@@ -240,7 +240,7 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
     return c;
 }
 
-void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
+size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
 {
     size_t s = talc_hsize(w);
     char *above = c + s;
@@ -262,17 +262,24 @@ void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
         talc_set_hdr(above, aw | TALC_F_PREV_FREE);
     }
     talc_make_free(h, c, s);
+    return s;
+}
+
+size_t talc_heap_free_merged(talc_heap_t *h, void *p)
+{
+    TALC_ENTER(h, false, 0);
+    size_t merged = 0;
+    char *c = talc_heap_chunk_of(h, p);
+    if (TALC_LIKELY(c != NULL))
+        merged = talc_heap_release_chunk(h, c, talc_hdr(c));
+    TALC_LEAVE(h);
+    return merged;
 }
 
 void talc_heap_free(talc_heap_t *h, void *p)
 {
-    if (!p)
-        return;
-    TALC_ENTER(h, false, );
-    char *c = talc_heap_chunk_of(h, p);
-    if (TALC_LIKELY(c != NULL))
-        talc_heap_release_chunk(h, c, talc_hdr(c));
-    TALC_LEAVE(h);
+    if (p)
+        (void)talc_heap_free_merged(h, p);
 }
 
 size_t talc_heap_usable_size(const talc_heap_t *h, const void *p)

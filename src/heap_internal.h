@@ -292,8 +292,13 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
 /* The OOM loop around a take function: returns a chunk or NULL. */
 char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad);
 
-/* Free an allocated chunk (already validated); coalesces both ways. */
-void talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
+/* Free an allocated chunk (already validated); coalesces both ways. Returns the size of the
+ * free chunk it ended in. */
+size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
+
+/* talc_heap_free for a non-NULL p, returning the size of the free chunk the block ended in (0 if
+ * the pointer was rejected). The arena layer uses it to notice an emptied span for free. */
+size_t talc_heap_free_merged(talc_heap_t *h, void *p);
 
 /* Debug entry/exit guards. */
 #if TALC_DEBUG >= 1
