@@ -76,6 +76,7 @@ talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts
     h->qmask = h->quantum - 1;
     h->min_chunk = TALC_MIN_CHUNK > h->quantum ? TALC_MIN_CHUNK : h->quantum;
     h->magic = TALC_HEAP_MAGIC;
+    h->span_min = talc_span_min_compute(h);
     size_t fp = talc_heap_footprint();
     if (size > fp)
         h->first_span = talc_heap_claim(h, (char *)mem + fp, size - fp);
@@ -217,6 +218,22 @@ void *talc_heap_alloc(talc_heap_t *h, size_t n)
 
 /* ---- Free ---------------------------------------------------------------------------------*/
 
+/* TALC_DEBUG >= 1: the chunk lies inside one of the heap's spans (O(spans)). */
+static bool talc_chunk_in_span(const struct talc_heap *h, const char *c, size_t s)
+{
+#if TALC_DEBUG >= 1
+    for (const struct talc_span *sp = h->spans; sp; sp = sp->next)
+        if (c >= sp->first && c < sp->fence)
+            return s <= (size_t)(sp->fence - c);
+    return false;
+#else
+    (void)h;
+    (void)c;
+    (void)s;
+    return true;
+#endif
+}
+
 char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
 {
     char *c = (char *)p - TALC_HDR;
@@ -227,12 +244,16 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
     uint64_t w = talc_hdr(c);
     size_t s = talc_hsize(w);
     if (TALC_UNLIKELY(!talc_hused(w))) {
-        bool plausible = s >= h->min_chunk && !(s & h->qmask) && talc_footer(c + s) == s;
+        bool plausible = s >= h->min_chunk && s <= h->max_span && !(s & h->qmask) &&
+                         talc_chunk_in_span(h, c, s) && talc_footer(c + s) == s;
         talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
                         plausible ? "block is already free" : "pointer is not a live block");
         return NULL;
     }
-    if (TALC_UNLIKELY(s < h->min_chunk || (s & h->qmask) || talc_hslack(w) > s - TALC_HDR ||
+    /* Check the size before reading the next header at c + s: a header found at a pointer we
+     * never returned can claim any size, and c + s must not leave our memory. */
+    if (TALC_UNLIKELY(s < h->min_chunk || s > h->max_span || (s & h->qmask) ||
+                      talc_hslack(w) > s - TALC_HDR || !talc_chunk_in_span(h, c, s) ||
                       (talc_hdr(c + s) & TALC_F_PREV_FREE))) {
         talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a live block");
         return NULL;
@@ -250,6 +271,8 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     TALC_USED(h, -= s);
     if (w & TALC_F_PREV_FREE) {
         size_t ps = talc_footer(c);
+        talc_set_hdr(c, 0); /* the old header is now inside a free chunk: a second free of
+                               this pointer must not find it looking allocated */
         c -= ps;
         talc_bin_unlink(h, c, ps);
         s += ps;
@@ -257,6 +280,7 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     if (!talc_hused(aw)) {
         size_t as = talc_hsize(aw);
         talc_bin_unlink(h, above, as);
+        talc_set_hdr(above, 0); /* likewise for the absorbed chunk's header */
         s += as;
     } else {
         talc_set_hdr(above, aw | TALC_F_PREV_FREE);

@@ -120,6 +120,9 @@ struct talc_heap {
     size_t qmask;                 /* q − 1 */
     size_t min_chunk;             /* max(TALC_MIN_CHUNK, q) */
     uint64_t gen;                 /* bumped whenever memory is added (claim, extend) */
+    size_t max_span;              /* largest (fence − first) any span ever had: no chunk is
+                                     larger, so a header claiming more is not ours */
+    size_t span_min;              /* talc_span_min_size(), computed at init */
     struct talc_span *spans, *spans_tail, *first_span;
     uintptr_t magic;
     talc_heap_opts_t opts;
@@ -291,6 +294,9 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
 
 /* The OOM loop around a take function: returns a chunk or NULL. */
 char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad);
+
+/* talc_span_min_size's value for heap h (heap_span.c; computed once at init). */
+size_t talc_span_min_compute(const struct talc_heap *h);
 
 /* Free an allocated chunk (already validated); coalesces both ways. Returns the size of the
  * free chunk it ended in. */

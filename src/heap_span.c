@@ -35,11 +35,29 @@ static bool talc_span_ok(const struct talc_heap *h, const struct talc_span *s)
     return false;
 }
 
-size_t talc_span_min_size(const talc_heap_t *h)
+/* Bytes a claim at a base with this residue needs for one minimum chunk (mirrors claim). */
+static size_t talc_span_need(const struct talc_heap *h, uintptr_t base)
 {
-    return (alignof(struct talc_span) - 1) + sizeof(struct talc_span) + 2 * h->qmask +
-           h->min_chunk + TALC_HDR;
+    uintptr_t sp = (base + alignof(struct talc_span) - 1) & ~(uintptr_t)(alignof(struct talc_span) - 1);
+    uintptr_t first = ((sp + sizeof(struct talc_span) + TALC_HDR + h->qmask) & ~(uintptr_t)h->qmask) -
+                      TALC_HDR;
+    return (size_t)(first + h->min_chunk + TALC_HDR - base);
 }
+
+size_t talc_span_min_compute(const struct talc_heap *h)
+{
+    size_t period = h->quantum > alignof(struct talc_span) ? h->quantum : alignof(struct talc_span);
+    uintptr_t origin = (uintptr_t)1 << 20; /* any base far from 0 and from the top */
+    size_t worst = 0;
+    for (size_t r = 0; r < period; r++) {
+        size_t need = talc_span_need(h, origin + r);
+        if (need > worst)
+            worst = need;
+    }
+    return worst;
+}
+
+size_t talc_span_min_size(const talc_heap_t *h) { return h->span_min; }
 
 static void talc_span_link(struct talc_heap *h, struct talc_span *s)
 {
@@ -72,6 +90,8 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
     if (!ovf && sp >= b && fence >= first && fence - first >= h->min_chunk) {
         if (fence - first > TALC_MAX_CHUNK)
             fence = first + TALC_MAX_CHUNK;
+        if ((size_t)(fence - first) > h->max_span)
+            h->max_span = (size_t)(fence - first);
         s = (struct talc_span *)sp;
         s->base = base;
         s->first = (char *)first;
@@ -106,6 +126,8 @@ static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, u
         TALC_CNT(h, managed_bytes, -= (size_t)(s->fence - nf));
     }
     s->fence = nf;
+    if ((size_t)(nf - s->first) > h->max_span)
+        h->max_span = (size_t)(nf - s->first);
 }
 
 void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
