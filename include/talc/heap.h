@@ -95,7 +95,7 @@ typedef struct talc_heap_opts {
 
 /** Counters (TALC_COUNTERS). "Requested" bytes are what callers asked for; "managed" bytes
  *  are span bytes handed to the heap. All are exact. */
-typedef struct talc_heap_counters {
+typedef struct talc_heap_counters_s {
     size_t live_allocs;        /**< allocations not yet freed */
     uint64_t total_allocs;     /**< allocations ever (a moving realloc counts one) */
     size_t live_bytes;         /**< sum of requested sizes of live allocations */

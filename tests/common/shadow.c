@@ -1,0 +1,1026 @@
+/* tests/common/shadow.c — the shadow model and operation language behind shadow.h.
+ *
+ * Operations (weights in op_weight): alloc, aligned alloc, free, realloc, resize in place,
+ * claim, extend, truncate, release, free every block of a span, and invalid requests. Each is
+ * decoded from the byte source, run against the heap, its result checked against the contract
+ * in talc/heap.h, and the model updated; shadow_step then runs shadow_verify.
+ *
+ * Who may use it: test code only. Concurrency: one model per thread; the heap is not shared.
+ */
+#include "shadow.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pattern.h"
+
+#define SCRIBBLE 0xEE /* what the model writes into memory the heap gave back */
+
+/* ---- Errors -------------------------------------------------------------------------------*/
+
+static int shadow_fail(shadow_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int shadow_fail(shadow_t *s, const char *fmt, ...)
+{
+    int n = snprintf(s->err, sizeof s->err, "step %llu (%s): ", (unsigned long long)s->steps,
+                     s->last_op ? s->last_op : "-");
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < sizeof s->err)
+        vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define FAIL(...) return shadow_fail(s, __VA_ARGS__)
+#define TRY(expr)                                                                             \
+    do {                                                                                      \
+        if ((expr) != 0)                                                                      \
+            return -1;                                                                        \
+    } while (0)
+
+/* ---- Small helpers ------------------------------------------------------------------------*/
+
+static uintptr_t addr(const void *p) { return (uintptr_t)p; }
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+static uint64_t take(shadow_src_t *src, unsigned n) { return src->take(src->ctx, n); }
+
+/* ---- Who owns which byte (AddressSanitizer poisoning) -------------------------------------*/
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SHADOW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHADOW_ASAN 1
+#endif
+#endif
+#ifdef SHADOW_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* [p, p+n) belongs to the caller (the model): scribble over it and forbid the heap to touch it. */
+static void caller_owns(void *p, size_t n)
+{
+    if (!n)
+        return;
+    UNPOISON(p, n);
+    memset(p, SCRIBBLE, n);
+    POISON(p, n);
+}
+
+/* [p, p+n) is handed to the heap. */
+static void heap_owns(void *p, size_t n)
+{
+    if (n)
+        UNPOISON(p, n);
+}
+
+#define POOL_ALIGN ((size_t)2 << 20)
+
+static int slot_get(shadow_t *s)
+{
+    for (int i = 0; i < SHADOW_MAX_SPANS; i++)
+        if (!s->slot_used[i]) {
+            s->slot_used[i] = true;
+            return i;
+        }
+    return -1;
+}
+
+static unsigned char *slot_buf(shadow_t *s, int i)
+{
+    return s->pool + (size_t)i * s->cfg.slot_size;
+}
+
+/* Sizes that can never be allocated: each must give NULL without wrapping. */
+static const size_t absurd_sizes[] = {
+    SIZE_MAX,           SIZE_MAX - 1,       SIZE_MAX - 4095,         SIZE_MAX / 2,
+    (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX - 64,
+    SIZE_MAX - 2 * 4096 + 1,
+};
+#define N_ABSURD (sizeof absurd_sizes / sizeof absurd_sizes[0])
+
+/* ---- Fatal handler and OOM hook -----------------------------------------------------------*/
+
+static void shadow_fatal(const talc_fault_info_t *info, void *ctx)
+{
+    shadow_t *s = ctx;
+    s->faults++;
+    s->last_fault = *info;
+}
+
+static int model_claim(shadow_t *s, int slot, unsigned char *buf, size_t buf_size, size_t off,
+                       size_t size, talc_span_t **out);
+
+static talc_oom_verdict_t shadow_oom(talc_heap_t *heap, size_t size, size_t align, void *ctx)
+{
+    shadow_t *s = ctx;
+    s->oom_calls++;
+    if (heap != s->heap || !s->in_alloc || size != s->oom_want_size ||
+        (align != s->oom_want_align && align != max_sz(s->oom_want_align, s->quantum)))
+        s->oom_bad_args = true;
+    if (s->nspans >= SHADOW_MAX_SPANS || !s->src || take(s->src, 1) % 4 == 0)
+        return TALC_OOM_FAIL;
+    size_t need = size + align + talc_span_min_size(heap) + 4 * max_sz(align, s->quantum) + 256;
+    if (size > s->cfg.slot_size || need > s->cfg.slot_size)
+        return TALC_OOM_FAIL;
+    int slot = slot_get(s);
+    if (slot < 0)
+        return TALC_OOM_FAIL;
+    talc_span_t *span = NULL;
+    if (model_claim(s, slot, slot_buf(s, slot), need, 0, need, &span) != 0 || !span) {
+        s->oom_bad_args = true; /* a claim of >= min size failed: recorded by model_claim */
+        return TALC_OOM_FAIL;
+    }
+    return TALC_OOM_RETRY;
+}
+
+/* ---- Spans in the model -------------------------------------------------------------------*/
+
+static shadow_span_t *span_of_addr(shadow_t *s, const void *p)
+{
+    for (size_t i = 0; i < s->nspans; i++)
+        if (addr(p) >= addr(s->spans[i].base) && addr(p) < addr(s->spans[i].end))
+            return &s->spans[i];
+    return NULL;
+}
+
+static size_t span_blocks(shadow_t *s, const shadow_span_t *sp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nblocks; i++)
+        if (addr(s->blocks[i].ptr) >= addr(sp->base) && addr(s->blocks[i].ptr) < addr(sp->end))
+            n++;
+    return n;
+}
+
+#if TALC_COUNTERS /* used only where counters exist */
+static size_t expected_managed(const shadow_t *s)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < s->nspans; i++)
+        m += (size_t)(s->spans[i].end - s->spans[i].base);
+    return m;
+}
+#endif
+
+/* Claim [buf+off, buf+off+size) of pool slot `slot` (buf_size bytes used) and record the
+ * span. *out is NULL if the heap refused; the slot is then free again. */
+static int model_claim(shadow_t *s, int slot, unsigned char *buf, size_t buf_size, size_t off,
+                       size_t size, talc_span_t **out)
+{
+    size_t min = talc_span_min_size(s->heap);
+    caller_owns(buf, s->cfg.slot_size);
+    heap_owns(buf + off, size);
+    talc_span_t *span = talc_heap_claim(s->heap, buf + off, size);
+    *out = span;
+    if (!span) {
+        caller_owns(buf + off, size);
+        s->slot_used[slot] = false;
+        if (size >= min)
+            FAIL("claim(%p, %zu) failed although size >= talc_span_min_size() = %zu",
+                 (void *)(buf + off), size, min);
+        return 0;
+    }
+    talc_span_info_t info;
+    talc_span_get_info(s->heap, span, &info);
+    if (info.base != buf + off || addr(info.end) > addr(buf + off + size) ||
+        addr(info.end) <= addr(info.base) || !info.empty)
+        FAIL("claim(%p, %zu): info base %p end %p empty %d", (void *)(buf + off), size,
+             info.base, info.end, info.empty);
+    caller_owns(info.end, (size_t)(buf + off + size - (unsigned char *)info.end));
+    shadow_span_t *sp = &s->spans[s->nspans++];
+    *sp = (shadow_span_t){span, buf, buf_size, slot, buf + off, info.end};
+    s->total_spans++;
+    s->total_managed += (uint64_t)(sp->end - sp->base);
+    return 0;
+}
+
+static void model_drop_span(shadow_t *s, size_t i)
+{
+    shadow_span_t *sp = &s->spans[i];
+    /* The whole range is the caller's again. */
+    caller_owns(sp->base, (size_t)(sp->buf + sp->buf_size - sp->base));
+    if (sp->slot >= 0)
+        s->slot_used[sp->slot] = false;
+    memmove(&s->spans[i], &s->spans[i + 1], (s->nspans - i - 1) * sizeof s->spans[0]);
+    s->nspans--;
+}
+
+/* ---- Blocks in the model ------------------------------------------------------------------*/
+
+static size_t block_quantum(const shadow_t *s, size_t align)
+{
+    return max_sz(s->quantum, align);
+}
+
+static int model_add_block(shadow_t *s, void *p, size_t size, size_t align)
+{
+    if (addr(p) % block_quantum(s, align))
+        FAIL("pointer %p not aligned to %zu", p, block_quantum(s, align));
+    if (s->nblocks >= s->cfg.max_blocks)
+        FAIL("model block table full");
+    size_t usable = talc_heap_usable_size(s->heap, p);
+    if (usable < size)
+        FAIL("usable_size(%p) = %zu < requested %zu", p, usable, size);
+    shadow_block_t *b = &s->blocks[s->nblocks++];
+    *b = (shadow_block_t){p, size, block_quantum(s, align), usable, s->next_seed++};
+    test_pattern_fill(p, usable, b->seed);
+    s->live_bytes += size;
+    s->total_allocs++;
+    s->total_bytes += size;
+    s->peak = max_sz(s->peak, s->live_bytes);
+    return 0;
+}
+
+static void model_remove_block(shadow_t *s, size_t i)
+{
+    s->live_bytes -= s->blocks[i].size;
+    s->blocks[i] = s->blocks[--s->nblocks];
+}
+
+/* Largest usable size of a free chunk (from a walk). */
+static bool walk_collect(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx)
+{
+    shadow_t *s = ctx;
+    if (s->walk_n >= s->walk_cap) {
+        s->walk_overflow = true;
+        return false;
+    }
+    s->walk[s->walk_n++] = (shadow_walk_rec_t){span, ptr, size, used};
+    return true;
+}
+
+static int do_walk(shadow_t *s)
+{
+    s->walk_n = 0;
+    s->walk_overflow = false;
+    bool done = talc_heap_walk(s->heap, walk_collect, s);
+    if (s->walk_overflow)
+        FAIL("walk visited more than %zu chunks", s->walk_cap);
+    if (!done)
+        FAIL("talc_heap_walk returned false although the visitor never stopped it");
+    return 0;
+}
+
+static size_t largest_free(shadow_t *s)
+{
+    size_t m = 0;
+    if (do_walk(s) != 0)
+        return SIZE_MAX;
+    for (size_t i = 0; i < s->walk_n; i++)
+        if (!s->walk[i].used)
+            m = max_sz(m, s->walk[i].size);
+    return m;
+}
+
+/* An allocation of (size, align) returned NULL: that is only allowed if no free chunk could
+ * have held it ("NULL iff no fit exists"). Checked with a generous margin for headers. */
+static int check_no_fit(shadow_t *s, size_t size, size_t align)
+{
+    size_t margin = align + 4 * s->quantum + 128;
+    if (size > SIZE_MAX / 4)
+        return 0;
+    size_t big = largest_free(s);
+    if (big == SIZE_MAX)
+        return -1;
+    if (big >= size + margin)
+        FAIL("allocation of %zu (align %zu) returned NULL while a free chunk of %zu usable "
+             "bytes exists",
+             size, align, big);
+    return 0;
+}
+
+/* ---- Decoding -----------------------------------------------------------------------------*/
+
+static size_t decode_size(shadow_t *s, shadow_src_t *src)
+{
+    unsigned c = (unsigned)take(src, 1);
+    size_t n;
+    if (c < 140)
+        n = (size_t)take(src, 1);
+    else if (c < 200)
+        n = (size_t)take(src, 2) % 2048;
+    else if (c < 235)
+        n = (size_t)take(src, 2) % 16384;
+    else if (c < 252)
+        n = (size_t)take(src, 4) % (s->cfg.max_size / 4 + 1);
+    else
+        n = (size_t)take(src, 4) % (s->cfg.max_size + 1);
+    return min_sz(n, s->cfg.max_size);
+}
+
+/* A valid alignment (power of two up to 8 KiB, rarely 64 KiB or 1 MiB). */
+static size_t decode_align(shadow_src_t *src)
+{
+    unsigned k = (unsigned)take(src, 1);
+    if (k >= 250)
+        return (size_t)1 << (k == 255 ? 20 : 16);
+    return (size_t)1 << (k % 14);
+}
+
+/* ---- Operations ---------------------------------------------------------------------------*/
+
+enum shadow_op {
+    OP_ALLOC,
+    OP_ALIGNED,
+    OP_FREE,
+    OP_REALLOC,
+    OP_RESIZE,
+    OP_CLAIM,
+    OP_EXTEND,
+    OP_TRUNCATE,
+    OP_RELEASE,
+    OP_FREE_SPAN,
+    OP_INVALID,
+    OP_COUNT
+};
+
+static const unsigned char op_weight[OP_COUNT] = {30, 8, 28, 12, 6, 2, 4, 4, 2, 1, 2};
+static const char *const op_name[OP_COUNT] = {"alloc",   "alloc_aligned", "free",
+                                              "realloc", "resize_in_place", "claim",
+                                              "extend",  "truncate",      "release",
+                                              "free_span", "invalid"};
+
+static bool over_cap(const shadow_t *s)
+{
+    return s->live_bytes > s->cfg.live_cap || s->nblocks + 1 >= s->cfg.max_blocks;
+}
+
+static void set_oom_expect(shadow_t *s, size_t size, size_t align)
+{
+    s->in_alloc = true;
+    s->oom_want_size = size;
+    s->oom_want_align = align;
+}
+
+static int op_alloc(shadow_t *s, shadow_src_t *src, bool aligned)
+{
+    size_t size = decode_size(s, src);
+    size_t align = aligned ? decode_align(src) : s->quantum;
+    uint64_t failed_before = s->failed;
+    set_oom_expect(s, size, align);
+    s->oom_calls = 0;
+    void *p = aligned ? talc_heap_alloc_aligned(s->heap, size, align)
+                      : talc_heap_alloc(s->heap, size);
+    s->in_alloc = false;
+    if (s->oom_calls > TALC_OOM_MAX_RETRIES)
+        FAIL("OOM hook called %u times for one allocation (max %d)", s->oom_calls,
+             TALC_OOM_MAX_RETRIES);
+    if (!p) {
+        s->failed = failed_before + 1;
+        return check_no_fit(s, size, align);
+    }
+    return model_add_block(s, p, size, align);
+}
+
+static size_t pick_block(shadow_t *s, shadow_src_t *src)
+{
+    return (size_t)(take(src, 2) % s->nblocks);
+}
+
+static int verify_block_prefix(shadow_t *s, const shadow_block_t *b, size_t n, const char *what)
+{
+    size_t bad = test_pattern_check(b->ptr, n, b->seed);
+    if (bad != n)
+        FAIL("%s: block %p (size %zu) differs at byte %zu of %zu", what, (void *)b->ptr,
+             b->size, bad, n);
+    return 0;
+}
+
+static int op_free(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nblocks) {
+        talc_heap_free(s->heap, NULL); /* a no-op */
+        return 0;
+    }
+    size_t i = pick_block(s, src);
+    talc_heap_free(s->heap, s->blocks[i].ptr);
+    model_remove_block(s, i);
+    return 0;
+}
+
+/* After a successful resize of block b to n bytes at q: check the kept prefix, refill. */
+static int after_resize(shadow_t *s, shadow_block_t *b, unsigned char *q, size_t n)
+{
+    size_t keep = min_sz(min_sz(b->size, n), b->len);
+    b->ptr = q;
+    if (verify_block_prefix(s, b, keep, "resize kept prefix") != 0)
+        return -1;
+    size_t usable = talc_heap_usable_size(s->heap, q);
+    if (usable < n)
+        FAIL("usable_size(%p) = %zu < %zu after resize", (void *)q, usable, n);
+    test_pattern_fill_range(q, keep, usable, b->seed);
+    b->len = usable;
+    s->live_bytes = s->live_bytes - b->size + n;
+    b->size = n;
+    return 0;
+}
+
+static int op_realloc(shadow_t *s, shadow_src_t *src)
+{
+    unsigned kind = (unsigned)take(src, 1) % 16;
+    if (kind == 0 || !s->nblocks) { /* realloc(NULL, n) == alloc(n) */
+        size_t size = decode_size(s, src);
+        set_oom_expect(s, size, s->quantum);
+        void *p = talc_heap_realloc(s->heap, NULL, size);
+        s->in_alloc = false;
+        if (!p) {
+            s->failed++;
+            return check_no_fit(s, size, s->quantum);
+        }
+        return model_add_block(s, p, size, s->quantum);
+    }
+    size_t i = pick_block(s, src);
+    shadow_block_t *b = &s->blocks[i];
+    if (kind == 1) { /* realloc(p, 0) == free(p), returns NULL */
+        if (talc_heap_realloc(s->heap, b->ptr, 0) != NULL)
+            FAIL("realloc(%p, 0) did not return NULL", (void *)b->ptr);
+        model_remove_block(s, i);
+        return 0;
+    }
+    size_t n = decode_size(s, src);
+    if (n > b->size && over_cap(s))
+        n = b->size;
+    if (n == 0) /* realloc(p, 0) is the kind == 1 case */
+        n = 1;
+    size_t old_live = s->live_bytes;
+    set_oom_expect(s, n, s->quantum);
+    unsigned char *q = talc_heap_realloc(s->heap, b->ptr, n);
+    s->in_alloc = false;
+    if (!q) {
+        s->failed++;
+        TRY(verify_block_prefix(s, b, b->len, "failed realloc must leave the block"));
+        if (n <= b->size)
+            FAIL("realloc(%p, %zu) shrinking from %zu returned NULL", (void *)b->ptr, n,
+                 b->size);
+        return check_no_fit(s, n, s->quantum);
+    }
+    bool moved = q != b->ptr;
+    if (!moved && addr(q) % b->align)
+        FAIL("in-place realloc lost alignment");
+    if (moved && n <= b->size)
+        FAIL("realloc(%p, %zu) shrinking from %zu moved the block to %p", (void *)b->ptr, n,
+             b->size, (void *)q);
+    if (moved && addr(q) % s->quantum)
+        FAIL("moved block %p not aligned to %zu", (void *)q, s->quantum);
+    if (moved) {
+        /* "a moving realloc counts one" allocation, of n requested bytes. */
+        s->last_realloc_moved = true;
+        s->total_allocs++;
+        s->total_bytes += n;
+        b->align = s->quantum;
+        /* The peak may include the old and the new block together for a moment. */
+        s->peak_loose = true;
+        s->peak_alt = max_sz(s->peak, old_live + n);
+    } else if (n > b->size) {
+        s->total_bytes += n - b->size;
+    }
+    TRY(after_resize(s, b, q, n));
+    s->peak = max_sz(s->peak, s->live_bytes);
+    return 0;
+}
+
+static int op_resize(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nblocks)
+        return 0;
+    size_t i = pick_block(s, src);
+    shadow_block_t *b = &s->blocks[i];
+    size_t n = decode_size(s, src);
+    if (n > b->size && over_cap(s))
+        n = b->size / 2;
+    size_t eff = n ? n : 1; /* size 0 is treated as 1 */
+    size_t usable_before = talc_heap_usable_size(s->heap, b->ptr);
+    talc_heap_counters_t before;
+    talc_heap_counters(s->heap, &before);
+    bool ok = talc_heap_resize_in_place(s->heap, b->ptr, n);
+    if (!ok) {
+        if (eff <= usable_before)
+            FAIL("resize_in_place(%p, %zu) failed although usable size is %zu",
+                 (void *)b->ptr, n, usable_before);
+        talc_heap_counters_t after;
+        talc_heap_counters(s->heap, &after);
+        if (before.live_bytes != after.live_bytes || before.total_bytes != after.total_bytes ||
+            before.free_bytes != after.free_bytes || before.free_chunks != after.free_chunks ||
+            before.failed_allocs != after.failed_allocs ||
+            before.peak_live_bytes != after.peak_live_bytes)
+            FAIL("failed resize_in_place changed the counters");
+        if (talc_heap_usable_size(s->heap, b->ptr) != usable_before)
+            FAIL("failed resize_in_place changed the usable size");
+        return verify_block_prefix(s, b, b->len, "failed resize_in_place must leave the block");
+    }
+    if (eff > b->size)
+        s->total_bytes += eff - b->size;
+    TRY(after_resize(s, b, b->ptr, eff));
+    s->peak = max_sz(s->peak, s->live_bytes);
+    return 0;
+}
+
+static int op_claim(shadow_t *s, shadow_src_t *src)
+{
+    unsigned c = (unsigned)take(src, 1);
+    size_t off = (size_t)take(src, 1) % 64;
+    size_t min = talc_span_min_size(s->heap);
+    size_t size;
+    if (c < 64)
+        size = (size_t)take(src, 2) % (2 * min + 1); /* around the minimum */
+    else
+        size = 4096 + (size_t)take(src, 4) % (256 * 1024);
+    size_t room = (c & 1) ? (size_t)take(src, 2) * 4 : 0; /* left free above for extend */
+    size = min_sz(size, s->cfg.slot_size - off);
+    room = min_sz(room, s->cfg.slot_size - off - size);
+    if (s->nspans >= SHADOW_MAX_SPANS)
+        return 0;
+    int slot = slot_get(s);
+    if (slot < 0)
+        return 0;
+    talc_span_t *span;
+    return model_claim(s, slot, slot_buf(s, slot), off + size + room, off, size, &span);
+}
+
+static size_t pick_span(shadow_t *s, shadow_src_t *src)
+{
+    return (size_t)(take(src, 1) % s->nspans);
+}
+
+static int op_extend(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nspans)
+        return 0;
+    shadow_span_t *sp = &s->spans[pick_span(s, src)];
+    unsigned char *limit = sp->buf + sp->buf_size;
+    unsigned c = (unsigned)take(src, 1);
+    unsigned char *target;
+    if (c < 16) /* below or at the current end: nothing may change */
+        target = sp->end - min_sz((size_t)take(src, 1), (size_t)(sp->end - sp->base));
+    else if (c < 48) /* a little above: perhaps not enough for a chunk */
+        target = sp->end + min_sz((size_t)take(src, 1) % 80, (size_t)(limit - sp->end));
+    else
+        target = sp->end + (size_t)(take(src, 4) % ((size_t)(limit - sp->end) + 1));
+    unsigned char *old = sp->end;
+    uint64_t gen_managed = s->total_managed;
+    if (addr(target) > addr(old))
+        heap_owns(old, (size_t)(target - old));
+    unsigned char *r = talc_span_extend(s->heap, sp->span, target);
+    if (addr(target) > addr(r) && addr(r) >= addr(old))
+        caller_owns(r, (size_t)(target - r));
+    if (addr(target) <= addr(old) && r != old)
+        FAIL("extend to %p (<= end %p) returned %p", (void *)target, (void *)old, (void *)r);
+    if (addr(r) < addr(old) || addr(r) > max_sz(addr(target), addr(old)))
+        FAIL("extend from %p to %p returned %p", (void *)old, (void *)target, (void *)r);
+    size_t slack = 2 * s->quantum + 64; /* a chunk of the heap's grain surely fits in this */
+    if (addr(target) > addr(old) && (size_t)(target - old) >= 2 * slack && r == old)
+        FAIL("extend from %p to %p (+%zu) did not grow", (void *)old, (void *)target,
+             (size_t)(target - old));
+    if (addr(target) > addr(old) && r != old && (size_t)(target - r) >= slack)
+        FAIL("extend to %p stopped at %p, too far below", (void *)target, (void *)r);
+    sp->end = r;
+    s->total_managed = gen_managed + (uint64_t)(r - old);
+    return 0;
+}
+
+static int op_truncate(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nspans)
+        return 0;
+    shadow_span_t *sp = &s->spans[pick_span(s, src)];
+    talc_span_info_t info;
+    talc_span_get_info(s->heap, sp->span, &info);
+    unsigned c = (unsigned)take(src, 1);
+    unsigned char *target = NULL;
+    if (c >= 80)
+        target = sp->base + (size_t)(take(src, 4) % ((size_t)(sp->end - sp->base) + 65));
+    unsigned char *old = sp->end;
+    unsigned char *r = talc_span_truncate(s->heap, sp->span, target);
+    unsigned char *reserved = info.reserved;
+    if (addr(r) > addr(old) || addr(r) < addr(reserved))
+        FAIL("truncate(%p) of [%p, %p) reserved %p returned %p", (void *)target,
+             (void *)sp->base, (void *)old, (void *)reserved, (void *)r);
+    if (!target && r != reserved)
+        FAIL("truncate(NULL) returned %p, not the reserved end %p", (void *)r,
+             (void *)reserved);
+    if (target && addr(target) >= addr(old) && r != old)
+        FAIL("truncate to %p above the end %p moved it to %p", (void *)target, (void *)old,
+             (void *)r);
+    size_t slack = 2 * s->quantum + 64;
+    if (target && addr(r) > max_sz(addr(target), addr(reserved)) + slack && r != old)
+        FAIL("truncate to %p stopped at %p", (void *)target, (void *)r);
+    for (size_t i = 0; i < s->nblocks; i++) {
+        shadow_block_t *b = &s->blocks[i];
+        if (addr(b->ptr) >= addr(sp->base) && addr(b->ptr) < addr(old) &&
+            addr(b->ptr) + b->len > addr(r))
+            FAIL("truncate to %p cut block %p (+%zu)", (void *)r, (void *)b->ptr, b->len);
+    }
+    sp->end = r;
+    /* [r, old) is the caller's again. */
+    caller_owns(r, (size_t)(old - r));
+    return 0;
+}
+
+static int op_release(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nspans)
+        return 0;
+    size_t i = pick_span(s, src);
+    shadow_span_t *sp = &s->spans[i];
+    size_t live = span_blocks(s, sp);
+    int rc = talc_span_release(s->heap, sp->span);
+    if (live && rc != -EBUSY)
+        FAIL("release of a span with %zu live blocks returned %d, not -EBUSY", live, rc);
+    if (!live && rc != 0)
+        FAIL("release of an empty span returned %d", rc);
+    if (rc == 0)
+        model_drop_span(s, i);
+    return 0;
+}
+
+static int op_free_span(shadow_t *s, shadow_src_t *src)
+{
+    if (!s->nspans)
+        return 0;
+    shadow_span_t *sp = &s->spans[pick_span(s, src)];
+    for (size_t i = s->nblocks; i-- > 0;) {
+        if (addr(s->blocks[i].ptr) >= addr(sp->base) && addr(s->blocks[i].ptr) < addr(sp->end)) {
+            talc_heap_free(s->heap, s->blocks[i].ptr);
+            model_remove_block(s, i);
+        }
+    }
+    return 0;
+}
+
+/* Requests that must fail: absurd sizes, invalid or impossible alignments. */
+static int op_invalid(shadow_t *s, shadow_src_t *src)
+{
+    unsigned c = (unsigned)take(src, 1) % 7;
+    size_t n = absurd_sizes[take(src, 1) % N_ABSURD];
+    static const size_t bad_align[] = {0, 3, 24, 48, 100, SIZE_MAX, SIZE_MAX - 1};
+    static const size_t huge_align[] = {(size_t)1 << 40, SIZE_MAX / 2 + 1, (size_t)1 << 62};
+    if (c == 2 || c == 3)
+        n = (size_t)take(src, 1);
+    size_t align = c == 1   ? (size_t)1 << (take(src, 1) % 13)
+                   : c == 2 ? bad_align[take(src, 1) % 7]
+                   : c == 3 ? huge_align[take(src, 1) % 3]
+                            : s->quantum;
+    if ((c == 5 || c == 6) && !s->nblocks)
+        return 0;
+    shadow_block_t *b = (c == 5 || c == 6) ? &s->blocks[pick_block(s, src)] : NULL;
+    set_oom_expect(s, n, align);
+    void *p = NULL;
+    bool resized = false;
+    switch (c) {
+    case 0: p = talc_heap_alloc(s->heap, n); break;
+    case 1:
+    case 2:
+    case 3: p = talc_heap_alloc_aligned(s->heap, n, align); break;
+    case 4: p = talc_heap_realloc(s->heap, NULL, n); break;
+    case 5: p = talc_heap_realloc(s->heap, b->ptr, n); break;
+    default: resized = talc_heap_resize_in_place(s->heap, b->ptr, n); break;
+    }
+    s->in_alloc = false;
+    if (p || resized)
+        FAIL("invalid request (case %u, size %zu, align %zu) succeeded (%p)", c, n, align, p);
+    if (c != 6)
+        s->failed++;
+    if (b)
+        return verify_block_prefix(s, b, b->len, "a failed resize must leave the block");
+    return 0;
+}
+
+int shadow_step(shadow_t *s, shadow_src_t *src)
+{
+    unsigned total = 0;
+    for (unsigned i = 0; i < OP_COUNT; i++)
+        total += op_weight[i];
+    unsigned r = (unsigned)(take(src, 1) % total);
+    unsigned op = 0;
+    while (r >= op_weight[op])
+        r -= op_weight[op++];
+    if ((op == OP_ALLOC || op == OP_ALIGNED) && over_cap(s))
+        op = OP_FREE;
+    s->steps++;
+    s->last_op = op_name[op];
+    s->src = src;
+    s->peak_loose = false;
+    s->last_realloc_moved = false;
+    int rc;
+    switch (op) {
+    case OP_ALLOC: rc = op_alloc(s, src, false); break;
+    case OP_ALIGNED: rc = op_alloc(s, src, true); break;
+    case OP_FREE: rc = op_free(s, src); break;
+    case OP_REALLOC: rc = op_realloc(s, src); break;
+    case OP_RESIZE: rc = op_resize(s, src); break;
+    case OP_CLAIM: rc = op_claim(s, src); break;
+    case OP_EXTEND: rc = op_extend(s, src); break;
+    case OP_TRUNCATE: rc = op_truncate(s, src); break;
+    case OP_RELEASE: rc = op_release(s, src); break;
+    case OP_FREE_SPAN: rc = op_free_span(s, src); break;
+    default: rc = op_invalid(s, src); break;
+    }
+    if (rc != 0)
+        return rc;
+    return shadow_verify(s);
+}
+
+/* ---- Verification -------------------------------------------------------------------------*/
+
+static int cmp_block(const void *a, const void *b)
+{
+    uintptr_t x = addr((*(const shadow_block_t *const *)a)->ptr);
+    uintptr_t y = addr((*(const shadow_block_t *const *)b)->ptr);
+    return x < y ? -1 : x > y;
+}
+
+#if TALC_COUNTERS /* used only by verify_walk */
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+#endif
+
+static int verify_spans(shadow_t *s)
+{
+    size_t i = 0;
+    for (talc_span_t *sp = talc_heap_next_span(s->heap, NULL); sp;
+         sp = talc_heap_next_span(s->heap, sp), i++) {
+        if (i >= s->nspans || sp != s->spans[i].span)
+            FAIL("span #%zu is %p, the model expects %p", i, (void *)sp,
+                 i < s->nspans ? (void *)s->spans[i].span : NULL);
+        talc_span_info_t info;
+        talc_span_get_info(s->heap, sp, &info);
+        const shadow_span_t *m = &s->spans[i];
+        size_t live = span_blocks(s, m);
+        if (info.base != m->base || info.end != m->end)
+            FAIL("span #%zu: info [%p, %p), model [%p, %p)", i, info.base, info.end,
+                 (void *)m->base, (void *)m->end);
+        if (info.empty != (live == 0))
+            FAIL("span #%zu: empty = %d with %zu live blocks", i, info.empty, live);
+        if (addr(info.reserved) > addr(info.end) || addr(info.reserved) < addr(info.base))
+            FAIL("span #%zu: reserved %p outside [%p, %p)", i, info.reserved, info.base,
+                 info.end);
+        for (size_t k = 0; k < s->nblocks; k++) {
+            const shadow_block_t *b = &s->blocks[k];
+            if (addr(b->ptr) >= addr(m->base) && addr(b->ptr) < addr(m->end) &&
+                addr(b->ptr) + b->size > addr(info.reserved))
+                FAIL("span #%zu: reserved %p below block %p (+%zu)", i, info.reserved,
+                     (void *)b->ptr, b->size);
+        }
+    }
+    if (i != s->nspans)
+        FAIL("heap lists %zu spans, the model %zu", i, s->nspans);
+    return 0;
+}
+
+static int verify_blocks(shadow_t *s)
+{
+    /* A sorted view: the blocks themselves stay in insertion order (replayable picks). */
+    for (size_t i = 0; i < s->nblocks; i++)
+        s->order[i] = &s->blocks[i];
+    qsort(s->order, s->nblocks, sizeof s->order[0], cmp_block);
+    for (size_t i = 0; i < s->nblocks; i++) {
+        const shadow_block_t *b = s->order[i];
+        if (addr(b->ptr) % b->align)
+            FAIL("block %p not aligned to %zu", (void *)b->ptr, b->align);
+        size_t usable = talc_heap_usable_size(s->heap, b->ptr);
+        if (usable < b->size || usable < b->len)
+            FAIL("usable_size(%p) = %zu, requested %zu, filled %zu", (void *)b->ptr, usable,
+                 b->size, b->len);
+        const shadow_span_t *sp = span_of_addr(s, b->ptr);
+        if (!sp || addr(b->ptr) + usable > addr(sp->end))
+            FAIL("block %p (+%zu) is not inside a span", (void *)b->ptr, usable);
+        if (i + 1 < s->nblocks) {
+            const shadow_block_t *n = s->order[i + 1];
+            if (addr(b->ptr) + usable > addr(n->ptr))
+                FAIL("blocks overlap: %p (+%zu usable) and %p", (void *)b->ptr, usable,
+                     (void *)n->ptr);
+            size_t line = s->cfg.cache_line;
+            if (line && (addr(b->ptr) + max_sz(b->size, 1) + line - 1) / line >
+                            addr(n->ptr) / line)
+                FAIL("cache-aligned blocks %p (+%zu) and %p share a line of %zu",
+                     (void *)b->ptr, b->size, (void *)n->ptr, line);
+        }
+        TRY(verify_block_prefix(s, b, b->len, "contents"));
+    }
+    return 0;
+}
+
+#if TALC_COUNTERS /* used only where counters exist */
+static int verify_walk(shadow_t *s, const talc_heap_counters_t *c)
+{
+    TRY(do_walk(s));
+    size_t used = 0, free_n = 0, free_usable = 0;
+    uintptr_t *ptrs = malloc((s->walk_n + 1) * sizeof *ptrs);
+    if (!ptrs)
+        FAIL("out of memory in the test");
+    for (size_t i = 0; i < s->walk_n; i++) {
+        const shadow_walk_rec_t *w = &s->walk[i];
+        const shadow_span_t *sp = span_of_addr(s, w->ptr);
+        if (!sp || sp->span != w->span || addr(w->ptr) + w->size > addr(sp->end)) {
+            free(ptrs);
+            FAIL("walk chunk %p (+%zu) is not inside its span", (void *)w->ptr, w->size);
+        }
+        if (i > 0 && s->walk[i - 1].span == w->span &&
+            addr(s->walk[i - 1].ptr) + s->walk[i - 1].size > addr(w->ptr)) {
+            free(ptrs);
+            FAIL("walk chunks out of order or overlapping at %p", (void *)w->ptr);
+        }
+        if (w->used) {
+            ptrs[used++] = addr(w->ptr);
+            size_t u = talc_heap_usable_size(s->heap, w->ptr);
+            if (u != w->size) {
+                free(ptrs);
+                FAIL("walk size %zu != usable_size %zu at %p", w->size, u, (void *)w->ptr);
+            }
+        } else {
+            free_n++;
+            free_usable += w->size;
+        }
+    }
+    if (used != s->nblocks) {
+        free(ptrs);
+        FAIL("walk found %zu allocated chunks, the model has %zu blocks", used, s->nblocks);
+    }
+    qsort(ptrs, used, sizeof *ptrs, cmp_ptr);
+    for (size_t i = 0; i < used; i++) {
+        if (ptrs[i] != addr(s->order[i]->ptr)) {
+            uintptr_t w = ptrs[i];
+            free(ptrs);
+            FAIL("walk's allocated chunk %p is not the model's block %p", (void *)w,
+                 (void *)s->order[i]->ptr);
+        }
+    }
+    free(ptrs);
+    if (c->free_chunks != free_n || c->free_bytes < free_usable ||
+        c->free_bytes > free_usable + free_n * (2 * s->quantum + 64))
+        FAIL("free counters %zu bytes / %zu chunks, walk %zu usable / %zu chunks",
+             c->free_bytes, c->free_chunks, free_usable, free_n);
+    return 0;
+}
+#endif
+
+#define CHECK_EQ(field, want)                                                                 \
+    do {                                                                                      \
+        if ((uint64_t)c.field != (uint64_t)(want))                                            \
+            FAIL("counter " #field " = %llu, model %llu%s", (unsigned long long)c.field,       \
+                 (unsigned long long)(want),                                                  \
+                 s->last_realloc_moved                                                        \
+                     ? " (after a realloc that moved the block: the contract counts a "       \
+                       "moving realloc as one allocation of its new size)"                   \
+                     : "");                                                                   \
+    } while (0)
+
+static int verify_counters(shadow_t *s, talc_heap_counters_t *out)
+{
+    talc_heap_counters_t c;
+    talc_heap_counters(s->heap, &c);
+    *out = c;
+#if TALC_COUNTERS
+    CHECK_EQ(live_allocs, s->nblocks);
+    CHECK_EQ(total_allocs, s->total_allocs);
+    CHECK_EQ(live_bytes, s->live_bytes);
+    CHECK_EQ(total_bytes, s->total_bytes);
+    if (s->peak_loose && c.peak_live_bytes == s->peak_alt)
+        s->peak = s->peak_alt;
+    CHECK_EQ(peak_live_bytes, s->peak);
+    CHECK_EQ(live_spans, s->nspans);
+    CHECK_EQ(total_spans, s->total_spans);
+    CHECK_EQ(managed_bytes, expected_managed(s));
+    CHECK_EQ(total_managed, s->total_managed);
+    CHECK_EQ(failed_allocs, s->failed);
+#endif
+    return 0;
+}
+
+int shadow_verify(shadow_t *s)
+{
+    const void *where = NULL;
+    int rc = talc_heap_check(s->heap, &where);
+    if (rc != 0)
+        FAIL("talc_heap_check = %d at %p", rc, where);
+    if (s->faults)
+        FAIL("fatal handler called: fault %d (%s) at %p", (int)s->last_fault.fault,
+             s->last_fault.what ? s->last_fault.what : "?", s->last_fault.address);
+    if (s->oom_bad_args)
+        FAIL("OOM hook called with wrong arguments (want size %zu align %zu) or its claim "
+             "failed",
+             s->oom_want_size, s->oom_want_align);
+    TRY(verify_spans(s));
+    TRY(verify_blocks(s));
+    talc_heap_counters_t c;
+    TRY(verify_counters(s, &c));
+#if TALC_COUNTERS
+    TRY(verify_walk(s, &c));
+#else
+    TRY(do_walk(s));
+#endif
+    return 0;
+}
+
+/* ---- Life cycle ---------------------------------------------------------------------------*/
+
+int shadow_init(shadow_t *s, const shadow_config_t *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->cfg.slot_size = (cfg->slot_size + 4095) & ~(size_t)4095;
+    s->quantum = cfg->cache_line ? cfg->cache_line : TALC_MIN_ALIGN;
+    s->blocks = calloc(cfg->max_blocks, sizeof *s->blocks);
+    s->walk_cap = 2 * cfg->max_blocks + 4 * SHADOW_MAX_SPANS + 64;
+    s->walk = calloc(s->walk_cap, sizeof *s->walk);
+    s->order = calloc(cfg->max_blocks, sizeof *s->order);
+    size_t total = cfg->first_size + cfg->first_room;
+    size_t pool = SHADOW_MAX_SPANS * s->cfg.slot_size;
+    s->mem = cfg->mem_buf ? cfg->mem_buf
+                          : aligned_alloc(POOL_ALIGN, (total + POOL_ALIGN - 1) & ~(POOL_ALIGN - 1));
+    s->pool = cfg->pool_buf ? cfg->pool_buf
+              : pool        ? aligned_alloc(POOL_ALIGN, (pool + POOL_ALIGN - 1) & ~(POOL_ALIGN - 1))
+                            : NULL;
+    if (!s->blocks || !s->walk || !s->order || !s->mem || (pool && !s->pool))
+        FAIL("out of memory in the test");
+    caller_owns(s->mem, total);
+    POISON(s->pool, pool); /* each slot is scribbled when it is used */
+    heap_owns(s->mem, cfg->first_size);
+    talc_heap_opts_t opts = {0};
+    opts.name = "shadow";
+    opts.cache_line = cfg->cache_line;
+    opts.fatal = shadow_fatal;
+    opts.fatal_ctx = s;
+    if (cfg->oom_hook) {
+        opts.oom = shadow_oom;
+        opts.oom_ctx = s;
+    }
+    s->heap = talc_heap_init(s->mem, cfg->first_size, &opts);
+    if (!s->heap)
+        FAIL("talc_heap_init(%zu) failed", cfg->first_size);
+    talc_span_t *first = talc_heap_first_span(s->heap);
+    if (first) {
+        talc_span_info_t info;
+        talc_span_get_info(s->heap, first, &info);
+        s->spans[0] = (shadow_span_t){first, s->mem, total, -1, info.base, info.end};
+        s->nspans = 1;
+        s->total_spans = 1;
+        s->total_managed = (uint64_t)(addr(info.end) - addr(info.base));
+        if (addr(info.base) < addr(s->mem) + talc_heap_footprint() ||
+            addr(info.end) > addr(s->mem) + cfg->first_size)
+            FAIL("first span [%p, %p) outside [mem + footprint, mem + size)", info.base,
+                 info.end);
+        caller_owns(info.end, (size_t)(s->mem + cfg->first_size - (unsigned char *)info.end));
+    }
+    return shadow_verify(s);
+}
+
+int shadow_teardown(shadow_t *s)
+{
+    s->last_op = "teardown";
+    while (s->nblocks) {
+        talc_heap_free(s->heap, s->blocks[s->nblocks - 1].ptr);
+        model_remove_block(s, s->nblocks - 1);
+        TRY(shadow_verify(s));
+    }
+    talc_span_t *first = talc_heap_first_span(s->heap);
+    for (size_t i = s->nspans; i-- > 0;) {
+        if (s->spans[i].span == first)
+            continue;
+        int rc = talc_span_release(s->heap, s->spans[i].span);
+        if (rc != 0)
+            FAIL("release of empty span #%zu returned %d", i, rc);
+        model_drop_span(s, i);
+        TRY(shadow_verify(s));
+    }
+    talc_heap_counters_t c;
+    talc_heap_counters(s->heap, &c);
+#if TALC_COUNTERS
+    if (c.live_allocs != 0 || c.live_bytes != 0 || c.live_spans > 1)
+        FAIL("after teardown: %zu live allocs, %zu live bytes, %zu spans", c.live_allocs,
+             c.live_bytes, c.live_spans);
+#endif
+    return 0;
+}
+
+void shadow_destroy(shadow_t *s)
+{
+    size_t total = s->cfg.first_size + s->cfg.first_room;
+    if (s->mem)
+        heap_owns(s->mem, total);
+    if (s->pool)
+        heap_owns(s->pool, SHADOW_MAX_SPANS * s->cfg.slot_size);
+    free(s->blocks);
+    free(s->walk);
+    free(s->order);
+    if (!s->cfg.mem_buf)
+        free(s->mem);
+    if (!s->cfg.pool_buf)
+        free(s->pool);
+    memset(s, 0, sizeof *s);
+}

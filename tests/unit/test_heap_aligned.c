@@ -1,0 +1,216 @@
+/* test_heap_aligned.c — talc_heap_alloc_aligned: every power of two, small alignments meaning
+ * TALC_MIN_ALIGN, invalid alignments (0, not a power of two), alignments too large to ever
+ * fit (2^40, SIZE_MAX/2+1), 1 MiB alignment in a big heap, padding given back, many
+ * high-alignment requests, and finding the only aligned fit near OOM. */
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/heap_fixture.h"
+#include "../common/pattern.h"
+#include "talc/heap.h"
+
+TestSuite(heap_aligned, .fini = test_buffers_free);
+
+static size_t eff_align(size_t a) { return a < TALC_MIN_ALIGN ? TALC_MIN_ALIGN : a; }
+
+Test(heap_aligned, honours_every_power_of_two)
+{
+    talc_heap_t *h = test_heap(4u << 20, NULL);
+    enum { N = 17 * 4 };
+    void *p[N];
+    size_t u[N];
+    size_t n = 0;
+    for (size_t k = 0; k <= 16; k++) {
+        static const size_t sizes[4] = {0, 1, 100, 5000};
+        for (size_t j = 0; j < 4; j++, n++) {
+            size_t a = (size_t)1 << k;
+            p[n] = talc_heap_alloc_aligned(h, sizes[j], a);
+            cr_assert_not_null(p[n], "alloc_aligned(%zu, %zu)", sizes[j], a);
+            cr_assert(test_is_aligned(p[n], eff_align(a)), "%p not aligned to %zu", p[n], a);
+            u[n] = talc_heap_usable_size(h, p[n]);
+            cr_assert_geq(u[n], sizes[j]);
+            test_pattern_fill(p[n], u[n], (uint32_t)n);
+            HEAP_OK(h);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(test_pattern_check(p[i], u[i], (uint32_t)i), u[i], "block %zu", i);
+        for (size_t j = i + 1; j < n; j++)
+            cr_assert_not(test_overlaps(p[i], u[i], p[j], u[j]), "blocks %zu, %zu overlap", i,
+                          j);
+    }
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, p[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1, "alignment padding was given back");
+}
+
+Test(heap_aligned, small_alignments_mean_min_align)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    for (size_t a = 1; a <= TALC_MIN_ALIGN; a *= 2) {
+        void *p = talc_heap_alloc_aligned(h, 10, a);
+        cr_assert_not_null(p);
+        cr_assert(test_is_aligned(p, TALC_MIN_ALIGN));
+        talc_heap_free(h, p);
+    }
+    HEAP_OK(h);
+}
+
+Test(heap_aligned, rejects_zero_and_non_powers_of_two)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    static const size_t bad[] = {0,   3,   5,    6,         7,           12,
+                                 24,  48,  100,  4095,      4097,        (1u << 20) + 1,
+                                 SIZE_MAX, SIZE_MAX - 1, SIZE_MAX / 2, (SIZE_MAX / 2 + 1) | 1};
+    size_t n = sizeof bad / sizeof bad[0];
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_null(talc_heap_alloc_aligned(h, 16, bad[i]), "align %#zx", bad[i]);
+        cr_assert_null(talc_heap_alloc_aligned(h, 0, bad[i]), "align %#zx, size 0", bad[i]);
+    }
+#if TALC_COUNTERS
+    cr_assert_eq(test_counters(h).failed_allocs, 2 * n);
+    cr_assert_eq(test_counters(h).live_allocs, 0);
+#endif
+    HEAP_OK(h);
+}
+
+Test(heap_aligned, impossible_alignments_fail_cleanly)
+{
+    talc_heap_t *h = test_heap(256 * 1024, NULL);
+    static const size_t huge[] = {(size_t)1 << 24, (size_t)1 << 32, (size_t)1 << 40,
+                                  (size_t)1 << 47, (size_t)1 << 48, (size_t)1 << 62,
+                                  SIZE_MAX / 2 + 1};
+    size_t n = sizeof huge / sizeof huge[0];
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_null(talc_heap_alloc_aligned(h, 1, huge[i]), "align %#zx", huge[i]);
+        cr_assert_null(talc_heap_alloc_aligned(h, SIZE_MAX - huge[i], huge[i]));
+        cr_assert_null(talc_heap_alloc_aligned(h, huge[i], huge[i]));
+        HEAP_OK(h);
+    }
+#if TALC_COUNTERS
+    cr_assert_eq(test_counters(h).failed_allocs, 3 * n);
+#endif
+    void *p = talc_heap_alloc_aligned(h, 64, 64);
+    cr_assert_not_null(p, "the heap still works");
+    talc_heap_free(h, p);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+Test(heap_aligned, one_mebibyte_alignment)
+{
+    talc_heap_t *h = test_heap(8u << 20, NULL);
+    void *p[8];
+    size_t n = 0;
+    for (; n < 8; n++) {
+        p[n] = talc_heap_alloc_aligned(h, 1000, (size_t)1 << 20);
+        if (!p[n])
+            break;
+        cr_assert(test_is_aligned(p[n], (size_t)1 << 20));
+        memset(p[n], 0x5A, 1000);
+        HEAP_OK(h);
+    }
+    cr_assert_geq(n, 6, "an 8 MiB heap holds at least 6 MiB-aligned blocks, got %zu", n);
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, p[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+/* Talc issue #44 scenario (no timing): many (1 byte, 4096-aligned) requests all succeed. */
+Test(heap_aligned, many_page_aligned_small_blocks)
+{
+    enum { N = 0x400 };
+    talc_heap_t *h = test_heap((size_t)(N + 16) * 4096 + (64u << 10), NULL);
+    static void *p[N];
+    for (size_t i = 0; i < N; i++) {
+        p[i] = talc_heap_alloc_aligned(h, 1, 4096);
+        cr_assert_not_null(p[i], "request %zu", i);
+        cr_assert(test_is_aligned(p[i], 4096));
+        *(volatile unsigned char *)p[i] = (unsigned char)i;
+    }
+    HEAP_OK(h);
+    for (size_t i = 0; i < N; i++) {
+        cr_assert_eq(*(unsigned char *)p[i], (unsigned char)i);
+        talc_heap_free(h, p[i]);
+    }
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+/* Near OOM the only aligned fit is inside a hole that is smaller than size + align: it must
+ * still be found ("NULL iff no fit exists"). */
+Test(heap_aligned, finds_the_only_aligned_fit)
+{
+    const size_t a = 4096, want = 1000;
+    talc_heap_t *h = test_heap(256 * 1024, NULL);
+    enum { N = 128 };
+    static void *p[N];
+    size_t n = test_fill(h, 3000, p, N);
+    static void *rest[64];
+    size_t nr = test_exhaust(h, rest, 64);
+    /* Find a block (not the last) whose usable range holds an aligned address A with
+     * `want` bytes after it and room for a free chunk (or nothing) in front. */
+    size_t hole = n;
+    uintptr_t target = 0;
+    for (size_t i = 1; i + 1 < n && hole == n; i++) {
+        uintptr_t lo = (uintptr_t)p[i], hi = lo + talc_heap_usable_size(h, p[i]);
+        uintptr_t A = (lo + a - 1) & ~(uintptr_t)(a - 1);
+        if (A + want <= hi && (A == lo || A - lo >= 256)) {
+            hole = i;
+            target = A;
+        }
+    }
+    cr_assert_lt(hole, n, "no suitable block (layout changed?)");
+    /* A decoy of the same size class without an aligned fit, freed last so that it is the
+     * head of its bin: the search must look past it. */
+    size_t decoy = n;
+    for (size_t i = 1; i + 1 < n && decoy == n; i++) {
+        uintptr_t lo = (uintptr_t)p[i], hi = lo + talc_heap_usable_size(h, p[i]);
+        uintptr_t A = (lo + a - 1) & ~(uintptr_t)(a - 1);
+        if ((i + 1 < hole || i > hole + 1) && A + want > hi)
+            decoy = i;
+    }
+    cr_assert_lt(decoy, n, "no decoy block (layout changed?)");
+    talc_heap_free(h, p[hole]);
+    talc_heap_free(h, p[decoy]);
+    HEAP_OK(h);
+    void *q = talc_heap_alloc_aligned(h, want, a);
+    cr_assert_eq((uintptr_t)q, target, "got %p, the only fit is %#lx", q,
+                 (unsigned long)target);
+    HEAP_OK(h);
+    talc_heap_free(h, q);
+    for (size_t i = 0; i < n; i++)
+        if (i != hole && i != decoy)
+            talc_heap_free(h, p[i]);
+    for (size_t i = 0; i < nr; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+Test(heap_aligned, mixed_with_plain_allocations_and_frees)
+{
+    talc_heap_t *h = test_heap(1u << 20, NULL);
+    enum { N = 300 };
+    static void *p[N];
+    static size_t al[N];
+    for (size_t i = 0; i < N; i++) {
+        al[i] = (size_t)1 << (i % 13);
+        p[i] = talc_heap_alloc_aligned(h, (i * 53) % 900, al[i]);
+        cr_assert_not_null(p[i]);
+        cr_assert(test_is_aligned(p[i], eff_align(al[i])));
+        if (i % 3 == 2) {
+            talc_heap_free(h, p[i - 1]);
+            p[i - 1] = NULL;
+        }
+    }
+    HEAP_OK(h);
+    for (size_t i = 0; i < N; i++)
+        talc_heap_free(h, p[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}

@@ -1,0 +1,404 @@
+/* test_heap_check.c — talc_heap_check must DETECT planted corruption (white-box, UNIT: uses
+ * src/heap_internal.h to find the words to damage). Each planted fault must give its specific
+ * negative code and point `where` at the damaged object; restoring the word must make the
+ * heap pass again (so the check is precise, not just noisy). The checker never calls the
+ * fatal handler. */
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/heap_fixture.h"
+#include "heap_internal.h"
+#include "talc/heap.h"
+
+TestSuite(heap_check, .fini = test_buffers_free);
+
+/* Layout: [a used][b free][c used][d free][e used][top free]...[fence] in the first span. */
+typedef struct layout {
+    struct talc_heap *h;
+    struct talc_span *span;
+    char *a, *b, *c, *d, *e, *top; /* chunk addresses */
+} layout_t;
+
+static char *chunk(void *p) { return (char *)p - TALC_HDR; }
+
+static layout_t make_layout(size_t line)
+{
+    layout_t L;
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("check");
+    o.cache_line = line;
+    L.h = (struct talc_heap *)test_heap(64 * 1024, &o);
+    L.span = (struct talc_span *)talc_heap_first_span(L.h);
+    void *a = talc_heap_alloc(L.h, 40);
+    void *b = talc_heap_alloc(L.h, 60);
+    void *c = talc_heap_alloc(L.h, 40);
+    void *d = talc_heap_alloc(L.h, 200);
+    void *e = talc_heap_alloc(L.h, 40);
+    cr_assert(a && b && c && d && e);
+    talc_heap_free(L.h, b);
+    talc_heap_free(L.h, d);
+    L.a = chunk(a);
+    L.b = chunk(b);
+    L.c = chunk(c);
+    L.d = chunk(d);
+    L.e = chunk(e);
+    L.top = L.e + talc_hsize(talc_hdr(L.e));
+    cr_assert_not(talc_hused(talc_hdr(L.top)), "the top chunk is free");
+    HEAP_OK(L.h);
+    return L;
+}
+
+/* Run the check on the damaged heap: it must give `code` at `where`. */
+static void expect_code(const layout_t *L, int code, const void *where, const char *what)
+{
+    const void *w = (const void *)1;
+    int rc = talc_heap_check(L->h, &w);
+    cr_assert_eq(rc, code, "%s: talc_heap_check = %d, expected %d", what, rc, code);
+    if (where != (const void *)1)
+        cr_assert_eq(w, where, "%s: where = %p, expected %p", what, w, where);
+    cr_assert_eq(talc_heap_check(L->h, NULL), code, "%s: where may be NULL", what);
+    cr_assert_eq(test_faults.count, 0, "the checker must not call the fatal handler");
+}
+#define ANY_WHERE ((const void *)1)
+
+static uint64_t *word(char *p) { return (uint64_t *)(void *)p; }
+
+Test(heap_check, healthy_heap_passes)
+{
+    layout_t L = make_layout(0);
+    const void *w = (const void *)1;
+    cr_assert_eq(talc_heap_check(L.h, &w), TALC_CHECK_OK);
+    cr_assert_eq(w, (const void *)1, "where is only written on failure");
+}
+
+Test(heap_check, chunk_size_below_minimum)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = (saved & ~(uint64_t)TALC_SIZE_MASK) | (TALC_MIN_CHUNK - TALC_GRAIN);
+    expect_code(&L, TALC_CHECK_CHUNK_SIZE, L.c, "size below the minimum chunk");
+    *word(L.c) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, chunk_size_not_a_multiple_of_the_line)
+{
+    layout_t L = make_layout(64);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = saved + TALC_GRAIN; /* size + 16 in a 64-byte-line heap */
+    expect_code(&L, TALC_CHECK_CHUNK_SIZE, L.c, "size not a multiple of the quantum");
+    *word(L.c) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, slack_larger_than_the_chunk)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = saved | ((uint64_t)0xFFFF << TALC_SLACK_SHIFT);
+    expect_code(&L, TALC_CHECK_CHUNK_SIZE, L.c, "slack > size - header");
+    *word(L.c) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, chunk_running_past_the_fence)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.top);
+    *word(L.top) = saved + 4 * TALC_GRAIN;
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.top, "top chunk past the fence");
+    *word(L.top) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, damaged_fence)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.span->fence);
+    *word(L.span->fence) = saved | (4 * TALC_GRAIN); /* a fence has size 0 */
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span->fence, "fence with a size");
+    *word(L.span->fence) = saved & ~TALC_F_USED;
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span->fence, "fence not marked used");
+    *word(L.span->fence) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, damaged_span_header)
+{
+    layout_t L = make_layout(0);
+    uintptr_t saved = L.span->magic;
+    L.span->magic ^= 0x10;
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span, "span magic");
+    L.span->magic = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, two_free_chunks_touching)
+{
+    layout_t L = make_layout(0);
+    /* Make c (between free b and free d) look free, flags consistent with a free b below. */
+    size_t cs = talc_hsize(talc_hdr(L.c));
+    uint64_t saved_hdr = *word(L.c), saved_foot = *word(L.c + cs - TALC_HDR);
+    uint64_t saved_d = *word(L.d);
+    *word(L.c) = (uint64_t)cs | TALC_F_PREV_FREE;
+    *word(L.c + cs - TALC_HDR) = cs;
+    *word(L.d) = saved_d | TALC_F_PREV_FREE;
+    expect_code(&L, TALC_CHECK_ADJACENT_FREE, L.c, "free chunk above a free chunk");
+    *word(L.c) = saved_hdr;
+    *word(L.c + cs - TALC_HDR) = saved_foot;
+    *word(L.d) = saved_d;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, prev_free_flag_set_wrongly)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.a);
+    *word(L.a) = saved | TALC_F_PREV_FREE; /* a is the first chunk: nothing below it */
+    expect_code(&L, TALC_CHECK_PREV_FLAG, L.a, "PREV_FREE on the first chunk");
+    *word(L.a) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, prev_free_flag_missing)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = saved & ~TALC_F_PREV_FREE; /* b below c is free */
+    expect_code(&L, TALC_CHECK_PREV_FLAG, L.c, "PREV_FREE cleared above a free chunk");
+    *word(L.c) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, fence_prev_free_flag_wrong)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.span->fence);
+    *word(L.span->fence) = saved ^ TALC_F_PREV_FREE;
+    expect_code(&L, TALC_CHECK_PREV_FLAG, L.span->fence, "fence PREV_FREE");
+    *word(L.span->fence) = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, footer_disagrees_with_header)
+{
+    layout_t L = make_layout(0);
+    size_t bs = talc_hsize(talc_hdr(L.b));
+    char *foot = L.b + bs - TALC_HDR;
+    uint64_t saved = *word(foot);
+    *word(foot) = saved + TALC_GRAIN;
+    expect_code(&L, TALC_CHECK_FOOTER, L.b, "footer");
+    *word(foot) = saved;
+    HEAP_OK(L.h);
+    saved = *word(L.b);
+    *word(L.b) = saved | ((uint64_t)1 << TALC_SLACK_SHIFT); /* free chunks have no slack */
+    expect_code(&L, TALC_CHECK_FOOTER, L.b, "free header with slack bits");
+    *word(L.b) = saved;
+    HEAP_OK(L.h);
+}
+
+static void bin_set_bit(struct talc_heap *h, unsigned b, bool on)
+{
+    if (on) {
+        h->bitmap[b >> 6] |= (uint64_t)1 << (b & 63u);
+        h->summary |= (uint32_t)1 << (b >> 6);
+    } else {
+        h->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63u));
+        if (!h->bitmap[b >> 6])
+            h->summary &= ~((uint32_t)1 << (b >> 6));
+    }
+}
+
+Test(heap_check, free_chunk_in_the_wrong_bin)
+{
+    layout_t L = make_layout(0);
+    talc_free_t *d = (talc_free_t *)(void *)L.d;
+    unsigned b = talc_bin_of(talc_hsize(d->hdr));
+    unsigned wrong = b + 1;
+    cr_assert_eq(L.h->bins[b], d, "d is alone in its bin");
+    cr_assert_null(d->next);
+    cr_assert_null(L.h->bins[wrong]);
+    /* Move d from bin b to bin b+1, keeping links and bits consistent. */
+    L.h->bins[b] = NULL;
+    bin_set_bit(L.h, b, false);
+    L.h->bins[wrong] = d;
+    d->pprev = &L.h->bins[wrong];
+    bin_set_bit(L.h, wrong, true);
+    expect_code(&L, TALC_CHECK_BIN, d, "chunk in bin b+1");
+    /* Move it back. */
+    L.h->bins[wrong] = NULL;
+    bin_set_bit(L.h, wrong, false);
+    L.h->bins[b] = d;
+    d->pprev = &L.h->bins[b];
+    bin_set_bit(L.h, b, true);
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, free_chunk_in_no_list)
+{
+    layout_t L = make_layout(0);
+    talc_free_t *d = (talc_free_t *)(void *)L.d;
+    unsigned b = talc_bin_of(talc_hsize(d->hdr));
+    cr_assert_eq(L.h->bins[b], d);
+    L.h->bins[b] = NULL;
+    bin_set_bit(L.h, b, false);
+    expect_code(&L, TALC_CHECK_BIN, ANY_WHERE, "free chunk missing from the lists");
+    L.h->bins[b] = d;
+    bin_set_bit(L.h, b, true);
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, back_link_wrong)
+{
+    layout_t L = make_layout(0);
+    talc_free_t *b = (talc_free_t *)(void *)L.b;
+    talc_free_t **saved = b->pprev;
+    b->pprev = &L.h->bins[0];
+    expect_code(&L, TALC_CHECK_LINKS, b, "pprev");
+    b->pprev = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, list_cycle)
+{
+    layout_t L = make_layout(0);
+    /* Two chunks of the same size in one bin, then a cycle between them. */
+    void *x = talc_heap_alloc(L.h, 500);
+    void *g1 = talc_heap_alloc(L.h, 300); /* too big for the holes b and d */
+    void *y = talc_heap_alloc(L.h, 500);
+    void *g2 = talc_heap_alloc(L.h, 300);
+    talc_heap_free(L.h, x);
+    talc_heap_free(L.h, y);
+    HEAP_OK(L.h);
+    talc_free_t *fy = (talc_free_t *)(void *)chunk(y), *fx = (talc_free_t *)(void *)chunk(x);
+    /* Whatever the order, one is the head and the other its successor at the tail. */
+    talc_free_t *head = fy->next == fx ? fy : fx, *tail = head == fy ? fx : fy;
+    cr_assert_eq(head->next, tail, "x and y share a bin");
+    cr_assert_null(tail->next);
+    tail->next = head;
+    expect_code(&L, TALC_CHECK_LINKS, ANY_WHERE, "cycle in a bin list");
+    tail->next = NULL;
+    HEAP_OK(L.h);
+    talc_heap_free(L.h, g1);
+    talc_heap_free(L.h, g2);
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, bitmap_bit_without_list)
+{
+    layout_t L = make_layout(0);
+    unsigned empty = 1; /* bin 1 holds chunks of one grain: never used */
+    cr_assert_null(L.h->bins[empty]);
+    uint64_t saved = L.h->bitmap[0];
+    L.h->bitmap[0] |= (uint64_t)1 << empty;
+    expect_code(&L, TALC_CHECK_BITMAP, &L.h->bins[empty], "bit set for an empty bin");
+    L.h->bitmap[0] = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, list_without_bitmap_bit)
+{
+    layout_t L = make_layout(0);
+    unsigned b = talc_bin_of(talc_hsize(talc_hdr(L.d)));
+    uint64_t saved = L.h->bitmap[b >> 6];
+    L.h->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63u));
+    expect_code(&L, TALC_CHECK_BITMAP, &L.h->bins[b], "list without its bit");
+    L.h->bitmap[b >> 6] = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, summary_bit_wrong)
+{
+    layout_t L = make_layout(0);
+    unsigned w = TALC_BM_WORDS;
+    for (unsigned i = 0; i < TALC_BM_WORDS; i++)
+        if (L.h->bitmap[i] == 0) {
+            w = i;
+            break;
+        }
+    cr_assert_lt(w, TALC_BM_WORDS, "some bitmap word is empty");
+    uint32_t saved = L.h->summary;
+    L.h->summary |= (uint32_t)1 << w;
+    expect_code(&L, TALC_CHECK_BITMAP, &L.h->bitmap[w], "summary bit for an empty word");
+    L.h->summary = saved;
+    HEAP_OK(L.h);
+}
+
+#if TALC_COUNTERS
+Test(heap_check, counters_disagree_with_the_walk)
+{
+    layout_t L = make_layout(0);
+    talc_heap_counters_t saved = L.h->cnt;
+    L.h->cnt.live_allocs++;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "live_allocs");
+    L.h->cnt = saved;
+    L.h->cnt.live_bytes--;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "live_bytes");
+    L.h->cnt = saved;
+    L.h->cnt.free_chunks++;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "free_chunks");
+    L.h->cnt = saved;
+    L.h->cnt.managed_bytes += 16;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "managed_bytes");
+    L.h->cnt = saved;
+    L.h->cnt.live_spans++;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "live_spans");
+    L.h->cnt = saved;
+    L.h->cnt.peak_live_bytes = L.h->cnt.live_bytes - 1;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "peak below live");
+    L.h->cnt = saved;
+    HEAP_OK(L.h);
+    size_t used = L.h->used_bytes;
+    L.h->used_bytes += TALC_GRAIN;
+    expect_code(&L, TALC_CHECK_COUNTERS, L.h, "free bytes");
+    L.h->used_bytes = used;
+    HEAP_OK(L.h);
+}
+#endif
+
+Test(heap_check, misaligned_chunk)
+{
+    layout_t L = make_layout(0);
+    /* Pretend the span's first chunk starts 8 bytes later, with a plausible header. */
+    char *saved_first = L.span->first;
+    char *fake = saved_first + TALC_HDR;
+    uint64_t saved = *word(fake);
+    *word(fake) = talc_used_word(TALC_MIN_CHUNK, 0, 0);
+    L.span->first = fake;
+    expect_code(&L, TALC_CHECK_ALIGN, fake, "user pointer off the quantum");
+    L.span->first = saved_first;
+    *word(fake) = saved;
+    HEAP_OK(L.h);
+}
+
+/* A damaged heap does not crash the walk either. */
+Test(heap_check, walk_stops_at_a_zero_header)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = 0;
+    test_walk_t w;
+    memset(&w, 0, sizeof w);
+    talc_heap_walk(L.h, test_walk_fn, &w);
+    cr_assert_eq(w.visits, 2, "a and b, then the damaged header");
+    *word(L.c) = saved;
+    HEAP_OK(L.h);
+}
+
+#if TALC_DEBUG >= 3
+/* TALC_DEBUG=3 runs the checker after every operation and reports what it finds. */
+Test(heap_check, debug3_reports_corruption_after_an_operation)
+{
+    layout_t L = make_layout(0);
+    size_t bs = talc_hsize(talc_hdr(L.b));
+    char *foot = L.b + bs - TALC_HDR;
+    *word(foot) += TALC_GRAIN;
+    void *p = talc_heap_alloc(L.h, 10000);
+    cr_assert_geq(test_faults.count, 1);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_CORRUPTION);
+    *word(foot) -= TALC_GRAIN;
+    talc_heap_free(L.h, p);
+}
+#endif

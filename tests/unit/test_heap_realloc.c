@@ -1,0 +1,315 @@
+/* test_heap_realloc.c — talc_heap_realloc and talc_heap_resize_in_place: growing in place into
+ * a free neighbour above, shrinking in place, moving with the contents kept, realloc(NULL, n),
+ * realloc(p, 0), failure leaving the block untouched, and the true/false contract of
+ * resize_in_place (on false nothing changed). */
+#include <criterion/criterion.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/heap_fixture.h"
+#include "../common/pattern.h"
+#include "talc/heap.h"
+
+TestSuite(heap_realloc, .fini = test_buffers_free);
+
+static void fill(talc_heap_t *h, void *p, uint32_t seed)
+{
+    test_pattern_fill(p, talc_heap_usable_size(h, p), seed);
+}
+
+static void expect_prefix(const void *p, size_t n, uint32_t seed)
+{
+    size_t bad = test_pattern_check(p, n, seed);
+    cr_assert_eq(bad, n, "contents differ at byte %zu of %zu", bad, n);
+}
+
+Test(heap_realloc, grows_in_place_into_free_neighbour_above)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 100);
+    void *b = talc_heap_alloc(h, 300);
+    void *c = talc_heap_alloc(h, 100);
+    fill(h, a, 1);
+    fill(h, c, 3);
+    talc_heap_free(h, b);
+    size_t ua = talc_heap_usable_size(h, a);
+    void *a2 = talc_heap_realloc(h, a, 350);
+    cr_assert_eq(a2, a, "must grow in place into the free block above");
+    cr_assert_geq(talc_heap_usable_size(h, a), 350);
+    expect_prefix(a, ua < 100 ? ua : 100, 1);
+    expect_prefix(c, talc_heap_usable_size(h, c), 3);
+    HEAP_OK(h);
+    talc_heap_free(h, a);
+    talc_heap_free(h, c);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, grows_in_place_into_the_top_chunk)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    void *p = talc_heap_alloc(h, 16);
+    fill(h, p, 7);
+    for (size_t n = 32; n <= 32 * 1024; n *= 2) {
+        void *q = talc_heap_realloc(h, p, n);
+        cr_assert_eq(q, p, "grow to %zu moved the only block", n);
+        expect_prefix(p, 16, 7);
+        HEAP_OK(h);
+    }
+    talc_heap_free(h, p);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, shrinks_in_place_and_returns_the_tail)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 8000);
+    void *guard = talc_heap_alloc(h, 16);
+    fill(h, a, 5);
+    test_walk_t before = test_walk(h);
+    void *q = talc_heap_realloc(h, a, 100);
+    cr_assert_eq(q, a, "shrinking must stay in place");
+    expect_prefix(a, 100, 5);
+    cr_assert_lt(talc_heap_usable_size(h, a), 8000, "the tail was given back");
+    test_walk_t after = test_walk(h);
+    cr_assert_eq(after.free, before.free + 1, "the tail is a new free chunk (guard above)");
+    cr_assert_gt(after.free_usable, before.free_usable + 7000);
+    HEAP_OK(h);
+    /* Shrinking by a few bytes (no room for a chunk) also stays in place. */
+    for (size_t n = 99; n > 0; n--) {
+        cr_assert_eq(talc_heap_realloc(h, a, n), a, "shrink to %zu moved", n);
+        expect_prefix(a, n, 5);
+    }
+    HEAP_OK(h);
+    talc_heap_free(h, a);
+    talc_heap_free(h, guard);
+    HEAP_OK(h);
+}
+
+/* A shrink next to a free chunk above: the tail merges with it. */
+Test(heap_realloc, shrink_merges_tail_with_free_neighbour)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 4000);
+    void *b = talc_heap_alloc(h, 4000);
+    void *guard = talc_heap_alloc(h, 16);
+    talc_heap_free(h, b);
+    size_t frees = test_walk(h).free;
+    cr_assert_eq(talc_heap_realloc(h, a, 10), a);
+    cr_assert_eq(test_walk(h).free, frees, "no two free chunks may touch");
+    HEAP_OK(h);
+    talc_heap_free(h, a);
+    talc_heap_free(h, guard);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, moves_when_the_neighbour_is_used)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 200);
+    void *b = talc_heap_alloc(h, 200);
+    fill(h, a, 11);
+    fill(h, b, 12);
+    void *q = talc_heap_realloc(h, a, 5000);
+    cr_assert_not_null(q);
+    cr_assert_neq(q, a, "b is in the way");
+    cr_assert(test_is_aligned(q, TALC_MIN_ALIGN));
+    expect_prefix(q, 200, 11);
+    expect_prefix(b, talc_heap_usable_size(h, b), 12);
+    cr_assert_eq(test_walk(h).used, 2, "the old block was freed");
+    HEAP_OK(h);
+    talc_heap_free(h, q);
+    talc_heap_free(h, b);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, null_pointer_allocates)
+{
+    talc_heap_t *h = test_heap(16 * 1024, NULL);
+    void *p = talc_heap_realloc(h, NULL, 123);
+    cr_assert_not_null(p);
+    cr_assert(test_is_aligned(p, TALC_MIN_ALIGN));
+    cr_assert_geq(talc_heap_usable_size(h, p), 123);
+    cr_assert_eq(test_walk(h).used, 1);
+    void *z = talc_heap_realloc(h, NULL, 0);
+    cr_assert_not_null(z, "realloc(NULL, 0) is alloc(0): a unique minimum block");
+    cr_assert_neq(z, p);
+    talc_heap_free(h, p);
+    talc_heap_free(h, z);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, zero_size_frees)
+{
+    talc_heap_t *h = test_heap(16 * 1024, NULL);
+    void *p = talc_heap_alloc(h, 500);
+    cr_assert_null(talc_heap_realloc(h, p, 0));
+    cr_assert_eq(test_walk(h).used, 0, "the block was freed");
+#if TALC_COUNTERS
+    talc_heap_counters_t c = test_counters(h);
+    cr_assert_eq(c.live_allocs, 0);
+    cr_assert_eq(c.live_bytes, 0);
+    cr_assert_eq(c.failed_allocs, 0, "realloc(p, 0) is not a failed allocation");
+#endif
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, failure_leaves_the_block_untouched)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *p = talc_heap_alloc(h, 1000);
+    void *guard = talc_heap_alloc(h, 16);
+    fill(h, p, 21);
+    size_t u = talc_heap_usable_size(h, p);
+    static const size_t sizes[] = {64 * 1024, 1u << 20, SIZE_MAX, SIZE_MAX - 8, SIZE_MAX / 2,
+                                   (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        cr_assert_null(talc_heap_realloc(h, p, sizes[i]), "realloc to %#zx", sizes[i]);
+        cr_assert_eq(talc_heap_usable_size(h, p), u);
+        expect_prefix(p, u, 21);
+        HEAP_OK(h);
+    }
+    cr_assert_eq(test_walk(h).used, 2);
+    talc_heap_free(h, p);
+    talc_heap_free(h, guard);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, keeps_contents_through_many_sizes)
+{
+    talc_heap_t *h = test_heap(512 * 1024, NULL);
+    enum { N = 16 };
+    void *p[N];
+    size_t n[N];
+    for (size_t i = 0; i < N; i++) {
+        n[i] = 10 + i;
+        p[i] = talc_heap_alloc(h, n[i]);
+        test_pattern_fill(p[i], n[i], (uint32_t)i);
+    }
+    for (size_t round = 0; round < 40; round++) {
+        for (size_t i = 0; i < N; i++) {
+            size_t m = ((round * 7 + i * 13) % 17 + 1) * ((round + i) % 2 ? 97 : 601);
+            void *q = talc_heap_realloc(h, p[i], m);
+            cr_assert_not_null(q, "realloc %zu -> %zu", n[i], m);
+            cr_assert(test_is_aligned(q, TALC_MIN_ALIGN));
+            size_t keep = n[i] < m ? n[i] : m;
+            expect_prefix(q, keep, (uint32_t)i);
+            test_pattern_fill_range(q, keep, m, (uint32_t)i);
+            p[i] = q;
+            n[i] = m;
+        }
+        HEAP_OK(h);
+    }
+    for (size_t i = 0; i < N; i++) {
+        expect_prefix(p[i], n[i], (uint32_t)i);
+        talc_heap_free(h, p[i]);
+    }
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+/* Free chunk below, used chunk above, nothing else fits: the block can still grow by taking
+ * the chunk below (the contents move down). */
+Test(heap_realloc, grows_into_free_chunk_below_when_nothing_else_fits)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *lo = talc_heap_alloc(h, 2000);
+    void *p = talc_heap_alloc(h, 1000);
+    void *hi = talc_heap_alloc(h, 16);
+    static void *rest[64];
+    size_t n = test_exhaust(h, rest, 64);
+    fill(h, p, 31);
+    talc_heap_free(h, lo);
+    HEAP_OK(h);
+    void *q = talc_heap_realloc(h, p, 2500);
+    cr_assert_not_null(q, "the free chunk below plus the block hold 2500 bytes");
+    cr_assert(test_is_aligned(q, TALC_MIN_ALIGN));
+    expect_prefix(q, 1000, 31);
+    HEAP_OK(h);
+    talc_heap_free(h, q);
+    talc_heap_free(h, hi);
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, over_aligned_block_shrinks_in_place)
+{
+    talc_heap_t *h = test_heap(64 * 1024, NULL);
+    void *p = talc_heap_alloc_aligned(h, 3000, 4096);
+    cr_assert(test_is_aligned(p, 4096));
+    cr_assert_eq(talc_heap_realloc(h, p, 100), p);
+    cr_assert_eq(talc_heap_realloc(h, p, 2000), p, "grows back into its own tail");
+    HEAP_OK(h);
+    talc_heap_free(h, p);
+    HEAP_OK(h);
+}
+
+/* ---- resize_in_place ----------------------------------------------------------------------*/
+
+Test(heap_realloc, resize_in_place_grows_into_free_neighbour)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 100);
+    void *b = talc_heap_alloc(h, 400);
+    void *c = talc_heap_alloc(h, 100);
+    fill(h, a, 41);
+    talc_heap_free(h, b);
+    cr_assert(talc_heap_resize_in_place(h, a, 450));
+    cr_assert_geq(talc_heap_usable_size(h, a), 450);
+    expect_prefix(a, 100, 41);
+    HEAP_OK(h);
+    talc_heap_free(h, a);
+    talc_heap_free(h, c);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, resize_in_place_false_changes_nothing)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 100);
+    void *b = talc_heap_alloc(h, 100);
+    fill(h, a, 51);
+    fill(h, b, 52);
+    size_t ua = talc_heap_usable_size(h, a);
+    talc_heap_counters_t before = test_counters(h);
+    const size_t sizes[] = {ua + 1, ua + 100, 4096, 1u << 20, SIZE_MAX, SIZE_MAX - 8,
+                            (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        cr_assert_not(talc_heap_resize_in_place(h, a, sizes[i]), "resize to %#zx", sizes[i]);
+        talc_heap_counters_t after = test_counters(h);
+        cr_assert(test_counters_equal(&before, &after),
+                     "a failed resize_in_place changed the counters");
+        cr_assert_eq(talc_heap_usable_size(h, a), ua);
+        expect_prefix(a, ua, 51);
+        expect_prefix(b, talc_heap_usable_size(h, b), 52);
+        HEAP_OK(h);
+    }
+    talc_heap_free(h, a);
+    talc_heap_free(h, b);
+    HEAP_OK(h);
+}
+
+Test(heap_realloc, resize_in_place_shrinks_and_zero_means_one)
+{
+    talc_heap_t *h = test_heap(32 * 1024, NULL);
+    void *a = talc_heap_alloc(h, 3000);
+    void *guard = talc_heap_alloc(h, 16);
+    fill(h, a, 61);
+    cr_assert(talc_heap_resize_in_place(h, a, 1000));
+    expect_prefix(a, 1000, 61);
+    cr_assert_lt(talc_heap_usable_size(h, a), 3000);
+    cr_assert(talc_heap_resize_in_place(h, a, 0), "size 0 is treated as 1");
+    cr_assert_geq(talc_heap_usable_size(h, a), 1);
+    expect_prefix(a, 1, 61);
+#if TALC_COUNTERS
+    cr_assert_eq(test_counters(h).live_bytes, 1 + 16, "size 0 counts as 1 byte");
+#endif
+    /* Within the usable size a resize always succeeds. */
+    size_t u = talc_heap_usable_size(h, a);
+    cr_assert(talc_heap_resize_in_place(h, a, u));
+    HEAP_OK(h);
+    talc_heap_free(h, a);
+    talc_heap_free(h, guard);
+    HEAP_OK(h);
+}
