@@ -13,6 +13,7 @@
 
 #include "arena_internal.h"
 #include "fork_internal.h"
+#include "oom_internal.h"
 #include "os_mem.h"
 #include "pagemap.h"
 #include "reserve_internal.h"
@@ -150,12 +151,15 @@ static void talc_arena_prefill(talc_arena_t *a)
     if (a->cfg.source != TALC_SOURCE_OS || !a->cfg.initial_size)
         return;
     size_t per = a->cfg.initial_size / a->nstripes;
+    bool crossed = false;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
         pthread_mutex_lock(&s->lock);
-        (void)talc_seg_grow(s, per, false);
+        crossed |= talc_seg_grow(s, per, false) == 1;
         pthread_mutex_unlock(&s->lock);
     }
+    if (crossed) /* the growth disarmed the soft budget: report it, as oom.c does */
+        talc_oom_soft_budget_fire(a);
 }
 
 static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_default)

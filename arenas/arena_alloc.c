@@ -112,8 +112,10 @@ void talc_free(void *p)
     talc_lock_owner(s);
     size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);
     talc_stats_write_begin(&s->st);
-    talc_stats_add(&s->st.frees, 1);
-    if (remote)
+    /* merged == 0: the heap rejected p (double free, not a block start) and the fatal handler
+     * returned; nothing was freed, so nothing is counted. */
+    talc_stats_add(&s->st.frees, merged != 0);
+    if (remote && merged)
         talc_stats_add(&s->st.remote_frees, 1);
     talc_stats_sync_heap(s);
     talc_stats_write_end(&s->st);

@@ -29,7 +29,7 @@ static size_t talc_oom_need(size_t n, size_t align)
     return n + pad + 256u;
 }
 
-static void talc_soft_budget_fire(talc_arena_t *a)
+void talc_oom_soft_budget_fire(talc_arena_t *a)
 {
     if (!a->cfg.on_soft_budget)
         return;
@@ -53,7 +53,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     }
     pthread_mutex_unlock(&s->lock);
     if (rc == 1)
-        talc_soft_budget_fire(a);
+        talc_oom_soft_budget_fire(a);
     return p;
 }
 

@@ -14,5 +14,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
 void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align);
 /* Run a's policy chain for a failed request; returns the block or NULL with errno ENOMEM. */
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth);
+/* Call a's soft-budget callback (after a growth crossed the soft budget; no lock held). */
+void talc_oom_soft_budget_fire(talc_arena_t *a);
 
 #endif /* TALC_OOM_INTERNAL_H */

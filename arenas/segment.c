@@ -128,11 +128,11 @@ static void talc_seg_unlink(talc_stripe_t *s, talc_seg_t *g)
         g->next->prev = g->prev;
 }
 
-/* Remove an empty segment from its stripe and give its memory back. */
-static void talc_seg_release(talc_stripe_t *s, talc_seg_t *g)
+/* Unlink segment g from stripe s, unregister it and give its memory back; the heap is not
+ * told (see talc_seg_release_all). */
+static void talc_seg_drop(talc_stripe_t *s, talc_seg_t *g)
 {
     talc_arena_t *a = s->arena;
-    (void)talc_span_release(talc_stripe_heap(s), g->span);
     talc_seg_unlink(s, g);
     pthread_mutex_lock(&talc_pagemap_writer);
     talc_pagemap_clear((uintptr_t)g->base, g->size);
@@ -143,23 +143,56 @@ static void talc_seg_release(talc_stripe_t *s, talc_seg_t *g)
     pthread_mutex_unlock(&a->grow_lock);
 }
 
-static size_t talc_seg_size_for(const talc_arena_t *a, const talc_stripe_t *s, size_t need)
+/* Remove an empty segment from its stripe's heap and give its memory back. */
+static void talc_seg_release(talc_stripe_t *s, talc_seg_t *g)
+{
+    (void)talc_span_release(talc_stripe_heap(s), g->span);
+    talc_seg_drop(s, g);
+}
+
+/* The smallest segment that holds a request of `need` bytes (0 if none can). */
+static size_t talc_seg_min_size(const talc_stripe_t *s, size_t need)
 {
     size_t ov = talc_seg_overhead() + talc_span_min_size(talc_stripe_heap((talc_stripe_t *)s));
     if (need > SIZE_MAX / 2 - ov)
         return 0;
-    size_t size = talc_round_granule(need + ov);
+    return talc_round_granule(need + ov);
+}
+
+/* Bytes the arena may still take (grow_lock held): up to the borrow ceiling from the reserve;
+ * up to the hard budget, and what is left of a caller buffer, from its source. */
+static size_t talc_seg_room(const talc_arena_t *a, bool borrow)
+{
+    if (borrow)
+        return a->cfg.borrow_ceiling > a->borrowed_bytes
+                   ? a->cfg.borrow_ceiling - a->borrowed_bytes : 0;
+    size_t room = SIZE_MAX;
+    if (a->cfg.hard_budget)
+        room = a->cfg.hard_budget > a->source_bytes ? a->cfg.hard_budget - a->source_bytes : 0;
+    if (a->cfg.source == TALC_SOURCE_BUFFER && talc_region_free_bytes(&a->buffer) < room)
+        room = talc_region_free_bytes(&a->buffer);
+    return room;
+}
+
+/* Size of a new segment: the default size, or `min` if larger, cut down to the room left when
+ * the request still fits, so that a budget, ceiling or buffer smaller than (or not a multiple
+ * of) the default segment stays usable to its last granule. grow_lock held. */
+static size_t talc_seg_size_for(const talc_arena_t *a, size_t min, bool borrow)
+{
     size_t dflt = talc_seg_default_size(a);
-    return size < dflt ? dflt : size;
+    size_t size = min < dflt ? dflt : min;
+    size_t room = talc_seg_room(a, borrow) & ~(TALC_GRANULE - 1);
+    return (size > room && room >= min) ? room : size;
 }
 
 int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
 {
     talc_arena_t *a = s->arena;
-    size_t size = talc_seg_size_for(a, s, need);
-    if (!size)
+    size_t min = talc_seg_min_size(s, need);
+    if (!min)
         return -ENOMEM;
     pthread_mutex_lock(&a->grow_lock);
+    size_t size = talc_seg_size_for(a, min, borrow);
     char *m = NULL;
     talc_seg_kind_t kind = TALC_SEG_OS;
     if (borrow) {
@@ -171,6 +204,10 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
         }
     } else {
         m = talc_source_take(a, size);
+        if (!m && size > min && a->cfg.source == TALC_SOURCE_BUFFER) {
+            size = min; /* a fragmented buffer may have no longer run */
+            m = talc_source_take(a, size);
+        }
         kind = a->cfg.source == TALC_SOURCE_BUFFER ? TALC_SEG_BUFFER : TALC_SEG_OS;
     }
     bool crossed = false;
@@ -221,10 +258,12 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
 
 void talc_seg_release_all(talc_stripe_t *s)
 {
-    while (s->segs) {
-        talc_seg_t *g = s->segs;
-        talc_seg_release(s, g);
-    }
+    /* The stripe's heap dies with the arena, so its spans are not released one by one: a span
+     * with live blocks (TALC_DESTROY_RELEASE_ALL) cannot be, and its free chunks would stay
+     * linked into the heap's bins after its memory went back, for the next span release to
+     * write through. */
+    while (s->segs)
+        talc_seg_drop(s, s->segs);
 }
 
 void talc_seg_pagemap_lock(void) { pthread_mutex_lock(&talc_pagemap_writer); }

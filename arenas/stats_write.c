@@ -14,8 +14,6 @@
 #include "os_mem.h"
 #include "talc/stats.h"
 
-#define TALC_STATS_MAX_ARENAS 256u
-
 typedef struct talc_snaps {
     talc_arena_stats_t *v;
     size_t n, cap;
@@ -27,6 +25,33 @@ static bool talc_snap_one(talc_arena_t *a, void *ctx)
     if (s->n < s->cap && talc_arena_get_stats(a, &s->v[s->n]) == 0)
         s->n++;
     return s->n < s->cap;
+}
+
+static bool talc_count_one(talc_arena_t *a, void *ctx)
+{
+    (void)a;
+    (void)ctx;
+    return true;
+}
+
+/* Snapshots of every registered arena, in an OS mapping of *bytes (not malloc: the shim may be
+ * us), sized from a count and doubled if arenas were created meanwhile and filled it. */
+static int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
+{
+    size_t cap = talc_arena_foreach(talc_count_one, NULL) + 16u;
+    for (;;) {
+        *bytes = cap * sizeof(talc_arena_stats_t);
+        sn->v = talc_os_map(*bytes, 0);
+        if (!sn->v)
+            return -ENOMEM;
+        sn->n = 0;
+        sn->cap = cap;
+        (void)talc_arena_foreach(talc_snap_one, sn);
+        if (sn->n < cap)
+            return 0;
+        talc_os_unmap(sn->v, *bytes);
+        cap *= 2u;
+    }
 }
 
 /* ---- Text ---------------------------------------------------------------------------------*/
@@ -239,16 +264,14 @@ int talc_stats_write(FILE *f, talc_stats_format_t fmt)
 {
     if (!f || (unsigned)fmt > TALC_STATS_PROMETHEUS)
         return -EINVAL;
-    size_t bytes = TALC_STATS_MAX_ARENAS * sizeof(talc_arena_stats_t);
-    talc_arena_stats_t *buf = talc_os_map(bytes, 0); /* not malloc: the shim may be us */
-    if (!buf)
+    size_t bytes = 0;
+    talc_snaps_t sn;
+    if (talc_snap_all(&sn, &bytes) != 0)
         return -ENOMEM;
-    talc_snaps_t sn = {buf, 0, TALC_STATS_MAX_ARENAS};
-    (void)talc_arena_foreach(talc_snap_one, &sn);
     talc_reserve_stats_t r;
     talc_reserve_get_stats(&r);
     int rc = talc_emit(f, fmt, &sn, &r);
-    talc_os_unmap(buf, bytes);
+    talc_os_unmap(sn.v, bytes);
     return rc;
 }
 

@@ -11,6 +11,11 @@
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan, fuzz_heap for 20 s
 #            gcc-counters-off  gcc, TALC_COUNTERS=OFF
+#            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
+#                              stress_platform) and the examples; Criterion cannot run under
+#                              TSan (toolchain.md 3.4); liburcu suppressed by tests/tsan.supp
+#            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
+#                              yields at every atomic): the arena, topology and platform tests
 #   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release)
 #
 # Each configuration's output goes to the terminal and to build/logs/<name>.log. A failing
@@ -81,6 +86,11 @@ else
 fi
 run_config x86_64 gcc-counters-off "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF
+run_config x86_64 clang-tsan "" -- \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
+run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TOPOLOGY=sysfs \
+  -DTALC_DEBUG_YIELD=ON -DTALC_BUILD_EXAMPLES=OFF
 if [ "$host" = x86_64 ]; then
   run_config aarch64 aarch64-release "" -- \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DCMAKE_BUILD_TYPE=Release \

@@ -68,10 +68,11 @@ typedef enum talc_oom_step {
  *  of bytes it believes it freed (0 = nothing; the step then fails). */
 typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx);
 
-/** Soft-budget callback: live bytes crossed the soft budget upward (once per crossing; re-armed
- *  when live bytes fall below 7/8 of it). Runs with no allocator lock held, on the allocating
- *  thread. */
-typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t live_bytes, size_t soft_budget,
+/** Soft-budget callback: the arena's footprint (bytes taken from its source plus bytes held from
+ *  the reserve) crossed the soft budget upward. Called once per crossing, re-armed when the
+ *  footprint falls below 7/8 of the budget; `footprint` is the figure after the growth. Runs
+ *  with no allocator lock held, on the thread whose allocation grew the arena. */
+typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t soft_budget,
                                void *ctx);
 
 /** Arena configuration. Zero-initialise, then set `name` and what you need. */
@@ -82,7 +83,7 @@ typedef struct talc_arena_config {
     size_t buffer_size;
     size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use) */
     size_t hard_budget;        /**< cap on bytes taken from the source (0 = none) */
-    size_t soft_budget;        /**< live-byte level that triggers on_soft_budget (0 = none) */
+    size_t soft_budget;        /**< footprint level that triggers on_soft_budget (0 = none) */
     talc_budget_fn on_soft_budget;
     void *budget_ctx;
     unsigned stripes;          /**< 1..TALC_STRIPES_MAX, or 0 = auto from the CPU topology */

@@ -49,7 +49,8 @@ typedef struct talc_arena_stats {
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */
     uint64_t lock_contended;   /**< stripe lock found taken */
-    uint64_t remote_frees;     /**< frees from a thread whose home stripe is another one */
+    uint64_t remote_frees;     /**< frees into a stripe other than the one the freeing thread
+                                    last allocated from (in any arena) */
 } talc_arena_stats_t;
 
 /** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. */

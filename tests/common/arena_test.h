@@ -1,0 +1,150 @@
+/* tests/common/arena_test.h — helpers for the Criterion tests of the arena layer
+ * (tests/unit/test_arena_*.c): arenas made with an assertion, snapshots, a fault recorder for
+ * talc_set_fatal_handler, a failure log that worker threads write instead of asserting, env
+ * knobs for long runs, and a watchdog so that a deadlock fails a test instead of hanging it.
+ *
+ * Header-only (static functions); public API only. Each Criterion test runs in a process of
+ * its own, so every test starts with only the default arena and no reserve.
+ *
+ * Who may use it: the arena tests. Concurrency: test_fail_note may be called from any thread;
+ * everything else from the test's main thread.
+ */
+#ifndef TALC_TEST_ARENA_TEST_H
+#define TALC_TEST_ARENA_TEST_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "talc/arena.h"
+#include "talc/platform.h"
+#include "talc/reserve.h"
+#include "talc/stats.h"
+
+/* The owner-map granule: segments, buffer runs and reserve runs are multiples of it. */
+#define TEST_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
+/* ---- Arenas -------------------------------------------------------------------------------*/
+
+static inline talc_arena_t *test_arena_cfg(const talc_arena_config_t *c)
+{
+    errno = 0;
+    talc_arena_t *a = talc_arena_create(c);
+    cr_assert_not_null(a, "create \"%s\": errno %d", c->name, errno);
+    return a;
+}
+
+static inline talc_arena_t *test_arena(const char *name, unsigned stripes)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = stripes;
+    return test_arena_cfg(&c);
+}
+
+static inline talc_arena_stats_t test_stats(talc_arena_t *a)
+{
+    talc_arena_stats_t s;
+    cr_assert_eq(talc_arena_get_stats(a, &s), 0);
+    return s;
+}
+
+static inline talc_reserve_stats_t test_reserve(void)
+{
+    talc_reserve_stats_t r;
+    talc_reserve_get_stats(&r);
+    return r;
+}
+
+/* Live figures are exact when counters are compiled in; otherwise they read zero. */
+static inline void test_assert_empty(talc_arena_t *a)
+{
+    talc_arena_stats_t s = test_stats(a);
+#if TALC_COUNTERS
+    cr_assert_eq(s.live_bytes, 0, "%s: live_bytes %zu", s.name, s.live_bytes);
+    cr_assert_eq(s.live_allocs, 0, "%s: live_allocs %zu", s.name, s.live_allocs);
+    cr_assert_eq(s.allocs, s.frees, "%s: allocs %llu frees %llu", s.name,
+                 (unsigned long long)s.allocs, (unsigned long long)s.frees);
+#else
+    cr_assert_eq(s.live_bytes + s.live_allocs + s.allocs + s.frees, 0);
+#endif
+}
+
+/* ---- Faults -------------------------------------------------------------------------------*/
+
+typedef struct test_fault_log {
+    int calls;
+    talc_fault_t fault;
+    const void *addr;
+    char arena[TALC_ARENA_NAME_MAX + 1];
+    char what[128];
+} test_fault_log_t;
+
+static inline void test_fault_record(const talc_fault_info_t *info, void *ctx)
+{
+    test_fault_log_t *l = ctx;
+    l->calls++;
+    l->fault = info->fault;
+    l->addr = info->address;
+    snprintf(l->arena, sizeof l->arena, "%s", info->heap_name ? info->heap_name : "(null)");
+    snprintf(l->what, sizeof l->what, "%s", info->what ? info->what : "(null)");
+}
+
+/* ---- Failures in worker threads -----------------------------------------------------------*/
+
+/* Criterion's assertions must run on the test's main thread; workers note failures here and
+ * the main thread asserts test_fail_none() after joining them. */
+typedef struct test_fail {
+    atomic_uint count;
+    pthread_mutex_t lock;
+    char first[256];
+} test_fail_t;
+
+#define TEST_FAIL_INIT {0, PTHREAD_MUTEX_INITIALIZER, ""}
+
+__attribute__((format(printf, 2, 3))) static inline void test_fail_note(test_fail_t *f,
+                                                                         const char *fmt, ...)
+{
+    if (atomic_fetch_add(&f->count, 1u) == 0) {
+        pthread_mutex_lock(&f->lock);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(f->first, sizeof f->first, fmt, ap);
+        va_end(ap);
+        pthread_mutex_unlock(&f->lock);
+    }
+}
+
+#define test_fail_none(f)                                                                     \
+    cr_assert_eq(atomic_load(&(f)->count), 0, "%u failures in threads; first: %s",            \
+                 atomic_load(&(f)->count), (f)->first)
+
+/* ---- Knobs and watchdog -------------------------------------------------------------------*/
+
+/* An unsigned from the environment (tests scale their work with it; SLOW_ENV sets it lower
+ * under valgrind and qemu), or dflt. */
+static inline unsigned long test_env(const char *name, unsigned long dflt)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return dflt;
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    return (end && *end == 0 && n > 0) ? n : dflt;
+}
+
+/* A deadlock kills the test with SIGALRM (a failure) instead of hanging until the ctest
+ * timeout. Scaled by TALC_TEST_SLOW (set under valgrind and qemu). */
+static inline void test_watchdog(unsigned seconds)
+{
+    alarm((unsigned)(seconds * test_env("TALC_TEST_SLOW", 1)));
+}
+
+#endif /* TALC_TEST_ARENA_TEST_H */

@@ -1,0 +1,450 @@
+/* test_arena_budget.c — budgets and the reserve (talc/arena.h, talc/reserve.h): hard-budget
+ * exhaustion (budgets below and above one segment), the soft-budget callback (once per
+ * upward crossing, re-armed, no lock held), reserve set-up, the borrow ceiling, priorities and
+ * guaranteed minimums, exhaustion with denials counted, and give-back as soon as a borrowed
+ * segment empties, with the reserve's figures exact at every step.
+ *
+ * Public API only; each test is its own process (no reserve at start). */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+
+#define KIB ((size_t)1 << 10)
+#define MIB ((size_t)1 << 20)
+
+/* Allocate blocks of n bytes from a until it fails (at most cap); returns how many it gave. */
+static int fill(talc_arena_t *a, void **p, int cap, size_t n)
+{
+    int k = 0;
+    for (; k < cap; k++) {
+        errno = 0;
+        p[k] = talc_arena_malloc(a, n);
+        if (!p[k]) {
+            cr_assert_eq(errno, ENOMEM, "errno %d", errno);
+            break;
+        }
+        memset(p[k], 0x11, n);
+    }
+    return k;
+}
+
+static void free_all(void **p, int k)
+{
+    for (int i = 0; i < k; i++)
+        talc_free(p[i]);
+}
+
+/* The reserve's figures against the arenas that borrow from it: exact at every step. */
+static void check_reserve(talc_arena_t *const *arenas, int n)
+{
+    talc_reserve_stats_t r = test_reserve();
+    cr_assert_eq(r.free + r.held, r.size, "free %zu + held %zu != size %zu", r.free, r.held,
+                 r.size);
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        talc_arena_stats_t s = test_stats(arenas[i]);
+        sum += s.borrowed_bytes;
+        cr_assert_eq(s.borrowed_total - s.returned_total, s.borrowed_bytes, "%s", s.name);
+    }
+    cr_assert_eq(r.held, sum, "reserve held %zu, arenas hold %zu", r.held, sum);
+    cr_assert_eq(r.borrowed_total - r.returned_total, r.held);
+}
+
+/* ---- Hard budget --------------------------------------------------------------------------*/
+
+Test(arena_budget, hard_budget_exhaustion_and_recovery)
+{
+    talc_arena_config_t c = talc_arena_config_default("hard");
+    c.stripes = 1;
+    c.hard_budget = 3 * MIB;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[256];
+    int k = fill(a, p, 256, 100 * KIB);
+    cr_assert_lt(k, 256);
+    cr_assert_geq((size_t)k * 100 * KIB, c.hard_budget * 8 / 10, "%d blocks of 100 KiB", k);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_leq(s.source_bytes, c.hard_budget);
+    cr_assert_eq(s.hard_budget, c.hard_budget);
+    cr_assert_geq(s.oom_ok[TALC_OOM_STEP_GROW], 1);
+    cr_assert_eq(s.oom_runs[TALC_OOM_STEP_GROW], s.oom_ok[TALC_OOM_STEP_GROW] + 1);
+    cr_assert_eq(s.oom_runs[TALC_OOM_STEP_FAIL], 1);
+#if TALC_COUNTERS
+    cr_assert_eq(s.failed, 1);
+    cr_assert_eq(s.live_allocs, (size_t)k);
+#endif
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, 100 * KIB), "still exhausted");
+    cr_assert_eq(errno, ENOMEM);
+    talc_free(p[k / 2]);
+    p[k / 2] = talc_arena_malloc(a, 100 * KIB);
+    cr_assert_not_null(p[k / 2], "a freed block is reused within the budget");
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, 4 * MIB), "one request above the budget");
+    cr_assert_eq(errno, ENOMEM);
+    free_all(p, k);
+    test_assert_empty(a);
+    s = test_stats(a);
+    cr_assert_lt(s.source_bytes, c.hard_budget, "empty segments went back");
+    k = fill(a, p, 256, 100 * KIB);
+    cr_assert_geq((size_t)k * 100 * KIB, c.hard_budget * 8 / 10, "all of it again: %d", k);
+    free_all(p, k);
+}
+
+Test(arena_budget, hard_budget_smaller_than_a_segment)
+{
+    talc_arena_config_t c = talc_arena_config_default("tiny");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[1024];
+    int k = fill(a, p, 1024, 1000);
+    cr_assert_gt(k, 0, "a budget below one default segment still allocates");
+    cr_assert_geq((size_t)k * 1000, c.hard_budget / 2, "%d blocks", k);
+    cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
+    free_all(p, k);
+    test_assert_empty(a);
+}
+
+Test(arena_budget, hard_budget_is_shared_by_stripes)
+{
+    talc_arena_config_t c = talc_arena_config_default("striped");
+    c.stripes = 8;
+    c.hard_budget = 2 * MIB;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[512];
+    int k = fill(a, p, 512, 20 * KIB);
+    cr_assert_gt(k, 0);
+    cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
+    free_all(p, k);
+}
+
+/* ---- Soft budget --------------------------------------------------------------------------*/
+
+typedef struct soft_log {
+    talc_arena_t *arena;
+    int calls;
+    size_t last_live, last_soft;
+    bool inner_alloc_ok;
+    void *ctx_seen;
+    size_t test_live; /* bytes the test holds when the callback runs */
+    size_t live_at_call;
+} soft_log_t;
+
+static void on_soft(talc_arena_t *a, size_t live, size_t soft, void *ctx)
+{
+    soft_log_t *l = ctx;
+    l->calls++;
+    l->last_live = live;
+    l->last_soft = soft;
+    l->ctx_seen = ctx;
+    l->live_at_call = l->test_live;
+    /* no allocator lock is held: allocating and freeing in the same arena must not deadlock */
+    void *q = talc_arena_malloc(a, 64);
+    l->inner_alloc_ok = q != NULL && talc_arena_of(q) == l->arena;
+    talc_free(q);
+}
+
+Test(arena_budget, soft_budget_fires_once_per_crossing_and_rearms)
+{
+    test_watchdog(20);
+    static soft_log_t log;
+    talc_arena_config_t c = talc_arena_config_default("soft");
+    c.stripes = 1;
+    c.soft_budget = 3 * MIB / 2;
+    c.on_soft_budget = on_soft;
+    c.budget_ctx = &log;
+    talc_arena_t *a = test_arena_cfg(&c);
+    log.arena = a;
+    void *p[8];
+    for (int round = 1; round <= 3; round++) {
+        for (int i = 0; i < 5; i++) {
+            p[i] = talc_arena_malloc(a, 600 * KIB); /* 1.8 MB live after three */
+            cr_assert_not_null(p[i]);
+            log.test_live += 600 * KIB;
+            if (i == 0 && round == 1)
+                cr_assert_eq(log.calls, 0, "below the soft budget after one block");
+        }
+        cr_assert_eq(log.calls, round, "round %d: %d calls", round, log.calls);
+        cr_assert_eq(log.ctx_seen, &log);
+        cr_assert_eq(log.last_soft, c.soft_budget);
+        cr_assert_geq(log.last_live, c.soft_budget, "reported level %zu", log.last_live);
+        cr_assert(log.inner_alloc_ok, "the callback could allocate in its arena");
+        for (int i = 0; i < 5; i++)
+            talc_free(p[i]); /* far below 7/8 of the budget: re-armed */
+        log.test_live = 0;
+    }
+    test_assert_empty(a);
+}
+
+/* What the level is (talc_budget_fn): the arena's footprint, bytes taken from its source plus
+ * bytes held from the reserve; the callback is told the footprint after the growth. */
+static void on_soft_footprint(talc_arena_t *a, size_t level, size_t soft, void *ctx)
+{
+    soft_log_t *l = ctx;
+    talc_arena_stats_t s;
+    l->calls++;
+    l->last_live = level;
+    l->last_soft = soft;
+    l->live_at_call = talc_arena_get_stats(a, &s) == 0 ? s.source_bytes + s.borrowed_bytes : 0;
+}
+
+Test(arena_budget, soft_budget_level_is_the_footprint)
+{
+    cr_assert_eq(talc_reserve_init(32 * TEST_GRANULE, 0), 0);
+    static soft_log_t log;
+    talc_arena_config_t c = talc_arena_config_default("soft-footprint");
+    c.stripes = 1;
+    c.source = TALC_SOURCE_RESERVE; /* borrowed bytes count */
+    c.borrow_ceiling = 32 * TEST_GRANULE;
+    c.soft_budget = 10 * TEST_GRANULE;
+    c.on_soft_budget = on_soft_footprint;
+    c.budget_ctx = &log;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[256];
+    int k = 0;
+    size_t before = 0;
+    while (log.calls == 0) {
+        cr_assert_lt(k, 256, "never fired");
+        talc_arena_stats_t s = test_stats(a);
+        before = s.source_bytes + s.borrowed_bytes;
+        p[k] = talc_arena_malloc(a, 50 * KIB);
+        cr_assert_not_null(p[k]);
+        k++;
+    }
+    cr_assert_lt(before, c.soft_budget, "fired late: footprint was %zu before", before);
+    cr_assert_geq(log.live_at_call, c.soft_budget);
+    cr_assert_eq(log.last_live, log.live_at_call, "told %zu, footprint %zu", log.last_live,
+                 log.live_at_call);
+    free_all(p, k);
+}
+
+static void count_soft(talc_arena_t *a, size_t level, size_t soft, void *ctx)
+{
+    (void)a;
+    (void)level;
+    (void)soft;
+    (*(int *)ctx)++;
+}
+
+/* initial_size maps memory at creation: when that alone crosses the soft budget, the crossing
+ * is reported like any other (once), instead of silently using up the callback. */
+Test(arena_budget, soft_budget_crossed_at_creation_is_reported)
+{
+    static int calls;
+    talc_arena_config_t c = talc_arena_config_default("soft-initial");
+    c.stripes = 1;
+    c.initial_size = 2 * MIB;
+    c.soft_budget = MIB;
+    c.on_soft_budget = count_soft;
+    c.budget_ctx = &calls;
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *p = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(p);
+    cr_assert_eq(calls, 1, "the crossing at creation fired %d times", calls);
+    void *q = talc_arena_malloc(a, 3 * MIB);
+    cr_assert_eq(calls, 1, "still above: no second call");
+    talc_free(q);
+    talc_free(p);
+}
+
+/* ---- Reserve set-up -----------------------------------------------------------------------*/
+
+Test(arena_budget, reserve_init_rules)
+{
+    talc_reserve_stats_t r = test_reserve();
+    cr_assert_eq(r.size + r.free + r.held + r.borrowed_total + r.denied + r.guaranteed, 0,
+                 "all zero before init");
+    cr_assert_eq(talc_reserve_init(0, 0), -EINVAL);
+    cr_assert_eq(talc_reserve_init(SIZE_MAX, 0), -EINVAL);
+#if UINTPTR_MAX > 0xffffffffu
+    int rc = talc_reserve_init((size_t)1 << 60, 0); /* no such address space */
+    cr_assert(rc == -ENOMEM || rc == -EINVAL, "rc %d", rc);
+    cr_assert_eq(test_reserve().size, 0, "a failed init keeps nothing");
+#endif
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE + 1, TALC_RESERVE_PREFAULT), 0);
+    r = test_reserve();
+    cr_assert_eq(r.size, 2 * TEST_GRANULE, "rounded up to the granule");
+    cr_assert_eq(r.free, r.size);
+    cr_assert_eq(r.held, 0);
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE, 0), -EALREADY);
+    cr_assert_eq(test_reserve().size, 2 * TEST_GRANULE, "unchanged");
+}
+
+Test(arena_budget, reserve_mlock_succeeds_or_keeps_nothing)
+{
+    int rc = talc_reserve_init(MIB, TALC_RESERVE_MLOCK | TALC_RESERVE_PREFAULT);
+    if (rc == 0) {
+        cr_assert_eq(test_reserve().size, MIB);
+        return;
+    }
+    cr_assert(rc == -EPERM || rc == -ENOMEM || rc == -EAGAIN, "rc %d", rc);
+    cr_assert_eq(test_reserve().size, 0);
+    cr_assert_eq(talc_reserve_init(MIB, 0), 0, "a failed init can be retried");
+}
+
+/* ---- Borrowing ----------------------------------------------------------------------------*/
+
+static talc_arena_t *borrower(const char *name, size_t ceiling, unsigned prio, size_t guaranteed)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.source = TALC_SOURCE_RESERVE;
+    c.stripes = 1;
+    c.borrow_ceiling = ceiling;
+    c.borrow_priority = prio;
+    c.reserve_guaranteed = guaranteed;
+    return test_arena_cfg(&c);
+}
+
+Test(arena_budget, borrow_ceiling_is_exact)
+{
+    cr_assert_eq(talc_reserve_init(4 * MIB, 0), 0);
+    talc_arena_config_t c = talc_arena_config_default("ceiling");
+    c.stripes = 1;
+    c.hard_budget = MIB;
+    c.borrow_ceiling = 5 * TEST_GRANULE; /* not a multiple of a reserve segment */
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[512];
+    int k = fill(a, p, 512, 10 * KIB);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_leq(s.source_bytes, c.hard_budget);
+    cr_assert_eq(s.borrowed_bytes, c.borrow_ceiling, "borrowed %zu of %zu", s.borrowed_bytes,
+                 c.borrow_ceiling);
+    cr_assert_geq(s.reserve_denied, 1);
+    cr_assert_eq(test_reserve().denied, s.reserve_denied);
+    cr_assert_geq(s.oom_ok[TALC_OOM_STEP_BORROW], 1);
+    check_reserve(&a, 1);
+    free_all(p, k);
+    check_reserve(&a, 1);
+    cr_assert_eq(test_stats(a).borrowed_bytes, 0);
+}
+
+Test(arena_budget, borrow_ceiling_zero_never_borrows)
+{
+    cr_assert_eq(talc_reserve_init(MIB, 0), 0);
+    talc_arena_config_t c = talc_arena_config_default("no-borrow");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[512];
+    int k = fill(a, p, 512, 10 * KIB);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.borrowed_total, 0);
+    cr_assert_eq(test_reserve().held, 0);
+    free_all(p, k);
+}
+
+Test(arena_budget, priorities_and_guaranteed_minimums)
+{
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    size_t half = 8 * TEST_GRANULE;
+    talc_arena_t *crit = borrower("critical", 16 * TEST_GRANULE, 5, half);
+    talc_arena_t *low = borrower("low", 16 * TEST_GRANULE, 0, 0);
+    talc_arena_t *peer = borrower("peer", 16 * TEST_GRANULE, 5, 0);
+    talc_arena_t *high = borrower("high", 16 * TEST_GRANULE, 9, 0);
+    talc_arena_t *all[] = {crit, low, peer, high};
+    cr_assert_eq(test_reserve().guaranteed, half);
+    static void *pl[256], *pc[256], *ph[256];
+    size_t n = 8 * KIB;
+
+    /* a low-priority arena cannot take the critical arena's minimum */
+    int kl = fill(low, pl, 256, n);
+    cr_assert_gt(kl, 0);
+    cr_assert_eq(test_stats(low).borrowed_bytes, half, "low took %zu", test_stats(low).borrowed_bytes);
+    cr_assert_geq(test_stats(low).reserve_denied, 1);
+    check_reserve(all, 4);
+    /* neither can one of equal priority */
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(peer, n));
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(test_stats(peer).reserve_denied, 1);
+    /* the critical arena gets its minimum */
+    int kc = fill(crit, pc, 256, n);
+    cr_assert_eq(test_stats(crit).borrowed_bytes, half);
+    cr_assert_eq(test_reserve().free, 0, "all lent out");
+    check_reserve(all, 4);
+    /* exhausted: even the highest priority is refused, and the refusal is counted */
+    size_t denied = test_reserve().denied;
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(high, n));
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(test_reserve().denied, denied + 1);
+    /* the critical arena gives back; a higher priority may take its minimum */
+    free_all(pc, kc);
+    cr_assert_eq(test_stats(crit).borrowed_bytes, 0, "given back at once");
+    cr_assert_eq(test_reserve().free, half);
+    check_reserve(all, 4);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(peer, n), "equal priority: still protected");
+    int kh = fill(high, ph, 256, n);
+    cr_assert_eq(test_stats(high).borrowed_bytes, half, "high took the minimum");
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(crit, n), "nothing left for the critical arena");
+    cr_assert_eq(errno, ENOMEM);
+    check_reserve(all, 4);
+    /* everything back */
+    free_all(pl, kl);
+    free_all(ph, kh);
+    check_reserve(all, 4);
+    talc_reserve_stats_t r = test_reserve();
+    cr_assert_eq(r.held, 0);
+    cr_assert_eq(r.free, r.size);
+    cr_assert_eq(r.returned_total, r.borrowed_total);
+    /* destroying the critical arena drops its guarantee: low may take everything */
+    cr_assert_eq(talc_arena_destroy(crit, 0), 0);
+    cr_assert_eq(test_reserve().guaranteed, 0);
+    kl = fill(low, pl, 256, n);
+    cr_assert_eq(test_stats(low).borrowed_bytes, 16 * TEST_GRANULE);
+    free_all(pl, kl);
+}
+
+Test(arena_budget, borrowed_segment_goes_back_when_empty)
+{
+    cr_assert_eq(talc_reserve_init(32 * TEST_GRANULE, 0), 0);
+    talc_arena_t *a = borrower("giver", 32 * TEST_GRANULE, 0, 0);
+    /* blocks of 3 granules: each needs a reserve segment of its own */
+    size_t n = 3 * TEST_GRANULE;
+    void *p[6];
+    for (int i = 0; i < 6; i++) {
+        p[i] = talc_arena_malloc(a, n);
+        cr_assert_not_null(p[i]);
+    }
+    check_reserve(&a, 1);
+    size_t held = test_reserve().held;
+    cr_assert_geq(held, 6 * n);
+    for (int i = 0; i < 6; i++) {
+        size_t before = test_stats(a).borrowed_bytes;
+        talc_free(p[i]);
+        size_t after = test_stats(a).borrowed_bytes;
+        cr_assert_lt(after, before, "free %d: the emptied segment stays borrowed", i);
+        check_reserve(&a, 1);
+    }
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.borrowed_bytes, 0);
+    cr_assert_eq(s.returned_total, s.borrowed_total);
+    cr_assert_eq(test_reserve().free, 32 * TEST_GRANULE);
+}
+
+Test(arena_budget, destroy_release_all_returns_borrowed_memory)
+{
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    talc_arena_t *a = borrower("dropper", 16 * TEST_GRANULE, 0, 4 * TEST_GRANULE);
+    static void *p[64];
+    int k = fill(a, p, 64, 20 * KIB);
+    cr_assert_gt(k, 0);
+    cr_assert_gt(test_reserve().held, 0);
+    cr_assert_eq(test_reserve().guaranteed, 4 * TEST_GRANULE);
+    cr_assert_eq(talc_arena_destroy(a, TALC_DESTROY_RELEASE_ALL), 0);
+    talc_reserve_stats_t r = test_reserve();
+    cr_assert_eq(r.held, 0, "destroy gave the borrowed segments back");
+    cr_assert_eq(r.free, r.size);
+    cr_assert_eq(r.guaranteed, 0, "and left the reserve");
+    talc_arena_t *b = borrower("taker", 16 * TEST_GRANULE, 0, 0);
+    k = fill(b, p, 64, 100 * KIB);
+    cr_assert_gt(k, 0);
+    cr_assert_eq(test_stats(b).borrowed_bytes, 16 * TEST_GRANULE, "the whole reserve again");
+    free_all(p, k);
+}

@@ -1,0 +1,255 @@
+/* test_arena_fatal.c — the fatal path (talc/arena.h, talc_set_fatal_handler): pointers no
+ * arena owns (stack, static, libc heap, a destroyed arena's block) passed to talc_free,
+ * talc_realloc and talc_usable_size abort by default and, with a handler, are reported as
+ * "unowned" with their address and never reach a heap; double frees and pointers into the
+ * middle of a block are reported with the owning arena's name.
+ *
+ * Public API only; each test is its own process. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+
+static char a_static[256];
+
+/* ---- Default: abort -----------------------------------------------------------------------*/
+
+Test(arena_fatal, free_of_stack_pointer_aborts, .signal = SIGABRT)
+{
+    char local[64];
+    talc_free(local + 16);
+}
+
+Test(arena_fatal, free_of_static_pointer_aborts, .signal = SIGABRT)
+{
+    talc_free(a_static);
+}
+
+Test(arena_fatal, free_of_libc_pointer_aborts, .signal = SIGABRT)
+{
+    void *p = malloc(100);
+    cr_assert_not_null(p);
+    talc_free(p);
+}
+
+Test(arena_fatal, double_free_aborts, .signal = SIGABRT)
+{
+    talc_arena_t *a = test_arena("twice", 1);
+    void *keep = talc_arena_malloc(a, 64);
+    void *p = talc_arena_malloc(a, 64);
+    talc_free(p);
+    talc_free(p);
+    talc_free(keep);
+}
+
+Test(arena_fatal, realloc_of_unowned_pointer_aborts, .signal = SIGABRT)
+{
+    void *p = talc_arena_realloc(NULL, a_static, 10);
+    cr_assert_fail("returned %p", p);
+}
+
+Test(arena_fatal, usable_size_of_unowned_pointer_aborts, .signal = SIGABRT)
+{
+    size_t n = talc_usable_size(a_static + 32);
+    cr_assert_fail("returned %zu", n);
+}
+
+Test(arena_fatal, restoring_the_default_handler_aborts_again, .signal = SIGABRT)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    talc_free(a_static);
+    cr_assert_eq(log.calls, 1);
+    talc_set_fatal_handler(NULL, NULL);
+    talc_free(a_static);
+}
+
+/* ---- With a handler -----------------------------------------------------------------------*/
+
+static test_fault_log_t rec;
+
+static void install(void)
+{
+    memset(&rec, 0, sizeof rec);
+    talc_set_fatal_handler(test_fault_record, &rec);
+}
+
+static void expect(int calls, talc_fault_t fault, const char *arena, const void *addr)
+{
+    cr_assert_eq(rec.calls, calls, "handler calls %d, expected %d", rec.calls, calls);
+    cr_assert_eq(rec.fault, fault, "fault %d, expected %d (%s)", rec.fault, fault, rec.what);
+    cr_assert_str_eq(rec.arena, arena);
+    cr_assert_eq(rec.addr, addr, "address %p, expected %p", rec.addr, addr);
+}
+
+Test(arena_fatal, unowned_pointers_are_reported_with_their_address)
+{
+    install();
+    char local[64];
+    void *libc = malloc(100);
+    void *cases[] = {local + 16, a_static, a_static + 100, libc, (void *)(uintptr_t)64};
+    int calls = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        talc_free(cases[i]);
+        expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
+        cr_assert_null(talc_arena_realloc(NULL, cases[i], 10));
+        expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
+        cr_assert_eq(talc_usable_size(cases[i]), 0);
+        expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
+    }
+    free(libc);
+    cr_assert_eq(test_stats(talc_arena_default()).frees, 0, "nothing reached a heap");
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_fatal, double_free_names_the_arena)
+{
+    install();
+    talc_arena_t *a = test_arena("doubled", 2);
+    void *before = talc_arena_malloc(a, 64);
+    void *p = talc_arena_malloc(a, 64);
+    void *after = talc_arena_malloc(a, 64);
+    talc_free(p);
+    talc_arena_stats_t s = test_stats(a);
+    talc_free(p);
+    expect(1, TALC_FAULT_DOUBLE_FREE, "doubled", p);
+    talc_arena_stats_t s2 = test_stats(a);
+    cr_assert_eq(s2.frees, s.frees, "the second free changed nothing");
+    cr_assert_eq(s2.live_allocs, s.live_allocs);
+    /* the arena still works, and the neighbours are intact */
+    void *q = talc_arena_malloc(a, 64);
+    cr_assert_not_null(q);
+    talc_free(before);
+    talc_free(after);
+    talc_free(q);
+    cr_assert_eq(rec.calls, 1);
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_fatal, pointer_into_a_block_names_the_arena)
+{
+    install();
+    talc_arena_t *a = test_arena("middle", 1);
+    unsigned char *p = talc_arena_calloc(a, 1, 256);
+    cr_assert_not_null(p);
+    unsigned char *mid = p + 64; /* aligned like a block, but inside one */
+    talc_free(mid);
+    cr_assert_eq(rec.calls, 1);
+    cr_assert_eq(rec.fault, TALC_FAULT_BAD_POINTER, "fault %d (%s)", rec.fault, rec.what);
+    cr_assert_str_eq(rec.arena, "middle");
+    cr_assert_eq(rec.addr, mid);
+    talc_free(p + 1); /* not even aligned */
+    cr_assert_eq(rec.calls, 2);
+    cr_assert_str_eq(rec.arena, "middle");
+    cr_assert_eq(rec.addr, p + 1);
+    cr_assert_geq(talc_usable_size(p), 256, "the block is still live");
+    cr_assert_eq(talc_arena_of(p), a);
+    talc_free(p);
+    cr_assert_eq(rec.calls, 2, "the real free is fine");
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_fatal, destroyed_arena_blocks_are_unowned)
+{
+    install();
+    talc_arena_t *a = test_arena("gone", 1);
+    void *p = talc_arena_malloc(a, 100);
+    cr_assert_eq(talc_arena_destroy(a, TALC_DESTROY_RELEASE_ALL), 0);
+    talc_free(p);
+    expect(1, TALC_FAULT_BAD_POINTER, "unowned", p);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+static void handler_b(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info;
+    (*(int *)ctx)++;
+}
+
+Test(arena_fatal, replacing_the_handler_takes_effect)
+{
+    install();
+    static int b_calls;
+    talc_free(a_static);
+    cr_assert_eq(rec.calls, 1);
+    talc_set_fatal_handler(handler_b, &b_calls);
+    talc_free(a_static);
+    talc_free(a_static);
+    cr_assert_eq(rec.calls, 1, "the old handler is no longer called");
+    cr_assert_eq(b_calls, 2);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* ---- The default handler's report ---------------------------------------------------------*/
+
+/* Run fn in a child whose stderr is a pipe; returns what it wrote and its wait status. */
+static void run_child(void (*fn)(void), char *buf, size_t cap, int *status)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        fn();
+        _exit(0); /* not reached: fn aborts */
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < cap && (k = read(fd[0], buf + n, cap - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = 0;
+    close(fd[0]);
+    cr_assert_eq(waitpid(pid, status, 0), pid);
+}
+
+static void free_static(void) { talc_free(a_static + 48); }
+
+static void double_free_in_named_arena(void)
+{
+    talc_arena_t *a = talc_arena_create(&(talc_arena_config_t){.name = "loud", .stripes = 1,
+                                                               .numa_node = -1});
+    void *keep = talc_arena_malloc(a, 16);
+    void *p = talc_arena_malloc(a, 16);
+    talc_free(p);
+    talc_free(p);
+    talc_free(keep);
+}
+
+/* The library's one line in what the child wrote (a tool such as valgrind may add its own). */
+static const char *report_line(char *buf)
+{
+    char *line = strstr(buf, "libtalc: fatal: ");
+    cr_assert_not_null(line, "no report in: %s", buf);
+    char *end = strchr(line, '\n');
+    cr_assert_not_null(end, "the report is not a whole line: %s", line);
+    *end = 0;
+    return line;
+}
+
+Test(arena_fatal, default_report_names_arena_and_address)
+{
+    char buf[4096], want[64];
+    int status = 0;
+    run_child(free_static, buf, sizeof buf, &status);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
+    const char *line = report_line(buf);
+    cr_assert_not_null(strstr(line, "\"unowned\""), "report: %s", line);
+    snprintf(want, sizeof want, "%#lx", (unsigned long)(uintptr_t)(a_static + 48));
+    cr_assert_not_null(strstr(line, want), "report %s lacks the address %s", line, want);
+    run_child(double_free_in_named_arena, buf, sizeof buf, &status);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
+    line = report_line(buf);
+    cr_assert_not_null(strstr(line, "\"loud\""), "report: %s", line);
+}

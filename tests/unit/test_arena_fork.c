@@ -1,0 +1,202 @@
+/* test_arena_fork.c — fork() from a multithreaded process (DESIGN decision 7): while worker
+ * threads allocate, free across threads, look arenas up and take snapshots in a loop, the main
+ * thread forks several times. Each child allocates and frees in several arenas (including
+ * blocks the parent allocated), creates, uses and destroys an arena, borrows from the reserve,
+ * writes stats, and _exit(0)s; a child that deadlocks is killed by its alarm. The parent checks
+ * every child's status and keeps going, then checks its own counters.
+ *
+ * Public API only; each test is its own process. TALC_ARENA_DIV cuts the fork count. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+#include "rng.h"
+
+#define WORKERS 4
+#define NAR 3
+
+static struct fk {
+    talc_arena_t *a[NAR];
+    atomic_int stop;
+    test_fail_t fail;
+    void *parent_blocks[16];
+    pthread_mutex_t pass_lock;
+    void *pass[64]; /* blocks handed between workers */
+    unsigned npass;
+} fk = {.fail = TEST_FAIL_INIT, .pass_lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *fk_worker(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    test_rng_t r;
+    test_rng_seed(&r, 31u + me);
+    void *slot[32] = {0};
+    while (!atomic_load_explicit(&fk.stop, memory_order_acquire)) {
+        unsigned k = (unsigned)test_rng_below(&r, 32);
+        if (slot[k]) {
+            pthread_mutex_lock(&fk.pass_lock);
+            void *other = fk.npass ? fk.pass[--fk.npass] : NULL;
+            if (fk.npass < 64)
+                fk.pass[fk.npass++] = slot[k]; /* another worker frees it */
+            else
+                talc_free(slot[k]);
+            pthread_mutex_unlock(&fk.pass_lock);
+            talc_free(other);
+            slot[k] = NULL;
+        } else {
+            talc_arena_t *a = fk.a[test_rng_below(&r, NAR)];
+            slot[k] = talc_arena_malloc(a, 1 + test_rng_below(&r, 20000));
+            if (!slot[k])
+                test_fail_note(&fk.fail, "worker %u: allocation failed", me);
+        }
+        if (test_rng_chance(&r, 1, 64)) {
+            talc_arena_stats_t s;
+            (void)talc_arena_get_stats(fk.a[me % NAR], &s);
+            if (talc_arena_find("fork-b") != fk.a[1])
+                test_fail_note(&fk.fail, "lookup failed in the parent");
+        }
+    }
+    for (unsigned k = 0; k < 32; k++)
+        talc_free(slot[k]);
+    return NULL;
+}
+
+/* Everything a child does; returns its exit status (0 = all fine). */
+static int child_body(int round)
+{
+    test_watchdog(10); /* a deadlock in the child ends with SIGALRM, which the parent reports */
+    for (int i = 0; i < NAR; i++) {
+        void *p[50];
+        for (int k = 0; k < 50; k++) {
+            p[k] = talc_arena_malloc(fk.a[i], 10 + (size_t)k * 97);
+            if (!p[k] || talc_arena_of(p[k]) != fk.a[i])
+                return 10 + i;
+            memset(p[k], k, 10 + (size_t)k * 97);
+        }
+        for (int k = 0; k < 50; k++)
+            talc_free(p[k]);
+    }
+    /* blocks the parent allocated before forking are the child's to free too */
+    for (int i = 0; i < 16; i++)
+        talc_free(fk.parent_blocks[i]);
+    void *d = talc_arena_malloc(NULL, 1000);
+    if (!d)
+        return 20;
+    talc_free(d);
+    char name[32];
+    snprintf(name, sizeof name, "child-%d", round);
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 2;
+    c.borrow_ceiling = 8 * TEST_GRANULE;
+    talc_arena_t *n = talc_arena_create(&c);
+    if (!n || talc_arena_find(name) != n)
+        return 30;
+    void *q = talc_arena_malloc(n, 3u << 20);
+    if (!q)
+        return 31;
+    talc_free(q);
+    if (talc_arena_destroy(n, 0) != 0 || talc_arena_find(name) != NULL)
+        return 32;
+    talc_arena_config_t rcfg = talc_arena_config_default("child-res");
+    rcfg.source = TALC_SOURCE_RESERVE;
+    rcfg.borrow_ceiling = 4 * TEST_GRANULE;
+    talc_arena_t *ra = talc_arena_create(&rcfg);
+    void *b = ra ? talc_arena_malloc(ra, 1000) : NULL;
+    if (!b)
+        return 40;
+    talc_free(b);
+    FILE *f = fopen("/dev/null", "w");
+    if (!f || talc_stats_write(f, TALC_STATS_PROMETHEUS) != 0)
+        return 50;
+    fclose(f);
+    return 0;
+}
+
+Test(arena_fork, fork_while_threads_allocate)
+{
+    test_watchdog(120);
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    const char *names[NAR] = {"fork-a", "fork-b", "fork-c"};
+    for (int i = 0; i < NAR; i++)
+        fk.a[i] = test_arena(names[i], (unsigned)i + 1);
+    pthread_t t[WORKERS];
+    for (unsigned i = 0; i < WORKERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, fk_worker, (void *)(uintptr_t)i), 0);
+    int forks = (int)(20 / test_env("TALC_ARENA_DIV", 1));
+    forks = forks < 4 ? 4 : forks;
+    for (int round = 0; round < forks; round++) {
+        for (int i = 0; i < 16; i++)
+            fk.parent_blocks[i] = talc_arena_malloc(fk.a[i % NAR], 64 + (size_t)i);
+        usleep(2000); /* let the workers get going between forks */
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1, "fork: errno %d", errno);
+        if (pid == 0)
+            _exit(child_body(round));
+        /* the parent keeps allocating while the child runs */
+        for (int i = 0; i < 16; i++)
+            talc_free(fk.parent_blocks[i]);
+        void *p = talc_arena_malloc(fk.a[round % NAR], 5000);
+        cr_assert_not_null(p);
+        talc_free(p);
+        int status = 0;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status), "child %d died of signal %d", round,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        cr_assert_eq(WEXITSTATUS(status), 0, "child %d failed step %d", round,
+                     WEXITSTATUS(status));
+    }
+    atomic_store_explicit(&fk.stop, 1, memory_order_release);
+    for (unsigned i = 0; i < WORKERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_lock(&fk.pass_lock);
+    while (fk.npass)
+        talc_free(fk.pass[--fk.npass]);
+    pthread_mutex_unlock(&fk.pass_lock);
+    test_fail_none(&fk.fail);
+    for (int i = 0; i < NAR; i++) {
+        test_assert_empty(fk.a[i]);
+        cr_assert_eq(talc_arena_destroy(fk.a[i], 0), 0);
+    }
+    cr_assert_null(talc_arena_find("child-0"), "the children's arenas stayed in the children");
+    cr_assert_eq(test_reserve().held, 0);
+}
+
+Test(arena_fork, fork_before_any_arena_and_from_a_child)
+{
+    test_watchdog(30);
+    pid_t pid = fork(); /* nothing created yet: the child still gets a default arena */
+    if (pid == 0) {
+        alarm(10);
+        void *p = talc_arena_malloc(NULL, 100);
+        talc_arena_t *a = talc_arena_create(&(talc_arena_config_t){.name = "grandparent",
+                                                                   .numa_node = -1});
+        if (!p || !a)
+            _exit(1);
+        pid_t g = fork(); /* and a child of the child */
+        if (g == 0) {
+            void *q = talc_arena_malloc(a, 100);
+            _exit(q && talc_arena_of(q) == a ? 0 : 2);
+        }
+        int st = 0;
+        if (waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            _exit(3);
+        talc_free(p);
+        _exit(talc_arena_destroy(a, 0) == 0 ? 0 : 4);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    cr_assert_eq(WEXITSTATUS(status), 0, "step %d", WEXITSTATUS(status));
+    void *p = talc_arena_malloc(NULL, 100);
+    cr_assert_not_null(p);
+    talc_free(p);
+}

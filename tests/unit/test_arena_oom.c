@@ -1,0 +1,503 @@
+/* test_arena_oom.c — every step of an arena's out-of-memory policy chain (talc/arena.h):
+ * RECLAIM (the callback runs with no allocator lock held, allocates and frees in its own
+ * arena, success retries, 0 moves on), GROW, BORROW, FALLBACK (to a named arena, a missing
+ * name moves on, mutual fallbacks end), FAIL (NULL + ENOMEM) and ABORT (SIGABRT by default;
+ * with a fatal handler, the report names the arena), in configured order, with each step's
+ * run and success counters checked after every allocation.
+ *
+ * Public API only; each test is its own process. Arenas here have a hard budget of a few
+ * granules so that exhaustion is quick. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+
+#define KIB ((size_t)1 << 10)
+#define BLOCK (10 * KIB)
+#define MAXB 512
+
+enum { R = TALC_OOM_STEP_RECLAIM, G = TALC_OOM_STEP_GROW, B = TALC_OOM_STEP_BORROW,
+       F = TALC_OOM_STEP_FALLBACK, X = TALC_OOM_STEP_FAIL, A = TALC_OOM_STEP_ABORT };
+
+/* Step counters as (runs, ok) pairs, to compare before/after one allocation. */
+typedef struct steps {
+    uint64_t runs[TALC_OOM_STEP_ABORT + 1], ok[TALC_OOM_STEP_ABORT + 1];
+} steps_t;
+
+static steps_t steps_of(talc_arena_t *a)
+{
+    talc_arena_stats_t s = test_stats(a);
+    steps_t st;
+    memcpy(st.runs, s.oom_runs, sizeof st.runs);
+    memcpy(st.ok, s.oom_ok, sizeof st.ok);
+    return st;
+}
+
+/* Assert that exactly the listed steps ran since `before` (runs +1 each) and that only `won`
+ * succeeded (-1: none). */
+static void expect_steps(talc_arena_t *a, const steps_t *before, const int *ran, int nran,
+                         int won)
+{
+    steps_t now = steps_of(a);
+    for (int k = 0; k <= TALC_OOM_STEP_ABORT; k++) {
+        uint64_t want = 0;
+        for (int i = 0; i < nran; i++)
+            want += ran[i] == k;
+        cr_assert_eq(now.runs[k] - before->runs[k], want, "%s: ran %llu times, expected %llu",
+                     talc_oom_step_name((talc_oom_step_t)k),
+                     (unsigned long long)(now.runs[k] - before->runs[k]),
+                     (unsigned long long)want);
+        cr_assert_eq(now.ok[k] - before->ok[k], (uint64_t)(k == won),
+                     "%s: succeeded %llu times", talc_oom_step_name((talc_oom_step_t)k),
+                     (unsigned long long)(now.ok[k] - before->ok[k]));
+    }
+}
+
+static talc_arena_t *chain_arena(const char *name, const talc_oom_step_t *chain, int n,
+                                 size_t budget)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.hard_budget = budget;
+    for (int i = 0; i < n; i++)
+        c.oom_chain[i] = chain[i];
+    return test_arena_cfg(&c);
+}
+
+/* Fill an arena with BLOCK-sized blocks until it fails. */
+static int fill(talc_arena_t *a, void **p)
+{
+    int k = 0;
+    while (k < MAXB && (p[k] = talc_arena_malloc(a, BLOCK)) != NULL)
+        k++;
+    cr_assert_lt(k, MAXB, "never exhausted");
+    return k;
+}
+
+/* ---- GROW and FAIL ------------------------------------------------------------------------*/
+
+Test(arena_oom, default_chain_grows_then_fails)
+{
+    talc_arena_t *a = chain_arena("grow", NULL, 0, 4 * TEST_GRANULE);
+    steps_t s0 = steps_of(a);
+    void *p = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p);
+    expect_steps(a, &s0, (int[]){G}, 1, G);
+    s0 = steps_of(a);
+    void *q = talc_arena_malloc(a, 100);
+    expect_steps(a, &s0, NULL, 0, -1); /* a fit: no step runs */
+    static void *blk[MAXB];
+    int k = fill(a, blk);
+    s0 = steps_of(a);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, BLOCK));
+    cr_assert_eq(errno, ENOMEM);
+    /* the default chain is GROW, BORROW, FAIL; BORROW runs (and fails: no ceiling) */
+    expect_steps(a, &s0, (int[]){G, B, X}, 3, -1);
+    cr_assert_eq(test_stats(a).oom_runs[TALC_OOM_STEP_END], 0);
+    for (int i = 0; i < k; i++)
+        talc_free(blk[i]);
+    talc_free(p);
+    talc_free(q);
+}
+
+Test(arena_oom, fail_only_chain_never_grows)
+{
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_FAIL};
+    talc_arena_t *a = chain_arena("fail", chain, 1, 0);
+    steps_t s0 = steps_of(a);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, 100));
+    cr_assert_eq(errno, ENOMEM);
+    expect_steps(a, &s0, (int[]){X}, 1, -1);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.source_bytes, 0);
+#if TALC_COUNTERS
+    cr_assert_eq(s.failed, 1);
+#endif
+    errno = 0;
+    cr_assert_null(talc_arena_calloc(a, 1, 1));
+    cr_assert_null(talc_arena_aligned_alloc(a, 64, 1));
+    cr_assert_eq(errno, ENOMEM);
+}
+
+/* ---- RECLAIM ------------------------------------------------------------------------------*/
+
+typedef struct cache {
+    talc_arena_t *arena;
+    talc_arena_t *other;  /* another arena the callback allocates in */
+    void *blocks[MAXB];
+    int n;                /* cached blocks (the arena's "caches") */
+    int free_per_call;    /* blocks to free per call */
+    size_t answer;        /* 0 = report the bytes freed; else report this */
+    int calls, inner_ok, reentered, depth;
+    size_t wanted;
+} cache_t;
+
+static size_t reclaim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    cache_t *c = ctx;
+    c->calls++;
+    c->wanted = wanted;
+    if (c->depth++) { /* our own allocation below ran out too */
+        c->reentered++;
+        c->depth--;
+        return 0;
+    }
+    size_t freed = 0;
+    for (int i = 0; i < c->free_per_call && c->n > 0; i++) {
+        talc_free(c->blocks[--c->n]);
+        freed += BLOCK;
+    }
+    /* No allocator lock may be held here: these would deadlock on a held stripe lock (the
+     * watchdog then fails the test) or fault on a held heap. */
+    void *q = freed ? talc_arena_malloc(a, 64) : NULL; /* fits where a block was freed */
+    void *r = c->other ? talc_arena_malloc(c->other, 64) : NULL;
+    talc_arena_stats_t s;
+    int rc = talc_arena_get_stats(a, &s);
+    if ((!freed || (q && talc_arena_of(q) == a)) && rc == 0 && (!c->other || r))
+        c->inner_ok++;
+    talc_free(q);
+    talc_free(r);
+    c->depth--;
+    return c->answer ? c->answer : freed;
+}
+
+static cache_t *reclaim_arena(const char *name, const talc_oom_step_t *chain, int n)
+{
+    static cache_t cache;
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    for (int i = 0; i < n; i++)
+        c.oom_chain[i] = chain[i];
+    c.reclaim = reclaim;
+    c.reclaim_ctx = &cache;
+    cache.arena = test_arena_cfg(&c);
+    cache.other = test_arena("elsewhere", 1);
+    /* fill it with "cache" blocks while the callback frees nothing */
+    cache.free_per_call = 0;
+    cache.n = fill(cache.arena, cache.blocks);
+    cache.calls = cache.inner_ok = cache.reentered = 0;
+    return &cache;
+}
+
+Test(arena_oom, reclaim_runs_unlocked_and_retries)
+{
+    test_watchdog(20);
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM,
+                                     TALC_OOM_STEP_FAIL};
+    cache_t *c = reclaim_arena("reclaim", chain, 3);
+    c->free_per_call = 2;
+    steps_t s0 = steps_of(c->arena);
+    void *p = talc_arena_malloc(c->arena, BLOCK);
+    cr_assert_not_null(p, "the retry after reclaim succeeds");
+    cr_assert_eq(talc_arena_of(p), c->arena);
+    cr_assert_eq(c->calls, 1);
+    cr_assert_eq(c->reentered, 0);
+    cr_assert_eq(c->inner_ok, 1, "the callback allocated and freed in its arena and another");
+    cr_assert_geq(c->wanted, BLOCK, "wanted %zu", c->wanted);
+    expect_steps(c->arena, &s0, (int[]){G, R}, 2, R);
+    talc_free(p);
+    while (c->n)
+        talc_free(c->blocks[--c->n]);
+    test_assert_empty(c->arena);
+}
+
+Test(arena_oom, reclaim_returning_zero_moves_on)
+{
+    test_watchdog(20);
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_FAIL};
+    cache_t *c = reclaim_arena("reclaim0", chain, 2);
+    /* fill() ran RECLAIM once already (it returned 0); now: frees nothing, says so */
+    steps_t s0 = steps_of(c->arena);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(c->arena, BLOCK));
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(c->calls, 1);
+    cr_assert_eq(c->inner_ok, 1);
+    expect_steps(c->arena, &s0, (int[]){R, X}, 2, -1);
+    /* claims to have freed memory but did not: the retry fails and the chain moves on */
+    c->answer = 12345;
+    s0 = steps_of(c->arena);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(c->arena, BLOCK));
+    cr_assert_eq(errno, ENOMEM);
+    expect_steps(c->arena, &s0, (int[]){R, X}, 2, -1);
+    cr_assert_eq(c->calls, 2, "called once per allocation: no retry loop");
+    while (c->n)
+        talc_free(c->blocks[--c->n]);
+}
+
+Test(arena_oom, reclaim_without_a_callback_moves_on)
+{
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_GROW};
+    talc_arena_t *a = chain_arena("no-callback", chain, 2, 0);
+    steps_t s0 = steps_of(a);
+    void *p = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p);
+    expect_steps(a, &s0, (int[]){R, G}, 2, G);
+    talc_free(p);
+}
+
+/* ---- BORROW -------------------------------------------------------------------------------*/
+
+Test(arena_oom, borrow_before_grow_when_configured_so)
+{
+    cr_assert_eq(talc_reserve_init(8 * TEST_GRANULE, 0), 0);
+    talc_arena_config_t c = talc_arena_config_default("borrow-first");
+    c.stripes = 1;
+    c.borrow_ceiling = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_BORROW;
+    c.oom_chain[1] = TALC_OOM_STEP_GROW;
+    talc_arena_t *a = test_arena_cfg(&c);
+    steps_t s0 = steps_of(a);
+    void *p = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p);
+    expect_steps(a, &s0, (int[]){B}, 1, B);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.source_bytes, 0);
+    cr_assert_gt(s.borrowed_bytes, 0);
+    static void *blk[MAXB];
+    int k = 0;
+    while (k < MAXB && test_stats(a).source_bytes == 0) {
+        s0 = steps_of(a);
+        blk[k] = talc_arena_malloc(a, BLOCK);
+        cr_assert_not_null(blk[k]);
+        k++;
+    }
+    /* the ceiling was reached: that allocation ran BORROW (refused), then GROW */
+    expect_steps(a, &s0, (int[]){B, G}, 2, G);
+    cr_assert_eq(test_stats(a).borrowed_bytes, c.borrow_ceiling);
+    cr_assert_eq(test_stats(a).reserve_denied, 1);
+    while (k)
+        talc_free(blk[--k]);
+    talc_free(p);
+    cr_assert_eq(test_stats(a).borrowed_bytes, 0);
+}
+
+/* ---- FALLBACK -----------------------------------------------------------------------------*/
+
+static talc_arena_t *fallback_arena(const char *name, const char *fallback)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.fallback = fallback;
+    return test_arena_cfg(&c);
+}
+
+/* Allocate BLOCKs from a until one comes from elsewhere (returned in *spill). */
+static int fill_until_spill(talc_arena_t *a, void **p, void **spill)
+{
+    int k = 0;
+    for (;;) {
+        cr_assert_lt(k, MAXB, "never spilled");
+        void *q = talc_arena_malloc(a, BLOCK);
+        cr_assert_not_null(q);
+        if (talc_arena_of(q) != a) {
+            *spill = q;
+            return k;
+        }
+        p[k++] = q;
+    }
+}
+
+Test(arena_oom, fallback_allocates_from_the_named_arena)
+{
+    talc_arena_t *spare = test_arena("spare", 1);
+    talc_arena_t *a = fallback_arena("main", "spare");
+    static void *blk[MAXB];
+    void *spill = NULL;
+    int k = fill_until_spill(a, blk, &spill);
+    cr_assert_gt(k, 0);
+    cr_assert_eq(talc_arena_of(spill), spare, "the fallback is the named arena");
+    talc_arena_stats_t sa = test_stats(a);
+    cr_assert_eq(sa.oom_runs[F], 1);
+    cr_assert_eq(sa.oom_ok[F], 1);
+    cr_assert_eq(sa.oom_runs[X], 0);
+#if TALC_COUNTERS
+    cr_assert_eq(sa.failed, 0, "a fallback is not a failure");
+    cr_assert_eq(test_stats(spare).live_allocs, 1, "charged to the fallback arena");
+#endif
+    /* every later allocation falls back too, aligned ones keep their alignment */
+    steps_t s0 = steps_of(a);
+    void *al = talc_arena_aligned_alloc(a, 4096, BLOCK);
+    cr_assert_eq(talc_arena_of(al), spare);
+    cr_assert_eq((uintptr_t)al % 4096, 0);
+    expect_steps(a, &s0, (int[]){G, F}, 2, F);
+    /* a realloc that must move takes the owner's chain: the block may land in the fallback */
+    unsigned char *r = blk[0];
+    memset(r, 0x3c, BLOCK);
+    r = talc_arena_realloc(a, r, 3 * BLOCK);
+    cr_assert_not_null(r);
+    cr_assert(talc_arena_of(r) == a || talc_arena_of(r) == spare);
+    for (size_t i = 0; i < BLOCK; i++)
+        cr_assert_eq(r[i], 0x3c);
+    blk[0] = r;
+    talc_free(spill);
+    talc_free(al);
+    while (k)
+        talc_free(blk[--k]);
+    test_assert_empty(a);
+    test_assert_empty(spare);
+}
+
+Test(arena_oom, missing_fallback_moves_on)
+{
+    talc_arena_t *a = fallback_arena("orphan", "ghost");
+    static void *blk[MAXB];
+    int k = fill(a, blk);
+    steps_t s0 = steps_of(a);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, BLOCK));
+    cr_assert_eq(errno, ENOMEM);
+    expect_steps(a, &s0, (int[]){G, F, X}, 3, -1);
+    /* the name is looked up when the step runs: once "ghost" exists, it is used */
+    talc_arena_t *ghost = test_arena("ghost", 1);
+    void *p = talc_arena_malloc(a, BLOCK);
+    cr_assert_eq(talc_arena_of(p), ghost);
+    talc_free(p);
+    while (k)
+        talc_free(blk[--k]);
+}
+
+Test(arena_oom, mutual_fallbacks_end)
+{
+    test_watchdog(20);
+    talc_arena_t *x = fallback_arena("ping", "pong");
+    talc_arena_t *y = fallback_arena("pong", "ping");
+    static void *bx[MAXB], *by[MAXB];
+    void *spill = NULL;
+    int kx = fill_until_spill(x, bx, &spill);
+    cr_assert_eq(talc_arena_of(spill), y, "ping fell back to pong");
+    talc_free(spill);
+    /* pong fills up; then it falls back to ping, which is full and falls back to pong ... */
+    int ky = fill(y, by);
+    for (int i = 0; i < ky; i++)
+        cr_assert_eq(talc_arena_of(by[i]), y);
+    steps_t sx = steps_of(x), sy = steps_of(y);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(x, BLOCK), "no arena has room");
+    cr_assert_eq(errno, ENOMEM);
+    steps_t nx = steps_of(x), ny = steps_of(y);
+    cr_assert_geq(nx.runs[F] - sx.runs[F], 1);
+    cr_assert_geq(ny.runs[F] - sy.runs[F], 1);
+    cr_assert_eq(nx.ok[F] + ny.ok[F], sx.ok[F] + sy.ok[F], "no fallback succeeded");
+    cr_assert_leq(nx.runs[F] - sx.runs[F] + ny.runs[F] - sy.runs[F], 8, "bounded depth");
+    cr_assert_eq(talc_arena_destroy(x, 0), -EPERM);
+    while (kx)
+        talc_free(bx[--kx]);
+    while (ky)
+        talc_free(by[--ky]);
+}
+
+Test(arena_oom, fallback_to_itself_is_skipped)
+{
+    talc_arena_t *a = fallback_arena("narcissus", "narcissus");
+    static void *blk[MAXB];
+    int k = fill(a, blk);
+    steps_t s0 = steps_of(a);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, BLOCK));
+    cr_assert_eq(errno, ENOMEM);
+    expect_steps(a, &s0, (int[]){G, F, X}, 3, -1);
+    while (k)
+        talc_free(blk[--k]);
+}
+
+/* ---- ABORT --------------------------------------------------------------------------------*/
+
+Test(arena_oom, abort_step_aborts_by_default, .signal = SIGABRT)
+{
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_ABORT};
+    talc_arena_t *a = chain_arena("aborter", chain, 1, 0);
+    void *p = talc_arena_malloc(a, 100);
+    cr_assert_fail("returned %p instead of aborting", p);
+}
+
+Test(arena_oom, abort_step_reports_the_arena_to_the_handler)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_ABORT,
+                                     TALC_OOM_STEP_GROW};
+    talc_arena_t *a = chain_arena("abort-named", chain, 3, 4 * TEST_GRANULE);
+    static void *blk[MAXB];
+    int k = 0;
+    while (k < MAXB && log.calls == 0)
+        blk[k++] = talc_arena_malloc(a, BLOCK);
+    cr_assert_eq(log.calls, 1);
+    cr_assert_str_eq(log.arena, "abort-named");
+    cr_assert_null(blk[k - 1], "the handler returned: the allocation is abandoned");
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.oom_runs[A], 1);
+    cr_assert_eq(s.oom_ok[A], 0);
+    cr_assert_eq(s.oom_runs[G], s.oom_ok[G] + 1, "no step after ABORT runs");
+    talc_set_fatal_handler(NULL, NULL);
+    while (k)
+        talc_free(blk[--k]);
+}
+
+/* ---- The whole chain ----------------------------------------------------------------------*/
+
+static size_t reclaim_nothing(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a;
+    (void)wanted;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+Test(arena_oom, every_step_in_order)
+{
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    talc_arena_t *spare = test_arena("last-resort", 1);
+    static int calls;
+    talc_arena_config_t c = talc_arena_config_default("chain");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.borrow_ceiling = 4 * TEST_GRANULE;
+    c.fallback = "last-resort";
+    c.reclaim = reclaim_nothing;
+    c.reclaim_ctx = &calls;
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_GROW,
+                                     TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FALLBACK,
+                                     TALC_OOM_STEP_FAIL};
+    memcpy(c.oom_chain, chain, sizeof chain);
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *blk[MAXB];
+    int k = 0, stage = 0;
+    const int won[] = {G, B, F};
+    const int ran[3][4] = {{R, G}, {R, G, B}, {R, G, B, F}};
+    while (stage < 3) {
+        cr_assert_lt(k, MAXB);
+        steps_t s0 = steps_of(a);
+        blk[k] = talc_arena_malloc(a, BLOCK);
+        cr_assert_not_null(blk[k]);
+        steps_t s1 = steps_of(a);
+        if (s1.ok[won[stage]] != s0.ok[won[stage]]) {
+            expect_steps(a, &s0, ran[stage], stage + 2, won[stage]);
+            stage++;
+        } else {
+            expect_steps(a, &s0, NULL, 0, -1);
+        }
+        k++;
+    }
+    cr_assert_eq(talc_arena_of(blk[k - 1]), spare);
+    cr_assert_eq(calls, 3, "reclaim ran before each of the three steps that won");
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.source_bytes, c.hard_budget);
+    cr_assert_eq(s.borrowed_bytes, c.borrow_ceiling);
+    while (k)
+        talc_free(blk[--k]);
+    cr_assert_eq(test_stats(a).borrowed_bytes, 0);
+    test_assert_empty(spare);
+}
