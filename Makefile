@@ -1,12 +1,14 @@
 # Makefile — thin wrappers; the build itself is CMake (CMakeLists.txt).
 #
-#   make demo    install what the native build needs, build, run examples/heap_demo
+#   make demo    install what the native build needs, build, run examples/heap_demo and then
+#                examples/daemon_demo (3 s; DEMO_SECONDS=n to change)
 #   make test    the full test matrix, x86_64 and aarch64 under qemu (scripts/test.sh)
 #   make bench   install the peer allocators, run the benchmarks (bench/run.sh)
 #   make clean   remove build/
 SHELL := /bin/bash
 MAKEFLAGS += --no-print-directory
 JOBS ?= 2
+DEMO_SECONDS ?= 3
 DEMO_DIR := build/demo
 
 .PHONY: all demo test bench clean
@@ -16,8 +18,10 @@ all: demo
 demo:
 	scripts/deps.sh native
 	cmake -S . -B $(DEMO_DIR) -DCMAKE_BUILD_TYPE=Release -DTALC_BUILD_TESTS=OFF
-	cmake --build $(DEMO_DIR) -j $(JOBS) --target heap_demo
+	cmake --build $(DEMO_DIR) -j $(JOBS) --target heap_demo daemon_demo
 	$(DEMO_DIR)/examples/heap_demo
+	@echo
+	$(DEMO_DIR)/examples/daemon_demo $(DEMO_SECONDS)
 
 test:
 	JOBS=$(JOBS) bash scripts/test.sh

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_arena.h"
 
 #define TB_DEFAULT_ALIGN ((size_t)16)
 
@@ -309,3 +310,179 @@ static const tb_allocator_t null_adapter = {
 };
 
 const tb_allocator_t *tb_adapter_null(void) { return &null_adapter; }
+
+/* ==== Multi-threaded adapters (bench_arena.h) ================================================
+ *
+ *   glibc                   malloc & co. from every thread (glibc gives threads their own arenas)
+ *   mimalloc-heap           mi_heap_new on each worker thread (kept for the run); blocks freed
+ *                           with mi_free by whichever thread frees them (a remote free goes to
+ *                           the owning page's thread-free list)
+ *   jemalloc-arena          one explicit arena per thread (arenas.create), MALLOCX_ARENA(i) |
+ *                           MALLOCX_TCACHE_NONE on every call: the honest "explicit arena", each
+ *                           call goes to the arena's locked bins, as ours goes to a locked heap.
+ *                           This is the peer of the arena targets.
+ *   jemalloc-arena-tcache   the same plus one explicit tcache per thread (tcache.create) on
+ *                           every call, frees included (a block freed by another thread goes
+ *                           to that thread's tcache and back to its arena in batches):
+ *                           jemalloc's normal fast path, for reference. Flushed after each
+ *                           trial.
+ *   jemalloc-shared         one explicit arena for all threads, no tcache: the like-for-like
+ *                           peer of our shared arena.
+ */
+
+#define TB_JE_TCACHE_NONE TB_JE_TCACHE(-1)
+
+static bool mt_mi_setup(void) { return mi.heap_new != NULL || mi_setup(); }
+static bool mt_je_setup(void) { return je.mallocx != NULL || je_setup(); }
+
+static bool mt_glibc_setup(void) { return true; }
+static void *mt_glibc_thread_init(int tid) {
+    (void)tid;
+    return &glibc_token;
+}
+
+static const tb_mt_allocator_t mt_glibc_adapter = {
+    .name = "glibc",
+    .desc = "glibc malloc/free from every thread (per-thread glibc arenas)",
+    .setup = mt_glibc_setup,
+    .thread_init = mt_glibc_thread_init,
+    .alloc = glibc_alloc,
+    .free = glibc_free,
+    .realloc = glibc_realloc,
+};
+
+const tb_mt_allocator_t *tb_mt_glibc(void) { return &mt_glibc_adapter; }
+
+static void *mt_mi_heaps[TB_MT_MAX_THREADS];
+
+static void *mt_mi_thread_init(int tid) {
+    if (mt_mi_heaps[tid] == NULL) mt_mi_heaps[tid] = mi.heap_new(); /* on its thread */
+    return mt_mi_heaps[tid];
+}
+
+static const tb_mt_allocator_t mt_mi_adapter = {
+    .name = "mimalloc-heap",
+    .desc = "mimalloc: mi_heap_new per thread, mi_heap_malloc(_aligned)/realloc, mi_free",
+    .setup = mt_mi_setup,
+    .thread_init = mt_mi_thread_init,
+    .alloc = mi_alloc,
+    .free = mi_free_block,
+    .realloc = mi_realloc_block,
+};
+
+const tb_mt_allocator_t *tb_mt_mimalloc(void) { return &mt_mi_adapter; }
+
+/* A jemalloc handle: the flags of the thread's calls. */
+typedef struct mt_je_handle {
+    int alloc_flags; /* MALLOCX_ARENA(a) | tcache choice */
+    int free_flags;  /* tcache choice of the freeing thread */
+    unsigned tcache; /* explicit tcache, if any */
+    bool has_tcache;
+} mt_je_handle_t;
+
+static mt_je_handle_t mt_je_notc[TB_MT_MAX_THREADS], mt_je_tc[TB_MT_MAX_THREADS], mt_je_one;
+
+static bool mt_je_new_arena(unsigned *arena) {
+    size_t sz = sizeof *arena;
+    return je.mallctl("arenas.create", arena, &sz, NULL, 0) == 0;
+}
+
+static void *mt_je_thread_init(int tid) {
+    mt_je_handle_t *h = &mt_je_notc[tid];
+    unsigned a;
+    if (h->alloc_flags == 0) {
+        if (!mt_je_new_arena(&a)) return NULL;
+        h->alloc_flags = TB_JE_ARENA(a) | TB_JE_TCACHE_NONE;
+        h->free_flags = TB_JE_TCACHE_NONE;
+    }
+    return h;
+}
+
+static void *mt_je_tc_thread_init(int tid) {
+    mt_je_handle_t *h = &mt_je_tc[tid];
+    unsigned a;
+    if (h->alloc_flags == 0) {
+        size_t sz = sizeof h->tcache;
+        if (!mt_je_new_arena(&a) || je.mallctl("tcache.create", &h->tcache, &sz, NULL, 0) != 0)
+            return NULL;
+        h->has_tcache = true;
+        h->alloc_flags = TB_JE_ARENA(a) | TB_JE_TCACHE(h->tcache);
+        h->free_flags = TB_JE_TCACHE(h->tcache);
+    }
+    return h;
+}
+
+static bool mt_je_shared_setup(void) {
+    unsigned a;
+    if (!mt_je_setup()) return false;
+    if (mt_je_one.alloc_flags == 0) {
+        if (!mt_je_new_arena(&a)) return false;
+        mt_je_one.alloc_flags = TB_JE_ARENA(a) | TB_JE_TCACHE_NONE;
+        mt_je_one.free_flags = TB_JE_TCACHE_NONE;
+    }
+    return true;
+}
+
+static void *mt_je_shared_thread_init(int tid) {
+    (void)tid;
+    return &mt_je_one;
+}
+
+static void mt_je_quiesce(void *hp) {
+    mt_je_handle_t *h = hp;
+    if (h->has_tcache) je.mallctl("tcache.flush", NULL, NULL, &h->tcache, sizeof h->tcache);
+}
+
+static void *mt_je_alloc(void *hp, size_t size, size_t align) {
+    const mt_je_handle_t *h = hp;
+    return je.mallocx(size, h->alloc_flags | je_align_flag(align));
+}
+
+static void mt_je_free(void *hp, void *p, size_t size, size_t align) {
+    const mt_je_handle_t *h = hp;
+    je.sdallocx(p, size, h->free_flags | je_align_flag(align));
+}
+
+static void *mt_je_realloc(void *hp, void *p, size_t old_size, size_t align, size_t new_size) {
+    const mt_je_handle_t *h = hp;
+    (void)old_size;
+    return je.rallocx(p, new_size, h->alloc_flags | je_align_flag(align));
+}
+
+static const tb_mt_allocator_t mt_je_adapter = {
+    .name = TB_MT_JE,
+    .desc = "jemalloc: explicit arena per thread, MALLOCX_ARENA(i) | MALLOCX_TCACHE_NONE",
+    .setup = mt_je_setup,
+    .thread_init = mt_je_thread_init,
+    .quiesce = mt_je_quiesce,
+    .alloc = mt_je_alloc,
+    .free = mt_je_free,
+    .realloc = mt_je_realloc,
+};
+
+static const tb_mt_allocator_t mt_je_tc_adapter = {
+    .name = "jemalloc-arena-tcache",
+    .desc = "jemalloc: explicit arena + explicit tcache per thread (frees via the freeing "
+            "thread's tcache)",
+    .setup = mt_je_setup,
+    .thread_init = mt_je_tc_thread_init,
+    .quiesce = mt_je_quiesce,
+    .alloc = mt_je_alloc,
+    .free = mt_je_free,
+    .realloc = mt_je_realloc,
+};
+
+static const tb_mt_allocator_t mt_je_shared_adapter = {
+    .name = "jemalloc-shared",
+    .desc = "jemalloc: one explicit arena for all threads, MALLOCX_TCACHE_NONE",
+    .setup = mt_je_shared_setup,
+    .thread_init = mt_je_shared_thread_init,
+    .quiesce = mt_je_quiesce,
+    .alloc = mt_je_alloc,
+    .free = mt_je_free,
+    .realloc = mt_je_realloc,
+};
+
+const tb_mt_allocator_t *tb_mt_jemalloc(void) { return &mt_je_adapter; }
+const tb_mt_allocator_t *tb_mt_jemalloc_tcache(void) { return &mt_je_tc_adapter; }
+const tb_mt_allocator_t *tb_mt_jemalloc_shared(void) { return &mt_je_shared_adapter; }

@@ -5,8 +5,10 @@
  * workloads keep their live blocks in, and the result recorder (report.c).
  *
  * Who may include it: the files of bench/ only. Nothing here is installed or used by the
- * library. Concurrency: the harness runs every workload on one dedicated bench thread (see
- * main.c); nothing here is thread-safe and nothing needs to be.
+ * library. Concurrency: the harness runs every heap workload on one dedicated bench thread (see
+ * main.c); nothing here is thread-safe and nothing needs to be. The arena workloads
+ * (bench_arena.h) run worker threads, each with its own tb_ra_ctx_t and block table; records
+ * are written by the bench thread only.
  */
 #ifndef TALC_BENCH_H
 #define TALC_BENCH_H
@@ -14,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tb_rng.h"
 
 /* ---- Allocator adapters ------------------------------------------------------------------- */
 
@@ -79,6 +83,14 @@ typedef struct tb_params {
     int mb_slices, mb_slice_ms;
     /* high-alignment guard (Talc's high_alignment_test, our 5x target) */
     int ha_reps;
+    /* arena workloads (bench_arena.h): trials per thread count, ms per trial, warm-up ms,
+     * the thread-local workload's max sizes, the producer/consumer max size, and the stripes
+     * of our shared arena (0 = auto, the default; an experiment knob) */
+    int ar_trials, ar_trial_ms, ar_warmup_ms;
+    int ar_max[4], ar_nmax;
+    int pc_max;
+    int ar_stripes;
+    int ar_max_threads; /* experiment knob: skip thread counts above it (0 = none skipped) */
 } tb_params_t;
 
 #define TB_ARENA_BYTES ((size_t)1 << 27)    /* 128 MiB, as Talc's benches */
@@ -86,10 +98,14 @@ typedef struct tb_params {
 
 /* ---- The run ------------------------------------------------------------------------------ */
 
+struct tb_mt_allocator;
+
 typedef struct tb_run {
     const tb_params_t *params;
     const tb_allocator_t *allocs[8];
     int nallocs;
+    const struct tb_mt_allocator *mt_allocs[12]; /* the arena workloads' allocators */
+    int mt_nallocs;
     unsigned char *arena; /* TB_BIG_ARENA_BYTES, 64-aligned, touched every 1 KiB */
     const char *workloads; /* comma list filter, NULL = all */
 } tb_run_t;
@@ -129,6 +145,25 @@ static inline tb_block_t tb_blocks_take(tb_blocks_t *b, size_t i) {
     return out;
 }
 
+/* ---- Random actions (wl_random_actions.c), shared with the arena workloads ----------------- */
+
+#define TB_RA_BATCH 100   /* actions between two reads of the clock (or the stop flag) */
+#define TB_RA_MIN_LIVE 300 /* below this many live blocks, always allocate */
+
+/* One thread's random-actions state. `a` may be any table with tb_allocator_t's alloc, free
+ * and realloc (the arena workloads wrap their multi-threaded adapters in one). */
+typedef struct tb_ra_ctx {
+    const tb_allocator_t *a;
+    void *inst;
+    tb_blocks_t *blocks;
+    tb_rng_t rng;
+    uint64_t max;
+    uint64_t nactions; /* 7 with realloc, 6 without */
+} tb_ra_ctx_t;
+
+/* One batch of TB_RA_BATCH actions (Talc's mix); returns the successful operations. */
+uint64_t tb_ra_batch(tb_ra_ctx_t *c);
+
 /* mmap'd zeroed memory for harness tables; aborts on failure. */
 void *tb_map(size_t bytes);
 void tb_unmap(void *p, size_t bytes);
@@ -159,5 +194,25 @@ int tb_report_write(const char *dir, const tb_run_t *run, const char *commit);
 
 /* Counters-cost pairs (random actions): per trial, ours with and without counters. */
 void tb_note_counter_pair(double with_counters, double without_counters);
+
+/* The record for (workload, params (NULL = any), allocator, metric), or NULL. */
+const tb_record_t *tb_find(const char *workload, const char *params, const char *allocator,
+                           const char *metric);
+/* x ÷ y: median of per-sample ratios when both have the same number of samples (trial t of
+ * each ran in the same interleaved round), else the ratio of the values; NaN if n/a. */
+double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y);
+/* Median of v[0..n), n > 0 (sorts v). */
+double tb_median(double *v, int n);
+
+/* Summary text (report.c): a growing buffer and printf into it. */
+typedef struct tb_text {
+    char *s;
+    size_t len, cap;
+} tb_text_t;
+void tb_put(tb_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "PASS", "MISS", or "n/a" when not known. */
+const char *tb_verdict(bool known, bool pass);
+/* `v` with `prec` decimals and `suffix` into `out`, or an em dash when NaN/inf. */
+const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix);
 
 #endif /* TALC_BENCH_H */

@@ -2,16 +2,27 @@
  *
  *   talc_bench [--preset quick|full] [--out DIR] [--commit REV] [--seed N]
  *              [--workloads random_actions,random_actions_no_realloc,heap_efficiency,
- *                           microbench,high_alignment]
+ *                           microbench,high_alignment,arena_thread_local,
+ *                           arena_producer_consumer]
  *              [--allocators talc,talc-locked,talc-nocounters,glibc,mimalloc-heap,
- *                            jemalloc-arena]
+ *                            jemalloc-arena,talc-arena,talc-arena-pt,talc-nocounters-arena,
+ *                            talc-nocounters-arena-pt,jemalloc-shared,jemalloc-arena-tcache]
  *              [--trials N] [--trial-ms N] [--he-rounds N] [--mb-slices N] [--mb-slice-ms N]
- *              [--ha-reps N]
+ *              [--ha-reps N] [--arena-trials N] [--arena-ms N] [--arena-stripes N]
+ *              [--arena-max-threads N]
  *
  * Presets: "full" = Talc's parameters (7 trials x 200 ms, 300 rounds; microbench 3 interleaved
- * slices of 1 s where Talc runs one; 11 guard repetitions), about 2 minutes; "quick" = 5 trials
- * x 100 ms, 300 rounds, 3 x 200 ms, 5 repetitions, about 1 minute. Explicit options override a
- * preset.
+ * slices of 1 s where Talc runs one; 11 guard repetitions; arena workloads 7 trials x 200 ms,
+ * max sizes 200, 1000, 3000), about 4 minutes; "quick" = 5 trials x 100 ms, 300 rounds,
+ * 3 x 200 ms, 5 repetitions, arena workloads 5 trials x 100 ms at max size 1000, about
+ * 2 minutes. Explicit options override a preset. Two experiment knobs: --arena-stripes N
+ * (0 = auto, the default), the stripe count of our shared arena; --arena-max-threads N, which
+ * skips the arena thread counts above N (e.g. 1 to profile the uncontended path).
+ *
+ * The heap workloads run first, each allocator on its own; the arena workloads (wl_arena.c)
+ * then drive the multi-threaded adapters (bench_arena.h) from a pool of worker threads. The
+ * allocator names of --allocators select from both lists ("glibc" and "mimalloc-heap" are in
+ * both; "jemalloc-arena" too, with a tcache in the heap list and without one in the arena list).
  *
  * Everything runs on one spawned "bench thread" (so glibc uses a non-main arena, as in Talc's
  * harness, and mimalloc heaps live on the thread that created them); main only waits, then
@@ -31,6 +42,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_arena.h"
 #include "tb_clock.h"
 
 static uint64_t tb_start_ns;
@@ -72,9 +84,13 @@ void tb_blocks_free_all(tb_blocks_t *b, const tb_allocator_t *a, void *inst) {
 
 static const tb_params_t tb_presets[] = {
     {.preset = "quick", .ra_trials = 5, .ra_trial_ms = 100, .ra_warmup_ms = 2,
-     .he_rounds = 300, .mb_slices = 3, .mb_slice_ms = 200, .ha_reps = 5},
+     .he_rounds = 300, .mb_slices = 3, .mb_slice_ms = 200, .ha_reps = 5,
+     .ar_trials = 5, .ar_trial_ms = 100, .ar_warmup_ms = 5, .ar_max = {1000}, .ar_nmax = 1,
+     .pc_max = 1000},
     {.preset = "full", .ra_trials = 7, .ra_trial_ms = 200, .ra_warmup_ms = 2,
-     .he_rounds = 300, .mb_slices = 3, .mb_slice_ms = 1000, .ha_reps = 11},
+     .he_rounds = 300, .mb_slices = 3, .mb_slice_ms = 1000, .ha_reps = 11,
+     .ar_trials = 7, .ar_trial_ms = 200, .ar_warmup_ms = 5, .ar_max = {200, 1000, 3000},
+     .ar_nmax = 3, .pc_max = 1000},
 };
 
 typedef struct tb_opts {
@@ -86,7 +102,8 @@ static void tb_usage(void) {
     fprintf(stderr, "usage: talc_bench [--preset quick|full] [--out DIR] [--commit REV] "
                     "[--seed N] [--workloads a,b] [--allocators a,b] [--trials N] "
                     "[--trial-ms N] [--he-rounds N] [--mb-slices N] [--mb-slice-ms N] "
-                    "[--ha-reps N]\n");
+                    "[--ha-reps N] [--arena-trials N] [--arena-ms N] [--arena-stripes N] "
+                    "[--arena-max-threads N]\n");
     exit(2);
 }
 
@@ -110,6 +127,7 @@ static int *tb_int_opt(tb_params_t *p, const char *name) {
         {"--trials", &p->ra_trials},       {"--trial-ms", &p->ra_trial_ms},
         {"--he-rounds", &p->he_rounds},    {"--mb-slices", &p->mb_slices},
         {"--mb-slice-ms", &p->mb_slice_ms}, {"--ha-reps", &p->ha_reps},
+        {"--arena-trials", &p->ar_trials}, {"--arena-ms", &p->ar_trial_ms},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, name) == 0) return table[i].slot;
@@ -127,6 +145,12 @@ static void tb_parse(tb_opts_t *o, int argc, char **argv) {
         if (slot) {
             *slot = atoi(v);
             if (*slot <= 0) tb_usage();
+        } else if (strcmp(a, "--arena-max-threads") == 0) {
+            o->params.ar_max_threads = atoi(v);
+            if (o->params.ar_max_threads < 1) tb_usage();
+        } else if (strcmp(a, "--arena-stripes") == 0) {
+            o->params.ar_stripes = atoi(v);
+            if (o->params.ar_stripes < 0 || o->params.ar_stripes > 64) tb_usage();
         } else if (strcmp(a, "--preset") == 0) {
             if (!tb_set_preset(o, v)) tb_usage();
         } else if (strcmp(a, "--out") == 0) {
@@ -144,6 +168,7 @@ static void tb_parse(tb_opts_t *o, int argc, char **argv) {
         }
     }
     if (o->params.ra_trials > 64) o->params.ra_trials = 64;
+    if (o->params.ar_trials > 64) o->params.ar_trials = 64;
 }
 
 /* Is `name` in the comma list (NULL list = everything)? */
@@ -199,6 +224,26 @@ static void tb_setup_allocators(tb_job_t *job) {
     }
 }
 
+/* The arena workloads' allocators: ours (shared arena, arena per thread; with and without
+ * counters), then the peers. */
+static void tb_setup_mt_allocators(tb_job_t *job) {
+    const tb_mt_allocator_t *all[] = {talc_bench_mt_shared(),    talc_bench_mt_per_thread(),
+                                      nc_talc_bench_mt_shared(), nc_talc_bench_mt_per_thread(),
+                                      tb_mt_jemalloc(),          tb_mt_jemalloc_shared(),
+                                      tb_mt_jemalloc_tcache(),   tb_mt_mimalloc(),
+                                      tb_mt_glibc()};
+    tb_run_t *run = &job->run;
+    talc_bench_mt_set_stripes((unsigned)run->params->ar_stripes);
+    nc_talc_bench_mt_set_stripes((unsigned)run->params->ar_stripes);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!tb_listed(job->allocators, all[i]->name)) continue;
+        if (all[i]->setup())
+            run->mt_allocs[run->mt_nallocs++] = all[i];
+        else
+            tb_progress("arena allocator %s unavailable: skipped", all[i]->name);
+    }
+}
+
 static void *tb_bench_thread(void *arg) {
     tb_job_t *job = arg;
     tb_run_t *run = &job->run;
@@ -209,6 +254,15 @@ static void *tb_bench_thread(void *arg) {
     if (tb_listed(run->workloads, "heap_efficiency")) tb_heap_efficiency(run);
     if (tb_listed(run->workloads, "microbench")) tb_microbench(run);
     if (tb_listed(run->workloads, "high_alignment")) tb_high_alignment(run);
+    bool tl = tb_listed(run->workloads, "arena_thread_local");
+    bool pc = tb_listed(run->workloads, "arena_producer_consumer");
+    if (tl || pc) {
+        tb_setup_mt_allocators(job);
+        tb_progress("arena allocators: %d, worker threads: %d", run->mt_nallocs,
+                    TB_MT_MAX_THREADS);
+    }
+    if (tl) tb_arena_thread_local(run);
+    if (pc) tb_arena_producer_consumer(run);
     return NULL;
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_arena.h"
 #include "tb_clock.h"
 
 #define TB_NAN ((double)NAN)
@@ -43,8 +44,8 @@ void tb_note_counter_pair(double with_counters, double without_counters) {
         pair_ratio[npairs++] = without_counters / with_counters;
 }
 
-static const tb_record_t *tb_find(const char *wl, const char *params, const char *alloc,
-                                  const char *metric) {
+const tb_record_t *tb_find(const char *wl, const char *params, const char *alloc,
+                           const char *metric) {
     for (int i = 0; i < nrecords; i++) {
         const tb_record_t *r = &records[i];
         if (strcmp(r->workload, wl) == 0 && strcmp(r->allocator, alloc) == 0 &&
@@ -64,16 +65,14 @@ static int tb_cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-/* Median of v[0..n), n > 0 (sorts v). */
-static double tb_median(double *v, int n) {
+double tb_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, tb_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* x ÷ y: the median of the per-sample ratios when both have the same samples (trial t of x ran
- * in the same interleaved round as trial t of y, so machine noise largely cancels), else the
- * ratio of the values. NaN if either is n/a. */
-static double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y) {
+/* Paired: trial t of x ran in the same interleaved round as trial t of y, so machine noise
+ * largely cancels. */
+double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y) {
     if (!x || !y || x->na || y->na) return TB_NAN;
     if (x->nsamples == 0 || x->nsamples != y->nsamples) return x->value / y->value;
     double r[64];
@@ -81,8 +80,10 @@ static double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y) {
     return tb_median(r, x->nsamples);
 }
 
+/* Ours: "talc" for the heap workloads, "talc-arena" for the arena ones. */
 static double tb_ratio_to_ours(const tb_record_t *r) {
-    return tb_paired_ratio(r, tb_find(r->workload, r->params, TB_OURS, r->metric));
+    const char *ours = strncmp(r->workload, "arena_", 6) == 0 ? TB_MT_OURS : TB_OURS;
+    return tb_paired_ratio(r, tb_find(r->workload, r->params, ours, r->metric));
 }
 
 /* ---- Machine, date ------------------------------------------------------------------------ */
@@ -169,6 +170,7 @@ static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit,
 
 /* The JSON file a workload's records go to. */
 static const char *tb_json_file(const char *workload) {
+    if (strncmp(workload, "arena_", 6) == 0) return "arena";
     return strncmp(workload, "random_actions", 14) == 0 ? "random_actions" : workload;
 }
 
@@ -196,14 +198,8 @@ static int tb_write_json(const char *dir, const char *file, const char *commit,
 
 /* ---- Markdown summary ----------------------------------------------------------------------- */
 
-/* A growing text buffer the summary is built in (written to a file and to stdout). */
-typedef struct tb_text {
-    char *s;
-    size_t len, cap;
-} tb_text_t;
-
-static void tb_put(tb_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tb_put(tb_text_t *t, const char *fmt, ...) {
+/* The summary is built in a growing tb_text_t (bench.h), then written to a file and stdout. */
+void tb_put(tb_text_t *t, const char *fmt, ...) {
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -220,7 +216,7 @@ static void tb_put(tb_text_t *t, const char *fmt, ...) {
     }
 }
 
-static const char *tb_verdict(bool known, bool pass) {
+const char *tb_verdict(bool known, bool pass) {
     return !known ? "n/a" : pass ? "PASS" : "MISS";
 }
 
@@ -287,8 +283,7 @@ static void tb_ra_scan(tb_ra_summary_t *s) {
         }
 }
 
-/* `v` with `prec` decimals and `suffix` into `out`, or an em dash when it was not measured. */
-static const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix) {
+const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix) {
     if (isnan(v) || isinf(v))
         snprintf(out, n, "—");
     else
@@ -319,7 +314,7 @@ static double tb_counters_cost(void) {
 
 static void tb_summary_targets(tb_text_t *t) {
     char a[32], b[32];
-    tb_put(t, "## Targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
+    tb_put(t, "## Heap-engine targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
     double he = tb_lookup("heap_efficiency", NULL, TB_OURS, "used_pct");
     tb_put(t, "| heap efficiency (talc, 128 MiB, used/total at first OOM) | %s | >= 98.0 %% "
               "| %s |\n", tb_num(a, sizeof a, 2, he, " %"), tb_verdict(!isnan(he), he >= 98.0));
@@ -445,26 +440,39 @@ static void tb_summary_high_align(tb_text_t *t, const tb_run_t *run) {
     tb_put(t, "\n");
 }
 
+/* Did any heap-engine workload run (as opposed to only the arena ones)? */
+static bool tb_have_heap_records(void) {
+    for (int i = 0; i < nrecords; i++)
+        if (strncmp(records[i].workload, "arena_", 6) != 0) return true;
+    return false;
+}
+
 static void tb_summary(tb_text_t *t, const tb_run_t *run, const char *commit,
                        const tb_machine_t *m) {
-    tb_put(t, "# libtalc heap-engine benchmarks\n\npreset `%s`, seed %llu, commit `%s`, %s, "
+    tb_put(t, "# libtalc benchmarks\n\npreset `%s`, seed %llu, commit `%s`, %s, "
               "%s, %ld CPUs, %s\n\n",
            run->params->preset, (unsigned long long)run->params->seed, commit, m->arch, m->cpu,
            m->nproc, m->date);
-    for (int k = 0; k < run->nallocs; k++)
-        tb_put(t, "- `%s`: %s\n", run->allocs[k]->name, run->allocs[k]->desc);
-    tb_put(t, "\n");
-    tb_summary_targets(t);
+    if (tb_have_heap_records()) {
+        tb_put(t, "Heap engine (single thread):\n\n");
+        for (int k = 0; k < run->nallocs; k++)
+            tb_put(t, "- `%s`: %s\n", run->allocs[k]->name, run->allocs[k]->desc);
+        tb_put(t, "\n");
+    }
+    tb_arena_summary_allocators(t, run);
+    if (tb_have_heap_records()) tb_summary_targets(t);
+    tb_arena_summary_targets(t, run);
     for (int w = 0; w < 2; w++)
         if (ra_params_for(ra_workloads[w], 200)) tb_summary_random(t, run, w);
     if (tb_find("heap_efficiency", NULL, TB_OURS, "used_pct")) tb_summary_heap_eff(t, run);
     if (tb_find("microbench", NULL, TB_OURS, "sum_p99")) tb_summary_micro(t, run);
     if (tb_find("high_alignment", NULL, TB_OURS, "ratio")) tb_summary_high_align(t, run);
+    tb_arena_summary_tables(t, run);
 }
 
 int tb_report_write(const char *dir, const tb_run_t *run, const char *commit) {
     static const char *const files[] = {"random_actions", "heap_efficiency", "microbench",
-                                        "high_alignment"};
+                                        "high_alignment", "arena"};
     tb_machine_t m;
     tb_machine(&m);
     int rc = 0;

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# bench/run.sh — configure, build and run the heap-engine benchmarks, then print the summary.
+# bench/run.sh — configure, build and run the benchmarks (heap engine, then arenas), then print
+# the summary.
 #
 #   bash bench/run.sh [talc_bench options...]        (what `make bench` runs)
 #
 # Environment:
-#   BENCH_PRESET      quick (default; ~1 minute) | full (Talc's parameters; ~2 minutes)
+#   BENCH_PRESET      quick (default; ~2 minutes) | full (Talc's parameters; ~4 minutes)
 #   BENCH_OUT         results directory (default bench/results)
 #   BENCH_BUILD_DIR   build directory (default build/bench)
 #   BENCH_SEED        base seed (default fixed in talc_bench: runs are deterministic)
 #   BENCH_WORKLOADS   comma list: random_actions,random_actions_no_realloc,heap_efficiency,
-#                     microbench,high_alignment (default all)
+#                     microbench,high_alignment,arena_thread_local,arena_producer_consumer
+#                     (default all)
 #   BENCH_ALLOCATORS  comma list: talc,talc-locked,talc-nocounters,glibc,mimalloc-heap,
-#                     jemalloc-arena (default all available), plus the opt-in "null" floor
+#                     jemalloc-arena (heap workloads); talc-arena,talc-arena-pt,
+#                     talc-nocounters-arena,talc-nocounters-arena-pt,jemalloc-arena,
+#                     jemalloc-shared,jemalloc-arena-tcache,mimalloc-heap,glibc (arena
+#                     workloads); default all available, plus the opt-in "null" floor
 #   BENCH_VARIANT_DEFS / BENCH_VARIANT_NAME
-#                     definitions and name of the second engine copy (default
-#                     "TALC_COUNTERS=0" / "talc-nocounters"), e.g.
+#                     definitions and name of the second library copy (default
+#                     "TALC_COUNTERS=0" / "talc-nocounters"; its arena allocators are
+#                     <name>-arena and <name>-arena-pt), e.g.
 #                     BENCH_VARIANT_DEFS="TALC_BEST_FIT_SCAN=1" BENCH_VARIANT_NAME=talc-fit1
+#   BENCH_ARENA_STRIPES
+#                     experiment knob: stripes of our shared arena (default 0 = auto)
 # Progress goes to stderr, one line per step; the Markdown summary to stdout and to
 # $BENCH_OUT/summary.md; the records to $BENCH_OUT/*.json (bench/README.md describes them).
 set -euo pipefail
@@ -33,9 +41,9 @@ case $preset in
   *) echo "run.sh: BENCH_PRESET must be quick or full, not '$preset'" >&2; exit 2 ;;
 esac
 
-# The revision measured: HEAD's short hash ("-dirty" if src/ or include/ differ from it).
+# The revision measured: HEAD's short hash ("-dirty" if src/, include/ or arenas/ differ).
 if commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
-  if [ -n "$(git -C "$root" status --porcelain -- src include 2>/dev/null)" ]; then
+  if [ -n "$(git -C "$root" status --porcelain -- src include arenas 2>/dev/null)" ]; then
     commit="$commit-dirty"
   fi
 else
@@ -63,5 +71,6 @@ args=(--preset "$preset" --out "$out" --commit "$commit")
 if [ -n "${BENCH_SEED:-}" ]; then args+=(--seed "$BENCH_SEED"); fi
 if [ -n "${BENCH_WORKLOADS:-}" ]; then args+=(--workloads "$BENCH_WORKLOADS"); fi
 if [ -n "${BENCH_ALLOCATORS:-}" ]; then args+=(--allocators "$BENCH_ALLOCATORS"); fi
+if [ -n "${BENCH_ARENA_STRIPES:-}" ]; then args+=(--arena-stripes "$BENCH_ARENA_STRIPES"); fi
 "$build/talc_bench" "${args[@]}" "$@"
 step "done: $out/summary.md"

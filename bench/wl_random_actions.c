@@ -25,18 +25,11 @@
 #include "tb_clock.h"
 #include "tb_rng.h"
 
-#define RA_BATCH 100
-#define RA_MIN_LIVE 300
+#define RA_BATCH TB_RA_BATCH
+#define RA_MIN_LIVE TB_RA_MIN_LIVE
 #define RA_TABLE_CAP ((size_t)1 << 22)
 
-typedef struct ra_ctx {
-    const tb_allocator_t *a;
-    void *inst;
-    tb_blocks_t *blocks;
-    tb_rng_t rng;
-    uint64_t max;
-    uint64_t nactions; /* 7 with realloc, 6 without */
-} ra_ctx_t;
+typedef tb_ra_ctx_t ra_ctx_t;
 
 static uint64_t ra_realloc(ra_ctx_t *c) {
     tb_block_t *b = &c->blocks->v[tb_rng_below(&c->rng, c->blocks->len)];
@@ -63,8 +56,9 @@ static uint64_t ra_free(ra_ctx_t *c) {
     return 1;
 }
 
-/* One batch of RA_BATCH actions; returns the successful operations. */
-static uint64_t ra_batch(ra_ctx_t *c) {
+/* One batch of RA_BATCH actions; returns the successful operations. Also used by the arena
+ * workloads (wl_arena.c), one context per thread. */
+uint64_t tb_ra_batch(tb_ra_ctx_t *c) {
     uint64_t ok = 0;
     for (int i = 0; i < RA_BATCH; i++) {
         uint64_t action = tb_rng_below(&c->rng, c->nactions);
@@ -83,7 +77,7 @@ static uint64_t ra_batch(ra_ctx_t *c) {
 static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took) {
     uint64_t ops = 0, t0 = tb_now_ns(), t = t0;
     while (t - t0 < ns) {
-        ops += ra_batch(c);
+        ops += tb_ra_batch(c);
         t = tb_now_ns();
     }
     *took = t - t0;
