@@ -10,7 +10,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-native_pkgs=(cmake make pkg-config gcc clang libclang-rt-14-dev valgrind
+native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang libclang-rt-14-dev valgrind
              liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64)
 cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
