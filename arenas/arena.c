@@ -19,8 +19,6 @@
 #include "reserve_internal.h"
 #include "topology.h"
 
-#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
-
 static talc_atomic_u32 talc_arena_ids;
 
 talc_arena_config_t talc_arena_config_default(const char *name)

@@ -38,6 +38,9 @@
 
 #define TALC_SEG_MAGIC ((uintptr_t)0x5e65e65eu)
 
+/* Segments, buffer runs and reserve runs are multiples of the owner-map granule. */
+#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
 /* Default size of an OS segment: big enough that mapping is rare, small enough that one kept
  * empty segment per stripe costs little. Oversized requests get a segment of their own. */
 #ifndef TALC_SEGMENT_SIZE

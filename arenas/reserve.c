@@ -17,8 +17,6 @@
 #include "reserve_internal.h"
 #include "talc/reserve.h"
 
-#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
-
 static pthread_mutex_t talc_reserve_mutex = PTHREAD_MUTEX_INITIALIZER;
 static talc_region_t talc_res;              /* ngranules == 0 until init */
 static talc_arena_t *talc_res_members;      /* linked through reserve_next */

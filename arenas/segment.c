@@ -23,8 +23,6 @@
 
 static pthread_mutex_t talc_pagemap_writer = PTHREAD_MUTEX_INITIALIZER;
 
-#define TALC_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
-
 size_t talc_seg_overhead(void)
 {
     return (sizeof(talc_seg_t) + 63u) & ~(size_t)63u;
