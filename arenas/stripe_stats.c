@@ -4,10 +4,13 @@
  * Writers hold the stripe lock, so there is one writer per stripe at a time. A write section
  * makes seq odd, updates fields with relaxed atomic stores, and makes seq even again with a
  * release store. A reader loads seq (acquire), copies the fields (relaxed), issues an acquire
- * fence and reloads seq; it retries if seq was odd or changed. Readers never block writers.
+ * fence and reloads seq; it retries if seq was odd or changed, yielding the CPU after a few
+ * quick retries (the writer may be preempted). Readers never block writers.
  *
  * Concurrency: write functions need the stripe lock; talc_stripe_stats_read may run anywhere.
  */
+#include <sched.h>
+
 #include "arena_internal.h"
 #include "heap_internal.h"
 #include "stripe_stats.h"
@@ -72,13 +75,27 @@ static void talc_stats_copy(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out
     TALC_RD(remote_frees);
 }
 
+/* A writer can be preempted inside its write section (it holds the stripe lock, a mutex). A
+ * reader that kept spinning would then burn the CPU the writer needs: after a few quick
+ * retries it gives the CPU away on every further one. */
+#define TALC_STATS_SPINS 32u
+
+static void talc_stats_backoff(unsigned *tries)
+{
+    if (++*tries < TALC_STATS_SPINS)
+        talc_cpu_relax();
+    else
+        sched_yield();
+}
+
 void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out)
 {
+    unsigned tries = 0;
     for (;;) {
         /* acquire: the fields read below are at least as new as this seq. */
         uint32_t s1 = atomic_load_explicit(&st->seq, memory_order_acquire);
         if (s1 & 1u) {
-            talc_cpu_relax();
+            talc_stats_backoff(&tries);
             continue;
         }
         talc_stats_copy(st, out);
@@ -86,5 +103,6 @@ void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out
         atomic_thread_fence(memory_order_acquire);
         if (talc_atomic_load_relaxed_u32(&st->seq) == s1)
             return;
+        talc_stats_backoff(&tries);
     }
 }
