@@ -9,6 +9,7 @@
  * allocates from, or frees into, the arena any more (talc/arena.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "arena_internal.h"
@@ -79,7 +80,7 @@ static void talc_copy_name(char *dst, const char *src)
 static int talc_stripe_init(talc_arena_t *a, unsigned i)
 {
     talc_stripe_t *s = talc_arena_stripe(a, i);
-    pthread_mutex_init(&s->lock, NULL);
+    talc_mutex_init(&s->lock, TALC_RANK_STRIPE);
     s->arena = a;
     s->index = i;
     talc_heap_opts_t o = {0};
@@ -137,9 +138,7 @@ static void talc_arena_free_struct(talc_arena_t *a)
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
         talc_seg_release_all(s);
-        pthread_mutex_destroy(&s->lock);
     }
-    pthread_mutex_destroy(&a->grow_lock);
     a->magic = 0;
     talc_os_unmap(a, a->map_size);
 }
@@ -152,9 +151,9 @@ static void talc_arena_prefill(talc_arena_t *a)
     bool crossed = false;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
-        pthread_mutex_lock(&s->lock);
+        talc_mutex_lock(&s->lock);
         crossed |= talc_seg_grow(s, per, false) == 1;
-        pthread_mutex_unlock(&s->lock);
+        talc_mutex_unlock(&s->lock);
     }
     if (crossed) /* the growth disarmed the soft budget: report it, as oom.c does */
         talc_oom_soft_budget_fire(a);
@@ -183,7 +182,7 @@ static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_defa
     a->cfg.fallback = c->fallback ? a->fallback : NULL;
     a->is_default = is_default;
     a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed);
-    pthread_mutex_init(&a->grow_lock, NULL);
+    talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
     atomic_init(&a->soft_armed, 1u);
     talc_build_cpu_map(a, t);
     for (unsigned i = 0; i < n; i++)
@@ -245,15 +244,21 @@ static bool talc_arena_live(talc_arena_t *a)
     bool live = false;
     for (unsigned i = 0; i < a->nstripes && !live; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
-        pthread_mutex_lock(&s->lock);
+        talc_mutex_lock(&s->lock);
         for (talc_seg_t *g = s->segs; g && !live; g = g->next) {
             talc_span_info_t info;
             talc_span_get_info(talc_stripe_heap(s), g->span, &info);
             live = !info.empty;
         }
-        pthread_mutex_unlock(&s->lock);
+        talc_mutex_unlock(&s->lock);
     }
     return live;
+}
+
+/* Does `other` name `a` as its fallback arena? */
+static bool talc_falls_back_to(const talc_arena_t *other, const talc_arena_t *a)
+{
+    return other != a && other->cfg.fallback && strcmp(other->fallback, a->name) == 0;
 }
 
 typedef struct talc_fb_probe {
@@ -264,8 +269,7 @@ typedef struct talc_fb_probe {
 static bool talc_fb_visit(talc_arena_t *a, void *ctx)
 {
     talc_fb_probe_t *p = ctx;
-    if (a != p->target && a->cfg.fallback && strcmp(a->fallback, p->target->name) == 0)
-        p->used = true;
+    p->used = talc_falls_back_to(a, p->target);
     return !p->used;
 }
 
@@ -279,7 +283,10 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
         return -EPERM;
     if (!(flags & TALC_DESTROY_RELEASE_ALL) && talc_arena_live(a))
         return -EBUSY;
-    talc_registry_remove(a); /* waits out concurrent lookups */
+    /* The probe above decides -EPERM before -EBUSY; this re-check under the registry lock
+     * catches an arena naming `a` as fallback that was created since. */
+    if (talc_registry_remove(a, talc_falls_back_to) != 0) /* waits out concurrent lookups */
+        return -EPERM;
     talc_reserve_leave(a);
     talc_dispatch_forget(a);
     talc_arena_free_struct(a);

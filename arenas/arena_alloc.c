@@ -16,9 +16,9 @@
 
 static void talc_lock_owner(talc_stripe_t *s)
 {
-    if (TALC_LIKELY(pthread_mutex_trylock(&s->lock) == 0))
+    if (TALC_LIKELY(talc_mutex_trylock(&s->lock)))
         return;
-    pthread_mutex_lock(&s->lock);
+    talc_mutex_lock(&s->lock);
     talc_stats_write_begin(&s->st);
     talc_stats_add(&s->st.contended, 1);
     talc_stats_write_end(&s->st);
@@ -42,7 +42,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
     if (TALC_LIKELY(p != NULL))
         return p;
     return talc_oom_chain(a, n, align, depth);
@@ -119,9 +119,9 @@ void talc_free(void *p)
         talc_stats_add(&s->st.remote_frees, 1);
     talc_stats_sync_heap(s);
     talc_stats_write_end(&s->st);
-    if (TALC_UNLIKELY(merged >= g->size - talc_seg_slack()))
-        talc_seg_after_free(s, g); /* the block's span may now be empty */
-    pthread_mutex_unlock(&s->lock);
+    if (TALC_UNLIKELY(merged == g->empty_chunk))
+        talc_seg_after_free(s, g); /* the block's span is now one free chunk: empty */
+    talc_mutex_unlock(&s->lock);
 }
 
 size_t talc_usable_size(const void *p)
@@ -132,9 +132,9 @@ size_t talc_usable_size(const void *p)
     if (!g)
         return 0;
     talc_stripe_t *s = g->stripe;
-    pthread_mutex_lock(&s->lock);
+    talc_mutex_lock(&s->lock);
     size_t n = talc_heap_usable_size(talc_stripe_heap(s), p);
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
     return n;
 }
 
@@ -144,12 +144,18 @@ talc_arena_t *talc_arena_of(const void *p)
     return g ? g->stripe->arena : NULL;
 }
 
-/* Resize inside the owner's stripe; NULL if the heap has no room there. */
-static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n)
+/* Resize inside the owner's stripe; NULL if the heap has no room there. *old gets the block's
+ * usable size, read under the same lock (0: the heap rejected p and the fatal handler
+ * returned). */
+static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old)
 {
     talc_stripe_t *s = g->stripe;
     talc_lock_owner(s);
-    void *q = talc_heap_realloc(talc_stripe_heap(s), p, n);
+    talc_heap_t *h = talc_stripe_heap(s);
+    void *q = NULL;
+    *old = talc_heap_usable_size(h, p);
+    if (*old)
+        q = talc_heap_realloc(h, p, n);
     if (q) {
         talc_stats_write_begin(&s->st);
         talc_stats_add(&s->st.reallocs, 1);
@@ -158,7 +164,7 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n)
         if (q != p)
             talc_seg_after_free(s, g);
     }
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
     return q;
 }
 
@@ -173,11 +179,9 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     talc_seg_t *g = talc_owner_or_fault(p, "realloc of a pointer no arena owns");
     if (!g)
         return NULL;
-    size_t old = talc_usable_size(p);
-    if (!old)
-        return NULL; /* the fatal handler was told and returned */
-    void *q = talc_realloc_in_stripe(g, p, n);
-    if (q)
+    size_t old;
+    void *q = talc_realloc_in_stripe(g, p, n, &old);
+    if (q || !old)
         return q;
     /* No room in that stripe: the owner arena's policy chain finds memory, then we move. */
     q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);

@@ -19,13 +19,14 @@
 #ifndef TALC_ARENA_INTERNAL_H
 #define TALC_ARENA_INTERNAL_H
 
-#include <pthread.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "atomic.h"
+#include "heap_internal.h"
+#include "mutex.h"
 #include "region.h"
 #include "talc/arena.h"
 #include "talc/heap.h"
@@ -65,6 +66,7 @@ typedef struct talc_seg {
     char *base;
     size_t size;
     talc_seg_kind_t kind;
+    size_t empty_chunk;           /* size of the one free chunk the span is when empty */
     struct talc_seg *next, *prev; /* the stripe's segments */
 } talc_seg_t;
 
@@ -81,7 +83,7 @@ typedef struct talc_stripe_stats {
 /* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
  * change only under `lock`. */
 struct talc_stripe {
-    alignas(TALC_STRIPE_ALIGN) pthread_mutex_t lock;
+    alignas(TALC_STRIPE_ALIGN) talc_mutex_t lock;
     talc_arena_t *arena;
     unsigned index;
     talc_seg_t *segs;             /* live segments */
@@ -109,7 +111,7 @@ struct talc_arena {
 
     /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
      * stripe lock (a stripe grows while holding its own lock). */
-    pthread_mutex_t grow_lock;
+    talc_mutex_t grow_lock;
     size_t source_bytes;              /* bytes currently taken from the source */
     size_t borrowed_bytes;            /* bytes currently held from the reserve */
     talc_atomic_size borrowed_total, returned_total;
@@ -146,9 +148,6 @@ static inline talc_heap_t *talc_stripe_heap(talc_stripe_t *s)
 
 /* Bytes of segment header in front of the span. */
 size_t talc_seg_overhead(void);
-/* A free that leaves a free chunk of at least (segment size − this) may have emptied the
- * segment's span: only then is the span looked at. */
-static inline size_t talc_seg_slack(void) { return 4096u; }
 /* Size of a normal segment for arena a. */
 size_t talc_seg_default_size(const talc_arena_t *a);
 /* Returns 1 (instead of 0) when the growth crossed the soft budget: the caller fires the
@@ -168,10 +167,36 @@ void talc_seg_pagemap_reinit(void);
 /* The segment owning p, or NULL (lock-free). */
 talc_seg_t *talc_seg_of(const void *p);
 
-/* ---- Stripe statistics (arenas/stripe_stats.c) --------------------------------------------*/
+/* ---- Stripe statistics (write side; the read side is arenas/stripe_stats.c) ---------------*/
 
-void talc_stats_write_begin(talc_stripe_stats_t *st);
-void talc_stats_write_end(talc_stripe_stats_t *st);
+/* The write side is inline: it runs inside every allocation and free (out of line, three
+ * calls cost about 3 ns of a 65 ns operation, docs/arenas.md). A write section makes seq odd,
+ * updates fields with relaxed stores, and makes seq even again with a release store; the read
+ * side (talc_stripe_stats_read) is in stripe_stats.c. With TALC_COUNTERS=0 the sections and
+ * the engine copy compile to nothing: the stripe counters stay zero and only the arena-level
+ * figures (source, reserve, OOM steps) remain. Callers hold the stripe lock. */
+static inline void talc_stats_write_begin(talc_stripe_stats_t *st)
+{
+#if TALC_COUNTERS
+    uint32_t s = talc_atomic_load_relaxed_u32(&st->seq);
+    talc_atomic_store_relaxed_u32(&st->seq, s + 1u);
+    /* release fence: the odd seq becomes visible before any of the field stores after it. */
+    atomic_thread_fence(memory_order_release);
+#else
+    (void)st;
+#endif
+}
+
+static inline void talc_stats_write_end(talc_stripe_stats_t *st)
+{
+#if TALC_COUNTERS
+    uint32_t s = talc_atomic_load_relaxed_u32(&st->seq);
+    /* release: the field stores before it become visible before the even seq. */
+    talc_atomic_store_release_u32(&st->seq, s + 1u);
+#else
+    (void)st;
+#endif
+}
 static inline void talc_stats_add(talc_atomic_size *c, size_t d)
 {
 #if TALC_COUNTERS
@@ -191,8 +216,22 @@ static inline void talc_stats_sub(talc_atomic_size *c, size_t d)
     talc_atomic_store_relaxed_size(c, talc_atomic_load_relaxed_size(c) - d);
 }
 /* Copy the engine's exact figures (live allocations and bytes, peak, managed, free bytes, free
- * chunks) from the stripe's heap into its counters. */
-void talc_stats_sync_heap(talc_stripe_t *s);
+ * chunks) from the stripe's heap into its counters, inside a write section. The engine's own
+ * fields are plain (written under the stripe lock), so snapshots read these copies instead. */
+static inline void talc_stats_sync_heap(talc_stripe_t *s)
+{
+#if TALC_COUNTERS
+    const struct talc_heap *h = (const struct talc_heap *)(const void *)talc_stripe_heap(s);
+    talc_atomic_store_relaxed_size(&s->st.live_allocs, h->cnt.live_allocs);
+    talc_atomic_store_relaxed_size(&s->st.live_bytes, h->cnt.live_bytes);
+    talc_atomic_store_relaxed_size(&s->st.peak_bytes, h->cnt.peak_live_bytes);
+    talc_atomic_store_relaxed_size(&s->st.managed, h->cnt.managed_bytes);
+    talc_atomic_store_relaxed_size(&s->st.free_bytes, h->chunk_bytes - h->used_bytes);
+    talc_atomic_store_relaxed_size(&s->st.free_chunks, h->cnt.free_chunks);
+#else
+    (void)s;
+#endif
+}
 
 /* ---- Fatal path (arenas/fatal.c) ----------------------------------------------------------*/
 
@@ -202,7 +241,10 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
 /* ---- Registry (arenas/registry.c) ---------------------------------------------------------*/
 
 int talc_registry_add(talc_arena_t *a);        /* -EEXIST if the name is taken */
-void talc_registry_remove(talc_arena_t *a);    /* waits for a grace period before returning */
+/* Unregister a unless veto(other, a) holds for another registered arena (-EPERM), checked
+ * under the registry lock; then waits for a grace period before returning 0. */
+int talc_registry_remove(talc_arena_t *a,
+                         bool (*veto)(const talc_arena_t *other, const talc_arena_t *a));
 void talc_registry_lock(void);
 void talc_registry_unlock(void);
 void talc_registry_reinit_lock(void);                   /* fork child */

@@ -22,6 +22,11 @@ typedef struct talc_tstate {
     unsigned depth;
     unsigned offset; /* added to the home stripe index; moved on contention */
     talc_stripe_t *last; /* the stripe this thread allocated from last */
+    /* The stripe chosen last time, valid while the arena (by creation number: an address can
+     * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
+    unsigned c_id;
+    unsigned c_cpu;
+    talc_stripe_t *c_stripe;
 } talc_tstate_t;
 
 static __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
@@ -64,11 +69,23 @@ void talc_dispatch_forget(talc_arena_t *a)
             talc_ts.scope[i] = talc_arena_default();
 }
 
-static unsigned talc_home_stripe(const talc_arena_t *a)
+/* The thread's home stripe in `a` for CPU `cpu`, computed and remembered. */
+static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
+{
+    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
+    talc_stripe_t *s = talc_arena_stripe(a, (home + talc_ts.offset) % a->nstripes);
+    talc_ts.c_id = a->id;
+    talc_ts.c_cpu = cpu;
+    talc_ts.c_stripe = s;
+    return s;
+}
+
+static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 {
     unsigned cpu = talc_cpu_cached();
-    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
-    return (home + talc_ts.offset) % a->nstripes;
+    if (TALC_LIKELY(talc_ts.c_stripe && talc_ts.c_id == a->id && talc_ts.c_cpu == cpu))
+        return talc_ts.c_stripe;
+    return talc_home_slow(a, cpu);
 }
 
 /* Note a contended acquisition in the stripe's counters (we hold its lock). */
@@ -81,24 +98,30 @@ static void talc_note_contention(talc_stripe_t *s)
 
 talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
 
-static talc_stripe_t *talc_lock_any(talc_arena_t *a)
+/* The home stripe was busy: try the others, move to the first one free. */
+static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 {
-    unsigned home = a->nstripes == 1 ? 0u : talc_home_stripe(a);
-    talc_stripe_t *s = talc_arena_stripe(a, home);
-    if (TALC_LIKELY(pthread_mutex_trylock(&s->lock) == 0))
-        return s;
+    unsigned home = s->index;
     for (unsigned i = 1; i < a->nstripes; i++) {
-        unsigned k = (home + i) % a->nstripes;
-        talc_stripe_t *o = talc_arena_stripe(a, k);
-        if (pthread_mutex_trylock(&o->lock) == 0) {
+        talc_stripe_t *o = talc_arena_stripe(a, (home + i) % a->nstripes);
+        if (talc_mutex_trylock(&o->lock)) {
             talc_ts.offset += i; /* stay on the quiet stripe next time */
+            talc_ts.c_stripe = o;
             talc_note_contention(o);
             return o;
         }
     }
-    pthread_mutex_lock(&s->lock);
+    talc_mutex_lock(&s->lock);
     talc_note_contention(s);
     return s;
+}
+
+static talc_stripe_t *talc_lock_any(talc_arena_t *a)
+{
+    talc_stripe_t *s = talc_home_stripe(a);
+    if (TALC_LIKELY(talc_mutex_trylock(&s->lock)))
+        return s;
+    return talc_lock_elsewhere(a, s);
 }
 
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)

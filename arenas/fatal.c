@@ -24,11 +24,11 @@ typedef struct talc_fatal_pair {
  * (handlers change rarely: at start-up and in tests). */
 static talc_fatal_pair_t talc_fatal_slots[2];
 static _Atomic(talc_fatal_pair_t *) talc_fatal_current;
-static pthread_mutex_t talc_fatal_lock = PTHREAD_MUTEX_INITIALIZER;
+static talc_mutex_t talc_fatal_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF);
 
 void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx)
 {
-    pthread_mutex_lock(&talc_fatal_lock);
+    talc_mutex_lock(&talc_fatal_lock);
     talc_fatal_pair_t *cur = atomic_load_explicit(&talc_fatal_current, memory_order_relaxed);
     talc_fatal_pair_t *next = cur == &talc_fatal_slots[0] ? &talc_fatal_slots[1]
                                                           : &talc_fatal_slots[0];
@@ -36,7 +36,7 @@ void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx)
     next->ctx = ctx;
     /* release: a fault that loads `next` sees its fields. */
     atomic_store_explicit(&talc_fatal_current, fn ? next : NULL, memory_order_release);
-    pthread_mutex_unlock(&talc_fatal_lock);
+    talc_mutex_unlock(&talc_fatal_lock);
 }
 
 static void talc_put(const char *s)

@@ -5,8 +5,8 @@
  * (creation order) its stripe locks and its grow lock, then the reserve lock, then the
  * owner-map writer lock; and it lets liburcu-bp prepare too. The parent releases them in
  * reverse order. The child re-initialises them: it has only the forking thread, which holds
- * them all, and glibc does not promise that unlocking a mutex inherited across fork works
- * for every mutex kind.
+ * them all (and no waiter to wake). These handlers take the locks outside the rank checker
+ * (mutex.h): holding every lock at once, arena after arena, is their documented order.
  *
  * Concurrency: prepare runs on the forking thread while others may allocate; it blocks until
  * each lock is free, so no heap is mid-update in the child.
@@ -21,22 +21,22 @@
 static void talc_lock_arena(talc_arena_t *a)
 {
     for (unsigned i = 0; i < a->nstripes; i++)
-        pthread_mutex_lock(&talc_arena_stripe(a, i)->lock);
-    pthread_mutex_lock(&a->grow_lock);
+        talc_mutex_lock_unranked(&talc_arena_stripe(a, i)->lock);
+    talc_mutex_lock_unranked(&a->grow_lock);
 }
 
 static void talc_unlock_arena(talc_arena_t *a)
 {
-    pthread_mutex_unlock(&a->grow_lock);
+    talc_mutex_unlock_unranked(&a->grow_lock);
     for (unsigned i = a->nstripes; i-- > 0;)
-        pthread_mutex_unlock(&talc_arena_stripe(a, i)->lock);
+        talc_mutex_unlock_unranked(&talc_arena_stripe(a, i)->lock);
 }
 
 static void talc_reinit_arena(talc_arena_t *a)
 {
-    pthread_mutex_init(&a->grow_lock, NULL);
+    talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
     for (unsigned i = 0; i < a->nstripes; i++)
-        pthread_mutex_init(&talc_arena_stripe(a, i)->lock, NULL);
+        talc_mutex_init(&talc_arena_stripe(a, i)->lock, TALC_RANK_STRIPE);
 }
 
 static void talc_fork_prepare(void)

@@ -33,9 +33,9 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
 {
     if (!a->cfg.on_soft_budget)
         return;
-    pthread_mutex_lock(&a->grow_lock);
+    talc_mutex_lock(&a->grow_lock);
     size_t footprint = a->source_bytes + a->borrowed_bytes;
-    pthread_mutex_unlock(&a->grow_lock);
+    talc_mutex_unlock(&a->grow_lock);
     a->cfg.on_soft_budget(a, footprint, a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
@@ -51,7 +51,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
         if (rc >= 0)
             p = talc_stripe_alloc(s, n, align);
     }
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
     if (rc == 1)
         talc_oom_soft_budget_fire(a);
     return p;
@@ -61,7 +61,7 @@ static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
     return p;
 }
 
@@ -98,7 +98,7 @@ static void talc_oom_failed(talc_arena_t *a)
     talc_stats_write_begin(&s->st);
     talc_stats_add(&s->st.failed, 1);
     talc_stats_write_end(&s->st);
-    pthread_mutex_unlock(&s->lock);
+    talc_mutex_unlock(&s->lock);
 }
 
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)

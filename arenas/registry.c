@@ -39,7 +39,7 @@ static char talc_reg_gp_token; /* tells TSan that readers happen before the recl
 
 #define TALC_REG_BUCKETS 64u
 
-static pthread_mutex_t talc_reg_mutex = PTHREAD_MUTEX_INITIALIZER;
+static talc_mutex_t talc_reg_mutex = TALC_MUTEX_INIT(TALC_RANK_REGISTRY);
 static _Atomic(talc_arena_t *) talc_reg_head;
 static talc_arena_t *talc_reg_tail; /* writers only */
 static _Atomic(talc_arena_t *) talc_reg_bucket[TALC_REG_BUCKETS];
@@ -105,7 +105,7 @@ size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
 
 int talc_registry_add(talc_arena_t *a)
 {
-    pthread_mutex_lock(&talc_reg_mutex);
+    talc_mutex_lock(&talc_reg_mutex);
     int rc = -EEXIST;
     if (!talc_reg_lookup(a->name)) {
         _Atomic(talc_arena_t *) *bucket = &talc_reg_bucket[talc_reg_hash(a->name)];
@@ -116,7 +116,7 @@ int talc_registry_add(talc_arena_t *a)
         talc_reg_store(bucket, a);
         rc = 0;
     }
-    pthread_mutex_unlock(&talc_reg_mutex);
+    talc_mutex_unlock(&talc_reg_mutex);
     return rc;
 }
 
@@ -137,21 +137,30 @@ static talc_arena_t *talc_reg_unlink(_Atomic(talc_arena_t *) *head, talc_arena_t
     return prev;
 }
 
-void talc_registry_remove(talc_arena_t *a)
+int talc_registry_remove(talc_arena_t *a, bool (*veto)(const talc_arena_t *other,
+                                                        const talc_arena_t *a))
 {
-    pthread_mutex_lock(&talc_reg_mutex);
+    talc_mutex_lock(&talc_reg_mutex);
+    /* Under the lock, so no arena registered after this check can be missed by it. */
+    for (talc_arena_t *x = talc_reg_load(&talc_reg_head); veto && x; x = talc_reg_load(&x->reg_next)) {
+        if (x != a && veto(x, a)) {
+            talc_mutex_unlock(&talc_reg_mutex);
+            return -EPERM;
+        }
+    }
     talc_arena_t *prev = talc_reg_unlink(&talc_reg_head, a, false);
     if (talc_reg_tail == a)
         talc_reg_tail = prev;
     (void)talc_reg_unlink(&talc_reg_bucket[talc_reg_hash(a->name)], a, true);
-    pthread_mutex_unlock(&talc_reg_mutex);
+    talc_mutex_unlock(&talc_reg_mutex);
     urcu_bp_synchronize_rcu(); /* no reader still holds a */
     TALC_TSAN_GP_DONE();
+    return 0;
 }
 
-void talc_registry_lock(void) { pthread_mutex_lock(&talc_reg_mutex); }
-void talc_registry_unlock(void) { pthread_mutex_unlock(&talc_reg_mutex); }
-void talc_registry_reinit_lock(void) { pthread_mutex_init(&talc_reg_mutex, NULL); }
+void talc_registry_lock(void) { talc_mutex_lock_unranked(&talc_reg_mutex); }
+void talc_registry_unlock(void) { talc_mutex_unlock_unranked(&talc_reg_mutex); }
+void talc_registry_reinit_lock(void) { talc_mutex_init(&talc_reg_mutex, TALC_RANK_REGISTRY); }
 
 /* Walk every arena with the registry lock held (fork handlers). */
 void talc_registry_each_locked(void (*fn)(talc_arena_t *a))

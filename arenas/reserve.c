@@ -17,7 +17,7 @@
 #include "reserve_internal.h"
 #include "talc/reserve.h"
 
-static pthread_mutex_t talc_reserve_mutex = PTHREAD_MUTEX_INITIALIZER;
+static talc_mutex_t talc_reserve_mutex = TALC_MUTEX_INIT(TALC_RANK_RESERVE);
 static talc_region_t talc_res;              /* ngranules == 0 until init */
 static talc_arena_t *talc_res_members;      /* linked through reserve_next */
 static size_t talc_res_borrowed_total, talc_res_returned_total, talc_res_denied;
@@ -29,7 +29,7 @@ int talc_reserve_init(size_t size, unsigned flags)
     size = (size + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
     size_t n = size / TALC_GRANULE;
     size_t bits_bytes = talc_region_words(n) * sizeof(uint64_t);
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     int rc = talc_res.ngranules ? -EALREADY : 0;
     char *m = NULL;
     uint64_t *bits = NULL;
@@ -51,7 +51,7 @@ int talc_reserve_init(size_t size, unsigned flags)
         if (bits)
             talc_os_unmap(bits, bits_bytes);
     }
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
     return rc;
 }
 
@@ -71,7 +71,7 @@ static size_t talc_reserve_protected(const talc_arena_t *a)
 char *talc_reserve_take(talc_arena_t *a, size_t size)
 {
     char *m = NULL;
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     size_t free_bytes = talc_region_free_bytes(&talc_res);
     bool allowed = talc_res.ngranules != 0 && a->cfg.borrow_ceiling != 0 &&
                    a->reserve_held <= a->cfg.borrow_ceiling &&
@@ -85,7 +85,7 @@ char *talc_reserve_take(talc_arena_t *a, size_t size)
     }
     else
         talc_res_denied++;
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
     if (!m)
         talc_stats_add_total(&a->reserve_denied, 1);
     return m;
@@ -93,40 +93,40 @@ char *talc_reserve_take(talc_arena_t *a, size_t size)
 
 void talc_reserve_give(talc_arena_t *a, char *base, size_t size)
 {
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     a->reserve_held -= size;
     talc_region_give(&talc_res, base, size / TALC_GRANULE);
     talc_res_returned_total += size;
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
 }
 
 int talc_reserve_join(talc_arena_t *a)
 {
     if (!a->cfg.borrow_ceiling && !a->cfg.reserve_guaranteed)
         return 0;
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     a->reserve_next = talc_res_members;
     talc_res_members = a;
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
     return 0;
 }
 
 void talc_reserve_leave(talc_arena_t *a)
 {
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     for (talc_arena_t **pp = &talc_res_members; *pp; pp = &(*pp)->reserve_next) {
         if (*pp == a) {
             *pp = a->reserve_next;
             break;
         }
     }
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
 }
 
 void talc_reserve_get_stats(talc_reserve_stats_t *out)
 {
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&talc_reserve_mutex);
+    talc_mutex_lock(&talc_reserve_mutex);
     out->size = talc_res.ngranules * TALC_GRANULE;
     out->free = talc_region_free_bytes(&talc_res);
     out->held = out->size - out->free;
@@ -135,9 +135,9 @@ void talc_reserve_get_stats(talc_reserve_stats_t *out)
     out->denied = talc_res_denied;
     for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next)
         out->guaranteed += b->cfg.reserve_guaranteed;
-    pthread_mutex_unlock(&talc_reserve_mutex);
+    talc_mutex_unlock(&talc_reserve_mutex);
 }
 
-void talc_reserve_lock(void) { pthread_mutex_lock(&talc_reserve_mutex); }
-void talc_reserve_unlock(void) { pthread_mutex_unlock(&talc_reserve_mutex); }
-void talc_reserve_reinit_lock(void) { pthread_mutex_init(&talc_reserve_mutex, NULL); }
+void talc_reserve_lock(void) { talc_mutex_lock_unranked(&talc_reserve_mutex); }
+void talc_reserve_unlock(void) { talc_mutex_unlock_unranked(&talc_reserve_mutex); }
+void talc_reserve_reinit_lock(void) { talc_mutex_init(&talc_reserve_mutex, TALC_RANK_RESERVE); }

@@ -21,7 +21,7 @@
 #include "region.h"
 #include "reserve_internal.h"
 
-static pthread_mutex_t talc_pagemap_writer = PTHREAD_MUTEX_INITIALIZER;
+static talc_mutex_t talc_pagemap_writer = TALC_MUTEX_INIT(TALC_RANK_PAGEMAP);
 
 size_t talc_seg_overhead(void)
 {
@@ -99,10 +99,12 @@ static talc_seg_t *talc_seg_make(talc_stripe_t *s, char *base, size_t size, talc
     g->span = talc_heap_claim(talc_stripe_heap(s), base + ov, size - ov);
     if (!g->span)
         return NULL;
+    /* A free whose merged chunk has this size has emptied the span (talc_free checks). */
+    g->empty_chunk = (size_t)(g->span->fence - g->span->first);
     g->magic = TALC_SEG_MAGIC; /* published to readers by the pagemap's release store */
-    pthread_mutex_lock(&talc_pagemap_writer);
+    talc_mutex_lock(&talc_pagemap_writer);
     int rc = talc_pagemap_set((uintptr_t)base, size, g);
-    pthread_mutex_unlock(&talc_pagemap_writer);
+    talc_mutex_unlock(&talc_pagemap_writer);
     if (rc != 0) {
         (void)talc_span_release(talc_stripe_heap(s), g->span);
         g->magic = 0;
@@ -132,13 +134,13 @@ static void talc_seg_drop(talc_stripe_t *s, talc_seg_t *g)
 {
     talc_arena_t *a = s->arena;
     talc_seg_unlink(s, g);
-    pthread_mutex_lock(&talc_pagemap_writer);
+    talc_mutex_lock(&talc_pagemap_writer);
     talc_pagemap_clear((uintptr_t)g->base, g->size);
-    pthread_mutex_unlock(&talc_pagemap_writer);
+    talc_mutex_unlock(&talc_pagemap_writer);
     g->magic = 0;
-    pthread_mutex_lock(&a->grow_lock);
+    talc_mutex_lock(&a->grow_lock);
     talc_source_give(a, g);
-    pthread_mutex_unlock(&a->grow_lock);
+    talc_mutex_unlock(&a->grow_lock);
 }
 
 /* Remove an empty segment from its stripe's heap and give its memory back. */
@@ -189,7 +191,7 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
     size_t min = talc_seg_min_size(s, need);
     if (!min)
         return -ENOMEM;
-    pthread_mutex_lock(&a->grow_lock);
+    talc_mutex_lock(&a->grow_lock);
     size_t size = talc_seg_size_for(a, min, borrow);
     char *m = NULL;
     talc_seg_kind_t kind = TALC_SEG_OS;
@@ -215,14 +217,14 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
         talc_atomic_store_relaxed_u32(&a->soft_armed, 0u);
         crossed = true;
     }
-    pthread_mutex_unlock(&a->grow_lock);
+    talc_mutex_unlock(&a->grow_lock);
     if (!m)
         return -ENOMEM;
     if (!talc_seg_make(s, m, size, kind)) {
         talc_seg_t tmp = {.base = m, .size = size, .kind = kind};
-        pthread_mutex_lock(&a->grow_lock);
+        talc_mutex_lock(&a->grow_lock);
         talc_source_give(a, &tmp);
-        pthread_mutex_unlock(&a->grow_lock);
+        talc_mutex_unlock(&a->grow_lock);
         return -ENOMEM;
     }
     talc_stats_write_begin(&s->st);
@@ -264,6 +266,6 @@ void talc_seg_release_all(talc_stripe_t *s)
         talc_seg_drop(s, s->segs);
 }
 
-void talc_seg_pagemap_lock(void) { pthread_mutex_lock(&talc_pagemap_writer); }
-void talc_seg_pagemap_unlock(void) { pthread_mutex_unlock(&talc_pagemap_writer); }
-void talc_seg_pagemap_reinit(void) { pthread_mutex_init(&talc_pagemap_writer, NULL); }
+void talc_seg_pagemap_lock(void) { talc_mutex_lock_unranked(&talc_pagemap_writer); }
+void talc_seg_pagemap_unlock(void) { talc_mutex_unlock_unranked(&talc_pagemap_writer); }
+void talc_seg_pagemap_reinit(void) { talc_mutex_init(&talc_pagemap_writer, TALC_RANK_PAGEMAP); }

@@ -47,10 +47,10 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
         talc_stripe_stats_read(&talc_arena_stripe(a, i)->st, &s);
         talc_sum_stripe(out, &s);
     }
-    pthread_mutex_lock(&a->grow_lock);
+    talc_mutex_lock(&a->grow_lock);
     out->source_bytes = a->source_bytes;
     out->borrowed_bytes = a->borrowed_bytes;
-    pthread_mutex_unlock(&a->grow_lock);
+    talc_mutex_unlock(&a->grow_lock);
     out->borrowed_total = talc_atomic_load_relaxed_size(&a->borrowed_total);
     out->returned_total = talc_atomic_load_relaxed_size(&a->returned_total);
     out->reserve_denied = talc_atomic_load_relaxed_size(&a->reserve_denied);

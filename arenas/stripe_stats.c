@@ -1,5 +1,5 @@
 /* stripe_stats.c — per-stripe counters behind a seqlock: exact, and readable while allocation
- * goes on.
+ * goes on. This file is the read side; the write side is inline in arena_internal.h.
  *
  * Writers hold the stripe lock, so there is one writer per stripe at a time. A write section
  * makes seq odd, updates fields with relaxed atomic stores, and makes seq even again with a
@@ -12,50 +12,7 @@
 #include <sched.h>
 
 #include "arena_internal.h"
-#include "heap_internal.h"
 #include "stripe_stats.h"
-
-/* With TALC_COUNTERS=0 the write sections and the engine copy compile to nothing: the stripe
- * counters stay zero and only the arena-level figures (source, reserve, OOM steps) remain. */
-void talc_stats_write_begin(talc_stripe_stats_t *st)
-{
-#if !TALC_COUNTERS
-    (void)st;
-    return;
-#endif
-    uint32_t s = talc_atomic_load_relaxed_u32(&st->seq);
-    talc_atomic_store_relaxed_u32(&st->seq, s + 1u);
-    /* release fence: the odd seq becomes visible before any of the field stores below. */
-    atomic_thread_fence(memory_order_release);
-}
-
-void talc_stats_write_end(talc_stripe_stats_t *st)
-{
-#if !TALC_COUNTERS
-    (void)st;
-    return;
-#endif
-    uint32_t s = talc_atomic_load_relaxed_u32(&st->seq);
-    /* release: the field stores above become visible before the even seq. */
-    talc_atomic_store_release_u32(&st->seq, s + 1u);
-}
-
-void talc_stats_sync_heap(talc_stripe_t *s)
-{
-#if !TALC_COUNTERS
-    (void)s;
-    return;
-#endif
-    /* Read the engine's fields in place (a full talc_heap_counters copy per operation cost
-     * 16 % of an arena malloc+free pair). */
-    const struct talc_heap *h = (const struct talc_heap *)(const void *)talc_stripe_heap(s);
-    talc_atomic_store_relaxed_size(&s->st.live_allocs, h->cnt.live_allocs);
-    talc_atomic_store_relaxed_size(&s->st.live_bytes, h->cnt.live_bytes);
-    talc_atomic_store_relaxed_size(&s->st.peak_bytes, h->cnt.peak_live_bytes);
-    talc_atomic_store_relaxed_size(&s->st.managed, h->cnt.managed_bytes);
-    talc_atomic_store_relaxed_size(&s->st.free_bytes, h->chunk_bytes - h->used_bytes);
-    talc_atomic_store_relaxed_size(&s->st.free_chunks, h->cnt.free_chunks);
-}
 
 #define TALC_RD(field) out->field = talc_atomic_load_relaxed_size(&st->field)
 

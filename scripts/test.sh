@@ -88,7 +88,7 @@ run_config x86_64 gcc-counters-off "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF
 run_config x86_64 clang-tsan "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
-run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke" -- \
+run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TOPOLOGY=sysfs \
   -DTALC_DEBUG_YIELD=ON -DTALC_BUILD_EXAMPLES=OFF
 if [ "$host" = x86_64 ]; then

@@ -58,6 +58,19 @@ static inline uint32_t talc_atomic_exchange_acquire_u32(talc_atomic_u32 *a, uint
     talc_debug_yield();
     return atomic_exchange_explicit(a, v, memory_order_acquire);
 }
+static inline uint32_t talc_atomic_exchange_release_u32(talc_atomic_u32 *a, uint32_t v)
+{
+    talc_debug_yield();
+    return atomic_exchange_explicit(a, v, memory_order_release);
+}
+/* Strong CAS, acquire on success, relaxed on failure. Returns true iff *a was `expected`. */
+static inline bool talc_atomic_cas_acquire_u32(talc_atomic_u32 *a, uint32_t expected,
+                                               uint32_t desired)
+{
+    talc_debug_yield();
+    return atomic_compare_exchange_strong_explicit(a, &expected, desired, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
 static inline void talc_atomic_store_release_u32(talc_atomic_u32 *a, uint32_t v)
 {
     talc_debug_yield();

@@ -22,7 +22,8 @@
  * A pointer that no arena owns, passed to talc_free / talc_realloc / talc_usable_size, goes to
  * the fatal handler (talc_set_fatal_handler) with the address; it never reaches a heap.
  *
- * Lock order (checked in TALC_DEBUG >= 1 builds): registry < arena < stripe < reserve < pagemap.
+ * Lock order (checked on every acquisition in TALC_DEBUG >= 1 builds, which abort on a
+ * violation): registry < stripe < arena grow lock < reserve < owner map; at most one stripe.
  * No lock is held while a user callback (reclaim, soft budget, fatal handler) runs.
  */
 #ifndef TALC_ARENA_H
@@ -92,7 +93,11 @@ typedef struct talc_arena_config {
     talc_reclaim_fn reclaim;
     void *reclaim_ctx;
     const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK; copied */
-    size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing) */
+    size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing).
+                                    A borrow takes one segment: 1 MiB for an OS-source arena,
+                                    else 4 owner-map granules (256 KiB by default), or the
+                                    request rounded to granules if larger; less if only less
+                                    is left under the ceiling */
     unsigned borrow_priority;  /**< 0 = lowest; higher may dip into lower arenas' headroom */
     size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone */
     int numa_node;             /**< bind OS segments to this node; -1 = no binding */
@@ -139,8 +144,10 @@ TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size)
     TALC_MALLOC_ATTR;
 TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_t size)
     TALC_MALLOC_ATTR;
-/** Resize. ptr may come from any arena; the block stays in its owner's arena (arena is used
- *  only when ptr is NULL). Semantics as realloc(3); NULL + ENOMEM leaves ptr intact. */
+/** Resize. ptr may come from any arena; `arena` is used only when ptr is NULL. The block is
+ *  resized in its owner arena, or moved through the owner arena's allocation path — whose OOM
+ *  chain may end in TALC_OOM_STEP_FALLBACK, and then the new block lives in the fallback arena
+ *  (talc_arena_of tells). Semantics as realloc(3); NULL + ENOMEM leaves ptr intact. */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). */

@@ -1,0 +1,136 @@
+/* test_mutex.c — the allocator's lock (src/mutex.h): mutual exclusion under contention (the
+ * futex sleep and wake path included), trylock, fork-handler (unranked) use, and the lock-rank
+ * checker: with TALC_DEBUG >= 1 taking locks out of rank order or releasing a lock not held
+ * aborts; without it, neither is checked. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "mutex.h"
+
+#define THREADS 4
+#define ROUNDS 20000
+
+static talc_mutex_t shared = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+static unsigned long counter; /* plain: only the lock protects it */
+static unsigned long sleepers_seen;
+
+static void pause_briefly(void)
+{
+    struct timespec ts = {0, 200000}; /* 0.2 ms: long enough that waiters go to sleep */
+    nanosleep(&ts, NULL);
+}
+
+static void *hammer(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    for (unsigned i = 0; i < ROUNDS; i++) {
+        talc_mutex_lock(&shared);
+        unsigned long c = counter;
+        if (i % 2000 == id) /* now and then hold the lock across a sleep */
+            pause_briefly();
+        if (atomic_load_explicit(&shared.state, memory_order_relaxed) == 2u)
+            sleepers_seen++;
+        counter = c + 1;
+        talc_mutex_unlock(&shared);
+    }
+    return NULL;
+}
+
+Test(mutex, excludes_under_contention_and_wakes_sleepers)
+{
+    pthread_t t[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, hammer, (void *)i), 0);
+    for (unsigned i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    cr_assert_eq(counter, (unsigned long)THREADS * ROUNDS);
+    /* A holder sleeping 0.2 ms outlasts the spin: some waiter must have marked the word. */
+    cr_assert_gt(sleepers_seen, 0, "no waiter ever reached the futex path");
+    cr_assert_eq(atomic_load(&shared.state), 0u);
+}
+
+Test(mutex, trylock_fails_while_held)
+{
+    talc_mutex_t m;
+    talc_mutex_init(&m, TALC_RANK_GROW);
+    cr_assert(talc_mutex_trylock(&m));
+    cr_assert_not(talc_mutex_trylock(&m));
+    talc_mutex_unlock(&m);
+    cr_assert(talc_mutex_trylock(&m));
+    talc_mutex_unlock(&m);
+    cr_assert_eq(atomic_load(&m.state), 0u);
+}
+
+Test(mutex, ranks_taken_in_order_pass)
+{
+    talc_mutex_t reg = TALC_MUTEX_INIT(TALC_RANK_REGISTRY);
+    talc_mutex_t stripe = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_t grow = TALC_MUTEX_INIT(TALC_RANK_GROW);
+    talc_mutex_t leaf = TALC_MUTEX_INIT(TALC_RANK_LEAF);
+    talc_mutex_lock(&reg);
+    talc_mutex_lock(&stripe);
+    cr_assert(talc_mutex_trylock(&grow));
+    talc_mutex_lock(&leaf);
+    talc_mutex_unlock(&leaf);
+    talc_mutex_unlock(&grow);
+    talc_mutex_unlock(&stripe);
+    talc_mutex_unlock(&reg);
+    /* After releasing, a lower rank may be taken again. */
+    talc_mutex_lock(&stripe);
+    talc_mutex_unlock(&stripe);
+}
+
+Test(mutex, unranked_locks_are_outside_the_checker)
+{
+    talc_mutex_t a = TALC_MUTEX_INIT(TALC_RANK_GROW);
+    talc_mutex_t b = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_lock_unranked(&a);
+    talc_mutex_lock_unranked(&b); /* out of order, as fork's arena-after-arena sweep is */
+    cr_assert_not(talc_mutex_trylock(&b));
+    talc_mutex_unlock_unranked(&b);
+    talc_mutex_unlock_unranked(&a);
+    talc_mutex_lock(&b);
+    talc_mutex_unlock(&b);
+}
+
+static void out_of_order(void)
+{
+    talc_mutex_t grow = TALC_MUTEX_INIT(TALC_RANK_GROW);
+    talc_mutex_t stripe = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_lock(&grow);
+    talc_mutex_lock(&stripe); /* a stripe after a grow lock: rank order broken */
+    talc_mutex_unlock(&stripe);
+    talc_mutex_unlock(&grow);
+}
+
+static void same_rank_twice(void)
+{
+    talc_mutex_t s1 = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_t s2 = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_lock(&s1);
+    (void)talc_mutex_trylock(&s2); /* two stripes at once: not allowed either */
+    talc_mutex_unlock(&s2);
+    talc_mutex_unlock(&s1);
+}
+
+static void release_not_held(void)
+{
+    talc_mutex_t m = TALC_MUTEX_INIT(TALC_RANK_RESERVE);
+    talc_mutex_unlock(&m);
+}
+
+#if TALC_DEBUG >= 1
+Test(mutex, out_of_order_aborts, .signal = SIGABRT) { out_of_order(); }
+Test(mutex, same_rank_twice_aborts, .signal = SIGABRT) { same_rank_twice(); }
+Test(mutex, release_not_held_aborts, .signal = SIGABRT) { release_not_held(); }
+#else
+/* Release builds do not pay for the checker: the same sequences run to completion. */
+Test(mutex, out_of_order_is_unchecked_in_release) { out_of_order(); }
+Test(mutex, same_rank_twice_is_unchecked_in_release) { same_rank_twice(); }
+Test(mutex, release_not_held_is_unchecked_in_release) { release_not_held(); }
+#endif
