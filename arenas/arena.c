@@ -151,9 +151,9 @@ static void talc_arena_prefill(talc_arena_t *a)
     bool crossed = false;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
-        talc_mutex_lock(&s->lock);
+        talc_stripe_lock(s);
         crossed |= talc_seg_grow(s, per, false) == 1;
-        talc_mutex_unlock(&s->lock);
+        talc_stripe_unlock(s);
     }
     if (crossed) /* the growth disarmed the soft budget: report it, as oom.c does */
         talc_oom_soft_budget_fire(a);
@@ -244,13 +244,13 @@ static bool talc_arena_live(talc_arena_t *a)
     bool live = false;
     for (unsigned i = 0; i < a->nstripes && !live; i++) {
         talc_stripe_t *s = talc_arena_stripe(a, i);
-        talc_mutex_lock(&s->lock);
+        talc_stripe_lock(s);
         for (talc_seg_t *g = s->segs; g && !live; g = g->next) {
             talc_span_info_t info;
             talc_span_get_info(talc_stripe_heap(s), g->span, &info);
             live = !info.empty;
         }
-        talc_mutex_unlock(&s->lock);
+        talc_stripe_unlock(s);
     }
     return live;
 }

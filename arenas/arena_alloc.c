@@ -16,12 +16,10 @@
 
 static void talc_lock_owner(talc_stripe_t *s)
 {
-    if (TALC_LIKELY(talc_mutex_trylock(&s->lock)))
+    if (TALC_LIKELY(talc_stripe_trylock(s)))
         return;
-    talc_mutex_lock(&s->lock);
-    talc_stats_write_begin(&s->st);
+    talc_stripe_lock(s);
     talc_stats_add(&s->st.contended, 1);
-    talc_stats_write_end(&s->st);
 }
 
 void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
@@ -29,12 +27,7 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
     talc_heap_t *h = talc_stripe_heap(s);
     void *p = align > TALC_MIN_ALIGN ? talc_heap_alloc_aligned(h, n, align)
                                      : talc_heap_alloc(h, n);
-    if (p) {
-        talc_stats_write_begin(&s->st);
-        talc_stats_add(&s->st.allocs, 1);
-        talc_stats_sync_heap(s);
-        talc_stats_write_end(&s->st);
-    }
+    talc_stats_add(&s->st.allocs, p != NULL);
     return p;
 }
 
@@ -42,7 +35,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
     if (TALC_LIKELY(p != NULL))
         return p;
     return talc_oom_chain(a, n, align, depth);
@@ -111,17 +104,14 @@ void talc_free(void *p)
     bool remote = s != talc_dispatch_last();
     talc_lock_owner(s);
     size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);
-    talc_stats_write_begin(&s->st);
     /* merged == 0: the heap rejected p (double free, not a block start) and the fatal handler
      * returned; nothing was freed, so nothing is counted. */
     talc_stats_add(&s->st.frees, merged != 0);
     if (remote && merged)
         talc_stats_add(&s->st.remote_frees, 1);
-    talc_stats_sync_heap(s);
-    talc_stats_write_end(&s->st);
     if (TALC_UNLIKELY(merged == g->empty_chunk))
         talc_seg_after_free(s, g); /* the block's span is now one free chunk: empty */
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
 }
 
 size_t talc_usable_size(const void *p)
@@ -132,9 +122,9 @@ size_t talc_usable_size(const void *p)
     if (!g)
         return 0;
     talc_stripe_t *s = g->stripe;
-    talc_mutex_lock(&s->lock);
+    talc_stripe_lock(s);
     size_t n = talc_heap_usable_size(talc_stripe_heap(s), p);
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
     return n;
 }
 
@@ -157,14 +147,11 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     if (*old)
         q = talc_heap_realloc(h, p, n);
     if (q) {
-        talc_stats_write_begin(&s->st);
         talc_stats_add(&s->st.reallocs, 1);
-        talc_stats_sync_heap(s);
-        talc_stats_write_end(&s->st);
         if (q != p)
             talc_seg_after_free(s, g);
     }
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
     return q;
 }
 

@@ -14,7 +14,8 @@
  *   A2 a segment belongs to exactly one stripe and is on that stripe's list.
  *   A3 Σ over segments of seg->size == arena->source_bytes + arena->borrowed_bytes.
  *   A4 arena->source_bytes <= hard_budget (when set); arena->borrowed_bytes <= borrow_ceiling.
- *   A5 stripe statistics change only under the stripe lock, inside a seqlock write section.
+ *   A5 stripe statistics and the stripe heap change only under the stripe lock, inside a seqlock
+ *      write section.
  */
 #ifndef TALC_ARENA_INTERNAL_H
 #define TALC_ARENA_INTERNAL_H
@@ -70,13 +71,14 @@ typedef struct talc_seg {
     struct talc_seg *next, *prev; /* the stripe's segments */
 } talc_seg_t;
 
-/* Per-stripe counters. Written only by the holder of the stripe lock, inside a seqlock write
- * section (seq odd while writing); read lock-free by snapshots, retrying on a seq change. */
+/* Per-stripe counters: the arena-level totals. The live figures (allocations, bytes, peak,
+ * managed, free bytes and chunks) are the stripe heap's own counters, read in place. Both are
+ * written only by the holder of the stripe lock, inside the seqlock write section that
+ * talc_stripe_lock opens (seq odd while writing); snapshots read them lock-free, retrying on
+ * a seq change (stripe_stats.c). */
 typedef struct talc_stripe_stats {
     talc_atomic_u32 seq;
-    talc_atomic_size live_allocs, live_bytes, peak_bytes;
     talc_atomic_size allocs, frees, reallocs, failed;
-    talc_atomic_size managed, free_bytes, free_chunks;
     talc_atomic_size contended, remote_frees;
 } talc_stripe_stats_t;
 
@@ -215,22 +217,27 @@ static inline void talc_stats_sub(talc_atomic_size *c, size_t d)
 {
     talc_atomic_store_relaxed_size(c, talc_atomic_load_relaxed_size(c) - d);
 }
-/* Copy the engine's exact figures (live allocations and bytes, peak, managed, free bytes, free
- * chunks) from the stripe's heap into its counters, inside a write section. The engine's own
- * fields are plain (written under the stripe lock), so snapshots read these copies instead. */
-static inline void talc_stats_sync_heap(talc_stripe_t *s)
+/* The stripe lock and the stats write section go together: every change to a stripe's heap
+ * (and so to the engine counters snapshots read) and to its stripe counters happens between
+ * talc_stripe_lock and talc_stripe_unlock, inside one write section. */
+static inline void talc_stripe_lock(talc_stripe_t *s)
 {
-#if TALC_COUNTERS
-    const struct talc_heap *h = (const struct talc_heap *)(const void *)talc_stripe_heap(s);
-    talc_atomic_store_relaxed_size(&s->st.live_allocs, h->cnt.live_allocs);
-    talc_atomic_store_relaxed_size(&s->st.live_bytes, h->cnt.live_bytes);
-    talc_atomic_store_relaxed_size(&s->st.peak_bytes, h->cnt.peak_live_bytes);
-    talc_atomic_store_relaxed_size(&s->st.managed, h->cnt.managed_bytes);
-    talc_atomic_store_relaxed_size(&s->st.free_bytes, h->chunk_bytes - h->used_bytes);
-    talc_atomic_store_relaxed_size(&s->st.free_chunks, h->cnt.free_chunks);
-#else
-    (void)s;
-#endif
+    talc_mutex_lock(&s->lock);
+    talc_stats_write_begin(&s->st);
+}
+
+static inline bool talc_stripe_trylock(talc_stripe_t *s)
+{
+    if (!talc_mutex_trylock(&s->lock))
+        return false;
+    talc_stats_write_begin(&s->st);
+    return true;
+}
+
+static inline void talc_stripe_unlock(talc_stripe_t *s)
+{
+    talc_stats_write_end(&s->st);
+    talc_mutex_unlock(&s->lock);
 }
 
 /* ---- Fatal path (arenas/fatal.c) ----------------------------------------------------------*/

@@ -91,9 +91,7 @@ static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 /* Note a contended acquisition in the stripe's counters (we hold its lock). */
 static void talc_note_contention(talc_stripe_t *s)
 {
-    talc_stats_write_begin(&s->st);
     talc_stats_add(&s->st.contended, 1);
-    talc_stats_write_end(&s->st);
 }
 
 talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
@@ -104,14 +102,14 @@ static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
     unsigned home = s->index;
     for (unsigned i = 1; i < a->nstripes; i++) {
         talc_stripe_t *o = talc_arena_stripe(a, (home + i) % a->nstripes);
-        if (talc_mutex_trylock(&o->lock)) {
+        if (talc_stripe_trylock(o)) {
             talc_ts.offset += i; /* stay on the quiet stripe next time */
             talc_ts.c_stripe = o;
             talc_note_contention(o);
             return o;
         }
     }
-    talc_mutex_lock(&s->lock);
+    talc_stripe_lock(s);
     talc_note_contention(s);
     return s;
 }
@@ -119,7 +117,7 @@ static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 static talc_stripe_t *talc_lock_any(talc_arena_t *a)
 {
     talc_stripe_t *s = talc_home_stripe(a);
-    if (TALC_LIKELY(talc_mutex_trylock(&s->lock)))
+    if (TALC_LIKELY(talc_stripe_trylock(s)))
         return s;
     return talc_lock_elsewhere(a, s);
 }

@@ -51,7 +51,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
         if (rc >= 0)
             p = talc_stripe_alloc(s, n, align);
     }
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
     if (rc == 1)
         talc_oom_soft_budget_fire(a);
     return p;
@@ -61,7 +61,7 @@ static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
     return p;
 }
 
@@ -95,10 +95,8 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
 static void talc_oom_failed(talc_arena_t *a)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
-    talc_stats_write_begin(&s->st);
     talc_stats_add(&s->st.failed, 1);
-    talc_stats_write_end(&s->st);
-    talc_mutex_unlock(&s->lock);
+    talc_stripe_unlock(s);
 }
 
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)

@@ -227,9 +227,6 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
         talc_mutex_unlock(&a->grow_lock);
         return -ENOMEM;
     }
-    talc_stats_write_begin(&s->st);
-    talc_stats_sync_heap(s);
-    talc_stats_write_end(&s->st);
     return crossed ? 1 : 0;
 }
 
@@ -251,9 +248,6 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     if (keep)
         return;
     talc_seg_release(s, g);
-    talc_stats_write_begin(&s->st);
-    talc_stats_sync_heap(s);
-    talc_stats_write_end(&s->st);
 }
 
 void talc_seg_release_all(talc_stripe_t *s)

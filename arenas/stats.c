@@ -44,7 +44,7 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
     out->stripes = a->nstripes;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_snapshot_t s;
-        talc_stripe_stats_read(&talc_arena_stripe(a, i)->st, &s);
+        talc_stripe_stats_read(talc_arena_stripe(a, i), &s);
         talc_sum_stripe(out, &s);
     }
     talc_mutex_lock(&a->grow_lock);

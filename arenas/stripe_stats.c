@@ -1,13 +1,15 @@
 /* stripe_stats.c — per-stripe counters behind a seqlock: exact, and readable while allocation
  * goes on. This file is the read side; the write side is inline in arena_internal.h.
  *
- * Writers hold the stripe lock, so there is one writer per stripe at a time. A write section
- * makes seq odd, updates fields with relaxed atomic stores, and makes seq even again with a
- * release store. A reader loads seq (acquire), copies the fields (relaxed), issues an acquire
- * fence and reloads seq; it retries if seq was odd or changed, yielding the CPU after a few
- * quick retries (the writer may be preempted). Readers never block writers.
+ * Writers hold the stripe lock, so there is one writer per stripe at a time, and the lock
+ * holder is always inside a write section (talc_stripe_lock). A write section makes seq odd,
+ * updates fields with relaxed atomic stores — the stripe's totals here and the heap engine's
+ * own live counters — and makes seq even again with a release store. A reader loads seq
+ * (acquire), copies the fields (relaxed), issues an acquire fence and reloads seq; it retries
+ * if seq was odd or changed, yielding the CPU after a few quick retries (the writer may be
+ * preempted). Readers never block writers.
  *
- * Concurrency: write functions need the stripe lock; talc_stripe_stats_read may run anywhere.
+ * Concurrency: writers need the stripe lock; talc_stripe_stats_read may run anywhere.
  */
 #include <sched.h>
 
@@ -15,21 +17,26 @@
 #include "stripe_stats.h"
 
 #define TALC_RD(field) out->field = talc_atomic_load_relaxed_size(&st->field)
+/* The heap's counters are plain size_t fields that the engine stores with relaxed atomic
+ * stores (heap_internal.h, TALC_PUBLISH); load them the same way. */
+#define TALC_RD_HEAP(lv) __atomic_load_n(&(lv), __ATOMIC_RELAXED)
 
-static void talc_stats_copy(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out)
+static void talc_stats_copy(talc_stripe_t *s, talc_stripe_snapshot_t *out)
 {
-    TALC_RD(live_allocs);
-    TALC_RD(live_bytes);
-    TALC_RD(peak_bytes);
+    talc_stripe_stats_t *st = &s->st;
+    const struct talc_heap *h = (const struct talc_heap *)(const void *)talc_stripe_heap(s);
     TALC_RD(allocs);
     TALC_RD(frees);
     TALC_RD(reallocs);
     TALC_RD(failed);
-    TALC_RD(managed);
-    TALC_RD(free_bytes);
-    TALC_RD(free_chunks);
     TALC_RD(contended);
     TALC_RD(remote_frees);
+    out->live_allocs = TALC_RD_HEAP(h->cnt.live_allocs);
+    out->live_bytes = TALC_RD_HEAP(h->cnt.live_bytes);
+    out->peak_bytes = TALC_RD_HEAP(h->cnt.peak_live_bytes);
+    out->managed = TALC_RD_HEAP(h->cnt.managed_bytes);
+    out->free_chunks = TALC_RD_HEAP(h->cnt.free_chunks);
+    out->free_bytes = TALC_RD_HEAP(h->chunk_bytes) - TALC_RD_HEAP(h->used_bytes);
 }
 
 /* A writer can be preempted inside its write section (it holds the stripe lock, a mutex). A
@@ -45,8 +52,9 @@ static void talc_stats_backoff(unsigned *tries)
         sched_yield();
 }
 
-void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out)
+void talc_stripe_stats_read(talc_stripe_t *s, talc_stripe_snapshot_t *out)
 {
+    talc_stripe_stats_t *st = &s->st;
     unsigned tries = 0;
     for (;;) {
         /* acquire: the fields read below are at least as new as this seq. */
@@ -55,7 +63,7 @@ void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out
             talc_stats_backoff(&tries);
             continue;
         }
-        talc_stats_copy(st, out);
+        talc_stats_copy(s, out);
         /* acquire fence: the field loads above complete before seq is loaded again. */
         atomic_thread_fence(memory_order_acquire);
         if (talc_atomic_load_relaxed_u32(&st->seq) == s1)

@@ -14,6 +14,6 @@ typedef struct talc_stripe_snapshot {
     size_t contended, remote_frees;
 } talc_stripe_snapshot_t;
 
-void talc_stripe_stats_read(talc_stripe_stats_t *st, talc_stripe_snapshot_t *out);
+void talc_stripe_stats_read(talc_stripe_t *s, talc_stripe_snapshot_t *out);
 
 #endif /* TALC_STRIPE_STATS_H */

@@ -143,9 +143,23 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
 /* ---- Counters (compiled out with TALC_COUNTERS=0) -----------------------------------------*/
 
 #if TALC_COUNTERS
-#define TALC_CNT(h, field, op) ((h)->cnt.field op)
-#define TALC_USED(h, op) ((h)->used_bytes op)
-#define TALC_CHUNKS(h, op) ((h)->chunk_bytes op)
+/* One writer changes a heap's counters (whoever holds the heap, or its lock), but a monitor may
+ * read the size_t ones at the same time (arenas/stripe_stats.c, inside a seqlock). So they are
+ * stored with relaxed atomic stores (a plain store on every 64-bit target: no cost), and the
+ * writer's own loads stay plain. uint64_t totals on 32-bit targets are not read concurrently
+ * and are stored plainly (no libatomic on bare metal). */
+TALC_INLINE void talc_pub_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+TALC_INLINE void talc_pub_plain(uint64_t *p, uint64_t v) { *p = v; }
+#define TALC_PUBLISH(lv, v) _Generic(&(lv), size_t *: talc_pub_size, default: talc_pub_plain)(&(lv), (v))
+#define TALC_PUB_OP(lv, op)                                                                       \
+    __extension__({                                                                               \
+        __typeof__(lv) talc_v_ = (lv);                                                            \
+        talc_v_ op;                                                                               \
+        TALC_PUBLISH(lv, talc_v_);                                                                \
+    })
+#define TALC_CNT(h, field, op) TALC_PUB_OP((h)->cnt.field, op)
+#define TALC_USED(h, op) TALC_PUB_OP((h)->used_bytes, op)
+#define TALC_CHUNKS(h, op) TALC_PUB_OP((h)->chunk_bytes, op)
 #else
 #define TALC_CNT(h, field, op) ((void)sizeof((h)->cnt.field op)) /* type-checks, no code */
 #define TALC_USED(h, op) ((void)sizeof((h)->used_bytes op))
@@ -155,9 +169,10 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
 TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)
 {
 #if TALC_COUNTERS
-    h->cnt.live_bytes += bytes;
-    if (h->cnt.live_bytes > h->cnt.peak_live_bytes)
-        h->cnt.peak_live_bytes = h->cnt.live_bytes;
+    size_t live = h->cnt.live_bytes + bytes;
+    TALC_PUBLISH(h->cnt.live_bytes, live);
+    if (live > h->cnt.peak_live_bytes)
+        TALC_PUBLISH(h->cnt.peak_live_bytes, live);
 #else
     (void)h;
     (void)bytes;
