@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# bench/run.sh — configure, build and run the benchmarks (heap engine, then arenas), then print
-# the summary.
+# bench/run.sh — configure, build and run the benchmarks (heap engine, then arenas), print the
+# summary, then run the allocator suite (bench/suite/run.sh: LD_PRELOADed peers vs libtalc).
 #
 #   bash bench/run.sh [talc_bench options...]        (what `make bench` runs)
 #
 # Environment:
-#   BENCH_PRESET      quick (default; ~2 minutes) | full (Talc's parameters; ~4 minutes)
+#   BENCH_PRESET      quick (default; ~2 minutes) | full (Talc's parameters; ~4 minutes); the
+#                     suite's presets have the same names (~2 and < 20 minutes)
+#   BENCH_ONLY        engine (talc_bench only) | suite (the allocator suite only); default both.
+#                     The suite's own knobs (SUITE_*) are listed in bench/suite/run.sh
 #   BENCH_OUT         results directory (default bench/results)
 #   BENCH_BUILD_DIR   build directory (default build/bench)
 #   BENCH_SEED        base seed (default fixed in talc_bench: runs are deterministic)
@@ -39,6 +42,11 @@ step() { printf '[run.sh] %s\n' "$*" >&2; }
 case $preset in
   quick | full) ;;
   *) echo "run.sh: BENCH_PRESET must be quick or full, not '$preset'" >&2; exit 2 ;;
+esac
+case ${BENCH_ONLY:-} in
+  '' | engine) ;;
+  suite) exec bash "$root/bench/suite/run.sh" ;;
+  *) echo "run.sh: BENCH_ONLY must be engine or suite, not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 
 # The revision measured: HEAD's short hash ("-dirty" if src/, include/ or arenas/ differ).
@@ -74,3 +82,7 @@ if [ -n "${BENCH_ALLOCATORS:-}" ]; then args+=(--allocators "$BENCH_ALLOCATORS")
 if [ -n "${BENCH_ARENA_STRIPES:-}" ]; then args+=(--arena-stripes "$BENCH_ARENA_STRIPES"); fi
 "$build/talc_bench" "${args[@]}" "$@"
 step "done: $out/summary.md"
+if [ -z "${BENCH_ONLY:-}" ]; then
+  step "next: the allocator suite (bench/suite/run.sh)"
+  bash "$root/bench/suite/run.sh"
+fi

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# bench/suite/run.sh — the allocator suite: builds the workloads (bench/suite/) and libtalc's
+# malloc shim, runs every workload × thread count × allocator interleaved, repeats, and writes
+# the medians, the ratios to libtalc, charts and library sizes (bench/README.md, "Allocator
+# suite").
+#
+#   bash bench/suite/run.sh                  (bench/run.sh runs it as its last stage)
+#
+# Environment (all optional):
+#   BENCH_PRESET        quick (default; about 2 minutes) | full (under 20 minutes)
+#   BENCH_OUT           results directory (default bench/results)
+#   SUITE_BUILD_DIR     workloads' build directory (default build/suite)
+#   SUITE_LIB_BUILD_DIR libtalc + shim build directory (default build/suite-lib)
+#   SUITE_WORKLOADS     comma list (default all): larson,xmalloc,cache-scratch,cache-thrash,
+#                       mstress,alloc-test,glibc-thread,sh6bench,random-actions
+#   SUITE_THREADS       space list of thread counts (default "1 2 4")
+#   SUITE_ALLOCATORS    comma list (default all found): talc,talc-aligned,glibc,jemalloc,
+#                       mimalloc,tcmalloc,tbbmalloc
+#   SUITE_REPS          repetitions (preset: quick 3, full 5)
+#   SUITE_SECONDS       timed part of each run in seconds (preset: quick 0.15, full 1.0)
+#   TALC_SHIM           path of libtalc-malloc.so to use instead of building one
+#   SUITE_TALC_ALIGNED_CONF  TALC_CONF of the talc-aligned allocator (default cache_aligned=1)
+#
+# Threading rules: runs one workload process at a time (the workloads make their own threads).
+# Progress goes to stderr ("[suite] k/N ..."), the Markdown summary to stdout and to
+# $BENCH_OUT/suite.md; records to $BENCH_OUT/suite-<preset>.json; charts to
+# $BENCH_OUT/suite-*.png. Exits 1 if any run failed its own check, crashed or timed out.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+preset=${BENCH_PRESET:-quick}
+out=${BENCH_OUT:-$root/bench/results}
+build=${SUITE_BUILD_DIR:-$root/build/suite}
+libbuild=${SUITE_LIB_BUILD_DIR:-$root/build/suite-lib}
+aligned_conf=${SUITE_TALC_ALIGNED_CONF:-cache_aligned=1}
+
+case $preset in
+  quick) reps=${SUITE_REPS:-3}; seconds=${SUITE_SECONDS:-0.15} ;;
+  full) reps=${SUITE_REPS:-5}; seconds=${SUITE_SECONDS:-1.0} ;;
+  *) echo "suite: BENCH_PRESET must be quick or full, not '$preset'" >&2; exit 2 ;;
+esac
+all_workloads=(larson xmalloc cache-scratch cache-thrash mstress alloc-test glibc-thread sh6bench
+               random-actions)
+IFS=, read -r -a workloads <<<"${SUITE_WORKLOADS:-$(IFS=,; echo "${all_workloads[*]}")}"
+read -r -a threads <<<"${SUITE_THREADS:-1 2 4}"
+
+step() { printf '[suite] %s\n' "$*" >&2; }
+
+# ---- Build ----------------------------------------------------------------------------------
+build_workloads() {
+  step "build workloads in $build"
+  mkdir -p "$build"
+  if ! { cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+           -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" &&
+         cmake --build "$build" -j 2; } >"$build/build.log" 2>&1; then
+    cat "$build/build.log" >&2
+    exit 1
+  fi
+}
+
+# libtalc.so (for its size) and, once the shim exists, libtalc-malloc.so. A failure here
+# (another engineer's tree mid-edit) is reported and the suite goes on without libtalc.
+build_talc() {
+  step "build libtalc and its malloc shim in $libbuild"
+  mkdir -p "$libbuild"
+  if ! cmake -S "$root" -B "$libbuild" -DCMAKE_BUILD_TYPE=Release -DTALC_BUILD_TESTS=OFF \
+         -DTALC_BUILD_EXAMPLES=OFF -DTALC_BUILD_SHIM=ON >"$libbuild/build.log" 2>&1; then
+    step "WARNING: configuring libtalc failed ($libbuild/build.log); running without it"
+    return 0
+  fi
+  local targets=(talc)
+  local help # (captured first: grep -q would close the pipe early, and pipefail would say no)
+  help=$(cmake --build "$libbuild" --target help 2>/dev/null || true)
+  if grep -q '\btalc_malloc\b' <<<"$help"; then
+    targets+=(talc_malloc)
+  fi
+  if ! cmake --build "$libbuild" -j 2 --target "${targets[@]}" >>"$libbuild/build.log" 2>&1; then
+    step "WARNING: building ${targets[*]} failed ($libbuild/build.log); running without it"
+  fi
+}
+
+# ---- Allocators -----------------------------------------------------------------------------
+# name -> LD_PRELOAD path ("" = the system allocator) and TALC_CONF ("" = none).
+declare -A preload conf
+alloc_order=()
+
+peer_lib() { # debian-package file-name: the library's path, from the package or ldconfig
+  local f
+  # (whole lists read, no early exit: with pipefail a writer killed by SIGPIPE fails the pipe)
+  f=$(dpkg -L "$1" 2>/dev/null |
+      awk -v n="/$2" 'substr($0, length($0) - length(n) + 1) == n { f = $0 } END { print f }' ||
+      true)
+  if [ -z "$f" ]; then
+    f=$(ldconfig -p | awk -v n="$2" '!f && $1 == n { f = $NF } END { print f }' || true)
+  fi
+  [ -n "$f" ] && [ -e "$f" ] && echo "$f"
+}
+
+add_alloc() { # name path conf
+  if [ -n "${SUITE_ALLOCATORS:-}" ] && [[ ",$SUITE_ALLOCATORS," != *",$1,"* ]]; then return; fi
+  preload[$1]=$2; conf[$1]=$3; alloc_order+=("$1")
+}
+
+find_allocators() {
+  local shim=${TALC_SHIM:-$libbuild/libtalc-malloc.so} f
+  if [ -e "$shim" ]; then
+    add_alloc talc "$shim" ""
+    add_alloc talc-aligned "$shim" "$aligned_conf"
+  else
+    step "WARNING: no libtalc-malloc.so ($shim): libtalc not measured; ratios are to glibc"
+  fi
+  add_alloc glibc "" ""
+  while read -r name pkg file; do
+    if f=$(peer_lib "$pkg" "$file"); then add_alloc "$name" "$f" ""
+    else step "WARNING: $name ($pkg: $file) not installed; skipped (scripts/deps.sh bench)"; fi
+  done <<'EOF'
+jemalloc libjemalloc2 libjemalloc.so.2
+mimalloc libmimalloc2.0 libmimalloc.so.2
+tcmalloc libtcmalloc-minimal4 libtcmalloc_minimal.so.4
+tbbmalloc libtbbmalloc2 libtbbmalloc_proxy.so.2
+EOF
+}
+
+# ---- Facts ----------------------------------------------------------------------------------
+commit_id() {
+  local c
+  if c=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
+    if [ -n "$(git -C "$root" status --porcelain -- src include arenas shim 2>/dev/null)" ]; then
+      c="$c-dirty"
+    fi
+    echo "$c"
+  else
+    echo uncommitted
+  fi
+}
+
+# "label<TAB>path<TAB>text bytes" for libtalc, the shim and the peers' libraries.
+library_sizes() {
+  local lib label
+  for label in libtalc.so libtalc-malloc.so; do
+    lib=$libbuild/$label
+    [ "$label" = libtalc-malloc.so ] && lib=${TALC_SHIM:-$lib}
+    [ -e "$lib" ] || continue
+    printf '%s\t%s\t%s\n' "$label" "$lib" "$(size "$lib" | awk 'NR == 2 { print $1 }')"
+  done
+  while read -r label pkg file; do
+    lib=$(peer_lib "$pkg" "$file") || continue
+    printf '%s\t%s\t%s\n' "$label" "$lib" "$(size "$lib" | awk 'NR == 2 { print $1 }')"
+  done <<'EOF'
+jemalloc libjemalloc2 libjemalloc.so.2
+mimalloc libmimalloc2.0 libmimalloc.so.2
+tcmalloc-minimal libtcmalloc-minimal4 libtcmalloc_minimal.so.4
+tbbmalloc libtbbmalloc2 libtbbmalloc.so.2
+tbbmalloc-proxy libtbbmalloc2 libtbbmalloc_proxy.so.2
+EOF
+}
+
+# ---- Runs -----------------------------------------------------------------------------------
+# One run: prints "alloc<TAB>workload<TAB>threads<TAB>rep<TAB>key=value..." (the workload's
+# SUITE line and the launcher's LAUNCH line joined), or a status-only line if it died.
+run_one() { # rep workload threads alloc
+  local rep=$1 w=$2 t=$3 a=$4 lines args=()
+  [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
+  lines=$("$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
+            "$build/suite_${w//-/_}" -t "$t" -d "$seconds" 2>"$out/suite-stderr.tmp") || true
+  if [ -s "$out/suite-stderr.tmp" ]; then
+    sed "s|^|[suite] $a $w t=$t: |" "$out/suite-stderr.tmp" | head -5 >&2
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$a" "$w" "$t" "$rep" \
+    "$(grep -E '^(SUITE|LAUNCH) ' <<<"$lines" | tr '\n' ' ')"
+}
+
+is_cache() { [[ $1 == cache-* ]]; }
+
+run_all() { # -> raw TSV on stdout
+  local total=0 k=0 rep w t i j n a nt=${#threads[@]}
+  for w in "${workloads[@]}"; do
+    for a in "${alloc_order[@]}"; do
+      [ "$a" = talc-aligned ] && ! is_cache "$w" && continue
+      total=$((total + ${#threads[@]}))
+    done
+  done
+  total=$((total * reps))
+  for ((rep = 1; rep <= reps; rep++)); do
+    for w in "${workloads[@]}"; do
+      for ((j = 0; j < nt; j++)); do # thread counts rotated too: 1 2 4, 2 4 1, ...
+        t=${threads[$(((j + rep - 1) % nt))]}
+        n=${#alloc_order[@]}
+        [ -t 2 ] || step "$((k + 1))/$total rep $rep/$reps $w t=$t"
+        for ((i = 0; i < n; i++)); do # rotated by repetition: A B C, B C A, ...
+          a=${alloc_order[$(((i + rep - 1) % n))]}
+          [ "$a" = talc-aligned ] && ! is_cache "$w" && continue
+          k=$((k + 1))
+          if [ -t 2 ]; then printf '\r[suite] %d/%d rep %d/%d %-14s t=%d %-13s' \
+                              "$k" "$total" "$rep" "$reps" "$w" "$t" "$a" >&2; fi
+          run_one "$rep" "$w" "$t" "$a"
+        done
+      done
+    done
+  done
+  if [ -t 2 ]; then printf '\n' >&2; fi
+}
+
+# ---- Main -----------------------------------------------------------------------------------
+mkdir -p "$out"
+build_workloads
+build_talc
+find_allocators
+timeout=$(awk -v s="$seconds" 'BEGIN { printf "%d", s * 20 + 30 }')
+commit=$(commit_id)
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+raw=$out/suite-$preset.tsv
+sizes=$out/suite-sizes.tsv
+step "preset $preset: ${#workloads[@]} workloads × threads ${threads[*]} × ${alloc_order[*]}," \
+     "$reps reps of $seconds s (commit $commit)"
+for a in "${alloc_order[@]}"; do
+  step "  $a: LD_PRELOAD=${preload[$a]:-(none)}${conf[$a]:+ TALC_CONF=${conf[$a]}}"
+done
+t0=$(date +%s)
+run_all >"$raw"
+rm -f "$out/suite-stderr.tmp"
+library_sizes >"$sizes"
+step "runs took $(($(date +%s) - t0)) s; report"
+awk -F'\t' -f "$here/report.awk" \
+  -v preset="$preset" -v commit="$commit" -v cpu="$cpu" -v cores="$(nproc)" \
+  -v kernel="$(uname -r)" -v arch="$(uname -m)" -v date="$date" -v reps="$reps" \
+  -v seconds="$seconds" -v order="${alloc_order[*]}" -v out="$out" \
+  -v preloads="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${preload[$a]}"; done)" \
+  -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
+  "$sizes" "$raw" >"$out/suite.md"
+if command -v gnuplot >/dev/null; then
+  for chart in time rss cache; do
+    rm -f "$out/suite-$chart.png"
+    [ "$(wc -l <"$out/suite-$chart.dat")" -gt 1 ] || continue # header only: nothing to draw
+    gnuplot -e "dat='$out/suite-$chart.dat'; png='$out/suite-$chart.png'; kind='$chart'" \
+            "$here/charts.gp" 2>"$out/suite-gnuplot.log" ||
+      step "WARNING: gnuplot failed on $chart ($out/suite-gnuplot.log)"
+  done
+else
+  step "WARNING: no gnuplot (scripts/deps.sh bench): no charts"
+fi
+cat "$out/suite.md"
+step "done: $out/suite.md, $out/suite-$preset.json, $out/suite-{time,rss,cache}.png"
+! grep -q '^FAILED' "$out/suite.md"
