@@ -162,6 +162,20 @@ char *talc_heap_take(struct talc_heap *h, size_t s)
     return NULL;
 }
 
+const char *talc_heap_find_smaller(const struct talc_heap *h, size_t s, size_t limit)
+{
+    unsigned b0 = talc_bin_of(s);
+    const talc_free_t *f = NULL;
+    if (b0 >= TALC_LIN_BINS && h->bins[b0] && talc_hsize(h->bins[b0]->hdr) >= s) {
+        f = h->bins[b0];
+    } else {
+        unsigned b = talc_bm_find(h, talc_bin_ceil(s));
+        if (b < TALC_NBINS)
+            f = h->bins[b];
+    }
+    return f && talc_hsize(f->hdr) < limit ? (const char *)f : NULL;
+}
+
 void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t prev_free)
 {
     size_t cs = talc_hsize(talc_hdr(c));

@@ -299,6 +299,10 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p);
 /* Find and unlink a free chunk of at least s bytes (alignment q). NULL if none. */
 char *talc_heap_take(struct talc_heap *h, size_t s);
 
+/* The free chunk talc_heap_take(h, s) would pick first (the head of bin(s) if it fits, else of
+ * the ceiling bin), if it is smaller than limit; NULL otherwise. Nothing is unlinked. */
+const char *talc_heap_find_smaller(const struct talc_heap *h, size_t s, size_t limit);
+
 /* Find and unlink a free chunk holding s bytes at alignment a > q; *pad receives the
  * alignment padding to split off its front. NULL if none. (heap_aligned.c) */
 char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pad);

@@ -112,6 +112,62 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     return lo + TALC_HDR;
 }
 
+/* Shrinking by moving (off by default: talc_heap_realloc's contract says a shrink stays in
+ * place). With TALC_SHRINK_MOVE = m > 0, a shrink that would give back at least m bytes moves the
+ * block into a smaller free chunk that holds the new size, when there is one, so the whole old
+ * chunk coalesces with its neighbours instead of leaving the tail behind as a hole. It does so
+ * only while the largest free chunk is below half the largest span (memory is getting scarce):
+ * in a mostly empty heap the copy buys nothing. A block aligned to TALC_SHRINK_KEEP_ALIGN or more
+ * (up to 4 KiB) moves only to an address as aligned as its own. docs/heap.md, "Realloc", has
+ * the measurements. */
+#ifndef TALC_SHRINK_KEEP_ALIGN
+#define TALC_SHRINK_KEEP_ALIGN 64
+#endif
+
+#if TALC_SHRINK_MOVE > 0
+/* True while no free chunk reaches half the largest span: two clz on the bitmap. */
+static bool talc_memory_scarce(const struct talc_heap *h)
+{
+    if (h->summary == 0)
+        return true;
+    unsigned w = 31u - (unsigned)__builtin_clz(h->summary);
+    unsigned top = (w << 6) + 63u - (unsigned)__builtin_clzll(h->bitmap[w]);
+    return top < talc_bin_of(h->max_span / 2);
+}
+
+/* Whether a block at chunk c may move to chunk d: a block aligned to TALC_SHRINK_KEEP_ALIGN or
+ * more keeps its alignment (up to 4 KiB). */
+static bool talc_keeps_alignment(const char *c, const char *d)
+{
+    uintptr_t a = ((uintptr_t)c + TALC_HDR) | (uintptr_t)4096;
+    a &= (uintptr_t)0 - a;
+    return a < (uintptr_t)TALC_SHRINK_KEEP_ALIGN || (((uintptr_t)d + TALC_HDR) & (a - 1u)) == 0;
+}
+#endif
+
+static void *talc_shrink_move(struct talc_heap *h, char *c, size_t n)
+{
+#if TALC_SHRINK_MOVE <= 0
+    (void)h;
+    (void)c;
+    (void)n;
+    return NULL;
+#else
+    size_t cs = talc_hsize(talc_hdr(c)), s = talc_req_size(h, n);
+    if (s > cs || cs - s < (size_t)TALC_SHRINK_MOVE || !talc_memory_scarce(h))
+        return NULL;
+    char *d = (char *)talc_heap_find_smaller(h, s, cs);
+    if (!d || !talc_keeps_alignment(c, d))
+        return NULL;
+    talc_bin_unlink(h, d, talc_hsize(talc_hdr(d)));
+    void *np = talc_heap_carve(h, d, s, n, 0);
+    memcpy(np, c + TALC_HDR, n);
+    /* Re-read the header: taking a free chunk just below c whole clears c's PREV_FREE. */
+    talc_heap_release_chunk(h, c, talc_hdr(c));
+    return np;
+#endif
+}
+
 static void *talc_realloc_move(struct talc_heap *h, char *c, size_t n)
 {
     size_t s = talc_req_size(h, n);
@@ -142,8 +198,11 @@ void *talc_heap_realloc(talc_heap_t *h, void *p, size_t n)
     TALC_ENTER(h, false, NULL);
     void *r = NULL;
     char *c = talc_heap_chunk_of(h, p);
-    if (c && n <= TALC_MAX_REQUEST)
-        r = talc_resize_chunk(h, c, n) ? p : talc_realloc_move(h, c, n);
+    if (c && n <= TALC_MAX_REQUEST) {
+        r = talc_shrink_move(h, c, n);
+        if (!r)
+            r = talc_resize_chunk(h, c, n) ? p : talc_realloc_move(h, c, n);
+    }
     if (c && !r)
         TALC_CNT(h, failed_allocs, += 1);
     TALC_LEAVE(h);

@@ -31,6 +31,15 @@
 #define TALC_REALLOC_UNLOCKED_COPY 16384
 #endif
 
+/* TALC_SHRINK_MOVE: 0 (default) = realloc shrinks in place, always (Talc's behaviour). m > 0 =
+ * while memory is scarce (no free chunk reaches half the largest span), a shrink that gives
+ * back at least m bytes moves the block into a smaller free chunk, so its whole old chunk
+ * coalesces instead of leaving a tail hole (heap efficiency 97.4 % → 98.7 % on Talc's
+ * benchmark, docs/heap.md "Realloc"). Blocks aligned to 64..4096 bytes keep their alignment. */
+#ifndef TALC_SHRINK_MOVE
+#define TALC_SHRINK_MOVE 0
+#endif
+
 /* TALC_BIN_SUB_SHIFT: log2 of the size bins per doubling above 1 KiB (3..6; default 5 = 32).
  * More bins make the O(1) fit closer to best fit (better heap efficiency) and the control
  * block larger: 64 + 24·2^shift bin heads (5 → 832 heads, 6.5 KiB on 64-bit; 3 → 256, 2 KiB). */

@@ -148,8 +148,9 @@ TALC_API void talc_heap_free(talc_heap_t *heap, void *ptr) TALC_NONNULL(1);
 
 /** Resize a block, keeping its contents up to min(old, new) bytes.
  *  ptr NULL = alloc(size). size 0 = free(ptr), returns NULL. Grows in place into a free
- *  neighbour above when possible, shrinks in place always; otherwise moves (alignment of the
- *  new block is TALC_MIN_ALIGN, or the cache line). On failure returns NULL and leaves ptr
+ *  neighbour above when possible, shrinks in place always (unless built with
+ *  TALC_SHRINK_MOVE > 0: then a large shrink may move while memory is scarce, config.h);
+ *  otherwise moves (alignment of the new block is TALC_MIN_ALIGN, or the cache line). On failure returns NULL and leaves ptr
  *  valid and unchanged. Cost O(1) plus the copy. */
 TALC_API void *talc_heap_realloc(talc_heap_t *heap, void *ptr, size_t size)
     TALC_NONNULL(1);
