@@ -217,13 +217,47 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
 static pthread_once_t talc_default_once = PTHREAD_ONCE_INIT;
 static _Atomic(talc_arena_t *) talc_default_arena;
 
+/* The default arena's configuration, settable until its creation starts (the malloc shim's
+ * TALC_CONF, shim/conf.c). Under talc_default_cfg_lock; talc_default_init reads it once. */
+static talc_mutex_t talc_default_cfg_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF);
+static talc_arena_config_t talc_default_cfg;
+static bool talc_default_cfg_set, talc_default_started;
+
+int talc_arena_default_preset(const talc_arena_config_t *cfg)
+{
+    if (!cfg || cfg->source != TALC_SOURCE_OS || cfg->fallback || !talc_config_ok(cfg))
+        return -EINVAL;
+    talc_mutex_lock(&talc_default_cfg_lock);
+    int rc = talc_default_started ? -EALREADY : 0;
+    if (!rc) {
+        talc_default_cfg = *cfg;
+        talc_default_cfg.name = "default";
+        talc_default_cfg_set = true;
+    }
+    talc_mutex_unlock(&talc_default_cfg_lock);
+    return rc;
+}
+
+static talc_arena_config_t talc_default_config(void)
+{
+    talc_mutex_lock(&talc_default_cfg_lock);
+    talc_default_started = true;
+    talc_arena_config_t c = talc_default_cfg_set ? talc_default_cfg
+                                                 : talc_arena_config_default("default");
+    talc_mutex_unlock(&talc_default_cfg_lock);
+    return c;
+}
+
 static void talc_default_init(void)
 {
     talc_fork_init();
-    talc_arena_config_t c = talc_arena_config_default("default");
+    talc_arena_config_t c = talc_default_config();
     talc_arena_t *a = talc_arena_build(&c, true);
-    if (a && talc_registry_add(a) == 0)
+    if (a && talc_registry_add(a) == 0) {
+        (void)talc_reserve_join(a);
+        talc_arena_prefill(a);
         atomic_store_explicit(&talc_default_arena, a, memory_order_release);
+    }
 }
 
 talc_arena_t *talc_arena_default(void)

@@ -245,6 +245,13 @@ static inline void talc_stripe_unlock(talc_stripe_t *s)
 void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx);
 void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, const char *what);
 
+/* ---- Default arena (arenas/arena.c) -------------------------------------------------------*/
+
+/* Configure the default arena before it is created (the malloc shim's TALC_CONF). cfg must be
+ * a valid OS-source config without fallback; its name is ignored. Returns 0, -EINVAL, or
+ * -EALREADY once the default arena's creation has started. */
+int talc_arena_default_preset(const talc_arena_config_t *cfg);
+
 /* ---- Registry (arenas/registry.c) ---------------------------------------------------------*/
 
 int talc_registry_add(talc_arena_t *a);        /* -EEXIST if the name is taken */

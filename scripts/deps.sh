@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages a target needs, only when some are missing.
 #
-#   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind)
+#   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind;
+#                            python3, git, sqlite3, redis for the malloc shim's program tests)
 #   scripts/deps.sh cross    aarch64 cross build + qemu-user + arm64 libraries + Criterion overlay
 #   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
 #
@@ -11,7 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang libclang-rt-14-dev valgrind
-             liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64)
+             liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64
+             python3 git sqlite3 redis-server redis-tools) # the last five: tests/shim programs
 cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
             libasan8:arm64 libubsan1:arm64)

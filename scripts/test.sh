@@ -5,18 +5,22 @@
 # ctest for each configuration in its own directory build/<name>:
 #
 #   x86_64   gcc-release       gcc -O3 -g; unit tests, examples, bare-metal image, header and
-#                              export checks, install + consumer (find_package, pkg-config)
+#                              export checks, install + consumer (find_package, pkg-config),
+#                              the malloc shim with Debian's python3/git/sqlite3/redis under it
 #            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan, fuzz_heap for 20 s
-#            gcc-counters-off  gcc, TALC_COUNTERS=OFF
+#            gcc-counters-off  gcc, TALC_COUNTERS=OFF and TALC_SHRINK_MOVE=4096 (the opt-in shrink move)
 #            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
 #                              stress_platform) and the examples; Criterion cannot run under
 #                              TSan (toolchain.md 3.4); liburcu suppressed by tests/tsan.supp
 #            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
 #                              yields at every atomic): the arena, topology and platform tests
-#   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release)
+#   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release, without
+#                              the Debian programs under the shim)
+#   The malloc shim (docs/shim.md) is built and tested where it can be: not in the ASan, TSan,
+#   valgrind and fuzz configurations, whose tools replace malloc themselves.
 #
 # Each configuration's output goes to the terminal and to build/logs/<name>.log. A failing
 # configuration does not stop the others. At the end: a table, then one summary line per
@@ -69,7 +73,8 @@ run_config() {
 
 total_start=$SECONDS
 run_config x86_64 gcc-release "" -- \
-  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON \
+  -DTALC_TEST_SHIM_PROGRAMS=ON
 run_config x86_64 clang-debug3 "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3
 run_config x86_64 gcc-asan "" -- \
@@ -85,7 +90,7 @@ else
   echo "test.sh: tests/fuzz/fuzz_heap.c does not exist yet: no fuzz configuration"
 fi
 run_config x86_64 gcc-counters-off "" -- \
-  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF -DTALC_SHRINK_MOVE=4096
 run_config x86_64 clang-tsan "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
 run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex" -- \

@@ -1,0 +1,125 @@
+/* boot.c — the bootstrap heap: a Talc heap over a static buffer that serves the allocations
+ * made while the shim initialises the library.
+ *
+ * Why: the first malloc of a process initialises libtalc (default arena, hwloc topology,
+ * fork handlers). hwloc, stdio and pthread_atfork call malloc from inside that work; sending
+ * those calls to the dispatcher would re-enter talc_arena_default()'s pthread_once on the same
+ * thread and deadlock. While the shim's state is INITING, every allocation (from any thread)
+ * comes from here instead. The buffer is a static array: its address range identifies its
+ * blocks, so free/realloc/malloc_usable_size recognise them without touching the owner map
+ * (talc_free would send them to the fatal handler as unowned). It is .bss: pages the heap
+ * never touches cost nothing.
+ *
+ * The heap is the library's own engine (src/heap*.c), so frees during start-up are real frees
+ * and the buffer holds the peak of start-up allocation, not its sum (hwloc: ~260 KiB
+ * allocated, ~20 KiB live at the end, on a 2-CPU x86_64 VM).
+ *
+ * Concurrency: one spinlock (test-and-set, yielding) around every heap call; no other lock is
+ * taken while it is held, and nothing in the heap engine allocates or blocks. After start-up
+ * only frees of bootstrap blocks come here. Fork: shim/init.c's handlers hold the lock across
+ * fork and the child re-initialises it.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arena_internal.h" /* talc_fatal_heap_handler: faults go to the process-wide handler */
+#include "shim_internal.h"
+
+/* Bytes of the static buffer (hwloc on a 2-socket, 128-CPU machine allocates a few hundred KiB
+ * live during its load; 1 MiB of .bss leaves room and costs only the pages touched). */
+#ifndef TALC_SHIM_BOOT_SIZE
+#define TALC_SHIM_BOOT_SIZE ((size_t)1 << 20)
+#endif
+
+static alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
+static talc_heap_t *talc_boot_heap;    /* under talc_boot_lock; NULL until first use */
+static talc_atomic_u32 talc_boot_lock; /* 0 free, 1 held */
+
+static void talc_boot_acquire(void)
+{
+    /* acquire: the heap's state written by the previous holder is visible. */
+    while (talc_atomic_exchange_acquire_u32(&talc_boot_lock, 1u) != 0u) {
+        while (talc_atomic_load_relaxed_u32(&talc_boot_lock) != 0u)
+            sched_yield();
+    }
+}
+
+static void talc_boot_release(void)
+{
+    /* release: publishes this critical section's heap writes to the next holder. */
+    talc_atomic_store_release_u32(&talc_boot_lock, 0u);
+}
+
+/* The heap, created on first use (lock held). */
+static talc_heap_t *talc_boot_get(void)
+{
+    if (TALC_UNLIKELY(!talc_boot_heap)) {
+        talc_heap_opts_t o;
+        memset(&o, 0, sizeof o);
+        o.name = "bootstrap";
+        o.fatal = talc_fatal_heap_handler;
+        talc_boot_heap = talc_heap_init(talc_boot_mem, sizeof talc_boot_mem, &o);
+    }
+    return talc_boot_heap;
+}
+
+bool talc_boot_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)talc_boot_mem < sizeof talc_boot_mem;
+}
+
+void *talc_boot_alloc(size_t size, size_t align)
+{
+    talc_boot_acquire();
+    talc_heap_t *h = talc_boot_get();
+    void *p = NULL;
+    if (h)
+        p = align > TALC_MIN_ALIGN ? talc_heap_alloc_aligned(h, size, align)
+                                   : talc_heap_alloc(h, size);
+    talc_boot_release();
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+void talc_boot_free(void *p)
+{
+    talc_boot_acquire();
+    talc_heap_free(talc_boot_get(), p);
+    talc_boot_release();
+}
+
+size_t talc_boot_usable_size(const void *p)
+{
+    talc_boot_acquire();
+    size_t n = talc_heap_usable_size(talc_boot_get(), p);
+    talc_boot_release();
+    return n;
+}
+
+void *talc_boot_realloc(void *p, size_t size)
+{
+    talc_boot_acquire();
+    void *q = talc_heap_realloc(talc_boot_get(), p, size ? size : 1u);
+    talc_boot_release();
+    if (!q)
+        errno = ENOMEM;
+    return q;
+}
+
+void talc_boot_counters(talc_heap_counters_t *out)
+{
+    talc_boot_acquire();
+    if (talc_boot_heap)
+        talc_heap_counters(talc_boot_heap, out);
+    else
+        memset(out, 0, sizeof *out);
+    talc_boot_release();
+}
+
+void talc_boot_lock_for_fork(void) { talc_boot_acquire(); }
+
+void talc_boot_unlock_after_fork(void) { talc_boot_release(); }

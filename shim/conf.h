@@ -1,0 +1,80 @@
+/* conf.h — TALC_CONF, the malloc shim's one environment variable: its parsed form and parser.
+ *
+ * Grammar (docs/shim.md has the reference):
+ *
+ *   TALC_CONF  := item ("," item)*
+ *   item       := key "=" value                      spaces around keys and values are ignored
+ *   stripes=N                  default arena's stripes, 0..TALC_STRIPES_MAX (0 = from topology)
+ *   cache_aligned=0|1          default arena in cache-aligned mode
+ *   reserve=SIZE[:prefault][:mlock]   set up the process reserve at start-up
+ *   stats=off|text|json        print every arena's statistics at exit
+ *   stats_file=PATH            where (default stderr); "%p" in PATH becomes the process id
+ *   arena=NAME[:k=v]*          create arena NAME at start-up; NAME "default" configures the
+ *                              default arena instead. k: budget, soft, initial (SIZE), stripes,
+ *                              cache_aligned, borrow (SIZE), priority (N), guaranteed (SIZE)
+ *   SIZE := digits [k|K|m|M|g|G]  (binary multiples)
+ *
+ * An unknown key or a malformed value produces exactly one warning line naming the key, and the
+ * key (or, for a bad arena name, the whole arena item) is ignored; the rest still applies.
+ *
+ * Who calls it: shim/init.c once at start-up, and the unit test. The parser is a pure function:
+ * no allocation (it runs inside the first malloc), no globals, no I/O; warnings go to a
+ * callback as complete lines without a newline. Concurrency: reentrant.
+ */
+#ifndef TALC_SHIM_CONF_H
+#define TALC_SHIM_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "talc/arena.h"
+
+#define TALC_CONF_ARENAS_MAX 16 /* named arenas TALC_CONF may create */
+#define TALC_CONF_PATH_MAX 256  /* bytes of stats_file, with its NUL */
+#define TALC_CONF_LINE_MAX 200  /* bytes of one warning line, with its NUL */
+
+typedef enum talc_conf_stats {
+    TALC_CONF_STATS_OFF = 0,
+    TALC_CONF_STATS_TEXT,
+    TALC_CONF_STATS_JSON,
+} talc_conf_stats_t;
+
+/* One arena item. cfg.name points at name[] only after talc_conf_arena_config(). */
+typedef struct talc_conf_arena {
+    char name[TALC_ARENA_NAME_MAX + 1];
+    size_t hard_budget, soft_budget, initial_size, borrow_ceiling, reserve_guaranteed;
+    unsigned borrow_priority;
+    unsigned stripes;       /* valid iff stripes_set */
+    bool stripes_set;
+    bool cache_aligned;     /* valid iff cache_aligned_set */
+    bool cache_aligned_set;
+} talc_conf_arena_t;
+
+typedef struct talc_conf {
+    unsigned stripes;        /* 0 = from the topology */
+    bool cache_aligned;
+    size_t reserve_size;     /* 0 = no reserve */
+    unsigned reserve_flags;  /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
+    talc_conf_stats_t stats;
+    char stats_file[TALC_CONF_PATH_MAX]; /* "" = stderr */
+    talc_conf_arena_t arenas[TALC_CONF_ARENAS_MAX]; /* "default" may be among them */
+    unsigned narenas;
+} talc_conf_t;
+
+/* Receives one warning line (NUL-terminated, no newline). */
+typedef void (*talc_conf_warn_fn)(const char *line, void *ctx);
+
+/* Parse `text` (NULL or "" = all defaults) into *out, which is reset first. Returns the number
+ * of warnings passed to `warn` (which may be NULL). Cost O(strlen(text)). */
+unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn warn, void *ctx);
+
+/* The arena configuration an item describes, with the top-level stripes and cache_aligned as
+ * defaults for what the item does not set. The result's name points into `item`. */
+talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
+                                           const talc_conf_arena_t *item);
+
+/* "%p" in conf->stats_file replaced by `pid`, into buf (size bytes). Returns false if the
+ * result does not fit (buf then holds a truncated, terminated string). */
+bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size);
+
+#endif /* TALC_SHIM_CONF_H */

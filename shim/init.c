@@ -1,0 +1,242 @@
+/* init.c — start-up and shut-down of the malloc shim: the state machine that makes the first
+ * malloc initialise libtalc safely, TALC_CONF, and the statistics written at exit.
+ *
+ * States (talc_shim_state): UNINIT -> INITING -> READY, never back.
+ *   UNINIT   no call has arrived yet. The first allocation (or the load-time constructor,
+ *            whichever comes first) wins a CAS to INITING and runs talc_shim_init_run().
+ *   INITING  one thread is initialising: reading TALC_CONF, setting the reserve up, creating
+ *            the default arena (which loads the hwloc topology and registers fork handlers)
+ *            and the TALC_CONF arenas. Every allocation in this window, by that thread (hwloc,
+ *            stdio and pthread_atfork call malloc) or by any other thread, is served by the
+ *            bootstrap heap (boot.c), so nothing waits for the initialising thread and nothing
+ *            re-enters the pthread_once that is running. Only when the bootstrap heap is full
+ *            does another thread wait (yielding) for READY; the initialising thread then gets
+ *            NULL + ENOMEM.
+ *   READY    the library is fully initialised; every allocation goes to the dispatcher, which
+ *            from now on never allocates itself (docs/shim.md has the argument).
+ *
+ * Concurrency: the state is one atomic word; the CAS elects the initialising thread, the
+ * release store of READY publishes everything it did. talc_shim_in_init is thread-local with
+ * the initial-exec model (a general-dynamic access may call malloc). talc_shim_conf is written
+ * only by the initialising thread before READY and read only after it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "arena_internal.h" /* talc_arena_default_preset */
+#include "conf.h"
+#include "shim_internal.h"
+#include "talc/platform.h"
+#include "talc/reserve.h"
+#include "talc/stats.h"
+
+talc_atomic_u32 talc_shim_state;
+static __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
+static talc_conf_t talc_shim_conf;
+
+/* ---- Messages (one line each, written with one writev: no stdio, no allocation) ----------*/
+
+static void talc_shim_line(const char *a, const char *b, const char *c, const char *d)
+{
+    const char *parts[] = {a, b, c, d, "\n"};
+    struct iovec iov[5];
+    int n = 0;
+    for (unsigned i = 0; i < 5u; i++) {
+        if (!parts[i])
+            continue;
+        iov[n].iov_base = (void *)(uintptr_t)parts[i];
+        iov[n].iov_len = strlen(parts[i]);
+        n++;
+    }
+    ssize_t rc = writev(2, iov, n);
+    (void)rc; /* nothing to do if stderr is gone */
+}
+
+static void talc_shim_conf_warn(const char *line, void *ctx)
+{
+    (void)ctx;
+    talc_shim_line(line, NULL, NULL, NULL);
+}
+
+static const char *talc_shim_reason(int e)
+{
+    switch (e) {
+    case EINVAL: return "invalid configuration (budgets, stripes or size)";
+    case EEXIST: return "the name is taken";
+    case ENOMEM: return "out of memory";
+    case EPERM: return "not permitted (RLIMIT_MEMLOCK?)";
+    case EALREADY: return "already set up";
+    default: return "failed";
+    }
+}
+
+/* ---- TALC_CONF ----------------------------------------------------------------------------*/
+
+static void talc_shim_apply_reserve(const talc_conf_t *c)
+{
+    if (!c->reserve_size)
+        return;
+    int rc = talc_reserve_init(c->reserve_size, c->reserve_flags);
+    if (rc < 0)
+        talc_shim_line("libtalc: TALC_CONF: reserve: ", talc_shim_reason(-rc),
+                       " (no reserve)", NULL);
+}
+
+static const talc_conf_arena_t *talc_shim_conf_item(const talc_conf_t *c, const char *name)
+{
+    for (unsigned i = 0; i < c->narenas; i++)
+        if (strcmp(c->arenas[i].name, name) == 0)
+            return &c->arenas[i];
+    return NULL;
+}
+
+/* The default arena takes the top-level stripes/cache_aligned and an "arena=default:..." item.
+ * Must run before the default arena exists. */
+static void talc_shim_apply_default(const talc_conf_t *c)
+{
+    static const talc_conf_arena_t plain = {.name = "default"};
+    const talc_conf_arena_t *item = talc_shim_conf_item(c, "default");
+    if (!item && !c->stripes && !c->cache_aligned)
+        return;
+    talc_arena_config_t cfg = talc_conf_arena_config(c, item ? item : &plain);
+    int rc = talc_arena_default_preset(&cfg);
+    if (rc == -EALREADY)
+        talc_shim_line("libtalc: TALC_CONF: arena \"default\": it was created before the shim "
+                       "started (settings ignored)", NULL, NULL, NULL);
+    else if (rc < 0)
+        talc_shim_line("libtalc: TALC_CONF: arena \"default\": ", talc_shim_reason(-rc),
+                       " (settings ignored)", NULL);
+}
+
+static void talc_shim_apply_arenas(const talc_conf_t *c)
+{
+    for (unsigned i = 0; i < c->narenas; i++) {
+        const talc_conf_arena_t *item = &c->arenas[i];
+        if (strcmp(item->name, "default") == 0)
+            continue;
+        talc_arena_config_t cfg = talc_conf_arena_config(c, item);
+        if (!talc_arena_create(&cfg))
+            talc_shim_line("libtalc: TALC_CONF: arena \"", item->name, "\": not created: ",
+                           talc_shim_reason(errno));
+    }
+}
+
+/* ---- Start-up -----------------------------------------------------------------------------*/
+
+static void talc_shim_fork_prepare(void) { talc_boot_lock_for_fork(); }
+static void talc_shim_fork_after(void) { talc_boot_unlock_after_fork(); }
+
+/* Runs once, on the thread that moved the state to INITING. */
+static void talc_shim_init_run(void)
+{
+    int saved = errno;
+    talc_shim_in_init = true;
+    /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
+    (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn,
+                          NULL);
+    talc_shim_apply_reserve(&talc_shim_conf);
+    talc_shim_apply_default(&talc_shim_conf);
+    (void)talc_arena_default();   /* topology (hwloc), fork handlers, the default arena */
+    (void)talc_cache_line_size(); /* may read sysfs: do it now, under the bootstrap heap */
+    talc_shim_apply_arenas(&talc_shim_conf);
+    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_after);
+    talc_shim_in_init = false;
+    /* release: everything above is visible to any thread that sees READY (acquire). */
+    talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
+    errno = saved;
+}
+
+/* Move UNINIT -> INITING and initialise, if nobody has. Returns the state seen afterwards. */
+static uint32_t talc_shim_try_init(void)
+{
+    uint32_t st = talc_atomic_load_acquire_u32(&talc_shim_state);
+    if (st == TALC_SHIM_UNINIT &&
+        talc_atomic_cas_acquire_u32(&talc_shim_state, TALC_SHIM_UNINIT, TALC_SHIM_INITING)) {
+        talc_shim_init_run();
+        return TALC_SHIM_READY;
+    }
+    return talc_atomic_load_acquire_u32(&talc_shim_state);
+}
+
+void *talc_shim_alloc_cold(size_t size, size_t align)
+{
+    for (;;) {
+        uint32_t st = talc_shim_try_init();
+        if (st == TALC_SHIM_READY)
+            return talc_shim_alloc_ready(size, align);
+        if (st == TALC_SHIM_UNINIT)
+            continue; /* lost the CAS to a thread that has not stored INITING yet: retry */
+        void *p = talc_boot_alloc(size, align);
+        if (p || talc_shim_in_init)
+            return p;
+        sched_yield(); /* the bootstrap heap is full and another thread initialises: wait */
+    }
+}
+
+bool talc_shim_start(void)
+{
+    for (;;) {
+        if (talc_shim_try_init() == TALC_SHIM_READY)
+            return true;
+        if (talc_shim_in_init)
+            return false;
+        sched_yield();
+    }
+}
+
+/* Initialise at load time at the latest, so that a program that never calls malloc before
+ * main still has its TALC_CONF arenas, and so that start-up cost is not paid inside a
+ * latency-sensitive first allocation. Priority 101: before a statically linked program's own
+ * constructors. */
+__attribute__((constructor(101))) static void talc_shim_on_load(void)
+{
+    (void)talc_shim_try_init();
+}
+
+/* ---- Exit ---------------------------------------------------------------------------------*/
+
+static void talc_shim_write_stats(const talc_conf_t *c)
+{
+    talc_stats_format_t fmt = c->stats == TALC_CONF_STATS_JSON ? TALC_STATS_JSON : TALC_STATS_TEXT;
+    if (!c->stats_file[0]) {
+        (void)talc_stats_write(stderr, fmt);
+        (void)fflush(stderr);
+        return;
+    }
+    char path[TALC_CONF_PATH_MAX + 32];
+    if (!talc_conf_stats_path(c, (long)getpid(), path, sizeof path)) {
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", c->stats_file,
+                       "\": path too long (no statistics written)", NULL);
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", path, "\": cannot open: ",
+                       strerror(errno));
+        return;
+    }
+    int rc = talc_stats_write(f, fmt);
+    if (fclose(f) != 0 || rc != 0)
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", path, "\": write failed", NULL);
+}
+
+/* An ELF destructor, not atexit: atexit handlers and C++ static destructors run before it;
+ * as libtalc-malloc.so it is finalised after the program (it was initialised before it), and
+ * linked into a program, priority 101 makes it the program's last destructor. So the figures
+ * include nearly everything. The library is never torn down: later destructors (other
+ * libraries') may still allocate and free. */
+__attribute__((destructor(101))) static void talc_shim_on_exit(void)
+{
+    if (!talc_shim_ready() || talc_shim_conf.stats == TALC_CONF_STATS_OFF)
+        return;
+    int saved = errno;
+    talc_shim_write_stats(&talc_shim_conf);
+    errno = saved;
+}

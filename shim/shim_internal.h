@@ -1,0 +1,71 @@
+/* shim_internal.h — what the malloc shim's files share: the start-up state, the bootstrap heap
+ * and the export macro.
+ *
+ * Who may include it: the shim's .c files, and the white-box test tests/shim/shim_boot.c.
+ * Concurrency rules are on each declaration; docs/shim.md has the start-up argument.
+ */
+#ifndef TALC_SHIM_INTERNAL_H
+#define TALC_SHIM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "atomic.h"
+#include "talc/heap.h"
+
+#ifndef TALC_LIKELY
+#define TALC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#endif
+
+/* The malloc family keeps default visibility; a version script (shim/exports.map) hides every
+ * other symbol of libtalc-malloc.so, the library's TALC_API functions included. */
+#define TALC_SHIM_EXPORT __attribute__((visibility("default")))
+
+/* ---- Start-up (shim/init.c) ---------------------------------------------------------------*/
+
+/* talc_shim_state: UNINIT -> INITING (one thread wins a CAS) -> READY, never back. */
+enum {
+    TALC_SHIM_UNINIT = 0,
+    TALC_SHIM_INITING = 1,
+    TALC_SHIM_READY = 2,
+};
+extern talc_atomic_u32 talc_shim_state;
+
+/* True once the library is fully initialised (default arena, topology, TALC_CONF). Acquire:
+ * pairs with the release store that ends the initialisation, so its results are visible. */
+static inline bool talc_shim_ready(void)
+{
+    return talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_READY;
+}
+
+/* Allocation before READY: runs the initialisation on the first call, serves calls made while
+ * it runs (by the initialising thread, or by any other thread) from the bootstrap heap.
+ * align 0 = TALC_MIN_ALIGN. NULL + ENOMEM when the bootstrap heap is full. */
+void *talc_shim_alloc_cold(size_t size, size_t align);
+
+/* For the entry points that read arenas (mallinfo2, malloc_info, malloc_stats): start the shim
+ * if nobody has, wait if another thread is starting it. Returns true once READY; false if the
+ * calling thread is the one starting it (a call from inside the start-up). */
+bool talc_shim_start(void);
+
+/* Allocation through the dispatcher (READY only): the calling thread's arena. */
+void *talc_shim_alloc_ready(size_t size, size_t align);
+
+/* ---- Bootstrap heap (shim/boot.c) ---------------------------------------------------------*/
+
+/* A Talc heap over a static buffer, behind a spinlock; any thread may call these. */
+void *talc_boot_alloc(size_t size, size_t align);
+/* True iff p lies in the bootstrap buffer (a pure address test: never faults). */
+bool talc_boot_owns(const void *p);
+void talc_boot_free(void *p);
+size_t talc_boot_usable_size(const void *p);
+/* Resize inside the bootstrap heap; NULL (p intact) if it has no room. */
+void *talc_boot_realloc(void *p, size_t size);
+/* The bootstrap heap's counters (all zero if it was never used). */
+void talc_boot_counters(talc_heap_counters_t *out);
+/* fork handlers: the child re-initialises the lock. */
+void talc_boot_lock_for_fork(void);
+void talc_boot_unlock_after_fork(void);
+
+#endif /* TALC_SHIM_INTERNAL_H */

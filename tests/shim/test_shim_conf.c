@@ -1,0 +1,189 @@
+/* test_shim_conf.c — the TALC_CONF parser (shim/conf.c): every key, sizes, arena items, and
+ * exactly one warning line per unknown or malformed key, the rest still applied. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "talc/reserve.h"
+
+typedef struct warnings {
+    unsigned n;
+    char line[8][TALC_CONF_LINE_MAX];
+} warnings_t;
+
+static void collect(const char *line, void *ctx)
+{
+    warnings_t *w = ctx;
+    cr_assert(strchr(line, '\n') == NULL, "a warning is one line: %s", line);
+    cr_assert(strncmp(line, "libtalc: TALC_CONF: ", 20) == 0, "prefix: %s", line);
+    if (w->n < 8)
+        strcpy(w->line[w->n], line);
+    w->n++;
+}
+
+static talc_conf_t conf;
+static warnings_t warn;
+
+static unsigned parse(const char *text)
+{
+    memset(&warn, 0, sizeof warn);
+    unsigned n = talc_conf_parse(text, &conf, collect, &warn);
+    cr_assert_eq(n, warn.n, "return value counts the warnings");
+    return n;
+}
+
+Test(shim_conf, empty_and_null_give_defaults)
+{
+    cr_assert_eq(parse(NULL), 0);
+    cr_assert_eq(conf.stripes, 0);
+    cr_assert_eq(conf.stats, TALC_CONF_STATS_OFF);
+    cr_assert_eq(parse(""), 0);
+    cr_assert_eq(parse(" , ,,"), 0, "empty items are skipped silently");
+    cr_assert_eq(conf.narenas, 0);
+}
+
+Test(shim_conf, top_level_keys)
+{
+    cr_assert_eq(parse("stripes=4, cache_aligned=1 ,reserve=64M:prefault:mlock,stats=json,"
+                       "stats_file=/tmp/s-%p.json"), 0, "%s", warn.line[0]);
+    cr_assert_eq(conf.stripes, 4);
+    cr_assert(conf.cache_aligned);
+    cr_assert_eq(conf.reserve_size, (size_t)64 << 20);
+    cr_assert_eq(conf.reserve_flags, TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK);
+    cr_assert_eq(conf.stats, TALC_CONF_STATS_JSON);
+    cr_assert_str_eq(conf.stats_file, "/tmp/s-%p.json");
+    cr_assert_eq(parse("stats=text,cache_aligned=0,reserve=512k"), 0);
+    cr_assert_eq(conf.stats, TALC_CONF_STATS_TEXT);
+    cr_assert(!conf.cache_aligned);
+    cr_assert_eq(conf.reserve_size, (size_t)512 << 10);
+    cr_assert_eq(conf.reserve_flags, 0);
+}
+
+Test(shim_conf, sizes)
+{
+    cr_assert_eq(parse("reserve=123"), 0);
+    cr_assert_eq(conf.reserve_size, 123);
+    cr_assert_eq(parse("reserve=2g"), 0);
+    cr_assert_eq(conf.reserve_size, (size_t)2 << 30);
+    const char *bad[] = {"reserve=", "reserve=M", "reserve=12Q", "reserve=-1", "reserve=1.5M",
+                         "reserve=99999999999999999999", "reserve=9999999999G"};
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(parse(bad[i]), 1, "%s", bad[i]);
+        cr_assert(strstr(warn.line[0], "for \"reserve\""), "%s", warn.line[0]);
+        cr_assert_eq(conf.reserve_size, 0, "a bad value is ignored: %s", bad[i]);
+    }
+}
+
+Test(shim_conf, unknown_key_is_one_line_naming_it_and_the_rest_applies)
+{
+    cr_assert_eq(parse("stripes=2,frobnicate=7,stats=json"), 1);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: unknown key \"frobnicate\" (ignored)");
+    cr_assert_eq(conf.stripes, 2);
+    cr_assert_eq(conf.stats, TALC_CONF_STATS_JSON);
+}
+
+Test(shim_conf, malformed_values_are_named_and_ignored)
+{
+    cr_assert_eq(parse("stripes=65,stripes=x,cache_aligned=maybe,stats=xml,reserve=1M:lock"), 5);
+    cr_assert(strstr(warn.line[0], "bad value \"65\" for \"stripes\""), "%s", warn.line[0]);
+    cr_assert(strstr(warn.line[1], "bad value \"x\" for \"stripes\""), "%s", warn.line[1]);
+    cr_assert(strstr(warn.line[2], "for \"cache_aligned\""), "%s", warn.line[2]);
+    cr_assert(strstr(warn.line[3], "for \"stats\": want off, text or json"), "%s", warn.line[3]);
+    cr_assert(strstr(warn.line[4], "for \"reserve\""), "%s", warn.line[4]);
+    cr_assert_eq(conf.stripes, 0);
+    cr_assert_eq(conf.stats, TALC_CONF_STATS_OFF);
+    cr_assert_eq(conf.reserve_size, 0);
+}
+
+Test(shim_conf, item_without_equals)
+{
+    cr_assert_eq(parse("stats,stripes=1"), 1);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: \"stats\" is not key=value (ignored)");
+    cr_assert_eq(conf.stripes, 1);
+}
+
+Test(shim_conf, arenas_with_budgets)
+{
+    cr_assert_eq(parse("stripes=2,arena=net:budget=16M:soft=8M:borrow=4M:priority=3:"
+                       "guaranteed=1M:initial=2M:cache_aligned=1,arena=parser"), 0, "%s",
+                 warn.line[0]);
+    cr_assert_eq(conf.narenas, 2);
+    const talc_conf_arena_t *net = &conf.arenas[0];
+    cr_assert_str_eq(net->name, "net");
+    cr_assert_eq(net->hard_budget, (size_t)16 << 20);
+    cr_assert_eq(net->soft_budget, (size_t)8 << 20);
+    cr_assert_eq(net->borrow_ceiling, (size_t)4 << 20);
+    cr_assert_eq(net->borrow_priority, 3);
+    cr_assert_eq(net->reserve_guaranteed, (size_t)1 << 20);
+    cr_assert_eq(net->initial_size, (size_t)2 << 20);
+    talc_arena_config_t c = talc_conf_arena_config(&conf, net);
+    cr_assert_str_eq(c.name, "net");
+    cr_assert_eq(c.stripes, 2, "top-level stripes is the default");
+    cr_assert(c.cache_aligned);
+    cr_assert_eq(c.hard_budget, (size_t)16 << 20);
+    cr_assert_eq(c.source, TALC_SOURCE_OS);
+    talc_arena_config_t p = talc_conf_arena_config(&conf, &conf.arenas[1]);
+    cr_assert_str_eq(p.name, "parser");
+    cr_assert_eq(p.hard_budget, 0);
+    cr_assert(!p.cache_aligned);
+}
+
+Test(shim_conf, arena_errors)
+{
+    cr_assert_eq(parse("arena=net:budget=lots:colour=red:stripes=1"), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"net\": bad value \"lots\" for "
+                                   "\"budget\": want a size like 512K, 16M or 1G (ignored)");
+    cr_assert_str_eq(warn.line[1],
+                     "libtalc: TALC_CONF: arena \"net\": unknown key \"colour\" (ignored)");
+    cr_assert_eq(conf.narenas, 1, "the arena stays, without the bad keys");
+    cr_assert_eq(conf.arenas[0].hard_budget, 0);
+    cr_assert(conf.arenas[0].stripes_set && conf.arenas[0].stripes == 1);
+
+    cr_assert_eq(parse("arena=:budget=1M,arena=a b,arena=" "0123456789012345678901234567890123"),
+                 3);
+    cr_assert(strstr(warn.line[0], "(arena ignored)"), "%s", warn.line[0]);
+    cr_assert_eq(conf.narenas, 0);
+
+    cr_assert_eq(parse("arena=x,arena=x:budget=1M"), 1);
+    cr_assert(strstr(warn.line[0], "arena \"x\": given twice"), "%s", warn.line[0]);
+    cr_assert_eq(conf.arenas[0].hard_budget, 0, "the first one wins");
+}
+
+Test(shim_conf, at_most_16_arenas)
+{
+    char text[1024] = "";
+    for (unsigned i = 0; i < 17; i++) {
+        char item[32];
+        snprintf(item, sizeof item, "%sarena=a%u", i ? "," : "", i);
+        strcat(text, item);
+    }
+    cr_assert_eq(parse(text), 1);
+    cr_assert(strstr(warn.line[0], "arena \"a16\": more than 16 arenas"), "%s", warn.line[0]);
+    cr_assert_eq(conf.narenas, TALC_CONF_ARENAS_MAX);
+}
+
+Test(shim_conf, stats_path_expands_pid)
+{
+    cr_assert_eq(parse("stats_file=/tmp/x-%p-%p.json"), 0);
+    char buf[64];
+    cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
+    cr_assert_str_eq(buf, "/tmp/x-4321-4321.json");
+    cr_assert(!talc_conf_stats_path(&conf, 4321, buf, 10), "too small is reported");
+    cr_assert_lt(strlen(buf), 10, "and the result is still terminated");
+    char long_path[300];
+    memset(long_path, 'a', sizeof long_path);
+    memcpy(long_path, "stats_file=", 11);
+    long_path[sizeof long_path - 1] = 0;
+    cr_assert_eq(parse(long_path), 1, "a path of 288 bytes is refused");
+    cr_assert_str_eq(conf.stats_file, "");
+}
+
+Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
+{
+    char text[600] = "stripes=";
+    memset(text + 8, '9', 500);
+    text[508] = 0;
+    cr_assert_eq(parse(text), 1);
+    cr_assert_lt(strlen(warn.line[0]), TALC_CONF_LINE_MAX);
+}
