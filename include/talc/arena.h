@@ -127,7 +127,7 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
  *  default arena or NULL, -EPERM if it is another arena's fallback. Waits for concurrent
- *  lookups to finish (an RCU grace period) before freeing. Thread caches are flushed. */
+ *  lookups to finish (an RCU grace period) before freeing. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
