@@ -6,7 +6,7 @@
  *
  *   net      2 threads receive "packets": many small buffers (64..1535 bytes) that live for a
  *            few dozen packets. Every 8th packet becomes a request for the parser.
- *            Arena "net": OS memory, one stripe per core (auto), a 16 MiB hard budget, and a
+ *            Arena "net": OS memory, two stripes per core (auto), a 16 MiB hard budget, and a
  *            1 MiB slice of the reserve guaranteed to it at high priority (it never needs it
  *            here; the guarantee is visible in the reserve line of the counters).
  *   parser   2 threads take requests off a queue, parse them and free them. A request is

@@ -241,8 +241,9 @@ unsigned talc_topology_stripe_of_cpu(const talc_topology_t *t, unsigned cpu, uns
 
 unsigned talc_topology_auto_stripes(const talc_topology_t *t)
 {
-    unsigned n = t->ncores;
-    if (n < 1)
-        return 1;
-    return n > TALC_TOPOLOGY_MAX_STRIPES ? TALC_TOPOLOGY_MAX_STRIPES : n;
+    unsigned n = t->ncores < 1 ? 1u : t->ncores;
+    /* Two per core: each CPU has a home stripe, and the spares are where the dispatcher moves
+     * a thread whose home stripe is contended, e.g. when threads outnumber cores and one is
+     * preempted holding a lock (docs/arenas.md, "Four threads on two cores"). */
+    return n > TALC_TOPOLOGY_MAX_STRIPES / 2u ? TALC_TOPOLOGY_MAX_STRIPES : 2u * n;
 }

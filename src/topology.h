@@ -99,7 +99,7 @@ static inline unsigned talc_topology_ncpus(const talc_topology_t *t)
  *     over its cores; CPUs of one core share a stripe, and no stripe serves two domains. */
 unsigned talc_topology_stripe_of_cpu(const talc_topology_t *t, unsigned cpu, unsigned nstripes);
 
-/* Default stripe count: the number of cores, at least 1, at most TALC_TOPOLOGY_MAX_STRIPES. */
+/* Default stripe count: two per core (at least 2), at most TALC_TOPOLOGY_MAX_STRIPES. */
 unsigned talc_topology_auto_stripes(const talc_topology_t *t);
 
 /* ---- Building blocks (topology.c), used by talc_topology_get() and by tests ---------------- */

@@ -463,9 +463,10 @@ Test(arena_registry, stripes_one_auto_and_explicit)
     cr_assert_eq(test_stats(five).stripes, 5);
     unsigned n = test_stats(aut).stripes;
     long cpus = sysconf(_SC_NPROCESSORS_CONF);
-    cr_assert_geq(n, 1);
+    cr_assert_geq(n, 2, "auto = two per core");
+    cr_assert_eq(n % 2, 0, "auto = two per core");
     cr_assert_leq(n, TALC_STRIPES_MAX);
-    cr_assert_leq((long)n, cpus > 0 ? cpus : 1, "auto = cores, never more than CPUs");
+    cr_assert_leq((long)n, 2 * (cpus > 0 ? cpus : 1), "auto = two per core, so at most 2 x CPUs");
     cr_assert_eq(test_stats(talc_arena_default()).stripes, n, "the default arena is auto");
     talc_arena_t *all[] = {one, aut, five};
     for (int k = 0; k < 3; k++) {

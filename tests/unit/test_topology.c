@@ -179,7 +179,7 @@ Test(topology, describes_this_machine)
         cr_log_info("  cpu %u: core %u domain %u (%u of %u) node %u", c, t->cpu[c].core,
                     t->cpu[c].domain, t->cpu[c].core_in_domain, t->cpu[c].domain_cores,
                     t->cpu[c].node);
-    cr_assert_eq(talc_topology_auto_stripes(t), t->ncores < 64 ? t->ncores : 64);
+    cr_assert_eq(talc_topology_auto_stripes(t), t->ncores < 32 ? 2 * t->ncores : 64);
     for (unsigned c = 0; c < t->ncpus; c++) {
         cr_assert_eq(talc_topology_stripe_of_cpu(t, c, 1), 0);
         cr_assert_eq(talc_topology_stripe_of_cpu(t, c, t->ncpus), c);
@@ -369,7 +369,7 @@ Test(topology, sysfs_probe_reads_smt_cores_l3_domains_and_nodes)
         cr_assert_eq(b.cpu[c].domain_cores, 2);
         cr_assert_eq(b.cpu[c].node, domain[c]);
     }
-    cr_assert_eq(talc_topology_auto_stripes(&b.t), 4);
+    cr_assert_eq(talc_topology_auto_stripes(&b.t), 8);
     unbuild(&b);
     remove_root(root);
 }
@@ -582,7 +582,7 @@ Test(topology, stripe_map_spreads_domains_evenly_over_few_stripes)
     unbuild(&b);
 }
 
-Test(topology, auto_stripes_is_the_core_count_capped_at_64)
+Test(topology, auto_stripes_is_twice_the_core_count_capped_at_64)
 {
     unsigned n = 200;
     talc_topology_raw_t *raw = calloc(n, sizeof *raw);
@@ -594,11 +594,11 @@ Test(topology, auto_stripes_is_the_core_count_capped_at_64)
     unbuild(&b);
     synth(raw, 6, 2, 3); /* 3 cores */
     build(&b, raw, 6, 64);
-    cr_assert_eq(talc_topology_auto_stripes(&b.t), 3);
+    cr_assert_eq(talc_topology_auto_stripes(&b.t), 6);
     unbuild(&b);
     talc_topology_raw_clear(raw, 1);
     build(&b, raw, 1, 0);
-    cr_assert_eq(talc_topology_auto_stripes(&b.t), 1);
+    cr_assert_eq(talc_topology_auto_stripes(&b.t), 2);
     unbuild(&b);
     free(raw);
 }
