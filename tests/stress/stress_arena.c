@@ -34,6 +34,7 @@
 #include "talc/reserve.h"
 #include "talc/stats.h"
 
+#include "mailbox.h"
 #include "rng.h"
 
 #define WORKERS 4
@@ -41,26 +42,15 @@
 #define SCOPED FIXED /* index of the scoped arena in the counters */
 #define NCOUNT (FIXED + 1)
 #define SLOTS 32
-#define MAILBOX 128
 #define CHURN_NAMES 6
 #define GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
 
-typedef struct blk {
-    unsigned char *p;
-    size_t n;
-    unsigned char tag; /* every byte of the block */
-    unsigned arena;    /* index into st.arenas */
-} blk_t;
-
-typedef struct box {
-    pthread_mutex_t lock;
-    blk_t q[MAILBOX];
-    unsigned n;
-} box_t;
+/* .seed is the byte every byte of the block holds; .arena indexes st.arenas. */
+typedef test_block_t blk_t;
 
 static struct stress {
     talc_arena_t *arenas[NCOUNT];
-    box_t box[WORKERS];
+    test_mailbox_t box[WORKERS];
     atomic_ulong allocs[NCOUNT], frees[NCOUNT];
     atomic_int stop;
     atomic_uint failures;
@@ -104,35 +94,21 @@ static void release(const blk_t *b)
     if (talc_arena_of(b->p) != st.arenas[b->arena])
         fail("block %p: wrong owner (arena %u)", (void *)b->p, b->arena);
     for (size_t i = 0; i < b->n; i += 1 + i / 8)
-        if (b->p[i] != b->tag) {
+        if (b->p[i] != b->seed) {
             fail("block %p of %zu bytes: byte %zu is %u, not %u", (void *)b->p, b->n, i,
-                 b->p[i], b->tag);
+                 b->p[i], b->seed);
             break;
         }
     talc_free(b->p);
     atomic_fetch_add_explicit(&st.frees[b->arena], 1, memory_order_relaxed);
 }
 
-static bool post(unsigned to, const blk_t *b)
-{
-    box_t *m = &st.box[to];
-    pthread_mutex_lock(&m->lock);
-    bool ok = m->n < MAILBOX;
-    if (ok)
-        m->q[m->n++] = *b;
-    pthread_mutex_unlock(&m->lock);
-    return ok;
-}
+static bool post(unsigned to, const blk_t *b) { return test_mailbox_post(&st.box[to], b); }
 
 static void drain(unsigned me)
 {
-    blk_t tmp[MAILBOX];
-    box_t *m = &st.box[me];
-    pthread_mutex_lock(&m->lock);
-    unsigned n = m->n;
-    memcpy(tmp, m->q, n * sizeof tmp[0]);
-    m->n = 0;
-    pthread_mutex_unlock(&m->lock);
+    blk_t tmp[TEST_MAILBOX_CAP];
+    unsigned n = test_mailbox_take(&st.box[me], tmp);
     for (unsigned i = 0; i < n; i++)
         release(&tmp[i]);
 }
@@ -152,7 +128,7 @@ static bool make(test_rng_t *r, unsigned ai, blk_t *b)
 {
     b->n = size_of(r);
     b->arena = ai;
-    b->tag = (unsigned char)(1 + test_rng_below(r, 255));
+    b->seed = (uint32_t)(1 + test_rng_below(r, 255));
     if (ai == SCOPED) {
         if (talc_scope_push(st.arenas[SCOPED]) != 0) {
             fail("scope push");
@@ -173,7 +149,7 @@ static bool make(test_rng_t *r, unsigned ai, blk_t *b)
         return false;
     }
     atomic_fetch_add_explicit(&st.allocs[ai], 1, memory_order_relaxed);
-    memset(b->p, b->tag, b->n);
+    memset(b->p, (int)b->seed, b->n);
     return true;
 }
 
@@ -187,11 +163,11 @@ static void resize(test_rng_t *r, blk_t *b)
     }
     size_t keep = n < b->n ? n : b->n;
     for (size_t i = 0; i < keep; i += 1 + i / 8)
-        if (q[i] != b->tag) {
+        if (q[i] != b->seed) {
             fail("realloc lost byte %zu", i);
             break;
         }
-    memset(q, b->tag, n);
+    memset(q, (int)b->seed, n);
     b->p = q;
     b->n = n;
 }

@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "mailbox.h"
 #include "pattern.h"
 #include "rng.h"
 
@@ -47,24 +48,12 @@ static void log_seed(void)
 #define NTHREADS 8
 #define NARENAS 4
 #define SLOTS 48
-#define MAILBOX 256
 
-typedef struct block {
-    void *p;
-    size_t n;
-    uint32_t seed;
-    unsigned arena; /* index into mt.arenas */
-} block_t;
-
-typedef struct mailbox {
-    pthread_mutex_t lock;
-    block_t q[MAILBOX];
-    unsigned n;
-} mailbox_t;
+typedef test_block_t block_t; /* .arena indexes mt.arenas; .seed is the test_pattern seed */
 
 static struct mt {
     talc_arena_t *arenas[NARENAS];
-    mailbox_t box[NTHREADS];
+    test_mailbox_t box[NTHREADS];
     atomic_ulong allocs[NARENAS];
     atomic_ulong frees[NARENAS];
     unsigned long rounds;
@@ -84,26 +73,12 @@ static void check_and_free(const block_t *b)
     atomic_fetch_add_explicit(&mt.frees[b->arena], 1, memory_order_relaxed);
 }
 
-static bool post(unsigned to, const block_t *b)
-{
-    mailbox_t *m = &mt.box[to];
-    pthread_mutex_lock(&m->lock);
-    bool ok = m->n < MAILBOX;
-    if (ok)
-        m->q[m->n++] = *b;
-    pthread_mutex_unlock(&m->lock);
-    return ok;
-}
+static bool post(unsigned to, const block_t *b) { return test_mailbox_post(&mt.box[to], b); }
 
 static void drain(unsigned me)
 {
-    mailbox_t *m = &mt.box[me];
-    block_t tmp[MAILBOX];
-    pthread_mutex_lock(&m->lock);
-    unsigned n = m->n;
-    memcpy(tmp, m->q, n * sizeof tmp[0]);
-    m->n = 0;
-    pthread_mutex_unlock(&m->lock);
+    block_t tmp[TEST_MAILBOX_CAP];
+    unsigned n = test_mailbox_take(&mt.box[me], tmp);
     for (unsigned i = 0; i < n; i++)
         check_and_free(&tmp[i]);
 }
