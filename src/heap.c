@@ -185,7 +185,7 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     } else {
         s = cs;
         char *above = c + cs;
-        talc_set_hdr(above, talc_hdr(above) & ~TALC_F_PREV_FREE);
+        talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, false);
     }
     talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
     TALC_CNT(h, live_allocs, += 1);
@@ -268,7 +268,7 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
      * never returned can claim any size, and c + s must not leave our memory. */
     if (TALC_UNLIKELY(s < h->min_chunk || s > h->max_span || (s & h->qmask) ||
                       talc_hslack(w) > s - TALC_HDR || !talc_chunk_in_span(h, c, s) ||
-                      (talc_hdr(c + s) & TALC_F_PREV_FREE))) {
+                      (talc_nflags(c + s) & TALC_F_PREV_FREE))) {
         talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a live block");
         return NULL;
     }
@@ -279,7 +279,7 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
 {
     size_t s = talc_hsize(w);
     char *above = c + s;
-    uint64_t aw = talc_hdr(above);
+    bool above_used = talc_nused(above);
     TALC_CNT(h, live_allocs, -= 1);
     TALC_CNT(h, live_bytes, -= s - TALC_HDR - talc_hslack(w));
     TALC_USED(h, -= s);
@@ -291,13 +291,13 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
         talc_bin_unlink(h, c, ps);
         s += ps;
     }
-    if (!talc_hused(aw)) {
-        size_t as = talc_hsize(aw);
+    if (!above_used) {
+        size_t as = talc_hsize(talc_hdr(above));
         talc_bin_unlink(h, above, as);
         talc_set_hdr(above, 0); /* likewise for the absorbed chunk's header */
         s += as;
     } else {
-        talc_set_hdr(above, aw | TALC_F_PREV_FREE);
+        talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     }
     talc_make_free(h, c, s);
     return s;

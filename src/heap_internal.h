@@ -190,6 +190,34 @@ TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_fre
 {
     return (uint64_t)size | ((uint64_t)slack << TALC_SLACK_SHIFT) | TALC_F_USED | prev_free;
 }
+/* A neighbour's flags byte. An allocated chunk the engine does not own in the current call
+ * (the chunk above the one being freed, carved or resized) may sit in an arena thread cache,
+ * whose owner rewrites that header's slack bytes without the heap's lock (arenas/tcache.c).
+ * So the engine reads and flips a neighbour's USED and PREV_FREE only through this byte, with
+ * relaxed atomic accesses (plain loads and stores on every target), and reads the rest of the
+ * neighbour's header only after seeing it free. The flags byte and the slack bytes are
+ * distinct memory locations: the two writers never touch the same one. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define TALC_FLAGS_BYTE 7
+#define TALC_SLACK_BYTE 0
+#else
+#define TALC_FLAGS_BYTE 0
+#define TALC_SLACK_BYTE 6
+#endif
+_Static_assert(TALC_SLACK_SHIFT == 48, "slack is the header's top two bytes");
+
+TALC_INLINE unsigned talc_nflags(const char *c)
+{
+    return __atomic_load_n((const unsigned char *)c + TALC_FLAGS_BYTE, __ATOMIC_RELAXED);
+}
+TALC_INLINE bool talc_nused(const char *c) { return (talc_nflags(c) & TALC_F_USED) != 0; }
+TALC_INLINE void talc_nflags_set(char *c, unsigned f, bool on)
+{
+    unsigned char *b = (unsigned char *)c + TALC_FLAGS_BYTE;
+    unsigned v = __atomic_load_n(b, __ATOMIC_RELAXED);
+    __atomic_store_n(b, (unsigned char)(on ? v | f : v & ~f), __ATOMIC_RELAXED);
+}
+
 TALC_INLINE size_t talc_footer(const char *chunk_end)
 {
     return (size_t) * (const talc_word_t *)(const void *)(chunk_end - TALC_HDR);

@@ -21,7 +21,7 @@ static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, s
     if (rem >= h->min_chunk) {
         talc_make_free(h, c + s, rem);
         char *above = c + cs;
-        talc_set_hdr(above, talc_hdr(above) | TALC_F_PREV_FREE);
+        talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     } else {
         s = cs;
     }
@@ -32,14 +32,13 @@ static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, s
 static size_t talc_absorb_above(struct talc_heap *h, char *c, size_t cs)
 {
     char *above = c + cs;
-    uint64_t aw = talc_hdr(above);
-    if (talc_hused(aw))
+    if (talc_nused(above))
         return cs;
-    size_t as = talc_hsize(aw);
+    size_t as = talc_hsize(talc_hdr(above));
     talc_bin_unlink(h, above, as);
     /* The chunk above the absorbed one had PREV_FREE set; c is allocated: clear it. */
     char *next = above + as;
-    talc_set_hdr(next, talc_hdr(next) & ~TALC_F_PREV_FREE);
+    talc_nflags_set(next, (unsigned)TALC_F_PREV_FREE, false);
     return cs + as;
 }
 
@@ -61,8 +60,7 @@ static bool talc_resize_chunk(struct talc_heap *h, char *c, size_t n)
     size_t cs = talc_hsize(w), s = talc_req_size(h, n);
     if (s > cs) {
         char *above = c + cs;
-        uint64_t aw = talc_hdr(above);
-        if (talc_hused(aw) || cs + talc_hsize(aw) < s)
+        if (talc_nused(above) || cs + talc_hsize(talc_hdr(above)) < s)
             return false;
     }
     talc_account_resize(h, w, n);
@@ -92,8 +90,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     size_t cs = talc_hsize(w), s = talc_req_size(h, n);
     size_t ps = talc_footer(c);
     char *above = c + cs;
-    uint64_t aw = talc_hdr(above);
-    size_t as = talc_hused(aw) ? 0 : talc_hsize(aw);
+    size_t as = talc_nused(above) ? 0 : talc_hsize(talc_hdr(above));
     if (ps + cs + as < s)
         return NULL;
     char *lo = c - ps;
