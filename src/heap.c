@@ -190,6 +190,7 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
     TALC_CNT(h, live_allocs, += 1);
     TALC_USED(h, += s);
+    talc_cnt_used_peak(h);
     TALC_CNT(h, total_allocs, += 1);
     TALC_CNT(h, total_bytes, += n);
     talc_cnt_live_add(h, n);

@@ -33,7 +33,8 @@ static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s
     if (((w & TALC_F_PREV_FREE) != 0) != prev_free)
         TALC_FAIL(TALC_CHECK_PREV_FLAG, c);
     if (talc_hused(w)) {
-        if (talc_hslack(w) > sz - TALC_HDR)
+        bool held = h->held_slack && talc_hslack(w) == TALC_SLACK_HELD;
+        if (talc_hslack(w) > sz - TALC_HDR && !held)
             TALC_FAIL(TALC_CHECK_CHUNK_SIZE, c);
         return 0;
     }
@@ -52,7 +53,7 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
     if (s->magic != talc_span_magic(h, s) || s->fence < s->first)
         TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, s);
     while (c < s->fence) {
-        uint64_t w = talc_hdr(c);
+        uint64_t w = talc_hdr_shared(h, c);
         int rc = talc_check_chunk(h, s, c, w, prev_free, where);
         if (rc)
             return rc;
@@ -63,7 +64,8 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
             t->free_chunks++;
         } else {
             t->used++;
-            t->used_bytes += sz - TALC_HDR - talc_hslack(w);
+            if (!h->held_slack || talc_hslack(w) != TALC_SLACK_HELD)
+                t->used_bytes += sz - TALC_HDR - talc_hslack(w);
         }
         c += sz;
     }
@@ -119,9 +121,10 @@ static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
 #if TALC_COUNTERS
     const talc_heap_counters_t *k = &h->cnt;
     if (h->chunk_bytes - h->used_bytes != t->free_bytes || k->free_chunks != t->free_chunks ||
-        k->live_allocs != t->used || k->live_bytes != t->used_bytes ||
+        k->live_allocs != t->used || (!h->held_slack && k->live_bytes != t->used_bytes) ||
         k->live_spans != t->spans || k->managed_bytes != t->managed ||
-        k->peak_live_bytes < k->live_bytes || k->total_allocs < k->live_allocs)
+        k->peak_live_bytes < (h->held_slack ? h->used_bytes : k->live_bytes) ||
+        k->total_allocs < k->live_allocs)
         TALC_FAIL(TALC_CHECK_COUNTERS, h);
 #else
     (void)h;
@@ -147,7 +150,7 @@ bool talc_heap_walk(const talc_heap_t *h, talc_walk_fn fn, void *ctx)
 {
     for (const struct talc_span *s = h->spans; s; s = s->next) {
         for (char *c = s->first; c < s->fence;) {
-            uint64_t w = talc_hdr(c);
+            uint64_t w = talc_hdr_shared(h, c);
             size_t sz = talc_hsize(w);
             if (sz == 0)
                 break; /* damaged header: talc_heap_check reports it */

@@ -123,6 +123,8 @@ struct talc_heap {
     size_t max_span;              /* largest (fence − first) any span ever had: no chunk is
                                      larger, so a header claiming more is not ours */
     size_t span_min;              /* talc_span_min_size(), computed at init */
+    bool held_slack;              /* the owner rewrites allocated chunks' slack bytes and marks
+                                     chunks it holds with TALC_SLACK_HELD (talc_heap_hold_slack) */
     struct talc_span *spans, *spans_tail, *first_span;
     uintptr_t magic;
     talc_heap_opts_t opts;
@@ -171,11 +173,24 @@ TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)
 #if TALC_COUNTERS
     size_t live = h->cnt.live_bytes + bytes;
     TALC_PUBLISH(h->cnt.live_bytes, live);
-    if (live > h->cnt.peak_live_bytes)
+    if (live > h->cnt.peak_live_bytes && !h->held_slack)
         TALC_PUBLISH(h->cnt.peak_live_bytes, live);
 #else
     (void)h;
     (void)bytes;
+#endif
+}
+
+/* Held-slack mode (talc_heap_hold_slack): live_bytes alone means nothing there, so the peak
+ * follows the bytes of allocated chunks instead (an upper bound on the requested bytes of
+ * the blocks the owner's users hold). Called after used_bytes grew. */
+TALC_INLINE void talc_cnt_used_peak(struct talc_heap *h)
+{
+#if TALC_COUNTERS
+    if (h->held_slack && h->used_bytes > h->cnt.peak_live_bytes)
+        TALC_PUBLISH(h->cnt.peak_live_bytes, h->used_bytes);
+#else
+    (void)h;
 #endif
 }
 
@@ -205,6 +220,33 @@ TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_fre
 #define TALC_SLACK_BYTE 6
 #endif
 _Static_assert(TALC_SLACK_SHIFT == 48, "slack is the header's top two bytes");
+
+/* A slack value no allocated chunk can have (a real slack is below 2 quanta + a minimum chunk):
+ * an owner that holds allocated chunks in a cache of its own (arenas/tcache.c) marks them
+ * with it, so a second free of such a chunk is recognised. */
+#define TALC_SLACK_HELD ((size_t)0xffff)
+_Static_assert(2 * TALC_MAX_QUANTUM + TALC_MIN_CHUNK < TALC_SLACK_HELD, "HELD is no real slack");
+
+/* Switch h to held-slack mode (arenas only, at creation, before any allocation): the owner
+ * may rewrite the slack bytes of allocated chunks without the heap's lock and mark chunks it
+ * holds with TALC_SLACK_HELD. The heap's live_bytes is then exact only together with the
+ * owner's adjustment, so talc_heap_check accepts HELD chunks and skips the live-bytes
+ * equation of I7 (every other invariant is still checked), and reads headers atomically. */
+TALC_INLINE void talc_heap_hold_slack(struct talc_heap *h) { h->held_slack = true; }
+
+/* A header word read by a walk over chunks the heap does not own in this call (the checker,
+ * talc_heap_walk). In held-slack mode the owner may be storing an allocated chunk's slack
+ * bytes meanwhile: load the word atomically there (64-bit targets; on a 32-bit target the
+ * halves cannot mix a size with a wrong size, only an old slack with a new one). */
+TALC_INLINE uint64_t talc_hdr_shared(const struct talc_heap *h, const char *c)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    if (h->held_slack)
+        return __atomic_load_n((const uint64_t *)(const void *)c, __ATOMIC_RELAXED);
+#endif
+    (void)h;
+    return talc_hdr(c);
+}
 
 TALC_INLINE unsigned talc_nflags(const char *c)
 {

@@ -67,6 +67,7 @@ static bool talc_resize_chunk(struct talc_heap *h, char *c, size_t n)
     size_t total = talc_absorb_above(h, c, cs);
     talc_set_used(h, c, w, total, s, n);
     TALC_USED(h, += talc_hsize(talc_hdr(c)) - cs);
+    talc_cnt_used_peak(h);
     return true;
 }
 
@@ -106,6 +107,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n);
     TALC_USED(h, += talc_hsize(talc_hdr(lo)) - cs);
+    talc_cnt_used_peak(h);
     return lo + TALC_HDR;
 }
 

@@ -190,8 +190,11 @@ void *talc_span_truncate(talc_heap_t *h, talc_span_t *s, void *new_end)
 
 static bool talc_span_empty(const struct talc_span *s)
 {
-    uint64_t w = talc_hdr(s->first);
-    return s->first == s->fence || (!talc_hused(w) && s->first + talc_hsize(w) == s->fence);
+    if (s->first == s->fence)
+        return true;
+    if (talc_nused(s->first)) /* flags byte only: an owner may be rewriting its slack */
+        return false;
+    return s->first + talc_hsize(talc_hdr(s->first)) == s->fence;
 }
 
 int talc_span_release(talc_heap_t *h, talc_span_t *s)
