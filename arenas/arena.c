@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "arena_internal.h"
+#include "tcache.h"
 #include "fork_internal.h"
 #include "oom_internal.h"
 #include "os_mem.h"
@@ -57,6 +58,8 @@ static bool talc_config_ok(const talc_arena_config_t *c)
         return false;
     if (c->hard_budget && c->soft_budget > c->hard_budget)
         return false;
+    if ((unsigned)c->thread_cache > TALC_TCACHE_OFF)
+        return false;
     if (c->source == TALC_SOURCE_BUFFER)
         return c->buffer && c->buffer_size >= 2 * TALC_GRANULE;
     return c->source == TALC_SOURCE_OS || c->source == TALC_SOURCE_RESERVE;
@@ -87,7 +90,10 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     o.name = a->name;
     o.cache_line = a->cfg.cache_aligned ? talc_cache_line_size() : 0;
     o.fatal = talc_fatal_heap_handler;
-    return talc_heap_init(s->heap_mem, talc_heap_footprint(), &o) ? 0 : -EINVAL;
+    talc_heap_t *h = talc_heap_init(s->heap_mem, talc_heap_footprint(), &o);
+    if (h && a->tc_on)
+        talc_heap_hold_slack(h); /* thread caches rewrite slack bytes (tcache.c) */
+    return h ? 0 : -EINVAL;
 }
 
 /* Home stripe per CPU from the topology: CPUs sharing a cache share a stripe. */
@@ -184,6 +190,7 @@ static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_defa
     a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed);
     talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
     atomic_init(&a->soft_armed, 1u);
+    talc_tcache_arena_init(a);
     talc_build_cpu_map(a, t);
     for (unsigned i = 0; i < n; i++)
         (void)talc_stripe_init(a, i);
@@ -315,6 +322,7 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
     (void)talc_arena_foreach(talc_fb_visit, &probe);
     if (probe.used)
         return -EPERM;
+    talc_tcache_purge(a); /* cached blocks are not live: give them back before looking */
     if (!(flags & TALC_DESTROY_RELEASE_ALL) && talc_arena_live(a))
         return -EBUSY;
     /* The probe above decides -EPERM before -EBUSY; this re-check under the registry lock

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arena_internal.h"
+#include "tcache.h"
 #include "heap_internal.h"
 #include "oom_internal.h"
 
@@ -33,6 +34,11 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
 
 void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
+    if (a->tc_on && align <= TALC_MIN_ALIGN && n <= a->tc_max_req) {
+        void *p = talc_tcache_alloc(a, n);
+        if (TALC_LIKELY(p != NULL))
+            return p;
+    }
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
@@ -101,6 +107,8 @@ void talc_free(void *p)
     if (!g)
         return;
     talc_stripe_t *s = g->stripe;
+    if (s->arena->tc_on && talc_tcache_free(s->arena, g, p))
+        return;
     bool remote = s != talc_dispatch_last();
     talc_lock_owner(s);
     size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);

@@ -28,6 +28,7 @@
 #include "atomic.h"
 #include "heap_internal.h"
 #include "mutex.h"
+#include "pagemap.h"
 #include "region.h"
 #include "talc/arena.h"
 #include "talc/heap.h"
@@ -80,6 +81,9 @@ typedef struct talc_stripe_stats {
     talc_atomic_u32 seq;
     talc_atomic_size allocs, frees, reallocs, failed;
     talc_atomic_size contended, remote_frees;
+    /* Blocks moved into thread caches minus those given back (arenas/tcache.c), the live
+     * bytes the heap counted for them, and their chunk bytes (all mod 2^N). */
+    talc_atomic_size tc_moved, tc_mbytes, tc_mchunk;
 } talc_stripe_stats_t;
 
 /* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
@@ -124,6 +128,13 @@ struct talc_arena {
     talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */
     talc_arena_oom_t oom;
 
+    /* Thread caches (arenas/tcache.c): parameters fixed at creation, and the counters of
+     * cache slots that were flushed (written under the cache registry lock). */
+    bool tc_on;
+    unsigned tc_qshift;               /* log2 of the heaps' quantum */
+    size_t tc_min_chunk, tc_max_chunk, tc_max_req;
+    talc_atomic_size tc_allocs, tc_frees, tc_remote, tc_adj, tc_cbytes; /* retired slots' */
+
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
     _Atomic(struct talc_arena *) reg_next;
     _Atomic(struct talc_arena *) hash_next;
@@ -166,8 +177,12 @@ void talc_seg_release_all(talc_stripe_t *s);
 void talc_seg_pagemap_lock(void);
 void talc_seg_pagemap_unlock(void);
 void talc_seg_pagemap_reinit(void);
-/* The segment owning p, or NULL (lock-free). */
-talc_seg_t *talc_seg_of(const void *p);
+/* The segment owning p, or NULL (lock-free; inline: every free asks). */
+static inline talc_seg_t *talc_seg_of(const void *p)
+{
+    talc_seg_t *g = talc_pagemap_get(p);
+    return (g && g->magic == TALC_SEG_MAGIC) ? g : NULL;
+}
 
 /* ---- Stripe statistics (write side; the read side is arenas/stripe_stats.c) ---------------*/
 

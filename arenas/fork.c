@@ -1,12 +1,14 @@
 /* fork.c — fork() in a multithreaded process leaves parent and child able to allocate.
  *
  * One set of pthread_atfork handlers, registered once (not per arena: glibc's atfork table is
- * finite). prepare takes every allocator lock in rank order: registry, then for each arena
- * (creation order) its stripe locks and its grow lock, then the reserve lock, then the
- * owner-map writer lock; and it lets liburcu-bp prepare too. The parent releases them in
- * reverse order. The child re-initialises them: it has only the forking thread, which holds
- * them all (and no waiter to wake). These handlers take the locks outside the rank checker
- * (mutex.h): holding every lock at once, arena after arena, is their documented order.
+ * finite). prepare takes every allocator lock in rank order: registry, the thread caches'
+ * registry, then for each arena (creation order) its stripe locks and its grow lock, then the
+ * reserve lock, then the owner-map writer lock; and it lets liburcu-bp prepare too. The parent
+ * releases them in reverse order. The child re-initialises them: it has only the forking
+ * thread, which holds them all (and no waiter to wake); then it retires the caches of the
+ * threads it does not have (arenas/tcache.c). These handlers take the locks outside the
+ * rank checker (mutex.h): holding every lock at once, arena after arena, is their documented
+ * order.
  *
  * Concurrency: prepare runs on the forking thread while others may allocate; it blocks until
  * each lock is free, so no heap is mid-update in the child.
@@ -15,6 +17,7 @@
 #include <urcu/urcu-bp.h>
 
 #include "arena_internal.h"
+#include "tcache.h"
 #include "fork_internal.h"
 #include "reserve_internal.h"
 
@@ -43,6 +46,7 @@ static void talc_fork_prepare(void)
 {
     urcu_bp_before_fork();
     talc_registry_lock();
+    talc_tcache_fork_lock();
     talc_registry_each_locked(talc_lock_arena);
     talc_reserve_lock();
     talc_seg_pagemap_lock();
@@ -53,6 +57,7 @@ static void talc_fork_parent(void)
     talc_seg_pagemap_unlock();
     talc_reserve_unlock();
     talc_registry_each_locked(talc_unlock_arena);
+    talc_tcache_fork_unlock();
     talc_registry_unlock();
     urcu_bp_after_fork_parent();
 }
@@ -64,6 +69,7 @@ static void talc_fork_child(void)
     talc_registry_each_locked(talc_reinit_arena);
     talc_registry_reinit_lock();
     urcu_bp_after_fork_child();
+    talc_tcache_fork_child(); /* with every lock usable again */
 }
 
 static pthread_once_t talc_fork_once = PTHREAD_ONCE_INIT;

@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "arena_internal.h"
+#include "tcache.h"
 #include "oom_internal.h"
 
 #define TALC_FALLBACK_DEPTH 4u
@@ -101,6 +102,13 @@ static void talc_oom_failed(talc_arena_t *a)
 
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
+    /* Blocks this thread caches for `a` are not live: return them and try once more before
+     * any policy step (the arena's other threads keep theirs until they exit or flush). */
+    if (a->tc_on && talc_tcache_release_own(a)) {
+        void *p = talc_oom_retry(a, n, align);
+        if (p)
+            return p;
+    }
     const talc_oom_step_t *chain = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
     for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++) {
         talc_oom_step_t step = chain[i];

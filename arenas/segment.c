@@ -40,11 +40,6 @@ static size_t talc_round_granule(size_t n)
     return (n + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
 }
 
-talc_seg_t *talc_seg_of(const void *p)
-{
-    talc_seg_t *g = talc_pagemap_get(p);
-    return (g && g->magic == TALC_SEG_MAGIC) ? g : NULL;
-}
 
 /* ---- Taking and returning raw memory (grow_lock held) -------------------------------------*/
 

@@ -119,12 +119,13 @@ static void talc_json_arena(FILE *f, const talc_arena_stats_t *s)
                "\"free_chunks\":%zu,\"source_bytes\":%zu,\"borrowed_bytes\":%zu,"
                "\"borrowed_total\":%" PRIu64 ",\"returned_total\":%" PRIu64
                ",\"reserve_denied\":%" PRIu64 ",\"hard_budget\":%zu,\"soft_budget\":%zu,"
-               "\"lock_contended\":%" PRIu64 ",\"remote_frees\":%" PRIu64 ",",
+               "\"lock_contended\":%" PRIu64 ",\"remote_frees\":%" PRIu64
+               ",\"cached_blocks\":%zu,\"cached_bytes\":%zu,",
             s->stripes, s->live_bytes, s->live_allocs, s->peak_bytes, s->allocs, s->frees,
             s->reallocs, s->failed, s->managed_bytes, s->free_bytes, s->free_chunks,
             s->source_bytes, s->borrowed_bytes, s->borrowed_total, s->returned_total,
             s->reserve_denied, s->hard_budget, s->soft_budget, s->lock_contended,
-            s->remote_frees);
+            s->remote_frees, s->cached_blocks, s->cached_bytes);
     talc_json_steps(f, "oom_runs", s->oom_runs);
     fputc(',', f);
     talc_json_steps(f, "oom_ok", s->oom_ok);
@@ -167,6 +168,8 @@ static const talc_prom_metric_t talc_prom_metrics[] = {
     TALC_PM("talc_arena_reserve_denied_total", "counter", "Borrow requests refused.", reserve_denied, true),
     TALC_PM("talc_arena_lock_contended_total", "counter", "Stripe locks found taken.", lock_contended, true),
     TALC_PM("talc_arena_remote_frees_total", "counter", "Frees from another stripe's thread.", remote_frees, true),
+    TALC_PM("talc_arena_cached_blocks", "gauge", "Blocks held in thread caches.", cached_blocks, false),
+    TALC_PM("talc_arena_cached_bytes", "gauge", "Chunk bytes held in thread caches.", cached_bytes, false),
 };
 
 static void talc_prom_value(FILE *f, const talc_prom_metric_t *m, const talc_arena_stats_t *s)

@@ -69,7 +69,7 @@ void talc_mutex_unlock_unranked(talc_mutex_t *m)
 static __thread uint16_t talc_held[TALC_RANK_COUNT] __attribute__((tls_model("initial-exec")));
 
 static const char *const talc_rank_names[TALC_RANK_COUNT] = {
-    "?", "registry", "stripe", "grow", "reserve", "pagemap", "leaf",
+    "?", "registry", "tcache", "stripe", "grow", "reserve", "pagemap", "leaf",
 };
 
 static void talc_rank_say(const char *s)

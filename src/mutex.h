@@ -25,6 +25,7 @@
 /* The lock order, lowest first (talc/arena.h states it for users). */
 typedef enum talc_rank {
     TALC_RANK_REGISTRY = 1, /* arenas/registry.c */
+    TALC_RANK_TCACHE,       /* the thread caches' registry (arenas/tcache.c) */
     TALC_RANK_STRIPE,       /* a stripe's heap (arena_internal.h) */
     TALC_RANK_GROW,         /* an arena's source and budget */
     TALC_RANK_RESERVE,      /* the process reserve */

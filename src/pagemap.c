@@ -20,9 +20,6 @@
 
 #include "atomic.h"
 
-#define TALC_PAGEMAP_ROOT_ENTRIES ((size_t)1 << TALC_PAGEMAP_ROOT_BITS)
-#define TALC_PAGEMAP_LEAF_ENTRIES ((uint64_t)1 << TALC_PAGEMAP_LEAF_BITS)
-#define TALC_PAGEMAP_LEAF_MASK (TALC_PAGEMAP_LEAF_ENTRIES - 1)
 #define TALC_PAGEMAP_LEAF_BYTES ((size_t)TALC_PAGEMAP_LEAF_ENTRIES * sizeof(talc_atomic_ptr))
 
 _Static_assert(TALC_PAGEMAP_ROOT_BITS + TALC_PAGEMAP_LEAF_BITS + TALC_PAGEMAP_SHIFT
@@ -30,7 +27,7 @@ _Static_assert(TALC_PAGEMAP_ROOT_BITS + TALC_PAGEMAP_LEAF_BITS + TALC_PAGEMAP_SH
                "root and leaf indexes cover the address bits above the granule");
 _Static_assert(TALC_PAGEMAP_ROOT_BITS >= 1 && TALC_PAGEMAP_LEAF_BITS >= 1, "two real levels");
 
-static talc_atomic_ptr talc_pagemap_root[TALC_PAGEMAP_ROOT_ENTRIES]; /* talc_atomic_ptr[] each */
+talc_atomic_ptr talc_pagemap_root[TALC_PAGEMAP_ROOT_ENTRIES]; /* talc_atomic_ptr[] each */
 static talc_atomic_ptr talc_pagemap_os;      /* const talc_os_ops_t *; NULL = default ops */
 static talc_atomic_size talc_pagemap_nleaves;
 
@@ -144,15 +141,3 @@ void talc_pagemap_clear(uintptr_t base, size_t size)
     talc_pagemap_fill(g0, ((uint64_t)base + size - 1) >> TALC_PAGEMAP_SHIFT, NULL);
 }
 
-void *talc_pagemap_get(const void *p)
-{
-    uint64_t a = (uint64_t)(uintptr_t)p;
-    if (a >= TALC_PAGEMAP_LIMIT)
-        return NULL; /* kernel half, non-canonical, UINTPTR_MAX */
-    uint64_t g = a >> TALC_PAGEMAP_SHIFT;
-    talc_atomic_ptr *leaf = talc_pagemap_leaf(g >> TALC_PAGEMAP_LEAF_BITS);
-    if (!leaf)
-        return NULL;
-    /* acquire: pairs with set's release store, so the owner's contents are visible */
-    return talc_atomic_load_acquire_ptr(&leaf[g & TALC_PAGEMAP_LEAF_MASK]);
-}

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomic.h"
 #include "os_mem.h"
 
 /* TALC_PAGEMAP_SHIFT: see talc/config.h. */
@@ -70,10 +71,29 @@ int talc_pagemap_set(uintptr_t base, size_t size, void *owner);
  * Cost: O(size / granule) stores. */
 void talc_pagemap_clear(uintptr_t base, size_t size);
 
+#define TALC_PAGEMAP_ROOT_ENTRIES ((size_t)1 << TALC_PAGEMAP_ROOT_BITS)
+#define TALC_PAGEMAP_LEAF_ENTRIES ((uint64_t)1 << TALC_PAGEMAP_LEAF_BITS)
+#define TALC_PAGEMAP_LEAF_MASK (TALC_PAGEMAP_LEAF_ENTRIES - 1)
+
+/* The root (pagemap.c); inline here because every free reads it. */
+extern talc_atomic_ptr talc_pagemap_root[TALC_PAGEMAP_ROOT_ENTRIES];
+
 /* The owner registered for the granule holding p, or NULL for any address never registered
  * (or cleared): NULL itself, addresses at or above TALC_PAGEMAP_LIMIT (kernel addresses,
  * UINTPTR_MAX), and any address in a leaf never mapped. Never faults. Wait-free, O(1). */
-void *talc_pagemap_get(const void *p);
+static inline void *talc_pagemap_get(const void *p)
+{
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (a >= TALC_PAGEMAP_LIMIT)
+        return NULL; /* kernel half, non-canonical, UINTPTR_MAX */
+    uint64_t g = a >> TALC_PAGEMAP_SHIFT;
+    /* acquire: pairs with the installing CAS, so the leaf's zeroed entries are visible */
+    talc_atomic_ptr *leaf = talc_atomic_load_acquire_ptr(&talc_pagemap_root[g >> TALC_PAGEMAP_LEAF_BITS]);
+    if (!leaf)
+        return NULL;
+    /* acquire: pairs with set's release store, so the owner's contents are visible */
+    return talc_atomic_load_acquire_ptr(&leaf[g & TALC_PAGEMAP_LEAF_MASK]);
+}
 
 /* Makes the pagemap map its leaves through ops (NULL = the default Linux ops). Tests only:
  * call it before the first set of the process, or at least with no set running. The ops

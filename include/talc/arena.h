@@ -10,11 +10,13 @@
  *   call                         may run concurrently with           notes
  *   talc_arena_malloc & co       everything, including destroy of    takes one stripe lock
  *                                OTHER arenas and find/foreach
- *   talc_free / usable_size      everything                          owner found in O(1), lock-free
+ *   talc_free / usable_size      everything but destroy of the       owner found in O(1), lock-free
+ *                                block's arena
  *   talc_arena_find / foreach    everything, including destroy       RCU read side: never blocks
  *   talc_arena_create            everything                          registry lock
  *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no thread
- *                                NOT allocation from this arena      allocates from it any more
+ *                                NOT allocation from this arena,     allocates from it or frees
+ *                                nor a free of one of its blocks     into it any more
  *   talc_arena_get_stats         everything                          seqlock snapshot: never blocks
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
@@ -23,7 +25,8 @@
  * the fatal handler (talc_set_fatal_handler) with the address; it never reaches a heap.
  *
  * Lock order (checked on every acquisition in TALC_DEBUG >= 1 builds, which abort on a
- * violation): registry < stripe < arena grow lock < reserve < owner map; at most one stripe.
+ * violation): registry < thread caches' registry < stripe < arena grow lock < reserve < owner
+ * map; at most one stripe.
  * No lock is held while a user callback (reclaim, soft budget, fatal handler) runs.
  */
 #ifndef TALC_ARENA_H
@@ -76,6 +79,23 @@ typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx)
 typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t soft_budget,
                                void *ctx);
 
+/** Per-thread cache of small blocks (talc_arena_config_t.thread_cache). With it, a thread keeps
+ *  small blocks it freed (chunks up to 64 quanta: 1 KiB, or 64 cache lines in cache-aligned
+ *  mode; alignment at most TALC_MIN_ALIGN) and serves its next requests of those sizes without
+ *  taking a stripe lock, filling and flushing in batches under one lock. Counters stay exact
+ *  (cached blocks are not live; talc/stats.h). Cached memory is neither free for other threads
+ *  nor coalesced: per thread and arena at most 1 MiB plus one size's list (64 blocks or
+ *  16 KiB), and a thread caches for at most 4 arenas at once. A thread's cache of an arena is
+ *  given back when the thread exits, when the arena is destroyed, when an allocation of that
+ *  thread in that arena would fail (before the OOM chain runs), when the thread moves to a
+ *  fifth arena (the oldest slot), and on talc_thread_cache_flush. docs/arenas.md, "Thread
+ *  cache". */
+typedef enum talc_tcache_mode {
+    TALC_TCACHE_DEFAULT = 0, /**< on for the default arena, off for named arenas */
+    TALC_TCACHE_ON,
+    TALC_TCACHE_OFF,
+} talc_tcache_mode_t;
+
 /** Arena configuration. Zero-initialise, then set `name` and what you need. */
 typedef struct talc_arena_config {
     const char *name;          /**< required, 1..TALC_ARENA_NAME_MAX bytes, unique; copied */
@@ -101,6 +121,8 @@ typedef struct talc_arena_config {
     unsigned borrow_priority;  /**< 0 = lowest; higher may dip into lower arenas' headroom */
     size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone */
     int numa_node;             /**< bind OS segments to this node; -1 = no binding */
+    talc_tcache_mode_t thread_cache; /**< per-thread cache; ignored when built without it
+                                          (TALC_TCACHE=0) */
 } talc_arena_config_t;
 
 /** A config with defaults: name `name`, OS source, auto stripes, numa_node -1. */
@@ -126,8 +148,9 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
 
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
- *  default arena or NULL, -EPERM if it is another arena's fallback. Waits for concurrent
- *  lookups to finish (an RCU grace period) before freeing. */
+ *  default arena or NULL, -EPERM if it is another arena's fallback. Blocks that threads'
+ *  caches hold are not live: destroy takes them back from every thread first. Waits for
+ *  concurrent lookups to finish (an RCU grace period) before freeing. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
@@ -156,6 +179,11 @@ TALC_API void talc_free(void *ptr);
 TALC_API size_t talc_usable_size(const void *ptr);
 /** The arena that owns ptr, or NULL if none does (never faults). O(1), lock-free. */
 TALC_API talc_arena_t *talc_arena_of(const void *ptr);
+/** Give every block the calling thread's caches hold (all arenas) back to its stripe, so
+ *  that it can coalesce and other threads can use it (a thread about to sleep for long, or
+ *  after a burst). No-op without caches. Cost: one stripe lock per run of blocks of the same
+ *  stripe; takes the caches' registry lock. May run concurrently with everything. */
+TALC_API void talc_thread_cache_flush(void);
 
 /* ---- Routing ------------------------------------------------------------------------------*/
 

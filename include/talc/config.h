@@ -40,6 +40,13 @@
 #define TALC_SHRINK_MOVE 0
 #endif
 
+/* TALC_TCACHE: 1 (default) = arenas may keep a per-thread cache of small blocks in front of
+ * their stripes (talc_arena_config_t.thread_cache; on for the default arena); 0 = never, and
+ * the code is left out. */
+#ifndef TALC_TCACHE
+#define TALC_TCACHE 1
+#endif
+
 /* TALC_BIN_SUB_SHIFT: log2 of the size bins per doubling above 1 KiB (3..6; default 5 = 32).
  * More bins make the O(1) fit closer to best fit (better heap efficiency) and the control
  * block larger: 64 + 24·2^shift bin heads (5 → 832 heads, 6.5 KiB on 64-bit; 3 → 256, 2 KiB). */

@@ -28,17 +28,25 @@ extern "C" {
 typedef struct talc_arena_stats {
     char name[TALC_ARENA_NAME_MAX + 1];
     unsigned stripes;
-    /* Live figures (exact per stripe, summed). */
+    /* Live figures. Exact at rest. While threads allocate, each stripe's and each thread
+     * cache's figures are read at once and every allocator event is counted in one of them,
+     * so live_allocs == allocs − frees holds within a snapshot (unless a block a cache handed
+     * out is freed by a thread without a cache while the snapshot is taken: then the live
+     * figures may read low, never below zero). */
     size_t live_bytes;         /**< requested bytes of live blocks */
-    size_t live_allocs;        /**< live blocks */
+    size_t live_allocs;        /**< live blocks (blocks in thread caches are not live) */
     size_t peak_bytes;         /**< Σ of the stripes' peaks: the arena's peak when it has one
-                                    stripe, an upper bound on it otherwise */
+                                    stripe and no thread cache, an upper bound on it otherwise;
+                                    with a thread cache, the peak of the chunk bytes the
+                                    stripes had allocated, cached blocks included */
     /* Running totals. */
     uint64_t allocs, frees, reallocs, failed;
     /* Heap shape. */
     size_t managed_bytes;      /**< bytes the stripes' heaps manage */
     size_t free_bytes;         /**< bytes in free chunks */
     size_t free_chunks;
+    size_t cached_blocks;      /**< blocks held in thread caches (not live, not free) */
+    size_t cached_bytes;       /**< their chunk bytes: managed = free + live chunks + these */
     /* Memory taken. */
     size_t source_bytes;       /**< from the arena's own source now */
     size_t borrowed_bytes;     /**< from the reserve now */
@@ -50,7 +58,9 @@ typedef struct talc_arena_stats {
     /* Concurrency. */
     uint64_t lock_contended;   /**< stripe lock found taken */
     uint64_t remote_frees;     /**< frees into a stripe other than the one the freeing thread
-                                    last allocated from (in any arena) */
+                                    last allocated from (in any arena); with a thread cache,
+                                    frees of blocks from another stripe than the one its
+                                    cache of that arena fills from */
 } talc_arena_stats_t;
 
 /** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. */

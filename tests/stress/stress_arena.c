@@ -4,7 +4,8 @@
  *   workers  allocate (malloc, calloc, aligned, realloc) in three fixed arenas, in a scoped
  *            arena (talc_scope_push / NULL arena) and in the bound one; pass blocks to each
  *            other through mailboxes so that most frees are cross-thread; check every block's
- *            contents and owner before freeing it
+ *            contents and owner before freeing it; st-b and the scoped arena have thread
+ *            caches, st-a and st-c none
  *   churn    creates, fills, looks up and destroys arenas (EBUSY, RELEASE_ALL), some borrowing
  *            from the reserve
  *   watcher  talc_arena_find / talc_arena_foreach (names must be valid), snapshots of the fixed
@@ -350,10 +351,11 @@ static void *watcher(void *arg)
 
 /* ---- Main ---------------------------------------------------------------------------------*/
 
-static talc_arena_t *fixed_arena(const char *name, unsigned stripes)
+static talc_arena_t *fixed_arena(const char *name, unsigned stripes, talc_tcache_mode_t tc)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = stripes;
+    c.thread_cache = tc;
     talc_arena_t *a = talc_arena_create(&c);
     if (!a) {
         fprintf(stderr, "stress_arena: create %s: errno %d\n", name, errno);
@@ -403,10 +405,10 @@ int main(int argc, char **argv)
         snprintf(churn_names[k], sizeof churn_names[k], "st-churn-%u", k);
     if (talc_reserve_init(32 * GRANULE, 0) != 0)
         return 1;
-    st.arenas[0] = fixed_arena("st-a", 1);
-    st.arenas[1] = fixed_arena("st-b", 2);
-    st.arenas[2] = fixed_arena("st-c", 0);
-    st.arenas[SCOPED] = fixed_arena("st-scope", 3);
+    st.arenas[0] = fixed_arena("st-a", 1, TALC_TCACHE_DEFAULT);
+    st.arenas[1] = fixed_arena("st-b", 2, TALC_TCACHE_ON);
+    st.arenas[2] = fixed_arena("st-c", 0, TALC_TCACHE_OFF);
+    st.arenas[SCOPED] = fixed_arena("st-scope", 3, TALC_TCACHE_ON);
     for (unsigned i = 0; i < WORKERS; i++)
         pthread_mutex_init(&st.box[i].lock, NULL);
     pthread_t w[WORKERS], c, v;

@@ -154,7 +154,10 @@ Test(arena_threads, cross_thread_frees_end_at_exactly_zero)
     const char *names[NARENAS] = {"mt-one", "mt-two", "mt-auto", "mt-many"};
     unsigned stripes[NARENAS] = {1, 2, 0, 16};
     for (unsigned i = 0; i < NARENAS; i++) {
-        mt.arenas[i] = test_arena(names[i], stripes[i]);
+        talc_arena_config_t c = talc_arena_config_default(names[i]);
+        c.stripes = stripes[i];
+        c.thread_cache = i % 2 ? TALC_TCACHE_ON : TALC_TCACHE_OFF; /* with and without */
+        mt.arenas[i] = test_arena_cfg(&c);
         pthread_mutex_init(&mt.box[i].lock, NULL);
     }
     for (unsigned i = NARENAS; i < NTHREADS; i++)

@@ -1,0 +1,466 @@
+/* tcache.c — a bounded per-thread cache of small blocks in front of an arena's stripes.
+ *
+ * What it is. Each thread has up to TALC_TC_SLOTS slots, one per arena it uses (the most
+ * recent ones). A slot keeps, per chunk size, a LIFO list of blocks that the thread's code
+ * freed; a malloc of that chunk size pops one without any lock. An empty list is filled with
+ * several blocks under one stripe lock; a full one gives half back under one lock per stripe.
+ * Cached blocks stay allocated in their heaps: nothing coalesces while they sit here, which is
+ * why the cache is bounded (per size and per slot, see the TALC_TC_* limits below).
+ *
+ * Exactness. A cached block handed out for another request size must get a new requested
+ * size in its header (the slack, bytes 6–7 on little-endian targets), without the heap lock.
+ * The engine touches an allocated neighbour's header only through its flags byte (byte 0),
+ * with relaxed atomic accesses (heap_internal.h, talc_nflags), so the two never write the
+ * same memory location. The heap's own live-byte counter then lags by what the caches
+ * rewrote; each slot publishes that difference (adj), the blocks it holds and the user
+ * operations it served, and a snapshot adds them to the stripes' figures (stats.c). A slot's
+ * counters move into its arena when the slot is flushed for another arena or the thread
+ * exits. While a block is cached its slack field holds TALC_SLACK_HELD, which no live block can
+ * have: a second free of it is caught.
+ *
+ * Life cycle. A thread's cache is taken from a pool (OS pages, never malloc: the shim runs on
+ * top) on its first use and registered; a pthread key destructor flushes it at thread exit
+ * and returns it to the pool. Arena destroy flushes every thread's slot for that arena
+ * (talc_tcache_purge), so the arena's memory is never reached through a cache afterwards.
+ * In a fork child the caches of the threads that did not survive are retired unflushed (their
+ * lists may be mid-update): those blocks stay allocated and counted as cached.
+ *
+ * Concurrency. A slot's lists and counters have one writer, its thread; the counters are
+ * relaxed atomics that snapshots read. Everything else (the cache registry and pool, a slot
+ * changing arena, flushing another thread's slot, snapshots) happens under talc_tc_lock (rank
+ * TALC_RANK_TCACHE, before any stripe lock). A thread only uses a slot whose arena matches
+ * the one it allocates from, and talc_arena_destroy's contract says no thread uses the arena
+ * being destroyed, so destroy may flush other threads' slots of that arena under the lock.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "arena_internal.h"
+#include "heap_internal.h"
+#include "os_mem.h"
+#include "tcache.h"
+
+__thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
+
+#if TALC_TCACHE
+
+#define TALC_TC_POOL_BYTES ((size_t)64 << 10)
+
+enum { TALC_TC_NONE = 0, TALC_TC_SETUP, TALC_TC_LIVE, TALC_TC_DEAD };
+static __thread unsigned char talc_tc_state __attribute__((tls_model("initial-exec")));
+
+static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
+static talc_tcache_t *talc_tc_all;  /* registered caches */
+static talc_tcache_t *talc_tc_pool; /* unused ones, linked through next */
+static pthread_key_t talc_tc_key;
+static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
+static bool talc_tc_key_ok;
+
+/* ---- Arena parameters ---------------------------------------------------------------------*/
+
+void talc_tcache_arena_init(talc_arena_t *a)
+{
+    size_t q = a->cfg.cache_aligned ? talc_cache_line_size() : TALC_GRAIN;
+    if (q < TALC_GRAIN || q > TALC_MAX_QUANTUM || (q & (q - 1)))
+        q = TALC_GRAIN;
+    a->tc_qshift = talc_log2(q);
+    a->tc_min_chunk = TALC_MIN_CHUNK > q ? TALC_MIN_CHUNK : q;
+    a->tc_max_chunk = (size_t)TALC_TC_CLASSES << a->tc_qshift;
+    a->tc_max_req = a->tc_max_chunk - TALC_HDR;
+    talc_tcache_mode_t m = a->cfg.thread_cache;
+    a->tc_on = m == TALC_TCACHE_ON || (m == TALC_TCACHE_DEFAULT && a->is_default);
+}
+
+/* ---- Giving blocks back to their stripes --------------------------------------------------*/
+
+/* Free `count` blocks of chunk size s from the list at head into their owners' stripes,
+ * keeping one stripe locked while consecutive blocks share it. Returns the rest of the list. */
+static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, size_t s)
+{
+    talc_stripe_t *locked = NULL;
+    for (uint32_t i = 0; i < count && head; i++) {
+        void *p = head;
+        head = *(void **)p;
+        talc_seg_t *g = talc_seg_of(p);
+        talc_stripe_t *st = g->stripe;
+        if (st != locked) {
+            if (locked)
+                talc_stripe_unlock(locked);
+            talc_stripe_lock(st);
+            locked = st;
+        }
+        talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
+        size_t merged = talc_heap_free_merged(talc_stripe_heap(st), p);
+        if (TALC_UNLIKELY(merged == g->empty_chunk))
+            talc_seg_after_free(st, g);
+        talc_stats_sub(&st->st.tc_moved, 1);
+        talc_stats_sub(&st->st.tc_mbytes, s - TALC_HDR);
+        talc_stats_sub(&st->st.tc_mchunk, s);
+        sl->held -= s;
+    }
+    if (locked)
+        talc_stripe_unlock(locked);
+    return head;
+}
+
+static void talc_tc_flush_bin(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, uint32_t count)
+{
+    talc_tc_bin_t *b = &sl->bin[k];
+    size_t s = (size_t)(k + 1u) << a->tc_qshift;
+    if (count > b->n)
+        count = b->n;
+    b->head = talc_tc_give_back(sl, b->head, count, s);
+    b->n -= count;
+}
+
+static bool talc_tc_flush_slot(talc_tc_slot_t *sl, talc_arena_t *a)
+{
+    bool any = false;
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
+        any |= sl->bin[k].n != 0;
+        talc_tc_flush_bin(sl, a, k, sl->bin[k].n);
+    }
+    return any;
+}
+
+/* Move a slot's counters into its arena and free the slot. Lock held. */
+static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
+{
+    talc_atomic_size *from[] = {&sl->allocs, &sl->frees, &sl->remote, &sl->adj, &sl->cbytes};
+    talc_atomic_size *to[] = {&a->tc_allocs, &a->tc_frees, &a->tc_remote, &a->tc_adj,
+                              &a->tc_cbytes};
+    for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
+        talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
+        talc_atomic_store_relaxed_size(from[i], 0);
+    }
+    sl->home = NULL;
+    atomic_store_explicit(&sl->arena, NULL, memory_order_relaxed);
+}
+
+/* Flush a slot (unless its thread did not survive a fork: then its lists may be mid-update
+ * and its blocks stay allocated, counted as cached) and free it. Lock held. */
+static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
+{
+    talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
+    if (!a)
+        return;
+    if (!tc->orphan)
+        (void)talc_tc_flush_slot(sl, a);
+    talc_tc_fold_slot(sl, a);
+}
+
+/* ---- A thread's cache: pool, registry, thread exit ----------------------------------------*/
+
+/* Flush tc's slots, unregister it and return it to the pool. Lock held. */
+static void talc_tc_release_locked(talc_tcache_t *tc)
+{
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+        talc_tc_retire_slot(tc, &tc->slot[i]);
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        talc_tc_all = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    tc->next = talc_tc_pool;
+    talc_tc_pool = tc;
+}
+
+static void talc_tc_thread_exit(void *arg)
+{
+    talc_tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
+    talc_tc_self = NULL;
+    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_release_locked(arg);
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+static void talc_tc_make_key(void)
+{
+    talc_tc_key_ok = pthread_key_create(&talc_tc_key, talc_tc_thread_exit) == 0;
+}
+
+/* A zeroed cache from the pool, registered. Lock held. */
+static talc_tcache_t *talc_tc_take(void)
+{
+    if (!talc_tc_pool) {
+        char *m = talc_os_map(TALC_TC_POOL_BYTES, 0);
+        if (!m)
+            return NULL;
+        for (size_t off = 0; off + sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES;
+             off += sizeof(talc_tcache_t)) {
+            talc_tcache_t *t = (talc_tcache_t *)(void *)(m + off);
+            t->next = talc_tc_pool;
+            talc_tc_pool = t;
+        }
+    }
+    talc_tcache_t *tc = talc_tc_pool;
+    talc_tc_pool = tc->next;
+    memset(tc, 0, sizeof *tc);
+    tc->next = talc_tc_all;
+    if (talc_tc_all)
+        talc_tc_all->prev = tc;
+    talc_tc_all = tc;
+    return tc;
+}
+
+static talc_tcache_t *talc_tc_attach(void)
+{
+    talc_tc_state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
+    pthread_once(&talc_tc_key_once, talc_tc_make_key);
+    talc_mutex_lock(&talc_tc_lock);
+    talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take() : NULL;
+    talc_mutex_unlock(&talc_tc_lock);
+    if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
+        if (tc)
+            talc_tc_thread_exit(tc);
+        talc_tc_state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
+        return NULL;
+    }
+    talc_tc_self = tc;
+    talc_tc_state = TALC_TC_LIVE;
+    return tc;
+}
+
+/* A slot for arena a: a free one, or (if `evict`) the next victim, flushed first; NULL if
+ * every slot is taken and `evict` is false. */
+static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool evict)
+{
+    talc_mutex_lock(&talc_tc_lock);
+    unsigned pick = TALC_TC_SLOTS;
+    for (unsigned i = 0; i < TALC_TC_SLOTS && pick == TALC_TC_SLOTS; i++)
+        if (!atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed))
+            pick = i;
+    if (pick == TALC_TC_SLOTS && evict) {
+        pick = tc->victim;
+        tc->victim = (tc->victim + 1u) % TALC_TC_SLOTS;
+        talc_tc_retire_slot(tc, &tc->slot[pick]);
+    }
+    if (pick < TALC_TC_SLOTS)
+        atomic_store_explicit(&tc->slot[pick].arena, a, memory_order_relaxed);
+    talc_mutex_unlock(&talc_tc_lock);
+    if (pick == TALC_TC_SLOTS)
+        return NULL;
+    tc->mru = pick;
+    return &tc->slot[pick];
+}
+
+/* The calling thread's slot for a, made if needed. Allocation may evict another arena's slot;
+ * a free only takes a slot that is unused (a thread that frees blocks of many arenas it does
+ * not allocate from would otherwise flush a slot on every free): NULL then, and the block
+ * goes straight to its stripe. */
+static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
+{
+    talc_tcache_t *tc = talc_tc_self;
+    if (!tc) {
+        if (talc_tc_state != TALC_TC_NONE)
+            return NULL;
+        tc = talc_tc_attach();
+        if (!tc)
+            return NULL;
+    }
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+        if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a) {
+            tc->mru = i;
+            return &tc->slot[i];
+        }
+    return talc_tc_assign(tc, a, evict);
+}
+
+/* ---- Allocation and free: the slow halves of tcache.h's fast paths ------------------------*/
+
+/* The list for chunk size s is empty: take several blocks under one stripe lock, keep all but
+ * one, and return that one for a request of n bytes. NULL if the stripe has no room. */
+static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t n)
+{
+    uint32_t want = talc_tc_cap(s) / 2u;
+    if (sl->held + (size_t)want * s > TALC_TC_SLOT_BYTES)
+        want = 1;
+    talc_stripe_t *st = talc_dispatch_lock_stripe(a);
+    sl->home = st;
+    talc_heap_t *h = talc_stripe_heap(st);
+    void *user = talc_heap_alloc(h, n);
+    talc_stats_add(&st->st.allocs, user != NULL);
+    for (uint32_t i = 1; user && i < want; i++) {
+        void *p = talc_heap_alloc(h, s - TALC_HDR);
+        if (!p)
+            break;
+        /* The heap may hand out a larger chunk (a remainder too small to stand alone stays
+         * with it): file the block under its real size. */
+        size_t real = talc_hsize(talc_tc_header(p));
+        if (real > a->tc_max_chunk) { /* no list for it: give it straight back */
+            talc_heap_free(h, p);
+            break;
+        }
+        talc_tc_bin_t *rb = &sl->bin[talc_tc_class(a, real)];
+        talc_tc_set_slack(p, TALC_SLACK_HELD);
+        *(void **)p = rb->head;
+        rb->head = p;
+        rb->n++;
+        sl->held += real;
+        /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back
+         * takes off real − HDR (tc_give_back): tc_mbytes follows the heap both times. */
+        talc_stats_add(&st->st.tc_moved, 1);
+        talc_stats_add(&st->st.tc_mbytes, s - TALC_HDR);
+        talc_stats_add(&st->st.tc_mchunk, real);
+    }
+    talc_stripe_unlock(st);
+    return user;
+}
+
+void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
+{
+    talc_tc_slot_t *sl = talc_tc_slot_slow(a, true);
+    if (TALC_UNLIKELY(!sl))
+        return NULL;
+    size_t s = talc_tc_chunk(a, n);
+    talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
+    void *p = b->head;
+    if (p) {
+        b->head = *(void **)p;
+        b->n--;
+        return talc_tc_hand_out(sl, p, s, n);
+    }
+    return talc_tc_fill(sl, a, s, n);
+}
+
+bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
+{
+    talc_tc_slot_t *sl = talc_tc_slot_slow(a, false);
+    if (TALC_UNLIKELY(!sl))
+        return false;
+    talc_tc_push(sl, a, g->stripe, p, w);
+    return true;
+}
+
+void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k)
+{
+    talc_tc_flush_bin(sl, a, k, (sl->bin[k].n + 1u) / 2u);
+}
+
+/* ---- Flushes from outside the fast path ---------------------------------------------------*/
+
+/* The flushes below take the lock although they touch only the caller's slots: destroy may be
+ * retiring one of them (an arena this thread no longer uses) at the same time. */
+bool talc_tcache_release_own(talc_arena_t *a)
+{
+    talc_tcache_t *tc = talc_tc_self;
+    bool any = false;
+    if (!tc)
+        return false;
+    talc_mutex_lock(&talc_tc_lock);
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+        if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
+            any = talc_tc_flush_slot(&tc->slot[i], a);
+    talc_mutex_unlock(&talc_tc_lock);
+    return any;
+}
+
+void talc_thread_cache_flush(void)
+{
+    talc_tcache_t *tc = talc_tc_self;
+    if (!tc)
+        return;
+    talc_mutex_lock(&talc_tc_lock);
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
+        talc_arena_t *a = atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed);
+        if (a)
+            (void)talc_tc_flush_slot(&tc->slot[i], a);
+    }
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+void talc_tcache_purge(talc_arena_t *a)
+{
+    talc_mutex_lock(&talc_tc_lock);
+    for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
+        for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+            if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
+                talc_tc_retire_slot(tc, &tc->slot[i]);
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
+{
+    talc_atomic_size *const own[] = {&a->tc_allocs, &a->tc_frees, &a->tc_remote, &a->tc_adj,
+                                     &a->tc_cbytes};
+    size_t *const sum[] = {&out->allocs, &out->frees, &out->remote, &out->adj, &out->cbytes};
+    talc_mutex_lock(&talc_tc_lock);
+    for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
+        *sum[k] = talc_atomic_load_relaxed_size(own[k]);
+    for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
+        for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
+            talc_tc_slot_t *sl = &tc->slot[i];
+            if (atomic_load_explicit(&sl->arena, memory_order_relaxed) != a)
+                continue;
+            talc_atomic_size *const c[] = {&sl->allocs, &sl->frees, &sl->remote, &sl->adj,
+                                           &sl->cbytes};
+            for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
+                *sum[k] += talc_atomic_load_relaxed_size(c[k]);
+        }
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+/* ---- fork ---------------------------------------------------------------------------------*/
+
+void talc_tcache_fork_lock(void) { talc_mutex_lock_unranked(&talc_tc_lock); }
+void talc_tcache_fork_unlock(void) { talc_mutex_unlock_unranked(&talc_tc_lock); }
+
+/* The child has only the forking thread. The other threads' caches were caught at an
+ * arbitrary point of their lock-free fast paths (fork does not wait for those), so their lists
+ * cannot be trusted: they are retired without being flushed, their blocks staying allocated
+ * and counted as cached (at most TALC_TC_SLOT_BYTES-ish per thread and arena). */
+void talc_tcache_fork_child(void)
+{
+    talc_mutex_init(&talc_tc_lock, TALC_RANK_TCACHE);
+    talc_mutex_lock(&talc_tc_lock);
+    for (talc_tcache_t *tc = talc_tc_all, *next; tc; tc = next) {
+        next = tc->next;
+        if (tc != talc_tc_self) {
+            tc->orphan = true;
+            talc_tc_release_locked(tc);
+        }
+    }
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+#else /* !TALC_TCACHE: no cache; tc_on stays false, so the arena never calls the rest. */
+
+void talc_tcache_arena_init(talc_arena_t *a) { a->tc_on = false; }
+void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
+{
+    (void)a;
+    (void)n;
+    return NULL;
+}
+bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
+{
+    (void)a;
+    (void)g;
+    (void)p;
+    (void)w;
+    return false;
+}
+void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k)
+{
+    (void)sl;
+    (void)a;
+    (void)k;
+}
+bool talc_tcache_release_own(talc_arena_t *a)
+{
+    (void)a;
+    return false;
+}
+void talc_thread_cache_flush(void) {}
+void talc_tcache_purge(talc_arena_t *a) { (void)a; }
+void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
+{
+    (void)a;
+    memset(out, 0, sizeof *out);
+}
+void talc_tcache_fork_lock(void) {}
+void talc_tcache_fork_unlock(void) {}
+void talc_tcache_fork_child(void) {}
+
+#endif /* TALC_TCACHE */

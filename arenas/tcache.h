@@ -1,0 +1,228 @@
+/* tcache.h — the per-thread cache of small blocks in front of an arena's stripes (private):
+ * its structures and the inline fast paths; the rest is in tcache.c, whose banner gives the
+ * design, the exactness argument and the bounds (also docs/arenas.md, "Thread cache").
+ *
+ * Who may include it: the arenas/ sources.
+ *
+ * Concurrency: talc_tcache_alloc / talc_tcache_free run on the calling thread without locks
+ * and touch only that thread's slot; the out-of-line functions take the cache registry lock
+ * (rank TALC_RANK_TCACHE: after the arena registry, before any stripe) where they say so.
+ */
+#ifndef TALC_TCACHE_H
+#define TALC_TCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena_internal.h"
+#include "heap_internal.h"
+
+#define TALC_TC_SLOTS 4u                    /* arenas a thread caches for at once */
+#define TALC_TC_CLASSES 64u                 /* chunk sizes q, 2q, ..., 64q */
+#define TALC_TC_CLASS_BYTES ((size_t)16384) /* a size's list holds about this many bytes */
+#define TALC_TC_CAP_MIN 8u
+#define TALC_TC_CAP_MAX 64u
+#define TALC_TC_SLOT_BYTES ((size_t)1 << 20) /* a slot holds at most about this much */
+
+
+typedef struct talc_tc_bin {
+    void *head; /* user pointers, linked through their first word */
+    uint32_t n;
+} talc_tc_bin_t;
+
+/* One arena's cache in one thread. The first line holds what every operation touches.
+ *
+ * Counters (tcache.c, "Exactness"): allocs and frees are the user operations the slot served;
+ * adj is the requested bytes it handed out minus those it took back; cbytes the chunk bytes it
+ * took back minus those it handed out (both mod 2^N). A block's moves between a stripe and a
+ * slot are counted on the stripe (talc_stripe_stats_t.tc_*), so every event changes the
+ * counters of one unit only. */
+typedef struct talc_tc_slot {
+    _Atomic(talc_arena_t *) arena; /* owner thread reads; changed under the registry lock */
+    size_t held;                   /* chunk bytes in the lists (owner only) */
+    talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
+    /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
+    talc_atomic_size allocs, frees, remote, adj, cbytes;
+    talc_tc_bin_t bin[TALC_TC_CLASSES];
+} talc_tc_slot_t;
+
+typedef struct talc_tcache {
+    talc_tc_slot_t slot[TALC_TC_SLOTS];
+    unsigned mru, victim;
+    bool orphan;                     /* its thread did not survive a fork (child side) */
+    struct talc_tcache *next, *prev; /* registry (lock) */
+} talc_tcache_t;
+
+/* The calling thread's cache; NULL until its first cached operation and after its exit. */
+extern __thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
+
+/* ---- Out of line (tcache.c) ---------------------------------------------------------------*/
+
+/* Set up arena a's cache parameters at creation (a->tc_*) from its configuration. */
+void talc_tcache_arena_init(talc_arena_t *a);
+/* talc_tcache_alloc's miss: find or assign the slot, fill its list. */
+void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n);
+/* talc_tcache_free without a slot for a at hand: find one or take an unused one, then cache p;
+ * false (p goes to its stripe) if every slot serves another arena. */
+bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
+/* A list grew past its bound: give half back. */
+void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k);
+/* Return every block the calling thread caches for arena a to its stripes. Returns true if
+ * there were any (the OOM chain retries once after this). */
+bool talc_tcache_release_own(talc_arena_t *a);
+/* Every thread's cached blocks of arena a go back to their stripes, and their counters into
+ * the arena's (destroy, before it checks for live blocks). Takes the registry lock. */
+void talc_tcache_purge(talc_arena_t *a);
+
+/* The thread caches' share of arena a's counters, read under the registry lock: the slots'
+ * counters (see talc_tc_slot_t) summed, with those of slots already retired. */
+typedef struct talc_tcache_sums {
+    size_t allocs, frees, remote, adj, cbytes;
+} talc_tcache_sums_t;
+void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out);
+
+/* Fork handlers (arenas/fork.c): the registry lock around fork; in the child, the caches of
+ * the threads that did not survive are retired. */
+void talc_tcache_fork_lock(void);
+void talc_tcache_fork_unlock(void);
+void talc_tcache_fork_child(void);
+
+/* ---- Small helpers ------------------------------------------------------------------------*/
+
+static inline size_t talc_tc_chunk(const talc_arena_t *a, size_t n)
+{
+    size_t q = (size_t)1 << a->tc_qshift;
+    size_t s = (n + TALC_HDR + q - 1) & ~(q - 1);
+    return s < a->tc_min_chunk ? a->tc_min_chunk : s;
+}
+
+static inline unsigned talc_tc_class(const talc_arena_t *a, size_t s)
+{
+    return (unsigned)(s >> a->tc_qshift) - 1u;
+}
+
+static inline uint32_t talc_tc_cap(size_t s)
+{
+    size_t c = TALC_TC_CLASS_BYTES / s;
+    return (uint32_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
+                      : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
+}
+
+/* The header's slack bytes: the only part of an allocated header a cache writes. */
+static inline void talc_tc_set_slack(void *p, size_t slack)
+{
+    uint16_t *f = (uint16_t *)(void *)((char *)p - TALC_HDR + TALC_SLACK_BYTE);
+    __atomic_store_n(f, (uint16_t)slack, __ATOMIC_RELAXED);
+}
+
+/* The whole header, read while the heap may flip its flags byte under a stripe lock (a
+ * relaxed load of a word whose byte another thread stores atomically: a plain load on every
+ * target). */
+static inline uint64_t talc_tc_header(const void *p)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)((const char *)p - TALC_HDR),
+                           __ATOMIC_RELAXED);
+}
+
+
+/* The calling thread's slot for a, if it is the one used last. */
+static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
+{
+    talc_tcache_t *tc = talc_tc_self;
+    if (TALC_UNLIKELY(!tc))
+        return NULL;
+    talc_tc_slot_t *sl = &tc->slot[tc->mru];
+    return atomic_load_explicit(&sl->arena, memory_order_relaxed) == a ? sl : NULL;
+}
+
+/* ---- Fast paths ---------------------------------------------------------------------------*/
+
+/* Hand out the cached block p of chunk size s for a request of n bytes. */
+static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t s, size_t n)
+{
+    talc_tc_set_slack(p, s - TALC_HDR - n);
+    talc_stats_add(&sl->adj, n);
+    talc_stats_add(&sl->cbytes, (size_t)0 - s);
+    talc_stats_add(&sl->allocs, 1);
+    sl->held -= s;
+    return p;
+}
+
+/* A block of n bytes (n <= a->tc_max_req) from the calling thread's cache for arena a,
+ * filling the cache from a stripe when it is empty. NULL when the cache cannot serve it (the
+ * stripe has no room, or the thread has no cache): the caller takes the normal path, which
+ * counts the allocation and runs the OOM policy. */
+static inline void *talc_tcache_alloc(talc_arena_t *a, size_t n)
+{
+    talc_tc_slot_t *sl = talc_tc_slot_mru(a);
+    if (TALC_LIKELY(sl != NULL)) {
+        size_t s = talc_tc_chunk(a, n);
+        talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
+        void *p = b->head;
+        if (TALC_LIKELY(p != NULL)) {
+            void *next = *(void **)p;
+            b->head = next;
+            b->n--;
+            __builtin_prefetch(next); /* the next pop of this size reads it */
+            return talc_tc_hand_out(sl, p, s, n);
+        }
+    }
+    return talc_tcache_alloc_slow(a, n);
+}
+
+/* Is p, with header w, plausibly a live block start in segment g? Only its own header is read
+ * (the chunk above would cost a cache miss per free); the heap's full check runs when the
+ * block goes back to its stripe. */
+static inline bool talc_tc_plausible(const talc_arena_t *a, const talc_seg_t *g, const char *p,
+                                     uint64_t w)
+{
+    size_t s = talc_hsize(w), q = (size_t)1 << a->tc_qshift;
+    return talc_hused(w) && s >= a->tc_min_chunk && s <= a->tc_max_chunk && !(s & (q - 1)) &&
+           !((uintptr_t)p & (q - 1)) && p + s <= g->base + g->size &&
+           talc_hslack(w) <= s - TALC_HDR;
+}
+
+/* Push p (header w, plausible, in a stripe of a) onto slot sl's list for its size. A free
+ * counts as remote when p's stripe is not the one this thread's cache fills from. */
+static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_stripe_t *st,
+                                void *p, uint64_t w)
+{
+    size_t s = talc_hsize(w);
+    unsigned k = talc_tc_class(a, s);
+    talc_tc_bin_t *b = &sl->bin[k];
+    talc_tc_set_slack(p, TALC_SLACK_HELD);
+    *(void **)p = b->head;
+    b->head = p;
+    b->n++;
+    sl->held += s;
+    talc_stats_add(&sl->adj, (size_t)0 - (s - TALC_HDR - talc_hslack(w)));
+    talc_stats_add(&sl->cbytes, s);
+    talc_stats_add(&sl->frees, 1);
+    if (st != sl->home)
+        talc_stats_add(&sl->remote, 1);
+    if (TALC_UNLIKELY(b->n > talc_tc_cap(s) || sl->held > TALC_TC_SLOT_BYTES))
+        talc_tcache_overflow(sl, a, k);
+}
+
+/* Keep p (a block of arena a, in segment g) in the calling thread's cache. Returns false when
+ * the cache does not take it (too large, no cache, or not a plausible block start): the
+ * caller frees it into its stripe, which reports a bad pointer. A second free of a cached
+ * block goes to the fatal handler. */
+static inline bool talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
+{
+    uint64_t w = talc_tc_header(p);
+    if (TALC_UNLIKELY(talc_hslack(w) == TALC_SLACK_HELD)) {
+        talc_fatal_report(TALC_FAULT_DOUBLE_FREE, a->name, p, "block is already free");
+        return true;
+    }
+    if (!talc_tc_plausible(a, g, p, w))
+        return false;
+    talc_tc_slot_t *sl = talc_tc_slot_mru(a);
+    if (TALC_UNLIKELY(!sl))
+        return talc_tcache_free_slow(a, g, p, w);
+    talc_tc_push(sl, a, g->stripe, p, w);
+    return true;
+}
+
+#endif /* TALC_TCACHE_H */

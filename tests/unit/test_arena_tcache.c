@@ -1,0 +1,371 @@
+/* test_arena_tcache.c — the per-thread cache in front of an arena's stripes
+ * (talc_arena_config_t.thread_cache, docs/arenas.md "Thread cache"): which arenas cache,
+ * counters that stay exact while blocks sit in caches (served again for other request sizes,
+ * freed by other threads, flushed), the bounds on cached memory, a second free of a cached
+ * block, thread exit, talc_thread_cache_flush, more arenas than a thread has slots, destroy
+ * while other threads cache blocks of the arena (and a new arena in its place), and the
+ * flush that runs before the out-of-memory chain.
+ *
+ * Built with TALC_TCACHE=0 (or TALC_COUNTERS=0) the same tests run and check that nothing is
+ * reported cached.
+ * Public API only; each test is its own process. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+#include "pattern.h"
+#include "rng.h"
+
+#define TC_SMALL 1000u /* requests up to this size are cacheable in every mode */
+/* Whether cached blocks show in the counters (both compiled in). */
+#define TC_COUNTS (TALC_TCACHE && TALC_COUNTERS)
+
+static talc_arena_t *tc_arena(const char *name, unsigned stripes, talc_tcache_mode_t m)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = stripes;
+    c.thread_cache = m;
+    return test_arena_cfg(&c);
+}
+
+/* Live figures must equal what the test holds; allocs/frees what it did. */
+static void tc_assert_exact(talc_arena_t *a, size_t live_bytes, size_t live_allocs,
+                            uint64_t allocs, uint64_t frees)
+{
+    talc_arena_stats_t s = test_stats(a);
+#if TALC_COUNTERS
+    cr_assert_eq(s.live_bytes, live_bytes, "%s: live_bytes %zu, want %zu", s.name, s.live_bytes,
+                 live_bytes);
+    cr_assert_eq(s.live_allocs, live_allocs, "%s: live_allocs %zu, want %zu", s.name,
+                 s.live_allocs, live_allocs);
+    cr_assert_eq(s.allocs, allocs, "%s: allocs %llu, want %llu", s.name,
+                 (unsigned long long)s.allocs, (unsigned long long)allocs);
+    cr_assert_eq(s.frees, frees, "%s: frees %llu, want %llu", s.name,
+                 (unsigned long long)s.frees, (unsigned long long)frees);
+    cr_assert_geq(s.managed_bytes, s.free_bytes + s.cached_bytes);
+#else
+    (void)live_bytes, (void)live_allocs, (void)allocs, (void)frees;
+    cr_assert_eq(s.live_bytes + s.live_allocs + s.allocs + s.frees, 0);
+#endif
+}
+
+static size_t tc_cached(talc_arena_t *a) { return test_stats(a).cached_blocks; }
+
+/* ---- Which arenas cache -------------------------------------------------------------------*/
+
+Test(arena_tcache, bad_mode_is_einval)
+{
+    talc_arena_config_t c = talc_arena_config_default("bad-mode");
+    c.thread_cache = (talc_tcache_mode_t)7;
+    errno = 0;
+    cr_assert_null(talc_arena_create(&c));
+    cr_assert_eq(errno, EINVAL);
+}
+
+static void free_some(talc_arena_t *a, unsigned n)
+{
+    void *p[64];
+    for (unsigned i = 0; i < n; i++)
+        cr_assert_not_null(p[i] = talc_arena_malloc(a, 40 + 8 * i));
+    for (unsigned i = 0; i < n; i++)
+        talc_free(p[i]);
+}
+
+Test(arena_tcache, default_arena_caches_named_ones_only_when_asked)
+{
+    talc_arena_t *named = tc_arena("named", 1, TALC_TCACHE_DEFAULT);
+    talc_arena_t *off = tc_arena("off", 1, TALC_TCACHE_OFF);
+    talc_arena_t *on = tc_arena("on", 1, TALC_TCACHE_ON);
+    free_some(named, 32);
+    free_some(off, 32);
+    free_some(on, 32);
+    free_some(talc_arena_default(), 32);
+    cr_assert_eq(tc_cached(named), 0);
+    cr_assert_eq(tc_cached(off), 0);
+#if TC_COUNTS
+    cr_assert_gt(tc_cached(on), 0);
+    cr_assert_gt(tc_cached(talc_arena_default()), 0);
+#else
+    cr_assert_eq(tc_cached(on) + tc_cached(talc_arena_default()), 0);
+#endif
+    for (talc_arena_t *a = named; a; a = a == named ? off : a == off ? on : NULL)
+        tc_assert_exact(a, 0, 0, 32, 32);
+}
+
+/* ---- Exact counters -----------------------------------------------------------------------*/
+
+Test(arena_tcache, counters_stay_exact_as_cached_blocks_serve_other_sizes)
+{
+    talc_arena_t *a = tc_arena("exact", 1, TALC_TCACHE_ON);
+    test_rng_t r;
+    test_rng_seed(&r, 42);
+    enum { N = 400 };
+    void *p[N];
+    size_t n[N], live = 0, nlive = 0;
+    uint32_t seed[N];
+    uint64_t allocs = 0, frees = 0;
+    for (unsigned round = 0; round < 20; round++) {
+        for (unsigned i = 0; i < N; i++) {
+            if (round && (test_rng_next(&r) & 1u)) {
+                cr_assert_eq(test_pattern_check(p[i], n[i], seed[i]), n[i]);
+                talc_free(p[i]);
+                live -= n[i];
+                nlive--;
+                frees++;
+            } else if (round) {
+                continue;
+            }
+            n[i] = 1 + (size_t)test_rng_below(&r, TC_SMALL);
+            p[i] = talc_arena_malloc(a, n[i]);
+            cr_assert_not_null(p[i]);
+            cr_assert_geq(talc_usable_size(p[i]), n[i]);
+            seed[i] = i * 31u + round;
+            test_pattern_fill(p[i], n[i], seed[i]);
+            live += n[i];
+            nlive++;
+            allocs++;
+        }
+        tc_assert_exact(a, live, nlive, allocs, frees);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        cr_assert_eq(test_pattern_check(p[i], n[i], seed[i]), n[i]);
+        talc_free(p[i]);
+    }
+    tc_assert_exact(a, 0, 0, allocs, allocs);
+#if TC_COUNTS
+    cr_assert_gt(tc_cached(a), 0, "freed small blocks wait in the cache");
+#endif
+    talc_thread_cache_flush();
+    cr_assert_eq(tc_cached(a), 0, "talc_thread_cache_flush empties this thread's cache");
+    tc_assert_exact(a, 0, 0, allocs, allocs);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+Test(arena_tcache, contents_survive_reuse_and_realloc)
+{
+    talc_arena_t *a = tc_arena("reuse", 2, TALC_TCACHE_ON);
+    void *p = talc_arena_malloc(a, 100);
+    talc_free(p);
+    void *q = talc_arena_malloc(a, 97); /* same chunk size: served from the cache */
+    cr_assert_not_null(q);
+    test_pattern_fill(q, 97, 7);
+    q = talc_arena_realloc(a, q, 3000);
+    cr_assert_not_null(q);
+    cr_assert_eq(test_pattern_check(q, 97, 7), 97, "realloc kept the bytes");
+    tc_assert_exact(a, 3000, 1, 2, 1);
+    q = talc_arena_realloc(a, q, 50);
+    cr_assert_eq(test_pattern_check(q, 50, 7), 50);
+    tc_assert_exact(a, 50, 1, 2, 1);
+    talc_free(q);
+    tc_assert_exact(a, 0, 0, 2, 2);
+}
+
+Test(arena_tcache, aligned_and_large_requests_bypass_the_cache)
+{
+    talc_arena_t *a = tc_arena("bypass", 1, TALC_TCACHE_ON);
+    void *x = talc_arena_aligned_alloc(a, 256, 64);
+    void *y = talc_arena_malloc(a, 64 << 10);
+    cr_assert_not_null(x);
+    cr_assert_not_null(y);
+    cr_assert_eq((uintptr_t)x % 256, 0);
+    talc_free(y);
+    cr_assert_eq(tc_cached(a), 0, "a 64 KiB block is not cached");
+    talc_free(x); /* small: may be cached, and must not come back misaligned as aligned */
+    void *z = talc_arena_aligned_alloc(a, 256, 64);
+    cr_assert_eq((uintptr_t)z % 256, 0);
+    talc_free(z);
+    tc_assert_exact(a, 0, 0, 3, 3);
+}
+
+/* ---- Bounds -------------------------------------------------------------------------------*/
+
+Test(arena_tcache, cached_memory_is_bounded)
+{
+    talc_arena_t *a = tc_arena("bounded", 1, TALC_TCACHE_ON);
+    enum { N = 3000 }; /* 1.5 MiB in 64 sizes up to 1 KiB: more than a slot may keep */
+    static void *p[N];
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_not_null(p[i] = talc_arena_malloc(a, 16 + (i % 64) * 16));
+    for (unsigned i = 0; i < N; i++)
+        talc_free(p[i]);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_leq(s.cached_bytes, ((size_t)1 << 20) + (64u << 10),
+                  "%zu bytes cached: more than one slot's bound", s.cached_bytes);
+#if TC_COUNTS
+    cr_assert_gt(s.cached_bytes, 0);
+#endif
+    tc_assert_exact(a, 0, 0, N, N);
+}
+
+/* ---- Faults -------------------------------------------------------------------------------*/
+
+Test(arena_tcache, second_free_of_a_cached_block_is_reported)
+{
+    talc_arena_t *a = tc_arena("twice", 1, TALC_TCACHE_ON);
+    test_fault_log_t log = {0};
+    talc_set_fatal_handler(test_fault_record, &log);
+    void *p = talc_arena_malloc(a, 48);
+    talc_free(p);
+    talc_free(p);
+    cr_assert_eq(log.calls, 1);
+    cr_assert_eq(log.fault, TALC_FAULT_DOUBLE_FREE);
+    cr_assert_eq(log.addr, p);
+    cr_assert_str_eq(log.arena, "twice");
+    talc_set_fatal_handler(NULL, NULL);
+    tc_assert_exact(a, 0, 0, 1, 1);
+}
+
+/* ---- Threads ------------------------------------------------------------------------------*/
+
+typedef struct tc_job {
+    talc_arena_t *a;
+    void **blocks;
+    unsigned n;
+    bool alloc; /* else free blocks[0..n) */
+    pthread_barrier_t *hold; /* if set: wait twice before exiting (destroy test) */
+    talc_arena_t *after;     /* if set: allocate and free here after the hold */
+} tc_job_t;
+
+static void *tc_worker(void *arg)
+{
+    tc_job_t *j = arg;
+    for (unsigned i = 0; i < j->n; i++) {
+        if (j->alloc)
+            j->blocks[i] = talc_arena_malloc(j->a, 24 + (i % 40) * 8);
+        else
+            talc_free(j->blocks[i]);
+    }
+    if (j->hold) {
+        pthread_barrier_wait(j->hold); /* our cache holds blocks of j->a */
+        pthread_barrier_wait(j->hold); /* the main thread destroyed it meanwhile */
+        for (unsigned i = 0; i < 100 && j->after; i++)
+            talc_free(talc_arena_malloc(j->after, 24 + (i % 40) * 8));
+    }
+    return NULL;
+}
+
+static void tc_run(tc_job_t *j)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_worker, j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+}
+
+Test(arena_tcache, thread_exit_flushes_its_cache)
+{
+    talc_arena_t *a = tc_arena("exit", 1, TALC_TCACHE_ON);
+    void *b[200];
+    tc_job_t alloc = {a, b, 200, true, NULL, NULL}, release = {a, b, 200, false, NULL, NULL};
+    tc_run(&alloc);
+    tc_assert_exact(a, test_stats(a).live_bytes, 200, 200, 0);
+    tc_run(&release); /* another thread frees them all into its own cache, then exits */
+    cr_assert_eq(tc_cached(a), 0, "the exiting thread gave its cached blocks back");
+    tc_assert_exact(a, 0, 0, 200, 200);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+Test(arena_tcache, blocks_freed_here_from_another_thread_are_exact)
+{
+    talc_arena_t *a = tc_arena("remote", 2, TALC_TCACHE_ON);
+    void *b[300];
+    tc_job_t alloc = {a, b, 300, true, NULL, NULL};
+    tc_run(&alloc);
+    size_t live = test_stats(a).live_bytes;
+    for (unsigned i = 0; i < 150; i++) {
+        live -= 24 + (i % 40) * 8;
+        talc_free(b[i]);
+    }
+    tc_assert_exact(a, live, 150, 300, 150);
+    for (unsigned i = 150; i < 300; i++)
+        talc_free(b[i]);
+    tc_assert_exact(a, 0, 0, 300, 300);
+}
+
+Test(arena_tcache, more_arenas_than_slots)
+{
+    enum { K = 7 };
+    talc_arena_t *a[K];
+    void *p[K][20];
+    char name[16];
+    for (unsigned k = 0; k < K; k++) {
+        snprintf(name, sizeof name, "slot%u", k);
+        a[k] = tc_arena(name, 1, TALC_TCACHE_ON);
+    }
+    for (unsigned round = 0; round < 5; round++) {
+        for (unsigned k = 0; k < K; k++)
+            for (unsigned i = 0; i < 20; i++)
+                cr_assert_not_null(p[k][i] = talc_arena_malloc(a[k], 32 + 16 * i));
+        for (unsigned k = 0; k < K; k++)
+            for (unsigned i = 0; i < 20; i++)
+                talc_free(p[k][i]);
+    }
+    for (unsigned k = 0; k < K; k++) {
+        tc_assert_exact(a[k], 0, 0, 100, 100);
+        cr_assert_eq(talc_arena_destroy(a[k], 0), 0);
+    }
+}
+
+Test(arena_tcache, destroy_takes_back_other_threads_cached_blocks)
+{
+    talc_arena_t *a = tc_arena("doomed", 1, TALC_TCACHE_ON);
+    void *b[100];
+    tc_job_t alloc = {a, b, 100, true, NULL, NULL};
+    tc_run(&alloc);
+    pthread_barrier_t hold;
+    pthread_barrier_init(&hold, NULL, 2);
+    tc_job_t release = {a, b, 100, false, &hold, NULL};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_worker, &release), 0);
+    pthread_barrier_wait(&hold);
+#if TC_COUNTS
+    cr_assert_gt(tc_cached(a), 0, "the worker's cache holds the blocks it freed");
+#endif
+    tc_assert_exact(a, 0, 0, 100, 100);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0, "cached blocks are not live");
+    /* A new arena, quite possibly at the same address: the worker must not find its old
+     * slot's blocks there. */
+    release.after = tc_arena("reborn", 1, TALC_TCACHE_ON);
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    tc_assert_exact(release.after, 0, 0, 100, 100);
+    cr_assert_eq(tc_cached(release.after), 0);
+    cr_assert_eq(talc_arena_destroy(release.after, 0), 0);
+    pthread_barrier_destroy(&hold);
+}
+
+/* ---- Out of memory ------------------------------------------------------------------------*/
+
+Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
+{
+    static _Alignas(64) unsigned char buf[8 * TEST_GRANULE];
+    talc_arena_config_t c = talc_arena_config_default("tight");
+    c.source = TALC_SOURCE_BUFFER;
+    c.buffer = buf;
+    c.buffer_size = sizeof buf;
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = test_arena_cfg(&c);
+    enum { MAXB = 8 * 65536 / 64 };
+    static void *p[MAXB];
+    unsigned n = 0;
+    while (n < MAXB && (p[n] = talc_arena_malloc(a, 40 + (n % 16) * 16)) != NULL)
+        n++;
+    cr_assert_gt(n, 100);
+    for (unsigned i = 0; i < n; i += 2) /* every other: the cache keeps some, none merge */
+        talc_free(p[i]);
+    for (unsigned i = 1; i < n; i += 2)
+        talc_free(p[i]);
+#if TC_COUNTS
+    cr_assert_gt(tc_cached(a), 0);
+#endif
+    /* Most of one 4-granule segment: no room while cached blocks stay scattered in both */
+    void *big = talc_arena_malloc(a, 3 * TEST_GRANULE);
+    cr_assert_not_null(big, "the blocks this thread cached went back before giving up");
+    cr_assert_eq(tc_cached(a), 0);
+    talc_free(big);
+    tc_assert_exact(a, 0, 0, n + 1u, n + 1u);
+}
