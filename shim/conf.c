@@ -264,6 +264,20 @@ static const char *talc_ak_cache_aligned(talc_conf_arena_t *a, talc_sv_t v)
     return a->cache_aligned_set ? NULL : TALC_WANT_BOOL;
 }
 
+/* "0" or "1" as an explicit cache mode. */
+static bool talc_parse_tcache(talc_sv_t v, talc_tcache_mode_t *out)
+{
+    bool on;
+    if (!talc_parse_bool(v, &on))
+        return false;
+    *out = on ? TALC_TCACHE_ON : TALC_TCACHE_OFF;
+    return true;
+}
+static const char *talc_ak_thread_cache(talc_conf_arena_t *a, talc_sv_t v)
+{
+    return talc_parse_tcache(v, &a->thread_cache) ? NULL : TALC_WANT_BOOL;
+}
+
 static const struct {
     const char *key;
     talc_arena_key_fn fn;
@@ -272,6 +286,7 @@ static const struct {
     {"initial", talc_ak_initial},       {"borrow", talc_ak_borrow},
     {"guaranteed", talc_ak_guaranteed}, {"priority", talc_ak_priority},
     {"stripes", talc_ak_stripes},       {"cache_aligned", talc_ak_cache_aligned},
+    {"thread_cache", talc_ak_thread_cache},
 };
 
 static void talc_arena_subkey(talc_parser_t *ps, talc_conf_arena_t *a, talc_sv_t name,
@@ -339,6 +354,11 @@ static const char *talc_k_cache_aligned(talc_conf_t *c, talc_sv_t v)
     return talc_parse_bool(v, &c->cache_aligned) ? NULL : TALC_WANT_BOOL;
 }
 
+static const char *talc_k_thread_cache(talc_conf_t *c, talc_sv_t v)
+{
+    return talc_parse_tcache(v, &c->thread_cache) ? NULL : TALC_WANT_BOOL;
+}
+
 static const char *talc_k_reserve(talc_conf_t *c, talc_sv_t v)
 {
     static const char want[] = "SIZE[:prefault][:mlock], SIZE like 64M";
@@ -387,8 +407,8 @@ static const struct {
     talc_key_fn fn;
 } talc_keys[] = {
     {"stripes", talc_k_stripes}, {"cache_aligned", talc_k_cache_aligned},
-    {"reserve", talc_k_reserve}, {"stats", talc_k_stats},
-    {"stats_file", talc_k_stats_file},
+    {"thread_cache", talc_k_thread_cache}, {"reserve", talc_k_reserve},
+    {"stats", talc_k_stats},     {"stats_file", talc_k_stats_file},
 };
 
 static void talc_item(talc_parser_t *ps, talc_sv_t item)
@@ -436,6 +456,8 @@ talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
     talc_arena_config_t c = talc_arena_config_default(item->name);
     c.stripes = item->stripes_set ? item->stripes : conf->stripes;
     c.cache_aligned = item->cache_aligned_set ? item->cache_aligned : conf->cache_aligned;
+    c.thread_cache = item->thread_cache != TALC_TCACHE_DEFAULT ? item->thread_cache
+                                                                : conf->thread_cache;
     c.hard_budget = item->hard_budget;
     c.soft_budget = item->soft_budget;
     c.initial_size = item->initial_size;

@@ -6,12 +6,15 @@
  *   item       := key "=" value                      spaces around keys and values are ignored
  *   stripes=N                  default arena's stripes, 0..TALC_STRIPES_MAX (0 = from topology)
  *   cache_aligned=0|1          default arena in cache-aligned mode
+ *   thread_cache=0|1           per-thread caches off/on for the arenas TALC_CONF configures
+ *                              (unset: on for the default arena, off for named ones)
  *   reserve=SIZE[:prefault][:mlock]   set up the process reserve at start-up
  *   stats=off|text|json        print every arena's statistics at exit
  *   stats_file=PATH            where (default stderr); "%p" in PATH becomes the process id
  *   arena=NAME[:k=v]*          create arena NAME at start-up; NAME "default" configures the
  *                              default arena instead. k: budget, soft, initial (SIZE), stripes,
- *                              cache_aligned, borrow (SIZE), priority (N), guaranteed (SIZE)
+ *                              cache_aligned, thread_cache, borrow (SIZE), priority (N),
+ *                              guaranteed (SIZE)
  *   SIZE := digits [k|K|m|M|g|G]  (binary multiples)
  *
  * An unknown key or a malformed value produces exactly one warning line naming the key, and the
@@ -48,11 +51,13 @@ typedef struct talc_conf_arena {
     bool stripes_set;
     bool cache_aligned;     /* valid iff cache_aligned_set */
     bool cache_aligned_set;
+    talc_tcache_mode_t thread_cache; /* TALC_TCACHE_DEFAULT = not set here */
 } talc_conf_arena_t;
 
 typedef struct talc_conf {
     unsigned stripes;        /* 0 = from the topology */
     bool cache_aligned;
+    talc_tcache_mode_t thread_cache; /* TALC_TCACHE_DEFAULT = not set */
     size_t reserve_size;     /* 0 = no reserve */
     unsigned reserve_flags;  /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
     talc_conf_stats_t stats;
@@ -68,8 +73,9 @@ typedef void (*talc_conf_warn_fn)(const char *line, void *ctx);
  * of warnings passed to `warn` (which may be NULL). Cost O(strlen(text)). */
 unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn warn, void *ctx);
 
-/* The arena configuration an item describes, with the top-level stripes and cache_aligned as
- * defaults for what the item does not set. The result's name points into `item`. */
+/* The arena configuration an item describes, with the top-level stripes, cache_aligned and
+ * thread_cache as defaults for what the item does not set. The result's name points into
+ * `item`. */
 talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
                                            const talc_conf_arena_t *item);
 

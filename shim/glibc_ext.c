@@ -6,8 +6,9 @@
  *   uordblks = live bytes (requested sizes of live blocks)   fordblks = bytes in free chunks
  * and leaves the fields with no libtalc counterpart (smblks, hblks, hblkhd, usmblks, fsmblks,
  * keepcost) at 0. The bootstrap heap (start-up only) is reported by malloc_info alone.
- * malloc_trim releases nothing (libtalc returns a segment to the OS as soon as it empties,
- * keeping one per stripe) and says so by returning 0. mallopt supports no parameter: 0.
+ * malloc_trim gives back the calling thread's cached blocks (talc_thread_cache_flush); libtalc
+ * already returns a segment to the OS as soon as it empties (keeping one per stripe), so it
+ * returns 1 only if that flush emptied one, 0 otherwise. mallopt supports no parameter: 0.
  *
  * Concurrency: any thread, any time after start-up; snapshots never stop allocation. A call
  * made before the shim has started starts it first (these read arenas, which must not be
@@ -87,7 +88,9 @@ TALC_SHIM_EXPORT struct mallinfo mallinfo(void)
 TALC_SHIM_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad;
-    return 0; /* nothing was released: empty segments already went back as they emptied */
+    size_t before = talc_shim_totals().footprint;
+    talc_thread_cache_flush(); /* blocks this thread cached may free whole segments */
+    return talc_shim_totals().footprint < before;
 }
 
 TALC_SHIM_EXPORT int mallopt(int param, int value)

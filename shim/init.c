@@ -97,13 +97,13 @@ static const talc_conf_arena_t *talc_shim_conf_item(const talc_conf_t *c, const 
     return NULL;
 }
 
-/* The default arena takes the top-level stripes/cache_aligned and an "arena=default:..." item.
- * Must run before the default arena exists. */
+/* The default arena takes the top-level stripes/cache_aligned/thread_cache and an
+ * "arena=default:..." item. Must run before the default arena exists. */
 static void talc_shim_apply_default(const talc_conf_t *c)
 {
     static const talc_conf_arena_t plain = {.name = "default"};
     const talc_conf_arena_t *item = talc_shim_conf_item(c, "default");
-    if (!item && !c->stripes && !c->cache_aligned)
+    if (!item && !c->stripes && !c->cache_aligned && c->thread_cache == TALC_TCACHE_DEFAULT)
         return;
     talc_arena_config_t cfg = talc_conf_arena_config(c, item ? item : &plain);
     int rc = talc_arena_default_preset(&cfg);

@@ -129,6 +129,25 @@ Test(shim_conf, arenas_with_budgets)
     cr_assert(!p.cache_aligned);
 }
 
+Test(shim_conf, thread_cache_top_level_and_per_arena)
+{
+    cr_assert_eq(parse("arena=a,arena=b:thread_cache=1"), 0, "%s", warn.line[0]);
+    cr_assert_eq(conf.thread_cache, TALC_TCACHE_DEFAULT, "unset: each arena's default");
+    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[0]).thread_cache,
+                 TALC_TCACHE_DEFAULT);
+    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[1]).thread_cache, TALC_TCACHE_ON);
+    cr_assert_eq(parse("thread_cache=0,arena=a,arena=b:thread_cache=1"), 0);
+    cr_assert_eq(conf.thread_cache, TALC_TCACHE_OFF);
+    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[0]).thread_cache, TALC_TCACHE_OFF,
+                 "the top level is every arena's default");
+    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[1]).thread_cache, TALC_TCACHE_ON);
+    cr_assert_eq(parse("thread_cache=maybe,arena=a:thread_cache=2"), 2);
+    cr_assert(strstr(warn.line[0], "for \"thread_cache\": want 0 or 1"), "%s", warn.line[0]);
+    cr_assert(strstr(warn.line[1], "arena \"a\": bad value \"2\""), "%s", warn.line[1]);
+    cr_assert_eq(conf.thread_cache, TALC_TCACHE_DEFAULT);
+    cr_assert_eq(conf.arenas[0].thread_cache, TALC_TCACHE_DEFAULT);
+}
+
 Test(shim_conf, arena_errors)
 {
     cr_assert_eq(parse("arena=net:budget=lots:colour=red:stripes=1"), 2);
