@@ -1,13 +1,16 @@
 /* adapter_arena.c — our arena layer behind the multi-threaded adapter interface
  * (bench_arena.h).
  *
- * Two allocators:
+ * Three allocators:
  *   talc-arena     one arena for all worker threads, stripes from the topology (the default,
  *                  `stripes = 0`; an experiment can force a count with --arena-stripes), which
  *                  is how a daemon's subsystem arena is used: several threads, one arena;
  *   talc-arena-pt  one arena per worker thread with one stripe (no CPU lookup, the lock is
  *                  uncontended unless another thread frees into it): the configuration that
- *                  matches jemalloc's "explicit arena per thread".
+ *                  matches jemalloc's "explicit arena per thread";
+ *   talc-arena-tc  one arena for all threads, auto stripes, with the per-thread cache
+ *                  (thread_cache = TALC_TCACHE_ON): the configuration that matches jemalloc's
+ *                  explicit arenas with a thread cache.
  * Calls: talc_arena_malloc / talc_arena_aligned_alloc (alignment > 16) on the thread's arena,
  * talc_free from whichever thread frees, talc_arena_realloc (alignment <= 16; above, alloc
  * aligned + copy + free, as glibc's adapter does, since the arena API has no aligned realloc).
@@ -38,22 +41,33 @@
 #endif
 
 static unsigned arena_stripes; /* shared arena: 0 = auto */
-static talc_arena_t *shared_arena;
+static talc_arena_t *shared_arena, *tc_arena;
 static talc_arena_t *pt_arena[TB_MT_MAX_THREADS];
 
 void talc_bench_mt_set_stripes(unsigned stripes) { arena_stripes = stripes; }
 
-static bool shared_setup(void) {
-    if (shared_arena) return true;
-    talc_arena_config_t c = talc_arena_config_default("bench-shared");
+/* The one arena all threads share, created on first setup. */
+static bool make_shared(talc_arena_t **a, const char *name, talc_tcache_mode_t tc) {
+    if (*a) return true;
+    talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = arena_stripes;
-    shared_arena = talc_arena_create(&c);
-    return shared_arena != NULL;
+    c.thread_cache = tc;
+    *a = talc_arena_create(&c);
+    return *a != NULL;
 }
+
+static bool shared_setup(void) { return make_shared(&shared_arena, "bench-shared", TALC_TCACHE_OFF); }
 
 static void *shared_thread_init(int tid) {
     (void)tid;
     return shared_arena;
+}
+
+static bool tc_setup(void) { return make_shared(&tc_arena, "bench-tcache", TALC_TCACHE_ON); }
+
+static void *tc_thread_init(int tid) {
+    (void)tid;
+    return tc_arena;
 }
 
 static void *arena_alloc(void *h, size_t size, size_t align) {
@@ -88,6 +102,18 @@ static const tb_mt_allocator_t shared_adapter = {
 };
 
 const tb_mt_allocator_t *talc_bench_mt_shared(void) { return &shared_adapter; }
+
+static const tb_mt_allocator_t tc_adapter = {
+    .name = TB_TALC_NAME "-arena-tc",
+    .desc = "one talc arena for all threads, auto stripes, thread caches on" TB_BUILT,
+    .setup = tc_setup,
+    .thread_init = tc_thread_init,
+    .alloc = arena_alloc,
+    .free = arena_free,
+    .realloc = arena_realloc,
+};
+
+const tb_mt_allocator_t *talc_bench_mt_tcache(void) { return &tc_adapter; }
 
 static bool pt_setup(void) { return true; }
 

@@ -45,9 +45,11 @@ typedef struct tb_mt_allocator {
  * "nc_"). Knob: stripes of the shared arena (0 = auto from the topology). */
 const tb_mt_allocator_t *talc_bench_mt_shared(void);
 const tb_mt_allocator_t *talc_bench_mt_per_thread(void);
+const tb_mt_allocator_t *talc_bench_mt_tcache(void);
 void talc_bench_mt_set_stripes(unsigned stripes);
 const tb_mt_allocator_t *nc_talc_bench_mt_shared(void);
 const tb_mt_allocator_t *nc_talc_bench_mt_per_thread(void);
+const tb_mt_allocator_t *nc_talc_bench_mt_tcache(void);
 void nc_talc_bench_mt_set_stripes(unsigned stripes);
 
 /* Peers (adapter_peers.c). */
@@ -60,7 +62,9 @@ const tb_mt_allocator_t *tb_mt_jemalloc_shared(void); /* one arena for all threa
 /* Names the targets and ratios use. */
 #define TB_MT_OURS "talc-arena"       /* every arena ratio is taken against it */
 #define TB_MT_OURS_PT "talc-arena-pt" /* ours, one arena per thread */
+#define TB_MT_OURS_TC "talc-arena-tc" /* ours, one arena, thread caches */
 #define TB_MT_JE "jemalloc-arena"     /* the target's peer: explicit arena per thread */
+#define TB_MT_JE_TC "jemalloc-arena-tcache" /* the same with jemalloc's thread cache */
 
 /* Thread counts measured: threads of the thread-local workload, pairs of producer/consumer. */
 #define TB_AR_THREADS {1, 2, 4}

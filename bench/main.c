@@ -224,11 +224,12 @@ static void tb_setup_allocators(tb_job_t *job) {
     }
 }
 
-/* The arena workloads' allocators: ours (shared arena, arena per thread; with and without
- * counters), then the peers. */
+/* The arena workloads' allocators: ours (shared arena, arena per thread, shared arena with
+ * thread caches; with and without counters), then the peers. */
 static void tb_setup_mt_allocators(tb_job_t *job) {
     const tb_mt_allocator_t *all[] = {talc_bench_mt_shared(),    talc_bench_mt_per_thread(),
-                                      nc_talc_bench_mt_shared(), nc_talc_bench_mt_per_thread(),
+                                      talc_bench_mt_tcache(),    nc_talc_bench_mt_shared(),
+                                      nc_talc_bench_mt_per_thread(), nc_talc_bench_mt_tcache(),
                                       tb_mt_jemalloc(),          tb_mt_jemalloc_shared(),
                                       tb_mt_jemalloc_tcache(),   tb_mt_mimalloc(),
                                       tb_mt_glibc()};

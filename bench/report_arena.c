@@ -128,22 +128,22 @@ static void ar_target_scaling(tb_text_t *t, const tb_run_t *run, const char *all
 }
 
 static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char *ours,
-                         const char *what) {
+                         const char *peer) {
     char d[160], w[160], c[160];
     if (pc) { /* wall time only (wl_arena.c says why) */
-        double r = ar_min_vs(run, pc, ours, TB_MT_JE, "blocks_per_s", NULL, d, sizeof d);
+        double r = ar_min_vs(run, pc, ours, peer, "blocks_per_s", NULL, d, sizeof d);
         if (isnan(r)) return;
         tb_put(t, "| %s ÷ %s, producer/consumer, at 1 / 2 pairs (wall) | %s | > 1.00 at each "
-                  "| %s |\n", what, TB_MT_JE, d, tb_verdict(true, r > 1.0));
+                  "| %s |\n", ours, peer, d, tb_verdict(true, r > 1.0));
         return;
     }
-    double r = ar_min_vs(run, pc, ours, TB_MT_JE, "ops_per_s_adj", "ops_per_s", d, sizeof d);
+    double r = ar_min_vs(run, pc, ours, peer, "ops_per_s_adj", "ops_per_s", d, sizeof d);
     if (isnan(r)) return;
-    (void)ar_min_vs(run, pc, ours, TB_MT_JE, "ops_per_s", NULL, w, sizeof w);
-    (void)ar_min_vs(run, pc, ours, TB_MT_JE, "ops_per_cpu_s", NULL, c, sizeof c);
+    (void)ar_min_vs(run, pc, ours, peer, "ops_per_s", NULL, w, sizeof w);
+    (void)ar_min_vs(run, pc, ours, peer, "ops_per_cpu_s", NULL, c, sizeof c);
     tb_put(t, "| %s ÷ %s, thread-local, at %s: wall less run-queue delay, (w) = raw wall where "
               "threads > CPUs (raw wall %s; ops per CPU-s %s) | %s | > 1.00 at each | %s |\n",
-           what, TB_MT_JE,
+           ours, peer,
            run->params->ar_nmax > 1 ? "1 / 2 / 4 threads per max size" : "1 / 2 / 4 threads", w,
            c, d, tb_verdict(true, r > 1.0));
 }
@@ -153,10 +153,13 @@ void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run) {
     tb_put(t, "## Arena targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
     ar_target_scaling(t, run, TB_MT_OURS, "talc-arena (one arena, auto stripes)");
     ar_target_scaling(t, run, TB_MT_OURS_PT, "talc-arena-pt (arena per thread)");
-    ar_target_vs(t, run, false, TB_MT_OURS, "talc-arena");
-    ar_target_vs(t, run, false, TB_MT_OURS_PT, "talc-arena-pt");
-    ar_target_vs(t, run, true, TB_MT_OURS, "talc-arena");
-    ar_target_vs(t, run, true, TB_MT_OURS_PT, "talc-arena-pt");
+    ar_target_scaling(t, run, TB_MT_OURS_TC, "talc-arena-tc (one arena, thread caches)");
+    for (int pc = 0; pc < 2; pc++) {
+        ar_target_vs(t, run, pc, TB_MT_OURS, TB_MT_JE);
+        ar_target_vs(t, run, pc, TB_MT_OURS_PT, TB_MT_JE);
+        ar_target_vs(t, run, pc, TB_MT_OURS_TC, TB_MT_JE);
+        ar_target_vs(t, run, pc, TB_MT_OURS_TC, TB_MT_JE_TC); /* like for like */
+    }
     if (ncpu_pairs > 0) {
         char a[32], b[32];
         double cost = 100.0 * (tb_median(cpu_pairs, ncpu_pairs) - 1.0);

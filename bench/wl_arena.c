@@ -444,8 +444,9 @@ static int ar_index_of(const tb_run_t *run, const char *name) {
 /* Counters-cost pairs: ours with counters next to the TALC_COUNTERS=0 copy, per trial. */
 static void ar_note_pairs(const tb_run_t *run, const ar_samples_t *s, int ntrials, bool pc) {
     static const char *const pairs[][2] = {{"talc-arena", "talc-nocounters-arena"},
-                                           {"talc-arena-pt", "talc-nocounters-arena-pt"}};
-    for (int i = 0; i < 2; i++) {
+                                           {"talc-arena-pt", "talc-nocounters-arena-pt"},
+                                           {"talc-arena-tc", "talc-nocounters-arena-tc"}};
+    for (int i = 0; i < 3; i++) {
         int with = ar_index_of(run, pairs[i][0]), without = ar_index_of(run, pairs[i][1]);
         if (with < 0 || without < 0) continue;
         for (int t = 0; t < ntrials; t++) {
