@@ -81,9 +81,9 @@ typedef struct talc_stripe_stats {
     talc_atomic_u32 seq;
     talc_atomic_size allocs, frees, reallocs, failed;
     talc_atomic_size contended, remote_frees;
-    /* Blocks moved into thread caches minus those given back (arenas/tcache.c), the live
-     * bytes the heap counted for them, and their chunk bytes (all mod 2^N). */
-    talc_atomic_size tc_moved, tc_mbytes, tc_mchunk;
+    /* Blocks moved into thread caches minus those given back (arenas/tcache.c), and the
+     * live bytes the heap counted for them (both mod 2^N). */
+    talc_atomic_size tc_moved, tc_mbytes;
 } talc_stripe_stats_t;
 
 /* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
@@ -133,7 +133,7 @@ struct talc_arena {
     bool tc_on;
     unsigned tc_qshift;               /* log2 of the heaps' quantum */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
-    talc_atomic_size tc_allocs, tc_frees, tc_remote, tc_adj, tc_cbytes; /* retired slots' */
+    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_remote, tc_adj; /* retired slots' */
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
     _Atomic(struct talc_arena *) reg_next;

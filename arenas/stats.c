@@ -31,7 +31,6 @@ static void talc_sum_stripe(talc_arena_stats_t *o, const talc_stripe_snapshot_t 
     o->live_bytes += s->live_bytes - s->tc_mbytes;
     o->live_allocs += s->live_allocs - s->tc_moved;
     o->cached_blocks += s->tc_moved;
-    o->cached_bytes += s->tc_mchunk;
     o->peak_bytes += s->peak_bytes;
     o->allocs += s->allocs;
     o->frees += s->frees;
@@ -59,7 +58,7 @@ static void talc_add_caches(talc_arena_t *a, talc_arena_stats_t *o)
     o->live_allocs += c.allocs - c.frees;
     o->live_bytes += c.adj;
     o->cached_blocks += c.frees - c.allocs;
-    o->cached_bytes += c.cbytes;
+    o->cached_bytes = c.held;
 }
 
 /* A figure summed mod 2^N from parts taken at slightly different moments is never below zero

@@ -33,7 +33,6 @@ static void talc_stats_copy(talc_stripe_t *s, talc_stripe_snapshot_t *out)
     TALC_RD(remote_frees);
     TALC_RD(tc_moved);
     TALC_RD(tc_mbytes);
-    TALC_RD(tc_mchunk);
     out->live_allocs = TALC_RD_HEAP(h->cnt.live_allocs);
     out->live_bytes = TALC_RD_HEAP(h->cnt.live_bytes);
     out->peak_bytes = TALC_RD_HEAP(h->cnt.peak_live_bytes);

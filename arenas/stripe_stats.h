@@ -12,7 +12,7 @@ typedef struct talc_stripe_snapshot {
     size_t allocs, frees, reallocs, failed;
     size_t managed, free_bytes, free_chunks;
     size_t contended, remote_frees;
-    size_t tc_moved, tc_mbytes, tc_mchunk; /* moved into thread caches (mod 2^N) */
+    size_t tc_moved, tc_mbytes; /* moved into thread caches (mod 2^N) */
 } talc_stripe_snapshot_t;
 
 void talc_stripe_stats_read(talc_stripe_t *s, talc_stripe_snapshot_t *out);

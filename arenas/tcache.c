@@ -73,14 +73,15 @@ void talc_tcache_arena_init(talc_arena_t *a)
 
 /* ---- Giving blocks back to their stripes --------------------------------------------------*/
 
-/* Free `count` blocks of chunk size s from the list at head into their owners' stripes,
- * keeping one stripe locked while consecutive blocks share it. Returns the rest of the list. */
-static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, size_t s)
+/* Free `count` blocks of the list at head into their owners' stripes, keeping one stripe
+ * locked while consecutive blocks share it. Returns the rest of the list. */
+static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
 {
     talc_stripe_t *locked = NULL;
     for (uint32_t i = 0; i < count && head; i++) {
         void *p = head;
         head = *(void **)p;
+        size_t s = talc_hsize(talc_tc_header(p));
         talc_seg_t *g = talc_seg_of(p);
         talc_stripe_t *st = g->stripe;
         if (st != locked) {
@@ -95,30 +96,35 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, s
             talc_seg_after_free(st, g);
         talc_stats_sub(&st->st.tc_moved, 1);
         talc_stats_sub(&st->st.tc_mbytes, s - TALC_HDR);
-        talc_stats_sub(&st->st.tc_mchunk, s);
-        sl->held -= s;
+        talc_stats_add(&sl->held, (size_t)0 - s);
     }
     if (locked)
         talc_stripe_unlock(locked);
     return head;
 }
 
-static void talc_tc_flush_bin(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, uint32_t count)
+static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count)
 {
     talc_tc_bin_t *b = &sl->bin[k];
-    size_t s = (size_t)(k + 1u) << a->tc_qshift;
     if (count > b->n)
         count = b->n;
-    b->head = talc_tc_give_back(sl, b->head, count, s);
+    b->head = talc_tc_give_back(sl, b->head, count);
     b->n -= count;
 }
 
-static bool talc_tc_flush_slot(talc_tc_slot_t *sl, talc_arena_t *a)
+void talc_tcache_remote_flush(talc_tc_slot_t *sl)
 {
-    bool any = false;
+    sl->rlist = talc_tc_give_back(sl, sl->rlist, sl->rn);
+    sl->rn = 0;
+}
+
+static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
+{
+    bool any = sl->rn != 0;
+    talc_tcache_remote_flush(sl);
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
         any |= sl->bin[k].n != 0;
-        talc_tc_flush_bin(sl, a, k, sl->bin[k].n);
+        talc_tc_flush_bin(sl, k, sl->bin[k].n);
     }
     return any;
 }
@@ -126,9 +132,9 @@ static bool talc_tc_flush_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 /* Move a slot's counters into its arena and free the slot. Lock held. */
 static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
-    talc_atomic_size *from[] = {&sl->allocs, &sl->frees, &sl->remote, &sl->adj, &sl->cbytes};
-    talc_atomic_size *to[] = {&a->tc_allocs, &a->tc_frees, &a->tc_remote, &a->tc_adj,
-                              &a->tc_cbytes};
+    talc_atomic_size *from[] = {&sl->held, &sl->allocs, &sl->frees, &sl->remote, &sl->adj};
+    talc_atomic_size *to[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_remote,
+                              &a->tc_adj};
     for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
         talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
         talc_atomic_store_relaxed_size(from[i], 0);
@@ -145,7 +151,7 @@ static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
     if (!a)
         return;
     if (!tc->orphan)
-        (void)talc_tc_flush_slot(sl, a);
+        (void)talc_tc_flush_slot(sl);
     talc_tc_fold_slot(sl, a);
 }
 
@@ -274,7 +280,7 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t n)
 {
     uint32_t want = talc_tc_cap(s) / 2u;
-    if (sl->held + (size_t)want * s > TALC_TC_SLOT_BYTES)
+    if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
     talc_stripe_t *st = talc_dispatch_lock_stripe(a);
     sl->home = st;
@@ -297,12 +303,11 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t 
         *(void **)p = rb->head;
         rb->head = p;
         rb->n++;
-        sl->held += real;
+        talc_stats_add(&sl->held, real);
         /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back
          * takes off real − HDR (tc_give_back): tc_mbytes follows the heap both times. */
         talc_stats_add(&st->st.tc_moved, 1);
         talc_stats_add(&st->st.tc_mbytes, s - TALC_HDR);
-        talc_stats_add(&st->st.tc_mchunk, real);
     }
     talc_stripe_unlock(st);
     return user;
@@ -333,9 +338,9 @@ bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
     return true;
 }
 
-void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k)
+void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
 {
-    talc_tc_flush_bin(sl, a, k, (sl->bin[k].n + 1u) / 2u);
+    talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
 }
 
 /* ---- Flushes from outside the fast path ---------------------------------------------------*/
@@ -351,7 +356,7 @@ bool talc_tcache_release_own(talc_arena_t *a)
     talc_mutex_lock(&talc_tc_lock);
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
-            any = talc_tc_flush_slot(&tc->slot[i], a);
+            any = talc_tc_flush_slot(&tc->slot[i]);
     talc_mutex_unlock(&talc_tc_lock);
     return any;
 }
@@ -365,7 +370,7 @@ void talc_thread_cache_flush(void)
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
         talc_arena_t *a = atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed);
         if (a)
-            (void)talc_tc_flush_slot(&tc->slot[i], a);
+            (void)talc_tc_flush_slot(&tc->slot[i]);
     }
     talc_mutex_unlock(&talc_tc_lock);
 }
@@ -382,9 +387,9 @@ void talc_tcache_purge(talc_arena_t *a)
 
 void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
 {
-    talc_atomic_size *const own[] = {&a->tc_allocs, &a->tc_frees, &a->tc_remote, &a->tc_adj,
-                                     &a->tc_cbytes};
-    size_t *const sum[] = {&out->allocs, &out->frees, &out->remote, &out->adj, &out->cbytes};
+    talc_atomic_size *const own[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_remote,
+                                     &a->tc_adj};
+    size_t *const sum[] = {&out->held, &out->allocs, &out->frees, &out->remote, &out->adj};
     talc_mutex_lock(&talc_tc_lock);
     for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
         *sum[k] = talc_atomic_load_relaxed_size(own[k]);
@@ -393,8 +398,8 @@ void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
             talc_tc_slot_t *sl = &tc->slot[i];
             if (atomic_load_explicit(&sl->arena, memory_order_relaxed) != a)
                 continue;
-            talc_atomic_size *const c[] = {&sl->allocs, &sl->frees, &sl->remote, &sl->adj,
-                                           &sl->cbytes};
+            talc_atomic_size *const c[] = {&sl->held, &sl->allocs, &sl->frees, &sl->remote,
+                                           &sl->adj};
             for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
                 *sum[k] += talc_atomic_load_relaxed_size(c[k]);
         }
@@ -441,12 +446,12 @@ bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
     (void)w;
     return false;
 }
-void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k)
+void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
 {
     (void)sl;
-    (void)a;
     (void)k;
 }
+void talc_tcache_remote_flush(talc_tc_slot_t *sl) { (void)sl; }
 bool talc_tcache_release_own(talc_arena_t *a)
 {
     (void)a;

@@ -24,7 +24,7 @@
 #define TALC_TC_CAP_MIN 8u
 #define TALC_TC_CAP_MAX 64u
 #define TALC_TC_SLOT_BYTES ((size_t)1 << 20) /* a slot holds at most about this much */
-
+#define TALC_TC_REMOTE_MAX 32u              /* remote blocks a slot gathers before giving back */
 
 typedef struct talc_tc_bin {
     void *head; /* user pointers, linked through their first word */
@@ -33,17 +33,25 @@ typedef struct talc_tc_bin {
 
 /* One arena's cache in one thread. The first line holds what every operation touches.
  *
+ * Lists: bin[k] holds blocks of chunk size (k + 1) quanta for reuse. Blocks this thread frees
+ * before it has allocated from the arena (home == NULL: the slot has not been filled yet) are
+ * not reused: they belong to other threads, which may still be using their neighbours on the
+ * same cache lines (passive false sharing), and a thread that only frees has no use for them.
+ * They gather on `rlist` and go back to their stripes TALC_TC_REMOTE_MAX at a time. (glibc's
+ * and jemalloc's thread caches behave alike: a thread's frees before its first allocation
+ * bypass a cache that does not exist yet.)
+ *
  * Counters (tcache.c, "Exactness"): allocs and frees are the user operations the slot served;
- * adj is the requested bytes it handed out minus those it took back; cbytes the chunk bytes it
- * took back minus those it handed out (both mod 2^N). A block's moves between a stripe and a
- * slot are counted on the stripe (talc_stripe_stats_t.tc_*), so every event changes the
- * counters of one unit only. */
+ * adj is the requested bytes it handed out minus those it took back (mod 2^N). A block's moves
+ * between a stripe and a slot are counted on the stripe (talc_stripe_stats_t.tc_*), so every
+ * event changes the counters of one unit only. held is the chunk bytes the slot holds. */
 typedef struct talc_tc_slot {
     _Atomic(talc_arena_t *) arena; /* owner thread reads; changed under the registry lock */
-    size_t held;                   /* chunk bytes in the lists (owner only) */
     talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
+    void *rlist;                   /* remote blocks, linked through their first word */
+    uint32_t rn;                   /* blocks on rlist */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
-    talc_atomic_size allocs, frees, remote, adj, cbytes;
+    talc_atomic_size held, allocs, frees, remote, adj;
     talc_tc_bin_t bin[TALC_TC_CLASSES];
 } talc_tc_slot_t;
 
@@ -67,7 +75,9 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n);
  * false (p goes to its stripe) if every slot serves another arena. */
 bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
 /* A list grew past its bound: give half back. */
-void talc_tcache_overflow(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k);
+void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k);
+/* The remote list is full: give it back. */
+void talc_tcache_remote_flush(talc_tc_slot_t *sl);
 /* Return every block the calling thread caches for arena a to its stripes. Returns true if
  * there were any (the OOM chain retries once after this). */
 bool talc_tcache_release_own(talc_arena_t *a);
@@ -78,7 +88,7 @@ void talc_tcache_purge(talc_arena_t *a);
 /* The thread caches' share of arena a's counters, read under the registry lock: the slots'
  * counters (see talc_tc_slot_t) summed, with those of slots already retired. */
 typedef struct talc_tcache_sums {
-    size_t allocs, frees, remote, adj, cbytes;
+    size_t held, allocs, frees, remote, adj;
 } talc_tcache_sums_t;
 void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out);
 
@@ -143,9 +153,8 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t s, size
 {
     talc_tc_set_slack(p, s - TALC_HDR - n);
     talc_stats_add(&sl->adj, n);
-    talc_stats_add(&sl->cbytes, (size_t)0 - s);
     talc_stats_add(&sl->allocs, 1);
-    sl->held -= s;
+    talc_stats_add(&sl->held, (size_t)0 - s);
     return p;
 }
 
@@ -183,26 +192,35 @@ static inline bool talc_tc_plausible(const talc_arena_t *a, const talc_seg_t *g,
            talc_hslack(w) <= s - TALC_HDR;
 }
 
-/* Push p (header w, plausible, in a stripe of a) onto slot sl's list for its size. A free
- * counts as remote when p's stripe is not the one this thread's cache fills from. */
+/* Take p (header w, plausible, in stripe st of arena a) into slot sl: onto the list for its
+ * size, or onto the remote list while this thread has not allocated from a (see
+ * talc_tc_slot_t). A free from another stripe than the slot's home counts as remote. */
 static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_stripe_t *st,
                                 void *p, uint64_t w)
 {
     size_t s = talc_hsize(w);
+    talc_tc_set_slack(p, TALC_SLACK_HELD);
+    talc_stats_add(&sl->adj, (size_t)0 - (s - TALC_HDR - talc_hslack(w)));
+    talc_stats_add(&sl->frees, 1);
+    talc_stats_add(&sl->held, s);
+    if (st != sl->home) {
+        talc_stats_add(&sl->remote, 1);
+        if (TALC_UNLIKELY(sl->home == NULL)) { /* not allocated here yet: do not reuse */
+            *(void **)p = sl->rlist;
+            sl->rlist = p;
+            if (++sl->rn >= TALC_TC_REMOTE_MAX)
+                talc_tcache_remote_flush(sl);
+            return;
+        }
+    }
     unsigned k = talc_tc_class(a, s);
     talc_tc_bin_t *b = &sl->bin[k];
-    talc_tc_set_slack(p, TALC_SLACK_HELD);
     *(void **)p = b->head;
     b->head = p;
     b->n++;
-    sl->held += s;
-    talc_stats_add(&sl->adj, (size_t)0 - (s - TALC_HDR - talc_hslack(w)));
-    talc_stats_add(&sl->cbytes, s);
-    talc_stats_add(&sl->frees, 1);
-    if (st != sl->home)
-        talc_stats_add(&sl->remote, 1);
-    if (TALC_UNLIKELY(b->n > talc_tc_cap(s) || sl->held > TALC_TC_SLOT_BYTES))
-        talc_tcache_overflow(sl, a, k);
+    if (TALC_UNLIKELY(b->n > talc_tc_cap(s) ||
+                      talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES))
+        talc_tcache_overflow(sl, k);
 }
 
 /* Keep p (a block of arena a, in segment g) in the calling thread's cache. Returns false when

@@ -337,6 +337,63 @@ Test(arena_tcache, destroy_takes_back_other_threads_cached_blocks)
     pthread_barrier_destroy(&hold);
 }
 
+/* A thread that frees blocks before it has allocated from their arena does not hand them out
+ * again: they belong to other threads, which may be using their cache-line neighbours
+ * (passive false sharing). It gathers them and gives them back in batches. */
+typedef struct tc_remote_job {
+    talc_arena_t *a;
+    void **blocks;
+    unsigned n;
+    void *again;             /* what its malloc returned after freeing blocks[0] */
+    pthread_barrier_t *hold;
+} tc_remote_job_t;
+
+static void *tc_remote_worker(void *arg)
+{
+    tc_remote_job_t *j = arg;
+    for (unsigned i = 1; i < j->n; i++)
+        talc_free(j->blocks[i]);
+    pthread_barrier_wait(j->hold); /* the main thread looks at the counters */
+    pthread_barrier_wait(j->hold);
+    talc_free(j->blocks[0]);
+    j->again = talc_arena_malloc(j->a, 8);
+    talc_free(j->again);
+    return NULL;
+}
+
+Test(arena_tcache, blocks_freed_before_allocating_are_not_reused_and_go_back_in_batches)
+{
+    talc_arena_t *a = tc_arena("remote-list", 1, TALC_TCACHE_ON);
+    enum { N = 100 };
+    void *b[N];
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_not_null(b[i] = talc_arena_malloc(a, 8));
+    size_t mine = tc_cached(a); /* the rest of this thread's fills */
+    pthread_barrier_t hold;
+    pthread_barrier_init(&hold, NULL, 2);
+    /* The worker has not allocated from `a` yet, so its cache of `a` has no home stripe:
+     * every block of `a` it frees is remote. */
+    tc_remote_job_t j = {a, b, N, NULL, &hold};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_remote_worker, &j), 0);
+    pthread_barrier_wait(&hold);
+#if TC_COUNTS
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_lt(s.cached_blocks - mine, 32, "%zu remote blocks held: they go back 32 at a time",
+                 s.cached_blocks - mine);
+    cr_assert_eq(s.remote_frees, N - 1u);
+#endif
+    tc_assert_exact(a, 8, 1, N, N - 1u);
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+#if TALC_TCACHE /* without caches the heap itself hands the same block out again */
+    cr_assert_neq(j.again, b[0], "the block another thread allocated came straight back");
+#endif
+    cr_assert_eq(tc_cached(a), mine, "the worker's exit gave its blocks back");
+    tc_assert_exact(a, 0, 0, N + 1u, N + 1u);
+    pthread_barrier_destroy(&hold);
+}
+
 /* ---- Out of memory ------------------------------------------------------------------------*/
 
 Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
