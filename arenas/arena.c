@@ -222,7 +222,7 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
 /* ---- The default arena --------------------------------------------------------------------*/
 
 static pthread_once_t talc_default_once = PTHREAD_ONCE_INIT;
-static _Atomic(talc_arena_t *) talc_default_arena;
+_Atomic(talc_arena_t *) talc_default_arena; /* arena_internal.h */
 
 /* The default arena's configuration, settable until its creation starts (the malloc shim's
  * TALC_CONF, shim/conf.c). Under talc_default_cfg_lock; talc_default_init reads it once. */

@@ -49,7 +49,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
 
 static talc_arena_t *talc_pick(talc_arena_t *a)
 {
-    return a ? a : talc_thread_arena();
+    return a ? a : talc_route();
 }
 
 void *talc_arena_malloc(talc_arena_t *a, size_t n)
@@ -58,6 +58,11 @@ void *talc_arena_malloc(talc_arena_t *a, size_t n)
     if (TALC_UNLIKELY(!a)) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (a->tc_on && n <= a->tc_max_req) { /* the cache hit: no call, no frame */
+        void *p = talc_tcache_pop(a, n);
+        if (TALC_LIKELY(p != NULL))
+            return p;
     }
     return talc_arena_alloc_impl(a, n, 0, 0);
 }
@@ -91,7 +96,7 @@ void *talc_arena_aligned_alloc(talc_arena_t *a, size_t align, size_t size)
 
 /* ---- Owner-side operations ----------------------------------------------------------------*/
 
-static talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
+TALC_INLINE talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
 {
     talc_seg_t *g = talc_seg_of(p);
     if (TALC_UNLIKELY(!g))
@@ -99,16 +104,11 @@ static talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
     return g;
 }
 
-void talc_free(void *p)
+/* errno is kept: a futex wait may set it, and free must not change it (POSIX.1-2024). */
+void talc_free_locked(talc_seg_t *g, void *p)
 {
-    if (!p)
-        return;
-    talc_seg_t *g = talc_owner_or_fault(p, "free of a pointer no arena owns");
-    if (!g)
-        return;
+    int saved = errno;
     talc_stripe_t *s = g->stripe;
-    if (s->arena->tc_on && talc_tcache_free(s->arena, g, p))
-        return;
     bool remote = s != talc_dispatch_last();
     talc_lock_owner(s);
     size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);
@@ -120,6 +120,22 @@ void talc_free(void *p)
     if (TALC_UNLIKELY(merged == g->empty_chunk))
         talc_seg_after_free(s, g); /* the block's span is now one free chunk: empty */
     talc_stripe_unlock(s);
+    errno = saved;
+}
+
+/* Every path out of talc_free ends in a tail call, so the cached free needs no stack frame. */
+void talc_free(void *p)
+{
+    if (!p)
+        return;
+    talc_seg_t *g = talc_owner_or_fault(p, "free of a pointer no arena owns");
+    if (TALC_UNLIKELY(!g))
+        return;
+    talc_arena_t *a = g->stripe->arena;
+    if (a->tc_on)
+        talc_tcache_free(a, g, p);
+    else
+        talc_free_locked(g, p);
 }
 
 size_t talc_usable_size(const void *p)

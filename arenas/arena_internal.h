@@ -133,6 +133,7 @@ struct talc_arena {
     bool tc_on;
     unsigned tc_qshift;               /* log2 of the heaps' quantum */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
+    uint8_t tc_cap[64];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
     talc_atomic_size tc_held, tc_allocs, tc_frees, tc_remote, tc_adj; /* retired slots' */
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
@@ -281,8 +282,32 @@ void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock he
 
 /* ---- Dispatch (arenas/dispatch.c) ---------------------------------------------------------*/
 
+/* The default arena once created (arena.c; published with a release store). */
+extern _Atomic(talc_arena_t *) talc_default_arena;
+/* The calling thread's innermost scope, else its binding, else NULL (dispatch.c keeps it). */
+extern __thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
+
+/* talc_thread_arena, inline: every malloc through the shim asks. */
+static inline talc_arena_t *talc_route(void)
+{
+    talc_arena_t *a = talc_thread_route;
+    if (TALC_LIKELY(a == NULL)) {
+        /* acquire: pairs with the release store that published the default arena. */
+        a = atomic_load_explicit(&talc_default_arena, memory_order_acquire);
+        if (TALC_UNLIKELY(a == NULL))
+            a = talc_arena_default();
+    }
+    return a;
+}
+
 /* The stripe of `a` the calling thread should use, locked. */
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
+
+/* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/
+
+/* talc_free's locked half: p (in segment g) goes into its stripe under the stripe's lock. The
+ * thread cache calls it for blocks it does not take. Keeps errno. */
+void talc_free_locked(talc_seg_t *g, void *p);
 /* The stripe the calling thread allocated from last (any arena), or NULL: a free into another
  * stripe counts as remote. */
 talc_stripe_t *talc_dispatch_last(void);

@@ -31,22 +31,28 @@ typedef struct talc_tstate {
 
 static __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
-void talc_thread_bind(talc_arena_t *arena) { talc_ts.bound = arena; }
+__thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
 
-talc_arena_t *talc_thread_arena(void)
+/* Keep talc_thread_route (arena_internal.h) equal to the innermost scope, else the binding. */
+static void talc_route_update(void)
 {
-    if (talc_ts.depth)
-        return talc_ts.scope[talc_ts.depth - 1u];
-    if (talc_ts.bound)
-        return talc_ts.bound;
-    return talc_arena_default();
+    talc_thread_route = talc_ts.depth ? talc_ts.scope[talc_ts.depth - 1u] : talc_ts.bound;
 }
+
+void talc_thread_bind(talc_arena_t *arena)
+{
+    talc_ts.bound = arena;
+    talc_route_update();
+}
+
+talc_arena_t *talc_thread_arena(void) { return talc_route(); }
 
 int talc_scope_push(talc_arena_t *arena)
 {
     if (talc_ts.depth >= TALC_SCOPE_MAX)
         return -ENOSPC;
     talc_ts.scope[talc_ts.depth++] = arena;
+    talc_route_update();
     return 0;
 }
 
@@ -55,6 +61,7 @@ int talc_scope_pop(void)
     if (!talc_ts.depth)
         return -ENOENT;
     talc_ts.depth--;
+    talc_route_update();
     return 0;
 }
 
@@ -67,6 +74,7 @@ void talc_dispatch_forget(talc_arena_t *a)
     for (unsigned i = 0; i < talc_ts.depth; i++)
         if (talc_ts.scope[i] == a)
             talc_ts.scope[i] = talc_arena_default();
+    talc_route_update();
 }
 
 /* The thread's home stripe in `a` for CPU `cpu`, computed and remembered. */

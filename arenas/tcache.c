@@ -32,6 +32,7 @@
  * the one it allocates from, and talc_arena_destroy's contract says no thread uses the arena
  * being destroyed, so destroy may flush other threads' slots of that arena under the lock.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -67,6 +68,11 @@ void talc_tcache_arena_init(talc_arena_t *a)
     a->tc_min_chunk = TALC_MIN_CHUNK > q ? TALC_MIN_CHUNK : q;
     a->tc_max_chunk = (size_t)TALC_TC_CLASSES << a->tc_qshift;
     a->tc_max_req = a->tc_max_chunk - TALC_HDR;
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) { /* 16 KiB a list, 8..64 blocks */
+        size_t c = TALC_TC_CLASS_BYTES / ((size_t)(k + 1u) << a->tc_qshift);
+        a->tc_cap[k] = (uint8_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
+                                 : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
+    }
     talc_tcache_mode_t m = a->cfg.thread_cache;
     a->tc_on = m == TALC_TCACHE_ON || (m == TALC_TCACHE_DEFAULT && a->is_default);
 }
@@ -112,10 +118,14 @@ static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count)
     b->n -= count;
 }
 
+/* The free path's slow halves keep errno (free must not change it): a lock may sleep, an
+ * emptied segment goes back to the OS, a thread's first cache is mapped. */
 void talc_tcache_remote_flush(talc_tc_slot_t *sl)
 {
+    int saved = errno;
     sl->rlist = talc_tc_give_back(sl, sl->rlist, sl->rn);
     sl->rn = 0;
+    errno = saved;
 }
 
 static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
@@ -279,7 +289,7 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
  * one, and return that one for a request of n bytes. NULL if the stripe has no room. */
 static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t n)
 {
-    uint32_t want = talc_tc_cap(s) / 2u;
+    uint32_t want = a->tc_cap[talc_tc_class(a, s)] / 2u;
     if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
     talc_stripe_t *st = talc_dispatch_lock_stripe(a);
@@ -329,18 +339,22 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     return talc_tc_fill(sl, a, s, n);
 }
 
-bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
+void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
 {
+    int saved = errno;
     talc_tc_slot_t *sl = talc_tc_slot_slow(a, false);
+    errno = saved;
     if (TALC_UNLIKELY(!sl))
-        return false;
-    talc_tc_push(sl, a, g->stripe, p, w);
-    return true;
+        talc_free_locked(g, p);
+    else
+        talc_tc_push(sl, a, g->stripe, p, w);
 }
 
 void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
 {
+    int saved = errno;
     talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
+    errno = saved;
 }
 
 /* ---- Flushes from outside the fast path ---------------------------------------------------*/
@@ -438,13 +452,11 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     (void)n;
     return NULL;
 }
-bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
+void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
 {
     (void)a;
-    (void)g;
-    (void)p;
     (void)w;
-    return false;
+    talc_free_locked(g, p);
 }
 void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
 {

@@ -25,6 +25,7 @@
 #define TALC_TC_CAP_MAX 64u
 #define TALC_TC_SLOT_BYTES ((size_t)1 << 20) /* a slot holds at most about this much */
 #define TALC_TC_REMOTE_MAX 32u              /* remote blocks a slot gathers before giving back */
+_Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
 
 typedef struct talc_tc_bin {
     void *head; /* user pointers, linked through their first word */
@@ -72,8 +73,8 @@ void talc_tcache_arena_init(talc_arena_t *a);
 /* talc_tcache_alloc's miss: find or assign the slot, fill its list. */
 void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n);
 /* talc_tcache_free without a slot for a at hand: find one or take an unused one, then cache p;
- * false (p goes to its stripe) if every slot serves another arena. */
-bool talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
+ * p goes to its stripe if every slot serves another arena. */
+void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
 /* A list grew past its bound: give half back. */
 void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k);
 /* The remote list is full: give it back. */
@@ -112,12 +113,6 @@ static inline unsigned talc_tc_class(const talc_arena_t *a, size_t s)
     return (unsigned)(s >> a->tc_qshift) - 1u;
 }
 
-static inline uint32_t talc_tc_cap(size_t s)
-{
-    size_t c = TALC_TC_CLASS_BYTES / s;
-    return (uint32_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
-                      : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
-}
 
 /* The header's slack bytes: the only part of an allocated header a cache writes. */
 static inline void talc_tc_set_slack(void *p, size_t slack)
@@ -158,37 +153,47 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t s, size
     return p;
 }
 
+/* The hit half of talc_tcache_alloc: a cached block for n bytes (n <= a->tc_max_req), or
+ * NULL if the calling thread's most recent slot is not a's or its list is empty. Calls
+ * nothing, so a caller's fast path needs no stack frame. */
+static inline void *talc_tcache_pop(talc_arena_t *a, size_t n)
+{
+    talc_tc_slot_t *sl = talc_tc_slot_mru(a);
+    if (TALC_UNLIKELY(sl == NULL))
+        return NULL;
+    size_t s = talc_tc_chunk(a, n);
+    talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
+    void *p = b->head;
+    if (TALC_UNLIKELY(p == NULL))
+        return NULL;
+    void *next = *(void **)p;
+    b->head = next;
+    b->n--;
+    __builtin_prefetch(next); /* the next pop of this size reads it */
+    return talc_tc_hand_out(sl, p, s, n);
+}
+
 /* A block of n bytes (n <= a->tc_max_req) from the calling thread's cache for arena a,
  * filling the cache from a stripe when it is empty. NULL when the cache cannot serve it (the
  * stripe has no room, or the thread has no cache): the caller takes the normal path, which
  * counts the allocation and runs the OOM policy. */
 static inline void *talc_tcache_alloc(talc_arena_t *a, size_t n)
 {
-    talc_tc_slot_t *sl = talc_tc_slot_mru(a);
-    if (TALC_LIKELY(sl != NULL)) {
-        size_t s = talc_tc_chunk(a, n);
-        talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
-        void *p = b->head;
-        if (TALC_LIKELY(p != NULL)) {
-            void *next = *(void **)p;
-            b->head = next;
-            b->n--;
-            __builtin_prefetch(next); /* the next pop of this size reads it */
-            return talc_tc_hand_out(sl, p, s, n);
-        }
-    }
-    return talc_tcache_alloc_slow(a, n);
+    void *p = talc_tcache_pop(a, n);
+    return TALC_LIKELY(p != NULL) ? p : talc_tcache_alloc_slow(a, n);
 }
 
 /* Is p, with header w, plausibly a live block start in segment g? Only its own header is read
  * (the chunk above would cost a cache miss per free); the heap's full check runs when the
- * block goes back to its stripe. */
+ * block goes back to its stripe. In words: allocated, its size a multiple of the quantum
+ * within the cached range, p aligned to the quantum, the chunk inside g, and a slack that
+ * fits the chunk (a held block's does not: the caller tested that first). */
 static inline bool talc_tc_plausible(const talc_arena_t *a, const talc_seg_t *g, const char *p,
                                      uint64_t w)
 {
-    size_t s = talc_hsize(w), q = (size_t)1 << a->tc_qshift;
-    return talc_hused(w) && s >= a->tc_min_chunk && s <= a->tc_max_chunk && !(s & (q - 1)) &&
-           !((uintptr_t)p & (q - 1)) && p + s <= g->base + g->size &&
+    size_t s = talc_hsize(w), qmask = ((size_t)1 << a->tc_qshift) - 1u;
+    return talc_hused(w) && s - a->tc_min_chunk <= a->tc_max_chunk - a->tc_min_chunk &&
+           ((s | (uintptr_t)p) & qmask) == 0 && (size_t)(g->base + g->size - p) >= s &&
            talc_hslack(w) <= s - TALC_HDR;
 }
 
@@ -218,29 +223,32 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     *(void **)p = b->head;
     b->head = p;
     b->n++;
-    if (TALC_UNLIKELY(b->n > talc_tc_cap(s) ||
+    if (TALC_UNLIKELY(b->n > a->tc_cap[k] ||
                       talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES))
         talc_tcache_overflow(sl, k);
 }
 
-/* Keep p (a block of arena a, in segment g) in the calling thread's cache. Returns false when
- * the cache does not take it (too large, no cache, or not a plausible block start): the
- * caller frees it into its stripe, which reports a bad pointer. A second free of a cached
- * block goes to the fatal handler. */
-static inline bool talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
+/* Free p (a block of arena a, in segment g) into the calling thread's cache, or into its
+ * stripe when the cache does not take it (too large, no cache, or not a plausible block
+ * start: the heap then reports the bad pointer). A second free of a cached block goes to the
+ * fatal handler. Every path ends in a tail call or a return. */
+static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
 {
     uint64_t w = talc_tc_header(p);
     if (TALC_UNLIKELY(talc_hslack(w) == TALC_SLACK_HELD)) {
         talc_fatal_report(TALC_FAULT_DOUBLE_FREE, a->name, p, "block is already free");
-        return true;
+        return;
     }
-    if (!talc_tc_plausible(a, g, p, w))
-        return false;
+    if (TALC_UNLIKELY(!talc_tc_plausible(a, g, p, w))) {
+        talc_free_locked(g, p);
+        return;
+    }
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
-    if (TALC_UNLIKELY(!sl))
-        return talc_tcache_free_slow(a, g, p, w);
+    if (TALC_UNLIKELY(!sl)) {
+        talc_tcache_free_slow(a, g, p, w);
+        return;
+    }
     talc_tc_push(sl, a, g->stripe, p, w);
-    return true;
 }
 
 #endif /* TALC_TCACHE_H */

@@ -34,7 +34,8 @@
 #define TALC_SHIM_BOOT_SIZE ((size_t)1 << 20)
 #endif
 
-static alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
+alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
+const size_t talc_boot_mem_size = sizeof talc_boot_mem;
 static talc_heap_t *talc_boot_heap;    /* under talc_boot_lock; NULL until first use */
 static talc_atomic_u32 talc_boot_lock; /* 0 free, 1 held */
 
@@ -64,11 +65,6 @@ static talc_heap_t *talc_boot_get(void)
         talc_boot_heap = talc_heap_init(talc_boot_mem, sizeof talc_boot_mem, &o);
     }
     return talc_boot_heap;
-}
-
-bool talc_boot_owns(const void *p)
-{
-    return (uintptr_t)p - (uintptr_t)talc_boot_mem < sizeof talc_boot_mem;
 }
 
 void *talc_boot_alloc(size_t size, size_t align)

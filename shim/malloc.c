@@ -122,14 +122,12 @@ TALC_SHIM_EXPORT void *pvalloc(size_t size)
 
 TALC_SHIM_EXPORT void free(void *ptr)
 {
-    if (!ptr)
-        return;
-    int saved = errno; /* POSIX.1-2024: free does not change errno (a futex wait may) */
+    /* POSIX.1-2024: free does not change errno. talc_free keeps it; the bootstrap heap's free
+     * makes no system call. */
     if (TALC_UNLIKELY(talc_boot_owns(ptr)))
         talc_boot_free(ptr);
     else
         talc_free(ptr);
-    errno = saved;
 }
 
 TALC_SHIM_EXPORT void free_sized(void *ptr, size_t size)

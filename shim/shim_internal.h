@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "atomic.h"
 #include "talc/heap.h"
@@ -56,8 +57,15 @@ void *talc_shim_alloc_ready(size_t size, size_t align);
 
 /* A Talc heap over a static buffer, behind a spinlock; any thread may call these. */
 void *talc_boot_alloc(size_t size, size_t align);
-/* True iff p lies in the bootstrap buffer (a pure address test: never faults). */
-bool talc_boot_owns(const void *p);
+/* The bootstrap buffer (boot.c). */
+extern unsigned char talc_boot_mem[];
+extern const size_t talc_boot_mem_size;
+/* True iff p lies in the bootstrap buffer (a pure address test: never faults; inline, since
+ * every free asks). */
+static inline bool talc_boot_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)talc_boot_mem < talc_boot_mem_size;
+}
 void talc_boot_free(void *p);
 size_t talc_boot_usable_size(const void *p);
 /* Resize inside the bootstrap heap; NULL (p intact) if it has no room. */

@@ -173,7 +173,8 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  (talc_arena_of tells). Semantics as realloc(3); NULL + ENOMEM leaves ptr intact. */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
-/** Free a block from any arena, from any thread. NULL is a no-op. O(1). */
+/** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno
+ *  (POSIX.1-2024 free). */
 TALC_API void talc_free(void *ptr);
 /** Usable bytes of a live block (>= its requested size). O(1). */
 TALC_API size_t talc_usable_size(const void *ptr);
