@@ -102,7 +102,7 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
             talc_seg_after_free(st, g);
         talc_stats_sub(&st->st.tc_moved, 1);
         talc_stats_sub(&st->st.tc_mbytes, s - TALC_HDR);
-        talc_stats_add(&sl->held, (size_t)0 - s);
+        talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
         talc_stripe_unlock(locked);
@@ -313,7 +313,7 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t 
         *(void **)p = rb->head;
         rb->head = p;
         rb->n++;
-        talc_stats_add(&sl->held, real);
+        talc_tc_held(sl, real);
         /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back
          * takes off real − HDR (tc_give_back): tc_mbytes follows the heap both times. */
         talc_stats_add(&st->st.tc_moved, 1);

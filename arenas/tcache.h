@@ -11,6 +11,7 @@
 #ifndef TALC_TCACHE_H
 #define TALC_TCACHE_H
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,12 +57,16 @@ typedef struct talc_tc_slot {
     talc_tc_bin_t bin[TALC_TC_CLASSES];
 } talc_tc_slot_t;
 
+/* A thread's cache. Caches sit side by side in pool pages, so each starts on its own pair of
+ * lines (TALC_STRIPE_ALIGN) and its size is a multiple of that: no line is shared by two
+ * threads' caches (measured: a shared line cut 2-thread scaling to 1.03x). */
 typedef struct talc_tcache {
-    talc_tc_slot_t slot[TALC_TC_SLOTS];
-    unsigned mru, victim;
+    alignas(TALC_STRIPE_ALIGN) unsigned mru, victim;
     bool orphan;                     /* its thread did not survive a fork (child side) */
     struct talc_tcache *next, *prev; /* registry (lock) */
+    talc_tc_slot_t slot[TALC_TC_SLOTS];
 } talc_tcache_t;
+_Static_assert(sizeof(talc_tcache_t) % TALC_STRIPE_ALIGN == 0, "caches share no line");
 
 /* The calling thread's cache; NULL until its first cached operation and after its exit. */
 extern __thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
@@ -131,6 +136,13 @@ static inline uint64_t talc_tc_header(const void *p)
 }
 
 
+/* Change the bytes a slot holds: its bound, so kept whatever TALC_COUNTERS says (one writer:
+ * the owner, or a flusher under the registry lock; snapshots read it). */
+static inline void talc_tc_held(talc_tc_slot_t *sl, size_t d)
+{
+    talc_atomic_store_relaxed_size(&sl->held, talc_atomic_load_relaxed_size(&sl->held) + d);
+}
+
 /* The calling thread's slot for a, if it is the one used last. */
 static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
 {
@@ -149,7 +161,7 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t s, size
     talc_tc_set_slack(p, s - TALC_HDR - n);
     talc_stats_add(&sl->adj, n);
     talc_stats_add(&sl->allocs, 1);
-    talc_stats_add(&sl->held, (size_t)0 - s);
+    talc_tc_held(sl, (size_t)0 - s);
     return p;
 }
 
@@ -207,7 +219,7 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     talc_tc_set_slack(p, TALC_SLACK_HELD);
     talc_stats_add(&sl->adj, (size_t)0 - (s - TALC_HDR - talc_hslack(w)));
     talc_stats_add(&sl->frees, 1);
-    talc_stats_add(&sl->held, s);
+    talc_tc_held(sl, s);
     if (st != sl->home) {
         talc_stats_add(&sl->remote, 1);
         if (TALC_UNLIKELY(sl->home == NULL)) { /* not allocated here yet: do not reuse */
