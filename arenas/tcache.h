@@ -59,7 +59,8 @@ typedef struct talc_tc_slot {
 
 /* A thread's cache. Caches sit side by side in pool pages, so each starts on its own pair of
  * lines (TALC_STRIPE_ALIGN) and its size is a multiple of that: no line is shared by two
- * threads' caches (measured: a shared line cut 2-thread scaling to 1.03x). */
+ * threads' caches (one thread's counters would otherwise bounce the line holding the next
+ * thread's `mru`, which it reads on every operation). */
 typedef struct talc_tcache {
     alignas(TALC_STRIPE_ALIGN) unsigned mru, victim;
     bool orphan;                     /* its thread did not survive a fork (child side) */
