@@ -42,6 +42,7 @@
 #include "tcache.h"
 
 __thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
+__thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
 
 #if TALC_TCACHE
 
@@ -186,6 +187,7 @@ static void talc_tc_thread_exit(void *arg)
 {
     talc_tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
     talc_tc_self = NULL;
+    talc_tc_mru = NULL;
     talc_mutex_lock(&talc_tc_lock);
     talc_tc_release_locked(arg);
     talc_mutex_unlock(&talc_tc_lock);
@@ -257,7 +259,7 @@ static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool e
     talc_mutex_unlock(&talc_tc_lock);
     if (pick == TALC_TC_SLOTS)
         return NULL;
-    tc->mru = pick;
+    talc_tc_mru = &tc->slot[pick];
     return &tc->slot[pick];
 }
 
@@ -277,7 +279,7 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
     }
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a) {
-            tc->mru = i;
+            talc_tc_mru = &tc->slot[i];
             return &tc->slot[i];
         }
     return talc_tc_assign(tc, a, evict);

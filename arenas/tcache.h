@@ -60,9 +60,9 @@ typedef struct talc_tc_slot {
 /* A thread's cache. Caches sit side by side in pool pages, so each starts on its own pair of
  * lines (TALC_STRIPE_ALIGN) and its size is a multiple of that: no line is shared by two
  * threads' caches (one thread's counters would otherwise bounce the line holding the next
- * thread's `mru`, which it reads on every operation). */
+ * thread's list heads). */
 typedef struct talc_tcache {
-    alignas(TALC_STRIPE_ALIGN) unsigned mru, victim;
+    alignas(TALC_STRIPE_ALIGN) unsigned victim; /* the next slot to evict */
     bool orphan;                     /* its thread did not survive a fork (child side) */
     struct talc_tcache *next, *prev; /* registry (lock) */
     talc_tc_slot_t slot[TALC_TC_SLOTS];
@@ -71,6 +71,8 @@ _Static_assert(sizeof(talc_tcache_t) % TALC_STRIPE_ALIGN == 0, "caches share no 
 
 /* The calling thread's cache; NULL until its first cached operation and after its exit. */
 extern __thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
+/* The slot of talc_tc_self used last (NULL when talc_tc_self is): one TLS load per operation. */
+extern __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
 
 /* ---- Out of line (tcache.c) ---------------------------------------------------------------*/
 
@@ -147,10 +149,9 @@ static inline void talc_tc_held(talc_tc_slot_t *sl, size_t d)
 /* The calling thread's slot for a, if it is the one used last. */
 static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
 {
-    talc_tcache_t *tc = talc_tc_self;
-    if (TALC_UNLIKELY(!tc))
+    talc_tc_slot_t *sl = talc_tc_mru;
+    if (TALC_UNLIKELY(!sl))
         return NULL;
-    talc_tc_slot_t *sl = &tc->slot[tc->mru];
     return atomic_load_explicit(&sl->arena, memory_order_relaxed) == a ? sl : NULL;
 }
 
