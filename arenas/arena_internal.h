@@ -132,8 +132,9 @@ struct talc_arena {
      * cache slots that were flushed (written under the cache registry lock). */
     bool tc_on;
     unsigned tc_qshift;               /* log2 of the heaps' quantum */
+    unsigned tc_min_quanta;           /* the heaps' minimum chunk, in quanta */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
-    uint8_t tc_cap[64];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
+    uint8_t tc_cap[88];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
     talc_atomic_size tc_held, tc_allocs, tc_frees, tc_remote, tc_adj; /* retired slots' */
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */

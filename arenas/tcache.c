@@ -67,10 +67,11 @@ void talc_tcache_arena_init(talc_arena_t *a)
         q = TALC_GRAIN;
     a->tc_qshift = talc_log2(q);
     a->tc_min_chunk = TALC_MIN_CHUNK > q ? TALC_MIN_CHUNK : q;
-    a->tc_max_chunk = (size_t)TALC_TC_CLASSES << a->tc_qshift;
+    a->tc_min_quanta = (unsigned)((a->tc_min_chunk + q - 1u) / q);
+    a->tc_max_chunk = talc_tc_class_size(a, TALC_TC_CLASSES - 1u);
     a->tc_max_req = a->tc_max_chunk - TALC_HDR;
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++) { /* 16 KiB a list, 8..64 blocks */
-        size_t c = TALC_TC_CLASS_BYTES / ((size_t)(k + 1u) << a->tc_qshift);
+        size_t c = TALC_TC_CLASS_BYTES / talc_tc_class_size(a, k);
         a->tc_cap[k] = (uint8_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
                                  : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
     }
@@ -287,11 +288,12 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 
 /* ---- Allocation and free: the slow halves of tcache.h's fast paths ------------------------*/
 
-/* The list for chunk size s is empty: take several blocks under one stripe lock, keep all but
- * one, and return that one for a request of n bytes. NULL if the stripe has no room. */
-static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t n)
+/* List k is empty: take several blocks of its size under one stripe lock, keep them, and
+ * return a block of n bytes taken with them. NULL if the stripe has no room. */
+static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_t n)
 {
-    uint32_t want = a->tc_cap[talc_tc_class(a, s)] / 2u;
+    size_t s = talc_tc_class_size(a, k);
+    uint32_t want = a->tc_cap[k] / 2u;
     if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
     talc_stripe_t *st = talc_dispatch_lock_stripe(a);
@@ -310,11 +312,8 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, size_t s, size_t 
             talc_heap_free(h, p);
             break;
         }
-        talc_tc_bin_t *rb = &sl->bin[talc_tc_class(a, real)];
         talc_tc_set_slack(p, TALC_SLACK_HELD);
-        *(void **)p = rb->head;
-        rb->head = p;
-        rb->n++;
+        talc_tc_link(&sl->bin[talc_tc_class(a, real)], p, real);
         talc_tc_held(sl, real);
         /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back
          * takes off real − HDR (tc_give_back): tc_mbytes follows the heap both times. */
@@ -330,15 +329,15 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     talc_tc_slot_t *sl = talc_tc_slot_slow(a, true);
     if (TALC_UNLIKELY(!sl))
         return NULL;
-    size_t s = talc_tc_chunk(a, n);
-    talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
+    unsigned k = talc_tc_class_of_request(a, n);
+    talc_tc_bin_t *b = &sl->bin[k];
     void *p = b->head;
     if (p) {
-        b->head = *(void **)p;
+        b->head = ((talc_tc_node_t *)p)->next;
         b->n--;
-        return talc_tc_hand_out(sl, p, s, n);
+        return talc_tc_hand_out(sl, p, n);
     }
-    return talc_tc_fill(sl, a, s, n);
+    return talc_tc_fill(sl, a, k, n);
 }
 
 void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)

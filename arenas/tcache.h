@@ -20,7 +20,11 @@
 #include "heap_internal.h"
 
 #define TALC_TC_SLOTS 4u                    /* arenas a thread caches for at once */
-#define TALC_TC_CLASSES 64u                 /* chunk sizes q, 2q, ..., 64q */
+/* Chunk sizes: q, 2q, ..., 64q (fine), then 72q, 80q, ..., 256q (coarse: a request above 64q
+ * is rounded up to a multiple of 8q, at most 7q more). q = 16 gives 16 B .. 4 KiB. */
+#define TALC_TC_FINE 64u
+#define TALC_TC_COARSE_STEP 8u /* quanta */
+#define TALC_TC_CLASSES (TALC_TC_FINE + 192u / TALC_TC_COARSE_STEP) /* 88 */
 #define TALC_TC_CLASS_BYTES ((size_t)16384) /* a size's list holds about this many bytes */
 #define TALC_TC_CAP_MIN 8u
 #define TALC_TC_CAP_MAX 64u
@@ -29,7 +33,7 @@
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
 
 typedef struct talc_tc_bin {
-    void *head; /* user pointers, linked through their first word */
+    void *head; /* user pointers, linked through their first word (talc_tc_node_t) */
     uint32_t n;
 } talc_tc_bin_t;
 
@@ -109,16 +113,33 @@ void talc_tcache_fork_child(void);
 
 /* ---- Small helpers ------------------------------------------------------------------------*/
 
-static inline size_t talc_tc_chunk(const talc_arena_t *a, size_t n)
-{
-    size_t q = (size_t)1 << a->tc_qshift;
-    size_t s = (n + TALC_HDR + q - 1) & ~(q - 1);
-    return s < a->tc_min_chunk ? a->tc_min_chunk : s;
-}
-
+/* The list a chunk of s bytes (a multiple of q, at most a->tc_max_chunk) is filed under: the
+ * largest class size not above s. Blocks on a list are at least its size. */
 static inline unsigned talc_tc_class(const talc_arena_t *a, size_t s)
 {
-    return (unsigned)(s >> a->tc_qshift) - 1u;
+    size_t quanta = s >> a->tc_qshift;
+    if (TALC_LIKELY(quanta <= TALC_TC_FINE))
+        return (unsigned)quanta - 1u;
+    return TALC_TC_FINE - 1u + (unsigned)((quanta - TALC_TC_FINE) / TALC_TC_COARSE_STEP);
+}
+
+/* The class a request of n bytes (n <= a->tc_max_req) is served from: its chunk size, rounded
+ * up to a class size. */
+static inline unsigned talc_tc_class_of_request(const talc_arena_t *a, size_t n)
+{
+    size_t quanta = (n + TALC_HDR + ((size_t)1 << a->tc_qshift) - 1u) >> a->tc_qshift;
+    if (TALC_LIKELY(quanta <= TALC_TC_FINE))
+        return quanta <= a->tc_min_quanta ? a->tc_min_quanta - 1u : (unsigned)quanta - 1u;
+    return TALC_TC_FINE - 1u +
+           (unsigned)((quanta - TALC_TC_FINE + TALC_TC_COARSE_STEP - 1u) / TALC_TC_COARSE_STEP);
+}
+
+/* The chunk size of class k. */
+static inline size_t talc_tc_class_size(const talc_arena_t *a, unsigned k)
+{
+    size_t quanta = k < TALC_TC_FINE ? k + 1u
+                                     : TALC_TC_FINE + (k + 1u - TALC_TC_FINE) * TALC_TC_COARSE_STEP;
+    return quanta << a->tc_qshift;
 }
 
 
@@ -157,9 +178,30 @@ static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
 
 /* ---- Fast paths ---------------------------------------------------------------------------*/
 
-/* Hand out the cached block p of chunk size s for a request of n bytes. */
-static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t s, size_t n)
+/* A block on a list: its first word links the list, its second holds its chunk size (on the
+ * line just read to follow the link; the header may be on the line before, cold). Every
+ * chunk has room: a minimum chunk's user part is 2 words. */
+typedef struct talc_tc_node {
+    struct talc_tc_node *next;
+    size_t chunk;
+} talc_tc_node_t;
+_Static_assert(TALC_MIN_CHUNK - TALC_HDR >= sizeof(talc_tc_node_t), "a node fits any block");
+
+/* Put block p of chunk size s at the head of list b. */
+static inline void talc_tc_link(talc_tc_bin_t *b, void *p, size_t s)
 {
+    talc_tc_node_t *node = p;
+    node->next = b->head;
+    node->chunk = s;
+    b->head = p;
+    b->n++;
+}
+
+/* Hand out the cached block p for a request of n bytes (its list's class size is at least
+ * n + HDR; its own chunk may be larger). */
+static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
+{
+    size_t s = ((talc_tc_node_t *)p)->chunk;
     talc_tc_set_slack(p, s - TALC_HDR - n);
     talc_stats_add(&sl->adj, n);
     talc_stats_add(&sl->allocs, 1);
@@ -175,16 +217,15 @@ static inline void *talc_tcache_pop(talc_arena_t *a, size_t n)
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (TALC_UNLIKELY(sl == NULL))
         return NULL;
-    size_t s = talc_tc_chunk(a, n);
-    talc_tc_bin_t *b = &sl->bin[talc_tc_class(a, s)];
+    talc_tc_bin_t *b = &sl->bin[talc_tc_class_of_request(a, n)];
     void *p = b->head;
     if (TALC_UNLIKELY(p == NULL))
         return NULL;
-    void *next = *(void **)p;
+    void *next = ((talc_tc_node_t *)p)->next;
     b->head = next;
     b->n--;
     __builtin_prefetch(next); /* the next pop of this size reads it */
-    return talc_tc_hand_out(sl, p, s, n);
+    return talc_tc_hand_out(sl, p, n);
 }
 
 /* A block of n bytes (n <= a->tc_max_req) from the calling thread's cache for arena a,
@@ -234,9 +275,7 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     }
     unsigned k = talc_tc_class(a, s);
     talc_tc_bin_t *b = &sl->bin[k];
-    *(void **)p = b->head;
-    b->head = p;
-    b->n++;
+    talc_tc_link(b, p, s);
     if (TALC_UNLIKELY(b->n > a->tc_cap[k] ||
                       talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES))
         talc_tcache_overflow(sl, k);
