@@ -33,8 +33,8 @@ static void talc_stats_copy(talc_stripe_t *s, talc_stripe_snapshot_t *out)
     TALC_RD(remote_frees);
     TALC_RD(tc_moved);
     TALC_RD(tc_mbytes);
-    out->live_allocs = TALC_RD_HEAP(h->cnt.live_allocs);
-    out->live_bytes = TALC_RD_HEAP(h->cnt.live_bytes);
+    out->live_allocs = talc_cnt_live_allocs(h);
+    out->live_bytes = talc_cnt_live_bytes(h);
     out->peak_bytes = TALC_RD_HEAP(h->cnt.peak_live_bytes);
     out->managed = TALC_RD_HEAP(h->cnt.managed_bytes);
     out->free_chunks = TALC_RD_HEAP(h->cnt.free_chunks);

@@ -95,6 +95,8 @@ void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
 #if TALC_COUNTERS
     *out = h->cnt;
     out->free_bytes = h->chunk_bytes - h->used_bytes;
+    out->live_allocs = talc_cnt_live_allocs(h);
+    out->live_bytes = talc_cnt_live_bytes(h);
 #else
     (void)h;
     memset(out, 0, sizeof *out);
@@ -188,12 +190,11 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, false);
     }
     talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
-    TALC_CNT(h, live_allocs, += 1);
     TALC_USED(h, += s);
     talc_cnt_used_peak(h);
     TALC_CNT(h, total_allocs, += 1);
     TALC_CNT(h, total_bytes, += n);
-    talc_cnt_live_add(h, n);
+    talc_cnt_peak(h);
     return c + TALC_HDR;
 }
 
@@ -281,8 +282,8 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     size_t s = talc_hsize(w);
     char *above = c + s;
     bool above_used = talc_nused(above);
-    TALC_CNT(h, live_allocs, -= 1);
-    TALC_CNT(h, live_bytes, -= s - TALC_HDR - talc_hslack(w));
+    TALC_FREED(h, frees, += 1);
+    TALC_FREED(h, bytes_out, += s - TALC_HDR - talc_hslack(w));
     TALC_USED(h, -= s);
     if (w & TALC_F_PREV_FREE) {
         size_t ps = talc_footer(c);

@@ -120,11 +120,12 @@ static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
 {
 #if TALC_COUNTERS
     const talc_heap_counters_t *k = &h->cnt;
+    size_t live_allocs = talc_cnt_live_allocs(h), live_bytes = talc_cnt_live_bytes(h);
     if (h->chunk_bytes - h->used_bytes != t->free_bytes || k->free_chunks != t->free_chunks ||
-        k->live_allocs != t->used || (!h->held_slack && k->live_bytes != t->used_bytes) ||
+        live_allocs != t->used || (!h->held_slack && live_bytes != t->used_bytes) ||
         k->live_spans != t->spans || k->managed_bytes != t->managed ||
-        k->peak_live_bytes < (h->held_slack ? h->used_bytes : k->live_bytes) ||
-        k->total_allocs < k->live_allocs)
+        k->peak_live_bytes < (h->held_slack ? h->used_bytes : live_bytes) ||
+        k->total_allocs < live_allocs)
         TALC_FAIL(TALC_CHECK_COUNTERS, h);
 #else
     (void)h;

@@ -128,9 +128,14 @@ struct talc_heap {
     struct talc_span *spans, *spans_tail, *first_span;
     uintptr_t magic;
     talc_heap_opts_t opts;
-    talc_heap_counters_t cnt;     /* cnt.free_bytes unused: see chunk_bytes, used_bytes */
+    talc_heap_counters_t cnt;     /* cnt.free_bytes, live_allocs and live_bytes unused: they
+                                     are derived (talc_cnt_live_allocs, talc_cnt_live_bytes) */
     size_t chunk_bytes;           /* Σ over spans of (fence − first): bytes in chunks */
     size_t used_bytes;            /* Σ S over allocated chunks */
+    size_t frees;                 /* frees ever (a moving realloc counts one): live allocations
+                                     = cnt.total_allocs − frees (mod 2^N) */
+    size_t bytes_out;             /* requested bytes ever released (frees, shrinks): live bytes
+                                     = cnt.total_bytes − bytes_out (mod 2^N) */
     talc_free_t *bins[TALC_NBINS];
 };
 
@@ -161,23 +166,41 @@ TALC_INLINE void talc_pub_plain(uint64_t *p, uint64_t v) { *p = v; }
     })
 #define TALC_CNT(h, field, op) TALC_PUB_OP((h)->cnt.field, op)
 #define TALC_USED(h, op) TALC_PUB_OP((h)->used_bytes, op)
+#define TALC_FREED(h, field, op) TALC_PUB_OP((h)->field, op)
 #define TALC_CHUNKS(h, op) TALC_PUB_OP((h)->chunk_bytes, op)
 #else
 #define TALC_CNT(h, field, op) ((void)sizeof((h)->cnt.field op)) /* type-checks, no code */
 #define TALC_USED(h, op) ((void)sizeof((h)->used_bytes op))
+#define TALC_FREED(h, field, op) ((void)sizeof((h)->field op))
 #define TALC_CHUNKS(h, op) ((void)sizeof((h)->chunk_bytes op))
 #endif
 
-TALC_INLINE void talc_cnt_live_add(struct talc_heap *h, size_t bytes)
+/* The live figures, derived from running totals so that an allocation updates two counters
+ * fewer (each operation updates the totals anyway). Loads may be relaxed atomic (monitors). */
+#define TALC_CNT_RD(lv) __atomic_load_n(&(lv), __ATOMIC_RELAXED)
+#if UINTPTR_MAX > 0xffffffffu
+#define TALC_CNT_RD64(lv) ((size_t)__atomic_load_n(&(lv), __ATOMIC_RELAXED))
+#else /* a 64-bit atomic load may need libatomic: the uint64_t totals are stored plainly there */
+#define TALC_CNT_RD64(lv) ((size_t)(lv))
+#endif
+TALC_INLINE size_t talc_cnt_live_allocs(const struct talc_heap *h)
+{
+    return TALC_CNT_RD64(h->cnt.total_allocs) - TALC_CNT_RD(h->frees);
+}
+TALC_INLINE size_t talc_cnt_live_bytes(const struct talc_heap *h)
+{
+    return TALC_CNT_RD64(h->cnt.total_bytes) - TALC_CNT_RD(h->bytes_out);
+}
+
+/* total_bytes just grew (an allocation or an in-place grow): a new peak? */
+TALC_INLINE void talc_cnt_peak(struct talc_heap *h)
 {
 #if TALC_COUNTERS
-    size_t live = h->cnt.live_bytes + bytes;
-    TALC_PUBLISH(h->cnt.live_bytes, live);
+    size_t live = (size_t)h->cnt.total_bytes - h->bytes_out;
     if (live > h->cnt.peak_live_bytes && !h->held_slack)
         TALC_PUBLISH(h->cnt.peak_live_bytes, live);
 #else
     (void)h;
-    (void)bytes;
 #endif
 }
 

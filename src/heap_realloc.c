@@ -47,9 +47,9 @@ static void talc_account_resize(struct talc_heap *h, uint64_t w, size_t n)
     size_t old = talc_hsize(w) - TALC_HDR - talc_hslack(w);
     if (n > old) {
         TALC_CNT(h, total_bytes, += n - old);
-        talc_cnt_live_add(h, n - old);
+        talc_cnt_peak(h);
     } else {
-        TALC_CNT(h, live_bytes, -= old - n);
+        TALC_FREED(h, bytes_out, += old - n);
     }
 }
 
@@ -97,10 +97,11 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     char *lo = c - ps;
     /* A realloc that moves counts as one allocation of n bytes, however it moved. */
     size_t old = cs - TALC_HDR - talc_hslack(w);
-    TALC_CNT(h, live_bytes, -= old);
+    TALC_FREED(h, frees, += 1);
+    TALC_FREED(h, bytes_out, += old);
     TALC_CNT(h, total_allocs, += 1);
     TALC_CNT(h, total_bytes, += n);
-    talc_cnt_live_add(h, n);
+    talc_cnt_peak(h);
     talc_bin_unlink(h, lo, ps);
     size_t total = ps + talc_absorb_above(h, c, cs);
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
