@@ -58,9 +58,9 @@ static int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
 
 static void talc_text_header(FILE *f)
 {
-    fprintf(f, "%-16s %7s %12s %9s %12s %10s %10s %12s %12s %10s %6s %9s\n", "arena",
+    fprintf(f, "%-16s %7s %12s %9s %12s %10s %10s %12s %10s %12s %10s %6s %9s\n", "arena",
             "stripes", "live_bytes", "live", "peak_bytes", "allocs", "frees", "managed",
-            "borrowed", "failed", "oom", "contended");
+            "cached", "borrowed", "failed", "oom", "contended");
 }
 
 static void talc_text_row(FILE *f, const talc_arena_stats_t *s)
@@ -68,10 +68,11 @@ static void talc_text_row(FILE *f, const talc_arena_stats_t *s)
     uint64_t oom = 0;
     for (unsigned k = TALC_OOM_STEP_RECLAIM; k <= TALC_OOM_STEP_ABORT; k++)
         oom += s->oom_runs[k];
-    fprintf(f, "%-16s %7u %12zu %9zu %12zu %10" PRIu64 " %10" PRIu64 " %12zu %12zu %10" PRIu64
+    fprintf(f, "%-16s %7u %12zu %9zu %12zu %10" PRIu64 " %10" PRIu64 " %12zu %10zu %12zu %10" PRIu64
                " %6" PRIu64 " %9" PRIu64 "\n",
             s->name, s->stripes, s->live_bytes, s->live_allocs, s->peak_bytes, s->allocs,
-            s->frees, s->managed_bytes, s->borrowed_bytes, s->failed, oom, s->lock_contended);
+            s->frees, s->managed_bytes, s->cached_bytes, s->borrowed_bytes, s->failed, oom,
+            s->lock_contended);
 }
 
 static void talc_text_reserve(FILE *f, const talc_reserve_stats_t *r)

@@ -293,7 +293,10 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_t n)
 {
     size_t s = talc_tc_class_size(a, k);
-    uint32_t want = a->tc_cap[k] / 2u;
+    /* Slow start: a size a thread uses once costs it 2 blocks, not half a list. */
+    talc_tc_bin_t *b = &sl->bin[k];
+    uint32_t want = b->fill < 2u ? 2u : b->fill, most = a->tc_cap[k] / 2u;
+    b->fill = want * 2u > most ? most : want * 2u;
     if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
     talc_stripe_t *st = talc_dispatch_lock_stripe(a);
@@ -335,6 +338,7 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     if (p) {
         b->head = ((talc_tc_node_t *)p)->next;
         b->n--;
+        sl->popped[k >> 6] |= (uint64_t)1 << (k & 63u);
         return talc_tc_hand_out(sl, p, n);
     }
     return talc_tc_fill(sl, a, k, n);
@@ -351,10 +355,26 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
         talc_tc_push(sl, a, g->stripe, p, w);
 }
 
-void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
+/* Lists a thread fills (by freeing) but does not allocate from, a consumer's, would otherwise
+ * stay at their bound for good: every TALC_TC_GC_EVENTS frees, half of each such list goes
+ * back (jemalloc's tcache trims its bins alike). */
+static void talc_tc_trim(talc_tc_slot_t *sl)
+{
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++)
+        if (sl->bin[k].n && !((sl->popped[k >> 6] >> (k & 63u)) & 1u))
+            talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
+    sl->popped[0] = sl->popped[1] = 0;
+    sl->events = 0;
+}
+
+void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
 {
     int saved = errno;
-    talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
+    if (sl->events >= TALC_TC_GC_EVENTS)
+        talc_tc_trim(sl);
+    if (sl->bin[k].n > a->tc_cap[k] ||
+        talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES)
+        talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
     errno = saved;
 }
 
@@ -459,9 +479,10 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
     (void)w;
     talc_free_locked(g, p);
 }
-void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k)
+void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
 {
     (void)sl;
+    (void)a;
     (void)k;
 }
 void talc_tcache_remote_flush(talc_tc_slot_t *sl) { (void)sl; }

@@ -30,11 +30,14 @@
 #define TALC_TC_CAP_MAX 64u
 #define TALC_TC_SLOT_BYTES ((size_t)1 << 20) /* a slot holds at most about this much */
 #define TALC_TC_REMOTE_MAX 32u              /* remote blocks a slot gathers before giving back */
+#define TALC_TC_GC_EVENTS 4096u             /* frees between two trims of unused lists */
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
+_Static_assert(TALC_TC_CLASSES <= 128, "talc_tc_slot_t.popped has a bit per size");
 
 typedef struct talc_tc_bin {
-    void *head; /* user pointers, linked through their first word (talc_tc_node_t) */
+    void *head;    /* user pointers, linked through their first word (talc_tc_node_t) */
     uint32_t n;
+    uint32_t fill; /* blocks the next fill takes: 2, doubling per fill up to half the cap */
 } talc_tc_bin_t;
 
 /* One arena's cache in one thread. The first line holds what every operation touches.
@@ -56,6 +59,8 @@ typedef struct talc_tc_slot {
     talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
     void *rlist;                   /* remote blocks, linked through their first word */
     uint32_t rn;                   /* blocks on rlist */
+    uint32_t events;               /* frees since the last trim (owner only) */
+    uint64_t popped[2];            /* lists allocated from since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
     talc_atomic_size held, allocs, frees, remote, adj;
     talc_tc_bin_t bin[TALC_TC_CLASSES];
@@ -87,8 +92,9 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n);
 /* talc_tcache_free without a slot for a at hand: find one or take an unused one, then cache p;
  * p goes to its stripe if every slot serves another arena. */
 void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
-/* A list grew past its bound: give half back. */
-void talc_tcache_overflow(talc_tc_slot_t *sl, unsigned k);
+/* List k grew past its bound, or the slot past its own, or it is time to trim: give back
+ * half of list k, or of every list not allocated from since the last trim. */
+void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k);
 /* The remote list is full: give it back. */
 void talc_tcache_remote_flush(talc_tc_slot_t *sl);
 /* Return every block the calling thread caches for arena a to its stripes. Returns true if
@@ -217,10 +223,12 @@ static inline void *talc_tcache_pop(talc_arena_t *a, size_t n)
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (TALC_UNLIKELY(sl == NULL))
         return NULL;
-    talc_tc_bin_t *b = &sl->bin[talc_tc_class_of_request(a, n)];
+    unsigned k = talc_tc_class_of_request(a, n);
+    talc_tc_bin_t *b = &sl->bin[k];
     void *p = b->head;
     if (TALC_UNLIKELY(p == NULL))
         return NULL;
+    sl->popped[k >> 6] |= (uint64_t)1 << (k & 63u);
     void *next = ((talc_tc_node_t *)p)->next;
     b->head = next;
     b->n--;
@@ -276,9 +284,9 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     unsigned k = talc_tc_class(a, s);
     talc_tc_bin_t *b = &sl->bin[k];
     talc_tc_link(b, p, s);
-    if (TALC_UNLIKELY(b->n > a->tc_cap[k] ||
+    if (TALC_UNLIKELY(b->n > a->tc_cap[k] || ++sl->events >= TALC_TC_GC_EVENTS ||
                       talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES))
-        talc_tcache_overflow(sl, k);
+        talc_tcache_overflow(sl, a, k);
 }
 
 /* Free p (a block of arena a, in segment g) into the calling thread's cache, or into its

@@ -435,6 +435,64 @@ Test(arena_tcache, blocks_freed_before_allocating_are_not_reused_and_go_back_in_
     pthread_barrier_destroy(&hold);
 }
 
+/* A thread that frees sizes it does not allocate (a consumer) would keep those lists at their
+ * bound for good; every 4096 frees, half of each list it has not allocated from goes back. */
+typedef struct tc_trim_job {
+    talc_arena_t *a;
+    void **blocks;
+    unsigned first, n1, n2; /* free blocks[0..n1), report, then blocks[n1..n1+n2) */
+    pthread_barrier_t *hold;
+} tc_trim_job_t;
+
+static void *tc_trim_worker(void *arg)
+{
+    tc_trim_job_t *j = arg;
+    talc_free(talc_arena_malloc(j->a, 4000)); /* allocate once: the slot has a home */
+    for (unsigned i = 0; i < j->n1; i++)
+        talc_free(j->blocks[i]);
+    pthread_barrier_wait(j->hold);
+    pthread_barrier_wait(j->hold);
+    for (unsigned i = j->n1; i < j->n1 + j->n2; i++)
+        talc_free(j->blocks[i]);
+    pthread_barrier_wait(j->hold);
+    pthread_barrier_wait(j->hold);
+    return NULL;
+}
+
+Test(arena_tcache, lists_a_thread_does_not_allocate_from_are_trimmed)
+{
+    talc_arena_t *a = tc_arena("trim", 1, TALC_TCACHE_ON);
+    enum { SIZES = 16, PER = 40, N1 = SIZES * PER, N2 = 4096 };
+    static void *b[N1 + N2];
+    for (unsigned i = 0; i < N1; i++) /* 40 blocks in each of 16 sizes, 32..272 bytes */
+        cr_assert_not_null(b[i] = talc_arena_malloc(a, 32 + 16 * (i % SIZES)));
+    for (unsigned i = N1; i < N1 + N2; i++)
+        cr_assert_not_null(b[i] = talc_arena_malloc(a, 8));
+    talc_thread_cache_flush(); /* only the worker's cache counts below */
+    pthread_barrier_t hold;
+    pthread_barrier_init(&hold, NULL, 2);
+    tc_trim_job_t j = {a, b, 0, N1, N2, &hold};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_trim_worker, &j), 0);
+    pthread_barrier_wait(&hold);
+    size_t before = tc_cached(a);
+    pthread_barrier_wait(&hold);
+    pthread_barrier_wait(&hold);
+    size_t after = tc_cached(a);
+#if TC_COUNTS
+    cr_assert_geq(before, N1, "%zu cached: the 640 freed blocks wait in the lists", before);
+    /* The 16 lists of 40 were halved; the 8-byte list stays at most at its bound of 64. */
+    cr_assert_leq(after, SIZES * PER / 2 + 64 + 8, "%zu cached after 4096 more frees", after);
+#else
+    (void)before;
+    (void)after;
+#endif
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    tc_assert_exact(a, 0, 0, N1 + N2 + 1u, N1 + N2 + 1u);
+    pthread_barrier_destroy(&hold);
+}
+
 /* ---- Out of memory ------------------------------------------------------------------------*/
 
 Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
