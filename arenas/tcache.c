@@ -1,22 +1,26 @@
 /* tcache.c — a bounded per-thread cache of small blocks in front of an arena's stripes.
  *
  * What it is. Each thread has up to TALC_TC_SLOTS slots, one per arena it uses (the most
- * recent ones). A slot keeps, per chunk size, a LIFO list of blocks that the thread's code
- * freed; a malloc of that chunk size pops one without any lock. An empty list is filled with
- * several blocks under one stripe lock; a full one gives half back under one lock per stripe.
- * Cached blocks stay allocated in their heaps: nothing coalesces while they sit here, which is
- * why the cache is bounded (per size and per slot, see the TALC_TC_* limits below).
+ * recent ones). A slot keeps, per size class (tcache.h), a LIFO list of blocks that the
+ * thread's code freed; a malloc of that class pops one without any lock. An empty list is
+ * filled under one stripe lock (slow start: 2 blocks, doubling up to half its bound); a full
+ * one gives half back under one lock per run of blocks of the same stripe, and so does, every
+ * TALC_TC_GC_EVENTS frees, every list the thread did not allocate from meanwhile. Cached
+ * blocks stay allocated in their heaps: nothing coalesces while they sit here, which is why
+ * the cache is bounded (per list and per slot, the TALC_TC_* limits).
  *
  * Exactness. A cached block handed out for another request size must get a new requested
  * size in its header (the slack, bytes 6–7 on little-endian targets), without the heap lock.
  * The engine touches an allocated neighbour's header only through its flags byte (byte 0),
  * with relaxed atomic accesses (heap_internal.h, talc_nflags), so the two never write the
- * same memory location. The heap's own live-byte counter then lags by what the caches
- * rewrote; each slot publishes that difference (adj), the blocks it holds and the user
- * operations it served, and a snapshot adds them to the stripes' figures (stats.c). A slot's
- * counters move into its arena when the slot is flushed for another arena or the thread
- * exits. While a block is cached its slack field holds TALC_SLACK_HELD, which no live block can
- * have: a second free of it is caught.
+ * same memory location, and the engine is in held-slack mode (talc_heap_hold_slack) for
+ * arenas with caches. Every event is counted in one unit: a fill or a give-back on the stripe
+ * (tc_moved, tc_mbytes, under its lock), a hand-out or a take-back on the slot (allocs,
+ * frees, adj; one writer). A snapshot sums both (stats.c), so within one snapshot
+ * live_allocs == allocs − frees holds while threads allocate, and every figure is exact at
+ * rest. A slot's counters move into its arena when the slot is retired. While a block is
+ * cached its slack field holds TALC_SLACK_HELD, which no live block can have: a second free of
+ * it is caught.
  *
  * Life cycle. A thread's cache is taken from a pool (OS pages, never malloc: the shim runs on
  * top) on its first use and registered; a pthread key destructor flushes it at thread exit
@@ -25,12 +29,13 @@
  * In a fork child the caches of the threads that did not survive are retired unflushed (their
  * lists may be mid-update): those blocks stay allocated and counted as cached.
  *
- * Concurrency. A slot's lists and counters have one writer, its thread; the counters are
- * relaxed atomics that snapshots read. Everything else (the cache registry and pool, a slot
- * changing arena, flushing another thread's slot, snapshots) happens under talc_tc_lock (rank
- * TALC_RANK_TCACHE, before any stripe lock). A thread only uses a slot whose arena matches
- * the one it allocates from, and talc_arena_destroy's contract says no thread uses the arena
- * being destroyed, so destroy may flush other threads' slots of that arena under the lock.
+ * Concurrency. A slot's lists have one writer, its thread; its counters are relaxed atomics
+ * that snapshots read. Everything else (the cache registry and pool, a slot changing arena,
+ * flushing another thread's slot, a thread flushing its own outside the fast path, snapshots)
+ * happens under talc_tc_lock (rank TALC_RANK_TCACHE, before any stripe lock). A thread only
+ * uses a slot whose arena matches the one it allocates from or frees into, and
+ * talc_arena_destroy's contract says no thread does either with the arena being destroyed, so
+ * destroy may flush other threads' slots of that arena under the lock.
  */
 #include <errno.h>
 #include <pthread.h>

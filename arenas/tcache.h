@@ -42,7 +42,8 @@ typedef struct talc_tc_bin {
 
 /* One arena's cache in one thread. The first line holds what every operation touches.
  *
- * Lists: bin[k] holds blocks of chunk size (k + 1) quanta for reuse. Blocks this thread frees
+ * Lists: bin[k] holds blocks for reuse whose chunk is at least talc_tc_class_size(k) (exactly
+ * that for the 64 fine classes; up to one coarse step more above). Blocks this thread frees
  * before it has allocated from the arena (home == NULL: the slot has not been filled yet) are
  * not reused: they belong to other threads, which may still be using their neighbours on the
  * same cache lines (passive false sharing), and a thread that only frees has no use for them.
@@ -148,7 +149,6 @@ static inline size_t talc_tc_class_size(const talc_arena_t *a, unsigned k)
     return quanta << a->tc_qshift;
 }
 
-
 /* The header's slack bytes: the only part of an allocated header a cache writes. */
 static inline void talc_tc_set_slack(void *p, size_t slack)
 {
@@ -164,7 +164,6 @@ static inline uint64_t talc_tc_header(const void *p)
     return __atomic_load_n((const uint64_t *)(const void *)((const char *)p - TALC_HDR),
                            __ATOMIC_RELAXED);
 }
-
 
 /* Change the bytes a slot holds: its bound, so kept whatever TALC_COUNTERS says (one writer:
  * the owner, or a flusher under the registry lock; snapshots read it). */
