@@ -81,9 +81,11 @@ typedef struct talc_stripe_stats {
     talc_atomic_u32 seq;
     talc_atomic_size allocs, frees, reallocs, failed;
     talc_atomic_size contended, remote_frees;
-    /* Blocks moved into thread caches minus those given back (arenas/tcache.c), and the
-     * live bytes the heap counted for them (both mod 2^N). */
-    talc_atomic_size tc_moved, tc_mbytes;
+    /* Thread caches (arenas/tcache.c): blocks moved into them minus those given back (mod
+     * 2^N), and the requested bytes the heap counted for blocks moved in and for blocks given
+     * back (both only grow): the user's allocations through this stripe are the heap's
+     * total_bytes − tc_in_bytes, its frees the heap's bytes_out − tc_out_bytes. */
+    talc_atomic_size tc_moved, tc_in_bytes, tc_out_bytes;
 } talc_stripe_stats_t;
 
 /* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
@@ -135,7 +137,8 @@ struct talc_arena {
     unsigned tc_min_quanta;           /* the heaps' minimum chunk, in quanta */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
     uint8_t tc_cap[88];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
-    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_remote, tc_adj; /* retired slots' */
+    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out,
+        tc_remote; /* retired slots' counters */
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
     _Atomic(struct talc_arena *) reg_next;

@@ -2,9 +2,9 @@
  * caches' share (tcache.c), and the arena-level figures (source, reserve, OOM steps).
  *
  * Concurrency: lock-free for the stripe counters (stripe_stats.c); the caches' share is read
- * under the cache registry lock, which allocation takes only on a thread's first use of an
- * arena and when a thread exits; the arena's source and
- * borrowed byte counts are read under its grow lock, which allocation takes only when growing.
+ * under the caches' registry lock, which allocation takes only on a thread's first use of an
+ * arena, on a slot change and when a thread exits; the arena's source and borrowed byte counts
+ * are read under its grow lock, which allocation takes only when growing.
  */
 #include <errno.h>
 #include <string.h>
@@ -22,18 +22,25 @@ const char *talc_oom_step_name(talc_oom_step_t step)
     return (unsigned)step <= TALC_OOM_STEP_ABORT ? talc_step_names[step] : "unknown";
 }
 
-/* Blocks a stripe moved into thread caches are allocated in its heap but not live. The sums
- * below run mod 2^N: a stripe's part and a cache's part may each be "negative" (a block
- * allocated through a stripe, freed into a cache and given back from there); their total is
- * not. */
-static void talc_sum_stripe(talc_arena_stats_t *o, const talc_stripe_snapshot_t *s)
+/* The live figures are differences of running totals: allocations − frees, requested bytes
+ * allocated − requested bytes freed. Without thread caches a block is allocated and freed in
+ * its stripe, so one seqlock read of each stripe gives figures that agree with each other
+ * (live bytes + free bytes ≤ managed bytes, live ≤ peak). With caches a block may be
+ * allocated in one unit (a stripe, a thread's cache) and freed in another, so a snapshot
+ * reads every unit's frees first and every unit's allocations after (talc_read_two_phase):
+ * any free it counts happened after its allocation, which the second phase then counts too.
+ * Its live figures are then never below the truth while threads allocate (they may be above
+ * it by what was allocated during the snapshot), and exact at rest. Either way
+ * live_allocs == allocs − frees in every snapshot. */
+
+/* Everything but the frees and the bytes freed. */
+static void talc_add_ins(talc_arena_stats_t *o, const talc_stripe_snapshot_t *s,
+                         size_t *bytes_in)
 {
-    o->live_bytes += s->live_bytes - s->tc_mbytes;
-    o->live_allocs += s->live_allocs - s->tc_moved;
-    o->cached_blocks += s->tc_moved;
-    o->peak_bytes += s->peak_bytes;
     o->allocs += s->allocs;
-    o->frees += s->frees;
+    *bytes_in += s->bytes_in;
+    o->cached_blocks += s->tc_moved; /* the blocks moved into caches from this stripe */
+    o->peak_bytes += s->peak_bytes;
     o->reallocs += s->reallocs;
     o->failed += s->failed;
     o->managed_bytes += s->managed;
@@ -43,37 +50,62 @@ static void talc_sum_stripe(talc_arena_stats_t *o, const talc_stripe_snapshot_t 
     o->remote_frees += s->remote_frees;
 }
 
-/* The thread caches' share (talc_tc_slot_t): every cache event changes the counters of one
- * unit, a stripe or a cache, and a snapshot reads each unit's at once, so within a snapshot
- * live_allocs == allocs − frees holds exactly, caches or not. */
-static void talc_add_caches(talc_arena_t *a, talc_arena_stats_t *o)
+static void talc_read_one_phase(talc_arena_t *a, talc_arena_stats_t *o, size_t *bytes_in,
+                                size_t *bytes_out)
 {
-    if (!a->tc_on)
-        return;
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_snapshot_t s;
+        talc_stripe_stats_read(talc_arena_stripe(a, i), &s);
+        o->frees += s.frees;
+        *bytes_out += s.bytes_out;
+        talc_add_ins(o, &s, bytes_in);
+    }
+}
+
+static void talc_read_two_phase(talc_arena_t *a, talc_arena_stats_t *o, size_t *bytes_in,
+                                size_t *bytes_out)
+{
+    /* Phase 1: the frees and bytes freed of every cache and stripe. The caches' frees start
+     * the cached-blocks figure: blocks the caches took back and did not hand out again. */
     talc_tcache_sums_t c;
-    talc_tcache_sums(a, &c);
+    talc_tcache_sums_out(a, &c);
+    o->frees = c.frees;
+    o->cached_blocks = c.frees;
+    *bytes_out = c.bytes_out;
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_snapshot_t s;
+        talc_stripe_stats_read(talc_arena_stripe(a, i), &s);
+        o->frees += s.frees;
+        *bytes_out += s.bytes_out;
+    }
+    /* Phase 1's loads complete before phase 2's (the caches' loads are acquire and each
+     * stripe read ends with an acquire fence; this makes the order explicit). */
+    atomic_thread_fence(memory_order_seq_cst);
+    /* Phase 2: allocations, bytes allocated and every other figure. */
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_snapshot_t s;
+        talc_stripe_stats_read(talc_arena_stripe(a, i), &s);
+        talc_add_ins(o, &s, bytes_in);
+    }
+    talc_tcache_sums_in(a, &c);
     o->allocs += c.allocs;
-    o->frees += c.frees;
+    *bytes_in += c.bytes_in;
     o->remote_frees += c.remote;
-    o->live_allocs += c.allocs - c.frees;
-    o->live_bytes += c.adj;
-    o->cached_blocks += c.frees - c.allocs;
     o->cached_bytes = c.held;
+    o->cached_blocks -= c.allocs;
+    if ((ptrdiff_t)o->cached_blocks < 0) /* its parts were read at two moments */
+        o->cached_blocks = 0;
 }
 
-/* A figure summed mod 2^N from parts taken at slightly different moments is never below zero
- * at rest; between the parts it may be, by what moved meanwhile. */
-static size_t talc_clamp0(size_t x)
+static void talc_read_live(talc_arena_t *a, talc_arena_stats_t *o)
 {
-    return (ptrdiff_t)x < 0 ? 0 : x;
-}
-
-static void talc_clamp_live(talc_arena_stats_t *o)
-{
-    o->live_allocs = talc_clamp0(o->live_allocs);
-    o->live_bytes = talc_clamp0(o->live_bytes);
-    o->cached_blocks = talc_clamp0(o->cached_blocks);
-    o->cached_bytes = talc_clamp0(o->cached_bytes);
+    size_t bytes_out = 0, bytes_in = 0;
+    if (a->tc_on)
+        talc_read_two_phase(a, o, &bytes_in, &bytes_out);
+    else
+        talc_read_one_phase(a, o, &bytes_in, &bytes_out);
+    o->live_allocs = (size_t)(o->allocs - o->frees);
+    o->live_bytes = bytes_in - bytes_out;
 }
 
 int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
@@ -83,16 +115,7 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
     memset(out, 0, sizeof *out);
     memcpy(out->name, a->name, sizeof out->name);
     out->stripes = a->nstripes;
-    /* Caches first: a block is then seen freed but not allocated only if a cache handed it
-     * out and a stripe took it back meanwhile (a thread without a cache freed it), which is
-     * rare; the reverse order would miss every stripe allocation freed into a cache. */
-    talc_add_caches(a, out);
-    for (unsigned i = 0; i < a->nstripes; i++) {
-        talc_stripe_snapshot_t s;
-        talc_stripe_stats_read(talc_arena_stripe(a, i), &s);
-        talc_sum_stripe(out, &s);
-    }
-    talc_clamp_live(out);
+    talc_read_live(a, out);
     talc_mutex_lock(&a->grow_lock);
     out->source_bytes = a->source_bytes;
     out->borrowed_bytes = a->borrowed_bytes;

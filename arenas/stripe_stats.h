@@ -8,11 +8,12 @@
 #include "arena_internal.h"
 
 typedef struct talc_stripe_snapshot {
-    size_t live_allocs, live_bytes, peak_bytes;
+    size_t bytes_in, bytes_out; /* requested bytes the stripe's users allocated and freed */
+    size_t peak_bytes;
     size_t allocs, frees, reallocs, failed;
     size_t managed, free_bytes, free_chunks;
     size_t contended, remote_frees;
-    size_t tc_moved, tc_mbytes; /* moved into thread caches (mod 2^N) */
+    size_t tc_moved;            /* blocks in thread caches from this stripe (mod 2^N) */
 } talc_stripe_snapshot_t;
 
 void talc_stripe_stats_read(talc_stripe_t *s, talc_stripe_snapshot_t *out);

@@ -15,10 +15,10 @@
  * with relaxed atomic accesses (heap_internal.h, talc_nflags), so the two never write the
  * same memory location, and the engine is in held-slack mode (talc_heap_hold_slack) for
  * arenas with caches. Every event is counted in one unit: a fill or a give-back on the stripe
- * (tc_moved, tc_mbytes, under its lock), a hand-out or a take-back on the slot (allocs,
- * frees, adj; one writer). A snapshot sums both (stats.c), so within one snapshot
- * live_allocs == allocs − frees holds while threads allocate, and every figure is exact at
- * rest. A slot's counters move into its arena when the slot is retired. While a block is
+ * (tc_moved, tc_in_bytes, tc_out_bytes, under its lock), a hand-out or a take-back on the
+ * slot (allocs, bytes_in; frees, bytes_out; one writer). All of them only grow. A snapshot
+ * reads every take-back before any hand-out (stats.c), so it never sees a block freed but
+ * not allocated: its live figures are never below the truth, and exact at rest. A slot's counters move into its arena when the slot is retired. While a block is
  * cached its slack field holds TALC_SLACK_HELD, which no live block can have: a second free of
  * it is caught.
  *
@@ -108,7 +108,7 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
         if (TALC_UNLIKELY(merged == g->empty_chunk))
             talc_seg_after_free(st, g);
         talc_stats_sub(&st->st.tc_moved, 1);
-        talc_stats_sub(&st->st.tc_mbytes, s - TALC_HDR);
+        talc_stats_add(&st->st.tc_out_bytes, s - TALC_HDR);
         talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
@@ -149,9 +149,10 @@ static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
 /* Move a slot's counters into its arena and free the slot. Lock held. */
 static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
-    talc_atomic_size *from[] = {&sl->held, &sl->allocs, &sl->frees, &sl->remote, &sl->adj};
-    talc_atomic_size *to[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_remote,
-                              &a->tc_adj};
+    talc_atomic_size *from[] = {&sl->held,     &sl->allocs,    &sl->frees,
+                                &sl->bytes_in, &sl->bytes_out, &sl->remote};
+    talc_atomic_size *to[] = {&a->tc_held,     &a->tc_allocs,    &a->tc_frees,
+                              &a->tc_bytes_in, &a->tc_bytes_out, &a->tc_remote};
     for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
         talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
         talc_atomic_store_relaxed_size(from[i], 0);
@@ -324,9 +325,9 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
         talc_tc_link(&sl->bin[talc_tc_class(a, real)], p, real);
         talc_tc_held(sl, real);
         /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back
-         * takes off real − HDR (tc_give_back): tc_mbytes follows the heap both times. */
+         * takes off real − HDR (tc_give_back): tc_in_bytes and tc_out_bytes follow the heap. */
         talc_stats_add(&st->st.tc_moved, 1);
-        talc_stats_add(&st->st.tc_mbytes, s - TALC_HDR);
+        talc_stats_add(&st->st.tc_in_bytes, s - TALC_HDR);
     }
     talc_stripe_unlock(st);
     return user;
@@ -425,24 +426,45 @@ void talc_tcache_purge(talc_arena_t *a)
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
+/* Sum the take-back counters (frees, bytes_out), or the others, of a's retired and live slots
+ * into out. Lock held. */
+static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_backs)
 {
-    talc_atomic_size *const own[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_remote,
-                                     &a->tc_adj};
-    size_t *const sum[] = {&out->held, &out->allocs, &out->frees, &out->remote, &out->adj};
-    talc_mutex_lock(&talc_tc_lock);
-    for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
-        *sum[k] = talc_atomic_load_relaxed_size(own[k]);
+    talc_atomic_size *own[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_bytes_in,
+                               &a->tc_bytes_out, &a->tc_remote};
+    size_t *sum[] = {&out->held, &out->allocs, &out->frees, &out->bytes_in, &out->bytes_out,
+                     &out->remote};
+    /* take-backs: frees then bytes_out (acquire: pairs with talc_tc_count_free); else the rest */
+    static const unsigned outs[] = {2, 4}, ins[] = {0, 1, 3, 5};
+    const unsigned *pick = take_backs ? outs : ins;
+    unsigned npick = take_backs ? 2u : 4u;
+    for (unsigned i = 0; i < npick; i++)
+        *sum[pick[i]] = talc_atomic_load_acquire_size(own[pick[i]]);
     for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
-        for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
-            talc_tc_slot_t *sl = &tc->slot[i];
+        for (unsigned j = 0; j < TALC_TC_SLOTS; j++) {
+            talc_tc_slot_t *sl = &tc->slot[j];
             if (atomic_load_explicit(&sl->arena, memory_order_relaxed) != a)
                 continue;
-            talc_atomic_size *const c[] = {&sl->held, &sl->allocs, &sl->frees, &sl->remote,
-                                           &sl->adj};
-            for (unsigned k = 0; k < sizeof sum / sizeof sum[0]; k++)
-                *sum[k] += talc_atomic_load_relaxed_size(c[k]);
+            talc_atomic_size *c[] = {&sl->held,     &sl->allocs,    &sl->frees,
+                                     &sl->bytes_in, &sl->bytes_out, &sl->remote};
+            for (unsigned i = 0; i < npick; i++)
+                *sum[pick[i]] += talc_atomic_load_acquire_size(c[pick[i]]);
         }
+}
+
+void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
+{
+    memset(out, 0, sizeof *out);
+    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_sum(a, out, true);
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
+{
+    memset(out, 0, sizeof *out);
+    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_sum(a, out, false);
     talc_mutex_unlock(&talc_tc_lock);
 }
 
@@ -498,7 +520,12 @@ bool talc_tcache_release_own(talc_arena_t *a)
 }
 void talc_thread_cache_flush(void) {}
 void talc_tcache_purge(talc_arena_t *a) { (void)a; }
-void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out)
+void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
+{
+    (void)a;
+    memset(out, 0, sizeof *out);
+}
+void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
 {
     (void)a;
     memset(out, 0, sizeof *out);

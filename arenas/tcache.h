@@ -51,10 +51,12 @@ typedef struct talc_tc_bin {
  * and jemalloc's thread caches behave alike: a thread's frees before its first allocation
  * bypass a cache that does not exist yet.)
  *
- * Counters (tcache.c, "Exactness"): allocs and frees are the user operations the slot served;
- * adj is the requested bytes it handed out minus those it took back (mod 2^N). A block's moves
- * between a stripe and a slot are counted on the stripe (talc_stripe_stats_t.tc_*), so every
- * event changes the counters of one unit only. held is the chunk bytes the slot holds. */
+ * Counters (tcache.c, "Exactness"): allocs and frees are the user operations the slot served,
+ * bytes_in and bytes_out the requested bytes of the blocks it handed out and took back; all
+ * four only grow, and a take-back publishes frees last, with a release store, so that a
+ * snapshot that sees it also sees the allocation of that block (stats.c). A block's moves
+ * between a stripe and a slot are counted on the stripe (talc_stripe_stats_t.tc_*). held is
+ * the chunk bytes the slot holds. */
 typedef struct talc_tc_slot {
     _Atomic(talc_arena_t *) arena; /* owner thread reads; changed under the registry lock */
     talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
@@ -63,7 +65,7 @@ typedef struct talc_tc_slot {
     uint32_t events;               /* frees since the last trim (owner only) */
     uint64_t popped[2];            /* lists allocated from since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
-    talc_atomic_size held, allocs, frees, remote, adj;
+    talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote;
     talc_tc_bin_t bin[TALC_TC_CLASSES];
 } talc_tc_slot_t;
 
@@ -108,9 +110,12 @@ void talc_tcache_purge(talc_arena_t *a);
 /* The thread caches' share of arena a's counters, read under the registry lock: the slots'
  * counters (see talc_tc_slot_t) summed, with those of slots already retired. */
 typedef struct talc_tcache_sums {
-    size_t held, allocs, frees, remote, adj;
+    size_t held, allocs, frees, bytes_in, bytes_out, remote;
 } talc_tcache_sums_t;
-void talc_tcache_sums(talc_arena_t *a, talc_tcache_sums_t *out);
+/* The take-backs (frees, bytes_out; acquire loads) and, separately, everything else: a
+ * snapshot reads the first before the second (stats.c). */
+void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out);
+void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out);
 
 /* Fork handlers (arenas/fork.c): the registry lock around fork; in the child, the caches of
  * the threads that did not survive are retired. */
@@ -172,6 +177,17 @@ static inline void talc_tc_held(talc_tc_slot_t *sl, size_t d)
     talc_atomic_store_relaxed_size(&sl->held, talc_atomic_load_relaxed_size(&sl->held) + d);
 }
 
+/* One more take-back, published after its bytes_out (release: pairs with the acquire loads
+ * of talc_tcache_sums_out). */
+static inline void talc_tc_count_free(talc_tc_slot_t *sl)
+{
+#if TALC_COUNTERS
+    talc_atomic_store_release_size(&sl->frees, talc_atomic_load_relaxed_size(&sl->frees) + 1u);
+#else
+    (void)sl;
+#endif
+}
+
 /* The calling thread's slot for a, if it is the one used last. */
 static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
 {
@@ -208,7 +224,7 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
 {
     size_t s = ((talc_tc_node_t *)p)->chunk;
     talc_tc_set_slack(p, s - TALC_HDR - n);
-    talc_stats_add(&sl->adj, n);
+    talc_stats_add(&sl->bytes_in, n);
     talc_stats_add(&sl->allocs, 1);
     talc_tc_held(sl, (size_t)0 - s);
     return p;
@@ -267,8 +283,8 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
 {
     size_t s = talc_hsize(w);
     talc_tc_set_slack(p, TALC_SLACK_HELD);
-    talc_stats_add(&sl->adj, (size_t)0 - (s - TALC_HDR - talc_hslack(w)));
-    talc_stats_add(&sl->frees, 1);
+    talc_stats_add(&sl->bytes_out, s - TALC_HDR - talc_hslack(w));
+    talc_tc_count_free(sl);
     talc_tc_held(sl, s);
     if (st != sl->home) {
         talc_stats_add(&sl->remote, 1);

@@ -91,6 +91,16 @@ static inline void talc_atomic_store_relaxed_size(talc_atomic_size *a, size_t v)
     talc_debug_yield();
     atomic_store_explicit(a, v, memory_order_relaxed);
 }
+static inline size_t talc_atomic_load_acquire_size(talc_atomic_size *a)
+{
+    talc_debug_yield();
+    return atomic_load_explicit(a, memory_order_acquire);
+}
+static inline void talc_atomic_store_release_size(talc_atomic_size *a, size_t v)
+{
+    talc_debug_yield();
+    atomic_store_explicit(a, v, memory_order_release);
+}
 static inline size_t talc_atomic_fetch_add_relaxed_size(talc_atomic_size *a, size_t v)
 {
     talc_debug_yield();

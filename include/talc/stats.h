@@ -28,11 +28,13 @@ extern "C" {
 typedef struct talc_arena_stats {
     char name[TALC_ARENA_NAME_MAX + 1];
     unsigned stripes;
-    /* Live figures. Exact at rest. While threads allocate, each stripe's and each thread
-     * cache's figures are read at once and every allocator event is counted in one of them,
-     * so live_allocs == allocs − frees holds within a snapshot (unless a block a cache handed
-     * out is freed by a thread without a cache while the snapshot is taken: then the live
-     * figures may read low, never below zero). */
+    /* Live figures: running totals' differences, exact at rest, and live_allocs == allocs −
+     * frees in every snapshot. Without thread caches a snapshot taken while threads allocate
+     * reads each stripe at once, so its figures agree (live + free <= managed, live <= peak).
+     * With thread caches a block may be allocated and freed in different caches: a snapshot
+     * reads all frees before all allocations, so it never reads live figures below the truth
+     * (nor frees above allocations), but may count a block freed while it was taken both as
+     * live and as free. */
     size_t live_bytes;         /**< requested bytes of live blocks */
     size_t live_allocs;        /**< live blocks (blocks in thread caches are not live) */
     size_t peak_bytes;         /**< Σ of the stripes' peaks: the arena's peak when it has one

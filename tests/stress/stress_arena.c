@@ -296,15 +296,19 @@ static void check_snapshot(unsigned i, talc_arena_stats_t *prev)
         fail("get_stats %u", i);
         return;
     }
-    if (s.live_allocs != s.allocs - s.frees)
+    if (s.live_allocs != s.allocs - s.frees || s.allocs < s.frees)
         fail("%s: live %zu != %llu - %llu", s.name, s.live_allocs,
              (unsigned long long)s.allocs, (unsigned long long)s.frees);
-    if (s.live_bytes + s.free_bytes > s.managed_bytes)
+    if (s.failed != 0)
+        fail("%s: failed %llu", s.name, (unsigned long long)s.failed);
+    /* With thread caches a snapshot may count a block freed while it was taken as live and
+     * as free at once (talc/stats.h); without them the stripes' figures agree exactly. */
+    bool cached = TALC_TCACHE && (i == 1 || i == SCOPED); /* st-b, st-scope: fixed_arena() */
+    if (!cached && s.live_bytes + s.free_bytes > s.managed_bytes)
         fail("%s: live %zu + free %zu > managed %zu", s.name, s.live_bytes, s.free_bytes,
              s.managed_bytes);
-    if (s.peak_bytes < s.live_bytes || s.failed != 0)
-        fail("%s: peak %zu live %zu failed %llu", s.name, s.peak_bytes, s.live_bytes,
-             (unsigned long long)s.failed);
+    if (!cached && s.peak_bytes < s.live_bytes)
+        fail("%s: peak %zu live %zu", s.name, s.peak_bytes, s.live_bytes);
     if (s.allocs < prev->allocs || s.frees < prev->frees || s.reallocs < prev->reallocs ||
         s.remote_frees < prev->remote_frees)
         fail("%s: a running total went down", s.name);
