@@ -306,6 +306,10 @@ static inline talc_arena_t *talc_route(void)
 
 /* The stripe of `a` the calling thread should use, locked. */
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
+/* The stripe of `a` that the calling thread's CPU maps to (no per-thread offset), locked,
+ * waiting if it is busy rather than moving to another stripe (thread-cache fills: tcache.c
+ * says why). */
+talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a);
 
 /* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/
 

@@ -136,3 +136,16 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
     talc_ts.last = s;
     return s;
 }
+
+talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a)
+{
+    unsigned cpu = talc_cpu_cached();
+    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
+    talc_stripe_t *s = talc_arena_stripe(a, home); /* the CPU's own: no per-thread offset */
+    if (!talc_stripe_trylock(s)) {
+        talc_stripe_lock(s);
+        talc_note_contention(s);
+    }
+    talc_ts.last = s;
+    return s;
+}

@@ -305,7 +305,10 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
     b->fill = want * 2u > most ? most : want * 2u;
     if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
-    talc_stripe_t *st = talc_dispatch_lock_stripe(a);
+    /* The CPU's own stripe, waiting if it is busy: a thread that hopped to another stripe on
+     * contention (talc_dispatch_lock_stripe) would fill from a stripe another CPU's threads
+     * fill from, and their cached blocks would end up side by side on shared lines. */
+    talc_stripe_t *st = talc_dispatch_lock_home(a);
     sl->home = st;
     talc_heap_t *h = talc_stripe_heap(st);
     void *user = talc_heap_alloc(h, n);
@@ -361,13 +364,16 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
         talc_tc_push(sl, a, g->stripe, p, w);
 }
 
-/* Lists a thread fills (by freeing) but does not allocate from, a consumer's, would otherwise
- * stay at their bound for good: every TALC_TC_GC_EVENTS frees, half of each such list goes
- * back (jemalloc's tcache trims its bins alike). */
-static void talc_tc_trim(talc_tc_slot_t *sl)
+/* Give back half of every list (all = true) or of every list the thread did not allocate
+ * from since the last trim. The second runs every TALC_TC_GC_EVENTS frees: lists a thread
+ * fills (by freeing) but does not allocate from, a consumer's, would otherwise stay at their
+ * bound for good (jemalloc's tcache trims its bins alike). The first runs when the slot holds
+ * more than its bound: giving back only the list that overflowed would leave the slot above
+ * it, and every later free would pay a give-back under a stripe lock. */
+static void talc_tc_trim(talc_tc_slot_t *sl, bool all)
 {
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++)
-        if (sl->bin[k].n && !((sl->popped[k >> 6] >> (k & 63u)) & 1u))
+        if (sl->bin[k].n && (all || !((sl->popped[k >> 6] >> (k & 63u)) & 1u)))
             talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
     sl->popped[0] = sl->popped[1] = 0;
     sl->events = 0;
@@ -376,10 +382,11 @@ static void talc_tc_trim(talc_tc_slot_t *sl)
 void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
 {
     int saved = errno;
-    if (sl->events >= TALC_TC_GC_EVENTS)
-        talc_tc_trim(sl);
-    if (sl->bin[k].n > a->tc_cap[k] ||
-        talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES)
+    if (talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES)
+        talc_tc_trim(sl, true);
+    else if (sl->events >= TALC_TC_GC_EVENTS)
+        talc_tc_trim(sl, false);
+    if (sl->bin[k].n > a->tc_cap[k])
         talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
     errno = saved;
 }
