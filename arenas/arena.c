@@ -322,7 +322,8 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
     (void)talc_arena_foreach(talc_fb_visit, &probe);
     if (probe.used)
         return -EPERM;
-    talc_tcache_purge(a); /* cached blocks are not live: give them back before looking */
+    if (a->tc_on)
+        talc_tcache_purge(a); /* cached blocks are not live: give them back before looking */
     if (!(flags & TALC_DESTROY_RELEASE_ALL) && talc_arena_live(a))
         return -EBUSY;
     /* The probe above decides -EPERM before -EBUSY; this re-check under the registry lock
