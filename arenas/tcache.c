@@ -158,6 +158,10 @@ static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
         talc_atomic_store_relaxed_size(from[i], 0);
     }
     sl->home = NULL;
+    sl->events = 0;
+    sl->popped[0] = sl->popped[1] = 0;
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++)
+        sl->bin[k].fill = 0; /* the next arena's fills start slow again */
     atomic_store_explicit(&sl->arena, NULL, memory_order_relaxed);
 }
 
