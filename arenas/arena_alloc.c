@@ -32,6 +32,17 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
     return p;
 }
 
+/* The stripe path: a block from the thread's stripe, else the OOM chain. */
+static void *talc_arena_alloc_locked(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+{
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    void *p = talc_stripe_alloc(s, n, align);
+    talc_stripe_unlock(s);
+    if (TALC_LIKELY(p != NULL))
+        return p;
+    return talc_oom_chain(a, n, align, depth);
+}
+
 void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
     if (a->tc_on && align <= TALC_MIN_ALIGN && n <= a->tc_max_req) {
@@ -39,12 +50,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
         if (TALC_LIKELY(p != NULL))
             return p;
     }
-    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
-    void *p = talc_stripe_alloc(s, n, align);
-    talc_stripe_unlock(s);
-    if (TALC_LIKELY(p != NULL))
-        return p;
-    return talc_oom_chain(a, n, align, depth);
+    return talc_arena_alloc_locked(a, n, align, depth);
 }
 
 static talc_arena_t *talc_pick(talc_arena_t *a)
@@ -59,12 +65,15 @@ void *talc_arena_malloc(talc_arena_t *a, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    if (a->tc_on && n <= a->tc_max_req) { /* the cache hit: no call, no frame */
-        void *p = talc_tcache_pop(a, n);
+    if (a->tc_on && n <= a->tc_max_req) {
+        void *p = talc_tcache_pop(a, n); /* the cache hit: no call, no frame */
+        if (TALC_LIKELY(p != NULL))
+            return p;
+        p = talc_tcache_alloc_slow(a, n); /* the miss: fill, without popping again */
         if (TALC_LIKELY(p != NULL))
             return p;
     }
-    return talc_arena_alloc_impl(a, n, 0, 0);
+    return talc_arena_alloc_locked(a, n, 0, 0);
 }
 
 void *talc_arena_calloc(talc_arena_t *a, size_t nmemb, size_t size)
