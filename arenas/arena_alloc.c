@@ -58,20 +58,38 @@ static talc_arena_t *talc_pick(talc_arena_t *a)
     return a ? a : talc_route();
 }
 
-void *talc_arena_malloc(talc_arena_t *a, size_t n)
+/* talc_arena_malloc's cache miss: fill (without popping again), else the stripe path. */
+static __attribute__((noinline)) void *talc_arena_malloc_miss(talc_arena_t *a, size_t n)
 {
-    a = talc_pick(a);
+    void *p = talc_tcache_alloc_slow(a, n);
+    if (TALC_LIKELY(p != NULL))
+        return p;
+    return talc_arena_alloc_locked(a, n, 0, 0);
+}
+
+/* talc_arena_malloc(NULL, n) before the default arena exists: create it. */
+static __attribute__((noinline)) void *talc_arena_malloc_first(size_t n)
+{
+    talc_arena_t *a = talc_arena_default();
     if (TALC_UNLIKELY(!a)) {
         errno = ENOMEM;
         return NULL;
+    }
+    return talc_arena_malloc(a, n);
+}
+
+void *talc_arena_malloc(talc_arena_t *a, size_t n)
+{
+    if (!a) {
+        a = talc_route_quick();
+        if (TALC_UNLIKELY(!a))
+            return talc_arena_malloc_first(n);
     }
     if (a->tc_on && n <= a->tc_max_req) {
         void *p = talc_tcache_pop(a, n); /* the cache hit: no call, no frame */
         if (TALC_LIKELY(p != NULL))
             return p;
-        p = talc_tcache_alloc_slow(a, n); /* the miss: fill, without popping again */
-        if (TALC_LIKELY(p != NULL))
-            return p;
+        return talc_arena_malloc_miss(a, n); /* a tail call */
     }
     return talc_arena_alloc_locked(a, n, 0, 0);
 }
@@ -140,7 +158,7 @@ void talc_free(void *p)
     talc_seg_t *g = talc_owner_or_fault(p, "free of a pointer no arena owns");
     if (TALC_UNLIKELY(!g))
         return;
-    talc_arena_t *a = g->stripe->arena;
+    talc_arena_t *a = g->arena;
     if (a->tc_on)
         talc_tcache_free(a, g, p);
     else

@@ -64,6 +64,7 @@ typedef enum talc_seg_kind {
 typedef struct talc_seg {
     uintptr_t magic;
     talc_stripe_t *stripe;
+    talc_arena_t *arena;          /* stripe->arena, one load nearer for talc_free */
     talc_span_t *span;
     char *base;
     size_t size;
@@ -136,7 +137,14 @@ struct talc_arena {
     unsigned tc_qshift;               /* log2 of the heaps' quantum */
     unsigned tc_min_quanta;           /* the heaps' minimum chunk, in quanta */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
+    size_t tc_qmask;                  /* quantum - 1 */
+    size_t tc_chunk_span;             /* tc_max_chunk - tc_min_chunk */
     uint8_t tc_cap[88];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
+    /* Size classes by chunk length in quanta (TALC_TC_MAX_QUANTA = 256): tc_class_req[i] is
+     * the list that serves a request needing i + 1 quanta, tc_class_chunk[i] the list a free
+     * chunk of i quanta goes on. Lookups instead of arithmetic on the hit paths. */
+    uint8_t tc_class_req[256];
+    uint8_t tc_class_chunk[257];
     talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out,
         tc_remote; /* retired slots' counters */
 
@@ -291,17 +299,21 @@ extern _Atomic(talc_arena_t *) talc_default_arena;
 /* The calling thread's innermost scope, else its binding, else NULL (dispatch.c keeps it). */
 extern __thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's arena, or NULL before the default arena exists: the part of
+ * talc_route that calls nothing (a caller's fast path needs no stack frame). */
+static inline talc_arena_t *talc_route_quick(void)
+{
+    talc_arena_t *a = talc_thread_route;
+    if (TALC_LIKELY(a == NULL)) /* acquire: pairs with the store that published the default */
+        a = atomic_load_explicit(&talc_default_arena, memory_order_acquire);
+    return a;
+}
+
 /* talc_thread_arena, inline: every malloc through the shim asks. */
 static inline talc_arena_t *talc_route(void)
 {
-    talc_arena_t *a = talc_thread_route;
-    if (TALC_LIKELY(a == NULL)) {
-        /* acquire: pairs with the release store that published the default arena. */
-        a = atomic_load_explicit(&talc_default_arena, memory_order_acquire);
-        if (TALC_UNLIKELY(a == NULL))
-            a = talc_arena_default();
-    }
-    return a;
+    talc_arena_t *a = talc_route_quick();
+    return TALC_LIKELY(a != NULL) ? a : talc_arena_default();
 }
 
 /* The stripe of `a` the calling thread should use, locked. */

@@ -100,18 +100,30 @@ static void talc_oom_failed(talc_arena_t *a)
     talc_stripe_unlock(s);
 }
 
+/* Blocks this thread caches for `a` are not live: give them back and try once more. Returns
+ * the block, or NULL (also when there was nothing to give back). */
+static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
+{
+    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align) : NULL;
+}
+
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
-    /* Blocks this thread caches for `a` are not live: return them and try once more before
-     * any policy step (the arena's other threads keep theirs until they exit or flush). */
-    if (a->tc_on && talc_tcache_release_own(a)) {
-        void *p = talc_oom_retry(a, n, align);
-        if (p)
-            return p;
-    }
+    /* The thread's own cache goes back before the first step that is not GROW: growing within
+     * the budget comes first (cached blocks are bounded; giving them all back each time a
+     * stripe's segment fills would churn the cache), anything that costs another arena, the
+     * reserve, the user's callback or the caller's allocation comes after (the arena's other
+     * threads keep theirs until they exit or flush). */
+    bool flushed = !a->tc_on;
     const talc_oom_step_t *chain = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
     for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++) {
         talc_oom_step_t step = chain[i];
+        if (!flushed && step != TALC_OOM_STEP_GROW) {
+            flushed = true;
+            void *p = talc_oom_flush_own(a, n, align);
+            if (p)
+                return p;
+        }
         talc_stats_add_total(&a->oom.steps[step], 1);
         if (step == TALC_OOM_STEP_FAIL)
             break;
@@ -122,6 +134,11 @@ void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
         }
         if (step == TALC_OOM_STEP_ABORT)
             break;
+    }
+    if (!flushed) { /* a chain of GROW steps only */
+        void *p = talc_oom_flush_own(a, n, align);
+        if (p)
+            return p;
     }
     talc_oom_failed(a);
     errno = ENOMEM;

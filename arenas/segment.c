@@ -87,6 +87,7 @@ static talc_seg_t *talc_seg_make(talc_stripe_t *s, char *base, size_t size, talc
     talc_seg_t *g = (talc_seg_t *)(void *)base;
     memset(g, 0, sizeof *g);
     g->stripe = s;
+    g->arena = s->arena;
     g->base = base;
     g->size = size;
     g->kind = k;

@@ -65,6 +65,25 @@ static bool talc_tc_key_ok;
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
+/* Fill a's class tables (talc_arena_t.tc_class_req, tc_class_chunk) from the class sizes. */
+static void talc_tc_class_tables(talc_arena_t *a)
+{
+    unsigned k = 0;
+    for (unsigned qn = 1; qn <= TALC_TC_MAX_QUANTA; qn++) { /* smallest class >= qn quanta */
+        size_t need = (qn < a->tc_min_quanta ? a->tc_min_quanta : qn) << a->tc_qshift;
+        while (talc_tc_class_size(a, k) < need)
+            k++;
+        a->tc_class_req[qn - 1u] = (uint8_t)k;
+    }
+    k = 0;
+    a->tc_class_chunk[0] = 0; /* no chunk is this small: the plausibility test says so */
+    for (unsigned qn = 1; qn <= TALC_TC_MAX_QUANTA; qn++) { /* largest class <= qn quanta */
+        while (k + 1u < TALC_TC_CLASSES && talc_tc_class_size(a, k + 1u) <= (qn << a->tc_qshift))
+            k++;
+        a->tc_class_chunk[qn] = (uint8_t)k;
+    }
+}
+
 void talc_tcache_arena_init(talc_arena_t *a)
 {
     size_t q = a->cfg.cache_aligned ? talc_cache_line_size() : TALC_GRAIN;
@@ -75,11 +94,14 @@ void talc_tcache_arena_init(talc_arena_t *a)
     a->tc_min_quanta = (unsigned)((a->tc_min_chunk + q - 1u) / q);
     a->tc_max_chunk = talc_tc_class_size(a, TALC_TC_CLASSES - 1u);
     a->tc_max_req = a->tc_max_chunk - TALC_HDR;
-    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) { /* 16 KiB a list, 8..64 blocks */
+    a->tc_qmask = q - 1u;
+    a->tc_chunk_span = a->tc_max_chunk - a->tc_min_chunk;
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) { /* 64 KiB a list, 8..255 blocks */
         size_t c = TALC_TC_CLASS_BYTES / talc_tc_class_size(a, k);
         a->tc_cap[k] = (uint8_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
                                  : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
     }
+    talc_tc_class_tables(a);
     talc_tcache_mode_t m = a->cfg.thread_cache;
     a->tc_on = m == TALC_TCACHE_ON || (m == TALC_TCACHE_DEFAULT && a->is_default);
 }
@@ -159,9 +181,10 @@ static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
     }
     sl->home = NULL;
     sl->events = 0;
-    sl->popped[0] = sl->popped[1] = 0;
-    for (unsigned k = 0; k < TALC_TC_CLASSES; k++)
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
         sl->bin[k].fill = 0; /* the next arena's fills start slow again */
+        sl->bin[k].popped = 0;
+    }
     atomic_store_explicit(&sl->arena, NULL, memory_order_relaxed);
 }
 
@@ -306,7 +329,7 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
     /* Slow start: a size a thread uses once costs it 2 blocks, not half a list. */
     talc_tc_bin_t *b = &sl->bin[k];
     uint32_t want = b->fill < 2u ? 2u : b->fill, most = a->tc_cap[k] / 2u;
-    b->fill = want * 2u > most ? most : want * 2u;
+    b->fill = (uint16_t)(want * 2u > most ? most : want * 2u);
     if (talc_atomic_load_relaxed_size(&sl->held) + (size_t)want * s > TALC_TC_SLOT_BYTES)
         want = 1;
     /* The CPU's own stripe, waiting if it is busy: a thread that hopped to another stripe on
@@ -351,7 +374,7 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     if (p) {
         b->head = ((talc_tc_node_t *)p)->next;
         b->n--;
-        sl->popped[k >> 6] |= (uint64_t)1 << (k & 63u);
+        b->popped = 1;
         return talc_tc_hand_out(sl, p, n);
     }
     return talc_tc_fill(sl, a, k, n);
@@ -376,10 +399,12 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
  * it, and every later free would pay a give-back under a stripe lock. */
 static void talc_tc_trim(talc_tc_slot_t *sl, bool all)
 {
-    for (unsigned k = 0; k < TALC_TC_CLASSES; k++)
-        if (sl->bin[k].n && (all || !((sl->popped[k >> 6] >> (k & 63u)) & 1u)))
-            talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
-    sl->popped[0] = sl->popped[1] = 0;
+    for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
+        talc_tc_bin_t *b = &sl->bin[k];
+        if (b->n && (all || !b->popped))
+            talc_tc_flush_bin(sl, k, (b->n + 1u) / 2u);
+        b->popped = 0;
+    }
     sl->events = 0;
 }
 

@@ -25,19 +25,25 @@
 #define TALC_TC_FINE 64u
 #define TALC_TC_COARSE_STEP 8u /* quanta */
 #define TALC_TC_CLASSES (TALC_TC_FINE + 192u / TALC_TC_COARSE_STEP) /* 88 */
-#define TALC_TC_CLASS_BYTES ((size_t)16384) /* a size's list holds about this many bytes */
+#define TALC_TC_CLASS_BYTES ((size_t)65536) /* a size's list holds about this many bytes */
 #define TALC_TC_CAP_MIN 8u
-#define TALC_TC_CAP_MAX 64u
-#define TALC_TC_SLOT_BYTES ((size_t)1 << 20) /* a slot holds at most about this much */
+#define TALC_TC_CAP_MAX 255u
+#define TALC_TC_SLOT_BYTES ((size_t)2 << 20) /* a slot holds at most about this much */
 #define TALC_TC_REMOTE_MAX 32u              /* remote blocks a slot gathers before giving back */
 #define TALC_TC_GC_EVENTS 4096u             /* frees between two trims of unused lists */
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
-_Static_assert(TALC_TC_CLASSES <= 128, "talc_tc_slot_t.popped has a bit per size");
+_Static_assert(TALC_TC_CAP_MAX <= UINT8_MAX, "talc_arena_t.tc_cap holds a cap in a byte");
+_Static_assert(TALC_TC_CAP_MAX / 2u <= UINT16_MAX, "talc_tc_bin_t.fill holds half a cap");
+/* Chunks in quanta: the class tables (talc_arena_t.tc_class_*) have an entry per count. */
+#define TALC_TC_MAX_QUANTA (TALC_TC_FINE + (TALC_TC_CLASSES - TALC_TC_FINE) * TALC_TC_COARSE_STEP)
+_Static_assert(sizeof(((talc_arena_t *)0)->tc_class_req) == TALC_TC_MAX_QUANTA, "a class a size");
+_Static_assert(sizeof(((talc_arena_t *)0)->tc_class_chunk) == TALC_TC_MAX_QUANTA + 1u, "ditto");
 
 typedef struct talc_tc_bin {
-    void *head;    /* user pointers, linked through their first word (talc_tc_node_t) */
+    void *head;     /* user pointers, linked through their first word (talc_tc_node_t) */
     uint32_t n;
-    uint32_t fill; /* blocks the next fill takes: 2, doubling per fill up to half the cap */
+    uint16_t fill;  /* blocks the next fill takes: 2, doubling per fill up to half the cap */
+    uint8_t popped; /* allocated from since the last trim (a byte store on the hit path) */
 } talc_tc_bin_t;
 
 /* One arena's cache in one thread. The first line holds what every operation touches.
@@ -63,7 +69,6 @@ typedef struct talc_tc_slot {
     void *rlist;                   /* remote blocks, linked through their first word */
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
-    uint64_t popped[2];            /* lists allocated from since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
     talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote;
     talc_tc_bin_t bin[TALC_TC_CLASSES];
@@ -129,21 +134,15 @@ void talc_tcache_fork_child(void);
  * largest class size not above s. Blocks on a list are at least its size. */
 static inline unsigned talc_tc_class(const talc_arena_t *a, size_t s)
 {
-    size_t quanta = s >> a->tc_qshift;
-    if (TALC_LIKELY(quanta <= TALC_TC_FINE))
-        return (unsigned)quanta - 1u;
-    return TALC_TC_FINE - 1u + (unsigned)((quanta - TALC_TC_FINE) / TALC_TC_COARSE_STEP);
+    return a->tc_class_chunk[s >> a->tc_qshift];
 }
 
 /* The class a request of n bytes (n <= a->tc_max_req) is served from: its chunk size, rounded
- * up to a class size. */
+ * up to a class size (and to the heaps' minimum chunk). The table's entry i is for chunks of
+ * i + 1 quanta: ceil((n + HDR) / q) - 1 = (n + HDR - 1) >> qshift. */
 static inline unsigned talc_tc_class_of_request(const talc_arena_t *a, size_t n)
 {
-    size_t quanta = (n + TALC_HDR + ((size_t)1 << a->tc_qshift) - 1u) >> a->tc_qshift;
-    if (TALC_LIKELY(quanta <= TALC_TC_FINE))
-        return quanta <= a->tc_min_quanta ? a->tc_min_quanta - 1u : (unsigned)quanta - 1u;
-    return TALC_TC_FINE - 1u +
-           (unsigned)((quanta - TALC_TC_FINE + TALC_TC_COARSE_STEP - 1u) / TALC_TC_COARSE_STEP);
+    return a->tc_class_req[(n + TALC_HDR - 1u) >> a->tc_qshift];
 }
 
 /* The chunk size of class k. */
@@ -233,7 +232,7 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
 /* The hit half of talc_tcache_alloc: a cached block for n bytes (n <= a->tc_max_req), or
  * NULL if the calling thread's most recent slot is not a's or its list is empty. Calls
  * nothing, so a caller's fast path needs no stack frame. */
-static inline void *talc_tcache_pop(talc_arena_t *a, size_t n)
+TALC_INLINE void *talc_tcache_pop(talc_arena_t *a, size_t n)
 {
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (TALC_UNLIKELY(sl == NULL))
@@ -243,7 +242,7 @@ static inline void *talc_tcache_pop(talc_arena_t *a, size_t n)
     void *p = b->head;
     if (TALC_UNLIKELY(p == NULL))
         return NULL;
-    sl->popped[k >> 6] |= (uint64_t)1 << (k & 63u);
+    b->popped = 1;
     void *next = ((talc_tc_node_t *)p)->next;
     b->head = next;
     b->n--;
@@ -269,9 +268,9 @@ static inline void *talc_tcache_alloc(talc_arena_t *a, size_t n)
 static inline bool talc_tc_plausible(const talc_arena_t *a, const talc_seg_t *g, const char *p,
                                      uint64_t w)
 {
-    size_t s = talc_hsize(w), qmask = ((size_t)1 << a->tc_qshift) - 1u;
-    return talc_hused(w) && s - a->tc_min_chunk <= a->tc_max_chunk - a->tc_min_chunk &&
-           ((s | (uintptr_t)p) & qmask) == 0 && (size_t)(g->base + g->size - p) >= s &&
+    size_t s = talc_hsize(w);
+    return talc_hused(w) && s - a->tc_min_chunk <= a->tc_chunk_span &&
+           ((s | (uintptr_t)p) & a->tc_qmask) == 0 && (size_t)(g->base + g->size - p) >= s &&
            talc_hslack(w) <= s - TALC_HDR;
 }
 

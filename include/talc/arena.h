@@ -85,10 +85,11 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
  *  TALC_MIN_ALIGN) and serves its next requests of those sizes without
  *  taking a stripe lock, filling and flushing in batches under one lock. Counters stay exact
  *  (cached blocks are not live; talc/stats.h). Cached memory is neither free for other threads
- *  nor coalesced: per thread and arena at most 1 MiB plus one size's list (64 blocks or
- *  16 KiB), and a thread caches for at most 4 arenas at once. A thread's cache of an arena is
+ *  nor coalesced: per thread and arena at most 2 MiB plus one size's list (255 blocks or
+ *  64 KiB), and a thread caches for at most 4 arenas at once. A thread's cache of an arena is
  *  given back when the thread exits, when the arena is destroyed, when an allocation of that
- *  thread in that arena would fail (before the OOM chain runs), when the thread moves to a
+ *  thread in that arena would fail (in the OOM chain, before the first step other than GROW:
+ *  growing within the budget comes first), when the thread moves to a
  *  fifth arena (the oldest slot), and on talc_thread_cache_flush. docs/arenas.md, "Thread
  *  cache". */
 typedef enum talc_tcache_mode {

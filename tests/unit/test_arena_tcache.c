@@ -21,6 +21,11 @@
 #include "rng.h"
 
 #define TC_SMALL 1000u /* requests up to this size are cacheable in every mode */
+/* The documented bounds (talc/arena.h, talc_tcache_mode_t): a slot keeps about this much, */
+#define TC_SLOT_BOUND ((size_t)2 << 20)
+/* plus one list's worth: at most this many blocks or this many bytes. */
+#define TC_LIST_BLOCKS 255u
+#define TC_LIST_BYTES ((size_t)64 << 10)
 /* Whether cached blocks show in the counters (both compiled in). */
 #define TC_COUNTS (TALC_TCACHE && TALC_COUNTERS)
 
@@ -227,14 +232,14 @@ Test(arena_tcache, aligned_and_large_requests_bypass_the_cache)
 Test(arena_tcache, cached_memory_is_bounded)
 {
     talc_arena_t *a = tc_arena("bounded", 1, TALC_TCACHE_ON);
-    enum { N = 3000 }; /* 1.5 MiB in 64 sizes up to 1 KiB: more than a slot may keep */
+    enum { N = 6400 }; /* 3.3 MiB in 64 sizes up to 1 KiB: more than a slot may keep */
     static void *p[N];
     for (unsigned i = 0; i < N; i++)
         cr_assert_not_null(p[i] = talc_arena_malloc(a, 16 + (i % 64) * 16));
     for (unsigned i = 0; i < N; i++)
         talc_free(p[i]);
     talc_arena_stats_t s = test_stats(a);
-    cr_assert_leq(s.cached_bytes, ((size_t)1 << 20) + (64u << 10),
+    cr_assert_leq(s.cached_bytes, TC_SLOT_BOUND + TC_LIST_BYTES,
                   "%zu bytes cached: more than one slot's bound", s.cached_bytes);
 #if TC_COUNTS
     cr_assert_gt(s.cached_bytes, 0);
@@ -481,8 +486,9 @@ Test(arena_tcache, lists_a_thread_does_not_allocate_from_are_trimmed)
     size_t after = tc_cached(a);
 #if TC_COUNTS
     cr_assert_geq(before, N1, "%zu cached: the 640 freed blocks wait in the lists", before);
-    /* The 16 lists of 40 were halved; the 8-byte list stays at most at its bound of 64. */
-    cr_assert_leq(after, SIZES * PER / 2 + 64 + 8, "%zu cached after 4096 more frees", after);
+    /* The 16 lists of 40 were halved; the 8-byte list stays at most at its bound. */
+    cr_assert_leq(after, SIZES * PER / 2 + TC_LIST_BLOCKS + 8, "%zu cached after 4096 more frees",
+                  after);
 #else
     (void)before;
     (void)after;
@@ -494,6 +500,26 @@ Test(arena_tcache, lists_a_thread_does_not_allocate_from_are_trimmed)
 }
 
 /* ---- Out of memory ------------------------------------------------------------------------*/
+
+/* A full segment is not a reason to give the cache back while the arena may still grow:
+ * GROW runs first, and the cached blocks stay. */
+Test(arena_tcache, growing_comes_before_the_flush)
+{
+    talc_arena_t *a = tc_arena("grows", 1, TALC_TCACHE_ON);
+    void *p[64];
+    for (unsigned i = 0; i < 64; i++)
+        cr_assert_not_null(p[i] = talc_arena_malloc(a, 48));
+    for (unsigned i = 0; i < 64; i++)
+        talc_free(p[i]);
+    size_t cached = tc_cached(a);
+    void *big = talc_arena_malloc(a, (size_t)4 << 20); /* more than the first segment */
+    cr_assert_not_null(big);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_geq(s.oom_ok[TALC_OOM_STEP_GROW], 1, "the arena grew");
+    cr_assert_eq(tc_cached(a), cached, "the cache was kept while the arena could grow");
+    talc_free(big);
+    tc_assert_exact(a, 0, 0, 65, 65);
+}
 
 Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
 {
