@@ -206,6 +206,28 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     return q;
 }
 
+/* realloc of a cache-sized block of an arena with thread caches, without a stripe lock: in
+ * place when the size fits (talc_tcache_resize), else moved through the thread's cache when
+ * the new size is cache-sized too. NULL: not done here (the locked path decides; a block
+ * that is not plausibly live, a freed one included, goes there and to the fatal handler). */
+static void *talc_realloc_cached(talc_arena_t *a, talc_seg_t *g, void *p, size_t n)
+{
+    uint64_t w = talc_tc_header(p);
+    if (!talc_tc_plausible(a, g, p, w))
+        return NULL;
+    if (talc_tcache_resize(a, p, w, n))
+        return p;
+    if (n > a->tc_max_req)
+        return NULL;
+    void *q = talc_tcache_alloc(a, n);
+    if (!q)
+        return NULL;
+    size_t cap = talc_hsize(w) - TALC_HDR; /* what malloc_usable_size promised the caller */
+    memcpy(q, p, cap < n ? cap : n);
+    talc_tcache_free(a, g, p);
+    return q;
+}
+
 void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
 {
     if (!p)
@@ -217,6 +239,11 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     talc_seg_t *g = talc_owner_or_fault(p, "realloc of a pointer no arena owns");
     if (!g)
         return NULL;
+    if (g->arena->tc_on) {
+        void *q = talc_realloc_cached(g->arena, g, p, n);
+        if (q)
+            return q;
+    }
     size_t old;
     void *q = talc_realloc_in_stripe(g, p, n, &old);
     if (q || !old)

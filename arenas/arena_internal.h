@@ -145,8 +145,8 @@ struct talc_arena {
      * chunk of i quanta goes on. Lookups instead of arithmetic on the hit paths. */
     uint8_t tc_class_req[256];
     uint8_t tc_class_chunk[257];
-    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out,
-        tc_remote; /* retired slots' counters */
+    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out, tc_remote,
+        tc_reallocs; /* retired slots' counters */
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
     _Atomic(struct talc_arena *) reg_next;

@@ -91,6 +91,7 @@ static void talc_read_two_phase(talc_arena_t *a, talc_arena_stats_t *o, size_t *
     o->allocs += c.allocs;
     *bytes_in += c.bytes_in;
     o->remote_frees += c.remote;
+    o->reallocs += c.reallocs;
     o->cached_bytes = c.held;
     o->cached_blocks -= c.allocs;
     if ((ptrdiff_t)o->cached_blocks < 0) /* its parts were read at two moments */

@@ -171,10 +171,11 @@ static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
 /* Move a slot's counters into its arena and free the slot. Lock held. */
 static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
-    talc_atomic_size *from[] = {&sl->held,     &sl->allocs,    &sl->frees,
-                                &sl->bytes_in, &sl->bytes_out, &sl->remote};
+    talc_atomic_size *from[] = {&sl->held,     &sl->allocs,    &sl->frees,   &sl->bytes_in,
+                                &sl->bytes_out, &sl->remote, &sl->reallocs};
     talc_atomic_size *to[] = {&a->tc_held,     &a->tc_allocs,    &a->tc_frees,
-                              &a->tc_bytes_in, &a->tc_bytes_out, &a->tc_remote};
+                              &a->tc_bytes_in, &a->tc_bytes_out, &a->tc_remote,
+                              &a->tc_reallocs};
     for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
         talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
         talc_atomic_store_relaxed_size(from[i], 0);
@@ -466,14 +467,15 @@ void talc_tcache_purge(talc_arena_t *a)
  * into out. Lock held. */
 static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_backs)
 {
-    talc_atomic_size *own[] = {&a->tc_held, &a->tc_allocs, &a->tc_frees, &a->tc_bytes_in,
-                               &a->tc_bytes_out, &a->tc_remote};
-    size_t *sum[] = {&out->held, &out->allocs, &out->frees, &out->bytes_in, &out->bytes_out,
-                     &out->remote};
-    /* take-backs: frees then bytes_out (acquire: pairs with talc_tc_count_free); else the rest */
-    static const unsigned outs[] = {2, 4}, ins[] = {0, 1, 3, 5};
+    talc_atomic_size *own[] = {&a->tc_held,      &a->tc_allocs, &a->tc_frees,   &a->tc_bytes_in,
+                               &a->tc_bytes_out, &a->tc_remote, &a->tc_reallocs};
+    size_t *sum[] = {&out->held,      &out->allocs, &out->frees,   &out->bytes_in,
+                     &out->bytes_out, &out->remote, &out->reallocs};
+    /* take-backs: frees then bytes_out (acquire: pairs with talc_tc_count_free and the release
+     * store of talc_tcache_resize); else the rest */
+    static const unsigned outs[] = {2, 4}, ins[] = {0, 1, 3, 5, 6};
     const unsigned *pick = take_backs ? outs : ins;
-    unsigned npick = take_backs ? 2u : 4u;
+    unsigned npick = take_backs ? 2u : 5u;
     for (unsigned i = 0; i < npick; i++)
         *sum[pick[i]] = talc_atomic_load_acquire_size(own[pick[i]]);
     for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
@@ -481,8 +483,8 @@ static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_back
             talc_tc_slot_t *sl = &tc->slot[j];
             if (atomic_load_explicit(&sl->arena, memory_order_relaxed) != a)
                 continue;
-            talc_atomic_size *c[] = {&sl->held,     &sl->allocs,    &sl->frees,
-                                     &sl->bytes_in, &sl->bytes_out, &sl->remote};
+            talc_atomic_size *c[] = {&sl->held,      &sl->allocs, &sl->frees,   &sl->bytes_in,
+                                     &sl->bytes_out, &sl->remote, &sl->reallocs};
             for (unsigned i = 0; i < npick; i++)
                 *sum[pick[i]] += talc_atomic_load_acquire_size(c[pick[i]]);
         }

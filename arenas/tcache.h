@@ -70,7 +70,7 @@ typedef struct talc_tc_slot {
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
-    talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote;
+    talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
     talc_tc_bin_t bin[TALC_TC_CLASSES];
 } talc_tc_slot_t;
 
@@ -115,7 +115,7 @@ void talc_tcache_purge(talc_arena_t *a);
 /* The thread caches' share of arena a's counters, read under the registry lock: the slots'
  * counters (see talc_tc_slot_t) summed, with those of slots already retired. */
 typedef struct talc_tcache_sums {
-    size_t held, allocs, frees, bytes_in, bytes_out, remote;
+    size_t held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
 } talc_tcache_sums_t;
 /* The take-backs (frees, bytes_out; acquire loads) and, separately, everything else: a
  * snapshot reads the first before the second (stats.c). */
@@ -324,6 +324,34 @@ static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
         return;
     }
     talc_tc_push(sl, a, g->stripe, p, w);
+}
+
+/* Resize p (header w, plausible, of arena a) in place for n bytes (n > 0) when n fits its
+ * chunk and fills more than half of it (tcmalloc's rule: a shrink to less gives the memory
+ * back by moving): only the slack changes, so no lock is taken. Counted on the calling
+ * thread's slot for a: a growth as bytes allocated, a shrink as bytes freed (published with
+ * a release store, like a take-back: a snapshot that reads it also reads the block's
+ * allocation), and one realloc. false: not done (no slot for a at hand, or n does not fit). */
+static inline bool talc_tcache_resize(talc_arena_t *a, void *p, uint64_t w, size_t n)
+{
+    size_t s = talc_hsize(w), cap = s - TALC_HDR, old = cap - talc_hslack(w);
+    if (n > cap || n + TALC_HDR <= s / 2u)
+        return false;
+    talc_tc_slot_t *sl = talc_tc_slot_mru(a);
+    if (!sl)
+        return false;
+    talc_tc_set_slack(p, cap - n);
+#if TALC_COUNTERS
+    if (n > old)
+        talc_stats_add(&sl->bytes_in, n - old);
+    else if (n < old)
+        talc_atomic_store_release_size(&sl->bytes_out,
+                                       talc_atomic_load_relaxed_size(&sl->bytes_out) + old - n);
+    talc_stats_add(&sl->reallocs, 1);
+#else
+    (void)old;
+#endif
+    return true;
 }
 
 #endif /* TALC_TCACHE_H */

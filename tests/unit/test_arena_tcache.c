@@ -158,15 +158,49 @@ Test(arena_tcache, contents_survive_reuse_and_realloc)
     void *q = talc_arena_malloc(a, 97); /* same chunk size: served from the cache */
     cr_assert_not_null(q);
     test_pattern_fill(q, 97, 7);
+    /* Both sizes cache-sized: moved through the cache (one allocation and one free more). */
     q = talc_arena_realloc(a, q, 3000);
     cr_assert_not_null(q);
     cr_assert_eq(test_pattern_check(q, 97, 7), 97, "realloc kept the bytes");
-    tc_assert_exact(a, 3000, 1, 2, 1);
-    q = talc_arena_realloc(a, q, 50);
+    tc_assert_exact(a, 3000, 1, 3, 2);
+    q = talc_arena_realloc(a, q, 50); /* less than half the chunk: moved to a smaller one */
     cr_assert_eq(test_pattern_check(q, 50, 7), 50);
-    tc_assert_exact(a, 50, 1, 2, 1);
+    tc_assert_exact(a, 50, 1, 4, 3);
+    talc_free(q);
+    tc_assert_exact(a, 0, 0, 4, 4);
+}
+
+/* A cache-sized block resized within its chunk stays where it is, without a lock: only its
+ * requested size changes, counted as a realloc; a freed block is refused. */
+Test(arena_tcache, realloc_within_the_chunk_stays_in_place)
+{
+    talc_arena_t *a = tc_arena("in-place", 1, TALC_TCACHE_ON);
+    void *p = talc_arena_malloc(a, 100); /* a 112-byte chunk: 104 usable */
+    cr_assert_not_null(p);
+    test_pattern_fill(p, 100, 3);
+    cr_assert_eq(talc_arena_realloc(a, p, 104), p, "grown within the chunk");
+    tc_assert_exact(a, 104, 1, 1, 0);
+    cr_assert_eq(talc_arena_realloc(a, p, 60), p, "shrunk, still more than half the chunk");
+    cr_assert_eq(test_pattern_check(p, 60, 3), 60);
+    tc_assert_exact(a, 60, 1, 1, 0);
+#if TALC_COUNTERS
+    cr_assert_eq(test_stats(a).reallocs, 2u);
+#endif
+#if TALC_TCACHE
+    void *q = talc_arena_realloc(a, p, 105); /* one byte past the chunk: moved */
+    cr_assert_neq(q, p);
+    cr_assert_eq(test_pattern_check(q, 60, 3), 60);
+    tc_assert_exact(a, 105, 1, 2, 1);
+    test_fault_log_t log = {0};
+    talc_set_fatal_handler(test_fault_record, &log);
+    cr_assert_null(talc_arena_realloc(a, p, 40), "p was freed by the move");
+    cr_assert_eq(log.calls, 1);
+    talc_set_fatal_handler(NULL, NULL);
     talc_free(q);
     tc_assert_exact(a, 0, 0, 2, 2);
+#else
+    talc_free(p); /* the stripe may grow it in place: nothing to check here */
+#endif
 }
 
 /* Requests above 64 quanta (1 KiB) are cached too, in classes 8 quanta apart: a block freed
