@@ -68,7 +68,7 @@ static __attribute__((noinline)) void *talc_arena_malloc_miss(talc_arena_t *a, s
 }
 
 /* talc_arena_malloc(NULL, n) before the default arena exists: create it. */
-static __attribute__((noinline)) void *talc_arena_malloc_first(size_t n)
+TALC_COLD static __attribute__((noinline)) void *talc_arena_malloc_first(size_t n)
 {
     talc_arena_t *a = talc_arena_default();
     if (TALC_UNLIKELY(!a)) {
@@ -224,7 +224,7 @@ static void *talc_realloc_cached(talc_arena_t *a, talc_seg_t *g, void *p, size_t
         return NULL;
     size_t cap = talc_hsize(w) - TALC_HDR; /* what malloc_usable_size promised the caller */
     memcpy(q, p, cap < n ? cap : n);
-    talc_tcache_free(a, g, p);
+    talc_free(p); /* (not talc_tcache_free: inlined once, in talc_free, it needs no frame) */
     return q;
 }
 

@@ -39,6 +39,9 @@
 #define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #endif
 
+/* Rarely run: optimised for size and kept out of the hot text (libtalc.so's text budget). */
+#define TALC_COLD __attribute__((cold))
+
 #define TALC_SEG_MAGIC ((uintptr_t)0x5e65e65eu)
 
 /* Segments, buffer runs and reserve runs are multiples of the owner-map granule. */

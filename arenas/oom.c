@@ -107,7 +107,7 @@ static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
     return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align) : NULL;
 }
 
-void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
     /* The thread's own cache goes back before the first step that is not GROW: growing within
      * the budget comes first (cached blocks are bounded; giving them all back each time a

@@ -66,7 +66,7 @@ static bool talc_tc_key_ok;
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
 /* Fill a's class tables (talc_arena_t.tc_class_req, tc_class_chunk) from the class sizes. */
-static void talc_tc_class_tables(talc_arena_t *a)
+TALC_COLD static void talc_tc_class_tables(talc_arena_t *a)
 {
     unsigned k = 0;
     for (unsigned qn = 1; qn <= TALC_TC_MAX_QUANTA; qn++) { /* smallest class >= qn quanta */
@@ -84,7 +84,7 @@ static void talc_tc_class_tables(talc_arena_t *a)
     }
 }
 
-void talc_tcache_arena_init(talc_arena_t *a)
+TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
 {
     size_t q = a->cfg.cache_aligned ? talc_cache_line_size() : TALC_GRAIN;
     if (q < TALC_GRAIN || q > TALC_MAX_QUANTUM || (q & (q - 1)))
