@@ -92,8 +92,17 @@ typedef struct talc_stripe_stats {
     talc_atomic_size tc_moved, tc_in_bytes, tc_out_bytes;
 } talc_stripe_stats_t;
 
-/* A stripe: one heap behind one lock, on its own lines. The heap, its segments and the stats
- * change only under `lock`. */
+/* The thread caches' blocks parked at a stripe (arenas/tcache.c, "Depot"): still allocated
+ * in the heap, on lists per cache size class (88 = TALC_TC_CLASSES), for the next fill from
+ * this stripe. Under the stripe lock; `bytes` is also read by snapshots. */
+typedef struct talc_tc_depot {
+    talc_atomic_size bytes; /* chunk bytes parked (the bound; counted as cached) */
+    void *head[88];         /* linked as talc_tc_node_t */
+    uint16_t n[88];
+} talc_tc_depot_t;
+
+/* A stripe: one heap behind one lock, on its own lines. The heap, its segments, the depot and
+ * the stats change only under `lock`. */
 struct talc_stripe {
     alignas(TALC_STRIPE_ALIGN) talc_mutex_t lock;
     talc_arena_t *arena;
@@ -101,6 +110,7 @@ struct talc_stripe {
     talc_seg_t *segs;             /* live segments */
     size_t empty_bytes;           /* bytes in segments that are entirely free (kept for reuse) */
     talc_stripe_stats_t st;
+    talc_tc_depot_t depot;
     alignas(max_align_t) unsigned char heap_mem[]; /* talc_heap_footprint() bytes */
 };
 

@@ -3,11 +3,13 @@
  * What it is. Each thread has up to TALC_TC_SLOTS slots, one per arena it uses (the most
  * recent ones). A slot keeps, per size class (tcache.h), a LIFO list of blocks that the
  * thread's code freed; a malloc of that class pops one without any lock. An empty list is
- * filled under one stripe lock (slow start: 2 blocks, doubling up to half its bound); a full
- * one gives half back under one lock per run of blocks of the same stripe, and so does, every
- * TALC_TC_GC_EVENTS frees, every list the thread did not allocate from meanwhile. Cached
- * blocks stay allocated in their heaps: nothing coalesces while they sit here, which is why
- * the cache is bounded (per list and per slot, the TALC_TC_* limits).
+ * filled under one stripe lock (slow start: 2 blocks, doubling up to half its bound), from the
+ * blocks parked in that stripe's depot if it has any ("Depot" below), else from its heap; a
+ * full one gives half back under one lock per run of blocks of the same stripe (parked at
+ * their stripes while their depots have room), and so does, every TALC_TC_GC_EVENTS frees,
+ * every list the thread did not allocate from meanwhile (into the heap). Cached blocks stay
+ * allocated in their heaps: nothing coalesces while they sit here, which is why the cache is
+ * bounded (per list, per slot and per depot, the TALC_TC_* limits).
  *
  * Exactness. A cached block handed out for another request size must get a new requested
  * size in its header (the slack, bytes 6–7 on little-endian targets), without the heap lock.
@@ -18,7 +20,8 @@
  * (tc_moved, tc_in_bytes, tc_out_bytes, under its lock), a hand-out or a take-back on the
  * slot (allocs, bytes_in; frees, bytes_out; one writer). All of them only grow. A snapshot
  * reads every take-back before any hand-out (stats.c), so it never sees a block freed but
- * not allocated: its live figures are never below the truth, and exact at rest. A slot's counters move into its arena when the slot is retired. While a block is
+ * not allocated: its live figures are never below the truth, and exact at rest. A slot's
+ * counters move into its arena when the slot is retired. While a block is
  * cached its slack field holds TALC_SLACK_HELD, which no live block can have: a second free of
  * it is caught.
  *
@@ -108,9 +111,103 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
 
 /* ---- Giving blocks back to their stripes --------------------------------------------------*/
 
-/* Free `count` blocks of the list at head into their owners' stripes, keeping one stripe
- * locked while consecutive blocks share it. Returns the rest of the list. */
-static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
+/* Free the cached block p (chunk size s) of segment g into its stripe st (locked): it leaves
+ * the caches. */
+static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
+{
+    talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
+    size_t merged = talc_heap_free_merged(talc_stripe_heap(st), p);
+    if (TALC_UNLIKELY(merged == g->empty_chunk))
+        talc_seg_after_free(st, g);
+    talc_stats_sub(&st->st.tc_moved, 1);
+    talc_stats_add(&st->st.tc_out_bytes, s - TALC_HDR);
+}
+
+/* ---- Depot --------------------------------------------------------------------------------
+ * A list that overflows, and the remote list, park their blocks at the blocks' own stripes
+ * instead of freeing them: each stripe has a list per size class (talc_tc_depot_t), and a
+ * fill from that stripe takes from it before it asks the heap. A parked block stays
+ * allocated, with the held slack, so it is still cached (counted in cached_blocks and
+ * cached_bytes) and a second free of it is still caught; moving it between a slot and a depot
+ * changes no total. What this saves is the heap's work on both sides: a consumer's frees
+ * reach the producer's next fill as a list splice, not as frees that coalesce and allocations
+ * that split again (tcmalloc's transfer cache does the same between its thread caches). A
+ * depot list holds at most a slot list's bound (tc_cap), a depot at most TALC_TC_DEPOT_BYTES;
+ * beyond that blocks are freed as before. Trims, flushes and thread exit never park: they
+ * are there to give memory back. Depots are emptied into their heaps by
+ * talc_thread_cache_flush (for the arenas the thread caches), before the OOM chain's first
+ * step other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
+
+/* Park the cached block p (chunk size s) at its stripe st (locked), if there is room. */
+static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
+{
+    const talc_arena_t *a = st->arena;
+    unsigned k = talc_tc_class(a, s);
+    talc_tc_depot_t *d = &st->depot;
+    size_t bytes = talc_atomic_load_relaxed_size(&d->bytes);
+    if (d->n[k] >= a->tc_cap[k] || bytes + s > TALC_TC_DEPOT_BYTES)
+        return false;
+    talc_tc_node_t *node = p;
+    node->next = d->head[k];
+    node->chunk = s;
+    d->head[k] = p;
+    d->n[k]++;
+    talc_atomic_store_relaxed_size(&d->bytes, bytes + s);
+    return true;
+}
+
+/* Take up to `want` (>= 1) blocks of depot list k of st (locked, not empty) into slot sl's
+ * list k (empty): the first is returned for the caller to hand out, the rest are linked. */
+static void *talc_tc_unpark(talc_tc_slot_t *sl, talc_stripe_t *st, unsigned k, uint32_t want)
+{
+    talc_tc_depot_t *d = &st->depot;
+    void *user = d->head[k], *p = ((talc_tc_node_t *)user)->next;
+    size_t moved = ((talc_tc_node_t *)user)->chunk;
+    uint32_t taken = 1;
+    for (; p && taken < want; taken++) {
+        talc_tc_node_t *node = p;
+        void *next = node->next;
+        moved += node->chunk;
+        talc_tc_link(&sl->bin[k], p, node->chunk);
+        p = next;
+    }
+    d->head[k] = p;
+    d->n[k] = (uint16_t)(d->n[k] - taken);
+    talc_atomic_store_relaxed_size(&d->bytes, talc_atomic_load_relaxed_size(&d->bytes) - moved);
+    talc_tc_held(sl, moved); /* all of them; handing out the first takes its share off */
+    return user;
+}
+
+/* Free every block parked at a's stripes into its heap. Returns true if there were any.
+ * Called with the caches' registry lock held (so that a is not being destroyed). */
+TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
+{
+    bool any = false;
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_t *st = talc_arena_stripe(a, i);
+        talc_tc_depot_t *d = &st->depot;
+        if (!talc_atomic_load_relaxed_size(&d->bytes))
+            continue;
+        talc_stripe_lock(st);
+        for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
+            while (d->head[k]) {
+                talc_tc_node_t *node = d->head[k];
+                d->head[k] = node->next;
+                talc_tc_unmove(st, talc_seg_of(node), node, node->chunk);
+            }
+            d->n[k] = 0;
+        }
+        talc_atomic_store_relaxed_size(&d->bytes, 0);
+        any = true;
+        talc_stripe_unlock(st);
+    }
+    return any;
+}
+
+/* Give `count` blocks of the list at head back to their owners' stripes, keeping one stripe
+ * locked while consecutive blocks share it: parked in its depot if `park` and there is room,
+ * else freed. Returns the rest of the list. */
+static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, bool park)
 {
     talc_stripe_t *locked = NULL;
     for (uint32_t i = 0; i < count && head; i++) {
@@ -125,12 +222,8 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
             talc_stripe_lock(st);
             locked = st;
         }
-        talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
-        size_t merged = talc_heap_free_merged(talc_stripe_heap(st), p);
-        if (TALC_UNLIKELY(merged == g->empty_chunk))
-            talc_seg_after_free(st, g);
-        talc_stats_sub(&st->st.tc_moved, 1);
-        talc_stats_add(&st->st.tc_out_bytes, s - TALC_HDR);
+        if (!park || !talc_tc_park(st, p, s))
+            talc_tc_unmove(st, g, p, s);
         talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
@@ -138,12 +231,12 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count)
     return head;
 }
 
-static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count)
+static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count, bool park)
 {
     talc_tc_bin_t *b = &sl->bin[k];
     if (count > b->n)
         count = b->n;
-    b->head = talc_tc_give_back(sl, b->head, count);
+    b->head = talc_tc_give_back(sl, b->head, count, park);
     b->n -= count;
 }
 
@@ -152,24 +245,24 @@ static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count)
 void talc_tcache_remote_flush(talc_tc_slot_t *sl)
 {
     int saved = errno;
-    sl->rlist = talc_tc_give_back(sl, sl->rlist, sl->rn);
+    sl->rlist = talc_tc_give_back(sl, sl->rlist, sl->rn, true);
     sl->rn = 0;
     errno = saved;
 }
 
-static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
+TALC_COLD static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
 {
     bool any = sl->rn != 0;
     talc_tcache_remote_flush(sl);
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
         any |= sl->bin[k].n != 0;
-        talc_tc_flush_bin(sl, k, sl->bin[k].n);
+        talc_tc_flush_bin(sl, k, sl->bin[k].n, false);
     }
     return any;
 }
 
 /* Move a slot's counters into its arena and free the slot. Lock held. */
-static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
+TALC_COLD static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
     talc_atomic_size *from[] = {&sl->held,     &sl->allocs,    &sl->frees,   &sl->bytes_in,
                                 &sl->bytes_out, &sl->remote, &sl->reallocs};
@@ -191,7 +284,7 @@ static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 
 /* Flush a slot (unless its thread did not survive a fork: then its lists may be mid-update
  * and its blocks stay allocated, counted as cached) and free it. Lock held. */
-static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
+TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
 {
     talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
     if (!a)
@@ -204,7 +297,7 @@ static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
 /* ---- A thread's cache: pool, registry, thread exit ----------------------------------------*/
 
 /* Flush tc's slots, unregister it and return it to the pool. Lock held. */
-static void talc_tc_release_locked(talc_tcache_t *tc)
+TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 {
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         talc_tc_retire_slot(tc, &tc->slot[i]);
@@ -218,7 +311,7 @@ static void talc_tc_release_locked(talc_tcache_t *tc)
     talc_tc_pool = tc;
 }
 
-static void talc_tc_thread_exit(void *arg)
+TALC_COLD static void talc_tc_thread_exit(void *arg)
 {
     talc_tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
     talc_tc_self = NULL;
@@ -228,13 +321,13 @@ static void talc_tc_thread_exit(void *arg)
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-static void talc_tc_make_key(void)
+TALC_COLD static void talc_tc_make_key(void)
 {
     talc_tc_key_ok = pthread_key_create(&talc_tc_key, talc_tc_thread_exit) == 0;
 }
 
 /* A zeroed cache from the pool, registered. Lock held. */
-static talc_tcache_t *talc_tc_take(void)
+TALC_COLD static talc_tcache_t *talc_tc_take(void)
 {
     if (!talc_tc_pool) {
         char *m = talc_os_map(TALC_TC_POOL_BYTES, 0);
@@ -257,7 +350,7 @@ static talc_tcache_t *talc_tc_take(void)
     return tc;
 }
 
-static talc_tcache_t *talc_tc_attach(void)
+TALC_COLD static talc_tcache_t *talc_tc_attach(void)
 {
     talc_tc_state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
     pthread_once(&talc_tc_key_once, talc_tc_make_key);
@@ -277,7 +370,7 @@ static talc_tcache_t *talc_tc_attach(void)
 
 /* A slot for arena a: a free one, or (if `evict`) the next victim, flushed first; NULL if
  * every slot is taken and `evict` is false. */
-static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool evict)
+TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool evict)
 {
     talc_mutex_lock(&talc_tc_lock);
     unsigned pick = TALC_TC_SLOTS;
@@ -338,6 +431,11 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
      * fill from, and their cached blocks would end up side by side on shared lines. */
     talc_stripe_t *st = talc_dispatch_lock_home(a);
     sl->home = st;
+    if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
+        void *p = talc_tc_unpark(sl, st, k, want);
+        talc_stripe_unlock(st);
+        return talc_tc_hand_out(sl, p, n);
+    }
     talc_heap_t *h = talc_stripe_heap(st);
     void *user = talc_heap_alloc(h, n);
     talc_stats_add(&st->st.allocs, user != NULL);
@@ -398,12 +496,12 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
  * bound for good (jemalloc's tcache trims its bins alike). The first runs when the slot holds
  * more than its bound: giving back only the list that overflowed would leave the slot above
  * it, and every later free would pay a give-back under a stripe lock. */
-static void talc_tc_trim(talc_tc_slot_t *sl, bool all)
+TALC_COLD static void talc_tc_trim(talc_tc_slot_t *sl, bool all)
 {
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
         talc_tc_bin_t *b = &sl->bin[k];
         if (b->n && (all || !b->popped))
-            talc_tc_flush_bin(sl, k, (b->n + 1u) / 2u);
+            talc_tc_flush_bin(sl, k, (b->n + 1u) / 2u, false);
         b->popped = 0;
     }
     sl->events = 0;
@@ -416,8 +514,8 @@ void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
         talc_tc_trim(sl, true);
     else if (sl->events >= TALC_TC_GC_EVENTS)
         talc_tc_trim(sl, false);
-    if (sl->bin[k].n > a->tc_cap[k])
-        talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u);
+    if (sl->bin[k].n > a->tc_cap[k]) /* parked: another thread's fill may want them */
+        talc_tc_flush_bin(sl, k, (sl->bin[k].n + 1u) / 2u, true);
     errno = saved;
 }
 
@@ -425,7 +523,7 @@ void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
 
 /* The flushes below take the lock although they touch only the caller's slots: destroy may be
  * retiring one of them (an arena this thread no longer uses) at the same time. */
-bool talc_tcache_release_own(talc_arena_t *a)
+TALC_COLD bool talc_tcache_release_own(talc_arena_t *a)
 {
     talc_tcache_t *tc = talc_tc_self;
     bool any = false;
@@ -435,11 +533,12 @@ bool talc_tcache_release_own(talc_arena_t *a)
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
             any = talc_tc_flush_slot(&tc->slot[i]);
+    any |= talc_tc_depot_flush(a);
     talc_mutex_unlock(&talc_tc_lock);
     return any;
 }
 
-void talc_thread_cache_flush(void)
+TALC_COLD void talc_thread_cache_flush(void)
 {
     talc_tcache_t *tc = talc_tc_self;
     if (!tc)
@@ -447,25 +546,28 @@ void talc_thread_cache_flush(void)
     talc_mutex_lock(&talc_tc_lock);
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
         talc_arena_t *a = atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed);
-        if (a)
+        if (a) {
             (void)talc_tc_flush_slot(&tc->slot[i]);
+            (void)talc_tc_depot_flush(a);
+        }
     }
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-void talc_tcache_purge(talc_arena_t *a)
+TALC_COLD void talc_tcache_purge(talc_arena_t *a)
 {
     talc_mutex_lock(&talc_tc_lock);
     for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
         for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
             if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
                 talc_tc_retire_slot(tc, &tc->slot[i]);
+    (void)talc_tc_depot_flush(a);
     talc_mutex_unlock(&talc_tc_lock);
 }
 
 /* Sum the take-back counters (frees, bytes_out), or the others, of a's retired and live slots
  * into out. Lock held. */
-static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_backs)
+TALC_COLD static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_backs)
 {
     talc_atomic_size *own[] = {&a->tc_held,      &a->tc_allocs, &a->tc_frees,   &a->tc_bytes_in,
                                &a->tc_bytes_out, &a->tc_remote, &a->tc_reallocs};
@@ -490,7 +592,7 @@ static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_back
         }
 }
 
-void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
+TALC_COLD void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
 {
     memset(out, 0, sizeof *out);
     talc_mutex_lock(&talc_tc_lock);
@@ -498,7 +600,7 @@ void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
+TALC_COLD void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
 {
     memset(out, 0, sizeof *out);
     talc_mutex_lock(&talc_tc_lock);
@@ -515,7 +617,7 @@ void talc_tcache_fork_unlock(void) { talc_mutex_unlock_unranked(&talc_tc_lock); 
  * arbitrary point of their lock-free fast paths (fork does not wait for those), so their lists
  * cannot be trusted: they are retired without being flushed, their blocks staying allocated
  * and counted as cached (at most TALC_TC_SLOT_BYTES-ish per thread and arena). */
-void talc_tcache_fork_child(void)
+TALC_COLD void talc_tcache_fork_child(void)
 {
     talc_mutex_init(&talc_tc_lock, TALC_RANK_TCACHE);
     talc_mutex_lock(&talc_tc_lock);

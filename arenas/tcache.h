@@ -29,10 +29,14 @@
 #define TALC_TC_CAP_MIN 8u
 #define TALC_TC_CAP_MAX 255u
 #define TALC_TC_SLOT_BYTES ((size_t)2 << 20) /* a slot holds at most about this much */
-#define TALC_TC_REMOTE_MAX 32u              /* remote blocks a slot gathers before giving back */
+#define TALC_TC_REMOTE_MAX 128u             /* remote blocks a slot gathers before giving back */
 #define TALC_TC_GC_EVENTS 4096u             /* frees between two trims of unused lists */
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
 _Static_assert(TALC_TC_CAP_MAX <= UINT8_MAX, "talc_arena_t.tc_cap holds a cap in a byte");
+#define TALC_TC_DEPOT_BYTES ((size_t)1 << 20) /* a stripe's depot parks at most about this */
+_Static_assert(sizeof(((talc_tc_depot_t *)0)->head) / sizeof(void *) == TALC_TC_CLASSES,
+               "a depot list per size");
+_Static_assert(TALC_TC_CAP_MAX <= UINT16_MAX, "talc_tc_depot_t.n holds a list's cap");
 _Static_assert(TALC_TC_CAP_MAX / 2u <= UINT16_MAX, "talc_tc_bin_t.fill holds half a cap");
 /* Chunks in quanta: the class tables (talc_arena_t.tc_class_*) have an entry per count. */
 #define TALC_TC_MAX_QUANTA (TALC_TC_FINE + (TALC_TC_CLASSES - TALC_TC_FINE) * TALC_TC_COARSE_STEP)

@@ -188,8 +188,10 @@ TALC_API size_t talc_usable_size(const void *ptr);
 TALC_API talc_arena_t *talc_arena_of(const void *ptr);
 /** Give every block the calling thread's caches hold (all arenas) back to its stripe, so
  *  that it can coalesce and other threads can use it (a thread about to sleep for long, or
- *  after a burst). No-op without caches. Cost: one stripe lock per run of blocks of the same
- *  stripe; takes the caches' registry lock. May run concurrently with everything. */
+ *  after a burst), and empty the depots of those arenas' stripes (blocks that caches parked
+ *  there for the next fill; docs/arenas.md, "Depot"). No-op without caches. Cost: one stripe
+ *  lock per run of blocks of the same stripe, and one per stripe with parked blocks; takes the
+ *  caches' registry lock. May run concurrently with everything. */
 TALC_API void talc_thread_cache_flush(void);
 
 /* ---- Routing ------------------------------------------------------------------------------*/

@@ -47,7 +47,8 @@ typedef struct talc_arena_stats {
     size_t managed_bytes;      /**< bytes the stripes' heaps manage */
     size_t free_bytes;         /**< bytes in free chunks */
     size_t free_chunks;
-    size_t cached_blocks;      /**< blocks held in thread caches (not live, not free) */
+    size_t cached_blocks;      /**< blocks held in thread caches or parked at their stripes
+                                    for the next fill (not live, not free) */
     size_t cached_bytes;       /**< their chunk bytes: managed = free + live chunks + these */
     /* Memory taken. */
     size_t source_bytes;       /**< from the arena's own source now */
