@@ -4,9 +4,10 @@
  * registers every granule in the owner map; releasing one unregisters it before the memory
  * goes back (to the OS, the arena's buffer, or the reserve).
  *
- * Retention: page faults cost ~12 µs per 4 KiB here, so a stripe keeps one empty
- * default-sized segment for reuse. Further empty segments, oversized ones, and every borrowed
- * one go back at once (borrowed memory returns to the reserve as soon as it is unused).
+ * Retention: page faults cost ~12 µs per 4 KiB here, so a stripe keeps up to
+ * TALC_SEG_KEEP_EMPTY empty default-sized segments for reuse (one in an arena with a budget).
+ * Further empty segments, oversized ones, and every borrowed one go back at once (borrowed
+ * memory returns to the reserve as soon as it is unused).
  *
  * Concurrency: talc_seg_grow / after_free / release_all need the stripe lock; they take
  * arena->grow_lock (source and budget) and then the pagemap writer lock, in that rank order.
@@ -238,9 +239,13 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     if (!talc_seg_empty(s, g))
         return;
     bool keep = g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s->arena);
+    /* An arena with a budget keeps one: what a stripe keeps, the others cannot grow into, and
+     * a soft budget's callback re-arms only once the footprint falls. */
+    const talc_arena_config_t *c = &s->arena->cfg;
+    unsigned most = c->hard_budget || c->soft_budget ? 1u : TALC_SEG_KEEP_EMPTY, empties = 0;
     for (talc_seg_t *o = s->segs; keep && o; o = o->next)
-        if (o != g && talc_seg_empty(s, o))
-            keep = false; /* one empty segment per stripe is enough */
+        if (o != g && talc_seg_empty(s, o) && ++empties >= most)
+            keep = false; /* enough empty segments kept for the stripe's next growth */
     if (keep)
         return;
     talc_seg_release(s, g);

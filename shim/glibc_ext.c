@@ -6,9 +6,10 @@
  *   uordblks = live bytes (requested sizes of live blocks)   fordblks = bytes in free chunks
  * and leaves the fields with no libtalc counterpart (smblks, hblks, hblkhd, usmblks, fsmblks,
  * keepcost) at 0. The bootstrap heap (start-up only) is reported by malloc_info alone.
- * malloc_trim gives back the calling thread's cached blocks (talc_thread_cache_flush); libtalc
- * already returns a segment to the OS as soon as it empties (keeping one per stripe), so it
- * returns 1 only if that flush emptied one, 0 otherwise. mallopt supports no parameter: 0.
+ * malloc_trim gives back the calling thread's cached blocks and its arenas' parked ones
+ * (talc_thread_cache_flush); libtalc already returns a segment to the OS as soon as it empties
+ * (keeping a few per stripe for reuse), so it returns 1 only if that flush freed one, 0
+ * otherwise. mallopt supports no parameter: 0.
  *
  * Concurrency: any thread, any time after start-up; snapshots never stop allocation. A call
  * made before the shim has started starts it first (these read arenas, which must not be

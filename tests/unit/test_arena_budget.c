@@ -448,3 +448,34 @@ Test(arena_budget, destroy_release_all_returns_borrowed_memory)
     cr_assert_eq(test_stats(b).borrowed_bytes, 16 * TEST_GRANULE, "the whole reserve again");
     free_all(p, k);
 }
+
+/* Empty segments: an arena without a budget keeps up to four per stripe for its next growth
+ * (no unmap and fault-in on every swing), one with a budget keeps one. */
+Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
+{
+    talc_arena_config_t c = talc_arena_config_default("unbudgeted");
+    c.stripes = 1;
+    talc_arena_t *free_run = test_arena_cfg(&c);
+    c.name = "budgeted";
+    c.soft_budget = 64 * MIB;
+    talc_arena_t *budgeted = test_arena_cfg(&c);
+    talc_arena_t *arenas[2] = {free_run, budgeted};
+    for (unsigned i = 0; i < 2; i++) {
+        void *p[12];
+        for (unsigned k = 0; k < 12; k++) /* one 1 MiB segment each, at most */
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], 700 * KIB));
+        talc_arena_stats_t s = test_stats(arenas[i]);
+        cr_assert_geq(s.source_bytes, 12 * 700 * KIB);
+        free_all(p, 12);
+        test_assert_empty(arenas[i]);
+        s = test_stats(arenas[i]);
+        size_t kept = i == 0 ? 4 * MIB : 1 * MIB;
+        cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu",
+                     s.name, kept, s.source_bytes);
+        /* The kept ones serve the next growth without taking more from the source. */
+        for (unsigned k = 0; k < 4; k++)
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], 700 * KIB));
+        cr_assert_eq(test_stats(arenas[i]).source_bytes, i == 0 ? kept : 4 * MIB);
+        free_all(p, 4);
+    }
+}
