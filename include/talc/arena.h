@@ -176,7 +176,8 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  with thread caches a cache-sized block (talc_tcache_mode_t) stays in place when the new
  *  size fits its chunk and fills more than half of it (counted as a realloc), and is otherwise
  *  moved through the calling thread's cache when the new size is cache-sized too (counted as
- *  an allocation and a free, like any move). */
+ *  an allocation and a free, as a move through the allocation path is; a move inside the heap
+ *  of the block's stripe counts as a realloc). */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno
