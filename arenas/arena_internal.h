@@ -100,12 +100,12 @@ typedef struct talc_stripe_stats {
 } talc_stripe_stats_t;
 
 /* The thread caches' blocks parked at a stripe (arenas/tcache.c, "Depot"): still allocated
- * in the heap, on lists per cache size class (88 = TALC_TC_CLASSES), for the next fill from
+ * in the heap, on lists per cache size class (112 = TALC_TC_CLASSES), for the next fill from
  * this stripe. Under the stripe lock; `bytes` is also read by snapshots. */
 typedef struct talc_tc_depot {
     talc_atomic_size bytes; /* chunk bytes parked (the bound; counted as cached) */
-    void *head[88];         /* linked as talc_tc_node_t */
-    uint16_t n[88];
+    void *head[112];        /* linked as talc_tc_node_t */
+    uint16_t n[112];
 } talc_tc_depot_t;
 
 /* A stripe: one heap behind one lock, on its own lines. The heap, its segments, the depot and
@@ -159,12 +159,12 @@ struct talc_arena {
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
     size_t tc_qmask;                  /* quantum - 1 */
     size_t tc_chunk_span;             /* tc_max_chunk - tc_min_chunk */
-    uint8_t tc_cap[88];               /* blocks a list may hold, per size (TALC_TC_CLASSES) */
-    /* Size classes by chunk length in quanta (TALC_TC_MAX_QUANTA = 256): tc_class_req[i] is
+    uint8_t tc_cap[112];              /* blocks a list may hold, per size (TALC_TC_CLASSES) */
+    /* Size classes by chunk length in quanta (TALC_TC_MAX_QUANTA = 1024): tc_class_req[i] is
      * the list that serves a request needing i + 1 quanta, tc_class_chunk[i] the list a free
      * chunk of i quanta goes on. Lookups instead of arithmetic on the hit paths. */
-    uint8_t tc_class_req[256];
-    uint8_t tc_class_chunk[257];
+    uint8_t tc_class_req[1024];
+    uint8_t tc_class_chunk[1025];
     talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out, tc_remote,
         tc_reallocs; /* retired slots' counters */
 

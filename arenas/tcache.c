@@ -95,7 +95,10 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
     a->tc_qshift = talc_log2(q);
     a->tc_min_chunk = TALC_MIN_CHUNK > q ? TALC_MIN_CHUNK : q;
     a->tc_min_quanta = (unsigned)((a->tc_min_chunk + q - 1u) / q);
-    a->tc_max_chunk = talc_tc_class_size(a, TALC_TC_CLASSES - 1u);
+    unsigned last = TALC_TC_CLASSES - 1u;
+    while (talc_tc_class_size(a, last) > TALC_TC_MAX_CHUNK) /* a very large quantum */
+        last--;
+    a->tc_max_chunk = talc_tc_class_size(a, last);
     a->tc_max_req = a->tc_max_chunk - TALC_HDR;
     a->tc_qmask = q - 1u;
     a->tc_chunk_span = a->tc_max_chunk - a->tc_min_chunk;

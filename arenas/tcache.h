@@ -21,10 +21,21 @@
 
 #define TALC_TC_SLOTS 4u                    /* arenas a thread caches for at once */
 /* Chunk sizes: q, 2q, ..., 64q (fine), then 72q, 80q, ..., 256q (coarse: a request above 64q
- * is rounded up to a multiple of 8q, at most 7q more). q = 16 gives 16 B .. 4 KiB. */
+ * is rounded up to a multiple of 8q, at most 7q more), then 288q, 320q, ..., 1024q (wide: a
+ * multiple of 32q, at most 31q more). q = 16 gives 16 B .. 16 KiB. A cached chunk is also at
+ * most TALC_TC_MAX_CHUNK bytes, whatever the quantum: a slack (at most the chunk less its
+ * header) then never reaches TALC_SLACK_HELD. */
 #define TALC_TC_FINE 64u
-#define TALC_TC_COARSE_STEP 8u /* quanta */
-#define TALC_TC_CLASSES (TALC_TC_FINE + 192u / TALC_TC_COARSE_STEP) /* 88 */
+#define TALC_TC_COARSE_STEP 8u  /* quanta */
+#define TALC_TC_COARSE_END 256u /* quanta */
+#define TALC_TC_WIDE_STEP 32u   /* quanta */
+#define TALC_TC_MAX_QUANTA 1024u
+#define TALC_TC_COARSE_LAST /* the first wide class */                                          \
+    (TALC_TC_FINE + (TALC_TC_COARSE_END - TALC_TC_FINE) / TALC_TC_COARSE_STEP)
+#define TALC_TC_CLASSES                                                                            \
+    (TALC_TC_COARSE_LAST + (TALC_TC_MAX_QUANTA - TALC_TC_COARSE_END) / TALC_TC_WIDE_STEP) /* 112 */
+#define TALC_TC_MAX_CHUNK ((size_t)65536)
+_Static_assert(TALC_TC_MAX_CHUNK - TALC_HDR < TALC_SLACK_HELD, "a cached slack is never HELD");
 #define TALC_TC_CLASS_BYTES ((size_t)65536) /* a size's list holds about this many bytes */
 #define TALC_TC_CAP_MIN 8u
 #define TALC_TC_CAP_MAX 255u
@@ -39,7 +50,6 @@ _Static_assert(sizeof(((talc_tc_depot_t *)0)->head) / sizeof(void *) == TALC_TC_
 _Static_assert(TALC_TC_CAP_MAX <= UINT16_MAX, "talc_tc_depot_t.n holds a list's cap");
 _Static_assert(TALC_TC_CAP_MAX / 2u <= UINT16_MAX, "talc_tc_bin_t.fill holds half a cap");
 /* Chunks in quanta: the class tables (talc_arena_t.tc_class_*) have an entry per count. */
-#define TALC_TC_MAX_QUANTA (TALC_TC_FINE + (TALC_TC_CLASSES - TALC_TC_FINE) * TALC_TC_COARSE_STEP)
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_class_req) == TALC_TC_MAX_QUANTA, "a class a size");
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_class_chunk) == TALC_TC_MAX_QUANTA + 1u, "ditto");
 
@@ -152,8 +162,13 @@ static inline unsigned talc_tc_class_of_request(const talc_arena_t *a, size_t n)
 /* The chunk size of class k. */
 static inline size_t talc_tc_class_size(const talc_arena_t *a, unsigned k)
 {
-    size_t quanta = k < TALC_TC_FINE ? k + 1u
-                                     : TALC_TC_FINE + (k + 1u - TALC_TC_FINE) * TALC_TC_COARSE_STEP;
+    size_t quanta;
+    if (k < TALC_TC_FINE)
+        quanta = k + 1u;
+    else if (k < TALC_TC_COARSE_LAST)
+        quanta = TALC_TC_FINE + (k + 1u - TALC_TC_FINE) * TALC_TC_COARSE_STEP;
+    else
+        quanta = TALC_TC_COARSE_END + (k + 1u - TALC_TC_COARSE_LAST) * TALC_TC_WIDE_STEP;
     return quanta << a->tc_qshift;
 }
 

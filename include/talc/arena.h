@@ -80,8 +80,9 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
                                void *ctx);
 
 /** Per-thread cache of small blocks (talc_arena_config_t.thread_cache). With it, a thread keeps
- *  small blocks it freed (chunks up to 256 quanta: 4 KiB, or 256 cache lines in cache-aligned
- *  mode; requests above 64 quanta are rounded up to a multiple of 8 quanta; alignment at most
+ *  small blocks it freed (chunks up to 1024 quanta and 64 KiB: 16 KiB, or 64 KiB in
+ *  cache-aligned mode with 64-byte lines; requests above 64 quanta are rounded up to a
+ *  multiple of 8 quanta, above 256 quanta to a multiple of 32; alignment at most
  *  TALC_MIN_ALIGN) and serves its next requests of those sizes without
  *  taking a stripe lock, filling and flushing in batches under one lock. Counters stay exact
  *  (cached blocks are not live; talc/stats.h). Cached memory is neither free for other threads

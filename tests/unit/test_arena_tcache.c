@@ -203,16 +203,17 @@ Test(arena_tcache, realloc_within_the_chunk_stays_in_place)
 #endif
 }
 
-/* Requests above 64 quanta (1 KiB) are cached too, in classes 8 quanta apart: a block freed
- * at one size serves a request of a nearby size, with the contents and the counters right. */
-Test(arena_tcache, coarse_sizes_up_to_4_kib_are_cached_exactly)
+/* Requests above 64 quanta (1 KiB) are cached too, in classes 8 quanta apart up to 4 KiB and
+ * 32 apart up to 16 KiB: a block freed at one size serves a request of a nearby size, with
+ * the contents and the counters right. */
+Test(arena_tcache, coarse_sizes_up_to_16_kib_are_cached_exactly)
 {
     talc_arena_t *a = tc_arena("coarse", 1, TALC_TCACHE_ON);
     enum { N = 64 };
     void *p[N];
     size_t live = 0;
     for (unsigned i = 0; i < N; i++) {
-        size_t n = 1025 + 47u * i; /* 1025 .. 3986 */
+        size_t n = 1025 + 239u * i; /* 1025 .. 16082 */
         cr_assert_not_null(p[i] = talc_arena_malloc(a, n));
         cr_assert_geq(talc_usable_size(p[i]), n);
         test_pattern_fill(p[i], n, i);
@@ -220,26 +221,26 @@ Test(arena_tcache, coarse_sizes_up_to_4_kib_are_cached_exactly)
     }
     tc_assert_exact(a, live, N, N, 0);
     for (unsigned i = 0; i < N; i++) {
-        cr_assert_eq(test_pattern_check(p[i], 1025 + 47u * i, i), 1025 + 47u * i);
+        cr_assert_eq(test_pattern_check(p[i], 1025 + 239u * i, i), 1025 + 239u * i);
         talc_free(p[i]);
     }
 #if TC_COUNTS
-    cr_assert_gt(tc_cached(a), 0, "blocks of 1-4 KiB are cached");
+    cr_assert_gt(tc_cached(a), 0, "blocks of 1-16 KiB are cached");
 #endif
     for (unsigned i = 0; i < N; i++) { /* the same sizes in reverse: served from the lists */
-        size_t n = 1025 + 47u * (N - 1u - i);
+        size_t n = 1025 + 239u * (N - 1u - i);
         cr_assert_not_null(p[i] = talc_arena_malloc(a, n));
         cr_assert_geq(talc_usable_size(p[i]), n);
         test_pattern_fill(p[i], n, 100 + i);
     }
     tc_assert_exact(a, live, N, 2 * N, N);
     for (unsigned i = 0; i < N; i++) {
-        cr_assert_eq(test_pattern_check(p[i], 1025 + 47u * (N - 1u - i), 100 + i),
-                     1025 + 47u * (N - 1u - i));
+        cr_assert_eq(test_pattern_check(p[i], 1025 + 239u * (N - 1u - i), 100 + i),
+                     1025 + 239u * (N - 1u - i));
         talc_free(p[i]);
     }
     tc_assert_exact(a, 0, 0, 2 * N, 2 * N);
-    void *big = talc_arena_malloc(a, 5000); /* above the largest class: the stripe */
+    void *big = talc_arena_malloc(a, 20000); /* above the largest class: the stripe */
     talc_free(big);
     tc_assert_exact(a, 0, 0, 2 * N + 1, 2 * N + 1);
 }
