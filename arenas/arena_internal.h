@@ -105,6 +105,7 @@ typedef struct talc_stripe_stats {
 typedef struct talc_tc_depot {
     talc_atomic_size bytes; /* chunk bytes parked (the bound; counted as cached) */
     void *head[112];        /* linked as talc_tc_node_t */
+    size_t kbytes[112];     /* chunk bytes on each list: a fill takes a list whole */
     uint16_t n[112];
 } talc_tc_depot_t;
 

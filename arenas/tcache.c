@@ -135,9 +135,12 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * changes no total. What this saves is the heap's work on both sides: a consumer's frees
  * reach the producer's next fill as a list splice, not as frees that coalesce and allocations
  * that split again (tcmalloc's transfer cache does the same between its thread caches). A
- * depot list holds at most a slot list's bound (tc_cap), a depot at most TALC_TC_DEPOT_BYTES;
- * beyond that blocks are freed as before. Trims, flushes and thread exit never park: they
- * are there to give memory back. Depots are emptied into their heaps by
+ * depot list holds at most a slot list's bound (tc_cap), a depot at most TALC_TC_DEPOT_BYTES.
+ * The stripe lock is what a producer and its consumer share, so the cache misses on the
+ * blocks stay outside it: a give-back reads the headers before it locks, and a fill takes a
+ * depot list whole (O(1)) and walks it after unlocking. Past the bounds, blocks are freed
+ * as before. Trims, flushes and thread exit never park (the remote list excepted): they are
+ * there to give memory back. Depots are emptied into their heaps by
  * talc_thread_cache_flush (for the arenas the thread caches), before the OOM chain's first
  * step other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
 
@@ -155,30 +158,44 @@ static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
     node->chunk = s;
     d->head[k] = p;
     d->n[k]++;
+    d->kbytes[k] += s;
     talc_atomic_store_relaxed_size(&d->bytes, bytes + s);
     return true;
 }
 
-/* Take up to `want` (>= 1) blocks of depot list k of st (locked, not empty) into slot sl's
- * list k (empty): the first is returned for the caller to hand out, the rest are linked. */
-static void *talc_tc_unpark(talc_tc_slot_t *sl, talc_stripe_t *st, unsigned k, uint32_t want)
+/* Take depot list k of st (locked, not empty) whole, or only its head block when `one`:
+ * O(1) under the lock, the walk over the blocks is the caller's, after unlocking. Returns
+ * the NULL-terminated list; *bytes receives its chunk bytes. */
+static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *bytes)
 {
     talc_tc_depot_t *d = &st->depot;
-    void *user = d->head[k], *p = ((talc_tc_node_t *)user)->next;
-    size_t moved = ((talc_tc_node_t *)user)->chunk;
-    uint32_t taken = 1;
-    for (; p && taken < want; taken++) {
-        talc_tc_node_t *node = p;
-        void *next = node->next;
-        moved += node->chunk;
-        talc_tc_link(&sl->bin[k], p, node->chunk);
-        p = next;
+    talc_tc_node_t *head = d->head[k];
+    if (one) {
+        d->head[k] = head->next;
+        head->next = NULL;
+        d->n[k]--;
+        *bytes = head->chunk;
+    } else {
+        d->head[k] = NULL;
+        d->n[k] = 0;
+        *bytes = d->kbytes[k];
     }
-    d->head[k] = p;
-    d->n[k] = (uint16_t)(d->n[k] - taken);
-    talc_atomic_store_relaxed_size(&d->bytes, talc_atomic_load_relaxed_size(&d->bytes) - moved);
-    talc_tc_held(sl, moved); /* all of them; handing out the first takes its share off */
-    return user;
+    d->kbytes[k] -= *bytes;
+    talc_atomic_store_relaxed_size(&d->bytes, talc_atomic_load_relaxed_size(&d->bytes) - *bytes);
+    return head;
+}
+
+/* Blocks taken from a depot (talc_tc_unpark; `bytes` in all) into slot sl's list k, which
+ * is empty: the first is returned for the caller to hand out, the rest are linked. */
+static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, size_t bytes)
+{
+    for (void *p = ((talc_tc_node_t *)list)->next; p;) {
+        talc_tc_node_t *node = p;
+        p = node->next;
+        talc_tc_link(&sl->bin[k], node, node->chunk);
+    }
+    talc_tc_held(sl, bytes); /* all of them; handing out the first takes its share off */
+    return list;
 }
 
 /* Free every block parked at a's stripes into its heap. Returns true if there were any.
@@ -199,6 +216,7 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
                 talc_tc_unmove(st, talc_seg_of(node), node, node->chunk);
             }
             d->n[k] = 0;
+            d->kbytes[k] = 0;
         }
         talc_atomic_store_relaxed_size(&d->bytes, 0);
         any = true;
@@ -212,11 +230,20 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
  * else freed. Returns the rest of the list. */
 static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, bool park)
 {
+    /* First, with no lock held, read each block's header (a cache miss when another CPU wrote
+     * the block last: a consumer's case) and note its chunk size in its node, so that the
+     * stripe lock below covers only list and heap work on lines already here. */
+    void *p = head;
+    for (uint32_t i = 0; i < count && p; i++) {
+        talc_tc_node_t *node = p;
+        node->chunk = talc_hsize(talc_tc_header(p));
+        p = node->next;
+    }
     talc_stripe_t *locked = NULL;
     for (uint32_t i = 0; i < count && head; i++) {
-        void *p = head;
+        p = head;
         head = *(void **)p;
-        size_t s = talc_hsize(talc_tc_header(p));
+        size_t s = ((talc_tc_node_t *)p)->chunk;
         talc_seg_t *g = talc_seg_of(p);
         talc_stripe_t *st = g->stripe;
         if (st != locked) {
@@ -435,9 +462,10 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
     talc_stripe_t *st = talc_dispatch_lock_home(a);
     sl->home = st;
     if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
-        void *p = talc_tc_unpark(sl, st, k, want);
+        size_t bytes;
+        void *list = talc_tc_unpark(st, k, want == 1u, &bytes);
         talc_stripe_unlock(st);
-        return talc_tc_hand_out(sl, p, n);
+        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, bytes), n);
     }
     talc_heap_t *h = talc_stripe_heap(st);
     void *user = talc_heap_alloc(h, n);
