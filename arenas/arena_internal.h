@@ -53,9 +53,10 @@
 #define TALC_SEGMENT_SIZE ((size_t)1 << 20)
 #endif
 /* Empty normal segments a stripe keeps instead of unmapping them (1 in an arena with a hard
- * or soft budget): a stripe whose use swings by more than a segment would otherwise unmap and map one
- * again on each swing, and fault its pages in each time (the suite's mstress with 2 threads:
- * about 100 000 page faults a second when 1 was kept, 5 000 with 4). docs/arenas.md. */
+ * or soft budget): a stripe whose use swings by more than a segment would otherwise unmap
+ * and map one again on each swing, and fault its pages in each time (the suite's mstress
+ * with 2 threads: about 100 000 page faults a second when 1 was kept, 5 000 with 4).
+ * docs/arenas.md, "Retention". */
 #ifndef TALC_SEG_KEEP_EMPTY
 #define TALC_SEG_KEEP_EMPTY 4u
 #endif
