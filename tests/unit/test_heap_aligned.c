@@ -77,9 +77,24 @@ Test(heap_aligned, rejects_zero_and_non_powers_of_two)
     HEAP_OK(h);
 }
 
+/* A 256 KiB heap placed so that no multiple of 2^24 lies in [start, end]: every alignment of
+ * 2^24 or more is then impossible in it, wherever the buffer happens to land. The buffer is
+ * 768 KiB on a 256 KiB boundary b; of b+256K and b+512K at most one is a multiple of 2^24,
+ * and each window below contains only one of them. */
+static talc_heap_t *heap_without_16m_boundary(void)
+{
+    const size_t kib = 1024, big = (size_t)1 << 24;
+    unsigned char *b = test_buffer_aligned(768 * kib, 256 * kib);
+    unsigned char *start = ((uintptr_t)(b + 256 * kib) % big) ? b + 64 * kib : b + 320 * kib;
+    cr_assert_eq((uintptr_t)start / big, (uintptr_t)(start + 256 * kib) / big);
+    talc_heap_t *h = talc_heap_init(start, 256 * kib, NULL);
+    cr_assert_not_null(h);
+    return h;
+}
+
 Test(heap_aligned, impossible_alignments_fail_cleanly)
 {
-    talc_heap_t *h = test_heap(256 * 1024, NULL);
+    talc_heap_t *h = heap_without_16m_boundary();
     static const size_t huge[] = {(size_t)1 << 24, (size_t)1 << 32, (size_t)1 << 40,
                                   (size_t)1 << 47, (size_t)1 << 48, (size_t)1 << 62,
                                   SIZE_MAX / 2 + 1};
