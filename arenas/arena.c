@@ -90,6 +90,9 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     o.name = a->name;
     o.cache_line = a->cfg.cache_aligned ? talc_cache_line_size() : 0;
     o.fatal = talc_fatal_heap_handler;
+    /* Stripes grow from their source when full, so a moving shrink would buy little there
+     * but copies; arena realloc keeps Talc's in-place shrink. */
+    o.shrink_in_place = true;
     talc_heap_t *h = talc_heap_init(s->heap_mem, talc_heap_footprint(), &o);
     if (h && a->tc_on)
         talc_heap_hold_slack(h); /* thread caches rewrite slack bytes (tcache.c) */

@@ -1,8 +1,9 @@
 /* adapter_talc.c — our heap engine behind the benchmark adapter interface (bench.h).
  *
- * Two adapters: "talc" (talc_heap_*, the single-threaded form: Talc's TalcCell) and
- * "talc-locked" (talc_locked_* with the built-in spinlock: Talc's TalcLock, which is what
- * Talc's own benches measure). Each trial re-initialises the heap over the pre-touched arena
+ * Three adapters: "talc" (talc_heap_*, the single-threaded form: Talc's TalcCell),
+ * "talc-inplace" (the same with opts.shrink_in_place: realloc never moves a shrinking block,
+ * Talc's rule) and "talc-locked" (talc_locked_* with the built-in spinlock: Talc's TalcLock,
+ * which is what Talc's own benches measure; it shrinks in place too). Each trial re-initialises the heap over the pre-touched arena
  * buffer the harness passes in, with one span covering all of it (Talc: one claim of the whole
  * arena).
  *
@@ -84,6 +85,29 @@ static const tb_allocator_t plain_adapter = {
 };
 
 const tb_allocator_t *talc_bench_adapter_plain(void) { return &plain_adapter; }
+
+/* ---- talc_heap_* with shrink_in_place ------------------------------------------------------*/
+
+static void *inplace_begin(void *arena, size_t arena_size) {
+    talc_heap_opts_t o = {0};
+    o.shrink_in_place = true;
+    return talc_heap_init(arena, arena_size, &o);
+}
+
+static const tb_allocator_t inplace_adapter = {
+    .name = TB_TALC_NAME "-inplace",
+    .desc = "talc_heap_* with opts.shrink_in_place (realloc never moves a shrinking block)",
+    .bounded = true,
+    .setup = plain_setup,
+    .begin = inplace_begin,
+    .end = plain_end,
+    .alloc = plain_alloc,
+    .free = plain_free,
+    .realloc = plain_realloc,
+    .stats = plain_stats,
+};
+
+const tb_allocator_t *talc_bench_adapter_inplace(void) { return &inplace_adapter; }
 
 /* ---- talc_locked_* -------------------------------------------------------------------------*/
 

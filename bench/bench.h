@@ -61,6 +61,7 @@ typedef struct tb_allocator {
  * global symbol prefixed with "nc_" (see CMakeLists.txt), hence the second pair of names. */
 const tb_allocator_t *talc_bench_adapter_plain(void);
 const tb_allocator_t *talc_bench_adapter_locked(void);
+const tb_allocator_t *talc_bench_adapter_inplace(void);
 const tb_allocator_t *nc_talc_bench_adapter_plain(void);
 const tb_allocator_t *tb_adapter_glibc(void);
 const tb_allocator_t *tb_adapter_mimalloc(void);

@@ -4,7 +4,7 @@
  *              [--workloads random_actions,random_actions_no_realloc,heap_efficiency,
  *                           microbench,high_alignment,arena_thread_local,
  *                           arena_producer_consumer]
- *              [--allocators talc,talc-locked,talc-nocounters,glibc,mimalloc-heap,
+ *              [--allocators talc,talc-inplace,talc-locked,talc-nocounters,glibc,mimalloc-heap,
  *                            jemalloc-arena,talc-arena,talc-arena-pt,talc-nocounters-arena,
  *                            talc-nocounters-arena-pt,jemalloc-shared,jemalloc-arena-tcache]
  *              [--trials N] [--trial-ms N] [--he-rounds N] [--mb-slices N] [--mb-slice-ms N]
@@ -208,8 +208,9 @@ typedef struct tb_job {
 } tb_job_t;
 
 static void tb_setup_allocators(tb_job_t *job) {
-    const tb_allocator_t *all[] = {talc_bench_adapter_plain(), talc_bench_adapter_locked(),
-                                   nc_talc_bench_adapter_plain(), tb_adapter_glibc(),
+    const tb_allocator_t *all[] = {talc_bench_adapter_plain(), talc_bench_adapter_inplace(),
+                                   talc_bench_adapter_locked(), nc_talc_bench_adapter_plain(),
+                                   tb_adapter_glibc(),
                                    tb_adapter_mimalloc(), tb_adapter_jemalloc(),
                                    tb_adapter_null()};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

@@ -11,7 +11,7 @@
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan, fuzz_heap for 20 s
-#            gcc-counters-off  gcc, TALC_COUNTERS=OFF, TALC_TCACHE=OFF and TALC_SHRINK_MOVE=4096 (the opt-in shrink move)
+#            gcc-counters-off  gcc, TALC_COUNTERS=OFF, TALC_TCACHE=OFF and TALC_SHRINK_MOVE=0 (no moving shrinks)
 #            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
 #                              stress_platform) and the examples; Criterion cannot run under
 #                              TSan (toolchain.md 3.4); liburcu suppressed by tests/tsan.supp
@@ -90,7 +90,7 @@ else
   echo "test.sh: tests/fuzz/fuzz_heap.c does not exist yet: no fuzz configuration"
 fi
 run_config x86_64 gcc-counters-off "" -- \
-  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF -DTALC_TCACHE=OFF -DTALC_SHRINK_MOVE=4096
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF -DTALC_TCACHE=OFF -DTALC_SHRINK_MOVE=0
 run_config x86_64 clang-tsan "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
 run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex" -- \

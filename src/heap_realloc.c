@@ -1,7 +1,8 @@
 /* heap_realloc.c — resizing blocks: in place when the neighbours allow, else by moving.
  *
- * Shrinking is always in place: the freed tail becomes a free chunk, merged with a free chunk
- * above (even a tail too small to stand alone is handed to a free neighbour above).
+ * Shrinking is in place (the freed tail becomes a free chunk, merged with a free chunk above;
+ * even a tail too small to stand alone is handed to a free neighbour above), except a large
+ * shrink while memory is scarce, which moves to a smaller hole (talc_shrink_move).
  * Growing tries the free chunk above first (O(1)); when the block must move and no other chunk
  * fits, a free chunk below is merged in too and the contents slide down (memmove), which is
  * what keeps a nearly full heap usable.
@@ -112,14 +113,14 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     return lo + TALC_HDR;
 }
 
-/* Shrinking by moving (off by default: talc_heap_realloc's contract says a shrink stays in
- * place). With TALC_SHRINK_MOVE = m > 0, a shrink that would give back at least m bytes moves the
- * block into a smaller free chunk that holds the new size, when there is one, so the whole old
- * chunk coalesces with its neighbours instead of leaving the tail behind as a hole. It does so
- * only while the largest free chunk is below half the largest span (memory is getting scarce):
- * in a mostly empty heap the copy buys nothing. A block aligned to TALC_SHRINK_KEEP_ALIGN or more
- * (up to 4 KiB) moves only to an address as aligned as its own. docs/heap.md, "Realloc", has
- * the measurements. */
+/* Shrinking by moving (talc_heap_realloc's contract; off in a heap with opts.shrink_in_place,
+ * left out when TALC_SHRINK_MOVE is 0). A shrink that would give back at least m bytes moves
+ * the block into a smaller free chunk that holds the new size, when there is one, so the whole
+ * old chunk coalesces with its neighbours instead of leaving the tail behind as a hole. It does
+ * so only while the largest free chunk is below half the largest span (memory is getting
+ * scarce): in a mostly empty heap the copy buys nothing. A block aligned to
+ * TALC_SHRINK_KEEP_ALIGN or more (up to 4 KiB) moves only to an address as aligned as its own.
+ * docs/heap.md, "Realloc", has the measurements. */
 #ifndef TALC_SHRINK_KEEP_ALIGN
 #define TALC_SHRINK_KEEP_ALIGN 64
 #endif
@@ -154,7 +155,8 @@ static void *talc_shrink_move(struct talc_heap *h, char *c, size_t n)
     return NULL;
 #else
     size_t cs = talc_hsize(talc_hdr(c)), s = talc_req_size(h, n);
-    if (s > cs || cs - s < (size_t)TALC_SHRINK_MOVE || !talc_memory_scarce(h))
+    if (h->opts.shrink_in_place || s > cs || cs - s < (size_t)TALC_SHRINK_MOVE ||
+        !talc_memory_scarce(h))
         return NULL;
     char *d = (char *)talc_heap_find_smaller(h, s, cs);
     if (!d || !talc_keeps_alignment(c, d))

@@ -31,13 +31,14 @@
 #define TALC_REALLOC_UNLOCKED_COPY 16384
 #endif
 
-/* TALC_SHRINK_MOVE: 0 (default) = realloc shrinks in place, always (Talc's behaviour). m > 0 =
- * while memory is scarce (no free chunk reaches half the largest span), a shrink that gives
- * back at least m bytes moves the block into a smaller free chunk, so its whole old chunk
- * coalesces instead of leaving a tail hole (heap efficiency 97.4 % → 98.7 % on Talc's
- * benchmark, docs/heap.md "Realloc"). Blocks aligned to 64..4096 bytes keep their alignment. */
+/* TALC_SHRINK_MOVE: m > 0 (default 4096) = in a heap whose opts.shrink_in_place is false, while
+ * memory is scarce (no free chunk reaches half the largest span), a shrink that gives back at
+ * least m bytes moves the block into a smaller free chunk, so its whole old chunk coalesces
+ * instead of leaving a tail hole (heap efficiency 97.4 % → 98.7 % on Talc's benchmark,
+ * docs/heap.md "Realloc"). Blocks aligned to 64..4096 bytes keep their alignment. 0 = realloc
+ * shrinks in place always (Talc's behaviour) and the code is left out. */
 #ifndef TALC_SHRINK_MOVE
-#define TALC_SHRINK_MOVE 0
+#define TALC_SHRINK_MOVE 4096
 #endif
 
 /* TALC_TCACHE: 1 (default) = arenas may keep a per-thread cache of small blocks in front of

@@ -91,6 +91,9 @@ typedef struct talc_heap_opts {
     void *oom_ctx;
     talc_fatal_fn fatal;   /**< NULL = abort() */
     void *fatal_ctx;
+    bool shrink_in_place;  /**< true = talc_heap_realloc never moves a shrinking block (Talc's
+                                rule). false (the default) = while memory is scarce a large
+                                shrink may move to a smaller hole (talc_heap_realloc). */
 } talc_heap_opts_t;
 
 /** Counters (TALC_COUNTERS). "Requested" bytes are what callers asked for; "managed" bytes
@@ -148,10 +151,17 @@ TALC_API void talc_heap_free(talc_heap_t *heap, void *ptr) TALC_NONNULL(1);
 
 /** Resize a block, keeping its contents up to min(old, new) bytes.
  *  ptr NULL = alloc(size). size 0 = free(ptr), returns NULL. Grows in place into a free
- *  neighbour above when possible, shrinks in place always (unless built with
- *  TALC_SHRINK_MOVE > 0: then a large shrink may move while memory is scarce, config.h);
- *  otherwise moves (alignment of the new block is TALC_MIN_ALIGN, or the cache line). On failure returns NULL and leaves ptr
- *  valid and unchanged. Cost O(1) plus the copy. */
+ *  neighbour above when possible; else moves (the new block is aligned to TALC_MIN_ALIGN, or
+ *  to the cache line). Shrinks in place, with one exception that keeps a nearly full heap
+ *  usable: when all of these hold, the block moves into a smaller free chunk instead, so its
+ *  whole old chunk coalesces rather than leaving a hole behind it —
+ *    - opts.shrink_in_place is false and the build has TALC_SHRINK_MOVE = m > 0 (default 4096);
+ *    - the shrink gives back at least m bytes;
+ *    - memory is scarce: no free chunk reaches half the largest span;
+ *    - such a smaller free chunk exists (O(1) look-up), and a block aligned to 64..4096 bytes
+ *      finds one as aligned.
+ *  talc_heap_resize_in_place never moves. On failure returns NULL and leaves ptr valid and
+ *  unchanged. Cost O(1) plus the copy. */
 TALC_API void *talc_heap_realloc(talc_heap_t *heap, void *ptr, size_t size)
     TALC_NONNULL(1);
 

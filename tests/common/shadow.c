@@ -427,6 +427,24 @@ static int after_resize(shadow_t *s, shadow_block_t *b, unsigned char *q, size_t
     return 0;
 }
 
+/* Whether talc_heap_realloc may move block b (usable size `usable` before the call) that
+ * shrank to n bytes to q (talc/heap.h): the heap allows it, it gives back at least
+ * TALC_SHRINK_MOVE bytes, and a block aligned to 64..4096 bytes keeps that alignment. */
+static bool shrink_may_move(const shadow_t *s, const shadow_block_t *b, size_t usable, size_t n,
+                            const void *q)
+{
+#if TALC_SHRINK_MOVE <= 0
+    (void)s, (void)b, (void)usable, (void)n, (void)q;
+    return false;
+#else
+    if (s->cfg.shrink_in_place || usable - n < (size_t)TALC_SHRINK_MOVE)
+        return false;
+    uintptr_t a = addr(b->ptr) | (uintptr_t)4096;
+    a &= (uintptr_t)0 - a;
+    return a < 64 || addr(q) % a == 0;
+#endif
+}
+
 static int op_realloc(shadow_t *s, shadow_src_t *src)
 {
     unsigned kind = (unsigned)take(src, 1) % 16;
@@ -455,6 +473,7 @@ static int op_realloc(shadow_t *s, shadow_src_t *src)
     if (n == 0) /* realloc(p, 0) is the kind == 1 case */
         n = 1;
     size_t old_live = s->live_bytes;
+    size_t usable = talc_heap_usable_size(s->heap, b->ptr);
     set_oom_expect(s, n, s->quantum);
     unsigned char *q = talc_heap_realloc(s->heap, b->ptr, n);
     s->in_alloc = false;
@@ -469,7 +488,7 @@ static int op_realloc(shadow_t *s, shadow_src_t *src)
     bool moved = q != b->ptr;
     if (!moved && addr(q) % b->align)
         FAIL("in-place realloc lost alignment");
-    if (moved && n <= b->size && !TALC_SHRINK_MOVE) /* config.h: shrinks stay in place */
+    if (moved && n <= b->size && !shrink_may_move(s, b, usable, n, q))
         FAIL("realloc(%p, %zu) shrinking from %zu moved the block to %p", (void *)b->ptr, n,
              b->size, (void *)q);
     if (moved && addr(q) % s->quantum)
@@ -956,6 +975,7 @@ int shadow_init(shadow_t *s, const shadow_config_t *cfg)
     opts.cache_line = cfg->cache_line;
     opts.fatal = shadow_fatal;
     opts.fatal_ctx = s;
+    opts.shrink_in_place = cfg->shrink_in_place;
     if (cfg->oom_hook) {
         opts.oom = shadow_oom;
         opts.oom_ctx = s;

@@ -49,6 +49,7 @@ typedef struct shadow_config {
     size_t max_blocks; /* cap on live blocks */
     size_t max_size;   /* largest ordinary request size drawn */
     bool oom_hook;     /* install an OOM hook that claims a fresh buffer when it can */
+    bool shrink_in_place; /* talc_heap_opts_t.shrink_in_place: a shrink must never move */
     /* Optional buffers owned by the caller, reused across runs (the fuzzer): mem holds
      * first_size + first_room bytes, pool SHADOW_MAX_SPANS * slot_size bytes (slot_size a
      * multiple of 4096); both aligned to 2 MiB for replayable alignment. NULL = allocate. */

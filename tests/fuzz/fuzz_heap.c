@@ -62,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     shadow_config_t cfg = {0};
     cfg.cache_line = (mode & 3) == 3 ? talc_cache_line_size() : lines[mode & 3];
     cfg.oom_hook = (mode & 4) != 0;
+    cfg.shrink_in_place = (mode & 8) != 0;
     cfg.first_size = talc_heap_footprint() + (size_t)(fuzz_take(&f, 2) % 1024) * 256;
     cfg.first_room = 64 * 1024;
     cfg.slot_size = 64 * 1024;

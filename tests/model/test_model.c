@@ -102,7 +102,8 @@ Test(model, normal_heap_b, .timeout = 600)
     run_model("normal_heap_b", 2, base_config());
 }
 
-/* A small first span: the heap lives near OOM, so claim/extend/the OOM hook matter. */
+/* A small first span: the heap lives near OOM, so claim/extend/the OOM hook matter. With
+ * shrink_in_place, where scarcity would otherwise let shrinks move: none may. */
 Test(model, tight_heap_with_oom_hook, .timeout = 600)
 {
     shadow_config_t c = base_config();
@@ -112,6 +113,7 @@ Test(model, tight_heap_with_oom_hook, .timeout = 600)
     c.live_cap = 512 * 1024;
     c.max_size = 32 * 1024;
     c.oom_hook = true;
+    c.shrink_in_place = true;
     run_model("tight_heap_with_oom_hook", 3, c);
 }
 

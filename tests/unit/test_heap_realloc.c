@@ -245,6 +245,92 @@ Test(heap_realloc, over_aligned_block_shrinks_in_place)
     HEAP_OK(h);
 }
 
+/* ---- Moving shrinks (talc/heap.h: only while memory is scarce) ----------------------------*/
+
+typedef struct scarce {
+    talc_heap_t *h;
+    unsigned char *a; /* 20000 bytes, address aligned to less than 64 */
+    unsigned char *hole; /* where a 1000-byte block was: the only free chunk that holds 500 */
+    void *rest[8];
+    size_t nrest;
+} scarce_t;
+
+/* A 64 KiB heap with block a, a hole after it, and everything else allocated: no free chunk
+ * comes near half the span. a's address is kept off 64-byte alignment (a spacer in front if
+ * needed) so that the alignment rule cannot stop a move. */
+static scarce_t scarce_heap(bool shrink_in_place)
+{
+    talc_heap_opts_t o = test_opts("scarce");
+    o.shrink_in_place = shrink_in_place;
+    scarce_t sc = {.h = test_heap(64 * 1024, &o)};
+    sc.a = talc_heap_alloc(sc.h, 20000);
+    if (test_is_aligned(sc.a, 64)) {
+        talc_heap_free(sc.h, sc.a);
+        cr_assert_not_null(talc_heap_alloc(sc.h, 16)); /* spacer: one minimum chunk */
+        sc.a = talc_heap_alloc(sc.h, 20000);
+    }
+    cr_assert_not_null(sc.a);
+    cr_assert(!test_is_aligned(sc.a, 64));
+    sc.hole = talc_heap_alloc(sc.h, 1000);
+    sc.nrest = test_exhaust(sc.h, sc.rest, 8);
+    talc_heap_free(sc.h, sc.hole);
+    test_walk_t w = test_walk(sc.h);
+    cr_assert_lt(w.largest_free, 4096, "memory is scarce");
+    fill(sc.h, sc.a, 77);
+    HEAP_OK(sc.h);
+    return sc;
+}
+
+Test(heap_realloc, large_shrink_moves_to_a_hole_when_memory_is_scarce)
+{
+    scarce_t sc = scarce_heap(false);
+    talc_heap_counters_t c0 = test_counters(sc.h);
+    (void)c0; /* read only when counters and moving shrinks are compiled in */
+    unsigned char *q = talc_heap_realloc(sc.h, sc.a, 500);
+#if TALC_SHRINK_MOVE > 0
+    cr_assert_eq(q, sc.hole, "the shrink moves into the hole");
+    cr_assert_geq(test_walk(sc.h).largest_free, 19000, "a's whole chunk is free again");
+#if TALC_COUNTERS
+    talc_heap_counters_t c1 = test_counters(sc.h);
+    cr_assert_eq(c1.total_allocs, c0.total_allocs + 1, "a move counts as one allocation");
+    cr_assert_eq(c1.live_allocs, c0.live_allocs);
+    cr_assert_eq(c1.live_bytes, c0.live_bytes - 19500);
+#endif
+#else
+    cr_assert_eq(q, sc.a, "built with TALC_SHRINK_MOVE=0: shrinks stay in place");
+#endif
+    expect_prefix(q, 500, 77);
+    HEAP_OK(sc.h);
+}
+
+Test(heap_realloc, small_shrink_stays_in_place_when_memory_is_scarce)
+{
+    scarce_t sc = scarce_heap(false);
+    /* Gives back less than TALC_SHRINK_MOVE (4096 by default): no move. */
+    cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 20000 - 2000), sc.a);
+    expect_prefix(sc.a, 18000, 77);
+    HEAP_OK(sc.h);
+}
+
+Test(heap_realloc, shrink_in_place_option_never_moves)
+{
+    scarce_t sc = scarce_heap(true);
+    cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 500), sc.a);
+    expect_prefix(sc.a, 500, 77);
+    cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 16), sc.a);
+    HEAP_OK(sc.h);
+}
+
+Test(heap_realloc, shrink_stays_in_place_while_memory_is_plentiful)
+{
+    scarce_t sc = scarce_heap(false);
+    for (size_t i = 0; i < sc.nrest; i++)
+        talc_heap_free(sc.h, sc.rest[i]);
+    cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 500), sc.a);
+    expect_prefix(sc.a, 500, 77);
+    HEAP_OK(sc.h);
+}
+
 /* ---- resize_in_place ----------------------------------------------------------------------*/
 
 Test(heap_realloc, resize_in_place_grows_into_free_neighbour)
