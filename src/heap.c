@@ -114,7 +114,7 @@ static char *talc_scan_bin(struct talc_heap *h, unsigned b, size_t s)
     for (talc_free_t *f = h->bins[b]; f; f = f->next) {
         size_t fs = talc_hsize(f->hdr);
         if (fs >= s) {
-            talc_bin_unlink(h, (char *)f, fs);
+            talc_bin_unlink_raw(h, (char *)f);
             return (char *)f;
         }
     }
@@ -139,7 +139,7 @@ static char *talc_best_in_bin(struct talc_heap *h, unsigned b, size_t s)
         }
     }
     if (best)
-        talc_bin_unlink(h, (char *)best, bs);
+        talc_bin_unlink_raw(h, (char *)best);
     return (char *)best;
 }
 
@@ -155,7 +155,7 @@ char *talc_heap_take(struct talc_heap *h, size_t s)
     unsigned f = talc_bm_find(h, b);
     if (TALC_LIKELY(f < TALC_NBINS)) {
         char *c = (char *)h->bins[f];
-        talc_bin_unlink(h, c, talc_hsize(talc_hdr(c)));
+        talc_bin_unlink_raw(h, c);
         return c;
     }
     /* Only bin b−1 can still hold a chunk >= s (linear bins hold one size: none there). */
@@ -183,18 +183,19 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     size_t cs = talc_hsize(talc_hdr(c));
     size_t rem = cs - s;
     if (rem >= h->min_chunk) {
-        talc_make_free(h, c + s, rem); /* the chunk above keeps PREV_FREE */
+        /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. */
+        talc_make_free_raw(h, c + s, rem);
     } else {
         s = cs;
         char *above = c + cs;
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, false);
+        TALC_CNT(h, free_chunks, -= 1);
     }
     talc_set_hdr(c, talc_used_word(s, s - TALC_HDR - n, prev_free));
     TALC_USED(h, += s);
-    talc_cnt_used_peak(h);
     TALC_CNT(h, total_allocs, += 1);
     TALC_CNT(h, total_bytes, += n);
-    talc_cnt_peak(h);
+    talc_cnt_alloc_peak(h);
     return c + TALC_HDR;
 }
 
@@ -285,23 +286,29 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     TALC_FREED(h, frees, += 1);
     TALC_FREED(h, bytes_out, += s - TALC_HDR - talc_hslack(w));
     TALC_USED(h, -= s);
+    /* One free chunk more, minus one per neighbour merged in: settled once, below. */
+    size_t merged = 0;
     if (w & TALC_F_PREV_FREE) {
         size_t ps = talc_footer(c);
         talc_set_hdr(c, 0); /* the old header is now inside a free chunk: a second free of
                                this pointer must not find it looking allocated */
         c -= ps;
-        talc_bin_unlink(h, c, ps);
+        talc_bin_unlink_raw(h, c);
         s += ps;
+        merged++;
     }
     if (!above_used) {
         size_t as = talc_hsize(talc_hdr(above));
-        talc_bin_unlink(h, above, as);
+        talc_bin_unlink_raw(h, above);
         talc_set_hdr(above, 0); /* likewise for the absorbed chunk's header */
         s += as;
+        merged++;
     } else {
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     }
-    talc_make_free(h, c, s);
+    talc_make_free_raw(h, c, s);
+    TALC_CNT(h, free_chunks, += 1 - merged);
+    (void)merged;
     return s;
 }
 

@@ -39,7 +39,7 @@ static char *talc_scan_aligned(struct talc_heap *h, unsigned b, size_t s, size_t
     for (talc_free_t *f = h->bins[b]; f; f = f->next) {
         size_t fs = talc_hsize(f->hdr);
         if (talc_aligned_fit(h, (char *)f, fs, s, a, pad)) {
-            talc_bin_unlink(h, (char *)f, fs);
+            talc_bin_unlink_raw(h, (char *)f);
             return (char *)f;
         }
     }
@@ -53,7 +53,7 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
     if (f < TALC_NBINS && talc_aligned_fit(h, (char *)h->bins[f],
                                            talc_hsize(h->bins[f]->hdr), s, a, pad)) {
         char *c = (char *)h->bins[f];
-        talc_bin_unlink(h, c, talc_hsize(talc_hdr(c)));
+        talc_bin_unlink_raw(h, c);
         return c;
     }
     if (a <= TALC_MAX_CHUNK - s - h->min_chunk) {
@@ -63,7 +63,7 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
             char *c = (char *)h->bins[g];
             size_t cs = talc_hsize(talc_hdr(c));
             if (talc_aligned_fit(h, c, cs, s, a, pad)) { /* always true, unless at the top */
-                talc_bin_unlink(h, c, cs);
+                talc_bin_unlink_raw(h, c);
                 return c;
             }
         }

@@ -217,6 +217,19 @@ TALC_INLINE void talc_cnt_used_peak(struct talc_heap *h)
 #endif
 }
 
+/* After an allocation (used_bytes and total_bytes grew): the peak of whichever figure the
+ * heap's mode follows (talc_cnt_peak, talc_cnt_used_peak), with one test of the mode. */
+TALC_INLINE void talc_cnt_alloc_peak(struct talc_heap *h)
+{
+#if TALC_COUNTERS
+    size_t v = h->held_slack ? h->used_bytes : (size_t)h->cnt.total_bytes - h->bytes_out;
+    if (v > h->cnt.peak_live_bytes)
+        TALC_PUBLISH(h->cnt.peak_live_bytes, v);
+#else
+    (void)h;
+#endif
+}
+
 /* ---- Header words -------------------------------------------------------------------------*/
 
 TALC_INLINE uint64_t talc_hdr(const char *c) { return *(const talc_word_t *)(const void *)c; }
@@ -335,7 +348,10 @@ TALC_INLINE unsigned talc_bm_find(const struct talc_heap *h, unsigned b)
     return (w << 6) + (unsigned)__builtin_ctzll(h->bitmap[w]);
 }
 
-TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
+/* Free-list primitives. The _raw forms leave cnt.free_chunks alone: a caller that unlinks
+ * and re-inserts in one operation (a split, a merge) settles the count once, with the net
+ * change (talc_heap_carve, talc_heap_release_chunk). */
+TALC_INLINE void talc_bin_insert_raw(struct talc_heap *h, char *c, size_t s)
 {
     unsigned b = talc_bin_of(s);
     talc_free_t *f = (talc_free_t *)(void *)c;
@@ -349,10 +365,15 @@ TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
         h->summary |= (uint32_t)1 << (b >> 6);
     }
     *head = f;
+}
+
+TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
+{
+    talc_bin_insert_raw(h, c, s);
     TALC_CNT(h, free_chunks, += 1);
 }
 
-TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
+TALC_INLINE void talc_bin_unlink_raw(struct talc_heap *h, char *c)
 {
     talc_free_t *f = (talc_free_t *)(void *)c;
     *f->pprev = f->next;
@@ -367,17 +388,28 @@ TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
                 h->summary &= ~((uint32_t)1 << (b >> 6));
         }
     }
+}
+
+TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
+{
+    talc_bin_unlink_raw(h, c);
     TALC_CNT(h, free_chunks, -= 1);
     (void)s;
 }
 
 /* Turn [c, c+s) into a registered free chunk whose lower neighbour is allocated. The caller
  * keeps PREV_FREE of the chunk above set. */
-TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)
+TALC_INLINE void talc_make_free_raw(struct talc_heap *h, char *c, size_t s)
 {
     talc_set_hdr(c, (uint64_t)s);
     *(talc_word_t *)(void *)(c + s - TALC_HDR) = (uint64_t)s;
-    talc_bin_insert(h, c, s);
+    talc_bin_insert_raw(h, c, s);
+}
+
+TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)
+{
+    talc_make_free_raw(h, c, s);
+    TALC_CNT(h, free_chunks, += 1);
 }
 
 /* ---- Shared internals (heap.c) ------------------------------------------------------------*/
@@ -389,7 +421,9 @@ void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr
 /* Validate an allocated user pointer; returns its chunk or NULL after reporting the fault. */
 char *talc_heap_chunk_of(const struct talc_heap *h, const void *p);
 
-/* Find and unlink a free chunk of at least s bytes (alignment q). NULL if none. */
+/* Find and unlink a free chunk of at least s bytes (alignment q). NULL if none. The chunk
+ * stays counted in cnt.free_chunks until talc_heap_carve settles it (so do the chunks of
+ * talc_heap_take_aligned and talc_heap_take_oom). */
 char *talc_heap_take(struct talc_heap *h, size_t s);
 
 /* The free chunk talc_heap_take(h, s) would pick first (the head of bin(s) if it fits, else of
@@ -401,7 +435,8 @@ const char *talc_heap_find_smaller(const struct talc_heap *h, size_t s, size_t l
 char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pad);
 
 /* Mark the unlinked free chunk c (lower neighbour flag prev_free) as allocated for a request
- * of n bytes needing s; split the tail off if it can hold a chunk. Returns the user pointer. */
+ * of n bytes needing s; split the tail off if it can hold a chunk. Returns the user pointer.
+ * c must still be counted in cnt.free_chunks (unlinked with talc_bin_unlink_raw). */
 void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t prev_free);
 
 /* The OOM loop around a take function: returns a chunk or NULL. */

@@ -161,7 +161,7 @@ static void *talc_shrink_move(struct talc_heap *h, char *c, size_t n)
     char *d = (char *)talc_heap_find_smaller(h, s, cs);
     if (!d || !talc_keeps_alignment(c, d))
         return NULL;
-    talc_bin_unlink(h, d, talc_hsize(talc_hdr(d)));
+    talc_bin_unlink_raw(h, d);
     void *np = talc_heap_carve(h, d, s, n, 0);
     memcpy(np, c + TALC_HDR, n);
     /* Re-read the header: taking a free chunk just below c whole clears c's PREV_FREE. */
