@@ -15,7 +15,7 @@
 #   BENCH_WORKLOADS   comma list: random_actions,random_actions_no_realloc,heap_efficiency,
 #                     microbench,high_alignment,arena_thread_local,arena_producer_consumer
 #                     (default all)
-#   BENCH_ALLOCATORS  comma list: talc,talc-locked,talc-nocounters,glibc,mimalloc-heap,
+#   BENCH_ALLOCATORS  comma list: talc,talc-inplace,talc-locked,talc-nocounters,glibc,mimalloc-heap,
 #                     jemalloc-arena (heap workloads); talc-arena,talc-arena-pt,
 #                     talc-nocounters-arena,talc-nocounters-arena-pt,jemalloc-arena,
 #                     jemalloc-shared,jemalloc-arena-tcache,mimalloc-heap,glibc (arena
