@@ -46,6 +46,8 @@ TALC_API void *talc_locked_alloc(talc_locked_heap_t *lh, size_t size)
 TALC_API void *talc_locked_alloc_aligned(talc_locked_heap_t *lh, size_t size, size_t align)
     TALC_MALLOC_ATTR TALC_NONNULL(1);
 TALC_API void talc_locked_free(talc_locked_heap_t *lh, void *ptr) TALC_NONNULL(1);
+/** As talc_heap_realloc, except that a shrink always stays in place (it resizes in place
+ * first, whatever opts.shrink_in_place says). */
 TALC_API void *talc_locked_realloc(talc_locked_heap_t *lh, void *ptr, size_t size)
     TALC_NONNULL(1);
 TALC_API size_t talc_locked_usable_size(talc_locked_heap_t *lh, const void *ptr)

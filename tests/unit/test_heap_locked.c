@@ -393,3 +393,29 @@ Test(heap_locked, threads_hammer_cache_aligned_heap, .timeout = 120)
     talc_locked_heap_t *lh = locked_heap(32u << 20, &o, NULL);
     hammer(lh, 10000);
 }
+
+/* talc/heap_locked.h: the locked form shrinks in place even where a plain heap would move the
+ * block (memory scarce, a large shrink, a hole that holds it). */
+Test(heap_locked, realloc_shrinks_in_place_when_memory_is_scarce)
+{
+    talc_locked_heap_t *lh = locked_heap(64 * 1024, NULL, NULL);
+    void *a = talc_locked_alloc(lh, 20000);
+    if (test_is_aligned(a, 64)) { /* a plain heap would keep a 64-aligned block in place */
+        talc_locked_free(lh, a);
+        cr_assert_not_null(talc_locked_alloc(lh, 16));
+        a = talc_locked_alloc(lh, 20000);
+    }
+    void *hole = talc_locked_alloc(lh, 1000);
+    cr_assert(a && hole);
+    void *rest[8];
+    talc_heap_t *h = talc_locked_acquire(lh);
+    size_t nrest = test_exhaust(h, rest, 8);
+    talc_locked_release(lh);
+    talc_locked_free(lh, hole);
+    cr_assert_eq(talc_locked_realloc(lh, a, 500), a);
+    locked_check(lh);
+    for (size_t i = 0; i < nrest; i++)
+        talc_locked_free(lh, rest[i]);
+    talc_locked_free(lh, a);
+    locked_check(lh);
+}
