@@ -448,6 +448,8 @@ static bool shrink_may_move(const shadow_t *s, const shadow_block_t *b, size_t u
 static int op_realloc(shadow_t *s, shadow_src_t *src)
 {
     unsigned kind = (unsigned)take(src, 1) % 16;
+    if (kind == 0 && over_cap(s)) /* no room in the block table: resize a block instead */
+        kind = 2;
     if (kind == 0 || !s->nblocks) { /* realloc(NULL, n) == alloc(n) */
         size_t size = decode_size(s, src);
         set_oom_expect(s, size, s->quantum);
