@@ -138,7 +138,7 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * depot list holds at most a slot list's bound (tc_cap), a depot at most TALC_TC_DEPOT_BYTES.
  * The stripe lock is what a producer and its consumer share, so the cache misses on the
  * blocks stay outside it: a give-back reads the headers before it locks, and a fill takes a
- * depot list whole (O(1)) and walks it after unlocking. Past the bounds, blocks are freed
+ * depot list whole (O(1)) and splices it in as its list (no walk: talc_tc_adopt). Past the bounds, blocks are freed
  * as before. Trims, flushes and thread exit never park (the remote list excepted): they are
  * there to give memory back. Depots are emptied into their heaps by
  * talc_thread_cache_flush (for the arenas the thread caches), before the OOM chain's first
@@ -164,9 +164,10 @@ static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
 }
 
 /* Take depot list k of st (locked, not empty) whole, or only its head block when `one`:
- * O(1) under the lock, the walk over the blocks is the caller's, after unlocking. Returns
- * the NULL-terminated list; *bytes receives its chunk bytes. */
-static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *bytes)
+ * O(1). Returns the NULL-terminated list; *bytes receives its chunk bytes and *count its
+ * blocks. */
+static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *bytes,
+                            uint32_t *count)
 {
     talc_tc_depot_t *d = &st->depot;
     talc_tc_node_t *head = d->head[k];
@@ -175,7 +176,9 @@ static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *byt
         head->next = NULL;
         d->n[k]--;
         *bytes = head->chunk;
+        *count = 1;
     } else {
+        *count = d->n[k];
         d->head[k] = NULL;
         d->n[k] = 0;
         *bytes = d->kbytes[k];
@@ -185,15 +188,17 @@ static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *byt
     return head;
 }
 
-/* Blocks taken from a depot (talc_tc_unpark; `bytes` in all) into slot sl's list k, which
- * is empty: the first is returned for the caller to hand out, the rest are linked. */
-static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, size_t bytes)
+/* Blocks taken from a depot (talc_tc_unpark: `count` blocks, `bytes` in all) into slot sl's
+ * list k, which is empty: the first is returned for the caller to hand out, the rest become
+ * the list as they are. A depot list is already a slot list (each node's link and chunk size
+ * set when it was parked, all of class k, at most the list's bound), so this is a splice:
+ * walking it would take a cache miss per block here and again when each is popped. */
+static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, size_t bytes,
+                           uint32_t count)
 {
-    for (void *p = ((talc_tc_node_t *)list)->next; p;) {
-        talc_tc_node_t *node = p;
-        p = node->next;
-        talc_tc_link(&sl->bin[k], node, node->chunk);
-    }
+    talc_tc_bin_t *b = &sl->bin[k];
+    b->head = ((talc_tc_node_t *)list)->next;
+    b->n += count - 1u;
     talc_tc_held(sl, bytes); /* all of them; handing out the first takes its share off */
     return list;
 }
@@ -463,9 +468,10 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
     sl->home = st;
     if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
         size_t bytes;
-        void *list = talc_tc_unpark(st, k, want == 1u, &bytes);
+        uint32_t count;
+        void *list = talc_tc_unpark(st, k, want == 1u, &bytes, &count);
         talc_stripe_unlock(st);
-        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, bytes), n);
+        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, bytes, count), n);
     }
     talc_heap_t *h = talc_stripe_heap(st);
     void *user = talc_heap_alloc(h, n);
