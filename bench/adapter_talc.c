@@ -3,9 +3,9 @@
  * Three adapters: "talc" (talc_heap_*, the single-threaded form: Talc's TalcCell),
  * "talc-inplace" (the same with opts.shrink_in_place: realloc never moves a shrinking block,
  * Talc's rule) and "talc-locked" (talc_locked_* with the built-in spinlock: Talc's TalcLock,
- * which is what Talc's own benches measure; it shrinks in place too). Each trial re-initialises the heap over the pre-touched arena
- * buffer the harness passes in, with one span covering all of it (Talc: one claim of the whole
- * arena).
+ * which is what Talc's own benches measure; it shrinks in place too). Each trial
+ * re-initialises the heap over the pre-touched arena buffer the harness passes in, with one
+ * span covering all of it (Talc: one claim of the whole arena).
  *
  * This file is compiled twice (CMakeLists.txt): with the engine as configured, and with the
  * variant's definitions (by default TALC_COUNTERS=0) into an object whose global symbols all

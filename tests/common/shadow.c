@@ -427,9 +427,10 @@ static int after_resize(shadow_t *s, shadow_block_t *b, unsigned char *q, size_t
     return 0;
 }
 
-/* Whether talc_heap_realloc may move block b (usable size `usable` before the call) that
- * shrank to n bytes to q (talc/heap.h): the heap allows it, it gives back at least
- * TALC_SHRINK_MOVE bytes, and a block aligned to 64..4096 bytes keeps that alignment. */
+/* Whether talc_heap_realloc may have moved block b (usable size `usable` before the call) to
+ * q when shrinking it to n bytes (talc/heap.h): the heap allows moving shrinks, this one gives
+ * back at least TALC_SHRINK_MOVE bytes, and a block aligned to 64..4096 bytes keeps that
+ * alignment. */
 static bool shrink_may_move(const shadow_t *s, const shadow_block_t *b, size_t usable, size_t n,
                             const void *q)
 {
