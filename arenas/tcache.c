@@ -138,9 +138,9 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * depot list holds at most a slot list's bound (tc_cap), a depot at most TALC_TC_DEPOT_BYTES.
  * The stripe lock is what a producer and its consumer share, so the cache misses on the
  * blocks stay outside it: a give-back reads the headers before it locks, and a fill takes a
- * depot list whole (O(1)) and splices it in as its list (no walk: talc_tc_adopt). Past the bounds, blocks are freed
- * as before. Trims, flushes and thread exit never park (the remote list excepted): they are
- * there to give memory back. Depots are emptied into their heaps by
+ * depot list whole (O(1)) and splices it in as its list (no walk: talc_tc_adopt). Past the
+ * bounds, blocks are freed as before. Trims, flushes and thread exit never park (the remote
+ * list excepted): they are there to give memory back. Depots are emptied into their heaps by
  * talc_thread_cache_flush (for the arenas the thread caches), before the OOM chain's first
  * step other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
 
