@@ -45,7 +45,7 @@ static void *talc_arena_alloc_locked(talc_arena_t *a, size_t n, size_t align, un
 
 void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
-    if (a->tc_on && align <= TALC_MIN_ALIGN && n <= a->tc_max_req) {
+    if (n < a->tc_req_lim && align <= TALC_MIN_ALIGN) {
         void *p = talc_tcache_alloc(a, n);
         if (TALC_LIKELY(p != NULL))
             return p;
@@ -85,7 +85,7 @@ void *talc_arena_malloc(talc_arena_t *a, size_t n)
         if (TALC_UNLIKELY(!a))
             return talc_arena_malloc_first(n);
     }
-    if (a->tc_on && n <= a->tc_max_req) {
+    if (n < a->tc_req_lim) {
         void *p = talc_tcache_pop(a, n); /* the cache hit: no call, no frame */
         if (TALC_LIKELY(p != NULL))
             return p;
@@ -158,11 +158,11 @@ void talc_free(void *p)
     talc_seg_t *g = talc_owner_or_fault(p, "free of a pointer no arena owns");
     if (TALC_UNLIKELY(!g))
         return;
-    talc_arena_t *a = g->arena;
-    if (a->tc_on)
-        talc_tcache_free(a, g, p);
-    else
-        talc_free_locked(g, p);
+#if TALC_TCACHE
+    talc_tcache_free(g->arena, g, p); /* an arena without caches: its slow path */
+#else
+    talc_free_locked(g, p);
+#endif
 }
 
 size_t talc_usable_size(const void *p)

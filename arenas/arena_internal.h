@@ -159,6 +159,8 @@ struct talc_arena {
     unsigned tc_qshift;               /* log2 of the heaps' quantum */
     unsigned tc_min_quanta;           /* the heaps' minimum chunk, in quanta */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
+    size_t tc_req_lim;                /* tc_max_req + 1 with caches on, 0 off: one compare
+                                         (n < tc_req_lim) tells a hit path whether to try */
     size_t tc_qmask;                  /* quantum - 1 */
     size_t tc_chunk_span;             /* tc_max_chunk - tc_min_chunk */
     uint8_t tc_cap[112];              /* blocks a list may hold, per size (TALC_TC_CLASSES) */

@@ -110,6 +110,7 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
     talc_tc_class_tables(a);
     talc_tcache_mode_t m = a->cfg.thread_cache;
     a->tc_on = m == TALC_TCACHE_ON || (m == TALC_TCACHE_DEFAULT && a->is_default);
+    a->tc_req_lim = a->tc_on ? a->tc_max_req + 1u : 0u;
 }
 
 /* ---- Giving blocks back to their stripes --------------------------------------------------*/
@@ -518,6 +519,19 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
 
 void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w)
 {
+    if (!a->tc_on) {
+        talc_free_locked(g, p);
+        return;
+    }
+    /* A held slack exceeds any cached chunk (TALC_TC_MAX_CHUNK), so it failed the test. */
+    if (talc_hslack(w) == TALC_SLACK_HELD) {
+        talc_fatal_report(TALC_FAULT_DOUBLE_FREE, a->name, p, "block is already free");
+        return;
+    }
+    if (!talc_tc_plausible(a, g, p, w)) {
+        talc_free_locked(g, p);
+        return;
+    }
     int saved = errno;
     talc_tc_slot_t *sl = talc_tc_slot_slow(a, false);
     errno = saved;
@@ -670,7 +684,11 @@ TALC_COLD void talc_tcache_fork_child(void)
 
 #else /* !TALC_TCACHE: no cache; tc_on stays false, so the arena never calls the rest. */
 
-void talc_tcache_arena_init(talc_arena_t *a) { a->tc_on = false; }
+void talc_tcache_arena_init(talc_arena_t *a)
+{
+    a->tc_on = false;
+    a->tc_req_lim = 0;
+}
 void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
 {
     (void)a;

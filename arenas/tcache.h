@@ -111,8 +111,10 @@ extern __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-ex
 void talc_tcache_arena_init(talc_arena_t *a);
 /* talc_tcache_alloc's miss: find or assign the slot, fill its list. */
 void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n);
-/* talc_tcache_free without a slot for a at hand: find one or take an unused one, then cache p;
- * p goes to its stripe if every slot serves another arena. */
+/* talc_tcache_free's other cases, in order: an arena without caches, or p not plausible: p
+ * goes to its stripe (whose heap reports a bad pointer), except a cached block's second free,
+ * which goes to the fatal handler; no slot for a at hand: find one or take an unused one,
+ * then cache p (or send it to its stripe if every slot serves another arena). */
 void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
 /* List k grew past its bound, or the slot past its own, or it is time to trim: give back
  * half of list k, or of every list not allocated from since the last trim. */
@@ -189,10 +191,13 @@ static inline uint64_t talc_tc_header(const void *p)
 }
 
 /* Change the bytes a slot holds: its bound, so kept whatever TALC_COUNTERS says (one writer:
- * the owner, or a flusher under the registry lock; snapshots read it). */
-static inline void talc_tc_held(talc_tc_slot_t *sl, size_t d)
+ * the owner, or a flusher under the registry lock; snapshots read it). Returns the new
+ * figure. */
+static inline size_t talc_tc_held(talc_tc_slot_t *sl, size_t d)
 {
-    talc_atomic_store_relaxed_size(&sl->held, talc_atomic_load_relaxed_size(&sl->held) + d);
+    size_t v = talc_atomic_load_relaxed_size(&sl->held) + d;
+    talc_atomic_store_relaxed_size(&sl->held, v);
+    return v;
 }
 
 /* One more take-back, published after its bytes_out (release: pairs with the acquire loads
@@ -303,7 +308,7 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     talc_tc_set_slack(p, TALC_SLACK_HELD);
     talc_stats_add(&sl->bytes_out, s - TALC_HDR - talc_hslack(w));
     talc_tc_count_free(sl);
-    talc_tc_held(sl, s);
+    size_t held = talc_tc_held(sl, s);
     if (st != sl->home) {
         talc_stats_add(&sl->remote, 1);
         if (TALC_UNLIKELY(sl->home == NULL)) { /* not allocated here yet: do not reuse */
@@ -318,27 +323,22 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     talc_tc_bin_t *b = &sl->bin[k];
     talc_tc_link(b, p, s);
     if (TALC_UNLIKELY(b->n > a->tc_cap[k] || ++sl->events >= TALC_TC_GC_EVENTS ||
-                      talc_atomic_load_relaxed_size(&sl->held) > TALC_TC_SLOT_BYTES))
+                      held > TALC_TC_SLOT_BYTES))
         talc_tcache_overflow(sl, a, k);
 }
 
 /* Free p (a block of arena a, in segment g) into the calling thread's cache, or into its
- * stripe when the cache does not take it (too large, no cache, or not a plausible block
+ * stripe when the cache does not take it (caches off, too large, or not a plausible block
  * start: the heap then reports the bad pointer). A second free of a cached block goes to the
- * fatal handler. Every path ends in a tail call or a return. */
+ * fatal handler. The hit path tests only that the thread's last slot is a's (never true for
+ * an arena without caches: no slot serves one) and that p is plausible (a cached block's
+ * held slack never is); talc_tcache_free_slow sorts out every other case. Every path ends in
+ * a tail call or a return. */
 static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
 {
     uint64_t w = talc_tc_header(p);
-    if (TALC_UNLIKELY(talc_hslack(w) == TALC_SLACK_HELD)) {
-        talc_fatal_report(TALC_FAULT_DOUBLE_FREE, a->name, p, "block is already free");
-        return;
-    }
-    if (TALC_UNLIKELY(!talc_tc_plausible(a, g, p, w))) {
-        talc_free_locked(g, p);
-        return;
-    }
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
-    if (TALC_UNLIKELY(!sl)) {
+    if (TALC_UNLIKELY(!sl || !talc_tc_plausible(a, g, p, w))) {
         talc_tcache_free_slow(a, g, p, w);
         return;
     }
