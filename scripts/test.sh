@@ -16,7 +16,8 @@
 #                              stress_platform) and the examples; Criterion cannot run under
 #                              TSan (toolchain.md 3.4); liburcu suppressed by tests/tsan.supp
 #            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
-#                              yields at every atomic): the arena, topology and platform tests
+#                              yields at every atomic): the arena, topology, platform and shim
+#                              tests
 #   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release, without
 #                              the Debian programs under the shim)
 #   The malloc shim (docs/shim.md) is built and tested where it can be: not in the ASan, TSan,
@@ -93,7 +94,7 @@ run_config x86_64 gcc-counters-off "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF -DTALC_TCACHE=OFF -DTALC_SHRINK_MOVE=0
 run_config x86_64 clang-tsan "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
-run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex" -- \
+run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex|shim" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TOPOLOGY=sysfs \
   -DTALC_DEBUG_YIELD=ON -DTALC_BUILD_EXAMPLES=OFF
 if [ "$host" = x86_64 ]; then
