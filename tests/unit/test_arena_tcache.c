@@ -2,15 +2,18 @@
  * (talc_arena_config_t.thread_cache, docs/arenas.md "Thread cache"): which arenas cache,
  * counters that stay exact while blocks sit in caches (served again for other request sizes,
  * freed by other threads, flushed), the bounds on cached memory, a second free of a cached
- * block, thread exit, talc_thread_cache_flush, more arenas than a thread has slots, destroy
- * while other threads cache blocks of the arena (and a new arena in its place), and the
- * flush that runs before the out-of-memory chain.
+ * block and bad pointers, a realloc after the thread moved to another CPU's empty stripe,
+ * thread exit, talc_thread_cache_flush, more arenas than a thread has slots, destroy while
+ * other threads cache blocks of the arena (and a new arena in its place), and the flush that
+ * runs before the out-of-memory chain.
  *
  * Built with TALC_TCACHE=0 (or TALC_COUNTERS=0) the same tests run and check that nothing is
  * reported cached.
  * Public API only; each test is its own process. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -171,6 +174,52 @@ Test(arena_tcache, contents_survive_reuse_and_realloc)
     tc_assert_exact(a, 50, 1, 4, 3);
     talc_free(q);
     tc_assert_exact(a, 0, 0, 4, 4);
+}
+
+/* Pin the calling thread to CPU c; false if the system does not let it. */
+static bool tc_pin(int c)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(c, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+/* The case contents_survive_reuse_and_realloc used to meet by chance: the thread moves to a CPU
+ * whose stripe has no memory yet, so the realloc's fill there fails and the realloc is done in
+ * the block's own stripe instead. Whichever path it takes, contents and counters hold. */
+Test(arena_tcache, realloc_after_moving_to_an_empty_stripe_stays_exact)
+{
+    cpu_set_t all;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    int cpus[2], n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &all))
+            cpus[n++] = c;
+    if (n < 2)
+        cr_skip_test("needs two CPUs");
+    talc_arena_t *a = tc_arena("moved", 2, TALC_TCACHE_ON);
+    if (!tc_pin(cpus[0]))
+        cr_skip_test("cannot pin the thread");
+    void *q = talc_arena_malloc(a, 97);
+    cr_assert_not_null(q);
+    test_pattern_fill(q, 97, 9);
+    cr_assert(tc_pin(cpus[1]));
+    q = talc_arena_realloc(a, q, 3000);
+    cr_assert_not_null(q);
+    cr_assert_eq(test_pattern_check(q, 97, 9), 97, "realloc kept the bytes");
+    talc_arena_stats_t s = test_stats(a);
+#if TALC_COUNTERS
+    cr_assert_eq(s.live_bytes, 3000);
+    cr_assert_eq(s.live_allocs, 1);
+    cr_assert_eq(s.allocs - s.frees, 1, "allocs %llu, frees %llu", (unsigned long long)s.allocs,
+                 (unsigned long long)s.frees);
+    cr_assert_eq(s.allocs + s.reallocs, 2, "one malloc, then one realloc (moved or in place)");
+#endif
+    talc_free(q);
+    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0);
+    s = test_stats(a);
+    cr_assert_eq(s.live_bytes + s.live_allocs, 0);
 }
 
 /* A cache-sized block resized within its chunk stays where it is, without a lock: only its
