@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "cpu_pin.h"
 #include "pattern.h"
 #include "rng.h"
 
@@ -176,15 +177,6 @@ Test(arena_tcache, contents_survive_reuse_and_realloc)
     tc_assert_exact(a, 0, 0, 4, 4);
 }
 
-/* Pin the calling thread to CPU c; false if the system does not let it. */
-static bool tc_pin(int c)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(c, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
 /* The case contents_survive_reuse_and_realloc used to meet by chance: the thread moves to a CPU
  * whose stripe has no memory yet, so the realloc's fill there fails and the realloc is done in
  * the block's own stripe instead. Whichever path it takes, contents and counters hold. */
@@ -192,19 +184,16 @@ Test(arena_tcache, realloc_after_moving_to_an_empty_stripe_stays_exact)
 {
     cpu_set_t all;
     cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0);
-    int cpus[2], n = 0;
-    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-        if (CPU_ISSET(c, &all))
-            cpus[n++] = c;
-    if (n < 2)
+    int cpus[2];
+    if (test_allowed_cpus(cpus, 2) < 2)
         cr_skip_test("needs two CPUs");
     talc_arena_t *a = tc_arena("moved", 2, TALC_TCACHE_ON);
-    if (!tc_pin(cpus[0]))
+    if (!test_pin_cpu(cpus[0]))
         cr_skip_test("cannot pin the thread");
     void *q = talc_arena_malloc(a, 97);
     cr_assert_not_null(q);
     test_pattern_fill(q, 97, 9);
-    cr_assert(tc_pin(cpus[1]));
+    cr_assert(test_pin_cpu(cpus[1]));
     q = talc_arena_realloc(a, q, 3000);
     cr_assert_not_null(q);
     cr_assert_eq(test_pattern_check(q, 97, 9), 97, "realloc kept the bytes");

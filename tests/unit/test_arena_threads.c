@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "cpu_pin.h"
 #include "mailbox.h"
 #include "pattern.h"
 #include "rng.h"
@@ -207,10 +208,7 @@ typedef struct remote_arg {
 static void *remote_worker(void *arg)
 {
     remote_arg_t *w = arg;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(w->cpu, &set);
-    w->rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    w->rc = test_pin_cpu(w->cpu) ? 0 : -1;
     if (w->rc != 0)
         return NULL;
     if (w->from < 0) {
@@ -235,13 +233,8 @@ static int run_pinned(remote_arg_t *w)
 
 Test(arena_threads, remote_frees_are_counted)
 {
-    cpu_set_t set;
-    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
-    int cpus[2], n = 0;
-    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
-        if (CPU_ISSET(c, &set))
-            cpus[n++] = c;
-    if (n < 2)
+    int cpus[2];
+    if (test_allowed_cpus(cpus, 2) < 2)
         cr_skip_test("needs two CPUs");
     talc_arena_t *a = test_arena("remote", TALC_STRIPES_MAX);
     enum { N = 200, OWN = 50 };

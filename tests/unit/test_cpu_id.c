@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "cpu_id.h"
+#include "cpu_pin.h"
 
 #if defined(__has_include)
 #if __has_include(<sys/rseq.h>)
@@ -28,14 +29,8 @@ static unsigned ncpus(void)
     return n > 0 ? (unsigned)n : 1u;
 }
 
-/* Pins the calling thread to one CPU; 0 if that CPU cannot be used (offline, not allowed). */
-static int pin(unsigned cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0;
-}
+/* Pins the calling thread to one CPU; false if that CPU cannot be used (offline, not allowed). */
+static bool pin(unsigned cpu) { return test_pin_cpu((int)cpu); }
 
 Test(cpu_id, current_is_below_the_cpu_count)
 {
