@@ -58,7 +58,7 @@ endforeach()
 
 # 2. pkg-config, against the installed talc.pc only.
 if(PKG_CONFIG)
-  # talc.pc first; its Requires.private (liburcu-bp, hwloc) from the system's .pc files, which
+  # talc.pc first; its Requires.private (liburcu-bp) from the system's .pc files, which
   # for a cross build are the ones the toolchain file selected at configure time.
   if(SYS_PC_LIBDIR)
     set(ENV{PKG_CONFIG_LIBDIR} "${pc_dir}:${SYS_PC_LIBDIR}")

@@ -34,6 +34,7 @@ static pthread_once_t talc_topology_once = PTHREAD_ONCE_INIT;
 static talc_topology_t talc_topology_machine;         /* written once, under the once */
 static talc_topology_cpu_t talc_topology_lone_cpu = {0, 0, 0, 1, 0};
 static talc_atomic_u32 talc_topology_probe_count;
+static const char *talc_topology_source; /* written once, under the once */
 
 unsigned talc_topology_possible_cpus(void)
 {
@@ -166,17 +167,23 @@ void talc_topology_build(talc_topology_t *out, talc_topology_cpu_t *cpus,
 
 /* ---- Load once --------------------------------------------------------------------------- */
 
+/* hwloc first in the hwloc build; sysfs when that fails (and in the sysfs build). */
 static int talc_topology_probe(talc_topology_raw_t *raw, unsigned ncpus)
 {
 #if TALC_TOPOLOGY_HWLOC
-    return talc_topology_probe_hwloc(raw, ncpus);
-#else
-    return talc_topology_probe_sysfs("/sys/devices/system", raw, ncpus);
+    int line = talc_topology_probe_hwloc(raw, ncpus);
+    if (line >= 0) {
+        talc_topology_source = "hwloc";
+        return line;
+    }
 #endif
+    talc_topology_source = "sysfs";
+    return talc_topology_probe_sysfs("/sys/devices/system", raw, ncpus);
 }
 
 static void talc_topology_load_lone(void)
 {
+    talc_topology_source = "none";
     talc_topology_machine = (talc_topology_t){
         .ncpus = 1, .ncores = 1, .ndomains = 1, .domain_level = 0,
         .line_size = talc_topology_line(0), .cpu = &talc_topology_lone_cpu,
@@ -212,6 +219,11 @@ const talc_topology_t *talc_topology_get(void)
     if (pthread_once(&talc_topology_once, talc_topology_load) != 0)
         talc_topology_load_lone(); /* cannot happen with glibc; keeps the never-NULL promise */
     return &talc_topology_machine;
+}
+
+const char *talc_topology_backend(void)
+{
+    return talc_topology_source; /* published by the once, like the struct */
 }
 
 unsigned talc_topology_probes(void)

@@ -10,13 +10,17 @@
  * are plain functions on caller memory.
  *
  * Allocation: the tables come from the OS memory seam (os_mem.h), never from malloc. The hwloc
- * backend, however, allocates with malloc inside hwloc while it probes (once per process); a
- * malloc shim must guard that first call against recursion. The sysfs backend allocates nothing.
+ * backend, however, allocates with malloc inside dlopen and hwloc while it probes (once per
+ * process); a malloc shim must guard that first call against recursion. The sysfs backend
+ * allocates nothing.
  *
- * Backends (exactly one is compiled into the library, by TALC_TOPOLOGY_HWLOC):
- *   topology_hwloc.c  hwloc 2.x (TALC_TOPOLOGY_HWLOC=1, CMake TALC_TOPOLOGY=hwloc, default)
- *   topology_sysfs.c  /sys/devices/system and sysconf, for small targets without hwloc
- *                     (TALC_TOPOLOGY_HWLOC=0, CMake TALC_TOPOLOGY=sysfs)
+ * Backends:
+ *   topology_hwloc.c  hwloc 2.x, opened with dlopen for the probe and closed after it
+ *                     (TALC_TOPOLOGY_HWLOC=1, CMake TALC_TOPOLOGY=hwloc, default)
+ *   topology_sysfs.c  /sys/devices/system and sysconf: the whole answer in a build for small
+ *                     targets (TALC_TOPOLOGY_HWLOC=0, CMake TALC_TOPOLOGY=sysfs, no hwloc at
+ *                     all), and the fallback of the hwloc build when libhwloc cannot be
+ *                     opened or fails to load a topology
  * Both only report raw facts (talc_topology_raw_t); the policy (what a cache domain is, the
  * dense numbering, the stripe map) lives once, in topology.c.
  */
@@ -84,6 +88,11 @@ const talc_topology_t *talc_topology_get(void);
  * forever (hwloc is loaded at most once). For tests. */
 unsigned talc_topology_probes(void);
 
+/* Which backend answered talc_topology_get(): "hwloc", "sysfs", or "none" (the tables could
+ * not be mapped: one CPU). A static string. Call it only after talc_topology_get() has
+ * returned on this thread (pthread_once publishes it with the struct). */
+const char *talc_topology_backend(void);
+
 /* t->ncpus, for callers that size per-CPU tables (every CPU id < this). */
 static inline unsigned talc_topology_ncpus(const talc_topology_t *t)
 {
@@ -122,9 +131,12 @@ void talc_topology_build(talc_topology_t *out, talc_topology_cpu_t *cpus,
 
 /* ---- Backends: fill raw[0..ncpus) (cleared by the caller), return the L1d line size or 0 ---- */
 
-/* hwloc (topology_hwloc.c). Loads and destroys one hwloc topology, with disallowed CPUs
- * included. Returns -1 if hwloc cannot load (raw then untouched). */
+/* hwloc (topology_hwloc.c). Opens libhwloc (TALC_HWLOC_SONAME), loads and destroys one hwloc
+ * topology with disallowed CPUs included, and closes the library again. Returns -1 (raw then
+ * untouched) if the library cannot be opened, lacks a function, reports another ABI, or
+ * cannot load a topology. _from opens the library named soname instead (tests). */
 int talc_topology_probe_hwloc(talc_topology_raw_t *raw, unsigned ncpus);
+int talc_topology_probe_hwloc_from(const char *soname, talc_topology_raw_t *raw, unsigned ncpus);
 
 /* sysfs (topology_sysfs.c). sysdir is normally "/sys/devices/system" (tests pass a fake tree):
  * cpu/cpuN/topology/thread_siblings_list (else core_cpus_list), cpu/cpuN/cache/indexK/{level,

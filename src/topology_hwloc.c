@@ -1,13 +1,29 @@
 /* topology_hwloc.c — the default topology backend: raw CPU facts from hwloc 2.x (topology.h,
- * talc_topology_probe_hwloc). Compiled into the library when TALC_TOPOLOGY_HWLOC=1.
+ * talc_topology_probe_hwloc), with hwloc loaded at run time for the one probe and unloaded
+ * after it. Compiled into the library when TALC_TOPOLOGY_HWLOC=1.
  *
- * Who calls it: talc_topology_get(), once per process under pthread_once; a test in a sysfs
- * build may call it once more to compare. Nothing else may load hwloc.
- * Concurrency: reentrant (one private hwloc topology per call), but each call loads hwloc
- * afresh (milliseconds, hundreds of syscalls), hence the single caller.
- * Allocation: hwloc allocates with malloc while it loads and frees it all on destroy. A malloc
- * shim must therefore let talc_topology_get()'s first call reach the system allocator (or any
- * other arena) without recursing into itself.
+ * Why at run time: the probe runs once per process, but a library linked at build time stays
+ * mapped, and what the probe touched stays resident. libhwloc and the libudev and libm it
+ * needs cost a process that preloads the malloc shim about 0.8 MiB of resident memory for the
+ * rest of its life (docs/shim.md, "Limits"). dlopen + dlclose around the probe gives that
+ * back, and a machine without libhwloc still gets a topology (topology.c then asks sysfs).
+ * If the process has libhwloc loaded anyway, dlopen/dlclose only move its reference count.
+ *
+ * Who calls it: talc_topology_get(), once per process under pthread_once; tests call it to
+ * compare with sysfs. Nothing else may load hwloc.
+ * Concurrency: reentrant (one private hwloc topology per call; the dynamic loader serialises
+ * dlopen and dlclose), but each call loads hwloc afresh (milliseconds, hundreds of syscalls),
+ * hence the single caller. It takes the dynamic loader's lock: a caller must not hold a lock
+ * that a thread inside dlopen (or a constructor dlopen runs) may wait for.
+ * Allocation: dlopen, hwloc and dlclose allocate with malloc and free it all again (hwloc on
+ * destroy, the loader on dlclose). A malloc shim must therefore let talc_topology_get()'s
+ * first call reach the system allocator (or any other arena) without recursing into itself.
+ *
+ * ABI: only the library whose SONAME matches the headers we compile against
+ * (TALC_HWLOC_SONAME, libhwloc.so.15 for hwloc 2.x) is opened, and it must report the same
+ * API major (hwloc_get_api_version() >> 16), which is hwloc's rule for a compatible ABI: the
+ * object structs read below are then laid out as in our headers. The header's inline helpers
+ * call hwloc by name, so none is used: their three loops are written out below.
  *
  * Facts taken: each PU's core (its Core ancestor's cpuset), its data and unified caches of
  * levels 1..4 (ancestors for which hwloc_obj_type_is_dcache holds), the L1d line size, and its
@@ -16,70 +32,135 @@
  * under taskset. Where hwloc knows nothing (qemu-user on a host without /sys cache info finds
  * no caches) the fields stay NONE and topology.c falls back.
  */
+#define _GNU_SOURCE
 #include "topology.h"
 
+#include <dlfcn.h>
 #include <hwloc.h>
 
 #if HWLOC_API_VERSION < 0x00020000
 #error "topology_hwloc.c needs hwloc >= 2.0 (or build with TALC_TOPOLOGY=sysfs)"
 #endif
 
-/* The lowest OS number in a cpuset, or NONE. */
-static uint32_t talc_hwloc_first(hwloc_const_cpuset_t set)
+#ifndef TALC_HWLOC_SONAME
+#define TALC_HWLOC_SONAME "libhwloc.so.15"
+#endif
+
+/* The hwloc functions the probe calls, typed from hwloc's own declarations (taking a type
+ * does not reference the symbol, so nothing links to libhwloc). */
+#define TALC_HWLOC_FUNCTIONS(X)                                                                \
+    X(hwloc_get_api_version)                                                                   \
+    X(hwloc_topology_init)                                                                     \
+    X(hwloc_topology_set_flags)                                                                \
+    X(hwloc_topology_set_type_filter)                                                          \
+    X(hwloc_topology_load)                                                                     \
+    X(hwloc_topology_destroy)                                                                  \
+    X(hwloc_get_type_depth)                                                                    \
+    X(hwloc_get_nbobjs_by_depth)                                                               \
+    X(hwloc_get_obj_by_depth)                                                                  \
+    X(hwloc_obj_type_is_dcache)                                                                \
+    X(hwloc_bitmap_first)
+
+typedef struct talc_hwloc_api {
+#define TALC_HWLOC_FIELD(f) __typeof__(&f) f;
+    TALC_HWLOC_FUNCTIONS(TALC_HWLOC_FIELD)
+#undef TALC_HWLOC_FIELD
+} talc_hwloc_api_t;
+
+/* Resolves every function of api from handle; -1 if one is missing or the ABI differs. */
+static int talc_hwloc_bind(void *handle, talc_hwloc_api_t *api)
 {
-    int f = set ? hwloc_bitmap_first(set) : -1;
+#define TALC_HWLOC_SYM(f)                                                                      \
+    *(void **)(void *)&api->f = dlsym(handle, #f);                                             \
+    if (api->f == NULL)                                                                        \
+        return -1;
+    TALC_HWLOC_FUNCTIONS(TALC_HWLOC_SYM)
+#undef TALC_HWLOC_SYM
+    return (api->hwloc_get_api_version() >> 16) == (HWLOC_API_VERSION >> 16) ? 0 : -1;
+}
+
+/* The lowest OS number in a cpuset, or NONE. */
+static uint32_t talc_hwloc_first(const talc_hwloc_api_t *api, hwloc_const_bitmap_t set)
+{
+    int f = set ? api->hwloc_bitmap_first(set) : -1;
     return f < 0 ? TALC_TOPOLOGY_NONE : (uint32_t)f;
 }
 
 /* Records the data/unified caches above pu; the first L1 line size seen goes to *line. */
-static void talc_hwloc_caches(hwloc_obj_t pu, talc_topology_raw_t *raw, unsigned *line)
+static void talc_hwloc_caches(const talc_hwloc_api_t *api, hwloc_obj_t pu,
+                              talc_topology_raw_t *raw, unsigned *line)
 {
     for (hwloc_obj_t o = pu->parent; o; o = o->parent) {
-        if (!hwloc_obj_type_is_dcache(o->type))
+        if (!api->hwloc_obj_type_is_dcache(o->type))
             continue;
         unsigned level = o->attr->cache.depth;
         if (level < 1 || level > TALC_TOPOLOGY_LEVELS)
             continue;
-        raw->cache_first[level - 1] = talc_hwloc_first(o->cpuset);
+        raw->cache_first[level - 1] = talc_hwloc_first(api, o->cpuset);
         if (level == 1 && *line == 0)
             *line = o->attr->cache.linesize;
     }
 }
 
-static void talc_hwloc_pu(hwloc_topology_t topo, hwloc_obj_t pu, talc_topology_raw_t *raw,
+static void talc_hwloc_pu(const talc_hwloc_api_t *api, hwloc_obj_t pu, talc_topology_raw_t *raw,
                           unsigned *line)
 {
-    hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);
-    raw->core_first = core ? talc_hwloc_first(core->cpuset) : TALC_TOPOLOGY_NONE;
-    talc_hwloc_caches(pu, raw, line);
-    int node = pu->nodeset ? hwloc_bitmap_first(pu->nodeset) : -1;
+    hwloc_obj_t core = pu->parent;
+    while (core && core->type != HWLOC_OBJ_CORE)
+        core = core->parent;
+    raw->core_first = core ? talc_hwloc_first(api, core->cpuset) : TALC_TOPOLOGY_NONE;
+    talc_hwloc_caches(api, pu, raw, line);
+    int node = pu->nodeset ? api->hwloc_bitmap_first(pu->nodeset) : -1;
     raw->node = node < 0 ? TALC_TOPOLOGY_NONE : (uint32_t)node;
 }
 
 /* A topology with disallowed PUs, without I/O objects. 0, or -1 (nothing to destroy). */
-static int talc_hwloc_load(hwloc_topology_t *topo)
+static int talc_hwloc_load(const talc_hwloc_api_t *api, hwloc_topology_t *topo)
 {
-    if (hwloc_topology_init(topo) != 0)
+    static const hwloc_obj_type_t io[] = {HWLOC_OBJ_BRIDGE, HWLOC_OBJ_PCI_DEVICE,
+                                          HWLOC_OBJ_OS_DEVICE};
+    if (api->hwloc_topology_init(topo) != 0)
         return -1;
-    if (hwloc_topology_set_flags(*topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED) != 0
-        || hwloc_topology_set_io_types_filter(*topo, HWLOC_TYPE_FILTER_KEEP_NONE) != 0
-        || hwloc_topology_load(*topo) != 0) {
-        hwloc_topology_destroy(*topo);
+    int rc = api->hwloc_topology_set_flags(*topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    for (unsigned i = 0; rc == 0 && i < sizeof io / sizeof io[0]; i++)
+        rc = api->hwloc_topology_set_type_filter(*topo, io[i], HWLOC_TYPE_FILTER_KEEP_NONE);
+    if (rc != 0 || api->hwloc_topology_load(*topo) != 0) {
+        api->hwloc_topology_destroy(*topo);
         return -1;
     }
     return 0;
 }
 
-int talc_topology_probe_hwloc(talc_topology_raw_t *raw, unsigned ncpus)
+/* The probe proper, on a bound api. */
+static int talc_hwloc_probe(const talc_hwloc_api_t *api, talc_topology_raw_t *raw, unsigned ncpus)
 {
     hwloc_topology_t topo;
     unsigned line = 0;
-    if (talc_hwloc_load(&topo) != 0)
+    if (talc_hwloc_load(api, &topo) != 0)
         return -1;
-    for (hwloc_obj_t pu = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_PU, NULL); pu;
-         pu = hwloc_get_next_obj_by_type(topo, HWLOC_OBJ_PU, pu))
-        if (pu->os_index < ncpus)
-            talc_hwloc_pu(topo, pu, &raw[pu->os_index], &line);
-    hwloc_topology_destroy(topo);
-    return (int)line;
+    int depth = api->hwloc_get_type_depth(topo, HWLOC_OBJ_PU);
+    unsigned npus = depth < 0 ? 0u : api->hwloc_get_nbobjs_by_depth(topo, depth);
+    for (unsigned i = 0; i < npus; i++) {
+        hwloc_obj_t pu = api->hwloc_get_obj_by_depth(topo, depth, i);
+        if (pu && pu->os_index < ncpus)
+            talc_hwloc_pu(api, pu, &raw[pu->os_index], &line);
+    }
+    api->hwloc_topology_destroy(topo);
+    return depth < 0 ? -1 : (int)line;
+}
+
+int talc_topology_probe_hwloc_from(const char *soname, talc_topology_raw_t *raw, unsigned ncpus)
+{
+    void *handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL)
+        return -1;
+    talc_hwloc_api_t api;
+    int line = talc_hwloc_bind(handle, &api) == 0 ? talc_hwloc_probe(&api, raw, ncpus) : -1;
+    dlclose(handle);
+    return line;
+}
+
+int talc_topology_probe_hwloc(talc_topology_raw_t *raw, unsigned ncpus)
+{
+    return talc_topology_probe_hwloc_from(TALC_HWLOC_SONAME, raw, ncpus);
 }

@@ -3,11 +3,17 @@
  * two NUMA nodes; no caches; nothing at all), sanitising of bad raw facts, the stripe map's
  * promises on synthetic machines, and agreement of the hwloc and sysfs backends on this one.
  *
- * Build: the library compiles one backend. This test also needs the other one to compare:
- * with TALC_TOPOLOGY_HWLOC=1 link src/topology_sysfs.c into it; with TALC_TOPOLOGY_HWLOC=0
- * link src/topology_hwloc.c + hwloc and define TALC_TEST_WITH_HWLOC=1 (else that test skips).
+ * Also: hwloc opened at run time is closed again after the probe, and a libhwloc that is
+ * missing or of another ABI is turned down (the library then answers from sysfs: ctest
+ * test_topology_fallback runs describes_this_machine that way, TALC_TEST_EXPECT_TOPOLOGY=sysfs).
+ *
+ * Build: the hwloc build's library has both backends. The sysfs build's has only sysfs; to
+ * compare, compile src/topology_hwloc.c in (hwloc's headers; nothing to link) and define
+ * TALC_TEST_WITH_HWLOC=1 (else those tests skip). TALC_TEST_FAKE_HWLOC is the path of
+ * tests/common/fake_hwloc.c built as a library.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +33,7 @@
 #endif
 
 #define NONE TALC_TOPOLOGY_NONE
+#define HWLOC_SONAME "libhwloc.so.15" /* CMake TALC_HWLOC_SONAME's default */
 
 /* ---- Helpers ----------------------------------------------------------------------------- */
 
@@ -172,9 +179,12 @@ Test(topology, describes_this_machine)
     check_topology(t);
     cr_assert_eq(t->ncpus, (unsigned)sysconf(_SC_NPROCESSORS_CONF));
     cr_assert_eq(t->ncpus, talc_topology_possible_cpus());
+    const char *want = getenv("TALC_TEST_EXPECT_TOPOLOGY");
+    if (!want)
+        want = TALC_TOPOLOGY_HWLOC ? "hwloc" : "sysfs";
     cr_log_info("%u CPUs, %u cores, %u domains (level %u), line %u, backend %s", t->ncpus,
-                t->ncores, t->ndomains, t->domain_level, t->line_size,
-                TALC_TOPOLOGY_HWLOC ? "hwloc" : "sysfs");
+                t->ncores, t->ndomains, t->domain_level, t->line_size, talc_topology_backend());
+    cr_assert_str_eq(talc_topology_backend(), want, "the backend that answered");
     for (unsigned c = 0; c < t->ncpus; c++)
         cr_log_info("  cpu %u: core %u domain %u (%u of %u) node %u", c, t->cpu[c].core,
                     t->cpu[c].domain, t->cpu[c].core_in_domain, t->cpu[c].domain_cores,
@@ -301,6 +311,67 @@ Test(topology, raw_facts_agree_on_this_machine)
     cr_assert_eq(talc_topology_probes(), 0);
     free(h);
     free(s);
+#else
+    cr_skip_test("no hwloc in this build");
+#endif
+}
+
+/* ---- Opening hwloc ----------------------------------------------------------------------- */
+
+#if TALC_TOPOLOGY_HWLOC || TALC_TEST_WITH_HWLOC
+static bool hwloc_is_mapped(void)
+{
+    void *h = dlopen(HWLOC_SONAME, RTLD_LAZY | RTLD_NOLOAD);
+    if (h)
+        dlclose(h);
+    return h != NULL;
+}
+
+/* A failed probe leaves every raw fact unknown. */
+static void assert_untouched(const talc_topology_raw_t *raw, unsigned n)
+{
+    for (unsigned c = 0; c < n; c++) {
+        cr_assert_eq(raw[c].core_first, NONE, "cpu %u", c);
+        cr_assert_eq(raw[c].node, NONE, "cpu %u", c);
+        for (unsigned l = 0; l < TALC_TOPOLOGY_LEVELS; l++)
+            cr_assert_eq(raw[c].cache_first[l], NONE, "cpu %u L%u", c, l + 1);
+    }
+}
+#endif
+
+Test(topology, hwloc_is_closed_after_the_probe)
+{
+#if TALC_TOPOLOGY_HWLOC || TALC_TEST_WITH_HWLOC
+    cr_assert(!hwloc_is_mapped(), "nothing in this test links libhwloc");
+    unsigned n = talc_topology_possible_cpus();
+    talc_topology_raw_t *raw = calloc(n, sizeof *raw);
+    talc_topology_raw_clear(raw, n);
+    cr_assert_geq(talc_topology_probe_hwloc(raw, n), 0, "the real libhwloc loads");
+    cr_assert_neq(raw[0].core_first, NONE, "and tells CPU 0's core");
+    cr_assert(!hwloc_is_mapped(), "libhwloc unmapped again after the probe");
+    free(raw);
+#else
+    cr_skip_test("no hwloc in this build");
+#endif
+}
+
+Test(topology, missing_or_foreign_hwloc_is_turned_down)
+{
+#if TALC_TOPOLOGY_HWLOC || TALC_TEST_WITH_HWLOC
+    unsigned n = talc_topology_possible_cpus();
+    talc_topology_raw_t *raw = calloc(n, sizeof *raw);
+    talc_topology_raw_clear(raw, n);
+    cr_assert_eq(talc_topology_probe_hwloc_from("libtalc-test-no-such-library.so.0", raw, n), -1);
+    assert_untouched(raw, n);
+    /* libc has none of hwloc's functions */
+    cr_assert_eq(talc_topology_probe_hwloc_from("libc.so.6", raw, n), -1);
+    assert_untouched(raw, n);
+    /* every function, of API 1.11: calling any but the version aborts */
+    cr_assert_eq(talc_topology_probe_hwloc_from(TALC_TEST_FAKE_HWLOC, raw, n), -1);
+    assert_untouched(raw, n);
+    void *fake = dlopen(TALC_TEST_FAKE_HWLOC, RTLD_LAZY | RTLD_NOLOAD);
+    cr_assert_null(fake, "the refused library is closed again");
+    free(raw);
 #else
     cr_skip_test("no hwloc in this build");
 #endif
