@@ -54,14 +54,16 @@ __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
 
 #if TALC_TCACHE
 
-#define TALC_TC_POOL_BYTES ((size_t)64 << 10)
+#define TALC_TC_POOL_BYTES ((size_t)64 << 10) /* caches are mapped this many bytes at a time */
+_Static_assert(sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES, "a pool mapping holds a cache");
 
 enum { TALC_TC_NONE = 0, TALC_TC_SETUP, TALC_TC_LIVE, TALC_TC_DEAD };
 static __thread unsigned char talc_tc_state __attribute__((tls_model("initial-exec")));
 
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
 static talc_tcache_t *talc_tc_all;  /* registered caches */
-static talc_tcache_t *talc_tc_pool; /* unused ones, linked through next */
+static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
+static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved on demand, untouched */
 static pthread_key_t talc_tc_key;
 static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
 static bool talc_tc_key_ok;
@@ -362,22 +364,31 @@ TALC_COLD static void talc_tc_make_key(void)
     talc_tc_key_ok = pthread_key_create(&talc_tc_key, talc_tc_thread_exit) == 0;
 }
 
-/* A zeroed cache from the pool, registered. Lock held. */
-TALC_COLD static talc_tcache_t *talc_tc_take(void)
+/* A cache nobody has used: carved from the fresh part of the last pool mapping, which is
+ * written only as threads arrive (a process with one thread touches one cache's pages, not
+ * the whole mapping's). NULL if the OS has no memory. Lock held. */
+TALC_COLD static talc_tcache_t *talc_tc_carve(void)
 {
-    if (!talc_tc_pool) {
+    if ((size_t)(talc_tc_fresh_end - talc_tc_fresh) < sizeof(talc_tcache_t)) {
         char *m = talc_os_map(TALC_TC_POOL_BYTES, 0);
         if (!m)
             return NULL;
-        for (size_t off = 0; off + sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES;
-             off += sizeof(talc_tcache_t)) {
-            talc_tcache_t *t = (talc_tcache_t *)(void *)(m + off);
-            t->next = talc_tc_pool;
-            talc_tc_pool = t;
-        }
+        talc_tc_fresh = m;
+        talc_tc_fresh_end = m + TALC_TC_POOL_BYTES;
     }
+    talc_tcache_t *tc = (talc_tcache_t *)(void *)talc_tc_fresh;
+    talc_tc_fresh += sizeof(talc_tcache_t);
+    return tc;
+}
+
+/* A zeroed cache, a released one first, registered. Lock held. */
+TALC_COLD static talc_tcache_t *talc_tc_take(void)
+{
     talc_tcache_t *tc = talc_tc_pool;
-    talc_tc_pool = tc->next;
+    if (tc)
+        talc_tc_pool = tc->next;
+    else if (!(tc = talc_tc_carve()))
+        return NULL;
     memset(tc, 0, sizeof *tc);
     tc->next = talc_tc_all;
     if (talc_tc_all)
