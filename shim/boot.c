@@ -8,7 +8,8 @@
  * comes from here instead. The buffer is a static array: its address range identifies its
  * blocks, so free/realloc/malloc_usable_size recognise them without touching the owner map
  * (talc_free would send them to the fatal handler as unowned). It is .bss: pages the heap
- * never touches cost nothing.
+ * never touches cost nothing, and once start-up is over (READY) talc_boot_trim gives back the
+ * pages inside its free chunks, so that start-up's peak does not stay resident.
  *
  * The heap is the library's own engine (src/heap*.c), so frees during start-up are real frees
  * and the buffer holds the peak of start-up allocation, not its sum (391 allocations, a peak
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "arena_internal.h" /* talc_fatal_heap_handler: faults go to the process-wide handler */
+#include "os_mem.h"
 #include "shim_internal.h"
 
 /* Bytes of the static buffer (hwloc on a 2-socket, 128-CPU machine allocates a few hundred KiB
@@ -105,6 +107,38 @@ void *talc_boot_realloc(void *p, size_t size)
     if (!q)
         errno = ENOMEM;
     return q;
+}
+
+/* Walk visitor: decommit the whole pages of a free chunk that lie past its links and before
+ * its footer (the only bytes of a free chunk the heap reads). The buffer is .bss: those pages
+ * are anonymous and read back as zeros if the heap ever hands them out again. */
+static bool talc_boot_trim_chunk(const talc_span_t *span, void *ptr, size_t size, bool used,
+                                 void *ctx)
+{
+    (void)span;
+    (void)ctx;
+    uintptr_t page = talc_os_page_size();
+    uintptr_t lo = ((uintptr_t)ptr + 2u * sizeof(void *) + page - 1u) & ~(page - 1u);
+    uintptr_t hi = ((uintptr_t)ptr + size - TALC_HDR) & ~(page - 1u);
+    if (!used && hi > lo)
+        (void)talc_os_decommit((void *)lo, hi - lo); /* a failure only keeps the pages */
+    return true;
+}
+
+void talc_boot_trim(void)
+{
+    talc_boot_acquire();
+    if (talc_boot_heap)
+        (void)talc_heap_walk(talc_boot_heap, talc_boot_trim_chunk, NULL);
+    talc_boot_release();
+}
+
+const talc_heap_t *talc_boot_heap_peek(void)
+{
+    talc_boot_acquire();
+    const talc_heap_t *h = talc_boot_heap;
+    talc_boot_release();
+    return h;
 }
 
 void talc_boot_counters(talc_heap_counters_t *out)

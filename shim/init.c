@@ -150,6 +150,7 @@ static void talc_shim_init_run(void)
     talc_shim_in_init = false;
     /* release: everything above is visible to any thread that sees READY (acquire). */
     talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
+    talc_boot_trim(); /* start-up's peak is over: its pages need not stay resident */
     errno = saved;
 }
 

@@ -70,6 +70,12 @@ void talc_boot_free(void *p);
 size_t talc_boot_usable_size(const void *p);
 /* Resize inside the bootstrap heap; NULL (p intact) if it has no room. */
 void *talc_boot_realloc(void *p, size_t size);
+/* Give the pages inside the bootstrap heap's free chunks back to the OS (once, after READY:
+ * start-up's peak is over, and only a few blocks stay live). */
+void talc_boot_trim(void);
+/* The bootstrap heap (NULL if never used), for the white-box test to walk while no thread
+ * allocates from it. */
+const talc_heap_t *talc_boot_heap_peek(void);
 /* The bootstrap heap's counters (all zero if it was never used). */
 void talc_boot_counters(talc_heap_counters_t *out);
 /* fork handlers: the child re-initialises the lock. */

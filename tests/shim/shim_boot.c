@@ -5,8 +5,10 @@
  * initialising, and checks what every thread then gets: blocks from the bootstrap heap, that
  * free/realloc/malloc_usable_size recognise them, that a request too large for the bootstrap
  * heap waits until READY instead of failing, and that after READY bootstrap blocks are freed
- * and moved into arenas correctly. Linked with libtalc-malloc.a (whole), shim/ on the include
- * path. Exit status 0 iff every check passed.
+ * and moved into arenas correctly. Before that, it checks what the real start-up left
+ * resident in the bootstrap buffer (mincore): the heap's control block and live blocks, and of
+ * each free chunk only the pages of its links and footer (talc_boot_trim). Linked with
+ * libtalc-malloc.a (whole), shim/ on the include path. Exit status 0 iff every check passed.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -16,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "heap_internal.h" /* sizeof(talc_heap_t) */
 #include "shim_internal.h"
 #include "talc/arena.h"
 
@@ -60,9 +64,70 @@ static void *big_during_init(void *arg)
     return NULL;
 }
 
+/* ---- What start-up left resident --------------------------------------------------------- */
+
+typedef struct boot_pages {
+    uintptr_t page;
+    unsigned char *may; /* per page of the buffer: 1 if it may be resident */
+} boot_pages_t;
+
+static void allow(boot_pages_t *b, uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t p = lo & ~(b->page - 1u); p < hi; p += b->page)
+        b->may[(p - ((uintptr_t)talc_boot_mem & ~(b->page - 1u))) / b->page] = 1;
+}
+
+static bool allow_chunk(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx)
+{
+    (void)span;
+    boot_pages_t *b = ctx;
+    uintptr_t p = (uintptr_t)ptr;
+    if (used) {
+        allow(b, p - 8u, p + size);
+    } else { /* header and links; footer */
+        allow(b, p - 8u, p + 2u * sizeof(void *));
+        allow(b, p + size - 8u, p + size);
+    }
+    return true;
+}
+
+/* Every resident page of the buffer holds the heap's control block, a live block, or a free
+ * chunk's header, links or footer. Returns the resident page count. */
+static size_t check_boot_resident(void)
+{
+    const talc_heap_t *h = talc_boot_heap_peek();
+    boot_pages_t b = {(uintptr_t)sysconf(_SC_PAGESIZE), NULL};
+    uintptr_t first = (uintptr_t)talc_boot_mem & ~(b.page - 1u);
+    size_t npages = ((uintptr_t)talc_boot_mem + talc_boot_mem_size - first + b.page - 1u) / b.page;
+    unsigned char *in = calloc(npages, 1);
+    b.may = calloc(npages, 1);
+    CHECK(in && b.may && h, "set-up");
+    if (!in || !b.may || !h)
+        return 0;
+    CHECK(mincore((void *)first, npages * b.page, in) == 0, "mincore");
+    allow(&b, first, (uintptr_t)h + sizeof(talc_heap_t)); /* up to the control block's end */
+    (void)talc_heap_walk(h, allow_chunk, &b);
+    size_t resident = 0, stray = 0;
+    for (size_t i = 0; i < npages; i++) {
+        resident += in[i] & 1u;
+        stray += (in[i] & 1u) && !b.may[i];
+    }
+    CHECK(stray == 0, "%zu of %zu resident bootstrap pages lie inside free chunks", stray,
+          resident);
+    free(in);
+    free(b.may);
+    return resident;
+}
+
 int main(void)
 {
     CHECK(talc_shim_ready(), "the shim's constructor should have started it");
+    size_t resident = check_boot_resident();
+    talc_heap_counters_t bc;
+    talc_boot_counters(&bc);
+    printf("shim_boot: start-up used the bootstrap heap for %llu allocations (peak %zu bytes); "
+           "%zu pages stay resident\n", (unsigned long long)bc.total_allocs, bc.peak_live_bytes,
+           resident);
     void *before = malloc(100);
     CHECK(before && talc_arena_of(before) != NULL, "READY: arena block");
 
