@@ -92,21 +92,28 @@ static bool allow_chunk(const talc_span_t *span, void *ptr, size_t size, bool us
 }
 
 /* Every resident page of the buffer holds the heap's control block, a live block, or a free
- * chunk's header, links or footer. Returns the resident page count. */
+ * chunk's header, links or footer; none is resident if start-up never used the heap (the
+ * sysfs build allocates nothing while it starts). The buffer's first and last pages may hold
+ * other variables too: they may always be resident. Returns the resident page count. */
 static size_t check_boot_resident(void)
 {
     const talc_heap_t *h = talc_boot_heap_peek();
     boot_pages_t b = {(uintptr_t)sysconf(_SC_PAGESIZE), NULL};
     uintptr_t first = (uintptr_t)talc_boot_mem & ~(b.page - 1u);
-    size_t npages = ((uintptr_t)talc_boot_mem + talc_boot_mem_size - first + b.page - 1u) / b.page;
+    uintptr_t end = (uintptr_t)talc_boot_mem + talc_boot_mem_size;
+    size_t npages = (end - first + b.page - 1u) / b.page;
     unsigned char *in = calloc(npages, 1);
     b.may = calloc(npages, 1);
-    CHECK(in && b.may && h, "set-up");
-    if (!in || !b.may || !h)
+    CHECK(in && b.may, "set-up");
+    if (!in || !b.may)
         return 0;
     CHECK(mincore((void *)first, npages * b.page, in) == 0, "mincore");
-    allow(&b, first, (uintptr_t)h + sizeof(talc_heap_t)); /* up to the control block's end */
-    (void)talc_heap_walk(h, allow_chunk, &b);
+    allow(&b, first, (uintptr_t)talc_boot_mem + 1u);
+    allow(&b, end - 1u, end);
+    if (h) {
+        allow(&b, first, (uintptr_t)h + sizeof(talc_heap_t)); /* up to the control block's end */
+        (void)talc_heap_walk(h, allow_chunk, &b);
+    }
     size_t resident = 0, stray = 0;
     for (size_t i = 0; i < npages; i++) {
         resident += in[i] & 1u;
