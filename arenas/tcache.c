@@ -63,7 +63,7 @@ static __thread unsigned char talc_tc_state __attribute__((tls_model("initial-ex
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
 static talc_tcache_t *talc_tc_all;  /* registered caches */
 static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
-static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved on demand, untouched */
+static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved from the end, untouched */
 static pthread_key_t talc_tc_key;
 static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
 static bool talc_tc_key_ok;
@@ -366,7 +366,9 @@ TALC_COLD static void talc_tc_make_key(void)
 
 /* A cache nobody has used: carved from the fresh part of the last pool mapping, which is
  * written only as threads arrive (a process with one thread touches one cache's pages, not
- * the whole mapping's). NULL if the OS has no memory. Lock held. */
+ * the whole mapping's). From the top down: the addresses and the order in which caches were
+ * handed out when every cache of a mapping was linked up front, whose placement the thread
+ * cache's measurements were taken with. NULL if the OS has no memory. Lock held. */
 TALC_COLD static talc_tcache_t *talc_tc_carve(void)
 {
     if ((size_t)(talc_tc_fresh_end - talc_tc_fresh) < sizeof(talc_tcache_t)) {
@@ -374,11 +376,10 @@ TALC_COLD static talc_tcache_t *talc_tc_carve(void)
         if (!m)
             return NULL;
         talc_tc_fresh = m;
-        talc_tc_fresh_end = m + TALC_TC_POOL_BYTES;
+        talc_tc_fresh_end = m + TALC_TC_POOL_BYTES / sizeof(talc_tcache_t) * sizeof(talc_tcache_t);
     }
-    talc_tcache_t *tc = (talc_tcache_t *)(void *)talc_tc_fresh;
-    talc_tc_fresh += sizeof(talc_tcache_t);
-    return tc;
+    talc_tc_fresh_end -= sizeof(talc_tcache_t);
+    return (talc_tcache_t *)(void *)talc_tc_fresh_end;
 }
 
 /* A zeroed cache, a released one first, registered. Lock held. */
