@@ -9,6 +9,15 @@
  * counter is a relaxed atomic (a statistic for tests; it orders nothing). The builder and the
  * stripe map are pure functions.
  *
+ * When: at load time, from a constructor, so that no thread can be inside the once while
+ * another holds the dynamic loader's lock. The hwloc probe calls dlopen, which takes that
+ * lock; if the first talc_topology_get() ran on demand, a thread running a library's
+ * constructor inside dlopen (holding the lock) that created an arena would wait on the once
+ * while the thread inside the once waited on the lock. Constructors run before any other
+ * code of the process can call into this library: before main for a linked library, inside
+ * the dlopen that loads it otherwise. The malloc shim's own start-up (priority 101) runs
+ * first and probes under its bootstrap heap; this one then finds the work done.
+ *
  * The build, in five passes over the CPUs (all O(ncpus)):
  *   1. core leaders: a CPU whose core_first is itself, or whose raw core is unusable;
  *   2. per cache level, how many cores share each cache (counted on leaders);
@@ -219,6 +228,12 @@ const talc_topology_t *talc_topology_get(void)
     if (pthread_once(&talc_topology_once, talc_topology_load) != 0)
         talc_topology_load_lone(); /* cannot happen with glibc; keeps the never-NULL promise */
     return &talc_topology_machine;
+}
+
+/* Probe at load time (banner, "When"). No priority: after the shim's priority-101 start-up. */
+__attribute__((constructor)) static void talc_topology_at_load(void)
+{
+    (void)talc_topology_get();
 }
 
 const char *talc_topology_backend(void)

@@ -79,7 +79,8 @@ typedef struct talc_topology {
     const talc_topology_cpu_t *cpu;
 } talc_topology_t;
 
-/* The process's topology, probed on first call with the compiled-in backend. Never NULL: if
+/* The process's topology, probed once: at load time by topology.c's constructor, or on the
+ * first call if that comes earlier (another constructor). Never NULL: if
  * probing fails, each CPU is its own core and domain on node 0; if the tables cannot be
  * mapped, a one-CPU topology. Cost: O(1) after the first call. */
 const talc_topology_t *talc_topology_get(void);

@@ -9,12 +9,13 @@
  * back, and a machine without libhwloc still gets a topology (topology.c then asks sysfs).
  * If the process has libhwloc loaded anyway, dlopen/dlclose only move its reference count.
  *
- * Who calls it: talc_topology_get(), once per process under pthread_once; tests call it to
- * compare with sysfs. Nothing else may load hwloc.
+ * Who calls it: talc_topology_get(), once per process under pthread_once, from topology.c's
+ * constructor at load time; tests call it to compare with sysfs. Nothing else may load hwloc.
  * Concurrency: reentrant (one private hwloc topology per call; the dynamic loader serialises
  * dlopen and dlclose), but each call loads hwloc afresh (milliseconds, hundreds of syscalls),
  * hence the single caller. It takes the dynamic loader's lock: a caller must not hold a lock
- * that a thread inside dlopen (or a constructor dlopen runs) may wait for.
+ * that a thread inside dlopen (or a constructor dlopen runs) may wait for, which is why the
+ * probe runs at load time (topology.c, "When").
  * Allocation: dlopen, hwloc and dlclose allocate with malloc and free it all again (hwloc on
  * destroy, the loader on dlclose). A malloc shim must therefore let talc_topology_get()'s
  * first call reach the system allocator (or any other arena) without recursing into itself.
