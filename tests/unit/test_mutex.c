@@ -18,6 +18,9 @@
 static talc_mutex_t shared = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
 static unsigned long counter; /* plain: only the lock protects it */
 static unsigned long sleepers_seen;
+/* All hammers start together: started one by one, the first could finish its rounds before
+ * the next exists (thread creation under qemu takes long), and nobody would ever wait. */
+static pthread_barrier_t start_line;
 
 static void pause_briefly(void)
 {
@@ -28,6 +31,7 @@ static void pause_briefly(void)
 static void *hammer(void *arg)
 {
     uintptr_t id = (uintptr_t)arg;
+    pthread_barrier_wait(&start_line);
     for (unsigned i = 0; i < ROUNDS; i++) {
         talc_mutex_lock(&shared);
         unsigned long c = counter;
@@ -44,10 +48,12 @@ static void *hammer(void *arg)
 Test(mutex, excludes_under_contention_and_wakes_sleepers)
 {
     pthread_t t[THREADS];
+    cr_assert_eq(pthread_barrier_init(&start_line, NULL, THREADS), 0);
     for (uintptr_t i = 0; i < THREADS; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, hammer, (void *)i), 0);
     for (unsigned i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start_line);
     cr_assert_eq(counter, (unsigned long)THREADS * ROUNDS);
     /* A holder sleeping 0.2 ms outlasts the spin: some waiter must have marked the word. */
     cr_assert_gt(sleepers_seen, 0, "no waiter ever reached the futex path");

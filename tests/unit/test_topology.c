@@ -1,4 +1,4 @@
-/* test_topology.c — CPU and cache topology (src/topology*.c): loaded once from many threads,
+/* test_topology.c — CPU and cache topology (src/topology*.c): loaded once, at load time,
  * the invariants of the built struct, the sysfs backend on fake trees (SMT + two L3 domains +
  * two NUMA nodes; no caches; nothing at all), sanitising of bad raw facts, the stripe map's
  * promises on synthetic machines, and agreement of the hwloc and sysfs backends on this one.
