@@ -93,7 +93,8 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     /* Stripes grow from their source when full, so a moving shrink would buy little there
      * but copies; arena realloc keeps Talc's in-place shrink. */
     o.shrink_in_place = true;
-    talc_heap_t *h = talc_heap_init(s->heap_mem, talc_heap_footprint(), &o);
+    /* The arena's mapping is fresh, so zero: untouched bin pages stay unresident. */
+    talc_heap_t *h = talc_heap_init_zeroed(s->heap_mem, talc_heap_footprint(), &o);
     if (h && a->tc_on)
         talc_heap_hold_slack(h); /* thread caches rewrite slack bytes (tcache.c) */
     return h ? 0 : -EINVAL;

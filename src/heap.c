@@ -62,7 +62,8 @@ static bool talc_opts_valid(const talc_heap_opts_t *o)
     return l == 0 || ((l & (l - 1)) == 0 && l >= TALC_GRAIN && l <= TALC_MAX_QUANTUM);
 }
 
-talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts)
+static talc_heap_t *talc_heap_init_mem(void *mem, size_t size, const talc_heap_opts_t *opts,
+                                       bool zeroed)
 {
     static const talc_heap_opts_t defaults = {0};
     const talc_heap_opts_t *o = opts ? opts : &defaults;
@@ -70,7 +71,14 @@ talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts
         !talc_opts_valid(o))
         return NULL;
     struct talc_heap *h = mem;
-    memset(h, 0, sizeof *h);
+#if TALC_DEBUG >= 1
+    /* The caller's promise, checked (reading zero pages makes none resident). */
+    for (size_t i = 0; zeroed && i < sizeof *h; i++)
+        if (((const unsigned char *)mem)[i] != 0)
+            return NULL;
+#endif
+    if (!zeroed)
+        memset(h, 0, sizeof *h);
     h->opts = *o;
     h->quantum = o->cache_line ? o->cache_line : TALC_GRAIN;
     h->qmask = h->quantum - 1;
@@ -81,6 +89,16 @@ talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts
     if (size > fp)
         h->first_span = talc_heap_claim(h, (char *)mem + fp, size - fp);
     return h;
+}
+
+talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts)
+{
+    return talc_heap_init_mem(mem, size, opts, false);
+}
+
+talc_heap_t *talc_heap_init_zeroed(void *mem, size_t size, const talc_heap_opts_t *opts)
+{
+    return talc_heap_init_mem(mem, size, opts, true);
 }
 
 talc_span_t *talc_heap_first_span(const talc_heap_t *h) { return h->first_span; }

@@ -270,6 +270,11 @@ _Static_assert(2 * TALC_MAX_QUANTUM + TALC_MIN_CHUNK < TALC_SLACK_HELD, "HELD is
  * equation of I7 (every other invariant is still checked), and reads headers atomically. */
 TALC_INLINE void talc_heap_hold_slack(struct talc_heap *h) { h->held_slack = true; }
 
+/* talc_heap_init for a control block in memory known to be all zero bytes (fresh anonymous
+ * pages): the block is not cleared first, so the pages of bins no allocation ever uses are
+ * never touched (an arena's stripes: about 7 KiB each, most of it bin heads). */
+talc_heap_t *talc_heap_init_zeroed(void *mem, size_t size, const talc_heap_opts_t *opts);
+
 /* A header word read by a walk over chunks the heap does not own in this call (the checker,
  * talc_heap_walk). In held-slack mode the owner may be storing an allocated chunk's slack
  * bytes meanwhile: load the word atomically there (64-bit targets; on a 32-bit target the
