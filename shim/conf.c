@@ -147,12 +147,26 @@ typedef struct talc_line {
     size_t n;
 } talc_line_t;
 
+/* Append s. A control byte of the user's text (a newline, an escape sequence) is written as
+ * \xNN, so a warning stays one line and cannot drive a terminal. Truncates at the buffer. */
 static void talc_line_sv(talc_line_t *l, talc_sv_t s)
 {
-    size_t room = sizeof l->buf - 1u - l->n;
-    size_t k = s.n < room ? s.n : room;
-    memcpy(l->buf + l->n, s.p, k);
-    l->n += k;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < s.n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        bool ctl = c < 0x20u || c == 0x7fu;
+        size_t need = ctl ? 4u : 1u;
+        if (sizeof l->buf - 1u - l->n < need)
+            break;
+        if (ctl) {
+            l->buf[l->n++] = '\\';
+            l->buf[l->n++] = 'x';
+            l->buf[l->n++] = hex[c >> 4];
+            l->buf[l->n++] = hex[c & 15u];
+        } else {
+            l->buf[l->n++] = (char)c;
+        }
+    }
     l->buf[l->n] = 0;
 }
 

@@ -206,3 +206,19 @@ Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
     cr_assert_eq(parse(text), 1);
     cr_assert_lt(strlen(warn.line[0]), TALC_CONF_LINE_MAX);
 }
+
+Test(shim_conf, control_bytes_are_escaped_in_warnings)
+{
+    /* A newline or an escape sequence in TALC_CONF must not split the warning or reach the
+     * terminal raw (found by tests/fuzz/fuzz_conf.c: "\n" gave a two-line warning). */
+    cr_assert_eq(parse("stripes=2,ke\ny=1,stats=\x1b[2J"), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: unknown key \"ke\\x0ay\" (ignored)");
+    cr_assert(strstr(warn.line[1], "bad value \"\\x1b[2J\" for \"stats\""), "%s", warn.line[1]);
+    cr_assert_eq(conf.stripes, 2, "the rest still applies");
+    char text[400] = "stripes=";
+    memset(text + 8, '\n', 300); /* each becomes four bytes: cut, still terminated */
+    text[308] = 0;
+    cr_assert_eq(parse(text), 1);
+    cr_assert_lt(strlen(warn.line[0]), TALC_CONF_LINE_MAX);
+    cr_assert(strstr(warn.line[0], "\\x0a\\x0a"), "%s", warn.line[0]);
+}
