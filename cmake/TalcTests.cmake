@@ -13,9 +13,11 @@
 #   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
 #                   [ARGS <args...>] [ENV <K=V...>])
 #       A plain executable that exits 0 on success (stress tests; the only kind a TSan build runs).
-#   talc_fuzz_test(NAME <name> SOURCES <files...> [SECONDS <s>])
+#   talc_fuzz_test(NAME <name> SOURCES <files...> [SECONDS <s>] [ARENAS])
 #       With TALC_FUZZ: a libFuzzer binary <build>/<name> built with the library sources
-#       instrumented (include path: include/, src/, tests/common/), and a ctest `<name>_short`
+#       instrumented (the heap engine; with ARENAS the OS and arena layers too, linked with
+#       their dependencies; include path: include/, src/, tests/common/, and with ARENAS
+#       arenas/), and a ctest `<name>_short`
 #       fuzzing for SECONDS (default 20) from the corpus <build>/corpus/<name> (seeded from
 #       tests/fuzz/corpus/<name> if that exists).
 #   talc_packaging_tests()
@@ -162,7 +164,7 @@ endfunction()
 
 # ---- Fuzzing ------------------------------------------------------------------------------
 function(talc_fuzz_test)
-  cmake_parse_arguments(PARSE_ARGV 0 T "" "NAME;SECONDS" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 0 T "ARENAS" "NAME;SECONDS" "SOURCES")
   if(NOT TALC_FUZZ)
     return()
   endif()
@@ -170,13 +172,28 @@ function(talc_fuzz_test)
     set(T_SECONDS 20)
   endif()
   # The library's sources are compiled into the fuzzer so that libFuzzer sees their coverage.
+  # ARENAS: the whole library (OS layer and arena layer too), with its dependencies.
   set(engine ${TALC_ENGINE_SOURCES} ${TALC_PLATFORM_SOURCES})
+  if(T_ARENAS)
+    list(APPEND engine ${TALC_OS_SOURCES} ${TALC_ARENA_SOURCES})
+  endif()
   list(TRANSFORM engine PREPEND "${PROJECT_SOURCE_DIR}/")
   add_executable(${T_NAME} ${T_SOURCES} ${engine})
   target_link_libraries(${T_NAME} PRIVATE Threads::Threads)
   target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/include"
       "${PROJECT_SOURCE_DIR}/src" "${PROJECT_SOURCE_DIR}/tests/common")
   target_compile_definitions(${T_NAME} PRIVATE ${TALC_CONFIG_DEFINITIONS})
+  if(T_ARENAS)
+    target_link_libraries(${T_NAME} PRIVATE ${TALC_DEP_TARGETS})
+    target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/arenas")
+    target_compile_definitions(${T_NAME} PRIVATE TALC_BUILDING)
+    if(TALC_TOPOLOGY STREQUAL "hwloc")
+      target_include_directories(${T_NAME} PRIVATE ${HWLOC_INCLUDE_DIRS})
+      set_property(SOURCE "${PROJECT_SOURCE_DIR}/src/topology_hwloc.c" TARGET_DIRECTORY
+          ${T_NAME} APPEND PROPERTY COMPILE_DEFINITIONS
+          "TALC_HWLOC_SONAME=\"${TALC_HWLOC_SONAME}\"")
+    endif()
+  endif()
   set(fsan -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
   target_compile_options(${T_NAME} PRIVATE ${fsan} -fno-omit-frame-pointer)
   target_link_options(${T_NAME} PRIVATE ${fsan})

@@ -10,7 +10,7 @@
 #            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
-#            clang-fuzz        clang, libFuzzer + ASan + UBSan, fuzz_heap for 20 s
+#            clang-fuzz        clang, libFuzzer + ASan + UBSan: fuzz_heap, fuzz_arena 20 s, fuzz_conf 10 s
 #            gcc-counters-off  gcc, TALC_COUNTERS=OFF, TALC_TCACHE=OFF and TALC_SHRINK_MOVE=0 (no moving shrinks)
 #            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
 #                              stress_platform) and the examples; Criterion cannot run under

@@ -1,0 +1,780 @@
+/* tests/fuzz/fuzz_arena.c — libFuzzer harness for the arena layer (talc/arena.h, reserve.h,
+ * stats.h), checked against a model after every operation.
+ *
+ * The input is an operation language over up to four named arenas ("fz0".."fz3") plus the
+ * default arena: create (source OS / caller buffer / reserve only, stripes, thread cache,
+ * cache-aligned mode, hard and soft budgets, borrow ceiling and priority, an OOM chain with
+ * reclaim, grow, borrow and fallback to another slot's arena), destroy (EBUSY, EPERM, release
+ * all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache flush, scopes
+ * and binding, the stats writers (every format), and bad frees (interior pointers, second frees, unowned addresses) that must
+ * reach the fatal handler naming the arena and change nothing.
+ *
+ * The model keeps every live block (pointer, requested size, owner arena, content seed) and
+ * checks after each operation: each arena's live blocks and bytes against the stats (exact at
+ * rest), allocs − frees, the hard budget and the borrow ceiling, the reserve's free figure
+ * (free + held == size, held == Σ arenas' borrowed bytes), no fault where none was expected;
+ * per allocation: alignment, no overlap with a live block, no line shared in cache-aligned mode,
+ * the owner (the arena asked, or one of its fallbacks), usable size; contents on every free,
+ * realloc and one sampled block per step. At the end of an input every block is freed, every
+ * arena destroyed (which must then succeed) and the reserve must be whole again.
+ * A disagreement prints `fuzz_arena: step N (op): ...` and aborts (libFuzzer keeps the input).
+ *
+ * Input layout: byte 0 bit 0 = scope/bind routing on, then operations until the input runs
+ * out (at most FZ_MAX_OPS). Memory is bounded: blocks below 320 KiB, at most FZ_MAX_BLOCKS,
+ * OS arenas grow from the OS (segments are returned when empty), buffers are static.
+ *
+ * Concurrency: libFuzzer calls the harness from one thread; the arena layer's thread cache,
+ * registry and reserve are exercised single-threaded here (the stress program and the
+ * Criterion tests cover threads). Build and run: tests/fuzz/README.md.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "talc/arena.h"
+#include "talc/platform.h"
+#include "talc/reserve.h"
+#include "talc/stats.h"
+
+#include "../common/pattern.c"
+
+#define FZ_SLOTS 4              /* named arenas; slot FZ_SLOTS is the default arena */
+#define FZ_MAX_BLOCKS 96
+#define FZ_MAX_OPS 600
+#define FZ_RESERVE ((size_t)8 << 20)
+#define FZ_BUF_SIZE ((size_t)2 << 20)
+#define FZ_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
+typedef struct fz_block {
+    char *p;
+    size_t size;
+    talc_arena_t *owner;
+    uint32_t seed;
+    bool zero;                  /* calloc'd and not written: must read zero */
+} fz_block_t;
+
+typedef struct fz_slot {
+    talc_arena_t *a;            /* NULL: free slot */
+    talc_arena_config_t cfg;
+    char name[8], fallback[8];
+    bool uses_buffer;
+} fz_slot_t;
+
+typedef struct fz {
+    const uint8_t *data;
+    size_t size, pos;
+    unsigned step;
+    const char *op;
+    fz_slot_t slot[FZ_SLOTS];
+    fz_block_t blk[FZ_MAX_BLOCKS];
+    size_t nblk;
+    size_t busy;                /* block index a realloc is working on (reclaim leaves it) */
+    uint32_t next_seed;
+    int scopes;                 /* scopes this input pushed */
+    bool routing;
+    /* The fatal handler's record, and what the current operation expects of it. */
+    int faults;
+    talc_fault_t fault;
+    char fault_arena[TALC_ARENA_NAME_MAX + 1];
+    bool expect_fault;
+    int soft_calls;
+} fz_t;
+
+static fz_t fz;
+static _Alignas(4096) char fz_buffers[FZ_SLOTS][FZ_BUF_SIZE];
+
+__attribute__((format(printf, 1, 2), noreturn)) static void fz_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz_arena: step %u (%s): ", fz.step, fz.op ? fz.op : "-");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+/* ---- Input --------------------------------------------------------------------------------*/
+
+static uint64_t fz_take(unsigned nbytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < nbytes && fz.pos < fz.size; i++)
+        v |= (uint64_t)fz.data[fz.pos++] << (8 * i);
+    return v;
+}
+
+/* A request size: mostly small, some up to 16 KiB (the thread cache's range), a few large. */
+static size_t fz_size(void)
+{
+    unsigned kind = (unsigned)fz_take(1);
+    size_t v = (size_t)fz_take(2);
+    if (kind < 160)
+        return v % 512 + 1;
+    if (kind < 240)
+        return v % 16384 + 1;
+    return v * 5 % (320u << 10) + 1;
+}
+
+/* ---- Callbacks ----------------------------------------------------------------------------*/
+
+static void fz_fatal(const talc_fault_info_t *info, void *ctx)
+{
+    (void)ctx;
+    fz.faults++;
+    fz.fault = info->fault;
+    snprintf(fz.fault_arena, sizeof fz.fault_arena, "%s",
+             info->heap_name ? info->heap_name : "(null)");
+    if (!fz.expect_fault)
+        fz_die("unexpected fault %d in \"%s\" at %p: %s", (int)info->fault, fz.fault_arena,
+               info->address, info->what ? info->what : "");
+}
+
+static void fz_check_block(size_t i);
+static void fz_drop(size_t i);
+
+/* Reclaim: free up to two of the arena's blocks (never the one a realloc is moving). */
+static size_t fz_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)wanted;
+    (void)ctx;
+    size_t freed = 0;
+    for (size_t i = fz.nblk; i-- > 0 && freed < 2;) {
+        if (fz.blk[i].owner != a || i == fz.busy)
+            continue;
+        fz_check_block(i);
+        talc_free(fz.blk[i].p);
+        freed++;
+        fz_drop(i);
+    }
+    return freed ? 4096 : 0;
+}
+
+static void fz_soft(talc_arena_t *a, size_t footprint, size_t soft, void *ctx)
+{
+    (void)a;
+    (void)ctx;
+    fz.soft_calls++;
+    if (footprint < soft)
+        fz_die("soft-budget callback with footprint %zu below the budget %zu", footprint, soft);
+}
+
+/* ---- Model --------------------------------------------------------------------------------*/
+
+static talc_arena_t *fz_arena(unsigned s) /* slot index, FZ_SLOTS = default */
+{
+    return s < FZ_SLOTS ? fz.slot[s].a : talc_arena_default();
+}
+
+static const fz_slot_t *fz_slot_of(const talc_arena_t *a)
+{
+    for (unsigned s = 0; s < FZ_SLOTS; s++)
+        if (fz.slot[s].a && fz.slot[s].a == a)
+            return &fz.slot[s];
+    return NULL;
+}
+
+static size_t fz_line(const talc_arena_t *a)
+{
+    const fz_slot_t *sl = fz_slot_of(a);
+    return sl && sl->cfg.cache_aligned ? talc_cache_line_size() : 0;
+}
+
+static void fz_check_block(size_t i)
+{
+    const fz_block_t *b = &fz.blk[i];
+    if (b->zero) {
+        for (size_t k = 0; k < b->size; k++)
+            if (b->p[k] != 0)
+                fz_die("calloc block %p (%zu B) has byte %zu = %#x", (void *)b->p, b->size, k,
+                       (unsigned)(unsigned char)b->p[k]);
+        return;
+    }
+    size_t bad = test_pattern_check(b->p, b->size, b->seed);
+    if (bad != b->size)
+        fz_die("block %p (%zu B, arena %s) damaged at byte %zu", (void *)b->p, b->size,
+               talc_arena_name(b->owner), bad);
+}
+
+static void fz_drop(size_t i)
+{
+    fz.blk[i] = fz.blk[--fz.nblk];
+    if (fz.busy == fz.nblk)
+        fz.busy = i;
+}
+
+/* Could a request to `asked` end up in `owner`? The arena itself, or a fallback reached
+ * through the chain (the depth is the library's business; any named slot will do). */
+static bool fz_owner_ok(const talc_arena_t *asked, const talc_arena_t *owner)
+{
+    if (owner == asked)
+        return true;
+    const fz_slot_t *sl = fz_slot_of(asked);
+    return sl && sl->cfg.fallback && fz_slot_of(owner) != NULL;
+}
+
+/* A fresh block: aligned, owned, not overlapping any live block nor (cache-aligned) sharing a
+ * line with one, usable size large enough. Recorded with its content. */
+static void fz_adopt(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero)
+{
+    talc_arena_t *owner = talc_arena_of(p);
+    if (!owner || !fz_owner_ok(asked, owner))
+        fz_die("block %p from \"%s\" is owned by %s", (void *)p, talc_arena_name(asked),
+               owner ? talc_arena_name(owner) : "nobody");
+    size_t min_align = align > TALC_MIN_ALIGN ? align : TALC_MIN_ALIGN;
+    size_t line = fz_line(owner);
+    if (line > min_align)
+        min_align = line;
+    if ((uintptr_t)p % min_align)
+        fz_die("block %p not aligned to %zu", (void *)p, min_align);
+    size_t us = talc_usable_size(p);
+    if (us < n)
+        fz_die("usable size %zu < requested %zu", us, n);
+    for (size_t i = 0; i < fz.nblk; i++) {
+        const fz_block_t *b = &fz.blk[i];
+        if (p < b->p + b->size && b->p < p + n)
+            fz_die("block %p+%zu overlaps live %p+%zu", (void *)p, n, (void *)b->p, b->size);
+        if (line && b->owner == owner && (uintptr_t)p / line <= ((uintptr_t)b->p + b->size - 1) / line &&
+            (uintptr_t)b->p / line <= ((uintptr_t)p + n - 1) / line)
+            fz_die("cache-aligned block %p+%zu shares a line with %p+%zu", (void *)p, n,
+                   (void *)b->p, b->size);
+    }
+    fz_block_t *b = &fz.blk[fz.nblk++];
+    *b = (fz_block_t){p, n, owner, fz.next_seed++, zero};
+    if (zero) {
+        fz_check_block(fz.nblk - 1);
+        b->zero = (fz.next_seed & 1) != 0; /* half the calloc blocks are then overwritten */
+    }
+    if (!b->zero)
+        test_pattern_fill(p, n, b->seed);
+}
+
+/* ---- Invariants after every operation -----------------------------------------------------*/
+
+static void fz_check_arena(talc_arena_t *a, size_t *borrowed)
+{
+    talc_arena_stats_t st;
+    if (talc_arena_get_stats(a, &st) != 0)
+        fz_die("get_stats(%s) failed", talc_arena_name(a));
+    *borrowed += st.borrowed_bytes;
+    const fz_slot_t *sl = fz_slot_of(a);
+    if (sl && sl->cfg.hard_budget && st.source_bytes > sl->cfg.hard_budget)
+        fz_die("%s: source bytes %zu above the hard budget %zu", st.name, st.source_bytes,
+               sl->cfg.hard_budget);
+    size_t ceiling = sl ? sl->cfg.borrow_ceiling : 0;
+    if (st.borrowed_bytes > ceiling && sl)
+        fz_die("%s: borrowed %zu above the ceiling %zu", st.name, st.borrowed_bytes, ceiling);
+    if (st.free_bytes + st.cached_bytes > st.managed_bytes)
+        fz_die("%s: free %zu + cached %zu > managed %zu", st.name, st.free_bytes, st.cached_bytes,
+               st.managed_bytes);
+#if TALC_COUNTERS
+    size_t n = 0, bytes = 0;
+    for (size_t i = 0; i < fz.nblk; i++)
+        if (fz.blk[i].owner == a) {
+            n++;
+            bytes += fz.blk[i].size;
+        }
+    if (st.live_allocs != n || st.live_bytes != bytes)
+        fz_die("%s: live %zu blocks / %zu B, model %zu / %zu", st.name, st.live_allocs,
+               st.live_bytes, n, bytes);
+    if (st.allocs - st.frees != st.live_allocs)
+        fz_die("%s: allocs %llu - frees %llu != live %zu", st.name,
+               (unsigned long long)st.allocs, (unsigned long long)st.frees, st.live_allocs);
+#endif
+}
+
+static void fz_check_all(void)
+{
+    if (fz.faults)
+        fz_die("fault recorded outside a bad-pointer operation");
+    size_t borrowed = 0;
+    for (unsigned s = 0; s <= FZ_SLOTS; s++)
+        if (fz_arena(s))
+            fz_check_arena(fz_arena(s), &borrowed);
+    talc_reserve_stats_t r;
+    talc_reserve_get_stats(&r);
+    if (r.free + r.held != r.size || r.held != borrowed)
+        fz_die("reserve: free %zu + held %zu vs size %zu; arenas hold %zu", r.free, r.held,
+               r.size, borrowed);
+    if (fz.nblk)
+        fz_check_block((size_t)fz_take(1) % fz.nblk);
+}
+
+/* ---- Operations ---------------------------------------------------------------------------*/
+
+static talc_arena_t *fz_pick_arena(void)
+{
+    unsigned s = (unsigned)fz_take(1) % (FZ_SLOTS + 2);
+    if (s == FZ_SLOTS + 1)
+        return fz.routing ? NULL : talc_arena_default(); /* NULL: the thread's current arena */
+    talc_arena_t *a = fz_arena(s);
+    return a ? a : talc_arena_default();
+}
+
+static talc_arena_t *fz_resolve(talc_arena_t *a) { return a ? a : talc_thread_arena(); }
+
+static bool fz_bounded(const talc_arena_t *a)
+{
+    const fz_slot_t *sl = fz_slot_of(a);
+    return sl && (sl->cfg.source != TALC_SOURCE_OS || sl->cfg.hard_budget ||
+                  sl->cfg.oom_chain[0] != TALC_OOM_STEP_END);
+}
+
+static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero)
+{
+    int e = errno;
+    if (p) {
+        fz_adopt(p, n, align, asked, zero);
+        return;
+    }
+    if (e != ENOMEM)
+        fz_die("NULL with errno %d, not ENOMEM", e);
+    if (!fz_bounded(asked))
+        fz_die("unbounded arena %s failed %zu bytes", talc_arena_name(asked), n);
+}
+
+static void fz_op_malloc(void)
+{
+    fz.op = "malloc";
+    talc_arena_t *a = fz_pick_arena();
+    size_t n = fz_size();
+    if (fz.nblk == FZ_MAX_BLOCKS)
+        return;
+    talc_arena_t *asked = fz_resolve(a);
+    errno = 0;
+    fz_after_alloc(talc_arena_malloc(a, n), n, 0, asked, false);
+}
+
+static void fz_op_calloc(void)
+{
+    fz.op = "calloc";
+    talc_arena_t *a = fz_pick_arena();
+    size_t n = fz_size(), k = (size_t)fz_take(1) % 4 + 1;
+    if (fz.nblk == FZ_MAX_BLOCKS)
+        return;
+    if (k == 4) { /* nmemb * size overflows: NULL + ENOMEM, nothing allocated */
+        errno = 0;
+        void *p = talc_arena_calloc(a, SIZE_MAX / 2, n + 2);
+        if (p || errno != ENOMEM)
+            fz_die("overflowing calloc gave %p errno %d", p, errno);
+        return;
+    }
+    talc_arena_t *asked = fz_resolve(a);
+    errno = 0;
+    size_t each = n / k + 1;
+    fz_after_alloc(talc_arena_calloc(a, k, each), k * each, 0, asked, true);
+}
+
+static void fz_op_aligned(void)
+{
+    fz.op = "aligned_alloc";
+    talc_arena_t *a = fz_pick_arena();
+    unsigned lg = (unsigned)fz_take(1) % 14;
+    size_t n = fz_size(), align = (size_t)1 << lg;
+    if (fz.nblk == FZ_MAX_BLOCKS)
+        return;
+    talc_arena_t *asked = fz_resolve(a);
+    errno = 0;
+    char *p = talc_arena_aligned_alloc(a, align, n);
+    fz_after_alloc(p, n, align, asked, false);
+}
+
+static void fz_op_free(void)
+{
+    fz.op = "free";
+    if (!fz.nblk)
+        return;
+    size_t i = (size_t)fz_take(1) % fz.nblk;
+    fz_check_block(i);
+    int e = errno = 12345;
+    talc_free(fz.blk[i].p);
+    if (errno != e)
+        fz_die("free changed errno to %d", errno);
+    fz_drop(i);
+}
+
+static void fz_op_realloc(void)
+{
+    fz.op = "realloc";
+    if (!fz.nblk)
+        return;
+    size_t i = (size_t)fz_take(1) % fz.nblk;
+    size_t n = fz_size();
+    fz_check_block(i);
+    fz_block_t old = fz.blk[i];
+    fz.busy = i;
+    errno = 0;
+    char *q = talc_arena_realloc(NULL, old.p, n);
+    int e = errno;
+    i = fz.busy; /* the reclaim callback may have moved it */
+    fz.busy = SIZE_MAX;
+    if (!q) {
+        if (e != ENOMEM)
+            fz_die("realloc NULL with errno %d", e);
+        if (!fz_bounded(old.owner))
+            fz_die("unbounded arena %s failed realloc to %zu", talc_arena_name(old.owner), n);
+        fz_check_block(i); /* untouched */
+        return;
+    }
+    size_t keep = n < old.size ? n : old.size;
+    if (!old.zero && test_pattern_check(q, keep, old.seed) != keep)
+        fz_die("realloc %p -> %p lost contents", (void *)old.p, (void *)q);
+    for (size_t k = 0; old.zero && k < keep; k++)
+        if (q[k] != 0)
+            fz_die("realloc of a calloc block lost its zeros");
+    fz_drop(i);
+    fz_adopt(q, n, 0, old.owner, false);
+}
+
+static void fz_op_usable(void)
+{
+    fz.op = "usable_size";
+    if (!fz.nblk)
+        return;
+    const fz_block_t *b = &fz.blk[(size_t)fz_take(1) % fz.nblk];
+    if (talc_usable_size(b->p) < b->size || talc_arena_of(b->p) != b->owner)
+        fz_die("usable size %zu < %zu or owner moved", talc_usable_size(b->p), b->size);
+}
+
+/* Does the fallback chain from slot `from`, through live slots, reach slot `to`? Mutual
+ * fallbacks are supported (test_arena_oom.c) but can never be destroyed (each is the other's
+ * fallback: -EPERM), so the harness does not close a cycle: its teardown destroys everything. */
+static bool fz_fallback_reaches(unsigned from, unsigned to)
+{
+    for (unsigned hops = 0; hops <= FZ_SLOTS; hops++) {
+        if (from == to)
+            return true;
+        const fz_slot_t *sl = &fz.slot[from];
+        if (!sl->a || !sl->cfg.fallback)
+            return false;
+        from = (unsigned)(sl->cfg.fallback[2] - '0');
+    }
+    return true;
+}
+
+/* Config from input bytes for slot s. */
+static void fz_config(unsigned s)
+{
+    fz_slot_t *sl = &fz.slot[s];
+    unsigned b0 = (unsigned)fz_take(1), b1 = (unsigned)fz_take(1), b2 = (unsigned)fz_take(1);
+    unsigned chain = (unsigned)fz_take(2);
+    snprintf(sl->name, sizeof sl->name, "fz%u", s);
+    talc_arena_config_t *c = &sl->cfg;
+    *c = talc_arena_config_default(sl->name);
+    c->source = (talc_source_t)(b0 % 3);
+    c->stripes = (b0 >> 2) % 5;                 /* 0 = auto */
+    c->cache_aligned = (b0 >> 5) & 1;
+    c->thread_cache = (talc_tcache_mode_t)((b0 >> 6) % 3);
+    static const size_t budgets[4] = {0, 256u << 10, 1u << 20, 4u << 20};
+    c->hard_budget = c->source == TALC_SOURCE_OS ? budgets[b1 % 4] : 0;
+    c->soft_budget = (b1 >> 2) & 1 ? (c->hard_budget ? c->hard_budget / 2 : 512u << 10) : 0;
+    c->on_soft_budget = fz_soft;
+    c->initial_size = (b1 >> 3) & 1 ? FZ_GRANULE : 0;
+    static const size_t ceilings[4] = {0, 256u << 10, 1u << 20, 3u << 20};
+    c->borrow_ceiling = ceilings[(b1 >> 4) % 4];
+    if (c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling)
+        c->borrow_ceiling = 1u << 20;
+    c->borrow_priority = (b1 >> 6) % 3;
+    c->reserve_guaranteed = (b2 & 3) == 3 ? FZ_GRANULE * 4 : 0;
+    c->reclaim = fz_reclaim;
+    sl->uses_buffer = c->source == TALC_SOURCE_BUFFER;
+    if (sl->uses_buffer) {
+        c->buffer = fz_buffers[s];
+        c->buffer_size = FZ_BUF_SIZE / ((b2 >> 2) % 4 + 1);
+    }
+    /* OOM chain: up to four steps of reclaim / grow / borrow / fallback / fail, or default. */
+    if (chain % 4) {
+        for (unsigned k = 0; k < 4; k++, chain >>= 3) {
+            static const talc_oom_step_t steps[8] = {
+                TALC_OOM_STEP_END,    TALC_OOM_STEP_RECLAIM,  TALC_OOM_STEP_GROW,
+                TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FALLBACK, TALC_OOM_STEP_FAIL,
+                TALC_OOM_STEP_GROW,   TALC_OOM_STEP_BORROW};
+            c->oom_chain[k] = steps[chain & 7];
+            if (c->oom_chain[k] == TALC_OOM_STEP_END)
+                break;
+        }
+    }
+    unsigned fb = (b2 >> 4) % (FZ_SLOTS + 1);
+    if (fb < FZ_SLOTS && fb != s && !fz_fallback_reaches(fb, s)) {
+        snprintf(sl->fallback, sizeof sl->fallback, "fz%u", fb);
+        c->fallback = sl->fallback;
+    }
+}
+
+static bool fz_is_fallback_of_other(unsigned s)
+{
+    for (unsigned o = 0; o < FZ_SLOTS; o++)
+        if (o != s && fz.slot[o].a && fz.slot[o].cfg.fallback &&
+            strcmp(fz.slot[o].cfg.fallback, fz.slot[s].name) == 0)
+            return true;
+    return false;
+}
+
+static void fz_op_create(void)
+{
+    fz.op = "create";
+    unsigned s = (unsigned)fz_take(1) % FZ_SLOTS;
+    fz_slot_t *sl = &fz.slot[s];
+    if (sl->a) { /* a second arena of that name: EEXIST */
+        errno = 0;
+        if (talc_arena_create(&sl->cfg) || errno != EEXIST)
+            fz_die("duplicate name \"%s\": errno %d", sl->name, errno);
+        return;
+    }
+    fz_config(s);
+    errno = 0;
+    sl->a = talc_arena_create(&sl->cfg);
+    if (!sl->a)
+        fz_die("create \"%s\" (source %d) failed: errno %d", sl->name, (int)sl->cfg.source,
+               errno);
+    if (talc_arena_find(sl->name) != sl->a)
+        fz_die("find(\"%s\") does not give the new arena", sl->name);
+}
+
+static void fz_unroute(void)
+{
+    while (fz.scopes > 0) {
+        if (talc_scope_pop() != 0)
+            fz_die("scope_pop failed with %d scopes open", fz.scopes);
+        fz.scopes--;
+    }
+    talc_thread_bind(NULL);
+}
+
+static void fz_destroy_slot(unsigned s, unsigned flags)
+{
+    fz_slot_t *sl = &fz.slot[s];
+    size_t live = 0;
+    for (size_t i = 0; i < fz.nblk; i++)
+        live += fz.blk[i].owner == sl->a;
+    bool perm = fz_is_fallback_of_other(s);
+    fz_unroute();
+    int rc = talc_arena_destroy(sl->a, flags);
+    if (perm) {
+        if (rc != -EPERM)
+            fz_die("destroy of another arena's fallback gave %d", rc);
+        return;
+    }
+    if (live && !(flags & TALC_DESTROY_RELEASE_ALL)) {
+        if (rc != -EBUSY)
+            fz_die("destroy with %zu live blocks gave %d", live, rc);
+        return;
+    }
+    if (rc != 0)
+        fz_die("destroy gave %d", rc);
+    for (size_t i = fz.nblk; i-- > 0;)
+        if (fz.blk[i].owner == sl->a)
+            fz_drop(i);
+    if (talc_arena_find(sl->name) != NULL)
+        fz_die("\"%s\" still found after destroy", sl->name);
+    sl->a = NULL;
+}
+
+static void fz_op_destroy(void)
+{
+    fz.op = "destroy";
+    unsigned v = (unsigned)fz_take(1);
+    unsigned s = v % (FZ_SLOTS + 1);
+    if (s == FZ_SLOTS) {
+        if (talc_arena_destroy(talc_arena_default(), 0) != -EINVAL)
+            fz_die("destroy of the default arena not refused");
+        return;
+    }
+    if (fz.slot[s].a)
+        fz_destroy_slot(s, (v >> 4) & 1 ? TALC_DESTROY_RELEASE_ALL : 0u);
+}
+
+static void fz_op_route(void)
+{
+    fz.op = "route";
+    unsigned v = (unsigned)fz_take(1);
+    talc_arena_t *a = fz_arena(v % (FZ_SLOTS + 1));
+    if (!fz.routing || !a)
+        return;
+    switch ((v >> 4) % 3) {
+    case 0:
+        if (talc_scope_push(a) == 0)
+            fz.scopes++;
+        else if (fz.scopes < TALC_SCOPE_MAX)
+            fz_die("scope_push refused with %d open", fz.scopes);
+        break;
+    case 1:
+        if (fz.scopes > 0) {
+            if (talc_scope_pop() != 0)
+                fz_die("scope_pop failed");
+            fz.scopes--;
+        } else if (talc_scope_pop() != -ENOENT) {
+            fz_die("scope_pop with none open did not give -ENOENT");
+        }
+        break;
+    default:
+        talc_thread_bind(a);
+        if (fz.scopes == 0 && talc_thread_arena() != a)
+            fz_die("bind did not route");
+    }
+}
+
+/* A bad free must reach the fatal handler once, naming `arena`, and change nothing. */
+static void fz_expect_one_fault(void (*call)(void *), void *p, const char *arena)
+{
+    fz.expect_fault = true;
+    fz.faults = 0;
+    call(p);
+    fz.expect_fault = false;
+    if (fz.faults != 1 || strcmp(fz.fault_arena, arena) != 0)
+        fz_die("bad pointer %p: %d faults, arena \"%s\" (want 1, \"%s\")", p, fz.faults,
+               fz.faults ? fz.fault_arena : "", arena);
+    fz.faults = 0;
+}
+
+static void fz_usable_call(void *p) { (void)talc_usable_size(p); }
+
+static void fz_op_bad(void)
+{
+    fz.op = "bad pointer";
+    unsigned v = (unsigned)fz_take(1);
+    static char outside[64];
+    switch (v % 4) {
+    case 0: /* an address no arena owns */
+        fz_expect_one_fault(talc_free, outside + 16, "unowned");
+        break;
+    case 1: { /* inside a live block */
+        if (!fz.nblk)
+            return;
+        fz_block_t *b = &fz.blk[(size_t)fz_take(1) % fz.nblk];
+        if (b->size < 2)
+            return;
+        size_t off = 1 + (size_t)fz_take(2) % (b->size - 1);
+        fz_expect_one_fault((v >> 2) & 1 ? fz_usable_call : talc_free, b->p + off,
+                            talc_arena_name(b->owner));
+        break;
+    }
+    default: { /* a second free, right after the first */
+        if (!fz.nblk)
+            return;
+        size_t i = (size_t)fz_take(1) % fz.nblk;
+        char *p = fz.blk[i].p;
+        char name[TALC_ARENA_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", talc_arena_name(fz.blk[i].owner));
+        fz_check_block(i);
+        talc_free(p);
+        fz_drop(i);
+        fz.expect_fault = true;
+        fz.faults = 0;
+        talc_free(p);
+        fz.expect_fault = false;
+        if (fz.faults != 1 ||
+            (strcmp(fz.fault_arena, name) != 0 && strcmp(fz.fault_arena, "unowned") != 0))
+            fz_die("second free of %p: %d faults, arena \"%s\" (want 1, \"%s\")", (void *)p,
+                   fz.faults, fz.faults ? fz.fault_arena : "", name);
+        fz.faults = 0;
+    }
+    }
+}
+
+static void fz_op_flush(void)
+{
+    fz.op = "flush";
+    talc_thread_cache_flush();
+}
+
+/* The writers: every format, all arenas or one; each live arena's name must appear. */
+static void fz_op_write(void)
+{
+    fz.op = "stats_write";
+    static char out[64 << 10];
+    unsigned v = (unsigned)fz_take(1);
+    talc_stats_format_t fmt = (talc_stats_format_t)(v % 3);
+    FILE *f = fmemopen(out, sizeof out, "w");
+    if (!f)
+        fz_die("fmemopen failed");
+    talc_arena_t *one = (v >> 2) & 1 ? fz_pick_arena() : NULL;
+    int rc = one ? talc_stats_write_arena(f, one, fmt) : talc_stats_write(f, fmt);
+    fclose(f);
+    if (rc != 0)
+        fz_die("stats writer (format %d) gave %d", (int)fmt, rc);
+    for (unsigned s = 0; s <= FZ_SLOTS; s++) {
+        talc_arena_t *a = fz_arena(s);
+        if (a && (!one || a == one) && !strstr(out, talc_arena_name(a)))
+            fz_die("stats writer (format %d) left out arena \"%s\"", (int)fmt,
+                   talc_arena_name(a));
+    }
+}
+
+/* ---- Driver -------------------------------------------------------------------------------*/
+
+static void fz_setup_once(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    if (talc_reserve_init(FZ_RESERVE, 0) != 0)
+        fz_die("reserve init failed");
+    talc_set_fatal_handler(fz_fatal, NULL);
+}
+
+/* Free everything, destroy every arena (fallback users first), and check the process is back
+ * where it started: no live block in the default arena, the reserve whole. */
+static void fz_teardown(void)
+{
+    fz.op = "teardown";
+    fz_unroute();
+    while (fz.nblk) {
+        fz_check_block(fz.nblk - 1);
+        talc_free(fz.blk[fz.nblk - 1].p);
+        fz.nblk--;
+    }
+    for (unsigned round = 0; round < FZ_SLOTS; round++)
+        for (unsigned s = 0; s < FZ_SLOTS; s++)
+            if (fz.slot[s].a && !fz_is_fallback_of_other(s))
+                fz_destroy_slot(s, 0);
+    for (unsigned s = 0; s < FZ_SLOTS; s++)
+        if (fz.slot[s].a)
+            fz_die("arena fz%u left over (fallback cycle?)", s);
+    talc_thread_cache_flush();
+    fz_check_all();
+    talc_reserve_stats_t r;
+    talc_reserve_get_stats(&r);
+    if (r.held != 0)
+        fz_die("reserve holds %zu bytes lent after every arena was destroyed", r.held);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_setup_once();
+    fz_slot_t none[FZ_SLOTS] = {0};
+    memcpy(fz.slot, none, sizeof none);
+    fz.data = data;
+    fz.size = size;
+    fz.pos = 0;
+    fz.nblk = 0;
+    fz.busy = SIZE_MAX;
+    fz.scopes = 0;
+    fz.faults = 0;
+    fz.routing = fz_take(1) & 1;
+    for (fz.step = 0; fz.pos < fz.size && fz.step < FZ_MAX_OPS; fz.step++) {
+        switch (fz_take(1) % 16) {
+        case 0: case 1: case 2: fz_op_malloc(); break;
+        case 3: fz_op_calloc(); break;
+        case 4: fz_op_aligned(); break;
+        case 5: case 6: fz_op_free(); break;
+        case 7: case 8: fz_op_realloc(); break;
+        case 9: case 10: fz_op_create(); break;
+        case 11: fz_op_destroy(); break;
+        case 12: fz_op_route(); break;
+        case 13: fz_op_bad(); break;
+        case 14: fz_op_usable(); break;
+        default: (fz_take(1) & 1) ? fz_op_flush() : fz_op_write(); break;
+        }
+        fz_check_all();
+    }
+    fz_teardown();
+    return 0;
+}
