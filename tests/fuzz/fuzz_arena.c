@@ -6,7 +6,8 @@
  * cache-aligned mode, hard and soft budgets, borrow ceiling and priority, an OOM chain with
  * reclaim, grow, borrow and fallback to another slot's arena), destroy (EBUSY, EPERM, release
  * all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache flush, scopes
- * and binding, the stats writers (every format), and bad frees (interior pointers, second frees, unowned addresses) that must
+ * and binding, the stats writers (every format), the same calls from a second thread (and its
+ * exit), and bad frees (interior pointers, second frees, unowned addresses) that must
  * reach the fatal handler naming the arena and change nothing.
  *
  * The model keeps every live block (pointer, requested size, owner arena, content seed) and
@@ -23,11 +24,15 @@
  * out (at most FZ_MAX_OPS). Memory is bounded: blocks below 320 KiB, at most FZ_MAX_BLOCKS,
  * OS arenas grow from the OS (segments are returned when empty), buffers are static.
  *
- * Concurrency: libFuzzer calls the harness from one thread; the arena layer's thread cache,
- * registry and reserve are exercised single-threaded here (the stress program and the
- * Criterion tests cover threads). Build and run: tests/fuzz/README.md.
+ * Concurrency: libFuzzer calls the harness from one thread. A second thread (the worker)
+ * allocates, frees, flushes and exits on request, while the harness thread waits for it: so
+ * cross-thread frees, another thread's caches (taken back by destroy and at its exit) and the
+ * parked blocks are covered, but the two never run at once and every input runs the same way
+ * (true concurrency is the stress program's and the Criterion tests'). Build and run:
+ * tests/fuzz/README.md.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -324,9 +329,9 @@ static bool fz_bounded(const talc_arena_t *a)
                   sl->cfg.oom_chain[0] != TALC_OOM_STEP_END);
 }
 
-static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero)
+static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero,
+                           int e)
 {
-    int e = errno;
     if (p) {
         fz_adopt(p, n, align, asked, zero);
         return;
@@ -346,7 +351,8 @@ static void fz_op_malloc(void)
         return;
     talc_arena_t *asked = fz_resolve(a);
     errno = 0;
-    fz_after_alloc(talc_arena_malloc(a, n), n, 0, asked, false);
+    char *p = talc_arena_malloc(a, n);
+    fz_after_alloc(p, n, 0, asked, false, errno);
 }
 
 static void fz_op_calloc(void)
@@ -366,7 +372,8 @@ static void fz_op_calloc(void)
     talc_arena_t *asked = fz_resolve(a);
     errno = 0;
     size_t each = n / k + 1;
-    fz_after_alloc(talc_arena_calloc(a, k, each), k * each, 0, asked, true);
+    char *p = talc_arena_calloc(a, k, each);
+    fz_after_alloc(p, k * each, 0, asked, true, errno);
 }
 
 static void fz_op_aligned(void)
@@ -380,7 +387,7 @@ static void fz_op_aligned(void)
     talc_arena_t *asked = fz_resolve(a);
     errno = 0;
     char *p = talc_arena_aligned_alloc(a, align, n);
-    fz_after_alloc(p, n, align, asked, false);
+    fz_after_alloc(p, n, align, asked, false, errno);
 }
 
 static void fz_op_free(void)
@@ -705,6 +712,118 @@ static void fz_op_write(void)
     }
 }
 
+/* ---- A second thread ----------------------------------------------------------------------*/
+
+/* One worker thread at a time runs jobs handed over by the harness thread, which waits for
+ * each to finish: the two never run at once, so the model needs no lock and every input runs
+ * the same way, while the worker's frees of the main thread's blocks are cross-thread frees,
+ * its thread caches persist between jobs, and its exit gives its caches back. */
+typedef enum fz_job { FZ_JOB_NONE, FZ_JOB_MALLOC, FZ_JOB_FREE, FZ_JOB_FLUSH, FZ_JOB_EXIT } fz_job_t;
+
+static struct {
+    pthread_t tid;
+    bool running;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    fz_job_t job;
+    talc_arena_t *arena;
+    void *p;
+    size_t n;
+    int err;
+} fz_w = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *fz_worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&fz_w.lock);
+    for (;;) {
+        while (fz_w.job == FZ_JOB_NONE)
+            pthread_cond_wait(&fz_w.cv, &fz_w.lock);
+        fz_job_t job = fz_w.job;
+        switch (job) {
+        case FZ_JOB_MALLOC:
+            errno = 0;
+            fz_w.p = talc_arena_malloc(fz_w.arena, fz_w.n);
+            fz_w.err = errno;
+            break;
+        case FZ_JOB_FREE:
+            talc_free(fz_w.p);
+            break;
+        case FZ_JOB_FLUSH:
+            talc_thread_cache_flush();
+            break;
+        default:
+            break;
+        }
+        fz_w.job = FZ_JOB_NONE;
+        pthread_cond_broadcast(&fz_w.cv);
+        if (job == FZ_JOB_EXIT)
+            break;
+    }
+    pthread_mutex_unlock(&fz_w.lock);
+    return NULL; /* the thread's caches go back at its exit */
+}
+
+static void fz_run(fz_job_t job)
+{
+    if (!fz_w.running) {
+        if (job == FZ_JOB_EXIT)
+            return;
+        if (pthread_create(&fz_w.tid, NULL, fz_worker, NULL) != 0)
+            fz_die("pthread_create failed");
+        fz_w.running = true;
+    }
+    pthread_mutex_lock(&fz_w.lock);
+    fz_w.job = job;
+    pthread_cond_broadcast(&fz_w.cv);
+    while (fz_w.job != FZ_JOB_NONE)
+        pthread_cond_wait(&fz_w.cv, &fz_w.lock);
+    pthread_mutex_unlock(&fz_w.lock);
+    if (job == FZ_JOB_EXIT) {
+        pthread_join(fz_w.tid, NULL);
+        fz_w.running = false;
+    }
+}
+
+static void fz_op_worker(void)
+{
+    fz.op = "worker";
+    unsigned v = (unsigned)fz_take(1);
+    switch (v % 5) {
+    case 0:
+    case 1: { /* allocate there: the block is the worker's cache's to take back */
+        fz.op = "worker malloc";
+        talc_arena_t *a = fz_pick_arena();
+        size_t n = fz_size();
+        if (fz.nblk == FZ_MAX_BLOCKS)
+            return;
+        fz_w.arena = a ? a : talc_arena_default();
+        fz_w.n = n;
+        fz_run(FZ_JOB_MALLOC);
+        fz_after_alloc(fz_w.p, n, 0, fz_w.arena, false, fz_w.err);
+        break;
+    }
+    case 2: { /* free there: a cross-thread free of a block the main thread may own */
+        fz.op = "worker free";
+        if (!fz.nblk)
+            return;
+        size_t i = (size_t)fz_take(1) % fz.nblk;
+        fz_check_block(i);
+        fz_w.p = fz.blk[i].p;
+        fz_run(FZ_JOB_FREE);
+        fz_drop(i);
+        break;
+    }
+    case 3:
+        fz.op = "worker flush";
+        fz_run(FZ_JOB_FLUSH);
+        break;
+    default:
+        fz.op = "worker exit";
+        fz_run(FZ_JOB_EXIT);
+    }
+}
+
 /* ---- Driver -------------------------------------------------------------------------------*/
 
 static void fz_setup_once(void)
@@ -724,6 +843,7 @@ static void fz_teardown(void)
 {
     fz.op = "teardown";
     fz_unroute();
+    fz_run(FZ_JOB_EXIT);
     while (fz.nblk) {
         fz_check_block(fz.nblk - 1);
         talc_free(fz.blk[fz.nblk - 1].p);
@@ -760,7 +880,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.faults = 0;
     fz.routing = fz_take(1) & 1;
     for (fz.step = 0; fz.pos < fz.size && fz.step < FZ_MAX_OPS; fz.step++) {
-        switch (fz_take(1) % 16) {
+        switch (fz_take(1) % 18) {
         case 0: case 1: case 2: fz_op_malloc(); break;
         case 3: fz_op_calloc(); break;
         case 4: fz_op_aligned(); break;
@@ -771,7 +891,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 12: fz_op_route(); break;
         case 13: fz_op_bad(); break;
         case 14: fz_op_usable(); break;
-        default: (fz_take(1) & 1) ? fz_op_flush() : fz_op_write(); break;
+        case 15: (fz_take(1) & 1) ? fz_op_flush() : fz_op_write(); break;
+        default: fz_op_worker(); break;
         }
         fz_check_all();
     }
