@@ -37,9 +37,43 @@ const char *talc_arena_name(const talc_arena_t *a) { return a->name; }
 
 /* ---- Validation ---------------------------------------------------------------------------*/
 
+/* Length of the well-formed UTF-8 character at s (a NUL-terminated string) that is not a
+ * control character (C0, DEL, C1), or 0. Overlong forms, surrogates and code points above
+ * U+10FFFF are not well-formed. Reads no byte past the string's NUL. */
+static size_t talc_utf8_char(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80u)
+        return c >= 0x20u && c != 0x7fu;
+    size_t k = c >= 0xf0u ? 3u : c >= 0xe0u ? 2u : 1u;
+    if (c < 0xc2u || c > 0xf4u)
+        return 0; /* a continuation byte, an overlong lead (C0, C1), or beyond U+10FFFF */
+    uint32_t cp = c & (0x3fu >> k);
+    for (size_t j = 1; j <= k; j++) {
+        if ((s[j] & 0xc0u) != 0x80u) /* also stops at the NUL */
+            return 0;
+        cp = cp << 6 | (s[j] & 0x3fu);
+    }
+    static const uint32_t min[4] = {0, 0xa0u, 0x800u, 0x10000u}; /* 0x80..0x9f: C1 controls */
+    if (cp < min[k] || cp > 0x10ffffu || (cp >= 0xd800u && cp <= 0xdfffu))
+        return 0;
+    return k + 1u;
+}
+
+/* 1..TALC_ARENA_NAME_MAX bytes of well-formed UTF-8 without control characters: names appear
+ * in one-line fault reports, the text table, JSON and Prometheus labels, whose writers then
+ * need to escape only the quote and the backslash. */
 static bool talc_name_ok(const char *n)
 {
-    return n && n[0] && strlen(n) <= TALC_ARENA_NAME_MAX;
+    if (!n || !n[0] || strnlen(n, TALC_ARENA_NAME_MAX + 1u) > TALC_ARENA_NAME_MAX)
+        return false;
+    for (const unsigned char *s = (const unsigned char *)n; *s;) {
+        size_t k = talc_utf8_char(s);
+        if (k == 0)
+            return false;
+        s += k;
+    }
+    return true;
 }
 
 static bool talc_chain_ok(const talc_oom_step_t *chain)

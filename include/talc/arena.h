@@ -103,7 +103,9 @@ typedef enum talc_tcache_mode {
 
 /** Arena configuration. Zero-initialise, then set `name` and what you need. */
 typedef struct talc_arena_config {
-    const char *name;          /**< required, 1..TALC_ARENA_NAME_MAX bytes, unique; copied */
+    const char *name;          /**< required, unique, 1..TALC_ARENA_NAME_MAX bytes of UTF-8
+                                    without control characters (it is printed in reports,
+                                    JSON and Prometheus labels); copied */
     talc_source_t source;
     void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership */
     size_t buffer_size;
@@ -117,7 +119,8 @@ typedef struct talc_arena_config {
     talc_oom_step_t oom_chain[TALC_OOM_CHAIN_MAX]; /**< all zero = {GROW, BORROW, FAIL} */
     talc_reclaim_fn reclaim;
     void *reclaim_ctx;
-    const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK; copied */
+    const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK (the same rules
+                                    as `name`); copied */
     size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing).
                                     A borrow takes one segment: 1 MiB for an OS-source arena,
                                     else 4 owner-map granules (256 KiB by default), or the
@@ -135,9 +138,10 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 
 /* ---- Life cycle and registry --------------------------------------------------------------*/
 
-/** Create and register an arena. Returns NULL with errno EINVAL (bad config: name empty or too
- *  long, budgets inconsistent, buffer missing, stripes too many, unknown oom step), EEXIST (name
- *  taken) or ENOMEM. Cost: O(stripes) plus the initial mapping. */
+/** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
+ *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent, buffer
+ *  missing, stripes too many, unknown oom step), EEXIST (name taken) or ENOMEM.
+ *  Cost: O(stripes) plus the initial mapping. */
 TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 
 /** The arena registered under `name`, or NULL with errno ENOENT. Lock-free (RCU). The pointer

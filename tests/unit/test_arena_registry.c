@@ -160,6 +160,19 @@ Test(arena_registry, invalid_configs_are_einval)
     c = talc_arena_config_default("fb-long");
     c.fallback = "a-fallback-name-that-is-too-long-x";
     expect_einval(&c, "fallback name too long");
+    c = talc_arena_config_default("fb-ctl");
+    c.fallback = "tab\there";
+    expect_einval(&c, "fallback name with a control character");
+    /* Names are printed in one-line reports, JSON and Prometheus labels: UTF-8 only, no
+     * control characters (C0, DEL, C1). */
+    static const char *const bad_names[] = {
+        "new\nline", "tab\t", "esc\x1b[2J", "del\x7f", "c1\xc2\x85", "lone\x80",
+        "overlong\xc0\xaf", "overlong3\xe0\x80\xaf", "surrogate\xed\xa0\x80",
+        "beyond\xf4\x90\x80\x80", "cut\xe2\x82", "lead\xff"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        c = talc_arena_config_default(bad_names[i]);
+        expect_einval(&c, "name not printable UTF-8");
+    }
     c = talc_arena_config_default("budgets");
     c.hard_budget = 1u << 20;
     c.soft_budget = (1u << 20) + 1;

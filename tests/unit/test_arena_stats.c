@@ -98,9 +98,10 @@ static int capture(talc_arena_t *one, talc_stats_format_t fmt)
     return rc;
 }
 
-/* Names of several arenas, two of them with characters that need escaping. */
+/* Names of several arenas, two of them with characters that need escaping, one in UTF-8
+ * ("réseau": printed as it is). */
 static const char *const names[] = {"net", "parser", "cache", "q\"uote", "back\\slash",
-                                    "dots.and-dashes_1"};
+                                    "dots.and-dashes_1", "r\xc3\xa9seau"};
 #define NNAMES (sizeof names / sizeof names[0])
 
 static void make_arenas(talc_arena_t **a, void **blocks)
