@@ -7,7 +7,8 @@
  * reclaim, grow, borrow and fallback to another slot's arena), destroy (EBUSY, EPERM, release
  * all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache flush, scopes
  * and binding, the stats writers (every format), the same calls from a second thread (and its
- * exit), and bad frees (interior pointers, second frees, unowned addresses) that must
+ * exit), requests that must fail (alignment not a power of two, huge sizes and alignments),
+ * and bad frees (interior pointers, second frees, unowned addresses) that must
  * reach the fatal handler naming the arena and change nothing.
  *
  * The model keeps every live block (pointer, requested size, owner arena, content seed) and
@@ -683,6 +684,53 @@ static void fz_op_bad(void)
     }
 }
 
+/* Requests that must fail cleanly: NULL with EINVAL (alignment not a power of two) or ENOMEM
+ * (sizes and alignments no arena can hold), nothing allocated, a realloc's block intact. */
+static void fz_expect_null(void *p, int want, const char *what)
+{
+    if (p || errno != want)
+        fz_die("%s gave %p errno %d (want NULL, errno %d)", what, p, errno, want);
+}
+
+static void fz_op_bad_request(void)
+{
+    fz.op = "bad request";
+    unsigned v = (unsigned)fz_take(1);
+    talc_arena_t *a = fz_pick_arena();
+    static const size_t huge[4] = {SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX / 2 + 1, (size_t)1 << 50};
+    size_t n = huge[(v >> 3) % 4];
+    errno = 0;
+    switch (v % 5) {
+    case 0:
+        fz_expect_null(talc_arena_aligned_alloc(a, (v >> 5) % 2 ? 0 : 24, 16), EINVAL,
+                       "aligned_alloc at a non-power-of-two alignment");
+        break;
+    case 1:
+        fz_expect_null(talc_arena_malloc(a, n), ENOMEM, "malloc of a huge size");
+        break;
+    case 2:
+        fz_expect_null(talc_arena_aligned_alloc(a, (size_t)1 << (40 + (v >> 5) % 23), 64),
+                       ENOMEM, "aligned_alloc at a huge alignment");
+        break;
+    case 3:
+        fz_expect_null(talc_arena_calloc(a, 1, n), ENOMEM, "calloc of a huge size");
+        break;
+    default: {
+        if (!fz.nblk)
+            return;
+        size_t i = (size_t)fz_take(1) % fz.nblk;
+        fz.busy = i; /* the OOM chain's reclaim step must not free it */
+        void *q = talc_arena_realloc(NULL, fz.blk[i].p, n);
+        i = fz.busy;
+        fz.busy = SIZE_MAX;
+        fz_expect_null(q, ENOMEM, "realloc to a huge size");
+        fz_check_block(i);
+        if (talc_arena_of(fz.blk[i].p) != fz.blk[i].owner)
+            fz_die("a failed realloc moved the block");
+    }
+    }
+}
+
 static void fz_op_flush(void)
 {
     fz.op = "flush";
@@ -880,7 +928,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.faults = 0;
     fz.routing = fz_take(1) & 1;
     for (fz.step = 0; fz.pos < fz.size && fz.step < FZ_MAX_OPS; fz.step++) {
-        switch (fz_take(1) % 18) {
+        switch (fz_take(1) % 19) {
         case 0: case 1: case 2: fz_op_malloc(); break;
         case 3: fz_op_calloc(); break;
         case 4: fz_op_aligned(); break;
@@ -892,7 +940,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 13: fz_op_bad(); break;
         case 14: fz_op_usable(); break;
         case 15: (fz_take(1) & 1) ? fz_op_flush() : fz_op_write(); break;
-        default: fz_op_worker(); break;
+        case 16: case 17: fz_op_worker(); break;
+        default: fz_op_bad_request(); break;
         }
         fz_check_all();
     }
