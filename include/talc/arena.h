@@ -170,7 +170,10 @@ TALC_API const char *talc_arena_name(const talc_arena_t *arena) TALC_NONNULL(1);
 
 /* ---- Allocation ---------------------------------------------------------------------------*/
 
-/* `arena` NULL means the calling thread's current arena (talc_thread_arena()). */
+/* `arena` NULL means the calling thread's current arena (talc_thread_arena()). A size of 0
+ * gives a unique minimum block; a size no arena can hold gives NULL + ENOMEM, an alignment
+ * that is not a power of two NULL + EINVAL, and a calloc whose product overflows NULL +
+ * ENOMEM. */
 TALC_API void *talc_arena_malloc(talc_arena_t *arena, size_t size) TALC_MALLOC_ATTR;
 TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size)
     TALC_MALLOC_ATTR;
@@ -179,7 +182,8 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
 /** Resize. ptr may come from any arena; `arena` is used only when ptr is NULL. The block is
  *  resized in its owner arena, or moved through the owner arena's allocation path — whose OOM
  *  chain may end in TALC_OOM_STEP_FALLBACK, and then the new block lives in the fallback arena
- *  (talc_arena_of tells). Semantics as realloc(3); NULL + ENOMEM leaves ptr intact. In an arena
+ *  (talc_arena_of tells). Semantics as glibc's realloc(3): size 0 frees ptr and returns NULL;
+ *  NULL + ENOMEM leaves ptr intact. In an arena
  *  with thread caches a cache-sized block (talc_tcache_mode_t) stays in place when the new
  *  size fits its chunk and fills more than half of it (counted as a realloc), and is otherwise
  *  moved through the calling thread's cache when the new size is cache-sized too (counted as

@@ -114,11 +114,14 @@ static uint64_t fz_take(unsigned nbytes)
     return v;
 }
 
-/* A request size: mostly small, some up to 16 KiB (the thread cache's range), a few large. */
+/* A request size: mostly small, some up to 16 KiB (the thread cache's range), a few large,
+ * and now and then zero (malloc(0) gives a unique block; realloc to 0 frees). */
 static size_t fz_size(void)
 {
     unsigned kind = (unsigned)fz_take(1);
     size_t v = (size_t)fz_take(2);
+    if (kind == 255)
+        return 0;
     if (kind < 160)
         return v % 512 + 1;
     if (kind < 240)
@@ -242,6 +245,8 @@ static void fz_adopt(char *p, size_t n, size_t align, talc_arena_t *asked, bool 
         fz_die("usable size %zu < requested %zu", us, n);
     for (size_t i = 0; i < fz.nblk; i++) {
         const fz_block_t *b = &fz.blk[i];
+        if (p == b->p)
+            fz_die("block %p handed out twice", (void *)p);
         if (p < b->p + b->size && b->p < p + n)
             fz_die("block %p+%zu overlaps live %p+%zu", (void *)p, n, (void *)b->p, b->size);
         if (line && b->owner == owner && (uintptr_t)p / line <= ((uintptr_t)b->p + b->size - 1) / line &&
@@ -420,6 +425,12 @@ static void fz_op_realloc(void)
     int e = errno;
     i = fz.busy; /* the reclaim callback may have moved it */
     fz.busy = SIZE_MAX;
+    if (n == 0) { /* realloc(p, 0) frees p and gives NULL (glibc's choice, talc/arena.h) */
+        if (q)
+            fz_die("realloc to 0 gave %p", (void *)q);
+        fz_drop(i);
+        return;
+    }
     if (!q) {
         if (e != ENOMEM)
             fz_die("realloc NULL with errno %d", e);
