@@ -90,6 +90,8 @@ static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 
 static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 {
+    if (a->nstripes == 1) /* one stripe: there is no CPU to look up */
+        return talc_arena_stripe(a, 0);
     unsigned cpu = talc_cpu_cached();
     if (TALC_LIKELY(talc_ts.c_stripe && talc_ts.c_id == a->id && talc_ts.c_cpu == cpu))
         return talc_ts.c_stripe;
