@@ -183,12 +183,12 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  resized in its owner arena, or moved through the owner arena's allocation path — whose OOM
  *  chain may end in TALC_OOM_STEP_FALLBACK, and then the new block lives in the fallback arena
  *  (talc_arena_of tells). Semantics as glibc's realloc(3): size 0 frees ptr and returns NULL;
- *  NULL + ENOMEM leaves ptr intact. In an arena
- *  with thread caches a cache-sized block (talc_tcache_mode_t) stays in place when the new
- *  size fits its chunk and fills more than half of it (counted as a realloc), and is otherwise
- *  moved through the calling thread's cache when the new size is cache-sized too (counted as
- *  an allocation and a free, as a move through the allocation path is; a move inside the heap
- *  of the block's stripe counts as a realloc). */
+ *  NULL + ENOMEM leaves ptr intact. In an arena with thread caches a cache-sized block
+ *  (talc_tcache_mode_t) stays in place when the new size fits its chunk and fills more than
+ *  half of it (counted as a realloc), and is otherwise moved through the calling thread's
+ *  cache when the new size is cache-sized too (counted as an allocation and a free, as a move
+ *  through the allocation path is; a move inside the heap of the block's stripe counts as a
+ *  realloc). */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno
