@@ -157,9 +157,10 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
 
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
- *  default arena or NULL, -EPERM if it is another arena's fallback. Blocks that threads'
- *  caches hold are not live: destroy takes them back from every thread first. Waits for
- *  concurrent lookups to finish (an RCU grace period) before freeing. */
+ *  default arena or NULL, -EPERM if it is another arena's fallback (so arenas that name each
+ *  other as fallback are never destroyed). Blocks that threads' caches hold are not live:
+ *  destroy takes them back from every thread first. Waits for concurrent lookups to finish
+ *  (an RCU grace period) before freeing. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
