@@ -67,7 +67,6 @@ typedef struct fz_slot {
     talc_arena_t *a;            /* NULL: free slot */
     talc_arena_config_t cfg;
     char name[8], fallback[8];
-    bool uses_buffer;
 } fz_slot_t;
 
 typedef struct fz {
@@ -87,7 +86,6 @@ typedef struct fz {
     talc_fault_t fault;
     char fault_arena[TALC_ARENA_NAME_MAX + 1];
     bool expect_fault;
-    int soft_calls;
 } fz_t;
 
 static fz_t fz;
@@ -167,7 +165,6 @@ static void fz_soft(talc_arena_t *a, size_t footprint, size_t soft, void *ctx)
 {
     (void)a;
     (void)ctx;
-    fz.soft_calls++;
     if (footprint < soft)
         fz_die("soft-budget callback with footprint %zu below the budget %zu", footprint, soft);
 }
@@ -470,7 +467,7 @@ static bool fz_fallback_reaches(unsigned from, unsigned to)
         const fz_slot_t *sl = &fz.slot[from];
         if (!sl->a || !sl->cfg.fallback)
             return false;
-        from = (unsigned)(sl->cfg.fallback[2] - '0');
+        from = (unsigned)(sl->cfg.fallback[2] - '0'); /* fallbacks are slot names, "fzN" */
     }
     return true;
 }
@@ -500,8 +497,7 @@ static void fz_config(unsigned s)
     c->borrow_priority = (b1 >> 6) % 3;
     c->reserve_guaranteed = (b2 & 3) == 3 ? FZ_GRANULE * 4 : 0;
     c->reclaim = fz_reclaim;
-    sl->uses_buffer = c->source == TALC_SOURCE_BUFFER;
-    if (sl->uses_buffer) {
+    if (c->source == TALC_SOURCE_BUFFER) {
         c->buffer = fz_buffers[s];
         c->buffer_size = FZ_BUF_SIZE / ((b2 >> 2) % 4 + 1);
     }

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned long replay_env(const char *name, unsigned long dflt)
@@ -25,14 +27,6 @@ static unsigned long replay_env(const char *name, unsigned long dflt)
     char *end = NULL;
     unsigned long n = v && *v ? strtoul(v, &end, 10) : dflt;
     return v && *v && end && *end == 0 ? n : dflt;
-}
-
-static uint64_t replay_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 static int replay_file(const char *path)
@@ -68,7 +62,9 @@ int main(int argc, char **argv)
         return 0;
     }
     unsigned long inputs = replay_env("TALC_REPLAY_INPUTS", 300);
-    uint64_t seed = replay_env("TALC_SEED", 1), s = seed;
+    uint64_t seed = replay_env("TALC_SEED", 1);
+    test_rng_t rng;
+    test_rng_seed(&rng, seed);
     const char *base = strrchr(argv[0], '/');
     char last[512];
     snprintf(last, sizeof last, "%s.last-input", base ? base + 1 : argv[0]);
@@ -77,9 +73,9 @@ int main(int argc, char **argv)
     fflush(stdout);
     static uint8_t buf[2064];
     for (unsigned long i = 0; i < inputs; i++) {
-        size_t n = 16 + (size_t)(replay_next(&s) % 2048);
+        size_t n = 16 + (size_t)(test_rng_next(&rng) % 2048);
         for (size_t k = 0; k < n; k += 8) {
-            uint64_t r = replay_next(&s);
+            uint64_t r = test_rng_next(&rng);
             memcpy(buf + k, &r, n - k < 8 ? n - k : 8);
         }
         replay_save(last, buf, n);
