@@ -633,16 +633,19 @@ static void fz_op_route(void)
     }
 }
 
-/* A bad free must reach the fatal handler once, naming `arena`, and change nothing. */
+/* A bad pointer must reach the fatal handler once, as TALC_FAULT_BAD_POINTER naming `arena`,
+ * and change nothing. */
 static void fz_expect_one_fault(void (*call)(void *), void *p, const char *arena)
 {
     fz.expect_fault = true;
     fz.faults = 0;
     call(p);
     fz.expect_fault = false;
-    if (fz.faults != 1 || strcmp(fz.fault_arena, arena) != 0)
-        fz_die("bad pointer %p: %d faults, arena \"%s\" (want 1, \"%s\")", p, fz.faults,
-               fz.faults ? fz.fault_arena : "", arena);
+    if (fz.faults != 1 || strcmp(fz.fault_arena, arena) != 0 ||
+        fz.fault != TALC_FAULT_BAD_POINTER)
+        fz_die("bad pointer %p: %d faults, fault %d, arena \"%s\" (want 1, %d, \"%s\")", p,
+               fz.faults, fz.faults ? (int)fz.fault : 0, fz.faults ? fz.fault_arena : "",
+               (int)TALC_FAULT_BAD_POINTER, arena);
     fz.faults = 0;
 }
 
@@ -682,8 +685,11 @@ static void fz_op_bad(void)
         fz.faults = 0;
         talc_free(p);
         fz.expect_fault = false;
+        /* DOUBLE_FREE when the header still shows the block (free or cached), BAD_POINTER
+         * when it was merged into the chunk below or its segment went back ("unowned") */
         if (fz.faults != 1 ||
-            (strcmp(fz.fault_arena, name) != 0 && strcmp(fz.fault_arena, "unowned") != 0))
+            (strcmp(fz.fault_arena, name) != 0 && strcmp(fz.fault_arena, "unowned") != 0) ||
+            (fz.fault != TALC_FAULT_DOUBLE_FREE && fz.fault != TALC_FAULT_BAD_POINTER))
             fz_die("second free of %p: %d faults, arena \"%s\" (want 1, \"%s\")", (void *)p,
                    fz.faults, fz.faults ? fz.fault_arena : "", name);
         fz.faults = 0;
