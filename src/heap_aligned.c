@@ -6,7 +6,10 @@
  *   2. the head of the first bin whose every chunk fits size + align + a minimum chunk: it fits
  *      whatever its address (O(1); this is what avoids Talc's high-alignment pathology,
  *      Talc issue #44, where every request scanned whole lists);
- *   3. a first-fit scan of the bins between, checking each chunk's aligned fit (near OOM only).
+ *   3. near OOM only (no chunk that large is free): a scan for a chunk whose address happens
+ *      to fit, largest bins first, at most TALC_ALIGNED_SCAN chunks. Unbounded, it cost every
+ *      failing aligned request a walk over every free chunk: in a fragmented heap that cannot
+ *      grow, milliseconds per call (docs/heap.md, "Aligned allocation").
  * The alignment padding in front becomes a free chunk of its own, so nothing is wasted.
  *
  * Concurrency: single-threaded per heap (talc/heap.h).
@@ -34,9 +37,17 @@ static bool talc_aligned_fit(const struct talc_heap *h, const char *c, size_t cs
     return true;
 }
 
-static char *talc_scan_aligned(struct talc_heap *h, unsigned b, size_t s, size_t a, size_t *pad)
+/* Chunks step 3 looks at, at most, per request. */
+#ifndef TALC_ALIGNED_SCAN
+#define TALC_ALIGNED_SCAN 128u
+#endif
+
+/* First-fit over bin b's list, counting the chunks seen against *budget. */
+static char *talc_scan_aligned(struct talc_heap *h, unsigned b, size_t s, size_t a, size_t *pad,
+                               unsigned *budget)
 {
-    for (talc_free_t *f = h->bins[b]; f; f = f->next) {
+    for (talc_free_t *f = h->bins[b]; f && *budget; f = f->next) {
+        --*budget;
         size_t fs = talc_hsize(f->hdr);
         if (talc_aligned_fit(h, (char *)f, fs, s, a, pad)) {
             talc_bin_unlink_raw(h, (char *)f);
@@ -68,12 +79,14 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
             }
         }
     }
-    /* Near OOM: scan every bin that may hold a fit, from the one below `lo`. (Bins from `hi`
-     * up are empty here, unless a chunk sits at the very top of the address space.) */
-    unsigned start = lo > TALC_LIN_BINS ? lo - 1u : lo;
-    for (unsigned b = talc_bm_find(h, start); b < TALC_NBINS; b = talc_bm_find(h, b + 1u)) {
-        char *c = talc_scan_aligned(h, b, s, a, pad);
-        if (c)
+    /* Near OOM: the bins that may hold a fit are those from the one below `lo` up (bins
+     * from `hi` up are empty here, unless a chunk sits at the very top of the address
+     * space). Largest first: the larger a chunk, the likelier an aligned block fits in it. */
+    unsigned start = lo > TALC_LIN_BINS ? lo - 1u : lo, budget = TALC_ALIGNED_SCAN;
+    for (unsigned b = talc_bm_find_down(h, TALC_NBINS - 1u); b < TALC_NBINS && b >= start;
+         b = b ? talc_bm_find_down(h, b - 1u) : TALC_NBINS) {
+        char *c = talc_scan_aligned(h, b, s, a, pad, &budget);
+        if (c || !budget)
             return c;
     }
     return NULL;

@@ -353,6 +353,20 @@ TALC_INLINE unsigned talc_bm_find(const struct talc_heap *h, unsigned b)
     return (w << 6) + (unsigned)__builtin_ctzll(h->bitmap[w]);
 }
 
+/* Last non-empty bin <= b (b < TALC_NBINS), or TALC_NBINS. */
+TALC_INLINE unsigned talc_bm_find_down(const struct talc_heap *h, unsigned b)
+{
+    unsigned w = b >> 6;
+    uint64_t bits = h->bitmap[w] & (~(uint64_t)0 >> (63u - (b & 63u)));
+    if (bits)
+        return (w << 6) + 63u - (unsigned)__builtin_clzll(bits);
+    uint32_t sm = h->summary & (((uint32_t)1 << w) - 1u); /* the words below w */
+    if (!sm)
+        return TALC_NBINS;
+    w = 31u - (unsigned)__builtin_clz(sm);
+    return (w << 6) + 63u - (unsigned)__builtin_clzll(h->bitmap[w]);
+}
+
 /* Free-list primitives. The _raw forms leave cnt.free_chunks alone: a caller that unlinks
  * and re-inserts in one operation (a split, a merge) settles the count once, with the net
  * change (talc_heap_carve, talc_heap_release_chunk). */

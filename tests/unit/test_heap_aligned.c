@@ -1,8 +1,10 @@
 /* test_heap_aligned.c — talc_heap_alloc_aligned: every power of two, small alignments meaning
  * TALC_MIN_ALIGN, invalid alignments (0, not a power of two), alignments too large to ever
  * fit (2^40, SIZE_MAX/2+1), 1 MiB alignment in a big heap, padding given back, many
- * high-alignment requests, and finding the only aligned fit near OOM. */
+ * high-alignment requests, and near OOM: finding the only aligned fit, and finding a larger
+ * hole's fit past more small holes than the scan looks at. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -156,6 +158,25 @@ Test(heap_aligned, many_page_aligned_small_blocks)
     cr_assert_eq(test_walk(h).free, 1);
 }
 
+/* Does the block at p (usable range [p, p + usable)) hold an a-aligned address with `want`
+ * bytes after it and room for a free chunk (or nothing) in front? *at receives it. */
+static bool holds_aligned_fit(talc_heap_t *h, void *p, size_t a, size_t want, uintptr_t *at)
+{
+    uintptr_t lo = (uintptr_t)p, hi = lo + talc_heap_usable_size(h, p);
+    uintptr_t A = (lo + a - 1) & ~(uintptr_t)(a - 1);
+    *at = A;
+    return A + want <= hi && (A == lo || A - lo >= 256);
+}
+
+/* The aligned allocation must land at `target`; it is freed again. */
+static void expect_aligned_at(talc_heap_t *h, size_t want, size_t a, uintptr_t target)
+{
+    void *q = talc_heap_alloc_aligned(h, want, a);
+    cr_assert_eq((uintptr_t)q, target, "got %p, the fit is at %#lx", q, (unsigned long)target);
+    HEAP_OK(h);
+    talc_heap_free(h, q);
+}
+
 /* Near OOM the only aligned fit is inside a hole that is smaller than size + align: it must
  * still be found ("NULL iff no fit exists"). */
 Test(heap_aligned, finds_the_only_aligned_fit)
@@ -170,15 +191,12 @@ Test(heap_aligned, finds_the_only_aligned_fit)
     /* Find a block (not the last) whose usable range holds an aligned address A with
      * `want` bytes after it and room for a free chunk (or nothing) in front. */
     size_t hole = n;
-    uintptr_t target = 0;
-    for (size_t i = 1; i + 1 < n && hole == n; i++) {
-        uintptr_t lo = (uintptr_t)p[i], hi = lo + talc_heap_usable_size(h, p[i]);
-        uintptr_t A = (lo + a - 1) & ~(uintptr_t)(a - 1);
-        if (A + want <= hi && (A == lo || A - lo >= 256)) {
+    uintptr_t target = 0, at;
+    for (size_t i = 1; i + 1 < n && hole == n; i++)
+        if (holds_aligned_fit(h, p[i], a, want, &at)) {
             hole = i;
-            target = A;
+            target = at;
         }
-    }
     cr_assert_lt(hole, n, "no suitable block (layout changed?)");
     /* A decoy of the same size class without an aligned fit, freed last so that it is the
      * head of its bin: the search must look past it. */
@@ -193,14 +211,59 @@ Test(heap_aligned, finds_the_only_aligned_fit)
     talc_heap_free(h, p[hole]);
     talc_heap_free(h, p[decoy]);
     HEAP_OK(h);
-    void *q = talc_heap_alloc_aligned(h, want, a);
-    cr_assert_eq((uintptr_t)q, target, "got %p, the only fit is %#lx", q,
-                 (unsigned long)target);
-    HEAP_OK(h);
-    talc_heap_free(h, q);
+    expect_aligned_at(h, want, a, target);
     for (size_t i = 0; i < n; i++)
         if (i != hole && i != decoy)
             talc_heap_free(h, p[i]);
+    for (size_t i = 0; i < nr; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+/* Near OOM, with far more free chunks of the request's size class than the scan looks at
+ * (TALC_ALIGNED_SCAN), none of which holds an aligned fit, the one larger hole that does is
+ * still found: the scan starts from the largest bins. */
+Test(heap_aligned, near_oom_a_larger_fit_beats_many_small_holes)
+{
+    const size_t a = 4096, want = 1000;
+    enum { N = 600 };
+    talc_heap_t *h = test_heap((size_t)4 << 20, NULL);
+    static void *small[N], *sep[N], *big[64], *rest[64];
+    for (size_t i = 0; i < N; i++) { /* 1100-byte blocks kept apart by live separators */
+        small[i] = talc_heap_alloc(h, 1100);
+        sep[i] = talc_heap_alloc(h, 40);
+        cr_assert(small[i] && sep[i]);
+    }
+    size_t nb = test_fill(h, 3000, big, 64);
+    size_t nr = test_exhaust(h, rest, 64);
+    uintptr_t target = 0, at;
+    size_t hole = nb;
+    for (size_t i = 0; i < nb && hole == nb; i++)
+        if (holds_aligned_fit(h, big[i], a, want, &at)) {
+            hole = i;
+            target = at;
+        }
+    cr_assert_lt(hole, nb, "no 3000-byte block holds a fit (layout changed?)");
+    size_t holes = 0;
+    for (size_t i = 0; i < N; i++)
+        if (!holds_aligned_fit(h, small[i], a, want, &at)) {
+            talc_heap_free(h, small[i]);
+            small[i] = NULL;
+            holes++;
+        }
+    cr_assert_gt(holes, 2 * 128, "only %zu small holes", holes);
+    talc_heap_free(h, big[hole]);
+    HEAP_OK(h);
+    expect_aligned_at(h, want, a, target);
+    for (size_t i = 0; i < N; i++) {
+        if (small[i])
+            talc_heap_free(h, small[i]);
+        talc_heap_free(h, sep[i]);
+    }
+    for (size_t i = 0; i < nb; i++)
+        if (i != hole)
+            talc_heap_free(h, big[i]);
     for (size_t i = 0; i < nr; i++)
         talc_heap_free(h, rest[i]);
     HEAP_OK(h);
