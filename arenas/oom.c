@@ -1,14 +1,17 @@
 /* oom.c — an arena's out-of-memory policy chain.
  *
  * When the thread's stripe has no fit, the configured steps run in order until one yields a
- * block: RECLAIM (the owner's callback frees memory, then retry), GROW (a new segment from the
- * source, within the hard budget), BORROW (a segment from the reserve, within the borrow
- * ceiling and the other arenas' guaranteed minimums), FALLBACK (allocate from another named
- * arena), FAIL (NULL + ENOMEM) or ABORT (the fatal handler). Every step that runs is counted,
- * and so is every step that succeeds. No lock is held while a user callback runs.
+ * block: RECLAIM (the owner's callback frees memory, then retry in every stripe), GROW (a new
+ * segment from the source, within the hard budget; if the source refuses, the other stripes'
+ * free memory, then their kept empty segments given back and the source once more), BORROW (a
+ * segment from the reserve, within the borrow ceiling and the other arenas' guaranteed
+ * minimums), FALLBACK (allocate from another named arena), FAIL (NULL + ENOMEM) or ABORT (the
+ * fatal handler). Every step that runs is counted, and so is every step that succeeds. No
+ * lock is held while a user callback runs.
  *
  * Concurrency: runs on the allocating thread with no allocator lock held; GROW and BORROW take
- * the stripe lock, then the grow and reserve locks (segment.c).
+ * the stripe lock, then the grow and reserve locks (segment.c); the other stripes' locks are
+ * taken one at a time, never two at once.
  */
 #include <errno.h>
 
@@ -40,10 +43,11 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
     a->cfg.on_soft_budget(a, footprint, a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
-static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
+/* One try at growing the calling thread's stripe for the request. *grew_rc gets
+ * talc_seg_grow's result (0 when not called). */
+static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow,
+                                int *grew_rc)
 {
-    if (borrow ? !a->cfg.borrow_ceiling : a->cfg.source == TALC_SOURCE_RESERVE)
-        return NULL;
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align); /* another thread may have grown it already */
     int rc = 0;
@@ -55,15 +59,54 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     talc_stripe_unlock(s);
     if (rc == 1)
         talc_oom_soft_budget_fire(a);
+    *grew_rc = rc;
     return p;
 }
 
+/* A block from any stripe of `a` but `tried` (NULL: from any), taking their locks one at a
+ * time: free memory in one stripe is no use to the others' threads otherwise. */
+static void *talc_oom_steal(talc_arena_t *a, size_t n, size_t align, const talc_stripe_t *tried)
+{
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_t *o = talc_arena_stripe(a, i);
+        if (o == tried)
+            continue;
+        talc_stripe_lock(o);
+        void *p = talc_stripe_alloc(o, n, align);
+        talc_stripe_unlock(o);
+        if (p)
+            return p;
+    }
+    return NULL;
+}
+
+/* Grow from the source (or borrow). When the source refuses (the budget, or the OS), the
+ * arena's memory is used before it fails: first the free memory of its other stripes, then
+ * the empty segments they keep for reuse, given back so that growing can try once more
+ * (they count against the budget and the address space, and only their own stripe used
+ * them). */
+static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
+{
+    if (borrow ? !a->cfg.borrow_ceiling : a->cfg.source == TALC_SOURCE_RESERVE)
+        return NULL;
+    int rc;
+    void *p = talc_oom_grow_once(a, n, align, borrow, &rc);
+    if (p || rc >= 0 || borrow)
+        return p;
+    p = talc_oom_steal(a, n, align, NULL);
+    if (!p && talc_seg_reclaim(a))
+        p = talc_oom_grow_once(a, n, align, borrow, &rc);
+    return p;
+}
+
+/* One more try after memory came back (the user's reclaim callback, the thread's cache): the
+ * thread's stripe, then the others (the memory may have gone back to any of them). */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
-    return p;
+    return p ? p : talc_oom_steal(a, n, align, s);
 }
 
 static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,

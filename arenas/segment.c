@@ -7,10 +7,13 @@
  * Retention: page faults cost ~12 µs per 4 KiB here, so a stripe keeps up to
  * TALC_SEG_KEEP_EMPTY empty default-sized segments for reuse (one in an arena with a budget).
  * Further empty segments, oversized ones, and every borrowed one go back at once (borrowed
- * memory returns to the reserve as soon as it is unused).
+ * memory returns to the reserve as soon as it is unused). Kept segments serve only their own
+ * stripe, yet count against the budget and the address space: when the arena cannot grow,
+ * talc_seg_reclaim gives every stripe's back, and the OOM chain's grow step tries again.
  *
  * Concurrency: talc_seg_grow / after_free / release_all need the stripe lock; they take
  * arena->grow_lock (source and budget) and then the pagemap writer lock, in that rank order.
+ * talc_seg_reclaim takes the stripe locks itself, one at a time, with no lock held.
  * talc_seg_of is lock-free.
  */
 #include <errno.h>
@@ -249,6 +252,24 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     if (keep)
         return;
     talc_seg_release(s, g);
+}
+
+bool talc_seg_reclaim(talc_arena_t *a)
+{
+    bool any = false;
+    for (unsigned i = 0; i < a->nstripes; i++) {
+        talc_stripe_t *o = talc_arena_stripe(a, i);
+        talc_stripe_lock(o);
+        for (talc_seg_t *g = o->segs, *next; g; g = next) {
+            next = g->next;
+            if (g->kind != TALC_SEG_RESERVE && talc_seg_empty(o, g)) {
+                talc_seg_release(o, g);
+                any = true;
+            }
+        }
+        talc_stripe_unlock(o);
+    }
+    return any;
 }
 
 void talc_seg_release_all(talc_stripe_t *s)

@@ -59,8 +59,12 @@ typedef enum talc_source {
 /** Steps of the out-of-memory policy chain, run in the configured order until one succeeds. */
 typedef enum talc_oom_step {
     TALC_OOM_STEP_END = 0,  /**< end of the chain (the rest of the array is ignored) */
-    TALC_OOM_STEP_RECLAIM,  /**< call the reclaim callback, retry if it freed memory */
-    TALC_OOM_STEP_GROW,     /**< grow from the source, up to the hard budget */
+    TALC_OOM_STEP_RECLAIM,  /**< call the reclaim callback, retry (in every stripe) if it
+                                 freed memory */
+    TALC_OOM_STEP_GROW,     /**< grow from the source, up to the hard budget; when the source
+                                 refuses (the budget, or the OS), allocate from the arena's
+                                 other stripes, or give back the empty segments they keep and
+                                 grow again */
     TALC_OOM_STEP_BORROW,   /**< borrow from the reserve (ceiling, priority, guaranteed minimums) */
     TALC_OOM_STEP_FALLBACK, /**< allocate from the fallback arena instead */
     TALC_OOM_STEP_FAIL,     /**< return NULL with errno ENOMEM (also the implicit last step) */

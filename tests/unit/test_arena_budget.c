@@ -1,10 +1,12 @@
 /* test_arena_budget.c — budgets and the reserve (talc/arena.h, talc/reserve.h): hard-budget
- * exhaustion (budgets below and above one segment), the soft-budget callback (once per
+ * exhaustion (budgets below and above one segment), a budget reached from any stripe (other
+ * stripes' free memory and kept segments are used before failing), the soft-budget callback (once per
  * upward crossing, re-armed, no lock held), reserve set-up, the borrow ceiling, priorities and
  * guaranteed minimums, exhaustion with denials counted, and give-back as soon as a borrowed
  * segment empties, with the reserve's figures exact at every step.
  *
  * Public API only; each test is its own process (no reserve at start). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "cpu_pin.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
@@ -120,6 +123,52 @@ Test(arena_budget, hard_budget_is_shared_by_stripes)
     cr_assert_gt(k, 0);
     cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
     free_all(p, k);
+}
+
+/* Two CPUs to move the test's thread between, so that it allocates from one stripe and then
+ * from another; the test is skipped on a machine with one. */
+static void two_cpus(int cpus[2])
+{
+    if (test_allowed_cpus(cpus, 2) < 2)
+        cr_skip_test("needs two CPUs");
+    if (!test_pin_cpu(cpus[0]))
+        cr_skip_test("cannot pin the thread");
+}
+
+/* Memory one stripe freed, and the empty segment it keeps, are the budget's as much as the
+ * others': a stripe that cannot grow takes it before failing. */
+Test(arena_budget, budget_freed_in_one_stripe_serves_another)
+{
+    int cpus[2];
+    two_cpus(cpus);
+    talc_arena_config_t c = talc_arena_config_default("two-stripes");
+    c.stripes = 2;
+    c.hard_budget = 4 * MIB;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[64], *q[64];
+    int k0 = fill(a, p, 64, 200 * KIB); /* on the first CPU's stripe */
+    cr_assert_gt(k0, 8);
+    free_all(p, k0); /* that stripe keeps an empty segment (an arena with a budget keeps one) */
+    cr_assert(test_pin_cpu(cpus[1]));
+    int k1 = fill(a, q, 64, 200 * KIB);
+    cr_assert_geq(k1, k0, "%d blocks from the second CPU, %d from the first", k1, k0);
+    cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
+    free_all(q, k1);
+    /* Half of the budget freed in holes of the first stripe (its segments stay in use): the
+     * second stripe, which cannot grow, allocates into them. */
+    cr_assert(test_pin_cpu(cpus[0]));
+    k0 = fill(a, p, 64, 64 * KIB + 1);
+    for (int i = 0; i < k0; i += 2) {
+        talc_free(p[i]);
+        p[i] = NULL;
+    }
+    cr_assert(test_pin_cpu(cpus[1]));
+    k1 = fill(a, q, 64, 64 * KIB + 1);
+    cr_assert_geq(k1, k0 / 2 - 1, "%d blocks into %d holes", k1, (k0 + 1) / 2);
+    free_all(q, k1);
+    for (int i = 1; i < k0; i += 2)
+        talc_free(p[i]);
+    test_assert_empty(a);
 }
 
 /* ---- Soft budget --------------------------------------------------------------------------*/
