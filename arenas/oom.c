@@ -91,8 +91,8 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
         return NULL;
     int rc;
     void *p = talc_oom_grow_once(a, n, align, borrow, &rc);
-    if (p || rc >= 0 || borrow)
-        return p;
+    if (p || rc >= 0 || borrow || talc_oom_need(n, align) >= SIZE_MAX / 2)
+        return p; /* (a request no segment could hold: no reason to empty the others) */
     p = talc_oom_steal(a, n, align, NULL);
     if (!p && talc_seg_reclaim(a))
         p = talc_oom_grow_once(a, n, align, borrow, &rc);

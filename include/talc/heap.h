@@ -140,7 +140,7 @@ TALC_API void *talc_heap_alloc(talc_heap_t *heap, size_t size) TALC_MALLOC_ATTR 
 /** As talc_heap_alloc with alignment `align` (any power of two; smaller than TALC_MIN_ALIGN
  *  means TALC_MIN_ALIGN). Returns NULL if align is 0 or not a power of two, or as alloc,
  *  except that near OOM the search is bounded: O(1) when a chunk of size + align is free
- *  (it fits wherever it lies); else up to 128 smaller free chunks, largest bins first, are
+ *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN) smaller free chunks, largest bins first, are
  *  tested for an aligned fit where they lie, so NULL is possible while a fit exists further
  *  on in a fragmented heap. */
 TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size, size_t align)

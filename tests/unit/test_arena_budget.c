@@ -521,6 +521,11 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
         size_t kept = i == 0 ? 4 * MIB : 1 * MIB;
         cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu",
                      s.name, kept, s.source_bytes);
+        /* A request no segment could hold fails without emptying the others' kept ones. */
+        errno = 0;
+        cr_assert_null(talc_arena_malloc(arenas[i], SIZE_MAX / 2));
+        cr_assert_eq(errno, ENOMEM);
+        cr_assert_eq(test_stats(arenas[i]).source_bytes, kept);
         /* The kept ones serve the next growth without taking more from the source. */
         for (unsigned k = 0; k < 4; k++)
             cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], 700 * KIB));
