@@ -13,8 +13,9 @@
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan: fuzz_heap, fuzz_arena 20 s, fuzz_conf 10 s
 #            gcc-counters-off  gcc, TALC_COUNTERS=OFF, TALC_TCACHE=OFF and TALC_SHRINK_MOVE=0 (no moving shrinks)
 #            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
-#                              stress_platform) and the examples; Criterion cannot run under
-#                              TSan (toolchain.md 3.4); liburcu suppressed by tests/tsan.supp
+#                              stress_arena_budget, stress_platform) and the examples;
+#                              Criterion cannot run under TSan (toolchain.md 3.4); liburcu
+#                              suppressed by tests/tsan.supp
 #            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
 #                              yields at every atomic): the arena, topology, platform and shim
 #                              tests
