@@ -170,8 +170,8 @@ static size_t round_once(unsigned round)
     static const size_t sizes[] = {(size_t)4 << 20, (size_t)256 << 10, (size_t)16 << 10, 1024,
                                    64, 16};
     pthread_t t;
-    CHECK(pthread_create(&t, &small_stack, late_thread, NULL) == 0,
-          "pthread_create before exhaustion");
+    int started = pthread_create(&t, &small_stack, late_thread, NULL) == 0;
+    CHECK(started, "pthread_create before exhaustion");
     nblocks = held_bytes = 0;
     unsigned how = round;
     /* First small_bytes of small blocks (16 B .. 1 KiB): segments full of them, thread caches
@@ -192,7 +192,8 @@ static size_t round_once(unsigned round)
     size_t held = held_bytes;
     check_failed_grow();
     sem_post(&go);
-    pthread_join(t, NULL);
+    if (started)
+        pthread_join(t, NULL);
     for (size_t i = 0; i < nblocks; i++) {
         CHECK(marked(blocks[i].p, blocks[i].n, (unsigned)i), "block %zu (%zu bytes) damaged", i,
               blocks[i].n);
@@ -241,8 +242,10 @@ int main(void)
     pthread_attr_init(&small_stack);
     pthread_attr_setstacksize(&small_stack, (size_t)256 << 10);
     sem_post(&go);
-    CHECK(pthread_create(&warm, &small_stack, late_thread, NULL) == 0, "a first thread");
-    pthread_join(warm, NULL);
+    int warmed = pthread_create(&warm, &small_stack, late_thread, NULL) == 0;
+    CHECK(warmed, "a first thread");
+    if (warmed)
+        pthread_join(warm, NULL);
     sem_init(&go, 0, 0);
 #ifdef SHIM_LINKED
     talc_arena_stats_t before; /* the block table and what stdio holds */
