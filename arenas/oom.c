@@ -44,11 +44,12 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
 }
 
 /* One try at growing the calling thread's stripe for the request. *grew_rc gets
- * talc_seg_grow's result (0 when not called). */
+ * talc_seg_grow's result (0 when not called), *tried the stripe. */
 static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow,
-                                int *grew_rc)
+                                int *grew_rc, talc_stripe_t **tried)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    *tried = s;
     void *p = talc_stripe_alloc(s, n, align); /* another thread may have grown it already */
     int rc = 0;
     if (!p) {
@@ -63,8 +64,8 @@ static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool bo
     return p;
 }
 
-/* A block from any stripe of `a` but `tried` (NULL: from any), taking their locks one at a
- * time: free memory in one stripe is no use to the others' threads otherwise. */
+/* A block from any stripe of `a` but `tried`, taking their locks one at a time: free memory
+ * in one stripe is no use to the others' threads otherwise. */
 static void *talc_oom_steal(talc_arena_t *a, size_t n, size_t align, const talc_stripe_t *tried)
 {
     for (unsigned i = 0; i < a->nstripes; i++) {
@@ -90,12 +91,13 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     if (borrow ? !a->cfg.borrow_ceiling : a->cfg.source == TALC_SOURCE_RESERVE)
         return NULL;
     int rc;
-    void *p = talc_oom_grow_once(a, n, align, borrow, &rc);
+    talc_stripe_t *tried;
+    void *p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
     if (p || rc >= 0 || borrow || talc_oom_need(n, align) >= SIZE_MAX / 2)
         return p; /* (a request no segment could hold: no reason to empty the others) */
-    p = talc_oom_steal(a, n, align, NULL);
+    p = talc_oom_steal(a, n, align, tried);
     if (!p && talc_seg_reclaim(a))
-        p = talc_oom_grow_once(a, n, align, borrow, &rc);
+        p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
     return p;
 }
 
