@@ -344,7 +344,8 @@ static inline talc_arena_t *talc_route(void)
     return TALC_LIKELY(a != NULL) ? a : talc_arena_default();
 }
 
-/* The stripe of `a` the calling thread should use, locked. */
+/* The stripe of `a` the calling thread should use, locked: its home stripe plus its
+ * contention offset, or, in an arena with thread caches, talc_dispatch_lock_home's. */
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
 /* The stripe of `a` that the calling thread's CPU maps to (no per-thread offset), locked,
  * waiting if it is busy rather than moving to another stripe (thread-cache fills: tcache.c

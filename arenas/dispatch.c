@@ -6,7 +6,9 @@
  * stripe's lock is found taken (trylock fails), the thread tries the other stripes with
  * trylock and moves its offset to the first one it gets: a contended thread drifts to a quiet
  * stripe and stays there (contention-adaptive, like Scudo's shared TSDs). Only if every stripe
- * is busy does it block, on its home stripe.
+ * is busy does it block, on its home stripe. In an arena with thread caches every stripe lock
+ * is its CPU's home stripe's, without the offset (talc_dispatch_lock_home): the caches take
+ * the contention away, and a drifted thread would share lines with another CPU's threads.
  *
  * Concurrency: the thread state is thread-local (initial-exec TLS: no allocation on first
  * access, safe inside malloc). Stripe locks are taken here and released by the caller.
@@ -134,6 +136,11 @@ static talc_stripe_t *talc_lock_any(talc_arena_t *a)
 
 talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
 {
+    /* With thread caches, the CPU's own stripe, as for the caches' fills: the few requests
+     * that take a stripe lock there (aligned, large, misses) must not drift onto a stripe
+     * another CPU's threads fill from (docs/arenas.md, "Contention"). */
+    if (a->tc_on)
+        return talc_dispatch_lock_home(a);
     talc_stripe_t *s = talc_lock_any(a);
     talc_ts.last = s;
     return s;

@@ -1,0 +1,154 @@
+/* test_arena_dispatch.c — which stripe the dispatcher locks when the thread's home stripe is
+ * busy (arenas/dispatch.c, docs/arenas.md "Contention"). White-box: a helper thread holds a
+ * stripe's lock directly, and the test reads the stripe a block came from off its segment.
+ *   - An arena without thread caches: the thread moves to another stripe, and stays there
+ *     once the lock is free again (the per-thread contention offset).
+ *   - An arena with thread caches: the thread waits for its CPU's own stripe, and its later
+ *     stripe-path blocks come from that stripe too, where its cache fills from.
+ * Blocks of the stripe path are aligned ones (a thread cache serves alignments up to 16 only).
+ * The test thread is pinned to one CPU, so its home stripe does not change under it.
+ *
+ * Concurrency: the test thread and one helper, which only takes, holds and releases a lock.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "../../arenas/arena_internal.h"
+#include "cpu_pin.h"
+#include "talc/stats.h"
+
+#define STRIPE_PATH_ALIGN 256u /* above what a thread cache serves */
+
+typedef struct holder {
+    talc_stripe_t *stripe;
+    unsigned hold_ms;   /* how long to keep the lock after the test thread says it goes */
+    atomic_int held;    /* the helper has the lock */
+    atomic_int going;   /* the test thread is about to allocate */
+} holder_t;
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static void *hold_lock(void *arg)
+{
+    holder_t *h = arg;
+    talc_stripe_lock(h->stripe);
+    atomic_store(&h->held, 1);
+    while (!atomic_load(&h->going))
+        sched_yield();
+    sleep_ms(h->hold_ms);
+    talc_stripe_unlock(h->stripe);
+    return NULL;
+}
+
+static void pin_or_skip(void)
+{
+    int cpu;
+    if (test_allowed_cpus(&cpu, 1) < 1 || !test_pin_cpu(cpu))
+        cr_skip_test("cannot pin the thread to a CPU");
+}
+
+static talc_arena_t *two_stripes(const char *name, talc_tcache_mode_t tc)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 2;
+    c.thread_cache = tc;
+    talc_arena_t *a = talc_arena_create(&c);
+    cr_assert_not_null(a, "create %s", name);
+    return a;
+}
+
+static void *stripe_block(talc_arena_t *a)
+{
+    void *p = talc_arena_aligned_alloc(a, STRIPE_PATH_ALIGN, 100);
+    cr_assert_not_null(p);
+    return p;
+}
+
+static talc_stripe_t *stripe_of(const void *p)
+{
+    talc_seg_t *g = talc_seg_of(p);
+    cr_assert_not_null(g, "%p has no segment", p);
+    return g->stripe;
+}
+
+/* The thread's first stripe-path block goes to p[0], and its stripe is the thread's home; a
+ * helper then holds that stripe's lock for hold_ms after the thread starts on its second
+ * block (p[1]); the third (p[2]) is taken after the helper let go. Returns the home stripe. */
+static talc_stripe_t *allocate_around_a_held_lock(talc_arena_t *a, unsigned hold_ms, void *p[3])
+{
+    p[0] = stripe_block(a);
+    holder_t h = {.stripe = stripe_of(p[0]), .hold_ms = hold_ms};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, hold_lock, &h), 0);
+    while (!atomic_load(&h.held))
+        sched_yield();
+    atomic_store(&h.going, 1);
+    p[1] = stripe_block(a);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    p[2] = stripe_block(a);
+    return h.stripe;
+}
+
+static void release(talc_arena_t *a, void **p, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        talc_free(p[i]);
+    talc_thread_cache_flush();
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+/* The arena counted the busy lock (built with counters; without, the figure stays 0). */
+static void assert_contended(talc_arena_t *a)
+{
+    talc_arena_stats_t s;
+    cr_assert_eq(talc_arena_get_stats(a, &s), 0);
+#if TALC_COUNTERS
+    cr_assert_geq(s.lock_contended, 1);
+#else
+    cr_assert_eq(s.lock_contended, 0);
+#endif
+}
+
+Test(arena_dispatch, without_caches_a_contended_thread_moves_and_stays)
+{
+    pin_or_skip();
+    talc_arena_t *a = two_stripes("drift", TALC_TCACHE_OFF);
+    void *p[3];
+    /* The helper keeps the lock long after the test thread has moved on (it does not wait). */
+    talc_stripe_t *home = allocate_around_a_held_lock(a, 1000, p);
+    cr_assert_neq(stripe_of(p[1]), home, "a busy home stripe: the thread takes another");
+    cr_assert_eq(stripe_of(p[2]), stripe_of(p[1]), "and stays there once it is free");
+    assert_contended(a);
+    release(a, p, 3);
+}
+
+Test(arena_dispatch, with_caches_a_thread_keeps_its_cpus_stripe)
+{
+    pin_or_skip();
+    talc_arena_t *a = two_stripes("home", TALC_TCACHE_ON);
+    void *p[4];
+    talc_stripe_t *home = allocate_around_a_held_lock(a, 200, p);
+#if TALC_TCACHE
+    cr_assert_eq(stripe_of(p[1]), home, "a busy home stripe: the thread waits for it");
+    cr_assert_eq(stripe_of(p[2]), home, "and its stripe-path blocks stay there");
+    p[3] = talc_arena_malloc(a, 100); /* a cached block: filled from the CPU's stripe */
+    cr_assert_eq(stripe_of(p[3]), home, "where its cache fills from");
+#else
+    /* Built without thread caches: the arena behaves as one without them. */
+    cr_assert_neq(stripe_of(p[1]), home);
+    p[3] = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p[3]);
+#endif
+    assert_contended(a);
+    release(a, p, 4);
+}
