@@ -19,8 +19,8 @@
 #include <criterion/criterion.h>
 
 #include "../../arenas/arena_internal.h"
+#include "arena_test.h"
 #include "cpu_pin.h"
-#include "talc/stats.h"
 
 #define STRIPE_PATH_ALIGN 256u /* above what a thread cache serves */
 
@@ -62,9 +62,7 @@ static talc_arena_t *two_stripes(const char *name, talc_tcache_mode_t tc)
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 2;
     c.thread_cache = tc;
-    talc_arena_t *a = talc_arena_create(&c);
-    cr_assert_not_null(a, "create %s", name);
-    return a;
+    return test_arena_cfg(&c);
 }
 
 static void *stripe_block(talc_arena_t *a)
@@ -110,8 +108,7 @@ static void release(talc_arena_t *a, void **p, unsigned n)
 /* The arena counted the busy lock (built with counters; without, the figure stays 0). */
 static void assert_contended(talc_arena_t *a)
 {
-    talc_arena_stats_t s;
-    cr_assert_eq(talc_arena_get_stats(a, &s), 0);
+    talc_arena_stats_t s = test_stats(a);
 #if TALC_COUNTERS
     cr_assert_geq(s.lock_contended, 1);
 #else
