@@ -16,6 +16,7 @@
 #include <errno.h>
 
 #include "arena_internal.h"
+#include "heap_internal.h"
 #include "tcache.h"
 #include "oom_internal.h"
 
@@ -43,6 +44,21 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
     a->cfg.on_soft_budget(a, footprint, a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
+__thread void *talc_fresh_block __attribute__((tls_model("initial-exec")));
+
+/* p came from stripe s (locked) right after a segment was added to it. If p lies in that
+ * segment (it is s->segs now) and the segment is fresh OS memory (zero-filled by mmap), p is
+ * the segment's first block: scrub the engine's words out of it and note it as all-zero, so a
+ * calloc of it does not touch its pages (a large calloc then costs no RSS it does not use). */
+static void talc_oom_note_fresh(talc_stripe_t *s, void *p)
+{
+    talc_seg_t *g = s->segs;
+    if (!p || !g || g->kind != TALC_SEG_OS || talc_seg_of(p) != g)
+        return;
+    talc_span_scrub_first(g->span, p);
+    talc_fresh_block = p;
+}
+
 /* One try at growing the calling thread's stripe for the request. *grew_rc gets
  * talc_seg_grow's result (0 when not called), *tried the stripe. */
 static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow,
@@ -54,8 +70,10 @@ static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool bo
     int rc = 0;
     if (!p) {
         rc = talc_seg_grow(s, talc_oom_need(n, align), borrow);
-        if (rc >= 0)
+        if (rc >= 0) {
             p = talc_stripe_alloc(s, n, align);
+            talc_oom_note_fresh(s, p);
+        }
     }
     talc_stripe_unlock(s);
     if (rc == 1)
@@ -118,6 +136,9 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
     case TALC_OOM_STEP_RECLAIM:
         if (!a->cfg.reclaim || a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx) == 0)
             return NULL;
+        /* The callback may have allocated a fresh block and freed it, dirty, at the address
+         * the retry returns. */
+        talc_fresh_block = NULL;
         return talc_oom_retry(a, n, align);
     case TALC_OOM_STEP_GROW:
         return talc_oom_grow(a, n, align, false);

@@ -61,7 +61,9 @@ TALC_SHIM_EXPORT void *calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = talc_shim_alloc(n, 0);
+    if (TALC_LIKELY(talc_shim_ready())) /* skips clearing a fresh segment's first block */
+        return talc_arena_calloc(NULL, nmemb, size);
+    void *p = talc_shim_alloc_cold(n, 0);
     if (p)
         memset(p, 0, n);
     return p;

@@ -472,6 +472,13 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
  * the pointer was rejected). The arena layer uses it to notice an emptied span for free. */
 size_t talc_heap_free_merged(talc_heap_t *h, void *p);
 
+/* Span s was claimed over zero-filled memory and p is the first block allocated from it, with
+ * no other operation on s in between (the arena layer's fresh OS segments). The engine wrote
+ * into that memory only while it was one free chunk: the chunk's list links and its footer.
+ * Zeroes whichever of those words lie in p's block, so that the whole block reads as zero
+ * (calloc need not touch its pages). */
+void talc_span_scrub_first(const talc_span_t *s, void *p);
+
 /* Debug entry/exit guards. */
 #if TALC_DEBUG >= 1
 bool talc_heap_enter(struct talc_heap *h, bool span_op);

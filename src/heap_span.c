@@ -1,4 +1,5 @@
-/* heap_span.c — spans: claiming caller memory, moving a span's top, releasing an empty span.
+/* heap_span.c — spans: claiming caller memory, moving a span's top, releasing an empty span,
+ * scrubbing the first block of a span claimed over zeroed memory.
  *
  * A span is [base, end): a talc_span header at the aligned base, chunks, and a fence header
  * (size 0, USED) whose address + HDR is the end. Only the top moves; the base is fixed.
@@ -9,6 +10,8 @@
  * heap's own OOM hook.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "heap_internal.h"
 
@@ -244,4 +247,20 @@ void talc_span_get_info(const talc_heap_t *h, const talc_span_t *s, talc_span_in
 talc_span_t *talc_heap_next_span(const talc_heap_t *h, const talc_span_t *s)
 {
     return s ? s->next : h->spans;
+}
+
+/* Zero [lo, hi) ∩ [a, b). */
+static void talc_zero_overlap(char *lo, char *hi, char *a, char *b)
+{
+    char *from = lo > a ? lo : a, *to = hi < b ? hi : b;
+    if (from < to)
+        memset(from, 0, (size_t)(to - from));
+}
+
+void talc_span_scrub_first(const talc_span_t *s, void *p)
+{
+    char *user = p, *end = (char *)p - TALC_HDR + talc_hsize(talc_hdr((char *)p - TALC_HDR));
+    char *links = s->first + offsetof(talc_free_t, next);
+    talc_zero_overlap(user, end, links, s->first + sizeof(talc_free_t));
+    talc_zero_overlap(user, end, s->fence - TALC_HDR, s->fence);
 }

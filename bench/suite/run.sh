@@ -24,7 +24,8 @@
 # Threading rules: runs one workload process at a time (the workloads make their own threads).
 # Progress goes to stderr ("[suite] k/N ..."), the Markdown summary to stdout and to
 # $BENCH_OUT/suite.md; records to $BENCH_OUT/suite-<preset>.json; charts to
-# $BENCH_OUT/suite-*.png. Exits 1 if any run failed its own check, crashed or timed out.
+# $BENCH_OUT/suite-*.png; the large-calloc table's records (one JSON object per line) to
+# $BENCH_OUT/suite-calloc.json. Exits 1 if any run failed its own check, crashed or timed out.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -203,6 +204,41 @@ run_all() { # -> raw TSV on stdout
   if [ -t 2 ]; then printf '\n' >&2; fi
 }
 
+# A large calloc under every allocator (calloc_large.c): time per call and peak RSS, medians
+# of three runs. Not a suite workload: printed after the suite's tables, not in its mean.
+calloc_section() {
+  local a r args lines ms rss failed=""
+  printf '\n### Large calloc: 64 MiB, 1 MiB of it written, 20 rounds (`calloc_large`)\n\n'
+  printf 'Medians of 3 runs. An allocator that hands out fresh zero pages without writing them '
+  printf 'keeps the untouched part of the table out of RSS.\n\n'
+  printf '| allocator | ms per calloc | peak RSS (MiB) | check |\n|---|---:|---:|---|\n'
+  for a in "${alloc_order[@]}"; do
+    [ "$a" = talc-aligned ] && continue
+    args=()
+    [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
+    lines=""
+    for r in 1 2 3; do
+      lines+=$("$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
+                 "$build/calloc_large" 64 20 1024 2>/dev/null | grep '^CALLOC ' || true)$'\n'
+    done
+    ms=$(grep -o 'ms_per_call=[0-9.]*' <<<"$lines" | cut -d= -f2 | sort -g | awk '{ v[NR] = $1 }
+         END { if (NR) printf "%.3f", v[int((NR + 1) / 2)]; else printf "—" }')
+    rss=$(grep -o 'maxrss_kib=[0-9]*' <<<"$lines" | cut -d= -f2 | sort -g | awk '{ v[NR] = $1 }
+         END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] / 1024; else printf "—" }')
+    if grep -q 'check=bad' <<<"$lines"; then
+      printf '| %s | %s | %s | FAILED (a word not zero) |\n' "$a" "$ms" "$rss"
+      failed+="FAILED: calloc_large under $a: a calloc'ed word was not zero"$'\n'
+    elif ! grep -q 'check=ok' <<<"$lines"; then
+      printf '| %s | — | — | no result |\n' "$a"
+    else
+      printf '| %s | %s | %s | ok |\n' "$a" "$ms" "$rss"
+      printf '{"workload":"calloc-large","allocator":"%s","mib":64,"rounds":20,"touched_kib":1024,"ms_per_call":%s,"peak_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
+        "$a" "$ms" "$rss" "$commit" "$cpu" "$date" >>"$out/suite-calloc.json"
+    fi
+  done
+  [ -z "$failed" ] || printf '\n%s' "$failed"
+}
+
 # ---- Main -----------------------------------------------------------------------------------
 mkdir -p "$out"
 build_workloads
@@ -231,6 +267,9 @@ awk -F'\t' -f "$here/report.awk" \
   -v preloads="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${preload[$a]}"; done)" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
+step "large calloc under each allocator"
+rm -f "$out/suite-calloc.json"
+calloc_section >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then
   for chart in time rss cache; do
     rm -f "$out/suite-$chart.png"

@@ -180,6 +180,9 @@ TALC_API const char *talc_arena_name(const talc_arena_t *arena) TALC_NONNULL(1);
  * that is not a power of two NULL + EINVAL, and a calloc whose product overflows NULL +
  * ENOMEM. */
 TALC_API void *talc_arena_malloc(talc_arena_t *arena, size_t size) TALC_MALLOC_ATTR;
+/* talc_arena_calloc clears the block, except a block that is the first taken from memory the
+ * arena has just mapped from the OS (TALC_SOURCE_OS): that memory is zero already, and a large
+ * calloc then touches only the pages the caller writes (as glibc's and jemalloc's do). */
 TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size)
     TALC_MALLOC_ATTR;
 TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_t size)

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,6 +149,20 @@ static void test_malloc(void)
     }
 }
 
+/* Resident pages of [p, p + n) (mincore), and in *total how many pages it spans. */
+static size_t resident_pages(const void *p, size_t n, size_t *total)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), in = 0;
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+    static unsigned char vec[(64u << 20) / 4096u + 2u];
+    *total = (hi - lo) / pg;
+    if (*total > sizeof vec || mincore((void *)lo, hi - lo, vec) != 0)
+        return SIZE_MAX; /* fails the check with the figure */
+    for (size_t i = 0; i < *total; i++)
+        in += vec[i] & 1u;
+    return in;
+}
+
 static void test_calloc(void)
 {
     unsigned char *d = malloc(4096);
@@ -164,6 +179,21 @@ static void test_calloc(void)
                 break;
             }
         free(p);
+    }
+    /* A large calloc takes a segment just mapped from the OS: zero already, left untouched
+     * (the first and last pages hold headers; huge pages could make those 2 x 2 MiB). */
+    size_t big = opaque((size_t)64 << 20), pages = 0, in = 0;
+    unsigned char *b = calloc(1, big);
+    CHECK(b != NULL, "calloc(64 MiB)");
+    if (b) {
+        in = resident_pages(b, big, &pages);
+        CHECK(in < pages / 4, "calloc(64 MiB) made %zu of %zu pages resident", in, pages);
+        for (size_t i = 0; i < big; i += sizeof(uint64_t))
+            if (*(const uint64_t *)(const void *)(b + i)) {
+                CHECK(0, "calloc(64 MiB) byte %zu not zero", i);
+                break;
+            }
+        free(b);
     }
     void *z = calloc(0, 5);
     CHECK(z != NULL, "calloc(0, 5) returns a unique pointer");

@@ -5,10 +5,13 @@
  * thread's arena, cache-aligned arenas, caller-buffer arenas and reserve-only arenas.
  *
  * Public API only; each test is its own process. */
+#define _DEFAULT_SOURCE /* mincore */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -96,6 +99,58 @@ Test(arena_alloc, calloc_zeroes_reused_memory)
     }
     void *e = talc_arena_calloc(a, 0, 10);
     talc_free(e);
+    test_assert_empty(a);
+}
+
+/* Pages of [p, p + n) that are resident, and how many pages it spans in all. */
+static size_t resident_pages(const void *p, size_t n, size_t *total)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+    *total = (hi - lo) / pg;
+    unsigned char *vec = malloc(*total);
+    cr_assert_not_null(vec);
+    cr_assert_eq(mincore((void *)lo, hi - lo, vec), 0, "mincore: errno %d", errno);
+    size_t in = 0;
+    for (size_t i = 0; i < *total; i++)
+        in += vec[i] & 1u;
+    free(vec);
+    return in;
+}
+
+static void assert_zero(const unsigned char *p, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            cr_assert_fail("%s: byte %zu of %zu is %#x", what, i, n, p[i]);
+}
+
+/* A block that is the first in a segment just mapped from the OS is zero already: calloc
+ * leaves its pages alone (only the engine's few words in it are cleared). A calloc from reused
+ * memory still clears it. */
+Test(arena_alloc, calloc_leaves_fresh_pages_untouched)
+{
+    talc_arena_t *a = test_arena("fresh", 1);
+    size_t n = (size_t)32 << 20, pages;
+    for (int round = 0; round < 2; round++) { /* the freed segment goes back: fresh again */
+        unsigned char *p = talc_arena_calloc(a, 1, n);
+        cr_assert_not_null(p);
+        size_t in = resident_pages(p, n, &pages);
+        /* the first and last pages hold headers (huge pages could make that 2 x 2 MiB) */
+        cr_assert_lt(in, pages / 4, "round %d: %zu of %zu pages resident", round, in, pages);
+        assert_zero(p, n, "fresh calloc");
+        memset(p, 0xa5, n);
+        talc_free(p);
+    }
+    /* Default-sized segments stay when emptied: the second block reuses dirty memory. */
+    size_t m = TEST_GRANULE * 8u;
+    for (int round = 0; round < 3; round++) {
+        unsigned char *p = talc_arena_calloc(a, 1, m);
+        cr_assert_not_null(p);
+        assert_zero(p, m, round ? "calloc of reused memory" : "first calloc");
+        memset(p, 0x5a, m);
+        talc_free(p);
+    }
     test_assert_empty(a);
 }
 
