@@ -210,10 +210,10 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow);
 void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g);
 /* Release every segment of stripe s (arena destroy). */
 void talc_seg_release_all(talc_stripe_t *s);
-/* The arena could not grow: give back the empty segments its stripes keep for reuse (not
- * borrowed ones: those went back already). Takes each stripe lock in turn; call with no lock
- * held. Returns true if any memory went back. */
-bool talc_seg_reclaim(talc_arena_t *a);
+/* The arena could not grow, or is trimmed: give back the empty segments its stripes keep for
+ * reuse (not borrowed ones: those went back already). Takes each stripe lock in turn; call
+ * with no lock held. Returns the bytes of the segments that went back (0: none). */
+size_t talc_seg_reclaim(talc_arena_t *a);
 /* The owner-map writer lock, for fork handlers. */
 void talc_seg_pagemap_lock(void);
 void talc_seg_pagemap_unlock(void);

@@ -114,7 +114,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     if (p || rc >= 0 || borrow || talc_oom_need(n, align) >= SIZE_MAX / 2)
         return p; /* (a request no segment could hold: no reason to empty the others) */
     p = talc_oom_steal(a, n, align, tried);
-    if (!p && talc_seg_reclaim(a))
+    if (!p && talc_seg_reclaim(a) != 0)
         p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
     return p;
 }

@@ -254,22 +254,22 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     talc_seg_release(s, g);
 }
 
-bool talc_seg_reclaim(talc_arena_t *a)
+size_t talc_seg_reclaim(talc_arena_t *a)
 {
-    bool any = false;
+    size_t bytes = 0;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *o = talc_arena_stripe(a, i);
         talc_stripe_lock(o);
         for (talc_seg_t *g = o->segs, *next; g; g = next) {
             next = g->next;
             if (g->kind != TALC_SEG_RESERVE && talc_seg_empty(o, g)) {
+                bytes += g->size;
                 talc_seg_release(o, g);
-                any = true;
             }
         }
         talc_stripe_unlock(o);
     }
-    return any;
+    return bytes;
 }
 
 void talc_seg_release_all(talc_stripe_t *s)

@@ -6,10 +6,10 @@
  *   uordblks = live bytes (requested sizes of live blocks)   fordblks = bytes in free chunks
  * and leaves the fields with no libtalc counterpart (smblks, hblks, hblkhd, usmblks, fsmblks,
  * keepcost) at 0. The bootstrap heap (start-up only) is reported by malloc_info alone.
- * malloc_trim gives back the calling thread's cached blocks and its arenas' parked ones
- * (talc_thread_cache_flush); libtalc already returns a segment to the OS as soon as it empties
- * (keeping a few per stripe for reuse), so it returns 1 only if that flush freed one, 0
- * otherwise. mallopt supports no parameter: 0.
+ * malloc_trim trims every arena (talc_arena_trim): the calling thread's cached blocks and the
+ * parked ones go back to their heaps, the empty segments kept for reuse are unmapped, and the
+ * whole pages inside free chunks are decommitted; it returns 1 if any memory went back, else
+ * 0. mallopt supports no parameter: 0.
  *
  * Concurrency: any thread, any time after start-up; snapshots never stop allocation. A call
  * made before the shim has started starts it first (these read arenas, which must not be
@@ -86,12 +86,21 @@ TALC_SHIM_EXPORT struct mallinfo mallinfo(void)
     return m;
 }
 
+static bool talc_trim_visit(talc_arena_t *a, void *ctx)
+{
+    *(size_t *)ctx += talc_arena_trim(a);
+    return true;
+}
+
 TALC_SHIM_EXPORT int malloc_trim(size_t pad)
 {
-    (void)pad;
-    size_t before = talc_shim_totals().footprint;
-    talc_thread_cache_flush(); /* blocks this thread cached may free whole segments */
-    return talc_shim_totals().footprint < before;
+    (void)pad; /* glibc keeps pad bytes at the top of its main heap; no libtalc counterpart */
+    size_t bytes = 0;
+    if (!talc_shim_start())
+        return 0;
+    talc_thread_cache_flush(); /* this thread's cached blocks, in every arena it caches for */
+    (void)talc_arena_foreach(talc_trim_visit, &bytes);
+    return bytes != 0;
 }
 
 TALC_SHIM_EXPORT int mallopt(int param, int value)

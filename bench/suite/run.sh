@@ -24,8 +24,9 @@
 # Threading rules: runs one workload process at a time (the workloads make their own threads).
 # Progress goes to stderr ("[suite] k/N ..."), the Markdown summary to stdout and to
 # $BENCH_OUT/suite.md; records to $BENCH_OUT/suite-<preset>.json; charts to
-# $BENCH_OUT/suite-*.png; the large-calloc table's records (one JSON object per line) to
-# $BENCH_OUT/suite-calloc.json. Exits 1 if any run failed its own check, crashed or timed out.
+# $BENCH_OUT/suite-*.png; the memory checks' records (large calloc, malloc_trim; one JSON
+# object per line) to $BENCH_OUT/suite-memory.json. Exits 1 if any run failed its own check,
+# crashed or timed out.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -204,27 +205,38 @@ run_all() { # -> raw TSV on stdout
   if [ -t 2 ]; then printf '\n' >&2; fi
 }
 
-# A large calloc under every allocator (calloc_large.c): time per call and peak RSS, medians
-# of three runs. Not a suite workload: printed after the suite's tables, not in its mean.
+# ---- Memory checks after the suite (not workloads, not in the mean) -------------------------
+# check_runs prog tag args...: three runs of a check program under allocator $a; prints their
+# result lines (those starting with tag).
+check_runs() {
+  local prog=$1 tag=$2 r args=()
+  shift 2
+  [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
+  for r in 1 2 3; do
+    "$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
+      "$build/$prog" "$@" 2>/dev/null | grep "^$tag " || true
+  done
+}
+
+# median key scale format <<< lines: the median of key=value over the lines, divided by scale.
+median() {
+  grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -g |
+    awk -v s="$2" -v f="$3" '{ v[NR] = $1 } END { if (NR) printf f, v[int((NR + 1) / 2)] / s
+                                                  else printf "—" }'
+}
+
+# A large calloc (calloc_large.c): time per call and peak RSS.
 calloc_section() {
-  local a r args lines ms rss failed=""
+  local a lines ms rss failed=""
   printf '\n### Large calloc: 64 MiB, 1 MiB of it written, 20 rounds (`calloc_large`)\n\n'
   printf 'Medians of 3 runs. An allocator that hands out fresh zero pages without writing them '
   printf 'keeps the untouched part of the table out of RSS.\n\n'
   printf '| allocator | ms per calloc | peak RSS (MiB) | check |\n|---|---:|---:|---|\n'
   for a in "${alloc_order[@]}"; do
     [ "$a" = talc-aligned ] && continue
-    args=()
-    [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
-    lines=""
-    for r in 1 2 3; do
-      lines+=$("$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
-                 "$build/calloc_large" 64 20 1024 2>/dev/null | grep '^CALLOC ' || true)$'\n'
-    done
-    ms=$(grep -o 'ms_per_call=[0-9.]*' <<<"$lines" | cut -d= -f2 | sort -g | awk '{ v[NR] = $1 }
-         END { if (NR) printf "%.3f", v[int((NR + 1) / 2)]; else printf "—" }')
-    rss=$(grep -o 'maxrss_kib=[0-9]*' <<<"$lines" | cut -d= -f2 | sort -g | awk '{ v[NR] = $1 }
-         END { if (NR) printf "%.1f", v[int((NR + 1) / 2)] / 1024; else printf "—" }')
+    lines=$(check_runs calloc_large CALLOC 64 20 1024)
+    ms=$(median ms_per_call 1 '%.3f' <<<"$lines")
+    rss=$(median maxrss_kib 1024 '%.1f' <<<"$lines")
     if grep -q 'check=bad' <<<"$lines"; then
       printf '| %s | %s | %s | FAILED (a word not zero) |\n' "$a" "$ms" "$rss"
       failed+="FAILED: calloc_large under $a: a calloc'ed word was not zero"$'\n'
@@ -233,7 +245,35 @@ calloc_section() {
     else
       printf '| %s | %s | %s | ok |\n' "$a" "$ms" "$rss"
       printf '{"workload":"calloc-large","allocator":"%s","mib":64,"rounds":20,"touched_kib":1024,"ms_per_call":%s,"peak_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
-        "$a" "$ms" "$rss" "$commit" "$cpu" "$date" >>"$out/suite-calloc.json"
+        "$a" "$ms" "$rss" "$commit" "$cpu" "$date" >>"$out/suite-memory.json"
+    fi
+  done
+  [ -z "$failed" ] || printf '\n%s' "$failed"
+}
+
+# malloc_trim after a burst (trim_rss.c): resident memory before and after it.
+trim_section() {
+  local a lines freed trimmed ms failed=""
+  printf '\n### malloc_trim after a burst: 64 MiB of 1 B–64 KiB blocks, 10 %% kept (`trim_rss`)\n\n'
+  printf 'Medians of 3 runs; RSS from /proc/self/statm. An allocator without its own '
+  printf '`malloc_trim` gets glibc'"'"'s, which trims only glibc'"'"'s heap.\n\n'
+  printf '| allocator | RSS after the frees (MiB) | after malloc_trim (MiB) | ms in malloc_trim | check |\n'
+  printf '|---|---:|---:|---:|---|\n'
+  for a in "${alloc_order[@]}"; do
+    [ "$a" = talc-aligned ] && continue
+    lines=$(check_runs trim_rss TRIM 64 10)
+    freed=$(median rss_freed_kib 1024 '%.1f' <<<"$lines")
+    trimmed=$(median rss_trimmed_kib 1024 '%.1f' <<<"$lines")
+    ms=$(median trim_ms 1 '%.3f' <<<"$lines")
+    if grep -q 'check=bad' <<<"$lines"; then
+      printf '| %s | %s | %s | %s | FAILED (a live block changed) |\n' "$a" "$freed" "$trimmed" "$ms"
+      failed+="FAILED: trim_rss under $a: a live block changed"$'\n'
+    elif ! grep -q 'check=ok' <<<"$lines"; then
+      printf '| %s | — | — | — | no result |\n' "$a"
+    else
+      printf '| %s | %s | %s | %s | ok |\n' "$a" "$freed" "$trimmed" "$ms"
+      printf '{"workload":"malloc-trim","allocator":"%s","mib":64,"keep_pct":10,"rss_freed_mib":%s,"rss_trimmed_mib":%s,"trim_ms":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
+        "$a" "$freed" "$trimmed" "$ms" "$commit" "$cpu" "$date" >>"$out/suite-memory.json"
     fi
   done
   [ -z "$failed" ] || printf '\n%s' "$failed"
@@ -267,9 +307,10 @@ awk -F'\t' -f "$here/report.awk" \
   -v preloads="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${preload[$a]}"; done)" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
-step "large calloc under each allocator"
-rm -f "$out/suite-calloc.json"
+step "memory checks under each allocator: large calloc, malloc_trim"
+rm -f "$out/suite-memory.json" "$out/suite-calloc.json"
 calloc_section >>"$out/suite.md"
+trim_section >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then
   for chart in time rss cache; do
     rm -f "$out/suite-$chart.png"

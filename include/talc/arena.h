@@ -214,6 +214,18 @@ TALC_API talc_arena_t *talc_arena_of(const void *ptr);
  *  caches' registry lock. May run concurrently with everything. */
 TALC_API void talc_thread_cache_flush(void);
 
+/** Give memory back to the OS (what malloc_trim does with the shim): the calling thread's
+ *  cached blocks of `arena` and the arena's parked ones go back to its heaps, every empty
+ *  segment the arena keeps for reuse is unmapped, and the whole pages inside its free chunks
+ *  are decommitted (they stay mapped and read as zero when used again: a page fault each).
+ *  Only memory the arena mapped from the OS goes back: caller buffers and reserve segments
+ *  keep theirs, and other threads' caches keep their blocks. Returns the bytes unmapped plus
+ *  those decommitted (pages decommitted by an earlier trim and not used since count again).
+ *  `arena` NULL = the calling thread's arena. May run concurrently with every call on the
+ *  arena except its destruction; locks one stripe at a time for a walk over its heap
+ *  (O(chunks)). docs/arenas.md, "Trimming". */
+TALC_API size_t talc_arena_trim(talc_arena_t *arena);
+
 /* ---- Routing ------------------------------------------------------------------------------*/
 
 /** Bind the calling thread to `arena` (NULL = unbind: back to the default arena). */

@@ -49,6 +49,17 @@ static inline talc_arena_t *test_arena(const char *name, unsigned stripes)
     return test_arena_cfg(&c);
 }
 
+/* A one-stripe arena's configuration over the caller's buffer [mem, mem + size). */
+static inline talc_arena_config_t test_buffer_config(const char *name, void *mem, size_t size)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.source = TALC_SOURCE_BUFFER;
+    c.buffer = mem;
+    c.buffer_size = size;
+    c.stripes = 1;
+    return c;
+}
+
 static inline talc_arena_stats_t test_stats(talc_arena_t *a)
 {
     talc_arena_stats_t s;

@@ -6,7 +6,7 @@
  * cache-aligned mode, hard and soft budgets, borrow ceiling and priority, an OOM chain with
  * reclaim, grow, borrow and fallback to another slot's arena), destroy (EBUSY, EPERM, release
  * all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache flush, scopes
- * and binding, the stats writers (every format), the same calls from a second thread (and its
+ * and binding, trims, the stats writers (every format), the same calls from a second thread (and its
  * exit), requests that must fail (alignment not a power of two, huge sizes and alignments),
  * and bad frees (interior pointers, second frees, unowned addresses) that must
  * reach the fatal handler naming the arena and change nothing.
@@ -750,6 +750,15 @@ static void fz_op_flush(void)
     talc_thread_cache_flush();
 }
 
+/* Trim one arena (or the thread's): every live block must read as before, everywhere. */
+static void fz_op_trim(void)
+{
+    fz.op = "trim";
+    (void)talc_arena_trim(fz_take(1) & 1 ? fz_pick_arena() : NULL);
+    for (size_t i = 0; i < fz.nblk; i++)
+        fz_check_block(i);
+}
+
 /* The writers: every format, all arenas or one; each live arena's name must appear. */
 static void fz_op_write(void)
 {
@@ -952,7 +961,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 12: fz_op_route(); break;
         case 13: fz_op_bad(); break;
         case 14: fz_op_usable(); break;
-        case 15: (fz_take(1) & 1) ? fz_op_flush() : fz_op_write(); break;
+        case 15: {
+            unsigned w = (unsigned)fz_take(1) % 3;
+            w == 0 ? fz_op_flush() : w == 1 ? fz_op_write() : fz_op_trim();
+            break;
+        }
         case 16: case 17: fz_op_worker(); break;
         default: fz_op_bad_request(); break;
         }

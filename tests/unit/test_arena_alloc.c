@@ -10,13 +10,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
 #include "pattern.h"
+#include "resident.h"
 
 static bool aligned_to(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
@@ -102,22 +101,6 @@ Test(arena_alloc, calloc_zeroes_reused_memory)
     test_assert_empty(a);
 }
 
-/* Pages of [p, p + n) that are resident, and how many pages it spans in all. */
-static size_t resident_pages(const void *p, size_t n, size_t *total)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
-    *total = (hi - lo) / pg;
-    unsigned char *vec = malloc(*total);
-    cr_assert_not_null(vec);
-    cr_assert_eq(mincore((void *)lo, hi - lo, vec), 0, "mincore: errno %d", errno);
-    size_t in = 0;
-    for (size_t i = 0; i < *total; i++)
-        in += vec[i] & 1u;
-    free(vec);
-    return in;
-}
-
 static void assert_zero(const unsigned char *p, size_t n, const char *what)
 {
     for (size_t i = 0; i < n; i++)
@@ -135,7 +118,7 @@ Test(arena_alloc, calloc_leaves_fresh_pages_untouched)
     for (int round = 0; round < 2; round++) { /* the freed segment goes back: fresh again */
         unsigned char *p = talc_arena_calloc(a, 1, n);
         cr_assert_not_null(p);
-        size_t in = resident_pages(p, n, &pages);
+        size_t in = test_resident_pages(p, n, false, &pages);
         /* the first and last pages hold headers (huge pages could make that 2 x 2 MiB) */
         cr_assert_lt(in, pages / 4, "round %d: %zu of %zu pages resident", round, in, pages);
         assert_zero(p, n, "fresh calloc");
@@ -445,11 +428,7 @@ static unsigned char buf_mem[(BUF_GRANULES + 1) * TEST_GRANULE];
 
 static talc_arena_t *buffer_arena(const char *name, void *mem, size_t size)
 {
-    talc_arena_config_t c = talc_arena_config_default(name);
-    c.source = TALC_SOURCE_BUFFER;
-    c.buffer = mem;
-    c.buffer_size = size;
-    c.stripes = 1;
+    talc_arena_config_t c = test_buffer_config(name, mem, size);
     return test_arena_cfg(&c);
 }
 

@@ -445,11 +445,7 @@ static unsigned char reuse_buf[9 * TEST_GRANULE];
 
 Test(arena_registry, destroyed_buffer_arena_buffer_is_reusable)
 {
-    talc_arena_config_t c = talc_arena_config_default("buf1");
-    c.source = TALC_SOURCE_BUFFER;
-    c.buffer = reuse_buf;
-    c.buffer_size = sizeof reuse_buf;
-    c.stripes = 1;
+    talc_arena_config_t c = test_buffer_config("buf1", reuse_buf, sizeof reuse_buf);
     talc_arena_t *a = test_arena_cfg(&c);
     void *p = talc_arena_malloc(a, 1000);
     cr_assert_not_null(p);

@@ -1,0 +1,159 @@
+/* test_arena_trim.c — talc_arena_trim: kept empty segments unmapped, the whole pages inside
+ * free chunks decommitted (and the chunks still sound: live blocks intact, memory reusable),
+ * buffer arenas left alone, and a trim running while other threads allocate and free.
+ *
+ * Public API only; each test is its own process. */
+#define _DEFAULT_SOURCE /* mincore */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+#include "pattern.h"
+#include "resident.h"
+
+Test(arena_trim, unmaps_the_kept_empty_segments)
+{
+    talc_arena_t *a = test_arena("trim-kept", 1);
+    enum { N = 40 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = talc_arena_malloc(a, 100u << 10); /* 4 MiB in all: several 1 MiB segments */
+        cr_assert_not_null(p[i]);
+        memset(p[i], 0x11, 100u << 10);
+    }
+    for (int i = 0; i < N; i++)
+        talc_free(p[i]);
+    size_t kept = test_stats(a).source_bytes;
+    cr_assert_gt(kept, 0, "the stripe keeps empty segments for reuse");
+    size_t back = talc_arena_trim(a);
+    cr_assert_geq(back, kept, "trim returned %zu of %zu kept bytes", back, kept);
+    cr_assert_eq(test_stats(a).source_bytes, 0, "every empty segment went back");
+    cr_assert_eq(talc_arena_trim(a), 0, "nothing left to give back");
+    void *q = talc_arena_malloc(a, 100u << 10);
+    cr_assert_not_null(q, "the arena grows again after a trim");
+    talc_free(q);
+    test_assert_empty(a);
+}
+
+Test(arena_trim, decommits_free_pages_and_keeps_the_heap_sound)
+{
+    talc_arena_t *a = test_arena("trim-pages", 1);
+    size_t big = 600u << 10, small = 200;
+    unsigned char *pin1 = talc_arena_malloc(a, small);
+    unsigned char *b = talc_arena_malloc(a, big);
+    unsigned char *pin2 = talc_arena_malloc(a, small);
+    cr_assert(pin1 && b && pin2);
+    test_pattern_fill(pin1, small, 1);
+    test_pattern_fill(pin2, small, 2);
+    memset(b, 0x77, big);
+    size_t pages, in = test_resident_pages(b, big, true, &pages);
+    cr_assert_eq(in, pages, "written: %zu of %zu pages resident", in, pages);
+    talc_free(b); /* a free chunk of about 600 KiB in a segment the pins keep */
+    size_t back = talc_arena_trim(a);
+    cr_assert_geq(back, big - (64u << 10), "trim returned %zu bytes", back);
+    in = test_resident_pages(b, big, true, &pages);
+    cr_assert_leq(in, 2, "after trim: %zu of %zu pages resident", in, pages);
+    cr_assert_eq(test_pattern_check(pin1, small, 1), small, "live block below intact");
+    cr_assert_eq(test_pattern_check(pin2, small, 2), small, "live block above intact");
+    unsigned char *c = talc_arena_malloc(a, big); /* the decommitted chunk serves again */
+    cr_assert_not_null(c);
+    test_pattern_fill(c, big, 3);
+    cr_assert_eq(test_pattern_check(c, big, 3), big);
+    unsigned char *z = talc_arena_calloc(a, 1, 4096);
+    cr_assert_not_null(z);
+    for (size_t i = 0; i < 4096; i++)
+        cr_assert_eq(z[i], 0, "calloc after trim, byte %zu", i);
+    talc_free(z);
+    talc_free(c);
+    talc_free(pin1);
+    talc_free(pin2);
+    test_assert_empty(a);
+}
+
+static unsigned char buf_mem[(size_t)4 << 20] __attribute__((aligned(65536)));
+
+Test(arena_trim, leaves_a_buffer_arena_alone)
+{
+    talc_arena_config_t cfg = test_buffer_config("trim-buffer", buf_mem, sizeof buf_mem);
+    talc_arena_t *a = test_arena_cfg(&cfg);
+    size_t big = 600u << 10;
+    unsigned char *pin = talc_arena_malloc(a, 64), *b = talc_arena_malloc(a, big);
+    cr_assert(pin && b);
+    memset(b, 0x33, big);
+    talc_free(b);
+    cr_assert_eq(talc_arena_trim(a), 0, "a caller's buffer is not given to the OS");
+    size_t pages, in = test_resident_pages(b, big, true, &pages);
+    cr_assert_eq(in, pages, "the buffer's pages stay: %zu of %zu", in, pages);
+    talc_free(pin);
+    test_assert_empty(a);
+}
+
+/* ---- Trim while other threads allocate and free -------------------------------------------*/
+
+typedef struct churn {
+    talc_arena_t *arena;
+    atomic_bool *stop;
+    unsigned seed;
+    unsigned bad;
+} churn_t;
+
+static void *churn_main(void *arg)
+{
+    churn_t *c = arg;
+    enum { SLOTS = 64 };
+    void *slot[SLOTS] = {0};
+    size_t len[SLOTS] = {0};
+    uint32_t key[SLOTS] = {0};
+    unsigned r = c->seed;
+    for (uint32_t n = 0; !atomic_load(c->stop); n++) {
+        r = r * 1103515245u + 12345u;
+        unsigned k = (r >> 8) % SLOTS;
+        if (slot[k]) {
+            if (test_pattern_check(slot[k], len[k], key[k]) != len[k])
+                c->bad++;
+            talc_free(slot[k]);
+        }
+        len[k] = ((r >> 4) % 4u == 0) ? 1u + (r >> 12) % (300u << 10) : 1u + (r >> 16) % 2000u;
+        key[k] = n ^ c->seed;
+        slot[k] = talc_arena_malloc(c->arena, len[k]);
+        if (!slot[k]) {
+            c->bad++;
+            break;
+        }
+        test_pattern_fill(slot[k], len[k], key[k]);
+    }
+    for (unsigned k = 0; k < SLOTS; k++) {
+        if (slot[k] && test_pattern_check(slot[k], len[k], key[k]) != len[k])
+            c->bad++;
+        talc_free(slot[k]);
+    }
+    return NULL;
+}
+
+Test(arena_trim, runs_while_other_threads_allocate)
+{
+    talc_arena_t *a = test_arena("trim-busy", 2);
+    atomic_bool stop = false;
+    churn_t c[2] = {{a, &stop, 7, 0}, {a, &stop, 9, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, churn_main, &c[i]), 0);
+    for (int i = 0; i < 200; i++) {
+        (void)talc_arena_trim(a);
+        usleep(1000);
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+        cr_assert_eq(c[i].bad, 0, "thread %d saw %u damaged blocks or failures", i, c[i].bad);
+    }
+    (void)talc_arena_trim(a);
+    test_assert_empty(a);
+}
