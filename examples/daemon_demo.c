@@ -21,7 +21,9 @@
  *            process-wide reserve when the budget is used up. Its out-of-memory policy is
  *            GROW (up to the hard budget), BORROW (up to the ceiling), RECLAIM (the callback
  *            evicts least-recently-used entries), FAIL: a cache should use its budget before it
- *            evicts. Borrowed memory goes back to the reserve as soon as it is empty.
+ *            evicts. Borrowed memory goes back to the reserve as soon as it is empty. After
+ *            a soft-budget warning the janitor evicts harder and trims the arena
+ *            (talc_arena_trim), so the evicted entries' pages go back to the OS.
  *
  * Three ways of choosing an arena are shown: net and parser threads bind themselves to their
  * arena (talc_thread_bind), a net thread opens a scope while it builds a request for the parser
@@ -115,6 +117,7 @@ static struct {
     atomic_ulong packets, requests, parsed;
     atomic_ulong cache_hits, cache_inserts, cache_full;
     atomic_ulong evicted_ttl, evicted_reclaim, evicted_pressure;
+    atomic_ulong trimmed_kib; /* given back to the OS by the janitor's talc_arena_trim */
     atomic_ulong reclaim_calls, soft_budget_calls;
 } demo;
 
@@ -438,7 +441,8 @@ static void *parser_thread(void *arg)
     return NULL;
 }
 
-/* cache janitor: expire old entries; trim harder after a soft-budget warning. */
+/* cache janitor: expire old entries; after a soft-budget warning, evict harder and give the
+ * freed pages back to the OS (talc_arena_trim). */
 static void *janitor_thread(void *arg)
 {
     (void)arg;
@@ -452,6 +456,8 @@ static void *janitor_thread(void *arg)
         pthread_mutex_unlock(&cache.lock);
         free_chain(chain);
         free_chain(more);
+        if (trim) /* the evicted entries' pages go back to the OS */
+            count(&demo.trimmed_kib, talc_arena_trim(cache_arena) >> 10);
         count(&demo.evicted_ttl, expired);
         count(&demo.evicted_pressure, trimmed);
     }
@@ -514,10 +520,11 @@ static void print_counters(double t)
            get(&demo.packets), get(&demo.requests), get(&demo.parsed),
            (unsigned long long)p.remote_frees);
     printf("cache: %zu entries, %lu hits, %lu inserts, %lu dropped (no memory); evicted: %lu "
-           "expired, %lu by reclaim (%lu calls), %lu after soft-budget warnings (%lu)\n",
+           "expired, %lu by reclaim (%lu calls), %lu after soft-budget warnings (%lu; %lu KiB "
+           "then trimmed back to the OS)\n",
            entries, get(&demo.cache_hits), get(&demo.cache_inserts), get(&demo.cache_full),
            get(&demo.evicted_ttl), get(&demo.evicted_reclaim), get(&demo.reclaim_calls),
-           get(&demo.evicted_pressure), get(&demo.soft_budget_calls));
+           get(&demo.evicted_pressure), get(&demo.soft_budget_calls), get(&demo.trimmed_kib));
     fflush(stdout);
 }
 
