@@ -9,8 +9,9 @@
  *   churn    creates, fills, looks up and destroys arenas (EBUSY, RELEASE_ALL), some borrowing
  *            from the reserve
  *   watcher  talc_arena_find / talc_arena_foreach (names must be valid), snapshots of the fixed
- *            arenas (self-consistent, totals never going down), the reserve's figures, and the
- *            stats writers into a memory stream
+ *            arenas (self-consistent, totals never going down), the reserve's figures, the
+ *            stats writers into a memory stream, and talc_arena_trim on each fixed arena and
+ *            the default one in turn
  * At the end every fixed arena must be back to zero live bytes and allocations with
  * allocs == frees == what the workers counted, and the reserve must be whole.
  *
@@ -339,6 +340,10 @@ static void *watcher(void *arg)
         talc_reserve_get_stats(&r);
         if (r.free + r.held != r.size || r.borrowed_total - r.returned_total != r.held)
             fail("reserve: size %zu free %zu held %zu", r.size, r.free, r.held);
+        if (pass % 8 == 4) { /* trims run while the workers allocate and free there */
+            unsigned k = (unsigned)(pass / 8 % (NCOUNT + 1));
+            (void)talc_arena_trim(k == NCOUNT ? NULL : st.arenas[k]); /* NULL: the default */
+        }
         if (pass++ % 16 == 0) {
             FILE *f = fmemopen(sink, sizeof sink, "w");
             if (!f)
