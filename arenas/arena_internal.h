@@ -148,6 +148,7 @@ struct talc_arena {
     talc_atomic_size borrowed_total, returned_total;
     talc_region_t buffer;             /* TALC_SOURCE_BUFFER: granule runs of the buffer */
     talc_atomic_size reserve_denied;  /* borrow requests the reserve refused */
+    talc_atomic_size trims, trimmed_bytes; /* talc_arena_trim calls and the bytes they returned */
     uint8_t *cpu_stripe;              /* cpu -> home stripe, ncpus entries */
     unsigned ncpus;
     talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */

@@ -125,6 +125,8 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
     out->borrowed_total = talc_atomic_load_relaxed_size(&a->borrowed_total);
     out->returned_total = talc_atomic_load_relaxed_size(&a->returned_total);
     out->reserve_denied = talc_atomic_load_relaxed_size(&a->reserve_denied);
+    out->trims = talc_atomic_load_relaxed_size(&a->trims);
+    out->trimmed_bytes = talc_atomic_load_relaxed_size(&a->trimmed_bytes);
     out->hard_budget = a->cfg.hard_budget;
     out->soft_budget = a->cfg.soft_budget;
     for (unsigned k = 0; k <= TALC_OOM_STEP_ABORT; k++) {

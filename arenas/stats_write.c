@@ -121,12 +121,13 @@ static void talc_json_arena(FILE *f, const talc_arena_stats_t *s)
                "\"borrowed_total\":%" PRIu64 ",\"returned_total\":%" PRIu64
                ",\"reserve_denied\":%" PRIu64 ",\"hard_budget\":%zu,\"soft_budget\":%zu,"
                "\"lock_contended\":%" PRIu64 ",\"remote_frees\":%" PRIu64
-               ",\"cached_blocks\":%zu,\"cached_bytes\":%zu,",
+               ",\"cached_blocks\":%zu,\"cached_bytes\":%zu,\"trims\":%" PRIu64
+               ",\"trimmed_bytes\":%" PRIu64 ",",
             s->stripes, s->live_bytes, s->live_allocs, s->peak_bytes, s->allocs, s->frees,
             s->reallocs, s->failed, s->managed_bytes, s->free_bytes, s->free_chunks,
             s->source_bytes, s->borrowed_bytes, s->borrowed_total, s->returned_total,
             s->reserve_denied, s->hard_budget, s->soft_budget, s->lock_contended,
-            s->remote_frees, s->cached_blocks, s->cached_bytes);
+            s->remote_frees, s->cached_blocks, s->cached_bytes, s->trims, s->trimmed_bytes);
     talc_json_steps(f, "oom_runs", s->oom_runs);
     fputc(',', f);
     talc_json_steps(f, "oom_ok", s->oom_ok);
@@ -171,6 +172,8 @@ static const talc_prom_metric_t talc_prom_metrics[] = {
     TALC_PM("talc_arena_remote_frees_total", "counter", "Frees from another stripe's thread.", remote_frees, true),
     TALC_PM("talc_arena_cached_blocks", "gauge", "Blocks held in thread caches.", cached_blocks, false),
     TALC_PM("talc_arena_cached_bytes", "gauge", "Chunk bytes held in thread caches.", cached_bytes, false),
+    TALC_PM("talc_arena_trims_total", "counter", "talc_arena_trim calls.", trims, true),
+    TALC_PM("talc_arena_trimmed_bytes_total", "counter", "Bytes given back by trims.", trimmed_bytes, true),
 };
 
 static void talc_prom_value(FILE *f, const talc_prom_metric_t *m, const talc_arena_stats_t *s)

@@ -68,5 +68,7 @@ size_t talc_arena_trim(talc_arena_t *a)
         (void)talc_heap_walk(talc_stripe_heap(s), talc_trim_visit, &w);
         talc_stripe_unlock(s);
     }
+    talc_stats_add_total(&a->trims, 1);
+    talc_stats_add_total(&a->trimmed_bytes, unmapped + w.bytes);
     return unmapped + w.bytes;
 }

@@ -223,7 +223,8 @@ TALC_API void talc_thread_cache_flush(void);
  *  those decommitted (pages decommitted by an earlier trim and not used since count again).
  *  `arena` NULL = the calling thread's arena. May run concurrently with every call on the
  *  arena except its destruction; locks one stripe at a time for a walk over its heap
- *  (O(chunks)). docs/arenas.md, "Trimming". */
+ *  (O(chunks)). Counted in the arena's stats (trims, trimmed_bytes). docs/arenas.md,
+ *  "Trimming". */
 TALC_API size_t talc_arena_trim(talc_arena_t *arena);
 
 /* ---- Routing ------------------------------------------------------------------------------*/

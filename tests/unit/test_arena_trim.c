@@ -35,7 +35,11 @@ Test(arena_trim, unmaps_the_kept_empty_segments)
     size_t back = talc_arena_trim(a);
     cr_assert_geq(back, kept, "trim returned %zu of %zu kept bytes", back, kept);
     cr_assert_eq(test_stats(a).source_bytes, 0, "every empty segment went back");
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.trims, 1);
+    cr_assert_eq(s.trimmed_bytes, back, "the stats count what the trim returned");
     cr_assert_eq(talc_arena_trim(a), 0, "nothing left to give back");
+    cr_assert_eq(test_stats(a).trims, 2);
     void *q = talc_arena_malloc(a, 100u << 10);
     cr_assert_not_null(q, "the arena grows again after a trim");
     talc_free(q);
