@@ -1,8 +1,9 @@
 /* test_arena_alloc.c — the allocation contracts of talc/arena.h, one thread: malloc, calloc
- * (zeroing, overflow), aligned alloc (every power of two up to 16 MiB, huge and invalid
- * alignments), realloc (NULL, 0, shrink, grow in place and across segments, failure, owner
- * arena kept), usable size, talc_arena_of on every kind of address, routing through the
- * thread's arena, cache-aligned arenas, caller-buffer arenas and reserve-only arenas.
+ * (zeroing, fresh pages left untouched, overflow), aligned alloc (every power of two up to
+ * 16 MiB, huge and invalid alignments), realloc (NULL, 0, shrink, grow in place and across
+ * segments, failure, owner arena kept), usable size, talc_arena_of on every kind of address,
+ * routing through the thread's arena, cache-aligned arenas, caller-buffer arenas and
+ * reserve-only arenas.
  *
  * Public API only; each test is its own process. */
 #define _DEFAULT_SOURCE /* mincore */
