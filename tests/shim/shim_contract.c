@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +43,7 @@
 extern void free_sized(void *ptr, size_t size) __attribute__((weak));
 extern void free_aligned_sized(void *ptr, size_t alignment, size_t size) __attribute__((weak));
 
+#include "resident.h"
 #include "shim_check.h"
 
 static size_t env_size(const char *name)
@@ -149,20 +149,6 @@ static void test_malloc(void)
     }
 }
 
-/* Resident pages of [p, p + n) (mincore), and in *total how many pages it spans. */
-static size_t resident_pages(const void *p, size_t n, size_t *total)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), in = 0;
-    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(pg - 1), hi = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
-    static unsigned char vec[(64u << 20) / 4096u + 2u];
-    *total = (hi - lo) / pg;
-    if (*total > sizeof vec || mincore((void *)lo, hi - lo, vec) != 0)
-        return SIZE_MAX; /* fails the check with the figure */
-    for (size_t i = 0; i < *total; i++)
-        in += vec[i] & 1u;
-    return in;
-}
-
 static void test_calloc(void)
 {
     unsigned char *d = malloc(4096);
@@ -186,7 +172,7 @@ static void test_calloc(void)
     unsigned char *b = calloc(1, big);
     CHECK(b != NULL, "calloc(64 MiB)");
     if (b) {
-        in = resident_pages(b, big, &pages);
+        in = test_resident_pages(b, big, false, &pages);
         CHECK(in < pages / 4, "calloc(64 MiB) made %zu of %zu pages resident", in, pages);
         for (size_t i = 0; i < big; i += sizeof(uint64_t))
             if (*(const uint64_t *)(const void *)(b + i)) {
