@@ -2,7 +2,7 @@
 #
 #   make demo    install what the native build needs, build, run examples/heap_demo and then
 #                examples/daemon_demo (3 s; DEMO_SECONDS=n to change)
-#   make test    the full test matrix, x86_64 and aarch64 under qemu (scripts/test.sh)
+#   make test    the full test matrix, x86_64, and aarch64 and armhf under qemu (scripts/test.sh)
 #   make bench   install the peer allocators, run the benchmarks (bench/run.sh; e.g.
 #                BENCH_ONLY=suite BENCH_PRESET=quick make bench for the allocator suite alone)
 #   make clean   remove build/

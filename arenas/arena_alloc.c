@@ -213,7 +213,7 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
  * that is not plausibly live, a freed one included, goes there and to the fatal handler). */
 static void *talc_realloc_cached(talc_arena_t *a, talc_seg_t *g, void *p, size_t n)
 {
-    uint64_t w = talc_tc_header(p);
+    uint64_t w = talc_tc_header_of_user(p);
     if (!talc_tc_plausible(a, g, p, w))
         return NULL;
     if (talc_tcache_resize(a, p, w, n))

@@ -181,13 +181,37 @@ static inline void talc_tc_set_slack(void *p, size_t slack)
     __atomic_store_n(f, (uint16_t)slack, __ATOMIC_RELAXED);
 }
 
-/* The whole header, read while the heap may flip its flags byte under a stripe lock (a
- * relaxed load of a word whose byte another thread stores atomically: a plain load on every
- * target). */
+/* The whole header of block p (p 8-byte aligned), read while the heap may flip its flags byte
+ * under a stripe lock: a relaxed load of a word whose byte another thread stores atomically,
+ * a plain load on 64-bit targets. A 32-bit target loads the two halves (a 64-bit atomic load
+ * may need libatomic there, and traps on ARMv7 unless 8-byte aligned): the flags byte and the
+ * slack bytes each lie whole in one half, and a block's size does not change while its
+ * holder frees or resizes it. */
 static inline uint64_t talc_tc_header(const void *p)
 {
-    return __atomic_load_n((const uint64_t *)(const void *)((const char *)p - TALC_HDR),
-                           __ATOMIC_RELAXED);
+    const char *h = (const char *)p - TALC_HDR;
+#if UINTPTR_MAX > 0xffffffffu
+    return __atomic_load_n((const uint64_t *)(const void *)h, __ATOMIC_RELAXED);
+#else
+    uint64_t a = __atomic_load_n((const uint32_t *)(const void *)h, __ATOMIC_RELAXED);
+    uint64_t b = __atomic_load_n((const uint32_t *)(const void *)(h + 4), __ATOMIC_RELAXED);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return a << 32 | b;
+#else
+    return b << 32 | a;
+#endif
+#endif
+}
+
+/* The header of a pointer handed to free or realloc, which may be anything inside a segment:
+ * 0 (no used bit: not plausible, so the locked path and the heap judge p) when p is not
+ * 8-byte aligned, whose header load could trap on a strict-alignment target (ARMv7's
+ * doubleword loads). Every block is at least 8-byte aligned on every target. */
+static inline uint64_t talc_tc_header_of_user(const void *p)
+{
+    if (TALC_UNLIKELY(((uintptr_t)p & (TALC_HDR - 1u)) != 0))
+        return 0;
+    return talc_tc_header(p);
 }
 
 /* Change the bytes a slot holds: its bound, so kept whatever TALC_COUNTERS says (one writer:
@@ -336,7 +360,7 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
  * a tail call or a return. */
 static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
 {
-    uint64_t w = talc_tc_header(p);
+    uint64_t w = talc_tc_header_of_user(p);
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (TALC_UNLIKELY(!sl || !talc_tc_plausible(a, g, p, w))) {
         talc_tcache_free_slow(a, g, p, w);

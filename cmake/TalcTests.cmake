@@ -10,6 +10,8 @@
 #       i.e. under valgrind and under an emulator: use it to cut the work of long tests there,
 #       e.g. SLOW_ENV TALC_MODEL_STEPS=2000.
 #       Not registered in TSan builds (Criterion cannot run under TSan: Criterion issue #274).
+#       Not built at all with TALC_TEST_CRITERION=OFF (a target without Criterion: armhf);
+#       code that refers to such a test's target checks `if(TARGET <name>)` first.
 #   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
 #                   [ARGS <args...>] [ENV <K=V...>])
 #       A plain executable that exits 0 on success (stress tests; the only kind a TSan build runs).
@@ -33,10 +35,12 @@ include_guard(GLOBAL)
 # pkg-config first. The arm64 criterion.pc cannot be resolved (its Requires.private names .pc
 # files that the arm64 overlay lacks; toolchain.md 1.3), so fall back to find_path/find_library.
 find_package(PkgConfig QUIET)
-if(PKG_CONFIG_FOUND)
+if(PKG_CONFIG_FOUND AND TALC_TEST_CRITERION)
   pkg_check_modules(CRITERION QUIET IMPORTED_TARGET GLOBAL criterion)
 endif()
-if(CRITERION_FOUND)
+if(NOT TALC_TEST_CRITERION)
+  message(STATUS "TALC_TEST_CRITERION=OFF: the Criterion suites are not built; plain tests only")
+elseif(CRITERION_FOUND)
   add_library(talc::criterion ALIAS PkgConfig::CRITERION)
 else()
   find_path(TALC_CRITERION_INCLUDE_DIR criterion/criterion.h)
@@ -117,6 +121,9 @@ function(talc_criterion_test)
   cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ENV;SLOW_ENV")
   if(NOT T_NAME OR NOT T_SOURCES)
     message(FATAL_ERROR "talc_criterion_test: NAME and SOURCES are required")
+  endif()
+  if(NOT TALC_TEST_CRITERION)
+    return()
   endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)

@@ -9,13 +9,8 @@
 # qemu looks there first and falls back to the host's paths (the arm64 loader and libc).
 # Criterion re-executes its binary per test, which needs the qemu-aarch64 binfmt_misc
 # handler (deps.sh registers it); QEMU_LD_PREFIX reaches those children through the environment.
-set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_AR aarch64-linux-gnu-ar CACHE FILEPATH "")
-set(CMAKE_RANLIB aarch64-linux-gnu-ranlib CACHE FILEPATH "")
-set(CMAKE_NM aarch64-linux-gnu-nm CACHE FILEPATH "")
+include("${CMAKE_CURRENT_LIST_DIR}/TalcCross.cmake")
+talc_cross_multiarch(aarch64-linux-gnu aarch64)
 
 if(DEFINED ENV{TALC_ARM64_OVERLAY})
   set(TALC_ARM64_OVERLAY "$ENV{TALC_ARM64_OVERLAY}")
@@ -26,15 +21,6 @@ endif()
 set(_talc_ovl_lib "${TALC_ARM64_OVERLAY}/usr/lib/aarch64-linux-gnu")
 
 set(CMAKE_FIND_ROOT_PATH "${TALC_ARM64_OVERLAY}") # overlay first, then the real /
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
-set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
-
-# The arm64 .pc files; multiarch paths are real paths, so no sysroot.
-set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
-set(ENV{PKG_CONFIG_PATH} "")
-set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
 
 # libcriterion.so.3 needs libnanomsg.so.5, which only the overlay has.
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_talc_ovl_lib}")

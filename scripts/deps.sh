@@ -3,7 +3,9 @@
 #
 #   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind;
 #                            python3, git, sqlite3, redis for the malloc shim's program tests)
-#   scripts/deps.sh cross    aarch64 cross build + qemu-user + arm64 libraries + Criterion overlay
+#   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 and armhf
+#                            libraries + the arm64 Criterion overlay (Debian has no armhf
+#                            Criterion: the armhf tier runs the plain test programs)
 #   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
 #
 # Runs apt as root, or through sudo; otherwise names the missing packages and exits 1.
@@ -16,7 +18,8 @@ native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang 
              python3 git sqlite3 redis-server redis-tools) # the last five: tests/shim programs
 cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
-            libasan8:arm64 libubsan1:arm64)
+            libasan8:arm64 libubsan1:arm64
+            gcc-arm-linux-gnueabihf libc6-dev:armhf liburcu-dev:armhf libhwloc-dev:armhf)
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox)
 
 native_arch=$(dpkg --print-architecture)
@@ -76,10 +79,13 @@ binfmt_qemu() {
 case "${1:-native}" in
   native) mapfile -t m < <(missing "${native_pkgs[@]}"); apt_install "${m[@]}" ;;
   cross)
-    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-      as_root dpkg --add-architecture arm64 || { echo "deps.sh: need root to add arm64" >&2; exit 1; }
-      as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
-    fi
+    added=0
+    for fa in arm64 armhf; do
+      dpkg --print-foreign-architectures | grep -qx "$fa" && continue
+      as_root dpkg --add-architecture "$fa" || { echo "deps.sh: need root to add $fa" >&2; exit 1; }
+      added=1
+    done
+    [ "$added" = 0 ] || as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
     mapfile -t m < <(missing "${cross_pkgs[@]}"); apt_install "${m[@]}"
     arm64_overlay; binfmt_qemu ;;
   bench)  mapfile -t m < <(missing "${bench_pkgs[@]}"); apt_install "${m[@]}" ;;

@@ -337,6 +337,28 @@ TALC_INLINE unsigned talc_bin_of(size_t s)
 /* Lowest bin whose every chunk is >= s; TALC_NBINS if only the open last bin may hold one. */
 TALC_INLINE unsigned talc_bin_ceil(size_t s) { return talc_bin_of(s - 1) + 1u; }
 
+/* Lowest and highest set bit of a bitmap word (x != 0). A 32-bit target works on the halves:
+ * its compiler would call libgcc's __ctzdi2 for a 64-bit count, and the engine links with no
+ * runtime library (tests/baremetal). */
+TALC_INLINE unsigned talc_ctz64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    return (unsigned)__builtin_ctzll(x);
+#else
+    uint32_t lo = (uint32_t)x;
+    return lo ? (unsigned)__builtin_ctz(lo) : 32u + (unsigned)__builtin_ctz((uint32_t)(x >> 32));
+#endif
+}
+TALC_INLINE unsigned talc_msb64(uint64_t x)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    return 63u - (unsigned)__builtin_clzll(x);
+#else
+    uint32_t hi = (uint32_t)(x >> 32);
+    return hi ? 63u - (unsigned)__builtin_clz(hi) : 31u - (unsigned)__builtin_clz((uint32_t)x);
+#endif
+}
+
 /* First non-empty bin >= b, or TALC_NBINS. */
 TALC_INLINE unsigned talc_bm_find(const struct talc_heap *h, unsigned b)
 {
@@ -345,12 +367,12 @@ TALC_INLINE unsigned talc_bm_find(const struct talc_heap *h, unsigned b)
     unsigned w = b >> 6;
     uint64_t bits = h->bitmap[w] & (~(uint64_t)0 << (b & 63u));
     if (bits)
-        return (w << 6) + (unsigned)__builtin_ctzll(bits);
+        return (w << 6) + talc_ctz64(bits);
     uint32_t sm = (w + 1u < 32u) ? (h->summary & (~(uint32_t)0 << (w + 1u))) : 0u;
     if (!sm)
         return TALC_NBINS;
     w = (unsigned)__builtin_ctz(sm);
-    return (w << 6) + (unsigned)__builtin_ctzll(h->bitmap[w]);
+    return (w << 6) + talc_ctz64(h->bitmap[w]);
 }
 
 /* Last non-empty bin <= b (b < TALC_NBINS), or TALC_NBINS. */
@@ -359,12 +381,12 @@ TALC_INLINE unsigned talc_bm_find_down(const struct talc_heap *h, unsigned b)
     unsigned w = b >> 6;
     uint64_t bits = h->bitmap[w] & (~(uint64_t)0 >> (63u - (b & 63u)));
     if (bits)
-        return (w << 6) + 63u - (unsigned)__builtin_clzll(bits);
+        return (w << 6) + talc_msb64(bits);
     uint32_t sm = h->summary & (((uint32_t)1 << w) - 1u); /* the words below w */
     if (!sm)
         return TALC_NBINS;
     w = 31u - (unsigned)__builtin_clz(sm);
-    return (w << 6) + 63u - (unsigned)__builtin_clzll(h->bitmap[w]);
+    return (w << 6) + talc_msb64(h->bitmap[w]);
 }
 
 /* Free-list primitives. The _raw forms leave cnt.free_chunks alone: a caller that unlinks

@@ -132,7 +132,7 @@ static bool talc_memory_scarce(const struct talc_heap *h)
     if (h->summary == 0)
         return true;
     unsigned w = 31u - (unsigned)__builtin_clz(h->summary);
-    unsigned top = (w << 6) + 63u - (unsigned)__builtin_clzll(h->bitmap[w]);
+    unsigned top = (w << 6) + talc_msb64(h->bitmap[w]);
     return top < talc_bin_of(h->max_span / 2);
 }
 

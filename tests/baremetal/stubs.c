@@ -1,8 +1,8 @@
 /* stubs.c — everything the bare-metal check image has besides the heap engine and main.c:
  * the four C library functions the engine may call (memcpy, memmove, memset, abort), a
- * process entry point and two raw system calls to report the result, for x86_64 and aarch64
- * Linux. No libc, no start files. The ctest baremetal_symbols checks that the engine needs
- * nothing else.
+ * process entry point and two raw system calls to report the result, for x86_64, aarch64
+ * and 32-bit ARM Linux. No libc, no libgcc, no start files. The ctest baremetal_symbols
+ * checks that the engine needs nothing else.
  *
  * The loops go through volatile pointers so that the compiler cannot turn them back into
  * calls to memcpy/memset (which would recurse). */
@@ -118,6 +118,37 @@ __asm__(".text\n"
         "    bl talc_bm_main\n"
         "    bl talc_bm_exit\n");
 
+#elif defined(__arm__)
+
+/* 32-bit ARM EABI: the call number in r7 (also Thumb's frame pointer, which -O2 and up leave
+ * free), arguments from r0. */
+void talc_bm_puts(const char *s)
+{
+    register long r7 __asm__("r7") = 4; /* write */
+    register long r0 __asm__("r0") = 1;
+    register const char *r1 __asm__("r1") = s;
+    register size_t r2 __asm__("r2") = bm_strlen(s);
+    __asm__ volatile("svc #0" : "+r"(r0) : "r"(r7), "r"(r1), "r"(r2) : "memory");
+}
+
+_Noreturn void talc_bm_exit(int status)
+{
+    register long r7 __asm__("r7") = 248; /* exit_group */
+    register long r0 __asm__("r0") = status;
+    __asm__ volatile("svc #0" : : "r"(r7), "r"(r0) : "memory");
+    __builtin_unreachable();
+}
+
+/* The kernel enters with the stack 8-byte aligned (AAPCS asks no more) and lr undefined. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start, %function\n"
+        "_start:\n"
+        "    mov fp, #0\n"
+        "    mov lr, #0\n"
+        "    bl talc_bm_main\n"
+        "    bl talc_bm_exit\n");
+
 #else
-#error "tests/baremetal/stubs.c: no entry point for this architecture (x86_64, aarch64)"
+#error "tests/baremetal/stubs.c: no entry point for this architecture (x86_64, aarch64, arm)"
 #endif

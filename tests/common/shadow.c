@@ -687,7 +687,9 @@ static int op_invalid(shadow_t *s, shadow_src_t *src)
     unsigned c = (unsigned)take(src, 1) % 7;
     size_t n = absurd_sizes[take(src, 1) % N_ABSURD];
     static const size_t bad_align[] = {0, 3, 24, 48, 100, SIZE_MAX, SIZE_MAX - 1};
-    static const size_t huge_align[] = {(size_t)1 << 40, SIZE_MAX / 2 + 1, (size_t)1 << 62};
+    /* Powers of two far above any test heap: 2^40, 2^63, 2^62 (64-bit); 2^30, 2^31 (32-bit). */
+    static const size_t huge_align[] = {(SIZE_MAX >> (sizeof(size_t) == 8 ? 24 : 2)) + 1,
+                                        SIZE_MAX / 2 + 1, SIZE_MAX / 4 + 1};
     if (c == 2 || c == 3)
         n = (size_t)take(src, 1);
     size_t align = c == 1   ? (size_t)1 << (take(src, 1) % 13)

@@ -33,6 +33,7 @@
  * tests/fuzz/README.md.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -710,7 +711,11 @@ static void fz_op_bad_request(void)
     fz.op = "bad request";
     unsigned v = (unsigned)fz_take(1);
     talc_arena_t *a = fz_pick_arena();
-    static const size_t huge[4] = {SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX / 2 + 1, (size_t)1 << 50};
+    /* Above half the address space (no arena takes more than PTRDIFF_MAX) on 32 and 64 bits. */
+    static const size_t huge[4] = {SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX / 2 + 1, SIZE_MAX / 4 * 3};
+    /* Alignments from 2^40 (64-bit) or 2^30 (32-bit) up to 2^62 or 2^31. */
+    unsigned bits = (unsigned)(sizeof(size_t) * CHAR_BIT);
+    unsigned shift = bits == 64 ? 40 + (v >> 5) % 23 : bits - 2 + (v >> 5) % 2;
     size_t n = huge[(v >> 3) % 4];
     errno = 0;
     switch (v % 5) {
@@ -722,7 +727,7 @@ static void fz_op_bad_request(void)
         fz_expect_null(talc_arena_malloc(a, n), ENOMEM, "malloc of a huge size");
         break;
     case 2:
-        fz_expect_null(talc_arena_aligned_alloc(a, (size_t)1 << (40 + (v >> 5) % 23), 64),
+        fz_expect_null(talc_arena_aligned_alloc(a, (size_t)1 << shift, 64),
                        ENOMEM, "aligned_alloc at a huge alignment");
         break;
     case 3:
