@@ -95,7 +95,7 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
     if (q < TALC_GRAIN || q > TALC_MAX_QUANTUM || (q & (q - 1)))
         q = TALC_GRAIN;
     a->tc_qshift = talc_log2(q);
-    a->tc_min_chunk = TALC_MIN_CHUNK > q ? TALC_MIN_CHUNK : q;
+    a->tc_min_chunk = (TALC_MIN_CHUNK + q - 1u) & ~(q - 1u); /* as the heaps' min_chunk */
     a->tc_min_quanta = (unsigned)((a->tc_min_chunk + q - 1u) / q);
     unsigned last = TALC_TC_CLASSES - 1u;
     while (talc_tc_class_size(a, last) > TALC_TC_MAX_CHUNK) /* a very large quantum */

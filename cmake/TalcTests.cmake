@@ -9,12 +9,12 @@
 #       (Criterion -j1). ENV is set for every run; SLOW_ENV is added (and wins) on slow runners,
 #       i.e. under valgrind and under an emulator: use it to cut the work of long tests there,
 #       e.g. SLOW_ENV TALC_MODEL_STEPS=2000.
-#       Not registered in TSan builds (Criterion cannot run under TSan: Criterion issue #274).
-#       Not built at all with TALC_TEST_CRITERION=OFF (a target without Criterion: armhf);
-#       code that refers to such a test's target checks `if(TARGET <name>)` first.
+#       Not registered in TSan builds that use Criterion (it crashes there: its issue #274).
+#       With TALC_TEST_RUNNER=lite the suite links tests/lite instead (its own runner for the
+#       part of Criterion's API the suites use), and is registered under TSan too.
 #   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
 #                   [ARGS <args...>] [ENV <K=V...>])
-#       A plain executable that exits 0 on success (stress tests; the only kind a TSan build runs).
+#       A plain executable that exits 0 on success (stress tests, models).
 #   talc_fuzz_test(NAME <name> SOURCES <files...> [SECONDS <s>] [ARENAS])
 #       With TALC_FUZZ: a libFuzzer binary <build>/<name> built with the library sources
 #       instrumented (the heap engine; with ARENAS the OS and arena layers too, linked with
@@ -31,28 +31,44 @@
 # Timeouts are scaled for slow runners: x5 under an emulator (qemu), x10 under valgrind.
 include_guard(GLOBAL)
 
-# ---- Criterion ----------------------------------------------------------------------------
-# pkg-config first. The arm64 criterion.pc cannot be resolved (its Requires.private names .pc
-# files that the arm64 overlay lacks; toolchain.md 1.3), so fall back to find_path/find_library.
-find_package(PkgConfig QUIET)
-if(PKG_CONFIG_FOUND AND TALC_TEST_CRITERION)
-  pkg_check_modules(CRITERION QUIET IMPORTED_TARGET GLOBAL criterion)
-endif()
-if(NOT TALC_TEST_CRITERION)
-  message(STATUS "TALC_TEST_CRITERION=OFF: the Criterion suites are not built; plain tests only")
-elseif(CRITERION_FOUND)
-  add_library(talc::criterion ALIAS PkgConfig::CRITERION)
+# ---- Criterion, or the lite runner ---------------------------------------------------------
+# The lite runner (tests/lite: Criterion's API as the suites use it, a test per forked child)
+# is built in every configuration, for its self-test; with TALC_TEST_RUNNER=lite the suites
+# link it as talc::criterion, where Criterion cannot run (Debian has none for armhf; it
+# crashes under TSan).
+find_package(Threads REQUIRED)
+add_library(talc_test_lite STATIC "${PROJECT_SOURCE_DIR}/tests/lite/runner.c")
+# SYSTEM: its macros take optional arguments, as Criterion's do (-Wpedantic would flag them).
+target_include_directories(talc_test_lite SYSTEM PUBLIC "${PROJECT_SOURCE_DIR}/tests/lite/include")
+target_link_libraries(talc_test_lite PUBLIC Threads::Threads)
+talc_test_warnings(talc_test_lite)
+
+if(TALC_TEST_RUNNER STREQUAL "lite")
+  add_library(talc::criterion ALIAS talc_test_lite)
+elseif(NOT TALC_TEST_RUNNER STREQUAL "criterion")
+  message(FATAL_ERROR "TALC_TEST_RUNNER must be criterion or lite, not '${TALC_TEST_RUNNER}'")
 else()
-  find_path(TALC_CRITERION_INCLUDE_DIR criterion/criterion.h)
-  find_library(TALC_CRITERION_LIBRARY criterion)
-  if(NOT TALC_CRITERION_INCLUDE_DIR OR NOT TALC_CRITERION_LIBRARY)
-    message(FATAL_ERROR "Criterion not found (tests need it): run scripts/deps.sh native, "
-                        "or configure with -DTALC_BUILD_TESTS=OFF")
+  # pkg-config first. The arm64 criterion.pc cannot be resolved (its Requires.private names
+  # .pc files that the arm64 overlay lacks; toolchain.md 1.3), so fall back to
+  # find_path/find_library.
+  find_package(PkgConfig QUIET)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(CRITERION QUIET IMPORTED_TARGET GLOBAL criterion)
   endif()
-  add_library(talc::criterion UNKNOWN IMPORTED)
-  set_target_properties(talc::criterion PROPERTIES
-      IMPORTED_LOCATION "${TALC_CRITERION_LIBRARY}"
-      INTERFACE_INCLUDE_DIRECTORIES "${TALC_CRITERION_INCLUDE_DIR}")
+  if(CRITERION_FOUND)
+    add_library(talc::criterion ALIAS PkgConfig::CRITERION)
+  else()
+    find_path(TALC_CRITERION_INCLUDE_DIR criterion/criterion.h)
+    find_library(TALC_CRITERION_LIBRARY criterion)
+    if(NOT TALC_CRITERION_INCLUDE_DIR OR NOT TALC_CRITERION_LIBRARY)
+      message(FATAL_ERROR "Criterion not found (tests need it): run scripts/deps.sh native, "
+                          "configure with -DTALC_TEST_RUNNER=lite, or with -DTALC_BUILD_TESTS=OFF")
+    endif()
+    add_library(talc::criterion UNKNOWN IMPORTED)
+    set_target_properties(talc::criterion PROPERTIES
+        IMPORTED_LOCATION "${TALC_CRITERION_LIBRARY}"
+        INTERFACE_INCLUDE_DIRECTORIES "${TALC_CRITERION_INCLUDE_DIR}")
+  endif()
 endif()
 
 # ---- Test runners -------------------------------------------------------------------------
@@ -81,8 +97,6 @@ if(TALC_VALGRIND AND NOT CMAKE_CROSSCOMPILING AND TALC_SANITIZE STREQUAL "none")
 else()
   set(TALC_VALGRIND_ENABLED OFF)
 endif()
-
-find_package(Threads REQUIRED)
 
 # Common part of talc_criterion_test and talc_plain_test: the executable and its links.
 # Every test sees tests/common/ (shared helpers) on its include path and links pthreads.
@@ -122,9 +136,6 @@ function(talc_criterion_test)
   if(NOT T_NAME OR NOT T_SOURCES)
     message(FATAL_ERROR "talc_criterion_test: NAME and SOURCES are required")
   endif()
-  if(NOT TALC_TEST_CRITERION)
-    return()
-  endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
@@ -135,7 +146,7 @@ function(talc_criterion_test)
   endif()
   talc_test_executable(${T_NAME} "${T_UNIT}" ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE talc::criterion)
-  if(TALC_SANITIZE STREQUAL "tsan")
+  if(TALC_SANITIZE STREQUAL "tsan" AND NOT TALC_TEST_RUNNER STREQUAL "lite")
     return() # built (it must compile) but not run: Criterion crashes under TSan
   endif()
 

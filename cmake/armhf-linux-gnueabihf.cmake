@@ -2,14 +2,13 @@
 # ARM, hard float), tests under qemu-user. Prepared by `scripts/deps.sh cross`.
 #
 #   cmake -S . -B build/armhf -DCMAKE_TOOLCHAIN_FILE=$PWD/cmake/armhf-linux-gnueabihf.cmake \
-#         -DTALC_TEST_CRITERION=OFF
+#         -DTALC_TEST_RUNNER=lite
 #
 # The 32-bit target: size_t and pointers of 32 bits, alignof(max_align_t) = 8, so the heap's
 # quantum is 8 bytes and its minimum chunk 24 (docs/heap.md), and the owner map is the 32-bit
 # one. Libraries come from Debian multiarch (/usr/lib/arm-linux-gnueabihf). Debian 12 builds
-# no Criterion for armhf, hence TALC_TEST_CRITERION=OFF: the plain test programs run (the
-# heap and arena models, the stress programs, the bare-metal image, the malloc shim's
-# contract programs, the packaging checks, the examples). qemu finds the armhf loader
+# no Criterion for armhf, hence TALC_TEST_RUNNER=lite: tests/lite runs the suites, forking
+# without exec, so no binfmt_misc handler is needed. qemu finds the armhf loader
 # (/lib/ld-linux-armhf.so.3) and libraries at their multiarch paths.
 include("${CMAKE_CURRENT_LIST_DIR}/TalcCross.cmake")
 talc_cross_multiarch(arm-linux-gnueabihf armv7l)

@@ -12,19 +12,17 @@
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan: fuzz_heap, fuzz_arena 20 s, fuzz_conf 10 s
 #            gcc-counters-off  gcc, TALC_COUNTERS=OFF, TALC_TCACHE=OFF and TALC_SHRINK_MOVE=0 (no moving shrinks)
-#            clang-tsan        clang, ThreadSanitizer: the plain programs only (stress_arena,
-#                              stress_arena_budget, stress_platform) and the examples;
-#                              Criterion cannot run under TSan (toolchain.md 3.4); liburcu
-#                              suppressed by tests/tsan.supp
+#            clang-tsan        clang, ThreadSanitizer: every suite, run by tests/lite (Criterion
+#                              cannot run under TSan: toolchain.md 3.4), the plain programs and
+#                              the examples; liburcu suppressed by tests/tsan.supp
 #            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
 #                              yields at every atomic): the arena, topology, platform and shim
 #                              tests
 #   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release, without
 #                              the Debian programs under the shim)
-#   armhf    armhf-release     32-bit ARM: cross gcc -O3 -g, ctest under qemu-user; the plain
-#                              test programs only (TALC_TEST_CRITERION=OFF: Debian 12 has no
-#                              armhf Criterion): heap and arena models, stress programs,
-#                              bare-metal image, shim contract programs, packaging, examples
+#   armhf    armhf-release     32-bit ARM: cross gcc -O3 -g, ctest under qemu-user; the suites
+#                              run by tests/lite (Debian 12 has no armhf Criterion); otherwise
+#                              as aarch64-release
 #   The malloc shim (docs/shim.md) is built and tested where it can be: not in the ASan, TSan,
 #   valgrind and fuzz configurations, whose tools replace malloc themselves.
 #
@@ -98,7 +96,8 @@ fi
 run_config x86_64 gcc-counters-off "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_COUNTERS=OFF -DTALC_TCACHE=OFF -DTALC_SHRINK_MOVE=0
 run_config x86_64 clang-tsan "" -- \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan
+  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan \
+  -DTALC_TEST_RUNNER=lite
 run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex|shim" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TOPOLOGY=sysfs \
   -DTALC_DEBUG_YIELD=ON -DTALC_BUILD_EXAMPLES=OFF
@@ -108,7 +107,7 @@ if [ "$host" = x86_64 ]; then
     -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON
   run_config armhf armhf-release "" -- \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/armhf-linux-gnueabihf.cmake" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON -DTALC_TEST_CRITERION=OFF
+    -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON -DTALC_TEST_RUNNER=lite
 fi
 
 printf '\n==== summary (%ds, logs in build/logs) ====\n' $((SECONDS - total_start))

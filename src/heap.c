@@ -82,7 +82,8 @@ static talc_heap_t *talc_heap_init_mem(void *mem, size_t size, const talc_heap_o
     h->opts = *o;
     h->quantum = o->cache_line ? o->cache_line : TALC_GRAIN;
     h->qmask = h->quantum - 1;
-    h->min_chunk = TALC_MIN_CHUNK > h->quantum ? TALC_MIN_CHUNK : h->quantum;
+    /* A whole number of quanta: on a 32-bit target the 24-byte minimum is 32 at a 16-byte line. */
+    h->min_chunk = (TALC_MIN_CHUNK + h->qmask) & ~h->qmask;
     h->magic = TALC_HEAP_MAGIC;
     h->span_min = talc_span_min_compute(h);
     size_t fp = talc_heap_footprint();

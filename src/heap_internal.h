@@ -118,7 +118,7 @@ struct talc_heap {
     uint32_t busy;                /* TALC_DEBUG re-entry guard: 0 idle, 1 in a call, 2 in OOM hook */
     size_t quantum;               /* q: TALC_GRAIN or the cache line */
     size_t qmask;                 /* q − 1 */
-    size_t min_chunk;             /* max(TALC_MIN_CHUNK, q) */
+    size_t min_chunk;             /* TALC_MIN_CHUNK rounded up to a multiple of q */
     uint64_t gen;                 /* bumped whenever memory is added (claim, extend) */
     size_t max_span;              /* largest (fence − first) any span ever had: no chunk is
                                      larger, so a header claiming more is not ours */

@@ -1,6 +1,7 @@
 /* test_shim_conf.c — the TALC_CONF parser (shim/conf.c): every key, sizes, arena items, and
  * exactly one warning line per unknown or malformed key, the rest still applied. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,8 +65,15 @@ Test(shim_conf, sizes)
 {
     cr_assert_eq(parse("reserve=123"), 0);
     cr_assert_eq(conf.reserve_size, 123);
+    cr_assert_eq(parse("reserve=1g"), 0);
+    cr_assert_eq(conf.reserve_size, (size_t)1 << 30);
+#if SIZE_MAX > 0xffffffffu
     cr_assert_eq(parse("reserve=2g"), 0);
     cr_assert_eq(conf.reserve_size, (size_t)2 << 30);
+#else /* sizes stay below SIZE_MAX / 2: half a 32-bit address space is no reserve */
+    cr_assert_eq(parse("reserve=2g"), 1);
+    cr_assert_eq(conf.reserve_size, 0);
+#endif
     const char *bad[] = {"reserve=", "reserve=M", "reserve=12Q", "reserve=-1", "reserve=1.5M",
                          "reserve=99999999999999999999", "reserve=9999999999G"};
     for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {

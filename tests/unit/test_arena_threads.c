@@ -532,7 +532,7 @@ static struct snap {
     atomic_int stop;
     unsigned long rounds;
     test_fail_t fail;
-    unsigned long snapshots;
+    atomic_ulong snapshots; /* both readers count */
 } sn = {.fail = TEST_FAIL_INIT};
 
 static void *snap_alloc(void *arg)
@@ -598,7 +598,7 @@ static void *snap_reader(void *arg)
         }
         check_snapshot(&s, &prev);
         prev = s;
-        sn.snapshots++;
+        atomic_fetch_add_explicit(&sn.snapshots, 1, memory_order_relaxed);
     }
     return NULL;
 }
@@ -620,7 +620,7 @@ Test(arena_threads, snapshots_while_allocating_are_consistent)
     for (unsigned i = 0; i < 2; i++)
         pthread_join(reader[i], NULL);
     test_fail_none(&sn.fail);
-    cr_assert_gt(sn.snapshots, 0);
+    cr_assert_gt(atomic_load(&sn.snapshots), 0);
     test_assert_empty(sn.a);
 }
 

@@ -97,8 +97,11 @@ static talc_heap_t *heap_without_16m_boundary(void)
 Test(heap_aligned, impossible_alignments_fail_cleanly)
 {
     talc_heap_t *h = heap_without_16m_boundary();
-    static const size_t huge[] = {(size_t)1 << 24, (size_t)1 << 32, (size_t)1 << 40,
-                                  (size_t)1 << 47, (size_t)1 << 48, (size_t)1 << 62,
+    static const size_t huge[] = {(size_t)1 << 24, (size_t)1 << 28, (size_t)1 << 30,
+#if SIZE_MAX > 0xffffffffu
+                                  (size_t)1 << 32, (size_t)1 << 40, (size_t)1 << 47,
+                                  (size_t)1 << 48, (size_t)1 << 62,
+#endif
                                   SIZE_MAX / 2 + 1};
     size_t n = sizeof huge / sizeof huge[0];
     for (size_t i = 0; i < n; i++) {

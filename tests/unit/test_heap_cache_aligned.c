@@ -117,6 +117,8 @@ Test(heap_cache_aligned, host_line)
     random_workload(line, 1);
 }
 
+/* 16 bytes: on a 32-bit target, a line below the engine's minimum chunk (24 bytes there). */
+Test(heap_cache_aligned, line_16) { random_workload(16, 7); }
 Test(heap_cache_aligned, line_64) { random_workload(64, 2); }
 Test(heap_cache_aligned, line_128) { random_workload(128, 3); }
 Test(heap_cache_aligned, line_256) { random_workload(256, 4); }

@@ -115,7 +115,7 @@ Test(heap_counters, failed_allocs_counts_every_null)
     cr_assert_eq(test_counters(h).failed_allocs, ++f, "align 0");
     cr_assert_null(talc_heap_alloc_aligned(h, 8, 24));
     cr_assert_eq(test_counters(h).failed_allocs, ++f, "align 24");
-    cr_assert_null(talc_heap_alloc_aligned(h, 8, (size_t)1 << 40));
+    cr_assert_null(talc_heap_alloc_aligned(h, 8, SIZE_MAX / 2 + 1));
     cr_assert_eq(test_counters(h).failed_allocs, ++f, "align 2^40");
     cr_assert_null(talc_heap_realloc(h, NULL, SIZE_MAX));
     cr_assert_eq(test_counters(h).failed_allocs, ++f, "realloc(NULL, huge)");
