@@ -132,9 +132,26 @@ TALC_INLINE talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
     return g;
 }
 
+/* Before the heap reads past p's header (the header above, or a free chunk's footer): does
+ * the chunk p's header claims end inside p's segment g? The heap checks all else about a
+ * header, but in a release build not its span's end (that takes a search of its spans), and
+ * the header at a pointer no allocation returned may claim any size. The whole 48-bit size
+ * field is compared, so a 32-bit target's size_t cannot truncate it. false: reported to the
+ * fatal handler. */
+static bool talc_chunk_in_seg(const talc_seg_t *g, const void *p, const char *what)
+{
+    uint64_t w = talc_tc_header_of_user(p); /* 0 when misaligned: then the heap reports it */
+    if (TALC_LIKELY((w & TALC_SIZE_MASK) <= (uint64_t)(g->base + g->size - (const char *)p)))
+        return true;
+    talc_fatal_report(TALC_FAULT_BAD_POINTER, g->arena->name, p, what);
+    return false;
+}
+
 /* errno is kept: a futex wait may set it, and free must not change it (POSIX.1-2024). */
 void talc_free_locked(talc_seg_t *g, void *p)
 {
+    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p, "pointer is not a live block")))
+        return;
     int saved = errno;
     talc_stripe_t *s = g->stripe;
     bool remote = s != talc_dispatch_last();
@@ -171,7 +188,7 @@ size_t talc_usable_size(const void *p)
     if (!p)
         return 0;
     talc_seg_t *g = talc_owner_or_fault(p, "usable size of a pointer no arena owns");
-    if (!g)
+    if (!g || !talc_chunk_in_seg(g, p, "pointer is not a live block"))
         return 0;
     talc_stripe_t *s = g->stripe;
     talc_stripe_lock(s);
@@ -191,6 +208,9 @@ talc_arena_t *talc_arena_of(const void *p)
  * returned). */
 static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old)
 {
+    *old = 0;
+    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p, "pointer is not a live block")))
+        return NULL;
     talc_stripe_t *s = g->stripe;
     talc_lock_owner(s);
     talc_heap_t *h = talc_stripe_heap(s);

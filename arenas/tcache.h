@@ -317,7 +317,7 @@ static inline bool talc_tc_plausible(const talc_arena_t *a, const talc_seg_t *g,
                                      uint64_t w)
 {
     size_t s = talc_hsize(w);
-    return talc_hused(w) && s - a->tc_min_chunk <= a->tc_chunk_span &&
+    return talc_hused(w) && talc_hsize_fits(w) && s - a->tc_min_chunk <= a->tc_chunk_span &&
            ((s | (uintptr_t)p) & a->tc_qmask) == 0 && (size_t)(g->base + g->size - p) >= s &&
            talc_hslack(w) <= s - TALC_HDR;
 }

@@ -280,17 +280,18 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
     uint64_t w = talc_hdr(c);
     size_t s = talc_hsize(w);
     if (TALC_UNLIKELY(!talc_hused(w))) {
-        bool plausible = s >= h->min_chunk && s <= h->max_span && !(s & h->qmask) &&
-                         talc_chunk_in_span(h, c, s) && talc_footer(c + s) == s;
+        bool plausible = talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span &&
+                         !(s & h->qmask) && talc_chunk_in_span(h, c, s) &&
+                         talc_footer(c + s) == s;
         talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
                         plausible ? "block is already free" : "pointer is not a live block");
         return NULL;
     }
     /* Check the size before reading the next header at c + s: a header found at a pointer we
      * never returned can claim any size, and c + s must not leave our memory. */
-    if (TALC_UNLIKELY(s < h->min_chunk || s > h->max_span || (s & h->qmask) ||
-                      talc_hslack(w) > s - TALC_HDR || !talc_chunk_in_span(h, c, s) ||
-                      (talc_nflags(c + s) & TALC_F_PREV_FREE))) {
+    if (TALC_UNLIKELY(!talc_hsize_fits(w) || s < h->min_chunk || s > h->max_span ||
+                      (s & h->qmask) || talc_hslack(w) > s - TALC_HDR ||
+                      !talc_chunk_in_span(h, c, s) || (talc_nflags(c + s) & TALC_F_PREV_FREE))) {
         talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a live block");
         return NULL;
     }

@@ -237,6 +237,18 @@ TALC_INLINE void talc_set_hdr(char *c, uint64_t w) { *(talc_word_t *)(void *)c =
 TALC_INLINE size_t talc_hsize(uint64_t w) { return (size_t)(w & TALC_SIZE_MASK); }
 TALC_INLINE size_t talc_hslack(uint64_t w) { return (size_t)(w >> TALC_SLACK_SHIFT); }
 TALC_INLINE bool talc_hused(uint64_t w) { return (w & TALC_F_USED) != 0; }
+/* Whether the size field fits a size_t, which talc_hsize would otherwise truncate: always on
+ * 64-bit targets; on 32-bit ones only a header the engine wrote is sure to (a header read at
+ * a pointer it never returned may hold anything). */
+TALC_INLINE bool talc_hsize_fits(uint64_t w)
+{
+#if SIZE_MAX > 0xffffffffu
+    (void)w;
+    return true;
+#else
+    return (w & TALC_SIZE_MASK) <= SIZE_MAX;
+#endif
+}
 TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_free)
 {
     return (uint64_t)size | ((uint64_t)slack << TALC_SLACK_SHIFT) | TALC_F_USED | prev_free;

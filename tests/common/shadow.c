@@ -681,6 +681,20 @@ static int op_free_span(shadow_t *s, shadow_src_t *src)
     return 0;
 }
 
+/* Does some span's buffer (which the span may grow to fill) hold a multiple of align? A huge
+ * alignment is an impossible request only where none does: on a 32-bit target a buffer may
+ * well straddle a 2^30 boundary. */
+static bool align_reachable(const shadow_t *s, size_t align)
+{
+    for (size_t i = 0; i < s->nspans; i++) {
+        uintptr_t lo = (uintptr_t)s->spans[i].buf, hi = lo + s->spans[i].buf_size;
+        uintptr_t m = (lo + (align - 1)) & ~(uintptr_t)(align - 1); /* 0 if it wraps */
+        if (m >= lo && m < hi)
+            return true;
+    }
+    return false;
+}
+
 /* Requests that must fail: absurd sizes, invalid or impossible alignments. */
 static int op_invalid(shadow_t *s, shadow_src_t *src)
 {
@@ -696,7 +710,7 @@ static int op_invalid(shadow_t *s, shadow_src_t *src)
                    : c == 2 ? bad_align[take(src, 1) % 7]
                    : c == 3 ? huge_align[take(src, 1) % 3]
                             : s->quantum;
-    if ((c == 5 || c == 6) && !s->nblocks)
+    if (((c == 5 || c == 6) && !s->nblocks) || (c == 3 && align_reachable(s, align)))
         return 0;
     shadow_block_t *b = (c == 5 || c == 6) ? &s->blocks[pick_block(s, src)] : NULL;
     set_oom_expect(s, n, align);

@@ -276,6 +276,24 @@ Test(heap_free, interior_pointer_of_text_block_is_reported)
     HEAP_OK(h);
 }
 
+/* A header whose 48-bit size field does not fit a 32-bit size_t (here 2^32 + 64): a 32-bit
+ * target must not read it as a 64-byte chunk (its size_t would drop the high bits). */
+Test(heap_free, header_with_a_size_above_size_t_is_reported)
+{
+    talc_heap_t *h = faulting_heap(16 * 1024);
+    unsigned char *p = talc_heap_alloc(h, 256);
+    memset(p, 0, 256);
+    uint64_t fake = ((uint64_t)1 << 32) | 64u | 1u; /* size 2^32 + 64, USED */
+    memcpy(p + 64, &fake, sizeof fake); /* the header of the pointer p + 72 */
+    unsigned before = test_faults.count;
+    talc_heap_free(h, p + 72);
+    expect_fault(before, TALC_FAULT_BAD_POINTER, p + 72);
+    cr_assert_eq(talc_heap_usable_size(h, p + 72), 0);
+    HEAP_OK(h);
+    talc_heap_free(h, p);
+    HEAP_OK(h);
+}
+
 Test(heap_free, misaligned_pointer_is_reported)
 {
     talc_heap_t *h = faulting_heap(16 * 1024);
