@@ -132,25 +132,29 @@ TALC_INLINE talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
     return g;
 }
 
-/* Before the heap reads past p's header (the header above, or a free chunk's footer): does
- * the chunk p's header claims end inside p's segment g? The heap checks all else about a
- * header, but in a release build not its span's end (that takes a search of its spans), and
- * the header at a pointer no allocation returned may claim any size. The whole 48-bit size
- * field is compared, so a 32-bit target's size_t cannot truncate it. false: reported to the
- * fatal handler. */
-static bool talc_chunk_in_seg(const talc_seg_t *g, const void *p, const char *what)
+/* Before the heap reads p's header and past it (the header above, or a free chunk's footer):
+ * does the header lie inside p's segment g (not so for p at its first byte), and does the
+ * chunk it claims end inside g? The heap checks all else about a header, but in a release
+ * build not its span's end (that takes a search of its spans), and the header at a pointer
+ * no allocation returned may claim any size. The whole 48-bit size field is compared, so a
+ * 32-bit target's size_t cannot truncate it. false: reported to the fatal handler. */
+static __attribute__((noinline)) bool talc_chunk_in_seg(const talc_seg_t *g, const void *p)
 {
-    uint64_t w = talc_tc_header_of_user(p); /* 0 when misaligned: then the heap reports it */
-    if (TALC_LIKELY((w & TALC_SIZE_MASK) <= (uint64_t)(g->base + g->size - (const char *)p)))
-        return true;
-    talc_fatal_report(TALC_FAULT_BAD_POINTER, g->arena->name, p, what);
+    size_t below = (size_t)((const char *)p - g->base);
+    if (TALC_LIKELY(below >= TALC_HDR)) {
+        /* misaligned: not read here (w = 0), the heap reports it before reading */
+        uint64_t w = ((uintptr_t)p & (TALC_HDR - 1u)) ? 0 : talc_tc_header(p);
+        if (TALC_LIKELY((w & TALC_SIZE_MASK) <= (uint64_t)(g->size - below)))
+            return true;
+    }
+    talc_fatal_report(TALC_FAULT_BAD_POINTER, g->arena->name, p, "pointer is not a live block");
     return false;
 }
 
 /* errno is kept: a futex wait may set it, and free must not change it (POSIX.1-2024). */
 void talc_free_locked(talc_seg_t *g, void *p)
 {
-    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p, "pointer is not a live block")))
+    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p)))
         return;
     int saved = errno;
     talc_stripe_t *s = g->stripe;
@@ -188,7 +192,7 @@ size_t talc_usable_size(const void *p)
     if (!p)
         return 0;
     talc_seg_t *g = talc_owner_or_fault(p, "usable size of a pointer no arena owns");
-    if (!g || !talc_chunk_in_seg(g, p, "pointer is not a live block"))
+    if (!g || !talc_chunk_in_seg(g, p))
         return 0;
     talc_stripe_t *s = g->stripe;
     talc_stripe_lock(s);
@@ -209,7 +213,7 @@ talc_arena_t *talc_arena_of(const void *p)
 static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old)
 {
     *old = 0;
-    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p, "pointer is not a live block")))
+    if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p)))
         return NULL;
     talc_stripe_t *s = g->stripe;
     talc_lock_owner(s);
@@ -233,7 +237,7 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
  * that is not plausibly live, a freed one included, goes there and to the fatal handler). */
 static void *talc_realloc_cached(talc_arena_t *a, talc_seg_t *g, void *p, size_t n)
 {
-    uint64_t w = talc_tc_header_of_user(p);
+    uint64_t w = talc_tc_header_of_user(g, p);
     if (!talc_tc_plausible(a, g, p, w))
         return NULL;
     if (talc_tcache_resize(a, p, w, n))

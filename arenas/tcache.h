@@ -203,13 +203,16 @@ static inline uint64_t talc_tc_header(const void *p)
 #endif
 }
 
-/* The header of a pointer handed to free or realloc, which may be anything inside a segment:
- * 0 (no used bit: not plausible, so the locked path and the heap judge p) when p is not
- * 8-byte aligned, whose header load could trap on a strict-alignment target (ARMv7's
- * doubleword loads). Every block is at least 8-byte aligned on every target. */
-static inline uint64_t talc_tc_header_of_user(const void *p)
+/* The header of a pointer handed to free or realloc, which may be anything inside its
+ * segment g: 0 (no used bit: not plausible, so the locked path and the heap judge p) when p
+ * is not 8-byte aligned, whose header load could trap on a strict-alignment target (ARMv7's
+ * doubleword loads), or when its header would lie before the segment (p at the segment's
+ * first byte: the memory below may not be mapped). Every block is at least 8-byte aligned on
+ * every target, and starts past the segment's control block. */
+static inline uint64_t talc_tc_header_of_user(const talc_seg_t *g, const void *p)
 {
-    if (TALC_UNLIKELY(((uintptr_t)p & (TALC_HDR - 1u)) != 0))
+    if (TALC_UNLIKELY(((uintptr_t)p & (TALC_HDR - 1u)) != 0 ||
+                      (uintptr_t)p - (uintptr_t)g->base < TALC_HDR))
         return 0;
     return talc_tc_header(p);
 }
@@ -360,7 +363,7 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
  * a tail call or a return. */
 static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
 {
-    uint64_t w = talc_tc_header_of_user(p);
+    uint64_t w = talc_tc_header_of_user(g, p);
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (TALC_UNLIKELY(!sl || !talc_tc_plausible(a, g, p, w))) {
         talc_tcache_free_slow(a, g, p, w);

@@ -158,6 +158,41 @@ Test(arena_fatal, pointer_into_a_block_names_the_arena)
     talc_set_fatal_handler(NULL, NULL);
 }
 
+/* Pointers whose "header" would send the heap outside the block's segment: the segment's
+ * first byte (its header would lie below the segment), and a pointer into a block behind
+ * eight bytes that claim a live chunk as large as the whole span (its end, and the header
+ * above it, past the segment). Both are reported, and nothing is read there. */
+Test(arena_fatal, pointer_whose_header_leaves_the_segment_names_the_arena)
+{
+    install();
+    talc_arena_t *a = test_arena("edges", 1);
+    unsigned char *p = talc_arena_calloc(a, 1, 256);
+    cr_assert_not_null(p);
+    void *seg = (void *)((uintptr_t)p & ~(((uintptr_t)1 << TALC_PAGEMAP_SHIFT) - 1u));
+    cr_assert_eq(talc_arena_of(seg), a, "the block's first granule starts its segment");
+    talc_free(seg);
+    expect(1, TALC_FAULT_BAD_POINTER, "edges", seg);
+    cr_assert_eq(talc_usable_size(seg), 0);
+    expect(2, TALC_FAULT_BAD_POINTER, "edges", seg);
+    cr_assert_null(talc_arena_realloc(NULL, seg, 10));
+    expect(3, TALC_FAULT_BAD_POINTER, "edges", seg);
+
+    uint64_t fake = (uint64_t)(test_stats(a).managed_bytes & ~(size_t)63) | 1u; /* USED */
+    memcpy(p + 64, &fake, sizeof fake);
+    talc_free(p + 72);
+    expect(4, TALC_FAULT_BAD_POINTER, "edges", p + 72);
+    cr_assert_eq(talc_usable_size(p + 72), 0);
+    expect(5, TALC_FAULT_BAD_POINTER, "edges", p + 72);
+    cr_assert_null(talc_arena_realloc(NULL, p + 72, 10));
+    expect(6, TALC_FAULT_BAD_POINTER, "edges", p + 72);
+
+    cr_assert_geq(talc_usable_size(p), 256, "the block is still live");
+    talc_free(p);
+    cr_assert_eq(rec.calls, 6);
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
 Test(arena_fatal, destroyed_arena_blocks_are_unowned)
 {
     install();
