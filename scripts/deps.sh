@@ -5,7 +5,7 @@
 #                            python3, git, sqlite3, redis for the malloc shim's program tests)
 #   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 and armhf
 #                            libraries + the arm64 Criterion overlay (Debian has no armhf
-#                            Criterion: the armhf tier runs the plain test programs)
+#                            Criterion: tests/lite runs the armhf suites)
 #   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
 #
 # Runs apt as root, or through sudo; otherwise names the missing packages and exits 1.
