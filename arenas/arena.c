@@ -123,7 +123,8 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     talc_heap_opts_t o = {0};
     o.name = a->name;
     o.cache_line = a->cfg.cache_aligned ? talc_cache_line_size() : 0;
-    o.fatal = talc_fatal_heap_handler;
+    o.fatal = talc_fatal_stripe_handler; /* reported at the unlock, not under the lock */
+    o.fatal_ctx = s;
     /* Stripes grow from their source when full, so a moving shrink would buy little there
      * but copies; arena realloc keeps Talc's in-place shrink. */
     o.shrink_in_place = true;
@@ -264,7 +265,7 @@ _Atomic(talc_arena_t *) talc_default_arena; /* arena_internal.h */
 
 /* The default arena's configuration, settable until its creation starts (the malloc shim's
  * TALC_CONF, shim/conf.c). Under talc_default_cfg_lock; talc_default_init reads it once. */
-static talc_mutex_t talc_default_cfg_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF);
+talc_mutex_t talc_default_cfg_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF); /* fork_internal.h */
 static talc_arena_config_t talc_default_cfg;
 static bool talc_default_cfg_set, talc_default_started;
 

@@ -39,8 +39,7 @@
 #define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #endif
 
-/* Rarely run: optimised for size and kept out of the hot text (libtalc.so's text budget). */
-#define TALC_COLD __attribute__((cold))
+/* TALC_COLD (heap_internal.h) marks rarely run code: libtalc.so's text budget. */
 
 #define TALC_SEG_MAGIC ((uintptr_t)0x5e65e65eu)
 
@@ -300,6 +299,9 @@ static inline void talc_stripe_unlock(talc_stripe_t *s)
 /* ---- Fatal path (arenas/fatal.c) ----------------------------------------------------------*/
 
 void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx);
+/* A stripe heap's fatal hook (ctx = the stripe): the report waits until the thread releases
+ * the stripe lock (fatal.c). */
+void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx);
 void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, const char *what);
 
 /* ---- Default arena (arenas/arena.c) -------------------------------------------------------*/

@@ -1,12 +1,21 @@
 /* fatal.c — the arena layer's one fatal path: invalid pointers and corruption.
  *
- * Every heap of every arena reports faults here (talc_fatal_heap_handler is each heap's
- * talc_heap_opts_t.fatal), and so does talc_free for a pointer no arena owns. The process-wide
- * handler is replaceable (talc_set_fatal_handler); the default writes one line to stderr with
- * write(2) — no stdio, no allocation — and aborts.
+ * Every heap of every arena reports faults here, and so does talc_free for a pointer no arena
+ * owns. The process-wide handler is replaceable (talc_set_fatal_handler); the default writes
+ * one line to stderr with write(2) — no stdio, no allocation — and aborts.
+ *
+ * No lock is held while the handler runs (talc/arena.h), so that it may allocate, read
+ * statistics, fork or longjmp. A stripe's heap reports faults while the stripe lock is held:
+ * its hook (talc_fatal_stripe_handler) keeps the fault on the thread and defers the report to
+ * the lock's release (talc_mutex_defer, src/mutex.h), or further, to the release of the thread
+ * caches' registry lock when a give-back runs under it. A critical section that meets several
+ * faults (a give-back of several corrupted cached blocks) reports the first and then one fault
+ * saying there were more.
  *
  * Concurrency: the handler pair is published with a release store of a pointer to an immutable
- * pair, read with an acquire load, so a fault on any thread sees a consistent (fn, ctx).
+ * pair, read with an acquire load, so a fault on any thread sees a consistent (fn, ctx). A
+ * held fault is thread-local. talc_fatal_lock serialises setters; the fork handlers take it
+ * (arenas/fork.c), so a child can always set a handler.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -14,6 +23,8 @@
 #include <unistd.h>
 
 #include "arena_internal.h"
+#include "fork_internal.h"
+#include "tcache.h"
 
 typedef struct talc_fatal_pair {
     talc_fatal_fn fn;
@@ -24,7 +35,7 @@ typedef struct talc_fatal_pair {
  * (handlers change rarely: at start-up and in tests). */
 static talc_fatal_pair_t talc_fatal_slots[2];
 static _Atomic(talc_fatal_pair_t *) talc_fatal_current;
-static talc_mutex_t talc_fatal_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF);
+talc_mutex_t talc_fatal_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF); /* fork_internal.h */
 
 void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx)
 {
@@ -93,4 +104,33 @@ void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx)
 {
     (void)ctx;
     talc_fatal_report(info->fault, info->heap_name, info->address, info->what);
+}
+
+/* A fault a stripe's heap reported while this thread held the stripe lock, waiting for the
+ * release (talc_mutex_defer), and how many came in that critical section. */
+static __thread talc_fault_info_t talc_fault_held __attribute__((tls_model("initial-exec")));
+static __thread unsigned talc_faults_held __attribute__((tls_model("initial-exec")));
+
+static void talc_fatal_held_report(void)
+{
+    talc_mutex_t *outer = talc_tcache_lock_mine();
+    if (outer) { /* a give-back under the thread caches' registry lock: wait for that too */
+        talc_mutex_defer(outer, talc_fatal_held_report);
+        return;
+    }
+    talc_fault_info_t f = talc_fault_held;
+    unsigned n = talc_faults_held;
+    talc_faults_held = 0;
+    talc_fatal_report(f.fault, f.heap_name, f.address, f.what);
+    if (n > 1)
+        talc_fatal_report(TALC_FAULT_CORRUPTION, f.heap_name, NULL,
+                          "more faults in the same critical section (not reported one by one)");
+}
+
+void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx)
+{
+    talc_stripe_t *s = ctx;
+    if (talc_faults_held++ == 0)
+        talc_fault_held = *info;
+    talc_mutex_defer(&s->lock, talc_fatal_held_report);
 }

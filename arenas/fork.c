@@ -3,7 +3,8 @@
  * One set of pthread_atfork handlers, registered once (not per arena: glibc's atfork table is
  * finite). prepare takes every allocator lock in rank order: registry, the thread caches'
  * registry, then for each arena (creation order) its stripe locks and its grow lock, then the
- * reserve lock, then the owner-map writer lock; and it lets liburcu-bp prepare too. The parent
+ * reserve lock, then the owner-map writer lock, then the two leaf locks (the default arena's
+ * preset, the fatal handler's setter); and it lets liburcu-bp prepare too. The parent
  * releases them in reverse order. The child re-initialises them: it has only the forking
  * thread, which holds them all (and no waiter to wake); then it retires the caches of the
  * threads it does not have (arenas/tcache.c). These handlers take the locks outside the
@@ -50,10 +51,14 @@ static void talc_fork_prepare(void)
     talc_registry_each_locked(talc_lock_arena);
     talc_reserve_lock();
     talc_seg_pagemap_lock();
+    talc_mutex_lock_unranked(&talc_default_cfg_lock);
+    talc_mutex_lock_unranked(&talc_fatal_lock);
 }
 
 static void talc_fork_parent(void)
 {
+    talc_mutex_unlock_unranked(&talc_fatal_lock);
+    talc_mutex_unlock_unranked(&talc_default_cfg_lock);
     talc_seg_pagemap_unlock();
     talc_reserve_unlock();
     talc_registry_each_locked(talc_unlock_arena);
@@ -64,6 +69,8 @@ static void talc_fork_parent(void)
 
 static void talc_fork_child(void)
 {
+    talc_mutex_init(&talc_fatal_lock, TALC_RANK_LEAF);
+    talc_mutex_init(&talc_default_cfg_lock, TALC_RANK_LEAF);
     talc_seg_pagemap_reinit();
     talc_reserve_reinit_lock();
     talc_registry_each_locked(talc_reinit_arena);

@@ -2,7 +2,14 @@
 #ifndef TALC_FORK_INTERNAL_H
 #define TALC_FORK_INTERNAL_H
 
+#include "mutex.h"
+
 /* Register the atfork handlers once per process (idempotent, thread-safe). */
 void talc_fork_init(void);
+
+/* The two leaf locks outside arenas (the default arena's preset, arena.c; the fatal
+ * handler's setter, fatal.c): taken last by prepare, released by the parent, re-initialised
+ * in the child, so a child forked while another thread held one can still take it. */
+extern talc_mutex_t talc_default_cfg_lock, talc_fatal_lock;
 
 #endif /* TALC_FORK_INTERNAL_H */

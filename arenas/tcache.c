@@ -61,12 +61,29 @@ enum { TALC_TC_NONE = 0, TALC_TC_SETUP, TALC_TC_LIVE, TALC_TC_DEAD };
 static __thread unsigned char talc_tc_state __attribute__((tls_model("initial-exec")));
 
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
+/* This thread holds talc_tc_lock: a fault a give-back finds under it is reported only after
+ * its release (talc_tcache_lock_mine, arenas/fatal.c). */
+static __thread bool talc_tc_lock_mine __attribute__((tls_model("initial-exec")));
 static talc_tcache_t *talc_tc_all;  /* registered caches */
 static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
 static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved from the end, untouched */
 static pthread_key_t talc_tc_key;
 static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
 static bool talc_tc_key_ok;
+
+TALC_COLD static void talc_tc_lock_take(void)
+{
+    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_mine = true;
+}
+
+TALC_COLD static void talc_tc_lock_drop(void)
+{
+    talc_tc_lock_mine = false;
+    talc_mutex_unlock(&talc_tc_lock);
+}
+
+talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_lock_mine ? &talc_tc_lock : NULL; }
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
@@ -118,11 +135,15 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
 /* ---- Giving blocks back to their stripes --------------------------------------------------*/
 
 /* Free the cached block p (chunk size s) of segment g into its stripe st (locked): it leaves
- * the caches. */
+ * the caches. A block the heap rejects (its header or the one above it was overwritten while
+ * it was cached: the cached free reads only its own) is reported at the unlock and stays
+ * counted as moved to the caches, so the live figures do not change; it is lost, not reused. */
 static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
 {
     talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
     size_t merged = talc_heap_free_merged(talc_stripe_heap(st), p);
+    if (TALC_UNLIKELY(merged == 0))
+        return;
     if (TALC_UNLIKELY(merged == g->empty_chunk))
         talc_seg_after_free(st, g);
     talc_stats_sub(&st->st.tc_moved, 1);
@@ -354,9 +375,9 @@ TALC_COLD static void talc_tc_thread_exit(void *arg)
     talc_tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
     talc_tc_self = NULL;
     talc_tc_mru = NULL;
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     talc_tc_release_locked(arg);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 TALC_COLD static void talc_tc_make_key(void)
@@ -402,9 +423,9 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
 {
     talc_tc_state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
     pthread_once(&talc_tc_key_once, talc_tc_make_key);
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take() : NULL;
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
     if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
         if (tc)
             talc_tc_thread_exit(tc);
@@ -420,7 +441,7 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
  * every slot is taken and `evict` is false. */
 TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool evict)
 {
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     unsigned pick = TALC_TC_SLOTS;
     for (unsigned i = 0; i < TALC_TC_SLOTS && pick == TALC_TC_SLOTS; i++)
         if (!atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed))
@@ -432,7 +453,7 @@ TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t 
     }
     if (pick < TALC_TC_SLOTS)
         atomic_store_explicit(&tc->slot[pick].arena, a, memory_order_relaxed);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
     if (pick == TALC_TC_SLOTS)
         return NULL;
     talc_tc_mru = &tc->slot[pick];
@@ -592,12 +613,12 @@ TALC_COLD bool talc_tcache_release_own(talc_arena_t *a)
     bool any = false;
     if (!tc)
         return false;
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
             any = talc_tc_flush_slot(&tc->slot[i]);
     any |= talc_tc_depot_flush(a);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
     return any;
 }
 
@@ -606,7 +627,7 @@ TALC_COLD void talc_thread_cache_flush(void)
     talc_tcache_t *tc = talc_tc_self;
     if (!tc)
         return;
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
         talc_arena_t *a = atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed);
         if (a) {
@@ -614,18 +635,18 @@ TALC_COLD void talc_thread_cache_flush(void)
             (void)talc_tc_depot_flush(a);
         }
     }
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 TALC_COLD void talc_tcache_purge(talc_arena_t *a)
 {
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
         for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
             if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
                 talc_tc_retire_slot(tc, &tc->slot[i]);
     (void)talc_tc_depot_flush(a);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 /* Sum the take-back counters (frees, bytes_out), or the others, of a's retired and live slots
@@ -658,17 +679,17 @@ TALC_COLD static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool
 TALC_COLD void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out)
 {
     memset(out, 0, sizeof *out);
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     talc_tc_sum(a, out, true);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 TALC_COLD void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
 {
     memset(out, 0, sizeof *out);
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     talc_tc_sum(a, out, false);
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 /* ---- fork ---------------------------------------------------------------------------------*/
@@ -683,7 +704,7 @@ void talc_tcache_fork_unlock(void) { talc_mutex_unlock_unranked(&talc_tc_lock); 
 TALC_COLD void talc_tcache_fork_child(void)
 {
     talc_mutex_init(&talc_tc_lock, TALC_RANK_TCACHE);
-    talc_mutex_lock(&talc_tc_lock);
+    talc_tc_lock_take();
     for (talc_tcache_t *tc = talc_tc_all, *next; tc; tc = next) {
         next = tc->next;
         if (tc != talc_tc_self) {
@@ -691,7 +712,7 @@ TALC_COLD void talc_tcache_fork_child(void)
             talc_tc_release_locked(tc);
         }
     }
-    talc_mutex_unlock(&talc_tc_lock);
+    talc_tc_lock_drop();
 }
 
 #else /* !TALC_TCACHE: no cache; tc_on stays false, so the arena never calls the rest. */
@@ -737,6 +758,7 @@ void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
     (void)a;
     memset(out, 0, sizeof *out);
 }
+talc_mutex_t *talc_tcache_lock_mine(void) { return NULL; }
 void talc_tcache_fork_lock(void) {}
 void talc_tcache_fork_unlock(void) {}
 void talc_tcache_fork_child(void) {}

@@ -138,6 +138,10 @@ typedef struct talc_tcache_sums {
 void talc_tcache_sums_out(talc_arena_t *a, talc_tcache_sums_t *out);
 void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out);
 
+/* The thread caches' registry lock if the calling thread holds it, else NULL (the fatal path
+ * waits for its release before it reports a fault found under it). */
+talc_mutex_t *talc_tcache_lock_mine(void);
+
 /* Fork handlers (arenas/fork.c): the registry lock around fork; in the child, the caches of
  * the threads that did not survive are retired. */
 void talc_tcache_fork_lock(void);

@@ -14,7 +14,7 @@
 
 /* ---- Faults and debug guards --------------------------------------------------------------*/
 
-void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
+TALC_COLD void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
                      const char *what)
 {
     talc_fault_info_t info = {f, h->opts.name ? h->opts.name : "talc", addr, what};
@@ -62,7 +62,7 @@ static bool talc_opts_valid(const talc_heap_opts_t *o)
     return l == 0 || ((l & (l - 1)) == 0 && l >= TALC_GRAIN && l <= TALC_MAX_QUANTUM);
 }
 
-static talc_heap_t *talc_heap_init_mem(void *mem, size_t size, const talc_heap_opts_t *opts,
+TALC_COLD static talc_heap_t *talc_heap_init_mem(void *mem, size_t size, const talc_heap_opts_t *opts,
                                        bool zeroed)
 {
     static const talc_heap_opts_t defaults = {0};
@@ -109,7 +109,7 @@ size_t talc_heap_cache_line(const talc_heap_t *h)
     return h->opts.cache_line;
 }
 
-void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
+TALC_COLD void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
 {
 #if TALC_COUNTERS
     *out = h->cnt;
@@ -218,7 +218,7 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     return c + TALC_HDR;
 }
 
-char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad)
+TALC_COLD char *talc_heap_take_oom(struct talc_heap *h, size_t n, size_t s, size_t a, size_t *pad)
 {
     for (unsigned tries = 0;; tries++) {
         char *c = a ? talc_heap_take_aligned(h, s, a, pad) : talc_heap_take(h, s);

@@ -41,11 +41,15 @@ typedef uint64_t __attribute__((may_alias)) talc_word_t; /* headers/footers live
 #define TALC_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TALC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TALC_INLINE static inline __attribute__((always_inline))
+/* Off every allocation path (set-up, statistics, the out-of-memory path): optimised for size,
+ * placed apart from the hot code. */
+#define TALC_COLD __attribute__((cold))
 #else
 typedef uint64_t talc_word_t;
 #define TALC_LIKELY(x) (x)
 #define TALC_UNLIKELY(x) (x)
 #define TALC_INLINE static inline
+#define TALC_COLD
 #endif
 
 #define TALC_HDR ((size_t)8)                      /* header and footer size, all targets */

@@ -6,12 +6,15 @@
  * ("a waiter may sleep") and sleeps in FUTEX_WAIT until woken; the holder's unlock sees 2 and
  * wakes one waiter. A woken waiter takes the lock with 2, since others may still sleep.
  *
+ * Deferral: talc_mutex_defer marks a held lock 2, so its release comes to talc_mutex_wake,
+ * which then runs the thread's deferred call (one wake without a waiter is the only cost).
+ *
  * Rank checker (TALC_DEBUG >= 1): a per-thread count of held locks per rank. Taking a lock
  * whose rank is not above every held rank, or releasing a rank not held, prints one line and
  * aborts.
  *
- * Concurrency: see mutex.h. The rank counts are thread-local (initial-exec TLS: no
- * allocation on first access).
+ * Concurrency: see mutex.h. The deferred call and the rank counts are thread-local
+ * (initial-exec TLS: no allocation on first access).
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -50,7 +53,27 @@ void talc_mutex_lock_slow(talc_mutex_t *m)
         talc_futex(m, FUTEX_WAIT_PRIVATE, 2u); /* returns at once if the word is no longer 2 */
 }
 
-void talc_mutex_wake(talc_mutex_t *m) { talc_futex(m, FUTEX_WAKE_PRIVATE, 1u); }
+/* The deferred call (talc_mutex_defer) and the lock whose release runs it: this thread's. */
+static __thread talc_mutex_t *talc_defer_lock __attribute__((tls_model("initial-exec")));
+static __thread void (*talc_defer_fn)(void) __attribute__((tls_model("initial-exec")));
+
+void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
+{
+    talc_defer_lock = m;
+    talc_defer_fn = fn;
+    /* The holder's word is 1 or 2, and waiters only ever store 2: 2 sends the unlock here. */
+    talc_atomic_store_relaxed_u32(&m->state, 2u);
+}
+
+void talc_mutex_wake(talc_mutex_t *m)
+{
+    talc_futex(m, FUTEX_WAKE_PRIVATE, 1u);
+    if (__builtin_expect(talc_defer_lock == m, 0)) {
+        void (*fn)(void) = talc_defer_fn;
+        talc_defer_lock = NULL;
+        fn();
+    }
+}
 
 void talc_mutex_lock_unranked(talc_mutex_t *m)
 {

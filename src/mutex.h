@@ -6,8 +6,9 @@
  * 1 held, 2 held and a waiter may sleep; unlock wakes one waiter only in state 2).
  *
  * Ranks: every lock has one (talc_rank_t); a thread may only take a lock of a higher rank
- * than every lock it holds. With TALC_DEBUG >= 1 this is checked on every acquisition and a
- * violation prints one line naming both ranks and aborts. talc_mutex_lock_unranked is for the
+ * than every lock it holds. With TALC_DEBUG >= 1 this is checked on every acquisition (before
+ * a blocking one waits: a self-deadlock aborts instead of hanging) and a violation prints one
+ * line naming both ranks and aborts. talc_mutex_lock_unranked is for the
  * fork handlers, which take every lock at once in a documented order (arenas/fork.c).
  *
  * Concurrency: the usual mutex rules. The lock word is private memory (FUTEX_PRIVATE). Not
@@ -61,15 +62,22 @@ static inline bool talc_mutex_trylock(talc_mutex_t *m)
     return ok;
 }
 
-/* Take m, sleeping if need be. */
+/* Take m, sleeping if need be. The rank is checked (and noted) before the lock is taken, so
+ * that a thread about to wait for a lock it holds itself, or for a lock of a lower rank,
+ * aborts with the report instead of hanging. */
 static inline void talc_mutex_lock(talc_mutex_t *m)
 {
-    if (!talc_atomic_cas_acquire_u32(&m->state, 0u, 1u)) /* acquire: as in trylock */
-        talc_mutex_lock_slow(m);
 #if TALC_DEBUG >= 1
     talc_rank_acquire(m);
 #endif
+    if (!talc_atomic_cas_acquire_u32(&m->state, 0u, 1u)) /* acquire: as in trylock */
+        talc_mutex_lock_slow(m);
 }
+
+/* Have fn run on the calling thread right after it releases m, which it holds: the release
+ * then takes its slow path (talc_mutex_wake). One deferral per thread at a time; a later one
+ * replaces it. For work that must not run under the lock: the fatal handler (arenas/fatal.c). */
+void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void));
 
 /* Take and release m outside the rank bookkeeping (fork handlers only). */
 void talc_mutex_lock_unranked(talc_mutex_t *m);

@@ -244,7 +244,10 @@ TALC_API int talc_scope_pop(void);
 
 /** Process-wide handler for invalid pointers and corruption (the heap engine's fault codes,
  *  with heap_name = the arena's name, or "unowned"). NULL restores the default (print one line
- *  to stderr, then abort). If the handler returns, the operation is abandoned. */
+ *  to stderr, then abort). If the handler returns, the operation is abandoned. The handler runs
+ *  on the thread that made the call, before that call returns, with no libtalc lock held: it
+ *  may allocate, read statistics, fork or longjmp out. A block overrun while it sat in a thread
+ *  cache is reported when the cache gives it back (a flush, a trim, the thread's exit). */
 TALC_API void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx);
 
 #ifdef __cplusplus

@@ -96,12 +96,17 @@ typedef struct test_fault_log {
     const void *addr;
     char arena[TALC_ARENA_NAME_MAX + 1];
     char what[128];
+    talc_fault_t first_fault; /* the first call's fault and address */
+    const void *first_addr;
 } test_fault_log_t;
 
 static inline void test_fault_record(const talc_fault_info_t *info, void *ctx)
 {
     test_fault_log_t *l = ctx;
-    l->calls++;
+    if (l->calls++ == 0) {
+        l->first_fault = info->fault;
+        l->first_addr = info->address;
+    }
     l->fault = info->fault;
     l->addr = info->address;
     snprintf(l->arena, sizeof l->arena, "%s", info->heap_name ? info->heap_name : "(null)");

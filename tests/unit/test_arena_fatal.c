@@ -2,10 +2,13 @@
  * arena owns (stack, static, libc heap, a destroyed arena's block) passed to talc_free,
  * talc_realloc and talc_usable_size abort by default and, with a handler, are reported as
  * "unowned" with their address and never reach a heap; double frees and pointers into the
- * middle of a block are reported with the owning arena's name.
+ * middle of a block are reported with the owning arena's name. The handler runs with no lock
+ * held (it may allocate, read stats or longjmp out), and a block overrun while it was cached
+ * is reported when the cache gives it back.
  *
  * Public API only; each test is its own process. */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -203,6 +206,199 @@ Test(arena_fatal, destroyed_arena_blocks_are_unowned)
     expect(1, TALC_FAULT_BAD_POINTER, "unowned", p);
     talc_set_fatal_handler(NULL, NULL);
 }
+
+/* ---- The handler runs with no lock held ----------------------------------------------------
+ * A stripe's heap finds a bad pointer while the stripe lock is held; the handler runs once the
+ * lock is free, before the call returns (arenas/fatal.c). Before 2026-12-04 it ran under the
+ * lock: a handler that allocated from the arena or read its stats hung on its own thread's
+ * lock, and one that longjmp'd out left the lock held. A hang fails by the timeout. */
+
+typedef struct busy_log {
+    talc_arena_t *arena;
+    int calls, allocated;
+    const void *addr;
+    size_t live_allocs;
+} busy_log_t;
+
+static void busy_handler(const talc_fault_info_t *info, void *ctx)
+{
+    busy_log_t *b = ctx;
+    b->calls++;
+    b->addr = info->address;
+    void *q = talc_arena_malloc(b->arena, 200000); /* above any cached size: a stripe's lock */
+    b->allocated += q != NULL;
+    talc_arena_stats_t st;
+    cr_assert_eq(talc_arena_get_stats(b->arena, &st), 0);
+    b->live_allocs = st.live_allocs;
+    talc_free(q);
+}
+
+static void handler_uses_the_arena(talc_tcache_mode_t tc)
+{
+    talc_arena_config_t c = talc_arena_config_default("busy");
+    c.stripes = 1;
+    c.thread_cache = tc;
+    talc_arena_t *a = test_arena_cfg(&c);
+    busy_log_t b = {.arena = a};
+    talc_set_fatal_handler(busy_handler, &b);
+    unsigned char *keep = talc_arena_calloc(a, 1, 100000);
+    unsigned char *p = talc_arena_malloc(a, 100000);
+    cr_assert(keep && p);
+    talc_free(p);
+    talc_free(p); /* a double free, found by the heap */
+    cr_assert_eq(b.calls, 1);
+    cr_assert_eq(b.addr, p);
+    talc_free(keep + 64); /* a pointer into a block */
+    cr_assert_eq(talc_usable_size(keep + 64), 0);
+    cr_assert_null(talc_arena_realloc(a, keep + 64, 10));
+    cr_assert_eq(b.calls, 4);
+    cr_assert_eq(b.addr, keep + 64);
+    cr_assert_eq(b.allocated, 4, "every allocation in the handler succeeded");
+#if TALC_COUNTERS
+    cr_assert_eq(b.live_allocs, 2, "the handler's stats: keep and its own block");
+#endif
+    talc_set_fatal_handler(NULL, NULL);
+    talc_free(keep);
+    test_assert_empty(a);
+}
+
+Test(arena_fatal, handler_may_allocate_and_read_stats, .timeout = 60)
+{
+    handler_uses_the_arena(TALC_TCACHE_OFF);
+}
+
+Test(arena_fatal, handler_may_allocate_and_read_stats_with_caches, .timeout = 60)
+{
+    handler_uses_the_arena(TALC_TCACHE_ON);
+}
+
+static jmp_buf escape;
+
+static void jumping_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    longjmp(escape, 1);
+}
+
+Test(arena_fatal, handler_may_longjmp_out, .timeout = 60)
+{
+    talc_arena_t *a = test_arena("jump", 1);
+    void *keep = talc_arena_malloc(a, 64);
+    void *p = talc_arena_malloc(a, 64);
+    talc_free(p);
+    talc_set_fatal_handler(jumping_handler, NULL);
+    volatile int jumped = 0;
+    if (setjmp(escape) == 0)
+        talc_free(p);
+    else
+        jumped = 1;
+    talc_set_fatal_handler(NULL, NULL);
+    cr_assert_eq(jumped, 1);
+    void *q = talc_arena_malloc(a, 64); /* the stripe's lock is free */
+    cr_assert_not_null(q);
+    talc_free(q);
+    talc_free(keep);
+    test_assert_empty(a);
+}
+
+#if TALC_TCACHE /* a build without thread caches has nothing to overrun while cached */
+/* A block overrun while it waits in a thread cache: the cached free reads only the block's own
+ * header, so a one-byte overrun into the next header's flags (PREV_FREE) is found when the
+ * cache gives the block back. It is reported once, naming the arena and the block, and stays
+ * out of use; the live figures do not change (before 2026-12-04 its bytes were counted live
+ * again). */
+static talc_arena_t *cached_arena(const char *name)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    return test_arena_cfg(&c);
+}
+
+typedef struct overrun {
+    void *warm;
+    char *x, *y;
+    size_t usable;
+} overrun_t;
+
+/* Two neighbouring cached-size blocks x < y of arena a; x overruns into y's header, then is
+ * freed into the thread's cache. */
+static overrun_t overrun_and_cache(talc_arena_t *a)
+{
+    overrun_t o = {.warm = talc_arena_malloc(a, 8)}; /* the slot gets a home: frees are kept */
+    o.x = talc_arena_malloc(a, 5000);
+    o.y = talc_arena_malloc(a, 5000);
+    cr_assert(o.warm && o.x && o.y);
+    if (o.x > o.y) {
+        char *t = o.x;
+        o.x = o.y;
+        o.y = t;
+    }
+    o.usable = talc_usable_size(o.x);
+    cr_assert_eq((size_t)(o.y - o.x), o.usable + 8, "the two blocks of one fill are neighbours");
+    o.x[o.usable] |= 2; /* the low byte of y's header: PREV_FREE */
+    talc_free(o.x);
+    return o;
+}
+
+static void overrun_repair(overrun_t *o)
+{
+    o->x[o->usable] &= (char)~2; /* x itself stays out of use */
+    talc_free(o->y);
+    talc_free(o->warm);
+}
+
+Test(arena_fatal, block_overrun_while_cached_is_reported_at_give_back, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("overrun");
+    overrun_t o = overrun_and_cache(a);
+    cr_assert_eq(rec.calls, 0, "the cached free does not read the next header (%s)", rec.what);
+    talc_arena_stats_t s = test_stats(a);
+    talc_thread_cache_flush();
+    /* With TALC_DEBUG >= 3 the heap's check after the call finds the damaged header in the
+     * same critical section: one more report, saying there were more faults. */
+    cr_assert_eq(rec.calls, TALC_DEBUG >= 3 ? 2 : 1);
+    cr_assert_eq(rec.first_fault, TALC_FAULT_BAD_POINTER);
+    cr_assert_eq(rec.first_addr, o.x);
+    cr_assert_str_eq(rec.arena, "overrun");
+    talc_arena_stats_t s2 = test_stats(a);
+    cr_assert_eq(s2.live_allocs, s.live_allocs);
+    cr_assert_eq(s2.live_bytes, s.live_bytes, "%zu live bytes, %zu before", s2.live_bytes,
+                 s.live_bytes);
+    overrun_repair(&o);
+    cr_assert_eq(rec.calls, TALC_DEBUG >= 3 ? 2 : 1, "no fault after the repair");
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* The give-back above runs under the thread caches' registry lock as well as the stripe's; the
+ * report waits for both. This handler's allocation from an arena its thread has not cached for
+ * yet takes that registry lock. */
+static void caching_handler(const talc_fault_info_t *info, void *ctx)
+{
+    busy_log_t *b = ctx;
+    if (b->calls++ == 0)
+        b->addr = info->address;
+    void *q = talc_arena_malloc(b->arena, 64);
+    b->allocated += q != NULL;
+    talc_free(q);
+}
+
+Test(arena_fatal, handler_after_a_give_back_may_use_another_cached_arena, .timeout = 60)
+{
+    talc_arena_t *a = cached_arena("overrun2");
+    busy_log_t b = {.arena = cached_arena("fresh")};
+    overrun_t o = overrun_and_cache(a);
+    talc_set_fatal_handler(caching_handler, &b);
+    talc_thread_cache_flush();
+    talc_set_fatal_handler(NULL, NULL);
+    cr_assert_eq(b.calls, TALC_DEBUG >= 3 ? 2 : 1); /* see above */
+    cr_assert_eq(b.addr, o.x);
+    cr_assert_eq(b.allocated, b.calls);
+    overrun_repair(&o);
+}
+#endif
 
 static void handler_b(const talc_fault_info_t *info, void *ctx)
 {

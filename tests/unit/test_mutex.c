@@ -131,6 +131,19 @@ static void release_not_held(void)
 }
 
 #if TALC_DEBUG >= 1
+/* The check runs before the wait: a thread taking a lock it holds aborts with the report
+ * (it hung before 2026-12-04, the check coming after the acquisition). */
+static void self_deadlock(void)
+{
+    talc_mutex_t m = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_lock(&m);
+    talc_mutex_lock(&m);
+}
+Test(mutex, taking_a_held_lock_again_aborts_instead_of_hanging, .signal = SIGABRT,
+     .timeout = 60)
+{
+    self_deadlock();
+}
 Test(mutex, out_of_order_aborts, .signal = SIGABRT) { out_of_order(); }
 Test(mutex, same_rank_twice_aborts, .signal = SIGABRT) { same_rank_twice(); }
 Test(mutex, release_not_held_aborts, .signal = SIGABRT) { release_not_held(); }
