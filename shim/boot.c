@@ -9,7 +9,9 @@
  * blocks, so free/realloc/malloc_usable_size recognise them without touching the owner map
  * (talc_free would send them to the fatal handler as unowned). It is .bss: pages the heap
  * never touches cost nothing, and once start-up is over (READY) talc_boot_trim gives back the
- * pages inside its free chunks, so that start-up's peak does not stay resident.
+ * pages inside its free chunks, so that start-up's peak does not stay resident. When it is
+ * full (hwloc on a machine with hundreds of CPUs) one overflow mapping becomes a second span,
+ * whose range identifies its blocks in the same way.
  *
  * The heap is the library's own engine (src/heap*.c), so frees during start-up are real frees
  * and the buffer holds the peak of start-up allocation, not its sum (391 allocations, a peak
@@ -39,6 +41,18 @@
 
 alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
 const size_t talc_boot_mem_size = sizeof talc_boot_mem;
+
+/* The overflow region: mapped, and claimed as the heap's second span, the first time the
+ * buffer has no room. hwloc's load peaks at about 2 KiB per CPU thread, so the buffer alone
+ * ran out between 384 and 512 of them (hwloc's synthetic topologies), and every process
+ * started under the shim on such a machine crashed inside hwloc, which does not check
+ * malloc's result (2026-12-04). Untouched pages of
+ * the mapping cost nothing. Published once, under the lock; talc_boot_owns reads it. */
+#ifndef TALC_SHIM_BOOT_OVERFLOW
+#define TALC_SHIM_BOOT_OVERFLOW ((size_t)64 << 20)
+#endif
+uintptr_t talc_boot_ext_base;
+size_t talc_boot_ext_size;
 static talc_heap_t *talc_boot_heap;    /* under talc_boot_lock; NULL until first use */
 static talc_atomic_u32 talc_boot_lock; /* 0 free, 1 held */
 
@@ -57,6 +71,24 @@ static void talc_boot_release(void)
     talc_atomic_store_release_u32(&talc_boot_lock, 0u);
 }
 
+/* The heap's OOM hook (lock held): map and claim the overflow region, once, for the thread
+ * that runs the start-up. Other threads wait for READY instead (init.c), as they did when the
+ * buffer was all there was. */
+static talc_oom_verdict_t talc_boot_grow(talc_heap_t *h, size_t size, size_t align, void *ctx)
+{
+    (void)size;
+    (void)align;
+    (void)ctx;
+    if (!talc_shim_in_init || __atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED) != 0)
+        return TALC_OOM_FAIL;
+    void *m = talc_os_map(TALC_SHIM_BOOT_OVERFLOW, 0);
+    if (!m || !talc_heap_claim(h, m, TALC_SHIM_BOOT_OVERFLOW))
+        return TALC_OOM_FAIL; /* (a mapping the heap refused is kept: this runs once) */
+    __atomic_store_n(&talc_boot_ext_base, (uintptr_t)m, __ATOMIC_RELAXED);
+    __atomic_store_n(&talc_boot_ext_size, TALC_SHIM_BOOT_OVERFLOW, __ATOMIC_RELEASE);
+    return TALC_OOM_RETRY;
+}
+
 /* The heap, created on first use (lock held). */
 static talc_heap_t *talc_boot_get(void)
 {
@@ -64,6 +96,7 @@ static talc_heap_t *talc_boot_get(void)
         talc_heap_opts_t o;
         memset(&o, 0, sizeof o);
         o.name = "bootstrap";
+        o.oom = talc_boot_grow;
         o.fatal = talc_fatal_heap_handler;
         talc_boot_heap = talc_heap_init(talc_boot_mem, sizeof talc_boot_mem, &o);
     }

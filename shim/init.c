@@ -38,7 +38,7 @@
 #include "talc/stats.h"
 
 talc_atomic_u32 talc_shim_state;
-static __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
+__thread bool talc_shim_in_init __attribute__((tls_model("initial-exec"))); /* shim_internal.h */
 static talc_conf_t talc_shim_conf;
 
 /* ---- Messages (one line each, written with one writev: no stdio, no allocation) ----------*/

@@ -60,11 +60,23 @@ void *talc_boot_alloc(size_t size, size_t align);
 /* The bootstrap buffer (boot.c). */
 extern unsigned char talc_boot_mem[];
 extern const size_t talc_boot_mem_size;
-/* True iff p lies in the bootstrap buffer (a pure address test: never faults; inline, since
- * every free asks). */
+/* True on the thread that runs the shim's start-up, while it runs (init.c). */
+extern __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
+/* The bootstrap heap's overflow mapping, [base, base + size) (boot.c; size 0 until mapped). */
+extern uintptr_t talc_boot_ext_base;
+extern size_t talc_boot_ext_size;
+/* True iff p lies in the bootstrap buffer or its overflow mapping (a pure address test: never
+ * faults; inline, since every free asks). The size is published after the base (release);
+ * the fence orders the base's load after the size's, so a size seen comes with its base. */
 static inline bool talc_boot_owns(const void *p)
 {
-    return (uintptr_t)p - (uintptr_t)talc_boot_mem < talc_boot_mem_size;
+    if ((uintptr_t)p - (uintptr_t)talc_boot_mem < talc_boot_mem_size)
+        return true;
+    size_t n = __atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED);
+    if (__builtin_expect(n == 0, 1))
+        return false;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return (uintptr_t)p - __atomic_load_n(&talc_boot_ext_base, __ATOMIC_RELAXED) < n;
 }
 void talc_boot_free(void *p);
 size_t talc_boot_usable_size(const void *p);
