@@ -8,8 +8,9 @@
  * keepcost) at 0. The bootstrap heap (start-up only) is reported by malloc_info alone.
  * malloc_trim trims every arena (talc_arena_trim): the calling thread's cached blocks and the
  * parked ones go back to their heaps, the empty segments kept for reuse are unmapped, and the
- * whole pages inside free chunks are decommitted; it returns 1 if any memory went back, else
- * 0. mallopt supports no parameter: 0.
+ * whole pages inside free chunks are decommitted; it returns 1 if it unmapped or decommitted
+ * any range, else 0 (as glibc's: a range an earlier call decommitted counts again). mallopt
+ * supports no parameter: 0.
  *
  * Concurrency: any thread, any time after start-up; snapshots never stop allocation. A call
  * made before the shim has started starts it first (these read arenas, which must not be
