@@ -33,12 +33,6 @@
 #include "os_mem.h"
 #include "shim_internal.h"
 
-/* Bytes of the static buffer (hwloc on a 2-socket, 128-CPU machine allocates a few hundred KiB
- * live during its load; 1 MiB of .bss leaves room and costs only the pages touched). */
-#ifndef TALC_SHIM_BOOT_SIZE
-#define TALC_SHIM_BOOT_SIZE ((size_t)1 << 20)
-#endif
-
 alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
 const size_t talc_boot_mem_size = sizeof talc_boot_mem;
 

@@ -57,20 +57,27 @@ void *talc_shim_alloc_ready(size_t size, size_t align);
 
 /* A Talc heap over a static buffer, behind a spinlock; any thread may call these. */
 void *talc_boot_alloc(size_t size, size_t align);
-/* The bootstrap buffer (boot.c). */
-extern unsigned char talc_boot_mem[];
-extern const size_t talc_boot_mem_size;
+/* Bytes of the static buffer (hwloc on a 2-socket, 128-CPU machine allocates a few hundred KiB
+ * live during its load; 1 MiB of .bss leaves room and costs only the pages touched). */
+#ifndef TALC_SHIM_BOOT_SIZE
+#define TALC_SHIM_BOOT_SIZE ((size_t)1 << 20)
+#endif
+/* The bootstrap buffer (boot.c). Hidden, so that the test in talc_boot_owns needs no GOT load
+ * (and the size is a constant). */
+#define TALC_SHIM_HIDDEN __attribute__((visibility("hidden")))
+extern TALC_SHIM_HIDDEN unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
+extern TALC_SHIM_HIDDEN const size_t talc_boot_mem_size;
 /* True on the thread that runs the shim's start-up, while it runs (init.c). */
-extern __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
+extern TALC_SHIM_HIDDEN __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
 /* The bootstrap heap's overflow mapping, [base, base + size) (boot.c; size 0 until mapped). */
-extern uintptr_t talc_boot_ext_base;
-extern size_t talc_boot_ext_size;
+extern TALC_SHIM_HIDDEN uintptr_t talc_boot_ext_base;
+extern TALC_SHIM_HIDDEN size_t talc_boot_ext_size;
 /* True iff p lies in the bootstrap buffer or its overflow mapping (a pure address test: never
  * faults; inline, since every free asks). The size is published after the base (release);
  * the fence orders the base's load after the size's, so a size seen comes with its base. */
 static inline bool talc_boot_owns(const void *p)
 {
-    if ((uintptr_t)p - (uintptr_t)talc_boot_mem < talc_boot_mem_size)
+    if ((uintptr_t)p - (uintptr_t)talc_boot_mem < TALC_SHIM_BOOT_SIZE)
         return true;
     size_t n = __atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED);
     if (__builtin_expect(n == 0, 1))
