@@ -59,6 +59,12 @@ static __thread void (*talc_defer_fn)(void) __attribute__((tls_model("initial-ex
 
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
 {
+    /* Not held after all: there is no release to wait for, and a 2 left in a free word
+     * would send the next locker to sleep for good. */
+    if (talc_atomic_load_relaxed_u32(&m->state) == 0u) {
+        fn();
+        return;
+    }
     talc_defer_lock = m;
     talc_defer_fn = fn;
     /* The holder's word is 1 or 2, and waiters only ever store 2: 2 sends the unlock here. */

@@ -76,7 +76,8 @@ static inline void talc_mutex_lock(talc_mutex_t *m)
 
 /* Have fn run on the calling thread right after it releases m, which it holds: the release
  * then takes its slow path (talc_mutex_wake). One deferral per thread at a time; a later one
- * replaces it. For work that must not run under the lock: the fatal handler (arenas/fatal.c). */
+ * replaces it. For work that must not run under the lock: the fatal handler (arenas/fatal.c).
+ * If m turns out not to be held (its word is 0), fn runs at once. */
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void));
 
 /* Take and release m outside the rank bookkeeping (fork handlers only). */

@@ -1,7 +1,8 @@
 /* test_mutex.c — the allocator's lock (src/mutex.h): mutual exclusion under contention (the
  * futex sleep and wake path included), trylock, fork-handler (unranked) use, and the lock-rank
  * checker: with TALC_DEBUG >= 1 taking locks out of rank order or releasing a lock not held
- * aborts; without it, neither is checked. */
+ * aborts; without it, neither is checked. A deferred call runs once, after its lock's
+ * release. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -102,6 +103,49 @@ Test(mutex, unranked_locks_are_outside_the_checker)
     talc_mutex_unlock_unranked(&a);
     talc_mutex_lock(&b);
     talc_mutex_unlock(&b);
+}
+
+/* ---- Deferral: a call that runs once the lock is released (the fatal path's) ------------ */
+
+static int deferred_runs;
+static talc_mutex_t *deferred_seen_free; /* set by the call: was its lock free by then? */
+static bool deferred_lock_was_free;
+static void deferred(void)
+{
+    deferred_runs++;
+    if (deferred_seen_free)
+        deferred_lock_was_free = talc_atomic_load_relaxed_u32(&deferred_seen_free->state) == 0u;
+}
+
+Test(mutex, a_deferred_call_runs_once_after_the_release)
+{
+    talc_mutex_t outer = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    talc_mutex_t inner = TALC_MUTEX_INIT(TALC_RANK_GROW);
+    deferred_runs = 0;
+    deferred_seen_free = &outer;
+    talc_mutex_lock(&outer);
+    talc_mutex_defer(&outer, deferred);
+    talc_mutex_lock(&inner);
+    talc_mutex_unlock(&inner); /* another lock's release does not run it */
+    cr_assert_eq(deferred_runs, 0);
+    talc_mutex_unlock(&outer);
+    cr_assert_eq(deferred_runs, 1);
+    cr_assert(deferred_lock_was_free, "it ran after the lock was free");
+    cr_assert(talc_mutex_trylock(&outer), "the lock is free and usable");
+    talc_mutex_unlock(&outer);
+    cr_assert_eq(deferred_runs, 1, "once");
+}
+
+Test(mutex, a_call_deferred_on_a_free_lock_runs_at_once)
+{
+    talc_mutex_t m = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+    deferred_runs = 0;
+    deferred_seen_free = NULL;
+    talc_mutex_defer(&m, deferred);
+    cr_assert_eq(deferred_runs, 1);
+    cr_assert(talc_mutex_trylock(&m), "the word was left free");
+    talc_mutex_unlock(&m);
+    cr_assert_eq(deferred_runs, 1);
 }
 
 static void out_of_order(void)
