@@ -24,10 +24,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena_internal.h" /* talc_arena_default_preset */
@@ -238,6 +240,22 @@ __attribute__((destructor(101))) static void talc_shim_on_exit(void)
     if (!talc_shim_ready() || talc_shim_conf.stats == TALC_CONF_STATS_OFF)
         return;
     int saved = errno;
+    /* Writing the figures must not change how the process ends: a write to a pipe whose
+     * reader has gone (stderr of `prog | head`) raises SIGPIPE, whose default action killed
+     * the process (status 141 instead of its own). SIGPIPE is blocked around the write, and
+     * one the write raised is taken off again. */
+    sigset_t pipe_sig, old, pending;
+    sigemptyset(&pipe_sig);
+    sigaddset(&pipe_sig, SIGPIPE);
+    bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    bool blocked = pthread_sigmask(SIG_BLOCK, &pipe_sig, &old) == 0;
     talc_shim_write_stats(&talc_shim_conf);
+    if (blocked) {
+        if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+            const struct timespec now = {0, 0};
+            (void)sigtimedwait(&pipe_sig, NULL, &now);
+        }
+        (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     errno = saved;
 }
