@@ -145,14 +145,21 @@ TALC_SHIM_EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t siz
     free(ptr);
 }
 
-/* A bootstrap block resized: in place while the shim starts, moved to an arena after. */
+/* A bootstrap block resized: inside the bootstrap heap while the shim starts (a thread other
+ * than the initialiser waits for READY if it has no room, as malloc does); after start-up a
+ * shrink stays in place (it cannot fail) and a growth moves the block to an arena. */
 static void *talc_shim_boot_realloc(void *ptr, size_t size)
 {
     if (size == 0) {
         talc_boot_free(ptr);
         return NULL;
     }
-    if (!talc_shim_ready())
+    if (!talc_shim_ready()) {
+        void *q = talc_boot_realloc(ptr, size);
+        if (q || !talc_shim_start()) /* talc_shim_start: false on the initialising thread */
+            return q;
+    }
+    if (size <= talc_boot_usable_size(ptr))
         return talc_boot_realloc(ptr, size);
     void *q = talc_shim_alloc_ready(size, 0);
     if (!q)

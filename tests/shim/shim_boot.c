@@ -54,6 +54,24 @@ static void *alloc_during_init(void *arg)
     return NULL;
 }
 
+/* A bootstrap block grown past what the bootstrap heap holds, while INITING: must wait for
+ * READY and then move to an arena with its contents (it failed with ENOMEM before
+ * 2026-12-04). */
+static atomic_int big_realloc_done;
+static void *big_realloc_during_init(void *arg)
+{
+    (void)arg;
+    unsigned char *p = malloc(100);
+    int ok = p && talc_boot_owns(p);
+    if (p)
+        memset(p, 0x5a, 100);
+    unsigned char *q = ok ? realloc(p, (size_t)4 << 20) : NULL;
+    ok = ok && q && !talc_boot_owns(q) && q[99] == 0x5a;
+    atomic_store(&big_realloc_done, ok ? 1 : -1);
+    free(q ? q : p);
+    return NULL;
+}
+
 static atomic_int big_done;
 static void *big_during_init(void *arg)
 {
@@ -148,12 +166,18 @@ int main(void)
     CHECK(atomic_load(&not_boot) == 0, "%d blocks did not come from the bootstrap heap",
           atomic_load(&not_boot));
     free(before); /* an arena block freed while INITING goes to its arena */
+    pthread_t big_re;
     pthread_create(&big, NULL, big_during_init, NULL);
+    pthread_create(&big_re, NULL, big_realloc_during_init, NULL);
     usleep(200 * 1000);
     CHECK(atomic_load(&big_done) == 0, "a request the bootstrap heap cannot hold must wait");
+    CHECK(atomic_load(&big_realloc_done) == 0, "so must a realloc it cannot hold");
     talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
     pthread_join(big, NULL);
+    pthread_join(big_re, NULL);
     CHECK(atomic_load(&big_done) == 1, "the waiting request must succeed after READY");
+    CHECK(atomic_load(&big_realloc_done) == 1,
+          "the waiting realloc must move the block to an arena after READY");
 
     /* After READY: bootstrap blocks keep their contents, resize into arenas, free cleanly. */
     for (unsigned t = 0; t < THREADS; t++)
@@ -166,6 +190,13 @@ int main(void)
             CHECK(p[n - 1] == (unsigned char)(t * 31u + i), "contents of a bootstrap block");
             if (i % 2) {
                 free(p);
+                continue;
+            }
+            if (i % 4 == 2) { /* a shrink after READY stays where it is */
+                unsigned char *r = realloc(p, n / 2u + 1u);
+                CHECK(r == p, "a bootstrap block's shrink after READY is in place");
+                CHECK(r && r[n / 2u] == (unsigned char)(t * 31u + i), "shrink kept the contents");
+                free(r);
                 continue;
             }
             unsigned char *q = realloc(p, n + 5000u);
