@@ -40,8 +40,8 @@ const size_t talc_boot_mem_size = sizeof talc_boot_mem;
  * buffer has no room. hwloc's load peaks at about 2 KiB per CPU thread, so the buffer alone
  * ran out between 384 and 512 of them (hwloc's synthetic topologies), and every process
  * started under the shim on such a machine crashed inside hwloc, which does not check
- * malloc's result (2026-12-04). Untouched pages of
- * the mapping cost nothing. Published once, under the lock; talc_boot_owns reads it. */
+ * malloc's result (2026-12-04). Untouched pages of the mapping cost nothing. Published once,
+ * under the lock; talc_boot_owns reads it. */
 #ifndef TALC_SHIM_BOOT_OVERFLOW
 #define TALC_SHIM_BOOT_OVERFLOW ((size_t)64 << 20)
 #endif
@@ -76,8 +76,12 @@ static talc_oom_verdict_t talc_boot_grow(talc_heap_t *h, size_t size, size_t ali
     if (!talc_shim_in_init || __atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED) != 0)
         return TALC_OOM_FAIL;
     void *m = talc_os_map(TALC_SHIM_BOOT_OVERFLOW, 0);
-    if (!m || !talc_heap_claim(h, m, TALC_SHIM_BOOT_OVERFLOW))
-        return TALC_OOM_FAIL; /* (a mapping the heap refused is kept: this runs once) */
+    if (!m)
+        return TALC_OOM_FAIL;
+    if (!talc_heap_claim(h, m, TALC_SHIM_BOOT_OVERFLOW)) {
+        talc_os_unmap(m, TALC_SHIM_BOOT_OVERFLOW);
+        return TALC_OOM_FAIL;
+    }
     __atomic_store_n(&talc_boot_ext_base, (uintptr_t)m, __ATOMIC_RELAXED);
     __atomic_store_n(&talc_boot_ext_size, TALC_SHIM_BOOT_OVERFLOW, __ATOMIC_RELEASE);
     return TALC_OOM_RETRY;
