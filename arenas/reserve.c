@@ -55,6 +55,16 @@ int talc_reserve_init(size_t size, unsigned flags)
     return rc;
 }
 
+/* The part of b's guaranteed minimum that b can use: it never holds more than its ceiling. */
+static size_t talc_res_guarantee(const talc_arena_t *b)
+{
+    size_t g = b->cfg.reserve_guaranteed;
+    return g < b->cfg.borrow_ceiling ? g : b->cfg.borrow_ceiling;
+}
+
+/* x + y, saturating (guarantees are caller figures: their sum must not wrap to a small one). */
+static size_t talc_res_add(size_t x, size_t y) { return x > SIZE_MAX - y ? SIZE_MAX : x + y; }
+
 /* Bytes the reserve must keep for members other than `a` that `a` may not dip into. */
 static size_t talc_reserve_protected(const talc_arena_t *a)
 {
@@ -62,26 +72,33 @@ static size_t talc_reserve_protected(const talc_arena_t *a)
     for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next) {
         if (b == a || b->cfg.borrow_priority < a->cfg.borrow_priority)
             continue;
-        if (b->cfg.reserve_guaranteed > b->reserve_held)
-            need += b->cfg.reserve_guaranteed - b->reserve_held;
+        size_t g = talc_res_guarantee(b);
+        if (g > b->reserve_held)
+            need = talc_res_add(need, g - b->reserve_held);
     }
     return need;
 }
 
-char *talc_reserve_take(talc_arena_t *a, size_t size)
+/* One run of `size` bytes for a, if its policy allows it (reserve lock held). */
+static char *talc_reserve_try(talc_arena_t *a, size_t size)
 {
-    char *m = NULL;
-    talc_mutex_lock(&talc_reserve_mutex);
     size_t free_bytes = talc_region_free_bytes(&talc_res);
-    bool allowed = talc_res.ngranules != 0 && a->cfg.borrow_ceiling != 0 &&
+    bool allowed = size != 0 && talc_res.ngranules != 0 && a->cfg.borrow_ceiling != 0 &&
                    a->reserve_held <= a->cfg.borrow_ceiling &&
                    size <= a->cfg.borrow_ceiling - a->reserve_held && size <= free_bytes &&
                    free_bytes - size >= talc_reserve_protected(a);
-    if (allowed)
-        m = talc_region_take(&talc_res, size / TALC_GRANULE);
+    return allowed ? talc_region_take(&talc_res, size / TALC_GRANULE) : NULL;
+}
+
+char *talc_reserve_take(talc_arena_t *a, size_t *size, size_t min)
+{
+    talc_mutex_lock(&talc_reserve_mutex);
+    char *m = talc_reserve_try(a, *size);
+    if (!m && min < *size && (m = talc_reserve_try(a, min)) != NULL)
+        *size = min; /* less free than a whole segment, or no run that long */
     if (m) {
-        a->reserve_held += size;
-        talc_res_borrowed_total += size;
+        a->reserve_held += *size;
+        talc_res_borrowed_total += *size;
     }
     else
         talc_res_denied++;
@@ -102,7 +119,7 @@ void talc_reserve_give(talc_arena_t *a, char *base, size_t size)
 
 int talc_reserve_join(talc_arena_t *a)
 {
-    if (!a->cfg.borrow_ceiling && !a->cfg.reserve_guaranteed)
+    if (!a->cfg.borrow_ceiling) /* never borrows: nothing to guarantee it */
         return 0;
     talc_mutex_lock(&talc_reserve_mutex);
     a->reserve_next = talc_res_members;
@@ -134,7 +151,7 @@ void talc_reserve_get_stats(talc_reserve_stats_t *out)
     out->returned_total = talc_res_returned_total;
     out->denied = talc_res_denied;
     for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next)
-        out->guaranteed += b->cfg.reserve_guaranteed;
+        out->guaranteed = talc_res_add(out->guaranteed, talc_res_guarantee(b));
     talc_mutex_unlock(&talc_reserve_mutex);
 }
 

@@ -7,8 +7,10 @@
 
 #include "arena_internal.h"
 
-/* Borrow `size` bytes (a granule multiple) for arena a under its policy, or NULL. */
-char *talc_reserve_take(talc_arena_t *a, size_t size);
+/* Borrow *size bytes (a granule multiple) for arena a under its policy; if that is refused,
+ * `min` bytes (a smaller granule multiple, or 0 for no second try), setting *size to it. NULL
+ * if neither is allowed or free as one run (one denial counted). */
+char *talc_reserve_take(talc_arena_t *a, size_t *size, size_t min);
 /* Return a borrowed range. */
 void talc_reserve_give(talc_arena_t *a, char *base, size_t size);
 /* Arena a joins / leaves the set whose guaranteed minimums the reserve protects. */

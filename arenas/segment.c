@@ -196,7 +196,7 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
     char *m = NULL;
     talc_seg_kind_t kind = TALC_SEG_OS;
     if (borrow) {
-        m = talc_reserve_take(a, size);
+        m = talc_reserve_take(a, &size, min); /* the whole segment, else the least that fits */
         kind = TALC_SEG_RESERVE;
         if (m) {
             a->borrowed_bytes += size;

@@ -129,9 +129,13 @@ typedef struct talc_arena_config {
                                     A borrow takes one segment: 1 MiB for an OS-source arena,
                                     else 4 owner-map granules (256 KiB by default), or the
                                     request rounded to granules if larger; less if only less
-                                    is left under the ceiling */
+                                    is left under the ceiling, or the smallest segment the
+                                    request fits if the reserve cannot lend the whole one */
     unsigned borrow_priority;  /**< 0 = lowest; higher may dip into lower arenas' headroom */
-    size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone */
+    size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone (up to its
+                                    borrow_ceiling: it can never hold more). Kept in bytes,
+                                    not as one run: a block that needs a contiguous run longer
+                                    than the reserve's longest free one can still fail */
     int numa_node;             /**< bind OS segments to this node; -1 = no binding */
     talc_tcache_mode_t thread_cache; /**< per-thread cache; ignored when built without it
                                           (TALC_TCACHE=0) */

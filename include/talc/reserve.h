@@ -37,7 +37,8 @@ typedef struct talc_reserve_stats {
     size_t borrowed_total;  /**< bytes ever lent */
     size_t returned_total;  /**< bytes ever given back */
     size_t denied;          /**< borrow requests refused by policy or exhaustion */
-    size_t guaranteed;      /**< Σ of members' guaranteed minimums */
+    size_t guaranteed;      /**< Σ of members' guaranteed minimums, each up to its
+                                 borrow ceiling (saturating) */
 } talc_reserve_stats_t;
 
 /** Copy the reserve's figures (all zero before talc_reserve_init). Cost O(1). */

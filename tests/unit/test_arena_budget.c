@@ -450,6 +450,59 @@ Test(arena_budget, priorities_and_guaranteed_minimums)
     free_all(pl, kl);
 }
 
+/* An OS-source arena borrows a whole segment (1 MiB) at a time. When the reserve has less free
+ * than that, all of it the arena's guaranteed minimum, the borrow falls back to the smallest
+ * segment the request fits (it was refused before 2026-12-04, so the minimum was kept for an
+ * arena that could never use it). */
+Test(arena_budget, guaranteed_minimum_serves_an_os_arena_in_pieces)
+{
+    cr_assert_eq(talc_reserve_init(MIB, 0), 0);
+    talc_arena_t *hog = borrower("hog", MIB, 0, 0);
+    talc_arena_config_t c = talc_arena_config_default("os-critical");
+    c.stripes = 1;
+    c.borrow_ceiling = MIB;
+    c.reserve_guaranteed = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_BORROW; /* the reserve only: no growth from the OS */
+    c.oom_chain[1] = TALC_OOM_STEP_FAIL;
+    talc_arena_t *crit = test_arena_cfg(&c);
+    talc_arena_t *all[] = {hog, crit};
+    static void *ph[64];
+    int kh = fill(hog, ph, 64, 100 * KIB);
+    cr_assert_eq(test_reserve().free, 4 * TEST_GRANULE, "the minimum is left, nothing more");
+    void *p = talc_arena_malloc(crit, 1000);
+    cr_assert_not_null(p, "the guaranteed minimum serves its arena");
+    cr_assert_leq(test_stats(crit).borrowed_bytes, 4 * TEST_GRANULE);
+    check_reserve(all, 2);
+    talc_free(p);
+    free_all(ph, kh);
+    check_reserve(all, 2);
+    cr_assert_eq(test_reserve().held, 0);
+}
+
+/* A guarantee above the arena's borrow ceiling protects only the ceiling: the arena can never
+ * hold more, and the rest was withheld from every arena for nothing before 2026-12-04. One with
+ * no ceiling at all protects nothing. */
+Test(arena_budget, guarantee_counts_up_to_the_borrow_ceiling)
+{
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    talc_arena_t *capped = borrower("capped", 4 * TEST_GRANULE, 5, 12 * TEST_GRANULE);
+    talc_arena_config_t c = talc_arena_config_default("no-ceiling");
+    c.stripes = 1;
+    c.reserve_guaranteed = 8 * TEST_GRANULE; /* borrow_ceiling 0: never borrows */
+    talc_arena_t *never = test_arena_cfg(&c);
+    cr_assert_eq(test_reserve().guaranteed, 4 * TEST_GRANULE);
+    talc_arena_t *other = borrower("other", 16 * TEST_GRANULE, 0, 0);
+    talc_arena_t *all[] = {capped, never, other};
+    static void *po[256];
+    int ko = fill(other, po, 256, 8 * KIB);
+    cr_assert_eq(test_stats(other).borrowed_bytes, 12 * TEST_GRANULE,
+                 "took all but the usable part of the guarantee: %zu",
+                 test_stats(other).borrowed_bytes);
+    check_reserve(all, 3);
+    free_all(po, ko);
+    check_reserve(all, 3);
+}
+
 Test(arena_budget, borrowed_segment_goes_back_when_empty)
 {
     cr_assert_eq(talc_reserve_init(32 * TEST_GRANULE, 0), 0);
