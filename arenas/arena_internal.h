@@ -142,6 +142,8 @@ struct talc_arena {
     /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
      * stripe lock (a stripe grows while holding its own lock). */
     talc_mutex_t grow_lock;
+    /* Written under grow_lock with relaxed atomic stores (talc_grow_set), so that
+     * talc_arena_get_stats reads them without the lock (relaxed loads). */
     size_t source_bytes;              /* bytes currently taken from the source */
     size_t borrowed_bytes;            /* bytes currently held from the reserve */
     talc_atomic_size borrowed_total, returned_total;

@@ -47,6 +47,9 @@ static size_t talc_round_granule(size_t n)
 
 /* ---- Taking and returning raw memory (grow_lock held) -------------------------------------*/
 
+/* Set source_bytes or borrowed_bytes (grow_lock held): statistics read them without it. */
+static void talc_grow_set(size_t *field, size_t v) { __atomic_store_n(field, v, __ATOMIC_RELAXED); }
+
 static char *talc_source_take(talc_arena_t *a, size_t size)
 {
     if (a->cfg.hard_budget && size > a->cfg.hard_budget - a->source_bytes)
@@ -60,7 +63,7 @@ static char *talc_source_take(talc_arena_t *a, size_t size)
         m = talc_region_take(&a->buffer, size / TALC_GRANULE);
     }
     if (m)
-        a->source_bytes += size;
+        talc_grow_set(&a->source_bytes, a->source_bytes + size);
     return m;
 }
 
@@ -69,11 +72,11 @@ static void talc_source_give(talc_arena_t *a, talc_seg_t *g)
     char *base = g->base;
     size_t size = g->size;
     if (g->kind == TALC_SEG_RESERVE) {
-        a->borrowed_bytes -= size;
+        talc_grow_set(&a->borrowed_bytes, a->borrowed_bytes - size);
         talc_stats_add_total(&a->returned_total, size);
         talc_reserve_give(a, base, size);
     } else {
-        a->source_bytes -= size;
+        talc_grow_set(&a->source_bytes, a->source_bytes - size);
         if (g->kind == TALC_SEG_OS)
             talc_os_unmap(base, size);
         else
@@ -199,7 +202,7 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
         m = talc_reserve_take(a, &size, min); /* the whole segment, else the least that fits */
         kind = TALC_SEG_RESERVE;
         if (m) {
-            a->borrowed_bytes += size;
+            talc_grow_set(&a->borrowed_bytes, a->borrowed_bytes + size);
             talc_stats_add_total(&a->borrowed_total, size);
         }
     } else {

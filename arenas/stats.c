@@ -118,10 +118,10 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
     memcpy(out->name, a->name, sizeof out->name);
     out->stripes = a->nstripes;
     talc_read_live(a, out);
-    talc_mutex_lock(&a->grow_lock);
-    out->source_bytes = a->source_bytes;
-    out->borrowed_bytes = a->borrowed_bytes;
-    talc_mutex_unlock(&a->grow_lock);
+    /* Without the grow lock, which is held across mmap: each figure is exact, the pair may be
+     * a segment apart while one is being taken or given back. */
+    out->source_bytes = __atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED);
+    out->borrowed_bytes = __atomic_load_n(&a->borrowed_bytes, __ATOMIC_RELAXED);
     out->borrowed_total = talc_atomic_load_relaxed_size(&a->borrowed_total);
     out->returned_total = talc_atomic_load_relaxed_size(&a->returned_total);
     out->reserve_denied = talc_atomic_load_relaxed_size(&a->reserve_denied);
