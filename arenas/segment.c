@@ -227,6 +227,8 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
         talc_seg_t tmp = {.base = m, .size = size, .kind = kind};
         talc_mutex_lock(&a->grow_lock);
         talc_source_give(a, &tmp);
+        if (crossed) /* the crossing is undone: the next one must still call back */
+            talc_atomic_store_relaxed_u32(&a->soft_armed, 1u);
         talc_mutex_unlock(&a->grow_lock);
         return -ENOMEM;
     }
