@@ -34,7 +34,6 @@
 #include "shim_internal.h"
 
 alignas(64) unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
-const size_t talc_boot_mem_size = sizeof talc_boot_mem;
 
 /* The overflow region: mapped, and claimed as the heap's second span, the first time the
  * buffer has no room. hwloc's load peaks at about 2 KiB per CPU thread, so the buffer alone

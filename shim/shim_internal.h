@@ -62,11 +62,10 @@ void *talc_boot_alloc(size_t size, size_t align);
 #ifndef TALC_SHIM_BOOT_SIZE
 #define TALC_SHIM_BOOT_SIZE ((size_t)1 << 20)
 #endif
-/* The bootstrap buffer (boot.c). Hidden, so that the test in talc_boot_owns needs no GOT load
- * (and the size is a constant). */
+/* The bootstrap buffer (boot.c), TALC_SHIM_BOOT_SIZE bytes. Hidden, so that the test in
+ * talc_boot_owns needs no GOT load. */
 #define TALC_SHIM_HIDDEN __attribute__((visibility("hidden")))
 extern TALC_SHIM_HIDDEN unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
-extern TALC_SHIM_HIDDEN const size_t talc_boot_mem_size;
 /* True on the thread that runs the shim's start-up, while it runs (init.c). */
 extern TALC_SHIM_HIDDEN __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
 /* The bootstrap heap's overflow mapping, [base, base + size) (boot.c; size 0 until mapped). */

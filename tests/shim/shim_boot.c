@@ -118,7 +118,7 @@ static size_t check_boot_resident(void)
     const talc_heap_t *h = talc_boot_heap_peek();
     boot_pages_t b = {(uintptr_t)sysconf(_SC_PAGESIZE), NULL};
     uintptr_t first = (uintptr_t)talc_boot_mem & ~(b.page - 1u);
-    uintptr_t end = (uintptr_t)talc_boot_mem + talc_boot_mem_size;
+    uintptr_t end = (uintptr_t)talc_boot_mem + TALC_SHIM_BOOT_SIZE;
     size_t npages = (end - first + b.page - 1u) / b.page;
     unsigned char *in = calloc(npages, 1);
     b.may = calloc(npages, 1);
