@@ -144,36 +144,42 @@ static void talc_json_reserve(FILE *f, const talc_reserve_stats_t *r)
 
 /* ---- Prometheus ---------------------------------------------------------------------------*/
 
+/* Inline arrays rather than string pointers: the table needs no load-time relocations (three
+ * per row were 1.5 KiB of the library's text). Names are printed after "talc_arena_". */
 typedef struct talc_prom_metric {
-    const char *name, *type, *help;
-    size_t offset;  /* into talc_arena_stats_t */
-    bool is_u64;
+    char name[30];
+    char help[40];
+    uint16_t offset; /* into talc_arena_stats_t */
+    bool is_u64, is_counter;
 } talc_prom_metric_t;
 
-#define TALC_PM(n, t, h, field, u64) {n, t, h, offsetof(talc_arena_stats_t, field), u64}
+#define TALC_PM(n, h, field, u64, ctr) {n, h, offsetof(talc_arena_stats_t, field), u64, ctr}
+_Static_assert(sizeof(talc_arena_stats_t) <= UINT16_MAX, "metric offsets fit 16 bits");
 
 static const talc_prom_metric_t talc_prom_metrics[] = {
-    TALC_PM("talc_arena_live_bytes", "gauge", "Requested bytes of live blocks.", live_bytes, false),
-    TALC_PM("talc_arena_live_allocations", "gauge", "Live blocks.", live_allocs, false),
-    TALC_PM("talc_arena_peak_bytes", "gauge", "Peak live bytes (sum of stripe peaks).", peak_bytes, false),
-    TALC_PM("talc_arena_allocations_total", "counter", "Allocations.", allocs, true),
-    TALC_PM("talc_arena_frees_total", "counter", "Frees.", frees, true),
-    TALC_PM("talc_arena_reallocs_total", "counter", "Reallocations.", reallocs, true),
-    TALC_PM("talc_arena_failed_total", "counter", "Allocations that returned NULL.", failed, true),
-    TALC_PM("talc_arena_managed_bytes", "gauge", "Bytes the heaps manage.", managed_bytes, false),
-    TALC_PM("talc_arena_free_bytes", "gauge", "Bytes in free chunks.", free_bytes, false),
-    TALC_PM("talc_arena_free_chunks", "gauge", "Free chunks.", free_chunks, false),
-    TALC_PM("talc_arena_source_bytes", "gauge", "Bytes taken from the arena's source.", source_bytes, false),
-    TALC_PM("talc_arena_borrowed_bytes", "gauge", "Bytes held from the reserve.", borrowed_bytes, false),
-    TALC_PM("talc_arena_reserve_borrowed_bytes_total", "counter", "Bytes borrowed from the reserve.", borrowed_total, true),
-    TALC_PM("talc_arena_reserve_returned_bytes_total", "counter", "Bytes returned to the reserve.", returned_total, true),
-    TALC_PM("talc_arena_reserve_denied_total", "counter", "Borrow requests refused.", reserve_denied, true),
-    TALC_PM("talc_arena_lock_contended_total", "counter", "Stripe locks found taken.", lock_contended, true),
-    TALC_PM("talc_arena_remote_frees_total", "counter", "Frees from another stripe's thread.", remote_frees, true),
-    TALC_PM("talc_arena_cached_blocks", "gauge", "Blocks held in thread caches.", cached_blocks, false),
-    TALC_PM("talc_arena_cached_bytes", "gauge", "Chunk bytes held in thread caches.", cached_bytes, false),
-    TALC_PM("talc_arena_trims_total", "counter", "talc_arena_trim calls.", trims, true),
-    TALC_PM("talc_arena_trimmed_bytes_total", "counter", "Bytes given back by trims.", trimmed_bytes, true),
+    TALC_PM("live_bytes", "Requested bytes of live blocks.", live_bytes, false, false),
+    TALC_PM("live_allocations", "Live blocks.", live_allocs, false, false),
+    TALC_PM("peak_bytes", "Peak live bytes (sum of stripe peaks).", peak_bytes, false, false),
+    TALC_PM("allocations_total", "Allocations.", allocs, true, true),
+    TALC_PM("frees_total", "Frees.", frees, true, true),
+    TALC_PM("reallocs_total", "Reallocations.", reallocs, true, true),
+    TALC_PM("failed_total", "Allocations that returned NULL.", failed, true, true),
+    TALC_PM("managed_bytes", "Bytes the heaps manage.", managed_bytes, false, false),
+    TALC_PM("free_bytes", "Bytes in free chunks.", free_bytes, false, false),
+    TALC_PM("free_chunks", "Free chunks.", free_chunks, false, false),
+    TALC_PM("source_bytes", "Bytes taken from the arena's source.", source_bytes, false, false),
+    TALC_PM("borrowed_bytes", "Bytes held from the reserve.", borrowed_bytes, false, false),
+    TALC_PM("reserve_borrowed_bytes_total", "Bytes borrowed from the reserve.", borrowed_total,
+            true, true),
+    TALC_PM("reserve_returned_bytes_total", "Bytes returned to the reserve.", returned_total,
+            true, true),
+    TALC_PM("reserve_denied_total", "Borrow requests refused.", reserve_denied, true, true),
+    TALC_PM("lock_contended_total", "Stripe locks found taken.", lock_contended, true, true),
+    TALC_PM("remote_frees_total", "Frees from another stripe's thread.", remote_frees, true, true),
+    TALC_PM("cached_blocks", "Blocks held in thread caches.", cached_blocks, false, false),
+    TALC_PM("cached_bytes", "Chunk bytes held in thread caches.", cached_bytes, false, false),
+    TALC_PM("trims_total", "talc_arena_trim calls.", trims, true, true),
+    TALC_PM("trimmed_bytes_total", "Bytes given back by trims.", trimmed_bytes, true, true),
 };
 
 static void talc_prom_value(FILE *f, const talc_prom_metric_t *m, const talc_arena_stats_t *s)
@@ -187,7 +193,7 @@ static void talc_prom_value(FILE *f, const talc_prom_metric_t *m, const talc_are
         memcpy(&z, base, sizeof z);
         v = z;
     }
-    fprintf(f, "%s{arena=", m->name);
+    fprintf(f, "talc_arena_%s{arena=", m->name);
     talc_json_string(f, s->name); /* label values use the same escapes */
     fprintf(f, "} %" PRIu64 "\n", v);
 }
@@ -228,7 +234,8 @@ static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_
     size_t nm = sizeof talc_prom_metrics / sizeof talc_prom_metrics[0];
     for (size_t m = 0; m < nm; m++) {
         const talc_prom_metric_t *pm = &talc_prom_metrics[m];
-        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", pm->name, pm->help, pm->name, pm->type);
+        fprintf(f, "# HELP talc_arena_%s %s\n# TYPE talc_arena_%s %s\n", pm->name, pm->help,
+                pm->name, pm->is_counter ? "counter" : "gauge");
         for (size_t i = 0; i < sn->n; i++)
             talc_prom_value(f, pm, &sn->v[i]);
     }
