@@ -194,8 +194,8 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
         if (step == TALC_OOM_STEP_FAIL)
             break;
         void *p = talc_oom_step(a, step, n, align, depth);
-        if (p) {
-            talc_stats_add_total(&a->oom.step_ok[step], 1);
+        if (p) { /* release: a reader that sees this success sees the run counted above */
+            atomic_fetch_add_explicit(&a->oom.step_ok[step], 1, memory_order_release);
             return p;
         }
         if (step == TALC_OOM_STEP_ABORT)

@@ -57,7 +57,8 @@ typedef struct talc_arena_stats {
     uint64_t trims;            /**< talc_arena_trim calls (malloc_trim with the shim) */
     uint64_t trimmed_bytes;    /**< bytes they unmapped or decommitted, in all */
     size_t hard_budget, soft_budget;
-    /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded. */
+    /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded;
+     * oom_ok[k] <= oom_runs[k] in every snapshot, also while steps run. */
     uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */

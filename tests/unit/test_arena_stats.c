@@ -8,6 +8,10 @@
  * Public API only; each test is its own process. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +74,58 @@ Test(arena_stats, snapshot_after_known_operations)
     cr_assert_eq(s.remote_frees, 0, "one stripe: nothing is remote");
     talc_free(y);
     test_assert_empty(a);
+}
+
+/* A thread whose every allocation runs arena "full"'s chain (fallback to "spill"), while the
+ * test takes snapshots: no snapshot may show more successes of a step than runs of it (the
+ * Prometheus writer prints runs − successes as the failures). */
+static talc_arena_t *oom_arena;
+static atomic_bool oom_done;
+
+static void *oom_runner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++)
+        talc_free(talc_arena_malloc(oom_arena, 4096));
+    atomic_store(&oom_done, true);
+    return NULL;
+}
+
+Test(arena_stats, oom_successes_never_exceed_runs_in_a_snapshot)
+{
+    talc_arena_config_t b = talc_arena_config_default("spill");
+    b.stripes = 1;
+    talc_arena_t *spill = test_arena_cfg(&b);
+    talc_arena_config_t c = talc_arena_config_default("full");
+    c.stripes = 1;
+    c.hard_budget = 1u << 20;
+    c.oom_chain[0] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[1] = TALC_OOM_STEP_FAIL;
+    c.fallback = "spill";
+    oom_arena = test_arena_cfg(&c);
+    void *held[512];
+    size_t n = 0;
+    while (n < 512 && talc_arena_of(held[n] = talc_arena_malloc(oom_arena, 4096)) == oom_arena)
+        n++;
+    cr_assert_lt(n, 512, "the budget fills");
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, oom_runner, NULL), 0);
+    size_t snaps = 0;
+    const int k = TALC_OOM_STEP_FALLBACK;
+    while (!atomic_load(&oom_done)) {
+        talc_arena_stats_t s = test_stats(oom_arena);
+        cr_assert_leq(s.oom_ok[k], s.oom_runs[k], "snapshot %zu: %" PRIu64 " successes of %" PRIu64
+                      " runs", snaps, s.oom_ok[k], s.oom_runs[k]);
+        snaps++;
+    }
+    pthread_join(t, NULL);
+    talc_arena_stats_t s = test_stats(oom_arena);
+    cr_assert_eq(s.oom_ok[k], s.oom_runs[k], "every fallback succeeded");
+    cr_assert_geq(s.oom_runs[k], 20001, "the runner's allocations and the filling one");
+    for (size_t i = 0; i <= n; i++)
+        talc_free(held[i]);
+    test_assert_empty(oom_arena);
+    test_assert_empty(spill);
 }
 
 Test(arena_stats, oom_step_names)
