@@ -4,6 +4,7 @@
  * Nothing here invents a figure. mallinfo2 sums every arena's snapshot (talc/stats.h):
  *   arena    = managed bytes (what the heaps manage)    ordblks  = free chunks
  *   uordblks = live bytes (requested sizes of live blocks)   fordblks = bytes in free chunks
+ * with uordblks capped so that arena >= uordblks + fordblks while threads allocate,
  * and leaves the fields with no libtalc counterpart (smblks, hblks, hblkhd, usmblks, fsmblks,
  * keepcost) at 0. The bootstrap heap (start-up only) is reported by malloc_info alone.
  * malloc_trim trims every arena (talc_arena_trim): the calling thread's cached blocks and the
@@ -67,8 +68,10 @@ TALC_SHIM_EXPORT struct mallinfo2 mallinfo2(void)
     memset(&m, 0, sizeof m);
     m.arena = t.managed;
     m.ordblks = t.free_chunks;
-    m.uordblks = t.live_bytes;
-    m.fordblks = t.free_bytes;
+    /* Live bytes read while threads allocate may count a block both as live and as free
+     * (talc/stats.h, thread caches); this keeps arena >= uordblks + fordblks all the same. */
+    m.fordblks = t.free_bytes < t.managed ? t.free_bytes : t.managed;
+    m.uordblks = t.live_bytes < t.managed - m.fordblks ? t.live_bytes : t.managed - m.fordblks;
     return m;
 }
 

@@ -530,6 +530,46 @@ static void test_threads(void)
     CHECK(atomic_load(&exit_ok) == 1, "allocation in a thread-exit destructor failed");
 }
 
+/* ---- mallinfo2 while other threads allocate ----------------------------------------------*/
+
+static atomic_int churning;
+
+static void *churner(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    void *slot[256] = {0};
+    for (unsigned i = 0; i < 100000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned k = (seed >> 8) % 256;
+        free(slot[k]);
+        slot[k] = malloc(1 + (seed >> 16) % 2000);
+    }
+    for (unsigned k = 0; k < 256; k++)
+        free(slot[k]);
+    atomic_fetch_sub(&churning, 1);
+    return NULL;
+}
+
+static void test_mallinfo_while_threads_allocate(void)
+{
+    pthread_t t[2];
+    atomic_store(&churning, 2);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churner, (void *)(uintptr_t)(i + 7u));
+    unsigned long calls = 0, bad = 0;
+    struct mallinfo2 worst = {0};
+    while (atomic_load(&churning) > 0) {
+        struct mallinfo2 m = mallinfo2();
+        calls++;
+        if (m.arena < m.uordblks + m.fordblks && bad++ == 0)
+            worst = m;
+    }
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(bad == 0, "%lu of %lu mallinfo2 calls had arena < uordblks + fordblks (first: %zu < "
+          "%zu + %zu)", bad, calls, worst.arena, worst.uordblks, worst.fordblks);
+}
+
 /* ---- fork, and invalid pointers going to the fatal handler --------------------------------*/
 
 static atomic_int spin_stop;
@@ -705,6 +745,7 @@ int main(void)
     test_cache_aligned();
     test_linked();
     test_threads();
+    test_mallinfo_while_threads_allocate();
     test_fork();
     test_fatal();
     atexit(at_exit_handler);
