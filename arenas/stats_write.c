@@ -246,9 +246,12 @@ static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_
 
 /* ---- Entry points -------------------------------------------------------------------------*/
 
+/* -EIO if a write or the final flush failed. The flush makes the answer cover the bytes
+ * stdio still buffered; an error flag the caller's stream had before does not count. */
 static int talc_emit(FILE *f, talc_stats_format_t fmt, const talc_snaps_t *sn,
                      const talc_reserve_stats_t *r)
 {
+    bool failed_before = ferror(f) != 0;
     if (fmt == TALC_STATS_TEXT) {
         talc_text_header(f);
         for (size_t i = 0; i < sn->n; i++)
@@ -271,7 +274,9 @@ static int talc_emit(FILE *f, talc_stats_format_t fmt, const talc_snaps_t *sn,
     } else {
         talc_prom(f, sn, r);
     }
-    return ferror(f) ? -EIO : 0;
+    if (fflush(f) != 0 || (!failed_before && ferror(f)))
+        return -EIO;
+    return 0;
 }
 
 int talc_stats_write(FILE *f, talc_stats_format_t fmt)

@@ -147,16 +147,19 @@ typedef struct talc_line {
     size_t n;
 } talc_line_t;
 
-/* Append s. A control byte of the user's text (a newline, an escape sequence) is written as
- * \xNN, so a warning stays one line and cannot drive a terminal. Truncates at the buffer. */
-static void talc_line_sv(talc_line_t *l, talc_sv_t s)
+/* Append s. A byte of the user's text outside printable ASCII (a newline, an escape sequence,
+ * a C1 control in any encoding) is written as \xNN, so a warning stays one line and cannot
+ * drive a terminal. Stops before writing more than `max` bytes or filling the buffer; returns
+ * how many bytes of s it wrote. */
+static size_t talc_line_put(talc_line_t *l, talc_sv_t s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < s.n; i++) {
+    size_t i = 0, start = l->n;
+    for (; i < s.n; i++) {
         unsigned char c = (unsigned char)s.p[i];
-        bool ctl = c < 0x20u || c == 0x7fu;
+        bool ctl = c < 0x20u || c >= 0x7fu;
         size_t need = ctl ? 4u : 1u;
-        if (sizeof l->buf - 1u - l->n < need)
+        if (sizeof l->buf - 1u - l->n < need || l->n - start + need > max)
             break;
         if (ctl) {
             l->buf[l->n++] = '\\';
@@ -168,15 +171,18 @@ static void talc_line_sv(talc_line_t *l, talc_sv_t s)
         }
     }
     l->buf[l->n] = 0;
+    return i;
 }
 
-static void talc_line_str(talc_line_t *l, const char *s) { talc_line_sv(l, talc_sv(s)); }
+static void talc_line_str(talc_line_t *l, const char *s) { talc_line_put(l, talc_sv(s), SIZE_MAX); }
 
+/* Quoted, and cut after 48 bytes of the line (then followed by "..."), so that what comes after
+ * a long value (the key it was given for) still fits: the longest line is then 193 bytes. */
 static void talc_line_quoted(talc_line_t *l, talc_sv_t s)
 {
     talc_line_str(l, "\"");
-    talc_line_sv(l, s);
-    talc_line_str(l, "\"");
+    bool cut = talc_line_put(l, s, 48) < s.n;
+    talc_line_str(l, cut ? "\"..." : "\"");
 }
 
 /* "libtalc: TALC_CONF: [arena "A": ]" */
@@ -267,15 +273,21 @@ static const char *talc_ak_priority(talc_conf_arena_t *a, talc_sv_t v)
 {
     return talc_parse_uint(v, 1000u, &a->borrow_priority) ? NULL : "0..1000";
 }
+/* A malformed value leaves an earlier one of the item in place (the parsers write only on
+ * success). */
 static const char *talc_ak_stripes(talc_conf_arena_t *a, talc_sv_t v)
 {
-    a->stripes_set = talc_parse_uint(v, TALC_STRIPES_MAX, &a->stripes);
-    return a->stripes_set ? NULL : TALC_WANT_STRIPES;
+    if (!talc_parse_uint(v, TALC_STRIPES_MAX, &a->stripes))
+        return TALC_WANT_STRIPES;
+    a->stripes_set = true;
+    return NULL;
 }
 static const char *talc_ak_cache_aligned(talc_conf_arena_t *a, talc_sv_t v)
 {
-    a->cache_aligned_set = talc_parse_bool(v, &a->cache_aligned);
-    return a->cache_aligned_set ? NULL : TALC_WANT_BOOL;
+    if (!talc_parse_bool(v, &a->cache_aligned))
+        return TALC_WANT_BOOL;
+    a->cache_aligned_set = true;
+    return NULL;
 }
 
 /* "0" or "1" as an explicit cache mode. */
@@ -351,6 +363,12 @@ static void talc_key_arena(talc_parser_t *ps, talc_sv_t key, talc_sv_t v)
         talc_sv_t kv = talc_sv_cut(&v, ':');
         if (talc_sv_trim(kv).n)
             talc_arena_subkey(ps, a, name, kv);
+    }
+    /* The one rule of talc_arena_create's that sub-keys can break together: dropping the soft
+     * budget here keeps the rest of the item (and, for "default", the top-level keys). */
+    if (a->hard_budget && a->soft_budget > a->hard_budget) {
+        talc_warn_text(ps, name, talc_sv("soft"), " is above \"budget\" (soft ignored)");
+        a->soft_budget = 0;
     }
 }
 
@@ -523,4 +541,11 @@ bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t s
     if (size)
         buf[o < size ? o : size - 1u] = 0;
     return fits;
+}
+
+void talc_conf_escape(const char *s, char out[TALC_CONF_LINE_MAX])
+{
+    talc_line_t l = {.n = 0};
+    talc_line_put(&l, talc_sv(s), SIZE_MAX);
+    memcpy(out, l.buf, l.n + 1u);
 }

@@ -142,7 +142,8 @@ static bool talc_snap_visit(talc_arena_t *a, void *ctx)
     return s->n < s->cap;
 }
 
-/* XML text: arena names may hold any byte but NUL. */
+/* XML text: arena names are well-formed UTF-8 without control characters (talc_arena_create),
+ * so only the markup characters need escaping. */
 static void talc_xml_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
@@ -218,19 +219,30 @@ TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
         errno = EAGAIN;
         return -1;
     }
+    /* Room for every arena, and more while arenas are being created; a full buffer may have
+     * missed some, so it is doubled and the snapshots taken again. */
     talc_snaps_t sn = {NULL, 0, talc_arena_foreach(talc_count_visit, NULL) + 16u};
-    size_t bytes = sn.cap * sizeof *sn.v;
-    sn.v = talc_os_map(bytes, 0);
-    if (!sn.v) {
-        errno = ENOMEM;
-        return -1;
+    size_t bytes;
+    for (;;) {
+        bytes = sn.cap * sizeof *sn.v;
+        sn.v = talc_os_map(bytes, 0);
+        if (!sn.v) {
+            errno = ENOMEM;
+            return -1;
+        }
+        sn.n = 0;
+        (void)talc_arena_foreach(talc_snap_visit, &sn);
+        if (sn.n < sn.cap)
+            break;
+        talc_os_unmap(sn.v, bytes);
+        sn.cap *= 2;
     }
-    (void)talc_arena_foreach(talc_snap_visit, &sn);
     int saved = errno;
+    bool failed_before = ferror(fp) != 0; /* the caller's; not this call's failure */
     errno = 0;
     talc_xml_write(fp, &sn);
     talc_os_unmap(sn.v, bytes);
-    if (fflush(fp) != 0 || ferror(fp)) {
+    if (fflush(fp) != 0 || (!failed_before && ferror(fp))) {
         if (!errno)
             errno = EIO; /* the stream failed without saying why */
         return -1;

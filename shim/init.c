@@ -213,21 +213,23 @@ static void talc_shim_write_stats(const talc_conf_t *c)
         (void)fflush(stderr);
         return;
     }
-    char path[TALC_CONF_PATH_MAX + 32];
+    char path[TALC_CONF_PATH_MAX + 32], shown[TALC_CONF_LINE_MAX];
     if (!talc_conf_stats_path(c, (long)getpid(), path, sizeof path)) {
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", c->stats_file,
+        talc_conf_escape(c->stats_file, shown);
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown,
                        "\": path too long (no statistics written)", NULL);
         return;
     }
+    talc_conf_escape(path, shown); /* the user's bytes: no raw control bytes on stderr */
     FILE *f = fopen(path, "w");
     if (!f) {
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", path, "\": cannot open: ",
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown, "\": cannot open: ",
                        strerror(errno));
         return;
     }
     int rc = talc_stats_write(f, fmt);
     if (fclose(f) != 0 || rc != 0)
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", path, "\": write failed", NULL);
+        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown, "\": write failed", NULL);
 }
 
 /* An ELF destructor, not atexit: atexit handlers and C++ static destructors run before it;

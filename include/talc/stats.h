@@ -78,8 +78,9 @@ typedef enum talc_stats_format {
     TALC_STATS_PROMETHEUS, /**< text exposition format 0.0.4, arena name as a label */
 } talc_stats_format_t;
 
-/** Write a snapshot of every arena (and the reserve) to `out`. Returns 0, -EINVAL, or -EIO if
- *  the stream reported an error. */
+/** Write a snapshot of every arena (and the reserve) to `out`, and flush it. Returns 0,
+ *  -EINVAL, -ENOMEM (no memory for the snapshots), or -EIO if a write or the flush failed (an
+ *  error flag `out` had before the call is not counted). */
 TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
 
 /** Write one arena's snapshot. Same results as talc_stats_write. */

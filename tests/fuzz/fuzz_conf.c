@@ -3,11 +3,12 @@
  * TALC_CONF comes from the environment of whatever process loads the shim, so the parser must
  * take any bytes. The input, cut at its first NUL, is parsed; the harness checks what the
  * parser promises (shim/conf.h): warnings are single lines of the documented prefix within
- * TALC_CONF_LINE_MAX, one callback per counted warning; every field is in range (stripes,
- * arena count, names of 1..TALC_ARENA_NAME_MAX name characters, unique, terminated strings);
- * each arena item's configuration passes talc_arena_create's own checks for a bad config
- * (soft budget above the hard one, stripes); the stats path is terminated for any pid; and a
- * second parse of the same text gives the same result and the same warnings.
+ * TALC_CONF_LINE_MAX, printable ASCII only (the user's other bytes escaped), one callback per
+ * counted warning; every field is in range (stripes, arena count, names of
+ * 1..TALC_ARENA_NAME_MAX name characters, unique, terminated strings); each arena item's
+ * configuration passes talc_arena_create's own checks for a bad config (soft budget above the
+ * hard one, stripes); the stats path is terminated for any pid; and a second parse of the same
+ * text gives the same result and the same warnings.
  *
  * Build: with -DTALC_FUZZ=ON (ctest fuzz_conf_short); see tests/fuzz/README.md. Concurrency:
  * one thread.
@@ -41,8 +42,9 @@ static void fc_collect(const char *line, void *ctx)
     size_t n = strnlen(line, TALC_CONF_LINE_MAX);
     if (n >= TALC_CONF_LINE_MAX)
         fc_die("warning line not terminated within TALC_CONF_LINE_MAX", fc_text);
-    if (memchr(line, '\n', n))
-        fc_die("warning line holds a newline", fc_text);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)line[i] < 0x20u || (unsigned char)line[i] >= 0x7fu)
+            fc_die("warning line holds a byte outside printable ASCII", fc_text);
     if (strncmp(line, "libtalc: TALC_CONF: ", 20) != 0)
         fc_die("warning line without the prefix", fc_text);
     w->calls++;
@@ -73,6 +75,8 @@ static void fc_check_arena(const talc_conf_t *c, unsigned i, const char *text)
         fc_die("arena stripes out of range", text);
     if ((unsigned)a->thread_cache > TALC_TCACHE_OFF)
         fc_die("arena thread_cache out of range", text);
+    if (a->hard_budget && a->soft_budget > a->hard_budget)
+        fc_die("arena soft budget above its hard budget", text);
     talc_arena_config_t cfg = talc_conf_arena_config(c, a);
     if (cfg.name != a->name)
         fc_die("the config's name does not point into the item", text);

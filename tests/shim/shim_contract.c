@@ -408,6 +408,22 @@ static void test_malloc_info(void)
     errno = 0;
     CHECK(malloc_info(0, NULL) == -1 && errno == EINVAL, "malloc_info(NULL) must fail EINVAL");
     fclose(f);
+    /* An error flag the stream had before is not this call's failure; a failed flush is. */
+    f = fopen("/dev/null", "w");
+    CHECK(f != NULL, "fopen /dev/null");
+    if (f) {
+        (void)fgetc(f); /* sets the error flag of a write-only stream */
+        CHECK(ferror(f) && malloc_info(0, f) == 0, "malloc_info on a stream with an old error");
+        fclose(f);
+    }
+    f = fopen("/dev/full", "w");
+    if (f) {
+        setvbuf(f, NULL, _IOFBF, 1u << 16);
+        errno = 0;
+        CHECK(malloc_info(0, f) == -1 && errno == ENOSPC, "malloc_info to /dev/full: errno %d",
+              errno);
+        fclose(f);
+    }
 
     /* malloc_stats writes libtalc's text table to stderr */
     FILE *t = tmpfile();

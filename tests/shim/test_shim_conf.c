@@ -1,6 +1,7 @@
 /* test_shim_conf.c — the TALC_CONF parser (shim/conf.c): every key, sizes, arena items, and
  * exactly one warning line per unknown or malformed key, the rest still applied. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -213,6 +214,15 @@ Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
     text[508] = 0;
     cr_assert_eq(parse(text), 1);
     cr_assert_lt(strlen(warn.line[0]), TALC_CONF_LINE_MAX);
+    cr_assert(strstr(warn.line[0], "\"... for \"stripes\": want"), "the key is named: %s",
+              warn.line[0]);
+    /* The longest line: an arena item's sub-key, with a long escaped value. */
+    memset(text, 0, sizeof text);
+    strcpy(text, "arena=abcdefghijklmnopqrstuvwxyz01234:cache_aligned=");
+    memset(text + strlen(text), '\n', 200);
+    cr_assert_eq(parse(text), 1);
+    cr_assert(strstr(warn.line[0], "for \"cache_aligned\": want 0 or 1 (ignored)"), "%s",
+              warn.line[0]);
 }
 
 Test(shim_conf, control_bytes_are_escaped_in_warnings)
@@ -229,4 +239,51 @@ Test(shim_conf, control_bytes_are_escaped_in_warnings)
     cr_assert_eq(parse(text), 1);
     cr_assert_lt(strlen(warn.line[0]), TALC_CONF_LINE_MAX);
     cr_assert(strstr(warn.line[0], "\\x0a\\x0a"), "%s", warn.line[0]);
+    /* C1 controls (CSI as U+009B in UTF-8, and as the lone byte 0x9b), DEL and every other
+     * byte outside printable ASCII: no key or value of the grammar has one. */
+    cr_assert_eq(parse("x\xc2\x9b" "31m=1,stats=\x9b" "0m\x7f"), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: unknown key \"x\\xc2\\x9b31m\" (ignored)");
+    cr_assert(strstr(warn.line[1], "bad value \"\\x9b0m\\x7f\" for \"stats\""), "%s",
+              warn.line[1]);
+    char shown[TALC_CONF_LINE_MAX];
+    talc_conf_escape("/tmp/a\nb\x1b[31m\xc3\xa4", shown);
+    cr_assert_str_eq(shown, "/tmp/a\\x0ab\\x1b[31m\\xc3\\xa4");
+    talc_conf_escape("", shown);
+    cr_assert_str_eq(shown, "");
+}
+
+Test(shim_conf, a_malformed_repeat_leaves_the_earlier_value)
+{
+    cr_assert_eq(parse("arena=a:stripes=3:stripes=x:cache_aligned=1:cache_aligned=maybe:"
+                       "budget=8M:budget=lots"), 3);
+    const talc_conf_arena_t *a = &conf.arenas[0];
+    cr_assert(a->stripes_set && a->stripes == 3, "stripes %u (set %d)", a->stripes,
+              a->stripes_set);
+    cr_assert(a->cache_aligned_set && a->cache_aligned);
+    cr_assert_eq(a->hard_budget, (size_t)8 << 20);
+}
+
+Test(shim_conf, a_soft_budget_above_the_hard_one_is_dropped_alone)
+{
+    cr_assert_eq(parse("stripes=2,cache_aligned=1,arena=default:budget=1M:soft=2M:stripes=3,"
+                       "arena=net:soft=4M:budget=2M:priority=7"), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"default\": \"soft\" is above "
+                                   "\"budget\" (soft ignored)");
+    cr_assert(strstr(warn.line[1], "arena \"net\": \"soft\" is above"), "%s", warn.line[1]);
+    cr_assert_eq(conf.stripes, 2, "top-level keys apply");
+    cr_assert(conf.cache_aligned);
+    cr_assert_eq(conf.narenas, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        talc_arena_config_t c = talc_conf_arena_config(&conf, &conf.arenas[i]);
+        cr_assert_eq(c.soft_budget, 0);
+        cr_assert_eq(c.hard_budget, (size_t)(i + 1) << 20);
+        cr_assert(c.cache_aligned);
+        /* what talc_arena_create would now accept */
+        errno = 0;
+        talc_arena_t *made = talc_arena_create(&c);
+        cr_assert(made || errno != EINVAL, "arena %s: EINVAL", c.name);
+    }
+    cr_assert_eq(conf.arenas[0].stripes, 3);
+    cr_assert_eq(conf.arenas[1].borrow_priority, 7);
+    cr_assert_eq(parse("arena=x:budget=2M:soft=2M,arena=y:soft=9M"), 0, "soft == hard, or no hard");
 }

@@ -645,3 +645,35 @@ Test(arena_stats, failing_stream_is_eio)
     }
     fclose(f);
 }
+
+Test(arena_stats, a_buffered_stream_is_flushed_and_an_old_error_flag_not_counted)
+{
+    /* Fully buffered: the writes only fill the buffer; the flush is what fails. */
+    FILE *f = fopen("/dev/full", "w");
+    if (!f)
+        cr_skip_test("no /dev/full");
+    setvbuf(f, NULL, _IOFBF, 1u << 16);
+    for (int fmt = TALC_STATS_TEXT; fmt <= TALC_STATS_PROMETHEUS; fmt++) {
+        clearerr(f);
+        cr_assert_eq(talc_stats_write(f, (talc_stats_format_t)fmt), -EIO, "format %d", fmt);
+    }
+    fclose(f);
+    /* A stream whose error flag was set before the call, writing fine now. */
+    f = fopen("/dev/null", "w");
+    cr_assert_not_null(f);
+    (void)fgetc(f); /* reading a write-only stream sets the error flag */
+    cr_assert(ferror(f));
+    cr_assert_eq(talc_stats_write(f, TALC_STATS_JSON), 0);
+    cr_assert_eq(talc_stats_write_arena(f, talc_arena_default(), TALC_STATS_TEXT), 0);
+    fclose(f);
+    /* Written out by the time it returns. */
+    char *buf = NULL;
+    size_t len = 0;
+    f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    cr_assert_eq(talc_stats_write(f, TALC_STATS_JSON), 0);
+    cr_assert_gt(len, 0, "flushed: the memstream's length is set");
+    cr_assert_eq(buf[len - 1], '\n');
+    fclose(f);
+    free(buf);
+}
