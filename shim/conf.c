@@ -400,6 +400,8 @@ static const char *talc_k_reserve(talc_conf_t *c, talc_sv_t v)
         return want;
     while (v.n) {
         talc_sv_t f = talc_sv_trim(talc_sv_cut(&v, ':'));
+        if (f.n == 0) /* empty, as in an arena item */
+            continue;
         if (talc_sv_eq(f, "prefault"))
             flags |= TALC_RESERVE_PREFAULT;
         else if (talc_sv_eq(f, "mlock"))

@@ -55,6 +55,8 @@ Test(shim_conf, top_level_keys)
     cr_assert_eq(conf.reserve_flags, TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK);
     cr_assert_eq(conf.stats, TALC_CONF_STATS_JSON);
     cr_assert_str_eq(conf.stats_file, "/tmp/s-%p.json");
+    cr_assert_eq(parse("reserve=64M::prefault:"), 0, "empty flags are skipped: %s", warn.line[0]);
+    cr_assert_eq(conf.reserve_flags, TALC_RESERVE_PREFAULT);
     cr_assert_eq(parse("stats=text,cache_aligned=0,reserve=512k"), 0);
     cr_assert_eq(conf.stats, TALC_CONF_STATS_TEXT);
     cr_assert(!conf.cache_aligned);
