@@ -245,16 +245,22 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
     }
     talc_fork_init();
     (void)talc_arena_default();
+    if (talc_arena_find(cfg->name)) { /* early, to map and prefill nothing; add decides */
+        errno = EEXIST;
+        return NULL;
+    }
     talc_arena_t *a = talc_arena_build(cfg, false);
     if (!a)
         return NULL;
+    /* Whole before it is published: once findable it may be destroyed by another thread. */
+    (void)talc_reserve_join(a);
+    talc_arena_prefill(a);
     if (talc_registry_add(a) != 0) {
+        talc_reserve_leave(a);
         talc_arena_free_struct(a);
         errno = EEXIST;
         return NULL;
     }
-    (void)talc_reserve_join(a);
-    talc_arena_prefill(a);
     return a;
 }
 

@@ -2,7 +2,8 @@
  * allocating across several arenas with cross-thread frees, then every counter exact (live
  * figures zero, allocs == frees, allocs == what the threads counted); remote frees counted;
  * create / find / destroy races (a lookup returns the arena or NULL, never garbage; stable
- * arenas are always found and always enumerated); concurrent creates of one name; snapshots
+ * arenas are always found and always enumerated); an arena is whole once findable (a finder
+ * destroys it while its creator returns); concurrent creates of one name; snapshots
  * taken while allocating are self-consistent; borrowing from the reserve by several threads.
  *
  * Public API only; each test is its own process. Workers never call Criterion assertions:
@@ -469,6 +470,68 @@ Test(arena_threads, create_find_destroy_race)
     for (unsigned t2 = 0; t2 < RACERS; t2++)
         for (unsigned k = 0; k < CHURN; k++)
             cr_assert_null(talc_arena_find(rc.churn_names[t2][k]));
+}
+
+/* ---- A finder destroys what another thread is creating ------------------------------------*/
+
+static struct create_vs_destroy {
+    atomic_bool done;
+    unsigned long created, destroyed;
+    test_fail_t fail;
+} cd;
+
+static void *cd_creator(void *arg)
+{
+    (void)arg;
+    talc_arena_config_t c = talc_arena_config_default("young");
+    c.stripes = 2;
+    c.initial_size = 2u << 20;    /* prefilled at creation */
+    c.borrow_ceiling = 1u << 20;  /* joins the reserve at creation */
+    c.reserve_guaranteed = 256u << 10;
+    for (unsigned long i = work(3000); i > 0; i--) {
+        errno = 0;
+        if (talc_arena_create(&c))
+            cd.created++;
+        else if (errno != EEXIST)
+            test_fail_note(&cd.fail, "create: errno %d", errno);
+    }
+    atomic_store(&cd.done, true);
+    return NULL;
+}
+
+static void *cd_destroyer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&cd.done)) {
+        talc_arena_t *a = talc_arena_find("young");
+        if (a && talc_arena_destroy(a, 0) == 0)
+            cd.destroyed++;
+    }
+    return NULL;
+}
+
+/* An arena is findable only once it is whole (joined the reserve, prefilled): the finder may
+ * destroy it at once (the creator used to finish setting it up after publishing it, and wrote
+ * into the unmapped arena or left it on the reserve's member list). */
+Test(arena_threads, an_arena_is_whole_when_it_can_be_found)
+{
+    test_watchdog(90);
+    cr_assert_eq(talc_reserve_init(8u << 20, 0), 0);
+    pthread_t c, d;
+    cr_assert_eq(pthread_create(&c, NULL, cd_creator, NULL), 0);
+    cr_assert_eq(pthread_create(&d, NULL, cd_destroyer, NULL), 0);
+    while (!atomic_load(&cd.done))
+        (void)test_reserve(); /* walks the reserve's member list */
+    pthread_join(c, NULL);
+    pthread_join(d, NULL);
+    test_fail_none(&cd.fail);
+    talc_arena_t *left = talc_arena_find("young");
+    if (left)
+        cr_assert_eq(talc_arena_destroy(left, 0), 0);
+    cr_assert_eq(cd.created, cd.destroyed + (left != NULL));
+    talc_reserve_stats_t r = test_reserve();
+    cr_assert_eq(r.guaranteed, 0, "every member left the reserve");
+    cr_assert_eq(r.held, 0, "every borrowed byte came back");
 }
 
 /* ---- One name, many creators --------------------------------------------------------------*/
