@@ -212,18 +212,16 @@ static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *byt
     return head;
 }
 
-/* Blocks taken from a depot (talc_tc_unpark: `count` blocks, `bytes` in all) into slot sl's
- * list k, which is empty: the first is returned for the caller to hand out, the rest become
- * the list as they are. A depot list is already a slot list (each node's link and chunk size
+/* Blocks taken from a depot (talc_tc_unpark: `count` blocks, already counted in the slot's
+ * held bytes) into slot sl's list k, which is empty: the first is returned for the caller to
+ * hand out, the rest become the list as they are. A depot list is already a slot list (each node's link and chunk size
  * set when it was parked, all of class k, at most the list's bound), so this is a splice:
  * walking it would take a cache miss per block here and again when each is popped. */
-static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, size_t bytes,
-                           uint32_t count)
+static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, uint32_t count)
 {
     talc_tc_bin_t *b = &sl->bin[k];
     b->head = ((talc_tc_node_t *)list)->next;
     b->n += count - 1u;
-    talc_tc_held(sl, bytes); /* all of them; handing out the first takes its share off */
     return list;
 }
 
@@ -504,8 +502,12 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
         size_t bytes;
         uint32_t count;
         void *list = talc_tc_unpark(st, k, want == 1u, &bytes, &count);
+        /* Counted as the slot's under the lock that took them off the depot's count: a fork
+         * (its handler takes every stripe lock) sees them in one or the other. Handing out
+         * the first takes its share off again. */
+        talc_tc_held(sl, bytes);
         talc_stripe_unlock(st);
-        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, bytes, count), n);
+        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
     }
     talc_heap_t *h = talc_stripe_heap(st);
     void *user = talc_heap_alloc(h, n);

@@ -3,7 +3,8 @@
  * thread forks several times. Each child allocates and frees in several arenas (including
  * blocks the parent allocated), creates, uses and destroys an arena, borrows from the reserve,
  * writes stats, and _exit(0)s; a child that deadlocks is killed by its alarm. The parent checks
- * every child's status and keeps going, then checks its own counters.
+ * every child's status and keeps going, then checks its own counters. A fork while a thread
+ * cache splices in a list taken from a stripe's depot keeps the child's cached figures.
  *
  * Public API only; each test is its own process. TALC_ARENA_DIV cuts the fork count. */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,3 +202,97 @@ Test(arena_fork, fork_before_any_arena_and_from_a_child)
     cr_assert_not_null(p);
     talc_free(p);
 }
+
+/* ---- A fork inside a thread cache's fill from a depot -------------------------------------*/
+
+#if TALC_TCACHE && TALC_COUNTERS
+/* A fill takes a stripe's parked list under the stripe lock and makes it the slot's list after
+ * unlocking. A fork in between retires the filling thread's slot in the child: the list's
+ * bytes must be counted in the depot or in the slot, never in neither. The window is held open
+ * by making the list head's page inaccessible: the first access to it is the splice after the
+ * unlock; the fault handler waits there while the main thread forks. */
+#define FD_BLOCKS 128 /* the batch in which a thread that never allocated parks its frees */
+
+static struct fork_depot {
+    talc_arena_t *a;
+    void *blocks[FD_BLOCKS];
+    char *page;
+    size_t page_size;
+    atomic_int in_window, release;
+} fd;
+
+static void fd_on_segv(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    char *addr = si->si_addr;
+    if (addr < fd.page || addr >= fd.page + fd.page_size) {
+        signal(sig, SIG_DFL); /* a real fault: crash on return */
+        return;
+    }
+    atomic_store(&fd.in_window, 1);
+    while (!atomic_load(&fd.release))
+        ;
+    mprotect(fd.page, fd.page_size, PROT_READ | PROT_WRITE);
+}
+
+static void *fd_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < FD_BLOCKS; i++)
+        talc_free(fd.blocks[i]);
+    return NULL;
+}
+
+static void *fd_taker(void *arg)
+{
+    (void)arg;
+    return talc_arena_malloc(fd.a, 48);
+}
+
+Test(arena_fork, a_fork_inside_a_fill_from_the_depot_keeps_the_cached_bytes)
+{
+    test_watchdog(30);
+    talc_arena_config_t c = talc_arena_config_default("depot");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    fd.a = test_arena_cfg(&c);
+    for (int i = 0; i < FD_BLOCKS; i++)
+        fd.blocks[i] = talc_arena_malloc(fd.a, 48);
+    talc_thread_cache_flush();
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fd_freer, NULL), 0);
+    pthread_join(t, NULL);
+    talc_arena_stats_t parked = test_stats(fd.a);
+    cr_assert_eq(parked.cached_blocks, FD_BLOCKS, "the freer's blocks are parked");
+    /* Each batch is parked LIFO over a LIFO list: the first block freed heads it. */
+    fd.page_size = (size_t)sysconf(_SC_PAGESIZE);
+    fd.page = (char *)((uintptr_t)fd.blocks[0] & ~(uintptr_t)(fd.page_size - 1));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fd_on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    cr_assert_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+    cr_assert_eq(mprotect(fd.page, fd.page_size, PROT_NONE), 0);
+    cr_assert_eq(pthread_create(&t, NULL, fd_taker, NULL), 0);
+    while (!atomic_load(&fd.in_window))
+        ;
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        talc_arena_stats_t s;
+        if (talc_arena_get_stats(fd.a, &s) != 0)
+            _exit(1);
+        _exit(s.cached_bytes == parked.cached_bytes && s.cached_blocks == FD_BLOCKS ? 0 : 2);
+    }
+    atomic_store(&fd.release, 1);
+    void *got = NULL;
+    pthread_join(t, &got);
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    cr_assert_eq(WEXITSTATUS(status), 0, "the child's cached figures lost the taken list");
+    cr_assert_eq(got, fd.blocks[0], "the fill handed out the parked list's head");
+    talc_free(got);
+    test_assert_empty(fd.a);
+}
+#endif
