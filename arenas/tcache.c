@@ -252,22 +252,28 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
     return any;
 }
 
-/* Give `count` blocks of the list at head back to their owners' stripes, keeping one stripe
- * locked while consecutive blocks share it: parked in its depot if `park` and there is room,
- * else freed. Returns the rest of the list. */
-static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, bool park)
+/* Give the first `count` blocks of the slot's list *list (of *n blocks) back to their owners'
+ * stripes, keeping one stripe locked while consecutive blocks share it: parked in its depot if
+ * `park` and there is room, else freed. */
+static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint32_t count,
+                              bool park)
 {
     /* First, with no lock held, read each block's header (a cache miss when another CPU wrote
      * the block last: a consumer's case) and note its chunk size in its node, so that the
      * stripe lock below covers only list and heap work on lines already here. */
-    void *p = head;
-    for (uint32_t i = 0; i < count && p; i++) {
+    void *head = *list, *p = head;
+    uint32_t taken = 0;
+    for (; taken < count && p; taken++) {
         talc_tc_node_t *node = p;
         node->chunk = talc_hsize(talc_tc_header(p));
         p = node->next;
     }
+    /* Off the slot's list before any lock: a fault report runs when a stripe lock below is
+     * released (talc_mutex_defer), and its handler may allocate from or free into this list. */
+    *list = p;
+    *n -= taken;
     talc_stripe_t *locked = NULL;
-    for (uint32_t i = 0; i < count && head; i++) {
+    for (uint32_t i = 0; i < taken; i++) {
         p = head;
         head = *(void **)p;
         size_t s = ((talc_tc_node_t *)p)->chunk;
@@ -285,16 +291,12 @@ static void *talc_tc_give_back(talc_tc_slot_t *sl, void *head, uint32_t count, b
     }
     if (locked)
         talc_stripe_unlock(locked);
-    return head;
 }
 
 static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count, bool park)
 {
     talc_tc_bin_t *b = &sl->bin[k];
-    if (count > b->n)
-        count = b->n;
-    b->head = talc_tc_give_back(sl, b->head, count, park);
-    b->n -= count;
+    talc_tc_give_back(sl, &b->head, &b->n, count, park);
 }
 
 /* The free path's slow halves keep errno (free must not change it): a lock may sleep, an
@@ -302,8 +304,7 @@ static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count, bo
 void talc_tcache_remote_flush(talc_tc_slot_t *sl)
 {
     int saved = errno;
-    sl->rlist = talc_tc_give_back(sl, sl->rlist, sl->rn, true);
-    sl->rn = 0;
+    talc_tc_give_back(sl, &sl->rlist, &sl->rn, sl->rn, true);
     errno = saved;
 }
 

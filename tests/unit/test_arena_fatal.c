@@ -4,7 +4,8 @@
  * "unowned" with their address and never reach a heap; double frees and pointers into the
  * middle of a block are reported with the owning arena's name. The handler runs with no lock
  * held (it may allocate, read stats or longjmp out), and a block overrun while it was cached
- * is reported when the cache gives it back.
+ * is reported when the cache gives it back; a handler allocating from the list being given
+ * back gets a block still cached.
  *
  * Public API only; each test is its own process. */
 #include <errno.h>
@@ -397,6 +398,98 @@ Test(arena_fatal, handler_after_a_give_back_may_use_another_cached_arena, .timeo
     cr_assert_eq(b.addr, o.x);
     cr_assert_eq(b.allocated, b.calls);
     overrun_repair(&o);
+}
+
+/* A give-back on the cache's own path (the periodic trim of lists not allocated from) reports
+ * at the stripe unlock, while the list is being cut: the handler's allocation from that list
+ * must get a block still cached, not one just given back to the heap, which would hand it out
+ * a second time (until 2026-12-04 the list was cut only after the give-back). */
+#define GB_N 100
+#define GB_OTHERS 20000
+#define GB_GOT 1024
+
+typedef struct giveback_log {
+    talc_arena_t *arena;
+    const void *x;
+    bool seen;
+    unsigned ngot;
+    unsigned char *got[GB_GOT];
+} giveback_log_t;
+
+/* Allocates at every report: with TALC_DEBUG >= 3 the heap's own checks report the damaged
+ * header after every operation, and x's report is folded into theirs. */
+static void giveback_handler(const talc_fault_info_t *info, void *ctx)
+{
+    giveback_log_t *g = ctx;
+    g->seen |= info->address == g->x;
+    if (g->ngot < GB_GOT) {
+        unsigned char *p = talc_arena_malloc(g->arena, 48); /* from the list given back */
+        if (p) {
+            memset(p, 0x5a, 48); /* live: the handler's */
+            g->got[g->ngot++] = p;
+        }
+    }
+}
+
+static bool gb_got(const giveback_log_t *g, const void *p)
+{
+    for (unsigned i = 0; i < g->ngot; i++)
+        if (g->got[i] == p)
+            return true;
+    return false;
+}
+
+Test(arena_fatal, handler_allocating_from_a_list_being_given_back_gets_a_cached_block,
+     .timeout = 60)
+{
+    static void *b[GB_N], *other[GB_OTHERS], *probe[GB_OTHERS];
+    static giveback_log_t g;
+    g.arena = cached_arena("trimmed");
+    for (int i = 0; i < GB_N; i++)
+        b[i] = talc_arena_malloc(g.arena, 48);
+    for (int i = 0; i < GB_OTHERS; i++)
+        other[i] = talc_arena_malloc(g.arena, 200);
+    /* x = b[k] in the newer half of the list once freed, overrunning into its neighbour y. */
+    int k = -1, y = -1;
+    for (int i = GB_N - 2; i >= GB_N / 2 && k < 0; i--)
+        for (int j = 0; j < GB_N; j++)
+            if ((char *)b[j] == (char *)b[i] + talc_usable_size(b[i]) + 8) {
+                k = i;
+                y = j;
+                break;
+            }
+    cr_assert_geq(k, 0, "two neighbouring blocks among those of one fill");
+    size_t usable = talc_usable_size(b[k]);
+    ((unsigned char *)b[k])[usable] |= 2; /* y's PREV_FREE */
+    g.x = b[k];
+    talc_set_fatal_handler(giveback_handler, &g);
+    for (int i = 0; i < GB_N; i++)
+        if (i != y)
+            talc_free(b[i]); /* cached, b[GB_N - 1] at the head; y stays live */
+    int freed = 0;
+    while (!g.seen && freed < GB_OTHERS) /* until a trim gives the newer half back */
+        talc_free(other[freed++]);
+    cr_assert(g.seen || (TALC_DEBUG >= 3 && g.ngot > 0), "a trim gave x back within %d frees",
+              GB_OTHERS);
+    cr_assert_gt(g.ngot, 0);
+    cr_assert(!g.seen || !gb_got(&g, b[k]), "the reported block is out of use");
+    for (int i = 0; i < GB_OTHERS; i++) {
+        probe[i] = talc_arena_malloc(g.arena, 48);
+        cr_assert(!gb_got(&g, probe[i]), "allocation %d handed out the handler's live block", i);
+    }
+    for (unsigned j = 0; j < g.ngot; j++)
+        for (int i = 0; i < 48; i++)
+            cr_assert_eq(g.got[j][i], 0x5a);
+    ((unsigned char *)b[k])[usable] &= (unsigned char)~2u;
+    talc_set_fatal_handler(NULL, NULL);
+    for (unsigned j = 0; j < g.ngot; j++)
+        talc_free(g.got[j]);
+    talc_free(b[y]);
+    for (int i = 0; i < GB_OTHERS; i++) {
+        talc_free(probe[i]);
+        if (i >= freed)
+            talc_free(other[i]);
+    }
 }
 #endif
 
