@@ -17,7 +17,8 @@
  *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no thread
  *                                NOT allocation from this arena,     allocates from it or frees
  *                                nor a free of one of its blocks     into it any more
- *   talc_arena_get_stats         everything                          seqlock snapshot: never blocks
+ *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot: never blocks;
+ *                                arena (inside foreach: everything)  safe in a foreach callback
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
  * ENOENT); functions returning int return 0 or a negative errno value and leave errno alone.
@@ -167,8 +168,10 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
  *  default arena or NULL, -EPERM if it is another arena's fallback (so arenas that name each
  *  other as fallback are never destroyed). Blocks that threads' caches hold are not live:
- *  destroy takes them back from every thread first. Waits for concurrent lookups to finish
- *  (an RCU grace period) before freeing. */
+ *  destroy takes them back from every thread first. In a fork child, blocks cached by the
+ *  parent's other threads (which the child does not have) stay allocated: destroy returns
+ *  -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits for concurrent lookups to
+ *  finish (an RCU grace period) before freeing. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the

@@ -69,7 +69,9 @@ typedef struct talc_arena_stats {
                                     cache of that arena fills from */
 } talc_arena_stats_t;
 
-/** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. */
+/** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. The arena
+ *  must not be destroyed meanwhile (talc/arena.h); inside a talc_arena_foreach callback it
+ *  cannot be. */
 TALC_API int talc_arena_get_stats(talc_arena_t *arena, talc_arena_stats_t *out);
 
 typedef enum talc_stats_format {
