@@ -233,6 +233,37 @@ Test(heap_realloc, grows_into_free_chunk_below_when_nothing_else_fits)
     HEAP_OK(h);
 }
 
+/* The chunk below at least as large as the block: the slid copy ends below the old header,
+ * which must not read as a live block afterwards (a second free of the old pointer went
+ * unreported and put a chunk inside the new block on the free lists; found 2026-12-04). */
+Test(heap_realloc, free_of_the_old_pointer_after_sliding_down_is_reported)
+{
+    talc_heap_opts_t o = test_opts("slide");
+    talc_heap_t *h = test_heap(32 * 1024, &o);
+    memset(&test_faults, 0, sizeof test_faults);
+    void *lo = talc_heap_alloc(h, 1016);
+    void *p = talc_heap_alloc(h, 1016);
+    void *hi = talc_heap_alloc(h, 16);
+    static void *rest[64];
+    size_t n = test_exhaust(h, rest, 64);
+    fill(h, p, 32);
+    talc_heap_free(h, lo);
+    void *q = talc_heap_realloc(h, p, 2040); /* both chunks whole: no remainder to split off */
+    cr_assert_eq(q, lo, "slid down into the chunk below");
+    expect_prefix(q, 1016, 32);
+    talc_heap_free(h, p); /* the old pointer, a second time (the new block's tail unwritten) */
+    cr_assert_eq(test_faults.count, 1, "the stale free is reported");
+    cr_assert_eq(test_faults.first.fault, TALC_FAULT_BAD_POINTER);
+    cr_assert_eq(test_faults.first.address, p);
+    HEAP_OK(h);
+    expect_prefix(q, 1016, 32);
+    talc_heap_free(h, q);
+    talc_heap_free(h, hi);
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+}
+
 Test(heap_realloc, over_aligned_block_shrinks_in_place)
 {
     talc_heap_t *h = test_heap(64 * 1024, NULL);
