@@ -19,7 +19,17 @@ TALC_COLD void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const 
 {
     talc_fault_info_t info = {f, h->opts.name ? h->opts.name : "talc", addr, what};
     if (h->opts.fatal) {
+#if TALC_DEBUG >= 1
+        /* The handler may longjmp out of the call: the heap must not stay marked busy (every
+         * later call would be refused as re-entry). Restored if it returns. */
+        struct talc_heap *w = (struct talc_heap *)(uintptr_t)h; /* the caller's, writable */
+        uint32_t busy = w->busy;
+        w->busy = 0;
         h->opts.fatal(&info, h->opts.fatal_ctx);
+        w->busy = busy;
+#else
+        h->opts.fatal(&info, h->opts.fatal_ctx);
+#endif
         return;
     }
     abort();

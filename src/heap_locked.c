@@ -118,22 +118,24 @@ void talc_locked_counters(talc_locked_heap_t *lh, talc_heap_counters_t *out)
     talc_locked_release(lh);
 }
 
-/* Move a block: allocate under the lock, copy (outside it when large), free under the lock. */
-static void *talc_locked_move(talc_locked_heap_t *lh, void *ptr, size_t size, size_t old)
+/* A block that grows out of place. A small one: talc_heap_realloc under the lock, with all its
+ * fallbacks (sliding down into a free chunk below, the OOM hook). A large one is copied outside
+ * the lock: allocate under it, copy, free under it; if the allocation fails (its OOM hook ran),
+ * talc_heap_realloc under the lock still gets its chance to slide the block down. */
+static void *talc_locked_move(talc_locked_heap_t *lh, talc_heap_t *h, void *ptr, size_t size,
+                              size_t old)
 {
-    talc_heap_t *h = talc_locked_acquire(lh);
-    void *np = talc_heap_alloc(h, size);
     size_t keep = old < size ? old : size;
     bool unlocked = TALC_REALLOC_UNLOCKED_COPY && keep >= TALC_REALLOC_UNLOCKED_COPY;
-    if (np && unlocked) {
+    void *np = unlocked ? talc_heap_alloc(h, size) : NULL;
+    if (!np) {
+        np = talc_heap_realloc(h, ptr, size);
         talc_locked_release(lh);
-        memcpy(np, ptr, keep);
-        h = talc_locked_acquire(lh);
-    } else if (np) {
-        memcpy(np, ptr, keep);
+        return np;
     }
-    if (np)
-        talc_heap_free(h, ptr);
+    talc_locked_release(lh);
+    memcpy(np, ptr, keep);
+    talc_heap_free(talc_locked_acquire(lh), ptr);
     talc_locked_release(lh);
     return np;
 }
@@ -148,9 +150,9 @@ void *talc_locked_realloc(talc_locked_heap_t *lh, void *ptr, size_t size)
     }
     talc_heap_t *h = talc_locked_acquire(lh);
     size_t old = talc_heap_usable_size(h, ptr);
-    bool in_place = old != 0 && talc_heap_resize_in_place(h, ptr, size);
-    talc_locked_release(lh);
-    if (in_place)
-        return ptr;
-    return old ? talc_locked_move(lh, ptr, size, old) : NULL;
+    if (old == 0 || talc_heap_resize_in_place(h, ptr, size)) {
+        talc_locked_release(lh);
+        return old ? ptr : NULL; /* a bad pointer was reported by usable_size */
+    }
+    return talc_locked_move(lh, h, ptr, size, old);
 }

@@ -83,6 +83,32 @@ bool talc_heap_resize_in_place(talc_heap_t *h, void *p, size_t n)
     return ok;
 }
 
+/* A block that moves to a new chunk: its bytes (requested, and its chunk's) count as released
+ * before the new chunk is carved, whose allocation sets the peak, so that the peak never holds
+ * the old and the new block at once; releasing the old chunk counts them again, which
+ * talc_move_done takes back. Between the two, a reader of the counters may see live_bytes
+ * short by the block. */
+typedef struct talc_moving {
+    size_t bytes, chunk;
+} talc_moving_t;
+
+static talc_moving_t talc_move_out(struct talc_heap *h, const char *c)
+{
+    uint64_t w = talc_hdr(c);
+    talc_moving_t m = {talc_hsize(w) - TALC_HDR - talc_hslack(w), talc_hsize(w)};
+    TALC_FREED(h, bytes_out, += m.bytes);
+    TALC_USED(h, -= m.chunk);
+    return m;
+}
+
+static void talc_move_done(struct talc_heap *h, talc_moving_t m)
+{
+    TALC_FREED(h, bytes_out, -= m.bytes);
+    TALC_USED(h, += m.chunk);
+    (void)h;
+    (void)m;
+}
+
 /* Last resort for a growing block: merge the free chunks below and above and slide down. */
 static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
 {
@@ -165,10 +191,12 @@ static void *talc_shrink_move(struct talc_heap *h, char *c, size_t n)
     if (!d || !talc_keeps_alignment(c, d))
         return NULL;
     talc_bin_unlink_raw(h, d);
+    talc_moving_t old = talc_move_out(h, c);
     void *np = talc_heap_carve(h, d, s, n, 0);
     memcpy(np, c + TALC_HDR, n);
     /* Re-read the header: taking a free chunk just below c whole clears c's PREV_FREE. */
     talc_heap_release_chunk(h, c, talc_hdr(c));
+    talc_move_done(h, old);
     return np;
 #endif
 }
@@ -185,10 +213,12 @@ static void *talc_realloc_move(struct talc_heap *h, char *c, size_t n)
         if (!d)
             return NULL;
     }
+    talc_moving_t old = talc_move_out(h, c);
     void *np = talc_heap_carve(h, d, s, n, 0);
     size_t keep = talc_hsize(talc_hdr(c)) - TALC_HDR;
     memcpy(np, c + TALC_HDR, keep < n ? keep : n);
     talc_heap_release_chunk(h, c, talc_hdr(c));
+    talc_move_done(h, old);
     return np;
 }
 

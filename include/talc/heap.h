@@ -61,7 +61,9 @@ typedef struct talc_fault_info {
     const char *what;      /**< one-line description */
 } talc_fault_info_t;
 
-/** Fatal handler. May log and abort/longjmp, or return to abandon the operation. */
+/** Fatal handler. May log and abort/longjmp, or return to abandon the operation. A handler
+ *  that longjmps leaves the heap usable (faults are raised before the operation changes it);
+ *  one of a locked heap (talc/heap_locked.h) must release the lock first. */
 typedef void (*talc_fatal_fn)(const talc_fault_info_t *info, void *ctx);
 
 /** OOM hook verdicts. */
@@ -103,7 +105,9 @@ typedef struct talc_heap_counters_s {
     uint64_t total_allocs;     /**< allocations ever (a moving realloc counts one) */
     size_t live_bytes;         /**< sum of requested sizes of live allocations */
     uint64_t total_bytes;      /**< requested bytes ever (in-place grow adds the delta) */
-    size_t peak_live_bytes;    /**< highest live_bytes seen */
+    size_t peak_live_bytes;    /**< highest live_bytes seen (a realloc that moves the block
+                                    counts the old and the new one together only in
+                                    talc_locked_realloc's copy outside the lock) */
     size_t free_bytes;         /**< bytes in free chunks */
     size_t free_chunks;        /**< number of free chunks */
     size_t live_spans;         /**< spans currently claimed */

@@ -5,7 +5,8 @@
  * with any other function here on the same locked heap. Each takes the lock once for O(1) work;
  * realloc drops it while copying blocks of TALC_REALLOC_UNLOCKED_COPY bytes or more. The OOM
  * hook and the fatal handler run with the lock held: they must not call back into this locked
- * heap (the OOM hook gets the inner talc_heap_t and may claim/extend on it).
+ * heap (the OOM hook gets the inner talc_heap_t and may claim/extend on it), and a fatal
+ * handler that longjmps out must call talc_locked_release first.
  *
  * Errors and costs: as the talc_heap_* function of the same name (talc/heap.h), plus the lock.
  */
@@ -47,7 +48,10 @@ TALC_API void *talc_locked_alloc_aligned(talc_locked_heap_t *lh, size_t size, si
     TALC_MALLOC_ATTR TALC_NONNULL(1);
 TALC_API void talc_locked_free(talc_locked_heap_t *lh, void *ptr) TALC_NONNULL(1);
 /** As talc_heap_realloc, except that a shrink always stays in place (it resizes in place
- * first, whatever opts.shrink_in_place says). */
+ * first, whatever opts.shrink_in_place says), and that a block of TALC_REALLOC_UNLOCKED_COPY
+ * bytes or more that must move is copied outside the lock into a block allocated first; if
+ * that allocation fails (after the OOM hook), talc_heap_realloc runs under the lock, which
+ * may still slide the block down into a free chunk below (and asks the OOM hook again). */
 TALC_API void *talc_locked_realloc(talc_locked_heap_t *lh, void *ptr, size_t size)
     TALC_NONNULL(1);
 TALC_API size_t talc_locked_usable_size(talc_locked_heap_t *lh, const void *ptr)

@@ -1,8 +1,10 @@
 /* test_heap_free.c — talc_heap_free and the fatal paths: coalescing in every order, double
  * free, pointers into the middle of a block, misaligned pointers, static and stack pointers
  * that look like garbage. Without a fatal handler the process aborts; with one that records and
- * returns, the fault names the heap and the address, and the heap stays consistent. */
+ * returns, the fault names the heap and the address, and the heap stays consistent; one that
+ * longjmps out leaves the heap usable. */
 #include <criterion/criterion.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -392,4 +394,40 @@ Test(heap_free, fault_names_the_heap)
     talc_heap_free(h3, zeros + 16);
     cr_assert_str_eq(test_faults.last.heap_name, "talc", "unnamed heaps are called \"talc\"");
     cr_assert_eq(test_faults.count, 3);
+}
+
+/* A handler that longjmps out (heap.h allows it): the heap stays usable. Debug builds mark a
+ * heap busy during a call; the mark used to stay, and every later call was refused as a
+ * re-entry (found 2026-12-04). */
+static jmp_buf escape;
+static unsigned escapes;
+
+static void jumping_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    escapes++;
+    longjmp(escape, 1);
+}
+
+Test(heap_free, handler_may_longjmp_out_and_the_heap_stays_usable)
+{
+    talc_heap_opts_t o = test_opts("jump");
+    o.fatal = jumping_handler;
+    talc_heap_t *h = test_heap(16 * 1024, &o);
+    void *p = talc_heap_alloc(h, 100);
+    cr_assert_not_null(p);
+    volatile int jumped = 0;
+    if (setjmp(escape) == 0)
+        talc_heap_free(h, (char *)p + 16); /* a pointer into the block */
+    else
+        jumped = 1;
+    cr_assert_eq(jumped, 1);
+    cr_assert_eq(escapes, 1);
+    void *q = talc_heap_alloc(h, 200);
+    cr_assert_not_null(q, "the heap takes calls after the longjmp");
+    talc_heap_free(h, q);
+    talc_heap_free(h, p);
+    cr_assert_eq(escapes, 1, "no fault since");
+    HEAP_OK(h);
 }

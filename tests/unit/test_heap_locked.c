@@ -87,6 +87,43 @@ static void locked_check(talc_locked_heap_t *lh)
     cr_assert_eq(rc, 0, "talc_heap_check = %d at %p", rc, where);
 }
 
+/* ---- Realloc ------------------------------------------------------------------------------*/
+
+/* A block that cannot grow in place, where nothing fits but the free chunk below plus the block:
+ * talc_heap_realloc slides it down, and so must the locked heap's realloc (it used to fail:
+ * allocate, copy and free had no such fallback; found 2026-12-04). Small and large blocks
+ * (copied outside the lock). */
+static void slides_down(size_t below, size_t size, size_t grow)
+{
+    talc_locked_heap_t *lh = locked_heap(64 * 1024 + 4 * size, NULL, NULL);
+    void *lo = talc_locked_alloc(lh, below);
+    void *p = talc_locked_alloc(lh, size);
+    void *hi = talc_locked_alloc(lh, 16);
+    cr_assert(lo && p && hi);
+    static void *rest[64];
+    talc_heap_t *h = talc_locked_acquire(lh);
+    size_t n = test_exhaust(h, rest, 64);
+    talc_locked_release(lh);
+    test_pattern_fill(p, size, 41);
+    talc_locked_free(lh, lo);
+    void *q = talc_locked_realloc(lh, p, grow);
+    cr_assert_eq(q, lo, "slid down into the chunk below (%zu -> %zu)", size, grow);
+    cr_assert_eq(test_pattern_check(q, size, 41), size);
+    locked_check(lh);
+    talc_locked_free(lh, q);
+    talc_locked_free(lh, hi);
+    for (size_t i = 0; i < n; i++)
+        talc_locked_free(lh, rest[i]);
+    locked_check(lh);
+}
+
+Test(heap_locked, realloc_slides_down_when_nothing_else_fits)
+{
+    size_t big = TALC_REALLOC_UNLOCKED_COPY ? TALC_REALLOC_UNLOCKED_COPY : 16384;
+    slides_down(2000, 1000, 2500);
+    slides_down(2 * big, big, 2 * big);
+}
+
 /* ---- Init ---------------------------------------------------------------------------------*/
 
 Test(heap_locked, init_checks)

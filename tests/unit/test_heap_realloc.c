@@ -326,6 +326,8 @@ Test(heap_realloc, large_shrink_moves_to_a_hole_when_memory_is_scarce)
     cr_assert_eq(c1.total_allocs, c0.total_allocs + 1, "a move counts as one allocation");
     cr_assert_eq(c1.live_allocs, c0.live_allocs);
     cr_assert_eq(c1.live_bytes, c0.live_bytes - 19500);
+    cr_assert_eq(c1.peak_live_bytes, c0.peak_live_bytes, "the old and new block never count "
+                 "together: %zu, %zu before", c1.peak_live_bytes, c0.peak_live_bytes);
 #endif
 #else
     cr_assert_eq(q, sc.a, "built with TALC_SHRINK_MOVE=0: shrinks stay in place");
