@@ -73,6 +73,21 @@ static void talc_span_link(struct talc_heap *h, struct talc_span *s)
     h->spans_tail = s;
 }
 
+#if TALC_DEBUG >= 1
+/* Debug builds check claim's precondition against this heap (other heaps are out of reach):
+ * [b, end) must not overlap its control block or one of its spans. O(spans). */
+static bool talc_claim_overlaps(const struct talc_heap *h, uintptr_t b, uintptr_t end)
+{
+    uintptr_t hb = (uintptr_t)h;
+    if (b < hb + talc_heap_footprint() && hb < end)
+        return true;
+    for (const struct talc_span *s = h->spans; s; s = s->next)
+        if (b < (uintptr_t)s->fence + TALC_HDR && (uintptr_t)s->base < end)
+            return true;
+    return false;
+}
+#endif
+
 talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
 {
     if (!base)
@@ -90,6 +105,12 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
     first -= TALC_HDR;
     uintptr_t fence = talc_fence_for(h, end);
     struct talc_span *s = NULL;
+#if TALC_DEBUG >= 1
+    if (talc_claim_overlaps(h, b, end)) {
+        talc_heap_fault(h, TALC_FAULT_BAD_SPAN, base, "claimed range overlaps this heap's memory");
+        ovf = true;
+    }
+#endif
     if (!ovf && sp >= b && fence >= first && fence - first >= h->min_chunk) {
         if (fence - first > TALC_MAX_CHUNK)
             fence = first + TALC_MAX_CHUNK;

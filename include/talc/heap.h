@@ -48,7 +48,7 @@ typedef struct talc_span talc_span_t;
 /** What the fatal handler is told. Strings are static; the handler must not free them. */
 typedef enum talc_fault {
     TALC_FAULT_BAD_POINTER = 1, /**< free/realloc/usable_size of a pointer the heap never gave */
-    TALC_FAULT_DOUBLE_FREE,     /**< free of a block that is already free */
+    TALC_FAULT_DOUBLE_FREE,     /**< free, realloc or usable_size of a block already free */
     TALC_FAULT_CORRUPTION,      /**< a chunk header or free-list link is damaged */
     TALC_FAULT_REENTRY,         /**< a call re-entered the same heap (TALC_DEBUG >= 1) */
     TALC_FAULT_BAD_SPAN,        /**< a span handle that this heap does not own */
@@ -184,30 +184,37 @@ TALC_API size_t talc_heap_usable_size(const talc_heap_t *heap, const void *ptr) 
 /* ---- Spans --------------------------------------------------------------------------------*/
 
 /** Hand [base, base+size) to the heap as a new span. The range must not overlap another span
- *  of any heap. The top of the address space is handled (saturating); address 0 is refused.
+ *  of any heap (TALC_DEBUG >= 1 builds check this heap's spans and control block: a fault
+ *  TALC_FAULT_BAD_SPAN, and NULL). The top of the address space is handled (saturating);
+ *  address 0 is refused.
  *  Returns the span, or NULL iff base is NULL or the range is too small to hold the span
  *  header and one minimum chunk (talc_span_min_size(heap) guarantees a fit). Cost O(1). */
 TALC_API talc_span_t *talc_heap_claim(talc_heap_t *heap, void *base, size_t size)
     TALC_NONNULL(1);
 
 /** Smallest size for which talc_heap_claim on this heap always succeeds, whatever the base
- *  alignment (it depends on the heap's cache-line mode). Cost O(1). */
+ *  alignment (it depends on the heap's cache-line mode), for a range that ends below the top
+ *  of the address space. A range that ends exactly at the top has its end saturated one byte
+ *  short, so loses its last TALC_MIN_ALIGN bytes (the cache line, in cache-aligned mode) and
+ *  may need that much more. Cost O(1). */
 TALC_API size_t talc_span_min_size(const talc_heap_t *heap) TALC_NONNULL(1);
 
 /** Grow the top of a span to `new_end` (aligned down internally). The caller owns
  *  [old end, new_end). Returns the span's end after the call (unchanged if new_end is not
- *  far enough above the current end to add a chunk). Cost O(1). */
+ *  far enough above the current end to add a chunk), or NULL for a span this heap does not
+ *  own (TALC_FAULT_BAD_SPAN) or a re-entered heap (TALC_DEBUG >= 1). Cost O(1). */
 TALC_API void *talc_span_extend(talc_heap_t *heap, talc_span_t *span, void *new_end)
     TALC_NONNULL(1, 2);
 
 /** Shrink the top of a span towards `new_end` (NULL = as far as possible), never below its
  *  highest allocated byte. Returns the new end; memory from it upward belongs to the caller
- *  again. Cost O(1). */
+ *  again. NULL as for talc_span_extend. Cost O(1). */
 TALC_API void *talc_span_truncate(talc_heap_t *heap, talc_span_t *span, void *new_end)
     TALC_NONNULL(1, 2);
 
 /** Remove an empty span from the heap; its whole range belongs to the caller again.
- *  Returns 0, or -EBUSY if any block in it is allocated. Cost O(1). */
+ *  Returns 0, -EBUSY if any block in it is allocated, or -EINVAL for a span this heap does not
+ *  own (TALC_FAULT_BAD_SPAN) or a re-entered heap (TALC_DEBUG >= 1). Cost O(1). */
 TALC_API int talc_span_release(talc_heap_t *heap, talc_span_t *span) TALC_NONNULL(1, 2);
 
 typedef struct talc_span_info {

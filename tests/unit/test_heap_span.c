@@ -482,3 +482,32 @@ Test(heap_span, foreign_span_is_reported)
     HEAP_OK(b);
     cr_assert_eq(span_count(b), 1);
 }
+
+#if TALC_DEBUG >= 1
+/* claim's precondition (no overlap with another span) is checked in debug builds against the
+ * claiming heap: its spans and its control block (found 2026-12-04: such a claim succeeded and
+ * a later allocation landed inside a live block). */
+Test(heap_span, debug_builds_refuse_a_claim_over_this_heaps_memory)
+{
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("overlap");
+    unsigned char *mem = test_buffer(64 * 1024);
+    talc_heap_t *h = talc_heap_init(mem, 32 * 1024, &o);
+    cr_assert_not_null(h);
+    void *live = talc_heap_alloc(h, 4000);
+    cr_assert_not_null(live);
+    size_t min = talc_span_min_size(h);
+    cr_assert_null(talc_heap_claim(h, (char *)live - 64, min), "over the first span");
+    cr_assert_eq(test_faults.count, 1);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_BAD_SPAN);
+    cr_assert_null(talc_heap_claim(h, mem, min), "over the control block");
+    cr_assert_eq(test_faults.count, 2);
+    talc_span_t *s = talc_heap_claim(h, mem + 32 * 1024, 16 * 1024);
+    cr_assert_not_null(s, "right after the first span: no overlap");
+    cr_assert_null(talc_heap_claim(h, mem + 40 * 1024, 16 * 1024), "over the second span");
+    cr_assert_eq(test_faults.count, 3);
+    cr_assert_eq(span_count(h), 2);
+    talc_heap_free(h, live);
+    HEAP_OK(h);
+}
+#endif
