@@ -84,6 +84,27 @@ static bool talc_chain_ok(const talc_oom_step_t *chain)
     return true;
 }
 
+/* Buffer source: the granule-aligned interior of the caller's buffer, with its bitmap. */
+static size_t talc_buffer_granules(const talc_arena_config_t *c, char **base)
+{
+    uintptr_t b = ((uintptr_t)c->buffer + TALC_GRANULE - 1) & ~(uintptr_t)(TALC_GRANULE - 1);
+    uintptr_t e = ((uintptr_t)c->buffer + c->buffer_size) & ~(uintptr_t)(TALC_GRANULE - 1);
+    *base = (char *)b;
+    return e > b ? (size_t)(e - b) / TALC_GRANULE : 0;
+}
+
+/* The owner map has one owner per granule: a buffer arena over memory an arena owns (a block
+ * from one, malloc's under the shim) would take those granules from it, for good. */
+static bool talc_buffer_unowned(const talc_arena_config_t *c)
+{
+    char *base;
+    size_t n = talc_buffer_granules(c, &base);
+    for (size_t i = 0; i < n; i++)
+        if (talc_pagemap_get(base + i * TALC_GRANULE))
+            return false;
+    return true;
+}
+
 static bool talc_config_ok(const talc_arena_config_t *c)
 {
     if (!talc_name_ok(c->name) || c->stripes > TALC_STRIPES_MAX || !talc_chain_ok(c->oom_chain))
@@ -95,7 +116,8 @@ static bool talc_config_ok(const talc_arena_config_t *c)
     if ((unsigned)c->thread_cache > TALC_TCACHE_OFF)
         return false;
     if (c->source == TALC_SOURCE_BUFFER)
-        return c->buffer && c->buffer_size >= 2 * TALC_GRANULE;
+        return c->buffer && c->buffer_size >= 2 * TALC_GRANULE &&
+               c->buffer_size <= UINTPTR_MAX - (uintptr_t)c->buffer && talc_buffer_unowned(c);
     return c->source == TALC_SOURCE_OS || c->source == TALC_SOURCE_RESERVE;
 }
 
@@ -140,15 +162,6 @@ static void talc_build_cpu_map(talc_arena_t *a, const talc_topology_t *t)
 {
     for (unsigned c = 0; c < a->ncpus; c++)
         a->cpu_stripe[c] = (uint8_t)talc_topology_stripe_of_cpu(t, c, a->nstripes);
-}
-
-/* Buffer source: the granule-aligned interior of the caller's buffer, with its bitmap. */
-static size_t talc_buffer_granules(const talc_arena_config_t *c, char **base)
-{
-    uintptr_t b = ((uintptr_t)c->buffer + TALC_GRANULE - 1) & ~(uintptr_t)(TALC_GRANULE - 1);
-    uintptr_t e = ((uintptr_t)c->buffer + c->buffer_size) & ~(uintptr_t)(TALC_GRANULE - 1);
-    *base = (char *)b;
-    return e > b ? (size_t)(e - b) / TALC_GRANULE : 0;
 }
 
 static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsigned n,

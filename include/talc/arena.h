@@ -112,7 +112,10 @@ typedef struct talc_arena_config {
                                     without control characters (it is printed in reports,
                                     JSON and Prometheus labels); copied */
     talc_source_t source;
-    void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership */
+    void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership.
+                                    Not memory an arena owns (a block from talc_arena_malloc,
+                                    or malloc's under the shim): create says EINVAL. Two live
+                                    buffer arenas must not share memory (not checked) */
     size_t buffer_size;
     size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use) */
     size_t hard_budget;        /**< cap on bytes taken from the source (0 = none) */
@@ -149,8 +152,9 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 
 /** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
  *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent, buffer
- *  missing, stripes too many, unknown oom step), EEXIST (name taken) or ENOMEM.
- *  Cost: O(stripes) plus the initial mapping. */
+ *  missing, below 2 owner-map granules, wrapping the address space or holding memory an arena
+ *  owns, stripes too many, unknown oom step), EEXIST (name taken) or ENOMEM.
+ *  Cost: O(stripes) plus the initial mapping (a buffer: O(its granules) to check it). */
 TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 
 /** The arena registered under `name`, or NULL with errno ENOENT. Lock-free (RCU). The pointer

@@ -193,6 +193,41 @@ Test(arena_registry, invalid_configs_are_einval)
     c.buffer = small_buf_aligned() + 1;
     c.buffer_size = 2 * TEST_GRANULE;
     expect_einval(&c, "buffer with fewer than two aligned granules");
+    c.buffer = (void *)(UINTPTR_MAX - TEST_GRANULE);
+    c.buffer_size = 4 * TEST_GRANULE;
+    expect_einval(&c, "buffer wrapping the address space");
+}
+
+/* The owner map has one owner per granule: a buffer arena over a block another arena owns took
+ * its granules, and the block could not be freed after the buffer arena's destroy (found
+ * 2026-12-04). */
+Test(arena_registry, buffer_holding_memory_an_arena_owns_is_einval)
+{
+    size_t size = 8 * TEST_GRANULE;
+    char *block = talc_arena_malloc(talc_arena_default(), size);
+    cr_assert_not_null(block);
+    talc_arena_config_t c = talc_arena_config_default("nested");
+    c.source = TALC_SOURCE_BUFFER;
+    c.buffer = block;
+    c.buffer_size = size;
+    expect_einval(&c, "buffer inside a block of the default arena");
+    cr_assert_eq(talc_arena_of(block), talc_arena_default());
+    talc_free(block);
+    /* nor inside a block of a buffer arena */
+    static unsigned char mem[16 * TEST_GRANULE];
+    talc_arena_config_t o = test_buffer_config("outer", mem, sizeof mem);
+    talc_arena_t *outer = test_arena_cfg(&o);
+    block = talc_arena_malloc(outer, size);
+    cr_assert_not_null(block);
+    c.buffer = block;
+    expect_einval(&c, "buffer inside a block of a buffer arena");
+    talc_free(block);
+    cr_assert_eq(talc_arena_destroy(outer, 0), 0);
+    /* the same memory, once no arena owns it, is a fine buffer */
+    c.buffer = mem;
+    c.buffer_size = sizeof mem;
+    talc_arena_t *inner = test_arena_cfg(&c);
+    cr_assert_eq(talc_arena_destroy(inner, 0), 0);
 }
 
 Test(arena_registry, edge_configs_are_accepted)
