@@ -60,13 +60,37 @@ void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus)
 
 /* ---- Build ------------------------------------------------------------------------------- */
 
-/* Pass 1: lead[c] = the leader of c's core (c itself when c's raw core is unusable). */
+/* Whether the backend said anything about c's core or caches. Both say nothing about a CPU
+ * that is offline or not present (sysfs drops its topology and cache directories, hwloc lists
+ * no PU for it), while sysconf counts every possible CPU. */
+static bool talc_topology_known(const talc_topology_raw_t *r)
+{
+    if (r->core_first != TALC_TOPOLOGY_NONE)
+        return true;
+    for (unsigned l = 0; l < TALC_TOPOLOGY_LEVELS; l++)
+        if (r->cache_first[l] != TALC_TOPOLOGY_NONE)
+            return true;
+    return false;
+}
+
+/* Pass 1: lead[c] = the leader of c's core (c itself when c's raw core is unusable). A CPU the
+ * backend knows nothing about, while it knows other CPUs, joins the first known CPU's core:
+ * counted as cores and domains of their own, offline CPUs (SMT turned off, a VM's hot-plug
+ * slots) doubled the automatic stripe count and crowded the online CPUs onto one stripe. */
 static void talc_topology_find_leaders(const talc_topology_raw_t *raw, unsigned n, uint32_t *lead)
 {
+    uint32_t first_known = TALC_TOPOLOGY_NONE;
     for (uint32_t c = 0; c < n; c++) {
         uint32_t f = raw[c].core_first;
-        lead[c] = (f < c && lead[f] == f) ? f : c;
+        lead[c] = (f < c && lead[f] == f && talc_topology_known(&raw[f])) ? f : c;
+        if (first_known == TALC_TOPOLOGY_NONE && talc_topology_known(&raw[c]))
+            first_known = c;
     }
+    if (first_known == TALC_TOPOLOGY_NONE) /* nothing known: one core per CPU */
+        return;
+    for (uint32_t c = 0; c < n; c++)
+        if (!talc_topology_known(&raw[c]))
+            lead[c] = lead[first_known];
 }
 
 /* The first CPU of c's level-l cache, or NONE if unknown or inconsistent. */
@@ -168,7 +192,7 @@ void talc_topology_build(talc_topology_t *out, talc_topology_cpu_t *cpus,
     }
     out->ncpus = ncpus;
     out->cpu = cpus;
-    out->domain_level = cpus[0].domain % TALC_TOPOLOGY_KEYS; /* CPU 0 always leads */
+    out->domain_level = cpus[lead[0]].domain % TALC_TOPOLOGY_KEYS; /* lead[0] leads */
     talc_topology_number(out, cpus, lead, work);
     talc_topology_rank(out, cpus, lead, work);
     out->line_size = talc_topology_line(line_size);

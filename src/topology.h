@@ -66,7 +66,8 @@ typedef struct talc_topology_cpu {
 /* The machine. A cache domain is, per CPU, the highest-level data/unified cache shared by more
  * than one core; else its L2; else its core. Immutable once built.
  *   1 <= ncpus: CPUs that may ever run (possible CPUs, sysconf(_SC_NPROCESSORS_CONF));
- *   1 <= ncores <= ncpus, 1 <= ndomains <= ncores;
+ *   1 <= ncores <= ncpus, 1 <= ndomains <= ncores: cores and domains of the CPUs the backend
+ *   knows (offline and absent CPUs join the first known CPU's core);
  *   domain_level: cache level of CPU 0's domain (0 = a core, no shared or L2 cache known);
  *   line_size: data cache line in bytes (the L1d's, else talc_cache_line_size()), a power of 2;
  *   cpu[ncpus]. */

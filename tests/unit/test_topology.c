@@ -516,6 +516,42 @@ Test(topology, build_treats_inconsistent_raw_facts_as_unknown)
     unbuild(&b);
 }
 
+/* CPUs the backends know nothing about (offline or not present, while sysconf counts every
+ * possible CPU) join the first known CPU's core: SMT turned off on 8 cores, CPUs 8..15
+ * offline, one L3; and a VM with 4 of 64 possible CPUs present, on 2 cores, CPU 0 among the
+ * absent ones. Before 2026-12-04 each absent CPU was a core and a domain of its own. */
+Test(topology, cpus_without_any_fact_do_not_count_as_cores)
+{
+    talc_topology_raw_t raw[64];
+    synth(raw, 8, 1, 8);
+    talc_topology_raw_clear(raw + 8, 8);
+    built_t b;
+    build(&b, raw, 16, 64);
+    cr_assert_eq(b.t.ncores, 8);
+    cr_assert_eq(b.t.ndomains, 1);
+    cr_assert_eq(talc_topology_auto_stripes(&b.t), 16);
+    for (unsigned c = 0; c < 8; c++)
+        cr_assert_eq(talc_topology_stripe_of_cpu(&b.t, c, 8), c, "one stripe per online core");
+    for (unsigned c = 8; c < 16; c++)
+        cr_assert_eq(b.cpu[c].core, b.cpu[0].core, "absent cpu %u joins the first known", c);
+    unbuild(&b);
+
+    talc_topology_raw_clear(raw, 64);
+    for (unsigned c = 2; c < 6; c++) { /* cores {2,3} and {4,5}, one shared L3 */
+        raw[c].core_first = c & ~1u;
+        raw[c].cache_first[1] = c & ~1u;
+        raw[c].cache_first[2] = 2;
+    }
+    build(&b, raw, 64, 64);
+    cr_assert_eq(b.t.ncores, 2);
+    cr_assert_eq(b.t.ndomains, 1);
+    cr_assert_eq(talc_topology_auto_stripes(&b.t), 4);
+    cr_assert_neq(talc_topology_stripe_of_cpu(&b.t, 2, 4), talc_topology_stripe_of_cpu(&b.t, 4, 4),
+                  "the two present cores get their own stripes");
+    cr_assert_eq(b.t.domain_level, 3, "the L3 domain, read from CPU 0's core");
+    unbuild(&b);
+}
+
 /* The domain rule: the highest cache level shared by more than one core, else the L2, else
  * the core. Checked on 8 single-thread cores with the caches each case gives them. */
 static void cluster_caches(talc_topology_raw_t *raw, unsigned l2_per, unsigned l3_per)
