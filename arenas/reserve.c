@@ -42,7 +42,7 @@ int talc_reserve_init(size_t size, unsigned flags)
     if (!rc && (flags & TALC_RESERVE_MLOCK))
         rc = talc_os_lock(m, size);
     if (!rc && (flags & TALC_RESERVE_PREFAULT))
-        talc_os_prefault(m, size);
+        rc = talc_os_prefault(m, size); /* refused (a memory cgroup's limit): say so, not later */
     if (!rc) {
         talc_region_init(&talc_res, m, TALC_GRANULE, n, bits);
     } else if (rc != -EALREADY) {

@@ -26,8 +26,9 @@ extern "C" {
 #define TALC_RESERVE_MLOCK 2u    /**< lock the reserve in RAM (mlock); fails with -EPERM/-ENOMEM */
 
 /** Set the reserve up once per process: `size` bytes (rounded up to the owner-map granule).
- *  Returns 0, -EALREADY if already set up, -EINVAL for size 0, -ENOMEM, or the mlock error
- *  (then nothing is kept). */
+ *  Returns 0, -EALREADY if already set up, -EINVAL for size 0, -ENOMEM (also when the kernel
+ *  refuses to populate a TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is
+ *  kept). */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
