@@ -117,7 +117,7 @@ static bool talc_config_ok(const talc_arena_config_t *c)
         return false;
     if (c->source == TALC_SOURCE_BUFFER)
         return c->buffer && c->buffer_size >= 2 * TALC_GRANULE &&
-               c->buffer_size <= UINTPTR_MAX - (uintptr_t)c->buffer && talc_buffer_unowned(c);
+               c->buffer_size <= UINTPTR_MAX - (uintptr_t)c->buffer;
     return c->source == TALC_SOURCE_OS || c->source == TALC_SOURCE_RESERVE;
 }
 
@@ -260,6 +260,10 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
     (void)talc_arena_default();
     if (talc_arena_find(cfg->name)) { /* early, to map and prefill nothing; add decides */
         errno = EEXIST;
+        return NULL;
+    }
+    if (cfg->source == TALC_SOURCE_BUFFER && !talc_buffer_unowned(cfg)) {
+        errno = EINVAL;
         return NULL;
     }
     talc_arena_t *a = talc_arena_build(cfg, false);
