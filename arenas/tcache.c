@@ -214,9 +214,10 @@ static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *byt
 
 /* Blocks taken from a depot (talc_tc_unpark: `count` blocks, already counted in the slot's
  * held bytes) into slot sl's list k, which is empty: the first is returned for the caller to
- * hand out, the rest become the list as they are. A depot list is already a slot list (each node's link and chunk size
- * set when it was parked, all of class k, at most the list's bound), so this is a splice:
- * walking it would take a cache miss per block here and again when each is popped. */
+ * hand out, the rest become the list as they are. A depot list is already a slot list (each
+ * node's link and chunk size set when it was parked, all of class k, at most the list's
+ * bound), so this is a splice: walking it would take a cache miss per block here and again
+ * when each is popped. */
 static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, uint32_t count)
 {
     talc_tc_bin_t *b = &sl->bin[k];
