@@ -17,8 +17,8 @@
  *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no thread
  *                                NOT allocation from this arena,     allocates from it or frees
  *                                nor a free of one of its blocks     into it any more
- *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot: never blocks;
- *                                arena (inside foreach: everything)  safe in a foreach callback
+ *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot: never
+ *                                arena (inside foreach: everything)  blocks
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
  * ENOENT); functions returning int return 0 or a negative errno value and leave errno alone.
