@@ -70,6 +70,13 @@ static void *tc_thread_init(int tid) {
     return tc_arena;
 }
 
+/* After each trial, as jemalloc-arena-tcache's adapter flushes its tcache: the next trial
+ * starts with empty caches (bench_arena.h, quiesce). */
+static void tc_quiesce(void *h) {
+    (void)h;
+    talc_thread_cache_flush();
+}
+
 static void *arena_alloc(void *h, size_t size, size_t align) {
     if (align <= TALC_MIN_ALIGN) return talc_arena_malloc(h, size);
     return talc_arena_aligned_alloc(h, align, size);
@@ -108,6 +115,7 @@ static const tb_mt_allocator_t tc_adapter = {
     .desc = "one talc arena for all threads, auto stripes, thread caches on" TB_BUILT,
     .setup = tc_setup,
     .thread_init = tc_thread_init,
+    .quiesce = tc_quiesce,
     .alloc = arena_alloc,
     .free = arena_free,
     .realloc = arena_realloc,
