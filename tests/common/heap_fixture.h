@@ -181,6 +181,34 @@ static inline size_t test_exhaust(talc_heap_t *h, void **out, size_t max)
     return n;
 }
 
+/* A block p with a free chunk (from a block of `below` bytes) just below it, a used block above
+ * and nothing else free: only sliding down into the chunk below lets p grow, and a block that
+ * slides lands at lo. */
+typedef struct test_hole_below {
+    void *lo, *p, *hi;
+    size_t nrest;
+    void *rest[64];
+} test_hole_below_t;
+
+static inline void test_hole_below(talc_heap_t *h, size_t below, size_t size,
+                                   test_hole_below_t *t)
+{
+    t->lo = talc_heap_alloc(h, below);
+    t->p = talc_heap_alloc(h, size);
+    t->hi = talc_heap_alloc(h, 16);
+    cr_assert(t->lo && t->p && t->hi);
+    t->nrest = test_exhaust(h, t->rest, 64);
+    talc_heap_free(h, t->lo);
+}
+
+/* Frees the block above and the rest; the caller frees p or what it became. */
+static inline void test_hole_below_done(talc_heap_t *h, test_hole_below_t *t)
+{
+    talc_heap_free(h, t->hi);
+    for (size_t i = 0; i < t->nrest; i++)
+        talc_heap_free(h, t->rest[i]);
+}
+
 /* ---- Arithmetic ---------------------------------------------------------------------------*/
 
 static inline bool test_is_aligned(const void *p, size_t a)

@@ -191,16 +191,12 @@ Test(heap_counters, moving_realloc_counts_one_allocation)
 Test(heap_counters, realloc_into_the_chunk_below_counts_as_moving)
 {
     talc_heap_t *h = test_heap(32 * 1024, NULL);
-    void *lo = talc_heap_alloc(h, 2000);
-    void *p = talc_heap_alloc(h, 1000);
-    void *hi = talc_heap_alloc(h, 16);
-    static void *rest[64];
-    size_t n = test_exhaust(h, rest, 64);
-    talc_heap_free(h, lo);
+    test_hole_below_t t;
+    test_hole_below(h, 2000, 1000, &t);
     talc_heap_counters_t c0 = test_counters(h);
-    void *q = talc_heap_realloc(h, p, 2500);
+    void *q = talc_heap_realloc(h, t.p, 2500);
     cr_assert_not_null(q);
-    cr_assert_neq(q, p, "the block moved down");
+    cr_assert_neq(q, t.p, "the block moved down");
     talc_heap_counters_t c = test_counters(h);
     SAME(c0, c, live_allocs);
     cr_assert_eq(c.live_bytes, c0.live_bytes + 1500);
@@ -208,9 +204,7 @@ Test(heap_counters, realloc_into_the_chunk_below_counts_as_moving)
     cr_assert_eq(c.total_bytes, c0.total_bytes + 2500, "... of its new size");
     HEAP_OK(h);
     talc_heap_free(h, q);
-    talc_heap_free(h, hi);
-    for (size_t i = 0; i < n; i++)
-        talc_heap_free(h, rest[i]);
+    test_hole_below_done(h, &t);
     HEAP_OK(h);
 }
 

@@ -96,24 +96,17 @@ static void locked_check(talc_locked_heap_t *lh)
 static void slides_down(size_t below, size_t size, size_t grow)
 {
     talc_locked_heap_t *lh = locked_heap(64 * 1024 + 4 * size, NULL, NULL);
-    void *lo = talc_locked_alloc(lh, below);
-    void *p = talc_locked_alloc(lh, size);
-    void *hi = talc_locked_alloc(lh, 16);
-    cr_assert(lo && p && hi);
-    static void *rest[64];
-    talc_heap_t *h = talc_locked_acquire(lh);
-    size_t n = test_exhaust(h, rest, 64);
+    test_hole_below_t t;
+    test_hole_below(talc_locked_acquire(lh), below, size, &t);
     talc_locked_release(lh);
-    test_pattern_fill(p, size, 41);
-    talc_locked_free(lh, lo);
-    void *q = talc_locked_realloc(lh, p, grow);
-    cr_assert_eq(q, lo, "slid down into the chunk below (%zu -> %zu)", size, grow);
+    test_pattern_fill(t.p, size, 41);
+    void *q = talc_locked_realloc(lh, t.p, grow);
+    cr_assert_eq(q, t.lo, "slid down into the chunk below (%zu -> %zu)", size, grow);
     cr_assert_eq(test_pattern_check(q, size, 41), size);
     locked_check(lh);
     talc_locked_free(lh, q);
-    talc_locked_free(lh, hi);
-    for (size_t i = 0; i < n; i++)
-        talc_locked_free(lh, rest[i]);
+    test_hole_below_done(talc_locked_acquire(lh), &t);
+    talc_locked_release(lh);
     locked_check(lh);
 }
 

@@ -213,23 +213,17 @@ Test(heap_realloc, keeps_contents_through_many_sizes)
 Test(heap_realloc, grows_into_free_chunk_below_when_nothing_else_fits)
 {
     talc_heap_t *h = test_heap(32 * 1024, NULL);
-    void *lo = talc_heap_alloc(h, 2000);
-    void *p = talc_heap_alloc(h, 1000);
-    void *hi = talc_heap_alloc(h, 16);
-    static void *rest[64];
-    size_t n = test_exhaust(h, rest, 64);
-    fill(h, p, 31);
-    talc_heap_free(h, lo);
+    test_hole_below_t t;
+    test_hole_below(h, 2000, 1000, &t);
+    fill(h, t.p, 31);
     HEAP_OK(h);
-    void *q = talc_heap_realloc(h, p, 2500);
+    void *q = talc_heap_realloc(h, t.p, 2500);
     cr_assert_not_null(q, "the free chunk below plus the block hold 2500 bytes");
     cr_assert(test_is_aligned(q, TALC_MIN_ALIGN));
     expect_prefix(q, 1000, 31);
     HEAP_OK(h);
     talc_heap_free(h, q);
-    talc_heap_free(h, hi);
-    for (size_t i = 0; i < n; i++)
-        talc_heap_free(h, rest[i]);
+    test_hole_below_done(h, &t);
     HEAP_OK(h);
 }
 
@@ -241,26 +235,20 @@ Test(heap_realloc, free_of_the_old_pointer_after_sliding_down_is_reported)
     talc_heap_opts_t o = test_opts("slide");
     talc_heap_t *h = test_heap(32 * 1024, &o);
     memset(&test_faults, 0, sizeof test_faults);
-    void *lo = talc_heap_alloc(h, 1016);
-    void *p = talc_heap_alloc(h, 1016);
-    void *hi = talc_heap_alloc(h, 16);
-    static void *rest[64];
-    size_t n = test_exhaust(h, rest, 64);
-    fill(h, p, 32);
-    talc_heap_free(h, lo);
-    void *q = talc_heap_realloc(h, p, 2040); /* both chunks whole: no remainder to split off */
-    cr_assert_eq(q, lo, "slid down into the chunk below");
+    test_hole_below_t t;
+    test_hole_below(h, 1016, 1016, &t);
+    fill(h, t.p, 32);
+    void *q = talc_heap_realloc(h, t.p, 2040); /* both chunks whole: no remainder to split */
+    cr_assert_eq(q, t.lo, "slid down into the chunk below");
     expect_prefix(q, 1016, 32);
-    talc_heap_free(h, p); /* the old pointer, a second time (the new block's tail unwritten) */
+    talc_heap_free(h, t.p); /* the old pointer, a second time (the new block's tail unwritten) */
     cr_assert_eq(test_faults.count, 1, "the stale free is reported");
     cr_assert_eq(test_faults.first.fault, TALC_FAULT_BAD_POINTER);
-    cr_assert_eq(test_faults.first.address, p);
+    cr_assert_eq(test_faults.first.address, t.p);
     HEAP_OK(h);
     expect_prefix(q, 1016, 32);
     talc_heap_free(h, q);
-    talc_heap_free(h, hi);
-    for (size_t i = 0; i < n; i++)
-        talc_heap_free(h, rest[i]);
+    test_hole_below_done(h, &t);
     HEAP_OK(h);
 }
 
