@@ -5,8 +5,13 @@
  * topology so that CPUs sharing a cache share a stripe), plus a per-thread offset. When a
  * stripe's lock is found taken (trylock fails), the thread tries the other stripes with
  * trylock and moves its offset to the first one it gets: a contended thread drifts to a quiet
- * stripe and stays there (contention-adaptive, like Scudo's shared TSDs). Only if every stripe
- * is busy does it block, on its home stripe. In an arena with thread caches every stripe lock
+ * stripe and stays there (contention-adaptive, like Scudo's shared TSDs). It drifts among
+ * its own CPU's stripes: with a stripe per CPU and spares, its home and every ncpus-th stripe
+ * after it; with fewer stripes than CPUs, its home up to the next CPU's home. When that is
+ * its home alone it drifts among all stripes; if they are all busy it blocks where it is. A
+ * thread that drifted onto another core's stripe stayed there while its trylocks succeeded,
+ * and the two cores passed that heap's lines to and fro (docs/arenas.md, "Four threads on
+ * two cores"). In an arena with thread caches every stripe lock
  * is its CPU's home stripe's, without the offset (talc_dispatch_lock_home): the caches take
  * the contention away, and a drifted thread would share lines with another CPU's threads.
  *
@@ -22,12 +27,13 @@ typedef struct talc_tstate {
     talc_arena_t *bound;
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;
-    unsigned offset; /* added to the home stripe index; moved on contention */
+    unsigned offset; /* steps from home among its CPU's stripes (talc_drift); moved on contention */
     talc_stripe_t *last; /* the stripe this thread allocated from last */
     /* The stripe chosen last time, valid while the arena (by creation number: an address can
      * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
     unsigned c_id;
     unsigned c_cpu;
+    unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
     talc_stripe_t *c_stripe;
 } talc_tstate_t;
 
@@ -79,11 +85,40 @@ void talc_dispatch_forget(talc_arena_t *a)
     talc_route_update();
 }
 
-/* The thread's home stripe in `a` for CPU `cpu`, computed and remembered. */
+/* The stripes of the CPU whose home is `home` (talc_topology_stripe_of_cpu): with at least a
+ * stripe per CPU, home = the CPU and the spares go round the CPUs; otherwise the stripes from
+ * home up to the next CPU's home. */
+static void talc_cpu_stripes(const talc_arena_t *a, unsigned home)
+{
+    unsigned next = a->nstripes;
+    talc_ts.c_home = home;
+    talc_ts.c_stride = 1;
+    if (a->nstripes >= a->ncpus) {
+        talc_ts.c_stride = a->ncpus;
+        talc_ts.c_count = (a->nstripes - home + a->ncpus - 1) / a->ncpus;
+        return;
+    }
+    for (unsigned c = 0; c < a->ncpus; c++)
+        if (a->cpu_stripe[c] > home && a->cpu_stripe[c] < next)
+            next = a->cpu_stripe[c];
+    talc_ts.c_count = next - home;
+}
+
+/* Stripe `k` steps from home: among the CPU's stripes, or among all when it has one. */
+static talc_stripe_t *talc_drift(talc_arena_t *a, unsigned k)
+{
+    unsigned i = talc_ts.c_count > 1 ? talc_ts.c_home + k % talc_ts.c_count * talc_ts.c_stride
+                                     : (talc_ts.c_home + k) % a->nstripes;
+    return talc_arena_stripe(a, i);
+}
+
+/* The thread's stripe in `a` for CPU `cpu`, computed and remembered. O(CPUs), when the thread
+ * changes CPU or arena. */
 static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 {
     unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
-    talc_stripe_t *s = talc_arena_stripe(a, (home + talc_ts.offset) % a->nstripes);
+    talc_cpu_stripes(a, home);
+    talc_stripe_t *s = talc_drift(a, talc_ts.offset);
     talc_ts.c_id = a->id;
     talc_ts.c_cpu = cpu;
     talc_ts.c_stripe = s;
@@ -108,12 +143,13 @@ static void talc_note_contention(talc_stripe_t *s)
 
 talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
 
-/* The home stripe was busy: try the others, move to the first one free. */
+/* The thread's stripe was busy: try the others it may drift to, move to the first one free. */
 static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 {
-    unsigned home = s->index;
-    for (unsigned i = 1; i < a->nstripes; i++) {
-        talc_stripe_t *o = talc_arena_stripe(a, (home + i) % a->nstripes);
+    /* One stripe: c_home and c_count were not computed for this arena (talc_home_stripe). */
+    unsigned n = a->nstripes == 1 ? 1u : talc_ts.c_count > 1 ? talc_ts.c_count : a->nstripes;
+    for (unsigned i = 1; i < n; i++) {
+        talc_stripe_t *o = talc_drift(a, talc_ts.offset + i);
         if (talc_stripe_trylock(o)) {
             talc_ts.offset += i; /* stay on the quiet stripe next time */
             talc_ts.c_stripe = o;

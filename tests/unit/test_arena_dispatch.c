@@ -2,7 +2,8 @@
  * busy (arenas/dispatch.c, docs/arenas.md "Contention"). White-box: a helper thread holds a
  * stripe's lock directly, and the test reads the stripe a block came from off its segment.
  *   - An arena without thread caches: the thread moves to another stripe, and stays there
- *     once the lock is free again (the per-thread contention offset).
+ *     once the lock is free again (the per-thread contention offset); with more than one
+ *     stripe per core, only among its core's stripes.
  *   - An arena with thread caches: the thread waits for its CPU's own stripe, and its later
  *     stripe-path blocks come from that stripe too, where its cache fills from.
  * Blocks of the stripe path are aligned ones (a thread cache serves alignments up to 16 only).
@@ -148,4 +149,53 @@ Test(arena_dispatch, with_caches_a_thread_keeps_its_cpus_stripe)
 #endif
     assert_contended(a);
     release(a, p, 4);
+}
+
+/* With every stripe of its CPU busy, a thread waits rather than move onto another CPU's
+ * stripes: there it would share the heap's lines with that CPU's threads for as long as its
+ * trylocks succeed (the 4-threads-on-2-CPUs collapse, docs/arenas.md; found 2026-12-04).
+ * 4 stripes: on this 2-CPU machine, each CPU's home and one spare (dispatch.c). */
+Test(arena_dispatch, without_caches_a_thread_moves_only_among_its_cpus_stripes)
+{
+    pin_or_skip();
+    talc_arena_config_t c = talc_arena_config_default("mine");
+    c.stripes = 4;
+    c.thread_cache = TALC_TCACHE_OFF;
+    talc_arena_t *a = test_arena_cfg(&c);
+    int cpu = sched_getcpu();
+    cr_assert(cpu >= 0 && (unsigned)cpu < a->ncpus);
+    bool mine[64] = {false};
+    unsigned home = a->cpu_stripe[cpu], n = 0;
+    if (a->nstripes >= a->ncpus) { /* home = the CPU, spares round the CPUs */
+        for (unsigned i = home; i < a->nstripes; i += a->ncpus)
+            mine[i] = true;
+    } else { /* from home up to the next CPU's home */
+        unsigned next = a->nstripes;
+        for (unsigned k = 0; k < a->ncpus; k++)
+            if (a->cpu_stripe[k] > home && a->cpu_stripe[k] < next)
+                next = a->cpu_stripe[k];
+        for (unsigned i = home; i < next; i++)
+            mine[i] = true;
+    }
+    holder_t h[4];
+    pthread_t t[4];
+    for (unsigned i = 0; i < a->nstripes; i++) { /* one helper holds each of the CPU's */
+        if (!mine[i])
+            continue;
+        h[n] = (holder_t){.stripe = talc_arena_stripe(a, i), .hold_ms = 200};
+        cr_assert_eq(pthread_create(&t[n], NULL, hold_lock, &h[n]), 0);
+        n++;
+    }
+    for (unsigned i = 0; i < n; i++)
+        while (!atomic_load(&h[i].held))
+            sched_yield();
+    for (unsigned i = 0; i < n; i++)
+        atomic_store(&h[i].going, 1);
+    void *p = stripe_block(a);
+    for (unsigned i = 0; i < n; i++)
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+    unsigned got = stripe_of(p)->index;
+    if (n > 1) /* with one stripe of its own a thread may go to any */
+        cr_assert(mine[got], "stripe %u: not one of CPU %d's (home %u)", got, cpu, home);
+    release(a, &p, 1);
 }
