@@ -11,9 +11,9 @@
  * its home alone it drifts among all stripes; if they are all busy it blocks where it is. A
  * thread that drifted onto another core's stripe stayed there while its trylocks succeeded,
  * and the two cores passed that heap's lines to and fro (docs/arenas.md, "Four threads on
- * two cores"). In an arena with thread caches every stripe lock
- * is its CPU's home stripe's, without the offset (talc_dispatch_lock_home): the caches take
- * the contention away, and a drifted thread would share lines with another CPU's threads.
+ * two cores"). In an arena with thread caches every stripe lock is its CPU's home stripe's,
+ * without the offset (talc_dispatch_lock_home): the caches take the contention away, and a
+ * drifted thread would share lines with another CPU's threads.
  *
  * Concurrency: the thread state is thread-local (initial-exec TLS: no allocation on first
  * access, safe inside malloc). Stripe locks are taken here and released by the caller.
