@@ -12,12 +12,8 @@
 
 #include "arena_internal.h"
 #include "os_mem.h"
+#include "stats_snap.h"
 #include "talc/stats.h"
-
-typedef struct talc_snaps {
-    talc_arena_stats_t *v;
-    size_t n, cap;
-} talc_snaps_t;
 
 static bool talc_snap_one(talc_arena_t *a, void *ctx)
 {
@@ -34,9 +30,7 @@ static bool talc_count_one(talc_arena_t *a, void *ctx)
     return true;
 }
 
-/* Snapshots of every registered arena, in an OS mapping of *bytes (not malloc: the shim may be
- * us), sized from a count and doubled if arenas were created meanwhile and filled it. */
-static int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
+int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
 {
     size_t cap = talc_arena_foreach(talc_count_one, NULL) + 16u;
     for (;;) {

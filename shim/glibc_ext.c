@@ -26,6 +26,7 @@
 
 #include "os_mem.h"
 #include "shim_internal.h"
+#include "stats_snap.h"
 #include "talc/stats.h"
 
 /* ---- Totals -------------------------------------------------------------------------------*/
@@ -122,26 +123,6 @@ TALC_SHIM_EXPORT void malloc_stats(void)
 
 /* ---- malloc_info --------------------------------------------------------------------------*/
 
-typedef struct talc_snaps {
-    talc_arena_stats_t *v;
-    size_t n, cap;
-} talc_snaps_t;
-
-static bool talc_count_visit(talc_arena_t *a, void *ctx)
-{
-    (void)a;
-    (void)ctx;
-    return true;
-}
-
-static bool talc_snap_visit(talc_arena_t *a, void *ctx)
-{
-    talc_snaps_t *s = ctx;
-    if (s->n < s->cap && talc_arena_get_stats(a, &s->v[s->n]) == 0)
-        s->n++;
-    return s->n < s->cap;
-}
-
 /* XML text: arena names are well-formed UTF-8 without control characters (talc_arena_create),
  * so only the markup characters need escaping. */
 static void talc_xml_text(FILE *f, const char *s)
@@ -219,23 +200,11 @@ TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
         errno = EAGAIN;
         return -1;
     }
-    /* Room for every arena, and more while arenas are being created; a full buffer may have
-     * missed some, so it is doubled and the snapshots taken again. */
-    talc_snaps_t sn = {NULL, 0, talc_arena_foreach(talc_count_visit, NULL) + 16u};
+    talc_snaps_t sn;
     size_t bytes;
-    for (;;) {
-        bytes = sn.cap * sizeof *sn.v;
-        sn.v = talc_os_map(bytes, 0);
-        if (!sn.v) {
-            errno = ENOMEM;
-            return -1;
-        }
-        sn.n = 0;
-        (void)talc_arena_foreach(talc_snap_visit, &sn);
-        if (sn.n < sn.cap)
-            break;
-        talc_os_unmap(sn.v, bytes);
-        sn.cap *= 2;
+    if (talc_snap_all(&sn, &bytes) != 0) {
+        errno = ENOMEM;
+        return -1;
     }
     int saved = errno;
     bool failed_before = ferror(fp) != 0; /* the caller's; not this call's failure */

@@ -1,0 +1,24 @@
+/* stats_snap.h — snapshots of every registered arena at once, for the stats writers
+ * (stats_write.c) and the malloc shim's malloc_info (shim/glibc_ext.c).
+ *
+ * Concurrency: any thread; arenas may be created and destroyed meanwhile (the registry walk is
+ * RCU). Nothing is printed while the snapshots are taken.
+ */
+#ifndef TALC_STATS_SNAP_H
+#define TALC_STATS_SNAP_H
+
+#include <stddef.h>
+
+#include "talc/stats.h"
+
+typedef struct talc_snaps {
+    talc_arena_stats_t *v;
+    size_t n, cap;
+} talc_snaps_t;
+
+/* Fills sn with a snapshot of every arena, in an OS mapping of *bytes (not malloc: the shim
+ * may be the process's malloc); the caller unmaps sn->v. 0, or -ENOMEM. Sized from a count
+ * and doubled while arenas created meanwhile fill it, so none is dropped. */
+int talc_snap_all(talc_snaps_t *sn, size_t *bytes);
+
+#endif /* TALC_STATS_SNAP_H */
