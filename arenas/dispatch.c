@@ -11,9 +11,11 @@
  * its home alone it drifts among all stripes; if they are all busy it blocks where it is. A
  * thread that drifted onto another core's stripe stayed there while its trylocks succeeded,
  * and the two cores passed that heap's lines to and fro (docs/arenas.md, "Four threads on
- * two cores"). In an arena with thread caches every stripe lock is its CPU's home stripe's,
- * without the offset (talc_dispatch_lock_home): the caches take the contention away, and a
- * drifted thread would share lines with another CPU's threads.
+ * two cores"). The offset belongs to the arena and CPU it was learned on: a thread that
+ * allocates from another arena, or runs on another CPU, starts again from home. In an arena
+ * with thread caches every stripe lock is its CPU's home stripe's, without the offset
+ * (talc_dispatch_lock_home): the caches take the contention away, and a drifted thread would
+ * share lines with another CPU's threads.
  *
  * Concurrency: the thread state is thread-local (initial-exec TLS: no allocation on first
  * access, safe inside malloc). Stripe locks are taken here and released by the caller.
@@ -118,7 +120,9 @@ static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 {
     unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
     talc_cpu_stripes(a, home);
-    talc_stripe_t *s = talc_drift(a, talc_ts.offset);
+    /* What the offset learned was about another arena or CPU: start again from home. */
+    talc_ts.offset = 0;
+    talc_stripe_t *s = talc_drift(a, 0);
     talc_ts.c_id = a->id;
     talc_ts.c_cpu = cpu;
     talc_ts.c_stripe = s;

@@ -175,7 +175,8 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
  *  destroy takes them back from every thread first. In a fork child, blocks cached by the
  *  parent's other threads (which the child does not have) stay allocated: destroy returns
  *  -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits for concurrent lookups to
- *  finish (an RCU grace period) before freeing. */
+ *  finish (an RCU grace period) before freeing. No other thread may still be bound to it or
+ *  have a scope of it open ("Routing", below). */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
@@ -204,7 +205,7 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  (talc_arena_of tells). Semantics as glibc's realloc(3): size 0 frees ptr and returns NULL;
  *  NULL + ENOMEM leaves ptr intact. In an arena with thread caches a cache-sized block
  *  (talc_tcache_mode_t) stays in place when the new size fits its chunk and fills more than
- *  half of it (counted as a realloc), and is otherwise moved through the calling thread's
+ *  half of it or the chunk is the minimum one (counted as a realloc), and is otherwise moved through the calling thread's
  *  cache when the new size is cache-sized too (counted as an allocation and a free, as a move
  *  through the allocation path is; a move inside the heap of the block's stripe counts as a
  *  realloc). */
@@ -240,6 +241,10 @@ TALC_API size_t talc_arena_trim(talc_arena_t *arena);
 
 /* ---- Routing ------------------------------------------------------------------------------*/
 
+/* Routing is per thread. Before an arena is destroyed, every thread bound to it must unbind
+ * and every scope of it must be closed: destroy clears only the calling thread's (its binding
+ * goes back to the default arena, its scopes of it to the default arena too); another
+ * thread's would still route to the destroyed arena. */
 /** Bind the calling thread to `arena` (NULL = unbind: back to the default arena). */
 TALC_API void talc_thread_bind(talc_arena_t *arena);
 /** The arena the calling thread allocates from: innermost scope, else bound, else default. */

@@ -62,7 +62,8 @@ typedef struct talc_arena_stats {
     uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */
-    uint64_t lock_contended;   /**< stripe lock found taken */
+    uint64_t lock_contended;   /**< stripe lock found taken: once per contended acquisition,
+                                    on the stripe the thread then locked */
     uint64_t remote_frees;     /**< frees into a stripe other than the one the freeing thread
                                     last allocated from (in any arena); with a thread cache,
                                     frees of blocks from another stripe than the one its

@@ -4,6 +4,7 @@
  *   - An arena without thread caches: the thread moves to another stripe, and stays there
  *     once the lock is free again (the per-thread contention offset); with more than one
  *     stripe per core, only among its core's stripes.
+ *     The offset is the arena's: contention in one arena does not move the thread in another.
  *   - An arena with thread caches: the thread waits for its CPU's own stripe, and its later
  *     stripe-path blocks come from that stripe too, where its cache fills from.
  * Blocks of the stripe path are aligned ones (a thread cache serves alignments up to 16 only).
@@ -198,4 +199,25 @@ Test(arena_dispatch, without_caches_a_thread_moves_only_among_its_cpus_stripes)
     if (n > 1) /* with one stripe of its own a thread may go to any */
         cr_assert(mine[got], "stripe %u: not one of CPU %d's (home %u)", got, cpu, home);
     release(a, &p, 1);
+}
+
+/* The offset a thread learned from contention in one arena says nothing about another: in an
+ * arena nobody contended, it allocates from its CPU's home stripe (found 2026-12-04: the one
+ * per-thread offset moved it onto another CPU's home stripe there). */
+Test(arena_dispatch, contention_in_one_arena_does_not_move_the_thread_in_another)
+{
+    pin_or_skip();
+    talc_arena_t *a = two_stripes("busy", TALC_TCACHE_OFF);
+    talc_arena_t *b = two_stripes("quiet", TALC_TCACHE_OFF);
+    void *q[2], *p[3];
+    q[0] = stripe_block(b);
+    talc_stripe_t *bhome = stripe_of(q[0]);
+    talc_stripe_t *ahome = allocate_around_a_held_lock(a, 1000, p);
+    cr_assert_neq(stripe_of(p[1]), ahome, "the thread moved in the busy arena");
+    q[1] = stripe_block(b);
+    cr_assert_eq(stripe_of(q[1]), bhome, "stripe %u, not its home %u, in the quiet arena",
+                 stripe_of(q[1])->index, bhome->index);
+    cr_assert_eq(test_stats(b).lock_contended, 0);
+    release(a, p, 3);
+    release(b, q, 2);
 }

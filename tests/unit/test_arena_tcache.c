@@ -244,6 +244,20 @@ Test(arena_tcache, realloc_within_the_chunk_stays_in_place)
 #endif
 }
 
+/* A minimum-size block shrunk to less than half of it stays where it is: any block it could
+ * move to is as large (found 2026-12-04: it was copied into another minimum-size block). */
+Test(arena_tcache, a_minimum_block_shrinks_in_place)
+{
+    talc_arena_t *a = tc_arena("min-shrink", 1, TALC_TCACHE_ON);
+    void *p = talc_arena_malloc(a, 20); /* the minimum chunk: 32 bytes on 64-bit targets */
+    cr_assert_not_null(p);
+    test_pattern_fill(p, 20, 5);
+    cr_assert_eq(talc_arena_realloc(a, p, 1), p, "a move would free nothing");
+    cr_assert_eq(test_pattern_check(p, 1, 5), 1);
+    tc_assert_exact(a, 1, 1, 1, 0);
+    talc_free(p);
+}
+
 /* Requests above 64 quanta (1 KiB) are cached too, in classes 8 quanta apart up to 4 KiB and
  * 32 apart up to 16 KiB: a block freed at one size serves a request of a nearby size, with
  * the contents and the counters right. */
