@@ -111,7 +111,12 @@ static bool talc_config_ok(const talc_arena_config_t *c)
         return false;
     if (c->fallback && !talc_name_ok(c->fallback))
         return false;
-    if (c->hard_budget && c->soft_budget > c->hard_budget)
+    /* A budget too small for one granule, or below the bytes to map at creation, and a reserve
+     * source that may not borrow: no allocation could ever succeed. */
+    if (c->hard_budget && (c->soft_budget > c->hard_budget || c->hard_budget < TALC_GRANULE ||
+                           c->initial_size > c->hard_budget))
+        return false;
+    if ((c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling) || c->numa_node < -1)
         return false;
     if ((unsigned)c->thread_cache > TALC_TCACHE_OFF)
         return false;
@@ -201,20 +206,26 @@ static void talc_arena_free_struct(talc_arena_t *a)
     talc_os_unmap(a, a->map_size);
 }
 
-static void talc_arena_prefill(talc_arena_t *a)
+/* Map initial_size bytes, shared out among the stripes, until that many are mapped (each
+ * stripe takes a whole segment). false: the OS refused. Before a created arena is published,
+ * after the default arena is (source_bytes is then read as statistics read it). */
+static bool talc_arena_prefill(talc_arena_t *a)
 {
     if (a->cfg.source != TALC_SOURCE_OS || !a->cfg.initial_size)
-        return;
-    size_t per = a->cfg.initial_size / a->nstripes;
-    bool crossed = false;
+        return true;
+    size_t want = a->cfg.initial_size, per = want / a->nstripes;
+    int rc = 0;
     for (unsigned i = 0; i < a->nstripes; i++) {
+        if (__atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED) >= want)
+            break;
         talc_stripe_t *s = talc_arena_stripe(a, i);
         talc_stripe_lock(s);
-        crossed |= talc_seg_grow(s, per, false) == 1;
+        rc |= talc_seg_grow(s, per, false);
         talc_stripe_unlock(s);
     }
-    if (crossed) /* the growth disarmed the soft budget: report it, as oom.c does */
+    if (rc == 1) /* the growth disarmed the soft budget: report it, as oom.c does */
         talc_oom_soft_budget_fire(a);
+    return rc >= 0;
 }
 
 static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_default)
@@ -271,11 +282,11 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
         return NULL;
     /* Whole before it is published: once findable it may be destroyed by another thread. */
     (void)talc_reserve_join(a);
-    talc_arena_prefill(a);
-    if (talc_registry_add(a) != 0) {
+    int err = !talc_arena_prefill(a) ? ENOMEM : talc_registry_add(a) != 0 ? EEXIST : 0;
+    if (err) {
         talc_reserve_leave(a);
         talc_arena_free_struct(a);
-        errno = EEXIST;
+        errno = err;
         return NULL;
     }
     return a;
@@ -324,7 +335,7 @@ static void talc_default_init(void)
     talc_arena_t *a = talc_arena_build(&c, true);
     if (a && talc_registry_add(a) == 0) {
         (void)talc_reserve_join(a);
-        talc_arena_prefill(a);
+        (void)talc_arena_prefill(a); /* best effort: the default arena must exist */
         atomic_store_explicit(&talc_default_arena, a, memory_order_release);
     }
 }
@@ -378,7 +389,8 @@ static bool talc_fb_visit(talc_arena_t *a, void *ctx)
 
 int talc_arena_destroy(talc_arena_t *a, unsigned flags)
 {
-    if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default)
+    if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default ||
+        (flags & ~TALC_DESTROY_RELEASE_ALL))
         return -EINVAL;
     talc_fb_probe_t probe = {a, false};
     (void)talc_arena_foreach(talc_fb_visit, &probe);

@@ -141,13 +141,17 @@ TALC_INLINE talc_seg_t *talc_owner_or_fault(const void *p, const char *what)
 static __attribute__((noinline)) bool talc_chunk_in_seg(const talc_seg_t *g, const void *p)
 {
     size_t below = (size_t)((const char *)p - g->base);
+    uint64_t w = 0;
     if (TALC_LIKELY(below >= TALC_HDR)) {
         /* misaligned: not read here (w = 0), the heap reports it before reading */
-        uint64_t w = ((uintptr_t)p & (TALC_HDR - 1u)) ? 0 : talc_tc_header(p);
-        if (TALC_LIKELY((w & TALC_SIZE_MASK) <= (uint64_t)(g->size - below)))
+        w = ((uintptr_t)p & (TALC_HDR - 1u)) ? 0 : talc_tc_header(p);
+        if (TALC_LIKELY((w & TALC_SIZE_MASK) <= (uint64_t)(g->size - below) &&
+                        talc_hslack(w) != TALC_SLACK_HELD))
             return true;
     }
-    talc_fatal_report(TALC_FAULT_BAD_POINTER, g->arena->name, p, "pointer is not a live block");
+    bool held = talc_hslack(w) == TALC_SLACK_HELD; /* a thread cache holds it: it was freed */
+    talc_fatal_report(held ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, g->arena->name, p,
+                      held ? "block is already free" : "pointer is not a live block");
     return false;
 }
 
@@ -263,7 +267,7 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     }
     talc_seg_t *g = talc_owner_or_fault(p, "realloc of a pointer no arena owns");
     if (!g)
-        return NULL;
+        goto bad;
     if (g->arena->tc_on) {
         void *q = talc_realloc_cached(g->arena, g, p, n);
         if (q)
@@ -271,8 +275,10 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     }
     size_t old;
     void *q = talc_realloc_in_stripe(g, p, n, &old);
-    if (q || !old)
+    if (q)
         return q;
+    if (!old)
+        goto bad;
     /* No room in that stripe: the owner arena's policy chain finds memory, then we move. */
     q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
     if (!q)
@@ -280,4 +286,7 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     memcpy(q, p, old < n ? old : n);
     talc_free(p);
     return q;
+bad: /* the fatal handler was told, and returned */
+    errno = EINVAL;
+    return NULL;
 }

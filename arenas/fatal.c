@@ -107,9 +107,12 @@ void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx)
 }
 
 /* A fault a stripe's heap reported while this thread held the stripe lock, waiting for the
- * release (talc_mutex_defer), and how many came in that critical section. */
-static __thread talc_fault_info_t talc_fault_held __attribute__((tls_model("initial-exec")));
-static __thread unsigned talc_faults_held __attribute__((tls_model("initial-exec")));
+ * release (talc_mutex_defer), and how many came in that critical section. One thread-local
+ * object: each costs a load-time relocation. */
+static __thread struct {
+    talc_fault_info_t info;
+    unsigned count;
+} talc_held_fault __attribute__((tls_model("initial-exec")));
 
 static void talc_fatal_held_report(void)
 {
@@ -118,9 +121,9 @@ static void talc_fatal_held_report(void)
         talc_mutex_defer(outer, talc_fatal_held_report);
         return;
     }
-    talc_fault_info_t f = talc_fault_held;
-    unsigned n = talc_faults_held;
-    talc_faults_held = 0;
+    talc_fault_info_t f = talc_held_fault.info;
+    unsigned n = talc_held_fault.count;
+    talc_held_fault.count = 0;
     talc_fatal_report(f.fault, f.heap_name, f.address, f.what);
     if (n > 1)
         talc_fatal_report(TALC_FAULT_CORRUPTION, f.heap_name, NULL,
@@ -130,7 +133,7 @@ static void talc_fatal_held_report(void)
 void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx)
 {
     talc_stripe_t *s = ctx;
-    if (talc_faults_held++ == 0)
-        talc_fault_held = *info;
+    if (talc_held_fault.count++ == 0)
+        talc_held_fault.info = *info;
     talc_mutex_defer(&s->lock, talc_fatal_held_report);
 }

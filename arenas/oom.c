@@ -151,7 +151,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
         return talc_arena_alloc_impl(fb, n, align, depth + 1u);
     }
     case TALC_OOM_STEP_ABORT:
-        talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, NULL,
+        talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
                           "out of memory and the arena's policy is to abort");
         return NULL;
     default:

@@ -44,10 +44,13 @@ static _Atomic(talc_arena_t *) talc_reg_head;
 static talc_arena_t *talc_reg_tail; /* writers only */
 static _Atomic(talc_arena_t *) talc_reg_bucket[TALC_REG_BUCKETS];
 
+/* At most the first TALC_ARENA_NAME_MAX + 1 bytes: find is given any string, and strcmp with
+ * a registered name (at most TALC_ARENA_NAME_MAX bytes) reads no further either. */
 static unsigned talc_reg_hash(const char *name)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    const unsigned char *p = (const unsigned char *)name, *end = p + TALC_ARENA_NAME_MAX + 1u;
+    for (; p < end && *p; p++)
         h = (h ^ *p) * 16777619u;
     return h % TALC_REG_BUCKETS;
 }
@@ -91,6 +94,8 @@ talc_arena_t *talc_arena_find(const char *name)
 size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
 {
     size_t n = 0;
+    if (!fn)
+        return 0;
     (void)talc_arena_default();
     urcu_bp_read_lock();
     for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {

@@ -24,8 +24,10 @@ static size_t talc_res_borrowed_total, talc_res_returned_total, talc_res_denied;
 
 int talc_reserve_init(size_t size, unsigned flags)
 {
-    if (size == 0 || size > SIZE_MAX / 2)
+    if (size == 0 || (flags & ~(TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK)))
         return -EINVAL;
+    if (size > SIZE_MAX / 2)
+        return -ENOMEM;
     size = (size + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
     size_t n = size / TALC_GRANULE;
     size_t bits_bytes = talc_region_words(n) * sizeof(uint64_t);
@@ -142,6 +144,8 @@ void talc_reserve_leave(talc_arena_t *a)
 
 void talc_reserve_get_stats(talc_reserve_stats_t *out)
 {
+    if (!out)
+        return;
     memset(out, 0, sizeof *out);
     talc_mutex_lock(&talc_reserve_mutex);
     out->size = talc_res.ngranules * TALC_GRANULE;

@@ -14,7 +14,8 @@
 #include "stripe_stats.h"
 #include "talc/stats.h"
 
-static const char *const talc_step_names[TALC_OOM_STEP_ABORT + 1] = {
+/* Inline strings, not pointers: a table of pointers costs a load-time relocation each. */
+static const char talc_step_names[TALC_OOM_STEP_ABORT + 1][9] = {
     "end", "reclaim", "grow", "borrow", "fallback", "fail", "abort"};
 
 const char *talc_oom_step_name(talc_oom_step_t step)

@@ -58,12 +58,15 @@ __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
 _Static_assert(sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES, "a pool mapping holds a cache");
 
 enum { TALC_TC_NONE = 0, TALC_TC_SETUP, TALC_TC_LIVE, TALC_TC_DEAD };
-static __thread unsigned char talc_tc_state __attribute__((tls_model("initial-exec")));
+/* One thread-local object (each costs a load-time relocation): the cache's state, and whether
+ * this thread holds talc_tc_lock (a fault a give-back finds under it is reported only after
+ * its release: talc_tcache_lock_mine, arenas/fatal.c). */
+static __thread struct {
+    unsigned char state;
+    bool lock_mine;
+} talc_tc_thr __attribute__((tls_model("initial-exec")));
 
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
-/* This thread holds talc_tc_lock: a fault a give-back finds under it is reported only after
- * its release (talc_tcache_lock_mine, arenas/fatal.c). */
-static __thread bool talc_tc_lock_mine __attribute__((tls_model("initial-exec")));
 static talc_tcache_t *talc_tc_all;  /* registered caches */
 static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
 static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved from the end, untouched */
@@ -74,16 +77,16 @@ static bool talc_tc_key_ok;
 TALC_COLD static void talc_tc_lock_take(void)
 {
     talc_mutex_lock(&talc_tc_lock);
-    talc_tc_lock_mine = true;
+    talc_tc_thr.lock_mine = true;
 }
 
 TALC_COLD static void talc_tc_lock_drop(void)
 {
-    talc_tc_lock_mine = false;
+    talc_tc_thr.lock_mine = false;
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_lock_mine ? &talc_tc_lock : NULL; }
+talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL; }
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
@@ -372,7 +375,7 @@ TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 
 TALC_COLD static void talc_tc_thread_exit(void *arg)
 {
-    talc_tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
+    talc_tc_thr.state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
     talc_tc_self = NULL;
     talc_tc_mru = NULL;
     talc_tc_lock_take();
@@ -421,7 +424,7 @@ TALC_COLD static talc_tcache_t *talc_tc_take(void)
 
 TALC_COLD static talc_tcache_t *talc_tc_attach(void)
 {
-    talc_tc_state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
+    talc_tc_thr.state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
     pthread_once(&talc_tc_key_once, talc_tc_make_key);
     talc_tc_lock_take();
     talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take() : NULL;
@@ -429,11 +432,11 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
     if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
         if (tc)
             talc_tc_thread_exit(tc);
-        talc_tc_state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
+        talc_tc_thr.state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
         return NULL;
     }
     talc_tc_self = tc;
-    talc_tc_state = TALC_TC_LIVE;
+    talc_tc_thr.state = TALC_TC_LIVE;
     return tc;
 }
 
@@ -468,7 +471,7 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 {
     talc_tcache_t *tc = talc_tc_self;
     if (!tc) {
-        if (talc_tc_state != TALC_TC_NONE)
+        if (talc_tc_thr.state != TALC_TC_NONE)
             return NULL;
         tc = talc_tc_attach();
         if (!tc)

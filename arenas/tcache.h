@@ -378,10 +378,11 @@ static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
 
 /* Resize p (header w, plausible, of arena a) in place for n bytes (n > 0) when n fits its
  * chunk and fills more than half of it (tcmalloc's rule: a shrink to less gives the memory
- * back by moving), or the chunk is the minimum one (a move could not shrink it): only the slack changes, so no lock is taken. Counted on the calling
- * thread's slot for a: a growth as bytes allocated, a shrink as bytes freed (published with
- * a release store, like a take-back: a snapshot that reads it also reads the block's
- * allocation), and one realloc. false: not done (no slot for a at hand, or n does not fit). */
+ * back by moving), or the chunk is the minimum one (a move could not shrink it): only the
+ * slack changes, so no lock is taken. Counted on the calling thread's slot for a: a growth as
+ * bytes allocated, a shrink as bytes freed (published with a release store, like a take-back:
+ * a snapshot that reads it also reads the block's allocation), and one realloc. false: not
+ * done (no slot for a at hand, or n does not fit). */
 static inline bool talc_tcache_resize(talc_arena_t *a, void *p, uint64_t w, size_t n)
 {
     size_t s = talc_hsize(w), cap = s - TALC_HDR, old = cap - talc_hslack(w);

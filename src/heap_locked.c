@@ -129,6 +129,8 @@ static void *talc_locked_move(talc_locked_heap_t *lh, talc_heap_t *h, void *ptr,
     bool unlocked = TALC_REALLOC_UNLOCKED_COPY && keep >= TALC_REALLOC_UNLOCKED_COPY;
     void *np = unlocked ? talc_heap_alloc(h, size) : NULL;
     if (!np) {
+        if (unlocked) /* one realloc, counted once: by talc_heap_realloc if it fails too */
+            TALC_CNT(h, failed_allocs, -= 1);
         np = talc_heap_realloc(h, ptr, size);
         talc_locked_release(lh);
         return np;

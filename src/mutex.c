@@ -53,9 +53,12 @@ void talc_mutex_lock_slow(talc_mutex_t *m)
         talc_futex(m, FUTEX_WAIT_PRIVATE, 2u); /* returns at once if the word is no longer 2 */
 }
 
-/* The deferred call (talc_mutex_defer) and the lock whose release runs it: this thread's. */
-static __thread talc_mutex_t *talc_defer_lock __attribute__((tls_model("initial-exec")));
-static __thread void (*talc_defer_fn)(void) __attribute__((tls_model("initial-exec")));
+/* The deferred call (talc_mutex_defer) and the lock whose release runs it: this thread's (one
+ * thread-local object: each costs a load-time relocation). */
+static __thread struct {
+    talc_mutex_t *lock;
+    void (*fn)(void);
+} talc_defer __attribute__((tls_model("initial-exec")));
 
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
 {
@@ -65,8 +68,8 @@ void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
         fn();
         return;
     }
-    talc_defer_lock = m;
-    talc_defer_fn = fn;
+    talc_defer.lock = m;
+    talc_defer.fn = fn;
     /* The holder's word is 1 or 2, and waiters only ever store 2: 2 sends the unlock here. */
     talc_atomic_store_relaxed_u32(&m->state, 2u);
 }
@@ -74,9 +77,9 @@ void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
 void talc_mutex_wake(talc_mutex_t *m)
 {
     talc_futex(m, FUTEX_WAKE_PRIVATE, 1u);
-    if (__builtin_expect(talc_defer_lock == m, 0)) {
-        void (*fn)(void) = talc_defer_fn;
-        talc_defer_lock = NULL;
+    if (__builtin_expect(talc_defer.lock == m, 0)) {
+        void (*fn)(void) = talc_defer.fn;
+        talc_defer.lock = NULL;
         fn();
     }
 }

@@ -3,7 +3,7 @@
  * An arena is an allocation domain for one subsystem ("net", "parser", the default arena). It
  * owns 1..N stripes (a Talc heap behind its own lock on its own cache line), a memory source, a
  * hard and a soft budget, an out-of-memory policy chain and live counters. docs/arenas.md has
- * the design; DESIGN.md the words.
+ * the design and the words.
  *
  * Concurrency matrix (same arena unless said):
  *
@@ -22,8 +22,10 @@
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
  * ENOENT); functions returning int return 0 or a negative errno value and leave errno alone.
- * A pointer that no arena owns, passed to talc_free / talc_realloc / talc_usable_size, goes to
- * the fatal handler (talc_set_fatal_handler) with the address; it never reaches a heap.
+ * A pointer that no arena owns, passed to talc_free / talc_arena_realloc / talc_usable_size,
+ * goes to the fatal handler (talc_set_fatal_handler) with the address; it never reaches a
+ * heap. So does one that is not a live block of the arena that owns it. If the handler
+ * returns, talc_arena_realloc returns NULL with errno EINVAL and talc_usable_size returns 0.
  *
  * Lock order (checked on every acquisition in TALC_DEBUG >= 1 builds, which abort on a
  * violation): registry < thread caches' registry < stripe < arena grow lock < reserve < owner
@@ -69,7 +71,8 @@ typedef enum talc_oom_step {
     TALC_OOM_STEP_BORROW,   /**< borrow from the reserve (ceiling, priority, guaranteed minimums) */
     TALC_OOM_STEP_FALLBACK, /**< allocate from the fallback arena instead */
     TALC_OOM_STEP_FAIL,     /**< return NULL with errno ENOMEM (also the implicit last step) */
-    TALC_OOM_STEP_ABORT,    /**< report through the fatal handler and abort */
+    TALC_OOM_STEP_ABORT,    /**< report to the fatal handler (TALC_FAULT_OUT_OF_MEMORY), whose
+                                 default aborts; if a handler returns, the allocation fails */
 } talc_oom_step_t;
 
 /** Reclaim callback: free up to `wanted` bytes (caches, pools). Runs with no allocator lock
@@ -117,8 +120,11 @@ typedef struct talc_arena_config {
                                     or malloc's under the shim): create says EINVAL. Two live
                                     buffer arenas must not share memory (not checked) */
     size_t buffer_size;
-    size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use) */
-    size_t hard_budget;        /**< cap on bytes taken from the source (0 = none) */
+    size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use),
+                                    shared out among the stripes; create fails with ENOMEM
+                                    if the OS refuses them, EINVAL if above hard_budget */
+    size_t hard_budget;        /**< cap on bytes taken from the source (0 = none; else at
+                                    least one owner-map granule, 64 KiB by default) */
     size_t soft_budget;        /**< footprint level that triggers on_soft_budget (0 = none) */
     talc_budget_fn on_soft_budget;
     void *budget_ctx;
@@ -129,7 +135,8 @@ typedef struct talc_arena_config {
     void *reclaim_ctx;
     const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK (the same rules
                                     as `name`); copied */
-    size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing).
+    size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing,
+                                    which a TALC_SOURCE_RESERVE arena cannot have).
                                     A borrow takes one segment: 1 MiB for an OS-source arena,
                                     else 4 owner-map granules (256 KiB by default), or the
                                     request rounded to granules if larger; less if only less
@@ -140,7 +147,8 @@ typedef struct talc_arena_config {
                                     borrow_ceiling: it can never hold more). Kept in bytes,
                                     not as one run: a block that needs a contiguous run longer
                                     than the reserve's longest free one can still fail */
-    int numa_node;             /**< bind OS segments to this node; -1 = no binding */
+    int numa_node;             /**< prefer this node for OS segments (mbind, MPOL_PREFERRED;
+                                    a node the kernel refuses is ignored); -1 = no binding */
     talc_tcache_mode_t thread_cache; /**< per-thread cache; ignored when built without it
                                           (TALC_TCACHE=0) */
 } talc_arena_config_t;
@@ -151,32 +159,36 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 /* ---- Life cycle and registry --------------------------------------------------------------*/
 
 /** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
- *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent, buffer
- *  missing, below 2 owner-map granules, wrapping the address space or holding memory an arena
- *  owns, stripes too many, unknown oom step), EEXIST (name taken) or ENOMEM.
+ *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent or below
+ *  a granule, initial_size above the hard budget, a reserve source without a borrow ceiling,
+ *  numa_node below -1, buffer missing, below 2 owner-map granules, wrapping the address space
+ *  or holding memory an arena owns, stripes too many, unknown oom step), EEXIST (name taken)
+ *  or ENOMEM (also when the OS refuses initial_size).
  *  Cost: O(stripes) plus the initial mapping (a buffer: O(its granules) to check it). */
 TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 
-/** The arena registered under `name`, or NULL with errno ENOENT. Lock-free (RCU). The pointer
+/** The arena registered under `name`, or NULL with errno ENOENT (also for a name longer than
+ *  TALC_ARENA_NAME_MAX, of which no more is read) or EINVAL (NULL). Lock-free (RCU). The pointer
  *  stays valid until the arena is destroyed; the caller must know it is not being destroyed. */
 TALC_API talc_arena_t *talc_arena_find(const char *name);
 
 /** Call fn for each registered arena (the default arena included) in creation order, until it
  *  returns false. Lock-free (RCU read side); fn must not create or destroy arenas. Returns the
- *  number of arenas visited. */
+ *  number of arenas visited (0 for a NULL fn). */
 TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx);
 
 #define TALC_DESTROY_RELEASE_ALL 1u /**< free every live allocation instead of failing EBUSY */
 
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
- *  default arena or NULL, -EPERM if it is another arena's fallback (so arenas that name each
- *  other as fallback are never destroyed). Blocks that threads' caches hold are not live:
+ *  default arena, NULL or an unknown flag, -EPERM if it is another arena's fallback (so
+ *  arenas that name each other as fallback are never destroyed). Blocks that threads' caches hold are not live:
  *  destroy takes them back from every thread first. In a fork child, blocks cached by the
  *  parent's other threads (which the child does not have) stay allocated: destroy returns
  *  -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits for concurrent lookups to
  *  finish (an RCU grace period) before freeing. No other thread may still be bound to it or
- *  have a scope of it open ("Routing", below). */
+ *  have a scope of it open ("Routing", below). Once destroyed, the handle is gone: a second
+ *  destroy (or any other use) is undefined, as its memory is unmapped. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the

@@ -1,9 +1,9 @@
 /* talc/heap.h — the Talc heap engine: one heap over memory the caller hands it.
  *
  * A heap manages one or more spans (contiguous ranges of caller memory). It keeps free chunks
- * in size bins (linear, then 8 sub-bins per doubling) with an availability bitmap, coalesces
- * eagerly with boundary tags, frees in O(1) from the pointer alone, and grows/shrinks blocks in
- * place where it can. See docs/heap.md for the layout and the invariants.
+ * in size bins (linear, then 32 sub-bins per doubling: TALC_BIN_SUB_SHIFT) with an availability
+ * bitmap, coalesces eagerly with boundary tags, frees in O(1) from the pointer alone, and
+ * grows/shrinks blocks in place where it can. See docs/heap.md for the layout and the invariants.
  *
  * The engine has no globals, makes no OS calls, never allocates from libc and never prints:
  * it links on bare metal.
@@ -52,6 +52,8 @@ typedef enum talc_fault {
     TALC_FAULT_CORRUPTION,      /**< a chunk header or free-list link is damaged */
     TALC_FAULT_REENTRY,         /**< a call re-entered the same heap (TALC_DEBUG >= 1) */
     TALC_FAULT_BAD_SPAN,        /**< a span handle that this heap does not own */
+    TALC_FAULT_OUT_OF_MEMORY,   /**< an arena whose OOM policy says abort ran out (arena.h,
+                                     TALC_OOM_STEP_ABORT; address NULL) */
 } talc_fault_t;
 
 typedef struct talc_fault_info {

@@ -37,7 +37,7 @@ TALC_API size_t talc_locked_heap_footprint(void);
 
 /** As talc_heap_init, with the control block and lock at `mem`. `lock` NULL = the built-in
  *  test-and-test-and-set spinlock (no OS calls); it is copied. NULL on the same conditions as
- *  talc_heap_init. */
+ *  talc_heap_init, and for a `lock` whose lock or unlock function is NULL. */
 TALC_API talc_locked_heap_t *talc_locked_heap_init(void *mem, size_t size,
                                                    const talc_heap_opts_t *opts,
                                                    const talc_lock_ops_t *lock);

@@ -26,9 +26,9 @@ extern "C" {
 #define TALC_RESERVE_MLOCK 2u    /**< lock the reserve in RAM (mlock); fails with -EPERM/-ENOMEM */
 
 /** Set the reserve up once per process: `size` bytes (rounded up to the owner-map granule).
- *  Returns 0, -EALREADY if already set up, -EINVAL for size 0, -ENOMEM (also when the kernel
- *  refuses to populate a TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is
- *  kept). */
+ *  Returns 0, -EALREADY if already set up, -EINVAL for size 0 or an unknown flag, -ENOMEM
+ *  (also for a size above SIZE_MAX / 2, and when the kernel refuses to populate a
+ *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
@@ -42,7 +42,7 @@ typedef struct talc_reserve_stats {
                                  borrow ceiling (saturating) */
 } talc_reserve_stats_t;
 
-/** Copy the reserve's figures (all zero before talc_reserve_init). Cost O(1). */
+/** Copy the reserve's figures (all zero before talc_reserve_init; nothing for NULL). O(1). */
 TALC_API void talc_reserve_get_stats(talc_reserve_stats_t *out);
 
 #ifdef __cplusplus

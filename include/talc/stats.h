@@ -83,7 +83,8 @@ typedef enum talc_stats_format {
 
 /** Write a snapshot of every arena (and the reserve) to `out`, and flush it. Returns 0,
  *  -EINVAL, -ENOMEM (no memory for the snapshots), or -EIO if a write or the flush failed (an
- *  error flag `out` had before the call is not counted). */
+ *  error flag `out` had before the call is not counted; on such a stream only the flush's
+ *  failure shows, so clear the flag first, clearerr, to learn about the writes too). */
 TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
 
 /** Write one arena's snapshot. Same results as talc_stats_write. */

@@ -308,10 +308,11 @@ Test(arena_budget, reserve_init_rules)
     cr_assert_eq(r.size + r.free + r.held + r.borrowed_total + r.denied + r.guaranteed, 0,
                  "all zero before init");
     cr_assert_eq(talc_reserve_init(0, 0), -EINVAL);
-    cr_assert_eq(talc_reserve_init(SIZE_MAX, 0), -EINVAL);
+    cr_assert_eq(talc_reserve_init(SIZE_MAX, 0), -ENOMEM);
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE, 0x80u), -EINVAL, "an unknown flag");
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE, TALC_RESERVE_PREFAULT | 4u), -EINVAL);
 #if UINTPTR_MAX > 0xffffffffu
-    int rc = talc_reserve_init((size_t)1 << 60, 0); /* no such address space */
-    cr_assert(rc == -ENOMEM || rc == -EINVAL, "rc %d", rc);
+    cr_assert_eq(talc_reserve_init((size_t)1 << 60, 0), -ENOMEM, "no such address space");
     cr_assert_eq(test_reserve().size, 0, "a failed init keeps nothing");
 #endif
     cr_assert_eq(talc_reserve_init(TEST_GRANULE + 1, TALC_RESERVE_PREFAULT), 0);

@@ -103,7 +103,9 @@ Test(arena_fatal, unowned_pointers_are_reported_with_their_address)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         talc_free(cases[i]);
         expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
+        errno = 0;
         cr_assert_null(talc_arena_realloc(NULL, cases[i], 10));
+        cr_assert_eq(errno, EINVAL, "the handler returned: realloc fails with EINVAL");
         expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
         cr_assert_eq(talc_usable_size(cases[i]), 0);
         expect(++calls, TALC_FAULT_BAD_POINTER, "unowned", cases[i]);
@@ -136,6 +138,43 @@ Test(arena_fatal, double_free_names_the_arena)
     cr_assert_eq(rec.calls, 1);
     test_assert_empty(a);
     talc_set_fatal_handler(NULL, NULL);
+}
+
+/* realloc and usable_size of a freed block say so too, also when a thread cache holds it
+ * (found 2026-12-04: they reported a bad pointer there). The neighbours stay allocated. */
+static void freed_block_is_reported_as_freed(talc_tcache_mode_t tc)
+{
+    install();
+    talc_arena_config_t c = talc_arena_config_default("freed");
+    c.stripes = 1;
+    c.thread_cache = tc;
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *before = talc_arena_malloc(a, 64), *p = talc_arena_malloc(a, 64);
+    void *after = talc_arena_malloc(a, 64);
+    talc_free(p);
+    cr_assert_eq(talc_usable_size(p), 0);
+    expect(1, TALC_FAULT_DOUBLE_FREE, "freed", p);
+    errno = 0;
+    cr_assert_null(talc_arena_realloc(a, p, 200));
+    cr_assert_eq(errno, EINVAL);
+    expect(2, TALC_FAULT_DOUBLE_FREE, "freed", p);
+    talc_free(p);
+    expect(3, TALC_FAULT_DOUBLE_FREE, "freed", p);
+    talc_free(before);
+    talc_free(after);
+    talc_thread_cache_flush();
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_fatal, realloc_and_usable_size_of_a_freed_block_report_it)
+{
+    freed_block_is_reported_as_freed(TALC_TCACHE_OFF);
+}
+
+Test(arena_fatal, realloc_and_usable_size_of_a_cached_freed_block_report_it)
+{
+    freed_block_is_reported_as_freed(TALC_TCACHE_ON);
 }
 
 Test(arena_fatal, pointer_into_a_block_names_the_arena)
@@ -187,7 +226,9 @@ Test(arena_fatal, pointer_whose_header_leaves_the_segment_names_the_arena)
     expect(4, TALC_FAULT_BAD_POINTER, "edges", p + 72);
     cr_assert_eq(talc_usable_size(p + 72), 0);
     expect(5, TALC_FAULT_BAD_POINTER, "edges", p + 72);
+    errno = 0;
     cr_assert_null(talc_arena_realloc(NULL, p + 72, 10));
+    cr_assert_eq(errno, EINVAL, "not a live block: realloc fails with EINVAL");
     expect(6, TALC_FAULT_BAD_POINTER, "edges", p + 72);
 
     cr_assert_geq(talc_usable_size(p), 256, "the block is still live");

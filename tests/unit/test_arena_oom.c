@@ -436,6 +436,8 @@ Test(arena_oom, abort_step_reports_the_arena_to_the_handler)
         blk[k++] = talc_arena_malloc(a, BLOCK);
     cr_assert_eq(log.calls, 1);
     cr_assert_str_eq(log.arena, "abort-named");
+    cr_assert_eq(log.fault, TALC_FAULT_OUT_OF_MEMORY);
+    cr_assert_null(log.addr);
     cr_assert_null(blk[k - 1], "the handler returned: the allocation is abandoned");
     talc_arena_stats_t s = test_stats(a);
     cr_assert_eq(s.oom_runs[A], 1);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -99,10 +100,34 @@ Test(arena_registry, find_misses)
     errno = 0;
     cr_assert_null(talc_arena_find(NULL));
     cr_assert_eq(errno, EINVAL);
+    errno = 0;
+    cr_assert_eq(talc_arena_foreach(NULL, NULL), 0, "a NULL callback visits nothing");
     talc_arena_t *d = talc_arena_find("default");
     cr_assert_not_null(d, "the default arena is always findable");
     cr_assert_eq(d, talc_arena_default());
     cr_assert_str_eq(talc_arena_name(d), "default");
+}
+
+/* A name with no NUL within TALC_ARENA_NAME_MAX + 1 bytes is not read past them: here they end
+ * at a page no access is allowed to (found 2026-12-04: find hashed and compared up to a NUL). */
+Test(arena_registry, find_reads_no_more_of_a_name_than_the_longest_can_have)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(mprotect(m + page, (size_t)page, PROT_NONE), 0);
+    char *name = m + page - (TALC_ARENA_NAME_MAX + 1);
+    memset(name, 'a', TALC_ARENA_NAME_MAX + 1); /* no NUL before the guard page */
+    errno = 0;
+    cr_assert_null(talc_arena_find(name));
+    cr_assert_eq(errno, ENOENT);
+    name[TALC_ARENA_NAME_MAX] = '\0'; /* the longest name there can be: looked up as usual */
+    cr_assert_null(talc_arena_find(name));
+    talc_arena_t *a = test_arena(name, 1);
+    cr_assert_eq(talc_arena_find(name), a);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+    munmap(m, 2 * (size_t)page);
 }
 
 /* ---- Configuration validation -------------------------------------------------------------*/
@@ -177,6 +202,20 @@ Test(arena_registry, invalid_configs_are_einval)
     c.hard_budget = 1u << 20;
     c.soft_budget = (1u << 20) + 1;
     expect_einval(&c, "soft budget above hard budget");
+    /* Configurations under which no allocation could ever succeed (found 2026-12-04). */
+    c = talc_arena_config_default("tiny-budget");
+    c.hard_budget = TEST_GRANULE - 1;
+    expect_einval(&c, "hard budget below one granule");
+    c = talc_arena_config_default("initial-above-budget");
+    c.hard_budget = 1u << 20;
+    c.initial_size = (1u << 20) + TEST_GRANULE;
+    expect_einval(&c, "initial size above the hard budget");
+    c = talc_arena_config_default("reserve-no-ceiling");
+    c.source = TALC_SOURCE_RESERVE;
+    expect_einval(&c, "reserve source that may not borrow");
+    c = talc_arena_config_default("numa");
+    c.numa_node = -2;
+    expect_einval(&c, "numa node below -1");
     c = talc_arena_config_default("source");
     c.source = (talc_source_t)7;
     expect_einval(&c, "unknown source");
@@ -239,6 +278,9 @@ Test(arena_registry, edge_configs_are_accepted)
     c = talc_arena_config_default("soft-eq-hard");
     c.hard_budget = c.soft_budget = 4u << 20;
     cr_assert_not_null(test_arena_cfg(&c));
+    c = talc_arena_config_default("one-granule-budget");
+    c.hard_budget = c.initial_size = TEST_GRANULE;
+    cr_assert_not_null(test_arena_cfg(&c), "a budget of one granule, all of it mapped at once");
     c = talc_arena_config_default("soft-only");
     c.soft_budget = 4u << 20;
     cr_assert_not_null(test_arena_cfg(&c));
@@ -333,6 +375,13 @@ Test(arena_registry, destroy_rejects_null_and_default)
     cr_assert_eq(talc_arena_destroy(d, 0), -EINVAL);
     cr_assert_eq(talc_arena_destroy(d, TALC_DESTROY_RELEASE_ALL), -EINVAL);
     cr_assert_eq(talc_arena_find("default"), d, "still there");
+    talc_arena_t *a = test_arena("flags", 1);
+    void *q = talc_arena_malloc(a, 10);
+    cr_assert_eq(talc_arena_destroy(a, 2u), -EINVAL, "an unknown flag");
+    cr_assert_eq(talc_arena_destroy(a, ~0u), -EINVAL, "not taken for RELEASE_ALL");
+    cr_assert_eq(talc_arena_find("flags"), a, "still there");
+    talc_free(q);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
     void *p = talc_arena_malloc(d, 10);
     cr_assert_not_null(p, "and usable");
     talc_free(p);
@@ -545,6 +594,15 @@ Test(arena_registry, initial_size_is_mapped_at_creation)
     c = talc_arena_config_default("lazy");
     talc_arena_t *l = test_arena_cfg(&c);
     cr_assert_eq(test_stats(l).source_bytes, 0, "initial_size 0: nothing until first use");
+#if UINTPTR_MAX > 0xffffffffu
+    /* More than the address space can hold: create fails, and registers nothing. */
+    c = talc_arena_config_default("unmappable");
+    c.initial_size = (size_t)1 << 60;
+    errno = 0;
+    cr_assert_null(talc_arena_create(&c), "initial_size the OS refuses");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_null(talc_arena_find("unmappable"));
+#endif
 }
 
 Test(arena_registry, numa_node_binding_still_allocates)

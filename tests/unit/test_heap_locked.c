@@ -100,8 +100,12 @@ static void slides_down(size_t below, size_t size, size_t grow)
     test_hole_below(talc_locked_acquire(lh), below, size, &t);
     talc_locked_release(lh);
     test_pattern_fill(t.p, size, 41);
+    talc_heap_counters_t c0, c1;
+    talc_locked_counters(lh, &c0);
     void *q = talc_locked_realloc(lh, t.p, grow);
     cr_assert_eq(q, t.lo, "slid down into the chunk below (%zu -> %zu)", size, grow);
+    talc_locked_counters(lh, &c1);
+    cr_assert_eq(c1.failed_allocs, c0.failed_allocs, "a realloc that succeeded failed nothing");
     cr_assert_eq(test_pattern_check(q, size, 41), size);
     locked_check(lh);
     talc_locked_free(lh, q);
@@ -115,6 +119,30 @@ Test(heap_locked, realloc_slides_down_when_nothing_else_fits)
     size_t big = TALC_REALLOC_UNLOCKED_COPY ? TALC_REALLOC_UNLOCKED_COPY : 16384;
     slides_down(2000, 1000, 2500);
     slides_down(2 * big, big, 2 * big);
+}
+
+/* A realloc that fails is one failed allocation, also for a block large enough to be copied
+ * outside the lock (found 2026-12-04: it counted its first try and talc_heap_realloc's). */
+Test(heap_locked, a_failed_realloc_counts_once)
+{
+    size_t big = TALC_REALLOC_UNLOCKED_COPY ? TALC_REALLOC_UNLOCKED_COPY : 16384;
+    talc_locked_heap_t *lh = locked_heap(64 * 1024 + 4 * big, NULL, NULL);
+    size_t sizes[] = {1000, big};
+    for (size_t i = 0; i < 2; i++) {
+        void *p = talc_locked_alloc(lh, sizes[i]);
+        cr_assert_not_null(p);
+        talc_heap_counters_t c0, c1;
+        talc_locked_counters(lh, &c0);
+        cr_assert_null(talc_locked_realloc(lh, p, 1u << 20), "more than the heap holds");
+        cr_assert_null(talc_locked_realloc(lh, p, SIZE_MAX - 64));
+        talc_locked_counters(lh, &c1);
+#if TALC_COUNTERS
+        cr_assert_eq(c1.failed_allocs, c0.failed_allocs + 2, "%zu bytes: %llu failures", sizes[i],
+                     (unsigned long long)(c1.failed_allocs - c0.failed_allocs));
+#endif
+        talc_locked_free(lh, p);
+    }
+    locked_check(lh);
 }
 
 /* ---- Init ---------------------------------------------------------------------------------*/
