@@ -1,12 +1,14 @@
 /* test_arena_trim.c — talc_arena_trim: kept empty segments unmapped, the whole pages inside
  * free chunks decommitted (and the chunks still sound: live blocks intact, memory reusable),
- * buffer arenas left alone, and a trim running while other threads allocate and free.
+ * buffer arenas left alone, a free chunk's footer page kept, and a trim running while other
+ * threads allocate and free.
  *
  * Public API only; each test is its own process. */
 #define _DEFAULT_SOURCE /* mincore */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,40 @@ Test(arena_trim, decommits_free_pages_and_keeps_the_heap_sound)
     talc_free(pin1);
     talc_free(pin2);
     test_assert_empty(a);
+}
+
+/* A free chunk keeps the page that holds its footer, at its end: the block above reads the
+ * footer when it is freed, to merge. Chunks start 8 bytes (the header) below a block, so with
+ * 8-byte grains (32-bit targets) a chunk can end exactly at a page boundary, the case where
+ * the page before the end holds the footer; with 16-byte grains it ends 8 bytes past one.
+ * Layout: s, then x from the next chunk start to such an end two pages on or more, then g. */
+Test(arena_trim, a_free_chunk_keeps_its_footer_page)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    talc_arena_t *a = test_arena("trim-footer", 1);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), grain = _Alignof(max_align_t);
+    unsigned char *s = talc_arena_malloc(a, 100);
+    cr_assert_not_null(s);
+    uintptr_t pos = (uintptr_t)s + talc_usable_size(s); /* where the next chunk starts */
+    uintptr_t end = ((pos + page - 1) & ~(page - 1)) + 2 * page + (pos & (grain - 1));
+    unsigned char *x = talc_arena_malloc(a, (size_t)(end - pos - 8));
+    unsigned char *g = talc_arena_malloc(a, 100);
+    cr_assert(x && g);
+    cr_assert_eq((uintptr_t)x, pos + 8, "x follows s");
+    cr_assert_eq((uintptr_t)x + talc_usable_size(x), end, "x's chunk ends %#lx, want %#lx",
+                 (unsigned long)((uintptr_t)x + talc_usable_size(x)), (unsigned long)end);
+    cr_assert_eq((uintptr_t)g, end + 8, "g's chunk starts there");
+    test_pattern_fill(g, 100, 7);
+    talc_free(x);
+    cr_assert_geq(talc_arena_trim(a), page, "the whole pages inside x's chunk");
+    talc_free(g); /* merges with x's chunk through its footer */
+    talc_free(s);
+    cr_assert_eq(log.calls, 0, "fault %d: %s", log.fault, log.what);
+    talc_arena_trim(a);
+    cr_assert_eq(test_stats(a).source_bytes, 0, "one free chunk again: the segment went back");
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
 }
 
 static unsigned char buf_mem[(size_t)4 << 20] __attribute__((aligned(65536)));
