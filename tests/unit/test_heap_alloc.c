@@ -1,6 +1,7 @@
 /* test_heap_alloc.c — talc_heap_init, talc_heap_first_span, talc_heap_footprint and
  * talc_heap_alloc: argument checks, alignment, distinct non-overlapping blocks, zero size,
- * sizes that cannot be represented, exhaustion and recovery, and "NULL iff no fit exists". */
+ * sizes that cannot be represented, exhaustion and recovery, and "NULL iff no fit exists" (also
+ * between two holes of one bin). */
 #include <criterion/criterion.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -280,4 +281,43 @@ Test(heap_alloc, usable_size_covers_request_and_is_writable)
     for (size_t i = 0; i < 64; i++)
         talc_heap_free(h, p[i]);
     HEAP_OK(h);
+}
+
+/* Two free chunks in one exponential bin, the smaller at its head, nothing else free: a request
+ * between them fits only the larger, which step 4 of the fit (docs/heap.md, "Bins and the fit
+ * policy": the scan of the bin below the ceiling bin) must find. Usable sizes u give chunks of
+ * u + 8 bytes, 4112, 4128 and 4144: one sub-bin of [4096, 8192) for every TALC_BIN_SUB_SHIFT,
+ * and the request is not at a bin's lower bound, so its ceiling bin is the one above. Both free
+ * orders, since which chunk a bin lists first is the engine's choice. */
+static void two_holes_in_one_bin(talc_heap_t *h, bool larger_first)
+{
+    const size_t small = 4104, mid = 4120, large = 4136;
+    void *a = talc_heap_alloc(h, small), *g1 = talc_heap_alloc(h, 16);
+    void *b = talc_heap_alloc(h, large), *g2 = talc_heap_alloc(h, 16);
+    cr_assert(a && g1 && b && g2);
+    static void *rest[64];
+    size_t n = test_exhaust(h, rest, 64);
+    talc_heap_free(h, larger_first ? b : a);
+    talc_heap_free(h, larger_first ? a : b);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 2, "only the two holes are free");
+    void *p = talc_heap_alloc(h, mid);
+    cr_assert_eq(p, b, "alloc(%zu) with holes of %zu and %zu usable bytes (%s freed first) "
+                 "returned %p, not the larger hole %p", mid, small, large,
+                 larger_first ? "larger" : "smaller", p, b);
+    HEAP_OK(h);
+    void *all[] = {p, g1, g2};
+    for (size_t i = 0; i < 3; i++)
+        talc_heap_free(h, all[i]);
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).used, 0);
+}
+
+Test(heap_alloc, finds_the_larger_of_two_holes_in_one_bin)
+{
+    talc_heap_t *h = test_heap(256 * 1024, NULL);
+    two_holes_in_one_bin(h, false);
+    two_holes_in_one_bin(h, true);
 }
