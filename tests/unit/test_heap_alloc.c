@@ -1,7 +1,7 @@
 /* test_heap_alloc.c — talc_heap_init, talc_heap_first_span, talc_heap_footprint and
  * talc_heap_alloc: argument checks, alignment, distinct non-overlapping blocks, zero size,
- * sizes that cannot be represented, exhaustion and recovery, and "NULL iff no fit exists" (also
- * between two holes of one bin). */
+ * sizes that cannot be represented, exhaustion and recovery, "NULL iff no fit exists" (also
+ * between two holes of one bin), and the split of a chunk whose tail can hold a free chunk. */
 #include <criterion/criterion.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -320,4 +320,40 @@ Test(heap_alloc, finds_the_larger_of_two_holes_in_one_bin)
     talc_heap_t *h = test_heap(256 * 1024, NULL);
     two_holes_in_one_bin(h, false);
     two_holes_in_one_bin(h, true);
+}
+
+/* A chunk that exceeds the request by exactly a minimum chunk is split: the tail becomes a
+ * free chunk of its own (docs/heap.md: "split off as a free chunk when it can hold one"). The
+ * chunk is made of a block of `size` and a minimum block (alloc(1)) freed together, in a heap
+ * that is otherwise full. */
+static void split_off_a_minimum_tail(talc_heap_t *h, size_t size)
+{
+    void *a = talc_heap_alloc(h, size), *m = talc_heap_alloc(h, 1), *g = talc_heap_alloc(h, 16);
+    cr_assert(a && m && g);
+    size_t ua = talc_heap_usable_size(h, a), um = talc_heap_usable_size(h, m);
+    static void *rest[64];
+    size_t n = test_exhaust(h, rest, 64);
+    talc_heap_free(h, a);
+    talc_heap_free(h, m);
+    cr_assert_eq(test_walk(h).free, 1, "the two blocks coalesced");
+    void *p = talc_heap_alloc(h, size);
+    cr_assert_eq(p, a);
+    cr_assert_eq(talc_heap_usable_size(h, p), ua, "alloc(%zu) took the minimum tail too", size);
+    test_walk_t w = test_walk(h);
+    cr_assert_eq(w.free, 1, "the tail of a minimum chunk must be a free chunk");
+    cr_assert_eq(w.largest_free, um, "the tail is one minimum chunk");
+    HEAP_OK(h);
+    talc_heap_free(h, p);
+    talc_heap_free(h, g);
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+}
+
+Test(heap_alloc, a_remainder_of_one_minimum_chunk_is_split_off)
+{
+    talc_heap_t *h = test_heap(128 * 1024, NULL);
+    static const size_t sizes[] = {1, 100, 1000, 5000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        split_off_a_minimum_tail(h, sizes[i]);
 }
