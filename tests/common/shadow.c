@@ -3,7 +3,9 @@
  * Operations (weights in op_weight): alloc, aligned alloc, free, realloc, resize in place,
  * claim, extend, truncate, release, free every block of a span, and invalid requests. Each is
  * decoded from the byte source, run against the heap, its result checked against the contract
- * in talc/heap.h, and the model updated; shadow_step then runs shadow_verify.
+ * in talc/heap.h, and the model updated; shadow_step then runs shadow_verify. A NULL from an
+ * allocation must mean that no free chunk holds the chunk size the request needs; 1 size in 32
+ * is drawn just below the largest free chunk's, to probe that.
  *
  * Who may use it: test code only. Concurrency: one model per thread; the heap is not shared.
  */
@@ -284,36 +286,69 @@ static size_t largest_free(shadow_t *s)
     return m;
 }
 
+/* The chunk sizes of docs/heap.md: an 8-byte header on every target ("Chunks": usable_size is
+ * size - 8), a minimum chunk of header, two links and footer rounded up to the quantum, and
+ * S = max(min_chunk, round_up(n + 8, q)) for a request of n bytes ("Bins and the fit policy"). */
+#define SHADOW_HDR ((size_t)8)
+
+static size_t min_chunk(const shadow_t *s)
+{
+    return (2 * SHADOW_HDR + 2 * sizeof(void *) + s->quantum - 1) & ~(s->quantum - 1);
+}
+
+static size_t req_chunk(const shadow_t *s, size_t n)
+{
+    return max_sz(min_chunk(s), (n + SHADOW_HDR + s->quantum - 1) & ~(s->quantum - 1));
+}
+
 /* An allocation of (size, align) returned NULL: that is only allowed if no free chunk could
- * have held it ("NULL iff no fit exists"). Checked with a generous margin for headers. */
+ * have held it ("NULL iff no fit exists"). Exact at the quantum: the fit (docs/heap.md, "Bins
+ * and the fit policy") finds any free chunk of S bytes. Above it, a chunk of S + align +
+ * min_chunk fits wherever it lies and must be found ("Aligned allocation", steps 1-2); a
+ * smaller one fits only if its address suits, which the bounded near-OOM scan may not try. */
 static int check_no_fit(shadow_t *s, size_t size, size_t align)
 {
-    size_t margin = align + 4 * s->quantum + 128;
     if (size > SIZE_MAX / 4)
         return 0;
+    size_t need = req_chunk(s, size);
+    if (align > s->quantum)
+        need += align + min_chunk(s);
     size_t big = largest_free(s);
     if (big == SIZE_MAX)
         return -1;
-    if (big >= size + margin)
-        FAIL("allocation of %zu (align %zu) returned NULL while a free chunk of %zu usable "
-             "bytes exists",
-             size, align, big);
+    if (big + SHADOW_HDR >= need)
+        FAIL("allocation of %zu (align %zu, a chunk of %zu) returned NULL while a free chunk "
+             "of %zu usable bytes exists",
+             size, align, need, big);
     return 0;
 }
 
 /* ---- Decoding -----------------------------------------------------------------------------*/
 
+/* Up to 63 bytes less than the largest free chunk holds: it fits there, often nowhere else,
+ * and when that chunk shares the top non-empty bin with a smaller one listed before it, only
+ * the first-fit scan of the bin below the ceiling bin finds it (docs/heap.md, "Bins and the
+ * fit policy", step 4). */
+static size_t near_fit_size(shadow_t *s, shadow_src_t *src)
+{
+    size_t d = (size_t)take(src, 1) % 64;
+    size_t big = largest_free(s);
+    return big == SIZE_MAX || big < d ? d : big - d;
+}
+
 static size_t decode_size(shadow_t *s, shadow_src_t *src)
 {
     unsigned c = (unsigned)take(src, 1);
     size_t n;
-    if (c < 140)
+    if (c >= 248)
+        n = near_fit_size(s, src);
+    else if (c < 140)
         n = (size_t)take(src, 1);
     else if (c < 200)
         n = (size_t)take(src, 2) % 2048;
     else if (c < 235)
         n = (size_t)take(src, 2) % 16384;
-    else if (c < 252)
+    else if (c < 244)
         n = (size_t)take(src, 4) % (s->cfg.max_size / 4 + 1);
     else
         n = (size_t)take(src, 4) % (s->cfg.max_size + 1);
