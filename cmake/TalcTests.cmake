@@ -12,6 +12,9 @@
 #       Not registered in TSan builds that use Criterion (it crashes there: its issue #274).
 #       With TALC_TEST_RUNNER=lite the suite links tests/lite instead (its own runner for the
 #       part of Criterion's API the suites use), and is registered under TSan too.
+#       A run that tests nothing fails (its tally "Tested: 0"): a pattern that no longer matches
+#       must not pass. talc_criterion_properties(<test> ...) gives an add_test of such a binary
+#       the same properties.
 #   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
 #                   [ARGS <args...>] [ENV <K=V...>])
 #       A plain executable that exits 0 on success (stress tests, models).
@@ -77,6 +80,9 @@ endif()
 set(TALC_TEST_FAIL_REGEX
     "ERROR: LeakSanitizer" "runtime error:" "ERROR: AddressSanitizer" "WARNING: ThreadSanitizer"
     "definitely lost" "Invalid read" "Invalid write")
+# A Criterion (or lite) run that tests nothing exits 0 too: a --filter or CRITERION_TEST_PATTERN
+# that no test matches any more, a binary whose tests are all gone. Its tally fails it.
+set(TALC_CRITERION_FAIL_REGEX ${TALC_TEST_FAIL_REGEX} "Tested: 0 \\|")
 
 set(TALC_TEST_TIMEOUT_SCALE 1)
 if(CMAKE_CROSSCOMPILING_EMULATOR)
@@ -131,6 +137,13 @@ function(talc_test_properties name timeout labels)
       ENVIRONMENT "${env}")
 endfunction()
 
+# talc_criterion_properties(<test> <timeout> <labels> [KEY=VALUE...]): talc_test_properties for
+# a run of a Criterion binary, which also fails when the run tested nothing.
+function(talc_criterion_properties name)
+  talc_test_properties(${name} ${ARGN})
+  set_tests_properties(${name} PROPERTIES FAIL_REGULAR_EXPRESSION "${TALC_CRITERION_FAIL_REGEX}")
+endfunction()
+
 function(talc_criterion_test)
   cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ENV;SLOW_ENV")
   if(NOT T_NAME OR NOT T_SOURCES)
@@ -156,13 +169,13 @@ function(talc_criterion_test)
   if(CMAKE_CROSSCOMPILING_EMULATOR)
     list(APPEND env ${T_SLOW_ENV})
   endif()
-  talc_test_properties(${T_NAME} ${T_TIMEOUT} "criterion;${T_LABELS}" ${env})
+  talc_criterion_properties(${T_NAME} ${T_TIMEOUT} "criterion;${T_LABELS}" ${env})
 
   if(TALC_VALGRIND_ENABLED)
     add_test(NAME ${T_NAME}-valgrind
              COMMAND ${TALC_VALGRIND_COMMAND} $<TARGET_FILE:${T_NAME}> --verbose -j1)
     math(EXPR vg_timeout "${T_TIMEOUT} * 10")
-    talc_test_properties(${T_NAME}-valgrind ${vg_timeout} "valgrind;${T_LABELS}"
+    talc_criterion_properties(${T_NAME}-valgrind ${vg_timeout} "valgrind;${T_LABELS}"
                          ${T_ENV} ${T_SLOW_ENV})
   endif()
 endfunction()
