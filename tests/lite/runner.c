@@ -3,12 +3,15 @@
  * up to -j of them at once, and judges it by how the child ends. Options, as Criterion's:
  * --verbose[=n] (a line per test; failures are always printed), -j<n> / -j <n> / --jobs=<n>,
  * --filter=<glob> / --filter <glob> over "suite/name". Exit status 0 if no test failed or
- * crashed, 1 otherwise or when a filter matches no test, 2 on a bad option.
+ * crashed, 1 otherwise or when no test ran (none registered, or a filter that matches none),
+ * 2 on a bad option.
  *
  * Verdicts: a child that returns from its test passes when it exits with .exit_code (0);
  * one that dies passes only if .signal names its signal; a .timeout ends it with SIGALRM
  * (reported as a timeout). A failed assertion or a skip is also written to a shared status
- * byte, so the verdict does not depend on an exit code a test could produce by itself.
+ * byte, so the verdict does not depend on an exit code a test could produce by itself; so is
+ * the end of the test and its fini functions, so a child that exits with status 0 before
+ * them (an exit(0) in the code under test) fails.
  *
  * Concurrency: the runner is one thread; registration happens in constructors before main;
  * tl_fail and tl_skip may be called from any thread of a test's child.
@@ -29,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { TL_RUNNING = 0, TL_FAILED = 1, TL_SKIPPED = 2 };
+enum { TL_RUNNING = 0, TL_FAILED = 1, TL_SKIPPED = 2, TL_DONE = 3 };
 #define TL_MAX_SUITES 64
 #define TL_MAX_JOBS 64
 
@@ -133,6 +136,8 @@ static _Noreturn void tl_run_child(const struct tl_test *t, volatile unsigned ch
         t->cfg.fini();
     if (s && s->fini)
         s->fini();
+    /* Unless a thread of the test failed it meanwhile (tl_fail then exits with status 1). */
+    __sync_bool_compare_and_swap(status, TL_RUNNING, TL_DONE);
     exit(0); /* atexit handlers and destructors run, as at the end of any process */
 }
 
@@ -191,6 +196,9 @@ static void tl_judge(const struct tl_test *t, int ws, unsigned char st, double s
         tag = "FAIL";
         snprintf(why, sizeof why, " exited with status %d; expected %d", WEXITSTATUS(ws),
                  t->cfg.exit_code);
+    } else if (WEXITSTATUS(ws) == 0 && st != TL_DONE) {
+        tag = "FAIL";
+        snprintf(why, sizeof why, " exited with status 0 before the test and its fini ended");
     }
     if (tag[0] == 'P')
         tl_sum.passed++;
@@ -309,8 +317,11 @@ int main(int argc, char **argv)
             "Skipped: %u\n",
             tl_sum.tested, tl_sum.passed, tl_sum.failed, tl_sum.crashed, tl_sum.skipped);
     free(list);
-    if (filter && tl_sum.tested + tl_sum.skipped == 0) { /* a renamed test must not pass */
-        fprintf(stderr, "lite runner: no test matches --filter %s\n", filter);
+    if (tl_sum.tested + tl_sum.skipped == 0) { /* a renamed or lost test must not pass */
+        if (filter)
+            fprintf(stderr, "lite runner: no test matches --filter %s\n", filter);
+        else
+            fprintf(stderr, "lite runner: no test registered\n");
         return 1;
     }
     return tl_sum.failed || tl_sum.crashed ? 1 : 0;

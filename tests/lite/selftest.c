@@ -1,7 +1,8 @@
 /* tests/lite/selftest.c — the lite runner's own test: suite "ok" must pass as a whole (with
  * one skip), and every test of suite "bad" must be reported as failed or crashed, so that a
- * suite run by the lite runner cannot pass by mistake. tests/lite/CMakeLists.txt checks the
- * runner's exit status and its report lines (expect.cmake).
+ * suite run by the lite runner cannot pass by mistake (also by an exit(0) before the test's
+ * end). tests/lite/CMakeLists.txt checks the runner's exit status and its report lines
+ * (expect.cmake); empty.c is a suite without tests, which must not pass either.
  *
  * Concurrency: one test per child process; bad/fail_in_thread asserts from a second thread.
  */
@@ -82,3 +83,9 @@ Test(bad, fail_in_thread)
 }
 
 Test(bad, fini_fails, .fini = ok_fini) {}
+
+/* The code under test ends the process with status 0: its end was never reached. */
+Test(bad, exits_early)
+{
+    exit(0);
+}
