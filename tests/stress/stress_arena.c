@@ -13,7 +13,9 @@
  *            stats writers into a memory stream, and talc_arena_trim on each fixed arena and
  *            the default one in turn
  * At the end every fixed arena must be back to zero live bytes and allocations with
- * allocs == frees == what the workers counted, and the reserve must be whole.
+ * allocs == frees == what the workers counted, and the reserve must be whole; and every thread
+ * must have worked (worker ops, churn cycles and watcher passes all above 0, no thread that
+ * could not be created).
  *
  * Usage: stress_arena [seconds]   or environment TALC_STRESS_SECONDS (default 2),
  *        TALC_STRESS_OPS (operations per worker, default unbounded: time decides) and
@@ -225,7 +227,7 @@ static void *churn(void *arg)
     test_rng_seed(&r, st.seed + 0xc4u);
     talc_arena_t *live[CHURN_NAMES] = {0};
     void *held[CHURN_NAMES][8];
-    while (!stopping()) {
+    do { /* once at least, so that churn_cycles shows the thread ran */
         unsigned k = (unsigned)test_rng_below(&r, CHURN_NAMES);
         if (!live[k]) {
             talc_arena_config_t c = talc_arena_config_default(churn_names[k]);
@@ -257,7 +259,7 @@ static void *churn(void *arg)
             live[k] = NULL;
         }
         atomic_fetch_add(&st.churn_cycles, 1);
-    }
+    } while (!stopping());
     for (unsigned k = 0; k < CHURN_NAMES; k++)
         if (live[k] && talc_arena_destroy(live[k], TALC_DESTROY_RELEASE_ALL) != 0)
             fail("final destroy of %s", churn_names[k]);
@@ -324,7 +326,7 @@ static void *watcher(void *arg)
     memset(prev, 0, sizeof prev);
     const char *fixed[] = {"st-a", "st-b", "st-c", "st-scope"};
     unsigned long pass = 0;
-    while (!stopping()) {
+    do { /* once at least, so that watcher_passes shows the thread ran */
         for (unsigned i = 0; i < NCOUNT; i++) {
             if (talc_arena_find(fixed[i]) != st.arenas[i])
                 fail("find(%s) did not return the fixed arena", fixed[i]);
@@ -353,7 +355,7 @@ static void *watcher(void *arg)
             if (rc != 0)
                 fail("stats writer: %d", rc);
         }
-    }
+    } while (!stopping());
     atomic_store(&st.watcher_passes, pass);
     return NULL;
 }
@@ -373,8 +375,23 @@ static talc_arena_t *fixed_arena(const char *name, unsigned stripes, talc_tcache
     return a;
 }
 
+static void start(pthread_t *t, void *(*fn)(void *), void *arg, const char *what)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    if (rc != 0) {
+        fprintf(stderr, "stress_arena: FAIL: pthread_create (%s): %s\n", what, strerror(rc));
+        exit(1);
+    }
+}
+
 static void final_checks(void)
 {
+    /* A thread that did nothing would make every other check vacuous. */
+    if (!atomic_load(&st.worker_ops) || !atomic_load(&st.churn_cycles) ||
+        !atomic_load(&st.watcher_passes))
+        fail("a thread did no work: %lu worker ops, %lu churn cycles, %lu watcher passes",
+             atomic_load(&st.worker_ops), atomic_load(&st.churn_cycles),
+             atomic_load(&st.watcher_passes));
     for (unsigned i = 0; i < NCOUNT; i++) {
         talc_arena_stats_t s;
         (void)talc_arena_get_stats(st.arenas[i], &s);
@@ -422,9 +439,9 @@ int main(int argc, char **argv)
         pthread_mutex_init(&st.box[i].lock, NULL);
     pthread_t w[WORKERS], c, v;
     for (unsigned i = 0; i < WORKERS; i++)
-        pthread_create(&w[i], NULL, worker, (void *)(uintptr_t)i);
-    pthread_create(&c, NULL, churn, NULL);
-    pthread_create(&v, NULL, watcher, NULL);
+        start(&w[i], worker, (void *)(uintptr_t)i, "worker");
+    start(&c, churn, NULL, "churn");
+    start(&v, watcher, NULL, "watcher");
     for (unsigned i = 0; i < WORKERS; i++)
         pthread_join(w[i], NULL);
     atomic_store_explicit(&st.stop, 1, memory_order_release); /* when ops ended the run */
