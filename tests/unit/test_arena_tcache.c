@@ -1,11 +1,12 @@
 /* test_arena_tcache.c — the per-thread cache in front of an arena's stripes
  * (talc_arena_config_t.thread_cache, docs/arenas.md "Thread cache"): which arenas cache,
  * counters that stay exact while blocks sit in caches (served again for other request sizes,
- * freed by other threads, flushed), the bounds on cached memory, a second free of a cached
- * block and bad pointers, a realloc after the thread moved to another CPU's empty stripe,
- * thread exit, talc_thread_cache_flush, more arenas than a thread has slots, destroy while
- * other threads cache blocks of the arena (and a new arena in its place), and the flush that
- * runs before the out-of-memory chain.
+ * freed by other threads, flushed), a shrink to half the chunk moving the block, the bounds on
+ * cached memory (a slot's 2 MiB among them), a second free of a cached block and bad pointers,
+ * a realloc after the thread moved to another CPU's empty stripe, thread exit,
+ * talc_thread_cache_flush, more arenas than a thread has slots, destroy while other threads
+ * cache blocks of the arena (and a new arena in its place), and the flush that runs before the
+ * out-of-memory chain.
  *
  * Built with TALC_TCACHE=0 (or TALC_COUNTERS=0) the same tests run and check that nothing is
  * reported cached.
@@ -258,6 +259,34 @@ Test(arena_tcache, a_minimum_block_shrinks_in_place)
     talc_free(p);
 }
 
+/* A shrink to at most half the chunk moves the block into a smaller one (the memory goes back;
+ * tcmalloc's rule), one to more than half stays in place. Chunk s = usable + 8. */
+Test(arena_tcache, a_shrink_to_half_the_chunk_moves_the_block)
+{
+    talc_arena_t *a = tc_arena("half-shrink", 1, TALC_TCACHE_ON);
+    void *p = talc_arena_malloc(a, 1000), *q = NULL;
+    cr_assert_not_null(p);
+    size_t half = (talc_usable_size(p) + 8u) / 2u; /* 504 on 64-bit targets */
+    test_pattern_fill(p, 1000, 7);
+    cr_assert_eq(talc_arena_realloc(a, p, half - 7u), p, "more than half: in place");
+    tc_assert_exact(a, half - 7u, 1, 1, 0);
+    q = talc_arena_realloc(a, p, half - 8u);
+    cr_assert_not_null(q);
+    cr_assert_eq(test_pattern_check(q, half - 8u, 7), half - 8u);
+#if TALC_TCACHE
+    cr_assert_neq(q, p, "a shrink to half the chunk (%zu bytes) must move the block", half - 8u);
+    cr_assert_leq(talc_usable_size(q), half, "into a block of half the size or less");
+    tc_assert_exact(a, half - 8u, 1, 2, 1);
+    p = q; /* and further down, a quarter of that, once more */
+    q = talc_arena_realloc(a, p, 100);
+    cr_assert_neq(q, p, "a shrink from %zu to 100 bytes must move the block", half - 8u);
+    cr_assert_eq(test_pattern_check(q, 100, 7), 100);
+#else
+    q = talc_arena_realloc(a, q, 100); /* the stripe shrinks in place: nothing to check */
+#endif
+    talc_free(q);
+}
+
 /* Requests above 64 quanta (1 KiB) are cached too, in classes 8 quanta apart up to 4 KiB and
  * 32 apart up to 16 KiB: a block freed at one size serves a request of a nearby size, with
  * the contents and the counters right. */
@@ -335,6 +364,51 @@ Test(arena_tcache, cached_memory_is_bounded)
     cr_assert_gt(s.cached_bytes, 0);
 #endif
     tc_assert_exact(a, 0, 0, N, N);
+}
+
+/* The classes above 64 quanta (talc/arena.h: 8 quanta apart up to 256, 32 apart up to 1024),
+ * as chunk sizes, and a list's cap for one (64 KiB of blocks, 8..255 of them). */
+#define TC_Q ((size_t)TALC_MIN_ALIGN)
+static size_t tc_class_chunk(unsigned k)
+{
+    return (k < 24u ? 64u + 8u * (k + 1u) : 256u + 32u * (k - 23u)) * TC_Q;
+}
+static unsigned tc_list_cap(size_t chunk)
+{
+    size_t c = TC_LIST_BYTES / chunk;
+    return c < 8u ? 8u : c > TC_LIST_BLOCKS ? TC_LIST_BLOCKS : (unsigned)c;
+}
+
+/* One thread frees a full list's worth in each of the 48 classes above 64 quanta, about 3.5
+ * MiB on 64-bit targets, with no list over its cap (nothing is parked at the stripe, which
+ * counts as cached too) and far fewer frees than a periodic trim needs: only the slot's own
+ * bound keeps it to 2 MiB plus a list. */
+Test(arena_tcache, a_slot_holds_at_most_its_bound_of_large_blocks)
+{
+    talc_arena_t *a = tc_arena("slot-bound", 1, TALC_TCACHE_ON);
+    enum { K = 48, MAX = 64 * 48 };
+    static void *p[MAX];
+    unsigned n = 0;
+    size_t freed = 0;
+    for (unsigned k = 0; k < K; k++)
+        for (unsigned i = 0, cap = tc_list_cap(tc_class_chunk(k)); i < cap && n < MAX; i++) {
+            cr_assert_not_null(p[n++] = talc_arena_malloc(a, tc_class_chunk(k) - 8u));
+            freed += tc_class_chunk(k);
+        }
+    cr_assert_gt(freed, 3 * TC_SLOT_BOUND / 2, "the test frees more than a slot may keep");
+    talc_thread_cache_flush(); /* the lists start empty (the fills' extra blocks go back) */
+    void *own = talc_arena_malloc(a, 16); /* allocated here: frees are kept for reuse */
+    for (unsigned i = 0; i < n; i++)
+        talc_free(p[i]);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_leq(s.cached_bytes, TC_SLOT_BOUND + TC_LIST_BYTES,
+                  "%zu bytes cached of %zu freed: more than one slot's bound", s.cached_bytes,
+                  freed);
+#if TC_COUNTS
+    cr_assert_gt(s.cached_bytes, TC_SLOT_BOUND / 4, "%zu bytes cached", s.cached_bytes);
+#endif
+    talc_free(own);
+    tc_assert_exact(a, 0, 0, n + 1u, n + 1u);
 }
 
 /* ---- Faults -------------------------------------------------------------------------------*/
