@@ -34,8 +34,8 @@ size_t talc_seg_overhead(void)
 
 size_t talc_seg_default_size(const talc_arena_t *a)
 {
-    if (a->cfg.source == TALC_SOURCE_OS)
-        return TALC_SEGMENT_SIZE;
+    if (a->cfg.source == TALC_SOURCE_OS) /* at least a granule: the owner map's unit */
+        return TALC_SEGMENT_SIZE > TALC_GRANULE ? TALC_SEGMENT_SIZE : TALC_GRANULE;
     return TALC_GRANULE * 4u;
 }
 

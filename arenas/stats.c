@@ -41,7 +41,9 @@ static void talc_add_ins(talc_arena_stats_t *o, const talc_stripe_snapshot_t *s,
     o->allocs += s->allocs;
     *bytes_in += s->bytes_in;
     o->cached_blocks += s->tc_moved; /* the blocks moved into caches from this stripe */
+#if TALC_COUNTERS /* without, cached_bytes stays 0 as managed and free do (stats.h's sum) */
     o->cached_bytes += s->tc_depot_bytes; /* those of them parked in its depot */
+#endif
     o->peak_bytes += s->peak_bytes;
     o->reallocs += s->reallocs;
     o->failed += s->failed;
@@ -94,7 +96,9 @@ static void talc_read_two_phase(talc_arena_t *a, talc_arena_stats_t *o, size_t *
     *bytes_in += c.bytes_in;
     o->remote_frees += c.remote;
     o->reallocs += c.reallocs;
+#if TALC_COUNTERS
     o->cached_bytes += c.held;
+#endif
     o->cached_blocks -= c.allocs;
     if ((ptrdiff_t)o->cached_blocks < 0) /* its parts were read at two moments */
         o->cached_blocks = 0;

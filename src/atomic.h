@@ -19,7 +19,7 @@
 
 /* TALC_DEBUG_YIELD: see talc/config.h. */
 
-#if TALC_DEBUG_YIELD
+#if TALC_DEBUG_YIELD && __STDC_HOSTED__ /* a freestanding build has no sched_yield */
 #include <sched.h>
 /* A per-thread xorshift decides; the state is per translation unit, which is fine for a
  * debugging aid. Plain (non-atomic) because it is thread-local. */

@@ -126,7 +126,11 @@ static void *talc_locked_move(talc_locked_heap_t *lh, talc_heap_t *h, void *ptr,
                               size_t old)
 {
     size_t keep = old < size ? old : size;
-    bool unlocked = TALC_REALLOC_UNLOCKED_COPY && keep >= TALC_REALLOC_UNLOCKED_COPY;
+#if TALC_REALLOC_UNLOCKED_COPY > 0
+    bool unlocked = keep >= TALC_REALLOC_UNLOCKED_COPY;
+#else /* off: no comparison that gcc's -Wtype-limits would call always true */
+    bool unlocked = false;
+#endif
     void *np = unlocked ? talc_heap_alloc(h, size) : NULL;
     if (!np) {
         if (unlocked) /* one realloc, counted once: by talc_heap_realloc if it fails too */

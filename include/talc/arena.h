@@ -182,13 +182,14 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
  *  default arena, NULL or an unknown flag, -EPERM if it is another arena's fallback (so
- *  arenas that name each other as fallback are never destroyed). Blocks that threads' caches hold are not live:
- *  destroy takes them back from every thread first. In a fork child, blocks cached by the
- *  parent's other threads (which the child does not have) stay allocated: destroy returns
- *  -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits for concurrent lookups to
- *  finish (an RCU grace period) before freeing. No other thread may still be bound to it or
- *  have a scope of it open ("Routing", below). Once destroyed, the handle is gone: a second
- *  destroy (or any other use) is undefined, as its memory is unmapped. */
+ *  arenas that name each other as fallback are never destroyed). Blocks that threads' caches
+ *  hold are not live: destroy takes them back from every thread first. In a fork child,
+ *  blocks cached by the parent's other threads (which the child does not have) stay
+ *  allocated: destroy returns -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits
+ *  for concurrent lookups to finish (an RCU grace period) before freeing. No other thread may
+ *  still be bound to it or have a scope of it open ("Routing", below). Once destroyed, the
+ *  handle is gone: a second destroy (or any other use) is undefined, as its memory is
+ *  unmapped. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
@@ -217,10 +218,10 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  (talc_arena_of tells). Semantics as glibc's realloc(3): size 0 frees ptr and returns NULL;
  *  NULL + ENOMEM leaves ptr intact. In an arena with thread caches a cache-sized block
  *  (talc_tcache_mode_t) stays in place when the new size fits its chunk and fills more than
- *  half of it or the chunk is the minimum one (counted as a realloc), and is otherwise moved through the calling thread's
- *  cache when the new size is cache-sized too (counted as an allocation and a free, as a move
- *  through the allocation path is; a move inside the heap of the block's stripe counts as a
- *  realloc). */
+ *  half of it or the chunk is the minimum one (counted as a realloc), and is otherwise moved
+ *  through the calling thread's cache when the new size is cache-sized too (counted as an
+ *  allocation and a free, as a move through the allocation path is; a move inside the heap of
+ *  the block's stripe counts as a realloc). */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno

@@ -1,8 +1,10 @@
 /* talc/config.h — compile-time options, export macro and the few shared types.
  *
  * Every option lives in this one block: `#ifndef TALC_X` / default / what it does. Each is
- * mirrored by a CMake option of the same name (CMakeLists.txt, "Options"). A project may put
- * its own values in a header named by TALC_CONFIG_HEADER, included first.
+ * mirrored by a CMake option of the same name (CMakeLists.txt, "Options"). A project that
+ * builds the sources without CMake may put its own values in a header named by
+ * TALC_CONFIG_HEADER, included first; with CMake, set the CMake options instead (CMake passes
+ * every mirrored macro on the command line, so the header could set only the others).
  *
  * Concurrency: none (declarations only).
  */
@@ -20,7 +22,8 @@
 #endif
 
 /* TALC_DEBUG: assertion tier. 0 = none, 1 = cheap checks on public entry (default for debug
- * builds), 2 = internal assertions, 3 = run the full invariant checker after every operation. */
+ * builds), 2 = reserved for internal assertions (today the same code as 1), 3 = run the full
+ * invariant checker after every operation. */
 #ifndef TALC_DEBUG
 #define TALC_DEBUG 0
 #endif
@@ -57,7 +60,10 @@
 
 /* TALC_PAGEMAP_SHIFT: log2 of the owner map's granule (12..30; default 16 = 64 KiB). Arena
  * segments are aligned to it; a smaller granule suits small caller buffers on embedded targets,
- * a larger one uses fewer map leaves. */
+ * a larger one uses fewer map leaves. Budgets, borrow ceilings and buffers are at least a
+ * granule. The test suite is run at the default only: several of its tests size their blocks
+ * and budgets for 64 KiB granules and fail at other values (2026-12-04), which says nothing
+ * about the library. */
 #ifndef TALC_PAGEMAP_SHIFT
 #define TALC_PAGEMAP_SHIFT 16
 #endif

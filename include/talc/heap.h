@@ -121,8 +121,9 @@ typedef struct talc_heap_counters_s {
 
 /* ---- Life cycle ---------------------------------------------------------------------------*/
 
-/** Bytes of memory the heap's control block needs: constant for a build, < 8 KiB (about 7 KiB
- *  on 64-bit targets with the default TALC_BIN_SUB_SHIFT, 2.3 KiB with 3). */
+/** Bytes of memory the heap's control block needs: constant for a build, < 8 KiB up to
+ *  TALC_BIN_SUB_SHIFT 5 (about 7 KiB on 64-bit targets at the default 5, 2.3 KiB at 3) and
+ *  < 16 KiB at 6 (13 KiB). */
 TALC_API size_t talc_heap_footprint(void);
 
 /** Place a heap's control block at `mem` and claim the rest of [mem, mem+size) as its first
@@ -146,9 +147,9 @@ TALC_API void *talc_heap_alloc(talc_heap_t *heap, size_t size) TALC_MALLOC_ATTR 
 /** As talc_heap_alloc with alignment `align` (any power of two; smaller than TALC_MIN_ALIGN
  *  means TALC_MIN_ALIGN). Returns NULL if align is 0 or not a power of two, or as alloc,
  *  except that near OOM the search is bounded: O(1) when a chunk of size + align is free
- *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN) smaller free chunks, largest bins first, are
- *  tested for an aligned fit where they lie, so NULL is possible while a fit exists further
- *  on in a fragmented heap. */
+ *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN, an internal knob) smaller
+ *  free chunks, largest bins first, are tested for an aligned fit where they lie, so NULL is
+ *  possible while a fit exists further on in a fragmented heap. */
 TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size, size_t align)
     TALC_MALLOC_ATTR TALC_NONNULL(1);
 

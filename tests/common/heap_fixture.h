@@ -88,6 +88,14 @@ static inline talc_heap_t *test_heap(size_t size, const talc_heap_opts_t *opts)
     return h;
 }
 
+/* 8 KiB, or the same room past a control block that leaves less (TALC_BIN_SUB_SHIFT=6 on
+ * 64-bit targets): the size of the tests' small heaps. */
+static inline size_t test_small_heap(void)
+{
+    size_t room = talc_heap_footprint() + 1152;
+    return room > 8192 ? room : 8192;
+}
+
 /* The full invariant check must pass. */
 #define HEAP_OK(h)                                                                            \
     do {                                                                                      \

@@ -210,7 +210,7 @@ Test(heap_counters, realloc_into_the_chunk_below_counts_as_moving)
 
 Test(heap_counters, spans_claim_extend_truncate_release)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     talc_heap_counters_t c0 = test_counters(h);
     unsigned char *buf = test_buffer(64 * 1024);
     talc_span_t *s = talc_heap_claim(h, buf + 99, 10001); /* Talc's odd-offset case */

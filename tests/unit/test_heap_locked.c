@@ -116,7 +116,7 @@ static void slides_down(size_t below, size_t size, size_t grow)
 
 Test(heap_locked, realloc_slides_down_when_nothing_else_fits)
 {
-    size_t big = TALC_REALLOC_UNLOCKED_COPY ? TALC_REALLOC_UNLOCKED_COPY : 16384;
+    size_t big = TALC_REALLOC_UNLOCKED_COPY > 16384 ? TALC_REALLOC_UNLOCKED_COPY : 16384;
     slides_down(2000, 1000, 2500);
     slides_down(2 * big, big, 2 * big);
 }
@@ -125,7 +125,7 @@ Test(heap_locked, realloc_slides_down_when_nothing_else_fits)
  * outside the lock (found 2026-12-04: it counted its first try and talc_heap_realloc's). */
 Test(heap_locked, a_failed_realloc_counts_once)
 {
-    size_t big = TALC_REALLOC_UNLOCKED_COPY ? TALC_REALLOC_UNLOCKED_COPY : 16384;
+    size_t big = TALC_REALLOC_UNLOCKED_COPY > 16384 ? TALC_REALLOC_UNLOCKED_COPY : 16384;
     talc_locked_heap_t *lh = locked_heap(64 * 1024 + 4 * big, NULL, NULL);
     size_t sizes[] = {1000, big};
     for (size_t i = 0; i < 2; i++) {
@@ -133,7 +133,7 @@ Test(heap_locked, a_failed_realloc_counts_once)
         cr_assert_not_null(p);
         talc_heap_counters_t c0, c1;
         talc_locked_counters(lh, &c0);
-        cr_assert_null(talc_locked_realloc(lh, p, 1u << 20), "more than the heap holds");
+        cr_assert_null(talc_locked_realloc(lh, p, 8 * big), "more than the heap holds");
         cr_assert_null(talc_locked_realloc(lh, p, SIZE_MAX - 64));
         talc_locked_counters(lh, &c1);
 #if TALC_COUNTERS

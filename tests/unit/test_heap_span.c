@@ -38,7 +38,7 @@ static size_t span_count(const talc_heap_t *h)
 
 Test(heap_span, claims_several_and_iterates_in_claim_order)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     talc_span_t *first = talc_heap_first_span(h);
     cr_assert_not_null(first);
     talc_span_t *s[4];
@@ -82,7 +82,7 @@ Test(heap_span, claims_several_and_iterates_in_claim_order)
 
 Test(heap_span, claim_refuses_null_and_tiny_ranges)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     talc_heap_counters_t before = test_counters(h);
     unsigned char *buf = test_buffer(4096);
     cr_assert_null(talc_heap_claim(h, NULL, 4096), "address 0 is refused");
@@ -99,7 +99,7 @@ Test(heap_span, claim_refuses_null_and_tiny_ranges)
 /* A tiny range at a low address (just above 0): refused, never touched. */
 Test(heap_span, claim_refuses_tiny_range_near_address_zero)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     for (uintptr_t b = 1; b < 256; b++)
         for (size_t size = 0; size < NEVER_FITS; size += 7)
             cr_assert_null(talc_heap_claim(h, (void *)b, size));
@@ -110,7 +110,7 @@ Test(heap_span, claim_refuses_tiny_range_near_address_zero)
  * smaller than NEVER_FITS, so the only correct answer is NULL without touching memory. */
 Test(heap_span, claim_at_the_top_of_the_address_space_never_wraps)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     for (uintptr_t back = 1; back <= 512; back++) {
         void *base = (void *)(UINTPTR_MAX - back + 1); /* [base, 2^N) holds `back` bytes */
         if (back < NEVER_FITS) {
@@ -131,7 +131,7 @@ static void min_size_guarantee(size_t line)
 {
     talc_heap_opts_t o = {0};
     o.cache_line = line;
-    talc_heap_t *h = test_heap(8 * 1024, &o);
+    talc_heap_t *h = test_heap(test_small_heap(), &o);
     size_t min = talc_span_min_size(h);
     cr_assert_geq(min, NEVER_FITS);
     unsigned char *buf = test_buffer_aligned(min + 8192, 4096);
@@ -152,7 +152,7 @@ static void min_size_guarantee(size_t line)
 
 Test(heap_span, min_size_fits_at_every_base_misalignment)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     /* Use up the first span so that allocations must come from the claimed one. */
     static void *rest[16];
     test_exhaust(h, rest, 16);
@@ -184,7 +184,7 @@ Test(heap_span, min_size_is_the_smallest)
     for (size_t li = 0; li < 3; li++) {
         talc_heap_opts_t o = {0};
         o.cache_line = lines[li];
-        talc_heap_t *h = test_heap(8 * 1024, &o);
+        talc_heap_t *h = test_heap(test_small_heap(), &o);
         size_t min = talc_span_min_size(h);
         unsigned char *buf = test_buffer_aligned(min + 16384, 8192);
         bool some_fail = false;
@@ -202,7 +202,7 @@ Test(heap_span, min_size_is_the_smallest)
 
 Test(heap_span, extend_grows_the_top)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     static void *rest[16];
     size_t nr = test_exhaust(h, rest, 16);
     unsigned char *buf = test_buffer(64 * 1024);
@@ -245,7 +245,7 @@ Test(heap_span, extend_grows_the_top)
 /* Extend when the top chunk is allocated: a new free chunk appears above it. */
 Test(heap_span, extend_above_an_allocated_top)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     unsigned char *buf = test_buffer(64 * 1024);
     talc_span_t *s = talc_heap_claim(h, buf, 4096);
     static void *rest[16];
@@ -266,7 +266,7 @@ Test(heap_span, extend_above_an_allocated_top)
 
 Test(heap_span, truncate_gives_back_the_free_top)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     unsigned char *buf = test_buffer(64 * 1024);
     talc_span_t *s = talc_heap_claim(h, buf, 64 * 1024);
     static void *rest[16];
@@ -362,7 +362,7 @@ Test(heap_span, truncate_extend_round_trip)
 
 Test(heap_span, release_is_busy_until_empty)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     static void *rest[16];
     size_t nr = test_exhaust(h, rest, 16);
     unsigned char *buf = test_buffer(32 * 1024);

@@ -68,7 +68,7 @@ Test(heap_walk, fresh_heap_is_one_free_chunk_that_fits_exactly)
 
 Test(heap_walk, visits_every_block_in_order)
 {
-    talc_heap_t *h = test_heap(8 * 1024, NULL);
+    talc_heap_t *h = test_heap(test_small_heap(), NULL);
     unsigned char *buf[3];
     for (size_t i = 0; i < 3; i++) {
         buf[i] = test_buffer(64 * 1024);
