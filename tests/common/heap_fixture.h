@@ -170,6 +170,13 @@ static inline size_t test_fill(talc_heap_t *h, size_t size, void **out, size_t m
     return n;
 }
 
+/* Free each of the n blocks at p (what test_fill or test_exhaust took, say). */
+static inline void test_free_each(talc_heap_t *h, void *const *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        talc_heap_free(h, p[i]);
+}
+
 /* Allocate everything that is left in the largest free chunks (so later requests must
  * use exactly the holes the test makes). Returns how many blocks it took (at most max). */
 static inline size_t test_exhaust(talc_heap_t *h, void **out, size_t max)

@@ -307,11 +307,9 @@ static void two_holes_in_one_bin(talc_heap_t *h, bool larger_first)
                  "returned %p, not the larger hole %p", mid, small, large,
                  larger_first ? "larger" : "smaller", p, b);
     HEAP_OK(h);
-    void *all[] = {p, g1, g2};
-    for (size_t i = 0; i < 3; i++)
-        talc_heap_free(h, all[i]);
-    for (size_t i = 0; i < n; i++)
-        talc_heap_free(h, rest[i]);
+    void *const all[] = {p, g1, g2};
+    test_free_each(h, all, 3);
+    test_free_each(h, rest, n);
     HEAP_OK(h);
     cr_assert_eq(test_walk(h).used, 0);
 }
@@ -344,10 +342,9 @@ static void split_off_a_minimum_tail(talc_heap_t *h, size_t size)
     cr_assert_eq(w.free, 1, "the tail of a minimum chunk must be a free chunk");
     cr_assert_eq(w.largest_free, um, "the tail is one minimum chunk");
     HEAP_OK(h);
-    talc_heap_free(h, p);
-    talc_heap_free(h, g);
-    for (size_t i = 0; i < n; i++)
-        talc_heap_free(h, rest[i]);
+    void *const done[] = {p, g};
+    test_free_each(h, done, 2);
+    test_free_each(h, rest, n);
     HEAP_OK(h);
 }
 
