@@ -122,7 +122,7 @@ static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
     talc_cpu_stripes(a, home);
     /* What the offset learned was about another arena or CPU: start again from home. */
     talc_ts.offset = 0;
-    talc_stripe_t *s = talc_drift(a, 0);
+    talc_stripe_t *s = talc_arena_stripe(a, home);
     talc_ts.c_id = a->id;
     talc_ts.c_cpu = cpu;
     talc_ts.c_stripe = s;
