@@ -402,8 +402,9 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
         return -EBUSY;
     /* The probe above decides -EPERM before -EBUSY; this re-check under the registry lock
      * catches an arena naming `a` as fallback that was created since. */
-    if (talc_registry_remove(a, talc_falls_back_to) != 0) /* waits out concurrent lookups */
-        return -EPERM;
+    int rc = talc_registry_remove(a, talc_falls_back_to); /* waits out concurrent lookups */
+    if (rc != 0)
+        return rc; /* -EPERM, or -EDEADLK inside a foreach callback */
     talc_reserve_leave(a);
     talc_dispatch_forget(a);
     talc_arena_free_struct(a);

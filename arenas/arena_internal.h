@@ -317,7 +317,9 @@ int talc_arena_default_preset(const talc_arena_config_t *cfg);
 
 int talc_registry_add(talc_arena_t *a);        /* -EEXIST if the name is taken */
 /* Unregister a unless veto(other, a) holds for another registered arena (-EPERM), checked
- * under the registry lock; then waits for a grace period before returning 0. */
+ * under the registry lock; then waits for a grace period before returning 0. -EDEADLK (and
+ * nothing done) when the calling thread is inside a foreach callback: the grace period would
+ * wait for it. */
 int talc_registry_remove(talc_arena_t *a,
                          bool (*veto)(const talc_arena_t *other, const talc_arena_t *a));
 void talc_registry_lock(void);
@@ -326,6 +328,25 @@ void talc_registry_reinit_lock(void);                   /* fork child */
 void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock held */
 
 /* ---- Dispatch (arenas/dispatch.c) ---------------------------------------------------------*/
+
+/* A thread's routing state: the arena (bound, scopes), its stripe (dispatch.c keeps the
+ * rest), and how many foreach callbacks it is inside (registry.c). One thread-local object
+ * (each costs a load-time relocation); only its own thread touches it. */
+typedef struct talc_tstate {
+    talc_arena_t *bound;
+    talc_arena_t *scope[TALC_SCOPE_MAX];
+    unsigned depth;
+    unsigned offset; /* steps from home among its CPU's stripes (talc_drift); moved on contention */
+    talc_stripe_t *last; /* the stripe this thread allocated from last */
+    /* The stripe chosen last time, valid while the arena (by creation number: an address can
+     * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
+    unsigned c_id;
+    unsigned c_cpu;
+    unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
+    talc_stripe_t *c_stripe;
+    unsigned reading; /* talc_arena_foreach callbacks this thread is inside (registry.c) */
+} talc_tstate_t;
+extern __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
 /* The default arena once created (arena.c; published with a release store). */
 extern _Atomic(talc_arena_t *) talc_default_arena;

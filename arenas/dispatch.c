@@ -25,21 +25,8 @@
 #include "arena_internal.h"
 #include "cpu_id.h"
 
-typedef struct talc_tstate {
-    talc_arena_t *bound;
-    talc_arena_t *scope[TALC_SCOPE_MAX];
-    unsigned depth;
-    unsigned offset; /* steps from home among its CPU's stripes (talc_drift); moved on contention */
-    talc_stripe_t *last; /* the stripe this thread allocated from last */
-    /* The stripe chosen last time, valid while the arena (by creation number: an address can
-     * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
-    unsigned c_id;
-    unsigned c_cpu;
-    unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
-    talc_stripe_t *c_stripe;
-} talc_tstate_t;
-
-static __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
+/* The calling thread's state (arena_internal.h). */
+__thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
 __thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
 

@@ -11,8 +11,9 @@
  * thread to announce quiescent states. A read lock costs more in bp, but only lookups and
  * enumeration take it, never allocation.
  *
- * Concurrency: find/foreach anywhere (not from inside a foreach callback that creates or
- * destroys); add/remove serialise on the registry lock (rank: first).
+ * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first).
+ * A foreach callback must not create arenas; remove inside one returns -EDEADLK (the grace
+ * period would wait for the caller's own read-side section).
  */
 #include <errno.h>
 #include <string.h>
@@ -98,11 +99,13 @@ size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
         return 0;
     (void)talc_arena_default();
     urcu_bp_read_lock();
+    talc_ts.reading++; /* a remove inside would wait for this section */
     for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {
         n++;
         if (!fn(a, ctx))
             break;
     }
+    talc_ts.reading--;
     TALC_TSAN_READ_DONE();
     urcu_bp_read_unlock();
     return n;
@@ -145,6 +148,8 @@ static talc_arena_t *talc_reg_unlink(_Atomic(talc_arena_t *) *head, talc_arena_t
 int talc_registry_remove(talc_arena_t *a, bool (*veto)(const talc_arena_t *other,
                                                         const talc_arena_t *a))
 {
+    if (talc_ts.reading) /* inside foreach: the grace period below would wait for us */
+        return -EDEADLK;
     talc_mutex_lock(&talc_reg_mutex);
     /* Under the lock, so no arena registered after this check can be missed by it. */
     for (talc_arena_t *x = talc_reg_load(&talc_reg_head); veto && x; x = talc_reg_load(&x->reg_next)) {

@@ -173,7 +173,9 @@ TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 TALC_API talc_arena_t *talc_arena_find(const char *name);
 
 /** Call fn for each registered arena (the default arena included) in creation order, until it
- *  returns false. Lock-free (RCU read side); fn must not create or destroy arenas. Returns the
+ *  returns false. Lock-free (RCU read side); fn must not create arenas, and a destroy inside fn
+ *  (or in a callback that a call made by fn runs) returns -EDEADLK. fn runs inside the read
+ *  side: a destroy on another thread waits until it returns, so keep it short. Returns the
  *  number of arenas visited (0 for a NULL fn). */
 TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx);
 
@@ -182,11 +184,13 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
 /** Unregister and destroy an arena: returns 0, -EBUSY if it has live allocations (unless
  *  TALC_DESTROY_RELEASE_ALL; then every pointer from it becomes invalid), -EINVAL for the
  *  default arena, NULL or an unknown flag, -EPERM if it is another arena's fallback (so
- *  arenas that name each other as fallback are never destroyed). Blocks that threads' caches
- *  hold are not live: destroy takes them back from every thread first. In a fork child,
- *  blocks cached by the parent's other threads (which the child does not have) stay
- *  allocated: destroy returns -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL. Waits
- *  for concurrent lookups to finish (an RCU grace period) before freeing. No other thread may
+ *  arenas that name each other as fallback are never destroyed), -EDEADLK inside a
+ *  talc_arena_foreach callback (the grace period below could never end). Blocks that
+ *  threads' caches hold are not live: destroy takes them back from every thread first. In a
+ *  fork child, blocks cached by the parent's other threads (which the child does not have)
+ *  stay allocated: destroy returns -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL.
+ *  Waits for concurrent lookups to finish (an RCU grace period) before freeing, so a
+ *  talc_arena_foreach callback running on another thread delays it. No other thread may
  *  still be bound to it or have a scope of it open ("Routing", below). Once destroyed, the
  *  handle is gone: a second destroy (or any other use) is undefined, as its memory is
  *  unmapped. */

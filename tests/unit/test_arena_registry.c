@@ -1,14 +1,17 @@
 /* test_arena_registry.c — the life-cycle contracts of talc/arena.h, one thread: create (name
  * rules, configuration validation, EEXIST), find, foreach (creation order, the default arena,
- * early stop), destroy (EINVAL, EBUSY, EPERM, RELEASE_ALL), binding and scopes across a
- * destroy, and the shape options (stripes, initial size, NUMA node).
+ * early stop), destroy (EINVAL, EBUSY, EPERM, RELEASE_ALL, EDEADLK inside foreach), binding
+ * and scopes across a destroy, and the shape options (stripes, initial size, NUMA node).
  *
  * Public API only; each test is its own process (only the default arena exists at start). */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -621,4 +624,39 @@ Test(arena_registry, numa_node_binding_still_allocates)
     cr_assert_not_null(p);
     memset(p, 1, 100000);
     talc_free(p);
+}
+
+/* ---- Destroy from inside a lookup ---------------------------------------------------------*/
+
+/* A foreach callback runs inside an RCU read-side section, and destroy waits for a grace
+ * period, which cannot end while the caller itself is a reader: until 2026-12-05 this hung
+ * for good. liburcu-bp blocks every signal while it waits, so an alarm cannot end it: the
+ * callback runs on a thread that the test waits for with a timeout instead. */
+static int test_victim_rc = 1;
+
+static bool test_destroy_victim(talc_arena_t *a, void *ctx)
+{
+    if (a == ctx)
+        test_victim_rc = talc_arena_destroy(a, 0);
+    return true;
+}
+
+static void *test_foreach_destroying(void *victim)
+{
+    (void)talc_arena_foreach(test_destroy_victim, victim);
+    return NULL;
+}
+
+Test(arena_registry, destroy_inside_foreach_is_edeadlk)
+{
+    talc_arena_t *victim = test_arena("victim", 1);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, test_foreach_destroying, victim), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    cr_assert_eq(pthread_timedjoin_np(t, NULL, &until), 0, "destroy inside foreach hung");
+    cr_assert_eq(test_victim_rc, -EDEADLK, "destroy inside foreach: %d", test_victim_rc);
+    cr_assert_eq(talc_arena_find("victim"), victim, "still registered");
+    cr_assert_eq(talc_arena_destroy(victim, 0), 0, "outside foreach it goes");
 }
