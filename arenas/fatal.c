@@ -12,8 +12,9 @@
  * faults (a give-back of several corrupted cached blocks) reports the first and then one fault
  * saying there were more.
  *
- * Concurrency: the handler pair is published with a release store of a pointer to an immutable
- * pair, read with an acquire load, so a fault on any thread sees a consistent (fn, ctx). A
+ * Concurrency: the handler pair is published with a release store of a pointer to a pair,
+ * read with an acquire load, so a fault on any thread sees a consistent (fn, ctx) unless two
+ * more sets complete while it reads (talc_fatal_slots). A
  * held fault is thread-local. talc_fatal_lock serialises setters; the fork handlers take it
  * (arenas/fork.c), so a child can always set a handler.
  */
@@ -31,8 +32,11 @@ typedef struct talc_fatal_pair {
     void *ctx;
 } talc_fatal_pair_t;
 
-/* Two slots alternate so a new pair never overwrites the one a racing fault may be reading
- * (handlers change rarely: at start-up and in tests). */
+/* Two slots alternate so that one new pair does not overwrite the one a racing fault may be
+ * reading. Two sets in a row do: a fault that loaded slot 0, then saw two sets complete
+ * before it read fn and ctx, could read a mix of the newest pair and the first (and the
+ * fields are plain: a data race in C11's terms). Handlers change rarely (at start-up and in
+ * tests), so this stays (review of 2026-12-05). */
 static talc_fatal_pair_t talc_fatal_slots[2];
 static _Atomic(talc_fatal_pair_t *) talc_fatal_current;
 talc_mutex_t talc_fatal_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF); /* fork_internal.h */

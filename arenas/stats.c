@@ -4,7 +4,8 @@
  * Concurrency: lock-free for the stripe counters (stripe_stats.c); the caches' share is read
  * under the caches' registry lock, which allocation takes only on a thread's first use of an
  * arena, on a slot change and when a thread exits; the arena's source and borrowed byte counts
- * are read under its grow lock, which allocation takes only when growing.
+ * are read without its grow lock (which is held across mmap), with relaxed loads of figures
+ * that segment.c stores with relaxed stores under it.
  */
 #include <errno.h>
 #include <string.h>

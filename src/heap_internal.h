@@ -157,8 +157,11 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
 /* One writer changes a heap's counters (whoever holds the heap, or its lock), but a monitor may
  * read the size_t ones at the same time (arenas/stripe_stats.c, inside a seqlock). So they are
  * stored with relaxed atomic stores (a plain store on every 64-bit target: no cost), and the
- * writer's own loads stay plain. uint64_t totals on 32-bit targets are not read concurrently
- * and are stored plainly (no libatomic on bare metal). */
+ * writer's own loads stay plain. uint64_t totals on 32-bit targets are stored plainly (no
+ * libatomic on bare metal); one of them, total_bytes, is read by monitors there too
+ * (TALC_CNT_RD64, its low word only, inside the seqlock, which discards a value read while a
+ * section was open): a data race in C11's terms, a word-sized aligned load on the hardware
+ * (review of 2026-12-05; not changed). */
 TALC_INLINE void talc_pub_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 TALC_INLINE void talc_pub_plain(uint64_t *p, uint64_t v) { *p = v; }
 #define TALC_PUBLISH(lv, v) _Generic(&(lv), size_t *: talc_pub_size, default: talc_pub_plain)(&(lv), (v))

@@ -28,7 +28,10 @@ extern "C" {
 /** Set the reserve up once per process: `size` bytes (rounded up to the owner-map granule).
  *  Returns 0, -EALREADY if already set up, -EINVAL for size 0 or an unknown flag, -ENOMEM
  *  (also for a size above SIZE_MAX / 2, and when the kernel refuses to populate a
- *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). */
+ *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). Holds the
+ *  reserve lock while it maps, locks and populates the reserve: a borrow (under a stripe
+ *  lock), an arena creation or talc_reserve_get_stats on another thread waits for that, so
+ *  call it at start-up, before other threads allocate. */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
