@@ -65,13 +65,16 @@ static size_t talc_utf8_char(const unsigned char *s)
  * need to escape only the quote and the backslash. */
 static bool talc_name_ok(const char *n)
 {
-    if (!n || !n[0] || strnlen(n, TALC_ARENA_NAME_MAX + 1u) > TALC_ARENA_NAME_MAX)
+    if (!n || !n[0])
         return false;
+    /* Stops once past the bound: reads at most TALC_ARENA_NAME_MAX + 4 bytes of a long name. */
     for (const unsigned char *s = (const unsigned char *)n; *s;) {
         size_t k = talc_utf8_char(s);
         if (k == 0)
             return false;
         s += k;
+        if ((size_t)(s - (const unsigned char *)n) > TALC_ARENA_NAME_MAX)
+            return false;
     }
     return true;
 }

@@ -5,24 +5,18 @@
  */
 #include <stdalign.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include "atomic.h"
+#include "sysfs_read.h"
 #include "talc/platform.h"
 
 static talc_atomic_size talc_line_cache; /* 0 = not computed yet */
 
 static size_t talc_line_from_sysfs(void)
 {
-    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size", "r");
-    unsigned long v = 0;
-    if (f) {
-        if (fscanf(f, "%lu", &v) != 1)
-            v = 0;
-        fclose(f);
-    }
-    return (size_t)v;
+    uint32_t v = talc_sysfs_read_u("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size");
+    return v == TALC_SYSFS_NONE ? 0 : v;
 }
 
 static size_t talc_line_from_cpu(void)

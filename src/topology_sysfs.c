@@ -3,8 +3,8 @@
  * the hwloc build's tests compile it too, to check that both backends agree.
  *
  * Who calls it: talc_topology_get() (once per process) and tests (with a fake sysfs tree).
- * Concurrency: reentrant; it keeps no state. Allocation: none (open/read on stack buffers,
- * no stdio, no malloc), so it is safe under a malloc shim.
+ * Concurrency: reentrant; it keeps no state. Allocation: none (sysfs_read.c: open/read on
+ * stack buffers, no stdio, no malloc), so it is safe under a malloc shim.
  *
  * What it reads, under sysdir (normally /sys/devices/system), for each CPU N < ncpus:
  *   cpu/cpuN/topology/thread_siblings_list (else core_cpus_list)  -> core_first
@@ -16,12 +16,14 @@
  */
 #include "topology.h"
 
-#include <fcntl.h>
 #include <stddef.h>
 #include <unistd.h>
 
+#include "sysfs_read.h"
+
+_Static_assert(TALC_SYSFS_NONE == TALC_TOPOLOGY_NONE, "sysfs_read.h's no-number is NONE");
+
 #define TALC_SYSFS_PATH 512u    /* longest path built */
-#define TALC_SYSFS_VALUE 64u    /* bytes read from a file (enough for a first number) */
 #define TALC_SYSFS_INDEXES 32u  /* cache/indexK searched */
 
 /* ---- Paths without stdio ----------------------------------------------------------------- */
@@ -69,34 +71,7 @@ static void talc_sysfs_cache_path(char *buf, const char *sysdir, unsigned cpu, u
     talc_sysfs_put(buf, &at, name);
 }
 
-/* ---- Values ------------------------------------------------------------------------------ */
-
-/* Reads up to TALC_SYSFS_VALUE - 1 bytes of path into val (NUL-terminated). 0, or -1. */
-static int talc_sysfs_read(const char *path, char *val)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, val, TALC_SYSFS_VALUE - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    val[n] = '\0';
-    return 0;
-}
-
-/* The first unsigned number in s (at its start, after blanks), or NONE. */
-static uint32_t talc_sysfs_first_u(const char *s)
-{
-    uint64_t v = 0;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (*s < '0' || *s > '9')
-        return TALC_TOPOLOGY_NONE;
-    for (; *s >= '0' && *s <= '9' && v < TALC_TOPOLOGY_NONE; s++)
-        v = v * 10u + (uint64_t)(*s - '0');
-    return v < TALC_TOPOLOGY_NONE ? (uint32_t)v : TALC_TOPOLOGY_NONE;
-}
+/* ---- Values (reading a file: sysfs_read.c) -------------------------------------------------- */
 
 /* The last unsigned number in s ("0-3" gives 3), or NONE. */
 static uint32_t talc_sysfs_last_u(const char *s)
@@ -106,12 +81,6 @@ static uint32_t talc_sysfs_last_u(const char *s)
         if (*p >= '0' && *p <= '9' && (p == s || p[-1] < '0' || p[-1] > '9'))
             last = p;
     return last ? talc_sysfs_first_u(last) : TALC_TOPOLOGY_NONE;
-}
-
-static uint32_t talc_sysfs_read_u(const char *path)
-{
-    char val[TALC_SYSFS_VALUE];
-    return talc_sysfs_read(path, val) == 0 ? talc_sysfs_first_u(val) : TALC_TOPOLOGY_NONE;
 }
 
 /* ---- Per CPU ----------------------------------------------------------------------------- */

@@ -54,6 +54,32 @@ Test(arena_registry, name_lengths)
     cr_assert_eq(talc_arena_find("1"), one, "one byte is enough");
 }
 
+/* The bound is in bytes, also when the last character is several: "é" (2 bytes) and "€" (3)
+ * ending exactly at TALC_ARENA_NAME_MAX fit; one byte further they do not. */
+Test(arena_registry, a_multibyte_last_character_counts_every_byte)
+{
+    static const char *const tail[] = {"\xc3\xa9", "\xe2\x82\xac"};
+    for (size_t t = 0; t < 2; t++) {
+        size_t k = strlen(tail[t]);
+        for (size_t over = 0; over < 2; over++) {
+            char name[TALC_ARENA_NAME_MAX + 2];
+            size_t ascii = TALC_ARENA_NAME_MAX - k + over;
+            memset(name, 'a' + (int)t, ascii);
+            memcpy(name + ascii, tail[t], k + 1);
+            talc_arena_config_t c = talc_arena_config_default(name);
+            errno = 0;
+            talc_arena_t *a = talc_arena_create(&c);
+            if (over) {
+                cr_assert_null(a, "%zu bytes accepted", ascii + k);
+                cr_assert_eq(errno, EINVAL);
+            } else {
+                cr_assert_not_null(a, "%zu bytes refused", ascii + k);
+                cr_assert_eq(talc_arena_destroy(a, 0), 0);
+            }
+        }
+    }
+}
+
 Test(arena_registry, name_is_copied)
 {
     char name[16] = "copied";
