@@ -24,13 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "granule.h"
 #include "talc/arena.h"
 #include "talc/platform.h"
 #include "talc/reserve.h"
 #include "talc/stats.h"
-
-/* The owner-map granule: segments, buffer runs and reserve runs are multiples of it. */
-#define TEST_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
 
 /* ---- Arenas -------------------------------------------------------------------------------*/
 

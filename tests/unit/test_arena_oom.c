@@ -208,6 +208,41 @@ Test(arena_oom, reclaim_runs_unlocked_and_retries)
     test_assert_empty(c->arena);
 }
 
+/* The callback's free can empty a segment that goes straight back to the source (here a block
+ * bigger than a segment, which has one of its own): the retry takes that memory back. It
+ * looked only in the stripes before 2026-12-04 and failed; with 4 KiB granules, so did
+ * reclaim_runs_unlocked_and_retries, whose one freed block emptied its budget-sized segment. */
+Test(arena_oom, reclaim_retry_takes_back_what_the_callback_gave_back)
+{
+    test_watchdog(20);
+    static cache_t cache;
+    size_t big = 2 * TEST_OS_SEGMENT;
+    talc_arena_config_t c = talc_arena_config_default("reclaim-big");
+    c.stripes = 1;
+    c.hard_budget = 3 * TEST_OS_SEGMENT; /* one big block's segment fits, not two */
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.reclaim = reclaim;
+    c.reclaim_ctx = &cache;
+    cache.arena = test_arena_cfg(&c);
+    cr_assert_not_null(cache.blocks[cache.n++] = talc_arena_malloc(cache.arena, big));
+    cache.free_per_call = 1;
+    steps_t s0 = steps_of(cache.arena);
+    void *p = talc_arena_malloc(cache.arena, big);
+    cr_assert_not_null(p, "the retry took back what the callback's free gave the source");
+    cr_assert_eq(cache.calls, 1);
+    cr_assert_eq(cache.n, 0);
+    cr_assert_eq(cache.inner_ok, 1);
+    /* (the callback's own small allocation grew the arena: GROW ran twice, so no expect_steps) */
+    steps_t s1 = steps_of(cache.arena);
+    cr_assert_eq(s1.ok[R] - s0.ok[R], 1, "RECLAIM succeeded");
+    cr_assert_eq(s1.runs[X] - s0.runs[X], 0, "FAIL never ran");
+    cr_assert_leq(test_stats(cache.arena).source_bytes, c.hard_budget);
+    talc_free(p);
+    test_assert_empty(cache.arena);
+}
+
 Test(arena_oom, reclaim_returning_zero_moves_on)
 {
     test_watchdog(20);
