@@ -23,7 +23,9 @@
  *
  * Input layout: byte 0 bit 0 = scope/bind routing on, then operations until the input runs
  * out (at most FZ_MAX_OPS). Memory is bounded: blocks below 320 KiB, at most FZ_MAX_BLOCKS,
- * OS arenas grow from the OS (segments are returned when empty), buffers are static.
+ * OS arenas grow from the OS (segments are returned when empty), buffers are mapped once.
+ * Budgets, ceilings, buffers and the reserve are sized for granules of up to 64 KiB and scale
+ * with larger ones (FZ_SIZE), so that every configuration stays valid at any granule.
  *
  * Concurrency: libFuzzer calls the harness from one thread. A second thread (the worker)
  * allocates, frees, flushes and exits on request, while the harness thread waits for it: so
@@ -41,20 +43,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "talc/arena.h"
 #include "talc/platform.h"
 #include "talc/reserve.h"
 #include "talc/stats.h"
 
+#include "../common/granule.h"
 #include "../common/pattern.c"
 
 #define FZ_SLOTS 4              /* named arenas; slot FZ_SLOTS is the default arena */
 #define FZ_MAX_BLOCKS 96
 #define FZ_MAX_OPS 600
-#define FZ_RESERVE ((size_t)8 << 20)
-#define FZ_BUF_SIZE ((size_t)2 << 20)
-#define FZ_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+/* A size chosen for granules of up to 64 KiB, scaled with larger ones. */
+#define FZ_SIZE(n) (TALC_PAGEMAP_SHIFT > 16 ? TEST_GRANULE_SCALED(n) : (size_t)(n))
+#define FZ_RESERVE FZ_SIZE((size_t)8 << 20)
+#define FZ_BUF_SIZE FZ_SIZE((size_t)2 << 20)
+#define FZ_GRANULE TEST_GRANULE
 
 typedef struct fz_block {
     char *p;
@@ -90,7 +96,7 @@ typedef struct fz {
 } fz_t;
 
 static fz_t fz;
-static _Alignas(4096) char fz_buffers[FZ_SLOTS][FZ_BUF_SIZE];
+static char *fz_buffers; /* FZ_SLOTS buffers of FZ_BUF_SIZE (fz_setup_once) */
 
 __attribute__((format(printf, 1, 2), noreturn)) static void fz_die(const char *fmt, ...)
 {
@@ -486,20 +492,23 @@ static void fz_config(unsigned s)
     c->stripes = (b0 >> 2) % 5;                 /* 0 = auto */
     c->cache_aligned = (b0 >> 5) & 1;
     c->thread_cache = (talc_tcache_mode_t)((b0 >> 6) % 3);
-    static const size_t budgets[4] = {0, 256u << 10, 1u << 20, 4u << 20};
+    static const size_t budgets[4] = {0, FZ_SIZE(256u << 10), FZ_SIZE(1u << 20),
+                                      FZ_SIZE(4u << 20)};
     c->hard_budget = c->source == TALC_SOURCE_OS ? budgets[b1 % 4] : 0;
-    c->soft_budget = (b1 >> 2) & 1 ? (c->hard_budget ? c->hard_budget / 2 : 512u << 10) : 0;
+    c->soft_budget =
+        (b1 >> 2) & 1 ? (c->hard_budget ? c->hard_budget / 2 : FZ_SIZE(512u << 10)) : 0;
     c->on_soft_budget = fz_soft;
     c->initial_size = (b1 >> 3) & 1 ? FZ_GRANULE : 0;
-    static const size_t ceilings[4] = {0, 256u << 10, 1u << 20, 3u << 20};
+    static const size_t ceilings[4] = {0, FZ_SIZE(256u << 10), FZ_SIZE(1u << 20),
+                                       FZ_SIZE(3u << 20)};
     c->borrow_ceiling = ceilings[(b1 >> 4) % 4];
     if (c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling)
-        c->borrow_ceiling = 1u << 20;
+        c->borrow_ceiling = FZ_SIZE(1u << 20);
     c->borrow_priority = (b1 >> 6) % 3;
     c->reserve_guaranteed = (b2 & 3) == 3 ? FZ_GRANULE * 4 : 0;
     c->reclaim = fz_reclaim;
     if (c->source == TALC_SOURCE_BUFFER) {
-        c->buffer = fz_buffers[s];
+        c->buffer = fz_buffers + s * FZ_BUF_SIZE;
         c->buffer_size = FZ_BUF_SIZE / ((b2 >> 2) % 4 + 1);
     }
     /* OOM chain: up to four steps of reclaim / grow / borrow / fallback / fail, or default. */
@@ -918,6 +927,14 @@ static void fz_setup_once(void)
     if (done)
         return;
     done = true;
+    /* Mapped, not static: at large granules the buffers are larger than a program's data.
+     * They start a page past a granule boundary, so that arenas round them inward. */
+    char *m = mmap(NULL, FZ_SLOTS * FZ_BUF_SIZE + 2 * FZ_GRANULE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        fz_die("no memory for the buffers");
+    uintptr_t g = ((uintptr_t)m + FZ_GRANULE - 1) & ~(uintptr_t)(FZ_GRANULE - 1);
+    fz_buffers = (char *)g + 4096;
     if (talc_reserve_init(FZ_RESERVE, 0) != 0)
         fz_die("reserve init failed");
     talc_set_fatal_handler(fz_fatal, NULL);

@@ -461,7 +461,7 @@ Test(arena_alloc, buffer_arena_allocates_inside_and_runs_out)
 {
     talc_arena_t *a = buffer_arena("buffer", buf_mem, sizeof buf_mem);
     static void *p[4096];
-    size_t n = 1000;
+    size_t n = TEST_GRANULE_SCALED(1000); /* 1000 bytes with 64 KiB granules */
     int k = fill(a, p, 4096, n);
     size_t usable = BUF_GRANULES * TEST_GRANULE;
     cr_assert_gt((size_t)k * n, usable / 2, "%d blocks: most of the buffer is usable", k);

@@ -18,6 +18,10 @@
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
+/* Sizes chosen for the default build, scaled to this one: SEG for sizes that matter against
+ * an OS segment (1 MiB up to 1 MiB granules), GRAN against a granule (64 KiB by default). */
+#define SEG(n) TEST_SEGMENT_SCALED(n)
+#define GRAN(n) TEST_GRANULE_SCALED(n)
 
 /* Allocate blocks of n bytes from a until it fails (at most cap); returns how many it gave. */
 static int fill(talc_arena_t *a, void **p, int cap, size_t n)
@@ -63,12 +67,13 @@ Test(arena_budget, hard_budget_exhaustion_and_recovery)
 {
     talc_arena_config_t c = talc_arena_config_default("hard");
     c.stripes = 1;
-    c.hard_budget = 3 * MIB;
+    c.hard_budget = SEG(3 * MIB);
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[256];
-    int k = fill(a, p, 256, 100 * KIB);
+    size_t n = SEG(100 * KIB);
+    int k = fill(a, p, 256, n);
     cr_assert_lt(k, 256);
-    cr_assert_geq((size_t)k * 100 * KIB, c.hard_budget * 8 / 10, "%d blocks of 100 KiB", k);
+    cr_assert_geq((size_t)k * n, c.hard_budget * 8 / 10, "%d blocks of %zu bytes", k, n);
     talc_arena_stats_t s = test_stats(a);
     cr_assert_leq(s.source_bytes, c.hard_budget);
     cr_assert_eq(s.hard_budget, c.hard_budget);
@@ -80,20 +85,20 @@ Test(arena_budget, hard_budget_exhaustion_and_recovery)
     cr_assert_eq(s.live_allocs, (size_t)k);
 #endif
     errno = 0;
-    cr_assert_null(talc_arena_malloc(a, 100 * KIB), "still exhausted");
+    cr_assert_null(talc_arena_malloc(a, n), "still exhausted");
     cr_assert_eq(errno, ENOMEM);
     talc_free(p[k / 2]);
-    p[k / 2] = talc_arena_malloc(a, 100 * KIB);
+    p[k / 2] = talc_arena_malloc(a, n);
     cr_assert_not_null(p[k / 2], "a freed block is reused within the budget");
     errno = 0;
-    cr_assert_null(talc_arena_malloc(a, 4 * MIB), "one request above the budget");
+    cr_assert_null(talc_arena_malloc(a, SEG(4 * MIB)), "one request above the budget");
     cr_assert_eq(errno, ENOMEM);
     free_all(p, k);
     test_assert_empty(a);
     s = test_stats(a);
     cr_assert_lt(s.source_bytes, c.hard_budget, "empty segments went back");
-    k = fill(a, p, 256, 100 * KIB);
-    cr_assert_geq((size_t)k * 100 * KIB, c.hard_budget * 8 / 10, "all of it again: %d", k);
+    k = fill(a, p, 256, n);
+    cr_assert_geq((size_t)k * n, c.hard_budget * 8 / 10, "all of it again: %d", k);
     free_all(p, k);
 }
 
@@ -101,7 +106,11 @@ Test(arena_budget, hard_budget_smaller_than_a_segment)
 {
     talc_arena_config_t c = talc_arena_config_default("tiny");
     c.stripes = 1;
-    c.hard_budget = 4 * TEST_GRANULE;
+    /* a quarter of a segment (4 granules by default), and at least the granule a budget is */
+    c.hard_budget = TEST_OS_SEGMENT / 4 > TEST_GRANULE ? TEST_OS_SEGMENT / 4 : TEST_GRANULE;
+    if (c.hard_budget >= TEST_OS_SEGMENT)
+        cr_skip_test("granules of %zu bytes: an OS segment is one granule, no budget is smaller",
+                     TEST_GRANULE);
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[1024];
     int k = fill(a, p, 1024, 1000);
@@ -116,10 +125,10 @@ Test(arena_budget, hard_budget_is_shared_by_stripes)
 {
     talc_arena_config_t c = talc_arena_config_default("striped");
     c.stripes = 8;
-    c.hard_budget = 2 * MIB;
+    c.hard_budget = SEG(2 * MIB);
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[512];
-    int k = fill(a, p, 512, 20 * KIB);
+    int k = fill(a, p, 512, SEG(20 * KIB));
     cr_assert_gt(k, 0);
     cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
     free_all(p, k);
@@ -143,27 +152,27 @@ Test(arena_budget, budget_freed_in_one_stripe_serves_another)
     two_cpus(cpus);
     talc_arena_config_t c = talc_arena_config_default("two-stripes");
     c.stripes = 2;
-    c.hard_budget = 4 * MIB;
+    c.hard_budget = SEG(4 * MIB);
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[64], *q[64];
-    int k0 = fill(a, p, 64, 200 * KIB); /* on the first CPU's stripe */
+    int k0 = fill(a, p, 64, SEG(200 * KIB)); /* on the first CPU's stripe */
     cr_assert_gt(k0, 8);
     free_all(p, k0); /* that stripe keeps an empty segment (an arena with a budget keeps one) */
     cr_assert(test_pin_cpu(cpus[1]));
-    int k1 = fill(a, q, 64, 200 * KIB);
+    int k1 = fill(a, q, 64, SEG(200 * KIB));
     cr_assert_geq(k1, k0, "%d blocks from the second CPU, %d from the first", k1, k0);
     cr_assert_leq(test_stats(a).source_bytes, c.hard_budget);
     free_all(q, k1);
     /* Half of the budget freed in holes of the first stripe (its segments stay in use): the
      * second stripe, which cannot grow, allocates into them. */
     cr_assert(test_pin_cpu(cpus[0]));
-    k0 = fill(a, p, 64, 64 * KIB + 1);
+    k0 = fill(a, p, 64, SEG(64 * KIB) + 1);
     for (int i = 0; i < k0; i += 2) {
         talc_free(p[i]);
         p[i] = NULL;
     }
     cr_assert(test_pin_cpu(cpus[1]));
-    k1 = fill(a, q, 64, 64 * KIB + 1);
+    k1 = fill(a, q, 64, SEG(64 * KIB) + 1);
     cr_assert_geq(k1, k0 / 2 - 1, "%d blocks into %d holes", k1, (k0 + 1) / 2);
     free_all(q, k1);
     for (int i = 1; i < k0; i += 2)
@@ -203,7 +212,7 @@ Test(arena_budget, soft_budget_fires_once_per_crossing_and_rearms)
     static soft_log_t log;
     talc_arena_config_t c = talc_arena_config_default("soft");
     c.stripes = 1;
-    c.soft_budget = 3 * MIB / 2;
+    c.soft_budget = SEG(3 * MIB / 2);
     c.on_soft_budget = on_soft;
     c.budget_ctx = &log;
     talc_arena_t *a = test_arena_cfg(&c);
@@ -211,9 +220,9 @@ Test(arena_budget, soft_budget_fires_once_per_crossing_and_rearms)
     void *p[8];
     for (int round = 1; round <= 3; round++) {
         for (int i = 0; i < 5; i++) {
-            p[i] = talc_arena_malloc(a, 600 * KIB); /* 1.8 MB live after three */
+            p[i] = talc_arena_malloc(a, SEG(600 * KIB)); /* 1.8 MB live after three */
             cr_assert_not_null(p[i]);
-            log.test_live += 600 * KIB;
+            log.test_live += SEG(600 * KIB);
             if (i == 0 && round == 1)
                 cr_assert_eq(log.calls, 0, "below the soft budget after one block");
         }
@@ -260,7 +269,7 @@ Test(arena_budget, soft_budget_level_is_the_footprint)
         cr_assert_lt(k, 256, "never fired");
         talc_arena_stats_t s = test_stats(a);
         before = s.source_bytes + s.borrowed_bytes;
-        p[k] = talc_arena_malloc(a, 50 * KIB);
+        p[k] = talc_arena_malloc(a, GRAN(50 * KIB));
         cr_assert_not_null(p[k]);
         k++;
     }
@@ -286,15 +295,15 @@ Test(arena_budget, soft_budget_crossed_at_creation_is_reported)
     static int calls;
     talc_arena_config_t c = talc_arena_config_default("soft-initial");
     c.stripes = 1;
-    c.initial_size = 2 * MIB;
-    c.soft_budget = MIB;
+    c.initial_size = SEG(2 * MIB);
+    c.soft_budget = SEG(MIB);
     c.on_soft_budget = count_soft;
     c.budget_ctx = &calls;
     talc_arena_t *a = test_arena_cfg(&c);
     void *p = talc_arena_malloc(a, 1000);
     cr_assert_not_null(p);
     cr_assert_eq(calls, 1, "the crossing at creation fired %d times", calls);
-    void *q = talc_arena_malloc(a, 3 * MIB);
+    void *q = talc_arena_malloc(a, SEG(3 * MIB));
     cr_assert_eq(calls, 1, "still above: no second call");
     talc_free(q);
     talc_free(p);
@@ -326,14 +335,14 @@ Test(arena_budget, reserve_init_rules)
 
 Test(arena_budget, reserve_mlock_succeeds_or_keeps_nothing)
 {
-    int rc = talc_reserve_init(MIB, TALC_RESERVE_MLOCK | TALC_RESERVE_PREFAULT);
+    int rc = talc_reserve_init(TEST_OS_SEGMENT, TALC_RESERVE_MLOCK | TALC_RESERVE_PREFAULT);
     if (rc == 0) {
-        cr_assert_eq(test_reserve().size, MIB);
+        cr_assert_eq(test_reserve().size, TEST_OS_SEGMENT);
         return;
     }
     cr_assert(rc == -EPERM || rc == -ENOMEM || rc == -EAGAIN, "rc %d", rc);
     cr_assert_eq(test_reserve().size, 0);
-    cr_assert_eq(talc_reserve_init(MIB, 0), 0, "a failed init can be retried");
+    cr_assert_eq(talc_reserve_init(TEST_OS_SEGMENT, 0), 0, "a failed init can be retried");
 }
 
 /* ---- Borrowing ----------------------------------------------------------------------------*/
@@ -351,14 +360,14 @@ static talc_arena_t *borrower(const char *name, size_t ceiling, unsigned prio, s
 
 Test(arena_budget, borrow_ceiling_is_exact)
 {
-    cr_assert_eq(talc_reserve_init(4 * MIB, 0), 0);
+    cr_assert_eq(talc_reserve_init(GRAN(4 * MIB), 0), 0);
     talc_arena_config_t c = talc_arena_config_default("ceiling");
     c.stripes = 1;
-    c.hard_budget = MIB;
+    c.hard_budget = GRAN(MIB);
     c.borrow_ceiling = 5 * TEST_GRANULE; /* not a multiple of a reserve segment */
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[512];
-    int k = fill(a, p, 512, 10 * KIB);
+    int k = fill(a, p, 512, GRAN(10 * KIB));
     talc_arena_stats_t s = test_stats(a);
     cr_assert_leq(s.source_bytes, c.hard_budget);
     cr_assert_eq(s.borrowed_bytes, c.borrow_ceiling, "borrowed %zu of %zu", s.borrowed_bytes,
@@ -374,13 +383,13 @@ Test(arena_budget, borrow_ceiling_is_exact)
 
 Test(arena_budget, borrow_ceiling_zero_never_borrows)
 {
-    cr_assert_eq(talc_reserve_init(MIB, 0), 0);
+    cr_assert_eq(talc_reserve_init(GRAN(MIB), 0), 0);
     talc_arena_config_t c = talc_arena_config_default("no-borrow");
     c.stripes = 1;
     c.hard_budget = 4 * TEST_GRANULE;
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[512];
-    int k = fill(a, p, 512, 10 * KIB);
+    int k = fill(a, p, 512, GRAN(10 * KIB));
     talc_arena_stats_t s = test_stats(a);
     cr_assert_eq(s.borrowed_total, 0);
     cr_assert_eq(test_reserve().held, 0);
@@ -398,7 +407,7 @@ Test(arena_budget, priorities_and_guaranteed_minimums)
     talc_arena_t *all[] = {crit, low, peer, high};
     cr_assert_eq(test_reserve().guaranteed, half);
     static void *pl[256], *pc[256], *ph[256];
-    size_t n = 8 * KIB;
+    size_t n = GRAN(8 * KIB);
 
     /* a low-priority arena cannot take the critical arena's minimum */
     int kl = fill(low, pl, 256, n);
@@ -454,21 +463,25 @@ Test(arena_budget, priorities_and_guaranteed_minimums)
 /* An OS-source arena borrows a whole segment (1 MiB) at a time. When the reserve has less free
  * than that, all of it the arena's guaranteed minimum, the borrow falls back to the smallest
  * segment the request fits (it was refused before 2026-12-04, so the minimum was kept for an
- * arena that could never use it). */
+ * arena that could never use it). The minimum is 4 granules, what the hog's 4-granule borrows
+ * leave of 16: from 256 KiB granules on that is a whole OS segment, nothing to fall back from. */
 Test(arena_budget, guaranteed_minimum_serves_an_os_arena_in_pieces)
 {
-    cr_assert_eq(talc_reserve_init(MIB, 0), 0);
-    talc_arena_t *hog = borrower("hog", MIB, 0, 0);
+    if (4 * TEST_GRANULE >= TEST_OS_SEGMENT)
+        cr_skip_test("granules of %zu bytes: the 4-granule minimum holds a whole OS segment",
+                     TEST_GRANULE);
+    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    talc_arena_t *hog = borrower("hog", 16 * TEST_GRANULE, 0, 0);
     talc_arena_config_t c = talc_arena_config_default("os-critical");
     c.stripes = 1;
-    c.borrow_ceiling = MIB;
+    c.borrow_ceiling = 16 * TEST_GRANULE;
     c.reserve_guaranteed = 4 * TEST_GRANULE;
     c.oom_chain[0] = TALC_OOM_STEP_BORROW; /* the reserve only: no growth from the OS */
     c.oom_chain[1] = TALC_OOM_STEP_FAIL;
     talc_arena_t *crit = test_arena_cfg(&c);
     talc_arena_t *all[] = {hog, crit};
     static void *ph[64];
-    int kh = fill(hog, ph, 64, 100 * KIB);
+    int kh = fill(hog, ph, 64, GRAN(100 * KIB)); /* two to each of its 4-granule borrows */
     cr_assert_eq(test_reserve().free, 4 * TEST_GRANULE, "the minimum is left, nothing more");
     void *p = talc_arena_malloc(crit, 1000);
     cr_assert_not_null(p, "the guaranteed minimum serves its arena");
@@ -495,7 +508,7 @@ Test(arena_budget, guarantee_counts_up_to_the_borrow_ceiling)
     talc_arena_t *other = borrower("other", 16 * TEST_GRANULE, 0, 0);
     talc_arena_t *all[] = {capped, never, other};
     static void *po[256];
-    int ko = fill(other, po, 256, 8 * KIB);
+    int ko = fill(other, po, 256, GRAN(8 * KIB));
     cr_assert_eq(test_stats(other).borrowed_bytes, 12 * TEST_GRANULE,
                  "took all but the usable part of the guarantee: %zu",
                  test_stats(other).borrowed_bytes);
@@ -536,7 +549,7 @@ Test(arena_budget, destroy_release_all_returns_borrowed_memory)
     cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
     talc_arena_t *a = borrower("dropper", 16 * TEST_GRANULE, 0, 4 * TEST_GRANULE);
     static void *p[64];
-    int k = fill(a, p, 64, 20 * KIB);
+    int k = fill(a, p, 64, GRAN(20 * KIB));
     cr_assert_gt(k, 0);
     cr_assert_gt(test_reserve().held, 0);
     cr_assert_eq(test_reserve().guaranteed, 4 * TEST_GRANULE);
@@ -546,7 +559,7 @@ Test(arena_budget, destroy_release_all_returns_borrowed_memory)
     cr_assert_eq(r.free, r.size);
     cr_assert_eq(r.guaranteed, 0, "and left the reserve");
     talc_arena_t *b = borrower("taker", 16 * TEST_GRANULE, 0, 0);
-    k = fill(b, p, 64, 100 * KIB);
+    k = fill(b, p, 64, GRAN(100 * KIB));
     cr_assert_gt(k, 0);
     cr_assert_eq(test_stats(b).borrowed_bytes, 16 * TEST_GRANULE, "the whole reserve again");
     free_all(p, k);
@@ -560,19 +573,19 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
     c.stripes = 1;
     talc_arena_t *free_run = test_arena_cfg(&c);
     c.name = "budgeted";
-    c.soft_budget = 64 * MIB;
+    c.soft_budget = SEG(64 * MIB);
     talc_arena_t *budgeted = test_arena_cfg(&c);
     talc_arena_t *arenas[2] = {free_run, budgeted};
     for (unsigned i = 0; i < 2; i++) {
         void *p[12];
         for (unsigned k = 0; k < 12; k++) /* one 1 MiB segment each, at most */
-            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], 700 * KIB));
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(700 * KIB)));
         talc_arena_stats_t s = test_stats(arenas[i]);
-        cr_assert_geq(s.source_bytes, 12 * 700 * KIB);
+        cr_assert_geq(s.source_bytes, 12 * SEG(700 * KIB));
         free_all(p, 12);
         test_assert_empty(arenas[i]);
         s = test_stats(arenas[i]);
-        size_t kept = i == 0 ? 4 * MIB : 1 * MIB;
+        size_t kept = i == 0 ? SEG(4 * MIB) : SEG(MIB);
         cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu",
                      s.name, kept, s.source_bytes);
         /* A request no segment could hold fails without emptying the others' kept ones. */
@@ -582,8 +595,8 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
         cr_assert_eq(test_stats(arenas[i]).source_bytes, kept);
         /* The kept ones serve the next growth without taking more from the source. */
         for (unsigned k = 0; k < 4; k++)
-            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], 700 * KIB));
-        cr_assert_eq(test_stats(arenas[i]).source_bytes, i == 0 ? kept : 4 * MIB);
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(700 * KIB)));
+        cr_assert_eq(test_stats(arenas[i]).source_bytes, i == 0 ? kept : SEG(4 * MIB));
         free_all(p, 4);
     }
 }

@@ -17,7 +17,7 @@
 #include "arena_test.h"
 
 #define KIB ((size_t)1 << 10)
-#define BLOCK (10 * KIB)
+#define BLOCK TEST_GRANULE_SCALED(10 * KIB) /* 25 to a budget of 4 granules */
 #define MAXB 512
 
 enum { R = TALC_OOM_STEP_RECLAIM, G = TALC_OOM_STEP_GROW, B = TALC_OOM_STEP_BORROW,
@@ -500,8 +500,10 @@ Test(arena_oom, every_step_in_order)
     static int calls;
     talc_arena_config_t c = talc_arena_config_default("chain");
     c.stripes = 1;
-    c.hard_budget = 4 * TEST_GRANULE;
-    c.borrow_ceiling = 4 * TEST_GRANULE;
+    /* one GROW reaches the budget and one BORROW the ceiling (this arena borrows OS segments):
+     * 4 granules, or one OS segment where that is less */
+    c.hard_budget = 4 * TEST_GRANULE < TEST_OS_SEGMENT ? 4 * TEST_GRANULE : TEST_OS_SEGMENT;
+    c.borrow_ceiling = c.hard_budget;
     c.fallback = "last-resort";
     c.reclaim = reclaim_nothing;
     c.reclaim_ctx = &calls;
