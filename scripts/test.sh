@@ -7,6 +7,8 @@
 #   x86_64   gcc-release       gcc -O3 -g; unit tests, examples, bare-metal image, header and
 #                              export checks, install + consumer (find_package, pkg-config),
 #                              the malloc shim with Debian's python3/git/sqlite3/redis under it
+#            gcc-granule-4k    gcc -O3 -g, TALC_PAGEMAP_SHIFT=12 (4 KiB owner-map granules, the
+#                              embedded setting; the suite sizes its tests from the granule)
 #            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
@@ -79,6 +81,8 @@ total_start=$SECONDS
 run_config x86_64 gcc-release "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON \
   -DTALC_TEST_SHIM_PROGRAMS=ON
+run_config x86_64 gcc-granule-4k "" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_PAGEMAP_SHIFT=12
 run_config x86_64 clang-debug3 "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3
 run_config x86_64 gcc-asan "" -- \

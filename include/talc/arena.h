@@ -137,7 +137,8 @@ typedef struct talc_arena_config {
                                     as `name`); copied */
     size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing,
                                     which a TALC_SOURCE_RESERVE arena cannot have).
-                                    A borrow takes one segment: 1 MiB for an OS-source arena,
+                                    A borrow takes one segment: 1 MiB (or one granule if
+                                    larger) for an OS-source arena,
                                     else 4 owner-map granules (256 KiB by default), or the
                                     request rounded to granules if larger; less if only less
                                     is left under the ceiling, or the smallest segment the
