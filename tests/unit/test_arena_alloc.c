@@ -282,12 +282,13 @@ Test(arena_alloc, realloc_failure_leaves_the_block)
 {
     talc_arena_config_t c = talc_arena_config_default("re-fail");
     c.stripes = 1;
-    c.hard_budget = 2u << 20;
+    c.hard_budget = TEST_SEGMENT_SCALED(2u << 20);
     talc_arena_t *a = test_arena_cfg(&c);
     unsigned char *p = talc_arena_malloc(a, 1000);
     test_pattern_fill(p, 1000, 3);
     errno = 0;
-    cr_assert_null(talc_arena_realloc(a, p, 8u << 20), "over the hard budget");
+    cr_assert_null(talc_arena_realloc(a, p, TEST_SEGMENT_SCALED(8u << 20)),
+                   "over the hard budget");
     cr_assert_eq(errno, ENOMEM);
     cr_assert_eq(talc_arena_of(p), a);
     cr_assert_eq(test_pattern_check(p, 1000, 3), 1000, "contents intact");
@@ -540,16 +541,16 @@ Test(arena_alloc, reserve_only_arena_without_a_reserve_fails)
 
 Test(arena_alloc, reserve_only_arena_borrows_everything)
 {
-    cr_assert_eq(talc_reserve_init(2u << 20, 0), 0);
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE_SCALED(2u << 20), 0), 0);
     talc_arena_config_t c = talc_arena_config_default("res-only");
     c.source = TALC_SOURCE_RESERVE;
-    c.borrow_ceiling = 1u << 20;
+    c.borrow_ceiling = TEST_GRANULE_SCALED(1u << 20); /* 16 granules */
     c.stripes = 1;
     talc_arena_t *a = test_arena_cfg(&c);
     void *p[64];
     int k = 0;
     for (; k < 64; k++) {
-        p[k] = talc_arena_malloc(a, 50000);
+        p[k] = talc_arena_malloc(a, TEST_GRANULE_SCALED(50000));
         if (!p[k])
             break;
         cr_assert_eq(talc_arena_of(p[k]), a);

@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "granule.h"
 #include "talc/arena.h"
 #include "talc/reserve.h"
 #include "talc/stats.h"
@@ -209,30 +210,30 @@ Test(arena, routing_bind_and_scopes)
 
 Test(arena, hard_budget_then_reserve_then_give_back)
 {
-    cr_assert_eq(talc_reserve_init(4u << 20, 0), 0);
-    cr_assert_eq(talc_reserve_init(4u << 20, 0), -EALREADY);
+    cr_assert_eq(talc_reserve_init(TEST_SEGMENT_SCALED(4u << 20), 0), 0);
+    cr_assert_eq(talc_reserve_init(TEST_SEGMENT_SCALED(4u << 20), 0), -EALREADY);
     talc_arena_config_t c = talc_arena_config_default("tight");
     c.stripes = 1;
-    c.hard_budget = 2u << 20;
-    c.borrow_ceiling = 2u << 20;
+    c.hard_budget = TEST_SEGMENT_SCALED(2u << 20);
+    c.borrow_ceiling = TEST_SEGMENT_SCALED(2u << 20);
     talc_arena_t *a = talc_arena_create(&c);
     cr_assert_not_null(a);
     void *p[8] = {0};
     int got = 0;
     for (int i = 0; i < 8; i++) {
-        p[i] = talc_arena_malloc(a, 700000);
+        p[i] = talc_arena_malloc(a, TEST_SEGMENT_SCALED(700000));
         got += p[i] != NULL;
     }
     talc_arena_stats_t s = stats_of(a);
     cr_assert_eq(got, 4, "2 MiB own + 2 MiB borrowed hold four 700 kB blocks");
     cr_assert_leq(s.source_bytes, c.hard_budget);
-    cr_assert_eq(s.borrowed_bytes, 2u << 20);
+    cr_assert_eq(s.borrowed_bytes, TEST_SEGMENT_SCALED(2u << 20));
 #if TALC_COUNTERS
     cr_assert_eq(s.failed, 4);
 #endif
     talc_reserve_stats_t r;
     talc_reserve_get_stats(&r);
-    cr_assert_eq(r.held, 2u << 20);
+    cr_assert_eq(r.held, TEST_SEGMENT_SCALED(2u << 20));
     cr_assert_eq(r.free + r.held, r.size, "the reserve's free figure is exact");
     for (int i = 0; i < 8; i++)
         talc_free(p[i]);

@@ -608,7 +608,7 @@ Test(arena_registry, initial_size_is_mapped_at_creation)
 {
     talc_arena_config_t c = talc_arena_config_default("prefilled");
     c.stripes = 2;
-    c.initial_size = 4u << 20;
+    c.initial_size = TEST_SEGMENT_SCALED(4u << 20);
     talc_arena_t *a = test_arena_cfg(&c);
     talc_arena_stats_t s = test_stats(a);
     cr_assert_geq(s.source_bytes, c.initial_size, "mapped before the first allocation");

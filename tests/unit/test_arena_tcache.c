@@ -771,8 +771,8 @@ Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
     c.stripes = 1;
     c.thread_cache = TALC_TCACHE_ON;
     talc_arena_t *a = test_arena_cfg(&c);
-    enum { MAXB = 8 * 65536 / 64 };
-    static void *p[MAXB];
+    static void *p[8 * TEST_GRANULE / 64];
+    const unsigned MAXB = sizeof p / sizeof p[0];
     unsigned n = 0;
     while (n < MAXB && (p[n] = talc_arena_malloc(a, 40 + (n % 16) * 16)) != NULL)
         n++;

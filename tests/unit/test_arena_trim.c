@@ -117,7 +117,7 @@ Test(arena_trim, a_free_chunk_keeps_its_footer_page)
     talc_set_fatal_handler(NULL, NULL);
 }
 
-static unsigned char buf_mem[(size_t)4 << 20] __attribute__((aligned(65536)));
+static unsigned char buf_mem[4 * TEST_OS_SEGMENT] __attribute__((aligned(65536)));
 
 Test(arena_trim, leaves_a_buffer_arena_alone)
 {
