@@ -285,7 +285,7 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
         return NULL;
     /* Whole before it is published: once findable it may be destroyed by another thread. */
     (void)talc_reserve_join(a);
-    int err = !talc_arena_prefill(a) ? ENOMEM : talc_registry_add(a) != 0 ? EEXIST : 0;
+    int err = !talc_arena_prefill(a) ? ENOMEM : talc_registry_add(a, NULL) != 0 ? EEXIST : 0;
     if (err) {
         talc_reserve_leave(a);
         talc_arena_free_struct(a);
@@ -331,16 +331,25 @@ static talc_arena_config_t talc_default_config(void)
     return c;
 }
 
+/* Registered and published in one step (under the registry lock, which fork's prepare takes),
+ * then prefilled: a fork child has the default arena registered and published, or neither and
+ * then makes its own (glibc runs a pthread_once again in a child that forked during it).
+ * Before 2026-12-04 it was published only after the prefill, and a child forked in between
+ * had a registered "default" it could never publish: every default allocation failed. A
+ * callback the prefill runs (soft budget) now finds the arena published too. */
 static void talc_default_init(void)
 {
     talc_fork_init();
     talc_arena_config_t c = talc_default_config();
     talc_arena_t *a = talc_arena_build(&c, true);
-    if (a && talc_registry_add(a) == 0) {
-        (void)talc_reserve_join(a);
-        (void)talc_arena_prefill(a); /* best effort: the default arena must exist */
-        atomic_store_explicit(&talc_default_arena, a, memory_order_release);
+    if (!a)
+        return;
+    if (talc_registry_add(a, &talc_default_arena) != 0) {
+        talc_arena_free_struct(a);
+        return;
     }
+    (void)talc_reserve_join(a);
+    (void)talc_arena_prefill(a); /* best effort: the default arena must exist */
 }
 
 talc_arena_t *talc_arena_default(void)

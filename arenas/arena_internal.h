@@ -315,7 +315,10 @@ int talc_arena_default_preset(const talc_arena_config_t *cfg);
 
 /* ---- Registry (arenas/registry.c) ---------------------------------------------------------*/
 
-int talc_registry_add(talc_arena_t *a);        /* -EEXIST if the name is taken */
+/* Register a (-EEXIST if the name is taken); when publish is not NULL, also store a there
+ * (release) under the registry lock, which fork's prepare takes: a fork child then has both
+ * or neither. */
+int talc_registry_add(talc_arena_t *a, _Atomic(talc_arena_t *) *publish);
 /* Unregister a unless veto(other, a) holds for another registered arena (-EPERM), checked
  * under the registry lock; then waits for a grace period before returning 0. -EDEADLK (and
  * nothing done) when the calling thread is inside a foreach callback: the grace period would

@@ -36,7 +36,7 @@ typedef struct talc_fatal_pair {
  * reading. Two sets in a row do: a fault that loaded slot 0, then saw two sets complete
  * before it read fn and ctx, could read a mix of the newest pair and the first (and the
  * fields are plain: a data race in C11's terms). Handlers change rarely (at start-up and in
- * tests), so this stays (review of 2026-12-05). */
+ * tests), so this stays (review of 2026-12-04). */
 static talc_fatal_pair_t talc_fatal_slots[2];
 static _Atomic(talc_fatal_pair_t *) talc_fatal_current;
 talc_mutex_t talc_fatal_lock = TALC_MUTEX_INIT(TALC_RANK_LEAF); /* fork_internal.h */

@@ -111,7 +111,7 @@ size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
     return n;
 }
 
-int talc_registry_add(talc_arena_t *a)
+int talc_registry_add(talc_arena_t *a, _Atomic(talc_arena_t *) *publish)
 {
     talc_mutex_lock(&talc_reg_mutex);
     int rc = -EEXIST;
@@ -122,6 +122,8 @@ int talc_registry_add(talc_arena_t *a)
         talc_reg_store(talc_reg_tail ? &talc_reg_tail->reg_next : &talc_reg_head, a);
         talc_reg_tail = a;
         talc_reg_store(bucket, a);
+        if (publish)
+            talc_reg_store(publish, a);
         rc = 0;
     }
     talc_mutex_unlock(&talc_reg_mutex);

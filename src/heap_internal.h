@@ -161,7 +161,7 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
  * libatomic on bare metal); one of them, total_bytes, is read by monitors there too
  * (TALC_CNT_RD64, its low word only, inside the seqlock, which discards a value read while a
  * section was open): a data race in C11's terms, a word-sized aligned load on the hardware
- * (review of 2026-12-05; not changed). */
+ * (review of 2026-12-04; not changed). */
 TALC_INLINE void talc_pub_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 TALC_INLINE void talc_pub_plain(uint64_t *p, uint64_t v) { *p = v; }
 #define TALC_PUBLISH(lv, v) _Generic(&(lv), size_t *: talc_pub_size, default: talc_pub_plain)(&(lv), (v))

@@ -655,7 +655,7 @@ Test(arena_registry, numa_node_binding_still_allocates)
 /* ---- Destroy from inside a lookup ---------------------------------------------------------*/
 
 /* A foreach callback runs inside an RCU read-side section, and destroy waits for a grace
- * period, which cannot end while the caller itself is a reader: until 2026-12-05 this hung
+ * period, which cannot end while the caller itself is a reader: until 2026-12-04 this hung
  * for good. liburcu-bp blocks every signal while it waits, so an alarm cannot end it: the
  * callback runs on a thread that the test waits for with a timeout instead. */
 static int test_victim_rc = 1;
