@@ -35,18 +35,18 @@ static size_t talc_oom_need(size_t n, size_t align)
     return n + pad + 256u;
 }
 
-/* Bytes held from the source and the reserve, read as statistics read them
+/* Bytes held from the source (from the reserve when `borrowed`), read as statistics read them
  * (no lock: a figure, as talc_arena_get_stats gives it). */
-static size_t talc_oom_held(const talc_arena_t *a)
+static size_t talc_oom_held(const talc_arena_t *a, bool borrowed)
 {
-    return __atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED) +
-           __atomic_load_n(&a->borrowed_bytes, __ATOMIC_RELAXED);
+    return __atomic_load_n(borrowed ? &a->borrowed_bytes : &a->source_bytes, __ATOMIC_RELAXED);
 }
 
 void talc_oom_soft_budget_fire(talc_arena_t *a)
 {
     if (a->cfg.on_soft_budget)
-        a->cfg.on_soft_budget(a, talc_oom_held(a), a->cfg.soft_budget, a->cfg.budget_ctx);
+        a->cfg.on_soft_budget(a, talc_oom_held(a, false) + talc_oom_held(a, true),
+                             a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
 __thread void *talc_fresh_block __attribute__((tls_model("initial-exec")));
@@ -126,22 +126,23 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
 
 /* One more try after memory came back (the user's reclaim callback, the thread's cache): the
  * thread's stripe, then the others (the memory may have gone back to any of them). When the
- * arena held `held` bytes before the memory came back and holds less now, frees emptied
- * segments that went back at once (borrowed ones, oversized ones, a budgeted stripe's second
- * empty one): that memory is the source's or the reserve's again, in no stripe, and the retry
- * takes it back as GROW, then BORROW, would. (Before 2026-12-04 the reclaim's retry did not:
+ * arena held held[0] bytes from its source (held[1] from the reserve) before the memory came
+ * back and holds less now, frees emptied segments that went back at once (borrowed ones,
+ * oversized ones, a budgeted stripe's second empty one): that memory is the source's (the
+ * reserve's) again, in no stripe, and the retry takes it back from there as GROW (BORROW)
+ * would. (Before 2026-12-04 the reclaim's retry did not:
  * with 4 KiB granules arena_oom's reclaim test failed, whose one freed block emptied its
  * budget-sized segment; with any granule a block bigger than a segment did,
  * arena_oom::reclaim_retry_takes_back_what_the_callback_gave_back.) */
-static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, size_t held)
+static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (!p)
         p = talc_oom_steal(a, n, align, s);
-    if (!p && talc_oom_held(a) < held)
-        for (int borrow = 0; !p && borrow < 2; borrow++)
+    for (int borrow = 0; !p && held && borrow < 2; borrow++)
+        if (talc_oom_held(a, borrow) < held[borrow])
             p = talc_oom_grow(a, n, align, borrow);
     return p;
 }
@@ -151,7 +152,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
 {
     switch (step) {
     case TALC_OOM_STEP_RECLAIM: {
-        size_t held = talc_oom_held(a);
+        size_t held[2] = {talc_oom_held(a, false), talc_oom_held(a, true)};
         if (!a->cfg.reclaim || a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx) == 0)
             return NULL;
         /* The callback may have allocated a fresh block and freed it, dirty, at the address
@@ -189,7 +190,7 @@ static void talc_oom_failed(talc_arena_t *a)
  * the block, or NULL (also when there was nothing to give back). */
 static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
 {
-    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align, 0) : NULL;
+    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align, NULL) : NULL;
 }
 
 TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)

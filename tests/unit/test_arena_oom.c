@@ -208,37 +208,66 @@ Test(arena_oom, reclaim_runs_unlocked_and_retries)
     test_assert_empty(c->arena);
 }
 
-/* The callback's free can empty a segment that goes straight back to the source (here a block
- * bigger than a segment, which has one of its own): the retry takes that memory back. It
- * looked only in the stripes before 2026-12-04 and failed; with 4 KiB granules, so did
- * reclaim_runs_unlocked_and_retries, whose one freed block emptied its budget-sized segment. */
+#define BIG (2 * TEST_OS_SEGMENT) /* a block above a segment: it gets one of its own */
+
+/* An arena of one stripe whose chain is first, RECLAIM, FAIL, holding one BIG block that the
+ * callback frees (at the next call); `limit` is the hard budget (first = GROW) or the borrow
+ * ceiling (first = BORROW) and leaves room for one BIG block's segment, not two. Then a
+ * second BIG block is asked for: first fails, and RECLAIM's retry must succeed. */
+static void *reclaim_big(cache_t *cache, talc_oom_step_t first, size_t limit)
+{
+    talc_arena_config_t c = talc_arena_config_default(first == TALC_OOM_STEP_GROW
+                                                          ? "reclaim-big" : "reclaim-borrowed");
+    c.stripes = 1;
+    *(first == TALC_OOM_STEP_GROW ? &c.hard_budget : &c.borrow_ceiling) = limit;
+    c.oom_chain[0] = first;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.reclaim = reclaim;
+    c.reclaim_ctx = cache;
+    cache->arena = test_arena_cfg(&c);
+    cr_assert_not_null(cache->blocks[cache->n++] = talc_arena_malloc(cache->arena, BIG));
+    cache->free_per_call = 1;
+    void *p = talc_arena_malloc(cache->arena, BIG);
+    cr_assert_not_null(p, "the retry took back what the callback's free gave back");
+    cr_assert_eq(cache->calls, 1);
+    cr_assert_eq(cache->n, 0);
+    return p;
+}
+
+/* The callback's free can empty a segment that goes straight back to the source (here a BIG
+ * block's): the retry takes that memory back. It looked only in the stripes before 2026-12-04
+ * and failed; with 4 KiB granules, so did reclaim_runs_unlocked_and_retries, whose one freed
+ * block emptied its budget-sized segment. */
 Test(arena_oom, reclaim_retry_takes_back_what_the_callback_gave_back)
 {
     test_watchdog(20);
     static cache_t cache;
-    size_t big = 2 * TEST_OS_SEGMENT;
-    talc_arena_config_t c = talc_arena_config_default("reclaim-big");
-    c.stripes = 1;
-    c.hard_budget = 3 * TEST_OS_SEGMENT; /* one big block's segment fits, not two */
-    c.oom_chain[0] = TALC_OOM_STEP_GROW;
-    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
-    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
-    c.reclaim = reclaim;
-    c.reclaim_ctx = &cache;
-    cache.arena = test_arena_cfg(&c);
-    cr_assert_not_null(cache.blocks[cache.n++] = talc_arena_malloc(cache.arena, big));
-    cache.free_per_call = 1;
-    steps_t s0 = steps_of(cache.arena);
-    void *p = talc_arena_malloc(cache.arena, big);
-    cr_assert_not_null(p, "the retry took back what the callback's free gave the source");
-    cr_assert_eq(cache.calls, 1);
-    cr_assert_eq(cache.n, 0);
+    void *p = reclaim_big(&cache, TALC_OOM_STEP_GROW, 3 * TEST_OS_SEGMENT);
     cr_assert_eq(cache.inner_ok, 1);
-    /* (the callback's own small allocation grew the arena: GROW ran twice, so no expect_steps) */
-    steps_t s1 = steps_of(cache.arena);
-    cr_assert_eq(s1.ok[R] - s0.ok[R], 1, "RECLAIM succeeded");
-    cr_assert_eq(s1.runs[X] - s0.runs[X], 0, "FAIL never ran");
-    cr_assert_leq(test_stats(cache.arena).source_bytes, c.hard_budget);
+    /* (the callback's own small allocation grew the arena: GROW ran more than twice, so no
+     * expect_steps) */
+    steps_t s = steps_of(cache.arena);
+    cr_assert_eq(s.ok[R], 1, "RECLAIM succeeded");
+    cr_assert_eq(s.runs[X], 0, "FAIL never ran");
+    cr_assert_leq(test_stats(cache.arena).source_bytes, 3 * TEST_OS_SEGMENT);
+    talc_free(p);
+    test_assert_empty(cache.arena);
+}
+
+/* The same with borrowed memory: what the callback's free gave back to the reserve is taken
+ * back from the reserve, never from the source, which this chain does not grow from (the
+ * first version of the fix grew from the source first). */
+Test(arena_oom, reclaim_retry_takes_borrowed_memory_back_from_the_reserve)
+{
+    test_watchdog(20);
+    static cache_t cache;
+    cr_assert_eq(talc_reserve_init(4 * TEST_OS_SEGMENT, 0), 0);
+    void *p = reclaim_big(&cache, TALC_OOM_STEP_BORROW, 3 * TEST_OS_SEGMENT);
+    talc_arena_stats_t st = test_stats(cache.arena);
+    cr_assert_eq(st.source_bytes, 0, "%zu bytes taken from the source", st.source_bytes);
+    cr_assert_geq(st.borrowed_bytes, BIG);
+    cr_assert_leq(st.borrowed_bytes, 3 * TEST_OS_SEGMENT);
     talc_free(p);
     test_assert_empty(cache.arena);
 }
