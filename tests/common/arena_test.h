@@ -1,7 +1,8 @@
 /* tests/common/arena_test.h — helpers for the Criterion tests of the arena layer
  * (tests/unit/test_arena_*.c): arenas made with an assertion, snapshots, a fault recorder for
  * talc_set_fatal_handler, a failure log that worker threads write instead of asserting, env
- * knobs for long runs, and a watchdog so that a deadlock fails a test instead of hanging it.
+ * knobs for long runs, a watchdog so that a deadlock fails a test instead of hanging it, and
+ * mapped buffers for buffer arenas.
  *
  * Header-only (static functions); public API only. Each Criterion test runs in a process of
  * its own, so every test starts with only the default arena and no reserve.
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "granule.h"
@@ -159,6 +161,22 @@ static inline unsigned long test_env(const char *name, unsigned long dflt)
 static inline void test_watchdog(unsigned seconds)
 {
     alarm((unsigned)(seconds * test_env("TALC_TEST_SLOW", 1)));
+}
+
+/* ---- Buffers -----------------------------------------------------------------------------*/
+
+/* A caller's buffer of `size` bytes for a buffer arena, starting `offset` bytes past a granule
+ * boundary (offset < TEST_GRANULE). Mapped, not static: at 1 GiB granules a buffer of a few
+ * granules is larger than a program's data can be. MAP_NORESERVE: only the pages a test
+ * touches cost memory. Never unmapped: each test is a process of its own. */
+static inline unsigned char *test_buffer_map(size_t size, size_t offset)
+{
+    size_t len = size + offset + TEST_GRANULE;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    cr_assert_neq(m, MAP_FAILED, "mmap of %zu bytes: errno %d", len, errno);
+    uintptr_t g = ((uintptr_t)m + TEST_GRANULE - 1) & ~(uintptr_t)(TEST_GRANULE - 1);
+    return (unsigned char *)(g + offset);
 }
 
 #endif /* TALC_TEST_ARENA_TEST_H */

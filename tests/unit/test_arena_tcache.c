@@ -761,32 +761,45 @@ Test(arena_tcache, growing_comes_before_the_flush)
     tc_assert_exact(a, 0, 0, 65, 65);
 }
 
+/* The buffer's 7 granules (segments of 4 and 3) are filled with quarter-granule blocks, each
+ * followed by a small one; then all are freed. The small ones stay cached (the large ones too
+ * where they are cacheable), one every quarter granule: no 3-granule run is free until they go
+ * back. The cache's bound (about 2 MiB) does not scale with the granule, so filling the buffer
+ * with small blocks only, as this test did, left a 3-granule run free at 4 MiB granules: the
+ * request was served without the chain. */
 Test(arena_tcache, own_cache_is_flushed_before_the_oom_chain)
 {
-    static _Alignas(64) unsigned char buf[8 * TEST_GRANULE];
-    talc_arena_config_t c = talc_arena_config_default("tight");
-    c.source = TALC_SOURCE_BUFFER;
-    c.buffer = buf;
-    c.buffer_size = sizeof buf;
-    c.stripes = 1;
+    size_t size = 8 * TEST_GRANULE;
+    talc_arena_config_t c = test_buffer_config("tight", test_buffer_map(size, 64), size);
     c.thread_cache = TALC_TCACHE_ON;
     talc_arena_t *a = test_arena_cfg(&c);
-    static void *p[8 * TEST_GRANULE / 64];
+    static void *p[256];
     const unsigned MAXB = sizeof p / sizeof p[0];
     unsigned n = 0;
-    while (n < MAXB && (p[n] = talc_arena_malloc(a, 40 + (n % 16) * 16)) != NULL)
+    while (n < MAXB) {
+        size_t want = n % 2 ? 40 + (n / 2 % 16) * 16 : TEST_GRANULE / 4;
+        if ((p[n] = talc_arena_malloc(a, want)) == NULL)
+            break;
         n++;
-    cr_assert_gt(n, 100);
-    for (unsigned i = 0; i < n; i += 2) /* every other: the cache keeps some, none merge */
-        talc_free(p[i]);
-    for (unsigned i = 1; i < n; i += 2)
-        talc_free(p[i]);
+    }
+    cr_assert(n > 20 && n < MAXB, "%u blocks fill the buffer", n);
+    for (unsigned k = 0; k < 2; k++) /* the large ones, then the small ones */
+        for (unsigned i = k; i < n; i += 2)
+            talc_free(p[i]);
 #if TC_COUNTS
-    cr_assert_gt(tc_cached(a), 0);
+    cr_assert_geq(tc_cached(a), n / 2, "the small blocks wait in the cache");
 #endif
-    /* Most of one 4-granule segment: no room while cached blocks stay scattered in both */
+    talc_arena_stats_t before = test_stats(a);
     void *big = talc_arena_malloc(a, 3 * TEST_GRANULE);
     cr_assert_not_null(big, "the blocks this thread cached went back before giving up");
+    talc_arena_stats_t after = test_stats(a);
+#if TALC_TCACHE
+    const talc_oom_step_t G = TALC_OOM_STEP_GROW, B = TALC_OOM_STEP_BORROW;
+    cr_assert_eq(after.oom_runs[G], before.oom_runs[G] + 1, "no room until the cache went back");
+    cr_assert_eq(after.oom_runs[B], before.oom_runs[B], "served by the flush, before BORROW");
+#else
+    (void)before, (void)after;
+#endif
     cr_assert_eq(tc_cached(a), 0);
     talc_free(big);
     tc_assert_exact(a, 0, 0, n + 1u, n + 1u);
