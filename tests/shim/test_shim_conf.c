@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "granule.h"
 #include "talc/reserve.h"
 
 typedef struct warnings {
@@ -267,8 +268,15 @@ Test(shim_conf, a_malformed_repeat_leaves_the_earlier_value)
 
 Test(shim_conf, a_soft_budget_above_the_hard_one_is_dropped_alone)
 {
-    cr_assert_eq(parse("stripes=2,cache_aligned=1,arena=default:budget=1M:soft=2M:stripes=3,"
-                       "arena=net:soft=4M:budget=2M:priority=7"), 2);
+    /* 1M, or a granule where that is more: a budget below a granule is refused by create
+     * (docs/shim.md), which is not what this test is about. */
+    size_t unit = TEST_GRANULE > ((size_t)1 << 20) ? TEST_GRANULE : (size_t)1 << 20;
+    char text[160];
+    snprintf(text, sizeof text,
+             "stripes=2,cache_aligned=1,arena=default:budget=%zuM:soft=%zuM:stripes=3,"
+             "arena=net:soft=%zuM:budget=%zuM:priority=7",
+             unit >> 20, 2 * (unit >> 20), 4 * (unit >> 20), 2 * (unit >> 20));
+    cr_assert_eq(parse(text), 2);
     cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"default\": \"soft\" is above "
                                    "\"budget\" (soft ignored)");
     cr_assert(strstr(warn.line[1], "arena \"net\": \"soft\" is above"), "%s", warn.line[1]);
@@ -278,7 +286,7 @@ Test(shim_conf, a_soft_budget_above_the_hard_one_is_dropped_alone)
     for (unsigned i = 0; i < 2; i++) {
         talc_arena_config_t c = talc_conf_arena_config(&conf, &conf.arenas[i]);
         cr_assert_eq(c.soft_budget, 0);
-        cr_assert_eq(c.hard_budget, (size_t)(i + 1) << 20);
+        cr_assert_eq(c.hard_budget, (i + 1) * unit);
         cr_assert(c.cache_aligned);
         /* what talc_arena_create would now accept */
         errno = 0;
