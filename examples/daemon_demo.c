@@ -38,6 +38,10 @@
  * the reserve has everything back. It then destroys the arenas, which must succeed (a busy
  * arena refuses with -EBUSY). Exit status 0 iff every check held.
  *
+ * The sizes above are those of owner-map granules up to 1 MiB (the default is 64 KiB); with
+ * larger ones each scales with the granule (SEGMENT below). Above 16 MiB granules the program
+ * says it is skipped and exits 77.
+ *
  * Lock order in this program: queue lock and cache lock are never held together, and neither
  * is held while allocating from the cache arena (its reclaim callback takes the cache lock).
  */
@@ -53,6 +57,7 @@
 #include <time.h>
 
 #include "talc/arena.h"
+#include "talc/config.h"
 #include "talc/reserve.h"
 #include "talc/stats.h"
 
@@ -63,16 +68,25 @@
 #define PARSER_THREADS 2
 #define NET_WINDOW 64            /* packets a net thread keeps in flight */
 #define QUEUE_CAP 256            /* requests waiting for a parser */
-#define KEYSPACE 1536u           /* distinct cache keys */
+#define KEYSPACE (1536u * SCALE) /* distinct cache keys: about 1.2 times what "cache" holds */
 #define CACHE_BUCKETS 1024u
 #define CACHE_TTL_NS 250000000u  /* the janitor expires entries older than 250 ms */
 
-#define RESERVE_BYTES (4 * MiB)
-#define CACHE_HARD_BUDGET (2 * MiB)
-#define CACHE_SOFT_BUDGET (3 * MiB / 2)
-#define CACHE_BORROW_CEILING (1 * MiB)
-#define NET_HARD_BUDGET (16 * MiB)
-#define NET_GUARANTEED (1 * MiB)
+/* The sizes below are for OS segments of 1 MiB, as with owner-map granules up to 1 MiB
+ * (talc/config.h, TALC_PAGEMAP_SHIFT; this build's value). With larger granules a segment is
+ * one granule and a budget below a granule is refused, so every size, and the key space that
+ * keeps "cache" at its budget, scales with the segment. */
+#define GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+#define SEGMENT (GRANULE > MiB ? GRANULE : MiB)
+#define SCALE (SEGMENT / MiB)
+#define MAX_SHIFT 24 /* above it the demo would hold hundreds of MiB: it says so and skips */
+
+#define RESERVE_BYTES (4 * SEGMENT)
+#define CACHE_HARD_BUDGET (2 * SEGMENT)
+#define CACHE_SOFT_BUDGET (3 * SEGMENT / 2)
+#define CACHE_BORROW_CEILING (1 * SEGMENT)
+#define NET_HARD_BUDGET (16 * SEGMENT)
+#define NET_GUARANTEED (1 * SEGMENT)
 
 static talc_arena_t *net_arena, *parser_arena, *cache_arena;
 static atomic_bool stopping;
@@ -581,6 +595,11 @@ int main(int argc, char **argv)
 {
     double seconds = run_seconds(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (TALC_PAGEMAP_SHIFT > MAX_SHIFT) {
+        printf("daemon_demo: skipped: with %zu MiB owner-map granules its reserve and budgets "
+               "would be %zu MiB\n", GRANULE / MiB, (RESERVE_BYTES + NET_HARD_BUDGET) / MiB);
+        return 77;
+    }
 
     int rc = talc_reserve_init(RESERVE_BYTES, TALC_RESERVE_PREFAULT);
     if (rc != 0) {
