@@ -397,7 +397,8 @@ static void *net_thread(void *arg)
             request_t *r = talc_arena_malloc(NULL, sizeof *r + len);
             talc_scope_pop();
             if (r) {
-                uint32_t a = (uint32_t)(rnd(&seed) % KEYSPACE), b = (uint32_t)(rnd(&seed) % KEYSPACE);
+                uint32_t a = (uint32_t)(rnd(&seed) % KEYSPACE);
+                uint32_t b = (uint32_t)(rnd(&seed) % KEYSPACE);
                 r->key = a < b ? a : b; /* skewed towards small keys: some are hot */
                 r->len = len;
                 memcpy(r->data, pkt, len);
