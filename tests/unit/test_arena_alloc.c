@@ -426,7 +426,15 @@ Test(arena_alloc, cache_aligned_blocks_own_their_lines)
 /* ---- Caller-buffer arenas -----------------------------------------------------------------*/
 
 #define BUF_GRANULES 16
-static unsigned char buf_mem[(BUF_GRANULES + 1) * TEST_GRANULE];
+#define BUF_SIZE ((BUF_GRANULES + 1) * TEST_GRANULE) /* not granule-aligned: 16 whole granules */
+static unsigned char *buf_mem;
+
+static unsigned char *buf_map(void)
+{
+    if (!buf_mem)
+        buf_mem = test_buffer_map(BUF_SIZE, 64);
+    return buf_mem;
+}
 
 static talc_arena_t *buffer_arena(const char *name, void *mem, size_t size)
 {
@@ -437,7 +445,7 @@ static talc_arena_t *buffer_arena(const char *name, void *mem, size_t size)
 static bool in_buf(const void *p, size_t n)
 {
     return (const unsigned char *)p >= buf_mem &&
-           (const unsigned char *)p + n <= buf_mem + sizeof buf_mem;
+           (const unsigned char *)p + n <= buf_mem + BUF_SIZE;
 }
 
 /* Allocate blocks of n bytes until the arena says no; returns how many it gave. */
@@ -460,7 +468,7 @@ static int fill(talc_arena_t *a, void **p, int cap, size_t n)
 
 Test(arena_alloc, buffer_arena_allocates_inside_and_runs_out)
 {
-    talc_arena_t *a = buffer_arena("buffer", buf_mem, sizeof buf_mem);
+    talc_arena_t *a = buffer_arena("buffer", buf_map(), BUF_SIZE);
     static void *p[4096];
     size_t n = TEST_GRANULE_SCALED(1000); /* 1000 bytes with 64 KiB granules */
     int k = fill(a, p, 4096, n);
@@ -491,7 +499,7 @@ Test(arena_alloc, buffer_arena_allocates_inside_and_runs_out)
 
 Test(arena_alloc, buffer_arena_block_of_several_granules)
 {
-    talc_arena_t *a = buffer_arena("buf-big", buf_mem, sizeof buf_mem);
+    talc_arena_t *a = buffer_arena("buf-big", buf_map(), BUF_SIZE);
     size_t n = 5 * TEST_GRANULE + 123;
     unsigned char *p = talc_arena_malloc(a, n);
     cr_assert_not_null(p);
@@ -512,8 +520,7 @@ Test(arena_alloc, buffer_arena_block_of_several_granules)
 
 Test(arena_alloc, buffer_arena_of_two_granules_allocates)
 {
-    static unsigned char two[3 * TEST_GRANULE];
-    uintptr_t b = ((uintptr_t)two + TEST_GRANULE - 1) & ~(uintptr_t)(TEST_GRANULE - 1);
+    uintptr_t b = (uintptr_t)test_buffer_map(2 * TEST_GRANULE, 0);
     talc_arena_t *a = buffer_arena("buf-two", (void *)b, 2 * TEST_GRANULE);
     void *p = talc_arena_malloc(a, 1000);
     cr_assert_not_null(p, "the smallest buffer create accepts serves nothing (errno %d)", errno);

@@ -178,13 +178,14 @@ static void expect_einval(const talc_arena_config_t *c, const char *why)
     cr_assert_eq(talc_arena_foreach(count_fn, NULL), before, "%s: registered anyway", why);
 }
 
-static unsigned char small_buf[3 * TEST_GRANULE];
-
-/* The first granule boundary inside small_buf (two whole granules follow it). */
+/* A granule boundary with two whole granules after it (mapped: at 1 GiB granules a static
+ * buffer of granules is more than a program's data can hold). */
 static unsigned char *small_buf_aligned(void)
 {
-    uintptr_t b = ((uintptr_t)small_buf + TEST_GRANULE - 1) & ~(uintptr_t)(TEST_GRANULE - 1);
-    return (unsigned char *)b;
+    static unsigned char *b;
+    if (!b)
+        b = test_buffer_map(2 * TEST_GRANULE, 0);
+    return b;
 }
 
 Test(arena_registry, invalid_configs_are_einval)
@@ -250,9 +251,9 @@ Test(arena_registry, invalid_configs_are_einval)
     expect_einval(&c, "unknown source");
     c = talc_arena_config_default("nobuf");
     c.source = TALC_SOURCE_BUFFER;
-    c.buffer_size = sizeof small_buf;
+    c.buffer_size = 2 * TEST_GRANULE;
     expect_einval(&c, "buffer source without a buffer");
-    c.buffer = small_buf;
+    c.buffer = small_buf_aligned();
     c.buffer_size = 2 * TEST_GRANULE - 1;
     expect_einval(&c, "buffer under two granules");
     c.buffer_size = 0;
@@ -282,8 +283,9 @@ Test(arena_registry, buffer_holding_memory_an_arena_owns_is_einval)
     cr_assert_eq(talc_arena_of(block), talc_arena_default());
     talc_free(block);
     /* nor inside a block of a buffer arena */
-    static unsigned char mem[16 * TEST_GRANULE];
-    talc_arena_config_t o = test_buffer_config("outer", mem, sizeof mem);
+    size_t mem_size = 16 * TEST_GRANULE;
+    unsigned char *mem = test_buffer_map(mem_size, 64);
+    talc_arena_config_t o = test_buffer_config("outer", mem, mem_size);
     talc_arena_t *outer = test_arena_cfg(&o);
     block = talc_arena_malloc(outer, size);
     cr_assert_not_null(block);
@@ -293,7 +295,7 @@ Test(arena_registry, buffer_holding_memory_an_arena_owns_is_einval)
     cr_assert_eq(talc_arena_destroy(outer, 0), 0);
     /* the same memory, once no arena owns it, is a fine buffer */
     c.buffer = mem;
-    c.buffer_size = sizeof mem;
+    c.buffer_size = mem_size;
     talc_arena_t *inner = test_arena_cfg(&c);
     cr_assert_eq(talc_arena_destroy(inner, 0), 0);
 }
@@ -554,11 +556,11 @@ Test(arena_registry, destroy_unbinds_the_calling_thread)
     cr_assert_eq(talc_thread_arena(), talc_arena_default(), "binding dropped");
 }
 
-static unsigned char reuse_buf[9 * TEST_GRANULE];
-
 Test(arena_registry, destroyed_buffer_arena_buffer_is_reusable)
 {
-    talc_arena_config_t c = test_buffer_config("buf1", reuse_buf, sizeof reuse_buf);
+    size_t reuse_size = 9 * TEST_GRANULE;
+    unsigned char *reuse_buf = test_buffer_map(reuse_size, 64);
+    talc_arena_config_t c = test_buffer_config("buf1", reuse_buf, reuse_size);
     talc_arena_t *a = test_arena_cfg(&c);
     void *p = talc_arena_malloc(a, 1000);
     cr_assert_not_null(p);
@@ -569,7 +571,7 @@ Test(arena_registry, destroyed_buffer_arena_buffer_is_reusable)
     void *q = talc_arena_malloc(b, 1000);
     cr_assert_not_null(q);
     cr_assert_eq(talc_arena_of(q), b);
-    cr_assert(q >= (void *)reuse_buf && q < (void *)(reuse_buf + sizeof reuse_buf));
+    cr_assert(q >= (void *)reuse_buf && q < (void *)(reuse_buf + reuse_size));
     talc_free(q);
     cr_assert_eq(talc_arena_destroy(b, 0), 0);
 }

@@ -117,11 +117,10 @@ Test(arena_trim, a_free_chunk_keeps_its_footer_page)
     talc_set_fatal_handler(NULL, NULL);
 }
 
-static unsigned char buf_mem[4 * TEST_OS_SEGMENT] __attribute__((aligned(65536)));
-
 Test(arena_trim, leaves_a_buffer_arena_alone)
 {
-    talc_arena_config_t cfg = test_buffer_config("trim-buffer", buf_mem, sizeof buf_mem);
+    size_t size = 4 * TEST_OS_SEGMENT;
+    talc_arena_config_t cfg = test_buffer_config("trim-buffer", test_buffer_map(size, 0), size);
     talc_arena_t *a = test_arena_cfg(&cfg);
     size_t big = 600u << 10;
     unsigned char *pin = talc_arena_malloc(a, 64), *b = talc_arena_malloc(a, big);
