@@ -1,8 +1,8 @@
 /* tests/common/arena_test.h — helpers for the Criterion tests of the arena layer
  * (tests/unit/test_arena_*.c): arenas made with an assertion, snapshots, a fault recorder for
  * talc_set_fatal_handler, a failure log that worker threads write instead of asserting, env
- * knobs for long runs, a watchdog so that a deadlock fails a test instead of hanging it, and
- * mapped buffers for buffer arenas.
+ * knobs for long runs, a watchdog so that a deadlock fails a test instead of hanging it,
+ * mapped buffers for buffer arenas, and skips for what is too large at 1 GiB granules.
  *
  * Header-only (static functions); public API only. Each Criterion test runs in a process of
  * its own, so every test starts with only the default arena and no reserve.
@@ -177,6 +177,30 @@ static inline unsigned char *test_buffer_map(size_t size, size_t offset)
     cr_assert_neq(m, MAP_FAILED, "mmap of %zu bytes: errno %d", len, errno);
     uintptr_t g = ((uintptr_t)m + TEST_GRANULE - 1) & ~(uintptr_t)(TEST_GRANULE - 1);
     return (unsigned char *)(g + offset);
+}
+
+/* ---- Too large at the build's granule ----------------------------------------------------*/
+
+/* A test that would write more than this (blocks filling budgets or buffers of many granules:
+ * tens of GiB at 1 GiB granules) is skipped, and says what it would write. */
+#define TEST_WRITE_MAX ((size_t)2 << 30)
+
+static inline void test_skip_writes_above(size_t bytes, const char *what)
+{
+    if (bytes > TEST_WRITE_MAX)
+        cr_skip_test("granules of %zu MiB: %s would write %zu MiB", TEST_GRANULE >> 20, what,
+                     bytes >> 20);
+}
+
+/* talc_reserve_init(size, 0), which must succeed, except that a reserve of 4 GiB or more
+ * (16 granules at 1 GiB granules) may be more than the machine commits: that skips, saying so. */
+static inline void test_reserve_init(size_t size)
+{
+    int rc = talc_reserve_init(size, 0);
+    if (rc == -ENOMEM && size >= ((size_t)4 << 30))
+        cr_skip_test("granules of %zu MiB: the OS will not commit a reserve of %zu MiB",
+                     TEST_GRANULE >> 20, size >> 20);
+    cr_assert_eq(rc, 0, "talc_reserve_init(%zu): %d", size, rc);
 }
 
 #endif /* TALC_TEST_ARENA_TEST_H */

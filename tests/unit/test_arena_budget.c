@@ -148,6 +148,7 @@ static void two_cpus(int cpus[2])
  * others': a stripe that cannot grow takes it before failing. */
 Test(arena_budget, budget_freed_in_one_stripe_serves_another)
 {
+    test_skip_writes_above(SEG(4 * MIB), "filling a budget of 4 segments");
     int cpus[2];
     two_cpus(cpus);
     talc_arena_config_t c = talc_arena_config_default("two-stripes");
@@ -252,7 +253,7 @@ static void on_soft_footprint(talc_arena_t *a, size_t level, size_t soft, void *
 
 Test(arena_budget, soft_budget_level_is_the_footprint)
 {
-    cr_assert_eq(talc_reserve_init(32 * TEST_GRANULE, 0), 0);
+    test_reserve_init(32 * TEST_GRANULE);
     static soft_log_t log;
     talc_arena_config_t c = talc_arena_config_default("soft-footprint");
     c.stripes = 1;
@@ -360,7 +361,7 @@ static talc_arena_t *borrower(const char *name, size_t ceiling, unsigned prio, s
 
 Test(arena_budget, borrow_ceiling_is_exact)
 {
-    cr_assert_eq(talc_reserve_init(GRAN(4 * MIB), 0), 0);
+    test_reserve_init(GRAN(4 * MIB));
     talc_arena_config_t c = talc_arena_config_default("ceiling");
     c.stripes = 1;
     c.hard_budget = GRAN(MIB);
@@ -383,7 +384,8 @@ Test(arena_budget, borrow_ceiling_is_exact)
 
 Test(arena_budget, borrow_ceiling_zero_never_borrows)
 {
-    cr_assert_eq(talc_reserve_init(GRAN(MIB), 0), 0);
+    test_skip_writes_above(4 * TEST_GRANULE, "filling a budget of 4 granules");
+    test_reserve_init(GRAN(MIB));
     talc_arena_config_t c = talc_arena_config_default("no-borrow");
     c.stripes = 1;
     c.hard_budget = 4 * TEST_GRANULE;
@@ -398,7 +400,8 @@ Test(arena_budget, borrow_ceiling_zero_never_borrows)
 
 Test(arena_budget, priorities_and_guaranteed_minimums)
 {
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_skip_writes_above(16 * TEST_GRANULE, "borrowing a reserve of 16 granules");
+    test_reserve_init(16 * TEST_GRANULE);
     size_t half = 8 * TEST_GRANULE;
     talc_arena_t *crit = borrower("critical", 16 * TEST_GRANULE, 5, half);
     talc_arena_t *low = borrower("low", 16 * TEST_GRANULE, 0, 0);
@@ -470,7 +473,7 @@ Test(arena_budget, guaranteed_minimum_serves_an_os_arena_in_pieces)
     if (4 * TEST_GRANULE >= TEST_OS_SEGMENT)
         cr_skip_test("granules of %zu bytes: the 4-granule minimum holds a whole OS segment",
                      TEST_GRANULE);
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_reserve_init(16 * TEST_GRANULE);
     talc_arena_t *hog = borrower("hog", 16 * TEST_GRANULE, 0, 0);
     talc_arena_config_t c = talc_arena_config_default("os-critical");
     c.stripes = 1;
@@ -498,7 +501,8 @@ Test(arena_budget, guaranteed_minimum_serves_an_os_arena_in_pieces)
  * no ceiling at all protects nothing. */
 Test(arena_budget, guarantee_counts_up_to_the_borrow_ceiling)
 {
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_skip_writes_above(16 * TEST_GRANULE, "borrowing a reserve of 16 granules");
+    test_reserve_init(16 * TEST_GRANULE);
     talc_arena_t *capped = borrower("capped", 4 * TEST_GRANULE, 5, 12 * TEST_GRANULE);
     talc_arena_config_t c = talc_arena_config_default("no-ceiling");
     c.stripes = 1;
@@ -519,7 +523,7 @@ Test(arena_budget, guarantee_counts_up_to_the_borrow_ceiling)
 
 Test(arena_budget, borrowed_segment_goes_back_when_empty)
 {
-    cr_assert_eq(talc_reserve_init(32 * TEST_GRANULE, 0), 0);
+    test_reserve_init(32 * TEST_GRANULE);
     talc_arena_t *a = borrower("giver", 32 * TEST_GRANULE, 0, 0);
     /* blocks of 3 granules: each needs a reserve segment of its own */
     size_t n = 3 * TEST_GRANULE;
@@ -546,7 +550,8 @@ Test(arena_budget, borrowed_segment_goes_back_when_empty)
 
 Test(arena_budget, destroy_release_all_returns_borrowed_memory)
 {
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_skip_writes_above(16 * TEST_GRANULE, "filling a budget of 16 granules");
+    test_reserve_init(16 * TEST_GRANULE);
     talc_arena_t *a = borrower("dropper", 16 * TEST_GRANULE, 0, 4 * TEST_GRANULE);
     static void *p[64];
     int k = fill(a, p, 64, GRAN(20 * KIB));

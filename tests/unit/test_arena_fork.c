@@ -126,7 +126,7 @@ static int child_body(int round)
 Test(arena_fork, fork_while_threads_allocate)
 {
     test_watchdog(120);
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_reserve_init(16 * TEST_GRANULE);
     const char *names[NAR] = {"fork-a", "fork-b", "fork-c"};
     for (int i = 0; i < NAR; i++)
         fk.a[i] = test_arena(names[i], (unsigned)i + 1);

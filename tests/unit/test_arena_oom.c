@@ -312,7 +312,7 @@ Test(arena_oom, reclaim_without_a_callback_moves_on)
 
 Test(arena_oom, borrow_before_grow_when_configured_so)
 {
-    cr_assert_eq(talc_reserve_init(8 * TEST_GRANULE, 0), 0);
+    test_reserve_init(8 * TEST_GRANULE);
     talc_arena_config_t c = talc_arena_config_default("borrow-first");
     c.stripes = 1;
     c.borrow_ceiling = 4 * TEST_GRANULE;
@@ -524,7 +524,7 @@ static size_t reclaim_nothing(talc_arena_t *a, size_t wanted, void *ctx)
 
 Test(arena_oom, every_step_in_order)
 {
-    cr_assert_eq(talc_reserve_init(16 * TEST_GRANULE, 0), 0);
+    test_reserve_init(16 * TEST_GRANULE);
     talc_arena_t *spare = test_arena("last-resort", 1);
     static int calls;
     talc_arena_config_t c = talc_arena_config_default("chain");

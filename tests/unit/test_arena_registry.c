@@ -307,7 +307,7 @@ Test(arena_registry, edge_configs_are_accepted)
     talc_arena_t *a = test_arena_cfg(&c);
     cr_assert_eq(test_stats(a).stripes, TALC_STRIPES_MAX);
     c = talc_arena_config_default("soft-eq-hard");
-    c.hard_budget = c.soft_budget = 4u << 20;
+    c.hard_budget = c.soft_budget = TEST_SEGMENT_SCALED(4u << 20);
     cr_assert_not_null(test_arena_cfg(&c));
     c = talc_arena_config_default("one-granule-budget");
     c.hard_budget = c.initial_size = TEST_GRANULE;

@@ -36,8 +36,8 @@ Test(arena_stats, snapshot_after_known_operations)
 {
     talc_arena_config_t c = talc_arena_config_default("known");
     c.stripes = 1;
-    c.hard_budget = 8u << 20;
-    c.soft_budget = 6u << 20;
+    c.hard_budget = TEST_SEGMENT_SCALED(8u << 20);
+    c.soft_budget = TEST_SEGMENT_SCALED(6u << 20);
     talc_arena_t *a = test_arena_cfg(&c);
     talc_arena_stats_t s = test_stats(a);
     cr_assert_str_eq(s.name, "known");
@@ -578,7 +578,7 @@ Test(arena_stats, prometheus_lines_follow_the_exposition_format)
 
 Test(arena_stats, text_has_a_row_per_arena_and_the_reserve)
 {
-    cr_assert_eq(talc_reserve_init(TEST_OS_SEGMENT, 0), 0);
+    test_reserve_init(TEST_OS_SEGMENT);
     char size[32];
     snprintf(size, sizeof size, "size %zu ", TEST_OS_SEGMENT);
     talc_arena_t *a[NNAMES];

@@ -516,7 +516,7 @@ static void *cd_destroyer(void *arg)
 Test(arena_threads, an_arena_is_whole_when_it_can_be_found)
 {
     test_watchdog(90);
-    cr_assert_eq(talc_reserve_init(8u << 20, 0), 0);
+    test_reserve_init(8u << 20);
     pthread_t c, d;
     cr_assert_eq(pthread_create(&c, NULL, cd_creator, NULL), 0);
     cr_assert_eq(pthread_create(&d, NULL, cd_destroyer, NULL), 0);
@@ -742,7 +742,7 @@ Test(arena_threads, borrowing_from_several_threads)
 {
     log_seed();
     test_watchdog(60);
-    cr_assert_eq(talc_reserve_init(24 * TEST_GRANULE, 0), 0);
+    test_reserve_init(24 * TEST_GRANULE);
     for (unsigned i = 0; i < 3; i++) {
         char name[16];
         snprintf(name, sizeof name, "lender-%u", i);
