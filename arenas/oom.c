@@ -130,10 +130,9 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
  * back and holds less now, frees emptied segments that went back at once (borrowed ones,
  * oversized ones, a budgeted stripe's second empty one): that memory is the source's (the
  * reserve's) again, in no stripe, and the retry takes it back from there as GROW (BORROW)
- * would. (Before 2026-12-04 the reclaim's retry did not:
- * with 4 KiB granules arena_oom's reclaim test failed, whose one freed block emptied its
- * budget-sized segment; with any granule a block bigger than a segment did,
- * arena_oom::reclaim_retry_takes_back_what_the_callback_gave_back.) */
+ * would. (Before 2026-12-04 the reclaim's retry did not: with 4 KiB granules arena_oom's
+ * reclaim test failed, whose one freed block emptied its budget-sized segment; with any
+ * granule a block bigger than a segment did: arena_oom's reclaim_retry_* tests.) */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
