@@ -6,12 +6,16 @@
  * they are listed here so a borrow can check the minimums it must leave for others.
  *
  * Concurrency: everything under talc_reserve_mutex (rank: after an arena's grow lock, before
- * the owner-map writer lock). Callers never hold a stripe lock of another arena.
+ * the owner-map writer lock), except the set-up's system calls: talc_reserve_init claims the
+ * set-up under the lock, maps, locks and populates with no lock held (a borrow or a stats read
+ * meanwhile finds an empty reserve), then publishes the region under the lock. Callers never
+ * hold a stripe lock of another arena.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "arena_internal.h"
+#include "fork_internal.h"
 #include "os_mem.h"
 #include "pagemap.h"
 #include "reserve_internal.h"
@@ -21,8 +25,40 @@ static talc_mutex_t talc_reserve_mutex = TALC_MUTEX_INIT(TALC_RANK_RESERVE);
 static talc_region_t talc_res;              /* ngranules == 0 until init */
 static talc_arena_t *talc_res_members;      /* linked through reserve_next */
 static size_t talc_res_borrowed_total, talc_res_returned_total, talc_res_denied;
+static bool talc_res_setting_up; /* a talc_reserve_init is mapping and populating, unlocked */
 
-int talc_reserve_init(size_t size, unsigned flags)
+/* Claims the right to set the reserve up: 0, -EALREADY (set up) or -EBUSY (another thread is
+ * setting it up now). */
+static int talc_reserve_claim(void)
+{
+    talc_mutex_lock(&talc_reserve_mutex);
+    int rc = talc_res.ngranules ? -EALREADY : talc_res_setting_up ? -EBUSY : 0;
+    talc_res_setting_up = rc == 0;
+    talc_mutex_unlock(&talc_reserve_mutex);
+    return rc;
+}
+
+/* Maps, locks and populates size bytes and a bitmap for n granules, with no lock held. 0, or
+ * -errno with nothing kept. */
+static int talc_reserve_build(const talc_os_ops_t *os, size_t size, size_t n, unsigned flags,
+                              char **m, uint64_t **bits)
+{
+    size_t bits_bytes = talc_region_words(n) * sizeof(uint64_t);
+    *m = talc_os_ops_map(os, size, TALC_GRANULE);
+    *bits = *m ? talc_os_ops_map(os, bits_bytes, 0) : NULL;
+    int rc = *bits ? 0 : -ENOMEM;
+    if (!rc && (flags & TALC_RESERVE_MLOCK))
+        rc = talc_os_lock(*m, size);
+    if (!rc && (flags & TALC_RESERVE_PREFAULT))
+        rc = talc_os_prefault(*m, size); /* refused (a memory cgroup's limit): say so, not later */
+    if (rc && *m)
+        talc_os_ops_unmap(os, *m, size);
+    if (rc && *bits)
+        talc_os_ops_unmap(os, *bits, bits_bytes);
+    return rc;
+}
+
+int talc_reserve_init_with(const talc_os_ops_t *os, size_t size, unsigned flags)
 {
     if (size == 0 || (flags & ~(TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK)))
         return -EINVAL;
@@ -30,31 +66,24 @@ int talc_reserve_init(size_t size, unsigned flags)
         return -ENOMEM;
     size = (size + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
     size_t n = size / TALC_GRANULE;
-    size_t bits_bytes = talc_region_words(n) * sizeof(uint64_t);
+    talc_fork_init(); /* a child forked during the set-up must be free to start one */
+    int rc = talc_reserve_claim();
+    if (rc)
+        return rc;
+    char *m;
+    uint64_t *bits;
+    rc = talc_reserve_build(os, size, n, flags, &m, &bits);
     talc_mutex_lock(&talc_reserve_mutex);
-    int rc = talc_res.ngranules ? -EALREADY : 0;
-    char *m = NULL;
-    uint64_t *bits = NULL;
-    if (!rc) {
-        m = talc_os_map(size, TALC_GRANULE);
-        bits = talc_os_map(bits_bytes, 0);
-        if (!m || !bits)
-            rc = -ENOMEM;
-    }
-    if (!rc && (flags & TALC_RESERVE_MLOCK))
-        rc = talc_os_lock(m, size);
-    if (!rc && (flags & TALC_RESERVE_PREFAULT))
-        rc = talc_os_prefault(m, size); /* refused (a memory cgroup's limit): say so, not later */
-    if (!rc) {
+    if (!rc)
         talc_region_init(&talc_res, m, TALC_GRANULE, n, bits);
-    } else if (rc != -EALREADY) {
-        if (m)
-            talc_os_unmap(m, size);
-        if (bits)
-            talc_os_unmap(bits, bits_bytes);
-    }
+    talc_res_setting_up = false;
     talc_mutex_unlock(&talc_reserve_mutex);
     return rc;
+}
+
+int talc_reserve_init(size_t size, unsigned flags)
+{
+    return talc_reserve_init_with(talc_os_default_ops(), size, flags);
 }
 
 /* The part of b's guaranteed minimum that b can use: it never holds more than its ceiling. */
@@ -161,4 +190,10 @@ void talc_reserve_get_stats(talc_reserve_stats_t *out)
 
 void talc_reserve_lock(void) { talc_mutex_lock_unranked(&talc_reserve_mutex); }
 void talc_reserve_unlock(void) { talc_mutex_unlock_unranked(&talc_reserve_mutex); }
-void talc_reserve_reinit_lock(void) { talc_mutex_init(&talc_reserve_mutex, TALC_RANK_RESERVE); }
+/* In a fork child: the thread of a set-up in progress is not there to finish it (its mapping
+ * stays in the child, unused), so a set-up may start again. */
+void talc_reserve_reinit_lock(void)
+{
+    talc_mutex_init(&talc_reserve_mutex, TALC_RANK_RESERVE);
+    talc_res_setting_up = false;
+}

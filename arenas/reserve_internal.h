@@ -6,6 +6,11 @@
 #include <stddef.h>
 
 #include "arena_internal.h"
+#include "os_mem.h"
+
+/* talc_reserve_init with the reserve and its bitmap mapped through `os` (tests pass a fake that
+ * acts in the middle of the set-up); mlock and populate stay the system's. */
+int talc_reserve_init_with(const talc_os_ops_t *os, size_t size, unsigned flags);
 
 /* Borrow *size bytes (a granule multiple) for arena a under its policy; if that is refused,
  * `min` bytes (a smaller granule multiple, or 0 for no second try), setting *size to it. NULL

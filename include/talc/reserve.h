@@ -26,12 +26,14 @@ extern "C" {
 #define TALC_RESERVE_MLOCK 2u    /**< lock the reserve in RAM (mlock); fails with -EPERM/-ENOMEM */
 
 /** Set the reserve up once per process: `size` bytes (rounded up to the owner-map granule).
- *  Returns 0, -EALREADY if already set up, -EINVAL for size 0 or an unknown flag, -ENOMEM
- *  (also for a size above SIZE_MAX / 2, and when the kernel refuses to populate a
- *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). Holds the
- *  reserve lock while it maps, locks and populates the reserve: a borrow (under a stripe
- *  lock), an arena creation or talc_reserve_get_stats on another thread waits for that, so
- *  call it at start-up, before other threads allocate. */
+ *  Returns 0, -EALREADY if already set up, -EBUSY while another thread is setting it up (it
+ *  may still fail: then a later call may try again), -EINVAL for size 0 or an unknown flag,
+ *  -ENOMEM (also for a size above SIZE_MAX / 2, and when the kernel refuses to populate a
+ *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). The mapping,
+ *  mlock and populating run with no lock held: borrows, arena creations and
+ *  talc_reserve_get_stats on other threads go on meanwhile and see an empty reserve (all zero
+ *  figures) until it is complete. Setting the reserve up at start-up, before arenas need it,
+ *  is still what makes it useful. */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
