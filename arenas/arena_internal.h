@@ -80,6 +80,7 @@ typedef struct talc_seg {
     size_t size;
     talc_seg_kind_t kind;
     size_t empty_chunk;           /* size of the one free chunk the span is when empty */
+    size_t trim_epoch;            /* the last talc_arena_trim that did it (0: none; trim.c) */
     struct talc_seg *next, *prev; /* the stripe's segments */
 } talc_seg_t;
 
@@ -116,6 +117,7 @@ struct talc_stripe {
     talc_arena_t *arena;
     unsigned index;
     talc_seg_t *segs;             /* live segments */
+    unsigned seg_unlinks;         /* segments that left `segs` (mod 2^N): a trim's resume test */
     size_t empty_bytes;           /* bytes in segments that are entirely free (kept for reuse) */
     talc_stripe_stats_t st;
     talc_tc_depot_t depot;
@@ -150,6 +152,7 @@ struct talc_arena {
     talc_region_t buffer;             /* TALC_SOURCE_BUFFER: granule runs of the buffer */
     talc_atomic_size reserve_denied;  /* borrow requests the reserve refused */
     talc_atomic_size trims, trimmed_bytes; /* talc_arena_trim calls and the bytes they returned */
+    talc_atomic_size trim_epochs;     /* trims begun: each marks the segments it has done */
     uint8_t *cpu_stripe;              /* cpu -> home stripe, ncpus entries */
     unsigned ncpus;
     talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */

@@ -123,6 +123,7 @@ static talc_seg_t *talc_seg_make(talc_stripe_t *s, char *base, size_t size, talc
 
 static void talc_seg_unlink(talc_stripe_t *s, talc_seg_t *g)
 {
+    s->seg_unlinks++;
     if (g->prev)
         g->prev->next = g->next;
     else

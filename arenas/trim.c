@@ -16,9 +16,15 @@
  *
  * Concurrency: may run concurrently with every other call on the arena, but not with its
  * destruction. Step 1 takes the caches' registry lock, then stripe locks; steps 2 and 3 lock
- * one stripe at a time (lock order: docs/arenas.md, "Lock order"). Step 3 walks the stripe's
- * heap under its lock: O(chunks), plus one madvise per free chunk that holds a whole page.
+ * one stripe at a time (lock order: docs/arenas.md, "Lock order"). Step 3 works on a stripe in
+ * holds of its lock of one segment and at most TALC_TRIM_BATCH madvise calls each, in the
+ * stripe's list order, and lets a sleeping waiter take the lock between them. The heap may
+ * change between two holds: each hold finds its place in its segment again (O(the segment's
+ * chunks)), and when a segment has left the stripe meanwhile, its segment again (O(the
+ * stripe's segments); the segments this trim has done carry its epoch). Segments made
+ * meanwhile, and memory freed behind the place reached, are left for the next trim.
  */
+#include <sched.h>
 #include <stdint.h>
 
 #include "arena_internal.h"
@@ -27,28 +33,94 @@
 #include "talc/arena.h"
 #include "tcache.h"
 
-typedef struct talc_trim_walk {
+/* madvise calls per hold of a stripe lock: the lock is given back between batches, so that a
+ * large fragmented heap does not stop its stripe for the whole walk (in one hold, 100 000 free
+ * chunks stopped a thread allocating on the stripe for 140-175 ms; docs/arenas.md, "Trimming"). */
+#define TALC_TRIM_BATCH 64u
+
+/* Where a trim is in one stripe: the segment in progress (or the last one done), the stripe's
+ * seg_unlinks when it was chosen, and the address below which that segment is done. */
+typedef struct talc_trim_pos {
+    talc_seg_t *seg;
+    unsigned unlinks;
+    size_t epoch;        /* this trim's mark on the segments it has done */
+    uintptr_t cursor;
     uintptr_t page_mask; /* page size − 1 */
     size_t bytes;        /* decommitted so far */
-} talc_trim_walk_t;
+} talc_trim_pos_t;
 
-/* Walk visitor: decommit the whole pages of a free chunk in an OS segment. For a free chunk
- * the walk passes ptr = chunk + HDR and size = chunk size − HDR. */
-static bool talc_trim_visit(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx)
+/* The segment to work on next, or NULL when the stripe is done. While no segment has left the
+ * stripe's list since the last hold (the list gains segments only at its head, which a trim
+ * leaves for the next one), pos->seg is still there: it is the one in progress, or the one
+ * after it is next. Otherwise the list is searched from its head for an OS segment this trim
+ * has not done; the cursor is kept if it lies in the one found. Under s's lock. */
+static talc_seg_t *talc_trim_next(talc_stripe_t *s, talc_trim_pos_t *pos)
 {
-    (void)span;
-    talc_trim_walk_t *w = ctx;
-    if (used)
-        return true;
-    uintptr_t chunk = (uintptr_t)ptr - TALC_HDR;
-    uintptr_t lo = (chunk + sizeof(talc_free_t) + w->page_mask) & ~w->page_mask;
-    uintptr_t hi = ((uintptr_t)ptr + size - TALC_HDR) & ~w->page_mask; /* below the footer */
-    if (hi <= lo)
-        return true;
-    const talc_seg_t *g = talc_seg_of(ptr);
-    if (g && g->kind == TALC_SEG_OS && talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0)
-        w->bytes += (size_t)(hi - lo);
-    return true;
+    talc_seg_t *g = s->segs;
+    if (pos->seg && pos->unlinks == s->seg_unlinks) {
+        if (pos->seg->trim_epoch != pos->epoch)
+            return pos->seg;
+        g = pos->seg->next;
+    }
+    while (g && (g->kind != TALC_SEG_OS || g->trim_epoch == pos->epoch))
+        g = g->next;
+    if (g && !(pos->cursor > (uintptr_t)g->base && pos->cursor < (uintptr_t)g->base + g->size))
+        pos->cursor = (uintptr_t)g->base;
+    pos->seg = g;
+    pos->unlinks = s->seg_unlinks;
+    return g;
+}
+
+/* Decommits the whole pages inside g's free chunks at or above the cursor, at most
+ * TALC_TRIM_BATCH madvise calls, and moves the cursor past them (and marks the segment done
+ * once it is). A free chunk keeps its header and links and its footer, on the pages at its
+ * ends. Headers are read as the heap's walk reads them (a remote free may be changing a used
+ * block's slack meanwhile). Under s's lock. */
+static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *pos)
+{
+    const talc_heap_t *h = talc_stripe_heap(s);
+    unsigned calls = 0;
+    for (char *c = g->span->first; c < g->span->fence && calls < TALC_TRIM_BATCH;) {
+        uint64_t w = talc_hdr_shared(h, c);
+        size_t sz = talc_hsize(w);
+        if (sz == 0)
+            break; /* a damaged header: talc_heap_check reports it */
+        uintptr_t lo = (uintptr_t)c + sizeof(talc_free_t), end = (uintptr_t)c + sz;
+        c += sz;
+        if (talc_hused(w) || end <= pos->cursor)
+            continue;
+        lo = ((lo > pos->cursor ? lo : pos->cursor) + pos->page_mask) & ~pos->page_mask;
+        uintptr_t hi = (end - TALC_HDR) & ~pos->page_mask; /* below the footer */
+        pos->cursor = end;
+        if (hi > lo && ++calls && talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0)
+            pos->bytes += (size_t)(hi - lo);
+    }
+    if (calls < TALC_TRIM_BATCH)
+        g->trim_epoch = pos->epoch; /* done */
+}
+
+/* Unlocks s after a batch. If a thread sleeps on the lock, gives it the chance to take it: the
+ * woken waiter needs microseconds to run, in which the trim would take the lock again. */
+static void talc_trim_unlock(talc_stripe_t *s)
+{
+    bool waiter = talc_atomic_load_relaxed_u32(&s->lock.state) == 2u;
+    talc_stripe_unlock(s);
+    for (unsigned i = 0; waiter && i < 100u && !talc_atomic_load_relaxed_u32(&s->lock.state); i++)
+        (void)sched_yield();
+}
+
+/* Trims one stripe, one segment batch per hold of its lock. */
+static void talc_trim_stripe(talc_stripe_t *s, talc_trim_pos_t *pos)
+{
+    for (pos->seg = NULL;;) {
+        talc_stripe_lock(s);
+        talc_seg_t *g = talc_trim_next(s, pos);
+        if (g)
+            talc_trim_segment(s, g, pos);
+        talc_trim_unlock(s);
+        if (!g)
+            return;
+    }
 }
 
 size_t talc_arena_trim(talc_arena_t *a)
@@ -61,14 +133,12 @@ size_t talc_arena_trim(talc_arena_t *a)
         (void)talc_tcache_release_own(a);
     /* A buffer arena's empty segments would only go back to its buffer, not to the OS. */
     size_t unmapped = a->cfg.source == TALC_SOURCE_OS ? talc_seg_reclaim(a) : 0;
-    talc_trim_walk_t w = {.page_mask = (uintptr_t)talc_os_page_size() - 1u, .bytes = 0};
-    for (unsigned i = 0; i < a->nstripes; i++) {
-        talc_stripe_t *s = talc_arena_stripe(a, i);
-        talc_stripe_lock(s);
-        (void)talc_heap_walk(talc_stripe_heap(s), talc_trim_visit, &w);
-        talc_stripe_unlock(s);
-    }
+    size_t epoch = talc_atomic_fetch_add_relaxed_size(&a->trim_epochs, 1u) + 1u;
+    talc_trim_pos_t pos = {.epoch = epoch ? epoch : 1u, /* 0: a segment no trim has done */
+                           .page_mask = (uintptr_t)talc_os_page_size() - 1u};
+    for (unsigned i = 0; i < a->nstripes; i++)
+        talc_trim_stripe(talc_arena_stripe(a, i), &pos);
     talc_stats_add_total(&a->trims, 1);
-    talc_stats_add_total(&a->trimmed_bytes, unmapped + w.bytes);
-    return unmapped + w.bytes;
+    talc_stats_add_total(&a->trimmed_bytes, unmapped + pos.bytes);
+    return unmapped + pos.bytes;
 }

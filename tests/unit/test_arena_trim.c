@@ -1,7 +1,8 @@
 /* test_arena_trim.c — talc_arena_trim: kept empty segments unmapped, the whole pages inside
  * free chunks decommitted (and the chunks still sound: live blocks intact, memory reusable),
- * buffer arenas left alone, a free chunk's footer page kept, and a trim running while other
- * threads allocate and free.
+ * buffer arenas left alone, a free chunk's footer page kept, every chunk of a fragmented heap
+ * decommitted across the trim's batches, and a trim running while other threads allocate and
+ * free.
  *
  * Public API only; each test is its own process. */
 #define _DEFAULT_SOURCE /* mincore */
@@ -81,6 +82,48 @@ Test(arena_trim, decommits_free_pages_and_keeps_the_heap_sound)
     talc_free(pin1);
     talc_free(pin2);
     test_assert_empty(a);
+}
+
+/* A trim gives a stripe's lock back every 64 madvise calls (arenas/trim.c) and goes on where
+ * it stopped: with about 80 free chunks of three pages per segment, in several segments,
+ * every chunk's whole inner pages must still be decommitted, and the live blocks between them
+ * untouched. */
+Test(arena_trim, decommits_every_chunk_of_a_fragmented_heap)
+{
+    talc_arena_t *a = test_arena("trim-many", 1);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), big = 3 * page, small = 100;
+    size_t n = 4 * TEST_OS_SEGMENT / (big + small);
+    unsigned char **b = calloc(n, sizeof *b), **pin = calloc(n, sizeof *pin);
+    cr_assert(b && pin);
+    for (size_t i = 0; i < n; i++) {
+        b[i] = talc_arena_malloc(a, big);
+        pin[i] = talc_arena_malloc(a, small);
+        cr_assert(b[i] && pin[i], "block %zu", i);
+        memset(b[i], 0x5a, big);
+        test_pattern_fill(pin[i], small, (unsigned)i);
+    }
+    size_t inner = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t pages;
+        (void)test_resident_pages(b[i] + 16, talc_usable_size(b[i]) - 24, true, &pages);
+        inner += pages * page; /* below: the links' 16 bytes; above: the footer's 8 */
+        talc_free(b[i]);
+    }
+    size_t back = talc_arena_trim(a);
+    cr_assert_geq(back, inner, "trim returned %zu bytes of at least %zu", back, inner);
+    for (size_t i = 0; i < n; i++) {
+        errno = 0;
+        size_t pages, in = test_resident_pages(b[i] + 16, big - 24, true, &pages);
+        if (in == SIZE_MAX && errno == ENOMEM)
+            in = 0; /* a block alone in its segment: the segment went back whole */
+        cr_assert_eq(in, 0, "free chunk %zu of %zu: %zu of %zu inner pages resident", i, n, in,
+                     pages);
+        cr_assert_eq(test_pattern_check(pin[i], small, (unsigned)i), small, "pin %zu", i);
+        talc_free(pin[i]);
+    }
+    test_assert_empty(a);
+    free(b);
+    free(pin);
 }
 
 /* A free chunk keeps the page that holds its footer, at its end: the block above reads the
