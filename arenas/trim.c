@@ -74,7 +74,8 @@ static talc_seg_t *talc_trim_next(talc_stripe_t *s, talc_trim_pos_t *pos)
 /* Decommits the whole pages inside g's free chunks at or above the cursor, at most
  * TALC_TRIM_BATCH madvise calls, and moves the cursor past them (and marks the segment done
  * once it is). A free chunk keeps its header and links and its footer, on the pages at its
- * ends. Headers are read as the heap's walk reads them (a remote free may be changing a used
+ * ends. A chunk decommitted whole is flagged TALC_F_TRIMMED: later trims skip it (no second
+ * madvise, its bytes not counted again) until a split or merge writes its header anew. Headers are read as the heap's walk reads them (a remote free may be changing a used
  * block's slack meanwhile). Under s's lock. */
 static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *pos)
 {
@@ -85,15 +86,23 @@ static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *
         size_t sz = talc_hsize(w);
         if (sz == 0)
             break; /* a damaged header: talc_heap_check reports it */
-        uintptr_t lo = (uintptr_t)c + sizeof(talc_free_t), end = (uintptr_t)c + sz;
+        char *chunk = c;
+        uintptr_t from = pos->cursor, end = (uintptr_t)c + sz;
+        uintptr_t lo = (uintptr_t)c + sizeof(talc_free_t);
         c += sz;
-        if (talc_hused(w) || end <= pos->cursor)
+        if (talc_hused(w) || end <= from || (w & TALC_F_TRIMMED))
             continue;
-        lo = ((lo > pos->cursor ? lo : pos->cursor) + pos->page_mask) & ~pos->page_mask;
-        uintptr_t hi = (end - TALC_HDR) & ~pos->page_mask; /* below the footer */
         pos->cursor = end;
-        if (hi > lo && ++calls && talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0)
-            pos->bytes += (size_t)(hi - lo);
+        lo = ((lo > from ? lo : from) + pos->page_mask) & ~pos->page_mask;
+        uintptr_t hi = (end - TALC_HDR) & ~pos->page_mask; /* below the footer */
+        if (hi <= lo)
+            continue;
+        calls++;
+        if (talc_os_decommit((void *)lo, (size_t)(hi - lo)) != 0)
+            continue;
+        pos->bytes += (size_t)(hi - lo);
+        if ((uintptr_t)chunk >= from) /* all of it: a part below the cursor may be new */
+            talc_set_hdr(chunk, w | TALC_F_TRIMMED);
     }
     if (calls < TALC_TRIM_BATCH)
         g->trim_epoch = pos->epoch; /* done */

@@ -58,6 +58,10 @@ typedef uint64_t talc_word_t;
     (TALC_GRAIN == 8 ? 3u : TALC_GRAIN == 16 ? 4u : TALC_GRAIN == 32 ? 5u : 0u)
 #define TALC_F_USED ((uint64_t)1)
 #define TALC_F_PREV_FREE ((uint64_t)2)
+/* Free chunks only: the arena's trim decommitted the whole pages inside it (arenas/trim.c), so
+ * the next trim leaves it alone. Every change to a free chunk (split, merge, growth) writes
+ * its header anew, which clears the flag; nothing else reads it (sizes are read masked). */
+#define TALC_F_TRIMMED ((uint64_t)4)
 #define TALC_SIZE_BITS 48
 #define TALC_SIZE_MASK ((((uint64_t)1 << TALC_SIZE_BITS) - 1) & ~(uint64_t)(TALC_GRAIN - 1))
 #define TALC_SLACK_SHIFT TALC_SIZE_BITS
@@ -99,7 +103,8 @@ _Static_assert(TALC_MIN_CHUNK <= 3 * TALC_GRAIN || TALC_MIN_CHUNK <= 2 * TALC_GR
                "alignment padding rule assumes a small minimum chunk");
 _Static_assert(offsetof(talc_free_t, hdr) == 0, "header first");
 _Static_assert(TALC_NBINS % 64 == 0 && TALC_BM_WORDS <= 32, "bitmap shape");
-_Static_assert((TALC_F_USED | TALC_F_PREV_FREE) < 8, "flags fit below the smallest grain");
+_Static_assert((TALC_F_USED | TALC_F_PREV_FREE | TALC_F_TRIMMED) < 8,
+               "flags fit below the smallest grain");
 
 /* ---- Spans --------------------------------------------------------------------------------*/
 

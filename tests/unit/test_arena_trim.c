@@ -1,8 +1,8 @@
 /* test_arena_trim.c — talc_arena_trim: kept empty segments unmapped, the whole pages inside
  * free chunks decommitted (and the chunks still sound: live blocks intact, memory reusable),
  * buffer arenas left alone, a free chunk's footer page kept, every chunk of a fragmented heap
- * decommitted across the trim's batches, and a trim running while other threads allocate and
- * free.
+ * decommitted across the trim's batches, a chunk trimmed once until it changes, and a trim
+ * running while other threads allocate and free.
  *
  * Public API only; each test is its own process. */
 #define _DEFAULT_SOURCE /* mincore */
@@ -111,6 +111,8 @@ Test(arena_trim, decommits_every_chunk_of_a_fragmented_heap)
     }
     size_t back = talc_arena_trim(a);
     cr_assert_geq(back, inner, "trim returned %zu bytes of at least %zu", back, inner);
+    cr_assert_eq(talc_arena_trim(a), 0, "a second trim: nothing new to give back");
+    cr_assert_eq(test_stats(a).trimmed_bytes, back, "and nothing counted twice");
     for (size_t i = 0; i < n; i++) {
         errno = 0;
         size_t pages, in = test_resident_pages(b[i] + 16, big - 24, true, &pages);
@@ -124,6 +126,34 @@ Test(arena_trim, decommits_every_chunk_of_a_fragmented_heap)
     test_assert_empty(a);
     free(b);
     free(pin);
+}
+
+/* A chunk that changed since the last trim is trimmed again: the free of a block between two
+ * trimmed chunks makes one new chunk of all three. */
+Test(arena_trim, a_chunk_that_changed_is_trimmed_again)
+{
+    talc_arena_t *a = test_arena("trim-again", 1);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), big = 4 * page;
+    unsigned char *pin1 = talc_arena_malloc(a, 100), *x = talc_arena_malloc(a, big);
+    unsigned char *mid = talc_arena_malloc(a, big), *y = talc_arena_malloc(a, big);
+    unsigned char *pin2 = talc_arena_malloc(a, 100);
+    cr_assert(pin1 && x && mid && y && pin2);
+    memset(x, 1, big);
+    memset(mid, 2, big);
+    memset(y, 3, big);
+    talc_free(x);
+    talc_free(y);
+    cr_assert_geq(talc_arena_trim(a), 2 * (big - 2 * page), "x's and y's inner pages");
+    cr_assert_eq(talc_arena_trim(a), 0, "unchanged: nothing new");
+    talc_free(mid); /* x, mid and y become one free chunk */
+    size_t pages, in = test_resident_pages(mid, big, true, &pages);
+    cr_assert_gt(in, 0, "mid's pages are resident before the trim");
+    cr_assert_geq(talc_arena_trim(a), big - 2 * page, "the new chunk is trimmed");
+    in = test_resident_pages(mid, big, true, &pages);
+    cr_assert_eq(in, 0, "mid's %zu pages: %zu resident after the trim", pages, in);
+    talc_free(pin1);
+    talc_free(pin2);
+    test_assert_empty(a);
 }
 
 /* A free chunk keeps the page that holds its footer, at its end: the block above reads the
