@@ -7,7 +7,8 @@
  * White-box: the reserve is mapped through a test's ops (talc_reserve_init_with), whose map
  * runs these checks on the thread doing the set-up, in the middle of it. Before 2026-12-05
  * the set-up held the reserve lock there, and each of these calls waited for it for good (the
- * watchdog turns that into a failure). Each test is its own process (one reserve per process).
+ * watchdog, and for the fork a timed join, turn that into a failure). Each test is its own
+ * process (one reserve per process).
  *
  * Concurrency: one thread; the fork test adds a thread that forks, and a child process.
  */
