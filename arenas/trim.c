@@ -112,9 +112,9 @@ static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *
  * woken waiter needs microseconds to run, in which the trim would take the lock again. */
 static void talc_trim_unlock(talc_stripe_t *s)
 {
-    bool waiter = talc_atomic_load_relaxed_u32(&s->lock.state) == 2u;
+    bool waiter = talc_mutex_has_sleepers(&s->lock);
     talc_stripe_unlock(s);
-    for (unsigned i = 0; waiter && i < 100u && !talc_atomic_load_relaxed_u32(&s->lock.state); i++)
+    for (unsigned i = 0; waiter && i < 100u && talc_mutex_is_free(&s->lock); i++)
         (void)sched_yield();
 }
 

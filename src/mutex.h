@@ -80,6 +80,18 @@ static inline void talc_mutex_lock(talc_mutex_t *m)
  * If m turns out not to be held (its word is 0), fn runs at once. */
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void));
 
+/* Hints, read relaxed: whether a thread may be sleeping on m (a talc_mutex_defer also makes it
+ * look so), and whether m is free now. For a holder that releases m in the middle of long work
+ * and would give a sleeping waiter the chance to take it (arenas/trim.c). */
+static inline bool talc_mutex_has_sleepers(talc_mutex_t *m)
+{
+    return talc_atomic_load_relaxed_u32(&m->state) == 2u;
+}
+static inline bool talc_mutex_is_free(talc_mutex_t *m)
+{
+    return talc_atomic_load_relaxed_u32(&m->state) == 0u;
+}
+
 /* Take and release m outside the rank bookkeeping (fork handlers only). */
 void talc_mutex_lock_unranked(talc_mutex_t *m);
 void talc_mutex_unlock_unranked(talc_mutex_t *m);
