@@ -172,7 +172,7 @@ void talc_free_locked(talc_seg_t *g, void *p)
         talc_stats_add(&s->st.remote_frees, 1);
     if (TALC_UNLIKELY(merged == g->empty_chunk))
         talc_seg_after_free(s, g); /* the block's span is now one free chunk: empty */
-    talc_stripe_unlock(s);
+    talc_stripe_unlock_freed(s);
     errno = saved;
 }
 
@@ -231,7 +231,7 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
         if (q != p)
             talc_seg_after_free(s, g);
     }
-    talc_stripe_unlock(s);
+    talc_stripe_unlock_dropped(s); /* (out of line: the inline form is the free path's) */
     return q;
 }
 

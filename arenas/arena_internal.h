@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "atomic.h"
 #include "heap_internal.h"
@@ -118,6 +119,7 @@ struct talc_stripe {
     unsigned index;
     talc_seg_t *segs;             /* live segments */
     unsigned seg_unlinks;         /* segments that left `segs` (mod 2^N): a trim's resume test */
+    talc_seg_t *unmap;            /* dropped OS segments, unmapped after the lock's release */
     size_t empty_bytes;           /* bytes in segments that are entirely free (kept for reuse) */
     talc_stripe_stats_t st;
     talc_tc_depot_t depot;
@@ -211,7 +213,8 @@ size_t talc_seg_default_size(const talc_arena_t *a);
  * `borrow` selects the reserve instead of the source. Returns 0 or -ENOMEM. */
 int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow);
 /* Called after a free in stripe s (locked) touched segment g: release it if empty and policy
- * says so. */
+ * says so. An OS segment leaves the owner map and the budget at once and is unmapped by the
+ * stripe's release (talc_stripe_unlock_freed or _dropped), not under the lock. */
 void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g);
 /* Release every segment of stripe s (arena destroy). */
 void talc_seg_release_all(talc_stripe_t *s);
@@ -297,6 +300,27 @@ static inline bool talc_stripe_trylock(talc_stripe_t *s)
 
 static inline void talc_stripe_unlock(talc_stripe_t *s)
 {
+#if TALC_DEBUG >= 1
+    if (s->unmap != NULL) /* a free happened here: talc_stripe_unlock_freed's work */
+        abort();
+#endif
+    talc_stats_write_end(&s->st);
+    talc_mutex_unlock(&s->lock);
+}
+
+/* Release s after a critical section that freed into its heap, and may so have emptied a
+ * segment that talc_seg_after_free dropped: that one is unmapped after the release, with no
+ * lock of the stripe held (segment.c). Only these releases look for one: the plain release
+ * has a dozen inlined call sites inside the 64 KiB text budget (debug builds check that they
+ * have none). The inline form is for the free path; cold paths call the function. */
+void talc_stripe_unlock_dropped(talc_stripe_t *s);
+
+static inline void talc_stripe_unlock_freed(talc_stripe_t *s)
+{
+    if (TALC_UNLIKELY(s->unmap != NULL)) {
+        talc_stripe_unlock_dropped(s);
+        return;
+    }
     talc_stats_write_end(&s->st);
     talc_mutex_unlock(&s->lock);
 }

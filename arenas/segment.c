@@ -13,6 +13,7 @@
  *
  * Concurrency: talc_seg_grow / after_free / release_all need the stripe lock; they take
  * arena->grow_lock (source and budget) and then the pagemap writer lock, in that rank order.
+ * A dropped OS segment is unmapped by the stripe's release, with no lock held (below).
  * talc_seg_reclaim takes the stripe locks itself, one at a time, with no lock held.
  * talc_seg_of is lock-free.
  */
@@ -67,24 +68,59 @@ static char *talc_source_take(talc_arena_t *a, size_t size)
     return m;
 }
 
-static void talc_source_give(talc_arena_t *a, talc_seg_t *g)
+/* Give g's memory back to where it came from, and out of the budget. true: it is OS memory,
+ * which the caller unmaps once it has dropped its locks (g's fields are not read again here). */
+static bool talc_source_give(talc_arena_t *a, talc_seg_t *g)
 {
     char *base = g->base;
     size_t size = g->size;
+    bool os = false;
     if (g->kind == TALC_SEG_RESERVE) {
         talc_grow_set(&a->borrowed_bytes, a->borrowed_bytes - size);
         talc_stats_add_total(&a->returned_total, size);
         talc_reserve_give(a, base, size);
     } else {
         talc_grow_set(&a->source_bytes, a->source_bytes - size);
-        if (g->kind == TALC_SEG_OS)
-            talc_os_unmap(base, size);
-        else
+        os = g->kind == TALC_SEG_OS;
+        if (!os)
             talc_region_give(&a->buffer, base, size / TALC_GRANULE);
     }
     size_t footprint = a->source_bytes + a->borrowed_bytes;
     if (a->cfg.soft_budget && footprint < a->cfg.soft_budget - a->cfg.soft_budget / 8u)
         talc_atomic_store_relaxed_u32(&a->soft_armed, 1u);
+    return os;
+}
+
+/* ---- Unmapping after the stripe's release --------------------------------------------------
+ * A free that empties a large segment would otherwise hold its stripe (and the arena's grow
+ * lock) for the whole munmap: milliseconds for tens of MiB of resident pages, while the
+ * stripe's other threads wait (bench/unmap_stall.c). The segment leaves the stripe's list,
+ * the owner map and the budget under the locks as before, so nothing can reach it; its
+ * descriptor goes on the stripe's `unmap` list (linked through `next`), and the stripe's
+ * release takes the list and unmaps it after the lock is free. The list is non-empty only
+ * while the lock is held, so fork (which holds every stripe lock) never sees one; a fork
+ * while a thread is unmapping leaves that range mapped in the child, as a free in progress
+ * in another allocator leaves its block. The budget counts the segment out before its munmap
+ * ends, so for that long the address space may hold up to that segment more than the cap. */
+
+static void talc_seg_unmap_list(talc_seg_t *list)
+{
+    for (talc_seg_t *g = list, *next; g; g = next) {
+        next = g->next; /* g lives in the memory it describes */
+        talc_os_unmap(g->base, g->size);
+    }
+}
+
+void talc_stripe_unlock_dropped(talc_stripe_t *s)
+{
+    talc_seg_t *list = s->unmap;
+    s->unmap = NULL;
+    /* The list first, then a fatal report this section deferred (it may not return). */
+    talc_deferred_fn report = talc_mutex_take_deferred(&s->lock);
+    talc_stripe_unlock(s);
+    talc_seg_unmap_list(list);
+    if (report)
+        report();
 }
 
 /* ---- Segment life cycle -------------------------------------------------------------------*/
@@ -143,8 +179,12 @@ static void talc_seg_drop(talc_stripe_t *s, talc_seg_t *g)
     talc_mutex_unlock(&talc_pagemap_writer);
     g->magic = 0;
     talc_mutex_lock(&a->grow_lock);
-    talc_source_give(a, g);
+    bool unmap = talc_source_give(a, g);
     talc_mutex_unlock(&a->grow_lock);
+    if (unmap) {
+        g->next = s->unmap;
+        s->unmap = g;
+    }
 }
 
 /* Remove an empty segment from its stripe's heap and give its memory back. */
@@ -227,10 +267,12 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
     if (!talc_seg_make(s, m, size, kind)) {
         talc_seg_t tmp = {.base = m, .size = size, .kind = kind};
         talc_mutex_lock(&a->grow_lock);
-        talc_source_give(a, &tmp);
+        bool unmap = talc_source_give(a, &tmp);
         if (crossed) /* the crossing is undone: the next one must still call back */
             talc_atomic_store_relaxed_u32(&a->soft_armed, 1u);
         talc_mutex_unlock(&a->grow_lock);
+        if (unmap) /* rare (no owner-map leaf): at once, under the stripe lock */
+            talc_os_unmap(m, size);
         return -ENOMEM;
     }
     return crossed ? 1 : 0;
@@ -273,7 +315,7 @@ size_t talc_seg_reclaim(talc_arena_t *a)
                 talc_seg_release(o, g);
             }
         }
-        talc_stripe_unlock(o);
+        talc_stripe_unlock_dropped(o);
     }
     return bytes;
 }
@@ -286,6 +328,8 @@ void talc_seg_release_all(talc_stripe_t *s)
      * write through. */
     while (s->segs)
         talc_seg_drop(s, s->segs);
+    talc_seg_unmap_list(s->unmap); /* no lock to release: the arena is being freed */
+    s->unmap = NULL;
 }
 
 void talc_seg_pagemap_lock(void) { talc_mutex_lock_unranked(&talc_pagemap_writer); }

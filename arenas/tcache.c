@@ -251,7 +251,7 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
         }
         talc_atomic_store_relaxed_size(&d->bytes, 0);
         any = true;
-        talc_stripe_unlock(st);
+        talc_stripe_unlock_dropped(st);
     }
     return any;
 }
@@ -285,7 +285,7 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         talc_stripe_t *st = g->stripe;
         if (st != locked) {
             if (locked)
-                talc_stripe_unlock(locked);
+                talc_stripe_unlock_dropped(locked);
             talc_stripe_lock(st);
             locked = st;
         }
@@ -294,7 +294,7 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
-        talc_stripe_unlock(locked);
+        talc_stripe_unlock_dropped(locked);
 }
 
 static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count, bool park)

@@ -8,6 +8,7 @@
  *
  * Deferral: talc_mutex_defer marks a held lock 2, so its release comes to talc_mutex_wake,
  * which then runs the thread's deferred call (one wake without a waiter is the only cost).
+ * talc_mutex_take_deferred hands the call to a holder that has work to do first.
  *
  * Rank checker (TALC_DEBUG >= 1): a per-thread count of held locks per rank. Taking a lock
  * whose rank is not above every held rank, or releasing a rank not held, prints one line and
@@ -82,6 +83,14 @@ void talc_mutex_wake(talc_mutex_t *m)
         talc_defer.lock = NULL;
         fn();
     }
+}
+
+talc_deferred_fn talc_mutex_take_deferred(talc_mutex_t *m)
+{
+    if (talc_defer.lock != m)
+        return NULL;
+    talc_defer.lock = NULL; /* the word stays 2: the release only wakes */
+    return talc_defer.fn;
 }
 
 void talc_mutex_lock_unranked(talc_mutex_t *m)

@@ -80,6 +80,13 @@ static inline void talc_mutex_lock(talc_mutex_t *m)
  * If m turns out not to be held (its word is 0), fn runs at once. */
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void));
 
+/* The call this thread deferred to the release of m (held), taken back: the release will not
+ * run it, the caller runs it after its own work that follows the release. NULL if none. For
+ * work that must not be lost when the deferred call does not return (a fatal handler may
+ * longjmp): the stripes' munmap after their release (arenas/segment.c). */
+typedef void (*talc_deferred_fn)(void);
+talc_deferred_fn talc_mutex_take_deferred(talc_mutex_t *m);
+
 /* Hints, read relaxed: whether a thread may be sleeping on m (a talc_mutex_defer also makes it
  * look so), and whether m is free now. For a holder that releases m in the middle of long work
  * and would give a sleeping waiter the chance to take it (arenas/trim.c). */
