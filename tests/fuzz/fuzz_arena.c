@@ -120,13 +120,17 @@ static uint64_t fz_take(unsigned nbytes)
 }
 
 /* A request size: mostly small, some up to 16 KiB (the thread cache's range), a few large,
- * and now and then zero (malloc(0) gives a unique block; realloc to 0 frees). */
+ * now and then one above an OS arena's segment (a segment of its own, unmapped when its free
+ * empties it: arenas/segment.c), and now and then zero (malloc(0) gives a unique block;
+ * realloc to 0 frees). */
 static size_t fz_size(void)
 {
     unsigned kind = (unsigned)fz_take(1);
     size_t v = (size_t)fz_take(2);
     if (kind == 255)
         return 0;
+    if (kind == 254)
+        return TEST_OS_SEGMENT + v * 37 % FZ_SIZE((size_t)2 << 20);
     if (kind < 160)
         return v % 512 + 1;
     if (kind < 240)
