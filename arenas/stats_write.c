@@ -48,25 +48,124 @@ int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
     }
 }
 
+/* ---- The arena figures, for JSON and Prometheus -------------------------------------------
+ * One row per figure: its JSON key, its Prometheus name (printed after "talc_arena_"; empty:
+ * JSON only) and help text, and where its value is. The texts are one string ("key\0name\0
+ * help\0key\0..."), the rest a table of offsets: no pointers, so no load-time relocations
+ * (three per row were 1.5 KiB of the library's text), no fixed-size arrays whose padding was
+ * another 0.6 KiB, and no printf call with two dozen arguments (2026-12-05). JSON prints every
+ * row in this order, Prometheus the rows that have a name. */
+enum { TALC_SK_SIZE, TALC_SK_U64, TALC_SK_UINT }; /* the field's type */
+#define TALC_STAT_ROWS(X)                                                                          \
+    X("stripes", "", "", stripes, TALC_SK_UINT, false)                                             \
+    X("live_bytes", "live_bytes", "Requested bytes of live blocks.", live_bytes, TALC_SK_SIZE,     \
+      false)                                                                                       \
+    X("live_allocs", "live_allocations", "Live blocks.", live_allocs, TALC_SK_SIZE, false)         \
+    X("peak_bytes", "peak_bytes", "Peak live bytes (sum of stripe peaks).", peak_bytes,            \
+      TALC_SK_SIZE, false)                                                                         \
+    X("allocs", "allocations_total", "Allocations.", allocs, TALC_SK_U64, true)                    \
+    X("frees", "frees_total", "Frees.", frees, TALC_SK_U64, true)                                  \
+    X("reallocs", "reallocs_total", "Reallocations.", reallocs, TALC_SK_U64, true)                 \
+    X("failed", "failed_total", "Allocations that returned NULL.", failed, TALC_SK_U64, true)      \
+    X("managed_bytes", "managed_bytes", "Bytes the heaps manage.", managed_bytes, TALC_SK_SIZE,    \
+      false)                                                                                       \
+    X("free_bytes", "free_bytes", "Bytes in free chunks.", free_bytes, TALC_SK_SIZE, false)        \
+    X("free_chunks", "free_chunks", "Free chunks.", free_chunks, TALC_SK_SIZE, false)              \
+    X("source_bytes", "source_bytes", "Bytes taken from the arena's source.", source_bytes,        \
+      TALC_SK_SIZE, false)                                                                         \
+    X("borrowed_bytes", "borrowed_bytes", "Bytes held from the reserve.", borrowed_bytes,          \
+      TALC_SK_SIZE, false)                                                                         \
+    X("borrowed_total", "reserve_borrowed_bytes_total", "Bytes borrowed from the reserve.",        \
+      borrowed_total, TALC_SK_U64, true)                                                           \
+    X("returned_total", "reserve_returned_bytes_total", "Bytes returned to the reserve.",          \
+      returned_total, TALC_SK_U64, true)                                                           \
+    X("reserve_denied", "reserve_denied_total", "Borrow requests refused.", reserve_denied,        \
+      TALC_SK_U64, true)                                                                           \
+    X("hard_budget", "", "", hard_budget, TALC_SK_SIZE, false)                                     \
+    X("soft_budget", "", "", soft_budget, TALC_SK_SIZE, false)                                     \
+    X("lock_contended", "lock_contended_total", "Stripe locks found taken.", lock_contended,       \
+      TALC_SK_U64, true)                                                                           \
+    X("remote_frees", "remote_frees_total", "Frees from another stripe's thread.", remote_frees,   \
+      TALC_SK_U64, true)                                                                           \
+    X("cached_blocks", "cached_blocks", "Blocks held in thread caches.", cached_blocks,            \
+      TALC_SK_SIZE, false)                                                                         \
+    X("cached_bytes", "cached_bytes", "Chunk bytes held in thread caches.", cached_bytes,          \
+      TALC_SK_SIZE, false)                                                                         \
+    X("trims", "trims_total", "talc_arena_trim calls.", trims, TALC_SK_U64, true)                  \
+    X("trimmed_bytes", "trimmed_bytes_total", "Bytes given back by trims.", trimmed_bytes,         \
+      TALC_SK_U64, true)
+
+#define TALC_STAT_INDEX(key, name, help, field, kind, ctr) TALC_ST_##field,
+enum { TALC_STAT_ROWS(TALC_STAT_INDEX) };
+#define TALC_STAT_TEXT(key, name, help, field, kind, ctr) key "\0" name "\0" help "\0"
+#define TALC_STAT_META(key, name, help, field, kind, ctr)                                          \
+    {offsetof(talc_arena_stats_t, field), kind, ctr},
+static const char talc_stat_text[] = TALC_STAT_ROWS(TALC_STAT_TEXT);
+typedef struct talc_stat_meta {
+    uint16_t offset; /* into talc_arena_stats_t */
+    uint8_t kind;    /* TALC_SK_* */
+    bool is_counter;
+} talc_stat_meta_t;
+static const talc_stat_meta_t talc_stat_meta[] = {TALC_STAT_ROWS(TALC_STAT_META)};
+#define TALC_STAT_COUNT (sizeof talc_stat_meta / sizeof talc_stat_meta[0])
+_Static_assert(sizeof(talc_arena_stats_t) <= UINT16_MAX, "figure offsets fit 16 bits");
+
+/* The string after s in talc_stat_text. */
+static const char *talc_stat_next(const char *s) { return s + strlen(s) + 1; }
+
+static uint64_t talc_stat_value(const talc_stat_meta_t *m, const talc_arena_stats_t *s)
+{
+    const char *base = (const char *)s + m->offset;
+    if (m->kind == TALC_SK_U64) {
+        uint64_t v;
+        memcpy(&v, base, sizeof v);
+        return v;
+    }
+    if (m->kind == TALC_SK_UINT) {
+        unsigned u;
+        memcpy(&u, base, sizeof u);
+        return u;
+    }
+    size_t z;
+    memcpy(&z, base, sizeof z);
+    return z;
+}
+
 /* ---- Text ---------------------------------------------------------------------------------*/
+
+/* The columns after the name: a figure (TALC_ST_*) or TALC_ST_OOM (the OOM steps run), and
+ * the width; the header line is the same text as a literal. */
+#define TALC_ST_OOM 255u
+static const uint8_t talc_text_cols[][2] = {
+    {TALC_ST_stripes, 7}, {TALC_ST_live_bytes, 12}, {TALC_ST_live_allocs, 9},
+    {TALC_ST_peak_bytes, 12}, {TALC_ST_allocs, 10}, {TALC_ST_frees, 10},
+    {TALC_ST_managed_bytes, 12}, {TALC_ST_cached_bytes, 10}, {TALC_ST_borrowed_bytes, 12},
+    {TALC_ST_failed, 10}, {TALC_ST_OOM, 6}, {TALC_ST_lock_contended, 9},
+};
 
 static void talc_text_header(FILE *f)
 {
-    fprintf(f, "%-16s %7s %12s %9s %12s %10s %10s %12s %10s %12s %10s %6s %9s\n", "arena",
-            "stripes", "live_bytes", "live", "peak_bytes", "allocs", "frees", "managed",
-            "cached", "borrowed", "failed", "oom", "contended");
+    fputs("arena            stripes   live_bytes      live   peak_bytes"
+          "     allocs      frees      managed     cached"
+          "     borrowed     failed    oom contended\n",
+          f);
 }
 
 static void talc_text_row(FILE *f, const talc_arena_stats_t *s)
 {
-    uint64_t oom = 0;
-    for (unsigned k = TALC_OOM_STEP_RECLAIM; k <= TALC_OOM_STEP_ABORT; k++)
-        oom += s->oom_runs[k];
-    fprintf(f, "%-16s %7u %12zu %9zu %12zu %10" PRIu64 " %10" PRIu64 " %12zu %10zu %12zu %10" PRIu64
-               " %6" PRIu64 " %9" PRIu64 "\n",
-            s->name, s->stripes, s->live_bytes, s->live_allocs, s->peak_bytes, s->allocs,
-            s->frees, s->managed_bytes, s->cached_bytes, s->borrowed_bytes, s->failed, oom,
-            s->lock_contended);
+    fprintf(f, "%-16s", s->name);
+    for (size_t i = 0; i < sizeof talc_text_cols / sizeof talc_text_cols[0]; i++) {
+        unsigned c = talc_text_cols[i][0];
+        uint64_t v = 0;
+        if (c == TALC_ST_OOM) {
+            for (unsigned k = TALC_OOM_STEP_RECLAIM; k <= TALC_OOM_STEP_ABORT; k++)
+                v += s->oom_runs[k];
+        } else {
+            v = talc_stat_value(&talc_stat_meta[c], s);
+        }
+        fprintf(f, " %*" PRIu64, (int)talc_text_cols[i][1], v);
+    }
+    fputc('\n', f);
 }
 
 static void talc_text_reserve(FILE *f, const talc_reserve_stats_t *r)
@@ -108,20 +207,12 @@ static void talc_json_arena(FILE *f, const talc_arena_stats_t *s)
 {
     fputs("{\"name\":", f);
     talc_json_string(f, s->name);
-    fprintf(f, ",\"stripes\":%u,\"live_bytes\":%zu,\"live_allocs\":%zu,\"peak_bytes\":%zu,"
-               "\"allocs\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"reallocs\":%" PRIu64
-               ",\"failed\":%" PRIu64 ",\"managed_bytes\":%zu,\"free_bytes\":%zu,"
-               "\"free_chunks\":%zu,\"source_bytes\":%zu,\"borrowed_bytes\":%zu,"
-               "\"borrowed_total\":%" PRIu64 ",\"returned_total\":%" PRIu64
-               ",\"reserve_denied\":%" PRIu64 ",\"hard_budget\":%zu,\"soft_budget\":%zu,"
-               "\"lock_contended\":%" PRIu64 ",\"remote_frees\":%" PRIu64
-               ",\"cached_blocks\":%zu,\"cached_bytes\":%zu,\"trims\":%" PRIu64
-               ",\"trimmed_bytes\":%" PRIu64 ",",
-            s->stripes, s->live_bytes, s->live_allocs, s->peak_bytes, s->allocs, s->frees,
-            s->reallocs, s->failed, s->managed_bytes, s->free_bytes, s->free_chunks,
-            s->source_bytes, s->borrowed_bytes, s->borrowed_total, s->returned_total,
-            s->reserve_denied, s->hard_budget, s->soft_budget, s->lock_contended,
-            s->remote_frees, s->cached_blocks, s->cached_bytes, s->trims, s->trimmed_bytes);
+    const char *key = talc_stat_text;
+    for (size_t m = 0; m < TALC_STAT_COUNT; m++) {
+        fprintf(f, ",\"%s\":%" PRIu64, key, talc_stat_value(&talc_stat_meta[m], s));
+        key = talc_stat_next(talc_stat_next(talc_stat_next(key)));
+    }
+    fputc(',', f);
     talc_json_steps(f, "oom_runs", s->oom_runs);
     fputc(',', f);
     talc_json_steps(f, "oom_ok", s->oom_ok);
@@ -138,60 +229,12 @@ static void talc_json_reserve(FILE *f, const talc_reserve_stats_t *r)
 
 /* ---- Prometheus ---------------------------------------------------------------------------*/
 
-/* The metrics, as one string of names and help texts ("name\0help\0name\0...", printed after
- * "talc_arena_") and a table of where each value is: no pointers, so no load-time relocations
- * (three per row were 1.5 KiB of the library's text), and no fixed-size arrays whose padding
- * was another 0.6 KiB (2026-12-05). */
-#define TALC_PM_ROWS(X)                                                                            \
-    X("live_bytes", "Requested bytes of live blocks.", live_bytes, false, false)                   \
-    X("live_allocations", "Live blocks.", live_allocs, false, false)                               \
-    X("peak_bytes", "Peak live bytes (sum of stripe peaks).", peak_bytes, false, false)            \
-    X("allocations_total", "Allocations.", allocs, true, true)                                     \
-    X("frees_total", "Frees.", frees, true, true)                                                  \
-    X("reallocs_total", "Reallocations.", reallocs, true, true)                                    \
-    X("failed_total", "Allocations that returned NULL.", failed, true, true)                       \
-    X("managed_bytes", "Bytes the heaps manage.", managed_bytes, false, false)                     \
-    X("free_bytes", "Bytes in free chunks.", free_bytes, false, false)                             \
-    X("free_chunks", "Free chunks.", free_chunks, false, false)                                    \
-    X("source_bytes", "Bytes taken from the arena's source.", source_bytes, false, false)          \
-    X("borrowed_bytes", "Bytes held from the reserve.", borrowed_bytes, false, false)              \
-    X("reserve_borrowed_bytes_total", "Bytes borrowed from the reserve.",                          \
-      borrowed_total, true, true)                                                                  \
-    X("reserve_returned_bytes_total", "Bytes returned to the reserve.",                            \
-      returned_total, true, true)                                                                  \
-    X("reserve_denied_total", "Borrow requests refused.", reserve_denied, true, true)              \
-    X("lock_contended_total", "Stripe locks found taken.", lock_contended, true, true)             \
-    X("remote_frees_total", "Frees from another stripe's thread.", remote_frees, true, true)       \
-    X("cached_blocks", "Blocks held in thread caches.", cached_blocks, false, false)               \
-    X("cached_bytes", "Chunk bytes held in thread caches.", cached_bytes, false, false)            \
-    X("trims_total", "talc_arena_trim calls.", trims, true, true)                                  \
-    X("trimmed_bytes_total", "Bytes given back by trims.", trimmed_bytes, true, true)
-
-#define TALC_PM_TEXT(n, h, field, u64, ctr) n "\0" h "\0"
-#define TALC_PM_META(n, h, field, u64, ctr) {offsetof(talc_arena_stats_t, field), u64, ctr},
-static const char talc_prom_text[] = TALC_PM_ROWS(TALC_PM_TEXT);
-typedef struct talc_prom_metric {
-    uint16_t offset; /* into talc_arena_stats_t */
-    bool is_u64, is_counter;
-} talc_prom_metric_t;
-static const talc_prom_metric_t talc_prom_metrics[] = {TALC_PM_ROWS(TALC_PM_META)};
-_Static_assert(sizeof(talc_arena_stats_t) <= UINT16_MAX, "metric offsets fit 16 bits");
-
-static void talc_prom_value(FILE *f, const talc_prom_metric_t *m, const char *name,
+static void talc_prom_value(FILE *f, const talc_stat_meta_t *m, const char *name,
                             const talc_arena_stats_t *s)
 {
-    const char *base = (const char *)s + m->offset;
-    uint64_t v;
-    if (m->is_u64) {
-        memcpy(&v, base, sizeof v);
-    } else {
-        size_t z;
-        memcpy(&z, base, sizeof z);
-        v = z;
-    }
     fprintf(f, "talc_arena_%s{arena=", name);
     talc_json_string(f, s->name); /* label values use the same escapes */
-    fprintf(f, "} %" PRIu64 "\n", v);
+    fprintf(f, "} %" PRIu64 "\n", talc_stat_value(m, s));
 }
 
 static void talc_prom_steps(FILE *f, const talc_snaps_t *sn)
@@ -227,16 +270,17 @@ static void talc_prom_reserve(FILE *f, const talc_reserve_stats_t *r)
 
 static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_t *r)
 {
-    size_t nm = sizeof talc_prom_metrics / sizeof talc_prom_metrics[0];
-    const char *name = talc_prom_text;
-    for (size_t m = 0; m < nm; m++) {
-        const talc_prom_metric_t *pm = &talc_prom_metrics[m];
-        const char *help = name + strlen(name) + 1;
+    const char *key = talc_stat_text;
+    for (size_t m = 0; m < TALC_STAT_COUNT; m++) {
+        const talc_stat_meta_t *sm = &talc_stat_meta[m];
+        const char *name = talc_stat_next(key), *help = talc_stat_next(name);
+        key = talc_stat_next(help);
+        if (!*name)
+            continue; /* JSON only */
         fprintf(f, "# HELP talc_arena_%s %s\n# TYPE talc_arena_%s %s\n", name, help, name,
-                pm->is_counter ? "counter" : "gauge");
+                sm->is_counter ? "counter" : "gauge");
         for (size_t i = 0; i < sn->n; i++)
-            talc_prom_value(f, pm, name, &sn->v[i]);
-        name = help + strlen(help) + 1;
+            talc_prom_value(f, sm, name, &sn->v[i]);
     }
     talc_prom_steps(f, sn);
     if (r)
