@@ -211,9 +211,31 @@ talc_arena_t *talc_arena_of(const void *p)
     return g ? g->stripe->arena : NULL;
 }
 
+/* A move of p inside stripe s (locked) that copies `keep` bytes with no lock held: allocate,
+ * release, copy, lock again, free p. Meanwhile the heap's counters count both blocks live, as
+ * talc_locked_realloc's do (heap_locked.c). If the heap has no other chunk for n bytes,
+ * talc_heap_realloc moves it under the lock (it may slide the block down). Returns with s
+ * locked: the new block, or NULL (p unchanged). */
+TALC_COLD static __attribute__((noinline)) void *talc_realloc_unlocked(talc_stripe_t *s, void *p,
+                                                                      size_t n, size_t keep)
+{
+    talc_heap_t *h = talc_stripe_heap(s);
+    void *q = talc_heap_alloc(h, n);
+    if (!q) {
+        TALC_CNT(h, failed_allocs, -= 1); /* one realloc: talc_heap_realloc counts its failure */
+        return talc_heap_realloc(h, p, n);
+    }
+    talc_stripe_unlock(s);
+    memcpy(q, p, keep);
+    talc_lock_owner(s);
+    talc_heap_free(h, p);
+    return q;
+}
+
 /* Resize inside the owner's stripe; NULL if the heap has no room there. *old gets the block's
  * usable size, read under the same lock (0: the heap rejected p and the fatal handler
- * returned). */
+ * returned). A block of TALC_REALLOC_UNLOCKED_COPY bytes or more that moves is copied with no
+ * lock held, so the stripe's other threads do not wait for the copy. */
 static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old)
 {
     *old = 0;
@@ -224,8 +246,16 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     talc_heap_t *h = talc_stripe_heap(s);
     void *q = NULL;
     *old = talc_heap_usable_size(h, p);
-    if (*old)
+    size_t keep = *old < n ? *old : n;
+#if TALC_REALLOC_UNLOCKED_COPY > 0
+    bool large = keep >= TALC_REALLOC_UNLOCKED_COPY;
+#else /* off: no comparison that gcc's -Wtype-limits would call always true */
+    bool large = false;
+#endif
+    if (*old && !large)
         q = talc_heap_realloc(h, p, n);
+    else if (*old)
+        q = talc_heap_resize_in_place(h, p, n) ? p : talc_realloc_unlocked(s, p, n, keep);
     if (q) {
         talc_stats_add(&s->st.reallocs, 1);
         if (q != p)

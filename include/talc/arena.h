@@ -227,7 +227,8 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_
  *  half of it or the chunk is the minimum one (counted as a realloc), and is otherwise moved
  *  through the calling thread's cache when the new size is cache-sized too (counted as an
  *  allocation and a free, as a move through the allocation path is; a move inside the heap of
- *  the block's stripe counts as a realloc). */
+ *  the block's stripe counts as a realloc). A block of TALC_REALLOC_UNLOCKED_COPY bytes or more
+ *  that moves is copied with no lock held: both blocks count as live while it is copied. */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno

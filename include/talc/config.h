@@ -28,8 +28,9 @@
 #define TALC_DEBUG 0
 #endif
 
-/* TALC_REALLOC_UNLOCKED_COPY: the locked heap drops its lock while copying a block of at least
- * this many bytes in realloc (Talc uses 16 KiB). 0 disables the optimisation. */
+/* TALC_REALLOC_UNLOCKED_COPY: the locked heap, and an arena's stripe, drop the lock while
+ * copying a block of at least this many bytes in realloc (Talc uses 16 KiB). 0 disables the
+ * optimisation. */
 #ifndef TALC_REALLOC_UNLOCKED_COPY
 #define TALC_REALLOC_UNLOCKED_COPY 16384
 #endif
