@@ -168,8 +168,9 @@ static void talc_seg_unlink(talc_stripe_t *s, talc_seg_t *g)
         g->next->prev = g->prev;
 }
 
-/* Unlink segment g from stripe s, unregister it and give its memory back; the heap is not
- * told (see talc_seg_release_all). */
+/* Unlink segment g from stripe s, unregister it and give its memory back (OS memory: onto
+ * s->unmap, for the stripe's release to unmap); the heap is not told (see
+ * talc_seg_release_all). */
 static void talc_seg_drop(talc_stripe_t *s, talc_seg_t *g)
 {
     talc_arena_t *a = s->arena;
