@@ -27,9 +27,7 @@ int main(int argc, char **argv)
 {
     size_t n = (argc > 1 ? strtoul(argv[1], NULL, 10) : 400) << 10;
     int rounds = argc > 2 ? atoi(argv[2]) : 20;
-    talc_arena_config_t c = talc_arena_config_default("realloc-stall");
-    c.stripes = 1;
-    talc_arena_t *a = talc_arena_create(&c);
+    talc_arena_t *a = sw_arena_one_stripe("realloc-stall");
     if (!a || n == 0 || !sw_start(a))
         return 1;
     for (int i = 0; i < rounds; i++) {

@@ -70,6 +70,15 @@ static void *sw_worker(void *unused)
     return NULL;
 }
 
+/* The benchmarks' arena: one stripe, so that the worker and the main thread share its lock.
+ * NULL if it could not be made. */
+static talc_arena_t *sw_arena_one_stripe(const char *name)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    return talc_arena_create(&c);
+}
+
 /* Start the worker on arena a; false if the thread could not be made. */
 static int sw_start(talc_arena_t *a)
 {

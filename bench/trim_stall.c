@@ -24,9 +24,7 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 100000;
     int trims = argc > 2 ? atoi(argv[2]) : 3;
-    talc_arena_config_t c = talc_arena_config_default("trim-stall");
-    c.stripes = 1;
-    talc_arena_t *a = talc_arena_create(&c);
+    talc_arena_t *a = sw_arena_one_stripe("trim-stall");
     void **big = calloc(n, sizeof *big), **pin = calloc(n, sizeof *pin);
     if (!a || !big || !pin)
         return 1;

@@ -52,9 +52,7 @@ int main(int argc, char **argv)
 {
     size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
     int rounds = argc > 2 ? atoi(argv[2]) : 20;
-    talc_arena_config_t c = talc_arena_config_default("unmap-stall");
-    c.stripes = 1;
-    talc_arena_t *a = talc_arena_create(&c);
+    talc_arena_t *a = sw_arena_one_stripe("unmap-stall");
     if (!a || mib == 0 || !sw_start(a))
         return 1;
     for (int i = 0; i < rounds; i++) {
