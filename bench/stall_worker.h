@@ -26,14 +26,14 @@ static double sw_worst_op, sw_worst_other;
 static unsigned long sw_iterations;
 static pthread_t sw_thread;
 
-static double sw_now(void)
+static inline double sw_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void sw_op(void)
+static inline void sw_op(void)
 {
     void *p = talc_arena_malloc(sw_arena, 64);
     if (!p)
@@ -41,7 +41,7 @@ static void sw_op(void)
     talc_free(p);
 }
 
-static void *sw_worker(void *unused)
+static inline void *sw_worker(void *unused)
 {
     (void)unused;
     sw_op(); /* the first one maps the stripe's first segment: not timed */
@@ -72,7 +72,7 @@ static void *sw_worker(void *unused)
 
 /* The benchmarks' arena: one stripe, so that the worker and the main thread share its lock.
  * NULL if it could not be made. */
-static talc_arena_t *sw_arena_one_stripe(const char *name)
+static inline talc_arena_t *sw_arena_one_stripe(const char *name)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 1;
@@ -80,7 +80,7 @@ static talc_arena_t *sw_arena_one_stripe(const char *name)
 }
 
 /* Start the worker on arena a; false if the thread could not be made. */
-static int sw_start(talc_arena_t *a)
+static inline int sw_start(talc_arena_t *a)
 {
     sw_arena = a;
     if (pthread_create(&sw_thread, NULL, sw_worker, NULL) != 0)
@@ -91,20 +91,20 @@ static int sw_start(talc_arena_t *a)
 }
 
 /* Wait until the worker holds no block and spins; sw_resume lets it go on. */
-static void sw_pause(void)
+static inline void sw_pause(void)
 {
     atomic_store(&sw_pause_flag, 1);
     while (!atomic_load(&sw_paused))
         ;
 }
 
-static void sw_resume(void) { atomic_store(&sw_pause_flag, 0); }
+static inline void sw_resume(void) { atomic_store(&sw_pause_flag, 0); }
 
 /* Before and after the timed operation. */
-static void sw_mark(void) { atomic_fetch_add(&sw_marks, 1u); }
+static inline void sw_mark(void) { atomic_fetch_add(&sw_marks, 1u); }
 
 /* Join the worker and print its line: STALL during_<what>_worst_ms=.. other_worst_ms=.. */
-static void sw_stop(const char *what)
+static inline void sw_stop(const char *what)
 {
     atomic_store(&sw_stop_flag, 1);
     pthread_join(sw_thread, NULL);

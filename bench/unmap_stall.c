@@ -27,7 +27,7 @@
 #include "stall_worker.h"
 
 enum { US_FILL_MAX = 1u << 16 };
-static void *fill[US_FILL_MAX];
+static void *us_fill[US_FILL_MAX];
 
 /* With the worker paused: a block of n bytes, and in fill[] (*nfill of them) the 64-byte
  * blocks that took the room left in its segment (those placed within 128 KiB past its end:
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
         return 1;
     for (int i = 0; i < rounds; i++) {
         size_t nfill = 0;
-        char *big = us_big(mib << 20, fill, &nfill);
+        char *big = us_big(mib << 20, us_fill, &nfill);
         if (!big)
             return 1;
         memset(big, 1, mib << 20);
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
         sw_mark();
         talc_free(big);
         for (size_t k = 0; k < nfill; k++)
-            talc_free(fill[k]);
+            talc_free(us_fill[k]);
         sw_mark();
         printf("FREE i=%d fill=%zu ms=%.2f\n", i, nfill, (sw_now() - t0) * 1e3);
         nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
