@@ -39,8 +39,8 @@
  * arena refuses with -EBUSY). Exit status 0 iff every check held.
  *
  * The sizes above are those of owner-map granules up to 1 MiB (the default is 64 KiB); with
- * larger ones each scales with the granule (SEGMENT below). Above 16 MiB granules the program
- * says it is skipped and exits 77.
+ * larger ones (up to 16 MiB, the bound of TALC_PAGEMAP_SHIFT) each scales with the granule
+ * (SEGMENT below).
  *
  * Lock order in this program: queue lock and cache lock are never held together, and neither
  * is held while allocating from the cache arena (its reclaim callback takes the cache lock).
@@ -79,7 +79,6 @@
 #define GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
 #define SEGMENT (GRANULE > MiB ? GRANULE : MiB)
 #define SCALE (SEGMENT / MiB)
-#define MAX_SHIFT 24 /* above it the demo would hold hundreds of MiB: it says so and skips */
 
 #define RESERVE_BYTES (4 * SEGMENT)
 #define CACHE_HARD_BUDGET (2 * SEGMENT)
@@ -596,12 +595,6 @@ int main(int argc, char **argv)
 {
     double seconds = run_seconds(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (TALC_PAGEMAP_SHIFT > MAX_SHIFT) {
-        printf("daemon_demo: skipped: with %zu MiB owner-map granules its reserve and budgets "
-               "would be %zu MiB\n", GRANULE / MiB, (RESERVE_BYTES + NET_HARD_BUDGET) / MiB);
-        return 77;
-    }
-
     int rc = talc_reserve_init(RESERVE_BYTES, TALC_RESERVE_PREFAULT);
     if (rc != 0) {
         fprintf(stderr, "daemon_demo: talc_reserve_init: %s\n", strerror(-rc));

@@ -9,6 +9,8 @@
 #                              the malloc shim with Debian's python3/git/sqlite3/redis under it
 #            gcc-granule-4k    gcc -O3 -g, TALC_PAGEMAP_SHIFT=12 (4 KiB owner-map granules, the
 #                              embedded setting; the suite sizes its tests from the granule)
+#            gcc-granule-16m   gcc -O3 -g, TALC_PAGEMAP_SHIFT=24 (16 MiB granules, the largest:
+#                              OS segments of one granule instead of 1 MiB)
 #            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
@@ -83,6 +85,8 @@ run_config x86_64 gcc-release "" -- \
   -DTALC_TEST_SHIM_PROGRAMS=ON
 run_config x86_64 gcc-granule-4k "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_PAGEMAP_SHIFT=12
+run_config x86_64 gcc-granule-16m "" -- \
+  -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_PAGEMAP_SHIFT=24
 run_config x86_64 clang-debug3 "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3
 run_config x86_64 gcc-asan "" -- \

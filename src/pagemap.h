@@ -39,8 +39,8 @@
 #include "os_mem.h"
 
 /* TALC_PAGEMAP_SHIFT: see talc/config.h. */
-#if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 30
-#error "TALC_PAGEMAP_SHIFT must be 12..30"
+#if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 24
+#error "TALC_PAGEMAP_SHIFT must be 12..24"
 #endif
 
 #if UINTPTR_MAX > 0xffffffffu

@@ -59,16 +59,16 @@
 #define TALC_BIN_SUB_SHIFT 5
 #endif
 
-/* TALC_PAGEMAP_SHIFT: log2 of the owner map's granule (12..30; default 16 = 64 KiB). Arena
+/* TALC_PAGEMAP_SHIFT: log2 of the owner map's granule (12..24; default 16 = 64 KiB). Arena
  * segments are aligned to it; a smaller granule suits small caller buffers on embedded targets,
  * a larger one uses fewer map leaves. Budgets, borrow ceilings and buffers are at least a
- * granule. The test suite sizes its tests from the granule (tests/common/granule.h): `make
- * test` runs it at 12 (gcc-granule-4k) as well as 16; it passed at 12, 14, 16, 20 and 22 by
- * hand (2026-12-04; daemon_demo skips above 24). At 30 it links and the Criterion suites pass,
- * with tests skipped that would write more than 2 GiB or need a reserve the OS will not commit
- * (each says so); not adapted there: stress_arena, arena_model (reserves of 32 granules),
- * stress_arena_budget and the shim's contract tests (budgets of a few MiB, a 64 MiB calloc
- * inside a kept 1 GiB segment). */
+ * granule, and an OS segment is one granule where that is above 1 MiB. The test suite sizes its
+ * tests from the granule (tests/common/granule.h): `make test` runs it at 12 (gcc-granule-4k),
+ * 16 and 24 (gcc-granule-16m); it passed at 14, 20 and 22 by hand (2026-12-04/05). The bound is
+ * 24 (16 MiB) since 2026-12-05: with larger granules every arena holds at least that much
+ * address space per stripe, the reserve and every budget at least a granule, and the suite's
+ * programs (a 32-granule reserve, budgets of a few MiB in the shim's tests) no longer describe
+ * a use anyone has; 2 MiB huge pages need 21. */
 #ifndef TALC_PAGEMAP_SHIFT
 #define TALC_PAGEMAP_SHIFT 16
 #endif
@@ -85,8 +85,8 @@
 #define TALC_DEBUG_YIELD 0
 #endif
 
-#if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 30
-#error "TALC_PAGEMAP_SHIFT must be 12..30"
+#if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 24
+#error "TALC_PAGEMAP_SHIFT must be 12..24"
 #endif
 #if TALC_BIN_SUB_SHIFT < 3 || TALC_BIN_SUB_SHIFT > 6
 #error "TALC_BIN_SUB_SHIFT must be 3..6"

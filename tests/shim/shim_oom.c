@@ -1,7 +1,8 @@
 /* shim_oom.c — the malloc family when the address space runs out (docs/shim.md, "Tests").
  *
- * The program caps its own address space (RLIMIT_AS: what it has mapped now plus 48 MiB), then,
- * three rounds over:
+ * The program caps its own address space (RLIMIT_AS: what it has mapped now plus 48 MiB, or six
+ * OS segments where those are larger than 8 MiB: with 16 MiB owner-map granules), then, three
+ * rounds over:
  *   - allocates through every entry point (malloc, calloc, realloc, reallocarray, aligned_alloc,
  *     posix_memalign, memalign, valloc, pvalloc): 16 MiB of blocks of 16 B to 1 KiB, which must
  *     all succeed, then blocks from 4 MiB down to 16 bytes, each size until it fails eight times
@@ -46,8 +47,17 @@
 
 /* Address space allowed above what the process maps at start, and the bytes of small blocks
  * allocated before the exhaustion: 48 and 16 MiB, or SHIM_OOM_HEADROOM_MIB and
- * SHIM_OOM_SMALL_MIB (smaller in builds that check the heap after every operation). */
+ * SHIM_OOM_SMALL_MIB (smaller in builds that check the heap after every operation). With
+ * large owner-map granules an OS segment is one granule (SHIM_GRANULE_SHIFT, the build's
+ * TALC_PAGEMAP_SHIFT) and the default headroom at least six of them: the small blocks fill
+ * two, and mapping one aligned to the granule takes twice its size for a moment. */
 static size_t headroom, small_bytes;
+
+#ifndef SHIM_GRANULE_SHIFT
+#define SHIM_GRANULE_SHIFT 16
+#endif
+#define OS_SEGMENT ((size_t)1 << (SHIM_GRANULE_SHIFT > 20 ? SHIM_GRANULE_SHIFT : 20))
+#define HEADROOM_MIB (6 * OS_SEGMENT > ((size_t)48 << 20) ? 6 * OS_SEGMENT >> 20 : 48)
 
 typedef struct block {
     unsigned char *p;
@@ -226,7 +236,7 @@ static size_t env_mib(const char *name, size_t dflt)
 
 int main(void)
 {
-    headroom = env_mib("SHIM_OOM_HEADROOM_MIB", 48);
+    headroom = env_mib("SHIM_OOM_HEADROOM_MIB", HEADROOM_MIB);
     small_bytes = env_mib("SHIM_OOM_SMALL_MIB", 16);
     blocks = calloc(MAX_BLOCKS, sizeof *blocks); /* before the limit, and touched */
     CHECK(blocks != NULL, "the block table");

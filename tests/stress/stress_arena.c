@@ -429,8 +429,10 @@ int main(int argc, char **argv)
     alarm((unsigned)(st.seconds * 10.0) + 120u);
     for (unsigned k = 0; k < CHURN_NAMES; k++)
         snprintf(churn_names[k], sizeof churn_names[k], "st-churn-%u", k);
-    if (talc_reserve_init(32 * GRANULE, 0) != 0)
+    if (talc_reserve_init(32 * GRANULE, 0) != 0) {
+        fprintf(stderr, "stress_arena: reserve of %zu bytes: errno %d\n", 32 * GRANULE, errno);
         return 1;
+    }
     st.arenas[0] = fixed_arena("st-a", 1, TALC_TCACHE_DEFAULT);
     st.arenas[1] = fixed_arena("st-b", 2, TALC_TCACHE_ON);
     st.arenas[2] = fixed_arena("st-c", 0, TALC_TCACHE_OFF);

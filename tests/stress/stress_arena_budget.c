@@ -3,8 +3,9 @@
  * other stripes' free memory and gives back their kept segments before it fails).
  *
  * Four workers allocate (malloc and 256-byte aligned, 16 B to 2 KiB and 64 KiB blocks) and
- * free at random in two arenas of four stripes with a 6 MiB hard budget each, one with thread
- * caches and one without, so that they are refused most of the time once the budgets are
+ * free at random in two arenas of four stripes with a 6 MiB hard budget each (with 1 MiB
+ * segments; budget and 64 KiB blocks scale with larger granules), one with thread caches and
+ * one without, so that they are refused most of the time once the budgets are
  * reached. Checked: every refusal is NULL + ENOMEM; every block keeps its writer's pattern until
  * it is freed; no snapshot shows an arena above its budget; at the end nothing is live,
  * allocations equal frees, refusals were counted (with counters), and both arenas are
@@ -28,11 +29,13 @@
 #include "talc/arena.h"
 #include "talc/stats.h"
 
+#include "granule.h"
 #include "rng.h"
 
 #define WORKERS 4
 #define SLOTS 768
-#define BUDGET ((size_t)6 << 20)
+#define BUDGET TEST_SEGMENT_SCALED((size_t)6 << 20)
+#define LARGE TEST_SEGMENT_SCALED((size_t)64 << 10) /* one block in four: the budget is hit */
 
 static talc_arena_t *arenas[2];
 static atomic_int stop, failures;
@@ -98,7 +101,7 @@ static void *worker(void *arg)
             drop(s);
             continue;
         }
-        size_t n = (x >> 20) % 4u == 0 ? 65536u + (size_t)(x >> 40) % 4096u
+        size_t n = (x >> 20) % 4u == 0 ? LARGE + (size_t)(x >> 40) % 4096u
                                         : 16u + (size_t)(x >> 40) % 2032u;
         talc_arena_t *a = arenas[(x >> 10) & 1u];
         errno = 0;

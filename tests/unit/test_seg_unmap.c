@@ -20,13 +20,15 @@
 #include "../../arenas/arena_internal.h"
 #include "arena_test.h"
 
-#define BIG ((size_t)8 << 20) /* above the default segment: a segment of its own, not kept */
+/* Above the default segment (1 MiB, or one granule where that is larger): a segment of its
+ * own, not kept. */
+#define BIG TEST_SEGMENT_SCALED((size_t)8 << 20)
 
 /* Is every page of [p, p + n) mapped? mincore fails with ENOMEM on an unmapped page. */
 static bool mapped(const void *p, size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    static unsigned char vec[(BIG + (4u << 20)) / 4096u];
+    static unsigned char vec[(BIG + 4 * TEST_OS_SEGMENT) / 4096u];
     cr_assert_leq((n + page - 1) / page, sizeof vec);
     if (mincore((void *)(uintptr_t)p, n, vec) == 0)
         return true;
