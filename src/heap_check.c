@@ -75,7 +75,7 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
     if (((fw & TALC_F_PREV_FREE) != 0) != prev_free)
         TALC_FAIL(TALC_CHECK_PREV_FLAG, s->fence);
     t->spans++;
-    t->managed += (size_t)(s->fence + TALC_HDR - s->base);
+    t->managed += talc_addr_diff(s->fence + TALC_HDR, s->base);
     return 0;
 }
 

@@ -151,6 +151,14 @@ struct talc_heap {
 #define TALC_HEAP_MAGIC ((uintptr_t)0x7a1c4ea9u)
 #define TALC_SPAN_MAGIC ((uintptr_t)0x5ba75ba7u)
 
+/* hi - lo in bytes, for addresses that may lie more than PTRDIFF_MAX apart (a span's base and
+ * fence on a 32-bit target; a requested end beyond the largest span), where subtracting the
+ * pointers would be undefined. */
+TALC_INLINE size_t talc_addr_diff(const void *hi, const void *lo)
+{
+    return (size_t)((uintptr_t)hi - (uintptr_t)lo);
+}
+
 TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct talc_span *s)
 {
     return ((uintptr_t)h ^ (uintptr_t)s) * 31u ^ TALC_SPAN_MAGIC;

@@ -162,7 +162,7 @@ void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
         return NULL;
     }
     char *nf = (char *)talc_fence_for(h, (uintptr_t)new_end);
-    if (nf > s->fence && (size_t)(nf - s->first) > TALC_MAX_CHUNK)
+    if (nf > s->fence && talc_addr_diff(nf, s->first) > TALC_MAX_CHUNK)
         nf = s->first + TALC_MAX_CHUNK;
     uint64_t fw = talc_hdr(s->fence);
     if (nf > s->fence) {
@@ -242,7 +242,7 @@ int talc_span_release(talc_heap_t *h, talc_span_t *s)
                 h->first_span = NULL;
             TALC_CNT(h, live_spans, -= 1);
             TALC_CHUNKS(h, -= (size_t)(s->fence - s->first));
-            TALC_CNT(h, managed_bytes, -= (size_t)(s->fence + TALC_HDR - s->base));
+            TALC_CNT(h, managed_bytes, -= talc_addr_diff(s->fence + TALC_HDR, s->base));
             s->magic = 0;
             rc = 0;
         }
