@@ -27,7 +27,9 @@
  *
  * Life cycle. A thread's cache is taken from a pool (OS pages, never malloc: the shim runs on
  * top) on its first use and registered; a pthread key destructor flushes it at thread exit
- * and returns it to the pool. Arena destroy flushes every thread's slot for that arena
+ * and returns it to the pool. A cache made too late for that destructor (in another key's
+ * destructor, in glibc's last round) is found by its thread's id once the thread is gone
+ * (talc_tc_reap). Arena destroy flushes every thread's slot for that arena
  * (talc_tcache_purge), so the arena's memory is never reached through a cache afterwards.
  * In a fork child the caches of the threads that did not survive are retired unflushed (their
  * lists may be mid-update): those blocks stay allocated and counted as cached.
@@ -40,9 +42,12 @@
  * talc_arena_destroy's contract says no thread does either with the arena being destroyed, so
  * destroy may flush other threads' slots of that arena under the lock.
  */
+#define _GNU_SOURCE /* gettid, tgkill */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena_internal.h"
 #include "heap_internal.h"
@@ -69,6 +74,8 @@ static __thread struct {
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
 static talc_tcache_t *talc_tc_all;  /* registered caches */
 static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
+static size_t talc_tc_count;        /* registered caches */
+static size_t talc_tc_reap_at = TALC_TC_REAP_MIN; /* look for lost ones at this count */
 static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved from the end, untouched */
 static pthread_key_t talc_tc_key;
 static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
@@ -256,20 +263,29 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
     return any;
 }
 
+/* A node's chunk word with this bit set: the block's header is not as its slot left it. */
+#define TALC_TC_DAMAGED ((size_t)1)
+
 /* Give the first `count` blocks of the slot's list *list (of *n blocks) back to their owners'
  * stripes, keeping one stripe locked while consecutive blocks share it: parked in its depot if
- * `park` and there is room, else freed. */
+ * `park` and there is room, else freed. A block whose header was overwritten while it was
+ * cached (an overrun of the block below it) is reported and stays allocated, out of use: it is
+ * neither parked, where its header's size would file it and hand it out, nor freed by a size
+ * the heap cannot check. */
 static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint32_t count,
                               bool park)
 {
     /* First, with no lock held, read each block's header (a cache miss when another CPU wrote
-     * the block last: a consumer's case) and note its chunk size in its node, so that the
-     * stripe lock below covers only list and heap work on lines already here. */
+     * the block last: a consumer's case) and check it against what the slot left there (in
+     * use, the chunk size its node records; the slack is rewritten whatever it is), so that
+     * the stripe lock below covers only list and heap work on lines already here. */
     void *head = *list, *p = head;
     uint32_t taken = 0;
     for (; taken < count && p; taken++) {
         talc_tc_node_t *node = p;
-        node->chunk = talc_hsize(talc_tc_header(p));
+        uint64_t w = talc_tc_header(p) ^ (node->chunk | TALC_F_USED);
+        if (TALC_UNLIKELY(w & (TALC_SIZE_MASK | TALC_F_USED)))
+            node->chunk |= TALC_TC_DAMAGED;
         p = node->next;
     }
     /* Off the slot's list before any lock: a fault report runs when a stripe lock below is
@@ -289,8 +305,13 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
             talc_stripe_lock(st);
             locked = st;
         }
-        if (!park || !talc_tc_park(st, p, s))
+        if (TALC_UNLIKELY(s & TALC_TC_DAMAGED)) {
+            talc_heap_fault(talc_stripe_heap(st), TALC_FAULT_CORRUPTION, p,
+                            "header overwritten while the block was cached");
+            s &= ~TALC_TC_DAMAGED;
+        } else if (!park || !talc_tc_park(st, p, s)) {
             talc_tc_unmove(st, g, p, s);
+        }
         talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
@@ -371,6 +392,28 @@ TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
         tc->next->prev = tc->prev;
     tc->next = talc_tc_pool;
     talc_tc_pool = tc;
+    talc_tc_count--;
+}
+
+/* Caches whose thread is gone but never ran the key's destructor: glibc calls a destructor in
+ * at most PTHREAD_DESTRUCTOR_ITERATIONS rounds, so a thread whose first cached operation ran
+ * in another key's destructor in the last round set our key too late. Each is flushed and
+ * released as its thread's exit would have. A thread is gone when no thread of the process
+ * has its id (tgkill with signal 0: ESRCH); an id already reused by a new thread keeps the
+ * cache until that thread is gone too. Run when the registered caches reach talc_tc_reap_at,
+ * which then rises by half the survivors: O(1) system calls per cache made, amortised.
+ * Lock held. */
+TALC_COLD static void talc_tc_reap(void)
+{
+    int saved = errno;
+    pid_t pid = getpid();
+    for (talc_tcache_t *tc = talc_tc_all, *next; tc; tc = next) {
+        next = tc->next;
+        if (tgkill(pid, tc->tid, 0) != 0 && errno == ESRCH)
+            talc_tc_release_locked(tc);
+    }
+    talc_tc_reap_at = talc_tc_count + talc_tc_count / 2u + TALC_TC_REAP_MIN;
+    errno = saved;
 }
 
 TALC_COLD static void talc_tc_thread_exit(void *arg)
@@ -406,19 +449,23 @@ TALC_COLD static talc_tcache_t *talc_tc_carve(void)
     return (talc_tcache_t *)(void *)talc_tc_fresh_end;
 }
 
-/* A zeroed cache, a released one first, registered. Lock held. */
-TALC_COLD static talc_tcache_t *talc_tc_take(void)
+/* A zeroed cache for thread tid, a released one first, registered. Lock held. */
+TALC_COLD static talc_tcache_t *talc_tc_take(pid_t tid)
 {
+    if (talc_tc_count >= talc_tc_reap_at)
+        talc_tc_reap();
     talc_tcache_t *tc = talc_tc_pool;
     if (tc)
         talc_tc_pool = tc->next;
     else if (!(tc = talc_tc_carve()))
         return NULL;
     memset(tc, 0, sizeof *tc);
+    tc->tid = tid;
     tc->next = talc_tc_all;
     if (talc_tc_all)
         talc_tc_all->prev = tc;
     talc_tc_all = tc;
+    talc_tc_count++;
     return tc;
 }
 
@@ -426,8 +473,9 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
 {
     talc_tc_thr.state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
     pthread_once(&talc_tc_key_once, talc_tc_make_key);
+    pid_t tid = gettid();
     talc_tc_lock_take();
-    talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take() : NULL;
+    talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take(tid) : NULL;
     talc_tc_lock_drop();
     if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
         if (tc)
@@ -503,6 +551,7 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
      * fill from, and their cached blocks would end up side by side on shared lines. */
     talc_stripe_t *st = talc_dispatch_lock_home(a);
     sl->home = st;
+    void *user;
     if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
         size_t bytes;
         uint32_t count;
@@ -512,10 +561,11 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
          * the first takes its share off again. */
         talc_tc_held(sl, bytes);
         talc_stripe_unlock(st);
-        return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
+        user = talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
+        goto homed;
     }
     talc_heap_t *h = talc_stripe_heap(st);
-    void *user = talc_heap_alloc(h, n);
+    user = talc_heap_alloc(h, n);
     talc_stats_add(&st->st.allocs, user != NULL);
     for (uint32_t i = 1; user && i < want; i++) {
         void *p = talc_heap_alloc(h, s - TALC_HDR);
@@ -537,6 +587,14 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
         talc_stats_add(&st->st.tc_in_bytes, s - TALC_HDR);
     }
     talc_stripe_unlock(st);
+homed:
+    /* The remote list gathers only while the slot has no home (talc_tc_push), so it is not
+     * empty only at the slot's first fill, which has just given it one: send the list to its
+     * stripes' depots now, or it would stay until the thread exits, counted in held (up to
+     * the slot's bound: every later free would trim). After the fill, not before: the fill
+     * must not take them (passive false sharing). */
+    if (TALC_UNLIKELY(sl->rn != 0))
+        talc_tcache_remote_flush(sl);
     return user;
 }
 
@@ -719,6 +777,8 @@ TALC_COLD void talc_tcache_fork_child(void)
             talc_tc_release_locked(tc);
         }
     }
+    if (talc_tc_self)
+        talc_tc_self->tid = gettid(); /* the child's own: a reap must not take it for gone */
     talc_tc_lock_drop();
 }
 

@@ -15,11 +15,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "arena_internal.h"
 #include "heap_internal.h"
 
 #define TALC_TC_SLOTS 4u                    /* arenas a thread caches for at once */
+#define TALC_TC_REAP_MIN 16u /* registered caches before lost ones are looked for (tcache.c) */
 /* Chunk sizes: q, 2q, ..., 64q (fine), then 72q, 80q, ..., 256q (coarse: a request above 64q
  * is rounded up to a multiple of 8q, at most 7q more), then 288q, 320q, ..., 1024q (wide: a
  * multiple of 32q, at most 31q more). q = 16 gives 16 B .. 16 KiB. A cached chunk is also at
@@ -67,7 +69,8 @@ typedef struct talc_tc_bin {
  * before it has allocated from the arena (home == NULL: the slot has not been filled yet) are
  * not reused: they belong to other threads, which may still be using their neighbours on the
  * same cache lines (passive false sharing), and a thread that only frees has no use for them.
- * They gather on `rlist` and go back to their stripes TALC_TC_REMOTE_MAX at a time. (glibc's
+ * They gather on `rlist` and go back to their stripes TALC_TC_REMOTE_MAX at a time, or after
+ * the slot's first fill gives it a home (else they would stay there, counted in held). (glibc's
  * and jemalloc's thread caches behave alike: a thread's frees before its first allocation
  * bypass a cache that does not exist yet.)
  *
@@ -80,7 +83,7 @@ typedef struct talc_tc_bin {
 typedef struct talc_tc_slot {
     _Atomic(talc_arena_t *) arena; /* owner thread reads; changed under the registry lock */
     talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
-    void *rlist;                   /* remote blocks, linked through their first word */
+    void *rlist;                   /* remote blocks, nodes as on the lists (talc_tc_node_t) */
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
@@ -95,6 +98,7 @@ typedef struct talc_tc_slot {
 typedef struct talc_tcache {
     alignas(TALC_STRIPE_ALIGN) unsigned victim; /* the next slot to evict */
     bool orphan;                     /* its thread did not survive a fork (child side) */
+    pid_t tid;                       /* its thread's id (a lost cache is found by it) */
     struct talc_tcache *next, *prev; /* registry (lock) */
     talc_tc_slot_t slot[TALC_TC_SLOTS];
 } talc_tcache_t;
@@ -343,7 +347,9 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
     if (st != sl->home) {
         talc_stats_add(&sl->remote, 1);
         if (TALC_UNLIKELY(sl->home == NULL)) { /* not allocated here yet: do not reuse */
-            *(void **)p = sl->rlist;
+            talc_tc_node_t *node = p;
+            node->next = sl->rlist;
+            node->chunk = s;
             sl->rlist = p;
             if (++sl->rn >= TALC_TC_REMOTE_MAX)
                 talc_tcache_remote_flush(sl);

@@ -21,8 +21,10 @@
  * stripe's list order, and lets a sleeping waiter take the lock between them. The heap may
  * change between two holds: each hold finds its place in its segment again (O(the segment's
  * chunks)), and when a segment has left the stripe meanwhile, its segment again (O(the
- * stripe's segments); the segments this trim has done carry its epoch). Segments made
- * meanwhile, and memory freed behind the place reached, are left for the next trim.
+ * stripe's segments); the segments this trim has done carry its epoch). A segment that a trim
+ * begun later has done counts as done: two trims at once would otherwise take turns redoing
+ * one segment, each undoing the other's mark, for as long as their holds alternated. Segments
+ * made meanwhile, and memory freed behind the place reached, are left for the next trim.
  */
 #include <sched.h>
 #include <stdint.h>
@@ -49,6 +51,13 @@ typedef struct talc_trim_pos {
     size_t bytes;        /* decommitted so far */
 } talc_trim_pos_t;
 
+/* Has this trim, or one begun after it, done g? Epochs compared as serial numbers: a 32-bit
+ * counter wraps after 2^32 trims, and a fresh segment's 0 means none. */
+static bool talc_trim_done(const talc_seg_t *g, const talc_trim_pos_t *pos)
+{
+    return g->trim_epoch != 0 && g->trim_epoch - pos->epoch <= SIZE_MAX / 2u;
+}
+
 /* The segment to work on next, or NULL when the stripe is done. While no segment has left the
  * stripe's list since the last hold (the list gains segments only at its head, which a trim
  * leaves for the next one), pos->seg is still there: it is the one in progress, or the one
@@ -58,11 +67,11 @@ static talc_seg_t *talc_trim_next(talc_stripe_t *s, talc_trim_pos_t *pos)
 {
     talc_seg_t *g = s->segs;
     if (pos->seg && pos->unlinks == s->seg_unlinks) {
-        if (pos->seg->trim_epoch != pos->epoch)
+        if (!talc_trim_done(pos->seg, pos))
             return pos->seg;
         g = pos->seg->next;
     }
-    while (g && (g->kind != TALC_SEG_OS || g->trim_epoch == pos->epoch))
+    while (g && (g->kind != TALC_SEG_OS || talc_trim_done(g, pos)))
         g = g->next;
     if (g && !(pos->cursor > (uintptr_t)g->base && pos->cursor < (uintptr_t)g->base + g->size))
         pos->cursor = (uintptr_t)g->base;

@@ -9,6 +9,8 @@
  *
  * Public API only; each test is its own process. */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -531,6 +533,77 @@ Test(arena_fatal, handler_allocating_from_a_list_being_given_back_gets_a_cached_
         if (i >= freed)
             talc_free(other[i]);
     }
+}
+
+/* A cached block whose own header is overwritten while it waits (the live block below it
+ * overruns) is found when the cache gives it back, on the path that parks blocks in their
+ * stripe's depot too: it is reported and stays out of use. Until 2026-12-05 that path read the
+ * block's size from the damaged header and parked it under it, so a later malloc of the size
+ * the header claimed got this smaller block (and a garbage size indexed the class table out of
+ * bounds). The header's layout (src/heap_internal.h): size in the low 48 bits above the three
+ * flag bits, the slack above the size. */
+#define HDR_SIZE_MASK ((((uint64_t)1 << 48) - 1) & ~(uint64_t)7)
+
+typedef struct remote_freer {
+    void *y;
+    sem_t freed, overrun;
+} remote_freer_t;
+
+/* Frees y before it has allocated from y's arena (the block goes on its slot's remote list),
+ * then, once y's header is damaged, flushes: the remote list is parked. */
+static void *remote_freer(void *arg)
+{
+    remote_freer_t *r = arg;
+    talc_free(r->y);
+    sem_post(&r->freed);
+    sem_wait(&r->overrun);
+    talc_thread_cache_flush();
+    return NULL;
+}
+
+Test(arena_fatal, header_overwritten_while_cached_is_reported_not_parked, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("parked");
+    void *warm = talc_arena_malloc(a, 8);
+    char *x = talc_arena_malloc(a, 5000), *y = talc_arena_malloc(a, 5000);
+    cr_assert(warm && x && y);
+    if (x > y) {
+        char *t = x;
+        x = y;
+        y = t;
+    }
+    size_t usable = talc_usable_size(x);
+    cr_assert_eq((size_t)(y - x), usable + 8, "the two blocks of one fill are neighbours");
+    remote_freer_t r = {.y = y};
+    sem_init(&r.freed, 0, 0);
+    sem_init(&r.overrun, 0, 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, remote_freer, &r), 0);
+    sem_wait(&r.freed);
+    talc_arena_stats_t before = test_stats(a);
+    uint64_t w;
+    memcpy(&w, x + usable, 8); /* y's header, as the cache left it */
+    size_t chunk = (size_t)(w & HDR_SIZE_MASK);
+    w = (w & ~HDR_SIZE_MASK) | (uint64_t)(2 * chunk); /* x overruns: y claims twice its size */
+    memcpy(x + usable, &w, 8);
+    sem_post(&r.overrun);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    /* (with TALC_DEBUG >= 3 the heap's checks find the damaged header after later calls too) */
+    cr_assert(rec.calls == 1 || (TALC_DEBUG >= 3 && rec.calls > 1), "%d reports", rec.calls);
+    cr_assert_eq(rec.first_fault, TALC_FAULT_CORRUPTION);
+    cr_assert_eq(rec.first_addr, y);
+    cr_assert_str_eq(rec.arena, "parked");
+    void *q = talc_arena_malloc(a, 2 * chunk - 8); /* the size y's header claims */
+    cr_assert_not_null(q);
+    cr_assert_neq(q, y, "the damaged block was handed out for twice its size");
+    talc_free(q);
+    talc_arena_stats_t after = test_stats(a);
+    cr_assert_eq(after.live_allocs, before.live_allocs, "y stays out of use, not live again");
+    cr_assert_eq(after.live_bytes, before.live_bytes);
+    talc_free(x);
+    talc_free(warm);
+    talc_set_fatal_handler(NULL, NULL);
 }
 #endif
 
