@@ -119,7 +119,8 @@ static bool talc_config_ok(const talc_arena_config_t *c)
     if (c->hard_budget && (c->soft_budget > c->hard_budget || c->hard_budget < TALC_GRANULE ||
                            c->initial_size > c->hard_budget))
         return false;
-    if ((c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling) || c->numa_node < -1)
+    if ((c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling) || c->numa_node < -1 ||
+        (c->borrow_ceiling && c->borrow_ceiling < TALC_GRANULE))
         return false;
     if ((unsigned)c->thread_cache > TALC_TCACHE_OFF)
         return false;
@@ -209,26 +210,33 @@ static void talc_arena_free_struct(talc_arena_t *a)
     talc_os_unmap(a, a->map_size);
 }
 
-/* Map initial_size bytes, shared out among the stripes, until that many are mapped (each
- * stripe takes a whole segment). false: the OS refused. Before a created arena is published,
- * after the default arena is (source_bytes is then read as statistics read it). */
-static bool talc_arena_prefill(talc_arena_t *a)
+/* Map initial_size bytes (in granules; no more than the hard budget holds), shared out among
+ * the stripes, until that many are mapped: each stripe takes a segment of its share, or a
+ * default one if larger, cut to what is left (until 2026-12-05 each share was asked for as
+ * heap room, so the segments' own overhead took initial_size == hard_budget over the budget:
+ * ENOMEM). Returns -1 if the OS refused, 1 if the mapping crossed the soft budget (the caller
+ * fires the callback once the arena is published), else 0. Before a created arena is
+ * published, after the default arena is (source_bytes is then read as statistics read it). */
+static int talc_arena_prefill(talc_arena_t *a)
 {
     if (a->cfg.source != TALC_SOURCE_OS || !a->cfg.initial_size)
-        return true;
-    size_t want = a->cfg.initial_size, per = want / a->nstripes;
+        return 0;
+    size_t g = TALC_GRANULE, want = a->cfg.initial_size;
+    want = want > SIZE_MAX - (g - 1) ? SIZE_MAX & ~(g - 1) : (want + g - 1) & ~(g - 1);
+    if (a->cfg.hard_budget && want > (a->cfg.hard_budget & ~(g - 1)))
+        want = a->cfg.hard_budget & ~(g - 1);
+    size_t per = (want / a->nstripes + g - 1) & ~(g - 1);
     int rc = 0;
     for (unsigned i = 0; i < a->nstripes; i++) {
-        if (__atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED) >= want)
+        size_t have = __atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED);
+        if (have >= want)
             break;
         talc_stripe_t *s = talc_arena_stripe(a, i);
         talc_stripe_lock(s);
-        rc |= talc_seg_grow(s, per, false);
+        rc |= talc_seg_prefill(s, per < want - have ? per : want - have);
         talc_stripe_unlock(s);
     }
-    if (rc == 1) /* the growth disarmed the soft budget: report it, as oom.c does */
-        talc_oom_soft_budget_fire(a);
-    return rc >= 0;
+    return rc < 0 ? -1 : rc;
 }
 
 static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_default)
@@ -285,13 +293,16 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
         return NULL;
     /* Whole before it is published: once findable it may be destroyed by another thread. */
     (void)talc_reserve_join(a);
-    int err = !talc_arena_prefill(a) ? ENOMEM : talc_registry_add(a, NULL) != 0 ? EEXIST : 0;
+    int filled = talc_arena_prefill(a);
+    int err = filled < 0 ? ENOMEM : talc_registry_add(a, NULL) != 0 ? EEXIST : 0;
     if (err) {
         talc_reserve_leave(a);
         talc_arena_free_struct(a);
         errno = err;
         return NULL;
     }
+    if (filled == 1) /* the mapping disarmed the soft budget: report it, as oom.c does */
+        talc_oom_soft_budget_fire(a);
     return a;
 }
 
@@ -349,7 +360,8 @@ static void talc_default_init(void)
         return;
     }
     (void)talc_reserve_join(a);
-    (void)talc_arena_prefill(a); /* best effort: the default arena must exist */
+    if (talc_arena_prefill(a) == 1) /* best effort: the default arena must exist */
+        talc_oom_soft_budget_fire(a);
 }
 
 talc_arena_t *talc_arena_default(void)

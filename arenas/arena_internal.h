@@ -212,6 +212,10 @@ size_t talc_seg_default_size(const talc_arena_t *a);
 /* Give stripe s (locked) at least `need` more contiguous bytes: reuse, source, then nothing.
  * `borrow` selects the reserve instead of the source. Returns 0 or -ENOMEM. */
 int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow);
+/* Grow stripe s (locked) from its source by a segment of at least `bytes` (a multiple of the
+ * granule, at least one) mapped bytes, or the default size if larger, cut to the room left
+ * when `bytes` fits in it: what initial_size maps. Returns as talc_seg_grow does. */
+int talc_seg_prefill(talc_stripe_t *s, size_t bytes);
 /* Called after a free in stripe s (locked) touched segment g: release it if empty and policy
  * says so. An OS segment leaves the owner map and the budget at once and is unmapped by the
  * stripe's release (talc_stripe_unlock_freed or _dropped), not under the lock. */

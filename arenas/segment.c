@@ -230,6 +230,12 @@ static size_t talc_seg_size_for(const talc_arena_t *a, size_t min, bool borrow)
     return (size > room && room >= min) ? room : size;
 }
 
+int talc_seg_prefill(talc_stripe_t *s, size_t bytes)
+{
+    size_t ov = talc_seg_overhead() + talc_span_min_size(talc_stripe_heap(s));
+    return talc_seg_grow(s, bytes > ov ? bytes - ov : 1u, false);
+}
+
 int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
 {
     talc_arena_t *a = s->arena;

@@ -307,7 +307,7 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         }
         if (TALC_UNLIKELY(s & TALC_TC_DAMAGED)) {
             talc_heap_fault(talc_stripe_heap(st), TALC_FAULT_CORRUPTION, p,
-                            "header overwritten while the block was cached");
+                            "header overwritten while cached");
             s &= ~TALC_TC_DAMAGED;
         } else if (!park || !talc_tc_park(st, p, s)) {
             talc_tc_unmove(st, g, p, s);

@@ -122,8 +122,11 @@ typedef struct talc_arena_config {
                                     buffer arenas must not share memory (not checked) */
     size_t buffer_size;
     size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use),
+                                    rounded up to granules (down to the hard budget's),
                                     shared out among the stripes; create fails with ENOMEM
-                                    if the OS refuses them, EINVAL if above hard_budget */
+                                    if the OS refuses them, EINVAL if above hard_budget. A
+                                    soft budget they cross calls back once the arena is
+                                    registered */
     size_t hard_budget;        /**< cap on bytes taken from the source (0 = none; else at
                                     least one owner-map granule, 64 KiB by default) */
     size_t soft_budget;        /**< footprint level that triggers on_soft_budget (0 = none) */
@@ -137,7 +140,8 @@ typedef struct talc_arena_config {
     const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK (the same rules
                                     as `name`); copied */
     size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing,
-                                    which a TALC_SOURCE_RESERVE arena cannot have).
+                                    which a TALC_SOURCE_RESERVE arena cannot have; else at
+                                    least one owner-map granule).
                                     A borrow takes one segment: 1 MiB (or one granule if
                                     larger) for an OS-source arena,
                                     else 4 owner-map granules (256 KiB by default), or the
@@ -162,9 +166,10 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 
 /** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
  *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent or below
- *  a granule, initial_size above the hard budget, a reserve source without a borrow ceiling,
- *  numa_node below -1, buffer missing, below 2 owner-map granules, wrapping the address space
- *  or holding memory an arena owns, stripes too many, unknown oom step), EEXIST (name taken)
+ *  a granule (a borrow ceiling too), initial_size above the hard budget, a reserve source
+ *  without a borrow ceiling, numa_node below -1, buffer missing, below 2 owner-map granules,
+ *  wrapping the address space or holding memory an arena owns, stripes too many, unknown oom
+ *  step), EEXIST (name taken)
  *  or ENOMEM (also when the OS refuses initial_size).
  *  Cost: O(stripes) plus the initial mapping (a buffer: O(its granules) to check it). */
 TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
@@ -177,8 +182,11 @@ TALC_API talc_arena_t *talc_arena_find(const char *name);
 /** Call fn for each registered arena (the default arena included) in creation order, until it
  *  returns false. Lock-free (RCU read side); fn must not create arenas, and a destroy inside fn
  *  (or in a callback that a call made by fn runs) returns -EDEADLK. fn runs inside the read
- *  side: a destroy on another thread waits until it returns, so keep it short. Returns the
- *  number of arenas visited (0 for a NULL fn). */
+ *  side: a destroy on another thread waits until it returns, so keep it short. fn (and a
+ *  fatal handler a call made by fn runs) must not fork: a destroy on another thread holds
+ *  liburcu's grace-period lock while it waits for fn, and the fork handlers wait for that lock
+ *  (liburcu-bp's own rule: no fork inside a read-side section), so both would hang. Returns
+ *  the number of arenas visited (0 for a NULL fn). */
 TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx);
 
 #define TALC_DESTROY_RELEASE_ALL 1u /**< free every live allocation instead of failing EBUSY */
@@ -282,8 +290,10 @@ TALC_API int talc_scope_pop(void);
  *  with heap_name = the arena's name, or "unowned"). NULL restores the default (print one line
  *  to stderr, then abort). If the handler returns, the operation is abandoned. The handler runs
  *  on the thread that made the call, before that call returns, with no libtalc lock held: it
- *  may allocate, read statistics, fork or longjmp out. A block overrun while it sat in a thread
- *  cache is reported when the cache gives it back (a flush, a trim, the thread's exit). */
+ *  may allocate, read statistics, fork (not when the call was made inside a
+ *  talc_arena_foreach callback, see there) or longjmp out. A block overrun while it sat in a
+ *  thread cache is reported when the cache gives it back (a flush, a trim, the thread's
+ *  exit). */
 TALC_API void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx);
 
 #ifdef __cplusplus

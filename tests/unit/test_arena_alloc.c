@@ -539,7 +539,7 @@ Test(arena_alloc, reserve_only_arena_without_a_reserve_fails)
 {
     talc_arena_config_t c = talc_arena_config_default("res-none");
     c.source = TALC_SOURCE_RESERVE;
-    c.borrow_ceiling = 1u << 20;
+    c.borrow_ceiling = TEST_SEGMENT_SCALED(1u << 20);
     talc_arena_t *a = test_arena_cfg(&c);
     errno = 0;
     cr_assert_null(talc_arena_malloc(a, 100));

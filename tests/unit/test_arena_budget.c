@@ -289,18 +289,24 @@ static void count_soft(talc_arena_t *a, size_t level, size_t soft, void *ctx)
     (*(int *)ctx)++;
 }
 
+/* A one-stripe arena whose initial_size crosses its soft budget, calling fn(ctx) then. */
+static talc_arena_t *soft_at_creation(const char *name, talc_budget_fn fn, void *ctx)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.initial_size = SEG(2 * MIB);
+    c.soft_budget = SEG(MIB);
+    c.on_soft_budget = fn;
+    c.budget_ctx = ctx;
+    return test_arena_cfg(&c);
+}
+
 /* initial_size maps memory at creation: when that alone crosses the soft budget, the crossing
  * is reported like any other (once), instead of silently using up the callback. */
 Test(arena_budget, soft_budget_crossed_at_creation_is_reported)
 {
     static int calls;
-    talc_arena_config_t c = talc_arena_config_default("soft-initial");
-    c.stripes = 1;
-    c.initial_size = SEG(2 * MIB);
-    c.soft_budget = SEG(MIB);
-    c.on_soft_budget = count_soft;
-    c.budget_ctx = &calls;
-    talc_arena_t *a = test_arena_cfg(&c);
+    talc_arena_t *a = soft_at_creation("soft-initial", count_soft, &calls);
     void *p = talc_arena_malloc(a, 1000);
     cr_assert_not_null(p);
     cr_assert_eq(calls, 1, "the crossing at creation fired %d times", calls);
@@ -308,6 +314,49 @@ Test(arena_budget, soft_budget_crossed_at_creation_is_reported)
     cr_assert_eq(calls, 1, "still above: no second call");
     talc_free(q);
     talc_free(p);
+}
+
+/* The callback of a crossing at creation runs once the arena is registered: until 2026-12-05 it
+ * ran before, so a create that then lost its name to a racing one freed an arena the callback
+ * had been handed. Here it looks itself up by name. */
+static void find_self(talc_arena_t *a, size_t level, size_t soft, void *ctx)
+{
+    (void)level;
+    (void)soft;
+    *(bool *)ctx = talc_arena_find("soft-registered") == a;
+}
+
+Test(arena_budget, soft_budget_crossed_at_creation_calls_back_once_registered)
+{
+    static bool found;
+    talc_arena_t *a = soft_at_creation("soft-registered", find_self, &found);
+    cr_assert(found, "the callback found the arena under its name");
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+/* initial_size may be the whole hard budget: what it maps is the segments themselves, so their
+ * own overhead does not take it over (until 2026-12-05 each stripe's share was asked for as
+ * heap room: these all failed with ENOMEM). */
+Test(arena_budget, initial_size_may_be_the_whole_hard_budget)
+{
+    static const struct {
+        unsigned stripes;
+        size_t mib2; /* budget in half MiB, scaled with the segment */
+    } cases[] = {{1, 2}, {1, 4}, {4, 8}, {2, 3}};
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        talc_arena_config_t c = talc_arena_config_default("whole-budget");
+        c.stripes = cases[i].stripes;
+        c.hard_budget = c.initial_size = SEG(cases[i].mib2 * MIB / 2);
+        talc_arena_t *a = test_arena_cfg(&c);
+        talc_arena_stats_t s = test_stats(a);
+        size_t whole = c.hard_budget & ~(TEST_GRANULE - 1); /* segments are granules */
+        cr_assert_eq(s.source_bytes, whole, "case %u: %zu bytes mapped of %zu", i,
+                     s.source_bytes, whole);
+        void *p = talc_arena_malloc(a, 1000);
+        cr_assert_not_null(p, "case %u: the prefilled arena serves", i);
+        talc_free(p);
+        cr_assert_eq(talc_arena_destroy(a, 0), 0);
+    }
 }
 
 /* ---- Reserve set-up -----------------------------------------------------------------------*/

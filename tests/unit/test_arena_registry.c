@@ -243,6 +243,11 @@ Test(arena_registry, invalid_configs_are_einval)
     c = talc_arena_config_default("reserve-no-ceiling");
     c.source = TALC_SOURCE_RESERVE;
     expect_einval(&c, "reserve source that may not borrow");
+    c.borrow_ceiling = TEST_GRANULE - 1; /* (2026-12-05) */
+    expect_einval(&c, "reserve source whose ceiling holds no granule");
+    c = talc_arena_config_default("tiny-ceiling");
+    c.borrow_ceiling = 100;
+    expect_einval(&c, "borrow ceiling below one granule");
     c = talc_arena_config_default("numa");
     c.numa_node = -2;
     expect_einval(&c, "numa node below -1");

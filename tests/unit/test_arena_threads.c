@@ -486,7 +486,7 @@ static void *cd_creator(void *arg)
     talc_arena_config_t c = talc_arena_config_default("young");
     c.stripes = 2;
     c.initial_size = 2u << 20;    /* prefilled at creation */
-    c.borrow_ceiling = 1u << 20;  /* joins the reserve at creation */
+    c.borrow_ceiling = TEST_SEGMENT_SCALED(1u << 20); /* joins the reserve at creation */
     c.reserve_guaranteed = 256u << 10;
     for (unsigned long i = work(3000); i > 0; i--) {
         errno = 0;
