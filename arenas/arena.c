@@ -166,11 +166,21 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     return h ? 0 : -EINVAL;
 }
 
-/* Home stripe per CPU from the topology: CPUs sharing a cache share a stripe. */
+/* Home stripe per CPU from the topology (CPUs sharing a cache share a stripe), and each
+ * home's span: its stripes run up to the next home. O(CPUs), once. */
 static void talc_build_cpu_map(talc_arena_t *a, const talc_topology_t *t)
 {
-    for (unsigned c = 0; c < a->ncpus; c++)
+    bool home[TALC_STRIPES_MAX] = {false};
+    for (unsigned c = 0; c < a->ncpus; c++) {
         a->cpu_stripe[c] = (uint8_t)talc_topology_stripe_of_cpu(t, c, a->nstripes);
+        home[a->cpu_stripe[c]] = true;
+    }
+    unsigned next = a->nstripes;
+    for (unsigned i = a->nstripes; i-- > 0;) {
+        a->home_span[i] = (uint8_t)(next - i);
+        if (home[i])
+            next = i;
+    }
 }
 
 static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsigned n,

@@ -157,6 +157,9 @@ struct talc_arena {
     talc_atomic_size trim_epochs;     /* trims begun: each marks the segments it has done */
     uint8_t *cpu_stripe;              /* cpu -> home stripe, ncpus entries */
     unsigned ncpus;
+    /* With fewer stripes than CPUs: home_span[h] = the stripes from home h up to the next
+     * CPU's home (or the last stripe), so that a thread finds its CPU's stripes in O(1). */
+    uint8_t home_span[TALC_STRIPES_MAX];
     talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */
     talc_arena_oom_t oom;
 

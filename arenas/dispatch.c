@@ -76,10 +76,9 @@ void talc_dispatch_forget(talc_arena_t *a)
 
 /* The stripes of the CPU whose home is `home` (talc_topology_stripe_of_cpu): with at least a
  * stripe per CPU, home = the CPU and the spares go round the CPUs; otherwise the stripes from
- * home up to the next CPU's home. */
+ * home up to the next CPU's home (a->home_span, built with the CPU map). O(1). */
 static void talc_cpu_stripes(const talc_arena_t *a, unsigned home)
 {
-    unsigned next = a->nstripes;
     talc_ts.c_home = home;
     talc_ts.c_stride = 1;
     if (a->nstripes >= a->ncpus) {
@@ -87,10 +86,7 @@ static void talc_cpu_stripes(const talc_arena_t *a, unsigned home)
         talc_ts.c_count = (a->nstripes - home + a->ncpus - 1) / a->ncpus;
         return;
     }
-    for (unsigned c = 0; c < a->ncpus; c++)
-        if (a->cpu_stripe[c] > home && a->cpu_stripe[c] < next)
-            next = a->cpu_stripe[c];
-    talc_ts.c_count = next - home;
+    talc_ts.c_count = a->home_span[home];
 }
 
 /* Stripe `k` steps from home: among the CPU's stripes, or among all when it has one. */
@@ -101,8 +97,8 @@ static talc_stripe_t *talc_drift(talc_arena_t *a, unsigned k)
     return talc_arena_stripe(a, i);
 }
 
-/* The thread's stripe in `a` for CPU `cpu`, computed and remembered. O(CPUs), when the thread
- * changes CPU or arena. */
+/* The thread's stripe in `a` for CPU `cpu`, computed and remembered when the thread changes
+ * CPU or arena. O(1). */
 static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 {
     unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;

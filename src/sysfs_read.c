@@ -19,7 +19,7 @@ int talc_sysfs_read(const char *path, char *val)
     if (n < 0)
         return -1;
     val[n] = '\0';
-    return 0;
+    return (int)n;
 }
 
 uint32_t talc_sysfs_first_u(const char *s)
@@ -34,8 +34,17 @@ uint32_t talc_sysfs_first_u(const char *s)
     return v < TALC_SYSFS_NONE ? (uint32_t)v : TALC_SYSFS_NONE;
 }
 
+uint32_t talc_sysfs_last_u(const char *s)
+{
+    const char *last = NULL;
+    for (const char *p = s; *p; p++)
+        if (*p >= '0' && *p <= '9' && (p == s || p[-1] < '0' || p[-1] > '9'))
+            last = p;
+    return last ? talc_sysfs_first_u(last) : TALC_SYSFS_NONE;
+}
+
 uint32_t talc_sysfs_read_u(const char *path)
 {
     char val[TALC_SYSFS_VALUE];
-    return talc_sysfs_read(path, val) == 0 ? talc_sysfs_first_u(val) : TALC_SYSFS_NONE;
+    return talc_sysfs_read(path, val) >= 0 ? talc_sysfs_first_u(val) : TALC_SYSFS_NONE;
 }

@@ -35,22 +35,35 @@
 
 #include "atomic.h"
 #include "os_mem.h"
+#include "sysfs_read.h"
 #include "talc/platform.h"
 
 #define TALC_TOPOLOGY_KEYS 5u /* domain key = first * 5 + level (0 = core, 1..4 = cache) */
 
 static pthread_once_t talc_topology_once = PTHREAD_ONCE_INIT;
 static talc_topology_t talc_topology_machine;         /* written once, under the once */
-static talc_topology_cpu_t talc_topology_lone_cpu = {0, 0, 0, 1, 0};
+static talc_topology_cpu_t talc_topology_lone_cpu = {0, 0, 0, 1};
 static talc_atomic_u32 talc_topology_probe_count;
 static const char *talc_topology_source; /* written once, under the once */
 
-unsigned talc_topology_possible_cpus(void)
+unsigned talc_topology_possible_cpus_from(const char *possible)
 {
-    long n = sysconf(_SC_NPROCESSORS_CONF);
+    long n = sysconf(_SC_NPROCESSORS_CONF); /* glibc counts the list's ids: "0-1,8-9" is 4 */
+    char val[TALC_SYSFS_VALUE];
+    int got = talc_sysfs_read(possible, val);
+    if (got >= 0 && got < (int)TALC_SYSFS_VALUE - 1) { /* read whole */
+        uint32_t last = talc_sysfs_last_u(val);
+        if (last < TALC_TOPOLOGY_MAX_CPUS && (long)last >= n)
+            n = (long)last + 1;
+    }
     if (n < 1)
         return 1;
     return n > (long)TALC_TOPOLOGY_MAX_CPUS ? TALC_TOPOLOGY_MAX_CPUS : (unsigned)n;
+}
+
+unsigned talc_topology_possible_cpus(void)
+{
+    return talc_topology_possible_cpus_from("/sys/devices/system/cpu/possible");
 }
 
 void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus)
@@ -186,7 +199,6 @@ void talc_topology_build(talc_topology_t *out, talc_topology_cpu_t *cpus,
     talc_topology_find_leaders(raw, ncpus, lead);
     talc_topology_count_sharers(raw, ncpus, lead, work);
     for (uint32_t c = 0; c < ncpus; c++) {
-        cpus[c].node = raw[c].node == TALC_TOPOLOGY_NONE ? 0 : raw[c].node;
         if (lead[c] == c)
             cpus[c].domain = talc_topology_domain_key(raw, ncpus, c, work);
     }

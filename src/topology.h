@@ -1,8 +1,8 @@
-/* topology.h — the machine's CPUs, cores, cache domains and NUMA nodes, loaded once per
+/* topology.h — the machine's CPUs, cores and cache domains, loaded once per
  * process, and the map from a CPU to an arena stripe.
  *
  * Who calls it: the dispatcher (stripe of the calling CPU), arena creation ("auto" stripes,
- * cache-line size), the reserve (NUMA node). Tests call the probes and the builder directly.
+ * cache-line size). Tests call the probes and the builder directly.
  *
  * Concurrency: talc_topology_get() may be called from any thread; the first call probes the
  * machine under pthread_once and every call returns the same immutable struct, which any thread
@@ -42,12 +42,12 @@
  * by their lowest OS number ("first"), which is how both backends can agree exactly.
  *   core_first <= cpu, or NONE (then the CPU is taken to be a core of its own);
  *   cache_first[l] = first CPU sharing this CPU's data or unified cache of level l+1, or NONE
- *                    (no such cache, or nothing known); cache_first[l] <= cpu when known;
- *   node = NUMA node (OS number), or NONE. */
+ *                    (no such cache, or nothing known); cache_first[l] <= cpu when known.
+ * (No NUMA node: nothing in the library placed memory by the CPU's node, so it is not probed;
+ * an arena's numa_node is the caller's choice.) */
 typedef struct talc_topology_raw {
     uint32_t core_first;
     uint32_t cache_first[TALC_TOPOLOGY_LEVELS];
-    uint32_t node;
 } talc_topology_raw_t;
 
 /* One CPU as the library uses it. Invariants, for every cpu c < t->ncpus:
@@ -60,12 +60,11 @@ typedef struct talc_topology_cpu {
     uint32_t domain;         /* dense cache-domain index */
     uint32_t core_in_domain; /* rank of this CPU's core among its domain's cores */
     uint32_t domain_cores;   /* cores in this CPU's domain (>= 1) */
-    uint32_t node;           /* NUMA node, OS number; 0 when unknown */
 } talc_topology_cpu_t;
 
 /* The machine. A cache domain is, per CPU, the highest-level data/unified cache shared by more
  * than one core; else its L2; else its core. Immutable once built.
- *   1 <= ncpus: CPUs that may ever run (possible CPUs, sysconf(_SC_NPROCESSORS_CONF));
+ *   1 <= ncpus: one more than the highest possible CPU id (talc_topology_possible_cpus);
  *   1 <= ncores <= ncpus, 1 <= ndomains <= ncores: cores and domains of the CPUs the backend
  *   knows (offline and absent CPUs join the first known CPU's core);
  *   domain_level: cache level of CPU 0's domain (0 = a core, no shared or L2 cache known);
@@ -82,7 +81,7 @@ typedef struct talc_topology {
 
 /* The process's topology, probed once: at load time by topology.c's constructor, or on the
  * first call if that comes earlier (another constructor). Never NULL: if
- * probing fails, each CPU is its own core and domain on node 0; if the tables cannot be
+ * probing fails, each CPU is its own core and domain; if the tables cannot be
  * mapped, a one-CPU topology. Cost: O(1) after the first call. */
 const talc_topology_t *talc_topology_get(void);
 
@@ -115,8 +114,11 @@ unsigned talc_topology_auto_stripes(const talc_topology_t *t);
 
 /* ---- Building blocks (topology.c), used by talc_topology_get() and by tests ---------------- */
 
-/* Possible CPUs: sysconf(_SC_NPROCESSORS_CONF), clamped to [1, TALC_TOPOLOGY_MAX_CPUS]. */
+/* One more than the highest possible CPU id: the last number of /sys/devices/system/cpu/possible
+ * when it reads whole, at least sysconf(_SC_NPROCESSORS_CONF) (which counts the ids, fewer when
+ * the list has holes), clamped to [1, TALC_TOPOLOGY_MAX_CPUS]. _from: another file, for tests. */
 unsigned talc_topology_possible_cpus(void);
+unsigned talc_topology_possible_cpus_from(const char *possible);
 
 /* Sets every field of raw[0..ncpus) to TALC_TOPOLOGY_NONE. */
 void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus);
@@ -142,7 +144,7 @@ int talc_topology_probe_hwloc_from(const char *soname, talc_topology_raw_t *raw,
 
 /* sysfs (topology_sysfs.c). sysdir is normally "/sys/devices/system" (tests pass a fake tree):
  * cpu/cpuN/topology/thread_siblings_list (else core_cpus_list), cpu/cpuN/cache/indexK/{level,
- * type,shared_cpu_list,coherency_line_size}, cpu/cpuN/nodeM, node/online. Missing files mean
+ * type,shared_cpu_list,coherency_line_size}. Missing files mean
  * unknown. Never fails; uses open/read only (no malloc, no stdio). */
 int talc_topology_probe_sysfs(const char *sysdir, talc_topology_raw_t *raw, unsigned ncpus);
 

@@ -27,10 +27,11 @@
  * call hwloc by name, so none is used: their three loops are written out below.
  *
  * Facts taken: each PU's core (its Core ancestor's cpuset), its data and unified caches of
- * levels 1..4 (ancestors for which hwloc_obj_type_is_dcache holds), the L1d line size, and its
- * NUMA node (first bit of its nodeset). PUs the process may not run on are included
+ * levels 1..4 (ancestors for which hwloc_obj_type_is_dcache holds) and the L1d line size. PUs the process may not run on are included
  * (HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED), so that the answer matches sysfs in a cpuset or
- * under taskset. Where hwloc knows nothing (qemu-user on a host without /sys cache info finds
+ * under taskset; the probe never changes the thread's binding (TALC_HWLOC_FLAGS). A topology
+ * in which no PU below ncpus has a core is no answer (-1): hwloc's Linux backend found no
+ * sysfs topology, and without the x86 backend (which needs to rebind) it lists bare PUs. Where hwloc knows nothing (qemu-user on a host without /sys cache info finds
  * no caches) the fields stay NONE and topology.c falls back.
  */
 #define _GNU_SOURCE
@@ -39,8 +40,8 @@
 #include <dlfcn.h>
 #include <hwloc.h>
 
-#if HWLOC_API_VERSION < 0x00020000
-#error "topology_hwloc.c needs hwloc >= 2.0 (or build with TALC_TOPOLOGY=sysfs)"
+#if HWLOC_API_VERSION < 0x00020500
+#error "topology_hwloc.c needs hwloc >= 2.5 headers (or build with TALC_TOPOLOGY=sysfs)"
 #endif
 
 #ifndef TALC_HWLOC_SONAME
@@ -111,9 +112,14 @@ static void talc_hwloc_pu(const talc_hwloc_api_t *api, hwloc_obj_t pu, talc_topo
         core = core->parent;
     raw->core_first = core ? talc_hwloc_first(api, core->cpuset) : TALC_TOPOLOGY_NONE;
     talc_hwloc_caches(api, pu, raw, line);
-    int node = pu->nodeset ? api->hwloc_bitmap_first(pu->nodeset) : -1;
-    raw->node = node < 0 ? TALC_TOPOLOGY_NONE : (uint32_t)node;
 }
+
+/* Disallowed PUs included; and the thread's CPU binding never changed: hwloc's x86 backend
+ * would otherwise move the probing thread onto each CPU in turn, also onto CPUs that taskset
+ * or a cpuset keeps the process off (isolated or real-time cores). An hwloc older than 2.5
+ * refuses the flag (set_flags fails), and topology.c then asks sysfs. */
+#define TALC_HWLOC_FLAGS                                                                       \
+    (HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED | HWLOC_TOPOLOGY_FLAG_DONT_CHANGE_BINDING)
 
 /* A topology with disallowed PUs, without I/O objects. 0, or -1 (nothing to destroy). */
 static int talc_hwloc_load(const talc_hwloc_api_t *api, hwloc_topology_t *topo)
@@ -122,7 +128,7 @@ static int talc_hwloc_load(const talc_hwloc_api_t *api, hwloc_topology_t *topo)
                                           HWLOC_OBJ_OS_DEVICE};
     if (api->hwloc_topology_init(topo) != 0)
         return -1;
-    int rc = api->hwloc_topology_set_flags(*topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    int rc = api->hwloc_topology_set_flags(*topo, TALC_HWLOC_FLAGS);
     for (unsigned i = 0; rc == 0 && i < sizeof io / sizeof io[0]; i++)
         rc = api->hwloc_topology_set_type_filter(*topo, io[i], HWLOC_TYPE_FILTER_KEEP_NONE);
     if (rc != 0 || api->hwloc_topology_load(*topo) != 0) {
@@ -141,13 +147,16 @@ static int talc_hwloc_probe(const talc_hwloc_api_t *api, talc_topology_raw_t *ra
         return -1;
     int depth = api->hwloc_get_type_depth(topo, HWLOC_OBJ_PU);
     unsigned npus = depth < 0 ? 0u : api->hwloc_get_nbobjs_by_depth(topo, depth);
+    unsigned known = 0;
     for (unsigned i = 0; i < npus; i++) {
         hwloc_obj_t pu = api->hwloc_get_obj_by_depth(topo, depth, i);
-        if (pu && pu->os_index < ncpus)
+        if (pu && pu->os_index < ncpus) {
             talc_hwloc_pu(api, pu, &raw[pu->os_index], &line);
+            known += raw[pu->os_index].core_first != TALC_TOPOLOGY_NONE;
+        }
     }
     api->hwloc_topology_destroy(topo);
-    return depth < 0 ? -1 : (int)line;
+    return known ? (int)line : -1; /* no core known: not an answer, sysfs may have one */
 }
 
 int talc_topology_probe_hwloc_from(const char *soname, talc_topology_raw_t *raw, unsigned ncpus)

@@ -11,14 +11,11 @@
  *   cpu/cpuN/cache/indexK/{level,type,shared_cpu_list}              -> cache_first[level - 1]
  *       (K = 0, 1, ... until one is missing; "Instruction" caches are skipped)
  *   cpu/cpu0/cache/indexK/coherency_line_size of the level-1 data cache -> the return value
- *   cpu/cpuN/nodeM (M <= the last number of node/online)            -> node
  * A CPU list such as "0-3,8-11" is sorted, so its first number is the set's lowest CPU.
  */
 #include "topology.h"
 
 #include <stddef.h>
-#include <unistd.h>
-
 #include "sysfs_read.h"
 
 _Static_assert(TALC_SYSFS_NONE == TALC_TOPOLOGY_NONE, "sysfs_read.h's no-number is NONE");
@@ -73,16 +70,6 @@ static void talc_sysfs_cache_path(char *buf, const char *sysdir, unsigned cpu, u
 
 /* ---- Values (reading a file: sysfs_read.c) -------------------------------------------------- */
 
-/* The last unsigned number in s ("0-3" gives 3), or NONE. */
-static uint32_t talc_sysfs_last_u(const char *s)
-{
-    const char *last = NULL;
-    for (const char *p = s; *p; p++)
-        if (*p >= '0' && *p <= '9' && (p == s || p[-1] < '0' || p[-1] > '9'))
-            last = p;
-    return last ? talc_sysfs_first_u(last) : TALC_TOPOLOGY_NONE;
-}
-
 /* ---- Per CPU ----------------------------------------------------------------------------- */
 
 static uint32_t talc_sysfs_core(const char *sysdir, unsigned cpu)
@@ -106,7 +93,7 @@ static int talc_sysfs_cache(const char *sysdir, unsigned cpu, unsigned k,
     if (level == TALC_TOPOLOGY_NONE)
         return -1;
     talc_sysfs_cache_path(path, sysdir, cpu, k, "type");
-    if (talc_sysfs_read(path, type) != 0 || type[0] == 'I') /* "Instruction" */
+    if (talc_sysfs_read(path, type) < 0 || type[0] == 'I') /* "Instruction" */
         return 0;
     if (level < 1 || level > TALC_TOPOLOGY_LEVELS)
         return 0;
@@ -120,42 +107,14 @@ static int talc_sysfs_cache(const char *sysdir, unsigned cpu, unsigned k,
     return 0;
 }
 
-static uint32_t talc_sysfs_node(const char *sysdir, unsigned cpu, uint32_t maxnode)
-{
-    char path[TALC_SYSFS_PATH];
-    if (maxnode == TALC_TOPOLOGY_NONE)
-        return TALC_TOPOLOGY_NONE;
-    for (uint32_t m = 0; m <= maxnode; m++) {
-        size_t at = talc_sysfs_cpu_path(path, sysdir, cpu, "/node");
-        talc_sysfs_put_u(path, &at, m);
-        if (access(path, F_OK) == 0)
-            return m;
-    }
-    return TALC_TOPOLOGY_NONE;
-}
-
-/* The highest online NUMA node (node/online, e.g. "0-1"), or NONE without NUMA in sysfs. */
-static uint32_t talc_sysfs_max_node(const char *sysdir)
-{
-    char path[TALC_SYSFS_PATH], val[TALC_SYSFS_VALUE];
-    size_t at = 0;
-    talc_sysfs_put(path, &at, sysdir);
-    talc_sysfs_put(path, &at, "/node/online");
-    if (talc_sysfs_read(path, val) != 0)
-        return TALC_TOPOLOGY_NONE;
-    return talc_sysfs_last_u(val);
-}
-
 int talc_topology_probe_sysfs(const char *sysdir, talc_topology_raw_t *raw, unsigned ncpus)
 {
-    uint32_t maxnode = talc_sysfs_max_node(sysdir);
     unsigned line = 0;
     for (unsigned c = 0; c < ncpus; c++) {
         raw[c].core_first = talc_sysfs_core(sysdir, c);
         for (unsigned k = 0; k < TALC_SYSFS_INDEXES; k++)
             if (talc_sysfs_cache(sysdir, c, k, &raw[c], &line) != 0)
                 break;
-        raw[c].node = talc_sysfs_node(sysdir, c, maxnode);
     }
     return (int)line;
 }
