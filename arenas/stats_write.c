@@ -268,10 +268,14 @@ static void talc_prom_reserve(FILE *f, const talc_reserve_stats_t *r)
             r->denied);
 }
 
-static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_t *r)
+/* Stops after a failed write (talc_emit), unless the stream had failed before: ok_before. */
+static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_t *r,
+                      bool ok_before)
 {
     const char *key = talc_stat_text;
     for (size_t m = 0; m < TALC_STAT_COUNT; m++) {
+        if (ok_before && ferror(f))
+            return;
         const talc_stat_meta_t *sm = &talc_stat_meta[m];
         const char *name = talc_stat_next(key), *help = talc_stat_next(name);
         key = talc_stat_next(help);
@@ -283,31 +287,36 @@ static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_
             talc_prom_value(f, sm, name, &sn->v[i]);
     }
     talc_prom_steps(f, sn);
-    if (r)
+    if (r && !(ok_before && ferror(f)))
         talc_prom_reserve(f, r);
 }
 
 /* ---- Entry points -------------------------------------------------------------------------*/
 
 /* -EIO if a write or the final flush failed. The flush makes the answer cover the bytes
- * stdio still buffered; an error flag the caller's stream had before does not count. */
+ * stdio still buffered; an error flag the caller's stream had before does not count. After
+ * a failed write no further arena is written (stdio goes on after one, EINTR included, so
+ * the output would have a hole in the middle): the output ends short instead. */
 static int talc_emit(FILE *f, talc_stats_format_t fmt, const talc_snaps_t *sn,
                      const talc_reserve_stats_t *r)
 {
     bool failed_before = ferror(f) != 0;
+#define TALC_EMIT_OK (failed_before || !ferror(f))
     if (fmt == TALC_STATS_TEXT) {
         talc_text_header(f);
-        for (size_t i = 0; i < sn->n; i++)
+        for (size_t i = 0; i < sn->n && TALC_EMIT_OK; i++)
             talc_text_row(f, &sn->v[i]);
-        if (r)
+        if (r && TALC_EMIT_OK)
             talc_text_reserve(f, r);
     } else if (fmt == TALC_STATS_JSON) {
         fputs("{\"arenas\":[", f);
-        for (size_t i = 0; i < sn->n; i++) {
+        for (size_t i = 0; i < sn->n && TALC_EMIT_OK; i++) {
             if (i)
                 fputc(',', f);
             talc_json_arena(f, &sn->v[i]);
         }
+        if (!TALC_EMIT_OK)
+            goto out;
         fputc(']', f);
         if (r) {
             fputc(',', f);
@@ -315,8 +324,10 @@ static int talc_emit(FILE *f, talc_stats_format_t fmt, const talc_snaps_t *sn,
         }
         fputs("}\n", f);
     } else {
-        talc_prom(f, sn, r);
+        talc_prom(f, sn, r, !failed_before);
     }
+out:
+#undef TALC_EMIT_OK
     if (fflush(f) != 0 || (!failed_before && ferror(f)))
         return -EIO;
     return 0;

@@ -205,12 +205,45 @@ __attribute__((constructor(101))) static void talc_shim_on_load(void)
 
 /* ---- Exit ---------------------------------------------------------------------------------*/
 
+/* len bytes to fd, retried where a signal handler interrupted the write (stdio gives up on
+ * EINTR, and the writes after it would leave a hole in the middle of the figures). */
+static void talc_shim_write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nothing to do if stderr is gone or full */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* The figures for stderr, rendered in memory and written whole; straight to stderr only if
+ * there is no memory for that. */
+static void talc_shim_stats_to_stderr(talc_stats_format_t fmt)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    (void)fflush(stderr); /* the program's own lines first */
+    if (!m) {
+        (void)talc_stats_write(stderr, fmt);
+        (void)fflush(stderr);
+        return;
+    }
+    int rc = talc_stats_write(m, fmt);
+    if (fclose(m) == 0 && rc == 0)
+        talc_shim_write_all(STDERR_FILENO, buf, len);
+    free(buf);
+}
+
 static void talc_shim_write_stats(const talc_conf_t *c)
 {
     talc_stats_format_t fmt = c->stats == TALC_CONF_STATS_JSON ? TALC_STATS_JSON : TALC_STATS_TEXT;
     if (!c->stats_file[0]) {
-        (void)talc_stats_write(stderr, fmt);
-        (void)fflush(stderr);
+        talc_shim_stats_to_stderr(fmt);
         return;
     }
     char path[TALC_CONF_PATH_MAX + 32], shown[TALC_CONF_LINE_MAX];

@@ -1,10 +1,15 @@
 /* talc/stats.h — live counters of arenas and the reserve, and writers for text, JSON and
  * Prometheus text exposition.
  *
- * A snapshot never stops allocation: each stripe's counters sit behind a seqlock that readers
- * retry on, and the registry is walked under RCU. Figures within one stripe are consistent with
- * each other; an arena's figures are the sum over its stripes, each read at a slightly
- * different moment while allocation goes on.
+ * A snapshot does not stop allocation: each stripe's counters sit behind a seqlock that
+ * readers retry on, and the registry is walked under RCU. Figures within one stripe are
+ * consistent with each other; an arena's figures are the sum over its stripes, each read at a
+ * slightly different moment while allocation goes on. One lock is taken: in an arena with
+ * thread caches, the caches' share is summed under the caches' registry lock, O(threads)
+ * (twice per snapshot). Cached allocations and frees never take it, but a thread's first
+ * use of an arena, a thread's exit, a flush (talc_thread_cache_flush) and an arena's destroy
+ * do, so these wait for a snapshot in progress, and a snapshot waits for them. Hence no
+ * function here may be called from a signal handler.
  *
  * Concurrency: every function may run on any thread, concurrently with anything except the
  * destruction of the arena it reads. Writers print to the stream they are given and nowhere else.
@@ -49,7 +54,9 @@ typedef struct talc_arena_stats {
     size_t free_chunks;
     size_t cached_blocks;      /**< blocks held in thread caches or parked at their stripes
                                     for the next fill (not live, not free) */
-    size_t cached_bytes;       /**< their chunk bytes: managed = free + live chunks + these */
+    size_t cached_bytes;       /**< their chunk bytes: managed = free + live chunks + these
+                                    at rest; while blocks move between caches, stripes and
+                                    depots it may be off by a batch (docs/arenas.md) */
     /* Memory taken. */
     size_t source_bytes;       /**< from the arena's own source now */
     size_t borrowed_bytes;     /**< from the reserve now */
@@ -70,9 +77,10 @@ typedef struct talc_arena_stats {
                                     cache of that arena fills from */
 } talc_arena_stats_t;
 
-/** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes), lock-free. The arena
- *  must not be destroyed meanwhile (talc/arena.h); inside a talc_arena_foreach callback it
- *  cannot be. */
+/** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes) without thread caches,
+ *  lock-free; with them O(stripes + threads), and the caches' registry lock is held while they
+ *  are summed (above). The arena must not be destroyed meanwhile (talc/arena.h); inside a
+ *  talc_arena_foreach callback it cannot be. */
 TALC_API int talc_arena_get_stats(talc_arena_t *arena, talc_arena_stats_t *out);
 
 typedef enum talc_stats_format {
@@ -84,7 +92,9 @@ typedef enum talc_stats_format {
 /** Write a snapshot of every arena (and the reserve) to `out`, and flush it. Returns 0,
  *  -EINVAL, -ENOMEM (no memory for the snapshots), or -EIO if a write or the flush failed (an
  *  error flag `out` had before the call is not counted; on such a stream only the flush's
- *  failure shows, so clear the flag first, clearerr, to learn about the writes too). */
+ *  failure shows, so clear the flag first, clearerr, to learn about the writes too). After a
+ *  failed write nothing more is written (stdio would go on after an EINTR and leave a hole):
+ *  the output ends short. Takes the reserve's lock to read it. */
 TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
 
 /** Write one arena's snapshot. Same results as talc_stats_write. */

@@ -6,6 +6,7 @@
  * present (more than fit a page of snapshots), and -EIO on a stream that fails.
  *
  * Public API only; each test is its own process. */
+#define _GNU_SOURCE /* fopencookie */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -647,6 +648,49 @@ Test(arena_stats, failing_stream_is_eio)
                      fmt);
     }
     fclose(f);
+}
+
+/* A stream whose second write fails once (as a write interrupted by a signal does) and that
+ * accepts everything after: counts the bytes it accepted after the failure. */
+typedef struct flaky {
+    unsigned calls;
+    size_t after;
+} flaky_t;
+
+static ssize_t flaky_write(void *cookie, const char *buf, size_t n)
+{
+    (void)buf;
+    flaky_t *k = cookie;
+    if (++k->calls == 2) {
+        errno = EINTR;
+        return -1;
+    }
+    if (k->calls > 2)
+        k->after += n;
+    return (ssize_t)n;
+}
+
+/* stdio goes on after a failed write, so a writer that did too left a hole in the middle of
+ * its output; it stops instead: after the failure at most the arena being written and what
+ * stdio still buffers get through, not the 40 arenas after it. */
+Test(arena_stats, a_failed_write_ends_the_output)
+{
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "flaky-%02d", i);
+        test_arena(name, 1);
+    }
+    for (int fmt = TALC_STATS_TEXT; fmt <= TALC_STATS_PROMETHEUS; fmt++) {
+        flaky_t k = {0, 0};
+        FILE *f = fopencookie(&k, "w", (cookie_io_functions_t){.write = flaky_write});
+        cr_assert_not_null(f);
+        static char small[256]; /* (glibc ignores the size of a buffer it allocates itself) */
+        cr_assert_eq(setvbuf(f, small, _IOFBF, sizeof small), 0);
+        cr_assert_eq(talc_stats_write(f, (talc_stats_format_t)fmt), -EIO, "format %d", fmt);
+        fclose(f);
+        cr_assert_lt(k.after, 3000, "format %d: %zu bytes written after the failure", fmt,
+                     k.after);
+    }
 }
 
 Test(arena_stats, a_buffered_stream_is_flushed_and_an_old_error_flag_not_counted)
