@@ -8,7 +8,8 @@
  * segment from the reserve, within the borrow ceiling and the other arenas' guaranteed
  * minimums), FALLBACK (allocate from another named arena), FAIL (NULL + ENOMEM) or ABORT (the
  * fatal handler). Every step that runs is counted, and so is every step that succeeds. No
- * lock is held while a user callback runs.
+ * lock is held while a user callback runs, and neither the reclaim callback nor the ABORT
+ * report is re-entered for one arena on one thread ("User code inside the chain").
  *
  * Concurrency: runs on the allocating thread with no allocator lock held; GROW and BORROW take
  * the stripe lock, then the grow and reserve locks (segment.c); the other stripes' locks are
@@ -146,19 +147,79 @@ static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_
     return p;
 }
 
+/* ---- User code inside the chain ------------------------------------------------------------
+ * The reclaim callback and the ABORT step's fatal handler may allocate. An allocation of theirs
+ * that runs out in the same arena ran the same step again, without end (a reviewer's handler
+ * and callback each recursed until the stack overflowed), and a callback that holds a lock of
+ * its own would deadlock on it instead. So the thread notes the arenas whose callback or
+ * report it runs, and a chain of one of those arenas skips both steps (they fail there).
+ * Each note keeps the address of the frame that runs the user code: a handler that longjmps
+ * out leaves its note behind, and a chain drops the notes of frames at or below its own (a
+ * frame that is still running is above every chain it calls). A note left by a longjmp can
+ * still skip a step for chains running deeper than its frame was, until a chain at or above
+ * that depth drops it. At most TALC_OOM_NEST notes: a deeper nesting skips both steps too. */
+#define TALC_OOM_NEST 8u
+
+static __thread struct {
+    const talc_arena_t *arena[TALC_OOM_NEST];
+    uintptr_t frame[TALC_OOM_NEST];
+    unsigned n;
+} talc_oom_nest __attribute__((tls_model("initial-exec")));
+
+/* Whether user code may run for `a` now (the notes of dead frames dropped first); if so, the
+ * caller notes it with talc_oom_enter. `here` is an address in the caller's frame. */
+static bool talc_oom_user_ok(const talc_arena_t *a, uintptr_t here)
+{
+    while (talc_oom_nest.n && talc_oom_nest.frame[talc_oom_nest.n - 1] <= here)
+        talc_oom_nest.n--;
+    if (talc_oom_nest.n == TALC_OOM_NEST)
+        return false;
+    for (unsigned i = 0; i < talc_oom_nest.n; i++)
+        if (talc_oom_nest.arena[i] == a)
+            return false;
+    return true;
+}
+
+static void talc_oom_enter(const talc_arena_t *a, uintptr_t here)
+{
+    talc_oom_nest.arena[talc_oom_nest.n] = a;
+    talc_oom_nest.frame[talc_oom_nest.n++] = here;
+}
+
+static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
+{
+    size_t held[2] = {talc_oom_held(a, false), talc_oom_held(a, true)};
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (!a->cfg.reclaim || !talc_oom_user_ok(a, here))
+        return NULL;
+    talc_oom_enter(a, here);
+    size_t freed = a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx);
+    talc_oom_nest.n--;
+    if (!freed)
+        return NULL;
+    /* The callback may have allocated a fresh block and freed it, dirty, at the address the
+     * retry returns. */
+    talc_fresh_block = NULL;
+    return talc_oom_retry(a, n, align, held);
+}
+
+static void talc_oom_abort(talc_arena_t *a)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (!talc_oom_user_ok(a, here))
+        return;
+    talc_oom_enter(a, here);
+    talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
+                      "out of memory and the arena's policy is to abort");
+    talc_oom_nest.n--;
+}
+
 static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,
                            unsigned depth)
 {
     switch (step) {
-    case TALC_OOM_STEP_RECLAIM: {
-        size_t held[2] = {talc_oom_held(a, false), talc_oom_held(a, true)};
-        if (!a->cfg.reclaim || a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx) == 0)
-            return NULL;
-        /* The callback may have allocated a fresh block and freed it, dirty, at the address
-         * the retry returns. */
-        talc_fresh_block = NULL;
-        return talc_oom_retry(a, n, align, held);
-    }
+    case TALC_OOM_STEP_RECLAIM:
+        return talc_oom_reclaim(a, n, align);
     case TALC_OOM_STEP_GROW:
         return talc_oom_grow(a, n, align, false);
     case TALC_OOM_STEP_BORROW:
@@ -170,8 +231,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
         return talc_arena_alloc_impl(fb, n, align, depth + 1u);
     }
     case TALC_OOM_STEP_ABORT:
-        talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
-                          "out of memory and the arena's policy is to abort");
+        talc_oom_abort(a);
         return NULL;
     default:
         return NULL;

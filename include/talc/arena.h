@@ -73,12 +73,16 @@ typedef enum talc_oom_step {
     TALC_OOM_STEP_FALLBACK, /**< allocate from the fallback arena instead */
     TALC_OOM_STEP_FAIL,     /**< return NULL with errno ENOMEM (also the implicit last step) */
     TALC_OOM_STEP_ABORT,    /**< report to the fatal handler (TALC_FAULT_OUT_OF_MEMORY), whose
-                                 default aborts; if a handler returns, the allocation fails */
+                                 default aborts; if a handler returns, the allocation fails.
+                                 An allocation the handler makes that runs out in the same
+                                 arena skips this step (and RECLAIM): no recursion */
 } talc_oom_step_t;
 
 /** Reclaim callback: free up to `wanted` bytes (caches, pools). Runs with no allocator lock
- *  held; it may allocate and free in any arena but must not destroy `arena`. Returns the number
- *  of bytes it believes it freed (0 = nothing; the step then fails). */
+ *  held; it may allocate and free in any arena but must not destroy `arena`. It is never
+ *  re-entered for one arena on one thread: an allocation it makes that runs out in `arena`
+ *  skips RECLAIM (and ABORT) and goes on with the chain's other steps (docs/arenas.md). Returns
+ *  the number of bytes it believes it freed (0 = nothing; the step then fails). */
 typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx);
 
 /** Soft-budget callback: the arena's footprint (bytes taken from its source plus bytes held from

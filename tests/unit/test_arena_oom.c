@@ -8,6 +8,7 @@
  * Public API only; each test is its own process. Arenas here have a hard budget of a few
  * granules so that exhaustion is quick. */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -507,6 +508,133 @@ Test(arena_oom, abort_step_reports_the_arena_to_the_handler)
     cr_assert_eq(s.oom_runs[A], 1);
     cr_assert_eq(s.oom_ok[A], 0);
     cr_assert_eq(s.oom_runs[G], s.oom_ok[G] + 1, "no step after ABORT runs");
+    talc_set_fatal_handler(NULL, NULL);
+    while (k)
+        talc_free(blk[--k]);
+}
+
+/* ---- User code that allocates inside the chain --------------------------------------------*/
+
+/* A callback whose first act is an allocation in its own full arena: that allocation's chain
+ * must not call it again (before 2026-12-05 it did, without end unless the callback guarded
+ * itself as this one does; a callback holding a lock of its own would deadlock), and fails. */
+static size_t reclaim_allocating_first(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)wanted;
+    cache_t *c = ctx;
+    if (!c->free_per_call) /* not armed yet: the test is filling the arena */
+        return 0;
+    c->calls++;
+    if (c->depth++) {
+        c->reentered++;
+        c->depth--;
+        return 0;
+    }
+    void *q = talc_arena_malloc(a, BLOCK); /* the arena is full: runs the chain */
+    c->inner_ok += q == NULL && errno == ENOMEM;
+    talc_free(q);
+    talc_free(c->blocks[--c->n]);
+    c->depth--;
+    return BLOCK;
+}
+
+Test(arena_oom, reclaim_is_not_reentered_by_its_own_allocation)
+{
+    test_watchdog(20);
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM,
+                                     TALC_OOM_STEP_FAIL};
+    static cache_t cache;
+    cache_t *c = &cache;
+    talc_arena_config_t cfg = talc_arena_config_default("reclaim-nest");
+    cfg.stripes = 1;
+    cfg.hard_budget = 4 * TEST_GRANULE;
+    for (int i = 0; i < 3; i++)
+        cfg.oom_chain[i] = chain[i];
+    cfg.reclaim = reclaim_allocating_first;
+    cfg.reclaim_ctx = c;
+    talc_arena_t *a = test_arena_cfg(&cfg);
+    c->n = fill(a, c->blocks);
+    c->free_per_call = 1; /* armed */
+    steps_t s0 = steps_of(a);
+    void *p = talc_arena_malloc(a, BLOCK);
+    cr_assert_not_null(p, "the retry after reclaim succeeds");
+    cr_assert_eq(c->calls, 1, "called %d times", c->calls);
+    cr_assert_eq(c->reentered, 0);
+    cr_assert_eq(c->inner_ok, 1, "the callback's own allocation failed with ENOMEM");
+    steps_t s1 = steps_of(a);
+    cr_assert_eq(s1.runs[R] - s0.runs[R], 2, "the inner chain's RECLAIM ran (and failed)");
+    cr_assert_eq(s1.ok[R] - s0.ok[R], 1);
+    talc_free(p);
+    while (c->n)
+        talc_free(c->blocks[--c->n]);
+    test_assert_empty(a);
+}
+
+typedef struct abort_nest {
+    talc_arena_t *arena;
+    int calls, depth, max_depth, inner_null;
+    bool jump;
+    jmp_buf back;
+} abort_nest_t;
+
+/* Allocates in the arena that ran out; longjmps out when asked. Guards itself against the
+ * recursion the library must prevent (the old code's would overflow the stack). */
+static void abort_allocating(const talc_fault_info_t *info, void *ctx)
+{
+    abort_nest_t *n = ctx;
+    if (info->fault != TALC_FAULT_OUT_OF_MEMORY)
+        return;
+    n->calls++;
+    if (++n->depth > n->max_depth)
+        n->max_depth = n->depth;
+    if (n->depth < 4) {
+        void *q = talc_arena_malloc(n->arena, BLOCK);
+        n->inner_null += q == NULL;
+        talc_free(q);
+    }
+    n->depth--;
+    if (n->jump)
+        longjmp(n->back, 1);
+}
+
+Test(arena_oom, abort_handler_allocating_in_its_arena_is_not_reentered)
+{
+    test_watchdog(20);
+    static abort_nest_t n;
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_ABORT};
+    n.arena = chain_arena("abort-nest", chain, 2, 4 * TEST_GRANULE);
+    static void *blk[MAXB];
+    int k = 0;
+    talc_set_fatal_handler(abort_allocating, &n);
+    while (k < MAXB && (blk[k] = talc_arena_malloc(n.arena, BLOCK)) != NULL)
+        k++;
+    cr_assert_eq(n.calls, 1, "handler called %d times", n.calls);
+    cr_assert_eq(n.max_depth, 1);
+    cr_assert_eq(n.inner_null, 1, "the handler's allocation failed");
+    talc_set_fatal_handler(NULL, NULL);
+    while (k)
+        talc_free(blk[--k]);
+}
+
+/* A handler that longjmps out of ABORT leaves nothing behind: the next exhaustion at the same
+ * depth reports again. */
+Test(arena_oom, abort_handler_that_longjmps_is_called_again)
+{
+    test_watchdog(20);
+    static abort_nest_t n;
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_ABORT};
+    n.arena = chain_arena("abort-jump", chain, 2, 4 * TEST_GRANULE);
+    n.jump = true;
+    static void *blk[MAXB];
+    static volatile int k, jumps;
+    talc_set_fatal_handler(abort_allocating, &n);
+    if (setjmp(n.back))
+        jumps++;
+    while (jumps < 3 && k < MAXB && (blk[k] = talc_arena_malloc(n.arena, BLOCK)) != NULL)
+        k++;
+    cr_assert_eq(jumps, 3);
+    cr_assert_eq(n.calls, 3, "handler called %d times", n.calls);
+    cr_assert_eq(n.inner_null, 3);
     talc_set_fatal_handler(NULL, NULL);
     while (k)
         talc_free(blk[--k]);
