@@ -19,7 +19,8 @@
  * x86_64 VM).
  *
  * Concurrency: one spinlock (test-and-set, yielding) around every heap call; no other lock is
- * taken while it is held, and nothing in the heap engine allocates or blocks. After start-up
+ * taken while it is held, and nothing in the heap engine allocates or blocks. A fault goes to
+ * the fatal handler after the lock is released, never under it. After start-up
  * only frees of bootstrap blocks come here. Fork: shim/init.c's handlers hold the lock across
  * fork and the child re-initialises it.
  */
@@ -29,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arena_internal.h" /* talc_fatal_heap_handler: faults go to the process-wide handler */
+#include "arena_internal.h" /* talc_fatal_report: faults go to the process-wide handler */
 #include "os_mem.h"
 #include "shim_internal.h"
 
@@ -58,21 +59,44 @@ static void talc_boot_acquire(void)
     }
 }
 
-static void talc_boot_release(void)
+/* A fault the heap found in a critical section (a bad pointer freed, a damaged header),
+ * reported once the lock is free: the handler may longjmp, fork or allocate, and a lock it
+ * left held would stop every later bootstrap call, and fork (init.c's prepare handler takes
+ * it). The first of a section's faults is kept (a section meets at most one: one heap call).
+ * Under the lock. */
+static talc_fault_info_t talc_boot_fault_info;
+static bool talc_boot_fault_held;
+
+static void talc_boot_fault(const talc_fault_info_t *info, void *ctx)
 {
-    /* release: publishes this critical section's heap writes to the next holder. */
-    talc_atomic_store_release_u32(&talc_boot_lock, 0u);
+    (void)ctx;
+    if (!talc_boot_fault_held)
+        talc_boot_fault_info = *info;
+    talc_boot_fault_held = true;
 }
 
-/* The heap's OOM hook (lock held): map and claim the overflow region, once, for the thread
- * that runs the start-up. Other threads wait for READY instead (init.c), as they did when the
- * buffer was all there was. */
+static void talc_boot_release(void)
+{
+    talc_fault_info_t f = talc_boot_fault_info;
+    bool report = talc_boot_fault_held;
+    talc_boot_fault_held = false;
+    /* release: publishes this critical section's heap writes to the next holder. */
+    talc_atomic_store_release_u32(&talc_boot_lock, 0u);
+    if (TALC_UNLIKELY(report))
+        talc_fatal_report(f.fault, f.heap_name, f.address, f.what);
+}
+
+/* The heap's OOM hook (lock held): map and claim the overflow region, once, for any thread.
+ * (Until 2026-12-05 only for the thread that runs the start-up, the others waiting for READY:
+ * a thread that the initialiser waits for, such as one a library constructor run by hwloc's
+ * dlopen starts and joins, then waited for ever.) A request it cannot hold either waits for
+ * READY on another thread (init.c). */
 static talc_oom_verdict_t talc_boot_grow(talc_heap_t *h, size_t size, size_t align, void *ctx)
 {
     (void)size;
     (void)align;
     (void)ctx;
-    if (!talc_shim_in_init || __atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED) != 0)
+    if (__atomic_load_n(&talc_boot_ext_size, __ATOMIC_RELAXED) != 0)
         return TALC_OOM_FAIL;
     void *m = talc_os_map(TALC_SHIM_BOOT_OVERFLOW, 0);
     if (!m)
@@ -95,7 +119,7 @@ static talc_heap_t *talc_boot_get(void)
         o.name = "bootstrap";
         o.oom = talc_boot_grow;
         o.shrink_in_place = true; /* a bootstrap block's shrink never moves (malloc.c) */
-        o.fatal = talc_fatal_heap_handler;
+        o.fatal = talc_boot_fault; /* reported after the lock: talc_boot_release */
         talc_boot_heap = talc_heap_init(talc_boot_mem, sizeof talc_boot_mem, &o);
     }
     return talc_boot_heap;

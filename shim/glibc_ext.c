@@ -10,12 +10,15 @@
  * malloc_trim trims every arena (talc_arena_trim): the calling thread's cached blocks and the
  * parked ones go back to their heaps, the empty segments kept for reuse are unmapped, and the
  * whole pages inside free chunks are decommitted; it returns 1 if it unmapped or decommitted
- * any range, else 0 (as glibc's: a range an earlier call decommitted counts again). mallopt
- * supports no parameter: 0.
+ * any range, else 0 (a free chunk an earlier call decommitted whole is skipped until it
+ * changes: a second call in a row returns 0, where glibc's returns 1 again). mallopt supports
+ * no parameter: 0.
  *
- * Concurrency: any thread, any time after start-up; snapshots never stop allocation. A call
- * made before the shim has started starts it first (these read arenas, which must not be
- * created outside the shim's start-up guard).
+ * Concurrency: any thread, any time; snapshots do not stop allocation. A call made before the
+ * shim has started starts it first (these read arenas, which must not be created outside the
+ * shim's start-up guard); one made while another thread starts it does not wait (that thread
+ * may be waiting for this one): it answers as for a process without arenas (zeros, nothing
+ * printed, malloc_info -1 with EAGAIN, malloc_trim 0).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,7 +60,7 @@ static talc_shim_totals_t talc_shim_totals(void)
 {
     talc_shim_totals_t t;
     memset(&t, 0, sizeof t);
-    if (talc_shim_start())
+    if (talc_shim_started())
         (void)talc_arena_foreach(talc_totals_visit, &t);
     return t;
 }
@@ -101,7 +104,7 @@ TALC_SHIM_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad; /* glibc keeps pad bytes at the top of its main heap; no libtalc counterpart */
     size_t bytes = 0;
-    if (!talc_shim_start())
+    if (!talc_shim_started())
         return 0;
     talc_thread_cache_flush(); /* this thread's cached blocks, in every arena it caches for */
     (void)talc_arena_foreach(talc_trim_visit, &bytes);
@@ -117,7 +120,7 @@ TALC_SHIM_EXPORT int mallopt(int param, int value)
 
 TALC_SHIM_EXPORT void malloc_stats(void)
 {
-    if (talc_shim_start())
+    if (talc_shim_started())
         (void)talc_stats_write(stderr, TALC_STATS_TEXT);
 }
 
@@ -196,7 +199,7 @@ TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
         errno = EINVAL;
         return -1;
     }
-    if (!talc_shim_start()) {
+    if (!talc_shim_started()) {
         errno = EAGAIN;
         return -1;
     }

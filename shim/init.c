@@ -10,8 +10,10 @@
  *            stdio and pthread_atfork call malloc) or by any other thread, is served by the
  *            bootstrap heap (boot.c), so nothing waits for the initialising thread and nothing
  *            re-enters the pthread_once that is running. Only when the bootstrap heap is full
- *            does another thread wait (yielding) for READY; the initialising thread then gets
- *            NULL + ENOMEM.
+ *            (its buffer and its overflow) does another thread wait (yielding) for READY; the
+ *            initialising thread then gets NULL + ENOMEM, and so does a child forked by another
+ *            thread during the start-up (orphaned: nobody initialises there). The reporting
+ *            calls (mallinfo2, malloc_info, malloc_stats, malloc_trim) never wait.
  *   READY    the library is fully initialised; every allocation goes to the dispatcher, which
  *            from now on never allocates itself (docs/shim.md has the argument).
  *
@@ -135,11 +137,27 @@ static void talc_shim_apply_arenas(const talc_conf_t *c)
 static void talc_shim_fork_prepare(void) { talc_boot_lock_for_fork(); }
 static void talc_shim_fork_after(void) { talc_boot_unlock_after_fork(); }
 
+/* A child forked while another thread was initialising: nobody will finish the start-up
+ * here (the initialiser is not in the child), so the child lives on the bootstrap heap, as
+ * the initialiser does, and never waits for READY. Only the child writes it. */
+static bool talc_shim_orphaned;
+
+static void talc_shim_fork_child(void)
+{
+    talc_boot_unlock_after_fork();
+    if (!talc_shim_in_init &&
+        talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_INITING)
+        talc_shim_orphaned = true;
+}
+
 /* Runs once, on the thread that moved the state to INITING. */
 static void talc_shim_init_run(void)
 {
     int saved = errno;
     talc_shim_in_init = true;
+    /* First, so that a fork by another thread during the start-up is handled (its allocation
+     * comes from the bootstrap heap now). */
+    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
     (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn,
                           NULL);
@@ -148,7 +166,6 @@ static void talc_shim_init_run(void)
     (void)talc_arena_default();   /* topology (hwloc), fork handlers, the default arena */
     (void)talc_cache_line_size(); /* may read sysfs: do it now, under the bootstrap heap */
     talc_shim_apply_arenas(&talc_shim_conf);
-    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_after);
     talc_shim_in_init = false;
     /* release: everything above is visible to any thread that sees READY (acquire). */
     talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
@@ -177,7 +194,7 @@ void *talc_shim_alloc_cold(size_t size, size_t align)
         if (st == TALC_SHIM_UNINIT)
             continue; /* lost the CAS to a thread that has not stored INITING yet: retry */
         void *p = talc_boot_alloc(size, align);
-        if (p || talc_shim_in_init)
+        if (p || talc_shim_in_init || talc_shim_orphaned)
             return p;
         sched_yield(); /* the bootstrap heap is full and another thread initialises: wait */
     }
@@ -188,11 +205,13 @@ bool talc_shim_start(void)
     for (;;) {
         if (talc_shim_try_init() == TALC_SHIM_READY)
             return true;
-        if (talc_shim_in_init)
+        if (talc_shim_in_init || talc_shim_orphaned)
             return false;
         sched_yield();
     }
 }
+
+bool talc_shim_started(void) { return talc_shim_try_init() == TALC_SHIM_READY; }
 
 /* Initialise at load time at the latest, so that a program that never calls malloc before
  * main still has its TALC_CONF arenas, and so that start-up cost is not paid inside a

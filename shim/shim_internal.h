@@ -45,10 +45,16 @@ static inline bool talc_shim_ready(void)
  * align 0 = TALC_MIN_ALIGN. NULL + ENOMEM when the bootstrap heap is full. */
 void *talc_shim_alloc_cold(size_t size, size_t align);
 
-/* For the entry points that read arenas (mallinfo2, malloc_info, malloc_stats): start the shim
- * if nobody has, wait if another thread is starting it. Returns true once READY; false if the
- * calling thread is the one starting it (a call from inside the start-up). */
+/* For a bootstrap block's realloc that the bootstrap heap cannot hold: start the shim if nobody
+ * has, wait if another thread is starting it. Returns true once READY; false if the calling
+ * thread is the one starting it (a call from inside the start-up), or a child forked during
+ * another thread's start-up. */
 bool talc_shim_start(void);
+
+/* For the entry points that read arenas (mallinfo2, malloc_info, malloc_stats, malloc_trim):
+ * start the shim if nobody has; true iff it is READY. Never waits: while another thread starts
+ * it, they answer as for an empty process (that thread may be waiting for this one). */
+bool talc_shim_started(void);
 
 /* Allocation through the dispatcher (READY only): the calling thread's arena. */
 void *talc_shim_alloc_ready(size_t size, size_t align);

@@ -4,21 +4,26 @@
  * allocates), so this test forces the state back to INITING by hand, as if another thread were
  * initialising, and checks what every thread then gets: blocks from the bootstrap heap, that
  * free/realloc/malloc_usable_size recognise them, that a request too large for the bootstrap
- * heap waits until READY instead of failing, and that after READY bootstrap blocks are freed
- * and moved into arenas correctly. Before that, it checks what the real start-up left
+ * heap and its overflow waits until READY instead of failing (and one the overflow holds, or
+ * mallinfo2 and malloc_trim, do not wait), that a child forked meanwhile does not wait, and that after READY bootstrap blocks are freed
+ * and moved into arenas correctly, and that a fault in the bootstrap heap reaches a handler
+ * that longjmps with the heap's lock free. Before that, it checks what the real start-up left
  * resident in the bootstrap buffer (mincore): the heap's control block and live blocks, and of
  * each free chunk only the pages of its links and footer (talc_boot_trim). Linked with
  * libtalc-malloc.a (whole), shim/ on the include path. Exit status 0 iff every check passed.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "heap_internal.h" /* sizeof(talc_heap_t) */
@@ -28,6 +33,7 @@
 #include "shim_check.h"
 
 enum { THREADS = 4, PER = 200 };
+#define HUGE_REQ ((size_t)100 << 20) /* more than the bootstrap buffer and its overflow */
 static unsigned char *blocks[THREADS][PER];
 static atomic_int not_boot;
 
@@ -65,7 +71,7 @@ static void *big_realloc_during_init(void *arg)
     int ok = p && talc_boot_owns(p);
     if (p)
         memset(p, 0x5a, 100);
-    unsigned char *q = ok ? realloc(p, (size_t)4 << 20) : NULL;
+    unsigned char *q = ok ? realloc(p, HUGE_REQ) : NULL;
     ok = ok && q && !talc_boot_owns(q) && q[99] == 0x5a;
     atomic_store(&big_realloc_done, ok ? 1 : -1);
     free(q ? q : p);
@@ -76,10 +82,47 @@ static atomic_int big_done;
 static void *big_during_init(void *arg)
 {
     (void)arg;
-    void *p = malloc((size_t)4 << 20); /* more than the bootstrap heap holds: must wait */
+    void *p = malloc(HUGE_REQ); /* more than the bootstrap heap holds: must wait */
     atomic_store(&big_done, p ? 1 : -1);
     free(p);
     return NULL;
+}
+
+/* What a thread that the initialiser may be waiting for (one a library constructor started
+ * inside hwloc's dlopen, and joins) must get without waiting for READY: a request the
+ * overflow holds, and the reporting calls' answers (before 2026-12-05 both waited). */
+static atomic_int no_wait_done;
+static void *no_wait_during_init(void *arg)
+{
+    (void)arg;
+    unsigned char *p = malloc((size_t)2 << 20);
+    int ok = p && talc_boot_owns(p);
+    if (p)
+        memset(p, 7, (size_t)2 << 20);
+    struct mallinfo2 mi = mallinfo2();
+    ok = ok && mi.arena == 0 && malloc_trim(0) == 0;
+    free(p);
+    atomic_store(&no_wait_done, ok ? 1 : -1);
+    return NULL;
+}
+
+/* A child forked while another thread starts the shim has no initialiser: it must live on the
+ * bootstrap heap and get ENOMEM for what that cannot hold, not wait for ever. */
+static void check_orphaned_child(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20);
+        void *big = malloc(HUGE_REQ);
+        int e = errno;
+        void *small = malloc(100);
+        _exit(big == NULL && e == ENOMEM && small && talc_boot_owns(small) ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid, "fork");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+          "a child forked during the start-up: status %#x (alarm: it waited)", st);
 }
 
 /* ---- What start-up left resident --------------------------------------------------------- */
@@ -144,6 +187,44 @@ static size_t check_boot_resident(void)
     return resident;
 }
 
+/* ---- A fault in the bootstrap heap --------------------------------------------------------*/
+
+static jmp_buf fault_back;
+static char fault_arena[32];
+
+static void jump_out(const talc_fault_info_t *info, void *ctx)
+{
+    (void)ctx;
+    snprintf(fault_arena, sizeof fault_arena, "%s", info->heap_name ? info->heap_name : "?");
+    longjmp(fault_back, 1);
+}
+
+/* The handler runs after the bootstrap heap's lock is released: one that longjmps out leaves
+ * it free (before 2026-12-05 it ran under the lock, and the next bootstrap call, or a fork,
+ * spun for ever). An alarm turns such a hang into a failure. */
+static void check_boot_fault(void)
+{
+    talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_INITING);
+    unsigned char *b1 = malloc(40), *b2 = malloc(40);
+    talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
+    CHECK(b1 && b2 && talc_boot_owns(b1) && talc_boot_owns(b2), "two bootstrap blocks");
+    if (!b1 || !b2)
+        return;
+    talc_set_fatal_handler(jump_out, NULL);
+    alarm(20);
+    if (setjmp(fault_back) == 0) {
+        free(b1);
+        free(b1); /* a double free */
+        CHECK(0, "a double free of a bootstrap block was not reported");
+    }
+    CHECK(strcmp(fault_arena, "bootstrap") == 0, "the fault names \"%s\"", fault_arena);
+    free(b2); /* hung here when the handler had left the lock held */
+    void *p = malloc(50);
+    free(p);
+    alarm(0);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
 int main(void)
 {
     CHECK(talc_shim_ready(), "the shim's constructor should have started it");
@@ -166,7 +247,13 @@ int main(void)
     CHECK(atomic_load(&not_boot) == 0, "%d blocks did not come from the bootstrap heap",
           atomic_load(&not_boot));
     free(before); /* an arena block freed while INITING goes to its arena */
-    pthread_t big_re;
+    pthread_t big_re, no_wait;
+    pthread_create(&no_wait, NULL, no_wait_during_init, NULL);
+    for (int i = 0; i < 1000 && atomic_load(&no_wait_done) == 0; i++)
+        usleep(10 * 1000);
+    CHECK(atomic_load(&no_wait_done) == 1, "2 MiB, mallinfo2 and malloc_trim during the "
+          "start-up (0: still waiting after 10 s): %d", atomic_load(&no_wait_done));
+    check_orphaned_child();
     pthread_create(&big, NULL, big_during_init, NULL);
     pthread_create(&big_re, NULL, big_realloc_during_init, NULL);
     usleep(200 * 1000);
@@ -175,6 +262,7 @@ int main(void)
     talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
     pthread_join(big, NULL);
     pthread_join(big_re, NULL);
+    pthread_join(no_wait, NULL);
     CHECK(atomic_load(&big_done) == 1, "the waiting request must succeed after READY");
     CHECK(atomic_load(&big_realloc_done) == 1,
           "the waiting realloc must move the block to an arena after READY");
@@ -204,6 +292,7 @@ int main(void)
             CHECK(q && q[n - 1] == (unsigned char)(t * 31u + i), "realloc kept the contents");
             free(q);
         }
+    check_boot_fault();
     if (failures) {
         fprintf(stderr, "shim_boot: %d checks failed\n", failures);
         return 1;
