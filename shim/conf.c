@@ -545,9 +545,14 @@ bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t s
     return fits;
 }
 
-void talc_conf_escape(const char *s, char out[TALC_CONF_LINE_MAX])
+void talc_conf_escape(const char *s, size_t max, char out[TALC_CONF_LINE_MAX])
 {
     talc_line_t l = {.n = 0};
-    talc_line_put(&l, talc_sv(s), SIZE_MAX);
+    talc_sv_t v = talc_sv(s);
+    if (talc_line_put(&l, v, max) < v.n) { /* cut: again, with room for the marker */
+        l.n = 0;
+        talc_line_put(&l, v, max > 3u ? max - 3u : 0u);
+        talc_line_put(&l, talc_sv("..."), max - l.n);
+    }
     memcpy(out, l.buf, l.n + 1u);
 }

@@ -83,8 +83,9 @@ talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
  * result does not fit (buf then holds a truncated, terminated string). */
 bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size);
 
-/* s as warnings show the user's text: bytes outside printable ASCII as \xNN, cut to fit
- * out[TALC_CONF_LINE_MAX] (terminated). */
-void talc_conf_escape(const char *s, char out[TALC_CONF_LINE_MAX]);
+/* s as warnings show the user's text: bytes outside printable ASCII as \xNN, at most `max`
+ * bytes (and what fits out[TALC_CONF_LINE_MAX], terminated); a cut text ends with "..."
+ * (within `max`), and never inside an \xNN. */
+void talc_conf_escape(const char *s, size_t max, char out[TALC_CONF_LINE_MAX]);
 
 #endif /* TALC_SHIM_CONF_H */

@@ -88,8 +88,11 @@ static void talc_shim_apply_reserve(const talc_conf_t *c)
     if (!c->reserve_size)
         return;
     int rc = talc_reserve_init(c->reserve_size, c->reserve_flags);
+    /* mlock says ENOMEM where a nonzero RLIMIT_MEMLOCK is too small (EPERM where it is 0) */
+    bool locked = (c->reserve_flags & TALC_RESERVE_MLOCK) && rc == -ENOMEM;
     if (rc < 0)
-        talc_shim_line("libtalc: TALC_CONF: reserve: ", talc_shim_reason(-rc),
+        talc_shim_line("libtalc: TALC_CONF: reserve: ",
+                       locked ? "out of memory, or above RLIMIT_MEMLOCK" : talc_shim_reason(-rc),
                        " (no reserve)", NULL);
 }
 
@@ -258,6 +261,19 @@ static void talc_shim_stats_to_stderr(talc_stats_format_t fmt)
     free(buf);
 }
 
+/* One line about the statistics file: the path as warnings show the user's bytes (no raw
+ * control bytes on stderr), cut with "..." so that the whole line stays within
+ * TALC_CONF_LINE_MAX - 1 bytes, as every TALC_CONF warning does (docs/shim.md). */
+static void talc_shim_path_line(const char *path, const char *what, const char *detail)
+{
+    static const char head[] = "libtalc: TALC_CONF: stats_file \"";
+    char shown[TALC_CONF_LINE_MAX];
+    size_t used = sizeof head - 1u + strlen(what) + (detail ? strlen(detail) : 0u);
+    talc_conf_escape(path, used < TALC_CONF_LINE_MAX - 1u ? TALC_CONF_LINE_MAX - 1u - used : 0u,
+                     shown);
+    talc_shim_line(head, shown, what, detail);
+}
+
 static void talc_shim_write_stats(const talc_conf_t *c)
 {
     talc_stats_format_t fmt = c->stats == TALC_CONF_STATS_JSON ? TALC_STATS_JSON : TALC_STATS_TEXT;
@@ -265,23 +281,19 @@ static void talc_shim_write_stats(const talc_conf_t *c)
         talc_shim_stats_to_stderr(fmt);
         return;
     }
-    char path[TALC_CONF_PATH_MAX + 32], shown[TALC_CONF_LINE_MAX];
+    char path[TALC_CONF_PATH_MAX + 32];
     if (!talc_conf_stats_path(c, (long)getpid(), path, sizeof path)) {
-        talc_conf_escape(c->stats_file, shown);
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown,
-                       "\": path too long (no statistics written)", NULL);
+        talc_shim_path_line(c->stats_file, "\": path too long (no statistics written)", NULL);
         return;
     }
-    talc_conf_escape(path, shown); /* the user's bytes: no raw control bytes on stderr */
     FILE *f = fopen(path, "w");
     if (!f) {
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown, "\": cannot open: ",
-                       strerror(errno));
+        talc_shim_path_line(path, "\": cannot open: ", strerror(errno));
         return;
     }
     int rc = talc_stats_write(f, fmt);
     if (fclose(f) != 0 || rc != 0)
-        talc_shim_line("libtalc: TALC_CONF: stats_file \"", shown, "\": write failed", NULL);
+        talc_shim_path_line(path, "\": write failed", NULL);
 }
 
 /* An ELF destructor, not atexit: atexit handlers and C++ static destructors run before it;

@@ -249,10 +249,24 @@ Test(shim_conf, control_bytes_are_escaped_in_warnings)
     cr_assert(strstr(warn.line[1], "bad value \"\\x9b0m\\x7f\" for \"stats\""), "%s",
               warn.line[1]);
     char shown[TALC_CONF_LINE_MAX];
-    talc_conf_escape("/tmp/a\nb\x1b[31m\xc3\xa4", shown);
+    talc_conf_escape("/tmp/a\nb\x1b[31m\xc3\xa4", SIZE_MAX, shown);
     cr_assert_str_eq(shown, "/tmp/a\\x0ab\\x1b[31m\\xc3\\xa4");
-    talc_conf_escape("", shown);
+    talc_conf_escape("", SIZE_MAX, shown);
     cr_assert_str_eq(shown, "");
+    /* cut to a length, with a marker, never inside an escape */
+    talc_conf_escape("/tmp/a\nb\x1b[31m\xc3\xa4", 14, shown);
+    cr_assert_str_eq(shown, "/tmp/a\\x0ab...");
+    talc_conf_escape("/tmp/a\nb", 10, shown);
+    cr_assert_str_eq(shown, "/tmp/a...", "the escape does not fit before the marker");
+    talc_conf_escape("/tmp/abc", 8, shown);
+    cr_assert_str_eq(shown, "/tmp/abc", "exactly the length: not cut");
+    talc_conf_escape("/tmp/abcd", 2, shown);
+    cr_assert_str_eq(shown, "..", "room for part of the marker only");
+    char long_path[600];
+    memset(long_path, 'y', sizeof long_path - 1);
+    long_path[sizeof long_path - 1] = 0;
+    talc_conf_escape(long_path, SIZE_MAX, shown);
+    cr_assert_eq(strlen(shown), TALC_CONF_LINE_MAX - 1u, "what fits the buffer");
 }
 
 Test(shim_conf, a_malformed_repeat_leaves_the_earlier_value)
