@@ -249,7 +249,11 @@ static void talc_oom_failed(talc_arena_t *a)
  * the block, or NULL (also when there was nothing to give back). */
 static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
 {
-    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align, NULL) : NULL;
+    bool gave = talc_tcache_release_own(a);
+    /* A damaged cached block it found went to the fatal handler, which may have allocated a
+     * fresh block and freed it, dirty, at the address the retry returns (calloc). */
+    talc_fresh_block = NULL;
+    return gave ? talc_oom_retry(a, n, align, NULL) : NULL;
 }
 
 TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
