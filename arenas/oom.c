@@ -155,9 +155,13 @@ static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_
  * report it runs, and a chain of one of those arenas skips both steps (they fail there).
  * Each note keeps the address of the frame that runs the user code: a handler that longjmps
  * out leaves its note behind, and a chain drops the notes of frames at or below its own (a
- * frame that is still running is above every chain it calls). A note left by a longjmp can
- * still skip a step for chains running deeper than its frame was, until a chain at or above
- * that depth drops it. At most TALC_OOM_NEST notes: a deeper nesting skips both steps too. */
+ * frame that is still running is above every chain it calls, on one stack). A note left by a
+ * longjmp can still skip a step for chains running deeper than its frame was, until a chain at
+ * or above that depth drops it. The frame that adds a note puts the count back to what it was
+ * when it returns, whatever happened in between (user code on another stack, a fiber or a
+ * sigaltstack handler, may have dropped live notes; a longjmp inside the user code may have
+ * left others): the count never leaves 0..TALC_OOM_NEST. At most TALC_OOM_NEST notes: a
+ * deeper nesting skips both steps too. */
 #define TALC_OOM_NEST 8u
 
 static __thread struct {
@@ -180,10 +184,14 @@ static bool talc_oom_user_ok(const talc_arena_t *a, uintptr_t here)
     return true;
 }
 
-static void talc_oom_enter(const talc_arena_t *a, uintptr_t here)
+/* Adds the note; returns the count to put back when the user code returns. */
+static unsigned talc_oom_enter(const talc_arena_t *a, uintptr_t here)
 {
-    talc_oom_nest.arena[talc_oom_nest.n] = a;
-    talc_oom_nest.frame[talc_oom_nest.n++] = here;
+    unsigned k = talc_oom_nest.n;
+    talc_oom_nest.arena[k] = a;
+    talc_oom_nest.frame[k] = here;
+    talc_oom_nest.n = k + 1u;
+    return k;
 }
 
 static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
@@ -192,9 +200,9 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     if (!a->cfg.reclaim || !talc_oom_user_ok(a, here))
         return NULL;
-    talc_oom_enter(a, here);
+    unsigned k = talc_oom_enter(a, here);
     size_t freed = a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx);
-    talc_oom_nest.n--;
+    talc_oom_nest.n = k;
     if (!freed)
         return NULL;
     /* The callback may have allocated a fresh block and freed it, dirty, at the address the
@@ -208,10 +216,10 @@ static void talc_oom_abort(talc_arena_t *a)
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     if (!talc_oom_user_ok(a, here))
         return;
-    talc_oom_enter(a, here);
+    unsigned k = talc_oom_enter(a, here);
     talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
                       "out of memory and the arena's policy is to abort");
-    talc_oom_nest.n--;
+    talc_oom_nest.n = k;
 }
 
 static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,

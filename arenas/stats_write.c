@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio_ext.h> /* __fpurge */
 #include <string.h>
 
 #include "arena_internal.h"
@@ -268,13 +269,26 @@ static void talc_prom_reserve(FILE *f, const talc_reserve_stats_t *r)
             r->denied);
 }
 
-/* Stops after a failed write (talc_emit), unless the stream had failed before: ok_before. */
+/* Whether the writer goes on: false once a write of this call has failed (ok_before: the
+ * stream had no error before the call). stdio goes on after a failed write (an EINTR
+ * included) and has dropped what it was writing, so the output would have a gap in the
+ * middle: what it buffers of the unit in progress (an arena's text or JSON, a Prometheus
+ * family) is discarded, and the output ends short (with a fragment of that unit only if it
+ * outgrew the stream's buffer). */
+static __attribute__((noinline)) bool talc_emit_on(FILE *f, bool ok_before)
+{
+    if (!ok_before || !ferror(f))
+        return true;
+    __fpurge(f);
+    return false;
+}
+
 static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_t *r,
                       bool ok_before)
 {
     const char *key = talc_stat_text;
     for (size_t m = 0; m < TALC_STAT_COUNT; m++) {
-        if (ok_before && ferror(f))
+        if (!talc_emit_on(f, ok_before))
             return;
         const talc_stat_meta_t *sm = &talc_stat_meta[m];
         const char *name = talc_stat_next(key), *help = talc_stat_next(name);
@@ -286,8 +300,9 @@ static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_
         for (size_t i = 0; i < sn->n; i++)
             talc_prom_value(f, sm, name, &sn->v[i]);
     }
-    talc_prom_steps(f, sn);
-    if (r && !(ok_before && ferror(f)))
+    if (talc_emit_on(f, ok_before))
+        talc_prom_steps(f, sn);
+    if (r && talc_emit_on(f, ok_before))
         talc_prom_reserve(f, r);
 }
 
@@ -295,13 +310,12 @@ static void talc_prom(FILE *f, const talc_snaps_t *sn, const talc_reserve_stats_
 
 /* -EIO if a write or the final flush failed. The flush makes the answer cover the bytes
  * stdio still buffered; an error flag the caller's stream had before does not count. After
- * a failed write no further arena is written (stdio goes on after one, EINTR included, so
- * the output would have a hole in the middle): the output ends short instead. */
+ * a failed write the output ends short (talc_emit_on). */
 static int talc_emit(FILE *f, talc_stats_format_t fmt, const talc_snaps_t *sn,
                      const talc_reserve_stats_t *r)
 {
     bool failed_before = ferror(f) != 0;
-#define TALC_EMIT_OK (failed_before || !ferror(f))
+#define TALC_EMIT_OK talc_emit_on(f, !failed_before)
     if (fmt == TALC_STATS_TEXT) {
         talc_text_header(f);
         for (size_t i = 0; i < sn->n && TALC_EMIT_OK; i++)

@@ -549,6 +549,8 @@ void talc_conf_escape(const char *s, size_t max, char out[TALC_CONF_LINE_MAX])
 {
     talc_line_t l = {.n = 0};
     talc_sv_t v = talc_sv(s);
+    if (max > sizeof l.buf - 1u)
+        max = sizeof l.buf - 1u; /* the buffer cuts too: with the marker likewise */
     if (talc_line_put(&l, v, max) < v.n) { /* cut: again, with room for the marker */
         l.n = 0;
         talc_line_put(&l, v, max > 3u ? max - 3u : 0u);

@@ -140,17 +140,20 @@ static void talc_shim_apply_arenas(const talc_conf_t *c)
 static void talc_shim_fork_prepare(void) { talc_boot_lock_for_fork(); }
 static void talc_shim_fork_after(void) { talc_boot_unlock_after_fork(); }
 
-/* A child forked while another thread was initialising: nobody will finish the start-up
- * here (the initialiser is not in the child), so the child lives on the bootstrap heap, as
- * the initialiser does, and never waits for READY. Only the child writes it. */
-static bool talc_shim_orphaned;
+/* The process the start-up runs in (0 until the initialiser stores it, its first act). A
+ * child forked while another thread was initialising has no initialiser (it was not copied):
+ * nobody will finish the start-up there, so the child lives on the bootstrap heap, as the
+ * initialiser does, and never waits for READY. Told by the process id rather than by a fork
+ * handler, so that a fork before the handlers are registered counts too; 0 counts as this
+ * process (another thread may see INITING before the id: it must wait, not fail), so only a
+ * fork in the few instructions between the election and that store is missed. Written once,
+ * by the initialiser. */
+static talc_atomic_u32 talc_shim_init_pid;
 
-static void talc_shim_fork_child(void)
+static bool talc_shim_orphaned(void)
 {
-    talc_boot_unlock_after_fork();
-    if (!talc_shim_in_init &&
-        talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_INITING)
-        talc_shim_orphaned = true;
+    uint32_t pid = talc_atomic_load_relaxed_u32(&talc_shim_init_pid);
+    return pid != 0 && pid != (uint32_t)getpid();
 }
 
 /* Runs once, on the thread that moved the state to INITING. */
@@ -158,9 +161,10 @@ static void talc_shim_init_run(void)
 {
     int saved = errno;
     talc_shim_in_init = true;
+    talc_atomic_store_relaxed_u32(&talc_shim_init_pid, (uint32_t)getpid());
     /* First, so that a fork by another thread during the start-up is handled (its allocation
      * comes from the bootstrap heap now). */
-    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
+    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_after);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
     (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn,
                           NULL);
@@ -197,7 +201,7 @@ void *talc_shim_alloc_cold(size_t size, size_t align)
         if (st == TALC_SHIM_UNINIT)
             continue; /* lost the CAS to a thread that has not stored INITING yet: retry */
         void *p = talc_boot_alloc(size, align);
-        if (p || talc_shim_in_init || talc_shim_orphaned)
+        if (p || talc_shim_in_init || talc_shim_orphaned())
             return p;
         sched_yield(); /* the bootstrap heap is full and another thread initialises: wait */
     }
@@ -208,7 +212,7 @@ bool talc_shim_start(void)
     for (;;) {
         if (talc_shim_try_init() == TALC_SHIM_READY)
             return true;
-        if (talc_shim_in_init || talc_shim_orphaned)
+        if (talc_shim_in_init || talc_shim_orphaned())
             return false;
         sched_yield();
     }
@@ -227,40 +231,6 @@ __attribute__((constructor(101))) static void talc_shim_on_load(void)
 
 /* ---- Exit ---------------------------------------------------------------------------------*/
 
-/* len bytes to fd, retried where a signal handler interrupted the write (stdio gives up on
- * EINTR, and the writes after it would leave a hole in the middle of the figures). */
-static void talc_shim_write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* nothing to do if stderr is gone or full */
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* The figures for stderr, rendered in memory and written whole; straight to stderr only if
- * there is no memory for that. */
-static void talc_shim_stats_to_stderr(talc_stats_format_t fmt)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    (void)fflush(stderr); /* the program's own lines first */
-    if (!m) {
-        (void)talc_stats_write(stderr, fmt);
-        (void)fflush(stderr);
-        return;
-    }
-    int rc = talc_stats_write(m, fmt);
-    if (fclose(m) == 0 && rc == 0)
-        talc_shim_write_all(STDERR_FILENO, buf, len);
-    free(buf);
-}
-
 /* One line about the statistics file: the path as warnings show the user's bytes (no raw
  * control bytes on stderr), cut with "..." so that the whole line stays within
  * TALC_CONF_LINE_MAX - 1 bytes, as every TALC_CONF warning does (docs/shim.md). */
@@ -278,7 +248,8 @@ static void talc_shim_write_stats(const talc_conf_t *c)
 {
     talc_stats_format_t fmt = c->stats == TALC_CONF_STATS_JSON ? TALC_STATS_JSON : TALC_STATS_TEXT;
     if (!c->stats_file[0]) {
-        talc_shim_stats_to_stderr(fmt);
+        (void)talc_stats_write(stderr, fmt);
+        (void)fflush(stderr);
         return;
     }
     char path[TALC_CONF_PATH_MAX + 32];
@@ -296,6 +267,24 @@ static void talc_shim_write_stats(const talc_conf_t *c)
         talc_shim_path_line(path, "\": write failed", NULL);
 }
 
+/* The signals whose handler would interrupt a write with EINTR: a handler installed without
+ * SA_RESTART. stdio gives up on EINTR, and the writes after it went on: the figures had a gap
+ * in the middle (a review's program, a 100 us SIGALRM while stderr was a slow pipe). Ignored
+ * signals and default actions interrupt nothing (a signal that terminates still ends the
+ * process during the write). Nothing is allocated: an exit that has freed everything shows
+ * zeros. */
+static void talc_shim_eintr_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0)
+            continue; /* (glibc's own signals answer EINVAL) */
+        if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+            sigaddset(set, sig);
+    }
+}
+
 /* An ELF destructor, not atexit: atexit handlers and C++ static destructors run before it;
  * as libtalc-malloc.so it is finalised after the program (it was initialised before it), and
  * linked into a program, priority 101 makes it the program's last destructor. So the figures
@@ -309,12 +298,15 @@ __attribute__((destructor(101))) static void talc_shim_on_exit(void)
     /* Writing the figures must not change how the process ends: a write to a pipe whose
      * reader has gone (stderr of `prog | head`) raises SIGPIPE, whose default action killed
      * the process (status 141 instead of its own). SIGPIPE is blocked around the write, and
-     * one the write raised is taken off again. */
-    sigset_t pipe_sig, old, pending;
+     * one the write raised is taken off again. So are the signals that would interrupt the
+     * writes (talc_shim_eintr_signals); they are delivered once the figures are out. */
+    sigset_t pipe_sig, mask, old, pending;
     sigemptyset(&pipe_sig);
     sigaddset(&pipe_sig, SIGPIPE);
+    talc_shim_eintr_signals(&mask);
+    sigaddset(&mask, SIGPIPE);
     bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    bool blocked = pthread_sigmask(SIG_BLOCK, &pipe_sig, &old) == 0;
+    bool blocked = pthread_sigmask(SIG_BLOCK, &mask, &old) == 0;
     talc_shim_write_stats(&talc_shim_conf);
     if (blocked) {
         if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {

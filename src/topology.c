@@ -61,10 +61,6 @@ unsigned talc_topology_possible_cpus_from(const char *possible)
     return n > (long)TALC_TOPOLOGY_MAX_CPUS ? TALC_TOPOLOGY_MAX_CPUS : (unsigned)n;
 }
 
-unsigned talc_topology_possible_cpus(void)
-{
-    return talc_topology_possible_cpus_from("/sys/devices/system/cpu/possible");
-}
 
 void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus)
 {

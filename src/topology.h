@@ -117,8 +117,11 @@ unsigned talc_topology_auto_stripes(const talc_topology_t *t);
 /* One more than the highest possible CPU id: the last number of /sys/devices/system/cpu/possible
  * when it reads whole, at least sysconf(_SC_NPROCESSORS_CONF) (which counts the ids, fewer when
  * the list has holes), clamped to [1, TALC_TOPOLOGY_MAX_CPUS]. _from: another file, for tests. */
-unsigned talc_topology_possible_cpus(void);
 unsigned talc_topology_possible_cpus_from(const char *possible);
+static inline unsigned talc_topology_possible_cpus(void)
+{
+    return talc_topology_possible_cpus_from("/sys/devices/system/cpu/possible");
+}
 
 /* Sets every field of raw[0..ncpus) to TALC_TOPOLOGY_NONE. */
 void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus);

@@ -156,7 +156,11 @@ static int talc_hwloc_probe(const talc_hwloc_api_t *api, talc_topology_raw_t *ra
         }
     }
     api->hwloc_topology_destroy(topo);
-    return known ? (int)line : -1; /* no core known: not an answer, sysfs may have one */
+    if (known)
+        return (int)line;
+    talc_topology_raw_clear(raw, ncpus); /* no core known: no answer (raw untouched, as
+                                            promised), sysfs may have one */
+    return -1;
 }
 
 int talc_topology_probe_hwloc_from(const char *soname, talc_topology_raw_t *raw, unsigned ncpus)

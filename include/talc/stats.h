@@ -93,8 +93,10 @@ typedef enum talc_stats_format {
  *  -EINVAL, -ENOMEM (no memory for the snapshots), or -EIO if a write or the flush failed (an
  *  error flag `out` had before the call is not counted; on such a stream only the flush's
  *  failure shows, so clear the flag first, clearerr, to learn about the writes too). After a
- *  failed write nothing more is written (stdio would go on after an EINTR and leave a hole):
- *  the output ends short. Takes the reserve's lock to read it. */
+ *  failed write nothing more is written and what the stream buffers of the arena (or
+ *  Prometheus series) in progress is discarded (stdio would go on after an EINTR and leave a
+ *  gap): the output ends short, with a fragment of that arena only if its text outgrew the
+ *  stream's buffer. Takes the reserve's lock to read it. */
 TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
 
 /** Write one arena's snapshot. Same results as talc_stats_write. */

@@ -267,6 +267,7 @@ Test(shim_conf, control_bytes_are_escaped_in_warnings)
     long_path[sizeof long_path - 1] = 0;
     talc_conf_escape(long_path, SIZE_MAX, shown);
     cr_assert_eq(strlen(shown), TALC_CONF_LINE_MAX - 1u, "what fits the buffer");
+    cr_assert_str_eq(shown + TALC_CONF_LINE_MAX - 4u, "...", "cut by the buffer: marked too");
 }
 
 Test(shim_conf, a_malformed_repeat_leaves_the_earlier_value)

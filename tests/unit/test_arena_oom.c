@@ -640,6 +640,82 @@ Test(arena_oom, abort_handler_that_longjmps_is_called_again)
         talc_free(blk[--k]);
 }
 
+/* A's callback allocates in a full B whose callback longjmps back into A's callback, which
+ * then returns normally: A's note must go with A's frame (before the fix the frame removed
+ * the note on top, B's dead one, and left its own: a later allocation in A made deeper on
+ * the stack skipped RECLAIM and failed). */
+static talc_arena_t *nest_a, *nest_b;
+static void *nest_ablk[MAXB];
+static int nest_an, nest_armed, nest_a_calls;
+static jmp_buf nest_jb;
+
+static size_t reclaim_a_nested(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    if (!nest_armed || nest_an == 0)
+        return 0;
+    nest_a_calls++;
+    if (nest_armed == 1) {
+        nest_armed = 2;
+        if (!setjmp(nest_jb)) {
+            void *never = talc_arena_malloc(nest_b, BLOCK); /* B is full: its callback jumps */
+            talc_free(never);
+        }
+    }
+    talc_free(nest_ablk[--nest_an]);
+    return BLOCK;
+}
+
+static size_t reclaim_b_jumps(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    if (nest_armed)
+        longjmp(nest_jb, 1);
+    return 0;
+}
+
+static talc_arena_t *nested_arena(const char *name, talc_reclaim_fn fn)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.reclaim = fn;
+    return test_arena_cfg(&c);
+}
+
+__attribute__((noinline)) static void *alloc_deeper(int d)
+{
+    volatile char pad[1024];
+    memset((char *)pad, d, sizeof pad);
+    void *p = d ? alloc_deeper(d - 1) : talc_arena_malloc(nest_a, BLOCK);
+    return pad[0] == d ? p : NULL;
+}
+
+Test(arena_oom, a_callback_that_returns_takes_its_note_with_it)
+{
+    test_watchdog(20);
+    nest_a = nested_arena("nest-a", reclaim_a_nested);
+    nest_b = nested_arena("nest-b", reclaim_b_jumps);
+    static void *bblk[MAXB];
+    nest_an = fill(nest_a, nest_ablk);
+    int bn = fill(nest_b, bblk);
+    nest_armed = 1;
+    void *p = talc_arena_malloc(nest_a, BLOCK);
+    cr_assert_not_null(p);
+    cr_assert_eq(nest_a_calls, 1);
+    void *q = alloc_deeper(4);
+    cr_assert_not_null(q, "A's callback ran again for an allocation deeper on the stack");
+    cr_assert_eq(nest_a_calls, 2);
+    talc_free(p);
+    talc_free(q);
+    while (nest_an)
+        talc_free(nest_ablk[--nest_an]);
+    while (bn)
+        talc_free(bblk[--bn]);
+}
+
 /* ---- The whole chain ----------------------------------------------------------------------*/
 
 static size_t reclaim_nothing(talc_arena_t *a, size_t wanted, void *ctx)
