@@ -36,7 +36,12 @@ static double pair_ratio[TB_MAX_PAIRS]; /* without / with counters, per trial */
 static int npairs;
 
 void tb_record(const tb_record_t *r) {
-    if (nrecords < TB_MAX_RECORDS) records[nrecords++] = *r;
+    if (nrecords == TB_MAX_RECORDS) { /* a figure silently missing would be a false report */
+        fprintf(stderr, "talc_bench: more than %d records: raise TB_MAX_RECORDS\n",
+                TB_MAX_RECORDS);
+        exit(1);
+    }
+    records[nrecords++] = *r;
 }
 
 void tb_note_counter_pair(double with_counters, double without_counters) {

@@ -87,7 +87,10 @@ static double ar_min_vs(const tb_run_t *run, bool pc, const char *x, const char 
             if (fell_back)
                 r = tb_paired_ratio(ar_rec(run, pc, n, max, x, fallback),
                                     ar_rec(run, pc, n, max, y, fallback));
-            if (isnan(r)) return (double)NAN;
+            if (isnan(r)) {
+                snprintf(detail, dn, "— (a figure is missing)");
+                return (double)NAN;
+            }
             min = r < min ? r : min;
             if (len < dn)
                 len += (size_t)snprintf(detail + len, dn - len, "%s%.2f%s", len ? " / " : "", r,
@@ -132,13 +135,16 @@ static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char 
     char d[160], w[160], c[160];
     if (pc) { /* wall time only (wl_arena.c says why) */
         double r = ar_min_vs(run, pc, ours, peer, "blocks_per_s", NULL, d, sizeof d);
-        if (isnan(r)) return;
         tb_put(t, "| %s ÷ %s, producer/consumer, at 1 / 2 pairs (wall) | %s | > 1.00 at each "
-                  "| %s |\n", ours, peer, d, tb_verdict(true, r > 1.0));
+                  "| %s |\n", ours, peer, d, tb_verdict(!isnan(r), r > 1.0));
         return;
     }
     double r = ar_min_vs(run, pc, ours, peer, "ops_per_s_adj", "ops_per_s", d, sizeof d);
-    if (isnan(r)) return;
+    if (isnan(r)) { /* a row that disappeared would hide the target: say n/a instead */
+        tb_put(t, "| %s ÷ %s, thread-local | %s | > 1.00 at each | %s |\n", ours, peer, d,
+               tb_verdict(false, false));
+        return;
+    }
     (void)ar_min_vs(run, pc, ours, peer, "ops_per_s", NULL, w, sizeof w);
     (void)ar_min_vs(run, pc, ours, peer, "ops_per_cpu_s", NULL, c, sizeof c);
     tb_put(t, "| %s ÷ %s, thread-local, at %s: wall less run-queue delay, (w) = raw wall where "

@@ -49,9 +49,11 @@ case ${BENCH_ONLY:-} in
   *) echo "run.sh: BENCH_ONLY must be engine or suite, not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 
-# The revision measured: HEAD's short hash ("-dirty" if src/, include/ or arenas/ differ).
+# The revision measured: HEAD's short hash ("-dirty" if the library's sources, the build files
+# or the benchmarks differ from it).
 if commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
-  if [ -n "$(git -C "$root" status --porcelain -- src include arenas 2>/dev/null)" ]; then
+  if [ -n "$(git -C "$root" status --porcelain -- src include arenas shim bench cmake \
+               CMakeLists.txt ':!bench/results' 2>/dev/null)" ]; then
     commit="$commit-dirty"
   fi
 else

@@ -71,7 +71,11 @@ static void mb_slice(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *
                      mb_hist_t *ha, mb_hist_t *hf) {
     tb_rng_t rng = tb_rng_seed(run->params->seed, 4, MB_MAX_SIZE, (uint64_t)slice);
     void *inst = a->begin(run->arena, TB_ARENA_BYTES);
-    if (inst == NULL) return;
+    if (inst == NULL) {
+        tb_progress("microbench %s: could not start slice %d: its samples are missing", a->name,
+                    slice);
+        return;
+    }
     mb_warm_up(a, inst);
     uint64_t dur = (uint64_t)run->params->mb_slice_ms * 1000000u, start = tb_now_ns();
     while (tb_now_ns() - start < dur) {

@@ -144,8 +144,13 @@ static void ra_record_all(const tb_run_t *run, const char *wl, const char *param
         snprintf(r.metric, sizeof r.metric, "ops_per_200ms");
         snprintf(r.unit, sizeof r.unit, "ops/200ms");
         double sum = 0;
-        for (int t = 0; t < ntrials; t++) sum += (r.samples[t] = samples[k][t]);
+        for (int t = 0; t < ntrials; t++) {
+            sum += (r.samples[t] = samples[k][t]);
+            r.na |= samples[k][t] < 0; /* begin failed: no figure, not a mean with a -1 in it */
+        }
         r.value = sum / ntrials;
+        if (r.na)
+            tb_progress("%s: %s could not start a trial: no figure", wl, r.allocator);
         tb_record(&r);
     }
 }

@@ -8,8 +8,9 @@
  * a sparse table would), checks one word per page of the whole table for zero, and frees it.
  * Reading an untouched page maps the shared zero page and adds no RSS, so the peak RSS shows
  * whether the allocator wrote the table's pages itself. Prints one line:
- *   CALLOC mib=.. rounds=.. touched_kib=.. ms_per_call=.. maxrss_kib=.. check=ok|bad
- * and exits 1 if a checked word was not zero.
+ *   CALLOC mib=.. rounds=.. touched_kib=.. ms_per_call=.. maxrss_kib=.. malloc_from=..
+ *          check=ok|bad|preload
+ * and exits 1 if a checked word was not zero (bad) or malloc is not LD_PRELOAD's (preload).
  *
  * Threading rules: one thread.
  */
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "sw_origin.h"
 
 static double now_ms(void) {
     struct timespec t;
@@ -52,7 +55,11 @@ int main(int argc, char **argv) {
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("CALLOC mib=%zu rounds=%u touched_kib=%zu ms_per_call=%.4f maxrss_kib=%ld check=%s\n",
-           mib, rounds, touched >> 10, in_calloc / rounds, ru.ru_maxrss, bad ? "bad" : "ok");
-    return bad ? 1 : 0;
+    const char *origin = sw_malloc_origin();
+    bool preloaded = sw_preload_matches(origin);
+    printf("CALLOC mib=%zu rounds=%u touched_kib=%zu ms_per_call=%.4f maxrss_kib=%ld "
+           "malloc_from=%s check=%s\n",
+           mib, rounds, touched >> 10, in_calloc / rounds, ru.ru_maxrss, origin,
+           !preloaded ? "preload" : bad ? "bad" : "ok");
+    return bad || !preloaded ? 1 : 0;
 }

@@ -62,14 +62,22 @@ build_workloads() {
 
 # libtalc.so (for its size) and, once the shim exists, libtalc-malloc.so, built as a user
 # gets them by default (the project's default build type, RelWithDebInfo: -O2 -g; `size`
-# counts no debug sections). A failure here (another engineer's tree mid-edit) is reported
-# and the suite goes on without libtalc.
+# counts no debug sections). A failure here (another engineer's tree mid-edit) is reported,
+# the libraries an earlier build left are removed (they would be measured under this commit's
+# name), the suite goes on without libtalc, and suite.md ends with a FAILED line (run.sh's
+# exit status says so too).
+talc_build_failed=""
+build_talc_failed() {
+  step "WARNING: $1 libtalc failed ($libbuild/build.log); running without it"
+  rm -f "$libbuild"/libtalc-malloc.so* "$libbuild"/libtalc.so*
+  talc_build_failed="FAILED: $1 libtalc failed ($libbuild/build.log): libtalc not measured"
+}
 build_talc() {
   step "build libtalc and its malloc shim in $libbuild"
   mkdir -p "$libbuild"
   if ! cmake -S "$root" -B "$libbuild" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_BUILD_TESTS=OFF \
          -DTALC_BUILD_EXAMPLES=OFF -DTALC_BUILD_SHIM=ON >"$libbuild/build.log" 2>&1; then
-    step "WARNING: configuring libtalc failed ($libbuild/build.log); running without it"
+    build_talc_failed configuring
     return 0
   fi
   local targets=(talc)
@@ -79,7 +87,7 @@ build_talc() {
     targets+=(talc_malloc)
   fi
   if ! cmake --build "$libbuild" -j 2 --target "${targets[@]}" >>"$libbuild/build.log" 2>&1; then
-    step "WARNING: building ${targets[*]} failed ($libbuild/build.log); running without it"
+    build_talc_failed building
   fi
 }
 
@@ -129,7 +137,8 @@ EOF
 commit_id() {
   local c
   if c=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
-    if [ -n "$(git -C "$root" status --porcelain -- src include arenas shim 2>/dev/null)" ]; then
+    if [ -n "$(git -C "$root" status --porcelain -- src include arenas shim bench cmake \
+                 CMakeLists.txt ':!bench/results' 2>/dev/null)" ]; then
       c="$c-dirty"
     fi
     echo "$c"
@@ -213,9 +222,24 @@ check_runs() {
   shift 2
   [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
   for r in 1 2 3; do
-    "$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
-      "$build/$prog" "$@" 2>/dev/null | grep "^$tag " || true
+    { "$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
+        "$build/$prog" "$@" | grep "^$tag "; } 2>>"$out/suite-checks.log" || true
   done
+}
+
+# check_verdict lines what: the check's cell and, on failure, one FAILED line in $failed.
+check_verdict() {
+  if grep -q 'check=preload' <<<"$1"; then
+    cell="FAILED (malloc not from the preload)"
+    failed+="FAILED: $2 under $a: malloc did not come from LD_PRELOAD=${preload[$a]}"$'\n'
+  elif grep -q 'check=bad' <<<"$1"; then
+    cell="FAILED ($3)"
+    failed+="FAILED: $2 under $a: $3"$'\n'
+  elif ! grep -q 'check=ok' <<<"$1"; then
+    cell="no result"
+  else
+    cell=ok
+  fi
 }
 
 # median key scale format <<< lines: the median of key=value over the lines, divided by scale.
@@ -227,7 +251,7 @@ median() {
 
 # A large calloc (calloc_large.c): time per call and peak RSS.
 calloc_section() {
-  local a lines ms rss failed=""
+  local a lines ms rss cell failed=""
   printf '\n### Large calloc: 64 MiB, 1 MiB of it written, 20 rounds (`calloc_large`)\n\n'
   printf 'Medians of 3 runs. An allocator that hands out fresh zero pages without writing them '
   printf 'keeps the untouched part of the table out of RSS.\n\n'
@@ -237,11 +261,9 @@ calloc_section() {
     lines=$(check_runs calloc_large CALLOC 64 20 1024)
     ms=$(median ms_per_call 1 '%.3f' <<<"$lines")
     rss=$(median maxrss_kib 1024 '%.1f' <<<"$lines")
-    if grep -q 'check=bad' <<<"$lines"; then
-      printf '| %s | %s | %s | FAILED (a word not zero) |\n' "$a" "$ms" "$rss"
-      failed+="FAILED: calloc_large under $a: a calloc'ed word was not zero"$'\n'
-    elif ! grep -q 'check=ok' <<<"$lines"; then
-      printf '| %s | — | — | no result |\n' "$a"
+    check_verdict "$lines" calloc_large "a calloc'ed word was not zero"
+    if [ "$cell" != ok ]; then
+      printf '| %s | %s | %s | %s |\n' "$a" "$ms" "$rss" "$cell"
     else
       printf '| %s | %s | %s | ok |\n' "$a" "$ms" "$rss"
       printf '{"workload":"calloc-large","allocator":"%s","mib":64,"rounds":20,"touched_kib":1024,"ms_per_call":%s,"peak_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
@@ -253,7 +275,7 @@ calloc_section() {
 
 # malloc_trim after a burst (trim_rss.c): resident memory before and after it.
 trim_section() {
-  local a lines freed trimmed ms failed=""
+  local a lines freed trimmed ms cell failed=""
   printf '\n### malloc_trim after a burst: 64 MiB of 1 B–64 KiB blocks, 10 %% kept (`trim_rss`)\n\n'
   printf 'Medians of 3 runs; RSS from /proc/self/statm. An allocator without its own '
   printf '`malloc_trim` gets glibc'"'"'s, which trims only glibc'"'"'s heap.\n\n'
@@ -265,11 +287,9 @@ trim_section() {
     freed=$(median rss_freed_kib 1024 '%.1f' <<<"$lines")
     trimmed=$(median rss_trimmed_kib 1024 '%.1f' <<<"$lines")
     ms=$(median trim_ms 1 '%.3f' <<<"$lines")
-    if grep -q 'check=bad' <<<"$lines"; then
-      printf '| %s | %s | %s | %s | FAILED (a live block changed) |\n' "$a" "$freed" "$trimmed" "$ms"
-      failed+="FAILED: trim_rss under $a: a live block changed"$'\n'
-    elif ! grep -q 'check=ok' <<<"$lines"; then
-      printf '| %s | — | — | — | no result |\n' "$a"
+    check_verdict "$lines" trim_rss "a live block changed"
+    if [ "$cell" != ok ]; then
+      printf '| %s | %s | %s | %s | %s |\n' "$a" "$freed" "$trimmed" "$ms" "$cell"
     else
       printf '| %s | %s | %s | %s | ok |\n' "$a" "$freed" "$trimmed" "$ms"
       printf '{"workload":"malloc-trim","allocator":"%s","mib":64,"keep_pct":10,"rss_freed_mib":%s,"rss_trimmed_mib":%s,"trim_ms":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
@@ -308,9 +328,10 @@ awk -F'\t' -f "$here/report.awk" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
 step "memory checks under each allocator: large calloc, malloc_trim"
-rm -f "$out/suite-memory.json" "$out/suite-calloc.json"
+rm -f "$out/suite-memory.json" "$out/suite-calloc.json" "$out/suite-checks.log"
 calloc_section >>"$out/suite.md"
 trim_section >>"$out/suite.md"
+[ -z "$talc_build_failed" ] || printf '\n%s\n' "$talc_build_failed" >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then
   for chart in time rss cache; do
     rm -f "$out/suite-$chart.png"

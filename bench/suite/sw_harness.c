@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "sw_harness.h"
+#include "sw_origin.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -118,25 +119,9 @@ void sw_fail(const char *fmt, ...) {
 /* The file name of the object that defines the malloc this program calls ("?" if unknown).
  * Under LD_PRELOAD it must be the preloaded library: ld.so only warns and carries on with
  * glibc when a preload cannot be loaded, which would otherwise be measured as the allocator. */
-static const char *sw_malloc_origin(void) {
-    Dl_info info;
-    void *(*volatile m)(size_t) = malloc;
-    if (!dladdr((void *)m, &info) || !info.dli_fname) return "?";
-    const char *slash = strrchr(info.dli_fname, '/');
-    return slash ? slash + 1 : info.dli_fname;
-}
-
 static void sw_check_preload(const char *origin) {
-    const char *pre = getenv("LD_PRELOAD");
-    if (!pre || !*pre) return;
-    const char *end = pre + strcspn(pre, " :");
-    const char *base = pre;
-    for (const char *c = pre; c < end; c++) {
-        if (*c == '/') base = c + 1;
-    }
-    size_t n = (size_t)(end - base);
-    if (strlen(origin) != n || strncmp(origin, base, n) != 0)
-        sw_fail("malloc comes from %s, not from LD_PRELOAD=%s", origin, pre);
+    if (!sw_preload_matches(origin))
+        sw_fail("malloc comes from %s, not from LD_PRELOAD=%s", origin, getenv("LD_PRELOAD"));
 }
 
 int sw_report(const char *workload, const sw_args_t *args, uint64_t units, double elapsed,

@@ -8,7 +8,9 @@
  * are scattered), then calls malloc_trim(0). Resident memory (/proc/self/statm) is read after
  * the frees and after the trim. Prints one line:
  *   TRIM mib=.. keep_pct=.. live_kib=.. rss_freed_kib=.. rss_trimmed_kib=.. trim_ms=.. ret=..
- * (an allocator that does not define malloc_trim gets glibc's, which trims glibc's own heap).
+ *        malloc_from=.. check=ok|bad|preload
+ * (an allocator that does not define malloc_trim gets glibc's, which trims glibc's own heap),
+ * and exits 1 if a live block changed (bad) or malloc is not LD_PRELOAD's (preload).
  *
  * Threading rules: one thread.
  */
@@ -20,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sw_origin.h"
 
 static size_t rss_kib(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -78,12 +82,14 @@ int main(int argc, char **argv) {
         bad += p[0] != ((i & 0xffu) | 1) || p[sizes[i] - 1] != ((i & 0xffu) | 1);
         free(blocks[i]);
     }
+    const char *origin = sw_malloc_origin();
+    bool preloaded = sw_preload_matches(origin);
     printf("TRIM mib=%zu keep_pct=%u live_kib=%zu rss_freed_kib=%zu rss_trimmed_kib=%zu "
-           "trim_ms=%.3f ret=%d check=%s\n",
+           "trim_ms=%.3f ret=%d malloc_from=%s check=%s\n",
            total >> 20, keep, live >> 10, freed, trimmed,
            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, ret,
-           bad ? "bad" : "ok");
+           origin, !preloaded ? "preload" : bad ? "bad" : "ok");
     free(blocks);
     free(sizes);
-    return bad ? 1 : 0;
+    return bad || !preloaded ? 1 : 0;
 }
