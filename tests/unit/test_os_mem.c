@@ -267,7 +267,7 @@ static int maps_contains(const char *s)
     return strstr(buf, s) != NULL;
 }
 
-Test(os_mem, name_validates_and_names_where_the_kernel_can)
+Test(os_mem, name_validates)
 {
     size_t size = 2 * talc_os_page_size();
     unsigned char *p = talc_os_map(size, 0);
@@ -280,12 +280,23 @@ Test(os_mem, name_validates_and_names_where_the_kernel_can)
     cr_assert_eq(talc_os_name(p, size, "a[b"), -EINVAL);
     cr_assert_eq(talc_os_name(p, size, "tab\there"), -EINVAL);
     cr_assert_eq(talc_os_name(p, size, longname), -EINVAL, "80 characters is one too many");
+    talc_os_unmap(p, size);
+}
 
+/* The kernel answers EINVAL both without anonymous VMA names (CONFIG_ANON_VMA_NAME) and to a
+ * malformed prctl, so where it says so the naming is untested: a skip, not a pass. */
+Test(os_mem, names_where_the_kernel_can)
+{
+    size_t size = 2 * talc_os_page_size();
+    unsigned char *p = talc_os_map(size, 0);
+    cr_assert_not_null(p);
     int rc = talc_os_name(p, size, "talc-test arena");
-    cr_assert(rc == 0 || rc == -EOPNOTSUPP, "name returned %d", rc);
-    if (rc == 0)
-        cr_assert(maps_contains("[anon:talc-test arena]"));
-    cr_log_info("VMA naming %s on this kernel", rc == 0 ? "works" : "is not supported");
+    if (rc == -EOPNOTSUPP) {
+        talc_os_unmap(p, size);
+        cr_skip_test("this kernel names no anonymous mapping (prctl PR_SET_VMA: EINVAL)");
+    }
+    cr_assert_eq(rc, 0, "name returned %d", rc);
+    cr_assert(maps_contains("[anon:talc-test arena]"));
     talc_os_unmap(p, size);
 }
 
