@@ -21,7 +21,10 @@
 #include "reserve_internal.h"
 #include "topology.h"
 
-static talc_atomic_u32 talc_arena_ids;
+/* Creation numbers (talc_arena_t.id). 64 bits: a 32-bit count wrapped after 2^32 creations,
+ * and a thread that had remembered a destroyed arena's stripe under the same number then
+ * locked that stripe in the new arena's name (a review reproduced it by setting the count). */
+static _Atomic uint64_t talc_arena_ids;
 
 talc_arena_config_t talc_arena_config_default(const char *name)
 {
@@ -271,7 +274,7 @@ static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_defa
     a->cfg.name = a->name;
     a->cfg.fallback = c->fallback ? a->fallback : NULL;
     a->is_default = is_default;
-    a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed);
+    a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed); /* a count */
     talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
     atomic_init(&a->soft_armed, 1u);
     talc_tcache_arena_init(a);

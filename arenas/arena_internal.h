@@ -140,7 +140,7 @@ struct talc_arena {
     unsigned nstripes;
     size_t stripe_size;               /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
     size_t map_size;                  /* bytes of the mapping holding this struct */
-    unsigned id;                      /* creation number, for stable ordering */
+    uint64_t id;                      /* creation number: never reused (64 bits) */
     bool is_default;
 
     /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
@@ -377,7 +377,7 @@ typedef struct talc_tstate {
     talc_stripe_t *last; /* the stripe this thread allocated from last */
     /* The stripe chosen last time, valid while the arena (by creation number: an address can
      * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
-    unsigned c_id;
+    uint64_t c_id;
     unsigned c_cpu;
     unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
     talc_stripe_t *c_stripe;

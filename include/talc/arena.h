@@ -205,9 +205,11 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
  *  stay allocated: destroy returns -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL.
  *  Waits for concurrent lookups to finish (an RCU grace period) before freeing, so a
  *  talc_arena_foreach callback running on another thread delays it. No other thread may
- *  still be bound to it or have a scope of it open ("Routing", below). Once destroyed, the
- *  handle is gone: a second destroy (or any other use) is undefined, as its memory is
- *  unmapped. */
+ *  still be bound to it or have a scope of it open ("Routing", below), nor still be inside
+ *  the talc_arena_create that made it (findable once registered, it is still in use there
+ *  until create returns: a soft budget crossed by initial_size calls back after
+ *  registration). Once destroyed, the handle is gone: a second destroy (or any other use) is
+ *  undefined, as its memory is unmapped. */
 TALC_API int talc_arena_destroy(talc_arena_t *arena, unsigned flags);
 
 /** The default arena (created on first use: OS source, auto stripes). Never NULL unless the
