@@ -1,6 +1,7 @@
 /* daemon_demo.c — a small daemon whose three subsystems each allocate from their own arena.
  *
- *   daemon_demo [seconds]        (default 3; or TALC_DEMO_SECONDS=<seconds> in the environment)
+ *   daemon_demo [seconds]   (default 3, or TALC_DEMO_SECONDS=<seconds> in the environment;
+ *                            `make demo` passes its DEMO_SECONDS as the argument)
  *
  * The subsystems and the arenas they use:
  *
@@ -392,9 +393,13 @@ static void *net_thread(void *arg)
         if (i % 8 == 0) {
             /* Build the request in the parser's arena: a scope routes this thread's
              * allocations there, as it would for a library call made on the parser's behalf. */
-            talc_scope_push(parser_arena);
-            request_t *r = talc_arena_malloc(NULL, sizeof *r + len);
-            talc_scope_pop();
+            request_t *r;
+            if (talc_scope_push(parser_arena) == 0) {
+                r = talc_arena_malloc(NULL, sizeof *r + len);
+                talc_scope_pop();
+            } else { /* no room for another scope: name the arena instead */
+                r = talc_arena_malloc(parser_arena, sizeof *r + len);
+            }
             if (r) {
                 uint32_t a = (uint32_t)(rnd(&seed) % KEYSPACE);
                 uint32_t b = (uint32_t)(rnd(&seed) % KEYSPACE);
@@ -520,9 +525,12 @@ static void create_arenas(void)
 
 /* ---- Monitor -------------------------------------------------------------------------------*/
 
-static void print_counters(double t)
+/* The counters at t seconds; after shutdown (when the threads are gone and the cache is empty)
+ * if `after` is set. */
+static void print_counters(double t, bool after)
 {
-    printf("\n--- t = %.1f s ------------------------------------------------------------\n", t);
+    printf("\n--- t = %.1f s%s ----------------------------------------------------------\n", t,
+           after ? ", after shutdown" : "");
     talc_stats_write(stdout, TALC_STATS_TEXT);
     talc_arena_stats_t p;
     talc_arena_get_stats(parser_arena, &p);
@@ -591,6 +599,17 @@ static int destroy_arena(talc_arena_t *a, const char *name)
     return 0;
 }
 
+/* A thread the demo cannot run without: a daemon that fails to start one stops, rather than
+ * joining a thread that does not exist later. */
+static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    if (rc != 0) {
+        fprintf(stderr, "daemon_demo: pthread_create: %s\n", strerror(rc));
+        exit(1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     double seconds = run_seconds(argc, argv);
@@ -611,16 +630,17 @@ int main(int argc, char **argv)
 
     pthread_t net[NET_THREADS], parser[PARSER_THREADS], janitor;
     for (uintptr_t i = 0; i < NET_THREADS; i++)
-        pthread_create(&net[i], NULL, net_thread, (void *)i);
+        start_thread(&net[i], net_thread, (void *)i);
     for (uintptr_t i = 0; i < PARSER_THREADS; i++)
-        pthread_create(&parser[i], NULL, parser_thread, (void *)i);
-    pthread_create(&janitor, NULL, janitor_thread, NULL);
+        start_thread(&parser[i], parser_thread, (void *)i);
+    start_thread(&janitor, janitor_thread, NULL);
 
-    /* Monitor: counters once a second, then once more after shutdown. */
+    /* Monitor: counters once a second (the last at the end of the run), then once more after
+     * shutdown. */
     uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
-    for (uint64_t tick = t0 + 1000000000u; tick < end; tick += 1000000000u) {
+    for (uint64_t tick = t0 + 1000000000u; tick <= end; tick += 1000000000u) {
         sleep_until(tick);
-        print_counters((double)(now_ns() - t0) / 1e9);
+        print_counters((double)(now_ns() - t0) / 1e9, false);
     }
     sleep_until(end);
 
@@ -633,7 +653,7 @@ int main(int argc, char **argv)
         pthread_join(parser[i], NULL);
     pthread_join(janitor, NULL);
     cache_clear();
-    print_counters((double)(now_ns() - t0) / 1e9);
+    print_counters((double)(now_ns() - t0) / 1e9, true);
 
     int bad = check_arena(net_arena) + check_arena(parser_arena) + check_arena(cache_arena);
     talc_reserve_stats_t res;

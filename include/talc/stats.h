@@ -84,7 +84,11 @@ typedef struct talc_arena_stats {
 TALC_API int talc_arena_get_stats(talc_arena_t *arena, talc_arena_stats_t *out);
 
 typedef enum talc_stats_format {
-    TALC_STATS_TEXT = 0,   /**< one aligned table row per arena, then the reserve */
+    TALC_STATS_TEXT = 0,   /**< one aligned table row per arena, then the reserve. Columns:
+                                stripes, live_bytes, live (allocations), peak_bytes, allocs,
+                                frees, managed, cached (bytes), borrowed, failed, oom (steps
+                                of the OOM chain run, all kinds: GROW counts, so an arena's
+                                first segment shows as 1), contended (lock_contended) */
     TALC_STATS_JSON,       /**< {"arenas":[{...}], "reserve":{...}} */
     TALC_STATS_PROMETHEUS, /**< text exposition format 0.0.4, arena name as a label */
 } talc_stats_format_t;
