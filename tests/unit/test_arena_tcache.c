@@ -565,7 +565,12 @@ static void *late_worker(void *arg)
 
 Test(arena_tcache, a_cache_made_in_the_last_destructor_round_is_not_lost)
 {
-    enum { N = 64 };
+    /* Each thread is joined before the next starts, but a joined thread may still exist for a
+     * while (under qemu-user on a busy machine the host threads linger: 32 of 64 caches were
+     * still waiting in one CI run, the bound being N / 2), and a look finds it alive: its
+     * cache waits for the next look, at half as many again. So many threads and a bound that
+     * a cache per thread breaks by far. */
+    enum { N = 256 };
     if (!LAST_ROUND_RUNS)
         cr_skip_test("ThreadSanitizer cannot run code in the last destructor round");
     late_arena = tc_arena("late", 1, TALC_TCACHE_ON);
@@ -581,7 +586,7 @@ Test(arena_tcache, a_cache_made_in_the_last_destructor_round_is_not_lost)
     /* each such thread's fill left one block in its cache: a bounded number of them are
      * still waiting to be found, not one per thread */
     size_t left = tc_cached(late_arena) - mine;
-    cr_assert_lt(left, N / 2, "%zu cached blocks of %u exited threads", left, (unsigned)N);
+    cr_assert_lt(left, N / 4, "%zu cached blocks of %u exited threads", left, (unsigned)N);
 #else
     (void)mine;
 #endif
