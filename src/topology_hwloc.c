@@ -27,12 +27,13 @@
  * call hwloc by name, so none is used: their three loops are written out below.
  *
  * Facts taken: each PU's core (its Core ancestor's cpuset), its data and unified caches of
- * levels 1..4 (ancestors for which hwloc_obj_type_is_dcache holds) and the L1d line size. PUs the process may not run on are included
- * (HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED), so that the answer matches sysfs in a cpuset or
- * under taskset; the probe never changes the thread's binding (TALC_HWLOC_FLAGS). A topology
- * in which no PU below ncpus has a core is no answer (-1): hwloc's Linux backend found no
- * sysfs topology, and without the x86 backend (which needs to rebind) it lists bare PUs. Where hwloc knows nothing (qemu-user on a host without /sys cache info finds
- * no caches) the fields stay NONE and topology.c falls back.
+ * levels 1..4 (ancestors for which hwloc_obj_type_is_dcache holds) and the L1d line size. PUs
+ * the process may not run on are included (HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED), so that
+ * the answer matches sysfs in a cpuset or under taskset; the probe never changes the thread's
+ * binding (TALC_HWLOC_FLAGS). A topology in which no PU below ncpus has a core is no answer
+ * (-1): hwloc's Linux backend found no sysfs topology, and without the x86 backend (which
+ * needs to rebind) it lists bare PUs. Where hwloc knows nothing (qemu-user on a host without
+ * /sys cache info finds no caches) the fields stay NONE and topology.c falls back.
  */
 #define _GNU_SOURCE
 #include "topology.h"

@@ -5,8 +5,9 @@
  * initialising, and checks what every thread then gets: blocks from the bootstrap heap, that
  * free/realloc/malloc_usable_size recognise them, that a request too large for the bootstrap
  * heap and its overflow waits until READY instead of failing (and one the overflow holds, or
- * mallinfo2 and malloc_trim, do not wait), that a child forked meanwhile does not wait, and that after READY bootstrap blocks are freed
- * and moved into arenas correctly, and that a fault in the bootstrap heap reaches a handler
+ * mallinfo2 and malloc_trim, do not wait), that a child forked meanwhile does not wait, and
+ * that after READY bootstrap blocks are freed and moved into arenas correctly, and that a
+ * fault in the bootstrap heap reaches a handler
  * that longjmps with the heap's lock free. Before that, it checks what the real start-up left
  * resident in the bootstrap buffer (mincore): the heap's control block and live blocks, and of
  * each free chunk only the pages of its links and footer (talc_boot_trim). Linked with
