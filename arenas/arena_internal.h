@@ -334,7 +334,6 @@ static inline void talc_stripe_unlock_freed(talc_stripe_t *s)
 
 /* ---- Fatal path (arenas/fatal.c) ----------------------------------------------------------*/
 
-void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx);
 /* A stripe heap's fatal hook (ctx = the stripe): the report waits until the thread releases
  * the stripe lock (fatal.c). */
 void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx);

@@ -104,12 +104,6 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
     talc_fatal_default(&info);
 }
 
-void talc_fatal_heap_handler(const talc_fault_info_t *info, void *ctx)
-{
-    (void)ctx;
-    talc_fatal_report(info->fault, info->heap_name, info->address, info->what);
-}
-
 /* A fault a stripe's heap reported while this thread held the stripe lock, waiting for the
  * release (talc_mutex_defer), and how many came in that critical section. One thread-local
  * object: each costs a load-time relocation. */
