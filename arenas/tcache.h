@@ -186,7 +186,7 @@ static inline size_t talc_tc_class_size(const talc_arena_t *a, unsigned k)
 static inline void talc_tc_set_slack(void *p, size_t slack)
 {
     uint16_t *f = (uint16_t *)(void *)((char *)p - TALC_HDR + TALC_SLACK_BYTE);
-    __atomic_store_n(f, (uint16_t)slack, __ATOMIC_RELAXED);
+    __atomic_store_n(f, talc_slack_field(slack), __ATOMIC_RELAXED);
 }
 
 /* The whole header of block p (p 8-byte aligned), read while the heap may flip its flags byte

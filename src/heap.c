@@ -290,9 +290,10 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
     uint64_t w = talc_hdr(c);
     size_t s = talc_hsize(w);
     if (TALC_UNLIKELY(!talc_hused(w))) {
-        bool plausible = talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span &&
-                         !(s & h->qmask) && talc_chunk_in_span(h, c, s) &&
-                         talc_footer(c + s) == s;
+        bool plausible = w == TALC_MERGED_WORD ||
+                         (talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span &&
+                          !(s & h->qmask) && talc_chunk_in_span(h, c, s) &&
+                          talc_footer(c + s) == s);
         talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
                         plausible ? "block is already free" : "pointer is not a live block");
         return NULL;
@@ -320,8 +321,8 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     size_t merged = 0;
     if (w & TALC_F_PREV_FREE) {
         size_t ps = talc_footer(c);
-        talc_set_hdr(c, 0); /* the old header is now inside a free chunk: a second free of
-                               this pointer must not find it looking allocated */
+        talc_set_hdr(c, TALC_MERGED_WORD); /* now inside a free chunk: a second free of
+                                              this pointer must find it freed */
         c -= ps;
         talc_bin_unlink_raw(h, c);
         s += ps;

@@ -92,13 +92,23 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
     return NULL;
 }
 
+/* Largest alignment tried. On 64-bit targets a chunk never reaches 2^48, and no user address
+ * but 0 is aligned above that, so larger ones fail before the OOM hook. On 32-bit targets
+ * every power of two is tried: a span of up to 2 GiB may hold the address 2^31 (the fit test
+ * is overflow-safe for any alignment). */
+#if UINTPTR_MAX > 0xffffffffu
+#define TALC_MAX_ALIGN TALC_MAX_CHUNK
+#else
+#define TALC_MAX_ALIGN ((SIZE_MAX >> 1) + 1u)
+#endif
+
 void *talc_heap_alloc_aligned(talc_heap_t *h, size_t n, size_t a)
 {
     if (a <= h->quantum && a != 0 && (a & (a - 1)) == 0)
         return talc_heap_alloc(h, n);
     TALC_ENTER(h, false, NULL);
     void *p = NULL;
-    if (a != 0 && (a & (a - 1)) == 0 && n <= TALC_MAX_REQUEST && a <= TALC_MAX_CHUNK) {
+    if (a != 0 && (a & (a - 1)) == 0 && n <= TALC_MAX_REQUEST && a <= TALC_MAX_ALIGN) {
         size_t s = talc_req_size(h, n), pad = 0;
         char *c = talc_heap_take_aligned(h, s, a, &pad);
         if (!c)

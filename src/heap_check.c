@@ -2,7 +2,11 @@
  *
  * talc_heap_check walks every span chunk by chunk (I1–I4), then every bin list (I5, I6), then
  * compares what it counted with the counters (I7). It reads only; it never calls the fatal
- * handler, so tests can run it after every operation and on purposely damaged heaps.
+ * handler, so tests can run it after every operation and on purposely damaged heaps. It never
+ * follows a link it has not checked first: a free-list node must lie inside a span and look
+ * like a free chunk there (header, footer, PREV_FREE above it) before its links are read, so
+ * a damaged link is a return code, not a fault in the checker. A node forged in a live block
+ * with all three words consistent is not told from a real one.
  *
  * Concurrency: single-threaded per heap (talc/heap.h); it must not overlap other calls.
  */
@@ -19,12 +23,45 @@ typedef struct talc_tally {
         return (code);                                                                        \
     } while (0)
 
+/* The span holding [p, p + n), or NULL. *hint is tried first and updated: nodes of one list
+ * and a chunk's back link are mostly in one span. */
+static const struct talc_span *talc_check_span_of(const struct talc_heap *h, const void *p,
+                                                  size_t n, const struct talc_span **hint)
+{
+    uintptr_t a = (uintptr_t)p;
+    const struct talc_span *s = *hint;
+    for (const struct talc_span *next = h->spans;; s = next, next = next->next) {
+        if (s && a >= (uintptr_t)s->first && a <= (uintptr_t)s->fence
+            && (uintptr_t)s->fence - a >= n) {
+            *hint = s;
+            return s;
+        }
+        if (!next)
+            return NULL;
+    }
+}
+
+/* Whether c looks like a free chunk start inside span s: aligned, free header of a sane size,
+ * its footer, and PREV_FREE on the chunk above. Reads only inside s. */
+static bool talc_check_free_at(const struct talc_heap *h, const struct talc_span *s,
+                               const char *c)
+{
+    if (((uintptr_t)c + TALC_HDR) & h->qmask || (size_t)(s->fence - c) < h->min_chunk)
+        return false;
+    uint64_t w = talc_hdr(c);
+    size_t sz = talc_hsize(w);
+    if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) ||
+        sz < h->min_chunk || (sz & h->qmask) || sz > (size_t)(s->fence - c))
+        return false;
+    return talc_footer(c + sz) == sz && (talc_hdr(c + sz) & TALC_F_PREV_FREE) != 0;
+}
+
 /* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
 static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s, const char *c,
                             uint64_t w, bool prev_free, const void **where)
 {
     size_t sz = talc_hsize(w);
-    if (sz < h->min_chunk || (sz & h->qmask))
+    if (!talc_hsize_fits(w) || sz < h->min_chunk || (sz & h->qmask))
         TALC_FAIL(TALC_CHECK_CHUNK_SIZE, c);
     if (sz > (size_t)(s->fence - c))
         TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, c);
@@ -40,7 +77,8 @@ static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s
     }
     if (prev_free)
         TALC_FAIL(TALC_CHECK_ADJACENT_FREE, c);
-    if (talc_footer(c + sz) != sz || (w >> TALC_SIZE_BITS) != 0)
+    if (*(const talc_word_t *)(const void *)(c + sz - TALC_HDR) != (uint64_t)sz ||
+        (w >> TALC_SIZE_BITS) != 0)
         TALC_FAIL(TALC_CHECK_FOOTER, c);
     return 0;
 }
@@ -79,9 +117,10 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
     return 0;
 }
 
-/* Walk bin b's list; at most `budget` nodes (a cycle or a foreign node fails). */
+/* Walk bin b's list; at most `budget` nodes (a cycle or a foreign node fails). Each node is
+ * checked to be a free chunk inside a span before its links are read. */
 static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
-                          const void **where)
+                          const struct talc_span **hint, const void **where)
 {
     talc_free_t *const *slot = &h->bins[b];
     bool bit = (h->bitmap[b >> 6] >> (b & 63u)) & 1u;
@@ -90,9 +129,12 @@ static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
     for (const talc_free_t *f = h->bins[b]; f; f = f->next) {
         if ((*budget)-- == 0)
             TALC_FAIL(TALC_CHECK_LINKS, f);
+        const struct talc_span *s = talc_check_span_of(h, f, sizeof *f, hint);
+        if (!s || !talc_check_free_at(h, s, (const char *)f))
+            TALC_FAIL(TALC_CHECK_LINKS, f);
         if (f->pprev != slot)
             TALC_FAIL(TALC_CHECK_LINKS, f);
-        if (talc_hused(f->hdr) || talc_bin_of(talc_hsize(f->hdr)) != b)
+        if (talc_bin_of(talc_hsize(f->hdr)) != b)
             TALC_FAIL(TALC_CHECK_BIN, f);
         slot = &f->next;
     }
@@ -101,9 +143,10 @@ static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
 
 static int talc_check_bins(const struct talc_heap *h, size_t free_chunks, const void **where)
 {
+    const struct talc_span *hint = h->spans;
     size_t budget = free_chunks;
     for (unsigned b = 0; b < TALC_NBINS; b++) {
-        int rc = talc_check_bin(h, b, &budget, where);
+        int rc = talc_check_bin(h, b, &budget, &hint, where);
         if (rc)
             return rc;
     }
@@ -112,6 +155,8 @@ static int talc_check_bins(const struct talc_heap *h, size_t free_chunks, const 
     for (unsigned w = 0; w < TALC_BM_WORDS; w++)
         if (((h->summary >> w) & 1u) != (h->bitmap[w] != 0))
             TALC_FAIL(TALC_CHECK_BITMAP, &h->bitmap[w]);
+    if (TALC_BM_WORDS < 32 && (h->summary >> (TALC_BM_WORDS % 32u)) != 0)
+        TALC_FAIL(TALC_CHECK_BITMAP, &h->summary); /* a bit for a word that does not exist */
     return 0;
 }
 

@@ -129,8 +129,9 @@ struct talc_heap {
     size_t qmask;                 /* q − 1 */
     size_t min_chunk;             /* TALC_MIN_CHUNK rounded up to a multiple of q */
     uint64_t gen;                 /* bumped whenever memory is added (claim, extend) */
-    size_t max_span;              /* largest (fence − first) any span ever had: no chunk is
-                                     larger, so a header claiming more is not ours */
+    size_t max_span;              /* largest (fence − first) of the spans the heap has now:
+                                     no chunk is larger, so a header claiming more is not
+                                     ours (kept by claim, extend, truncate, release) */
     size_t span_min;              /* talc_span_min_size(), computed at init */
     bool held_slack;              /* the owner rewrites allocated chunks' slack bytes and marks
                                      chunks it holds with TALC_SLACK_HELD (talc_heap_hold_slack) */
@@ -255,7 +256,21 @@ TALC_INLINE void talc_cnt_alloc_peak(struct talc_heap *h)
 TALC_INLINE uint64_t talc_hdr(const char *c) { return *(const talc_word_t *)(const void *)c; }
 TALC_INLINE void talc_set_hdr(char *c, uint64_t w) { *(talc_word_t *)(void *)c = w; }
 TALC_INLINE size_t talc_hsize(uint64_t w) { return (size_t)(w & TALC_SIZE_MASK); }
-TALC_INLINE size_t talc_hslack(uint64_t w) { return (size_t)(w >> TALC_SLACK_SHIFT); }
+/* An allocated header stores its slack XORed with this key, so a header's top two bytes are
+ * 0xfff0 for a slack of 0: the eight bytes a pointer into the middle of a block finds are user
+ * data, most often a small number (top bytes 0), whose slack then reads as 65520 and fails
+ * every check "slack fits the chunk" (the thread cache's free reads nothing else). A free
+ * header keeps its top bytes 0. */
+#define TALC_SLACK_KEY 0xfff0u
+TALC_INLINE size_t talc_hslack(uint64_t w)
+{
+    return (size_t)((unsigned)(w >> TALC_SLACK_SHIFT) ^ TALC_SLACK_KEY);
+}
+/* The 16-bit field that stores `slack` (talc_hslack's inverse). */
+TALC_INLINE uint16_t talc_slack_field(size_t slack)
+{
+    return (uint16_t)((unsigned)slack ^ TALC_SLACK_KEY);
+}
 TALC_INLINE bool talc_hused(uint64_t w) { return (w & TALC_F_USED) != 0; }
 /* Whether the size field fits a size_t, which talc_hsize would otherwise truncate: always on
  * 64-bit targets; on 32-bit ones only a header the engine wrote is sure to (a header read at
@@ -271,7 +286,8 @@ TALC_INLINE bool talc_hsize_fits(uint64_t w)
 }
 TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_free)
 {
-    return (uint64_t)size | ((uint64_t)slack << TALC_SLACK_SHIFT) | TALC_F_USED | prev_free;
+    return (uint64_t)size | ((uint64_t)talc_slack_field(slack) << TALC_SLACK_SHIFT) |
+           TALC_F_USED | prev_free;
 }
 /* A neighbour's flags byte. An allocated chunk the engine does not own in the current call
  * (the chunk above the one being freed, carved or resized) may sit in an arena thread cache,
@@ -294,6 +310,11 @@ _Static_assert(TALC_SLACK_SHIFT == 48, "slack is the header's top two bytes");
  * with it, so a second free of such a chunk is recognised. */
 #define TALC_SLACK_HELD ((size_t)0xffff)
 _Static_assert(2 * TALC_MAX_QUANTUM + TALC_MIN_CHUNK < TALC_SLACK_HELD, "HELD is no real slack");
+
+/* What a block's header becomes when the block merges into a free chunk below it (free), or
+ * slides down (realloc): no header has it (a free header has no slack bits, an allocated one
+ * has USED), so a second free of that pointer is told from a wild one while the word lasts. */
+#define TALC_MERGED_WORD ((uint64_t)0x6d72 << TALC_SLACK_SHIFT)
 
 /* Switch h to held-slack mode (arenas only, at creation, before any allocation): the owner
  * may rewrite the slack bytes of allocated chunks without the heap's lock and mark chunks it

@@ -107,7 +107,17 @@ size_t talc_locked_usable_size(talc_locked_heap_t *lh, const void *ptr)
 
 talc_span_t *talc_locked_claim(talc_locked_heap_t *lh, void *base, size_t size)
 {
-    talc_span_t *s = talc_heap_claim(talc_locked_acquire(lh), base, size);
+    talc_heap_t *h = talc_locked_acquire(lh);
+#if TALC_DEBUG >= 1
+    /* The engine checks its own control block; the lock part in front of it is ours. */
+    uintptr_t b = (uintptr_t)base, l = (uintptr_t)lh;
+    if (base && b < l + talc_locked_heap_footprint() && l - b < size) {
+        talc_heap_fault(h, TALC_FAULT_BAD_SPAN, base, "claimed range overlaps the locked heap");
+        talc_locked_release(lh);
+        return NULL;
+    }
+#endif
+    talc_span_t *s = talc_heap_claim(h, base, size);
     talc_locked_release(lh);
     return s;
 }

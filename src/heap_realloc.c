@@ -131,9 +131,9 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     talc_cnt_peak(h);
     talc_bin_unlink(h, lo, ps);
     size_t total = ps + talc_absorb_above(h, c, cs);
-    /* When the chunk below is at least as large, the copy stops below c's header: cleared,
-     * a second free of the old pointer is reported instead of finding a live block. */
-    talc_set_hdr(c, 0);
+    /* When the chunk below is at least as large, the copy stops below c's header: marked,
+     * a second free of the old pointer is reported as such instead of finding a live block. */
+    talc_set_hdr(c, TALC_MERGED_WORD);
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n);

@@ -136,6 +136,21 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
     return s;
 }
 
+/* After a span of `gone` bytes (fence − first) shrank or left: if it was the largest, the
+ * largest left, so that a shrink's "memory is scarce" test and the size bound on headers
+ * follow the spans the heap has now. Stops at the first span as large as before (the usual
+ * case where spans are of one size). */
+static void talc_max_span_refresh(struct talc_heap *h, size_t gone)
+{
+    if (gone < h->max_span)
+        return;
+    size_t m = 0;
+    for (const struct talc_span *s = h->spans; s && m < gone; s = s->next)
+        if ((size_t)(s->fence - s->first) > m)
+            m = (size_t)(s->fence - s->first);
+    h->max_span = m;
+}
+
 /* Move the fence of s to nf (nf + HDR is the new end), keeping the top free chunk honest. */
 static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, uint64_t pf)
 {
@@ -149,9 +164,12 @@ static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, u
         TALC_CHUNKS(h, -= (size_t)(s->fence - nf));
         TALC_CNT(h, managed_bytes, -= (size_t)(s->fence - nf));
     }
+    size_t was = (size_t)(s->fence - s->first);
     s->fence = nf;
     if ((size_t)(nf - s->first) > h->max_span)
         h->max_span = (size_t)(nf - s->first);
+    else
+        talc_max_span_refresh(h, was);
 }
 
 void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
@@ -244,6 +262,7 @@ int talc_span_release(talc_heap_t *h, talc_span_t *s)
             TALC_CHUNKS(h, -= (size_t)(s->fence - s->first));
             TALC_CNT(h, managed_bytes, -= talc_addr_diff(s->fence + TALC_HDR, s->base));
             s->magic = 0;
+            talc_max_span_refresh(h, (size_t)(s->fence - s->first));
             rc = 0;
         }
     }

@@ -145,8 +145,9 @@ TALC_API talc_span_t *talc_heap_first_span(const talc_heap_t *heap) TALC_NONNULL
 TALC_API void *talc_heap_alloc(talc_heap_t *heap, size_t size) TALC_MALLOC_ATTR TALC_NONNULL(1);
 
 /** As talc_heap_alloc with alignment `align` (any power of two; smaller than TALC_MIN_ALIGN
- *  means TALC_MIN_ALIGN). Returns NULL if align is 0 or not a power of two, or as alloc,
- *  except that near OOM the search is bounded: O(1) when a chunk of size + align is free
+ *  means TALC_MIN_ALIGN; on 64-bit targets one above 2^47 fails at once, as no user address
+ *  has it). Returns NULL if align is 0 or not a power of two, or as alloc, except that near
+ *  OOM the search is bounded: O(1) when a chunk of size + align + a minimum chunk is free
  *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN, an internal knob) smaller
  *  free chunks, largest bins first, are tested for an aligned fit where they lie, so NULL is
  *  possible while a fit exists further on in a fragmented heap. */
@@ -154,9 +155,13 @@ TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size, size_t al
     TALC_MALLOC_ATTR TALC_NONNULL(1);
 
 /** Free a block from this heap. NULL is a no-op. A pointer this heap did not return, or a
- *  block already freed, goes to the fatal handler (detected from the chunk header; a wild
- *  pointer into foreign memory cannot always be recognised — the arena layer checks ownership
- *  first). Cost O(1). */
+ *  block already freed, goes to the fatal handler, detected from the chunk header (and the
+ *  header above it) alone. So it is a best effort: a pointer into foreign memory, another
+ *  heap's block, or the middle of a block whose words happen to look like a header can pass.
+ *  Only debug builds (TALC_DEBUG >= 1) also check that the chunk lies in one of this heap's
+ *  spans; the arena layer checks ownership in its owner map first. A second free reads as
+ *  TALC_FAULT_DOUBLE_FREE, or TALC_FAULT_BAD_POINTER once the freed memory was reused.
+ *  Cost O(1). */
 TALC_API void talc_heap_free(talc_heap_t *heap, void *ptr) TALC_NONNULL(1);
 
 /** Resize a block, keeping its contents up to min(old, new) bytes.

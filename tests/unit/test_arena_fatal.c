@@ -203,6 +203,60 @@ Test(arena_fatal, pointer_into_a_block_names_the_arena)
     talc_set_fatal_handler(NULL, NULL);
 }
 
+/* free(o->data) instead of free(o), where the word in front of data holds a small number:
+ * eight bytes of user data that read as an allocated chunk's header of a plausible size. The
+ * thread cache's free reads that header alone; the slack bits it stores encoded make them
+ * fail (found 2026-12-05: the cache took the pointer, wrote its mark into o->len, and gave the
+ * memory out again while o lived). With and without a thread cache, for the sizes such a
+ * number could claim. */
+static void interior_free(talc_tcache_mode_t mode, const char *name)
+{
+    install();
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.thread_cache = mode;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static const size_t lens[] = {49, 50, 157, 1417, 4001}; /* odd: "allocated" headers */
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t len = lens[k];
+        struct obj {
+            size_t refs, len;
+            unsigned char data[4096];
+        } *o = talc_arena_malloc(a, sizeof *o);
+        cr_assert_not_null(o);
+        o->refs = 1;
+        o->len = len;
+        memset(o->data, 'x', sizeof o->data);
+        int before = rec.calls;
+        talc_free(o->data);
+        cr_assert_eq(rec.calls, before + 1, "len %zu: the free is reported", len);
+        cr_assert_eq(rec.fault, TALC_FAULT_BAD_POINTER, "fault %d (%s)", rec.fault, rec.what);
+        cr_assert_str_eq(rec.arena, name);
+        cr_assert_eq(rec.addr, o->data);
+        cr_assert_eq(o->len, len, "the object is not written");
+        void *q[4];
+        for (int i = 0; i < 4; i++) {
+            q[i] = talc_arena_malloc(a, len);
+            cr_assert(q[i] != (void *)o->data, "the live object's memory given out");
+        }
+        for (int i = 0; i < 4; i++)
+            talc_free(q[i]);
+        talc_free(o);
+    }
+    talc_thread_cache_flush();
+    test_assert_empty(a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_fatal, free_of_a_member_is_reported_with_a_thread_cache)
+{
+    interior_free(TALC_TCACHE_ON, "member-tc");
+}
+
+Test(arena_fatal, free_of_a_member_is_reported_without_a_thread_cache)
+{
+    interior_free(TALC_TCACHE_OFF, "member");
+}
+
 /* Pointers whose "header" would send the heap outside the block's segment: the segment's
  * first byte (its header would lie below the segment), and a pointer into a block behind
  * eight bytes that claim a live chunk as large as the whole span (its end, and the header

@@ -2,7 +2,9 @@
  * TALC_MIN_ALIGN, invalid alignments (0, not a power of two), alignments too large to ever
  * fit (2^40, SIZE_MAX/2+1), 1 MiB alignment in a big heap, padding given back, many
  * high-alignment requests, and near OOM: finding the only aligned fit, and finding a larger
- * hole's fit past more small holes than the scan looks at. */
+ * hole's fit past more small holes than the scan looks at; on 32-bit targets, alignment 2^31
+ * served from a span that holds that address. */
+#define _DEFAULT_SOURCE /* MAP_FIXED_NOREPLACE */
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -295,3 +297,32 @@ Test(heap_aligned, mixed_with_plain_allocations_and_frees)
     HEAP_OK(h);
     cr_assert_eq(test_walk(h).free, 1);
 }
+
+#if UINTPTR_MAX <= 0xffffffffu
+#include <sys/mman.h>
+
+/* On a 32-bit target the top alignment, 2^31, is a real one: a span holding the address 2^31
+ * serves it (it used to be refused as larger than the largest chunk). */
+Test(heap_aligned, the_top_alignment_on_32_bit)
+{
+    size_t len = 2u << 20;
+    void *want = (void *)(uintptr_t)(0x80000000u - (1u << 20));
+    void *m = mmap(want, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == MAP_FAILED || m != want) {
+        if (m != MAP_FAILED)
+            munmap(m, len);
+        cr_skip_test("the 2 MiB around 0x80000000 are taken in this process");
+    }
+    talc_heap_opts_t o = test_opts("top-align");
+    talc_heap_t *h = test_heap(8192, &o);
+    cr_assert_not_null(talc_heap_claim(h, m, len));
+    void *p = talc_heap_alloc_aligned(h, 16, (size_t)1 << 31);
+    cr_assert_eq((uintptr_t)p, (uintptr_t)0x80000000u, "p = %p", p);
+    HEAP_OK(h);
+    talc_heap_free(h, p);
+    HEAP_OK(h);
+    cr_assert_eq(test_faults.count, 0);
+    munmap(m, len);
+}
+#endif

@@ -98,7 +98,7 @@ Test(heap_check, slack_larger_than_the_chunk)
 {
     layout_t L = make_layout(0);
     uint64_t saved = *word(L.c);
-    *word(L.c) = saved | ((uint64_t)0xFFFF << TALC_SLACK_SHIFT);
+    *word(L.c) = talc_used_word(talc_hsize(saved), 0x7fff, saved & TALC_F_PREV_FREE);
     expect_code(&L, TALC_CHECK_CHUNK_SIZE, L.c, "slack > size - header");
     *word(L.c) = saved;
     HEAP_OK(L.h);
@@ -262,28 +262,83 @@ Test(heap_check, back_link_wrong)
     HEAP_OK(L.h);
 }
 
+/* Two free chunks of one size in one bin, each between allocated guards: the list's head
+ * and its successor, which is the tail. free_pair_done gives the guards back. */
+typedef struct free_pair {
+    talc_free_t *head, *tail;
+    void *g1, *g2;
+} free_pair_t;
+
+static free_pair_t free_pair(layout_t *L)
+{
+    free_pair_t fp;
+    void *x = talc_heap_alloc(L->h, 500);
+    fp.g1 = talc_heap_alloc(L->h, 300); /* too big for the holes b and d */
+    void *y = talc_heap_alloc(L->h, 500);
+    fp.g2 = talc_heap_alloc(L->h, 300);
+    talc_heap_free(L->h, x);
+    talc_heap_free(L->h, y);
+    HEAP_OK(L->h);
+    talc_free_t *fy = (talc_free_t *)(void *)chunk(y), *fx = (talc_free_t *)(void *)chunk(x);
+    /* Whatever the order, one is the head and the other its successor at the tail. */
+    fp.head = fy->next == fx ? fy : fx;
+    fp.tail = fp.head == fy ? fx : fy;
+    cr_assert_eq(fp.head->next, fp.tail, "x and y share a bin");
+    cr_assert_null(fp.tail->next);
+    return fp;
+}
+
+static void free_pair_done(layout_t *L, free_pair_t *fp)
+{
+    HEAP_OK(L->h);
+    talc_heap_free(L->h, fp->g1);
+    talc_heap_free(L->h, fp->g2);
+    HEAP_OK(L->h);
+}
+
 Test(heap_check, list_cycle)
 {
     layout_t L = make_layout(0);
-    /* Two chunks of the same size in one bin, then a cycle between them. */
-    void *x = talc_heap_alloc(L.h, 500);
-    void *g1 = talc_heap_alloc(L.h, 300); /* too big for the holes b and d */
-    void *y = talc_heap_alloc(L.h, 500);
-    void *g2 = talc_heap_alloc(L.h, 300);
-    talc_heap_free(L.h, x);
-    talc_heap_free(L.h, y);
-    HEAP_OK(L.h);
-    talc_free_t *fy = (talc_free_t *)(void *)chunk(y), *fx = (talc_free_t *)(void *)chunk(x);
-    /* Whatever the order, one is the head and the other its successor at the tail. */
-    talc_free_t *head = fy->next == fx ? fy : fx, *tail = head == fy ? fx : fy;
-    cr_assert_eq(head->next, tail, "x and y share a bin");
-    cr_assert_null(tail->next);
-    tail->next = head;
+    free_pair_t fp = free_pair(&L);
+    fp.tail->next = fp.head;
     expect_code(&L, TALC_CHECK_LINKS, ANY_WHERE, "cycle in a bin list");
-    tail->next = NULL;
+    fp.tail->next = NULL;
+    free_pair_done(&L, &fp);
+}
+
+/* A use after free that writes over a free chunk's link: the checker reports the link
+ * instead of following it. */
+Test(heap_check, damaged_link_is_reported_not_followed)
+{
+    layout_t L = make_layout(0);
+    free_pair_t fp = free_pair(&L);
+    /* outside every span, the fence, off the quantum, a used chunk */
+    const uintptr_t wild[] = {0x10, (uintptr_t)L.span->fence, (uintptr_t)L.c + 1,
+                              (uintptr_t)L.c};
+    for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+        fp.head->next = (talc_free_t *)wild[i];
+        expect_code(&L, TALC_CHECK_LINKS, (const void *)wild[i], "a wild next link");
+    }
+    fp.head->next = fp.tail;
+    free_pair_done(&L, &fp);
+}
+
+/* A node inside a live block linked in place of a free chunk (its header copied, as a stale
+ * pointer's write could leave it): the node has no footer, so it is no free chunk. */
+Test(heap_check, a_live_block_in_a_list_is_reported)
+{
+    layout_t L = make_layout(0);
+    void *live = talc_heap_alloc(L.h, 600);
+    cr_assert_not_null(live);
+    talc_free_t *real = (talc_free_t *)(void *)L.d;
+    talc_free_t *fake = (talc_free_t *)(void *)((char *)live + TALC_HDR); /* on the quantum */
+    *fake = *real;
+    *real->pprev = fake;
+    cr_assert_null(real->next, "d is alone in its bin");
+    expect_code(&L, TALC_CHECK_LINKS, fake, "a node in a live block");
+    *real->pprev = real;
     HEAP_OK(L.h);
-    talc_heap_free(L.h, g1);
-    talc_heap_free(L.h, g2);
+    talc_heap_free(L.h, live);
     HEAP_OK(L.h);
 }
 
@@ -324,6 +379,39 @@ Test(heap_check, summary_bit_wrong)
     L.h->summary |= (uint32_t)1 << w;
     expect_code(&L, TALC_CHECK_BITMAP, &L.h->bitmap[w], "summary bit for an empty word");
     L.h->summary = saved;
+    HEAP_OK(L.h);
+}
+
+Test(heap_check, summary_bit_for_a_word_that_does_not_exist)
+{
+    if (TALC_BM_WORDS >= 32)
+        cr_skip_test("the summary has no spare bits in this configuration");
+    layout_t L = make_layout(0);
+    uint32_t saved = L.h->summary;
+    L.h->summary |= (uint32_t)1 << (TALC_BM_WORDS % 32u);
+    expect_code(&L, TALC_CHECK_BITMAP, &L.h->summary, "summary bit above the bitmap");
+    L.h->summary = saved;
+    HEAP_OK(L.h);
+}
+
+/* Size bits a 32-bit size_t cannot hold: the free path refuses such a header, and so must the
+ * checker (it used to truncate them away there). 64-bit targets see a chunk past the fence. */
+Test(heap_check, size_bits_above_size_t)
+{
+    layout_t L = make_layout(0);
+    uint64_t saved = *word(L.c);
+    *word(L.c) = saved | ((uint64_t)1 << 40);
+    expect_code(&L, SIZE_MAX > 0xffffffffu ? TALC_CHECK_SPAN_BOUNDS : TALC_CHECK_CHUNK_SIZE,
+                L.c, "size bit 40");
+    *word(L.c) = saved;
+    saved = *word(L.b);
+    size_t bs = talc_hsize(saved);
+    uint64_t foot = *word(L.b + bs - TALC_HDR);
+    *word(L.b) = saved | ((uint64_t)1 << 40);
+    *word(L.b + bs - TALC_HDR) = foot | ((uint64_t)1 << 40);
+    cr_assert_neq(talc_heap_check(L.h, NULL), 0, "a free chunk with size bit 40");
+    *word(L.b) = saved;
+    *word(L.b + bs - TALC_HDR) = foot;
     HEAP_OK(L.h);
 }
 

@@ -477,3 +477,32 @@ Test(heap_locked, realloc_shrinks_in_place_when_memory_is_scarce)
     talc_locked_free(lh, a);
     locked_check(lh);
 }
+
+#if TALC_DEBUG >= 1
+/* A debug build refuses a claim over any part of the locked heap's control block, the lock in
+ * front of the engine's part included (found 2026-12-05: a claim over the lock ops was taken,
+ * and its fence header overwrote the unlock function). */
+Test(heap_locked, debug_builds_refuse_a_claim_over_the_lock)
+{
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("locked-overlap");
+    count_lock_t cl;
+    cl_init(&cl);
+    talc_lock_ops_t ops = cl_ops(&cl);
+    size_t fp = talc_locked_heap_footprint();
+    unsigned char *mem = test_buffer(fp + 64 * 1024), *at = mem + 32 * 1024;
+    talc_locked_heap_t *lh = talc_locked_heap_init(at, fp, &o, &ops);
+    cr_assert_not_null(lh);
+    /* ends 16 bytes into the block: over the lock ops only */
+    cr_assert_null(talc_locked_claim(lh, mem, 32 * 1024 + 16), "over the lock");
+    cr_assert_eq(test_faults.count, 1);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_BAD_SPAN);
+    cr_assert_eq(atomic_load(&cl.locks), atomic_load(&cl.unlocks), "the lock was released");
+    cr_assert_not_null(talc_locked_claim(lh, mem, 32 * 1024), "right below the block");
+    cr_assert_eq(test_faults.count, 1);
+    void *p = talc_locked_alloc(lh, 16);
+    cr_assert_not_null(p);
+    talc_locked_free(lh, p);
+    locked_check(lh);
+}
+#endif

@@ -243,7 +243,7 @@ Test(heap_realloc, free_of_the_old_pointer_after_sliding_down_is_reported)
     expect_prefix(q, 1016, 32);
     talc_heap_free(h, t.p); /* the old pointer, a second time (the new block's tail unwritten) */
     cr_assert_eq(test_faults.count, 1, "the stale free is reported");
-    cr_assert_eq(test_faults.first.fault, TALC_FAULT_BAD_POINTER);
+    cr_assert_eq(test_faults.first.fault, TALC_FAULT_DOUBLE_FREE, "a block already freed");
     cr_assert_eq(test_faults.first.address, t.p);
     HEAP_OK(h);
     expect_prefix(q, 1016, 32);
@@ -354,6 +354,32 @@ Test(heap_realloc, shrink_stays_in_place_while_memory_is_plentiful)
     cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 500), sc.a);
     expect_prefix(sc.a, 500, 77);
     HEAP_OK(sc.h);
+}
+
+/* "The largest span" is the largest the heap has now: a span that was released, or cut
+ * down, no longer makes a mostly free heap look scarce. */
+Test(heap_realloc, a_span_that_left_does_not_make_memory_scarce)
+{
+    for (int truncate = 0; truncate <= 1; truncate++) {
+        scarce_t sc = scarce_heap(false);
+        for (size_t i = 0; i < sc.nrest; i++)
+            talc_heap_free(sc.h, sc.rest[i]);
+        void *hole = talc_heap_alloc(sc.h, 2000), *guard = talc_heap_alloc(sc.h, 16);
+        cr_assert(hole && guard);
+        talc_heap_free(sc.h, hole); /* a small chunk a moving shrink would take */
+        size_t big = 1u << 20;
+        talc_span_t *s = talc_heap_claim(sc.h, test_buffer(big), big);
+        cr_assert_not_null(s);
+        if (truncate)
+            cr_assert_not_null(talc_span_truncate(sc.h, s, NULL), "cut to nothing");
+        else
+            cr_assert_eq(talc_span_release(sc.h, s), 0);
+        cr_assert_eq(talc_heap_realloc(sc.h, sc.a, 500), sc.a, "%s",
+                     truncate ? "after a truncate" : "after a release");
+        expect_prefix(sc.a, 500, 77);
+        talc_heap_free(sc.h, guard);
+        HEAP_OK(sc.h);
+    }
 }
 
 /* ---- resize_in_place ----------------------------------------------------------------------*/
