@@ -41,16 +41,18 @@ const char *talc_arena_name(const talc_arena_t *a) { return a->name; }
 /* ---- Validation ---------------------------------------------------------------------------*/
 
 /* Length of the well-formed UTF-8 character at s (a NUL-terminated string) that is not a
- * control character (C0, DEL, C1), or 0. Overlong forms, surrogates and code points above
- * U+10FFFF are not well-formed. Reads no byte past the string's NUL. */
-static size_t talc_utf8_char(const unsigned char *s)
+ * control character (C0, DEL, C1) and ends within `room` bytes, or 0. Overlong forms,
+ * surrogates and code points above U+10FFFF are not well-formed. Reads no byte past the
+ * string's NUL, nor past s[room - 1]. */
+static size_t talc_utf8_char(const unsigned char *s, size_t room)
 {
     unsigned char c = s[0];
     if (c < 0x80u)
         return c >= 0x20u && c != 0x7fu;
     size_t k = c >= 0xf0u ? 3u : c >= 0xe0u ? 2u : 1u;
-    if (c < 0xc2u || c > 0xf4u)
-        return 0; /* a continuation byte, an overlong lead (C0, C1), or beyond U+10FFFF */
+    if (c < 0xc2u || c > 0xf4u || k >= room)
+        return 0; /* a continuation byte, an overlong lead (C0, C1), beyond U+10FFFF, or a
+                     character that would end past the room */
     uint32_t cp = c & (0x3fu >> k);
     for (size_t j = 1; j <= k; j++) {
         if ((s[j] & 0xc0u) != 0x80u) /* also stops at the NUL */
@@ -70,21 +72,23 @@ static bool talc_name_ok(const char *n)
 {
     if (!n || !n[0])
         return false;
-    /* Stops once past the bound: reads at most TALC_ARENA_NAME_MAX + 4 bytes of a long name. */
-    for (const unsigned char *s = (const unsigned char *)n; *s;) {
-        size_t k = talc_utf8_char(s);
+    /* Reads at most TALC_ARENA_NAME_MAX + 1 bytes of a long name (as talc_arena_find). */
+    size_t at = 0;
+    while (n[at]) {
+        if (at >= TALC_ARENA_NAME_MAX)
+            return false;
+        size_t k = talc_utf8_char((const unsigned char *)n + at, TALC_ARENA_NAME_MAX - at);
         if (k == 0)
             return false;
-        s += k;
-        if ((size_t)(s - (const unsigned char *)n) > TALC_ARENA_NAME_MAX)
-            return false;
+        at += k;
     }
     return true;
 }
 
+/* Every step up to the first END is known; the rest of the array is ignored (arena.h). */
 static bool talc_chain_ok(const talc_oom_step_t *chain)
 {
-    for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX; i++)
+    for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++)
         if ((int)chain[i] < TALC_OOM_STEP_END || chain[i] > TALC_OOM_STEP_ABORT)
             return false;
     return true;

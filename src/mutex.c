@@ -18,6 +18,7 @@
  * (initial-exec TLS: no allocation on first access).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -35,10 +36,14 @@ void talc_mutex_init(talc_mutex_t *m, talc_rank_t rank)
     m->rank = (uint32_t)rank;
 }
 
+/* errno is kept: a wait that returns EAGAIN (the word changed) or EINTR is no error, and
+ * the library's calls promise to leave errno alone on success (arena.h). */
 static void talc_futex(talc_mutex_t *m, int op, uint32_t val)
 {
+    int saved = errno;
     /* The kernel reads the lock word itself; an _Atomic uint32_t has the plain layout. */
     (void)syscall(SYS_futex, (uint32_t *)(void *)&m->state, op, val, NULL, NULL, 0);
+    errno = saved;
 }
 
 void talc_mutex_lock_slow(talc_mutex_t *m)

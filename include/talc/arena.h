@@ -21,7 +21,10 @@
  *                                arena (inside foreach: everything)  blocks
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
- * ENOENT); functions returning int return 0 or a negative errno value and leave errno alone.
+ * ENOENT); on success they may change errno, as C library calls may. Functions returning int
+ * return 0 or a negative errno value and leave errno alone. A thread's first registry read
+ * (find, foreach, create, destroy, statistics, a FALLBACK step) registers it with liburcu-bp,
+ * which aborts the process if it cannot map room for that (address space exhausted).
  * A pointer that no arena owns, passed to talc_free / talc_arena_realloc / talc_usable_size,
  * goes to the fatal handler (talc_set_fatal_handler) with the address; it never reaches a
  * heap. So does one that is not a live block of the arena that owns it. If the handler
@@ -118,7 +121,8 @@ typedef enum talc_tcache_mode {
 typedef struct talc_arena_config {
     const char *name;          /**< required, unique, 1..TALC_ARENA_NAME_MAX bytes of UTF-8
                                     without control characters (it is printed in reports,
-                                    JSON and Prometheus labels); copied */
+                                    JSON and Prometheus labels); copied. Of a longer one no
+                                    more than TALC_ARENA_NAME_MAX + 1 bytes are read */
     talc_source_t source;
     void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership.
                                     Not memory an arena owns (a block from talc_arena_malloc,

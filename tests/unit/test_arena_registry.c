@@ -139,14 +139,23 @@ Test(arena_registry, find_misses)
 
 /* A name with no NUL within TALC_ARENA_NAME_MAX + 1 bytes is not read past them: here they end
  * at a page no access is allowed to (found 2026-12-04: find hashed and compared up to a NUL). */
-Test(arena_registry, find_reads_no_more_of_a_name_than_the_longest_can_have)
+/* TALC_ARENA_NAME_MAX + 1 bytes right below a guard page; *map gets the mapping to unmap. */
+static char *name_before_guard(char **map)
 {
     long page = sysconf(_SC_PAGESIZE);
     char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     cr_assert_neq(m, MAP_FAILED);
     cr_assert_eq(mprotect(m + page, (size_t)page, PROT_NONE), 0);
-    char *name = m + page - (TALC_ARENA_NAME_MAX + 1);
+    *map = m;
+    return m + page - (TALC_ARENA_NAME_MAX + 1);
+}
+
+static void name_guard_done(char *map) { munmap(map, 2 * (size_t)sysconf(_SC_PAGESIZE)); }
+
+Test(arena_registry, find_reads_no_more_of_a_name_than_the_longest_can_have)
+{
+    char *m, *name = name_before_guard(&m);
     memset(name, 'a', TALC_ARENA_NAME_MAX + 1); /* no NUL before the guard page */
     errno = 0;
     cr_assert_null(talc_arena_find(name));
@@ -156,7 +165,25 @@ Test(arena_registry, find_reads_no_more_of_a_name_than_the_longest_can_have)
     talc_arena_t *a = test_arena(name, 1);
     cr_assert_eq(talc_arena_find(name), a);
     cr_assert_eq(talc_arena_destroy(a, 0), 0);
-    munmap(m, 2 * (size_t)page);
+    name_guard_done(m);
+}
+
+/* create reads a long name no further than find does, whatever character ends the bytes it
+ * may read (a 4-byte character's lead byte near the end used to send it 3 bytes further). */
+Test(arena_registry, create_reads_no_more_of_a_name_than_the_longest_can_have)
+{
+    char *m, *name = name_before_guard(&m);
+    for (size_t lead = TALC_ARENA_NAME_MAX - 4; lead <= TALC_ARENA_NAME_MAX; lead++) {
+        memset(name, 'a', TALC_ARENA_NAME_MAX + 1); /* no NUL before the guard page */
+        name[lead] = '\xf0';                        /* U+10000.., 4 bytes */
+        for (size_t j = lead + 1; j <= TALC_ARENA_NAME_MAX; j++)
+            name[j] = '\x90';
+        talc_arena_config_t c = talc_arena_config_default(name);
+        errno = 0;
+        cr_assert_null(talc_arena_create(&c), "lead byte at %zu", lead);
+        cr_assert_eq(errno, EINVAL);
+    }
+    name_guard_done(m);
 }
 
 /* ---- Configuration validation -------------------------------------------------------------*/
@@ -207,6 +234,8 @@ Test(arena_registry, invalid_configs_are_einval)
     c.oom_chain[1] = (talc_oom_step_t)(TALC_OOM_STEP_ABORT + 1);
     expect_einval(&c, "unknown oom step");
     c = talc_arena_config_default("negstep");
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
     c.oom_chain[2] = (talc_oom_step_t)-1;
     expect_einval(&c, "negative oom step");
     c = talc_arena_config_default("fb-empty");
@@ -324,6 +353,7 @@ Test(arena_registry, edge_configs_are_accepted)
     c.oom_chain[0] = TALC_OOM_STEP_GROW;
     c.oom_chain[1] = TALC_OOM_STEP_END;
     c.oom_chain[2] = TALC_OOM_STEP_ABORT; /* ignored: after the end */
+    c.oom_chain[3] = (talc_oom_step_t)42; /* ignored too, not checked */
     talc_arena_t *e = test_arena_cfg(&c);
     void *p = talc_arena_malloc(e, 100);
     cr_assert_not_null(p);

@@ -2,12 +2,18 @@
  * futex sleep and wake path included), trylock, fork-handler (unranked) use, and the lock-rank
  * checker: with TALC_DEBUG >= 1 taking locks out of rank order or releasing a lock not held
  * aborts; without it, neither is checked. A deferred call runs once, after its lock's
- * release. */
+ * release. The futex path keeps the caller's errno (seen through an interposed syscall()). */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -59,6 +65,61 @@ Test(mutex, excludes_under_contention_and_wakes_sleepers)
     /* A holder sleeping 0.2 ms outlasts the spin: some waiter must have marked the word. */
     cr_assert_gt(sleepers_seen, 0, "no waiter ever reached the futex path");
     cr_assert_eq(atomic_load(&shared.state), 0u);
+}
+
+/* syscall() seen by the lock: while `futex_errno` is set, a futex call leaves EAGAIN in errno
+ * whatever it returned, as a wait that found the word changed does. */
+static atomic_bool futex_errno;
+static atomic_uint futex_calls;
+
+long syscall(long n, ...)
+{
+    static long (*real)(long, ...);
+    if (!real)
+        real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    va_list ap;
+    long a[6];
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    long r = real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (n == SYS_futex && atomic_load(&futex_errno)) {
+        atomic_fetch_add(&futex_calls, 1);
+        errno = EAGAIN;
+    }
+    return r;
+}
+
+static talc_mutex_t errno_lock = TALC_MUTEX_INIT(TALC_RANK_STRIPE);
+
+static void *errno_waiter(void *arg)
+{
+    errno = 4242;
+    talc_mutex_lock(&errno_lock); /* sleeps: the main thread holds it */
+    *(int *)arg = errno;
+    talc_mutex_unlock(&errno_lock);
+    return NULL;
+}
+
+/* A futex wait returning EAGAIN or EINTR is no error: a lock taken, or released, leaves errno
+ * as it was (found 2026-12-05: talc_arena_destroy returned 0 with errno EAGAIN). */
+Test(mutex, the_futex_path_keeps_errno)
+{
+    int seen = 0;
+    pthread_t t;
+    talc_mutex_lock(&errno_lock);
+    atomic_store(&futex_errno, true);
+    cr_assert_eq(pthread_create(&t, NULL, errno_waiter, &seen), 0);
+    while (atomic_load(&errno_lock.state) != 2u) /* the waiter is going to sleep */
+        sched_yield();
+    errno = 4343;
+    talc_mutex_unlock(&errno_lock); /* wakes it: a futex call here too */
+    cr_assert_eq(errno, 4343, "unlock: errno %d", errno);
+    pthread_join(t, NULL);
+    atomic_store(&futex_errno, false);
+    cr_assert_geq(atomic_load(&futex_calls), 2, "the wait and the wake went to the kernel");
+    cr_assert_eq(seen, 4242, "lock: errno %d", seen);
 }
 
 Test(mutex, trylock_fails_while_held)
