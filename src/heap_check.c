@@ -23,29 +23,18 @@ typedef struct talc_tally {
         return (code);                                                                        \
     } while (0)
 
-/* The span holding [p, p + n), or NULL. *hint is tried first and updated: nodes of one list
- * and a chunk's back link are mostly in one span. */
-static const struct talc_span *talc_check_span_of(const struct talc_heap *h, const void *p,
-                                                  size_t n, const struct talc_span **hint)
+/* Whether c looks like a free chunk start inside one of h's spans (*hint, the span of the
+ * previous node, is tried first): aligned, a free header of a sane size, its footer, and
+ * PREV_FREE on the chunk above. Reads nothing outside that span. */
+static bool talc_check_free_at(const struct talc_heap *h, const char *c,
+                               const struct talc_span **hint)
 {
-    uintptr_t a = (uintptr_t)p;
     const struct talc_span *s = *hint;
-    for (const struct talc_span *next = h->spans;; s = next, next = next->next) {
-        if (s && a >= (uintptr_t)s->first && a <= (uintptr_t)s->fence
-            && (uintptr_t)s->fence - a >= n) {
-            *hint = s;
-            return s;
-        }
+    for (const struct talc_span *next = h->spans; !s || c < s->first || c >= s->fence;
+         s = next, next = next->next)
         if (!next)
-            return NULL;
-    }
-}
-
-/* Whether c looks like a free chunk start inside span s: aligned, free header of a sane size,
- * its footer, and PREV_FREE on the chunk above. Reads only inside s. */
-static bool talc_check_free_at(const struct talc_heap *h, const struct talc_span *s,
-                               const char *c)
-{
+            return false;
+    *hint = s;
     if (((uintptr_t)c + TALC_HDR) & h->qmask || (size_t)(s->fence - c) < h->min_chunk)
         return false;
     uint64_t w = talc_hdr(c);
@@ -129,8 +118,7 @@ static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
     for (const talc_free_t *f = h->bins[b]; f; f = f->next) {
         if ((*budget)-- == 0)
             TALC_FAIL(TALC_CHECK_LINKS, f);
-        const struct talc_span *s = talc_check_span_of(h, f, sizeof *f, hint);
-        if (!s || !talc_check_free_at(h, s, (const char *)f))
+        if (!talc_check_free_at(h, (const char *)f, hint))
             TALC_FAIL(TALC_CHECK_LINKS, f);
         if (f->pprev != slot)
             TALC_FAIL(TALC_CHECK_LINKS, f);
