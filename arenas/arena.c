@@ -281,6 +281,7 @@ static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_defa
     a->id = atomic_fetch_add_explicit(&talc_arena_ids, 1u, memory_order_relaxed); /* a count */
     talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
     atomic_init(&a->soft_armed, 1u);
+    atomic_init(&a->soft_crossed_at, 0u);
     talc_tcache_arena_init(a);
     talc_build_cpu_map(a, t);
     for (unsigned i = 0; i < n; i++)

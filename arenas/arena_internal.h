@@ -161,6 +161,8 @@ struct talc_arena {
      * CPU's home (or the last stripe), so that a thread finds its CPU's stripes in O(1). */
     uint8_t home_span[TALC_STRIPES_MAX];
     talc_atomic_u32 soft_armed;       /* 1 = the soft-budget callback may fire */
+    talc_atomic_size soft_crossed_at; /* the footprint of the last upward crossing (written
+                                         under the grow lock; the callback is told it) */
     talc_arena_oom_t oom;
 
     /* Thread caches (arenas/tcache.c): parameters fixed at creation, and the counters of

@@ -43,10 +43,15 @@ static size_t talc_oom_held(const talc_arena_t *a, bool borrowed)
     return __atomic_load_n(borrowed ? &a->borrowed_bytes : &a->source_bytes, __ATOMIC_RELAXED);
 }
 
+/* The footprint passed on is the one the crossing saw under the grow lock: read again here,
+ * after the locks are gone, a concurrent free's give-back may have lowered it below the
+ * budget (found 2026-12-05). */
 void talc_oom_soft_budget_fire(talc_arena_t *a)
 {
+    /* relaxed: the figure this thread's crossing stored under the grow lock (or a later
+     * crossing's, after a re-arm: at or above the budget all the same) */
     if (a->cfg.on_soft_budget)
-        a->cfg.on_soft_budget(a, talc_oom_held(a, false) + talc_oom_held(a, true),
+        a->cfg.on_soft_budget(a, talc_atomic_load_relaxed_size(&a->soft_crossed_at),
                              a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 

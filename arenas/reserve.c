@@ -33,7 +33,8 @@ static int talc_reserve_claim(void)
 {
     talc_mutex_lock(&talc_reserve_mutex);
     int rc = talc_res.ngranules ? -EALREADY : talc_res_setting_up ? -EBUSY : 0;
-    talc_res_setting_up = rc == 0;
+    if (rc == 0) /* a refused caller must not clear the claim of the thread setting it up */
+        talc_res_setting_up = true;
     talc_mutex_unlock(&talc_reserve_mutex);
     return rc;
 }

@@ -266,6 +266,8 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
     if (m && a->cfg.soft_budget && footprint >= a->cfg.soft_budget &&
         talc_atomic_load_relaxed_u32(&a->soft_armed)) {
         talc_atomic_store_relaxed_u32(&a->soft_armed, 0u);
+        /* relaxed: the callback's figure; nothing else is published with it */
+        talc_atomic_store_relaxed_size(&a->soft_crossed_at, footprint);
         crossed = true;
     }
     talc_mutex_unlock(&a->grow_lock);

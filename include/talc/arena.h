@@ -254,7 +254,9 @@ TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 TALC_API void talc_free(void *ptr);
 /** Usable bytes of a live block (>= its requested size). O(1). */
 TALC_API size_t talc_usable_size(const void *ptr);
-/** The arena that owns ptr, or NULL if none does (never faults). O(1), lock-free. */
+/** The arena that owns ptr, or NULL if none does. O(1), lock-free. Never faults, but for a
+ *  stale pointer whose now empty segment another thread is giving back at that moment (the
+ *  case talc_free has too: docs/arenas.md, "Errors"). */
 TALC_API talc_arena_t *talc_arena_of(const void *ptr);
 /** Give every block the calling thread's caches hold (all arenas) back to its stripe, so
  *  that it can coalesce and other threads can use it (a thread about to sleep for long, or

@@ -1,6 +1,6 @@
 /* test_reserve_setup.c — the reserve's set-up (arenas/reserve.c, talc_reserve_init_with): it
  * maps, locks and populates with no lock held, so that while it runs
- *   - the reserve's figures can be read (all zero), a second set-up gets -EBUSY, and an arena
+ *   - the reserve's figures can be read (all zero), every other set-up gets -EBUSY, and an arena
  *     that borrows is created and refused (ENOMEM) instead of waiting;
  *   - a child forked then can set a reserve up of its own;
  * and a set-up that fails keeps nothing and can be tried again.
@@ -74,6 +74,9 @@ static void rs_check_meanwhile(void)
     talc_reserve_stats_t r = test_reserve();
     cr_assert_eq(r.size + r.free + r.held, 0, "an incomplete reserve reads as none");
     cr_assert_eq(talc_reserve_init(TEST_GRANULE, 0), -EBUSY, "a second set-up meanwhile");
+    /* the refused call must not have cleared the claim (found 2026-12-05: a third one set a
+     * reserve up, and the first then published its own over it) */
+    cr_assert_eq(talc_reserve_init(TEST_GRANULE, 0), -EBUSY, "a third set-up meanwhile");
     talc_arena_config_t c = talc_arena_config_default("borrower");
     c.source = TALC_SOURCE_RESERVE;
     c.stripes = 1;
