@@ -62,7 +62,7 @@ int talc_scope_pop(void)
     return 0;
 }
 
-void talc_dispatch_forget(talc_arena_t *a)
+TALC_COLD void talc_dispatch_forget(talc_arena_t *a)
 {
     /* Only the calling thread's state can be reached; other threads must not use `a` after
      * destroy (talc_arena_destroy's contract). */

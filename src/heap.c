@@ -193,7 +193,7 @@ char *talc_heap_take(struct talc_heap *h, size_t s)
     return NULL;
 }
 
-const char *talc_heap_find_smaller(const struct talc_heap *h, size_t s, size_t limit)
+TALC_COLD const char *talc_heap_find_smaller(const struct talc_heap *h, size_t s, size_t limit)
 {
     unsigned b0 = talc_bin_of(s);
     const talc_free_t *f = NULL;
@@ -331,7 +331,7 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     if (!above_used) {
         size_t as = talc_hsize(talc_hdr(above));
         talc_bin_unlink_raw(h, above);
-        talc_set_hdr(above, 0); /* likewise for the absorbed chunk's header */
+        talc_set_hdr(above, TALC_MERGED_WORD); /* likewise for the absorbed chunk's */
         s += as;
         merged++;
     } else {

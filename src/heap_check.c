@@ -1,4 +1,4 @@
-/* heap_check.c — the executable form of the invariants in heap_internal.h, and the chunk walk.
+/* heap_check.c — the executable form of the invariants in heap_internal.h.
  *
  * talc_heap_check walks every span chunk by chunk (I1–I4), then every bin list (I5, I6), then
  * compares what it counted with the counters (I7). It reads only; it never calls the fatal
@@ -37,12 +37,12 @@ static bool talc_check_free_at(const struct talc_heap *h, const char *c,
     *hint = s;
     if (((uintptr_t)c + TALC_HDR) & h->qmask || (size_t)(s->fence - c) < h->min_chunk)
         return false;
-    uint64_t w = talc_hdr(c);
+    uint64_t w = talc_hdr_shared(h, c); /* a damaged link may point at a cached block */
     size_t sz = talc_hsize(w);
     if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) ||
         sz < h->min_chunk || (sz & h->qmask) || sz > (size_t)(s->fence - c))
         return false;
-    return talc_footer(c + sz) == sz && (talc_hdr(c + sz) & TALC_F_PREV_FREE) != 0;
+    return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) != 0;
 }
 
 /* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
@@ -97,7 +97,7 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
         c += sz;
     }
     uint64_t fw = talc_hdr(s->fence);
-    if (c != s->fence || talc_hsize(fw) != 0 || !talc_hused(fw))
+    if (c != s->fence || (fw & TALC_SIZE_MASK) != 0 || !talc_hused(fw))
         TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, s->fence);
     if (((fw & TALC_F_PREV_FREE) != 0) != prev_free)
         TALC_FAIL(TALC_CHECK_PREV_FLAG, s->fence);
@@ -178,20 +178,4 @@ int talc_heap_check(const talc_heap_t *h, const void **where)
     }
     int rc = talc_check_bins(h, t.free_chunks, where);
     return rc ? rc : talc_check_counters(h, &t, where);
-}
-
-bool talc_heap_walk(const talc_heap_t *h, talc_walk_fn fn, void *ctx)
-{
-    for (const struct talc_span *s = h->spans; s; s = s->next) {
-        for (char *c = s->first; c < s->fence;) {
-            uint64_t w = talc_hdr_shared(h, c);
-            size_t sz = talc_hsize(w);
-            if (sz == 0)
-                break; /* damaged header: talc_heap_check reports it */
-            if (!fn(s, c + TALC_HDR, sz - TALC_HDR, talc_hused(w), ctx))
-                return false;
-            c += sz;
-        }
-    }
-    return true;
 }

@@ -37,6 +37,7 @@ static size_t talc_absorb_above(struct talc_heap *h, char *c, size_t cs)
         return cs;
     size_t as = talc_hsize(talc_hdr(above));
     talc_bin_unlink(h, above, as);
+    talc_set_hdr(above, TALC_MERGED_WORD); /* a second free of its old block: a double free */
     /* The chunk above the absorbed one had PREV_FREE set; c is allocated: clear it. */
     char *next = above + as;
     talc_nflags_set(next, (unsigned)TALC_F_PREV_FREE, false);

@@ -413,6 +413,11 @@ Test(heap_check, size_bits_above_size_t)
     *word(L.b) = saved;
     *word(L.b + bs - TALC_HDR) = foot;
     HEAP_OK(L.h);
+    saved = *word(L.span->fence);
+    *word(L.span->fence) = saved | ((uint64_t)1 << 40);
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span->fence, "a fence with size bit 40");
+    *word(L.span->fence) = saved;
+    HEAP_OK(L.h);
 }
 
 #if TALC_COUNTERS

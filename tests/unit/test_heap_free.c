@@ -186,6 +186,11 @@ Test(heap_free, double_free_after_merging_above_is_reported)
     cr_assert_eq(test_faults.last.fault, TALC_FAULT_DOUBLE_FREE, "fault %d",
                  (int)test_faults.last.fault);
     cr_assert_eq(test_faults.last.address, p);
+    talc_heap_free(h, c); /* c, absorbed from below, a second time */
+    cr_assert_eq(test_faults.count, 2);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_DOUBLE_FREE, "fault %d",
+                 (int)test_faults.last.fault);
+    cr_assert_eq(test_faults.last.address, c);
     HEAP_OK(h);
     talc_heap_free(h, a);
     talc_heap_free(h, d);
@@ -282,7 +287,13 @@ Test(heap_free, header_with_a_size_above_size_t_is_reported)
     talc_heap_t *h = faulting_heap(16 * 1024);
     unsigned char *p = talc_heap_alloc(h, 256);
     memset(p, 0, 256);
-    uint64_t fake = ((uint64_t)1 << 32) | 64u | 1u; /* size 2^32 + 64, USED */
+    /* The slack field as the heap stores a slack of 0 (it is encoded), from a block of 56
+     * bytes in a 64-byte chunk: with any other slack the header fails on that alone. */
+    unsigned char *z = talc_heap_alloc(h, 56);
+    uint64_t zh;
+    memcpy(&zh, z - 8, sizeof zh);
+    uint64_t slack0 = zh & ~(((uint64_t)1 << 48) - 1);
+    uint64_t fake = slack0 | ((uint64_t)1 << 32) | 64u | 1u; /* size 2^32 + 64, USED */
     memcpy(p + 64, &fake, sizeof fake); /* the header of the pointer p + 72 */
     unsigned before = test_faults.count;
     talc_heap_free(h, p + 72);
@@ -290,6 +301,7 @@ Test(heap_free, header_with_a_size_above_size_t_is_reported)
     cr_assert_eq(talc_heap_usable_size(h, p + 72), 0);
     HEAP_OK(h);
     talc_heap_free(h, p);
+    talc_heap_free(h, z);
     HEAP_OK(h);
 }
 

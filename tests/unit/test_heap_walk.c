@@ -1,8 +1,9 @@
 /* test_heap_walk.c — talc_heap_walk: every chunk of every span is visited once, in address
  * order within a span and in claim order across spans; allocated chunks are exactly the live
  * blocks with their usable sizes; a free chunk's (ptr, size) is what an allocation of that
- * size gets; the visitor can stop the walk. */
+ * size gets; the visitor can stop the walk, and can take a backtrace through it. */
 #include <criterion/criterion.h>
+#include <execinfo.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -161,4 +162,42 @@ Test(heap_walk, visitor_can_stop_the_walk)
     for (size_t i = 0; i < 20; i++)
         talc_heap_free(h, p[i]);
     HEAP_OK(h);
+}
+
+/* The walk calls user code, so it keeps its unwind tables in every build (CMakeLists.txt):
+ * a backtrace taken in a visitor reaches the walk's caller (found 2026-12-05: with the walk in
+ * a file built without them, it stopped at talc_heap_walk, and a C++ visitor's exception
+ * ended in std::terminate). */
+#if defined(__x86_64__) || defined(__aarch64__)
+static void *bt_frames[64];
+static int bt_n;
+
+static bool bt_visitor(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx)
+{
+    (void)span, (void)ptr, (void)size, (void)used, (void)ctx;
+    bt_n = backtrace(bt_frames, 64);
+    return false;
+}
+
+/* Walks h; returns where the walk's caller resumes (a return address a backtrace shows). */
+static __attribute__((noinline)) void *walk_here(talc_heap_t *h)
+{
+    talc_heap_walk(h, bt_visitor, NULL);
+    __asm__ volatile("" ::: "memory"); /* no tail call: this frame stays */
+    return __builtin_return_address(0);
+}
+#endif
+
+Test(heap_walk, a_backtrace_in_a_visitor_passes_through_the_walk)
+{
+#if !defined(__x86_64__) && !defined(__aarch64__)
+    cr_skip_test("the suite's C code has no unwind tables on this target (armhf EHABI)");
+#else
+    talc_heap_t *h = test_heap(16 * 1024, NULL);
+    void *resume = walk_here(h);
+    bool found = false;
+    for (int i = 0; i < bt_n; i++)
+        found |= bt_frames[i] == resume;
+    cr_assert(found, "%d frames, none in the caller of walk_here (%p)", bt_n, resume);
+#endif
 }
