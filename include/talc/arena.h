@@ -27,8 +27,10 @@
  * which aborts the process if it cannot map room for that (address space exhausted).
  * A pointer that no arena owns, passed to talc_free / talc_arena_realloc / talc_usable_size,
  * goes to the fatal handler (talc_set_fatal_handler) with the address; it never reaches a
- * heap. So does one that is not a live block of the arena that owns it. If the handler
- * returns, talc_arena_realloc returns NULL with errno EINVAL and talc_usable_size returns 0.
+ * heap. So does one that is not a live block of the arena that owns it, as far as its header
+ * tells: eight bytes in front of it that are user data forged to read as a live chunk's
+ * header (docs/arenas.md, "Errors") pass. If the handler returns, talc_arena_realloc returns
+ * NULL with errno EINVAL and talc_usable_size returns 0.
  *
  * Lock order (checked on every acquisition in TALC_DEBUG >= 1 builds, which abort on a
  * violation): registry < thread caches' registry < stripe < arena grow lock < reserve < owner
