@@ -5,7 +5,9 @@
  * requested size, alignment, pattern seed) and span (handle, buffer, base, end). Operations are
  * decoded from a byte source: random bits for the model test, the fuzzer's input for the fuzzer.
  * After every operation shadow_verify() checks that:
- *   - talc_heap_check() == 0 and no fatal fault was reported;
+ *   - talc_heap_check() == 0 and no fatal fault was reported (a bad-pointer operation
+ *     expects exactly one, of its kind, naming its pointer, and no counter change);
+ *   - in the locked form, the lock is free and was taken and released in pairs, never twice;
  *   - every counter equals the model's sums (free bytes/chunks against a heap walk);
  *   - the spans, in claim order, match the model (base, end, empty, reserved);
  *   - the walk's allocated chunks are exactly the live blocks, with usable sizes;
@@ -28,6 +30,7 @@
 #include <stdint.h>
 
 #include "talc/heap.h"
+#include "talc/heap_locked.h"
 
 #define SHADOW_MAX_SPANS 16
 
@@ -50,6 +53,12 @@ typedef struct shadow_config {
     size_t max_size;   /* largest ordinary request size drawn */
     bool oom_hook;     /* install an OOM hook that claims a fresh buffer when it can */
     bool shrink_in_place; /* talc_heap_opts_t.shrink_in_place: a shrink must never move */
+    bool bad_pointers; /* also bad-pointer steps: a fresh double free, a misaligned pointer */
+    bool corrupt;      /* also a corruption step: one byte of a chunk header, a free chunk or
+                          the fence changed, then talc_heap_check must return (not crash or
+                          read outside the spans); it ends the run */
+    bool locked;       /* the locked form (talc/heap_locked.h) behind a lock that checks its
+                          own use; calls without a locked form run under talc_locked_acquire */
     /* Optional buffers owned by the caller, reused across runs (the fuzzer): mem holds
      * first_size + first_room bytes, pool SHADOW_MAX_SPANS * slot_size bytes (slot_size a
      * multiple of 4096); both aligned to 2 MiB for replayable alignment. NULL = allocate. */
@@ -82,7 +91,7 @@ typedef struct shadow_walk_rec {
 
 typedef struct shadow {
     shadow_config_t cfg;
-    talc_heap_t *heap;
+    talc_heap_t *heap;  /* in the locked form: the heap inside lh */
     unsigned char *mem; /* init buffer: first_size + first_room bytes */
     size_t quantum;     /* alignment of every block: TALC_MIN_ALIGN or the line */
 
@@ -102,10 +111,17 @@ typedef struct shadow {
     bool peak_loose; /* a moving realloc may have raised the peak transiently */
     size_t peak_alt;
     bool last_realloc_moved; /* the last operation was a realloc that moved the block */
+    bool corrupted;          /* a corruption step ran: the heap is unusable, the run is over */
 
-    /* faults reported through the fatal handler (none expected) */
+    /* faults reported through the fatal handler (none expected outside a bad-pointer step) */
     unsigned faults;
     talc_fault_info_t last_fault;
+
+    /* the locked form: its heap, and the model's lock (depth, calls, misuse seen) */
+    talc_locked_heap_t *lh;
+    unsigned lock_depth;
+    uint64_t locks, unlocks;
+    bool lock_misuse;
 
     /* OOM hook bookkeeping */
     shadow_src_t *src;
@@ -127,7 +143,9 @@ typedef struct shadow {
 /* Create the heap. Returns 0, or -1 with s->err set. */
 int shadow_init(shadow_t *s, const shadow_config_t *cfg);
 
-/* Decode and run one operation from src, then verify. Returns 0, or -1 with s->err set. */
+/* Decode and run one operation from src, then verify. Returns 0, or -1 with s->err set.
+ * After a corruption step (s->corrupted) the heap may not be used again: no more steps, no
+ * teardown, only shadow_destroy. */
 int shadow_step(shadow_t *s, shadow_src_t *src);
 
 /* All the checks listed above. Returns 0, or -1 with s->err set. */

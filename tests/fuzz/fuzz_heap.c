@@ -7,8 +7,10 @@
  * disagreement prints the reason and aborts (libFuzzer saves the input as a crash).
  *
  * Input layout: byte 0 = heap mode (bits 0-1: normal / 64 / 128 / host cache line;
- * bit 2: OOM hook that claims fresh buffers), bytes 1-2 = the heap's init size as
- * talc_heap_footprint() + n * 256 (n mod 1024; n = 0 gives a heap without a first span), then
+ * bit 2: OOM hook that claims fresh buffers; bit 3: shrink_in_place; bit 4: the locked form;
+ * bit 5: bad-pointer steps), bytes 1-2 = the heap's init size as the footprint (of the
+ * locked heap in the locked form) + n * 256 (n mod 1024; n = 0 gives a heap without a first
+ * span), then
  * operations until the input runs out. Memory is bounded: at most 16 caller buffers of 64 KiB
  * plus the first span.
  *
@@ -63,7 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.cache_line = (mode & 3) == 3 ? talc_cache_line_size() : lines[mode & 3];
     cfg.oom_hook = (mode & 4) != 0;
     cfg.shrink_in_place = (mode & 8) != 0;
-    cfg.first_size = talc_heap_footprint() + (size_t)(fuzz_take(&f, 2) % 1024) * 256;
+    cfg.locked = (mode & 16) != 0;
+    cfg.bad_pointers = (mode & 32) != 0;
+    cfg.corrupt = (mode & 64) != 0;
+    size_t footprint = cfg.locked ? talc_locked_heap_footprint() : talc_heap_footprint();
+    cfg.first_size = footprint + (size_t)(fuzz_take(&f, 2) % 1024) * 256;
     cfg.first_room = 64 * 1024;
     cfg.slot_size = 64 * 1024;
     cfg.live_cap = 512 * 1024;
@@ -86,10 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static shadow_t s;
     if (shadow_init(&s, &cfg) != 0)
         fuzz_die(&s);
-    while (!fuzz_done(&f))
+    while (!fuzz_done(&f) && !s.corrupted)
         if (shadow_step(&s, &src) != 0)
             fuzz_die(&s);
-    if (shadow_teardown(&s) != 0)
+    if (!s.corrupted && shadow_teardown(&s) != 0)
         fuzz_die(&s);
     shadow_destroy(&s);
     return 0;

@@ -5,7 +5,7 @@
  * verifies after EVERY step: talc_heap_check == 0, the counters equal the model's sums, the
  * walk's allocated chunks are exactly the live blocks, no two blocks overlap, contents intact.
  * At the end it frees everything, releases every span but the first and expects zero live
- * allocations.
+ * allocations. One test runs the locked form (talc/heap_locked.h) and feeds it bad pointers.
  *
  * Environment:
  *   TALC_SEED=<n>         replay: every test uses this seed (printed at start and on failure)
@@ -128,6 +128,20 @@ Test(model, near_oom_heap, .timeout = 600)
     c.live_cap = 256 * 1024;
     c.max_size = 8 * 1024;
     run_model("near_oom_heap", 6, c);
+}
+
+/* The locked form (talc/heap_locked.h) behind a lock that checks its own use, with blocks
+ * large enough for realloc's copy outside the lock, an OOM hook (it runs under the lock), and
+ * bad pointers: a double free, a misaligned pointer, each reported once. */
+Test(model, locked_heap_with_bad_pointers, .timeout = 600)
+{
+    shadow_config_t c = base_config();
+    c.first_size = 64 * 1024;
+    c.max_size = 96 * 1024;
+    c.oom_hook = true;
+    c.locked = true;
+    c.bad_pointers = true;
+    run_model("locked_heap_with_bad_pointers", 7, c);
 }
 
 Test(model, cache_aligned_heap, .timeout = 600)
