@@ -287,6 +287,11 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         if (TALC_UNLIKELY(w & (TALC_SIZE_MASK | TALC_F_USED)))
             node->chunk |= TALC_TC_DAMAGED;
         p = node->next;
+        if (TALC_UNLIKELY((uintptr_t)p & (TALC_MIN_ALIGN - 1))) { /* a link overwritten */
+            node->chunk |= TALC_TC_DAMAGED;
+            p = NULL;          /* the list ends here: what it linked to stays out of use */
+            *n = taken + 1;    /* so that it is left empty */
+        }
     }
     /* Off the slot's list before any lock: a fault report runs when a stripe lock below is
      * released (talc_mutex_defer), and its handler may allocate from or free into this list. */
@@ -598,6 +603,17 @@ homed:
     return user;
 }
 
+/* A damaged node at the head of list b (talc_tc_node_bad): the list is dropped (its blocks
+ * stay allocated and counted as cached) and the fault reported. Returns NULL. */
+TALC_COLD static void *talc_tc_bad_node(talc_arena_t *a, talc_tc_bin_t *b, const void *p)
+{
+    b->head = NULL;
+    b->n = 0;
+    talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, p,
+                      "header overwritten while cached");
+    return NULL;
+}
+
 void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
 {
     talc_tc_slot_t *sl = talc_tc_slot_slow(a, true);
@@ -606,6 +622,8 @@ void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
     unsigned k = talc_tc_class_of_request(a, n);
     talc_tc_bin_t *b = &sl->bin[k];
     void *p = b->head;
+    if (p && TALC_UNLIKELY(talc_tc_node_bad(a, p)))
+        return talc_tc_bad_node(a, b, p);
     if (p) {
         b->head = ((talc_tc_node_t *)p)->next;
         b->n--;

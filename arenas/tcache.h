@@ -276,6 +276,16 @@ static inline void talc_tc_link(talc_tc_bin_t *b, void *p, size_t s)
     b->n++;
 }
 
+/* Whether a cached block's node is not what talc_tc_link wrote: a link off the quantum or a
+ * chunk size outside the cached range, as an overrun of the block below leaves it (through the
+ * block's header into its first words). Read on the line that the pop reads anyway. */
+static inline bool talc_tc_node_bad(const talc_arena_t *a, const talc_tc_node_t *node)
+{
+    size_t s = node->chunk;
+    return s - a->tc_min_chunk > a->tc_chunk_span ||
+           (((uintptr_t)node->next | s) & a->tc_qmask) != 0;
+}
+
 /* Hand out the cached block p for a request of n bytes (its list's class size is at least
  * n + HDR; its own chunk may be larger). */
 static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
@@ -289,8 +299,9 @@ static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
 }
 
 /* The hit half of talc_tcache_alloc: a cached block for n bytes (n <= a->tc_max_req), or
- * NULL if the calling thread's most recent slot is not a's or its list is empty. Calls
- * nothing, so a caller's fast path needs no stack frame. */
+ * NULL if the calling thread's most recent slot is not a's, its list is empty or the list's
+ * head is damaged (talc_tcache_alloc_slow reports it). Calls nothing, so a caller's fast path
+ * needs no stack frame. */
 TALC_INLINE void *talc_tcache_pop(talc_arena_t *a, size_t n)
 {
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
@@ -299,7 +310,7 @@ TALC_INLINE void *talc_tcache_pop(talc_arena_t *a, size_t n)
     unsigned k = talc_tc_class_of_request(a, n);
     talc_tc_bin_t *b = &sl->bin[k];
     void *p = b->head;
-    if (TALC_UNLIKELY(p == NULL))
+    if (TALC_UNLIKELY(p == NULL) || TALC_UNLIKELY(talc_tc_node_bad(a, p)))
         return NULL;
     b->popped = 1;
     void *next = ((talc_tc_node_t *)p)->next;

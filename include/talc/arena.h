@@ -307,7 +307,8 @@ TALC_API int talc_scope_pop(void);
  *  may allocate, read statistics, fork (not when the call was made inside a
  *  talc_arena_foreach callback, see there) or longjmp out. A block overrun while it sat in a
  *  thread cache is reported when the cache gives it back (a flush, a trim, the thread's
- *  exit). */
+ *  exit); one whose list link was overwritten (off the quantum), when a malloc of its size
+ *  reaches it or the cache gives it back. */
 TALC_API void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx);
 
 #ifdef __cplusplus

@@ -420,11 +420,11 @@ typedef struct overrun {
     size_t usable;
 } overrun_t;
 
-/* Two neighbouring cached-size blocks x < y of arena a; x overruns into y's header, then is
- * freed into the thread's cache. */
-static overrun_t overrun_and_cache(talc_arena_t *a)
+/* Two neighbouring cached-size blocks x < y of arena a (one fill), after a first block that
+ * gives the thread's slot a home (its frees are kept). */
+static overrun_t neighbours(talc_arena_t *a)
 {
-    overrun_t o = {.warm = talc_arena_malloc(a, 8)}; /* the slot gets a home: frees are kept */
+    overrun_t o = {.warm = talc_arena_malloc(a, 8)};
     o.x = talc_arena_malloc(a, 5000);
     o.y = talc_arena_malloc(a, 5000);
     cr_assert(o.warm && o.x && o.y);
@@ -435,6 +435,13 @@ static overrun_t overrun_and_cache(talc_arena_t *a)
     }
     o.usable = talc_usable_size(o.x);
     cr_assert_eq((size_t)(o.y - o.x), o.usable + 8, "the two blocks of one fill are neighbours");
+    return o;
+}
+
+/* x overruns into y's header, then is freed into the thread's cache. */
+static overrun_t overrun_and_cache(talc_arena_t *a)
+{
+    overrun_t o = neighbours(a);
     o.x[o.usable] |= 2; /* the low byte of y's header: PREV_FREE */
     talc_free(o.x);
     return o;
@@ -619,16 +626,10 @@ Test(arena_fatal, header_overwritten_while_cached_is_reported_not_parked, .timeo
 {
     install();
     talc_arena_t *a = cached_arena("parked");
-    void *warm = talc_arena_malloc(a, 8);
-    char *x = talc_arena_malloc(a, 5000), *y = talc_arena_malloc(a, 5000);
-    cr_assert(warm && x && y);
-    if (x > y) {
-        char *t = x;
-        x = y;
-        y = t;
-    }
-    size_t usable = talc_usable_size(x);
-    cr_assert_eq((size_t)(y - x), usable + 8, "the two blocks of one fill are neighbours");
+    overrun_t o = neighbours(a);
+    char *x = o.x, *y = o.y;
+    void *warm = o.warm;
+    size_t usable = o.usable;
     remote_freer_t r = {.y = y};
     sem_init(&r.freed, 0, 0);
     sem_init(&r.overrun, 0, 0);
@@ -657,6 +658,65 @@ Test(arena_fatal, header_overwritten_while_cached_is_reported_not_parked, .timeo
     cr_assert_eq(after.live_bytes, before.live_bytes);
     talc_free(x);
     talc_free(warm);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* An overrun through a cached block's header into its first words, where the cache links its
+ * list (a string copied past the end of the block below): the next malloc of that size finds
+ * the link off the quantum, reports the block and gets another one. Until 2026-12-05 the pop
+ * handed the damaged block out and made the overrun's bytes the list's head, which the malloc
+ * after it returned (or faulted on). */
+Test(arena_fatal, overrun_into_a_cached_blocks_link_is_reported_at_malloc, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("link");
+    overrun_t o = neighbours(a);
+    char *x = o.x, *y = o.y;
+    size_t usable = o.usable;
+    talc_free(y); /* the head of its list now */
+    char saved[24];
+    memcpy(saved, x + usable, sizeof saved);
+    memset(x + usable, 'A', sizeof saved); /* y's header, link and chunk word */
+    char *q = talc_arena_malloc(a, 5000);
+    cr_assert(rec.calls == 1 || (TALC_DEBUG >= 3 && rec.calls > 1), "%d reports", rec.calls);
+    cr_assert_eq(rec.first_fault, TALC_FAULT_CORRUPTION);
+    cr_assert_eq(rec.first_addr, y);
+    cr_assert_str_eq(rec.arena, "link");
+    cr_assert_not_null(q);
+    cr_assert(q + 5000 <= x || q >= y + usable, "malloc returned %p, inside x %p or y %p",
+              (void *)q, (void *)x, (void *)y);
+    memcpy(x + usable, saved, 8); /* the header back: y stays out of use, the heap whole */
+    talc_free(q);
+    talc_free(x);
+    talc_free(o.warm);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* A write after free into a cached block's link, deeper in its list: giving the list back
+ * (here at the thread's flush) stops at the wild link instead of following it, and reports the
+ * block. Until 2026-12-05 the give-back followed it: it read the header in front of the wild
+ * address, or, at the end of its count, left it as the list's head for the next malloc. */
+Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("wild");
+    void *warm = talc_arena_malloc(a, 8);
+    char *b1 = talc_arena_malloc(a, 5000), *b2 = talc_arena_malloc(a, 5000);
+    cr_assert(warm && b1 && b2);
+    talc_free(b1);
+    talc_free(b2); /* the list: b2, b1, ... */
+    uintptr_t wild = (uintptr_t)0x4141414141414141u;
+    memcpy(b1, &wild, sizeof wild); /* b1's link */
+    talc_thread_cache_flush();
+    cr_assert_eq(rec.calls, 1, "%d reports (%s)", rec.calls, rec.what);
+    cr_assert_eq(rec.fault, TALC_FAULT_CORRUPTION);
+    cr_assert_eq(rec.addr, b1);
+    cr_assert_str_eq(rec.arena, "wild");
+    void *q = talc_arena_malloc(a, 5000);
+    cr_assert(q && q != b1 && q != (void *)wild);
+    talc_free(q);
+    talc_free(warm);
+    cr_assert_eq(rec.calls, 1);
     talc_set_fatal_handler(NULL, NULL);
 }
 #endif
