@@ -2,11 +2,16 @@
  * (Talc's TalcLock; the plain talc_heap_t is its TalcCell).
  *
  * Concurrency: every function here may be called from any thread at any time, concurrently
- * with any other function here on the same locked heap. Each takes the lock once for O(1) work;
- * realloc drops it while copying blocks of TALC_REALLOC_UNLOCKED_COPY bytes or more. The OOM
- * hook and the fatal handler run with the lock held: they must not call back into this locked
- * heap (the OOM hook gets the inner talc_heap_t and may claim/extend on it), and a fatal
- * handler that longjmps out must call talc_locked_release first.
+ * with any other function here on the same locked heap, with each block in one call at a time
+ * (the caller's to ensure: realloc copies outside the lock, so a free, realloc or usable_size
+ * of the block another thread is reallocating may go unreported, the copy may hold free-list
+ * links, and realloc's free of the old block may free another thread's new one). Each takes
+ * the lock once for O(1) work; realloc drops it while copying blocks of
+ * TALC_REALLOC_UNLOCKED_COPY bytes or more. The built-in spinlock spins without yielding (it
+ * makes no OS call): with more threads than CPUs, give a lock that sleeps (a pthread mutex).
+ * The OOM hook and the fatal handler run with the lock held: they must not call back into
+ * this locked heap (the OOM hook gets the inner talc_heap_t and may claim/extend on it), and a
+ * fatal handler that longjmps out must call talc_locked_release first.
  *
  * Errors and costs: as the talc_heap_* function of the same name (talc/heap.h), plus the lock.
  */
