@@ -87,8 +87,9 @@ typedef struct fz_block {
 /* What an arena's callbacks do (from its create operation). */
 typedef enum fz_reclaim_kind {
     FZ_RECLAIM_HONEST,      /* frees a block as large as asked, else up to two; says how much */
-    FZ_RECLAIM_ALLOC_SAME,  /* allocates from its own arena (no RECLAIM nor ABORT), frees one */
-    FZ_RECLAIM_ALLOC_OTHER, /* allocates from another arena, frees one */
+    FZ_RECLAIM_ALLOC_SAME,  /* allocates from its own arena (no RECLAIM nor ABORT), frees an
+                               older block of it */
+    FZ_RECLAIM_ALLOC_OTHER, /* allocates from another arena, frees a block of its own */
     FZ_RECLAIM_LIE,         /* frees nothing and says it freed what was asked */
     FZ_RECLAIM_NONE,        /* frees nothing and says so */
 } fz_reclaim_kind_t;
@@ -101,7 +102,7 @@ typedef enum fz_abort_mode {
 
 typedef enum fz_soft_kind {
     FZ_SOFT_CHECK,       /* checks its arguments only */
-    FZ_SOFT_ALLOC_SAME,  /* allocates from its arena and frees one of its blocks */
+    FZ_SOFT_ALLOC_SAME,  /* allocates from its arena and frees an older block of it */
     FZ_SOFT_ALLOC_OTHER, /* allocates from another arena */
     FZ_SOFT_FREE,        /* frees one of its arena's blocks */
 } fz_soft_kind_t;
@@ -123,6 +124,8 @@ typedef struct fz_call {
     unsigned nuser;             /* fz.nuser when it was opened */
     size_t must_fit;            /* an honest reclaim freed a block this large: the retry holds
                                    the request, so the call must succeed (0: no promise) */
+    talc_arena_t *fit_arena;    /* whose RECLAIM step that was, */
+    uint64_t fit_ok;            /* and its oom_ok[RECLAIM] before: the retry adds one */
     jmp_buf back;               /* where a handler of mode FZ_ABORT_JUMP goes */
 } fz_call_t;
 
@@ -425,9 +428,11 @@ static void fz_call_close(const void *p, int e)
     fz.nuser = c->nuser; /* (a longjmp skips no callback of the harness: see fz_oom_report) */
     const char *name = talc_arena_name(c->asked);
     bool rep = fz_reported(c, c->asked) != 0;
-    if (c->must_fit && !p)
-        fz_die("%s: the reclaim callback freed a block of %zu B or more, yet the call failed",
-               name, c->must_fit);
+    talc_arena_stats_t st;
+    if (c->must_fit && (!p || talc_arena_get_stats(c->fit_arena, &st) != 0 ||
+                        st.oom_ok[TALC_OOM_STEP_RECLAIM] == c->fit_ok))
+        fz_die("%s: the reclaim callback freed a block of %zu B or more, yet the retry failed "
+               "(call gave %p)", talc_arena_name(c->fit_arena), c->must_fit, p);
     if (e == FZ_JUMPED)
         return;
     if (p && rep)
@@ -526,11 +531,13 @@ static size_t fz_free_block(size_t i)
     return us;
 }
 
-/* Free up to k of a's blocks, the newest first; their usable bytes. */
-static size_t fz_free_some(const talc_arena_t *a, unsigned k)
+/* Free up to k of a's blocks among the first `below` of the table, the newest first (a
+ * callback that allocated passes the count from before, to free an older block than its
+ * own); their usable bytes. */
+static size_t fz_free_some(const talc_arena_t *a, unsigned k, size_t below)
 {
     size_t freed = 0;
-    for (size_t i = fz.nblk; i-- > 0 && k > 0;)
+    for (size_t i = below < fz.nblk ? below : fz.nblk; i-- > 0 && k > 0;)
         if (fz.blk[i].owner == a && i != fz.busy) {
             freed += fz_free_block(i);
             k--;
@@ -538,16 +545,21 @@ static size_t fz_free_some(const talc_arena_t *a, unsigned k)
     return freed;
 }
 
-/* Will the chain's retry find a block of `wanted` bytes that a free gave back? Without a
+/* Will the chain's retry find a block of `wanted` bytes that a free gives back? Without a
  * thread cache the free reaches the stripe (retried in every stripe), and with nothing
  * borrowed a segment the free emptied and gave back went to the source, which gives it again
- * (the reserve's guaranteed minimums could refuse a borrowed one). */
-static bool fz_retry_must_fit(const fz_slot_t *sl)
+ * (the reserve's guaranteed minimums could refuse a borrowed one). If so, the innermost call
+ * (whose chain runs the callback) notes it, with the RECLAIM step's successes so far. */
+static void fz_retry_must_fit(const fz_slot_t *sl, size_t wanted)
 {
-    if (TALC_TCACHE && sl->cfg.thread_cache == TALC_TCACHE_ON)
-        return false;
     talc_arena_stats_t st;
-    return talc_arena_get_stats(sl->a, &st) == 0 && st.borrowed_bytes == 0;
+    if ((TALC_TCACHE && sl->cfg.thread_cache == TALC_TCACHE_ON) ||
+        talc_arena_get_stats(sl->a, &st) != 0 || st.borrowed_bytes != 0)
+        return;
+    fz_call_t *c = &fz.call[fz.ncalls - 1];
+    c->must_fit = wanted;
+    c->fit_arena = sl->a;
+    c->fit_ok = st.oom_ok[TALC_OOM_STEP_RECLAIM];
 }
 
 /* Free the arena's largest block if it holds `wanted` bytes (then the retry must succeed),
@@ -565,9 +577,8 @@ static size_t fz_reclaim_honest(const fz_slot_t *sl, size_t wanted)
         }
     }
     if (best == SIZE_MAX || best_us < wanted)
-        return fz_free_some(sl->a, 2);
-    if (fz_retry_must_fit(sl))
-        fz.call[fz.ncalls - 1].must_fit = wanted;
+        return fz_free_some(sl->a, 2, fz.nblk);
+    fz_retry_must_fit(sl, wanted);
     return fz_free_block(best);
 }
 
@@ -582,15 +593,15 @@ static size_t fz_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
     if (fz_noted(a))
         fz_die("reclaim callback of \"%s\" re-entered", sl->name);
     fz_user_push(a);
-    size_t freed = 0;
+    size_t freed = 0, before = fz.nblk;
     switch (sl->reclaim) {
     case FZ_RECLAIM_ALLOC_SAME:
         fz_cb_alloc(a, fz_cb_size(wanted));
-        freed = fz_free_some(a, 1);
+        freed = fz_free_some(a, 1, before);
         break;
     case FZ_RECLAIM_ALLOC_OTHER:
         fz_cb_alloc(fz_cb_other(a), fz_cb_size(wanted));
-        freed = fz_free_some(a, 1);
+        freed = fz_free_some(a, 1, before);
         break;
     case FZ_RECLAIM_LIE:
         freed = wanted ? wanted : 1;
@@ -615,16 +626,17 @@ static void fz_soft(talc_arena_t *a, size_t footprint, size_t soft, void *ctx)
     if (soft != sl->cfg.soft_budget || footprint < soft)
         fz_die("soft-budget callback with footprint %zu, budget %zu (configured %zu)", footprint,
                soft, sl->cfg.soft_budget);
+    size_t before = fz.nblk;
     switch (sl->soft) {
     case FZ_SOFT_ALLOC_SAME:
         fz_cb_alloc(a, fz_cb_rand() % 4096 + 1);
-        (void)fz_free_some(a, 1);
+        (void)fz_free_some(a, 1, before);
         break;
     case FZ_SOFT_ALLOC_OTHER:
         fz_cb_alloc(fz_cb_other(a), fz_cb_rand() % 4096 + 1);
         break;
     case FZ_SOFT_FREE:
-        (void)fz_free_some(a, 1);
+        (void)fz_free_some(a, 1, fz.nblk);
         break;
     default:
         break;
