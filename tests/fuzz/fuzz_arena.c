@@ -4,12 +4,20 @@
  * The input is an operation language over up to four named arenas ("fz0".."fz3") plus the
  * default arena: create (source OS / caller buffer / reserve only, stripes, thread cache,
  * cache-aligned mode, hard and soft budgets, borrow ceiling and priority, an OOM chain with
- * reclaim, grow, borrow and fallback to another slot's arena), destroy (EBUSY, EPERM, release
- * all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache flush, scopes
- * and binding, trims, the stats writers (every format), the same calls from a second thread (and its
- * exit), requests that must fail (alignment not a power of two, huge sizes and alignments),
- * and bad frees (interior pointers, second frees, unowned addresses) that must
- * reach the fatal handler naming the arena and change nothing.
+ * reclaim, grow, borrow, fallback to another slot's arena, fail and abort), destroy (EBUSY,
+ * EPERM, release all), malloc, calloc, aligned alloc, realloc, free, usable size, thread-cache
+ * flush, scopes and binding, trims, the stats writers (every format), the same calls from a
+ * second thread (and its exit), requests that must fail (alignment not a power of two, huge
+ * sizes and alignments), and bad frees (interior pointers, second frees, unowned addresses)
+ * that must reach the fatal handler naming the arena and change nothing.
+ *
+ * User code inside the OOM chain: each arena's reclaim callback (frees the arena's blocks and
+ * says so, allocates from the same or another arena, lies, or frees nothing), its soft-budget
+ * callback (checks, allocates, frees) and the fatal handler of its ABORT step (returns,
+ * longjmps back to the call, or allocates) come from the input. Every allocation the harness
+ * makes, an operation's or a callback's, is a call (fz_call): the out-of-memory reports made
+ * during it are checked against the chains (section "Calls"), and every block a callback
+ * allocates or frees is recorded, so the model stays exact.
  *
  * The model keeps every live block (pointer, requested size, owner arena, content seed) and
  * checks after each operation: each arena's live blocks and bytes against the stats (exact at
@@ -31,12 +39,14 @@
  * allocates, frees, flushes and exits on request, while the harness thread waits for it: so
  * cross-thread frees, another thread's caches (taken back by destroy and at its exit) and the
  * parked blocks are covered, but the two never run at once and every input runs the same way
- * (true concurrency is the stress program's and the Criterion tests'). Build and run:
- * tests/fuzz/README.md.
+ * (true concurrency is the stress program's and the Criterion tests'). Callbacks run on the
+ * thread whose allocation ran the chain, the worker's included; there a handler never
+ * longjmps. Build and run: tests/fuzz/README.md.
  */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,6 +71,10 @@
 #define FZ_RESERVE FZ_SIZE((size_t)8 << 20)
 #define FZ_BUF_SIZE FZ_SIZE((size_t)2 << 20)
 #define FZ_GRANULE TEST_GRANULE
+#define FZ_CALLS 4    /* calls open at once: an operation's and those its callbacks make */
+#define FZ_CB_DEPTH 3 /* a callback allocates only while fewer calls are open */
+#define FZ_JUMPED (-1) /* the errno of a call its ABORT handler longjmped out of */
+#define FZ_REPORTS 100 /* reports one call may have: 4 FALLBACK steps in each of 3 hops */
 
 typedef struct fz_block {
     char *p;
@@ -70,11 +84,50 @@ typedef struct fz_block {
     bool zero;                  /* calloc'd and not written: must read zero */
 } fz_block_t;
 
+/* What an arena's callbacks do (from its create operation). */
+typedef enum fz_reclaim_kind {
+    FZ_RECLAIM_HONEST,      /* frees a block as large as asked, else up to two; says how much */
+    FZ_RECLAIM_ALLOC_SAME,  /* allocates from its own arena (no RECLAIM nor ABORT), frees an
+                               older block of it */
+    FZ_RECLAIM_ALLOC_OTHER, /* allocates from another arena, frees a block of its own */
+    FZ_RECLAIM_LIE,         /* frees nothing and says it freed what was asked */
+    FZ_RECLAIM_NONE,        /* frees nothing and says so */
+} fz_reclaim_kind_t;
+
+typedef enum fz_abort_mode {
+    FZ_ABORT_RETURN, /* the handler returns: the allocation gives NULL + ENOMEM */
+    FZ_ABORT_JUMP,   /* it longjmps back to the call (not on the worker: it returns there) */
+    FZ_ABORT_ALLOC,  /* it allocates from the arena that ran out (no second report) and another */
+} fz_abort_mode_t;
+
+typedef enum fz_soft_kind {
+    FZ_SOFT_CHECK,       /* checks its arguments only */
+    FZ_SOFT_ALLOC_SAME,  /* allocates from its arena and frees an older block of it */
+    FZ_SOFT_ALLOC_OTHER, /* allocates from another arena */
+    FZ_SOFT_FREE,        /* frees one of its arena's blocks */
+} fz_soft_kind_t;
+
 typedef struct fz_slot {
     talc_arena_t *a;            /* NULL: free slot */
     talc_arena_config_t cfg;
     char name[8], fallback[8];
+    fz_reclaim_kind_t reclaim;
+    fz_abort_mode_t abort_mode;
+    fz_soft_kind_t soft;
 } fz_slot_t;
+
+/* One allocation the harness makes (fz_call), open while the allocator runs it. */
+typedef struct fz_call {
+    talc_arena_t *asked;        /* the arena whose chain it runs (a realloc: the block's owner) */
+    talc_arena_t *rep[FZ_REPORTS]; /* arenas that reported TALC_FAULT_OUT_OF_MEMORY in it */
+    unsigned nrep;
+    unsigned nuser;             /* fz.nuser when it was opened */
+    size_t must_fit;            /* an honest reclaim freed a block this large: the retry holds
+                                   the request, so the call must succeed (0: no promise) */
+    talc_arena_t *fit_arena;    /* whose RECLAIM step that was, */
+    uint64_t fit_ok;            /* and its oom_ok[RECLAIM] before: the retry adds one */
+    jmp_buf back;               /* where a handler of mode FZ_ABORT_JUMP goes */
+} fz_call_t;
 
 typedef struct fz {
     const uint8_t *data;
@@ -93,10 +146,23 @@ typedef struct fz {
     talc_fault_t fault;
     char fault_arena[TALC_ARENA_NAME_MAX + 1];
     bool expect_fault;
+    /* Calls open now (innermost last), and the arenas whose reclaim callback or ABORT handler
+     * runs now: the library skips both steps for those (talc/arena.h). */
+    fz_call_t call[FZ_CALLS];
+    unsigned ncalls;
+    talc_arena_t *user[2 * FZ_CALLS];
+    unsigned nuser;
+    /* Handlers that longjmped out since the drain last ran, and the highest frame address
+     * the handler had then (a stack grows down: higher is shallower); the drain's. */
+    unsigned stale;
+    uintptr_t stale_frame, drain_frame;
+    talc_arena_t *drain;        /* "fzdrain", chain {ABORT}: fz_drain */
+    uint32_t cb_rng;            /* the callbacks' choices (sizes, arenas) */
 } fz_t;
 
 static fz_t fz;
 static char *fz_buffers; /* FZ_SLOTS buffers of FZ_BUF_SIZE (fz_setup_once) */
+static __thread bool fz_on_worker; /* the worker thread: no longjmp there */
 
 __attribute__((format(printf, 1, 2), noreturn)) static void fz_die(const char *fmt, ...)
 {
@@ -136,48 +202,6 @@ static size_t fz_size(void)
     if (kind < 240)
         return v % 16384 + 1;
     return v * 5 % (320u << 10) + 1;
-}
-
-/* ---- Callbacks ----------------------------------------------------------------------------*/
-
-static void fz_fatal(const talc_fault_info_t *info, void *ctx)
-{
-    (void)ctx;
-    fz.faults++;
-    fz.fault = info->fault;
-    snprintf(fz.fault_arena, sizeof fz.fault_arena, "%s",
-             info->heap_name ? info->heap_name : "(null)");
-    if (!fz.expect_fault)
-        fz_die("unexpected fault %d in \"%s\" at %p: %s", (int)info->fault, fz.fault_arena,
-               info->address, info->what ? info->what : "");
-}
-
-static void fz_check_block(size_t i);
-static void fz_drop(size_t i);
-
-/* Reclaim: free up to two of the arena's blocks (never the one a realloc is moving). */
-static size_t fz_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
-{
-    (void)wanted;
-    (void)ctx;
-    size_t freed = 0;
-    for (size_t i = fz.nblk; i-- > 0 && freed < 2;) {
-        if (fz.blk[i].owner != a || i == fz.busy)
-            continue;
-        fz_check_block(i);
-        talc_free(fz.blk[i].p);
-        freed++;
-        fz_drop(i);
-    }
-    return freed ? 4096 : 0;
-}
-
-static void fz_soft(talc_arena_t *a, size_t footprint, size_t soft, void *ctx)
-{
-    (void)a;
-    (void)ctx;
-    if (footprint < soft)
-        fz_die("soft-budget callback with footprint %zu below the budget %zu", footprint, soft);
 }
 
 /* ---- Model --------------------------------------------------------------------------------*/
@@ -257,11 +281,14 @@ static void fz_adopt(char *p, size_t n, size_t align, talc_arena_t *asked, bool 
             fz_die("block %p handed out twice", (void *)p);
         if (p < b->p + b->size && b->p < p + n)
             fz_die("block %p+%zu overlaps live %p+%zu", (void *)p, n, (void *)b->p, b->size);
-        if (line && b->owner == owner && (uintptr_t)p / line <= ((uintptr_t)b->p + b->size - 1) / line &&
+        if (line && b->owner == owner &&
+            (uintptr_t)p / line <= ((uintptr_t)b->p + b->size - 1) / line &&
             (uintptr_t)b->p / line <= ((uintptr_t)p + n - 1) / line)
             fz_die("cache-aligned block %p+%zu shares a line with %p+%zu", (void *)p, n,
                    (void *)b->p, b->size);
     }
+    if (fz.nblk == FZ_MAX_BLOCKS)
+        fz_die("block table full");
     fz_block_t *b = &fz.blk[fz.nblk++];
     *b = (fz_block_t){p, n, owner, fz.next_seed++, zero};
     if (zero) {
@@ -270,6 +297,420 @@ static void fz_adopt(char *p, size_t n, size_t align, talc_arena_t *asked, bool 
     }
     if (!b->zero)
         test_pattern_fill(p, n, b->seed);
+}
+
+static talc_arena_t *fz_resolve(talc_arena_t *a) { return a ? a : talc_thread_arena(); }
+
+static bool fz_bounded(const talc_arena_t *a)
+{
+    const fz_slot_t *sl = fz_slot_of(a);
+    return sl && (sl->cfg.source != TALC_SOURCE_OS || sl->cfg.hard_budget ||
+                  sl->cfg.oom_chain[0] != TALC_OOM_STEP_END);
+}
+
+/* The result of an allocation call (e: its errno, or FZ_JUMPED: nothing was allocated). */
+static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero,
+                           int e)
+{
+    if (p) {
+        fz_adopt(p, n, align, asked, zero);
+        return;
+    }
+    if (e != ENOMEM && e != FZ_JUMPED)
+        fz_die("NULL with errno %d, not ENOMEM", e);
+    if (!fz_bounded(asked))
+        fz_die("unbounded arena %s failed %zu bytes", talc_arena_name(asked), n);
+}
+
+/* ---- Calls --------------------------------------------------------------------------------
+ * Every allocation the harness makes is a call: opened before the allocator runs it, closed
+ * after, so that each TALC_FAULT_OUT_OF_MEMORY report (an ABORT step, talc/arena.h) is
+ * checked against the chains: it belongs to the innermost open call, names an arena whose
+ * chain that call can run (the arena asked or a fallback it reaches) and that has an ABORT
+ * step, comes no more often than the call can run that chain (fz_runs), and never for an
+ * arena whose reclaim callback or ABORT handler runs (the library skips both steps for it:
+ * no re-entry). A call to an arena with an ABORT step (before any FAIL) that gives NULL +
+ * ENOMEM must have had its report; one whose handler returned gives NULL + ENOMEM; one that
+ * succeeds had none from that arena.
+ *
+ * A handler that longjmps out leaves the library's note of its arena behind, and until a
+ * chain runs from a frame at or above the abandoned one, chains deeper than it skip that
+ * arena's RECLAIM and ABORT (docs/arenas.md, "Out-of-memory policy"). So after an operation
+ * in which a handler longjmped the driver runs the drain: an allocation from "fzdrain" (chain
+ * {ABORT}) that fails, made from the driver's own frame, above every call; until then a
+ * missing report is forgiven (fz.stale). Whether the drain's frame was above the abandoned
+ * ones is measured, not assumed: the handler's frame address is compared. */
+
+typedef enum fz_kind { FZ_MALLOC, FZ_CALLOC, FZ_ALIGNED, FZ_REALLOC } fz_kind_t;
+
+typedef struct fz_req {
+    fz_kind_t kind;
+    talc_arena_t *arena;        /* as passed (NULL: the thread's arena) */
+    talc_arena_t *asked;        /* whose chain runs: the arena resolved, a realloc's owner */
+    void *old;                  /* realloc: the block */
+    size_t n, m;                /* the size; calloc's nmemb or aligned_alloc's alignment */
+} fz_req_t;
+
+static bool fz_noted(const talc_arena_t *a)
+{
+    for (unsigned i = 0; i < fz.nuser; i++)
+        if (fz.user[i] == a)
+            return true;
+    return false;
+}
+
+static void fz_user_push(talc_arena_t *a)
+{
+    if (fz.nuser == 2 * FZ_CALLS)
+        fz_die("callbacks nested deeper than %d", 2 * FZ_CALLS);
+    fz.user[fz.nuser++] = a;
+}
+
+/* Does a's chain report when it runs out: an ABORT step before any FAIL? */
+static bool fz_has_abort(const talc_arena_t *a)
+{
+    if (a && a == fz.drain)
+        return true;
+    const fz_slot_t *sl = fz_slot_of(a);
+    for (unsigned k = 0; sl && k < TALC_OOM_CHAIN_MAX; k++) {
+        talc_oom_step_t st = sl->cfg.oom_chain[k];
+        if (st == TALC_OOM_STEP_END || st == TALC_OOM_STEP_FAIL)
+            return false;
+        if (st == TALC_OOM_STEP_ABORT)
+            return true;
+    }
+    return false;
+}
+
+/* How many times can an allocation from a (at `hops` fallback hops) run r's chain? Once if r
+ * is a, plus as often as each FALLBACK step that a's chain can reach (before FAIL and ABORT,
+ * which end it) runs it: a chain may name FALLBACK more than once. Hops are bounded at 4
+ * (oom.c); the harness makes no fallback cycle. */
+static unsigned fz_runs(const talc_arena_t *a, const talc_arena_t *r, unsigned hops)
+{
+    unsigned n = a == r;
+    const fz_slot_t *sl = fz_slot_of(a);
+    talc_arena_t *fb = sl && sl->cfg.fallback ? fz.slot[sl->cfg.fallback[2] - '0'].a : NULL;
+    for (unsigned k = 0; fb && hops < 4 && k < TALC_OOM_CHAIN_MAX; k++) {
+        talc_oom_step_t st = sl->cfg.oom_chain[k];
+        if (st == TALC_OOM_STEP_END || st == TALC_OOM_STEP_FAIL || st == TALC_OOM_STEP_ABORT)
+            break;
+        if (st == TALC_OOM_STEP_FALLBACK)
+            n += fz_runs(fb, r, hops + 1);
+    }
+    return n;
+}
+
+static unsigned fz_reported(const fz_call_t *c, const talc_arena_t *a)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < c->nrep; i++)
+        n += c->rep[i] == a;
+    return n;
+}
+
+static fz_call_t *fz_call_open(talc_arena_t *asked)
+{
+    if (fz.ncalls == FZ_CALLS)
+        fz_die("calls nested deeper than %d", FZ_CALLS);
+    fz_call_t *c = &fz.call[fz.ncalls++];
+    c->asked = asked;
+    c->nrep = 0;
+    c->nuser = fz.nuser;
+    c->must_fit = 0;
+    return c;
+}
+
+/* Close the innermost call, which gave p with errno e (FZ_JUMPED: its handler longjmped). */
+static void fz_call_close(const void *p, int e)
+{
+    fz_call_t *c = &fz.call[--fz.ncalls];
+    fz.nuser = c->nuser; /* (a longjmp skips no callback of the harness: see fz_oom_report) */
+    const char *name = talc_arena_name(c->asked);
+    bool rep = fz_reported(c, c->asked) != 0;
+    talc_arena_stats_t st;
+    if (c->must_fit && (!p || talc_arena_get_stats(c->fit_arena, &st) != 0 ||
+                        st.oom_ok[TALC_OOM_STEP_RECLAIM] == c->fit_ok))
+        fz_die("%s: the reclaim callback freed a block of %zu B or more, yet the retry failed "
+               "(call gave %p)", talc_arena_name(c->fit_arena), c->must_fit, p);
+    if (e == FZ_JUMPED)
+        return;
+    if (p && rep)
+        fz_die("%s reported out of memory, yet the call gave %p", name, p);
+    if (!p && rep && e != ENOMEM)
+        fz_die("%s: the handler of its ABORT step returned, then errno %d (want ENOMEM)", name, e);
+    if (!p && e == ENOMEM && !rep && fz_has_abort(c->asked) && !fz_noted(c->asked) && !fz.stale)
+        fz_die("%s ran out (ENOMEM) with an ABORT step in its chain, and no report came", name);
+}
+
+static char *fz_do(const fz_req_t *r)
+{
+    switch (r->kind) {
+    case FZ_CALLOC:
+        return talc_arena_calloc(r->arena, r->m, r->n);
+    case FZ_ALIGNED:
+        return talc_arena_aligned_alloc(r->arena, r->m, r->n);
+    case FZ_REALLOC:
+        return talc_arena_realloc(r->arena, r->old, r->n);
+    default:
+        return talc_arena_malloc(r->arena, r->n);
+    }
+}
+
+/* Run one allocation as a call; *e gets its errno, or FZ_JUMPED. Never inlined: the drain
+ * relies on every call's frame being below the driver's. */
+static __attribute__((noinline)) char *fz_call(const fz_req_t *r, int *e)
+{
+    fz_call_t *c = fz_call_open(r->asked);
+    if (setjmp(c->back) != 0) {
+        *e = FZ_JUMPED;
+        fz_call_close(NULL, FZ_JUMPED);
+        return NULL;
+    }
+    errno = 0;
+    char *p = fz_do(r);
+    *e = errno;
+    fz_call_close(p, *e);
+    return p;
+}
+
+/* ---- Callbacks ----------------------------------------------------------------------------
+ * Each arena's reclaim and soft-budget callbacks get its slot as context; what they do comes
+ * from the slot (fz_config), their sizes and arenas from fz.cb_rng. A callback allocates only
+ * while fewer than FZ_CB_DEPTH calls are open and the block table has room for the calls
+ * still to return; it never frees the block a realloc is working on (fz.busy). */
+
+static uint32_t fz_cb_rand(void)
+{
+    uint32_t x = fz.cb_rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return fz.cb_rng = x;
+}
+
+/* A size for a callback's block: small, or (bounded) what the chain wanted. */
+static size_t fz_cb_size(size_t wanted)
+{
+    uint32_t r = fz_cb_rand();
+    if (r & 1)
+        return wanted < (256u << 10) ? wanted : (size_t)(256u << 10);
+    return r % 512 + 1;
+}
+
+/* Another live arena than a (the default one at least). */
+static talc_arena_t *fz_cb_other(const talc_arena_t *a)
+{
+    unsigned s = fz_cb_rand() % (FZ_SLOTS + 1);
+    for (unsigned k = 0; k <= FZ_SLOTS; k++) {
+        talc_arena_t *o = fz_arena((s + k) % (FZ_SLOTS + 1));
+        if (o && o != a)
+            return o;
+    }
+    return talc_arena_default();
+}
+
+/* A callback's malloc or calloc of n bytes from a, as a call, recorded like an operation's. */
+static void fz_cb_alloc(talc_arena_t *a, size_t n)
+{
+    if (fz.ncalls >= FZ_CB_DEPTH || fz.nblk + FZ_CALLS + 2 >= FZ_MAX_BLOCKS)
+        return;
+    bool zero = fz_cb_rand() & 1;
+    fz_req_t r = {zero ? FZ_CALLOC : FZ_MALLOC, a, a, NULL, n, 1};
+    int e;
+    char *p = fz_call(&r, &e);
+    fz_after_alloc(p, n, 0, a, zero, e);
+}
+
+static size_t fz_free_block(size_t i)
+{
+    fz_check_block(i);
+    size_t us = talc_usable_size(fz.blk[i].p);
+    talc_free(fz.blk[i].p);
+    fz_drop(i);
+    return us;
+}
+
+/* Free up to k of a's blocks among the first `below` of the table, the newest first (a
+ * callback that allocated passes the count from before, to free an older block than its
+ * own); their usable bytes. */
+static size_t fz_free_some(const talc_arena_t *a, unsigned k, size_t below)
+{
+    size_t freed = 0;
+    for (size_t i = below < fz.nblk ? below : fz.nblk; i-- > 0 && k > 0;)
+        if (fz.blk[i].owner == a && i != fz.busy) {
+            freed += fz_free_block(i);
+            k--;
+        }
+    return freed;
+}
+
+/* Will the chain's retry find a block of `wanted` bytes that a free gives back? Without a
+ * thread cache the free reaches the stripe (retried in every stripe), and with nothing
+ * borrowed a segment the free emptied and gave back went to the source, which gives it again
+ * (the reserve's guaranteed minimums could refuse a borrowed one). If so, the innermost call
+ * (whose chain runs the callback) notes it, with the RECLAIM step's successes so far. */
+static void fz_retry_must_fit(const fz_slot_t *sl, size_t wanted)
+{
+    talc_arena_stats_t st;
+    if ((TALC_TCACHE && sl->cfg.thread_cache == TALC_TCACHE_ON) ||
+        talc_arena_get_stats(sl->a, &st) != 0 || st.borrowed_bytes != 0)
+        return;
+    fz_call_t *c = &fz.call[fz.ncalls - 1];
+    c->must_fit = wanted;
+    c->fit_arena = sl->a;
+    c->fit_ok = st.oom_ok[TALC_OOM_STEP_RECLAIM];
+}
+
+/* Free the arena's largest block if it holds `wanted` bytes (then the retry must succeed),
+ * else up to two blocks; says how much it freed. */
+static size_t fz_reclaim_honest(const fz_slot_t *sl, size_t wanted)
+{
+    size_t best = SIZE_MAX, best_us = 0;
+    for (size_t i = 0; i < fz.nblk; i++) {
+        if (fz.blk[i].owner != sl->a || i == fz.busy)
+            continue;
+        size_t us = talc_usable_size(fz.blk[i].p);
+        if (best == SIZE_MAX || us > best_us) {
+            best = i;
+            best_us = us;
+        }
+    }
+    if (best == SIZE_MAX || best_us < wanted)
+        return fz_free_some(sl->a, 2, fz.nblk);
+    fz_retry_must_fit(sl, wanted);
+    return fz_free_block(best);
+}
+
+static size_t fz_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    const fz_slot_t *sl = ctx;
+    if (sl->a != a)
+        fz_die("reclaim callback for \"%s\" with the context of \"%s\"", talc_arena_name(a),
+               sl->name);
+    if (!fz.ncalls)
+        fz_die("reclaim callback of \"%s\" outside an allocation", sl->name);
+    if (fz_noted(a))
+        fz_die("reclaim callback of \"%s\" re-entered", sl->name);
+    fz_user_push(a);
+    size_t freed = 0, before = fz.nblk;
+    switch (sl->reclaim) {
+    case FZ_RECLAIM_ALLOC_SAME:
+        fz_cb_alloc(a, fz_cb_size(wanted));
+        freed = fz_free_some(a, 1, before);
+        break;
+    case FZ_RECLAIM_ALLOC_OTHER:
+        fz_cb_alloc(fz_cb_other(a), fz_cb_size(wanted));
+        freed = fz_free_some(a, 1, before);
+        break;
+    case FZ_RECLAIM_LIE:
+        freed = wanted ? wanted : 1;
+        break;
+    case FZ_RECLAIM_NONE:
+        break;
+    default:
+        freed = fz_reclaim_honest(sl, wanted);
+    }
+    fz.nuser--;
+    return freed;
+}
+
+static void fz_soft(talc_arena_t *a, size_t footprint, size_t soft, void *ctx)
+{
+    fz_slot_t *sl = ctx;
+    if (!sl->a)
+        sl->a = a; /* crossed by initial_size: create calls back before it returns */
+    if (sl->a != a)
+        fz_die("soft-budget callback for \"%s\" with the context of \"%s\"", talc_arena_name(a),
+               sl->name);
+    if (soft != sl->cfg.soft_budget || footprint < soft)
+        fz_die("soft-budget callback with footprint %zu, budget %zu (configured %zu)", footprint,
+               soft, sl->cfg.soft_budget);
+    size_t before = fz.nblk;
+    switch (sl->soft) {
+    case FZ_SOFT_ALLOC_SAME:
+        fz_cb_alloc(a, fz_cb_rand() % 4096 + 1);
+        (void)fz_free_some(a, 1, before);
+        break;
+    case FZ_SOFT_ALLOC_OTHER:
+        fz_cb_alloc(fz_cb_other(a), fz_cb_rand() % 4096 + 1);
+        break;
+    case FZ_SOFT_FREE:
+        (void)fz_free_some(a, 1, fz.nblk);
+        break;
+    default:
+        break;
+    }
+}
+
+static talc_arena_t *fz_arena_named(const char *name)
+{
+    if (name && fz.drain && strcmp(name, talc_arena_name(fz.drain)) == 0)
+        return fz.drain;
+    for (unsigned s = 0; name && s < FZ_SLOTS; s++)
+        if (fz.slot[s].a && strcmp(name, fz.slot[s].name) == 0)
+            return fz.slot[s].a;
+    return NULL;
+}
+
+/* An ABORT step's report. A longjmp goes back to the innermost call, which the report belongs
+ * to: between that call's setjmp and here runs library code only (a callback's allocation is
+ * a call of its own), so the jump skips no callback of the harness. */
+static __attribute__((noinline)) void fz_oom_report(const talc_fault_info_t *info)
+{
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    const char *name = info->heap_name ? info->heap_name : "(null)";
+    if (!fz.ncalls)
+        fz_die("out-of-memory report for \"%s\" outside an allocation", name);
+    fz_call_t *c = &fz.call[fz.ncalls - 1];
+    talc_arena_t *r = fz_arena_named(info->heap_name);
+    if (!r)
+        fz_die("out-of-memory report names \"%s\", no arena of the harness", name);
+    if (info->address)
+        fz_die("out-of-memory report for \"%s\" with address %p (want NULL)", name,
+               info->address);
+    if (fz_noted(r))
+        fz_die("out-of-memory report for \"%s\" while its reclaim callback or ABORT handler "
+               "runs (re-entered)", name);
+    unsigned runs = fz_has_abort(r) ? fz_runs(c->asked, r, 0) : 0;
+    if (fz_reported(c, r) >= runs || c->nrep == FZ_REPORTS)
+        fz_die("out-of-memory report %u for \"%s\" in a call to \"%s\", which can reach an "
+               "ABORT step of it %u times", fz_reported(c, r) + 1, name,
+               talc_arena_name(c->asked), runs);
+    c->rep[c->nrep++] = r;
+    if (r == fz.drain) {
+        fz.drain_frame = here;
+        return;
+    }
+    const fz_slot_t *sl = fz_slot_of(r);
+    if (sl->abort_mode == FZ_ABORT_JUMP && !fz_on_worker) {
+        fz.stale++;
+        if (here > fz.stale_frame)
+            fz.stale_frame = here;
+        longjmp(c->back, 1);
+    }
+    if (sl->abort_mode == FZ_ABORT_ALLOC) {
+        fz_user_push(r);
+        fz_cb_alloc(r, fz_cb_size(64u << 10)); /* skips RECLAIM and ABORT: no second report */
+        fz_cb_alloc(fz_cb_other(r), fz_cb_rand() % 512 + 1);
+        fz.nuser--;
+    }
+}
+
+static void fz_fatal(const talc_fault_info_t *info, void *ctx)
+{
+    (void)ctx;
+    if (info->fault == TALC_FAULT_OUT_OF_MEMORY) {
+        fz_oom_report(info);
+        return;
+    }
+    fz.faults++;
+    fz.fault = info->fault;
+    snprintf(fz.fault_arena, sizeof fz.fault_arena, "%s",
+             info->heap_name ? info->heap_name : "(null)");
+    if (!fz.expect_fault)
+        fz_die("unexpected fault %d in \"%s\" at %p: %s", (int)info->fault, fz.fault_arena,
+               info->address, info->what ? info->what : "");
 }
 
 /* ---- Invariants after every operation -----------------------------------------------------*/
@@ -310,6 +751,8 @@ static void fz_check_all(void)
 {
     if (fz.faults)
         fz_die("fault recorded outside a bad-pointer operation");
+    if (fz.ncalls || fz.nuser)
+        fz_die("%u calls and %u callbacks still open", fz.ncalls, fz.nuser);
     size_t borrowed = 0;
     for (unsigned s = 0; s <= FZ_SLOTS; s++)
         if (fz_arena(s))
@@ -334,28 +777,6 @@ static talc_arena_t *fz_pick_arena(void)
     return a ? a : talc_arena_default();
 }
 
-static talc_arena_t *fz_resolve(talc_arena_t *a) { return a ? a : talc_thread_arena(); }
-
-static bool fz_bounded(const talc_arena_t *a)
-{
-    const fz_slot_t *sl = fz_slot_of(a);
-    return sl && (sl->cfg.source != TALC_SOURCE_OS || sl->cfg.hard_budget ||
-                  sl->cfg.oom_chain[0] != TALC_OOM_STEP_END);
-}
-
-static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero,
-                           int e)
-{
-    if (p) {
-        fz_adopt(p, n, align, asked, zero);
-        return;
-    }
-    if (e != ENOMEM)
-        fz_die("NULL with errno %d, not ENOMEM", e);
-    if (!fz_bounded(asked))
-        fz_die("unbounded arena %s failed %zu bytes", talc_arena_name(asked), n);
-}
-
 static void fz_op_malloc(void)
 {
     fz.op = "malloc";
@@ -364,9 +785,9 @@ static void fz_op_malloc(void)
     if (fz.nblk == FZ_MAX_BLOCKS)
         return;
     talc_arena_t *asked = fz_resolve(a);
-    errno = 0;
-    char *p = talc_arena_malloc(a, n);
-    fz_after_alloc(p, n, 0, asked, false, errno);
+    int e;
+    char *p = fz_call(&(fz_req_t){FZ_MALLOC, a, asked, NULL, n, 0}, &e);
+    fz_after_alloc(p, n, 0, asked, false, e);
 }
 
 static void fz_op_calloc(void)
@@ -376,18 +797,19 @@ static void fz_op_calloc(void)
     size_t n = fz_size(), k = (size_t)fz_take(1) % 4 + 1;
     if (fz.nblk == FZ_MAX_BLOCKS)
         return;
-    if (k == 4) { /* nmemb * size overflows: NULL + ENOMEM, nothing allocated */
+    if (k == 4) { /* nmemb * size overflows: NULL + ENOMEM, nothing allocated, no OOM chain
+                   * (not a call: a report would find none open) */
         errno = 0;
-        void *p = talc_arena_calloc(a, SIZE_MAX / 2, n + 2);
+        void *p = talc_arena_calloc(a, SIZE_MAX / 2 + 1, n + 2);
         if (p || errno != ENOMEM)
             fz_die("overflowing calloc gave %p errno %d", p, errno);
         return;
     }
     talc_arena_t *asked = fz_resolve(a);
-    errno = 0;
     size_t each = n / k + 1;
-    char *p = talc_arena_calloc(a, k, each);
-    fz_after_alloc(p, k * each, 0, asked, true, errno);
+    int e;
+    char *p = fz_call(&(fz_req_t){FZ_CALLOC, a, asked, NULL, each, k}, &e);
+    fz_after_alloc(p, k * each, 0, asked, true, e);
 }
 
 static void fz_op_aligned(void)
@@ -399,9 +821,9 @@ static void fz_op_aligned(void)
     if (fz.nblk == FZ_MAX_BLOCKS)
         return;
     talc_arena_t *asked = fz_resolve(a);
-    errno = 0;
-    char *p = talc_arena_aligned_alloc(a, align, n);
-    fz_after_alloc(p, n, align, asked, false, errno);
+    int e;
+    char *p = fz_call(&(fz_req_t){FZ_ALIGNED, a, asked, NULL, n, align}, &e);
+    fz_after_alloc(p, n, align, asked, false, e);
 }
 
 static void fz_op_free(void)
@@ -428,10 +850,9 @@ static void fz_op_realloc(void)
     fz_check_block(i);
     fz_block_t old = fz.blk[i];
     fz.busy = i;
-    errno = 0;
-    char *q = talc_arena_realloc(NULL, old.p, n);
-    int e = errno;
-    i = fz.busy; /* the reclaim callback may have moved it */
+    int e;
+    char *q = fz_call(&(fz_req_t){FZ_REALLOC, NULL, old.owner, old.p, n, 0}, &e);
+    i = fz.busy; /* the callbacks may have moved it */
     fz.busy = SIZE_MAX;
     if (n == 0) { /* realloc(p, 0) frees p and gives NULL (glibc's choice, talc/arena.h) */
         if (q)
@@ -440,11 +861,13 @@ static void fz_op_realloc(void)
         return;
     }
     if (!q) {
-        if (e != ENOMEM)
+        if (e != ENOMEM && e != FZ_JUMPED)
             fz_die("realloc NULL with errno %d", e);
         if (!fz_bounded(old.owner))
             fz_die("unbounded arena %s failed realloc to %zu", talc_arena_name(old.owner), n);
-        fz_check_block(i); /* untouched */
+        fz_check_block(i); /* untouched, where it was */
+        if (talc_arena_of(fz.blk[i].p) != old.owner)
+            fz_die("a failed realloc moved the block");
         return;
     }
     size_t keep = n < old.size ? n : old.size;
@@ -488,7 +911,7 @@ static void fz_config(unsigned s)
 {
     fz_slot_t *sl = &fz.slot[s];
     unsigned b0 = (unsigned)fz_take(1), b1 = (unsigned)fz_take(1), b2 = (unsigned)fz_take(1);
-    unsigned chain = (unsigned)fz_take(2);
+    unsigned chain = (unsigned)fz_take(2), b3 = (unsigned)fz_take(1);
     snprintf(sl->name, sizeof sl->name, "fz%u", s);
     talc_arena_config_t *c = &sl->cfg;
     *c = talc_arena_config_default(sl->name);
@@ -502,6 +925,7 @@ static void fz_config(unsigned s)
     c->soft_budget =
         (b1 >> 2) & 1 ? (c->hard_budget ? c->hard_budget / 2 : FZ_SIZE(512u << 10)) : 0;
     c->on_soft_budget = fz_soft;
+    c->budget_ctx = sl;
     c->initial_size = (b1 >> 3) & 1 ? FZ_GRANULE : 0;
     static const size_t ceilings[4] = {0, FZ_SIZE(256u << 10), FZ_SIZE(1u << 20),
                                        FZ_SIZE(3u << 20)};
@@ -511,17 +935,27 @@ static void fz_config(unsigned s)
     c->borrow_priority = (b1 >> 6) % 3;
     c->reserve_guaranteed = (b2 & 3) == 3 ? FZ_GRANULE * 4 : 0;
     c->reclaim = fz_reclaim;
+    c->reclaim_ctx = sl;
+    static const fz_reclaim_kind_t reclaims[8] = {
+        FZ_RECLAIM_HONEST, FZ_RECLAIM_HONEST,     FZ_RECLAIM_ALLOC_SAME, FZ_RECLAIM_ALLOC_OTHER,
+        FZ_RECLAIM_LIE,    FZ_RECLAIM_NONE,       FZ_RECLAIM_HONEST,     FZ_RECLAIM_ALLOC_SAME};
+    static const fz_abort_mode_t aborts[4] = {FZ_ABORT_RETURN, FZ_ABORT_JUMP, FZ_ABORT_ALLOC,
+                                              FZ_ABORT_JUMP};
+    sl->reclaim = reclaims[b3 % 8];
+    sl->abort_mode = aborts[(b3 >> 3) % 4];
+    sl->soft = (fz_soft_kind_t)((b3 >> 5) % 4);
     if (c->source == TALC_SOURCE_BUFFER) {
         c->buffer = fz_buffers + s * FZ_BUF_SIZE;
         c->buffer_size = FZ_BUF_SIZE / ((b2 >> 2) % 4 + 1);
     }
-    /* OOM chain: up to four steps of reclaim / grow / borrow / fallback / fail, or default. */
+    /* OOM chain: up to four steps of reclaim / grow / borrow / fallback / fail / abort, or
+     * the default. */
     if (chain % 4) {
         for (unsigned k = 0; k < 4; k++, chain >>= 3) {
             static const talc_oom_step_t steps[8] = {
                 TALC_OOM_STEP_END,    TALC_OOM_STEP_RECLAIM,  TALC_OOM_STEP_GROW,
                 TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FALLBACK, TALC_OOM_STEP_FAIL,
-                TALC_OOM_STEP_GROW,   TALC_OOM_STEP_BORROW};
+                TALC_OOM_STEP_GROW,   TALC_OOM_STEP_ABORT};
             c->oom_chain[k] = steps[chain & 7];
             if (c->oom_chain[k] == TALC_OOM_STEP_END)
                 break;
@@ -713,11 +1147,20 @@ static void fz_op_bad(void)
 
 /* Requests that must fail cleanly: NULL with EINVAL (alignment not a power of two) or ENOMEM
  * (sizes no arena can hold; alignments no arena maps memory for, unless a segment happens to
- * hold an address on one), nothing allocated, a realloc's block intact. */
-static void fz_expect_null(void *p, int want, const char *what)
+ * hold an address on one), nothing allocated, a realloc's block intact. The ENOMEM ones run
+ * the arena's OOM chain: an ABORT step reports (or its handler longjmps: FZ_JUMPED). */
+static void fz_expect_null(const void *p, int e, int want, const char *what)
 {
-    if (p || errno != want)
-        fz_die("%s gave %p errno %d (want NULL, errno %d)", what, p, errno, want);
+    if (p || (e != want && !(e == FZ_JUMPED && want == ENOMEM)))
+        fz_die("%s gave %p errno %d (want NULL, errno %d)", what, p, e, want);
+}
+
+/* A request that must fail, as a call. */
+static void fz_bad_call(fz_kind_t kind, talc_arena_t *a, size_t n, size_t m, const char *what)
+{
+    int e;
+    char *q = fz_call(&(fz_req_t){kind, a, fz_resolve(a), NULL, n, m}, &e);
+    fz_expect_null(q, e, ENOMEM, what);
 }
 
 static void fz_op_bad_request(void)
@@ -731,43 +1174,47 @@ static void fz_op_bad_request(void)
     unsigned bits = (unsigned)(sizeof(size_t) * CHAR_BIT);
     unsigned shift = bits == 64 ? 40 + (v >> 5) % 23 : bits - 2 + (v >> 5) % 2;
     size_t n = huge[(v >> 3) % 4];
-    errno = 0;
     switch (v % 5) {
-    case 0:
-        fz_expect_null(talc_arena_aligned_alloc(a, (v >> 5) % 2 ? 0 : 24, 16), EINVAL,
-                       "aligned_alloc at a non-power-of-two alignment");
+    case 0: { /* rejected before any chain: not a call (a report would find none open) */
+        errno = 0;
+        void *q = talc_arena_aligned_alloc(a, (v >> 5) % 2 ? 0 : 24, 16);
+        fz_expect_null(q, errno, EINVAL, "aligned_alloc at a non-power-of-two alignment");
         break;
+    }
     case 1:
-        fz_expect_null(talc_arena_malloc(a, n), ENOMEM, "malloc of a huge size");
+        fz_bad_call(FZ_MALLOC, a, n, 0, "malloc of a huge size");
         break;
     case 2: {
         /* No arena maps memory for such an alignment, but one of its segments may hold an
          * address on it (likely on a 32-bit target, with a 2^30 boundary every GiB): then the
          * request is a valid one, and the block must be on the alignment. */
         size_t al = (size_t)1 << shift;
-        void *q = talc_arena_aligned_alloc(a, al, 64);
-        if (q && ((uintptr_t)q & (al - 1)) != 0)
-            fz_die("aligned_alloc at %#zx gave %p", al, q);
-        if (q)
-            talc_free(q);
+        int e;
+        char *p = fz_call(&(fz_req_t){FZ_ALIGNED, a, fz_resolve(a), NULL, 64, al}, &e);
+        if (p && ((uintptr_t)p & (al - 1)) != 0)
+            fz_die("aligned_alloc at %#zx gave %p", al, (void *)p);
+        if (p)
+            talc_free(p);
         else
-            fz_expect_null(q, ENOMEM, "aligned_alloc at a huge alignment");
+            fz_expect_null(p, e, ENOMEM, "aligned_alloc at a huge alignment");
         break;
     }
     case 3:
-        fz_expect_null(talc_arena_calloc(a, 1, n), ENOMEM, "calloc of a huge size");
+        fz_bad_call(FZ_CALLOC, a, n, 1, "calloc of a huge size");
         break;
     default: {
         if (!fz.nblk)
             return;
         size_t i = (size_t)fz_take(1) % fz.nblk;
-        fz.busy = i; /* the OOM chain's reclaim step must not free it */
-        void *q = talc_arena_realloc(NULL, fz.blk[i].p, n);
+        fz_block_t old = fz.blk[i];
+        fz.busy = i; /* the OOM chain's callbacks must not free it */
+        int e;
+        char *q = fz_call(&(fz_req_t){FZ_REALLOC, NULL, old.owner, old.p, n, 0}, &e);
         i = fz.busy;
         fz.busy = SIZE_MAX;
-        fz_expect_null(q, ENOMEM, "realloc to a huge size");
+        fz_expect_null(q, e, ENOMEM, "realloc to a huge size");
         fz_check_block(i);
-        if (talc_arena_of(fz.blk[i].p) != fz.blk[i].owner)
+        if (talc_arena_of(fz.blk[i].p) != old.owner)
             fz_die("a failed realloc moved the block");
     }
     }
@@ -834,6 +1281,7 @@ static struct {
 static void *fz_worker(void *arg)
 {
     (void)arg;
+    fz_on_worker = true;
     pthread_mutex_lock(&fz_w.lock);
     for (;;) {
         while (fz_w.job == FZ_JOB_NONE)
@@ -841,9 +1289,8 @@ static void *fz_worker(void *arg)
         fz_job_t job = fz_w.job;
         switch (job) {
         case FZ_JOB_MALLOC:
-            errno = 0;
-            fz_w.p = talc_arena_malloc(fz_w.arena, fz_w.n);
-            fz_w.err = errno;
+            fz_w.p = fz_call(&(fz_req_t){FZ_MALLOC, fz_w.arena, fz_w.arena, NULL, fz_w.n, 0},
+                             &fz_w.err);
             break;
         case FZ_JOB_FREE:
             talc_free(fz_w.p);
@@ -942,6 +1389,27 @@ static void fz_setup_once(void)
     if (talc_reserve_init(FZ_RESERVE, 0) != 0)
         fz_die("reserve init failed");
     talc_set_fatal_handler(fz_fatal, NULL);
+    talc_arena_config_t d = talc_arena_config_default("fzdrain");
+    d.stripes = 1;
+    d.thread_cache = TALC_TCACHE_OFF;
+    d.oom_chain[0] = TALC_OOM_STEP_ABORT;
+    fz.drain = talc_arena_create(&d);
+    if (!fz.drain)
+        fz_die("no drain arena: errno %d", errno);
+}
+
+/* The drain (section "Calls") gave p, with the call's record left in fz.call[0]. It dropped
+ * the notes that handlers which longjmped left behind if its handler ran at or above the
+ * highest frame theirs had; else the next drain tries again. */
+static void fz_drained(const void *p)
+{
+    const fz_call_t *c = &fz.call[0];
+    if (p || c->nrep != 1 || c->rep[0] != fz.drain)
+        fz_die("the drain gave %p with %u reports (want NULL and one)", p, c->nrep);
+    if (fz.drain_frame >= fz.stale_frame) {
+        fz.stale = 0;
+        fz.stale_frame = 0;
+    }
 }
 
 /* Free everything, destroy every arena (fallback users first), and check the process is back
@@ -985,6 +1453,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.busy = SIZE_MAX;
     fz.scopes = 0;
     fz.faults = 0;
+    fz.ncalls = 0;
+    fz.nuser = 0;
+    fz.cb_rng = 0x9e3779b9u ^ (uint32_t)size;
     fz.routing = fz_take(1) & 1;
     for (fz.step = 0; fz.pos < fz.size && fz.step < FZ_MAX_OPS; fz.step++) {
         switch (fz_take(1) % 19) {
@@ -1005,6 +1476,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 16: case 17: fz_op_worker(); break;
         default: fz_op_bad_request(); break;
+        }
+        if (fz.stale) { /* a handler longjmped: the drain, called from this frame */
+            fz.op = "drain";
+            fz_call_open(fz.drain);
+            errno = 0;
+            void *p = talc_arena_malloc(fz.drain, SIZE_MAX / 2);
+            fz_call_close(p, errno);
+            fz_drained(p);
         }
         fz_check_all();
     }
