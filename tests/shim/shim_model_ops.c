@@ -125,7 +125,8 @@ static blk_t take_out(worker_t *w, size_t i)
     return b;
 }
 
-/* The block still holds its pattern in [0, upto). */
+/* The block still holds its pattern in [0, upto). A damaged block is reported, then written
+ * again, so that one fault makes one failure line, not one at every later check. */
 bool model_verify(worker_t *w, const blk_t *b, size_t upto, const char *when)
 {
     size_t off = test_pattern_check(b->p, upto, b->seed);
@@ -134,6 +135,7 @@ bool model_verify(worker_t *w, const blk_t *b, size_t upto, const char *when)
     model_fail(w, "%s: byte %zu of block %p (asked %zu, usable %zu) is %#x, not the pattern "
                "written when it was allocated", when, off, (void *)b->p, b->n, b->usable,
                b->p[off]);
+    test_pattern_fill(b->p, upto, b->seed);
     return false;
 }
 
@@ -199,21 +201,23 @@ static void expect_null(worker_t *w, void *p, int err, int want)
  * free, free_sized or free_aligned_sized as C23 allows for it; errno must not change. */
 void model_release(worker_t *w, const blk_t *b)
 {
-    model_verify(w, b, b->len, "before the free");
-    model_set_call(w, "malloc_usable_size", 1, (size_t)(uintptr_t)b->p, 0, 0);
-    check_usable_same(w, b, "before the free");
     unsigned how = b->kind == FREE_PLAIN ? 0 : (unsigned)below(w, 2);
+    size_t p = (size_t)(uintptr_t)b->p;
+    if (how == 0)
+        model_set_call(w, "free", 1, p, 0, 0);
+    else if (b->kind == FREE_SIZED)
+        model_set_call(w, "free_sized", 2, p, b->n, 0);
+    else
+        model_set_call(w, "free_aligned_sized", 3, p, b->align, b->n);
+    model_verify(w, b, b->len, "before the free");
+    check_usable_same(w, b, "before the free");
     errno = ERRNO_MARK;
-    if (how == 0) {
-        model_set_call(w, "free", 1, (size_t)(uintptr_t)b->p, 0, 0);
+    if (how == 0)
         free(b->p);
-    } else if (b->kind == FREE_SIZED) {
-        model_set_call(w, "free_sized", 2, (size_t)(uintptr_t)b->p, b->n, 0);
+    else if (b->kind == FREE_SIZED)
         free_sized(b->p, b->n);
-    } else {
-        model_set_call(w, "free_aligned_sized", 3, (size_t)(uintptr_t)b->p, b->align, b->n);
+    else
         free_aligned_sized(b->p, b->align, b->n);
-    }
     if (errno != ERRNO_MARK)
         model_fail(w, "changed errno to %d", errno);
 }
@@ -406,7 +410,7 @@ static void resized(worker_t *w, size_t i, void *q, size_t n, int err, free_kind
     if (off != keep)
         model_fail(w, "%p -> %p kept %zu of the %zu bytes it must keep (byte %zu is %#x)",
                    (void *)b->p, q, off, keep, off, nb.p[off]);
-    test_pattern_fill_range(q, keep, nb.len, nb.seed);
+    test_pattern_fill_range(q, off != keep ? 0 : keep, nb.len, nb.seed); /* damage: rewrite */
     w->live_bytes = w->live_bytes - b->len + nb.len;
     *b = nb;
 }
@@ -429,10 +433,10 @@ static void must_refuse_resize(worker_t *w, size_t i, void *q, int err)
 static void resize_to_zero(worker_t *w, size_t i, bool array)
 {
     blk_t b = take_out(w, i);
-    model_verify(w, &b, b.len, "before realloc to 0");
     size_t k = below(w, 100);
     model_set_call(w, array ? "reallocarray" : "realloc", array ? 3 : 2,
                    (size_t)(uintptr_t)b.p, 0, k);
+    model_verify(w, &b, b.len, "before the call");
     void *q = array ? reallocarray(b.p, 0, k) : realloc(b.p, 0);
     if (q) /* left alone: what it is cannot be known */
         model_fail(w, "returned %p, want NULL (glibc: the block is freed)", q);
@@ -474,9 +478,9 @@ static void op_realloc(worker_t *w)
         return;
     }
     blk_t *b = &w->live[i];
-    model_verify(w, b, b->len, "before realloc");
     size_t n = v == 1 ? draw_impossible(w) : new_size(w, b);
     model_set_call(w, "realloc", 2, (size_t)(uintptr_t)b->p, n, 0);
+    model_verify(w, b, b->len, "before the call");
     errno = 0;
     void *q = realloc(b->p, n);
     if (v == 1)
@@ -506,13 +510,13 @@ static void op_reallocarray(worker_t *w)
         return;
     }
     blk_t *b = &w->live[i];
-    model_verify(w, b, b->len, "before reallocarray");
     n = n ? n : 1u; /* 0 frees the block: resize_to_zero */
     if (v == 2) { /* n * k overflows */
         k = k == 1 ? 2 : k;
         n = SIZE_MAX / k + 1u + below(w, 1000);
     }
     model_set_call(w, "reallocarray", 3, (size_t)(uintptr_t)b->p, n, k);
+    model_verify(w, b, b->len, "before the call");
     errno = 0;
     void *q = reallocarray(b->p, n, k);
     if (v == 2)
@@ -575,6 +579,7 @@ static void op_hand_over(worker_t *w)
     if (w->nlive == 0 || o->n[s] == OUTBOX_CAP || model.threads == 1)
         return;
     blk_t b = take_out(w, pick(w));
+    model_set_context(w, "hand over");
     model_verify(w, &b, b.len, "before the handover");
     o->b[s][o->n[s]++] = b;
     w->handed++;
@@ -593,6 +598,7 @@ void model_take_over(worker_t *w, unsigned round)
         blk_t b = o->b[s][k];
         w->taken++;
         if (w->nlive < MAX_LIVE && chance(w, 1, 2)) {
+            model_set_context(w, "take over");
             model_verify(w, &b, b.len, "after the handover");
             push(w, &b);
         } else {
