@@ -36,11 +36,11 @@
  * operations per thread, 4 threads). TALC_SEED=<n> replays a run (the seed is printed first):
  * every worker makes the same calls with the same arguments, its handovers included; the
  * addresses and the interleaving of the threads differ. Also SHIM_MODEL_ROUND (operations
- * between barrier checks, 1000), SHIM_MODEL_MAX_SIZE (4 MiB), SHIM_MODEL_LIVE (live bytes per
- * thread before it only frees, 16 MiB), SHIM_MODEL_OOM_OK=1 (an arena budget may refuse an
- * ordinary request too: then with NULL and ENOMEM, and nothing lost). Exit status 0 iff every
- * check passed; each failure is one line on stderr with the seed, thread, round, operation
- * number and the call (the first 40 are shown, all are counted).
+ * between barrier checks; OPS / 20 within 50..1000), SHIM_MODEL_MAX_SIZE (4 MiB),
+ * SHIM_MODEL_LIVE (live bytes per thread before it only frees, 16 MiB), SHIM_MODEL_OOM_OK=1
+ * (an arena budget may refuse an ordinary request too: then with NULL and ENOMEM, and nothing
+ * lost). Exit status 0 iff every check passed; each failure is one line on stderr with the
+ * seed, thread, round, operation number and the call (the first 40 are shown, all counted).
  *
  * Concurrency: the model's own memory (shadows, outboxes, the sorted table) comes from mmap,
  * never from the allocator under test. Each worker owns its shadow; the two barriers that end
@@ -283,7 +283,9 @@ static void configure(int argc, char **argv)
                                         : env_num("SHIM_MODEL_THREADS", 4));
     if (model.threads < 1 || model.threads > MAX_THREADS)
         model.threads = model.threads < 1 ? 1 : MAX_THREADS;
-    model.round_ops = env_num("SHIM_MODEL_ROUND", 1000);
+    unsigned long round = model.ops / 20u; /* about 20 checks, 50..1000 operations apart */
+    round = round < 50 ? 50 : round > 1000 ? 1000 : round;
+    model.round_ops = env_num("SHIM_MODEL_ROUND", round);
     model.round_ops = model.round_ops ? model.round_ops : 1;
     model.rounds = (unsigned)((model.ops + model.round_ops - 1u) / model.round_ops);
     model.max_size = env_num("SHIM_MODEL_MAX_SIZE", 4u << 20);
