@@ -276,7 +276,8 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
      * stripe's segment fills would churn the cache), anything that costs another arena, the
      * reserve, the user's callback or the caller's allocation comes after (the arena's other
      * threads keep theirs until they exit or flush). */
-    bool flushed = !a->tc_on;
+    bool flushed = !a->tc_on || n > SIZE_MAX / 4; /* (no memory could hold it: the cache
+                                                     stays) */
     const talc_oom_step_t *chain = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
     for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++) {
         talc_oom_step_t step = chain[i];

@@ -106,12 +106,13 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
  *  live; talc/stats.h). Cached memory is neither free for other threads nor coalesced: per
  *  thread and arena at most 2 MiB plus one size's list (255 blocks or 64 KiB), and a thread
  *  caches for at most 4 arenas at once. Blocks a list gives back when it is full, and those a
- *  thread frees before it has allocated from the arena, are parked at their stripe for its
- *  next fill (at most 1 MiB per stripe; still cached). A thread's cache of an arena is given
- *  back when the thread exits, when the arena is destroyed, when an allocation of that thread
- *  in that arena would fail (in the OOM chain, before the first step other than GROW: growing
- *  within the budget comes first; the arena's parked blocks go back then too), when the
- *  thread moves to a fifth arena (the oldest slot), and on talc_thread_cache_flush.
+ *  thread frees before it has allocated from the arena, are parked at their stripe for its next
+ *  fill (at most 1 MiB per stripe; still cached). A thread's cache of an arena is given back
+ *  when the thread exits, when the arena is destroyed, when an allocation of that thread in
+ *  that arena would fail (in the OOM chain, before the first step other than GROW: growing
+ *  within the budget comes first; the arena's parked blocks go back then too; not for a request
+ *  above SIZE_MAX / 4, which no memory could hold), when the thread moves to a fifth arena (the
+ *  oldest slot), and on talc_thread_cache_flush.
  *  docs/arenas.md, "Thread cache" and "Depot". */
 typedef enum talc_tcache_mode {
     TALC_TCACHE_DEFAULT = 0, /**< on for the default arena, off for named arenas */

@@ -106,6 +106,32 @@ Test(arena_oom, default_chain_grows_then_fails)
     talc_free(q);
 }
 
+#if TALC_TCACHE
+/* A request no memory could hold (a length read from the network, say) fails without costing
+ * the thread its cache. Until 2026-12-05 the chain gave the cache back before BORROW, so each
+ * such malloc emptied it (found by the shim's model test's review). */
+Test(arena_oom, an_impossible_request_keeps_the_thread_cache)
+{
+    talc_arena_config_t c = talc_arena_config_default("keep");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *warm = talc_arena_malloc(a, 8), *b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = talc_arena_malloc(a, 100);
+    for (int i = 0; i < 4; i++)
+        talc_free(b[i]);
+    size_t cached = test_stats(a).cached_blocks;
+    cr_assert_geq(cached, 4);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(a, SIZE_MAX / 2));
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(test_stats(a).cached_blocks, cached, "%zu cached blocks, %zu before",
+                 test_stats(a).cached_blocks, cached);
+    talc_free(warm);
+}
+#endif
+
 Test(arena_oom, fail_only_chain_never_grows)
 {
     const talc_oom_step_t chain[] = {TALC_OOM_STEP_FAIL};
