@@ -21,7 +21,7 @@
 #                              the examples; liburcu suppressed by tests/tsan.supp
 #            gcc-sysfs-yield   gcc, TALC_TOPOLOGY=sysfs (no hwloc) and TALC_DEBUG_YIELD (random
 #                              yields at every atomic): the arena, topology, platform and shim
-#                              tests
+#                              tests, and stress_locked (the locked heap's spinlock)
 #   aarch64  aarch64-release   cross gcc -O3 -g, ctest under qemu-user (as gcc-release, without
 #                              the Debian programs under the shim)
 #   armhf    armhf-release     32-bit ARM: cross gcc -O3 -g, ctest under qemu-user; the suites
@@ -106,7 +106,8 @@ run_config x86_64 gcc-counters-off "" -- \
 run_config x86_64 clang-tsan "" -- \
   -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALC_SANITIZE=tsan \
   -DTALC_TEST_RUNNER=lite
-run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex|shim" -- \
+run_config x86_64 gcc-sysfs-yield "-R arena|topology|cpu_id|platform|smoke|mutex|shim|stress_locked" \
+  -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_TOPOLOGY=sysfs \
   -DTALC_DEBUG_YIELD=ON -DTALC_BUILD_EXAMPLES=OFF
 if [ "$host" = x86_64 ]; then
