@@ -7,6 +7,8 @@
 #define TALC_TEST_RNG_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 
 typedef struct test_rng {
     uint64_t s[4];
@@ -19,6 +21,19 @@ static inline uint64_t test_splitmix64(uint64_t *x)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+/* A run's seed: TALC_SEED from the environment (a replay), else one from the clock and `salt`
+ * (something that differs between runs started at once), short enough to type. */
+static inline uint64_t test_pick_seed(uint64_t salt)
+{
+    const char *env = getenv("TALC_SEED");
+    if (env && *env)
+        return strtoull(env, NULL, 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (salt << 32);
+    return test_splitmix64(&x) % 1000000000000ull;
 }
 
 static inline void test_rng_seed(test_rng_t *r, uint64_t seed)

@@ -56,21 +56,7 @@ static uint64_t take(shadow_src_t *src, unsigned n) { return src->take(src->ctx,
 
 /* ---- Who owns which byte (AddressSanitizer poisoning) -------------------------------------*/
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SHADOW_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SHADOW_ASAN 1
-#endif
-#endif
-#ifdef SHADOW_ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
+#include "asan_poison.h"
 
 /* [p, p+n) belongs to the caller (the model): scribble over it and forbid the heap to touch it. */
 static void caller_owns(void *p, size_t n)

@@ -24,14 +24,7 @@
 
 static uint64_t model_seed(unsigned salt)
 {
-    const char *env = getenv("TALC_SEED");
-    if (env && *env)
-        return strtoull(env, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
-                 ((uint64_t)salt << 40);
-    return test_splitmix64(&x) % 1000000000000ull; /* short enough to type */
+    return test_pick_seed((uint64_t)salt << 8);
 }
 
 static unsigned long model_steps(void)

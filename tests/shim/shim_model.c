@@ -235,18 +235,6 @@ static unsigned long env_num(const char *name, unsigned long def)
     return v && *v ? strtoul(v, NULL, 0) : def;
 }
 
-static uint64_t pick_seed(void)
-{
-    const char *env = getenv("TALC_SEED");
-    if (env && *env)
-        return strtoull(env, NULL, 0);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
-                 ((uint64_t)getpid() << 32);
-    return test_splitmix64(&x) % 1000000000000ull; /* short enough to type */
-}
-
 /* The cache line the library uses (src/platform_cpu.c: sysconf, then sysfs, then 64). */
 static size_t cache_line(void)
 {
@@ -277,7 +265,7 @@ static bool shim_in_use(void)
 
 static void configure(int argc, char **argv)
 {
-    model.seed = pick_seed();
+    model.seed = test_pick_seed((uint64_t)getpid());
     model.ops = argc > 1 ? strtoul(argv[1], NULL, 0) : env_num("SHIM_MODEL_OPS", 20000);
     model.threads = (unsigned)(argc > 2 ? strtoul(argv[2], NULL, 0)
                                         : env_num("SHIM_MODEL_THREADS", 4));

@@ -54,21 +54,7 @@
 #include "pattern.h"
 #include "rng.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define STRESS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRESS_ASAN 1
-#endif
-#endif
-#ifdef STRESS_ASAN /* pool buffers are poisoned while no span holds them */
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
+#include "asan_poison.h" /* pool buffers are poisoned while no span holds them */
 
 #define WORKERS_MAX 4
 #define NSLOTS 256

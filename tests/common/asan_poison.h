@@ -1,0 +1,27 @@
+/* tests/common/asan_poison.h — POISON / UNPOISON a byte range for AddressSanitizer when the
+ * test is built with it (gcc's __SANITIZE_ADDRESS__ or clang's feature test), no-ops otherwise.
+ * A test that hands memory to the library and takes it back poisons what the library must not
+ * touch, so that an access there is reported.
+ *
+ * Who may use it: test code only. Concurrency: as ASan's interface (any thread).
+ */
+#ifndef TALC_TEST_ASAN_POISON_H
+#define TALC_TEST_ASAN_POISON_H
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#endif /* TALC_TEST_ASAN_POISON_H */
