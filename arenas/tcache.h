@@ -351,7 +351,15 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
 {
     size_t s = talc_hsize(w);
     talc_tc_set_slack(p, TALC_SLACK_HELD);
-    talc_stats_add(&sl->bytes_out, s - TALC_HDR - talc_hslack(w));
+#if TALC_COUNTERS
+    /* release, like frees below: a snapshot reads bytes_out after frees (tcache.c,
+     * talc_tc_sum) and may see this store without the frees one; as a relaxed store it could
+     * become visible before this thread's earlier allocation counters (the block's bytes_in,
+     * or a stripe section's total_bytes: ARMv8/ARMv7 reorder plain stores, and C11 gives no
+     * happens-before), and live_bytes then read below the truth, wrapping near zero. */
+    talc_atomic_store_release_size(&sl->bytes_out, talc_atomic_load_relaxed_size(&sl->bytes_out) +
+                                                       (s - TALC_HDR - talc_hslack(w)));
+#endif
     talc_tc_count_free(sl);
     size_t held = talc_tc_held(sl, s);
     if (st != sl->home) {

@@ -304,6 +304,11 @@ static void check_snapshot(unsigned i, talc_arena_stats_t *prev)
              (unsigned long long)s.allocs, (unsigned long long)s.frees);
     if (s.failed != 0)
         fail("%s: failed %llu", s.name, (unsigned long long)s.failed);
+    /* Never below the truth (talc/stats.h), so never "negative": a live_bytes past SIZE_MAX / 2
+     * is a difference that wrapped (a take-back's bytes seen before the allocation's, which
+     * weakly ordered hardware can show when bytes_out is published relaxed). */
+    if (s.live_bytes > SIZE_MAX / 2)
+        fail("%s: live_bytes %zu wrapped", s.name, s.live_bytes);
     /* With thread caches a snapshot may count a block freed while it was taken as live and
      * as free at once (talc/stats.h); without them the stripes' figures agree exactly. */
     bool cached = TALC_TCACHE && (i == 1 || i == SCOPED); /* st-b, st-scope: fixed_arena() */
