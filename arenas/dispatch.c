@@ -42,7 +42,7 @@ void talc_thread_bind(talc_arena_t *arena)
     talc_route_update();
 }
 
-talc_arena_t *talc_thread_arena(void) { return talc_route(); }
+TALC_COLD talc_arena_t *talc_thread_arena(void) { return talc_route(); }
 
 int talc_scope_push(talc_arena_t *arena)
 {

@@ -93,7 +93,7 @@ TALC_COLD static void talc_tc_lock_drop(void)
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL; }
+TALC_COLD talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL; }
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
@@ -777,8 +777,8 @@ TALC_COLD void talc_tcache_sums_in(talc_arena_t *a, talc_tcache_sums_t *out)
 
 /* ---- fork ---------------------------------------------------------------------------------*/
 
-void talc_tcache_fork_lock(void) { talc_mutex_lock_unranked(&talc_tc_lock); }
-void talc_tcache_fork_unlock(void) { talc_mutex_unlock_unranked(&talc_tc_lock); }
+TALC_COLD void talc_tcache_fork_lock(void) { talc_mutex_lock_unranked(&talc_tc_lock); }
+TALC_COLD void talc_tcache_fork_unlock(void) { talc_mutex_unlock_unranked(&talc_tc_lock); }
 
 /* The child has only the forking thread. The other threads' caches were caught at an
  * arbitrary point of their lock-free fast paths (fork does not wait for those), so their lists

@@ -61,7 +61,7 @@ void talc_heap_leave(struct talc_heap *h)
 
 /* ---- Life cycle ---------------------------------------------------------------------------*/
 
-size_t talc_heap_footprint(void)
+TALC_COLD size_t talc_heap_footprint(void)
 {
     return (sizeof(struct talc_heap) + TALC_GRAIN - 1) & ~(TALC_GRAIN - 1);
 }
@@ -112,9 +112,9 @@ talc_heap_t *talc_heap_init_zeroed(void *mem, size_t size, const talc_heap_opts_
     return talc_heap_init_mem(mem, size, opts, true);
 }
 
-talc_span_t *talc_heap_first_span(const talc_heap_t *h) { return h->first_span; }
+TALC_COLD talc_span_t *talc_heap_first_span(const talc_heap_t *h) { return h->first_span; }
 
-size_t talc_heap_cache_line(const talc_heap_t *h)
+TALC_COLD size_t talc_heap_cache_line(const talc_heap_t *h)
 {
     return h->opts.cache_line;
 }
