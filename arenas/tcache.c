@@ -281,13 +281,15 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
      * the stripe lock below covers only list and heap work on lines already here. */
     void *head = *list, *p = head;
     uint32_t taken = 0;
+    /* the arena's quantum, as the pop checks it (a cache line in cache-aligned mode) */
+    uintptr_t qmask = atomic_load_explicit(&sl->arena, memory_order_relaxed)->tc_qmask;
     for (; taken < count && p; taken++) {
         talc_tc_node_t *node = p;
         uint64_t w = talc_tc_header(p) ^ (node->chunk | TALC_F_USED);
         if (TALC_UNLIKELY(w & (TALC_SIZE_MASK | TALC_F_USED)))
             node->chunk |= TALC_TC_DAMAGED;
         p = node->next;
-        if (TALC_UNLIKELY((uintptr_t)p & (TALC_MIN_ALIGN - 1))) { /* a link overwritten */
+        if (TALC_UNLIKELY((uintptr_t)p & qmask)) { /* a link overwritten */
             node->chunk |= TALC_TC_DAMAGED;
             p = NULL;          /* the list ends here: what it linked to stays out of use */
             *n = taken + 1;    /* so that it is left empty */
@@ -311,12 +313,13 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
             locked = st;
         }
         if (TALC_UNLIKELY(s & TALC_TC_DAMAGED)) {
+            /* Stays counted as cached, held bytes included: its chunk word may be garbage. */
             talc_heap_fault(talc_stripe_heap(st), TALC_FAULT_CORRUPTION, p,
                             "header overwritten while cached");
-            s &= ~TALC_TC_DAMAGED;
-        } else if (!park || !talc_tc_park(st, p, s)) {
-            talc_tc_unmove(st, g, p, s);
+            continue;
         }
+        if (!park || !talc_tc_park(st, p, s))
+            talc_tc_unmove(st, g, p, s);
         talc_tc_held(sl, (size_t)0 - s);
     }
     if (locked)
