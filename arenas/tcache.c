@@ -150,8 +150,16 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
  * counted as moved to the caches, so the live figures do not change; it is lost, not reused. */
 static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
 {
+    talc_heap_t *h = talc_stripe_heap(st);
+    /* A neighbour flagged free must be a free chunk: an overrun into p's header, or from p
+     * into the next one, would have the heap unlink user data (talc_heap_merge_ok). p stays
+     * out of use, its slack still held. */
+    if (TALC_UNLIKELY(!talc_heap_merge_ok(h, g->span, (char *)p - TALC_HDR))) {
+        talc_heap_fault(h, TALC_FAULT_CORRUPTION, p, "header overwritten while cached");
+        return;
+    }
     talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
-    size_t merged = talc_heap_free_merged(talc_stripe_heap(st), p);
+    size_t merged = talc_heap_free_merged(h, p);
     if (TALC_UNLIKELY(merged == 0))
         return;
     if (TALC_UNLIKELY(merged == g->empty_chunk))

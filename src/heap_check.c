@@ -45,6 +45,17 @@ static bool talc_check_free_at(const struct talc_heap *h, const char *c,
     return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) != 0;
 }
 
+bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c)
+{
+    uint64_t w = talc_hdr_shared(h, c);
+    const char *up = c + talc_hsize(w);
+    if ((w & TALC_F_PREV_FREE) && !talc_check_free_at(h, c - talc_footer(c), &s))
+        return false;
+    /* The fence's header says USED: an overrun that cleared it fails here too (no span holds
+     * a free chunk at the fence). */
+    return talc_nused(up) || talc_check_free_at(h, up, &s);
+}
+
 /* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
 static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s, const char *c,
                             uint64_t w, bool prev_free, const void **where)

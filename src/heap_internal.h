@@ -543,6 +543,15 @@ size_t talc_span_min_compute(const struct talc_heap *h);
  * free chunk it ended in. */
 size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
 
+/* Whether the neighbours a free of the allocated chunk c (in span s) would merge with are free
+ * chunks the heap wrote, as talc_heap_check sees one: the chunk below when c's PREV_FREE says
+ * it is free (at the distance c's footer gives), the chunk above when its flags byte does. A
+ * byte the block below wrote into c's header, or c into the next header (a string's NUL
+ * clearing USED), makes the free merge with user data and unlink its words as list links. The
+ * free path trusts those flags; the arena's thread cache asks first for a block it gives back
+ * (heap_check.c: reads only, inside the heap's spans). */
+bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c);
+
 /* talc_heap_free for a non-NULL p, returning the size of the free chunk the block ended in (0 if
  * the pointer was rejected). The arena layer uses it to notice an emptied span for free. */
 size_t talc_heap_free_merged(talc_heap_t *h, void *p);
