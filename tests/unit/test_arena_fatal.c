@@ -719,6 +719,133 @@ Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout 
     cr_assert_eq(rec.calls, 1);
     talc_set_fatal_handler(NULL, NULL);
 }
+
+/* An off-by-one string copy into the block below a cached block: the NUL lands on the cached
+ * block's flags byte and clears its USED bit (the block below has no slack). The overrunning
+ * block is then freed, into the cache, and the cache gives both back. The heap must not take
+ * the cached block for a free chunk and merge with it: the merge unlinked it from a free list
+ * through the cache's node words (its list link and chunk size) and wrote through them, a
+ * SIGSEGV with no report, whichever of the two blocks the give-back took first (found by a
+ * review, 2026-12-05). Both stay out of use and at least one is reported. */
+Test(arena_fatal, nul_overrun_into_a_cached_block_then_free_of_the_block_below_is_reported,
+     .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("nul");
+    overrun_t o = neighbours(a);
+    talc_free(o.y); /* cached */
+    memset(o.x, 'a', o.usable);
+    o.x[o.usable] = 0; /* the string's NUL: y's flags byte */
+    talc_free(o.x);    /* cached too: reads only its own header */
+    talc_thread_cache_flush();
+    cr_assert_geq(rec.calls, 1, "no report");
+    cr_assert(rec.first_addr == o.x || rec.first_addr == o.y, "reported %p, x %p, y %p",
+              rec.first_addr, (void *)o.x, (void *)o.y);
+    cr_assert_str_eq(rec.arena, "nul");
+    void *q = talc_arena_malloc(a, 2 * o.usable); /* what a merge of the two would serve */
+    cr_assert_not_null(q);
+    cr_assert(((char *)q >= o.y + o.usable || (char *)q + 2 * o.usable <= o.x),
+              "malloc returned %p, over x %p and y %p", q, (void *)o.x, (void *)o.y);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* The live block below a cached block overruns into its header and sets PREV_FREE, keeping
+ * USED and the size: the give-back's header check ignores that bit (the heap sets it whenever
+ * the chunk below is freed), so the heap took the block below for a free chunk, read its
+ * "footer" (the live block's last 8 bytes, here text) and unlinked whatever lay there: a
+ * SIGSEGV instead of the report docs/arenas.md ("Errors") promises for a cached block whose
+ * header the block below overwrote (found by a review, 2026-12-05). */
+Test(arena_fatal, prev_free_overrun_into_a_cached_blocks_header_is_reported_at_give_back,
+     .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("prevfree");
+    overrun_t o = neighbours(a);
+    memset(o.x, 'a', o.usable); /* x stays live */
+    talc_free(o.y);
+    o.x[o.usable] |= 2; /* y's PREV_FREE */
+    talc_thread_cache_flush();
+    cr_assert_geq(rec.calls, 1, "no report");
+    cr_assert_eq(rec.first_addr, o.y, "reported %p, y %p", rec.first_addr, (void *)o.y);
+    cr_assert_str_eq(rec.arena, "prevfree");
+    for (size_t i = 0; i < o.usable; i++)
+        cr_assert_eq(o.x[i], 'a', "x changed at byte %zu", i);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* A write after free into a cached block's second word, where the cache keeps its chunk size:
+ * the give-back finds it (the header no longer matches) and reports it, and the block stays
+ * counted as cached. Until 2026-12-05 the give-back took the written value off the slot's
+ * held bytes: cached_bytes read about 1.4e19 for good, and the slot, far above its bound,
+ * gave back its lists on every later free (found by a review). */
+Test(arena_fatal, a_damaged_chunk_word_leaves_the_cached_figures_sane, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("chunkword");
+    overrun_t o = neighbours(a);
+    talc_free(o.y);
+    talc_arena_stats_t before = test_stats(a);
+    uint64_t garbage = 0x4141414141414141u;
+    memcpy(o.y + sizeof(void *), &garbage, sizeof garbage); /* y's chunk word */
+    talc_thread_cache_flush();
+    cr_assert_geq(rec.calls, 1, "no report");
+    cr_assert_eq(rec.first_addr, o.y);
+    talc_arena_stats_t after = test_stats(a);
+    cr_assert_eq(after.cached_blocks, before.cached_blocks, "y stays counted as cached");
+#if TALC_COUNTERS
+    cr_assert_eq(after.cached_bytes, before.cached_bytes, "cached_bytes %zu, %zu before",
+                 after.cached_bytes, before.cached_bytes);
+#endif
+    void *v[32];
+    for (int i = 0; i < 32; i++)
+        cr_assert_not_null(v[i] = talc_arena_malloc(a, 100));
+    for (int i = 0; i < 32; i++)
+        talc_free(v[i]);
+    cr_assert_geq(test_stats(a).cached_blocks, before.cached_blocks + 32,
+                  "the slot keeps what it is given");
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* In cache-aligned mode the quantum is a cache line. A write after free that leaves a pointer
+ * on 16 bytes but off the line in a cached block's link is off the quantum: a give-back must
+ * stop there, as the pop does. Until 2026-12-05 the give-back tested the link against
+ * TALC_MIN_ALIGN only, so a flush left the wild address as the list's head and the next
+ * malloc of that size returned it: 16 bytes into a live block, with no report (found by a
+ * review). */
+Test(arena_fatal, cache_aligned_give_back_stops_at_a_link_off_the_line, .timeout = 60)
+{
+    install();
+    talc_arena_config_t c = talc_arena_config_default("lines");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    c.cache_aligned = true;
+    talc_arena_t *a = test_arena_cfg(&c);
+    size_t line = talc_cache_line_size();
+    if (line <= TALC_MIN_ALIGN)
+        cr_skip("the cache line is no larger than the default quantum");
+    void *warm = talc_arena_malloc(a, 8);
+    char *victim = talc_arena_malloc(a, 256); /* live */
+    char *b = talc_arena_malloc(a, 3000);
+    cr_assert(warm && victim && b);
+    memset(victim, 0, 256);
+    size_t cls = talc_usable_size(b);
+    talc_free(b); /* alone on its list: its link is NULL */
+    uintptr_t wild = (uintptr_t)(victim + TALC_MIN_ALIGN);
+    memcpy(b, &wild, sizeof wild);
+    talc_thread_cache_flush();
+    cr_assert_geq(rec.calls, 1, "no report");
+    cr_assert_eq(rec.first_addr, b);
+    for (size_t n = cls - 2 * line; n <= cls; n += 8) {
+        void *q = talc_arena_malloc(a, n);
+        cr_assert_not_null(q);
+        cr_assert(q < (void *)victim || q >= (void *)(victim + 256),
+                  "malloc(%zu) returned %p, inside the live block at %p", n, q, (void *)victim);
+        talc_free(q);
+    }
+    for (int i = 0; i < 256; i++)
+        cr_assert_eq(victim[i], 0, "the live block changed at byte %d", i);
+    talc_set_fatal_handler(NULL, NULL);
+}
 #endif
 
 static void handler_b(const talc_fault_info_t *info, void *ctx)
