@@ -193,8 +193,8 @@ static void talc_build_cpu_map(talc_arena_t *a, const talc_topology_t *t)
 static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsigned n,
                                              unsigned ncpus, size_t ngran)
 {
-    size_t stripes_off = (sizeof(talc_arena_t) + TALC_STRIPE_ALIGN - 1) &
-                         ~(size_t)(TALC_STRIPE_ALIGN - 1);
+    size_t stripes_off =
+        (sizeof(talc_arena_t) + TALC_STRIPE_ALIGN - 1) & ~(size_t)(TALC_STRIPE_ALIGN - 1);
     size_t map_off = stripes_off + (size_t)n * talc_stripe_bytes();
     size_t bits_off = (map_off + ncpus + 7u) & ~(size_t)7u;
     size_t total = bits_off + talc_region_words(ngran) * sizeof(uint64_t);
@@ -354,8 +354,8 @@ static talc_arena_config_t talc_default_config(void)
 {
     talc_mutex_lock(&talc_default_cfg_lock);
     talc_default_started = true;
-    talc_arena_config_t c = talc_default_cfg_set ? talc_default_cfg
-                                                 : talc_arena_config_default("default");
+    talc_arena_config_t c =
+        talc_default_cfg_set ? talc_default_cfg : talc_arena_config_default("default");
     talc_mutex_unlock(&talc_default_cfg_lock);
     return c;
 }
@@ -431,8 +431,7 @@ static bool talc_fb_visit(talc_arena_t *a, void *ctx)
 
 int talc_arena_destroy(talc_arena_t *a, unsigned flags)
 {
-    if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default ||
-        (flags & ~TALC_DESTROY_RELEASE_ALL))
+    if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default || (flags & ~TALC_DESTROY_RELEASE_ALL))
         return -EINVAL;
     talc_fb_probe_t probe = {a, false};
     (void)talc_arena_foreach(talc_fb_visit, &probe);

@@ -26,8 +26,7 @@ static void talc_lock_owner(talc_stripe_t *s)
 void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
 {
     talc_heap_t *h = talc_stripe_heap(s);
-    void *p = align > TALC_MIN_ALIGN ? talc_heap_alloc_aligned(h, n, align)
-                                     : talc_heap_alloc(h, n);
+    void *p = align > TALC_MIN_ALIGN ? talc_heap_alloc_aligned(h, n, align) : talc_heap_alloc(h, n);
     talc_stats_add(&s->st.allocs, p != NULL);
     return p;
 }
@@ -53,10 +52,7 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
     return talc_arena_alloc_locked(a, n, align, depth);
 }
 
-static talc_arena_t *talc_pick(talc_arena_t *a)
-{
-    return a ? a : talc_route();
-}
+static talc_arena_t *talc_pick(talc_arena_t *a) { return a ? a : talc_route(); }
 
 /* talc_arena_malloc's cache miss: fill (without popping again), else the stripe path. */
 static __attribute__((noinline)) void *talc_arena_malloc_miss(talc_arena_t *a, size_t n)
@@ -217,7 +213,7 @@ talc_arena_t *talc_arena_of(const void *p)
  * talc_heap_realloc moves it under the lock (it may slide the block down). Returns with s
  * locked: the new block, or NULL (p unchanged). */
 TALC_COLD static __attribute__((noinline)) void *talc_realloc_unlocked(talc_stripe_t *s, void *p,
-                                                                      size_t n, size_t keep)
+                                                                       size_t n, size_t keep)
 {
     talc_heap_t *h = talc_stripe_heap(s);
     void *q = talc_heap_alloc(h, n);

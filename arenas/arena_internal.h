@@ -1,6 +1,7 @@
 /* arena_internal.h — private structures of the arena layer: arenas, stripes, segments.
  *
- * Who may include it: the arenas/ sources and white-box tests. Concurrency rules are on each struct.
+ * Who may include it: the arenas/ sources and white-box tests. Concurrency rules are on each
+ * struct.
  *
  * Memory: an arena takes segments from its source (OS mappings, a caller buffer, or the
  * reserve). A segment is [base, base+size), aligned to the owner-map granule, starting with a
@@ -75,7 +76,7 @@ typedef enum talc_seg_kind {
 typedef struct talc_seg {
     uintptr_t magic;
     talc_stripe_t *stripe;
-    talc_arena_t *arena;          /* stripe->arena, one load nearer for talc_free */
+    talc_arena_t *arena; /* stripe->arena, one load nearer for talc_free */
     talc_span_t *span;
     char *base;
     size_t size;
@@ -117,10 +118,10 @@ struct talc_stripe {
     alignas(TALC_STRIPE_ALIGN) talc_mutex_t lock;
     talc_arena_t *arena;
     unsigned index;
-    talc_seg_t *segs;             /* live segments */
-    unsigned seg_unlinks;         /* segments that left `segs` (mod 2^N): a trim's resume test */
-    talc_seg_t *unmap;            /* dropped OS segments, unmapped after the lock's release */
-    size_t empty_bytes;           /* bytes in segments that are entirely free (kept for reuse) */
+    talc_seg_t *segs;     /* live segments */
+    unsigned seg_unlinks; /* segments that left `segs` (mod 2^N): a trim's resume test */
+    talc_seg_t *unmap;    /* dropped OS segments, unmapped after the lock's release */
+    size_t empty_bytes;   /* bytes in segments that are entirely free (kept for reuse) */
     talc_stripe_stats_t st;
     talc_tc_depot_t depot;
     alignas(max_align_t) unsigned char heap_mem[]; /* talc_heap_footprint() bytes */
@@ -128,7 +129,7 @@ struct talc_stripe {
 
 /* OOM step counters and budget state; changed under arena->grow_lock. */
 typedef struct talc_arena_oom {
-    talc_atomic_size steps[TALC_OOM_STEP_ABORT + 1]; /* how often each step ran */
+    talc_atomic_size steps[TALC_OOM_STEP_ABORT + 1];   /* how often each step ran */
     talc_atomic_size step_ok[TALC_OOM_STEP_ABORT + 1]; /* how often it succeeded */
 } talc_arena_oom_t;
 
@@ -136,11 +137,11 @@ struct talc_arena {
     uintptr_t magic;
     char name[TALC_ARENA_NAME_MAX + 1];
     char fallback[TALC_ARENA_NAME_MAX + 1];
-    talc_arena_config_t cfg;          /* copy; cfg.name/fallback point at the arrays above */
+    talc_arena_config_t cfg; /* copy; cfg.name/fallback point at the arrays above */
     unsigned nstripes;
-    size_t stripe_size;               /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
-    size_t map_size;                  /* bytes of the mapping holding this struct */
-    uint64_t id;                      /* creation number: never reused (64 bits) */
+    size_t stripe_size; /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
+    size_t map_size;    /* bytes of the mapping holding this struct */
+    uint64_t id;        /* creation number: never reused (64 bits) */
     bool is_default;
 
     /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
@@ -148,14 +149,14 @@ struct talc_arena {
     talc_mutex_t grow_lock;
     /* Written under grow_lock with relaxed atomic stores (talc_grow_set), so that
      * talc_arena_get_stats reads them without the lock (relaxed loads). */
-    size_t source_bytes;              /* bytes currently taken from the source */
-    size_t borrowed_bytes;            /* bytes currently held from the reserve */
+    size_t source_bytes;   /* bytes currently taken from the source */
+    size_t borrowed_bytes; /* bytes currently held from the reserve */
     talc_atomic_size borrowed_total, returned_total;
-    talc_region_t buffer;             /* TALC_SOURCE_BUFFER: granule runs of the buffer */
-    talc_atomic_size reserve_denied;  /* borrow requests the reserve refused */
+    talc_region_t buffer;                  /* TALC_SOURCE_BUFFER: granule runs of the buffer */
+    talc_atomic_size reserve_denied;       /* borrow requests the reserve refused */
     talc_atomic_size trims, trimmed_bytes; /* talc_arena_trim calls and the bytes they returned */
-    talc_atomic_size trim_epochs;     /* trims begun: each marks the segments it has done */
-    uint8_t *cpu_stripe;              /* cpu -> home stripe, ncpus entries */
+    talc_atomic_size trim_epochs;          /* trims begun: each marks the segments it has done */
+    uint8_t *cpu_stripe;                   /* cpu -> home stripe, ncpus entries */
     unsigned ncpus;
     /* With fewer stripes than CPUs: home_span[h] = the stripes from home h up to the next
      * CPU's home (or the last stripe), so that a thread finds its CPU's stripes in O(1). */
@@ -168,14 +169,14 @@ struct talc_arena {
     /* Thread caches (arenas/tcache.c): parameters fixed at creation, and the counters of
      * cache slots that were flushed (written under the cache registry lock). */
     bool tc_on;
-    unsigned tc_qshift;               /* log2 of the heaps' quantum */
-    unsigned tc_min_quanta;           /* the heaps' minimum chunk, in quanta */
+    unsigned tc_qshift;     /* log2 of the heaps' quantum */
+    unsigned tc_min_quanta; /* the heaps' minimum chunk, in quanta */
     size_t tc_min_chunk, tc_max_chunk, tc_max_req;
-    size_t tc_req_lim;                /* tc_max_req + 1 with caches on, 0 off: one compare
-                                         (n < tc_req_lim) tells a hit path whether to try */
-    size_t tc_qmask;                  /* quantum - 1 */
-    size_t tc_chunk_span;             /* tc_max_chunk - tc_min_chunk */
-    uint8_t tc_cap[112];              /* blocks a list may hold, per size (TALC_TC_CLASSES) */
+    size_t tc_req_lim;    /* tc_max_req + 1 with caches on, 0 off: one compare
+                             (n < tc_req_lim) tells a hit path whether to try */
+    size_t tc_qmask;      /* quantum - 1 */
+    size_t tc_chunk_span; /* tc_max_chunk - tc_min_chunk */
+    uint8_t tc_cap[112];  /* blocks a list may hold, per size (TALC_TC_CLASSES) */
     /* Size classes by chunk length in quanta (TALC_TC_MAX_QUANTA = 1024): tc_class_req[i] is
      * the list that serves a request needing i + 1 quanta, tc_class_chunk[i] the list a free
      * chunk of i quanta goes on. Lookups instead of arithmetic on the hit paths. */
@@ -189,7 +190,7 @@ struct talc_arena {
     _Atomic(struct talc_arena *) hash_next;
     /* Reserve membership (arenas/reserve.c), under the reserve lock. */
     struct talc_arena *reserve_next;
-    size_t reserve_held;              /* bytes held from the reserve (reserve lock) */
+    size_t reserve_held; /* bytes held from the reserve (reserve lock) */
 
     alignas(TALC_STRIPE_ALIGN) unsigned char stripes_mem[];
 };
@@ -362,7 +363,7 @@ int talc_registry_remove(talc_arena_t *a,
                          bool (*veto)(const talc_arena_t *other, const talc_arena_t *a));
 void talc_registry_lock(void);
 void talc_registry_unlock(void);
-void talc_registry_reinit_lock(void);                   /* fork child */
+void talc_registry_reinit_lock(void);                        /* fork child */
 void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock held */
 
 /* ---- Dispatch (arenas/dispatch.c) ---------------------------------------------------------*/

@@ -123,10 +123,7 @@ static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 }
 
 /* Note a contended acquisition in the stripe's counters (we hold its lock). */
-static void talc_note_contention(talc_stripe_t *s)
-{
-    talc_stats_add(&s->st.contended, 1);
-}
+static void talc_note_contention(talc_stripe_t *s) { talc_stats_add(&s->st.contended, 1); }
 
 talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
 

@@ -45,8 +45,8 @@ void talc_set_fatal_handler(talc_fatal_fn fn, void *ctx)
 {
     talc_mutex_lock(&talc_fatal_lock);
     talc_fatal_pair_t *cur = atomic_load_explicit(&talc_fatal_current, memory_order_relaxed);
-    talc_fatal_pair_t *next = cur == &talc_fatal_slots[0] ? &talc_fatal_slots[1]
-                                                          : &talc_fatal_slots[0];
+    talc_fatal_pair_t *next =
+        cur == &talc_fatal_slots[0] ? &talc_fatal_slots[1] : &talc_fatal_slots[0];
     next->fn = fn;
     next->ctx = ctx;
     /* release: a fault that loads `next` sees its fields. */

@@ -52,7 +52,7 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
      * crossing's, after a re-arm: at or above the budget all the same) */
     if (a->cfg.on_soft_budget)
         a->cfg.on_soft_budget(a, talc_atomic_load_relaxed_size(&a->soft_crossed_at),
-                             a->cfg.soft_budget, a->cfg.budget_ctx);
+                              a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
 __thread void *talc_fresh_block __attribute__((tls_model("initial-exec")));
@@ -72,8 +72,8 @@ static void talc_oom_note_fresh(talc_stripe_t *s, void *p)
 
 /* One try at growing the calling thread's stripe for the request. *grew_rc gets
  * talc_seg_grow's result (0 when not called), *tried the stripe. */
-static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow,
-                                int *grew_rc, talc_stripe_t **tried)
+static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow, int *grew_rc,
+                                talc_stripe_t **tried)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a);
     *tried = s;

@@ -15,10 +15,10 @@
 
 typedef struct talc_region {
     char *base;
-    size_t granule;   /* power of two */
+    size_t granule; /* power of two */
     size_t ngranules;
-    size_t used;      /* granules in use */
-    uint64_t *bits;   /* ngranules bits, caller-provided storage */
+    size_t used;    /* granules in use */
+    uint64_t *bits; /* ngranules bits, caller-provided storage */
 } talc_region_t;
 
 /* Words of bitmap storage for n granules. */

@@ -147,14 +147,15 @@ static talc_arena_t *talc_reg_unlink(_Atomic(talc_arena_t *) *head, talc_arena_t
     return prev;
 }
 
-int talc_registry_remove(talc_arena_t *a, bool (*veto)(const talc_arena_t *other,
-                                                        const talc_arena_t *a))
+int talc_registry_remove(talc_arena_t *a,
+                         bool (*veto)(const talc_arena_t *other, const talc_arena_t *a))
 {
     if (talc_ts.reading) /* inside foreach: the grace period below would wait for us */
         return -EDEADLK;
     talc_mutex_lock(&talc_reg_mutex);
     /* Under the lock, so no arena registered after this check can be missed by it. */
-    for (talc_arena_t *x = talc_reg_load(&talc_reg_head); veto && x; x = talc_reg_load(&x->reg_next)) {
+    for (talc_arena_t *x = talc_reg_load(&talc_reg_head); veto && x;
+         x = talc_reg_load(&x->reg_next)) {
         if (x != a && veto(x, a)) {
             talc_mutex_unlock(&talc_reg_mutex);
             return -EPERM;

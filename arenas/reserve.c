@@ -22,8 +22,8 @@
 #include "talc/reserve.h"
 
 static talc_mutex_t talc_reserve_mutex = TALC_MUTEX_INIT(TALC_RANK_RESERVE);
-static talc_region_t talc_res;              /* ngranules == 0 until init */
-static talc_arena_t *talc_res_members;      /* linked through reserve_next */
+static talc_region_t talc_res;         /* ngranules == 0 until init */
+static talc_arena_t *talc_res_members; /* linked through reserve_next */
 static size_t talc_res_borrowed_total, talc_res_returned_total, talc_res_denied;
 static bool talc_res_setting_up; /* a talc_reserve_init is mapping and populating, unlocked */
 
@@ -131,8 +131,7 @@ char *talc_reserve_take(talc_arena_t *a, size_t *size, size_t min)
     if (m) {
         a->reserve_held += *size;
         talc_res_borrowed_total += *size;
-    }
-    else
+    } else
         talc_res_denied++;
     talc_mutex_unlock(&talc_reserve_mutex);
     if (!m)

@@ -28,10 +28,7 @@
 
 static talc_mutex_t talc_pagemap_writer = TALC_MUTEX_INIT(TALC_RANK_PAGEMAP);
 
-size_t talc_seg_overhead(void)
-{
-    return (sizeof(talc_seg_t) + 63u) & ~(size_t)63u;
-}
+size_t talc_seg_overhead(void) { return (sizeof(talc_seg_t) + 63u) & ~(size_t)63u; }
 
 size_t talc_seg_default_size(const talc_arena_t *a)
 {
@@ -40,11 +37,7 @@ size_t talc_seg_default_size(const talc_arena_t *a)
     return TALC_GRANULE * 4u;
 }
 
-static size_t talc_round_granule(size_t n)
-{
-    return (n + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1);
-}
-
+static size_t talc_round_granule(size_t n) { return (n + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1); }
 
 /* ---- Taking and returning raw memory (grow_lock held) -------------------------------------*/
 
@@ -209,8 +202,8 @@ static size_t talc_seg_min_size(const talc_stripe_t *s, size_t need)
 static size_t talc_seg_room(const talc_arena_t *a, bool borrow)
 {
     if (borrow)
-        return a->cfg.borrow_ceiling > a->borrowed_bytes
-                   ? a->cfg.borrow_ceiling - a->borrowed_bytes : 0;
+        return a->cfg.borrow_ceiling > a->borrowed_bytes ? a->cfg.borrow_ceiling - a->borrowed_bytes
+                                                         : 0;
     size_t room = SIZE_MAX;
     if (a->cfg.hard_budget)
         room = a->cfg.hard_budget > a->source_bytes ? a->cfg.hard_budget - a->source_bytes : 0;

@@ -36,8 +36,7 @@ const char *talc_oom_step_name(talc_oom_step_t step)
  * live_allocs == allocs − frees in every snapshot. */
 
 /* Everything but the frees and the bytes freed. */
-static void talc_add_ins(talc_arena_stats_t *o, const talc_stripe_snapshot_t *s,
-                         size_t *bytes_in)
+static void talc_add_ins(talc_arena_stats_t *o, const talc_stripe_snapshot_t *s, size_t *bytes_in)
 {
     o->allocs += s->allocs;
     *bytes_in += s->bytes_in;

@@ -138,10 +138,10 @@ static uint64_t talc_stat_value(const talc_stat_meta_t *m, const talc_arena_stat
  * the width; the header line is the same text as a literal. */
 #define TALC_ST_OOM 255u
 static const uint8_t talc_text_cols[][2] = {
-    {TALC_ST_stripes, 7}, {TALC_ST_live_bytes, 12}, {TALC_ST_live_allocs, 9},
-    {TALC_ST_peak_bytes, 12}, {TALC_ST_allocs, 10}, {TALC_ST_frees, 10},
+    {TALC_ST_stripes, 7},        {TALC_ST_live_bytes, 12},   {TALC_ST_live_allocs, 9},
+    {TALC_ST_peak_bytes, 12},    {TALC_ST_allocs, 10},       {TALC_ST_frees, 10},
     {TALC_ST_managed_bytes, 12}, {TALC_ST_cached_bytes, 10}, {TALC_ST_borrowed_bytes, 12},
-    {TALC_ST_failed, 10}, {TALC_ST_OOM, 6}, {TALC_ST_lock_contended, 9},
+    {TALC_ST_failed, 10},        {TALC_ST_OOM, 6},           {TALC_ST_lock_contended, 9},
 };
 
 static void talc_text_header(FILE *f)
@@ -171,8 +171,9 @@ static void talc_text_row(FILE *f, const talc_arena_stats_t *s)
 
 static void talc_text_reserve(FILE *f, const talc_reserve_stats_t *r)
 {
-    fprintf(f, "reserve: size %zu free %zu held %zu lent %zu returned %zu denied %zu "
-               "guaranteed %zu\n",
+    fprintf(f,
+            "reserve: size %zu free %zu held %zu lent %zu returned %zu denied %zu "
+            "guaranteed %zu\n",
             r->size, r->free, r->held, r->borrowed_total, r->returned_total, r->denied,
             r->guaranteed);
 }
@@ -222,8 +223,9 @@ static void talc_json_arena(FILE *f, const talc_arena_stats_t *s)
 
 static void talc_json_reserve(FILE *f, const talc_reserve_stats_t *r)
 {
-    fprintf(f, "\"reserve\":{\"size\":%zu,\"free\":%zu,\"held\":%zu,\"borrowed_total\":%zu,"
-               "\"returned_total\":%zu,\"denied\":%zu,\"guaranteed\":%zu}",
+    fprintf(f,
+            "\"reserve\":{\"size\":%zu,\"free\":%zu,\"held\":%zu,\"borrowed_total\":%zu,"
+            "\"returned_total\":%zu,\"denied\":%zu,\"guaranteed\":%zu}",
             r->size, r->free, r->held, r->borrowed_total, r->returned_total, r->denied,
             r->guaranteed);
 }
@@ -241,7 +243,8 @@ static void talc_prom_value(FILE *f, const talc_stat_meta_t *m, const char *name
 static void talc_prom_steps(FILE *f, const talc_snaps_t *sn)
 {
     fputs("# HELP talc_arena_oom_steps_total OOM policy steps run, by step and outcome.\n"
-          "# TYPE talc_arena_oom_steps_total counter\n", f);
+          "# TYPE talc_arena_oom_steps_total counter\n",
+          f);
     for (size_t i = 0; i < sn->n; i++)
         for (unsigned k = TALC_OOM_STEP_RECLAIM; k <= TALC_OOM_STEP_ABORT; k++) {
             const talc_arena_stats_t *s = &sn->v[i];
@@ -258,14 +261,16 @@ static void talc_prom_steps(FILE *f, const talc_snaps_t *sn)
 
 static void talc_prom_reserve(FILE *f, const talc_reserve_stats_t *r)
 {
-    fprintf(f, "# HELP talc_reserve_bytes Reserve size and how it is used.\n"
-               "# TYPE talc_reserve_bytes gauge\n"
-               "talc_reserve_bytes{kind=\"size\"} %zu\ntalc_reserve_bytes{kind=\"free\"} %zu\n"
-               "talc_reserve_bytes{kind=\"held\"} %zu\n"
-               "talc_reserve_bytes{kind=\"guaranteed\"} %zu\n",
+    fprintf(f,
+            "# HELP talc_reserve_bytes Reserve size and how it is used.\n"
+            "# TYPE talc_reserve_bytes gauge\n"
+            "talc_reserve_bytes{kind=\"size\"} %zu\ntalc_reserve_bytes{kind=\"free\"} %zu\n"
+            "talc_reserve_bytes{kind=\"held\"} %zu\n"
+            "talc_reserve_bytes{kind=\"guaranteed\"} %zu\n",
             r->size, r->free, r->held, r->guaranteed);
-    fprintf(f, "# HELP talc_reserve_denied_total Borrow requests refused.\n"
-               "# TYPE talc_reserve_denied_total counter\ntalc_reserve_denied_total %zu\n",
+    fprintf(f,
+            "# HELP talc_reserve_denied_total Borrow requests refused.\n"
+            "# TYPE talc_reserve_denied_total counter\ntalc_reserve_denied_total %zu\n",
             r->denied);
 }
 

@@ -33,7 +33,8 @@ static void talc_stats_copy(talc_stripe_t *s, talc_stripe_snapshot_t *out)
     TALC_RD(remote_frees);
     TALC_RD(tc_moved);
     out->tc_depot_bytes = talc_atomic_load_relaxed_size(&s->depot.bytes);
-    out->bytes_in = TALC_CNT_RD64(h->cnt.total_bytes) - talc_atomic_load_relaxed_size(&st->tc_in_bytes);
+    out->bytes_in =
+        TALC_CNT_RD64(h->cnt.total_bytes) - talc_atomic_load_relaxed_size(&st->tc_in_bytes);
     out->bytes_out = TALC_CNT_RD(h->bytes_out) - talc_atomic_load_relaxed_size(&st->tc_out_bytes);
     out->peak_bytes = TALC_RD_HEAP(h->cnt.peak_live_bytes);
     out->managed = TALC_RD_HEAP(h->cnt.managed_bytes);

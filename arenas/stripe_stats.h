@@ -13,8 +13,8 @@ typedef struct talc_stripe_snapshot {
     size_t allocs, frees, reallocs, failed;
     size_t managed, free_bytes, free_chunks;
     size_t contended, remote_frees;
-    size_t tc_moved;            /* blocks in thread caches from this stripe (mod 2^N) */
-    size_t tc_depot_bytes;      /* chunk bytes of cached blocks parked in its depot */
+    size_t tc_moved;       /* blocks in thread caches from this stripe (mod 2^N) */
+    size_t tc_depot_bytes; /* chunk bytes of cached blocks parked in its depot */
 } talc_stripe_snapshot_t;
 
 void talc_stripe_stats_read(talc_stripe_t *s, talc_stripe_snapshot_t *out);

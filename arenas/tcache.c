@@ -72,11 +72,11 @@ static __thread struct {
 } talc_tc_thr __attribute__((tls_model("initial-exec")));
 
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
-static talc_tcache_t *talc_tc_all;  /* registered caches */
-static talc_tcache_t *talc_tc_pool; /* released ones, linked through next */
-static size_t talc_tc_count;        /* registered caches */
+static talc_tcache_t *talc_tc_all;                /* registered caches */
+static talc_tcache_t *talc_tc_pool;               /* released ones, linked through next */
+static size_t talc_tc_count;                      /* registered caches */
 static size_t talc_tc_reap_at = TALC_TC_REAP_MIN; /* look for lost ones at this count */
-static char *talc_tc_fresh, *talc_tc_fresh_end; /* never used: carved from the end, untouched */
+static char *talc_tc_fresh, *talc_tc_fresh_end;   /* never used: carved from the end, untouched */
 static pthread_key_t talc_tc_key;
 static pthread_once_t talc_tc_key_once = PTHREAD_ONCE_INIT;
 static bool talc_tc_key_ok;
@@ -93,7 +93,10 @@ TALC_COLD static void talc_tc_lock_drop(void)
     talc_mutex_unlock(&talc_tc_lock);
 }
 
-TALC_COLD talc_mutex_t *talc_tcache_lock_mine(void) { return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL; }
+TALC_COLD talc_mutex_t *talc_tcache_lock_mine(void)
+{
+    return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL;
+}
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
 
@@ -133,8 +136,9 @@ TALC_COLD void talc_tcache_arena_init(talc_arena_t *a)
     a->tc_chunk_span = a->tc_max_chunk - a->tc_min_chunk;
     for (unsigned k = 0; k < TALC_TC_CLASSES; k++) { /* 64 KiB a list, 8..255 blocks */
         size_t c = TALC_TC_CLASS_BYTES / talc_tc_class_size(a, k);
-        a->tc_cap[k] = (uint8_t)(c < TALC_TC_CAP_MIN ? TALC_TC_CAP_MIN
-                                 : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX : c);
+        a->tc_cap[k] = (uint8_t)(c < TALC_TC_CAP_MIN   ? TALC_TC_CAP_MIN
+                                 : c > TALC_TC_CAP_MAX ? TALC_TC_CAP_MAX
+                                                       : c);
     }
     talc_tc_class_tables(a);
     talc_tcache_mode_t m = a->cfg.thread_cache;
@@ -208,8 +212,7 @@ static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
 /* Take depot list k of st (locked, not empty) whole, or only its head block when `one`:
  * O(1). Returns the NULL-terminated list; *bytes receives its chunk bytes and *count its
  * blocks. */
-static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *bytes,
-                            uint32_t *count)
+static void *talc_tc_unpark(talc_stripe_t *st, unsigned k, bool one, size_t *bytes, uint32_t *count)
 {
     talc_tc_depot_t *d = &st->depot;
     talc_tc_node_t *head = d->head[k];
@@ -299,8 +302,8 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         p = node->next;
         if (TALC_UNLIKELY((uintptr_t)p & qmask)) { /* a link overwritten */
             node->chunk |= TALC_TC_DAMAGED;
-            p = NULL;          /* the list ends here: what it linked to stays out of use */
-            *n = taken + 1;    /* so that it is left empty */
+            p = NULL;       /* the list ends here: what it linked to stays out of use */
+            *n = taken + 1; /* so that it is left empty */
         }
     }
     /* Off the slot's list before any lock: a fault report runs when a stripe lock below is
@@ -363,11 +366,10 @@ TALC_COLD static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
 /* Move a slot's counters into its arena and free the slot. Lock held. */
 TALC_COLD static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
-    talc_atomic_size *from[] = {&sl->held,     &sl->allocs,    &sl->frees,   &sl->bytes_in,
+    talc_atomic_size *from[] = {&sl->held,      &sl->allocs, &sl->frees,   &sl->bytes_in,
                                 &sl->bytes_out, &sl->remote, &sl->reallocs};
-    talc_atomic_size *to[] = {&a->tc_held,     &a->tc_allocs,    &a->tc_frees,
-                              &a->tc_bytes_in, &a->tc_bytes_out, &a->tc_remote,
-                              &a->tc_reallocs};
+    talc_atomic_size *to[] = {&a->tc_held,      &a->tc_allocs, &a->tc_frees,   &a->tc_bytes_in,
+                              &a->tc_bytes_out, &a->tc_remote, &a->tc_reallocs};
     for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
         talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
         talc_atomic_store_relaxed_size(from[i], 0);
@@ -620,8 +622,7 @@ TALC_COLD static void *talc_tc_bad_node(talc_arena_t *a, talc_tc_bin_t *b, const
 {
     b->head = NULL;
     b->n = 0;
-    talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, p,
-                      "header overwritten while cached");
+    talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, p, "header overwritten while cached");
     return NULL;
 }
 

@@ -20,7 +20,7 @@
 #include "arena_internal.h"
 #include "heap_internal.h"
 
-#define TALC_TC_SLOTS 4u                    /* arenas a thread caches for at once */
+#define TALC_TC_SLOTS 4u     /* arenas a thread caches for at once */
 #define TALC_TC_REAP_MIN 16u /* registered caches before lost ones are looked for (tcache.c) */
 /* Chunk sizes: q, 2q, ..., 64q (fine), then 72q, 80q, ..., 256q (coarse: a request above 64q
  * is rounded up to a multiple of 8q, at most 7q more), then 288q, 320q, ..., 1024q (wide: a
@@ -32,18 +32,18 @@
 #define TALC_TC_COARSE_END 256u /* quanta */
 #define TALC_TC_WIDE_STEP 32u   /* quanta */
 #define TALC_TC_MAX_QUANTA 1024u
-#define TALC_TC_COARSE_LAST /* the first wide class */                                          \
+#define TALC_TC_COARSE_LAST /* the first wide class */                                             \
     (TALC_TC_FINE + (TALC_TC_COARSE_END - TALC_TC_FINE) / TALC_TC_COARSE_STEP)
-#define TALC_TC_CLASSES                                                                            \
-    (TALC_TC_COARSE_LAST + (TALC_TC_MAX_QUANTA - TALC_TC_COARSE_END) / TALC_TC_WIDE_STEP) /* 112 */
+#define TALC_TC_CLASSES /* 112 */                                                                  \
+    (TALC_TC_COARSE_LAST + (TALC_TC_MAX_QUANTA - TALC_TC_COARSE_END) / TALC_TC_WIDE_STEP)
 #define TALC_TC_MAX_CHUNK ((size_t)65536)
 _Static_assert(TALC_TC_MAX_CHUNK - TALC_HDR < TALC_SLACK_HELD, "a cached slack is never HELD");
 #define TALC_TC_CLASS_BYTES ((size_t)65536) /* a size's list holds about this many bytes */
 #define TALC_TC_CAP_MIN 8u
 #define TALC_TC_CAP_MAX 255u
 #define TALC_TC_SLOT_BYTES ((size_t)2 << 20) /* a slot holds at most about this much */
-#define TALC_TC_REMOTE_MAX 128u             /* remote blocks a slot gathers before giving back */
-#define TALC_TC_GC_EVENTS 4096u             /* frees between two trims of unused lists */
+#define TALC_TC_REMOTE_MAX 128u              /* remote blocks a slot gathers before giving back */
+#define TALC_TC_GC_EVENTS 4096u              /* frees between two trims of unused lists */
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_cap) == TALC_TC_CLASSES, "a cap per size");
 _Static_assert(TALC_TC_CAP_MAX <= UINT8_MAX, "talc_arena_t.tc_cap holds a cap in a byte");
 #define TALC_TC_DEPOT_BYTES ((size_t)1 << 20) /* a stripe's depot parks at most about this */
@@ -56,7 +56,7 @@ _Static_assert(sizeof(((talc_arena_t *)0)->tc_class_req) == TALC_TC_MAX_QUANTA, 
 _Static_assert(sizeof(((talc_arena_t *)0)->tc_class_chunk) == TALC_TC_MAX_QUANTA + 1u, "ditto");
 
 typedef struct talc_tc_bin {
-    void *head;     /* user pointers, linked through their first word (talc_tc_node_t) */
+    void *head; /* user pointers, linked through their first word (talc_tc_node_t) */
     uint32_t n;
     uint16_t fill;  /* blocks the next fill takes: 2, doubling per fill up to half the cap */
     uint8_t popped; /* allocated from since the last trim (a byte store on the hit path) */
@@ -97,9 +97,9 @@ typedef struct talc_tc_slot {
  * thread's list heads). */
 typedef struct talc_tcache {
     alignas(TALC_STRIPE_ALIGN) unsigned victim; /* the next slot to evict */
-    bool orphan;                     /* its thread did not survive a fork (child side) */
-    pid_t tid;                       /* its thread's id (a lost cache is found by it) */
-    struct talc_tcache *next, *prev; /* registry (lock) */
+    bool orphan;                                /* its thread did not survive a fork (child side) */
+    pid_t tid;                                  /* its thread's id (a lost cache is found by it) */
+    struct talc_tcache *next, *prev;            /* registry (lock) */
     talc_tc_slot_t slot[TALC_TC_SLOTS];
 } talc_tcache_t;
 _Static_assert(sizeof(talc_tcache_t) % TALC_STRIPE_ALIGN == 0, "caches share no line");

@@ -45,7 +45,7 @@
 typedef struct talc_trim_pos {
     talc_seg_t *seg;
     unsigned unlinks;
-    size_t epoch;        /* this trim's mark on the segments it has done */
+    size_t epoch; /* this trim's mark on the segments it has done */
     uintptr_t cursor;
     uintptr_t page_mask; /* page size − 1 */
     size_t bytes;        /* decommitted so far */
@@ -84,8 +84,9 @@ static talc_seg_t *talc_trim_next(talc_stripe_t *s, talc_trim_pos_t *pos)
  * TALC_TRIM_BATCH madvise calls, and moves the cursor past them (and marks the segment done
  * once it is). A free chunk keeps its header and links and its footer, on the pages at its
  * ends. A chunk decommitted whole is flagged TALC_F_TRIMMED: later trims skip it (no second
- * madvise, its bytes not counted again) until a split or merge writes its header anew. Headers are read as the heap's walk reads them (a remote free may be changing a used
- * block's slack meanwhile). Under s's lock. */
+ * madvise, its bytes not counted again) until a split or merge writes its header anew. Headers
+ * are read as the heap's walk reads them (a remote free may be changing a used block's slack
+ * meanwhile). Under s's lock. */
 static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *pos)
 {
     const talc_heap_t *h = talc_stripe_heap(s);

@@ -47,8 +47,10 @@ static talc_arena_t *pt_arena[TB_MT_MAX_THREADS];
 void talc_bench_mt_set_stripes(unsigned stripes) { arena_stripes = stripes; }
 
 /* The one arena all threads share, created on first setup. */
-static bool make_shared(talc_arena_t **a, const char *name, talc_tcache_mode_t tc) {
-    if (*a) return true;
+static bool make_shared(talc_arena_t **a, const char *name, talc_tcache_mode_t tc)
+{
+    if (*a)
+        return true;
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = arena_stripes;
     c.thread_cache = tc;
@@ -56,43 +58,55 @@ static bool make_shared(talc_arena_t **a, const char *name, talc_tcache_mode_t t
     return *a != NULL;
 }
 
-static bool shared_setup(void) { return make_shared(&shared_arena, "bench-shared", TALC_TCACHE_OFF); }
+static bool shared_setup(void)
+{
+    return make_shared(&shared_arena, "bench-shared", TALC_TCACHE_OFF);
+}
 
-static void *shared_thread_init(int tid) {
+static void *shared_thread_init(int tid)
+{
     (void)tid;
     return shared_arena;
 }
 
 static bool tc_setup(void) { return make_shared(&tc_arena, "bench-tcache", TALC_TCACHE_ON); }
 
-static void *tc_thread_init(int tid) {
+static void *tc_thread_init(int tid)
+{
     (void)tid;
     return tc_arena;
 }
 
 /* After each trial, as jemalloc-arena-tcache's adapter flushes its tcache: the next trial
  * starts with empty caches (bench_arena.h, quiesce). */
-static void tc_quiesce(void *h) {
+static void tc_quiesce(void *h)
+{
     (void)h;
     talc_thread_cache_flush();
 }
 
-static void *arena_alloc(void *h, size_t size, size_t align) {
-    if (align <= TALC_MIN_ALIGN) return talc_arena_malloc(h, size);
+static void *arena_alloc(void *h, size_t size, size_t align)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_arena_malloc(h, size);
     return talc_arena_aligned_alloc(h, align, size);
 }
 
-static void arena_free(void *h, void *p, size_t size, size_t align) {
+static void arena_free(void *h, void *p, size_t size, size_t align)
+{
     (void)h;
     (void)size;
     (void)align;
     talc_free(p);
 }
 
-static void *arena_realloc(void *h, void *p, size_t old_size, size_t align, size_t new_size) {
-    if (align <= TALC_MIN_ALIGN) return talc_arena_realloc(h, p, new_size);
+static void *arena_realloc(void *h, void *p, size_t old_size, size_t align, size_t new_size)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_arena_realloc(h, p, new_size);
     void *q = talc_arena_aligned_alloc(h, align, new_size);
-    if (q == NULL) return NULL;
+    if (q == NULL)
+        return NULL;
     memcpy(q, p, old_size < new_size ? old_size : new_size);
     talc_free(p);
     return q;
@@ -126,7 +140,8 @@ const tb_mt_allocator_t *talc_bench_mt_tcache(void) { return &tc_adapter; }
 static bool pt_setup(void) { return true; }
 
 /* On the worker: its own arena, "bench-pt-<tid>", one stripe. */
-static void *pt_thread_init(int tid) {
+static void *pt_thread_init(int tid)
+{
     if (pt_arena[tid] == NULL) {
         char name[32];
         snprintf(name, sizeof name, "bench-pt-%d", tid);

@@ -41,32 +41,38 @@
 static int glibc_token;
 
 static bool glibc_setup(void) { return true; }
-static void *glibc_begin(void *arena, size_t arena_size) {
+static void *glibc_begin(void *arena, size_t arena_size)
+{
     (void)arena;
     (void)arena_size;
     return &glibc_token;
 }
 static void glibc_end(void *inst) { (void)inst; }
 
-static void *glibc_alloc(void *inst, size_t size, size_t align) {
+static void *glibc_alloc(void *inst, size_t size, size_t align)
+{
     (void)inst;
-    if (align <= TB_DEFAULT_ALIGN) return malloc(size);
+    if (align <= TB_DEFAULT_ALIGN)
+        return malloc(size);
     void *p = NULL;
     return posix_memalign(&p, align, size) == 0 ? p : NULL;
 }
 
-static void glibc_free(void *inst, void *ptr, size_t size, size_t align) {
+static void glibc_free(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)inst;
     (void)size;
     (void)align;
     free(ptr);
 }
 
-static void *glibc_realloc(void *inst, void *ptr, size_t old_size, size_t align,
-                           size_t new_size) {
-    if (align <= TB_DEFAULT_ALIGN) return realloc(ptr, new_size);
+static void *glibc_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    if (align <= TB_DEFAULT_ALIGN)
+        return realloc(ptr, new_size);
     void *q = glibc_alloc(inst, new_size, align);
-    if (q == NULL) return NULL;
+    if (q == NULL)
+        return NULL;
     memcpy(q, ptr, old_size < new_size ? old_size : new_size);
     free(ptr);
     return q;
@@ -88,11 +94,13 @@ const tb_allocator_t *tb_adapter_glibc(void) { return &glibc_adapter; }
 /* ---- dlopen helper -------------------------------------------------------------------------*/
 
 /* Open the first library of `names` that loads; NULL (with a note on stderr) if none does. */
-static void *tb_dlopen_any(const char *const *names) {
+static void *tb_dlopen_any(const char *const *names)
+{
     const char *err = "not found";
     for (; *names; names++) {
         void *h = dlopen(*names, RTLD_NOW | RTLD_LOCAL);
-        if (h) return h;
+        if (h)
+            return h;
         err = dlerror();
     }
     fprintf(stderr, "[bench] peer unavailable: %s\n", err);
@@ -100,7 +108,8 @@ static void *tb_dlopen_any(const char *const *names) {
 }
 
 /* dlsym every name into the matching slot of `out`; false if any is missing. */
-static bool tb_dlsym_all(void *lib, const char *const *names, void **out) {
+static bool tb_dlsym_all(void *lib, const char *const *names, void **out)
+{
     for (size_t i = 0; names[i]; i++) {
         out[i] = dlsym(lib, names[i]);
         if (out[i] == NULL) {
@@ -123,14 +132,16 @@ static struct {
     void (*free)(void *p);
 } mi;
 
-static bool mi_setup(void) {
+static bool mi_setup(void)
+{
     static const char *const libs[] = {"libmimalloc.so.2", "libmimalloc.so", NULL};
-    static const char *const syms[] = {"mi_heap_new", "mi_heap_delete", "mi_heap_malloc",
-                                       "mi_heap_malloc_aligned", "mi_heap_realloc",
-                                       "mi_heap_realloc_aligned", "mi_free", NULL};
+    static const char *const syms[] = {
+        "mi_heap_new",     "mi_heap_delete",          "mi_heap_malloc", "mi_heap_malloc_aligned",
+        "mi_heap_realloc", "mi_heap_realloc_aligned", "mi_free",        NULL};
     void *lib = tb_dlopen_any(libs);
     void *slots[7];
-    if (lib == NULL || !tb_dlsym_all(lib, syms, slots)) return false;
+    if (lib == NULL || !tb_dlsym_all(lib, syms, slots))
+        return false;
     /* POSIX guarantees object <-> function pointer conversion for dlsym results. */
     memcpy(&mi.heap_new, &slots[0], sizeof(void *));
     memcpy(&mi.heap_delete, &slots[1], sizeof(void *));
@@ -142,7 +153,8 @@ static bool mi_setup(void) {
     return true;
 }
 
-static void *mi_begin(void *arena, size_t arena_size) {
+static void *mi_begin(void *arena, size_t arena_size)
+{
     (void)arena;
     (void)arena_size;
     return mi.heap_new();
@@ -150,22 +162,26 @@ static void *mi_begin(void *arena, size_t arena_size) {
 
 static void mi_end(void *inst) { mi.heap_delete(inst); }
 
-static void *mi_alloc(void *inst, size_t size, size_t align) {
-    if (align <= TB_DEFAULT_ALIGN) return mi.heap_malloc(inst, size);
+static void *mi_alloc(void *inst, size_t size, size_t align)
+{
+    if (align <= TB_DEFAULT_ALIGN)
+        return mi.heap_malloc(inst, size);
     return mi.heap_malloc_aligned(inst, size, align);
 }
 
-static void mi_free_block(void *inst, void *ptr, size_t size, size_t align) {
+static void mi_free_block(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)inst;
     (void)size;
     (void)align;
     mi.free(ptr);
 }
 
-static void *mi_realloc_block(void *inst, void *ptr, size_t old_size, size_t align,
-                              size_t new_size) {
+static void *mi_realloc_block(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
     (void)old_size;
-    if (align <= TB_DEFAULT_ALIGN) return mi.heap_realloc(inst, ptr, new_size);
+    if (align <= TB_DEFAULT_ALIGN)
+        return mi.heap_realloc(inst, ptr, new_size);
     return mi.heap_realloc_aligned(inst, ptr, new_size, align);
 }
 
@@ -198,50 +214,60 @@ static struct {
     int flags;
 } je;
 
-static int je_align_flag(size_t align) {
+static int je_align_flag(size_t align)
+{
     return align <= TB_DEFAULT_ALIGN ? 0 : TB_JE_LG_ALIGN(__builtin_ctzll(align));
 }
 
-static bool je_setup(void) {
+static bool je_setup(void)
+{
     static const char *const libs[] = {"libjemalloc.so.2", "libjemalloc.so", NULL};
     static const char *const syms[] = {"mallctl", "mallocx", "rallocx", "sdallocx", NULL};
     void *lib = tb_dlopen_any(libs);
     void *slots[4];
-    if (lib == NULL || !tb_dlsym_all(lib, syms, slots)) return false;
+    if (lib == NULL || !tb_dlsym_all(lib, syms, slots))
+        return false;
     memcpy(&je.mallctl, &slots[0], sizeof(void *));
     memcpy(&je.mallocx, &slots[1], sizeof(void *));
     memcpy(&je.rallocx, &slots[2], sizeof(void *));
     memcpy(&je.sdallocx, &slots[3], sizeof(void *));
     size_t sz = sizeof(unsigned);
-    if (je.mallctl("arenas.create", &je.arena, &sz, NULL, 0) != 0) return false;
+    if (je.mallctl("arenas.create", &je.arena, &sz, NULL, 0) != 0)
+        return false;
     sz = sizeof(unsigned);
-    if (je.mallctl("tcache.create", &je.tcache, &sz, NULL, 0) != 0) return false;
+    if (je.mallctl("tcache.create", &je.tcache, &sz, NULL, 0) != 0)
+        return false;
     je.flags = TB_JE_ARENA(je.arena) | TB_JE_TCACHE(je.tcache);
     return true;
 }
 
-static void *je_begin(void *arena, size_t arena_size) {
+static void *je_begin(void *arena, size_t arena_size)
+{
     (void)arena;
     (void)arena_size;
     return &je;
 }
 
-static void je_end(void *inst) {
+static void je_end(void *inst)
+{
     (void)inst;
     je.mallctl("tcache.flush", NULL, NULL, &je.tcache, sizeof(unsigned));
 }
 
-static void *je_alloc(void *inst, size_t size, size_t align) {
+static void *je_alloc(void *inst, size_t size, size_t align)
+{
     (void)inst;
     return je.mallocx(size, je.flags | je_align_flag(align));
 }
 
-static void je_free(void *inst, void *ptr, size_t size, size_t align) {
+static void je_free(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)inst;
     je.sdallocx(ptr, size, je.flags | je_align_flag(align));
 }
 
-static void *je_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size) {
+static void *je_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
     (void)inst;
     (void)old_size;
     return je.rallocx(ptr, new_size, je.flags | je_align_flag(align));
@@ -271,28 +297,32 @@ static struct {
 } bump;
 
 static bool null_setup(void) { return true; }
-static void *null_begin(void *arena, size_t arena_size) {
+static void *null_begin(void *arena, size_t arena_size)
+{
     bump.base = arena;
     bump.size = arena_size;
     bump.off = 0;
     return &bump;
 }
 static void null_end(void *inst) { (void)inst; }
-static void *null_alloc(void *inst, size_t size, size_t align) {
+static void *null_alloc(void *inst, size_t size, size_t align)
+{
     (void)inst;
     size_t off = (bump.off + align - 1) & ~(align - 1);
-    if (off + size > bump.size) off = 0;
+    if (off + size > bump.size)
+        off = 0;
     bump.off = off + size;
     return bump.base + off;
 }
-static void null_free(void *inst, void *ptr, size_t size, size_t align) {
+static void null_free(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)inst;
     (void)ptr;
     (void)size;
     (void)align;
 }
-static void *null_realloc(void *inst, void *ptr, size_t old_size, size_t align,
-                          size_t new_size) {
+static void *null_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
     (void)ptr;
     (void)old_size;
     return null_alloc(inst, new_size, align);
@@ -336,7 +366,8 @@ static bool mt_mi_setup(void) { return mi.heap_new != NULL || mi_setup(); }
 static bool mt_je_setup(void) { return je.mallocx != NULL || je_setup(); }
 
 static bool mt_glibc_setup(void) { return true; }
-static void *mt_glibc_thread_init(int tid) {
+static void *mt_glibc_thread_init(int tid)
+{
     (void)tid;
     return &glibc_token;
 }
@@ -355,8 +386,10 @@ const tb_mt_allocator_t *tb_mt_glibc(void) { return &mt_glibc_adapter; }
 
 static void *mt_mi_heaps[TB_MT_MAX_THREADS];
 
-static void *mt_mi_thread_init(int tid) {
-    if (mt_mi_heaps[tid] == NULL) mt_mi_heaps[tid] = mi.heap_new(); /* on its thread */
+static void *mt_mi_thread_init(int tid)
+{
+    if (mt_mi_heaps[tid] == NULL)
+        mt_mi_heaps[tid] = mi.heap_new(); /* on its thread */
     return mt_mi_heaps[tid];
 }
 
@@ -382,23 +415,27 @@ typedef struct mt_je_handle {
 
 static mt_je_handle_t mt_je_notc[TB_MT_MAX_THREADS], mt_je_tc[TB_MT_MAX_THREADS], mt_je_one;
 
-static bool mt_je_new_arena(unsigned *arena) {
+static bool mt_je_new_arena(unsigned *arena)
+{
     size_t sz = sizeof *arena;
     return je.mallctl("arenas.create", arena, &sz, NULL, 0) == 0;
 }
 
-static void *mt_je_thread_init(int tid) {
+static void *mt_je_thread_init(int tid)
+{
     mt_je_handle_t *h = &mt_je_notc[tid];
     unsigned a;
     if (h->alloc_flags == 0) {
-        if (!mt_je_new_arena(&a)) return NULL;
+        if (!mt_je_new_arena(&a))
+            return NULL;
         h->alloc_flags = TB_JE_ARENA(a) | TB_JE_TCACHE_NONE;
         h->free_flags = TB_JE_TCACHE_NONE;
     }
     return h;
 }
 
-static void *mt_je_tc_thread_init(int tid) {
+static void *mt_je_tc_thread_init(int tid)
+{
     mt_je_handle_t *h = &mt_je_tc[tid];
     unsigned a;
     if (h->alloc_flags == 0) {
@@ -412,38 +449,47 @@ static void *mt_je_tc_thread_init(int tid) {
     return h;
 }
 
-static bool mt_je_shared_setup(void) {
+static bool mt_je_shared_setup(void)
+{
     unsigned a;
-    if (!mt_je_setup()) return false;
+    if (!mt_je_setup())
+        return false;
     if (mt_je_one.alloc_flags == 0) {
-        if (!mt_je_new_arena(&a)) return false;
+        if (!mt_je_new_arena(&a))
+            return false;
         mt_je_one.alloc_flags = TB_JE_ARENA(a) | TB_JE_TCACHE_NONE;
         mt_je_one.free_flags = TB_JE_TCACHE_NONE;
     }
     return true;
 }
 
-static void *mt_je_shared_thread_init(int tid) {
+static void *mt_je_shared_thread_init(int tid)
+{
     (void)tid;
     return &mt_je_one;
 }
 
-static void mt_je_quiesce(void *hp) {
+static void mt_je_quiesce(void *hp)
+{
     mt_je_handle_t *h = hp;
-    if (h->has_tcache) je.mallctl("tcache.flush", NULL, NULL, &h->tcache, sizeof h->tcache);
+    if (h->has_tcache)
+        je.mallctl("tcache.flush", NULL, NULL, &h->tcache, sizeof h->tcache);
 }
 
-static void *mt_je_alloc(void *hp, size_t size, size_t align) {
+static void *mt_je_alloc(void *hp, size_t size, size_t align)
+{
     const mt_je_handle_t *h = hp;
     return je.mallocx(size, h->alloc_flags | je_align_flag(align));
 }
 
-static void mt_je_free(void *hp, void *p, size_t size, size_t align) {
+static void mt_je_free(void *hp, void *p, size_t size, size_t align)
+{
     const mt_je_handle_t *h = hp;
     je.sdallocx(p, size, h->free_flags | je_align_flag(align));
 }
 
-static void *mt_je_realloc(void *hp, void *p, size_t old_size, size_t align, size_t new_size) {
+static void *mt_je_realloc(void *hp, void *p, size_t old_size, size_t align, size_t new_size)
+{
     const mt_je_handle_t *h = hp;
     (void)old_size;
     return je.rallocx(p, new_size, h->alloc_flags | je_align_flag(align));

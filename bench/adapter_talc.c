@@ -36,35 +36,43 @@ static bool plain_setup(void) { return true; }
 
 /* ---- talc_heap_* ---------------------------------------------------------------------------*/
 
-static void *plain_begin(void *arena, size_t arena_size) {
+static void *plain_begin(void *arena, size_t arena_size)
+{
     return talc_heap_init(arena, arena_size, NULL);
 }
 
 static void plain_end(void *inst) { (void)inst; }
 
-static void *plain_alloc(void *inst, size_t size, size_t align) {
-    if (align <= TALC_MIN_ALIGN) return talc_heap_alloc(inst, size);
+static void *plain_alloc(void *inst, size_t size, size_t align)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_heap_alloc(inst, size);
     return talc_heap_alloc_aligned(inst, size, align);
 }
 
-static void plain_free(void *inst, void *ptr, size_t size, size_t align) {
+static void plain_free(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)size;
     (void)align;
     talc_heap_free(inst, ptr);
 }
 
-static void *plain_realloc(void *inst, void *ptr, size_t old_size, size_t align,
-                           size_t new_size) {
-    if (align <= TALC_MIN_ALIGN) return talc_heap_realloc(inst, ptr, new_size);
-    if (talc_heap_resize_in_place(inst, ptr, new_size)) return ptr;
+static void *plain_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_heap_realloc(inst, ptr, new_size);
+    if (talc_heap_resize_in_place(inst, ptr, new_size))
+        return ptr;
     void *q = talc_heap_alloc_aligned(inst, new_size, align);
-    if (q == NULL) return NULL;
+    if (q == NULL)
+        return NULL;
     memcpy(q, ptr, old_size < new_size ? old_size : new_size);
     talc_heap_free(inst, ptr);
     return q;
 }
 
-static bool plain_stats(void *inst, tb_heap_stats_t *out) {
+static bool plain_stats(void *inst, tb_heap_stats_t *out)
+{
     talc_heap_counters_t c;
     talc_heap_counters(inst, &c);
     *out = (tb_heap_stats_t){c.managed_bytes, c.free_bytes, c.free_chunks, c.live_bytes};
@@ -88,7 +96,8 @@ const tb_allocator_t *talc_bench_adapter_plain(void) { return &plain_adapter; }
 
 /* ---- talc_heap_* with shrink_in_place ------------------------------------------------------*/
 
-static void *inplace_begin(void *arena, size_t arena_size) {
+static void *inplace_begin(void *arena, size_t arena_size)
+{
     talc_heap_opts_t o = {0};
     o.shrink_in_place = true;
     return talc_heap_init(arena, arena_size, &o);
@@ -111,16 +120,20 @@ const tb_allocator_t *talc_bench_adapter_inplace(void) { return &inplace_adapter
 
 /* ---- talc_locked_* -------------------------------------------------------------------------*/
 
-static void *locked_begin(void *arena, size_t arena_size) {
+static void *locked_begin(void *arena, size_t arena_size)
+{
     return talc_locked_heap_init(arena, arena_size, NULL, NULL);
 }
 
-static void *locked_alloc(void *inst, size_t size, size_t align) {
-    if (align <= TALC_MIN_ALIGN) return talc_locked_alloc(inst, size);
+static void *locked_alloc(void *inst, size_t size, size_t align)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_locked_alloc(inst, size);
     return talc_locked_alloc_aligned(inst, size, align);
 }
 
-static void locked_free(void *inst, void *ptr, size_t size, size_t align) {
+static void locked_free(void *inst, void *ptr, size_t size, size_t align)
+{
     (void)size;
     (void)align;
     talc_locked_free(inst, ptr);
@@ -128,21 +141,25 @@ static void locked_free(void *inst, void *ptr, size_t size, size_t align) {
 
 /* Above TALC_MIN_ALIGN: an in-place attempt under the lock, then alloc/copy/free, each call
  * taking the lock once (as a TalcLock user's GlobalAlloc::realloc fallback would). */
-static void *locked_realloc(void *inst, void *ptr, size_t old_size, size_t align,
-                            size_t new_size) {
-    if (align <= TALC_MIN_ALIGN) return talc_locked_realloc(inst, ptr, new_size);
+static void *locked_realloc(void *inst, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    if (align <= TALC_MIN_ALIGN)
+        return talc_locked_realloc(inst, ptr, new_size);
     talc_heap_t *h = talc_locked_acquire(inst);
     bool in_place = talc_heap_resize_in_place(h, ptr, new_size);
     talc_locked_release(inst);
-    if (in_place) return ptr;
+    if (in_place)
+        return ptr;
     void *q = talc_locked_alloc_aligned(inst, new_size, align);
-    if (q == NULL) return NULL;
+    if (q == NULL)
+        return NULL;
     memcpy(q, ptr, old_size < new_size ? old_size : new_size);
     talc_locked_free(inst, ptr);
     return q;
 }
 
-static bool locked_stats(void *inst, tb_heap_stats_t *out) {
+static bool locked_stats(void *inst, tb_heap_stats_t *out)
+{
     talc_heap_counters_t c;
     talc_locked_counters(inst, &c);
     *out = (tb_heap_stats_t){c.managed_bytes, c.free_bytes, c.free_chunks, c.live_bytes};

@@ -94,7 +94,7 @@ typedef struct tb_params {
     int ar_max_threads; /* experiment knob: skip thread counts above it (0 = none skipped) */
 } tb_params_t;
 
-#define TB_ARENA_BYTES ((size_t)1 << 27)    /* 128 MiB, as Talc's benches */
+#define TB_ARENA_BYTES ((size_t)1 << 27)     /* 128 MiB, as Talc's benches */
 #define TB_BIG_ARENA_BYTES ((size_t)1 << 28) /* 256 MiB, the high-alignment guard */
 
 /* ---- The run ------------------------------------------------------------------------------ */
@@ -107,7 +107,7 @@ typedef struct tb_run {
     int nallocs;
     const struct tb_mt_allocator *mt_allocs[12]; /* the arena workloads' allocators */
     int mt_nallocs;
-    unsigned char *arena; /* TB_BIG_ARENA_BYTES, 64-aligned, touched every 1 KiB */
+    unsigned char *arena;  /* TB_BIG_ARENA_BYTES, 64-aligned, touched every 1 KiB */
     const char *workloads; /* comma list filter, NULL = all */
 } tb_run_t;
 
@@ -140,7 +140,8 @@ void tb_blocks_init(tb_blocks_t *b, size_t cap);
 void tb_blocks_free_all(tb_blocks_t *b, const tb_allocator_t *a, void *inst);
 
 /* Swap-remove entry i and return it. */
-static inline tb_block_t tb_blocks_take(tb_blocks_t *b, size_t i) {
+static inline tb_block_t tb_blocks_take(tb_blocks_t *b, size_t i)
+{
     tb_block_t out = b->v[i];
     b->v[i] = b->v[--b->len];
     return out;
@@ -148,7 +149,7 @@ static inline tb_block_t tb_blocks_take(tb_blocks_t *b, size_t i) {
 
 /* ---- Random actions (wl_random_actions.c), shared with the arena workloads ----------------- */
 
-#define TB_RA_BATCH 100   /* actions between two reads of the clock (or the stop flag) */
+#define TB_RA_BATCH 100    /* actions between two reads of the clock (or the stop flag) */
 #define TB_RA_MIN_LIVE 300 /* below this many live blocks, always allocate */
 
 /* One thread's random-actions state. `a` may be any table with tb_allocator_t's alloc, free

@@ -60,22 +60,27 @@ const tb_mt_allocator_t *tb_mt_jemalloc_tcache(void); /* arena + explicit tcache
 const tb_mt_allocator_t *tb_mt_jemalloc_shared(void); /* one arena for all threads, no tcache */
 
 /* Names the targets and ratios use. */
-#define TB_MT_OURS "talc-arena"       /* every arena ratio is taken against it */
-#define TB_MT_OURS_PT "talc-arena-pt" /* ours, one arena per thread */
-#define TB_MT_OURS_TC "talc-arena-tc" /* ours, one arena, thread caches */
-#define TB_MT_JE "jemalloc-arena"     /* the target's peer: explicit arena per thread */
+#define TB_MT_OURS "talc-arena"             /* every arena ratio is taken against it */
+#define TB_MT_OURS_PT "talc-arena-pt"       /* ours, one arena per thread */
+#define TB_MT_OURS_TC "talc-arena-tc"       /* ours, one arena, thread caches */
+#define TB_MT_JE "jemalloc-arena"           /* the target's peer: explicit arena per thread */
 #define TB_MT_JE_TC "jemalloc-arena-tcache" /* the same with jemalloc's thread cache */
 
 /* Thread counts measured: threads of the thread-local workload, pairs of producer/consumer. */
-#define TB_AR_THREADS {1, 2, 4}
+#define TB_AR_THREADS                                                                              \
+    {                                                                                              \
+        1, 2, 4                                                                                    \
+    }
 #define TB_AR_NTHREADS 3
-#define TB_PC_PAIRS {1, 2}
+#define TB_PC_PAIRS                                                                                \
+    {                                                                                              \
+        1, 2                                                                                       \
+    }
 #define TB_PC_NPAIRS 2
 
 /* The params JSON text of an arena record (the key report_arena.c looks records up by).
  * threads = all threads (2 per producer/consumer pair); max = the size generator's max. */
-void tb_arena_params(char *out, size_t n, const tb_params_t *p, bool pc, int threads,
-                     uint64_t max);
+void tb_arena_params(char *out, size_t n, const tb_params_t *p, bool pc, int threads, uint64_t max);
 
 /* Workloads (wl_arena.c) and their section of the summary (report_arena.c). */
 void tb_arena_thread_local(const tb_run_t *run);

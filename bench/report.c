@@ -35,22 +35,24 @@ static int nrecords;
 static double pair_ratio[TB_MAX_PAIRS]; /* without / with counters, per trial */
 static int npairs;
 
-void tb_record(const tb_record_t *r) {
+void tb_record(const tb_record_t *r)
+{
     if (nrecords == TB_MAX_RECORDS) { /* a figure silently missing would be a false report */
-        fprintf(stderr, "talc_bench: more than %d records: raise TB_MAX_RECORDS\n",
-                TB_MAX_RECORDS);
+        fprintf(stderr, "talc_bench: more than %d records: raise TB_MAX_RECORDS\n", TB_MAX_RECORDS);
         exit(1);
     }
     records[nrecords++] = *r;
 }
 
-void tb_note_counter_pair(double with_counters, double without_counters) {
+void tb_note_counter_pair(double with_counters, double without_counters)
+{
     if (npairs < TB_MAX_PAIRS && with_counters > 0 && without_counters > 0)
         pair_ratio[npairs++] = without_counters / with_counters;
 }
 
 const tb_record_t *tb_find(const char *wl, const char *params, const char *alloc,
-                           const char *metric) {
+                           const char *metric)
+{
     for (int i = 0; i < nrecords; i++) {
         const tb_record_t *r = &records[i];
         if (strcmp(r->workload, wl) == 0 && strcmp(r->allocator, alloc) == 0 &&
@@ -60,33 +62,41 @@ const tb_record_t *tb_find(const char *wl, const char *params, const char *alloc
     return NULL;
 }
 
-double tb_lookup(const char *wl, const char *params, const char *alloc, const char *metric) {
+double tb_lookup(const char *wl, const char *params, const char *alloc, const char *metric)
+{
     const tb_record_t *r = tb_find(wl, params, alloc, metric);
     return r && !r->na ? r->value : TB_NAN;
 }
 
-static int tb_cmp_double(const void *x, const void *y) {
+static int tb_cmp_double(const void *x, const void *y)
+{
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
 }
 
-double tb_median(double *v, int n) {
+double tb_median(double *v, int n)
+{
     qsort(v, (size_t)n, sizeof *v, tb_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Paired: trial t of x ran in the same interleaved round as trial t of y, so machine noise
  * largely cancels. */
-double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y) {
-    if (!x || !y || x->na || y->na) return TB_NAN;
-    if (x->nsamples == 0 || x->nsamples != y->nsamples) return x->value / y->value;
+double tb_paired_ratio(const tb_record_t *x, const tb_record_t *y)
+{
+    if (!x || !y || x->na || y->na)
+        return TB_NAN;
+    if (x->nsamples == 0 || x->nsamples != y->nsamples)
+        return x->value / y->value;
     double r[64];
-    for (int i = 0; i < x->nsamples; i++) r[i] = x->samples[i] / y->samples[i];
+    for (int i = 0; i < x->nsamples; i++)
+        r[i] = x->samples[i] / y->samples[i];
     return tb_median(r, x->nsamples);
 }
 
 /* Ours: "talc" for the heap workloads, "talc-arena" for the arena ones. */
-static double tb_ratio_to_ours(const tb_record_t *r) {
+static double tb_ratio_to_ours(const tb_record_t *r)
+{
     const char *ours = strncmp(r->workload, "arena_", 6) == 0 ? TB_MT_OURS : TB_OURS;
     return tb_paired_ratio(r, tb_find(r->workload, r->params, ours, r->metric));
 }
@@ -98,14 +108,17 @@ typedef struct tb_machine {
     long nproc;
 } tb_machine_t;
 
-static void tb_cpu_model(char *out, size_t n) {
+static void tb_cpu_model(char *out, size_t n)
+{
     snprintf(out, n, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
+    if (!f)
+        return;
     char line[256];
     while (fgets(line, sizeof line, f)) {
         char *colon = strchr(line, ':');
-        if (!colon || (strncmp(line, "model name", 10) && strncmp(line, "Model", 5))) continue;
+        if (!colon || (strncmp(line, "model name", 10) && strncmp(line, "Model", 5)))
+            continue;
         colon += 1 + (colon[1] == ' ');
         colon[strcspn(colon, "\n")] = 0;
         snprintf(out, n, "%s", colon);
@@ -114,7 +127,8 @@ static void tb_cpu_model(char *out, size_t n) {
     fclose(f);
 }
 
-static void tb_machine(tb_machine_t *m) {
+static void tb_machine(tb_machine_t *m)
+{
     struct utsname u;
     snprintf(m->arch, sizeof m->arch, "%s", uname(&u) == 0 ? u.machine : "unknown");
     tb_cpu_model(m->cpu, sizeof m->cpu);
@@ -125,24 +139,28 @@ static void tb_machine(tb_machine_t *m) {
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 
-static void tb_json_string(FILE *f, const char *s) {
+static void tb_json_string(FILE *f, const char *s)
+{
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        if ((unsigned char)*s >= 0x20) fputc(*s, f);
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        if ((unsigned char)*s >= 0x20)
+            fputc(*s, f);
     }
     fputc('"', f);
 }
 
-static void tb_json_number(FILE *f, double v) {
+static void tb_json_number(FILE *f, double v)
+{
     if (isnan(v) || isinf(v))
         fputs("null", f);
     else
         fprintf(f, "%.10g", v);
 }
 
-static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit,
-                           const tb_machine_t *m) {
+static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit, const tb_machine_t *m)
+{
     fputs("  {\"workload\": ", f);
     tb_json_string(f, r->workload);
     fprintf(f, ", \"params\": %s, \"allocator\": ", r->params);
@@ -159,7 +177,8 @@ static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit,
     tb_json_number(f, tb_ratio_to_ours(r));
     fputs(", \"samples\": [", f);
     for (int i = 0; i < r->nsamples; i++) {
-        if (i) fputs(", ", f);
+        if (i)
+            fputs(", ", f);
         tb_json_number(f, r->samples[i]);
     }
     fputs("], \"commit\": ", f);
@@ -174,16 +193,21 @@ static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit,
 }
 
 /* The JSON file a workload's records go to. */
-static const char *tb_json_file(const char *workload) {
-    if (strncmp(workload, "arena_", 6) == 0) return "arena";
+static const char *tb_json_file(const char *workload)
+{
+    if (strncmp(workload, "arena_", 6) == 0)
+        return "arena";
     return strncmp(workload, "random_actions", 14) == 0 ? "random_actions" : workload;
 }
 
 static int tb_write_json(const char *dir, const char *file, const char *commit,
-                         const tb_machine_t *m) {
+                         const tb_machine_t *m)
+{
     int n = 0;
-    for (int i = 0; i < nrecords; i++) n += strcmp(tb_json_file(records[i].workload), file) == 0;
-    if (n == 0) return 0;
+    for (int i = 0; i < nrecords; i++)
+        n += strcmp(tb_json_file(records[i].workload), file) == 0;
+    if (n == 0)
+        return 0;
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.json", dir, file);
     FILE *f = fopen(path, "w");
@@ -193,7 +217,8 @@ static int tb_write_json(const char *dir, const char *file, const char *commit,
     }
     fputs("[\n", f);
     for (int i = 0, k = 0; i < nrecords; i++) {
-        if (strcmp(tb_json_file(records[i].workload), file) != 0) continue;
+        if (strcmp(tb_json_file(records[i].workload), file) != 0)
+            continue;
         tb_json_record(f, &records[i], commit, m);
         fputs(++k < n ? ",\n" : "\n", f);
     }
@@ -204,7 +229,8 @@ static int tb_write_json(const char *dir, const char *file, const char *commit,
 /* ---- Markdown summary ----------------------------------------------------------------------- */
 
 /* The summary is built in a growing tb_text_t (bench.h), then written to a file and stdout. */
-void tb_put(tb_text_t *t, const char *fmt, ...) {
+void tb_put(tb_text_t *t, const char *fmt, ...)
+{
     for (;;) {
         va_list ap;
         va_start(ap, fmt);
@@ -217,15 +243,15 @@ void tb_put(tb_text_t *t, const char *fmt, ...) {
         }
         t->cap = t->cap * 2 + (size_t)(n > 0 ? n : 0) + 4096;
         t->s = realloc(t->s, t->cap);
-        if (!t->s) abort();
+        if (!t->s)
+            abort();
     }
 }
 
-const char *tb_verdict(bool known, bool pass) {
-    return !known ? "n/a" : pass ? "PASS" : "MISS";
-}
+const char *tb_verdict(bool known, bool pass) { return !known ? "n/a" : pass ? "PASS" : "MISS"; }
 
-static void tb_fmt_ops(char *out, size_t n, double v) {
+static void tb_fmt_ops(char *out, size_t n, double v)
+{
     if (isnan(v))
         snprintf(out, n, "—");
     else
@@ -241,7 +267,8 @@ static const int ra_maxes[5] = {200, 1000, 3000, 10000, 30000};
 static const char *const ra_workloads[2] = {"random_actions", "random_actions_no_realloc"};
 
 /* The params text of the random-actions record with this workload and max size. */
-static const char *ra_params_for(const char *wl, int max) {
+static const char *ra_params_for(const char *wl, int max)
+{
     char key[32];
     snprintf(key, sizeof key, "\"max_size\":%d,", max);
     for (int i = 0; i < nrecords; i++)
@@ -250,33 +277,38 @@ static const char *ra_params_for(const char *wl, int max) {
     return NULL;
 }
 
-static double ra_value(const char *wl, int max, const char *alloc) {
+static double ra_value(const char *wl, int max, const char *alloc)
+{
     const char *p = ra_params_for(wl, max);
     return p ? tb_lookup(wl, p, alloc, "ops_per_200ms") : TB_NAN;
 }
 
 /* x ÷ y on one random-actions workload (paired median, see tb_paired_ratio). */
-static double ra_ratio(const char *wl, int max, const char *x, const char *y) {
+static double ra_ratio(const char *wl, int max, const char *x, const char *y)
+{
     const char *p = ra_params_for(wl, max);
-    if (!p) return TB_NAN;
+    if (!p)
+        return TB_NAN;
     return tb_paired_ratio(tb_find(wl, p, x, "ops_per_200ms"), tb_find(wl, p, y, "ops_per_200ms"));
 }
 
 typedef struct tb_ra_summary {
     double min_ratio[2]; /* [talc, talc-locked] min over the 10 workloads of ours / glibc */
     char min_where[2][48];
-    int complete;        /* workloads where ours, locked and glibc all measured */
-    int bar_met;         /* workloads where locked / glibc >= Rust Talc's ratio */
+    int complete; /* workloads where ours, locked and glibc all measured */
+    int bar_met;  /* workloads where locked / glibc >= Rust Talc's ratio */
 } tb_ra_summary_t;
 
-static void tb_ra_scan(tb_ra_summary_t *s) {
+static void tb_ra_scan(tb_ra_summary_t *s)
+{
     const char *ours[2] = {TB_OURS, TB_OURS "-locked"};
     *s = (tb_ra_summary_t){{(double)INFINITY, (double)INFINITY}, {"", ""}, 0, 0};
     for (int w = 0; w < 2; w++)
         for (int m = 0; m < 5; m++) {
             double r[2] = {ra_ratio(ra_workloads[w], ra_maxes[m], ours[0], "glibc"),
                            ra_ratio(ra_workloads[w], ra_maxes[m], ours[1], "glibc")};
-            if (isnan(r[0]) || isnan(r[1])) continue;
+            if (isnan(r[0]) || isnan(r[1]))
+                continue;
             s->complete++;
             for (int o = 0; o < 2; o++)
                 if (r[o] < s->min_ratio[o]) {
@@ -288,7 +320,8 @@ static void tb_ra_scan(tb_ra_summary_t *s) {
         }
 }
 
-const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix) {
+const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix)
+{
     if (isnan(v) || isinf(v))
         snprintf(out, n, "—");
     else
@@ -296,63 +329,81 @@ const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix) 
     return out;
 }
 
-static void tb_target_ra(tb_text_t *t) {
+static void tb_target_ra(tb_text_t *t)
+{
     tb_ra_summary_t s;
     char a[32], b[32];
     tb_ra_scan(&s);
     bool known = s.complete == 10;
-    tb_put(t, "| random actions ahead of glibc at every max size (both variants) | min "
-              "talc÷glibc %s (%s); talc-locked÷glibc %s (%s) | > 1.00 at all 10 | %s |\n",
+    tb_put(t,
+           "| random actions ahead of glibc at every max size (both variants) | min "
+           "talc÷glibc %s (%s); talc-locked÷glibc %s (%s) | > 1.00 at all 10 | %s |\n",
            tb_num(a, sizeof a, 2, s.min_ratio[0], ""), s.min_where[0],
            tb_num(b, sizeof b, 2, s.min_ratio[1], ""), s.min_where[1],
            tb_verdict(known, s.min_ratio[0] > 1.0 && s.min_ratio[1] > 1.0));
-    tb_put(t, "| bar from benchmarks.md: talc-locked÷glibc >= Rust TalcLock÷glibc per size "
-              "| met at %d of %d | all 10 | %s |\n",
+    tb_put(t,
+           "| bar from benchmarks.md: talc-locked÷glibc >= Rust TalcLock÷glibc per size "
+           "| met at %d of %d | all 10 | %s |\n",
            s.bar_met, s.complete, tb_verdict(known, s.bar_met == 10));
 }
 
 /* Median over the interleaved trial pairs of (no counters / counters) − 1, in %. */
-static double tb_counters_cost(void) {
-    if (npairs == 0) return TB_NAN;
+static double tb_counters_cost(void)
+{
+    if (npairs == 0)
+        return TB_NAN;
     return 100.0 * (tb_median(pair_ratio, npairs) - 1.0);
 }
 
-static void tb_summary_targets(tb_text_t *t) {
+static void tb_summary_targets(tb_text_t *t)
+{
     char a[32], b[32];
-    tb_put(t, "## Heap-engine targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
+    tb_put(t,
+           "## Heap-engine targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
     double he = tb_lookup("heap_efficiency", NULL, TB_OURS, "used_pct");
     double hi = tb_lookup("heap_efficiency", NULL, TB_OURS "-inplace", "used_pct");
-    tb_put(t, "| heap efficiency (talc, 128 MiB, used/total at first OOM; talc-inplace, whose "
-              "shrinks never move: %s) | %s | >= 98.0 %% | %s |\n",
+    tb_put(t,
+           "| heap efficiency (talc, 128 MiB, used/total at first OOM; talc-inplace, whose "
+           "shrinks never move: %s) | %s | >= 98.0 %% | %s |\n",
            tb_num(b, sizeof b, 2, hi, " %"), tb_num(a, sizeof a, 2, he, " %"),
            tb_verdict(!isnan(he), he >= 98.0));
     tb_target_ra(t);
     double ours99 = tb_lookup("microbench", NULL, TB_OURS, "sum_p99");
     double mi99 = tb_lookup("microbench", NULL, "mimalloc-heap", "sum_p99");
-    tb_put(t, "| microbench p99 alloc+free, talc vs mimalloc heap | %s vs %s %s | <= "
-              "mimalloc | %s |\n", tb_num(a, sizeof a, 0, ours99, ""),
-           tb_num(b, sizeof b, 0, mi99, ""), TB_TICK_UNIT,
+    tb_put(t,
+           "| microbench p99 alloc+free, talc vs mimalloc heap | %s vs %s %s | <= "
+           "mimalloc | %s |\n",
+           tb_num(a, sizeof a, 0, ours99, ""), tb_num(b, sizeof b, 0, mi99, ""), TB_TICK_UNIT,
            tb_verdict(!isnan(ours99) && !isnan(mi99), ours99 <= mi99));
     double cost = tb_counters_cost();
-    tb_put(t, "| counters cost on random actions (median over %d interleaved trial pairs of "
-              "nocounters÷talc − 1) | %s%s | <= 3 %% | %s |\n", npairs, cost >= 0 ? "+" : "",
-           tb_num(a, sizeof a, 1, cost, " %"), tb_verdict(!isnan(cost), cost <= 3.0));
+    tb_put(t,
+           "| counters cost on random actions (median over %d interleaved trial pairs of "
+           "nocounters÷talc − 1) | %s%s | <= 3 %% | %s |\n",
+           npairs, cost >= 0 ? "+" : "", tb_num(a, sizeof a, 1, cost, " %"),
+           tb_verdict(!isnan(cost), cost <= 3.0));
     double ha = tb_lookup("high_alignment", NULL, TB_OURS, "ratio");
-    tb_put(t, "| high-alignment guard, talc (1 B @4096 vs 4096 B @1, x16384) | %s | <= 5x | "
-              "%s |\n\n", tb_num(a, sizeof a, 2, ha, "x"), tb_verdict(!isnan(ha), ha <= 5.0));
+    tb_put(t,
+           "| high-alignment guard, talc (1 B @4096 vs 4096 B @1, x16384) | %s | <= 5x | "
+           "%s |\n\n",
+           tb_num(a, sizeof a, 2, ha, "x"), tb_verdict(!isnan(ha), ha <= 5.0));
 }
 
-static void tb_summary_random(tb_text_t *t, const tb_run_t *run, int w) {
+static void tb_summary_random(tb_text_t *t, const tb_run_t *run, int w)
+{
     const tb_params_t *p = run->params;
-    tb_put(t, "## Random actions, %s (ops per 200 ms of CPU time, mean of %d trials of %d ms; "
-              "higher is better; (x) and ÷ = median of per-trial ratios)\n\n| max size |",
+    tb_put(t,
+           "## Random actions, %s (ops per 200 ms of CPU time, mean of %d trials of %d ms; "
+           "higher is better; (x) and ÷ = median of per-trial ratios)\n\n| max size |",
            w ? "no realloc" : "with realloc", p->ra_trials, p->ra_trial_ms);
-    for (int k = 0; k < run->nallocs; k++) tb_put(t, " %s |", run->allocs[k]->name);
+    for (int k = 0; k < run->nallocs; k++)
+        tb_put(t, " %s |", run->allocs[k]->name);
     tb_put(t, " talc÷glibc | talc-locked÷glibc | Rust TalcLock÷glibc (ref) |\n|---:|");
-    for (int k = 0; k < run->nallocs + 3; k++) tb_put(t, "---:|");
+    for (int k = 0; k < run->nallocs + 3; k++)
+        tb_put(t, "---:|");
     tb_put(t, "\n");
     for (int m = 0; m < 5; m++) {
-        if (!ra_params_for(ra_workloads[w], ra_maxes[m])) continue;
+        if (!ra_params_for(ra_workloads[w], ra_maxes[m]))
+            continue;
         tb_put(t, "| %d |", ra_maxes[m]);
         for (int k = 0; k < run->nallocs; k++) {
             char cell[32];
@@ -374,33 +425,37 @@ static void tb_summary_random(tb_text_t *t, const tb_run_t *run, int w) {
     tb_put(t, "\n");
 }
 
-static void tb_summary_heap_eff(tb_text_t *t, const tb_run_t *run) {
-    tb_put(t, "## Heap efficiency (%d rounds, 128 MiB; used/total %% at first OOM; higher is "
-              "better)\n\nThe rest of the arena at the OOM: free = in free chunks "
-              "(fragmentation), overhead = allocated beyond the request (headers, rounding, "
-              "tails too small to split), meta = control block and span ends.\n\n"
-              "| allocator | used/total | free | overhead | meta | free chunks at OOM |\n"
-              "|---|---:|---:|---:|---:|---:|\n", run->params->he_rounds);
+static void tb_summary_heap_eff(tb_text_t *t, const tb_run_t *run)
+{
+    tb_put(t,
+           "## Heap efficiency (%d rounds, 128 MiB; used/total %% at first OOM; higher is "
+           "better)\n\nThe rest of the arena at the OOM: free = in free chunks "
+           "(fragmentation), overhead = allocated beyond the request (headers, rounding, "
+           "tails too small to split), meta = control block and span ends.\n\n"
+           "| allocator | used/total | free | overhead | meta | free chunks at OOM |\n"
+           "|---|---:|---:|---:|---:|---:|\n",
+           run->params->he_rounds);
     for (int k = 0; k < run->nallocs; k++) {
         const char *a = run->allocs[k]->name;
         const tb_record_t *r = tb_find("heap_efficiency", NULL, a, "used_pct");
         char f[24], o[24], m[24], c[24];
-        if (!r) continue;
+        if (!r)
+            continue;
         if (r->na) {
             tb_put(t, "| %s | n/a (not arena-bounded: never reaches an OOM) | | | | |\n", a);
             continue;
         }
         tb_put(t, "| %s | %.2f %% | %s | %s | %s | %s |\n", a, r->value,
                tb_num(f, sizeof f, 2, tb_lookup("heap_efficiency", NULL, a, "free_pct"), " %"),
-               tb_num(o, sizeof o, 2, tb_lookup("heap_efficiency", NULL, a, "overhead_pct"),
-                      " %"),
+               tb_num(o, sizeof o, 2, tb_lookup("heap_efficiency", NULL, a, "overhead_pct"), " %"),
                tb_num(m, sizeof m, 3, tb_lookup("heap_efficiency", NULL, a, "meta_pct"), " %"),
                tb_num(c, sizeof c, 0, tb_lookup("heap_efficiency", NULL, a, "free_chunks"), ""));
     }
     tb_put(t, "| Rust Talc v5 (published; ref) | 95.24 %% | | | | |\n\n");
 }
 
-static void tb_put_pcts(tb_text_t *t, const char *alloc, const char *kind) {
+static void tb_put_pcts(tb_text_t *t, const char *alloc, const char *kind)
+{
     static const char *const p[] = {"p1", "p25", "p50", "p75", "p99"};
     tb_put(t, " ");
     for (int i = 0; i < 5; i++) {
@@ -411,16 +466,19 @@ static void tb_put_pcts(tb_text_t *t, const char *alloc, const char *kind) {
     tb_put(t, " |");
 }
 
-static void tb_summary_micro(tb_text_t *t, const tb_run_t *run) {
+static void tb_summary_micro(tb_text_t *t, const tb_run_t *run)
+{
     const tb_params_t *p = run->params;
-    tb_put(t, "## Microbench (%s per call, p1 / p25 / p50 / p75 / p99; %d x %d ms slices; "
-              "lower is better)\n\n| allocator | alloc | free | alloc+free | p99 sum vs talc | "
-              "allocs timed |\n|---|---|---|---|---:|---:|\n",
+    tb_put(t,
+           "## Microbench (%s per call, p1 / p25 / p50 / p75 / p99; %d x %d ms slices; "
+           "lower is better)\n\n| allocator | alloc | free | alloc+free | p99 sum vs talc | "
+           "allocs timed |\n|---|---|---|---|---:|---:|\n",
            TB_TICK_UNIT, p->mb_slices, p->mb_slice_ms);
     double ours = tb_lookup("microbench", NULL, TB_OURS, "sum_p99");
     for (int k = 0; k < run->nallocs; k++) {
         const char *a = run->allocs[k]->name;
-        if (isnan(tb_lookup("microbench", NULL, a, "sum_p99"))) continue;
+        if (isnan(tb_lookup("microbench", NULL, a, "sum_p99")))
+            continue;
         tb_put(t, "| %s |", a);
         tb_put_pcts(t, a, "alloc");
         tb_put_pcts(t, a, "free");
@@ -428,19 +486,25 @@ static void tb_summary_micro(tb_text_t *t, const tb_run_t *run) {
         tb_put(t, " %.2f | %.0f |\n", tb_lookup("microbench", NULL, a, "sum_p99") / ours,
                tb_lookup("microbench", NULL, a, "alloc_calls"));
     }
-    tb_put(t, "\nTimer bracket overhead (included in every figure, as in Talc): %.0f %s. "
-              "Rust Talc v5 alloc+free (published, other machine): 112 / 144 / 170 / 196 / 288."
-              "\n\n", tb_lookup("microbench", NULL, "timer", "timer_overhead"), TB_TICK_UNIT);
+    tb_put(t,
+           "\nTimer bracket overhead (included in every figure, as in Talc): %.0f %s. "
+           "Rust Talc v5 alloc+free (published, other machine): 112 / 144 / 170 / 196 / 288."
+           "\n\n",
+           tb_lookup("microbench", NULL, "timer", "timer_overhead"), TB_TICK_UNIT);
 }
 
-static void tb_summary_high_align(tb_text_t *t, const tb_run_t *run) {
-    tb_put(t, "## High-alignment guard (16384 allocs + frees per phase, 256 MiB; median of "
-              "%d)\n\n| allocator | 4096 B @1 (ms) | 1 B @4096 (ms) | ratio |\n"
-              "|---|---:|---:|---:|\n", run->params->ha_reps);
+static void tb_summary_high_align(tb_text_t *t, const tb_run_t *run)
+{
+    tb_put(t,
+           "## High-alignment guard (16384 allocs + frees per phase, 256 MiB; median of "
+           "%d)\n\n| allocator | 4096 B @1 (ms) | 1 B @4096 (ms) | ratio |\n"
+           "|---|---:|---:|---:|\n",
+           run->params->ha_reps);
     for (int k = 0; k < run->nallocs; k++) {
         const char *a = run->allocs[k]->name;
         double r = tb_lookup("high_alignment", NULL, a, "ratio");
-        if (isnan(r)) continue;
+        if (isnan(r))
+            continue;
         tb_put(t, "| %s | %.2f | %.2f | %.2fx |\n", a,
                tb_lookup("high_alignment", NULL, a, "low_ms"),
                tb_lookup("high_alignment", NULL, a, "high_ms"), r);
@@ -449,16 +513,19 @@ static void tb_summary_high_align(tb_text_t *t, const tb_run_t *run) {
 }
 
 /* Did any heap-engine workload run (as opposed to only the arena ones)? */
-static bool tb_have_heap_records(void) {
+static bool tb_have_heap_records(void)
+{
     for (int i = 0; i < nrecords; i++)
-        if (strncmp(records[i].workload, "arena_", 6) != 0) return true;
+        if (strncmp(records[i].workload, "arena_", 6) != 0)
+            return true;
     return false;
 }
 
-static void tb_summary(tb_text_t *t, const tb_run_t *run, const char *commit,
-                       const tb_machine_t *m) {
-    tb_put(t, "# libtalc benchmarks\n\npreset `%s`, seed %llu, commit `%s`, %s, "
-              "%s, %ld CPUs, %s\n\n",
+static void tb_summary(tb_text_t *t, const tb_run_t *run, const char *commit, const tb_machine_t *m)
+{
+    tb_put(t,
+           "# libtalc benchmarks\n\npreset `%s`, seed %llu, commit `%s`, %s, "
+           "%s, %ld CPUs, %s\n\n",
            run->params->preset, (unsigned long long)run->params->seed, commit, m->arch, m->cpu,
            m->nproc, m->date);
     if (tb_have_heap_records()) {
@@ -468,17 +535,23 @@ static void tb_summary(tb_text_t *t, const tb_run_t *run, const char *commit,
         tb_put(t, "\n");
     }
     tb_arena_summary_allocators(t, run);
-    if (tb_have_heap_records()) tb_summary_targets(t);
+    if (tb_have_heap_records())
+        tb_summary_targets(t);
     tb_arena_summary_targets(t, run);
     for (int w = 0; w < 2; w++)
-        if (ra_params_for(ra_workloads[w], 200)) tb_summary_random(t, run, w);
-    if (tb_find("heap_efficiency", NULL, TB_OURS, "used_pct")) tb_summary_heap_eff(t, run);
-    if (tb_find("microbench", NULL, TB_OURS, "sum_p99")) tb_summary_micro(t, run);
-    if (tb_find("high_alignment", NULL, TB_OURS, "ratio")) tb_summary_high_align(t, run);
+        if (ra_params_for(ra_workloads[w], 200))
+            tb_summary_random(t, run, w);
+    if (tb_find("heap_efficiency", NULL, TB_OURS, "used_pct"))
+        tb_summary_heap_eff(t, run);
+    if (tb_find("microbench", NULL, TB_OURS, "sum_p99"))
+        tb_summary_micro(t, run);
+    if (tb_find("high_alignment", NULL, TB_OURS, "ratio"))
+        tb_summary_high_align(t, run);
     tb_arena_summary_tables(t, run);
 }
 
-int tb_report_write(const char *dir, const tb_run_t *run, const char *commit) {
+int tb_report_write(const char *dir, const tb_run_t *run, const char *commit)
+{
     static const char *const files[] = {"random_actions", "heap_efficiency", "microbench",
                                         "high_alignment", "arena"};
     tb_machine_t m;

@@ -32,8 +32,10 @@
 static double cpu_pairs[AR_MAX_PAIRS], wall_pairs[AR_MAX_PAIRS];
 static int ncpu_pairs, nwall_pairs;
 
-void tb_note_arena_counter_pair(double with_counters, double without_counters, bool wall) {
-    if (!(with_counters > 0) || !(without_counters > 0)) return;
+void tb_note_arena_counter_pair(double with_counters, double without_counters, bool wall)
+{
+    if (!(with_counters > 0) || !(without_counters > 0))
+        return;
     if (wall && nwall_pairs < AR_MAX_PAIRS)
         wall_pairs[nwall_pairs++] = without_counters / with_counters;
     else if (!wall && ncpu_pairs < AR_MAX_PAIRS)
@@ -45,33 +47,38 @@ static const char *const wl_pc = "arena_producer_consumer";
 
 /* The record of `alloc` on one arena workload at `threads` threads, or NULL. */
 static const tb_record_t *ar_rec(const tb_run_t *run, bool pc, int threads, int max,
-                                 const char *alloc, const char *metric) {
+                                 const char *alloc, const char *metric)
+{
     char params[320];
     tb_arena_params(params, sizeof params, run->params, pc, threads, (uint64_t)max);
     return tb_find(pc ? wl_pc : wl_tl, params, alloc, metric);
 }
 
-static bool ar_any(void) {
+static bool ar_any(void)
+{
     return tb_find(wl_tl, NULL, TB_MT_OURS, "ops_per_s") ||
            tb_find(wl_pc, NULL, TB_MT_OURS, "blocks_per_s");
 }
 
-void tb_arena_summary_allocators(tb_text_t *t, const tb_run_t *run) {
-    if (!ar_any()) return;
+void tb_arena_summary_allocators(tb_text_t *t, const tb_run_t *run)
+{
+    if (!ar_any())
+        return;
     tb_put(t, "Arena workloads (several threads at once):\n\n");
     for (int k = 0; k < run->mt_nallocs; k++)
         tb_put(t, "- `%s`: %s\n", run->mt_allocs[k]->name, run->mt_allocs[k]->desc);
     tb_put(t, "\n");
 }
 
-/* ---- Targets ---------------------------------------------------------------------------------- */
+/* ---- Targets ---------------------------------------------------------------------------------*/
 
 /* Smallest paired ratio x ÷ y of `metric` over the thread counts (and max sizes) of one
  * workload; the per-count ratios go into `detail`. NaN if any is missing. With `fallback`, a
  * count where `metric` is not recorded (wall less run-queue delay exists only for threads <=
  * CPUs) uses `fallback` instead, marked "(w)". */
 static double ar_min_vs(const tb_run_t *run, bool pc, const char *x, const char *y,
-                        const char *metric, const char *fallback, char *detail, size_t dn) {
+                        const char *metric, const char *fallback, char *detail, size_t dn)
+{
     static const int threads[] = TB_AR_THREADS, pairs[] = TB_PC_PAIRS;
     int ncounts = pc ? TB_PC_NPAIRS : TB_AR_NTHREADS, nmax = pc ? 1 : run->params->ar_nmax;
     double min = (double)INFINITY;
@@ -102,7 +109,8 @@ static double ar_min_vs(const tb_run_t *run, bool pc, const char *x, const char 
 
 /* Smallest paired n-thread ÷ 1-thread ratio of `metric` of `alloc` over the max sizes. */
 static double ar_scaling(const tb_run_t *run, const char *alloc, int threads, const char *metric,
-                         char *detail, size_t dn) {
+                         char *detail, size_t dn)
+{
     double min = (double)INFINITY;
     size_t len = 0;
     detail[0] = 0;
@@ -110,33 +118,40 @@ static double ar_scaling(const tb_run_t *run, const char *alloc, int threads, co
         int max = run->params->ar_max[m];
         double r = tb_paired_ratio(ar_rec(run, false, threads, max, alloc, metric),
                                    ar_rec(run, false, 1, max, alloc, metric));
-        if (isnan(r)) return (double)NAN;
+        if (isnan(r))
+            return (double)NAN;
         min = r < min ? r : min;
         if (len < dn)
-            len += (size_t)snprintf(detail + len, dn - len, "%s%.2f (max %d)", len ? ", " : "",
-                                    r, max);
+            len += (size_t)snprintf(detail + len, dn - len, "%s%.2f (max %d)", len ? ", " : "", r,
+                                    max);
     }
     return min;
 }
 
 static void ar_target_scaling(tb_text_t *t, const tb_run_t *run, const char *alloc,
-                              const char *what) {
+                              const char *what)
+{
     char d[160], w[160];
     double r = ar_scaling(run, alloc, 2, "ops_per_s_adj", d, sizeof d);
     double raw = ar_scaling(run, alloc, 2, "ops_per_s", w, sizeof w);
-    if (isnan(r) && isnan(raw)) return;
-    tb_put(t, "| %s: thread-local, 2 threads ÷ 1 thread, wall time less run-queue delay (raw "
-              "wall: %s) | %s | >= 1.80x | %s |\n",
+    if (isnan(r) && isnan(raw))
+        return;
+    tb_put(t,
+           "| %s: thread-local, 2 threads ÷ 1 thread, wall time less run-queue delay (raw "
+           "wall: %s) | %s | >= 1.80x | %s |\n",
            what, isnan(raw) ? "—" : w, isnan(r) ? "—" : d, tb_verdict(!isnan(r), r >= 1.8));
 }
 
 static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char *ours,
-                         const char *peer) {
+                         const char *peer)
+{
     char d[160], w[160], c[160];
     if (pc) { /* wall time only (wl_arena.c says why) */
         double r = ar_min_vs(run, pc, ours, peer, "blocks_per_s", NULL, d, sizeof d);
-        tb_put(t, "| %s ÷ %s, producer/consumer, at 1 / 2 pairs (wall) | %s | > 1.00 at each "
-                  "| %s |\n", ours, peer, d, tb_verdict(!isnan(r), r > 1.0));
+        tb_put(t,
+               "| %s ÷ %s, producer/consumer, at 1 / 2 pairs (wall) | %s | > 1.00 at each "
+               "| %s |\n",
+               ours, peer, d, tb_verdict(!isnan(r), r > 1.0));
         return;
     }
     double r = ar_min_vs(run, pc, ours, peer, "ops_per_s_adj", "ops_per_s", d, sizeof d);
@@ -147,15 +162,18 @@ static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char 
     }
     (void)ar_min_vs(run, pc, ours, peer, "ops_per_s", NULL, w, sizeof w);
     (void)ar_min_vs(run, pc, ours, peer, "ops_per_cpu_s", NULL, c, sizeof c);
-    tb_put(t, "| %s ÷ %s, thread-local, at %s: wall less run-queue delay, (w) = raw wall where "
-              "threads > CPUs (raw wall %s; ops per CPU-s %s) | %s | > 1.00 at each | %s |\n",
+    tb_put(t,
+           "| %s ÷ %s, thread-local, at %s: wall less run-queue delay, (w) = raw wall where "
+           "threads > CPUs (raw wall %s; ops per CPU-s %s) | %s | > 1.00 at each | %s |\n",
            ours, peer,
-           run->params->ar_nmax > 1 ? "1 / 2 / 4 threads per max size" : "1 / 2 / 4 threads", w,
-           c, d, tb_verdict(true, r > 1.0));
+           run->params->ar_nmax > 1 ? "1 / 2 / 4 threads per max size" : "1 / 2 / 4 threads", w, c,
+           d, tb_verdict(true, r > 1.0));
 }
 
-void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run) {
-    if (!ar_any()) return;
+void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run)
+{
+    if (!ar_any())
+        return;
     tb_put(t, "## Arena targets\n\n| target | measured | goal | result |\n|---|---|---|---|\n");
     ar_target_scaling(t, run, TB_MT_OURS, "talc-arena (one arena, auto stripes)");
     ar_target_scaling(t, run, TB_MT_OURS_PT, "talc-arena-pt (arena per thread)");
@@ -169,20 +187,22 @@ void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run) {
     if (ncpu_pairs > 0) {
         char a[32], b[32];
         double cost = 100.0 * (tb_median(cpu_pairs, ncpu_pairs) - 1.0);
-        double wall = nwall_pairs ? 100.0 * (tb_median(wall_pairs, nwall_pairs) - 1.0)
-                                  : (double)NAN;
-        tb_put(t, "| arena counters cost: median over %d interleaved trial pairs of "
-                  "nocounters÷counters − 1, ops per CPU-second, thread-local (wall time, both "
-                  "workloads, %d pairs: %s) | %s%s | <= 3 %% | %s |\n",
+        double wall =
+            nwall_pairs ? 100.0 * (tb_median(wall_pairs, nwall_pairs) - 1.0) : (double)NAN;
+        tb_put(t,
+               "| arena counters cost: median over %d interleaved trial pairs of "
+               "nocounters÷counters − 1, ops per CPU-second, thread-local (wall time, both "
+               "workloads, %d pairs: %s) | %s%s | <= 3 %% | %s |\n",
                ncpu_pairs, nwall_pairs, tb_num(b, sizeof b, 1, wall, " %"), cost >= 0 ? "+" : "",
                tb_num(a, sizeof a, 1, cost, " %"), tb_verdict(true, cost <= 3.0));
     }
     tb_put(t, "\n");
 }
 
-/* ---- Tables ------------------------------------------------------------------------------------ */
+/* ---- Tables ----------------------------------------------------------------------------------*/
 
-static void ar_fmt_rate(char *out, size_t n, double v) {
+static void ar_fmt_rate(char *out, size_t n, double v)
+{
     if (isnan(v))
         snprintf(out, n, "—");
     else
@@ -190,7 +210,8 @@ static void ar_fmt_rate(char *out, size_t n, double v) {
 }
 
 /* "12.34M (1.05)": value and paired ratio to ours (no ratio on our own row). */
-static void ar_cell(tb_text_t *t, const tb_record_t *r, const tb_record_t *ours) {
+static void ar_cell(tb_text_t *t, const tb_record_t *r, const tb_record_t *ours)
+{
     char v[32];
     ar_fmt_rate(v, sizeof v, r && !r->na ? r->value : (double)NAN);
     if (!r || r->na || r == ours)
@@ -199,19 +220,22 @@ static void ar_cell(tb_text_t *t, const tb_record_t *r, const tb_record_t *ours)
         tb_put(t, " %s (%.2f) |", v, tb_paired_ratio(r, ours));
 }
 
-static void ar_table_tl(tb_text_t *t, const tb_run_t *run, int max) {
+static void ar_table_tl(tb_text_t *t, const tb_run_t *run, int max)
+{
     static const int threads[] = TB_AR_THREADS;
     const tb_params_t *p = run->params;
-    tb_put(t, "## Arena: thread-local random actions, max size %d, with realloc (M ops per second "
-              "of wall time, all threads; mean of %d trials of %d ms; (x) = ÷ %s, median of "
-              "per-trial ratios)\n\n| allocator | 1 thread | 2 threads | 4 threads | 2T÷1T | "
-              "4T÷1T | less run-queue delay: 1 thread | 2 threads | 2T÷1T | M ops per CPU-s, "
-              "1 / 2 / 4 threads | CPU share, 1 / 2 / 4 |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    tb_put(t,
+           "## Arena: thread-local random actions, max size %d, with realloc (M ops per second "
+           "of wall time, all threads; mean of %d trials of %d ms; (x) = ÷ %s, median of "
+           "per-trial ratios)\n\n| allocator | 1 thread | 2 threads | 4 threads | 2T÷1T | "
+           "4T÷1T | less run-queue delay: 1 thread | 2 threads | 2T÷1T | M ops per CPU-s, "
+           "1 / 2 / 4 threads | CPU share, 1 / 2 / 4 |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
            max, p->ar_trials, p->ar_trial_ms, TB_MT_OURS);
     for (int k = 0; k < run->mt_nallocs; k++) {
         const char *a = run->mt_allocs[k]->name;
-        if (!ar_rec(run, false, 1, max, a, "ops_per_s")) continue;
+        if (!ar_rec(run, false, 1, max, a, "ops_per_s"))
+            continue;
         tb_put(t, "| %s |", a);
         for (int c = 0; c < TB_AR_NTHREADS; c++)
             ar_cell(t, ar_rec(run, false, threads[c], max, a, "ops_per_s"),
@@ -224,16 +248,17 @@ static void ar_table_tl(tb_text_t *t, const tb_run_t *run, int max) {
                 for (int m1 = 1; m1 <= 2; m1++)
                     ar_cell(t, ar_rec(run, false, m1, max, a, "ops_per_s_adj"),
                             ar_rec(run, false, m1, max, TB_MT_OURS, "ops_per_s_adj"));
-            tb_put(t, " %s |", tb_num(s, sizeof s, 2,
-                                      tb_paired_ratio(ar_rec(run, false, n, max, a, metric),
-                                                      ar_rec(run, false, 1, max, a, metric)),
-                                      "x"));
+            tb_put(t, " %s |",
+                   tb_num(s, sizeof s, 2,
+                          tb_paired_ratio(ar_rec(run, false, n, max, a, metric),
+                                          ar_rec(run, false, 1, max, a, metric)),
+                          "x"));
         }
         for (int metric = 0; metric < 2; metric++) {
             tb_put(t, " ");
             for (int c = 0; c < TB_AR_NTHREADS; c++) {
-                const tb_record_t *r = ar_rec(run, false, threads[c], max, a,
-                                              metric ? "cpu_share" : "ops_per_cpu_s");
+                const tb_record_t *r =
+                    ar_rec(run, false, threads[c], max, a, metric ? "cpu_share" : "ops_per_cpu_s");
                 double v = r && !r->na ? r->value : (double)NAN;
                 char s[16];
                 if (metric)
@@ -249,17 +274,20 @@ static void ar_table_tl(tb_text_t *t, const tb_run_t *run, int max) {
     tb_put(t, "\n");
 }
 
-static void ar_table_pc(tb_text_t *t, const tb_run_t *run) {
+static void ar_table_pc(tb_text_t *t, const tb_run_t *run)
+{
     static const int pairs[] = TB_PC_PAIRS;
     const tb_params_t *p = run->params;
-    tb_put(t, "## Arena: producer/consumer, sizes up to %d (M blocks allocated by producers and "
-              "freed by consumers per second of wall time; mean of %d trials of %d ms; (x) = "
-              "÷ %s, median of per-trial ratios)\n\n| allocator | 1 pair | 2 pairs | 2P÷1P |\n"
-              "|---|---:|---:|---:|\n",
+    tb_put(t,
+           "## Arena: producer/consumer, sizes up to %d (M blocks allocated by producers and "
+           "freed by consumers per second of wall time; mean of %d trials of %d ms; (x) = "
+           "÷ %s, median of per-trial ratios)\n\n| allocator | 1 pair | 2 pairs | 2P÷1P |\n"
+           "|---|---:|---:|---:|\n",
            p->pc_max, p->ar_trials, p->ar_trial_ms, TB_MT_OURS);
     for (int k = 0; k < run->mt_nallocs; k++) {
         const char *a = run->mt_allocs[k]->name;
-        if (!ar_rec(run, true, 2, p->pc_max, a, "blocks_per_s")) continue;
+        if (!ar_rec(run, true, 2, p->pc_max, a, "blocks_per_s"))
+            continue;
         tb_put(t, "| %s |", a);
         for (int c = 0; c < TB_PC_NPAIRS; c++)
             ar_cell(t, ar_rec(run, true, 2 * pairs[c], p->pc_max, a, "blocks_per_s"),
@@ -274,8 +302,10 @@ static void ar_table_pc(tb_text_t *t, const tb_run_t *run) {
     tb_put(t, "\n");
 }
 
-void tb_arena_summary_tables(tb_text_t *t, const tb_run_t *run) {
-    if (!ar_any()) return;
+void tb_arena_summary_tables(tb_text_t *t, const tb_run_t *run)
+{
+    if (!ar_any())
+        return;
     for (int m = 0; m < run->params->ar_nmax; m++)
         if (ar_rec(run, false, 1, run->params->ar_max[m], TB_MT_OURS, "ops_per_s"))
             ar_table_tl(t, run, run->params->ar_max[m]);
@@ -291,7 +321,8 @@ void tb_arena_summary_tables(tb_text_t *t, const tb_run_t *run) {
               "the time other processes held the core; lock sleeps stay in. On a quiet machine "
               "it equals the wall figure; on this shared one, a process busy on one of the 2 "
               "cores halves every raw 2-thread figure, so the thread-local targets use it where it "
-              "exists (the raw ratios are printed beside it). With 4 threads on 2 CPUs the wall figure cannot "
+              "exists (the raw ratios are printed beside it). With 4 threads on 2 CPUs the wall "
+              "figure cannot "
               "exceed the 2-thread one by much. Producer/consumer threads spin-wait on their "
               "ring, so only wall time is reported there.\n\n");
 }

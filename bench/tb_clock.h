@@ -16,7 +16,8 @@
 #include <stdint.h>
 #include <time.h>
 
-static inline uint64_t tb_now_ns(void) {
+static inline uint64_t tb_now_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -24,19 +25,22 @@ static inline uint64_t tb_now_ns(void) {
 
 #if defined(__x86_64__)
 #define TB_TICK_UNIT "tsc_ticks"
-static inline uint64_t tb_ticks_begin(void) {
+static inline uint64_t tb_ticks_begin(void)
+{
     uint32_t lo, hi;
     __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi)::"memory");
     return ((uint64_t)hi << 32) | lo;
 }
-static inline uint64_t tb_ticks_end(void) {
+static inline uint64_t tb_ticks_end(void)
+{
     uint32_t lo, hi, aux;
     __asm__ __volatile__("rdtscp\n\tlfence" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
     return ((uint64_t)hi << 32) | lo;
 }
 #elif defined(__aarch64__)
 #define TB_TICK_UNIT "cntvct_ticks"
-static inline uint64_t tb_ticks_read(void) {
+static inline uint64_t tb_ticks_read(void)
+{
     uint64_t v;
     __asm__ __volatile__("isb\n\tmrs %0, cntvct_el0" : "=r"(v)::"memory");
     return v;

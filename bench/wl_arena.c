@@ -82,7 +82,8 @@ static const int pc_pairs[TB_PC_NPAIRS] = TB_PC_PAIRS;
 #define TL_NCOUNTS TB_AR_NTHREADS
 #define PC_NCOUNTS TB_PC_NPAIRS
 
-static inline void ar_relax(void) {
+static inline void ar_relax(void)
+{
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -90,7 +91,8 @@ static inline void ar_relax(void) {
 #endif
 }
 
-static uint64_t ar_thread_cpu_ns(void) {
+static uint64_t ar_thread_cpu_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -98,22 +100,27 @@ static uint64_t ar_thread_cpu_ns(void) {
 
 /* The calling thread's run-queue delay so far (ns spent runnable but waiting for a CPU), from
  * /proc/self/task/<tid>/schedstat ("cpu_ns wait_ns slices"); UINT64_MAX if unavailable. */
-static uint64_t ar_runq_wait_ns(void) {
+static uint64_t ar_runq_wait_ns(void)
+{
     char path[64], buf[96];
     snprintf(path, sizeof path, "/proc/self/task/%ld/schedstat", (long)syscall(SYS_gettid));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return UINT64_MAX;
+    if (fd < 0)
+        return UINT64_MAX;
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
-    if (n <= 0) return UINT64_MAX;
+    if (n <= 0)
+        return UINT64_MAX;
     buf[n] = 0;
     char *end;
     (void)strtoull(buf, &end, 10);
-    if (end == buf) return UINT64_MAX;
+    if (end == buf)
+        return UINT64_MAX;
     return strtoull(end, NULL, 10);
 }
 
-static void ar_sleep_ns(uint64_t ns) {
+static void ar_sleep_ns(uint64_t ns)
+{
     struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0) {
     }
@@ -137,25 +144,30 @@ static struct {
           .wake = PTHREAD_COND_INITIALIZER,
           .idle = PTHREAD_COND_INITIALIZER};
 
-static void *ar_worker(void *p) {
+static void *ar_worker(void *p)
+{
     int tid = (int)(intptr_t)p;
     unsigned long seen = 0;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
-        while (pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        while (pool.gen == seen)
+            pthread_cond_wait(&pool.wake, &pool.lock);
         seen = pool.gen;
-        if (tid >= pool.active) continue;
+        if (tid >= pool.active)
+            continue;
         ar_job_fn job = pool.job;
         void *arg = pool.arg;
         pthread_mutex_unlock(&pool.lock);
         job(tid, arg);
         pthread_mutex_lock(&pool.lock);
-        if (--pool.running == 0) pthread_cond_signal(&pool.idle);
+        if (--pool.running == 0)
+            pthread_cond_signal(&pool.idle);
     }
     return NULL;
 }
 
-static void pool_start(int n, ar_job_fn job, void *arg) {
+static void pool_start(int n, ar_job_fn job, void *arg)
+{
     if (!pool.started) {
         for (intptr_t i = 0; i < TB_MT_MAX_THREADS; i++)
             if (pthread_create(&pool.th[i], NULL, ar_worker, (void *)i) != 0) {
@@ -173,13 +185,15 @@ static void pool_start(int n, ar_job_fn job, void *arg) {
     pthread_mutex_unlock(&pool.lock);
 }
 
-static void pool_wait(void) {
+static void pool_wait(void)
+{
     pthread_mutex_lock(&pool.lock);
-    while (pool.running > 0) pthread_cond_wait(&pool.idle, &pool.lock);
+    while (pool.running > 0)
+        pthread_cond_wait(&pool.idle, &pool.lock);
     pthread_mutex_unlock(&pool.lock);
 }
 
-/* ---- Per-thread state kept across trials ------------------------------------------------------ */
+/* ---- Per-thread state kept across trials -----------------------------------------------------*/
 
 static void *ar_handles[AR_MAX_ALLOCS][TB_MT_MAX_THREADS];
 /* Each worker's block table on its own cache lines: `len` changes on every action, and two
@@ -191,12 +205,14 @@ typedef struct ar_table {
 static ar_table_t ar_tables[TB_MT_MAX_THREADS];
 
 /* The handle of allocator k on worker tid (created on first use, on that worker). */
-static void *ar_handle(int k, const tb_mt_allocator_t *a, int tid) {
-    if (ar_handles[k][tid] == NULL) ar_handles[k][tid] = a->thread_init(tid);
+static void *ar_handle(int k, const tb_mt_allocator_t *a, int tid)
+{
+    if (ar_handles[k][tid] == NULL)
+        ar_handles[k][tid] = a->thread_init(tid);
     return ar_handles[k][tid];
 }
 
-/* ---- A trial ---------------------------------------------------------------------------------- */
+/* ---- A trial ---------------------------------------------------------------------------------*/
 
 typedef struct pc_slot {
     void *p;
@@ -231,16 +247,20 @@ typedef struct ar_trial {
     ar_result_t res[TB_MT_MAX_THREADS];
 } ar_trial_t;
 
-static void ar_wait_go(ar_trial_t *tr) {
+static void ar_wait_go(ar_trial_t *tr)
+{
     atomic_fetch_add_explicit(&tr->ready, 1, memory_order_acq_rel);
     for (int spins = 0; !atomic_load_explicit(&tr->go, memory_order_acquire); spins++)
-        if (spins > AR_SPINS) sched_yield();
-        else ar_relax();
+        if (spins > AR_SPINS)
+            sched_yield();
+        else
+            ar_relax();
 }
 
 /* The coordinator's side: wait for every worker to be warm, then time the window. Returns the
  * window's wall time in ns. */
-static uint64_t ar_time_window(ar_trial_t *tr) {
+static uint64_t ar_time_window(ar_trial_t *tr)
+{
     while (atomic_load_explicit(&tr->ready, memory_order_acquire) < tr->nthreads)
         ar_sleep_ns(20000);
     uint64_t t0 = tb_now_ns();
@@ -254,15 +274,20 @@ static uint64_t ar_time_window(ar_trial_t *tr) {
 
 /* ---- Thread-local random actions ------------------------------------------------------------ */
 
-static void tl_job(int tid, void *arg) {
+static void tl_job(int tid, void *arg)
+{
     ar_trial_t *tr = arg;
     const tb_mt_allocator_t *a = tr->a;
     /* wl_random_actions.c's batch calls through a tb_allocator_t: give it this allocator's
      * three calls (same signatures), with this thread's handle as the instance. */
-    tb_allocator_t view = {.name = a->name, .alloc = a->alloc, .free = a->free,
-                           .realloc = a->realloc};
-    tb_ra_ctx_t c = {.a = &view, .inst = ar_handle(tr->k, a, tid), .blocks = &ar_tables[tid].b,
-                     .rng = {tr->seed[tid]}, .max = tr->max, .nactions = 7};
+    tb_allocator_t view = {
+        .name = a->name, .alloc = a->alloc, .free = a->free, .realloc = a->realloc};
+    tb_ra_ctx_t c = {.a = &view,
+                     .inst = ar_handle(tr->k, a, tid),
+                     .blocks = &ar_tables[tid].b,
+                     .rng = {tr->seed[tid]},
+                     .max = tr->max,
+                     .nactions = 7};
     ar_result_t *r = &tr->res[tid];
     *r = (ar_result_t){0};
     if (c.inst == NULL) {
@@ -271,39 +296,48 @@ static void tl_job(int tid, void *arg) {
         return;
     }
     uint64_t warm = (uint64_t)tr->run->params->ar_warmup_ms * 1000000u, t0 = tb_now_ns();
-    while (tb_now_ns() - t0 < warm) (void)tb_ra_batch(&c);
+    while (tb_now_ns() - t0 < warm)
+        (void)tb_ra_batch(&c);
     ar_wait_go(tr);
     uint64_t q0 = ar_runq_wait_ns(), w0 = tb_now_ns(), cpu0 = ar_thread_cpu_ns(), ops = 0;
-    while (!atomic_load_explicit(&tr->stop, memory_order_relaxed)) ops += tb_ra_batch(&c);
+    while (!atomic_load_explicit(&tr->stop, memory_order_relaxed))
+        ops += tb_ra_batch(&c);
     r->cpu_ns = ar_thread_cpu_ns() - cpu0;
     r->span_ns = tb_now_ns() - w0;
     uint64_t q1 = ar_runq_wait_ns();
     r->runq_ns = q0 == UINT64_MAX || q1 == UINT64_MAX ? UINT64_MAX : q1 - q0;
     r->ops = ops;
     tb_blocks_free_all(c.blocks, &view, c.inst);
-    if (a->quiesce) a->quiesce(c.inst);
+    if (a->quiesce)
+        a->quiesce(c.inst);
 }
 
 /* ---- Producer/consumer ----------------------------------------------------------------------- */
 
-static void pc_push(pc_ring_t *q, pc_slot_t s) {
+static void pc_push(pc_ring_t *q, pc_slot_t s)
+{
     size_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
     /* acquire: the consumer is done with the slot before we overwrite it */
     for (int spins = 0; tail - atomic_load_explicit(&q->head, memory_order_acquire) == PC_RING;
          spins++)
-        if (spins > AR_SPINS) sched_yield();
-        else ar_relax();
+        if (spins > AR_SPINS)
+            sched_yield();
+        else
+            ar_relax();
     q->slot[tail % PC_RING] = s;
     /* release: the slot (and the block's contents) are visible before the new tail */
     atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
 }
 
-static pc_slot_t pc_pop(pc_ring_t *q) {
+static pc_slot_t pc_pop(pc_ring_t *q)
+{
     size_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
     /* acquire: pairs with the producer's release of tail */
     for (int spins = 0; atomic_load_explicit(&q->tail, memory_order_acquire) == head; spins++)
-        if (spins > AR_SPINS) sched_yield();
-        else ar_relax();
+        if (spins > AR_SPINS)
+            sched_yield();
+        else
+            ar_relax();
     pc_slot_t s = q->slot[head % PC_RING];
     /* release: we are done reading the slot */
     atomic_store_explicit(&q->head, head + 1, memory_order_release);
@@ -312,16 +346,19 @@ static pc_slot_t pc_pop(pc_ring_t *q) {
 
 /* Allocate one block and push it; false if the allocator failed. */
 static bool pc_produce(const tb_mt_allocator_t *a, void *h, pc_ring_t *q, tb_rng_t *rng,
-                       uint64_t max) {
+                       uint64_t max)
+{
     size_t size = (size_t)tb_gen_size(rng, max);
     unsigned char *p = a->alloc(h, size, 8);
-    if (p == NULL) return false;
+    if (p == NULL)
+        return false;
     p[0] = (unsigned char)size;
     pc_push(q, (pc_slot_t){p, size});
     return true;
 }
 
-static void pc_job(int tid, void *arg) {
+static void pc_job(int tid, void *arg)
+{
     ar_trial_t *tr = arg;
     const tb_mt_allocator_t *a = tr->a;
     pc_ring_t *q = &pc_rings[tid / 2];
@@ -333,10 +370,12 @@ static void pc_job(int tid, void *arg) {
         volatile unsigned char sink = 0;
         for (pc_slot_t s; (s = pc_pop(q)).p != NULL;) {
             sink ^= *(unsigned char *)s.p;
-            if (h) a->free(h, s.p, s.size, 8); /* (no handle: the trial is void; leak) */
+            if (h)
+                a->free(h, s.p, s.size, 8); /* (no handle: the trial is void; leak) */
         }
         (void)sink;
-        if (h && a->quiesce) a->quiesce(h);
+        if (h && a->quiesce)
+            a->quiesce(h);
         return;
     }
     tb_rng_t rng = {tr->seed[tid]};
@@ -354,10 +393,11 @@ static void pc_job(int tid, void *arg) {
         ops += pc_produce(a, h, q, &rng, tr->max);
     r->ops = ops;
     pc_push(q, (pc_slot_t){NULL, 0});
-    if (a->quiesce) a->quiesce(h);
+    if (a->quiesce)
+        a->quiesce(h);
 }
 
-/* ---- Driver ------------------------------------------------------------------------------------ */
+/* ---- Driver ----------------------------------------------------------------------------------*/
 
 typedef struct ar_samples {
     double wall[64], cpu[64], share[64]; /* ops per wall s, ops per CPU s, CPU share */
@@ -366,7 +406,8 @@ typedef struct ar_samples {
 
 /* One trial of allocator k with n threads and a window of window_ms; fills sample `trial`. */
 static void ar_trial(const tb_run_t *run, int k, bool pc, int n, uint64_t max, int trial,
-                     int window_ms, ar_samples_t *out) {
+                     int window_ms, ar_samples_t *out)
+{
     static ar_trial_t tr; /* big enough to keep off the stack; one trial at a time */
     memset(&tr, 0, sizeof tr);
     tr.run = run;
@@ -377,7 +418,8 @@ static void ar_trial(const tb_run_t *run, int k, bool pc, int n, uint64_t max, i
     tr.max = max;
     for (int i = 0; i < n; i++)
         tr.seed[i] = tb_rng_seed(run->params->seed, pc ? 21 : 20, max,
-                                 ((uint64_t)trial << 16) | ((uint64_t)n << 8) | (uint64_t)i).s;
+                                 ((uint64_t)trial << 16) | ((uint64_t)n << 8) | (uint64_t)i)
+                         .s;
     for (int i = 0; i < n / 2; i++) {
         atomic_store(&pc_rings[i].head, 0);
         atomic_store(&pc_rings[i].tail, 0);
@@ -393,9 +435,12 @@ static void ar_trial(const tb_run_t *run, int k, bool pc, int n, uint64_t max, i
         ops += r->ops;
         cpu += r->cpu_ns;
         failed |= r->failed;
-        if (pc) continue;
-        if (r->runq_ns == UINT64_MAX || r->runq_ns >= r->span_ns) adj = (double)NAN;
-        else adj += (double)r->ops * 1e9 / (double)(r->span_ns - r->runq_ns);
+        if (pc)
+            continue;
+        if (r->runq_ns == UINT64_MAX || r->runq_ns >= r->span_ns)
+            adj = (double)NAN;
+        else
+            adj += (double)r->ops * 1e9 / (double)(r->span_ns - r->runq_ns);
     }
     out->adj[trial] = failed ? (double)NAN : adj;
     double cap = (double)(n < ncpu ? n : ncpu);
@@ -404,8 +449,8 @@ static void ar_trial(const tb_run_t *run, int k, bool pc, int n, uint64_t max, i
     out->share[trial] = (double)cpu / ((double)wall * cap);
 }
 
-void tb_arena_params(char *out, size_t n, const tb_params_t *p, bool pc, int threads,
-                     uint64_t max) {
+void tb_arena_params(char *out, size_t n, const tb_params_t *p, bool pc, int threads, uint64_t max)
+{
     if (pc)
         snprintf(out, n,
                  "{\"pairs\":%d,\"threads\":%d,\"max_size\":%llu,\"ring\":%u,\"trials\":%d,"
@@ -423,7 +468,8 @@ void tb_arena_params(char *out, size_t n, const tb_params_t *p, bool pc, int thr
 }
 
 static void ar_record(const char *wl, const char *params, const char *alloc, const char *metric,
-                      const char *unit, const double *v, int ntrials) {
+                      const char *unit, const double *v, int ntrials)
+{
     tb_record_t r = {.higher_is_better = true, .nsamples = ntrials};
     snprintf(r.workload, sizeof r.workload, "%s", wl);
     snprintf(r.params, sizeof r.params, "%s", params);
@@ -434,36 +480,43 @@ static void ar_record(const char *wl, const char *params, const char *alloc, con
     int ok = 0;
     for (int t = 0; t < ntrials; t++) {
         r.samples[t] = v[t];
-        if (!isnan(v[t])) sum += v[t], ok++;
+        if (!isnan(v[t]))
+            sum += v[t], ok++;
     }
     r.na = ok < ntrials;
     r.value = ok ? sum / ok : (double)NAN;
     tb_record(&r);
 }
 
-static int ar_index_of(const tb_run_t *run, const char *name) {
+static int ar_index_of(const tb_run_t *run, const char *name)
+{
     for (int k = 0; k < run->mt_nallocs; k++)
-        if (strcmp(run->mt_allocs[k]->name, name) == 0) return k;
+        if (strcmp(run->mt_allocs[k]->name, name) == 0)
+            return k;
     return -1;
 }
 
 /* Counters-cost pairs: ours with counters next to the TALC_COUNTERS=0 copy, per trial. */
-static void ar_note_pairs(const tb_run_t *run, const ar_samples_t *s, int ntrials, bool pc) {
+static void ar_note_pairs(const tb_run_t *run, const ar_samples_t *s, int ntrials, bool pc)
+{
     static const char *const pairs[][2] = {{"talc-arena", "talc-nocounters-arena"},
                                            {"talc-arena-pt", "talc-nocounters-arena-pt"},
                                            {"talc-arena-tc", "talc-nocounters-arena-tc"}};
     for (int i = 0; i < 3; i++) {
         int with = ar_index_of(run, pairs[i][0]), without = ar_index_of(run, pairs[i][1]);
-        if (with < 0 || without < 0) continue;
+        if (with < 0 || without < 0)
+            continue;
         for (int t = 0; t < ntrials; t++) {
-            if (!pc) tb_note_arena_counter_pair(s[with].cpu[t], s[without].cpu[t], false);
+            if (!pc)
+                tb_note_arena_counter_pair(s[with].cpu[t], s[without].cpu[t], false);
             tb_note_arena_counter_pair(s[with].wall[t], s[without].wall[t], true);
         }
     }
 }
 
 static void ar_progress(const tb_run_t *run, const char *wl, int threads, uint64_t max,
-                        const ar_samples_t *s, int ntrials, bool pc) {
+                        const ar_samples_t *s, int ntrials, bool pc)
+{
     char msg[512];
     double min_share = 1;
     int len = snprintf(msg, sizeof msg, "%s %s=%d max=%llu", wl, pc ? "pairs" : "threads",
@@ -472,7 +525,8 @@ static void ar_progress(const tb_run_t *run, const char *wl, int threads, uint64
         double sum = 0;
         for (int t = 0; t < ntrials; t++) {
             sum += s[k].wall[t];
-            if (!pc && s[k].share[t] < min_share) min_share = s[k].share[t];
+            if (!pc && s[k].share[t] < min_share)
+                min_share = s[k].share[t];
         }
         len += snprintf(msg + len, sizeof msg - (size_t)len, "  %s %.2fM/s",
                         run->mt_allocs[k]->name, sum / ntrials / 1e6);
@@ -484,20 +538,24 @@ static void ar_progress(const tb_run_t *run, const char *wl, int threads, uint64
 }
 
 /* The --arena-max-threads knob. */
-static bool ar_skip(const tb_params_t *p, int threads) {
+static bool ar_skip(const tb_params_t *p, int threads)
+{
     return p->ar_max_threads > 0 && threads > p->ar_max_threads;
 }
 
-static void ar_run(const tb_run_t *run, bool pc) {
+static void ar_run(const tb_run_t *run, bool pc)
+{
     const tb_params_t *p = run->params;
     const char *wl = pc ? "arena_producer_consumer" : "arena_thread_local";
     int ntrials = p->ar_trials > 64 ? 64 : p->ar_trials;
     int ncounts = pc ? PC_NCOUNTS : TL_NCOUNTS;
     int nmax = pc ? 1 : p->ar_nmax;
     static ar_samples_t s[TL_NCOUNTS][AR_MAX_ALLOCS];
-    if (run->mt_nallocs == 0) return;
+    if (run->mt_nallocs == 0)
+        return;
     for (int i = 0; i < TB_MT_MAX_THREADS && !pc; i++)
-        if (ar_tables[i].b.v == NULL) tb_blocks_init(&ar_tables[i].b, AR_TABLE_CAP);
+        if (ar_tables[i].b.v == NULL)
+            tb_blocks_init(&ar_tables[i].b, AR_TABLE_CAP);
     for (int m = 0; m < nmax; m++) {
         uint64_t max = (uint64_t)(pc ? p->pc_max : p->ar_max[m]);
         /* Priming round, not recorded: first-touch page faults (12 µs per page here) and
@@ -512,22 +570,24 @@ static void ar_run(const tb_run_t *run, bool pc) {
                 for (int j = 0; j < run->mt_nallocs; j++) {
                     int k = (j + t) % run->mt_nallocs;
                     int n = pc ? 2 * pc_pairs[c] : tl_threads[c];
-                    if (ar_skip(p, n)) continue;
+                    if (ar_skip(p, n))
+                        continue;
                     ar_trial(run, k, pc, n, max, t, p->ar_trial_ms, &s[c][k]);
                 }
         for (int c = 0; c < ncounts; c++) {
             int n = pc ? 2 * pc_pairs[c] : tl_threads[c];
-            if (ar_skip(p, n)) continue;
+            if (ar_skip(p, n))
+                continue;
             char params[320];
             tb_arena_params(params, sizeof params, p, pc, n, max);
             for (int k = 0; k < run->mt_nallocs; k++) {
                 const char *name = run->mt_allocs[k]->name;
                 ar_record(wl, params, name, pc ? "blocks_per_s" : "ops_per_s",
                           pc ? "blocks/s" : "ops/s", s[c][k].wall, ntrials);
-                if (pc) continue;
+                if (pc)
+                    continue;
                 ar_record(wl, params, name, "ops_per_s_adj", "ops/s", s[c][k].adj, ntrials);
-                ar_record(wl, params, name, "ops_per_cpu_s", "ops/CPU-s", s[c][k].cpu,
-                          ntrials);
+                ar_record(wl, params, name, "ops_per_cpu_s", "ops/CPU-s", s[c][k].cpu, ntrials);
                 ar_record(wl, params, name, "cpu_share", "fraction", s[c][k].share, ntrials);
             }
             ar_note_pairs(run, s[c], ntrials, pc);

@@ -33,14 +33,16 @@
 #define HE_TABLE_CAP ((size_t)1 << 20)
 
 /* One round; returns the requested bytes live at the first failure. */
-static uint64_t he_round(const tb_allocator_t *a, void *inst, tb_blocks_t *b, tb_rng_t *rng) {
+static uint64_t he_round(const tb_allocator_t *a, void *inst, tb_blocks_t *b, tb_rng_t *rng)
+{
     for (;;) {
         uint64_t action = tb_rng_below(rng, 10);
         if (action < 5) {
             size_t size = (size_t)tb_gen_size(rng, HE_MAX_SIZE);
             uint32_t align = tb_gen_align(rng);
             void *p = b->len < b->cap ? a->alloc(inst, size, align) : NULL;
-            if (p == NULL) break;
+            if (p == NULL)
+                break;
             b->v[b->len++] = (tb_block_t){p, (uint32_t)size, align};
         } else if (b->len == 0) {
             continue;
@@ -51,13 +53,15 @@ static uint64_t he_round(const tb_allocator_t *a, void *inst, tb_blocks_t *b, tb
             tb_block_t *blk = &b->v[tb_rng_below(rng, b->len)];
             size_t n = (size_t)tb_rng_range(rng, 1, HE_REALLOC_MAX);
             void *q = a->realloc(inst, blk->ptr, blk->size, blk->align, n);
-            if (q == NULL) break;
+            if (q == NULL)
+                break;
             blk->ptr = q;
             blk->size = (uint32_t)n;
         }
     }
     uint64_t used = 0;
-    for (size_t i = 0; i < b->len; i++) used += b->v[i].size;
+    for (size_t i = 0; i < b->len; i++)
+        used += b->v[i].size;
     return used;
 }
 
@@ -67,9 +71,11 @@ typedef struct he_split {
     bool known;
 } he_split_t;
 
-static void he_split_add(he_split_t *sp, const tb_allocator_t *a, void *inst) {
+static void he_split_add(he_split_t *sp, const tb_allocator_t *a, void *inst)
+{
     tb_heap_stats_t st;
-    if (!a->stats || !a->stats(inst, &st)) return;
+    if (!a->stats || !a->stats(inst, &st))
+        return;
     sp->known = true;
     sp->free += (double)st.free_bytes;
     sp->overhead += (double)(st.managed_bytes - st.free_bytes - st.live_bytes);
@@ -77,10 +83,10 @@ static void he_split_add(he_split_t *sp, const tb_allocator_t *a, void *inst) {
     sp->free_chunks += (double)st.free_chunks;
 }
 
-static void he_record(const tb_run_t *run, const char *alloc, const char *metric,
-                      const char *unit, double value, bool na) {
-    tb_record_t r = {.higher_is_better = strcmp(metric, "used_pct") == 0, .na = na,
-                     .value = value};
+static void he_record(const tb_run_t *run, const char *alloc, const char *metric, const char *unit,
+                      double value, bool na)
+{
+    tb_record_t r = {.higher_is_better = strcmp(metric, "used_pct") == 0, .na = na, .value = value};
     snprintf(r.workload, sizeof r.workload, "heap_efficiency");
     snprintf(r.params, sizeof r.params,
              "{\"rounds\":%d,\"arena_bytes\":%zu,\"max_size\":%d,\"realloc_max\":%d,"
@@ -94,20 +100,22 @@ static void he_record(const tb_run_t *run, const char *alloc, const char *metric
 }
 
 /* The breakdown: used + free + overhead + meta = 100 % of the arena at the first OOM. */
-static void he_record_split(const tb_run_t *run, const char *alloc, const he_split_t *sp) {
+static void he_record_split(const tb_run_t *run, const char *alloc, const he_split_t *sp)
+{
     double total = (double)run->params->he_rounds * (double)TB_ARENA_BYTES;
     he_record(run, alloc, "free_pct", "%", 100.0 * sp->free / total, false);
     he_record(run, alloc, "overhead_pct", "%", 100.0 * sp->overhead / total, false);
     he_record(run, alloc, "meta_pct", "%", 100.0 * sp->meta / total, false);
-    he_record(run, alloc, "free_chunks", "chunks",
-              sp->free_chunks / run->params->he_rounds, false);
+    he_record(run, alloc, "free_chunks", "chunks", sp->free_chunks / run->params->he_rounds, false);
 }
 
-static void he_run(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *blocks) {
+static void he_run(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *blocks)
+{
     uint64_t t0 = tb_now_ns();
     tb_rng_t rng = tb_rng_seed(run->params->seed, 3, HE_MAX_SIZE, 0);
     void *inst = a->begin(run->arena, TB_ARENA_BYTES);
-    if (inst == NULL) return;
+    if (inst == NULL)
+        return;
     double used = 0, total = 0;
     he_split_t split = {0};
     for (int round = 0; round < run->params->he_rounds; round++) {
@@ -118,17 +126,18 @@ static void he_run(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *bl
     }
     a->end(inst);
     he_record(run, a->name, "used_pct", "%", 100.0 * used / total, false);
-    if (split.known) he_record_split(run, a->name, &split);
+    if (split.known)
+        he_record_split(run, a->name, &split);
     char more[128] = "";
     if (split.known)
         snprintf(more, sizeof more, "; at OOM free %.2f %%, chunk overhead %.2f %%",
                  100.0 * split.free / total, 100.0 * split.overhead / total);
-    tb_progress("heap_efficiency %s: %.2f %% (%d rounds, %.1f s%s)", a->name,
-                100.0 * used / total, run->params->he_rounds,
-                (double)(tb_now_ns() - t0) / 1e9, more);
+    tb_progress("heap_efficiency %s: %.2f %% (%d rounds, %.1f s%s)", a->name, 100.0 * used / total,
+                run->params->he_rounds, (double)(tb_now_ns() - t0) / 1e9, more);
 }
 
-void tb_heap_efficiency(const tb_run_t *run) {
+void tb_heap_efficiency(const tb_run_t *run)
+{
     tb_blocks_t blocks;
     tb_blocks_init(&blocks, HE_TABLE_CAP);
     for (int k = 0; k < run->nallocs; k++) {

@@ -20,33 +20,39 @@
 
 /* Allocate HA_COUNT x (size, align) then free them all; ns taken, failures in *fails. */
 static uint64_t ha_phase(const tb_allocator_t *a, void *inst, void **ptrs, size_t size,
-                         size_t align, int *fails) {
+                         size_t align, int *fails)
+{
     uint64_t t0 = tb_now_ns();
     for (int i = 0; i < HA_COUNT; i++) {
         ptrs[i] = a->alloc(inst, size, align);
         *fails += ptrs[i] == NULL;
     }
     for (int i = 0; i < HA_COUNT; i++)
-        if (ptrs[i]) a->free(inst, ptrs[i], size, align);
+        if (ptrs[i])
+            a->free(inst, ptrs[i], size, align);
     return tb_now_ns() - t0;
 }
 
-static int ha_cmp(const void *x, const void *y) {
+static int ha_cmp(const void *x, const void *y)
+{
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
 }
 
-static double ha_median(double *v, int n) {
+static double ha_median(double *v, int n)
+{
     qsort(v, (size_t)n, sizeof *v, ha_cmp);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* failed: an instance could not be made, or an allocation failed (a phase with fewer
  * allocations is faster): no figure (n/a), not a median over incomparable runs. */
-static void ha_record(const char *alloc, const char *metric,
-                      const char *unit, double *samples, int n, bool failed) {
+static void ha_record(const char *alloc, const char *metric, const char *unit, double *samples,
+                      int n, bool failed)
+{
     tb_record_t r = {.higher_is_better = false, .nsamples = n, .na = failed};
-    for (int i = 0; i < n; i++) r.samples[i] = samples[i];
+    for (int i = 0; i < n; i++)
+        r.samples[i] = samples[i];
     r.value = ha_median(samples, n);
     snprintf(r.workload, sizeof r.workload, "high_alignment");
     snprintf(r.params, sizeof r.params,
@@ -59,9 +65,11 @@ static void ha_record(const char *alloc, const char *metric,
     tb_record(&r);
 }
 
-void tb_high_alignment(const tb_run_t *run) {
+void tb_high_alignment(const tb_run_t *run)
+{
     int n = run->nallocs, reps = run->params->ha_reps;
-    if (reps > HA_MAX_REPS) reps = HA_MAX_REPS;
+    if (reps > HA_MAX_REPS)
+        reps = HA_MAX_REPS;
     void **ptrs = tb_map(HA_COUNT * sizeof(void *));
     static double low[8][HA_MAX_REPS], high[8][HA_MAX_REPS], ratio[8][HA_MAX_REPS];
     int fails[8] = {0};
@@ -85,8 +93,8 @@ void tb_high_alignment(const tb_run_t *run) {
         ha_record(name, "high_ms", "ms", high[k], reps, fails[k] != 0);
         ha_record(name, "ratio", "x", ratio[k], reps, fails[k] != 0);
         tb_progress("high_alignment %s: low %.2f ms, high %.2f ms, ratio %.2fx%s", name,
-                    ha_median(low[k], reps), ha_median(high[k], reps),
-                    ha_median(ratio[k], reps), fails[k] ? " (FAILURES: no figure)" : "");
+                    ha_median(low[k], reps), ha_median(high[k], reps), ha_median(ratio[k], reps),
+                    fails[k] ? " (FAILURES: no figure)" : "");
     }
     tb_unmap(ptrs, HA_COUNT * sizeof(void *));
 }

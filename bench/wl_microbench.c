@@ -34,24 +34,30 @@ typedef struct mb_hist {
     uint64_t n;
 } mb_hist_t;
 
-static inline void mb_hist_add(mb_hist_t *h, uint64_t ticks) {
+static inline void mb_hist_add(mb_hist_t *h, uint64_t ticks)
+{
     h->count[ticks < MB_HIST ? ticks : MB_HIST - 1]++;
     h->n++;
 }
 
 /* Smallest tick value v with at least ceil(pct% of n) samples <= v. */
-static double mb_hist_pct(const mb_hist_t *h, double pct) {
-    if (h->n == 0) return 0;
+static double mb_hist_pct(const mb_hist_t *h, double pct)
+{
+    if (h->n == 0)
+        return 0;
     uint64_t need = (uint64_t)(pct / 100.0 * (double)h->n + 0.999999);
-    if (need == 0) need = 1;
+    if (need == 0)
+        need = 1;
     uint64_t seen = 0;
     for (size_t v = 0; v < MB_HIST; v++)
-        if ((seen += h->count[v]) >= need) return (double)v;
+        if ((seen += h->count[v]) >= need)
+            return (double)v;
     return (double)(MB_HIST - 1);
 }
 
 static void mb_free_random(const tb_allocator_t *a, void *inst, tb_blocks_t *b, tb_rng_t *rng,
-                           mb_hist_t *hf) {
+                           mb_hist_t *hf)
+{
     for (int i = 0; i < MB_FREE_BURST && b->len > 0; i++) {
         tb_block_t blk = tb_blocks_take(b, tb_rng_below(rng, b->len));
         uint64_t t0 = tb_ticks_begin();
@@ -60,15 +66,18 @@ static void mb_free_random(const tb_allocator_t *a, void *inst, tb_blocks_t *b, 
     }
 }
 
-static void mb_warm_up(const tb_allocator_t *a, void *inst) {
+static void mb_warm_up(const tb_allocator_t *a, void *inst)
+{
     for (size_t i = 1; i < 10000; i++) {
         void *p = a->alloc(inst, 8 * i, 8);
-        if (p) a->free(inst, p, 8 * i, 8);
+        if (p)
+            a->free(inst, p, 8 * i, 8);
     }
 }
 
 static void mb_slice(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *b, int slice,
-                     mb_hist_t *ha, mb_hist_t *hf) {
+                     mb_hist_t *ha, mb_hist_t *hf)
+{
     tb_rng_t rng = tb_rng_seed(run->params->seed, 4, MB_MAX_SIZE, (uint64_t)slice);
     void *inst = a->begin(run->arena, TB_ARENA_BYTES);
     if (inst == NULL) {
@@ -100,7 +109,8 @@ static void mb_slice(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *
 }
 
 /* Median cost of an empty bracket, in ticks. */
-static double mb_timer_overhead(void) {
+static double mb_timer_overhead(void)
+{
     mb_hist_t h = {tb_map(MB_HIST * sizeof(uint32_t)), 0};
     for (int i = 0; i < 100000; i++) {
         uint64_t t0 = tb_ticks_begin();
@@ -112,7 +122,8 @@ static double mb_timer_overhead(void) {
 }
 
 static void mb_record(const tb_run_t *run, const char *alloc, const char *metric, double v,
-                      const char *unit) {
+                      const char *unit)
+{
     tb_record_t r = {.higher_is_better = false, .value = v};
     snprintf(r.workload, sizeof r.workload, "microbench");
     snprintf(r.params, sizeof r.params,
@@ -127,7 +138,8 @@ static void mb_record(const tb_run_t *run, const char *alloc, const char *metric
 }
 
 static void mb_report(const tb_run_t *run, const tb_allocator_t *a, const mb_hist_t *ha,
-                      const mb_hist_t *hf) {
+                      const mb_hist_t *hf)
+{
     static const double pcts[] = {1, 25, 50, 75, 99};
     char metric[40], msg[256];
     int len = snprintf(msg, sizeof msg, "microbench %s: alloc+free", a->name);
@@ -148,7 +160,8 @@ static void mb_report(const tb_run_t *run, const tb_allocator_t *a, const mb_his
     tb_progress("%s", msg);
 }
 
-void tb_microbench(const tb_run_t *run) {
+void tb_microbench(const tb_run_t *run)
+{
     int n = run->nallocs;
     mb_hist_t ha[8], hf[8];
     for (int k = 0; k < n; k++) {

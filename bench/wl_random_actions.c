@@ -31,26 +31,31 @@
 
 typedef tb_ra_ctx_t ra_ctx_t;
 
-static uint64_t ra_realloc(ra_ctx_t *c) {
+static uint64_t ra_realloc(ra_ctx_t *c)
+{
     tb_block_t *b = &c->blocks->v[tb_rng_below(&c->rng, c->blocks->len)];
     size_t n = (size_t)tb_rng_range(&c->rng, 1, 3 * c->max);
     void *q = c->a->realloc(c->inst, b->ptr, b->size, b->align, n);
-    if (q == NULL) return 0;
+    if (q == NULL)
+        return 0;
     b->ptr = q;
     b->size = (uint32_t)n;
     return 1;
 }
 
-static uint64_t ra_alloc(ra_ctx_t *c) {
+static uint64_t ra_alloc(ra_ctx_t *c)
+{
     size_t size = (size_t)tb_gen_size(&c->rng, c->max);
     uint32_t align = tb_gen_align(&c->rng);
     void *p = c->a->alloc(c->inst, size, align);
-    if (p == NULL) return 0;
+    if (p == NULL)
+        return 0;
     c->blocks->v[c->blocks->len++] = (tb_block_t){p, (uint32_t)size, align};
     return 1;
 }
 
-static uint64_t ra_free(ra_ctx_t *c) {
+static uint64_t ra_free(ra_ctx_t *c)
+{
     tb_block_t b = tb_blocks_take(c->blocks, tb_rng_below(&c->rng, c->blocks->len));
     c->a->free(c->inst, b.ptr, b.size, b.align);
     return 1;
@@ -58,7 +63,8 @@ static uint64_t ra_free(ra_ctx_t *c) {
 
 /* One batch of RA_BATCH actions; returns the successful operations. Also used by the arena
  * workloads (wl_arena.c), one context per thread. */
-uint64_t tb_ra_batch(tb_ra_ctx_t *c) {
+uint64_t tb_ra_batch(tb_ra_ctx_t *c)
+{
     uint64_t ok = 0;
     for (int i = 0; i < RA_BATCH; i++) {
         uint64_t action = tb_rng_below(&c->rng, c->nactions);
@@ -74,7 +80,8 @@ uint64_t tb_ra_batch(tb_ra_ctx_t *c) {
 }
 
 /* Run batches until `ns` have passed; returns the operations, and the time taken in *took. */
-static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took) {
+static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took)
+{
     uint64_t ops = 0, t0 = tb_now_ns(), t = t0;
     while (t - t0 < ns) {
         ops += tb_ra_batch(c);
@@ -85,7 +92,8 @@ static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took) {
 }
 
 /* CPU time of the calling thread, in ns. */
-static uint64_t ra_thread_cpu_ns(void) {
+static uint64_t ra_thread_cpu_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -94,12 +102,14 @@ static uint64_t ra_thread_cpu_ns(void) {
 /* One trial of one allocator: operations per 200 ms of the bench thread's CPU time (see the
  * banner), or -1 if begin failed. *cpu_share receives CPU time / wall time of the run. */
 static double ra_trial(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *blocks,
-                       bool with_realloc, uint64_t max, int trial, double *cpu_share) {
+                       bool with_realloc, uint64_t max, int trial, double *cpu_share)
+{
     const tb_params_t *p = run->params;
     ra_ctx_t c = {.a = a, .blocks = blocks, .max = max, .nactions = with_realloc ? 7 : 6};
     c.rng = tb_rng_seed(p->seed, with_realloc ? 1 : 2, max, (uint64_t)trial);
     c.inst = a->begin(run->arena, TB_ARENA_BYTES);
-    if (c.inst == NULL) return -1;
+    if (c.inst == NULL)
+        return -1;
     uint64_t took;
     (void)ra_run_for(&c, (uint64_t)p->ra_warmup_ms * 1000000u, &took);
     uint64_t cpu0 = ra_thread_cpu_ns();
@@ -107,32 +117,35 @@ static double ra_trial(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t
     uint64_t cpu = ra_thread_cpu_ns() - cpu0;
     tb_blocks_free_all(blocks, a, c.inst);
     a->end(c.inst);
-    if (cpu == 0 || cpu > took) cpu = took; /* no thread clock, or rounding: use wall time */
+    if (cpu == 0 || cpu > took)
+        cpu = took; /* no thread clock, or rounding: use wall time */
     *cpu_share = (double)cpu / (double)took;
     return (double)ops * 200e6 / (double)cpu;
 }
 
-static void ra_params(char *out, size_t n, const tb_params_t *p, bool with_realloc,
-                      uint64_t max) {
+static void ra_params(char *out, size_t n, const tb_params_t *p, bool with_realloc, uint64_t max)
+{
     snprintf(out, n,
              "{\"realloc\":%s,\"max_size\":%llu,\"realloc_max\":%llu,\"trials\":%d,"
              "\"trial_ms\":%d,\"warmup_ms\":%d,\"batch\":%d,\"min_live\":%d,"
              "\"arena_bytes\":%zu,\"seed\":%llu}",
              with_realloc ? "true" : "false", (unsigned long long)max,
              (unsigned long long)(with_realloc ? 3 * max : 0), p->ra_trials, p->ra_trial_ms,
-             p->ra_warmup_ms, RA_BATCH, RA_MIN_LIVE, TB_ARENA_BYTES,
-             (unsigned long long)p->seed);
+             p->ra_warmup_ms, RA_BATCH, RA_MIN_LIVE, TB_ARENA_BYTES, (unsigned long long)p->seed);
 }
 
-static int ra_index_of(const tb_run_t *run, const char *name) {
+static int ra_index_of(const tb_run_t *run, const char *name)
+{
     for (int k = 0; k < run->nallocs; k++)
-        if (strcmp(run->allocs[k]->name, name) == 0) return k;
+        if (strcmp(run->allocs[k]->name, name) == 0)
+            return k;
     return -1;
 }
 
 /* Record each allocator's mean and its samples; note ours-with/without-counters pairs. */
 static void ra_record_all(const tb_run_t *run, const char *wl, const char *params,
-                          double samples[][64], int ntrials) {
+                          double samples[][64], int ntrials)
+{
     int ours = ra_index_of(run, "talc"), nc = ra_index_of(run, "talc-nocounters");
     for (int t = 0; ours >= 0 && nc >= 0 && t < ntrials; t++)
         tb_note_counter_pair(samples[ours][t], samples[nc][t]);
@@ -155,7 +168,8 @@ static void ra_record_all(const tb_run_t *run, const char *wl, const char *param
     }
 }
 
-void tb_random_actions(const tb_run_t *run, bool with_realloc) {
+void tb_random_actions(const tb_run_t *run, bool with_realloc)
+{
     static const uint64_t maxes[] = {200, 1000, 3000, 10000, 30000};
     const tb_params_t *p = run->params;
     const char *wl = with_realloc ? "random_actions" : "random_actions_no_realloc";
@@ -167,8 +181,8 @@ void tb_random_actions(const tb_run_t *run, bool with_realloc) {
         for (int t = 0; t < ntrials; t++)
             for (int j = 0; j < run->nallocs; j++) {
                 int k = (j + t) % run->nallocs;
-                samples[k][t] = ra_trial(run, run->allocs[k], &blocks, with_realloc,
-                                         maxes[m], t, &share);
+                samples[k][t] =
+                    ra_trial(run, run->allocs[k], &blocks, with_realloc, maxes[m], t, &share);
                 min_share = share < min_share ? share : min_share;
             }
         char params[320];
@@ -178,9 +192,10 @@ void tb_random_actions(const tb_run_t *run, bool with_realloc) {
         int len = snprintf(msg, sizeof msg, "%s max=%-5llu", wl, (unsigned long long)maxes[m]);
         for (int k = 0; k < run->nallocs && len < (int)sizeof msg - 40; k++) {
             double sum = 0;
-            for (int t = 0; t < ntrials; t++) sum += samples[k][t];
-            len += snprintf(msg + len, sizeof msg - (size_t)len, "  %s %.2fM",
-                            run->allocs[k]->name, sum / ntrials / 1e6);
+            for (int t = 0; t < ntrials; t++)
+                sum += samples[k][t];
+            len += snprintf(msg + len, sizeof msg - (size_t)len, "  %s %.2fM", run->allocs[k]->name,
+                            sum / ntrials / 1e6);
         }
         if (min_share < 0.9 && len < (int)sizeof msg - 40)
             snprintf(msg + len, sizeof msg - (size_t)len, "  (preempted: min CPU share %.2f)",

@@ -71,7 +71,7 @@
 #define QUEUE_CAP 256            /* requests waiting for a parser */
 #define KEYSPACE (1536u * SCALE) /* distinct cache keys: about 1.2 times what "cache" holds */
 #define CACHE_BUCKETS 1024u
-#define CACHE_TTL_NS 250000000u  /* the janitor expires entries older than 250 ms */
+#define CACHE_TTL_NS 250000000u /* the janitor expires entries older than 250 ms */
 
 /* The sizes below are for OS segments of 1 MiB, as with owner-map granules up to 1 MiB
  * (talc/config.h, TALC_PAGEMAP_SHIFT; this build's value). With larger granules a segment is
@@ -140,10 +140,7 @@ static void count(atomic_ulong *c, unsigned long n)
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static unsigned long get(atomic_ulong *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
-}
+static unsigned long get(atomic_ulong *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
 /* ---- Requests and the queue from net to parser ---------------------------------------------*/
 
@@ -489,8 +486,7 @@ static talc_arena_t *create_or_die(const talc_arena_config_t *c)
 {
     talc_arena_t *a = talc_arena_create(c);
     if (!a) {
-        fprintf(stderr, "daemon_demo: cannot create arena \"%s\": %s\n", c->name,
-                strerror(errno));
+        fprintf(stderr, "daemon_demo: cannot create arena \"%s\": %s\n", c->name, strerror(errno));
         exit(1);
     }
     return a;

@@ -16,8 +16,8 @@ static alignas(max_align_t) unsigned char memory[64 * 1024];
 
 static void print_header(void)
 {
-    printf("%-28s %6s %8s %8s %10s %6s %8s %6s\n", "step", "live", "live B", "peak B",
-           "free B", "free#", "managed", "check");
+    printf("%-28s %6s %8s %8s %10s %6s %8s %6s\n", "step", "live", "live B", "peak B", "free B",
+           "free#", "managed", "check");
 }
 
 /* One table row: the counters after `step` and the checker's verdict. Returns the verdict. */

@@ -118,7 +118,7 @@ static talc_heap_t *talc_boot_get(void)
         memset(&o, 0, sizeof o);
         o.name = "bootstrap";
         o.oom = talc_boot_grow;
-        o.shrink_in_place = true; /* a bootstrap block's shrink never moves (malloc.c) */
+        o.shrink_in_place = true;  /* a bootstrap block's shrink never moves (malloc.c) */
         o.fatal = talc_boot_fault; /* reported after the lock: talc_boot_release */
         talc_boot_heap = talc_heap_init(talc_boot_mem, sizeof talc_boot_mem, &o);
     }

@@ -84,10 +84,17 @@ static bool talc_parse_uint(talc_sv_t s, unsigned max, unsigned *out)
 static unsigned talc_size_shift(char c)
 {
     switch (c) {
-    case 'k': case 'K': return 10;
-    case 'm': case 'M': return 20;
-    case 'g': case 'G': return 30;
-    default: return 0;
+    case 'k':
+    case 'K':
+        return 10;
+    case 'm':
+    case 'M':
+        return 20;
+    case 'g':
+    case 'G':
+        return 30;
+    default:
+        return 0;
     }
 }
 
@@ -119,8 +126,8 @@ static bool talc_parse_bool(talc_sv_t s, bool *out)
 
 static bool talc_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 static bool talc_name_ok(talc_sv_t s)
@@ -230,8 +237,7 @@ static void talc_warn_value(talc_parser_t *ps, talc_sv_t arena, talc_sv_t key, t
     talc_emit(ps, &l);
 }
 
-static void talc_warn_text(talc_parser_t *ps, talc_sv_t arena, talc_sv_t subject,
-                           const char *text)
+static void talc_warn_text(talc_parser_t *ps, talc_sv_t arena, talc_sv_t subject, const char *text)
 {
     talc_line_t l;
     talc_line_start(&l, arena);
@@ -308,15 +314,18 @@ static const struct {
     const char *key;
     talc_arena_key_fn fn;
 } talc_arena_keys[] = {
-    {"budget", talc_ak_budget},         {"soft", talc_ak_soft},
-    {"initial", talc_ak_initial},       {"borrow", talc_ak_borrow},
-    {"guaranteed", talc_ak_guaranteed}, {"priority", talc_ak_priority},
-    {"stripes", talc_ak_stripes},       {"cache_aligned", talc_ak_cache_aligned},
+    {"budget", talc_ak_budget},
+    {"soft", talc_ak_soft},
+    {"initial", talc_ak_initial},
+    {"borrow", talc_ak_borrow},
+    {"guaranteed", talc_ak_guaranteed},
+    {"priority", talc_ak_priority},
+    {"stripes", talc_ak_stripes},
+    {"cache_aligned", talc_ak_cache_aligned},
     {"thread_cache", talc_ak_thread_cache},
 };
 
-static void talc_arena_subkey(talc_parser_t *ps, talc_conf_arena_t *a, talc_sv_t name,
-                              talc_sv_t kv)
+static void talc_arena_subkey(talc_parser_t *ps, talc_conf_arena_t *a, talc_sv_t name, talc_sv_t kv)
 {
     talc_sv_t key = talc_sv_trim(talc_sv_cut(&kv, '='));
     talc_sv_t val = talc_sv_trim(kv);
@@ -440,9 +449,12 @@ static const struct {
     const char *key;
     talc_key_fn fn;
 } talc_keys[] = {
-    {"stripes", talc_k_stripes}, {"cache_aligned", talc_k_cache_aligned},
-    {"thread_cache", talc_k_thread_cache}, {"reserve", talc_k_reserve},
-    {"stats", talc_k_stats},     {"stats_file", talc_k_stats_file},
+    {"stripes", talc_k_stripes},
+    {"cache_aligned", talc_k_cache_aligned},
+    {"thread_cache", talc_k_thread_cache},
+    {"reserve", talc_k_reserve},
+    {"stats", talc_k_stats},
+    {"stats_file", talc_k_stats_file},
 };
 
 static void talc_item(talc_parser_t *ps, talc_sv_t item)
@@ -484,14 +496,13 @@ unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn w
 
 /* ---- Results ------------------------------------------------------------------------------*/
 
-talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
-                                           const talc_conf_arena_t *item)
+talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_conf_arena_t *item)
 {
     talc_arena_config_t c = talc_arena_config_default(item->name);
     c.stripes = item->stripes_set ? item->stripes : conf->stripes;
     c.cache_aligned = item->cache_aligned_set ? item->cache_aligned : conf->cache_aligned;
-    c.thread_cache = item->thread_cache != TALC_TCACHE_DEFAULT ? item->thread_cache
-                                                                : conf->thread_cache;
+    c.thread_cache =
+        item->thread_cache != TALC_TCACHE_DEFAULT ? item->thread_cache : conf->thread_cache;
     c.hard_budget = item->hard_budget;
     c.soft_budget = item->soft_budget;
     c.initial_size = item->initial_size;
@@ -550,7 +561,7 @@ void talc_conf_escape(const char *s, size_t max, char out[TALC_CONF_LINE_MAX])
     talc_line_t l = {.n = 0};
     talc_sv_t v = talc_sv(s);
     if (max > sizeof l.buf - 1u)
-        max = sizeof l.buf - 1u; /* the buffer cuts too: with the marker likewise */
+        max = sizeof l.buf - 1u;           /* the buffer cuts too: with the marker likewise */
     if (talc_line_put(&l, v, max) < v.n) { /* cut: again, with room for the marker */
         l.n = 0;
         talc_line_put(&l, v, max > 3u ? max - 3u : 0u);

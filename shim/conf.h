@@ -47,21 +47,21 @@ typedef struct talc_conf_arena {
     char name[TALC_ARENA_NAME_MAX + 1];
     size_t hard_budget, soft_budget, initial_size, borrow_ceiling, reserve_guaranteed;
     unsigned borrow_priority;
-    unsigned stripes;       /* valid iff stripes_set */
+    unsigned stripes; /* valid iff stripes_set */
     bool stripes_set;
-    bool cache_aligned;     /* valid iff cache_aligned_set */
+    bool cache_aligned; /* valid iff cache_aligned_set */
     bool cache_aligned_set;
     talc_tcache_mode_t thread_cache; /* TALC_TCACHE_DEFAULT = not set here */
 } talc_conf_arena_t;
 
 typedef struct talc_conf {
-    unsigned stripes;        /* 0 = from the topology */
+    unsigned stripes; /* 0 = from the topology */
     bool cache_aligned;
     talc_tcache_mode_t thread_cache; /* TALC_TCACHE_DEFAULT = not set */
-    size_t reserve_size;     /* 0 = no reserve */
-    unsigned reserve_flags;  /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
+    size_t reserve_size;             /* 0 = no reserve */
+    unsigned reserve_flags;          /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
     talc_conf_stats_t stats;
-    char stats_file[TALC_CONF_PATH_MAX]; /* "" = stderr */
+    char stats_file[TALC_CONF_PATH_MAX];            /* "" = stderr */
     talc_conf_arena_t arenas[TALC_CONF_ARENAS_MAX]; /* "default" may be among them */
     unsigned narenas;
 } talc_conf_t;
@@ -76,8 +76,7 @@ unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn w
 /* The arena configuration an item describes, with the top-level stripes, cache_aligned and
  * thread_cache as defaults for what the item does not set. The result's name points into
  * `item`. */
-talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf,
-                                           const talc_conf_arena_t *item);
+talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_conf_arena_t *item);
 
 /* "%p" in conf->stats_file replaced by `pid`, into buf (size bytes). Returns false if the
  * result does not fit (buf then holds a truncated, terminated string). */

@@ -132,17 +132,26 @@ static void talc_xml_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
 
-static void talc_xml_totals(FILE *f, size_t live_n, size_t live_b, size_t free_n,
-                            size_t free_b, size_t managed)
+static void talc_xml_totals(FILE *f, size_t live_n, size_t live_b, size_t free_n, size_t free_b,
+                            size_t managed)
 {
     fprintf(f, "<total type=\"live\" count=\"%zu\" size=\"%zu\"/>\n", live_n, live_b);
     fprintf(f, "<total type=\"free\" count=\"%zu\" size=\"%zu\"/>\n", free_n, free_b);
@@ -169,8 +178,7 @@ static void talc_xml_boot(FILE *f, size_t nr)
     talc_heap_counters_t c;
     talc_boot_counters(&c);
     fprintf(f, "<heap nr=\"%zu\" name=\"bootstrap\">\n", nr);
-    talc_xml_totals(f, c.live_allocs, c.live_bytes, c.free_chunks, c.free_bytes,
-                    c.managed_bytes);
+    talc_xml_totals(f, c.live_allocs, c.live_bytes, c.free_chunks, c.free_bytes, c.managed_bytes);
     fprintf(f, "<total type=\"peak\" size=\"%zu\"/>\n", c.peak_live_bytes);
     fprintf(f, "<count type=\"allocs\" value=\"%" PRIu64 "\"/>\n", c.total_allocs);
     fputs("</heap>\n", f);

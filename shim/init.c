@@ -72,12 +72,18 @@ static void talc_shim_conf_warn(const char *line, void *ctx)
 static const char *talc_shim_reason(int e)
 {
     switch (e) {
-    case EINVAL: return "invalid configuration (budgets, stripes or size)";
-    case EEXIST: return "the name is taken";
-    case ENOMEM: return "out of memory";
-    case EPERM: return "not permitted (RLIMIT_MEMLOCK?)";
-    case EALREADY: return "already set up";
-    default: return "failed";
+    case EINVAL:
+        return "invalid configuration (budgets, stripes or size)";
+    case EEXIST:
+        return "the name is taken";
+    case ENOMEM:
+        return "out of memory";
+    case EPERM:
+        return "not permitted (RLIMIT_MEMLOCK?)";
+    case EALREADY:
+        return "already set up";
+    default:
+        return "failed";
     }
 }
 
@@ -116,7 +122,8 @@ static void talc_shim_apply_default(const talc_conf_t *c)
     int rc = talc_arena_default_preset(&cfg);
     if (rc == -EALREADY)
         talc_shim_line("libtalc: TALC_CONF: arena \"default\": it was created before the shim "
-                       "started (settings ignored)", NULL, NULL, NULL);
+                       "started (settings ignored)",
+                       NULL, NULL, NULL);
     else if (rc < 0)
         talc_shim_line("libtalc: TALC_CONF: arena \"default\": ", talc_shim_reason(-rc),
                        " (settings ignored)", NULL);
@@ -130,8 +137,8 @@ static void talc_shim_apply_arenas(const talc_conf_t *c)
             continue;
         talc_arena_config_t cfg = talc_conf_arena_config(c, item);
         if (!talc_arena_create(&cfg))
-            talc_shim_line("libtalc: TALC_CONF: arena \"", item->name, "\": not created: ",
-                           talc_shim_reason(errno));
+            talc_shim_line("libtalc: TALC_CONF: arena \"", item->name,
+                           "\": not created: ", talc_shim_reason(errno));
     }
 }
 
@@ -166,8 +173,7 @@ static void talc_shim_init_run(void)
      * comes from the bootstrap heap now). */
     (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_after);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
-    (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn,
-                          NULL);
+    (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn, NULL);
     talc_shim_apply_reserve(&talc_shim_conf);
     talc_shim_apply_default(&talc_shim_conf);
     (void)talc_arena_default();   /* topology (hwloc), fork handlers, the default arena */

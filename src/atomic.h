@@ -35,9 +35,7 @@ static inline void talc_debug_yield(void)
         sched_yield();
 }
 #else
-static inline void talc_debug_yield(void)
-{
-}
+static inline void talc_debug_yield(void) {}
 #endif
 
 typedef atomic_uint talc_atomic_u32;

@@ -59,10 +59,7 @@ static uint32_t talc_cpu_from_rseq(void)
     return id < (uint32_t)RSEQ_CPU_ID_REGISTRATION_FAILED ? id : TALC_CPU_UNKNOWN;
 }
 #else
-static uint32_t talc_cpu_from_rseq(void)
-{
-    return TALC_CPU_UNKNOWN;
-}
+static uint32_t talc_cpu_from_rseq(void) { return TALC_CPU_UNKNOWN; }
 #endif
 
 static uint32_t talc_cpu_from_getcpu(void)

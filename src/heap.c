@@ -15,7 +15,7 @@
 /* ---- Faults and debug guards --------------------------------------------------------------*/
 
 TALC_COLD void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
-                     const char *what)
+                               const char *what)
 {
     talc_fault_info_t info = {f, h->opts.name ? h->opts.name : "talc", addr, what};
     if (h->opts.fatal) {
@@ -72,8 +72,8 @@ static bool talc_opts_valid(const talc_heap_opts_t *o)
     return l == 0 || ((l & (l - 1)) == 0 && l >= TALC_GRAIN && l <= TALC_MAX_QUANTUM);
 }
 
-TALC_COLD static talc_heap_t *talc_heap_init_mem(void *mem, size_t size, const talc_heap_opts_t *opts,
-                                       bool zeroed)
+TALC_COLD static talc_heap_t *talc_heap_init_mem(void *mem, size_t size,
+                                                 const talc_heap_opts_t *opts, bool zeroed)
 {
     static const talc_heap_opts_t defaults = {0};
     const talc_heap_opts_t *o = opts ? opts : &defaults;
@@ -114,10 +114,7 @@ talc_heap_t *talc_heap_init_zeroed(void *mem, size_t size, const talc_heap_opts_
 
 TALC_COLD talc_span_t *talc_heap_first_span(const talc_heap_t *h) { return h->first_span; }
 
-TALC_COLD size_t talc_heap_cache_line(const talc_heap_t *h)
-{
-    return h->opts.cache_line;
-}
+TALC_COLD size_t talc_heap_cache_line(const talc_heap_t *h) { return h->opts.cache_line; }
 
 TALC_COLD void talc_heap_counters(const talc_heap_t *h, talc_heap_counters_t *out)
 {
@@ -290,10 +287,10 @@ char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
     uint64_t w = talc_hdr(c);
     size_t s = talc_hsize(w);
     if (TALC_UNLIKELY(!talc_hused(w))) {
-        bool plausible = w == TALC_MERGED_WORD ||
-                         (talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span &&
-                          !(s & h->qmask) && talc_chunk_in_span(h, c, s) &&
-                          talc_footer(c + s) == s);
+        bool plausible =
+            w == TALC_MERGED_WORD ||
+            (talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span && !(s & h->qmask) &&
+             talc_chunk_in_span(h, c, s) && talc_footer(c + s) == s);
         talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
                         plausible ? "block is already free" : "pointer is not a live block");
         return NULL;

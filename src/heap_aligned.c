@@ -61,8 +61,8 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
 {
     unsigned lo = talc_bin_ceil(s);
     unsigned f = talc_bm_find(h, lo);
-    if (f < TALC_NBINS && talc_aligned_fit(h, (char *)h->bins[f],
-                                           talc_hsize(h->bins[f]->hdr), s, a, pad)) {
+    if (f < TALC_NBINS &&
+        talc_aligned_fit(h, (char *)h->bins[f], talc_hsize(h->bins[f]->hdr), s, a, pad)) {
         char *c = (char *)h->bins[f];
         talc_bin_unlink_raw(h, c);
         return c;

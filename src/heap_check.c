@@ -16,11 +16,11 @@ typedef struct talc_tally {
     size_t free_bytes, free_chunks, used, used_bytes, spans, managed;
 } talc_tally_t;
 
-#define TALC_FAIL(code, addr)                                                                 \
-    do {                                                                                      \
-        if (where)                                                                            \
-            *where = (addr);                                                                  \
-        return (code);                                                                        \
+#define TALC_FAIL(code, addr)                                                                      \
+    do {                                                                                           \
+        if (where)                                                                                 \
+            *where = (addr);                                                                       \
+        return (code);                                                                             \
     } while (0)
 
 /* Whether c looks like a free chunk start inside one of h's spans (*hint, the span of the
@@ -39,8 +39,8 @@ static bool talc_check_free_at(const struct talc_heap *h, const char *c,
         return false;
     uint64_t w = talc_hdr_shared(h, c); /* a damaged link may point at a cached block */
     size_t sz = talc_hsize(w);
-    if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) ||
-        sz < h->min_chunk || (sz & h->qmask) || sz > (size_t)(s->fence - c))
+    if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) || sz < h->min_chunk ||
+        (sz & h->qmask) || sz > (size_t)(s->fence - c))
         return false;
     return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) != 0;
 }
@@ -83,8 +83,8 @@ static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s
     return 0;
 }
 
-static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
-                           talc_tally_t *t, const void **where)
+static int talc_check_span(const struct talc_heap *h, const struct talc_span *s, talc_tally_t *t,
+                           const void **where)
 {
     bool prev_free = false;
     const char *c = s->first;
@@ -159,8 +159,7 @@ static int talc_check_bins(const struct talc_heap *h, size_t free_chunks, const 
     return 0;
 }
 
-static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
-                               const void **where)
+static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t, const void **where)
 {
 #if TALC_COUNTERS
     const talc_heap_counters_t *k = &h->cnt;

@@ -54,8 +54,7 @@ typedef uint64_t talc_word_t;
 
 #define TALC_HDR ((size_t)8)                      /* header and footer size, all targets */
 #define TALC_GRAIN ((size_t)alignof(max_align_t)) /* default quantum */
-#define TALC_GRAIN_SHIFT                                                                      \
-    (TALC_GRAIN == 8 ? 3u : TALC_GRAIN == 16 ? 4u : TALC_GRAIN == 32 ? 5u : 0u)
+#define TALC_GRAIN_SHIFT (TALC_GRAIN == 8 ? 3u : TALC_GRAIN == 16 ? 4u : TALC_GRAIN == 32 ? 5u : 0u)
 #define TALC_F_USED ((uint64_t)1)
 #define TALC_F_PREV_FREE ((uint64_t)2)
 /* Free chunks only: the arena's trim decommitted the whole pages inside it (arenas/trim.c), so
@@ -69,10 +68,10 @@ typedef uint64_t talc_word_t;
 
 /* Largest chunk and request; keeps every size sum below 2^48 and below PTRDIFF_MAX. */
 #define TALC_MAX_CHUNK_U64 (((uint64_t)1 << TALC_SIZE_BITS) - TALC_MAX_QUANTUM)
-#define TALC_MAX_CHUNK                                                                        \
-    ((size_t)(TALC_MAX_CHUNK_U64 < (uint64_t)PTRDIFF_MAX ? TALC_MAX_CHUNK_U64                  \
-                                                          : ((uint64_t)PTRDIFF_MAX &           \
-                                                             ~(uint64_t)(TALC_MAX_QUANTUM - 1))))
+#define TALC_MAX_CHUNK                                                                             \
+    ((size_t)(TALC_MAX_CHUNK_U64 < (uint64_t)PTRDIFF_MAX                                           \
+                  ? TALC_MAX_CHUNK_U64                                                             \
+                  : ((uint64_t)PTRDIFF_MAX & ~(uint64_t)(TALC_MAX_QUANTUM - 1))))
 #define TALC_MAX_REQUEST (TALC_MAX_CHUNK - 2 * TALC_MAX_QUANTUM)
 
 /* Bins: 64 linear bins of one grain each, then 2^TALC_SUB_SHIFT sub-bins per doubling for 24
@@ -123,29 +122,29 @@ struct talc_span {
 
 struct talc_heap {
     uint64_t bitmap[TALC_BM_WORDS];
-    uint32_t summary;             /* bit w set iff bitmap[w] != 0 */
-    uint32_t busy;                /* TALC_DEBUG re-entry guard: 0 idle, 1 in a call, 2 in OOM hook */
-    size_t quantum;               /* q: TALC_GRAIN or the cache line */
-    size_t qmask;                 /* q − 1 */
-    size_t min_chunk;             /* TALC_MIN_CHUNK rounded up to a multiple of q */
-    uint64_t gen;                 /* bumped whenever memory is added (claim, extend) */
-    size_t max_span;              /* largest (fence − first) of the spans the heap has now:
-                                     no chunk is larger, so a header claiming more is not
-                                     ours (kept by claim, extend, truncate, release) */
-    size_t span_min;              /* talc_span_min_size(), computed at init */
-    bool held_slack;              /* the owner rewrites allocated chunks' slack bytes and marks
-                                     chunks it holds with TALC_SLACK_HELD (talc_heap_hold_slack) */
+    uint32_t summary; /* bit w set iff bitmap[w] != 0 */
+    uint32_t busy;    /* TALC_DEBUG re-entry guard: 0 idle, 1 in a call, 2 in hook */
+    size_t quantum;   /* q: TALC_GRAIN or the cache line */
+    size_t qmask;     /* q − 1 */
+    size_t min_chunk; /* TALC_MIN_CHUNK rounded up to a multiple of q */
+    uint64_t gen;     /* bumped whenever memory is added (claim, extend) */
+    size_t max_span;  /* largest (fence − first) of the spans the heap has now:
+                         no chunk is larger, so a header claiming more is not
+                         ours (kept by claim, extend, truncate, release) */
+    size_t span_min;  /* talc_span_min_size(), computed at init */
+    bool held_slack;  /* the owner rewrites allocated chunks' slack bytes and marks
+                         chunks it holds with TALC_SLACK_HELD (talc_heap_hold_slack) */
     struct talc_span *spans, *spans_tail, *first_span;
     uintptr_t magic;
     talc_heap_opts_t opts;
-    talc_heap_counters_t cnt;     /* cnt.free_bytes, live_allocs and live_bytes unused: they
-                                     are derived (talc_cnt_live_allocs, talc_cnt_live_bytes) */
-    size_t chunk_bytes;           /* Σ over spans of (fence − first): bytes in chunks */
-    size_t used_bytes;            /* Σ S over allocated chunks */
-    size_t frees;                 /* frees ever (a moving realloc counts one): live allocations
-                                     = cnt.total_allocs − frees (mod 2^N) */
-    size_t bytes_out;             /* requested bytes ever released (frees, shrinks): live bytes
-                                     = cnt.total_bytes − bytes_out (mod 2^N) */
+    talc_heap_counters_t cnt; /* cnt.free_bytes, live_allocs and live_bytes unused: they
+                                 are derived (talc_cnt_live_allocs, talc_cnt_live_bytes) */
+    size_t chunk_bytes;       /* Σ over spans of (fence − first): bytes in chunks */
+    size_t used_bytes;        /* Σ S over allocated chunks */
+    size_t frees;             /* frees ever (a moving realloc counts one): live allocations
+                                 = cnt.total_allocs − frees (mod 2^N) */
+    size_t bytes_out;         /* requested bytes ever released (frees, shrinks): live bytes
+                                 = cnt.total_bytes − bytes_out (mod 2^N) */
     talc_free_t *bins[TALC_NBINS];
 };
 
@@ -178,12 +177,13 @@ TALC_INLINE uintptr_t talc_span_magic(const struct talc_heap *h, const struct ta
  * (review of 2026-12-04; not changed). */
 TALC_INLINE void talc_pub_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 TALC_INLINE void talc_pub_plain(uint64_t *p, uint64_t v) { *p = v; }
-#define TALC_PUBLISH(lv, v) _Generic(&(lv), size_t *: talc_pub_size, default: talc_pub_plain)(&(lv), (v))
-#define TALC_PUB_OP(lv, op)                                                                       \
-    __extension__({                                                                               \
-        __typeof__(lv) talc_v_ = (lv);                                                            \
-        talc_v_ op;                                                                               \
-        TALC_PUBLISH(lv, talc_v_);                                                                \
+#define TALC_PUBLISH(lv, v)                                                                        \
+    _Generic(&(lv), size_t * : talc_pub_size, default : talc_pub_plain)(&(lv), (v))
+#define TALC_PUB_OP(lv, op)                                                                        \
+    __extension__({                                                                                \
+        __typeof__(lv) talc_v_ = (lv);                                                             \
+        talc_v_ op;                                                                                \
+        TALC_PUBLISH(lv, talc_v_);                                                                 \
     })
 #define TALC_CNT(h, field, op) TALC_PUB_OP((h)->cnt.field, op)
 #define TALC_USED(h, op) TALC_PUB_OP((h)->used_bytes, op)
@@ -286,8 +286,8 @@ TALC_INLINE bool talc_hsize_fits(uint64_t w)
 }
 TALC_INLINE uint64_t talc_used_word(size_t size, size_t slack, uint64_t prev_free)
 {
-    return (uint64_t)size | ((uint64_t)talc_slack_field(slack) << TALC_SLACK_SHIFT) |
-           TALC_F_USED | prev_free;
+    return (uint64_t)size | ((uint64_t)talc_slack_field(slack) << TALC_SLACK_SHIFT) | TALC_F_USED |
+           prev_free;
 }
 /* A neighbour's flags byte. An allocated chunk the engine does not own in the current call
  * (the chunk above the one being freed, carved or resized) may sit in an arena thread cache,
@@ -509,8 +509,7 @@ TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)
 /* ---- Shared internals (heap.c) ------------------------------------------------------------*/
 
 /* Report a fault through the heap's fatal handler (or abort). Returns if the handler does. */
-void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr,
-                     const char *what);
+void talc_heap_fault(const struct talc_heap *h, talc_fault_t f, const void *addr, const char *what);
 
 /* Validate an allocated user pointer; returns its chunk or NULL after reporting the fault. */
 char *talc_heap_chunk_of(const struct talc_heap *h, const void *p);
@@ -567,10 +566,10 @@ void talc_span_scrub_first(const talc_span_t *s, void *p);
 #if TALC_DEBUG >= 1
 bool talc_heap_enter(struct talc_heap *h, bool span_op);
 void talc_heap_leave(struct talc_heap *h);
-#define TALC_ENTER(h, span_op, fail)                                                          \
-    do {                                                                                      \
-        if (!talc_heap_enter((h), (span_op)))                                                 \
-            return fail;                                                                      \
+#define TALC_ENTER(h, span_op, fail)                                                               \
+    do {                                                                                           \
+        if (!talc_heap_enter((h), (span_op)))                                                      \
+            return fail;                                                                           \
     } while (0)
 #define TALC_LEAVE(h) talc_heap_leave(h)
 #else
@@ -579,10 +578,10 @@ void talc_heap_leave(struct talc_heap *h);
 #endif
 
 #if TALC_DEBUG >= 2
-#define TALC_ASSERT_INTERNAL(h, cond)                                                         \
-    do {                                                                                      \
-        if (!(cond))                                                                          \
-            talc_heap_fault((h), TALC_FAULT_CORRUPTION, NULL, "internal assertion: " #cond);  \
+#define TALC_ASSERT_INTERNAL(h, cond)                                                              \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            talc_heap_fault((h), TALC_FAULT_CORRUPTION, NULL, "internal assertion: " #cond);       \
     } while (0)
 #else
 #define TALC_ASSERT_INTERNAL(h, cond) ((void)sizeof(cond))

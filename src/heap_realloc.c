@@ -15,8 +15,7 @@
 
 /* Set chunk c (size cs, allocated, flags in w) to size s for a request of n bytes. The caller
  * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. */
-static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s,
-                          size_t n)
+static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s, size_t n)
 {
     size_t rem = cs - s;
     if (rem >= h->min_chunk) {

@@ -41,9 +41,10 @@ static bool talc_span_ok(const struct talc_heap *h, const struct talc_span *s)
 /* Bytes a claim at a base with this residue needs for one minimum chunk (mirrors claim). */
 static size_t talc_span_need(const struct talc_heap *h, uintptr_t base)
 {
-    uintptr_t sp = (base + alignof(struct talc_span) - 1) & ~(uintptr_t)(alignof(struct talc_span) - 1);
-    uintptr_t first = ((sp + sizeof(struct talc_span) + TALC_HDR + h->qmask) & ~(uintptr_t)h->qmask) -
-                      TALC_HDR;
+    uintptr_t sp =
+        (base + alignof(struct talc_span) - 1) & ~(uintptr_t)(alignof(struct talc_span) - 1);
+    uintptr_t first =
+        ((sp + sizeof(struct talc_span) + TALC_HDR + h->qmask) & ~(uintptr_t)h->qmask) - TALC_HDR;
     return (size_t)(first + h->min_chunk + TALC_HDR - base);
 }
 

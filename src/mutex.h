@@ -40,7 +40,10 @@ typedef struct talc_mutex {
     uint32_t rank;         /* talc_rank_t */
 } talc_mutex_t;
 
-#define TALC_MUTEX_INIT(rank) {0u, (rank)}
+#define TALC_MUTEX_INIT(rank)                                                                      \
+    {                                                                                              \
+        0u, (rank)                                                                                 \
+    }
 
 void talc_mutex_init(talc_mutex_t *m, talc_rank_t rank);
 

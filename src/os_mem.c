@@ -28,9 +28,9 @@
 #ifndef PR_SET_VMA_ANON_NAME
 #define PR_SET_VMA_ANON_NAME 0
 #endif
-#define TALC_OS_MPOL_PREFERRED 1   /* <linux/mempolicy.h> MPOL_PREFERRED */
-#define TALC_OS_MAX_NODES 1024u    /* nodes addressable by talc_os_bind_node */
-#define TALC_OS_NAME_MAX 79u       /* the kernel's limit is 80 bytes with the NUL */
+#define TALC_OS_MPOL_PREFERRED 1 /* <linux/mempolicy.h> MPOL_PREFERRED */
+#define TALC_OS_MAX_NODES 1024u  /* nodes addressable by talc_os_bind_node */
+#define TALC_OS_NAME_MAX 79u     /* the kernel's limit is 80 bytes with the NUL */
 
 static talc_atomic_size talc_os_page_cache; /* 0 = not computed yet */
 
@@ -118,10 +118,7 @@ int talc_os_decommit(void *p, size_t size)
     return madvise(p, talc_os_round(size), MADV_DONTNEED) == 0 ? 0 : -errno;
 }
 
-int talc_os_lock(void *p, size_t size)
-{
-    return mlock(p, talc_os_round(size)) == 0 ? 0 : -errno;
-}
+int talc_os_lock(void *p, size_t size) { return mlock(p, talc_os_round(size)) == 0 ? 0 : -errno; }
 
 /* Writes one byte per page with its own value (the caller owns the range exclusively). */
 static void talc_os_touch(void *p, size_t size)
@@ -225,7 +222,4 @@ static const talc_os_ops_t talc_os_linux_ops = {
     .ctx = NULL,
 };
 
-const talc_os_ops_t *talc_os_default_ops(void)
-{
-    return &talc_os_linux_ops;
-}
+const talc_os_ops_t *talc_os_default_ops(void) { return &talc_os_linux_ops; }

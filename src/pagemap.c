@@ -22,13 +22,13 @@
 
 #define TALC_PAGEMAP_LEAF_BYTES ((size_t)TALC_PAGEMAP_LEAF_ENTRIES * sizeof(talc_atomic_ptr))
 
-_Static_assert(TALC_PAGEMAP_ROOT_BITS + TALC_PAGEMAP_LEAF_BITS + TALC_PAGEMAP_SHIFT
-                   == TALC_PAGEMAP_ADDR_BITS,
+_Static_assert(TALC_PAGEMAP_ROOT_BITS + TALC_PAGEMAP_LEAF_BITS + TALC_PAGEMAP_SHIFT ==
+                   TALC_PAGEMAP_ADDR_BITS,
                "root and leaf indexes cover the address bits above the granule");
 _Static_assert(TALC_PAGEMAP_ROOT_BITS >= 1 && TALC_PAGEMAP_LEAF_BITS >= 1, "two real levels");
 
 talc_atomic_ptr talc_pagemap_root[TALC_PAGEMAP_ROOT_ENTRIES]; /* talc_atomic_ptr[] each */
-static talc_atomic_ptr talc_pagemap_os;      /* const talc_os_ops_t *; NULL = default ops */
+static talc_atomic_ptr talc_pagemap_os; /* const talc_os_ops_t *; NULL = default ops */
 static talc_atomic_size talc_pagemap_nleaves;
 
 void talc_pagemap_use_os(const talc_os_ops_t *ops)
@@ -82,9 +82,9 @@ static talc_atomic_ptr *talc_pagemap_leaf_install(uint64_t r)
 static bool talc_pagemap_range_ok(uintptr_t base, size_t size)
 {
     uint64_t b = (uint64_t)base, s = (uint64_t)size;
-    return s != 0 && (b & (TALC_PAGEMAP_GRANULE - 1)) == 0
-        && (s & (TALC_PAGEMAP_GRANULE - 1)) == 0 && b < TALC_PAGEMAP_LIMIT
-        && s <= TALC_PAGEMAP_LIMIT - b;
+    return s != 0 && (b & (TALC_PAGEMAP_GRANULE - 1)) == 0 &&
+           (s & (TALC_PAGEMAP_GRANULE - 1)) == 0 && b < TALC_PAGEMAP_LIMIT &&
+           s <= TALC_PAGEMAP_LIMIT - b;
 }
 
 /* Every leaf for granules g0..g1 is mapped. 0, or -ENOMEM. */
@@ -140,4 +140,3 @@ void talc_pagemap_clear(uintptr_t base, size_t size)
     uint64_t g0 = (uint64_t)base >> TALC_PAGEMAP_SHIFT;
     talc_pagemap_fill(g0, ((uint64_t)base + size - 1) >> TALC_PAGEMAP_SHIFT, NULL);
 }
-

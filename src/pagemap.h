@@ -88,7 +88,8 @@ static inline void *talc_pagemap_get(const void *p)
         return NULL; /* kernel half, non-canonical, UINTPTR_MAX */
     uint64_t g = a >> TALC_PAGEMAP_SHIFT;
     /* acquire: pairs with the installing CAS, so the leaf's zeroed entries are visible */
-    talc_atomic_ptr *leaf = talc_atomic_load_acquire_ptr(&talc_pagemap_root[g >> TALC_PAGEMAP_LEAF_BITS]);
+    talc_atomic_ptr *leaf =
+        talc_atomic_load_acquire_ptr(&talc_pagemap_root[g >> TALC_PAGEMAP_LEAF_BITS]);
     if (!leaf)
         return NULL;
     /* acquire: pairs with set's release store, so the owner's contents are visible */

@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#define TALC_SYSFS_VALUE 64u        /* bytes read from a file (enough for a first number) */
-#define TALC_SYSFS_NONE UINT32_MAX  /* "no number" */
+#define TALC_SYSFS_VALUE 64u       /* bytes read from a file (enough for a first number) */
+#define TALC_SYSFS_NONE UINT32_MAX /* "no number" */
 
 /* Reads up to TALC_SYSFS_VALUE - 1 bytes of path into val (NUL-terminated): the bytes read
  * (all of TALC_SYSFS_VALUE - 1: the file may have more), or -1. */

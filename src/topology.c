@@ -41,7 +41,7 @@
 #define TALC_TOPOLOGY_KEYS 5u /* domain key = first * 5 + level (0 = core, 1..4 = cache) */
 
 static pthread_once_t talc_topology_once = PTHREAD_ONCE_INIT;
-static talc_topology_t talc_topology_machine;         /* written once, under the once */
+static talc_topology_t talc_topology_machine; /* written once, under the once */
 static talc_topology_cpu_t talc_topology_lone_cpu = {0, 0, 0, 1};
 static talc_atomic_u32 talc_topology_probe_count;
 static const char *talc_topology_source; /* written once, under the once */
@@ -60,7 +60,6 @@ unsigned talc_topology_possible_cpus_from(const char *possible)
         return 1;
     return n > (long)TALC_TOPOLOGY_MAX_CPUS ? TALC_TOPOLOGY_MAX_CPUS : (unsigned)n;
 }
-
 
 void talc_topology_raw_clear(talc_topology_raw_t *raw, unsigned ncpus)
 {
@@ -141,8 +140,8 @@ static uint32_t talc_topology_domain_key(const talc_topology_raw_t *raw, unsigne
 }
 
 /* Pass 4: dense core numbers; domain keys to dense domain numbers (id[] spans 5n words). */
-static void talc_topology_number(talc_topology_t *t, talc_topology_cpu_t *cpu,
-                                 const uint32_t *lead, uint32_t *id)
+static void talc_topology_number(talc_topology_t *t, talc_topology_cpu_t *cpu, const uint32_t *lead,
+                                 uint32_t *id)
 {
     unsigned n = t->ncpus, ncores = 0, ndomains = 0;
     memset(id, 0, (size_t)n * TALC_TOPOLOGY_KEYS * sizeof *id);
@@ -162,8 +161,8 @@ static void talc_topology_number(talc_topology_t *t, talc_topology_cpu_t *cpu,
 }
 
 /* Pass 5: ranks within domains (count[] spans n words), then non-leaders copy their leader. */
-static void talc_topology_rank(talc_topology_t *t, talc_topology_cpu_t *cpu,
-                               const uint32_t *lead, uint32_t *count)
+static void talc_topology_rank(talc_topology_t *t, talc_topology_cpu_t *cpu, const uint32_t *lead,
+                               uint32_t *count)
 {
     unsigned n = t->ncpus;
     memset(count, 0, (size_t)n * sizeof *count);
@@ -226,8 +225,12 @@ static void talc_topology_load_lone(void)
 {
     talc_topology_source = "none";
     talc_topology_machine = (talc_topology_t){
-        .ncpus = 1, .ncores = 1, .ndomains = 1, .domain_level = 0,
-        .line_size = talc_topology_line(0), .cpu = &talc_topology_lone_cpu,
+        .ncpus = 1,
+        .ncores = 1,
+        .ndomains = 1,
+        .domain_level = 0,
+        .line_size = talc_topology_line(0),
+        .cpu = &talc_topology_lone_cpu,
     };
 }
 
@@ -236,8 +239,8 @@ static void talc_topology_load(void)
 {
     unsigned n = talc_topology_possible_cpus();
     size_t table = (size_t)n * sizeof(talc_topology_cpu_t);
-    size_t work = (size_t)n * sizeof(talc_topology_raw_t)
-                + TALC_TOPOLOGY_SCRATCH_WORDS(n) * sizeof(uint32_t);
+    size_t work =
+        (size_t)n * sizeof(talc_topology_raw_t) + TALC_TOPOLOGY_SCRATCH_WORDS(n) * sizeof(uint32_t);
     talc_topology_cpu_t *cpus = talc_os_map(table, 0);
     talc_topology_raw_t *raw = talc_os_map(work, 0);
     if (cpus && raw) {
@@ -263,10 +266,7 @@ const talc_topology_t *talc_topology_get(void)
 }
 
 /* Probe at load time (banner, "When"). No priority: after the shim's priority-101 start-up. */
-__attribute__((constructor)) static void talc_topology_at_load(void)
-{
-    (void)talc_topology_get();
-}
+__attribute__((constructor)) static void talc_topology_at_load(void) { (void)talc_topology_get(); }
 
 const char *talc_topology_backend(void)
 {

@@ -33,10 +33,10 @@
 
 /* TALC_TOPOLOGY_HWLOC: see talc/config.h. */
 
-#define TALC_TOPOLOGY_LEVELS 4u          /* cache levels recorded: L1..L4 */
-#define TALC_TOPOLOGY_NONE UINT32_MAX    /* "not known" in a raw record */
-#define TALC_TOPOLOGY_MAX_STRIPES 64u    /* cap of talc_topology_auto_stripes() */
-#define TALC_TOPOLOGY_MAX_CPUS 65536u    /* sanity cap on the possible-CPU count */
+#define TALC_TOPOLOGY_LEVELS 4u       /* cache levels recorded: L1..L4 */
+#define TALC_TOPOLOGY_NONE UINT32_MAX /* "not known" in a raw record */
+#define TALC_TOPOLOGY_MAX_STRIPES 64u /* cap of talc_topology_auto_stripes() */
+#define TALC_TOPOLOGY_MAX_CPUS 65536u /* sanity cap on the possible-CPU count */
 
 /* One CPU as a backend sees it. CPUs are named by OS number, and sets of CPUs (a core, a cache)
  * by their lowest OS number ("first"), which is how both backends can agree exactly.
@@ -95,10 +95,7 @@ unsigned talc_topology_probes(void);
 const char *talc_topology_backend(void);
 
 /* t->ncpus, for callers that size per-CPU tables (every CPU id < this). */
-static inline unsigned talc_topology_ncpus(const talc_topology_t *t)
-{
-    return t->ncpus;
-}
+static inline unsigned talc_topology_ncpus(const talc_topology_t *t) { return t->ncpus; }
 
 /* The stripe (< nstripes) for CPU `cpu`. Deterministic and O(1). nstripes 0 counts as 1; a cpu
  * >= ncpus is taken modulo ncpus.

@@ -51,17 +51,17 @@
 
 /* The hwloc functions the probe calls, typed from hwloc's own declarations (taking a type
  * does not reference the symbol, so nothing links to libhwloc). */
-#define TALC_HWLOC_FUNCTIONS(X)                                                                \
-    X(hwloc_get_api_version)                                                                   \
-    X(hwloc_topology_init)                                                                     \
-    X(hwloc_topology_set_flags)                                                                \
-    X(hwloc_topology_set_type_filter)                                                          \
-    X(hwloc_topology_load)                                                                     \
-    X(hwloc_topology_destroy)                                                                  \
-    X(hwloc_get_type_depth)                                                                    \
-    X(hwloc_get_nbobjs_by_depth)                                                               \
-    X(hwloc_get_obj_by_depth)                                                                  \
-    X(hwloc_obj_type_is_dcache)                                                                \
+#define TALC_HWLOC_FUNCTIONS(X)                                                                    \
+    X(hwloc_get_api_version)                                                                       \
+    X(hwloc_topology_init)                                                                         \
+    X(hwloc_topology_set_flags)                                                                    \
+    X(hwloc_topology_set_type_filter)                                                              \
+    X(hwloc_topology_load)                                                                         \
+    X(hwloc_topology_destroy)                                                                      \
+    X(hwloc_get_type_depth)                                                                        \
+    X(hwloc_get_nbobjs_by_depth)                                                                   \
+    X(hwloc_get_obj_by_depth)                                                                      \
+    X(hwloc_obj_type_is_dcache)                                                                    \
     X(hwloc_bitmap_first)
 
 typedef struct talc_hwloc_api {
@@ -73,9 +73,9 @@ typedef struct talc_hwloc_api {
 /* Resolves every function of api from handle; -1 if one is missing or the ABI differs. */
 static int talc_hwloc_bind(void *handle, talc_hwloc_api_t *api)
 {
-#define TALC_HWLOC_SYM(f)                                                                      \
-    *(void **)(void *)&api->f = dlsym(handle, #f);                                             \
-    if (api->f == NULL)                                                                        \
+#define TALC_HWLOC_SYM(f)                                                                          \
+    *(void **)(void *)&api->f = dlsym(handle, #f);                                                 \
+    if (api->f == NULL)                                                                            \
         return -1;
     TALC_HWLOC_FUNCTIONS(TALC_HWLOC_SYM)
 #undef TALC_HWLOC_SYM
@@ -90,8 +90,8 @@ static uint32_t talc_hwloc_first(const talc_hwloc_api_t *api, hwloc_const_bitmap
 }
 
 /* Records the data/unified caches above pu; the first L1 line size seen goes to *line. */
-static void talc_hwloc_caches(const talc_hwloc_api_t *api, hwloc_obj_t pu,
-                              talc_topology_raw_t *raw, unsigned *line)
+static void talc_hwloc_caches(const talc_hwloc_api_t *api, hwloc_obj_t pu, talc_topology_raw_t *raw,
+                              unsigned *line)
 {
     for (hwloc_obj_t o = pu->parent; o; o = o->parent) {
         if (!api->hwloc_obj_type_is_dcache(o->type))
@@ -119,7 +119,7 @@ static void talc_hwloc_pu(const talc_hwloc_api_t *api, hwloc_obj_t pu, talc_topo
  * would otherwise move the probing thread onto each CPU in turn, also onto CPUs that taskset
  * or a cpuset keeps the process off (isolated or real-time cores). An hwloc older than 2.5
  * refuses the flag (set_flags fails), and topology.c then asks sysfs. */
-#define TALC_HWLOC_FLAGS                                                                       \
+#define TALC_HWLOC_FLAGS                                                                           \
     (HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED | HWLOC_TOPOLOGY_FLAG_DONT_CHANGE_BINDING)
 
 /* A topology with disallowed PUs, without I/O objects. 0, or -1 (nothing to destroy). */

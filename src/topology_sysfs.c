@@ -20,8 +20,8 @@
 
 _Static_assert(TALC_SYSFS_NONE == TALC_TOPOLOGY_NONE, "sysfs_read.h's no-number is NONE");
 
-#define TALC_SYSFS_PATH 512u    /* longest path built */
-#define TALC_SYSFS_INDEXES 32u  /* cache/indexK searched */
+#define TALC_SYSFS_PATH 512u   /* longest path built */
+#define TALC_SYSFS_INDEXES 32u /* cache/indexK searched */
 
 /* ---- Paths without stdio ----------------------------------------------------------------- */
 
@@ -84,8 +84,8 @@ static uint32_t talc_sysfs_core(const char *sysdir, unsigned cpu)
 }
 
 /* Reads cache indexK of cpu into raw; returns -1 when indexK does not exist. */
-static int talc_sysfs_cache(const char *sysdir, unsigned cpu, unsigned k,
-                            talc_topology_raw_t *raw, unsigned *line)
+static int talc_sysfs_cache(const char *sysdir, unsigned cpu, unsigned k, talc_topology_raw_t *raw,
+                            unsigned *line)
 {
     char path[TALC_SYSFS_PATH], type[TALC_SYSFS_VALUE];
     talc_sysfs_cache_path(path, sysdir, cpu, k, "level");

@@ -23,13 +23,15 @@
 
 #include "sw_origin.h"
 
-static double now_ms(void) {
+static double now_ms(void)
+{
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
     unsigned rounds = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 20;
     size_t touched = (argc > 3 ? strtoul(argv[3], NULL, 10) : 1024) << 10;
@@ -60,6 +62,8 @@ int main(int argc, char **argv) {
     printf("CALLOC mib=%zu rounds=%u touched_kib=%zu ms_per_call=%.4f maxrss_kib=%ld "
            "malloc_from=%s check=%s\n",
            mib, rounds, touched >> 10, in_calloc / rounds, ru.ru_maxrss, origin,
-           !preloaded ? "preload" : bad ? "bad" : "ok");
+           !preloaded ? "preload"
+           : bad      ? "bad"
+                      : "ok");
     return bad || !preloaded ? 1 : 0;
 }

@@ -39,44 +39,57 @@ typedef struct launch_opts {
 
 static volatile sig_atomic_t launch_timed_out;
 
-static void launch_on_alarm(int sig) {
+static void launch_on_alarm(int sig)
+{
     (void)sig;
     launch_timed_out = 1;
 }
 
-static void launch_usage(void) {
+static void launch_usage(void)
+{
     fputs("usage: suite_launch [-p preload.so] [-e NAME=VALUE]... [-k timeout_s] -- program "
           "[args...]\n",
           stderr);
     exit(2);
 }
 
-static void launch_parse(int argc, char **argv, launch_opts_t *o) {
+static void launch_parse(int argc, char **argv, launch_opts_t *o)
+{
     int c;
     *o = (launch_opts_t){.timeout_s = 120};
     while ((c = getopt(argc, argv, "+p:e:k:")) != -1) {
         switch (c) {
-        case 'p': o->preload = optarg; break;
+        case 'p':
+            o->preload = optarg;
+            break;
         case 'e':
-            if (o->nenv == LAUNCH_MAX_ENV || !strchr(optarg, '=')) launch_usage();
+            if (o->nenv == LAUNCH_MAX_ENV || !strchr(optarg, '='))
+                launch_usage();
             o->env[o->nenv++] = optarg;
             break;
-        case 'k': o->timeout_s = (unsigned)strtoul(optarg, NULL, 10); break;
-        default: launch_usage();
+        case 'k':
+            o->timeout_s = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        default:
+            launch_usage();
         }
     }
-    if (optind >= argc) launch_usage();
+    if (optind >= argc)
+        launch_usage();
     o->argv = argv + optind;
 }
 
-static void launch_exec_child(const launch_opts_t *o) {
+static void launch_exec_child(const launch_opts_t *o)
+{
     if (o->preload && *o->preload) {
-        if (setenv("LD_PRELOAD", o->preload, 1) != 0) _exit(127);
+        if (setenv("LD_PRELOAD", o->preload, 1) != 0)
+            _exit(127);
     } else {
         unsetenv("LD_PRELOAD"); /* the system allocator: nothing inherited either */
     }
     for (unsigned i = 0; i < o->nenv; i++) {
-        if (putenv(o->env[i]) != 0) _exit(127);
+        if (putenv(o->env[i]) != 0)
+            _exit(127);
     }
     execvp(o->argv[0], o->argv);
     fprintf(stderr, "suite_launch: %s: %s\n", o->argv[0], strerror(errno));
@@ -85,13 +98,15 @@ static void launch_exec_child(const launch_opts_t *o) {
 
 static double launch_tv(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6; }
 
-static double launch_now(void) {
+static double launch_now(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     launch_opts_t o;
     launch_parse(argc, argv, &o);
     struct sigaction sa = {.sa_handler = launch_on_alarm};
@@ -99,20 +114,28 @@ int main(int argc, char **argv) {
     fflush(stdout);
     double t0 = launch_now();
     pid_t pid = fork();
-    if (pid < 0) { perror("fork"); return 1; }
-    if (pid == 0) launch_exec_child(&o);
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0)
+        launch_exec_child(&o);
     alarm(o.timeout_s);
     int status = 0;
     struct rusage ru;
     for (;;) {
         pid_t r = wait4(pid, &status, 0, &ru);
-        if (r == pid) break;
+        if (r == pid)
+            break;
         if (r < 0 && errno == EINTR && launch_timed_out) {
             kill(pid, SIGKILL);
             launch_timed_out = 2;
             continue;
         }
-        if (r < 0 && errno != EINTR) { perror("wait4"); return 1; }
+        if (r < 0 && errno != EINTR) {
+            perror("wait4");
+            return 1;
+        }
     }
     double wall = launch_now() - t0;
     char st[32];

@@ -13,14 +13,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-static inline int sw_hammer(void *obj, size_t size, unsigned writes) {
+static inline int sw_hammer(void *obj, size_t size, unsigned writes)
+{
     volatile uint8_t *p = obj;
-    for (size_t b = 0; b < size; b++) p[b] = 0;
+    for (size_t b = 0; b < size; b++)
+        p[b] = 0;
     for (unsigned w = 0; w < writes; w++) {
-        for (size_t b = 0; b < size; b++) p[b] = (uint8_t)(p[b] + 1u);
+        for (size_t b = 0; b < size; b++)
+            p[b] = (uint8_t)(p[b] + 1u);
     }
     for (size_t b = 0; b < size; b++) {
-        if (p[b] != (uint8_t)writes) return 0;
+        if (p[b] != (uint8_t)writes)
+            return 0;
     }
     return 1;
 }

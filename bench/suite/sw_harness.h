@@ -43,7 +43,8 @@ double sw_now(void);
 
 /* Set by sw_run_timed when the duration has passed (release); workers poll it. */
 extern atomic_int sw_stop_flag;
-static inline int sw_stop_requested(void) {
+static inline int sw_stop_requested(void)
+{
     return atomic_load_explicit(&sw_stop_flag, memory_order_acquire);
 }
 

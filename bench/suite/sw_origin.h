@@ -15,22 +15,27 @@
 #include <string.h>
 
 /* The file name (no directory) of the object malloc resolves to, or "?". */
-static inline const char *sw_malloc_origin(void) {
+static inline const char *sw_malloc_origin(void)
+{
     Dl_info info;
     void *(*volatile m)(size_t) = malloc;
-    if (!dladdr((void *)m, &info) || !info.dli_fname) return "?";
+    if (!dladdr((void *)m, &info) || !info.dli_fname)
+        return "?";
     const char *slash = strrchr(info.dli_fname, '/');
     return slash ? slash + 1 : info.dli_fname;
 }
 
 /* True if LD_PRELOAD is unset or empty, or its first entry's file name is `origin`. */
-static inline bool sw_preload_matches(const char *origin) {
+static inline bool sw_preload_matches(const char *origin)
+{
     const char *pre = getenv("LD_PRELOAD");
-    if (!pre || !*pre) return true;
+    if (!pre || !*pre)
+        return true;
     const char *end = pre + strcspn(pre, " :");
     const char *base = pre;
     for (const char *c = pre; c < end; c++) {
-        if (*c == '/') base = c + 1;
+        if (*c == '/')
+            base = c + 1;
     }
     size_t n = (size_t)(end - base);
     return strlen(origin) == n && strncmp(origin, base, n) == 0;

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static inline void *sw_realloc_checked(void *p, size_t new_size, uint64_t key, const char *who) {
+static inline void *sw_realloc_checked(void *p, size_t new_size, uint64_t key, const char *who)
+{
     size_t old = sw_block_check(p, key);
-    if (!old) sw_fail("%s: damaged block %p before realloc", who, p);
+    if (!old)
+        sw_fail("%s: damaged block %p before realloc", who, p);
     void *q = realloc(p, new_size);
     if (!q) {
         fprintf(stderr, "%s: realloc(%zu) returned NULL\n", who, new_size);

@@ -20,12 +20,14 @@ typedef tb_rng_t sw_rng_t;
 static inline uint64_t sw_rng_next(sw_rng_t *r) { return tb_rng_next(r); }
 
 /* Seed from a base seed and two small integers (thread index, generation). */
-static inline sw_rng_t sw_rng_seed(uint64_t base, uint64_t a, uint64_t b) {
+static inline sw_rng_t sw_rng_seed(uint64_t base, uint64_t a, uint64_t b)
+{
     return tb_rng_seed(base, a, b, 0);
 }
 
 /* Uniform in [lo, hi), hi > lo, hi - lo < 2^32. */
-static inline size_t sw_rng_range(sw_rng_t *r, size_t lo, size_t hi) {
+static inline size_t sw_rng_range(sw_rng_t *r, size_t lo, size_t hi)
+{
     return (size_t)tb_rng_range(r, lo, hi);
 }
 
@@ -33,7 +35,8 @@ static inline size_t sw_rng_range(sw_rng_t *r, size_t lo, size_t hi) {
 static inline size_t sw_rng_below(sw_rng_t *r, size_t n) { return sw_rng_range(r, 0, n); }
 
 /* A size in [lo, hi) biased towards lo: the smaller of two uniform draws. */
-static inline size_t sw_rng_small(sw_rng_t *r, size_t lo, size_t hi) {
+static inline size_t sw_rng_small(sw_rng_t *r, size_t lo, size_t hi)
+{
     size_t a = sw_rng_range(r, lo, hi), b = sw_rng_range(r, lo, hi);
     return a < b ? a : b;
 }

@@ -25,24 +25,28 @@
 
 #include "sw_origin.h"
 
-static size_t rss_kib(void) {
+static size_t rss_kib(void)
+{
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long size = 0, resident = 0;
     if (f) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+            resident = 0;
         fclose(f);
     }
     return resident * (size_t)sysconf(_SC_PAGESIZE) / 1024u;
 }
 
-static uint64_t rng(uint64_t *s) { /* SplitMix64 */
+static uint64_t rng(uint64_t *s)
+{ /* SplitMix64 */
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     size_t total = (size_t)(argc > 1 ? strtoul(argv[1], NULL, 10) : 64) << 20;
     unsigned keep = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 10;
     if (total == 0 || keep > 100) {
@@ -52,12 +56,14 @@ int main(int argc, char **argv) {
     size_t cap = total / 32768u * 2u + 16u, n = 0, live = 0;
     void **blocks = calloc(cap, sizeof *blocks);
     size_t *sizes = calloc(cap, sizeof *sizes);
-    if (!blocks || !sizes) return 1;
+    if (!blocks || !sizes)
+        return 1;
     uint64_t seed = 42;
     for (size_t bytes = 0; bytes < total && n < cap; n++) {
         sizes[n] = 1u + (size_t)(rng(&seed) % 65536u);
         blocks[n] = malloc(sizes[n]);
-        if (!blocks[n]) return 1;
+        if (!blocks[n])
+            return 1;
         memset(blocks[n], (int)(n & 0xffu) | 1, sizes[n]);
         bytes += sizes[n];
     }
@@ -77,7 +83,8 @@ int main(int argc, char **argv) {
     size_t trimmed = rss_kib();
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!blocks[i]) continue;
+        if (!blocks[i])
+            continue;
         const unsigned char *p = blocks[i];
         bad += p[0] != ((i & 0xffu) | 1) || p[sizes[i] - 1] != ((i & 0xffu) | 1);
         free(blocks[i]);
@@ -88,7 +95,10 @@ int main(int argc, char **argv) {
            "trim_ms=%.3f ret=%d malloc_from=%s check=%s\n",
            total >> 20, keep, live >> 10, freed, trimmed,
            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, ret,
-           origin, !preloaded ? "preload" : bad ? "bad" : "ok");
+           origin,
+           !preloaded ? "preload"
+           : bad      ? "bad"
+                      : "ok");
     free(blocks);
     free(sizes);
     return bad || !preloaded ? 1 : 0;

@@ -28,20 +28,25 @@ typedef struct at_thread {
     unsigned order[AT_BATCH];
 } at_thread_t;
 
-static void *at_new(at_thread_t *t) {
+static void *at_new(at_thread_t *t)
+{
     size_t size = sw_rng_small(&t->rng, 8, AT_MAX);
     void *p = sw_xmalloc(size);
     sw_block_fill(p, size, t->key);
     return p;
 }
 
-static void at_release(at_thread_t *t, void *p) {
-    if (!p) return;
-    if (!sw_block_check(p, t->key)) sw_fail("alloc-test: damaged block %p", p);
+static void at_release(at_thread_t *t, void *p)
+{
+    if (!p)
+        return;
+    if (!sw_block_check(p, t->key))
+        sw_fail("alloc-test: damaged block %p", p);
     free(p);
 }
 
-static void at_unit(at_thread_t *t) {
+static void at_unit(at_thread_t *t)
+{
     for (unsigned i = 0; i < AT_BATCH; i++) {
         t->batch[i] = at_new(t);
         t->order[i] = i;
@@ -57,10 +62,12 @@ static void at_unit(at_thread_t *t) {
         t->order[i] = t->order[j];
         t->order[j] = tmp;
     }
-    for (unsigned i = 0; i < AT_BATCH; i++) at_release(t, t->batch[t->order[i]]);
+    for (unsigned i = 0; i < AT_BATCH; i++)
+        at_release(t, t->batch[t->order[i]]);
 }
 
-static uint64_t at_worker(unsigned index, void *arg) {
+static uint64_t at_worker(unsigned index, void *arg)
+{
     (void)index;
     uint64_t units = 0;
     while (!sw_stop_requested()) {
@@ -70,13 +77,15 @@ static uint64_t at_worker(unsigned index, void *arg) {
     return units;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "alloc-test", &args);
     at_thread_t *threads[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         threads[i] = calloc(1, sizeof(at_thread_t));
-        if (!threads[i]) return 1;
+        if (!threads[i])
+            return 1;
         threads[i]->rng = sw_rng_seed(args.seed, i, 0);
         threads[i]->key = args.seed ^ (0xa110c000ull + i);
     }
@@ -84,7 +93,8 @@ int main(int argc, char **argv) {
     uint64_t units =
         sw_run_timed(args.threads, at_worker, (void *const *)threads, args.seconds, &elapsed);
     for (unsigned i = 0; i < args.threads; i++) {
-        for (unsigned k = 0; k < AT_SLOTS; k++) at_release(threads[i], threads[i]->slot[k]);
+        for (unsigned k = 0; k < AT_SLOTS; k++)
+            at_release(threads[i], threads[i]->slot[k]);
         free(threads[i]);
     }
     return sw_report("alloc-test", &args, units, elapsed, "batches");

@@ -21,26 +21,30 @@
 #define CS_SIZE 8u
 #define CS_WRITES 1000u
 
-static uint64_t cs_worker(unsigned index, void *arg) {
+static uint64_t cs_worker(unsigned index, void *arg)
+{
     (void)index;
     free(arg); /* the main thread's object: the passive part */
     uint64_t units = 0;
     while (!sw_stop_requested()) {
         void *p = sw_xmalloc(CS_SIZE);
-        if (!sw_hammer(p, CS_SIZE, CS_WRITES)) sw_fail("cache-scratch: object %p damaged", p);
+        if (!sw_hammer(p, CS_SIZE, CS_WRITES))
+            sw_fail("cache-scratch: object %p damaged", p);
         free(p);
         units++;
     }
     return units;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "cache-scratch", &args);
     void *objs[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         objs[i] = sw_xmalloc(CS_SIZE);
-        if (!sw_hammer(objs[i], CS_SIZE, 1)) sw_fail("cache-scratch: object %p damaged", objs[i]);
+        if (!sw_hammer(objs[i], CS_SIZE, 1))
+            sw_fail("cache-scratch: object %p damaged", objs[i]);
     }
     double elapsed;
     uint64_t units = sw_run_timed(args.threads, cs_worker, objs, args.seconds, &elapsed);

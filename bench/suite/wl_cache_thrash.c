@@ -18,20 +18,23 @@
 #define CT_SIZE 8u
 #define CT_WRITES 1000u
 
-static uint64_t ct_worker(unsigned index, void *arg) {
+static uint64_t ct_worker(unsigned index, void *arg)
+{
     (void)index;
     (void)arg;
     uint64_t units = 0;
     while (!sw_stop_requested()) {
         void *p = sw_xmalloc(CT_SIZE);
-        if (!sw_hammer(p, CT_SIZE, CT_WRITES)) sw_fail("cache-thrash: object %p damaged", p);
+        if (!sw_hammer(p, CT_SIZE, CT_WRITES))
+            sw_fail("cache-thrash: object %p damaged", p);
         free(p);
         units++;
     }
     return units;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "cache-thrash", &args);
     void *none[SW_MAX_THREADS] = {0};

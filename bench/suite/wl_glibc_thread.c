@@ -24,15 +24,18 @@ typedef struct gt_thread {
     void *slot[GT_SLOTS];
 } gt_thread_t;
 
-static uint64_t gt_worker(unsigned index, void *arg) {
+static uint64_t gt_worker(unsigned index, void *arg)
+{
     (void)index;
     gt_thread_t *t = arg;
     uint64_t ops = 0;
     for (;;) {
-        if ((ops & 255u) == 0 && sw_stop_requested()) break;
+        if ((ops & 255u) == 0 && sw_stop_requested())
+            break;
         size_t k = sw_rng_below(&t->rng, GT_SLOTS);
         void *old = t->slot[k];
-        if (old && !sw_block_check(old, t->key)) sw_fail("glibc-thread: damaged block %p", old);
+        if (old && !sw_block_check(old, t->key))
+            sw_fail("glibc-thread: damaged block %p", old);
         free(old);
         size_t size = sw_rng_small(&t->rng, 8, GT_MAX);
         void *p = sw_xmalloc(size);
@@ -43,13 +46,15 @@ static uint64_t gt_worker(unsigned index, void *arg) {
     return ops;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "glibc-thread", &args);
     gt_thread_t *threads[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         threads[i] = calloc(1, sizeof(gt_thread_t));
-        if (!threads[i]) return 1;
+        if (!threads[i])
+            return 1;
         threads[i]->rng = sw_rng_seed(args.seed, i, 0);
         threads[i]->key = args.seed ^ (0x61bc0000ull + i);
     }
@@ -59,7 +64,8 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < args.threads; i++) {
         for (unsigned k = 0; k < GT_SLOTS; k++) {
             void *p = threads[i]->slot[k];
-            if (p && !sw_block_check(p, threads[i]->key)) sw_fail("glibc-thread: damaged block");
+            if (p && !sw_block_check(p, threads[i]->key))
+                sw_fail("glibc-thread: damaged block");
             free(p);
         }
         free(threads[i]);

@@ -36,24 +36,29 @@ typedef struct larson_lane {
     uint64_t seed;
 } larson_lane_t;
 
-static void *larson_new_block(larson_lane_t *lane) {
+static void *larson_new_block(larson_lane_t *lane)
+{
     size_t size = sw_rng_range(&lane->rng, LARSON_MIN, LARSON_MAX + 1);
     void *p = sw_xmalloc(size);
     sw_block_fill(p, size, lane->key);
     return p;
 }
 
-static void larson_free_block(larson_lane_t *lane, void *p) {
-    if (!sw_block_check(p, lane->key)) sw_fail("larson: damaged block %p", p);
+static void larson_free_block(larson_lane_t *lane, void *p)
+{
+    if (!sw_block_check(p, lane->key))
+        sw_fail("larson: damaged block %p", p);
     free(p);
 }
 
 /* One generation: runs on its own thread. */
-static void *larson_generation(void *p) {
+static void *larson_generation(void *p)
+{
     larson_lane_t *lane = p;
     lane->rng = sw_rng_seed(lane->seed, lane->key, ++lane->generation);
     for (unsigned i = 0; i < LARSON_GEN_OPS; i++) {
-        if ((i & 63u) == 0 && sw_stop_requested()) break;
+        if ((i & 63u) == 0 && sw_stop_requested())
+            break;
         size_t slot = sw_rng_below(&lane->rng, LARSON_BLOCKS);
         larson_free_block(lane, lane->blocks[slot]);
         lane->blocks[slot] = larson_new_block(lane);
@@ -62,7 +67,8 @@ static void *larson_generation(void *p) {
     return NULL;
 }
 
-static uint64_t larson_lane_run(unsigned index, void *arg) {
+static uint64_t larson_lane_run(unsigned index, void *arg)
+{
     (void)index;
     larson_lane_t *lane = arg;
     while (!sw_stop_requested()) {
@@ -76,7 +82,8 @@ static uint64_t larson_lane_run(unsigned index, void *arg) {
     return lane->ops;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "larson", &args);
     larson_lane_t *lanes[SW_MAX_THREADS];
@@ -84,12 +91,13 @@ int main(int argc, char **argv) {
         larson_lane_t *lane = sw_xmalloc(sizeof *lane);
         *lane = (larson_lane_t){.key = 0x1a250000u + i, .seed = args.seed};
         lane->rng = sw_rng_seed(args.seed, lane->key, 0);
-        for (unsigned b = 0; b < LARSON_BLOCKS; b++) lane->blocks[b] = larson_new_block(lane);
+        for (unsigned b = 0; b < LARSON_BLOCKS; b++)
+            lane->blocks[b] = larson_new_block(lane);
         lanes[i] = lane;
     }
     double elapsed;
-    uint64_t ops = sw_run_timed(args.threads, larson_lane_run, (void *const *)lanes,
-                                args.seconds, &elapsed);
+    uint64_t ops =
+        sw_run_timed(args.threads, larson_lane_run, (void *const *)lanes, args.seconds, &elapsed);
     for (unsigned i = 0; i < args.threads; i++) {
         for (unsigned b = 0; b < LARSON_BLOCKS; b++)
             larson_free_block(lanes[i], lanes[i]->blocks[b]);

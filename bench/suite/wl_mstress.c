@@ -38,20 +38,27 @@ typedef struct ms_thread {
 static _Atomic(void *) ms_transfer[MS_TRANSFER];
 static uint64_t ms_key;
 
-static size_t ms_size(sw_rng_t *rng) {
+static size_t ms_size(sw_rng_t *rng)
+{
     size_t r = sw_rng_below(rng, 10000);
-    if (r < 9000) return sw_rng_range(rng, 8, 256);
-    if (r < 9990) return sw_rng_range(rng, 256, 8192);
+    if (r < 9000)
+        return sw_rng_range(rng, 8, 256);
+    if (r < 9990)
+        return sw_rng_range(rng, 256, 8192);
     return sw_rng_range(rng, 64 * 1024, 512 * 1024);
 }
 
-static void ms_release(void *p) {
-    if (!p) return;
-    if (!sw_block_check(p, ms_key)) sw_fail("mstress: damaged block %p", p);
+static void ms_release(void *p)
+{
+    if (!p)
+        return;
+    if (!sw_block_check(p, ms_key))
+        sw_fail("mstress: damaged block %p", p);
     free(p);
 }
 
-static void *ms_new_block(sw_rng_t *rng) {
+static void *ms_new_block(sw_rng_t *rng)
+{
     size_t size = ms_size(rng);
     void *p = sw_xmalloc(size);
     memset(p, (int)(size & 0xffu), size);
@@ -59,7 +66,8 @@ static void *ms_new_block(sw_rng_t *rng) {
     return p;
 }
 
-static void ms_round(ms_thread_t *t) {
+static void ms_round(ms_thread_t *t)
+{
     unsigned nbatch = 0;
     for (unsigned i = 0; i < MS_ROUND; i++) {
         void *p = ms_new_block(&t->rng);
@@ -75,10 +83,12 @@ static void ms_round(ms_thread_t *t) {
             ms_release(atomic_exchange_explicit(&ms_transfer[k], p, memory_order_acq_rel));
         }
     }
-    while (nbatch) ms_release(t->batch[--nbatch]);
+    while (nbatch)
+        ms_release(t->batch[--nbatch]);
 }
 
-static uint64_t ms_worker(unsigned index, void *arg) {
+static uint64_t ms_worker(unsigned index, void *arg)
+{
     (void)index;
     uint64_t rounds = 0;
     while (!sw_stop_requested()) {
@@ -88,23 +98,27 @@ static uint64_t ms_worker(unsigned index, void *arg) {
     return rounds;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "mstress", &args);
     ms_key = args.seed * 0x9E3779B97F4A7C15ull;
     ms_thread_t *threads[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         threads[i] = calloc(1, sizeof(ms_thread_t));
-        if (!threads[i]) return 1;
+        if (!threads[i])
+            return 1;
         threads[i]->rng = sw_rng_seed(args.seed, i, 0);
     }
     double elapsed;
     uint64_t rounds =
         sw_run_timed(args.threads, ms_worker, (void *const *)threads, args.seconds, &elapsed);
     for (unsigned i = 0; i < args.threads; i++) {
-        for (unsigned k = 0; k < MS_KEEP; k++) ms_release(threads[i]->keep[k]);
+        for (unsigned k = 0; k < MS_KEEP; k++)
+            ms_release(threads[i]->keep[k]);
         free(threads[i]);
     }
-    for (unsigned k = 0; k < MS_TRANSFER; k++) ms_release(atomic_load(&ms_transfer[k]));
+    for (unsigned k = 0; k < MS_TRANSFER; k++)
+        ms_release(atomic_load(&ms_transfer[k]));
     return sw_report("mstress", &args, rounds, elapsed, "rounds");
 }

@@ -34,15 +34,18 @@ typedef struct ra_thread {
 
 static size_t ra_clamp(size_t size) { return size < SW_BLOCK_MIN ? SW_BLOCK_MIN : size; }
 
-static void ra_free_one(ra_thread_t *t) {
+static void ra_free_one(ra_thread_t *t)
+{
     size_t k = sw_rng_below(&t->rng, t->live);
     void *p = t->blk[k];
-    if (!sw_block_check(p, t->key)) sw_fail("random-actions: damaged block %p", p);
+    if (!sw_block_check(p, t->key))
+        sw_fail("random-actions: damaged block %p", p);
     free(p);
     t->blk[k] = t->blk[--t->live];
 }
 
-static void ra_action(ra_thread_t *t) {
+static void ra_action(ra_thread_t *t)
+{
     size_t a = sw_rng_below(&t->rng, 7);
     if (a == 6 && t->live) {
         size_t k = sw_rng_below(&t->rng, t->live);
@@ -59,24 +62,28 @@ static void ra_action(ra_thread_t *t) {
     }
 }
 
-static uint64_t ra_worker(unsigned index, void *arg) {
+static uint64_t ra_worker(unsigned index, void *arg)
+{
     (void)index;
     uint64_t ops = 0;
     for (;;) {
-        if ((ops & 127u) == 0 && sw_stop_requested()) break;
+        if ((ops & 127u) == 0 && sw_stop_requested())
+            break;
         ra_action(arg);
         ops++;
     }
     return ops;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "random-actions", &args);
     ra_thread_t *threads[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         threads[i] = calloc(1, sizeof(ra_thread_t));
-        if (!threads[i]) return 1;
+        if (!threads[i])
+            return 1;
         threads[i]->rng = sw_rng_seed(args.seed, i, 0);
         threads[i]->key = args.seed ^ (0x7a1c0000ull + i);
     }
@@ -84,7 +91,8 @@ int main(int argc, char **argv) {
     uint64_t ops =
         sw_run_timed(args.threads, ra_worker, (void *const *)threads, args.seconds, &elapsed);
     for (unsigned i = 0; i < args.threads; i++) {
-        while (threads[i]->live) ra_free_one(threads[i]);
+        while (threads[i]->live)
+            ra_free_one(threads[i]);
         free(threads[i]);
     }
     return sw_report("random-actions", &args, ops, elapsed, "ops");

@@ -30,37 +30,48 @@ typedef struct sh_thread {
     void *blk[SH_N];
 } sh_thread_t;
 
-static size_t sh_size(unsigned i) {
+static size_t sh_size(unsigned i)
+{
     size_t s = SH_MIN + ((size_t)i * 37u) % (SH_MAX - SH_MIN);
     return i % 64u == 63u ? s * 16u : s;
 }
 
-static void *sh_new(const sh_thread_t *t, size_t size) {
+static void *sh_new(const sh_thread_t *t, size_t size)
+{
     void *p = sw_xmalloc(size);
     sw_block_fill(p, size, t->key);
     return p;
 }
 
-static void sh_release(const sh_thread_t *t, void *p) {
-    if (!sw_block_check(p, t->key)) sw_fail("sh6bench: damaged block %p", p);
+static void sh_release(const sh_thread_t *t, void *p)
+{
+    if (!sw_block_check(p, t->key))
+        sw_fail("sh6bench: damaged block %p", p);
     free(p);
 }
 
-static void sh_unit(sh_thread_t *t) {
+static void sh_unit(sh_thread_t *t)
+{
     unsigned shift = t->phase++ % SH_N;
-    for (unsigned i = 0; i < SH_N; i++) t->blk[i] = sh_new(t, sh_size(i + shift));
-    for (unsigned i = 0; i < SH_N; i += 2) sh_release(t, t->blk[i]);
-    for (unsigned i = 0; i < SH_N; i += 2) t->blk[i] = sh_new(t, sh_size(SH_N - i + shift));
+    for (unsigned i = 0; i < SH_N; i++)
+        t->blk[i] = sh_new(t, sh_size(i + shift));
+    for (unsigned i = 0; i < SH_N; i += 2)
+        sh_release(t, t->blk[i]);
+    for (unsigned i = 0; i < SH_N; i += 2)
+        t->blk[i] = sh_new(t, sh_size(SH_N - i + shift));
     for (unsigned i = 0; i < SH_N; i += 4) {
         size_t old = sw_block_check(t->blk[i], t->key);
         size_t want = (i & 4u) ? old + old / 2 : old / 2;
-        if (want < SH_MIN) want = SH_MIN;
+        if (want < SH_MIN)
+            want = SH_MIN;
         t->blk[i] = sw_realloc_checked(t->blk[i], want, t->key, "sh6bench");
     }
-    for (unsigned i = SH_N; i-- > 0;) sh_release(t, t->blk[i]);
+    for (unsigned i = SH_N; i-- > 0;)
+        sh_release(t, t->blk[i]);
 }
 
-static uint64_t sh_worker(unsigned index, void *arg) {
+static uint64_t sh_worker(unsigned index, void *arg)
+{
     (void)index;
     uint64_t units = 0;
     while (!sw_stop_requested()) {
@@ -70,19 +81,22 @@ static uint64_t sh_worker(unsigned index, void *arg) {
     return units;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "sh6bench", &args);
     sh_thread_t *threads[SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         threads[i] = calloc(1, sizeof(sh_thread_t));
-        if (!threads[i]) return 1;
+        if (!threads[i])
+            return 1;
         threads[i]->key = args.seed ^ (0x5b6b0000ull + i);
         threads[i]->phase = i * 17u;
     }
     double elapsed;
     uint64_t units =
         sw_run_timed(args.threads, sh_worker, (void *const *)threads, args.seconds, &elapsed);
-    for (unsigned i = 0; i < args.threads; i++) free(threads[i]);
+    for (unsigned i = 0; i < args.threads; i++)
+        free(threads[i]);
     return sw_report("sh6bench", &args, units, elapsed, "batches");
 }

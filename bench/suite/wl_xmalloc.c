@@ -35,14 +35,16 @@ typedef struct xm_ring {
 
 static uint64_t xm_key(const xm_ring_t *r, uint64_t seq) { return r->pair_key ^ (seq << 16); }
 
-static void xm_wait(unsigned *spins) {
+static void xm_wait(unsigned *spins)
+{
     if (++*spins >= XM_SPIN) {
         *spins = 0;
         sched_yield();
     }
 }
 
-static uint64_t xm_produce(xm_ring_t *r) {
+static uint64_t xm_produce(xm_ring_t *r)
+{
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     unsigned spins = 0;
     while (!sw_stop_requested()) {
@@ -59,13 +61,15 @@ static uint64_t xm_produce(xm_ring_t *r) {
     return 0;
 }
 
-static uint64_t xm_consume(xm_ring_t *r) {
+static uint64_t xm_consume(xm_ring_t *r)
+{
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     unsigned spins = 0;
     for (;;) {
         int done = atomic_load_explicit(&r->done, memory_order_acquire);
         if (head == atomic_load_explicit(&r->tail, memory_order_acquire)) {
-            if (done) break; /* done was read before tail: nothing can follow */
+            if (done)
+                break; /* done was read before tail: nothing can follow */
             xm_wait(&spins);
             continue;
         }
@@ -79,18 +83,21 @@ static uint64_t xm_consume(xm_ring_t *r) {
     return head;
 }
 
-static uint64_t xm_worker(unsigned index, void *arg) {
+static uint64_t xm_worker(unsigned index, void *arg)
+{
     return (index & 1u) ? xm_consume(arg) : xm_produce(arg);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     sw_args_t args;
     sw_parse(argc, argv, "xmalloc", &args);
     xm_ring_t *rings[SW_MAX_THREADS];
     void *per_thread[2 * SW_MAX_THREADS];
     for (unsigned i = 0; i < args.threads; i++) {
         rings[i] = aligned_alloc(64, sizeof(xm_ring_t));
-        if (!rings[i]) return 1;
+        if (!rings[i])
+            return 1;
         atomic_init(&rings[i]->head, 0);
         atomic_init(&rings[i]->tail, 0);
         atomic_init(&rings[i]->done, 0);
@@ -99,6 +106,7 @@ int main(int argc, char **argv) {
     }
     double elapsed;
     uint64_t blocks = sw_run_timed(2 * args.threads, xm_worker, per_thread, args.seconds, &elapsed);
-    for (unsigned i = 0; i < args.threads; i++) free(rings[i]);
+    for (unsigned i = 0; i < args.threads; i++)
+        free(rings[i]);
     return sw_report("xmalloc", &args, blocks, elapsed, "blocks");
 }

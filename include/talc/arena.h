@@ -14,9 +14,9 @@
  *                                block's arena
  *   talc_arena_find / foreach    everything, including destroy       RCU read side: never blocks
  *   talc_arena_create            everything                          registry lock
- *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no thread
- *                                NOT allocation from this arena,     allocates from it or frees
- *                                nor a free of one of its blocks     into it any more
+ *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no
+ *                                NOT allocation from this arena,     thread allocates from it
+ *                                nor a free of one of its blocks     or frees into it any more
  *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot: never
  *                                arena (inside foreach: everything)  blocks
  *
@@ -122,29 +122,29 @@ typedef enum talc_tcache_mode {
 
 /** Arena configuration. Zero-initialise, then set `name` and what you need. */
 typedef struct talc_arena_config {
-    const char *name;          /**< required, unique, 1..TALC_ARENA_NAME_MAX bytes of UTF-8
-                                    without control characters (it is printed in reports,
-                                    JSON and Prometheus labels); copied. Of a longer one no
-                                    more than TALC_ARENA_NAME_MAX + 1 bytes are read */
+    const char *name; /**< required, unique, 1..TALC_ARENA_NAME_MAX bytes of UTF-8
+                           without control characters (it is printed in reports,
+                           JSON and Prometheus labels); copied. Of a longer one no
+                           more than TALC_ARENA_NAME_MAX + 1 bytes are read */
     talc_source_t source;
-    void *buffer;              /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership.
-                                    Not memory an arena owns (a block from talc_arena_malloc,
-                                    or malloc's under the shim): create says EINVAL. Two live
-                                    buffer arenas must not share memory (not checked) */
+    void *buffer; /**< TALC_SOURCE_BUFFER: the memory; caller keeps ownership.
+                       Not memory an arena owns (a block from talc_arena_malloc,
+                       or malloc's under the shim): create says EINVAL. Two live
+                       buffer arenas must not share memory (not checked) */
     size_t buffer_size;
-    size_t initial_size;       /**< OS source: bytes mapped at creation (0 = on first use),
-                                    rounded up to granules (down to the hard budget's),
-                                    shared out among the stripes; create fails with ENOMEM
-                                    if the OS refuses them, EINVAL if above hard_budget. A
-                                    soft budget they cross calls back once the arena is
-                                    registered */
-    size_t hard_budget;        /**< cap on bytes taken from the source (0 = none; else at
-                                    least one owner-map granule, 64 KiB by default) */
-    size_t soft_budget;        /**< footprint level that triggers on_soft_budget (0 = none) */
+    size_t initial_size; /**< OS source: bytes mapped at creation (0 = on first use),
+                              rounded up to granules (down to the hard budget's),
+                              shared out among the stripes; create fails with ENOMEM
+                              if the OS refuses them, EINVAL if above hard_budget. A
+                              soft budget they cross calls back once the arena is
+                              registered */
+    size_t hard_budget;  /**< cap on bytes taken from the source (0 = none; else at
+                              least one owner-map granule, 64 KiB by default) */
+    size_t soft_budget;  /**< footprint level that triggers on_soft_budget (0 = none) */
     talc_budget_fn on_soft_budget;
     void *budget_ctx;
-    unsigned stripes;          /**< 1..TALC_STRIPES_MAX, or 0 = auto: two per core (topology) */
-    bool cache_aligned;        /**< every block on its own cache line(s) */
+    unsigned stripes;   /**< 1..TALC_STRIPES_MAX, or 0 = auto: two per core (topology) */
+    bool cache_aligned; /**< every block on its own cache line(s) */
     talc_oom_step_t oom_chain[TALC_OOM_CHAIN_MAX]; /**< all zero = {GROW, BORROW, FAIL} */
     talc_reclaim_fn reclaim;
     void *reclaim_ctx;
@@ -235,10 +235,9 @@ TALC_API void *talc_arena_malloc(talc_arena_t *arena, size_t size) TALC_MALLOC_A
 /* talc_arena_calloc clears the block, except a block that is the first taken from memory the
  * arena has just mapped from the OS (TALC_SOURCE_OS): that memory is zero already, and a large
  * calloc then touches only the pages the caller writes (as glibc's and jemalloc's do). */
-TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size)
-    TALC_MALLOC_ATTR;
-TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align, size_t size)
-    TALC_MALLOC_ATTR;
+TALC_API void *talc_arena_calloc(talc_arena_t *arena, size_t nmemb, size_t size) TALC_MALLOC_ATTR;
+TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align,
+                                        size_t size) TALC_MALLOC_ATTR;
 /** Resize. ptr may come from any arena; `arena` is used only when ptr is NULL. The block is
  *  resized in its owner arena, or moved through the owner arena's allocation path — whose OOM
  *  chain may end in TALC_OOM_STEP_FALLBACK, and then the new block lives in the fallback arena

@@ -79,44 +79,44 @@ typedef enum talc_oom_verdict {
  *  TALC_OOM_RETRY. The engine retries only if the heap actually gained memory since the hook
  *  was entered, and at most TALC_OOM_MAX_RETRIES times per allocation, so a hook that answers
  *  RETRY without adding memory cannot loop forever (Talc's endless-retry trap). */
-typedef talc_oom_verdict_t (*talc_oom_fn)(talc_heap_t *heap, size_t size, size_t align,
-                                          void *ctx);
+typedef talc_oom_verdict_t (*talc_oom_fn)(talc_heap_t *heap, size_t size, size_t align, void *ctx);
 
 #define TALC_OOM_MAX_RETRIES 8
 
 /** Heap options. Zero-initialise and set what you need. */
 typedef struct talc_heap_opts {
-    const char *name;      /**< for fatal reports; NULL = "talc". Not copied: must outlive the heap */
-    size_t cache_line;     /**< 0 = normal heap. Else cache-aligned mode: a power of two in
-                                [TALC_MIN_ALIGN, 4096], normally talc_cache_line_size(). Every
-                                block starts on its own line and no two live blocks' bytes share
-                                a line. */
-    talc_oom_fn oom;       /**< NULL = fail at once */
+    const char *name;  /**< for fatal reports; NULL = "talc". Not copied: must outlive
+                            the heap */
+    size_t cache_line; /**< 0 = normal heap. Else cache-aligned mode: a power of two in
+                            [TALC_MIN_ALIGN, 4096], normally talc_cache_line_size(). Every
+                            block starts on its own line and no two live blocks' bytes share
+                            a line. */
+    talc_oom_fn oom;   /**< NULL = fail at once */
     void *oom_ctx;
-    talc_fatal_fn fatal;   /**< NULL = abort() */
+    talc_fatal_fn fatal; /**< NULL = abort() */
     void *fatal_ctx;
-    bool shrink_in_place;  /**< true = talc_heap_realloc never moves a shrinking block (Talc's
-                                rule). false (the default) = while memory is scarce a large
-                                shrink may move to a smaller hole (talc_heap_realloc). */
+    bool shrink_in_place; /**< true = talc_heap_realloc never moves a shrinking block (Talc's
+                               rule). false (the default) = while memory is scarce a large
+                               shrink may move to a smaller hole (talc_heap_realloc). */
 } talc_heap_opts_t;
 
 /** Counters (TALC_COUNTERS). "Requested" bytes are what callers asked for; "managed" bytes
  *  are span bytes handed to the heap. All are exact. */
 typedef struct talc_heap_counters_s {
-    size_t live_allocs;        /**< allocations not yet freed */
-    uint64_t total_allocs;     /**< allocations ever (a moving realloc counts one) */
-    size_t live_bytes;         /**< sum of requested sizes of live allocations */
-    uint64_t total_bytes;      /**< requested bytes ever (in-place grow adds the delta) */
-    size_t peak_live_bytes;    /**< highest live_bytes seen (a realloc that moves the block
-                                    counts the old and the new one together only in
-                                    talc_locked_realloc's copy outside the lock) */
-    size_t free_bytes;         /**< bytes in free chunks */
-    size_t free_chunks;        /**< number of free chunks */
-    size_t live_spans;         /**< spans currently claimed */
-    uint64_t total_spans;      /**< spans ever claimed */
-    size_t managed_bytes;      /**< bytes currently under management */
-    uint64_t total_managed;    /**< bytes ever claimed or added by extend */
-    uint64_t failed_allocs;    /**< allocations that returned NULL (size/align errors included) */
+    size_t live_allocs;     /**< allocations not yet freed */
+    uint64_t total_allocs;  /**< allocations ever (a moving realloc counts one) */
+    size_t live_bytes;      /**< sum of requested sizes of live allocations */
+    uint64_t total_bytes;   /**< requested bytes ever (in-place grow adds the delta) */
+    size_t peak_live_bytes; /**< highest live_bytes seen (a realloc that moves the block
+                                 counts the old and the new one together only in
+                                 talc_locked_realloc's copy outside the lock) */
+    size_t free_bytes;      /**< bytes in free chunks */
+    size_t free_chunks;     /**< number of free chunks */
+    size_t live_spans;      /**< spans currently claimed */
+    uint64_t total_spans;   /**< spans ever claimed */
+    size_t managed_bytes;   /**< bytes currently under management */
+    uint64_t total_managed; /**< bytes ever claimed or added by extend */
+    uint64_t failed_allocs; /**< allocations that returned NULL (size/align errors included) */
 } talc_heap_counters_t;
 
 /* ---- Life cycle ---------------------------------------------------------------------------*/
@@ -151,8 +151,8 @@ TALC_API void *talc_heap_alloc(talc_heap_t *heap, size_t size) TALC_MALLOC_ATTR 
  *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN, an internal knob) smaller
  *  free chunks, largest bins first, are tested for an aligned fit where they lie, so NULL is
  *  possible while a fit exists further on in a fragmented heap. */
-TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size, size_t align)
-    TALC_MALLOC_ATTR TALC_NONNULL(1);
+TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size,
+                                       size_t align) TALC_MALLOC_ATTR TALC_NONNULL(1);
 
 /** Free a block from this heap. NULL is a no-op. A pointer this heap did not return, or a
  *  block already freed, goes to the fatal handler, detected from the chunk header (and the
@@ -177,8 +177,7 @@ TALC_API void talc_heap_free(talc_heap_t *heap, void *ptr) TALC_NONNULL(1);
  *      finds one as aligned.
  *  talc_heap_resize_in_place never moves. On failure returns NULL and leaves ptr valid and
  *  unchanged. Cost O(1) plus the copy. */
-TALC_API void *talc_heap_realloc(talc_heap_t *heap, void *ptr, size_t size)
-    TALC_NONNULL(1);
+TALC_API void *talc_heap_realloc(talc_heap_t *heap, void *ptr, size_t size) TALC_NONNULL(1);
 
 /** Grow or shrink in place only. Returns true iff the block now holds `size` bytes at the same
  *  address; on false nothing changed. size 0 is treated as 1. Cost O(1). */
@@ -197,8 +196,7 @@ TALC_API size_t talc_heap_usable_size(const talc_heap_t *heap, const void *ptr) 
  *  address 0 is refused.
  *  Returns the span, or NULL iff base is NULL or the range is too small to hold the span
  *  header and one minimum chunk (talc_span_min_size(heap) guarantees a fit). Cost O(1). */
-TALC_API talc_span_t *talc_heap_claim(talc_heap_t *heap, void *base, size_t size)
-    TALC_NONNULL(1);
+TALC_API talc_span_t *talc_heap_claim(talc_heap_t *heap, void *base, size_t size) TALC_NONNULL(1);
 
 /** Smallest size for which talc_heap_claim on this heap always succeeds, whatever the base
  *  alignment (it depends on the heap's cache-line mode), for a range that ends below the top
@@ -258,22 +256,21 @@ TALC_API int talc_heap_check(const talc_heap_t *heap, const void **where) TALC_N
 
 typedef enum talc_check_code {
     TALC_CHECK_OK = 0,
-    TALC_CHECK_CHUNK_SIZE = -1,   /**< chunk size not a multiple of the grain / below minimum */
-    TALC_CHECK_SPAN_BOUNDS = -2,  /**< a chunk runs past its span's end fence */
-    TALC_CHECK_ADJACENT_FREE = -3,/**< two free chunks touch */
-    TALC_CHECK_PREV_FLAG = -4,    /**< PREV_FREE flag disagrees with the chunk below */
-    TALC_CHECK_FOOTER = -5,       /**< a free chunk's footer disagrees with its header */
-    TALC_CHECK_BIN = -6,          /**< a free chunk is in the wrong bin or not in a list */
-    TALC_CHECK_LINKS = -7,        /**< a free-list back link is wrong */
-    TALC_CHECK_BITMAP = -8,       /**< an availability bit disagrees with its list */
-    TALC_CHECK_COUNTERS = -9,     /**< counters disagree with the walk */
-    TALC_CHECK_ALIGN = -10,       /**< a chunk's user pointer is misaligned */
+    TALC_CHECK_CHUNK_SIZE = -1,    /**< chunk size not a multiple of the grain / below minimum */
+    TALC_CHECK_SPAN_BOUNDS = -2,   /**< a chunk runs past its span's end fence */
+    TALC_CHECK_ADJACENT_FREE = -3, /**< two free chunks touch */
+    TALC_CHECK_PREV_FLAG = -4,     /**< PREV_FREE flag disagrees with the chunk below */
+    TALC_CHECK_FOOTER = -5,        /**< a free chunk's footer disagrees with its header */
+    TALC_CHECK_BIN = -6,           /**< a free chunk is in the wrong bin or not in a list */
+    TALC_CHECK_LINKS = -7,         /**< a free-list back link is wrong */
+    TALC_CHECK_BITMAP = -8,        /**< an availability bit disagrees with its list */
+    TALC_CHECK_COUNTERS = -9,      /**< counters disagree with the walk */
+    TALC_CHECK_ALIGN = -10,        /**< a chunk's user pointer is misaligned */
 } talc_check_code_t;
 
 /** Visitor for talc_heap_walk: ptr is the user pointer (allocated) or the chunk's first usable
  *  byte (free); size is the usable size. Return false to stop the walk. */
-typedef bool (*talc_walk_fn)(const talc_span_t *span, void *ptr, size_t size, bool used,
-                             void *ctx);
+typedef bool (*talc_walk_fn)(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx);
 
 /** Visit every chunk of every span in address order within a span. The visitor must not call
  *  into the heap. Returns false iff the visitor stopped the walk. Cost O(chunks). */

@@ -47,20 +47,18 @@ TALC_API talc_locked_heap_t *talc_locked_heap_init(void *mem, size_t size,
                                                    const talc_heap_opts_t *opts,
                                                    const talc_lock_ops_t *lock);
 
-TALC_API void *talc_locked_alloc(talc_locked_heap_t *lh, size_t size)
-    TALC_MALLOC_ATTR TALC_NONNULL(1);
-TALC_API void *talc_locked_alloc_aligned(talc_locked_heap_t *lh, size_t size, size_t align)
-    TALC_MALLOC_ATTR TALC_NONNULL(1);
+TALC_API void *talc_locked_alloc(talc_locked_heap_t *lh, size_t size) TALC_MALLOC_ATTR
+    TALC_NONNULL(1);
+TALC_API void *talc_locked_alloc_aligned(talc_locked_heap_t *lh, size_t size,
+                                         size_t align) TALC_MALLOC_ATTR TALC_NONNULL(1);
 TALC_API void talc_locked_free(talc_locked_heap_t *lh, void *ptr) TALC_NONNULL(1);
 /** As talc_heap_realloc, except that a shrink always stays in place (it resizes in place
  * first, whatever opts.shrink_in_place says), and that a block of TALC_REALLOC_UNLOCKED_COPY
  * bytes or more that must move is copied outside the lock into a block allocated first; if
  * that allocation fails (after the OOM hook), talc_heap_realloc runs under the lock, which
  * may still slide the block down into a free chunk below (and asks the OOM hook again). */
-TALC_API void *talc_locked_realloc(talc_locked_heap_t *lh, void *ptr, size_t size)
-    TALC_NONNULL(1);
-TALC_API size_t talc_locked_usable_size(talc_locked_heap_t *lh, const void *ptr)
-    TALC_NONNULL(1);
+TALC_API void *talc_locked_realloc(talc_locked_heap_t *lh, void *ptr, size_t size) TALC_NONNULL(1);
+TALC_API size_t talc_locked_usable_size(talc_locked_heap_t *lh, const void *ptr) TALC_NONNULL(1);
 TALC_API talc_span_t *talc_locked_claim(talc_locked_heap_t *lh, void *base, size_t size)
     TALC_NONNULL(1);
 TALC_API void talc_locked_counters(talc_locked_heap_t *lh, talc_heap_counters_t *out)

@@ -37,14 +37,14 @@ extern "C" {
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
-    size_t size;            /**< total bytes */
-    size_t free;            /**< bytes not lent out */
-    size_t held;            /**< bytes lent out now (size − free) */
-    size_t borrowed_total;  /**< bytes ever lent */
-    size_t returned_total;  /**< bytes ever given back */
-    size_t denied;          /**< borrow requests refused by policy or exhaustion */
-    size_t guaranteed;      /**< Σ of members' guaranteed minimums, each up to its
-                                 borrow ceiling (saturating) */
+    size_t size;           /**< total bytes */
+    size_t free;           /**< bytes not lent out */
+    size_t held;           /**< bytes lent out now (size − free) */
+    size_t borrowed_total; /**< bytes ever lent */
+    size_t returned_total; /**< bytes ever given back */
+    size_t denied;         /**< borrow requests refused by policy or exhaustion */
+    size_t guaranteed;     /**< Σ of members' guaranteed minimums, each up to its
+                                borrow ceiling (saturating) */
 } talc_reserve_stats_t;
 
 /** Copy the reserve's figures (all zero before talc_reserve_init; nothing for NULL). O(1). */

@@ -40,41 +40,41 @@ typedef struct talc_arena_stats {
      * reads all frees before all allocations, so it never reads live figures below the truth
      * (nor frees above allocations), but may count a block freed while it was taken both as
      * live and as free. */
-    size_t live_bytes;         /**< requested bytes of live blocks */
-    size_t live_allocs;        /**< live blocks (blocks in thread caches are not live) */
-    size_t peak_bytes;         /**< Σ of the stripes' peaks: the arena's peak when it has one
-                                    stripe and no thread cache, an upper bound on it otherwise;
-                                    with a thread cache, the peak of the chunk bytes the
-                                    stripes had allocated, cached blocks included */
+    size_t live_bytes;  /**< requested bytes of live blocks */
+    size_t live_allocs; /**< live blocks (blocks in thread caches are not live) */
+    size_t peak_bytes;  /**< Σ of the stripes' peaks: the arena's peak when it has one
+                             stripe and no thread cache, an upper bound on it otherwise;
+                             with a thread cache, the peak of the chunk bytes the
+                             stripes had allocated, cached blocks included */
     /* Running totals. */
     uint64_t allocs, frees, reallocs, failed;
     /* Heap shape. */
-    size_t managed_bytes;      /**< bytes the stripes' heaps manage */
-    size_t free_bytes;         /**< bytes in free chunks */
+    size_t managed_bytes; /**< bytes the stripes' heaps manage */
+    size_t free_bytes;    /**< bytes in free chunks */
     size_t free_chunks;
-    size_t cached_blocks;      /**< blocks held in thread caches or parked at their stripes
-                                    for the next fill (not live, not free) */
-    size_t cached_bytes;       /**< their chunk bytes: managed = free + live chunks + these
-                                    at rest; while blocks move between caches, stripes and
-                                    depots it may be off by a batch (docs/arenas.md) */
+    size_t cached_blocks; /**< blocks held in thread caches or parked at their stripes
+                               for the next fill (not live, not free) */
+    size_t cached_bytes;  /**< their chunk bytes: managed = free + live chunks + these
+                               at rest; while blocks move between caches, stripes and
+                               depots it may be off by a batch (docs/arenas.md) */
     /* Memory taken. */
-    size_t source_bytes;       /**< from the arena's own source now */
-    size_t borrowed_bytes;     /**< from the reserve now */
+    size_t source_bytes;   /**< from the arena's own source now */
+    size_t borrowed_bytes; /**< from the reserve now */
     uint64_t borrowed_total, returned_total, reserve_denied;
-    uint64_t trims;            /**< talc_arena_trim calls (malloc_trim with the shim) */
-    uint64_t trimmed_bytes;    /**< bytes they unmapped or decommitted, in all */
+    uint64_t trims;         /**< talc_arena_trim calls (malloc_trim with the shim) */
+    uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all */
     size_t hard_budget, soft_budget;
     /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded;
      * oom_ok[k] <= oom_runs[k] in every snapshot, also while steps run. */
     uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */
-    uint64_t lock_contended;   /**< stripe lock found taken: once per contended acquisition,
-                                    on the stripe the thread then locked */
-    uint64_t remote_frees;     /**< frees into a stripe other than the one the freeing thread
-                                    last allocated from (in any arena); with a thread cache,
-                                    frees of blocks from another stripe than the one its
-                                    cache of that arena fills from */
+    uint64_t lock_contended; /**< stripe lock found taken: once per contended acquisition,
+                                  on the stripe the thread then locked */
+    uint64_t remote_frees;   /**< frees into a stripe other than the one the freeing thread
+                                  last allocated from (in any arena); with a thread cache,
+                                  frees of blocks from another stripe than the one its
+                                  cache of that arena fills from */
 } talc_arena_stats_t;
 
 /** Snapshot one arena. Returns 0, or -EINVAL for NULL. Cost O(stripes) without thread caches,

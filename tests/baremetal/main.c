@@ -17,12 +17,12 @@ static alignas(max_align_t) unsigned char heap_mem[64 * 1024];
 static alignas(max_align_t) unsigned char span_mem[8 * 1024];
 static alignas(max_align_t) unsigned char locked_mem[16 * 1024];
 
-#define CHECK(cond, what)                                                \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            talc_bm_puts("talc bare-metal: FAILED: " what "\n");         \
-            return 1;                                                    \
-        }                                                                \
+#define CHECK(cond, what)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            talc_bm_puts("talc bare-metal: FAILED: " what "\n");                                   \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void fill(void *p, size_t n, unsigned char v)

@@ -123,10 +123,13 @@ typedef struct test_fail {
     char first[256];
 } test_fail_t;
 
-#define TEST_FAIL_INIT {0, PTHREAD_MUTEX_INITIALIZER, ""}
+#define TEST_FAIL_INIT                                                                             \
+    {                                                                                              \
+        0, PTHREAD_MUTEX_INITIALIZER, ""                                                           \
+    }
 
 __attribute__((format(printf, 2, 3))) static inline void test_fail_note(test_fail_t *f,
-                                                                         const char *fmt, ...)
+                                                                        const char *fmt, ...)
 {
     if (atomic_fetch_add(&f->count, 1u) == 0) {
         pthread_mutex_lock(&f->lock);
@@ -138,8 +141,8 @@ __attribute__((format(printf, 2, 3))) static inline void test_fail_note(test_fai
     }
 }
 
-#define test_fail_none(f)                                                                     \
-    cr_assert_eq(atomic_load(&(f)->count), 0, "%u failures in threads; first: %s",            \
+#define test_fail_none(f)                                                                          \
+    cr_assert_eq(atomic_load(&(f)->count), 0, "%u failures in threads; first: %s",                 \
                  atomic_load(&(f)->count), (f)->first)
 
 /* ---- Knobs and watchdog -------------------------------------------------------------------*/
@@ -172,8 +175,8 @@ static inline void test_watchdog(unsigned seconds)
 static inline unsigned char *test_buffer_map(size_t size, size_t offset)
 {
     size_t len = size + offset + TEST_GRANULE;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *m =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     cr_assert_neq(m, MAP_FAILED, "mmap of %zu bytes: errno %d", len, errno);
     uintptr_t g = ((uintptr_t)m + TEST_GRANULE - 1) & ~(uintptr_t)(TEST_GRANULE - 1);
     return (unsigned char *)(g + offset);

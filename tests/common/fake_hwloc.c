@@ -8,18 +8,12 @@
  */
 #include <stdlib.h>
 
-#define FAKE_ABORTING(f)                                                                       \
-    void f(void);                                                                              \
-    void f(void)                                                                               \
-    {                                                                                          \
-        abort();                                                                               \
-    }
+#define FAKE_ABORTING(f)                                                                           \
+    void f(void);                                                                                  \
+    void f(void) { abort(); }
 
 unsigned hwloc_get_api_version(void);
-unsigned hwloc_get_api_version(void)
-{
-    return 0x00010b00u;
-}
+unsigned hwloc_get_api_version(void) { return 0x00010b00u; }
 
 FAKE_ABORTING(hwloc_topology_init)
 FAKE_ABORTING(hwloc_topology_set_flags)

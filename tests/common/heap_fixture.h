@@ -97,11 +97,11 @@ static inline size_t test_small_heap(void)
 }
 
 /* The full invariant check must pass. */
-#define HEAP_OK(h)                                                                            \
-    do {                                                                                      \
-        const void *where_ = NULL;                                                            \
-        int rc_ = talc_heap_check((h), &where_);                                              \
-        cr_assert_eq(rc_, 0, "talc_heap_check = %d at %p", rc_, where_);                      \
+#define HEAP_OK(h)                                                                                 \
+    do {                                                                                           \
+        const void *where_ = NULL;                                                                 \
+        int rc_ = talc_heap_check((h), &where_);                                                   \
+        cr_assert_eq(rc_, 0, "talc_heap_check = %d at %p", rc_, where_);                           \
     } while (0)
 
 static inline talc_heap_counters_t test_counters(const talc_heap_t *h)
@@ -205,8 +205,7 @@ typedef struct test_hole_below {
     void *rest[64];
 } test_hole_below_t;
 
-static inline void test_hole_below(talc_heap_t *h, size_t below, size_t size,
-                                   test_hole_below_t *t)
+static inline void test_hole_below(talc_heap_t *h, size_t below, size_t size, test_hole_below_t *t)
 {
     t->lo = talc_heap_alloc(h, below);
     t->p = talc_heap_alloc(h, size);

@@ -33,7 +33,10 @@ typedef struct test_mailbox {
     unsigned n;
 } test_mailbox_t;
 
-#define TEST_MAILBOX_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
+#define TEST_MAILBOX_INIT                                                                          \
+    {                                                                                              \
+        .lock = PTHREAD_MUTEX_INITIALIZER                                                          \
+    }
 
 /* Hand b to the box's owner. False if the box is full (b stays the caller's). */
 static inline bool test_mailbox_post(test_mailbox_t *m, const test_block_t *b)

@@ -28,8 +28,8 @@ static void pattern_init(void)
 static const unsigned char *pattern_src(uint32_t seed, size_t seg_index)
 {
     pthread_once(&pattern_once, pattern_init);
-    return pattern_table + ((seed % PATTERN_PERIOD) + 7u * (seg_index % PATTERN_PERIOD)) %
-                               PATTERN_PERIOD;
+    return pattern_table +
+           ((seed % PATTERN_PERIOD) + 7u * (seg_index % PATTERN_PERIOD)) % PATTERN_PERIOD;
 }
 
 void test_pattern_fill_range(void *p, size_t from, size_t to, uint32_t seed)

@@ -40,10 +40,10 @@ static int shadow_fail(shadow_t *s, const char *fmt, ...)
 }
 
 #define FAIL(...) return shadow_fail(s, __VA_ARGS__)
-#define TRY(expr)                                                                             \
-    do {                                                                                      \
-        if ((expr) != 0)                                                                      \
-            return -1;                                                                        \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        if ((expr) != 0)                                                                           \
+            return -1;                                                                             \
     } while (0)
 
 /* ---- Small helpers ------------------------------------------------------------------------*/
@@ -94,8 +94,13 @@ static unsigned char *slot_buf(shadow_t *s, int i)
 
 /* Sizes that can never be allocated: each must give NULL without wrapping. */
 static const size_t absurd_sizes[] = {
-    SIZE_MAX,           SIZE_MAX - 1,       SIZE_MAX - 4095,         SIZE_MAX / 2,
-    (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX - 64,
+    SIZE_MAX,
+    SIZE_MAX - 1,
+    SIZE_MAX - 4095,
+    SIZE_MAX / 2,
+    (size_t)PTRDIFF_MAX,
+    (size_t)PTRDIFF_MAX + 1,
+    (size_t)PTRDIFF_MAX - 64,
     SIZE_MAX - 2 * 4096 + 1,
 };
 #define N_ABSURD (sizeof absurd_sizes / sizeof absurd_sizes[0])
@@ -291,8 +296,8 @@ static int model_claim(shadow_t *s, int slot, unsigned char *buf, size_t buf_siz
     sh_span_info(s, span, &info);
     if (info.base != buf + off || addr(info.end) > addr(buf + off + size) ||
         addr(info.end) <= addr(info.base) || !info.empty)
-        FAIL("claim(%p, %zu): info base %p end %p empty %d", (void *)(buf + off), size,
-             info.base, info.end, info.empty);
+        FAIL("claim(%p, %zu): info base %p end %p empty %d", (void *)(buf + off), size, info.base,
+             info.end, info.empty);
     caller_owns(info.end, (size_t)(buf + off + size - (unsigned char *)info.end));
     shadow_span_t *sp = &s->spans[s->nspans++];
     *sp = (shadow_span_t){span, buf, buf_size, slot, buf + off, info.end};
@@ -314,10 +319,7 @@ static void model_drop_span(shadow_t *s, size_t i)
 
 /* ---- Blocks in the model ------------------------------------------------------------------*/
 
-static size_t block_quantum(const shadow_t *s, size_t align)
-{
-    return max_sz(s->quantum, align);
-}
+static size_t block_quantum(const shadow_t *s, size_t align) { return max_sz(s->quantum, align); }
 
 static int model_add_block(shadow_t *s, void *p, size_t size, size_t align)
 {
@@ -479,11 +481,9 @@ enum shadow_op {
 };
 
 static const unsigned char op_weight[OP_COUNT] = {30, 8, 28, 12, 6, 2, 4, 4, 2, 1, 2, 2, 1};
-static const char *const op_name[OP_COUNT] = {"alloc",   "alloc_aligned", "free",
-                                              "realloc", "resize_in_place", "claim",
-                                              "extend",  "truncate",      "release",
-                                              "free_span", "invalid", "bad_pointer",
-                                              "corrupt"};
+static const char *const op_name[OP_COUNT] = {
+    "alloc",    "alloc_aligned", "free",      "realloc", "resize_in_place", "claim",  "extend",
+    "truncate", "release",       "free_span", "invalid", "bad_pointer",     "corrupt"};
 
 static unsigned weight(const shadow_t *s, unsigned op)
 {
@@ -511,8 +511,7 @@ static int op_alloc(shadow_t *s, shadow_src_t *src, bool aligned)
     uint64_t failed_before = s->failed;
     set_oom_expect(s, size, align);
     s->oom_calls = 0;
-    void *p = aligned ? sh_alloc_aligned(s, size, align)
-                      : sh_alloc(s, size);
+    void *p = aligned ? sh_alloc_aligned(s, size, align) : sh_alloc(s, size);
     s->in_alloc = false;
     if (s->oom_calls > TALC_OOM_MAX_RETRIES)
         FAIL("OOM hook called %u times for one allocation (max %d)", s->oom_calls,
@@ -533,8 +532,8 @@ static int verify_block_prefix(shadow_t *s, const shadow_block_t *b, size_t n, c
 {
     size_t bad = test_pattern_check(b->ptr, n, b->seed);
     if (bad != n)
-        FAIL("%s: block %p (size %zu) differs at byte %zu of %zu", what, (void *)b->ptr,
-             b->size, bad, n);
+        FAIL("%s: block %p (size %zu) differs at byte %zu of %zu", what, (void *)b->ptr, b->size,
+             bad, n);
     return 0;
 }
 
@@ -640,8 +639,7 @@ static int op_realloc(shadow_t *s, shadow_src_t *src)
         s->failed++;
         TRY(verify_block_prefix(s, b, b->len, "failed realloc must leave the block"));
         if (n <= b->size)
-            FAIL("realloc(%p, %zu) shrinking from %zu returned NULL", (void *)b->ptr, n,
-                 b->size);
+            FAIL("realloc(%p, %zu) shrinking from %zu returned NULL", (void *)b->ptr, n, b->size);
         return check_no_fit(s, n, s->quantum);
     }
     bool moved = q != b->ptr;
@@ -685,8 +683,8 @@ static int op_resize(shadow_t *s, shadow_src_t *src)
     bool ok = sh_resize(s, b->ptr, n);
     if (!ok) {
         if (eff <= usable_before)
-            FAIL("resize_in_place(%p, %zu) failed although usable size is %zu",
-                 (void *)b->ptr, n, usable_before);
+            FAIL("resize_in_place(%p, %zu) failed although usable size is %zu", (void *)b->ptr, n,
+                 usable_before);
         talc_heap_counters_t after;
         sh_counters(s, &after);
         if (before.live_bytes != after.live_bytes || before.total_bytes != after.total_bytes ||
@@ -783,11 +781,10 @@ static int op_truncate(shadow_t *s, shadow_src_t *src)
     unsigned char *r = talc_span_truncate(s->heap, sp->span, target);
     unsigned char *reserved = info.reserved;
     if (addr(r) > addr(old) || addr(r) < addr(reserved))
-        FAIL("truncate(%p) of [%p, %p) reserved %p returned %p", (void *)target,
-             (void *)sp->base, (void *)old, (void *)reserved, (void *)r);
+        FAIL("truncate(%p) of [%p, %p) reserved %p returned %p", (void *)target, (void *)sp->base,
+             (void *)old, (void *)reserved, (void *)r);
     if (!target && r != reserved)
-        FAIL("truncate(NULL) returned %p, not the reserved end %p", (void *)r,
-             (void *)reserved);
+        FAIL("truncate(NULL) returned %p, not the reserved end %p", (void *)r, (void *)reserved);
     if (target && addr(target) >= addr(old) && r != old)
         FAIL("truncate to %p above the end %p moved it to %p", (void *)target, (void *)old,
              (void *)r);
@@ -873,13 +870,23 @@ static int op_invalid(shadow_t *s, shadow_src_t *src)
     void *p = NULL;
     bool resized = false;
     switch (c) {
-    case 0: p = sh_alloc(s, n); break;
+    case 0:
+        p = sh_alloc(s, n);
+        break;
     case 1:
     case 2:
-    case 3: p = sh_alloc_aligned(s, n, align); break;
-    case 4: p = sh_realloc(s, NULL, n); break;
-    case 5: p = sh_realloc(s, b->ptr, n); break;
-    default: resized = sh_resize(s, b->ptr, n); break;
+    case 3:
+        p = sh_alloc_aligned(s, n, align);
+        break;
+    case 4:
+        p = sh_realloc(s, NULL, n);
+        break;
+    case 5:
+        p = sh_realloc(s, b->ptr, n);
+        break;
+    default:
+        resized = sh_resize(s, b->ptr, n);
+        break;
     }
     s->in_alloc = false;
     if (p || resized)
@@ -898,8 +905,8 @@ static int expect_fault(shadow_t *s, talc_fault_t kind, const void *p, const cha
     const talc_fault_info_t *f = &s->last_fault;
     if (s->faults != 1 || f->fault != kind || f->address != p || !f->heap_name ||
         strcmp(f->heap_name, "shadow") != 0)
-        FAIL("%s(%p): %u faults, the last %d about %p in heap %s; want one, %d about %p", call,
-             p, s->faults, (int)f->fault, f->address, f->heap_name ? f->heap_name : "(null)",
+        FAIL("%s(%p): %u faults, the last %d about %p in heap %s; want one, %d about %p", call, p,
+             s->faults, (int)f->fault, f->address, f->heap_name ? f->heap_name : "(null)",
              (int)kind, p);
     s->faults = 0;
     return 0;
@@ -944,7 +951,9 @@ static int op_bad_pointer(shadow_t *s, shadow_src_t *src)
     sh_counters(s, &before);
     static const char *const call[4] = {"free", "usable_size", "realloc", "resize_in_place"};
     switch (c % 4) {
-    case 0: sh_free(s, p); break;
+    case 0:
+        sh_free(s, p);
+        break;
     case 1:
         if (sh_usable(s, p) != 0)
             FAIL("usable_size(%p) of a bad pointer is not 0", (void *)p);
@@ -995,7 +1004,9 @@ static int op_corrupt(shadow_t *s, shadow_src_t *src)
         FAIL("talc_heap_check called the fatal handler (fault %d)", (int)s->last_fault.fault);
     if (getenv("SHADOW_CORRUPT_LOG")) /* detection figures: tests/fuzz/README.md */
         fprintf(stderr, "corrupt %s byte %zu of %zu: xor %02x, line %zu: check %d\n",
-                pick >= s->walk_n ? "fence" : s->walk[pick].used ? "used" : "free",
+                pick >= s->walk_n    ? "fence"
+                : s->walk[pick].used ? "used"
+                                     : "free",
                 (size_t)(p - lo), (size_t)(hi - lo), x, s->cfg.cache_line, rc);
     return 0;
 }
@@ -1020,19 +1031,45 @@ int shadow_step(shadow_t *s, shadow_src_t *src)
     /* Span calls have no locked twin: the step holds the lock around them. */
     bool taken = (op == OP_EXTEND || op == OP_TRUNCATE || op == OP_RELEASE) && hold(s);
     switch (op) {
-    case OP_ALLOC: rc = op_alloc(s, src, false); break;
-    case OP_ALIGNED: rc = op_alloc(s, src, true); break;
-    case OP_FREE: rc = op_free(s, src); break;
-    case OP_REALLOC: rc = op_realloc(s, src); break;
-    case OP_RESIZE: rc = op_resize(s, src); break;
-    case OP_CLAIM: rc = op_claim(s, src); break;
-    case OP_EXTEND: rc = op_extend(s, src); break;
-    case OP_TRUNCATE: rc = op_truncate(s, src); break;
-    case OP_RELEASE: rc = op_release(s, src); break;
-    case OP_FREE_SPAN: rc = op_free_span(s, src); break;
-    case OP_INVALID: rc = op_invalid(s, src); break;
-    case OP_BAD_POINTER: rc = op_bad_pointer(s, src); break;
-    default: rc = op_corrupt(s, src); break;
+    case OP_ALLOC:
+        rc = op_alloc(s, src, false);
+        break;
+    case OP_ALIGNED:
+        rc = op_alloc(s, src, true);
+        break;
+    case OP_FREE:
+        rc = op_free(s, src);
+        break;
+    case OP_REALLOC:
+        rc = op_realloc(s, src);
+        break;
+    case OP_RESIZE:
+        rc = op_resize(s, src);
+        break;
+    case OP_CLAIM:
+        rc = op_claim(s, src);
+        break;
+    case OP_EXTEND:
+        rc = op_extend(s, src);
+        break;
+    case OP_TRUNCATE:
+        rc = op_truncate(s, src);
+        break;
+    case OP_RELEASE:
+        rc = op_release(s, src);
+        break;
+    case OP_FREE_SPAN:
+        rc = op_free_span(s, src);
+        break;
+    case OP_INVALID:
+        rc = op_invalid(s, src);
+        break;
+    case OP_BAD_POINTER:
+        rc = op_bad_pointer(s, src);
+        break;
+    default:
+        rc = op_corrupt(s, src);
+        break;
     }
     unhold(s, taken);
     if (rc != 0 || s->corrupted)
@@ -1075,8 +1112,7 @@ static int verify_spans(shadow_t *s)
         if (info.empty != (live == 0))
             FAIL("span #%zu: empty = %d with %zu live blocks", i, info.empty, live);
         if (addr(info.reserved) > addr(info.end) || addr(info.reserved) < addr(info.base))
-            FAIL("span #%zu: reserved %p outside [%p, %p)", i, info.reserved, info.base,
-                 info.end);
+            FAIL("span #%zu: reserved %p outside [%p, %p)", i, info.reserved, info.base, info.end);
         for (size_t k = 0; k < s->nblocks; k++) {
             const shadow_block_t *b = &s->blocks[k];
             if (addr(b->ptr) >= addr(m->base) && addr(b->ptr) < addr(m->end) &&
@@ -1113,10 +1149,9 @@ static int verify_blocks(shadow_t *s)
                 FAIL("blocks overlap: %p (+%zu usable) and %p", (void *)b->ptr, usable,
                      (void *)n->ptr);
             size_t line = s->cfg.cache_line;
-            if (line && (addr(b->ptr) + max_sz(b->size, 1) + line - 1) / line >
-                            addr(n->ptr) / line)
-                FAIL("cache-aligned blocks %p (+%zu) and %p share a line of %zu",
-                     (void *)b->ptr, b->size, (void *)n->ptr, line);
+            if (line && (addr(b->ptr) + max_sz(b->size, 1) + line - 1) / line > addr(n->ptr) / line)
+                FAIL("cache-aligned blocks %p (+%zu) and %p share a line of %zu", (void *)b->ptr,
+                     b->size, (void *)n->ptr, line);
         }
         TRY(verify_block_prefix(s, b, b->len, "contents"));
     }
@@ -1171,21 +1206,21 @@ static int verify_walk(shadow_t *s, const talc_heap_counters_t *c)
     free(ptrs);
     if (c->free_chunks != free_n || c->free_bytes < free_usable ||
         c->free_bytes > free_usable + free_n * (2 * s->quantum + 64))
-        FAIL("free counters %zu bytes / %zu chunks, walk %zu usable / %zu chunks",
-             c->free_bytes, c->free_chunks, free_usable, free_n);
+        FAIL("free counters %zu bytes / %zu chunks, walk %zu usable / %zu chunks", c->free_bytes,
+             c->free_chunks, free_usable, free_n);
     return 0;
 }
 #endif
 
-#define CHECK_EQ(field, want)                                                                 \
-    do {                                                                                      \
-        if ((uint64_t)c.field != (uint64_t)(want))                                            \
-            FAIL("counter " #field " = %llu, model %llu%s", (unsigned long long)c.field,       \
-                 (unsigned long long)(want),                                                  \
-                 s->last_realloc_moved                                                        \
-                     ? " (after a realloc that moved the block: the contract counts a "       \
-                       "moving realloc as one allocation of its new size)"                   \
-                     : "");                                                                   \
+#define CHECK_EQ(field, want)                                                                      \
+    do {                                                                                           \
+        if ((uint64_t)c.field != (uint64_t)(want))                                                 \
+            FAIL("counter " #field " = %llu, model %llu%s", (unsigned long long)c.field,           \
+                 (unsigned long long)(want),                                                       \
+                 s->last_realloc_moved                                                             \
+                     ? " (after a realloc that moved the block: the contract counts a "            \
+                       "moving realloc as one allocation of its new size)"                         \
+                     : "");                                                                        \
     } while (0)
 
 static int verify_counters(shadow_t *s, const talc_heap_counters_t *got)
@@ -1314,8 +1349,7 @@ int shadow_init(shadow_t *s, const shadow_config_t *cfg)
         s->total_managed = (uint64_t)(addr(info.end) - addr(info.base));
         if (addr(info.base) < addr(s->mem) + footprint ||
             addr(info.end) > addr(s->mem) + cfg->first_size)
-            FAIL("first span [%p, %p) outside [mem + footprint, mem + size)", info.base,
-                 info.end);
+            FAIL("first span [%p, %p) outside [mem + footprint, mem + size)", info.base, info.end);
         caller_owns(info.end, (size_t)(s->mem + cfg->first_size - (unsigned char *)info.end));
     }
     return shadow_verify(s);

@@ -43,22 +43,22 @@ typedef struct shadow_src {
 } shadow_src_t;
 
 typedef struct shadow_config {
-    size_t cache_line; /* 0 = normal heap, else cache-aligned mode with this line */
-    size_t first_size; /* bytes handed to talc_heap_init */
-    size_t first_room; /* extra bytes after them that the first span may be extended into */
-    size_t slot_size;  /* largest further caller buffer (claim); the model keeps
-                          SHADOW_MAX_SPANS of them in one pool */
-    size_t live_cap;   /* soft cap on live requested bytes */
-    size_t max_blocks; /* cap on live blocks */
-    size_t max_size;   /* largest ordinary request size drawn */
-    bool oom_hook;     /* install an OOM hook that claims a fresh buffer when it can */
+    size_t cache_line;    /* 0 = normal heap, else cache-aligned mode with this line */
+    size_t first_size;    /* bytes handed to talc_heap_init */
+    size_t first_room;    /* extra bytes after them that the first span may be extended into */
+    size_t slot_size;     /* largest further caller buffer (claim); the model keeps
+                             SHADOW_MAX_SPANS of them in one pool */
+    size_t live_cap;      /* soft cap on live requested bytes */
+    size_t max_blocks;    /* cap on live blocks */
+    size_t max_size;      /* largest ordinary request size drawn */
+    bool oom_hook;        /* install an OOM hook that claims a fresh buffer when it can */
     bool shrink_in_place; /* talc_heap_opts_t.shrink_in_place: a shrink must never move */
-    bool bad_pointers; /* also bad-pointer steps: a fresh double free, a misaligned pointer */
-    bool corrupt;      /* also a corruption step: one byte of a chunk header, a free chunk or
-                          the fence changed, then talc_heap_check must return (not crash or
-                          read outside the spans); it ends the run */
-    bool locked;       /* the locked form (talc/heap_locked.h) behind a lock that checks its
-                          own use; calls without a locked form run under talc_locked_acquire */
+    bool bad_pointers;    /* also bad-pointer steps: a fresh double free, a misaligned pointer */
+    bool corrupt;         /* also a corruption step: one byte of a chunk header, a free chunk or
+                             the fence changed, then talc_heap_check must return (not crash or
+                             read outside the spans); it ends the run */
+    bool locked;          /* the locked form (talc/heap_locked.h) behind a lock that checks its
+                             own use; calls without a locked form run under talc_locked_acquire */
     /* Optional buffers owned by the caller, reused across runs (the fuzzer): mem holds
      * first_size + first_room bytes, pool SHADOW_MAX_SPANS * slot_size bytes (slot_size a
      * multiple of 4096); both aligned to 2 MiB for replayable alignment. NULL = allocate. */
@@ -77,9 +77,9 @@ typedef struct shadow_span {
     talc_span_t *span;
     unsigned char *buf; /* the caller buffer this span lives in */
     size_t buf_size;
-    int slot;           /* pool slot of buf, or -1 for the init buffer */
-    unsigned char *base;/* as passed to claim */
-    unsigned char *end; /* current end, as the heap reported it */
+    int slot;            /* pool slot of buf, or -1 for the init buffer */
+    unsigned char *base; /* as passed to claim */
+    unsigned char *end;  /* current end, as the heap reported it */
 } shadow_span_t;
 
 typedef struct shadow_walk_rec {

@@ -63,7 +63,7 @@
 #include "../common/granule.h"
 #include "../common/pattern.c"
 
-#define FZ_SLOTS 4              /* named arenas; slot FZ_SLOTS is the default arena */
+#define FZ_SLOTS 4 /* named arenas; slot FZ_SLOTS is the default arena */
 #define FZ_MAX_BLOCKS 96
 #define FZ_MAX_OPS 600
 /* A size chosen for granules of up to 64 KiB, scaled with larger ones. */
@@ -71,8 +71,8 @@
 #define FZ_RESERVE FZ_SIZE((size_t)8 << 20)
 #define FZ_BUF_SIZE FZ_SIZE((size_t)2 << 20)
 #define FZ_GRANULE TEST_GRANULE
-#define FZ_CALLS 4    /* calls open at once: an operation's and those its callbacks make */
-#define FZ_CB_DEPTH 3 /* a callback allocates only while fewer calls are open */
+#define FZ_CALLS 4     /* calls open at once: an operation's and those its callbacks make */
+#define FZ_CB_DEPTH 3  /* a callback allocates only while fewer calls are open */
 #define FZ_JUMPED (-1) /* the errno of a call its ABORT handler longjmped out of */
 #define FZ_REPORTS 100 /* reports one call may have: 4 FALLBACK steps in each of 3 hops */
 
@@ -81,7 +81,7 @@ typedef struct fz_block {
     size_t size;
     talc_arena_t *owner;
     uint32_t seed;
-    bool zero;                  /* calloc'd and not written: must read zero */
+    bool zero; /* calloc'd and not written: must read zero */
 } fz_block_t;
 
 /* What an arena's callbacks do (from its create operation). */
@@ -108,7 +108,7 @@ typedef enum fz_soft_kind {
 } fz_soft_kind_t;
 
 typedef struct fz_slot {
-    talc_arena_t *a;            /* NULL: free slot */
+    talc_arena_t *a; /* NULL: free slot */
     talc_arena_config_t cfg;
     char name[8], fallback[8];
     fz_reclaim_kind_t reclaim;
@@ -118,15 +118,15 @@ typedef struct fz_slot {
 
 /* One allocation the harness makes (fz_call), open while the allocator runs it. */
 typedef struct fz_call {
-    talc_arena_t *asked;        /* the arena whose chain it runs (a realloc: the block's owner) */
+    talc_arena_t *asked; /* the arena whose chain it runs (a realloc: the block's owner) */
     talc_arena_t *rep[FZ_REPORTS]; /* arenas that reported TALC_FAULT_OUT_OF_MEMORY in it */
     unsigned nrep;
-    unsigned nuser;             /* fz.nuser when it was opened */
-    size_t must_fit;            /* an honest reclaim freed a block this large: the retry holds
-                                   the request, so the call must succeed (0: no promise) */
-    talc_arena_t *fit_arena;    /* whose RECLAIM step that was, */
-    uint64_t fit_ok;            /* and its oom_ok[RECLAIM] before: the retry adds one */
-    jmp_buf back;               /* where a handler of mode FZ_ABORT_JUMP goes */
+    unsigned nuser;          /* fz.nuser when it was opened */
+    size_t must_fit;         /* an honest reclaim freed a block this large: the retry holds
+                                the request, so the call must succeed (0: no promise) */
+    talc_arena_t *fit_arena; /* whose RECLAIM step that was, */
+    uint64_t fit_ok;         /* and its oom_ok[RECLAIM] before: the retry adds one */
+    jmp_buf back;            /* where a handler of mode FZ_ABORT_JUMP goes */
 } fz_call_t;
 
 typedef struct fz {
@@ -137,9 +137,9 @@ typedef struct fz {
     fz_slot_t slot[FZ_SLOTS];
     fz_block_t blk[FZ_MAX_BLOCKS];
     size_t nblk;
-    size_t busy;                /* block index a realloc is working on (reclaim leaves it) */
+    size_t busy; /* block index a realloc is working on (reclaim leaves it) */
     uint32_t next_seed;
-    int scopes;                 /* scopes this input pushed */
+    int scopes; /* scopes this input pushed */
     bool routing;
     /* The fatal handler's record, and what the current operation expects of it. */
     int faults;
@@ -156,12 +156,12 @@ typedef struct fz {
      * the handler had then (a stack grows down: higher is shallower); the drain's. */
     unsigned stale;
     uintptr_t stale_frame, drain_frame;
-    talc_arena_t *drain;        /* "fzdrain", chain {ABORT}: fz_drain */
-    uint32_t cb_rng;            /* the callbacks' choices (sizes, arenas) */
+    talc_arena_t *drain; /* "fzdrain", chain {ABORT}: fz_drain */
+    uint32_t cb_rng;     /* the callbacks' choices (sizes, arenas) */
 } fz_t;
 
 static fz_t fz;
-static char *fz_buffers; /* FZ_SLOTS buffers of FZ_BUF_SIZE (fz_setup_once) */
+static char *fz_buffers;           /* FZ_SLOTS buffers of FZ_BUF_SIZE (fz_setup_once) */
 static __thread bool fz_on_worker; /* the worker thread: no longjmp there */
 
 __attribute__((format(printf, 1, 2), noreturn)) static void fz_die(const char *fmt, ...)
@@ -309,8 +309,7 @@ static bool fz_bounded(const talc_arena_t *a)
 }
 
 /* The result of an allocation call (e: its errno, or FZ_JUMPED: nothing was allocated). */
-static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero,
-                           int e)
+static void fz_after_alloc(char *p, size_t n, size_t align, talc_arena_t *asked, bool zero, int e)
 {
     if (p) {
         fz_adopt(p, n, align, asked, zero);
@@ -345,10 +344,10 @@ typedef enum fz_kind { FZ_MALLOC, FZ_CALLOC, FZ_ALIGNED, FZ_REALLOC } fz_kind_t;
 
 typedef struct fz_req {
     fz_kind_t kind;
-    talc_arena_t *arena;        /* as passed (NULL: the thread's arena) */
-    talc_arena_t *asked;        /* whose chain runs: the arena resolved, a realloc's owner */
-    void *old;                  /* realloc: the block */
-    size_t n, m;                /* the size; calloc's nmemb or aligned_alloc's alignment */
+    talc_arena_t *arena; /* as passed (NULL: the thread's arena) */
+    talc_arena_t *asked; /* whose chain runs: the arena resolved, a realloc's owner */
+    void *old;           /* realloc: the block */
+    size_t n, m;         /* the size; calloc's nmemb or aligned_alloc's alignment */
 } fz_req_t;
 
 static bool fz_noted(const talc_arena_t *a)
@@ -432,7 +431,8 @@ static void fz_call_close(const void *p, int e)
     if (c->must_fit && (!p || talc_arena_get_stats(c->fit_arena, &st) != 0 ||
                         st.oom_ok[TALC_OOM_STEP_RECLAIM] == c->fit_ok))
         fz_die("%s: the reclaim callback freed a block of %zu B or more, yet the retry failed "
-               "(call gave %p)", talc_arena_name(c->fit_arena), c->must_fit, p);
+               "(call gave %p)",
+               talc_arena_name(c->fit_arena), c->must_fit, p);
     if (e == FZ_JUMPED)
         return;
     if (p && rep)
@@ -667,16 +667,16 @@ static __attribute__((noinline)) void fz_oom_report(const talc_fault_info_t *inf
     if (!r)
         fz_die("out-of-memory report names \"%s\", no arena of the harness", name);
     if (info->address)
-        fz_die("out-of-memory report for \"%s\" with address %p (want NULL)", name,
-               info->address);
+        fz_die("out-of-memory report for \"%s\" with address %p (want NULL)", name, info->address);
     if (fz_noted(r))
         fz_die("out-of-memory report for \"%s\" while its reclaim callback or ABORT handler "
-               "runs (re-entered)", name);
+               "runs (re-entered)",
+               name);
     unsigned runs = fz_has_abort(r) ? fz_runs(c->asked, r, 0) : 0;
     if (fz_reported(c, r) >= runs || c->nrep == FZ_REPORTS)
         fz_die("out-of-memory report %u for \"%s\" in a call to \"%s\", which can reach an "
-               "ABORT step of it %u times", fz_reported(c, r) + 1, name,
-               talc_arena_name(c->asked), runs);
+               "ABORT step of it %u times",
+               fz_reported(c, r) + 1, name, talc_arena_name(c->asked), runs);
     c->rep[c->nrep++] = r;
     if (r == fz.drain) {
         fz.drain_frame = here;
@@ -742,8 +742,8 @@ static void fz_check_arena(talc_arena_t *a, size_t *borrowed)
         fz_die("%s: live %zu blocks / %zu B, model %zu / %zu", st.name, st.live_allocs,
                st.live_bytes, n, bytes);
     if (st.allocs - st.frees != st.live_allocs)
-        fz_die("%s: allocs %llu - frees %llu != live %zu", st.name,
-               (unsigned long long)st.allocs, (unsigned long long)st.frees, st.live_allocs);
+        fz_die("%s: allocs %llu - frees %llu != live %zu", st.name, (unsigned long long)st.allocs,
+               (unsigned long long)st.frees, st.live_allocs);
 #endif
 }
 
@@ -760,8 +760,8 @@ static void fz_check_all(void)
     talc_reserve_stats_t r;
     talc_reserve_get_stats(&r);
     if (r.free + r.held != r.size || r.held != borrowed)
-        fz_die("reserve: free %zu + held %zu vs size %zu; arenas hold %zu", r.free, r.held,
-               r.size, borrowed);
+        fz_die("reserve: free %zu + held %zu vs size %zu; arenas hold %zu", r.free, r.held, r.size,
+               borrowed);
     if (fz.nblk)
         fz_check_block((size_t)fz_take(1) % fz.nblk);
 }
@@ -916,11 +916,10 @@ static void fz_config(unsigned s)
     talc_arena_config_t *c = &sl->cfg;
     *c = talc_arena_config_default(sl->name);
     c->source = (talc_source_t)(b0 % 3);
-    c->stripes = (b0 >> 2) % 5;                 /* 0 = auto */
+    c->stripes = (b0 >> 2) % 5; /* 0 = auto */
     c->cache_aligned = (b0 >> 5) & 1;
     c->thread_cache = (talc_tcache_mode_t)((b0 >> 6) % 3);
-    static const size_t budgets[4] = {0, FZ_SIZE(256u << 10), FZ_SIZE(1u << 20),
-                                      FZ_SIZE(4u << 20)};
+    static const size_t budgets[4] = {0, FZ_SIZE(256u << 10), FZ_SIZE(1u << 20), FZ_SIZE(4u << 20)};
     c->hard_budget = c->source == TALC_SOURCE_OS ? budgets[b1 % 4] : 0;
     c->soft_budget =
         (b1 >> 2) & 1 ? (c->hard_budget ? c->hard_budget / 2 : FZ_SIZE(512u << 10)) : 0;
@@ -937,8 +936,8 @@ static void fz_config(unsigned s)
     c->reclaim = fz_reclaim;
     c->reclaim_ctx = sl;
     static const fz_reclaim_kind_t reclaims[8] = {
-        FZ_RECLAIM_HONEST, FZ_RECLAIM_HONEST,     FZ_RECLAIM_ALLOC_SAME, FZ_RECLAIM_ALLOC_OTHER,
-        FZ_RECLAIM_LIE,    FZ_RECLAIM_NONE,       FZ_RECLAIM_HONEST,     FZ_RECLAIM_ALLOC_SAME};
+        FZ_RECLAIM_HONEST, FZ_RECLAIM_HONEST, FZ_RECLAIM_ALLOC_SAME, FZ_RECLAIM_ALLOC_OTHER,
+        FZ_RECLAIM_LIE,    FZ_RECLAIM_NONE,   FZ_RECLAIM_HONEST,     FZ_RECLAIM_ALLOC_SAME};
     static const fz_abort_mode_t aborts[4] = {FZ_ABORT_RETURN, FZ_ABORT_JUMP, FZ_ABORT_ALLOC,
                                               FZ_ABORT_JUMP};
     sl->reclaim = reclaims[b3 % 8];
@@ -952,10 +951,10 @@ static void fz_config(unsigned s)
      * the default. */
     if (chain % 4) {
         for (unsigned k = 0; k < 4; k++, chain >>= 3) {
-            static const talc_oom_step_t steps[8] = {
-                TALC_OOM_STEP_END,    TALC_OOM_STEP_RECLAIM,  TALC_OOM_STEP_GROW,
-                TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FALLBACK, TALC_OOM_STEP_FAIL,
-                TALC_OOM_STEP_GROW,   TALC_OOM_STEP_ABORT};
+            static const talc_oom_step_t steps[8] = {TALC_OOM_STEP_END,      TALC_OOM_STEP_RECLAIM,
+                                                     TALC_OOM_STEP_GROW,     TALC_OOM_STEP_BORROW,
+                                                     TALC_OOM_STEP_FALLBACK, TALC_OOM_STEP_FAIL,
+                                                     TALC_OOM_STEP_GROW,     TALC_OOM_STEP_ABORT};
             c->oom_chain[k] = steps[chain & 7];
             if (c->oom_chain[k] == TALC_OOM_STEP_END)
                 break;
@@ -992,8 +991,7 @@ static void fz_op_create(void)
     errno = 0;
     sl->a = talc_arena_create(&sl->cfg);
     if (!sl->a)
-        fz_die("create \"%s\" (source %d) failed: errno %d", sl->name, (int)sl->cfg.source,
-               errno);
+        fz_die("create \"%s\" (source %d) failed: errno %d", sl->name, (int)sl->cfg.source, errno);
     if (talc_arena_find(sl->name) != sl->a)
         fz_die("find(\"%s\") does not give the new arena", sl->name);
 }
@@ -1089,8 +1087,7 @@ static void fz_expect_one_fault(void (*call)(void *), void *p, const char *arena
     fz.faults = 0;
     call(p);
     fz.expect_fault = false;
-    if (fz.faults != 1 || strcmp(fz.fault_arena, arena) != 0 ||
-        fz.fault != TALC_FAULT_BAD_POINTER)
+    if (fz.faults != 1 || strcmp(fz.fault_arena, arena) != 0 || fz.fault != TALC_FAULT_BAD_POINTER)
         fz_die("bad pointer %p: %d faults, fault %d, arena \"%s\" (want 1, %d, \"%s\")", p,
                fz.faults, fz.faults ? (int)fz.fault : 0, fz.faults ? fz.fault_arena : "",
                (int)TALC_FAULT_BAD_POINTER, arena);
@@ -1253,8 +1250,7 @@ static void fz_op_write(void)
     for (unsigned s = 0; s <= FZ_SLOTS; s++) {
         talc_arena_t *a = fz_arena(s);
         if (a && (!one || a == one) && !strstr(out, talc_arena_name(a)))
-            fz_die("stats writer (format %d) left out arena \"%s\"", (int)fmt,
-                   talc_arena_name(a));
+            fz_die("stats writer (format %d) left out arena \"%s\"", (int)fmt, talc_arena_name(a));
     }
 }
 
@@ -1289,8 +1285,8 @@ static void *fz_worker(void *arg)
         fz_job_t job = fz_w.job;
         switch (job) {
         case FZ_JOB_MALLOC:
-            fz_w.p = fz_call(&(fz_req_t){FZ_MALLOC, fz_w.arena, fz_w.arena, NULL, fz_w.n, 0},
-                             &fz_w.err);
+            fz_w.p =
+                fz_call(&(fz_req_t){FZ_MALLOC, fz_w.arena, fz_w.arena, NULL, fz_w.n, 0}, &fz_w.err);
             break;
         case FZ_JOB_FREE:
             talc_free(fz_w.p);
@@ -1459,23 +1455,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.routing = fz_take(1) & 1;
     for (fz.step = 0; fz.pos < fz.size && fz.step < FZ_MAX_OPS; fz.step++) {
         switch (fz_take(1) % 19) {
-        case 0: case 1: case 2: fz_op_malloc(); break;
-        case 3: fz_op_calloc(); break;
-        case 4: fz_op_aligned(); break;
-        case 5: case 6: fz_op_free(); break;
-        case 7: case 8: fz_op_realloc(); break;
-        case 9: case 10: fz_op_create(); break;
-        case 11: fz_op_destroy(); break;
-        case 12: fz_op_route(); break;
-        case 13: fz_op_bad(); break;
-        case 14: fz_op_usable(); break;
+        case 0:
+        case 1:
+        case 2:
+            fz_op_malloc();
+            break;
+        case 3:
+            fz_op_calloc();
+            break;
+        case 4:
+            fz_op_aligned();
+            break;
+        case 5:
+        case 6:
+            fz_op_free();
+            break;
+        case 7:
+        case 8:
+            fz_op_realloc();
+            break;
+        case 9:
+        case 10:
+            fz_op_create();
+            break;
+        case 11:
+            fz_op_destroy();
+            break;
+        case 12:
+            fz_op_route();
+            break;
+        case 13:
+            fz_op_bad();
+            break;
+        case 14:
+            fz_op_usable();
+            break;
         case 15: {
             unsigned w = (unsigned)fz_take(1) % 3;
             w == 0 ? fz_op_flush() : w == 1 ? fz_op_write() : fz_op_trim();
             break;
         }
-        case 16: case 17: fz_op_worker(); break;
-        default: fz_op_bad_request(); break;
+        case 16:
+        case 17:
+            fz_op_worker();
+            break;
+        default:
+            fz_op_bad_request();
+            break;
         }
         if (fz.stale) { /* a handler longjmped: the drain, called from this frame */
             fz.op = "drain";

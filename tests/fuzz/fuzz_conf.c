@@ -55,8 +55,8 @@ static void fc_collect(const char *line, void *ctx)
 
 static bool fc_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
 }
 
 static void fc_check_arena(const talc_conf_t *c, unsigned i, const char *text)

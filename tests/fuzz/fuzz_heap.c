@@ -81,8 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t two_mib = (size_t)2 << 20;
     if (!mem) {
         mem = aligned_alloc(two_mib, two_mib);
-        pool = aligned_alloc(two_mib, (SHADOW_MAX_SPANS * cfg.slot_size + two_mib - 1) &
-                                          ~(two_mib - 1));
+        pool = aligned_alloc(two_mib,
+                             (SHADOW_MAX_SPANS * cfg.slot_size + two_mib - 1) & ~(two_mib - 1));
         if (!mem || !pool)
             abort();
     }

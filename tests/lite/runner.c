@@ -251,8 +251,8 @@ int main(int argc, char **argv)
     }
 
     struct tl_test **list = calloc(tl_ntests ? tl_ntests : 1, sizeof *list);
-    volatile unsigned char *status = mmap(NULL, tl_ntests + 1, PROT_READ | PROT_WRITE,
-                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile unsigned char *status =
+        mmap(NULL, tl_ntests + 1, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (!list || status == MAP_FAILED) {
         perror("lite runner");
         return 1;

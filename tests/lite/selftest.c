@@ -85,7 +85,4 @@ Test(bad, fail_in_thread)
 Test(bad, fini_fails, .fini = ok_fini) {}
 
 /* The code under test ends the process with status 0: its end was never reached. */
-Test(bad, exits_early)
-{
-    exit(0);
-}
+Test(bad, exits_early) { exit(0); }

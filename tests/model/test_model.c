@@ -22,10 +22,7 @@
 #include "../common/shadow.h"
 #include "talc/platform.h"
 
-static uint64_t model_seed(unsigned salt)
-{
-    return test_pick_seed((uint64_t)salt << 8);
-}
+static uint64_t model_seed(unsigned salt) { return test_pick_seed((uint64_t)salt << 8); }
 
 static unsigned long model_steps(void)
 {
@@ -66,10 +63,10 @@ static void run_model(const char *name, unsigned salt, shadow_config_t cfg)
     if (rc == 0)
         rc = shadow_teardown(&s);
     if (rc != 0)
-        fprintf(stderr, "[model] %s FAILED with seed %llu: %s\n", name,
-                (unsigned long long)seed, s.err);
-    cr_assert_eq(rc, 0, "%s seed %llu (replay: TALC_SEED=%llu): %s", name,
-                 (unsigned long long)seed, (unsigned long long)seed, s.err);
+        fprintf(stderr, "[model] %s FAILED with seed %llu: %s\n", name, (unsigned long long)seed,
+                s.err);
+    cr_assert_eq(rc, 0, "%s seed %llu (replay: TALC_SEED=%llu): %s", name, (unsigned long long)seed,
+                 (unsigned long long)seed, s.err);
     shadow_destroy(&s);
 }
 
@@ -85,15 +82,9 @@ static shadow_config_t base_config(void)
     return c;
 }
 
-Test(model, normal_heap_a, .timeout = 600)
-{
-    run_model("normal_heap_a", 1, base_config());
-}
+Test(model, normal_heap_a, .timeout = 600) { run_model("normal_heap_a", 1, base_config()); }
 
-Test(model, normal_heap_b, .timeout = 600)
-{
-    run_model("normal_heap_b", 2, base_config());
-}
+Test(model, normal_heap_b, .timeout = 600) { run_model("normal_heap_b", 2, base_config()); }
 
 /* A small first span: the heap lives near OOM, so claim/extend/the OOM hook matter. With
  * shrink_in_place, where scarcity would otherwise let shrinks move: none may. */

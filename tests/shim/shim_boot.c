@@ -233,8 +233,8 @@ int main(void)
     talc_heap_counters_t bc;
     talc_boot_counters(&bc);
     printf("shim_boot: start-up used the bootstrap heap for %llu allocations (peak %zu bytes); "
-           "%zu pages stay resident\n", (unsigned long long)bc.total_allocs, bc.peak_live_bytes,
-           resident);
+           "%zu pages stay resident\n",
+           (unsigned long long)bc.total_allocs, bc.peak_live_bytes, resident);
     void *before = malloc(100);
     CHECK(before && talc_arena_of(before) != NULL, "READY: arena block");
 
@@ -252,8 +252,10 @@ int main(void)
     pthread_create(&no_wait, NULL, no_wait_during_init, NULL);
     for (int i = 0; i < 1000 && atomic_load(&no_wait_done) == 0; i++)
         usleep(10 * 1000);
-    CHECK(atomic_load(&no_wait_done) == 1, "2 MiB, mallinfo2 and malloc_trim during the "
-          "start-up (0: still waiting after 10 s): %d", atomic_load(&no_wait_done));
+    CHECK(atomic_load(&no_wait_done) == 1,
+          "2 MiB, mallinfo2 and malloc_trim during the "
+          "start-up (0: still waiting after 10 s): %d",
+          atomic_load(&no_wait_done));
     check_orphaned_child();
     pthread_create(&big, NULL, big_during_init, NULL);
     pthread_create(&big_re, NULL, big_realloc_during_init, NULL);

@@ -337,16 +337,16 @@ static void test_free_and_mallinfo(void)
     CHECK(m1.uordblks == 0 && m1.arena == 0 && m1i.uordblks == 0,
           "counters are off: mallinfo2 and mallinfo must say 0");
 #endif
-    CHECK(m1.smblks == 0 && m1.hblks == 0 && m1.hblkhd == 0 && m1.usmblks == 0 &&
-              m1.fsmblks == 0 && m1.keepcost == 0,
+    CHECK(m1.smblks == 0 && m1.hblks == 0 && m1.hblkhd == 0 && m1.usmblks == 0 && m1.fsmblks == 0 &&
+              m1.keepcost == 0,
           "fields without a libtalc counterpart must be 0");
     for (unsigned i = 0; i < N; i++) {
         if (i % 3 == 0)
             free_sized ? free_sized(p[i], 1u + 37u * i) : free(p[i]);
         else if (i % 3 == 1)
-            free_aligned_sized ? free_aligned_sized(p[i], i % 2 ? _Alignof(max_align_t) : 64,
-                                                    1u + 37u * i)
-                               : free(p[i]);
+            free_aligned_sized
+                ? free_aligned_sized(p[i], i % 2 ? _Alignof(max_align_t) : 64, 1u + 37u * i)
+                : free(p[i]);
         else
             free(p[i]);
     }
@@ -454,8 +454,8 @@ static void test_cache_aligned(void)
     void *p[32];
     for (unsigned i = 0; i < 32; i++) {
         p[i] = malloc(1u + i);
-        CHECK(p[i] && aligned(p[i], line), "cache-aligned mode: %p not on a %zu-byte line",
-              p[i], line);
+        CHECK(p[i] && aligned(p[i], line), "cache-aligned mode: %p not on a %zu-byte line", p[i],
+              line);
     }
     for (unsigned i = 0; i < 32; i++)
         free(p[i]);
@@ -583,8 +583,10 @@ static void test_mallinfo_while_threads_allocate(void)
     }
     for (unsigned i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    CHECK(bad == 0, "%lu of %lu mallinfo2 calls had arena < uordblks + fordblks (first: %zu < "
-          "%zu + %zu)", bad, calls, worst.arena, worst.uordblks, worst.fordblks);
+    CHECK(bad == 0,
+          "%lu of %lu mallinfo2 calls had arena < uordblks + fordblks (first: %zu < "
+          "%zu + %zu)",
+          bad, calls, worst.arena, worst.uordblks, worst.fordblks);
 }
 
 /* ---- fork, and invalid pointers going to the fatal handler --------------------------------*/
@@ -639,7 +641,7 @@ static void expect_fatal(void (*fn)(void), const char *want)
     size_t len = 0;
     ssize_t n;
     while ((n = read(fd[0], msg + len, sizeof msg - 1 - len)) > 0) /* to EOF: the child writes */
-        len += (size_t)n;                                         /* its line in pieces */
+        len += (size_t)n;                                          /* its line in pieces */
     msg[len] = 0;
     close(fd[0]);
     int st = 0;

@@ -170,13 +170,15 @@ static void check_overlap(worker_t *w, unsigned round)
     for (size_t i = 0; i + 1 < k; i++) {
         const range_t *a = &model.table[i], *b = &model.table[i + 1];
         if (b->lo < a->hi)
-            model_fail(w, "blocks overlap: %#" PRIxPTR "..%#" PRIxPTR " (asked %zu, thread %u) "
-                       "and %#" PRIxPTR "..%#" PRIxPTR " (asked %zu, thread %u)", a->lo, a->hi,
-                       a->n, a->thread, b->lo, b->hi, b->n, b->thread);
+            model_fail(w,
+                       "blocks overlap: %#" PRIxPTR "..%#" PRIxPTR " (asked %zu, thread %u) "
+                       "and %#" PRIxPTR "..%#" PRIxPTR " (asked %zu, thread %u)",
+                       a->lo, a->hi, a->n, a->thread, b->lo, b->hi, b->n, b->thread);
         else if (model.line && (a->hi - 1u) / model.line == b->lo / model.line)
-            model_fail(w, "blocks share a cache line: %#" PRIxPTR "..%#" PRIxPTR " (thread %u) "
-                       "and %#" PRIxPTR " (thread %u), line %zu", a->lo, a->hi, a->thread,
-                       b->lo, b->thread, model.line);
+            model_fail(w,
+                       "blocks share a cache line: %#" PRIxPTR "..%#" PRIxPTR " (thread %u) "
+                       "and %#" PRIxPTR " (thread %u), line %zu",
+                       a->lo, a->hi, a->thread, b->lo, b->thread, model.line);
     }
     model.checks++;
 }
@@ -207,8 +209,7 @@ static void *worker_main(void *arg)
     for (unsigned r = 0; r < model.rounds; r++) {
         w->round = r;
         model_take_over(w, r);
-        unsigned long n = r + 1u < model.rounds ? model.round_ops
-                                                : model.ops - r * model.round_ops;
+        unsigned long n = r + 1u < model.rounds ? model.round_ops : model.ops - r * model.round_ops;
         for (unsigned long k = 0; k < n; k++, w->op++)
             model_step(w);
         end_round(w, r);
@@ -221,8 +222,10 @@ static void *worker_main(void *arg)
         size_t now = mallinfo2().uordblks;
         model_set_context(w, "final check");
         if (now != model.mallinfo_start)
-            model_fail(w, "mallinfo2: every block freed, but %zu bytes are live, %zu before "
-                       "the first operation", now, model.mallinfo_start);
+            model_fail(w,
+                       "mallinfo2: every block freed, but %zu bytes are live, %zu before "
+                       "the first operation",
+                       now, model.mallinfo_start);
     }
     return NULL;
 }
@@ -240,8 +243,8 @@ static size_t cache_line(void)
 {
     long s = sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
     size_t v = s > 0 ? (size_t)s : 0;
-    FILE *f = v ? NULL : fopen("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size",
-                               "r");
+    FILE *f =
+        v ? NULL : fopen("/sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size", "r");
     if (f) {
         unsigned long x = 0;
         if (fscanf(f, "%lu", &x) == 1)
@@ -267,8 +270,8 @@ static void configure(int argc, char **argv)
 {
     model.seed = test_pick_seed((uint64_t)getpid());
     model.ops = argc > 1 ? strtoul(argv[1], NULL, 0) : env_num("SHIM_MODEL_OPS", 20000);
-    model.threads = (unsigned)(argc > 2 ? strtoul(argv[2], NULL, 0)
-                                        : env_num("SHIM_MODEL_THREADS", 4));
+    model.threads =
+        (unsigned)(argc > 2 ? strtoul(argv[2], NULL, 0) : env_num("SHIM_MODEL_THREADS", 4));
     if (model.threads < 1 || model.threads > MAX_THREADS)
         model.threads = model.threads < 1 ? 1 : MAX_THREADS;
     unsigned long round = model.ops / 20u; /* about 20 checks, 50..1000 operations apart */
@@ -324,13 +327,13 @@ int main(int argc, char **argv)
 {
     configure(argc, argv);
     printf("shim_model: seed %" PRIu64 " (replay: TALC_SEED=%" PRIu64 "), %u threads x %lu "
-           "operations, a check every %lu%s%s\n", model.seed, model.seed, model.threads,
-           model.ops, model.round_ops, model.line ? ", cache-aligned" : "",
-           model.oom_ok ? ", ENOMEM allowed" : "");
+           "operations, a check every %lu%s%s\n",
+           model.seed, model.seed, model.threads, model.ops, model.round_ops,
+           model.line ? ", cache-aligned" : "", model.oom_ok ? ", ENOMEM allowed" : "");
     fflush(stdout);
     if (!shim_in_use() || !free_sized || !free_aligned_sized) {
         fprintf(stderr, "shim_model: FAIL: malloc_info is not libtalc's: the shim is not in "
-                "use\n");
+                        "use\n");
         return 1;
     }
     set_up();

@@ -29,8 +29,19 @@ enum { MAX_LIVE = 256, OUTBOX_CAP = 64, MAX_THREADS = 64 };
 
 /* The operations a worker draws (shim_model_ops.c has their weights). */
 enum op_id {
-    OP_MALLOC, OP_CALLOC, OP_REALLOC, OP_REALLOCARRAY, OP_POSIX_MEMALIGN, OP_ALIGNED_ALLOC,
-    OP_MEMALIGN, OP_VALLOC, OP_PVALLOC, OP_FREE, OP_USABLE, OP_HAND_OVER, N_OPS
+    OP_MALLOC,
+    OP_CALLOC,
+    OP_REALLOC,
+    OP_REALLOCARRAY,
+    OP_POSIX_MEMALIGN,
+    OP_ALIGNED_ALLOC,
+    OP_MEMALIGN,
+    OP_VALLOC,
+    OP_PVALLOC,
+    OP_FREE,
+    OP_USABLE,
+    OP_HAND_OVER,
+    N_OPS
 };
 
 /* How C23 lets a block be freed besides free(). */
@@ -98,11 +109,11 @@ void model_set_context(worker_t *w, const char *what);
 __attribute__((format(printf, 2, 3))) void model_fail(const worker_t *w, const char *fmt, ...);
 
 /* shim_model_ops.c */
-void model_step(worker_t *w);                          /* one random operation */
-void model_take_over(worker_t *w, unsigned round);     /* another worker's handed-on blocks */
+void model_step(worker_t *w);                      /* one random operation */
+void model_take_over(worker_t *w, unsigned round); /* another worker's handed-on blocks */
 bool model_verify(worker_t *w, const blk_t *b, size_t upto, const char *when);
-void model_release(worker_t *w, const blk_t *b);       /* check and free a block */
-void model_free_all(worker_t *w);                      /* release every live block */
+void model_release(worker_t *w, const blk_t *b); /* check and free a block */
+void model_free_all(worker_t *w);                /* release every live block */
 const char *model_op_name(unsigned op);
 
 #endif /* TALC_TEST_SHIM_MODEL_H */

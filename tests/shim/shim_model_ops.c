@@ -47,9 +47,8 @@ static size_t draw_size(worker_t *w)
     static const struct {
         unsigned upto;
         size_t lo, hi;
-    } band[] = {{30, 0, 16},          {600, 1, 256},
-                {850, 257, 4096},     {950, 4097, 65536},
-                {990, 65537, 1 << 20}, {1000, (1 << 20) + 1, SIZE_MAX}};
+    } band[] = {{30, 0, 16},        {600, 1, 256},         {850, 257, 4096},
+                {950, 4097, 65536}, {990, 65537, 1 << 20}, {1000, (1 << 20) + 1, SIZE_MAX}};
     size_t r = below(w, 1000), i = 0;
     while (r >= band[i].upto)
         i++;
@@ -132,9 +131,10 @@ bool model_verify(worker_t *w, const blk_t *b, size_t upto, const char *when)
     size_t off = test_pattern_check(b->p, upto, b->seed);
     if (off == upto)
         return true;
-    model_fail(w, "%s: byte %zu of block %p (asked %zu, usable %zu) is %#x, not the pattern "
-               "written when it was allocated", when, off, (void *)b->p, b->n, b->usable,
-               b->p[off]);
+    model_fail(w,
+               "%s: byte %zu of block %p (asked %zu, usable %zu) is %#x, not the pattern "
+               "written when it was allocated",
+               when, off, (void *)b->p, b->n, b->usable, b->p[off]);
     test_pattern_fill(b->p, upto, b->seed);
     return false;
 }
@@ -434,8 +434,8 @@ static void resize_to_zero(worker_t *w, size_t i, bool array)
 {
     blk_t b = take_out(w, i);
     size_t k = below(w, 100);
-    model_set_call(w, array ? "reallocarray" : "realloc", array ? 3 : 2,
-                   (size_t)(uintptr_t)b.p, 0, k);
+    model_set_call(w, array ? "reallocarray" : "realloc", array ? 3 : 2, (size_t)(uintptr_t)b.p, 0,
+                   k);
     model_verify(w, &b, b.len, "before the call");
     void *q = array ? reallocarray(b.p, 0, k) : realloc(b.p, 0);
     if (q) /* left alone: what it is cannot be known */
@@ -511,7 +511,7 @@ static void op_reallocarray(worker_t *w)
     }
     blk_t *b = &w->live[i];
     n = n ? n : 1u; /* 0 frees the block: resize_to_zero */
-    if (v == 2) { /* n * k overflows */
+    if (v == 2) {   /* n * k overflows */
         k = k == 1 ? 2 : k;
         n = SIZE_MAX / k + 1u + below(w, 1000);
     }

@@ -94,11 +94,21 @@ static void *allocate(unsigned how, size_t *n)
     int rc = 0;
     errno = 0;
     switch (how % 9u) {
-    case 0: p = malloc(*n); break;
-    case 1: p = calloc(1, *n); break;
-    case 2: p = realloc(NULL, *n); break;
-    case 3: p = reallocarray(NULL, 1, *n); break;
-    case 4: p = aligned_alloc(64, *n); break;
+    case 0:
+        p = malloc(*n);
+        break;
+    case 1:
+        p = calloc(1, *n);
+        break;
+    case 2:
+        p = realloc(NULL, *n);
+        break;
+    case 3:
+        p = reallocarray(NULL, 1, *n);
+        break;
+    case 4:
+        p = aligned_alloc(64, *n);
+        break;
     case 5:
         p = sentinel;
         rc = posix_memalign(&p, 128, *n);
@@ -108,8 +118,12 @@ static void *allocate(unsigned how, size_t *n)
             return NULL;
         }
         break;
-    case 6: p = memalign(256, *n); break;
-    case 7: p = valloc(*n); break;
+    case 6:
+        p = memalign(256, *n);
+        break;
+    case 7:
+        p = valloc(*n);
+        break;
     default:
         p = pvalloc(*n);
         *n = (*n + 4095u) & ~(size_t)4095u; /* pvalloc rounds up to a page (4 KiB here) */
@@ -177,8 +191,8 @@ static void check_failed_grow(void)
 
 static size_t round_once(unsigned round)
 {
-    static const size_t sizes[] = {(size_t)4 << 20, (size_t)256 << 10, (size_t)16 << 10, 1024,
-                                   64, 16};
+    static const size_t sizes[] = {
+        (size_t)4 << 20, (size_t)256 << 10, (size_t)16 << 10, 1024, 64, 16};
     pthread_t t;
     int started = pthread_create(&t, &small_stack, late_thread, NULL) == 0;
     CHECK(started, "pthread_create before exhaustion");
@@ -209,8 +223,7 @@ static size_t round_once(unsigned round)
               blocks[i].n);
         free(blocks[i].p);
     }
-    printf("shim_oom: round %u: %zu blocks, %zu KiB at exhaustion\n", round, nblocks,
-           held >> 10);
+    printf("shim_oom: round %u: %zu blocks, %zu KiB at exhaustion\n", round, nblocks, held >> 10);
     return held;
 }
 
@@ -268,8 +281,8 @@ int main(void)
         size_t held = round_once(r);
         if (r == 0)
             first = held;
-        CHECK(held >= first / 10u * 9u, "round %u held %zu KiB at exhaustion, round 0 %zu KiB",
-              r, held >> 10, first >> 10);
+        CHECK(held >= first / 10u * 9u, "round %u held %zu KiB at exhaustion, round 0 %zu KiB", r,
+              held >> 10, first >> 10);
         sem_init(&go, 0, 0);
     }
 #ifdef SHIM_LINKED

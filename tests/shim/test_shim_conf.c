@@ -49,7 +49,8 @@ Test(shim_conf, empty_and_null_give_defaults)
 Test(shim_conf, top_level_keys)
 {
     cr_assert_eq(parse("stripes=4, cache_aligned=1 ,reserve=64M:prefault:mlock,stats=json,"
-                       "stats_file=/tmp/s-%p.json"), 0, "%s", warn.line[0]);
+                       "stats_file=/tmp/s-%p.json"),
+                 0, "%s", warn.line[0]);
     cr_assert_eq(conf.stripes, 4);
     cr_assert(conf.cache_aligned);
     cr_assert_eq(conf.reserve_size, (size_t)64 << 20);
@@ -78,8 +79,9 @@ Test(shim_conf, sizes)
     cr_assert_eq(parse("reserve=2g"), 1);
     cr_assert_eq(conf.reserve_size, 0);
 #endif
-    const char *bad[] = {"reserve=", "reserve=M", "reserve=12Q", "reserve=-1", "reserve=1.5M",
-                         "reserve=99999999999999999999", "reserve=9999999999G"};
+    const char *bad[] = {"reserve=",           "reserve=M",    "reserve=12Q",
+                         "reserve=-1",         "reserve=1.5M", "reserve=99999999999999999999",
+                         "reserve=9999999999G"};
     for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(parse(bad[i]), 1, "%s", bad[i]);
         cr_assert(strstr(warn.line[0], "for \"reserve\""), "%s", warn.line[0]);
@@ -118,8 +120,8 @@ Test(shim_conf, item_without_equals)
 Test(shim_conf, arenas_with_budgets)
 {
     cr_assert_eq(parse("stripes=2,arena=net:budget=16M:soft=8M:borrow=4M:priority=3:"
-                       "guaranteed=1M:initial=2M:cache_aligned=1,arena=parser"), 0, "%s",
-                 warn.line[0]);
+                       "guaranteed=1M:initial=2M:cache_aligned=1,arena=parser"),
+                 0, "%s", warn.line[0]);
     cr_assert_eq(conf.narenas, 2);
     const talc_conf_arena_t *net = &conf.arenas[0];
     cr_assert_str_eq(net->name, "net");
@@ -145,8 +147,7 @@ Test(shim_conf, thread_cache_top_level_and_per_arena)
 {
     cr_assert_eq(parse("arena=a,arena=b:thread_cache=1"), 0, "%s", warn.line[0]);
     cr_assert_eq(conf.thread_cache, TALC_TCACHE_DEFAULT, "unset: each arena's default");
-    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[0]).thread_cache,
-                 TALC_TCACHE_DEFAULT);
+    cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[0]).thread_cache, TALC_TCACHE_DEFAULT);
     cr_assert_eq(talc_conf_arena_config(&conf, &conf.arenas[1]).thread_cache, TALC_TCACHE_ON);
     cr_assert_eq(parse("thread_cache=0,arena=a,arena=b:thread_cache=1"), 0);
     cr_assert_eq(conf.thread_cache, TALC_TCACHE_OFF);
@@ -171,7 +172,8 @@ Test(shim_conf, arena_errors)
     cr_assert_eq(conf.arenas[0].hard_budget, 0);
     cr_assert(conf.arenas[0].stripes_set && conf.arenas[0].stripes == 1);
 
-    cr_assert_eq(parse("arena=:budget=1M,arena=a b,arena=" "0123456789012345678901234567890123"),
+    cr_assert_eq(parse("arena=:budget=1M,arena=a b,arena="
+                       "0123456789012345678901234567890123"),
                  3);
     cr_assert(strstr(warn.line[0], "(arena ignored)"), "%s", warn.line[0]);
     cr_assert_eq(conf.narenas, 0);
@@ -244,10 +246,12 @@ Test(shim_conf, control_bytes_are_escaped_in_warnings)
     cr_assert(strstr(warn.line[0], "\\x0a\\x0a"), "%s", warn.line[0]);
     /* C1 controls (CSI as U+009B in UTF-8, and as the lone byte 0x9b), DEL and every other
      * byte outside printable ASCII: no key or value of the grammar has one. */
-    cr_assert_eq(parse("x\xc2\x9b" "31m=1,stats=\x9b" "0m\x7f"), 2);
+    cr_assert_eq(parse("x\xc2\x9b"
+                       "31m=1,stats=\x9b"
+                       "0m\x7f"),
+                 2);
     cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: unknown key \"x\\xc2\\x9b31m\" (ignored)");
-    cr_assert(strstr(warn.line[1], "bad value \"\\x9b0m\\x7f\" for \"stats\""), "%s",
-              warn.line[1]);
+    cr_assert(strstr(warn.line[1], "bad value \"\\x9b0m\\x7f\" for \"stats\""), "%s", warn.line[1]);
     char shown[TALC_CONF_LINE_MAX];
     talc_conf_escape("/tmp/a\nb\x1b[31m\xc3\xa4", SIZE_MAX, shown);
     cr_assert_str_eq(shown, "/tmp/a\\x0ab\\x1b[31m\\xc3\\xa4");
@@ -273,10 +277,10 @@ Test(shim_conf, control_bytes_are_escaped_in_warnings)
 Test(shim_conf, a_malformed_repeat_leaves_the_earlier_value)
 {
     cr_assert_eq(parse("arena=a:stripes=3:stripes=x:cache_aligned=1:cache_aligned=maybe:"
-                       "budget=8M:budget=lots"), 3);
+                       "budget=8M:budget=lots"),
+                 3);
     const talc_conf_arena_t *a = &conf.arenas[0];
-    cr_assert(a->stripes_set && a->stripes == 3, "stripes %u (set %d)", a->stripes,
-              a->stripes_set);
+    cr_assert(a->stripes_set && a->stripes == 3, "stripes %u (set %d)", a->stripes, a->stripes_set);
     cr_assert(a->cache_aligned_set && a->cache_aligned);
     cr_assert_eq(a->hard_budget, (size_t)8 << 20);
 }

@@ -86,10 +86,7 @@ static double elapsed(void)
     return (double)(t.tv_sec - st.t0.tv_sec) + (double)(t.tv_nsec - st.t0.tv_nsec) / 1e9;
 }
 
-static bool stopping(void)
-{
-    return atomic_load_explicit(&st.stop, memory_order_acquire) != 0;
-}
+static bool stopping(void) { return atomic_load_explicit(&st.stop, memory_order_acquire) != 0; }
 
 /* ---- Workers ------------------------------------------------------------------------------*/
 
@@ -99,8 +96,8 @@ static void release(const blk_t *b)
         fail("block %p: wrong owner (arena %u)", (void *)b->p, b->arena);
     for (size_t i = 0; i < b->n; i += 1 + i / 8)
         if (b->p[i] != b->seed) {
-            fail("block %p of %zu bytes: byte %zu is %u, not %u", (void *)b->p, b->n, i,
-                 b->p[i], b->seed);
+            fail("block %p of %zu bytes: byte %zu is %u, not %u", (void *)b->p, b->n, i, b->p[i],
+                 b->seed);
             break;
         }
     talc_free(b->p);
@@ -143,9 +140,15 @@ static bool make(test_rng_t *r, unsigned ai, blk_t *b)
             fail("scope pop");
     } else {
         switch (test_rng_below(r, 3)) {
-        case 0: b->p = talc_arena_calloc(st.arenas[ai], b->n, 1); break;
-        case 1: b->p = talc_arena_aligned_alloc(st.arenas[ai], 256, b->n); break;
-        default: b->p = talc_arena_malloc(st.arenas[ai], b->n); break;
+        case 0:
+            b->p = talc_arena_calloc(st.arenas[ai], b->n, 1);
+            break;
+        case 1:
+            b->p = talc_arena_aligned_alloc(st.arenas[ai], 256, b->n);
+            break;
+        default:
+            b->p = talc_arena_malloc(st.arenas[ai], b->n);
+            break;
         }
     }
     if (!b->p) {
@@ -270,8 +273,8 @@ static void *churn(void *arg)
 
 static bool valid_name(const char *n)
 {
-    if (!strcmp(n, "default") || !strcmp(n, "st-a") || !strcmp(n, "st-b") ||
-        !strcmp(n, "st-c") || !strcmp(n, "st-scope"))
+    if (!strcmp(n, "default") || !strcmp(n, "st-a") || !strcmp(n, "st-b") || !strcmp(n, "st-c") ||
+        !strcmp(n, "st-scope"))
         return true;
     for (unsigned k = 0; k < CHURN_NAMES; k++)
         if (!strcmp(n, churn_names[k]))
@@ -300,8 +303,8 @@ static void check_snapshot(unsigned i, talc_arena_stats_t *prev)
         return;
     }
     if (s.live_allocs != s.allocs - s.frees || s.allocs < s.frees)
-        fail("%s: live %zu != %llu - %llu", s.name, s.live_allocs,
-             (unsigned long long)s.allocs, (unsigned long long)s.frees);
+        fail("%s: live %zu != %llu - %llu", s.name, s.live_allocs, (unsigned long long)s.allocs,
+             (unsigned long long)s.frees);
     if (s.failed != 0)
         fail("%s: failed %llu", s.name, (unsigned long long)s.failed);
     /* Never below the truth (talc/stats.h), so never "negative": a live_bytes past SIZE_MAX / 2
@@ -461,7 +464,8 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "stress_arena: TALC_SEED=%llu, %.1f s, %lu worker ops, %lu create/destroy cycles, "
             "%lu watcher passes: %s\n",
-            (unsigned long long)(st.seed >> 20), elapsed(), atomic_load(&st.worker_ops), atomic_load(&st.churn_cycles),
-            atomic_load(&st.watcher_passes), failures ? "FAILED" : "ok");
+            (unsigned long long)(st.seed >> 20), elapsed(), atomic_load(&st.worker_ops),
+            atomic_load(&st.churn_cycles), atomic_load(&st.watcher_passes),
+            failures ? "FAILED" : "ok");
     return failures ? 1 : 0;
 }

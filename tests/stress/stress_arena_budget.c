@@ -102,7 +102,7 @@ static void *worker(void *arg)
             continue;
         }
         size_t n = (x >> 20) % 4u == 0 ? LARGE + (size_t)(x >> 40) % 4096u
-                                        : 16u + (size_t)(x >> 40) % 2032u;
+                                       : 16u + (size_t)(x >> 40) % 2032u;
         talc_arena_t *a = arenas[(x >> 10) & 1u];
         errno = 0;
         void *p = (x >> 11) & 1u ? talc_arena_malloc(a, n) : talc_arena_aligned_alloc(a, 256, n);
@@ -174,8 +174,7 @@ int main(int argc, char **argv)
         talc_arena_stats_t s;
         talc_arena_get_stats(arenas[i], &s);
         if (s.live_allocs || s.live_bytes)
-            fail("%s: %zu blocks, %zu bytes live at the end", s.name, s.live_allocs,
-                 s.live_bytes);
+            fail("%s: %zu blocks, %zu bytes live at the end", s.name, s.live_allocs, s.live_bytes);
 #if TALC_COUNTERS
         if (s.allocs != s.frees)
             fail("%s: allocs %llu, frees %llu", s.name, (unsigned long long)s.allocs,

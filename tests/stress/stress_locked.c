@@ -61,8 +61,9 @@
 #define NBUF 32
 #define BUF_MAX ((size_t)512 << 10)
 #define HEAP_SIZE ((size_t)2 << 20)
-#define BIG ((size_t)TALC_REALLOC_UNLOCKED_COPY > 16384 ? (size_t)TALC_REALLOC_UNLOCKED_COPY \
-                                                          : (size_t)16384)
+#define BIG                                                                                        \
+    ((size_t)TALC_REALLOC_UNLOCKED_COPY > 16384 ? (size_t)TALC_REALLOC_UNLOCKED_COPY               \
+                                                : (size_t)16384)
 #define ERRNO_SENTINEL 7771
 #define MIN_WORKER_OPS 300ul /* per worker and phase */
 #define MIN_OTHER_OPS 50ul   /* span thread and reader, per phase */
@@ -87,8 +88,8 @@ typedef struct slot {
  * CUTTING (truncated, its tail being scribbled), TRUNCATED, RELEASING (released, scribbled). */
 enum { FREE = 0, CLAIMING, LIVE, CUTTING, TRUNCATED, RELEASING };
 typedef struct buf {
-    unsigned char *raw;          /* BUF_MAX bytes from aligned_alloc */
-    unsigned char *mem;          /* what is claimed: raw, or raw + 8..48 (claim aligns it) */
+    unsigned char *raw; /* BUF_MAX bytes from aligned_alloc */
+    unsigned char *mem; /* what is claimed: raw, or raw + 8..48 (claim aligns it) */
     size_t size;
     int state;
     talc_span_t *span;
@@ -140,13 +141,14 @@ static struct stress {
 
 #define FAIL(...) stress_fail(__LINE__, __VA_ARGS__)
 
-__attribute__((format(printf, 2, 3), noreturn)) static void stress_fail(int line,
-                                                                       const char *fmt, ...)
+__attribute__((format(printf, 2, 3), noreturn)) static void stress_fail(int line, const char *fmt,
+                                                                        ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "stress_locked: FAIL at stress_locked.c:%d (phase %s, TALC_SEED=%" PRIu64
-            "): ", line, st.ph ? st.ph->name : "-", st.seed);
+    fprintf(stderr,
+            "stress_locked: FAIL at stress_locked.c:%d (phase %s, TALC_SEED=%" PRIu64 "): ", line,
+            st.ph ? st.ph->name : "-", st.seed);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -279,8 +281,8 @@ static void verify_block(const slot_t *s, const char *when)
         FAIL("%s: block %p not aligned to %zu", when, (void *)s->p, s->align);
     size_t off = test_pattern_check(s->p, s->n, s->seed);
     if (off != s->n)
-        FAIL("%s: block %p (%zu bytes, seed %" PRIu32 ") differs at offset %zu", when,
-             (void *)s->p, s->n, s->seed, off);
+        FAIL("%s: block %p (%zu bytes, seed %" PRIu32 ") differs at offset %zu", when, (void *)s->p,
+             s->n, s->seed, off);
 }
 
 static size_t pick_size(test_rng_t *r, bool big)
@@ -435,12 +437,11 @@ static void *worker_main(void *arg)
         slot_t *s = &st.slots[test_rng_below(&r, NSLOTS)];
         int full = FULL, empty = EMPTY;
         /* acquire: the slot's fields as its last owner left them */
-        if (atomic_compare_exchange_strong_explicit(&s->state, &full, BUSY,
-                                                    memory_order_acquire, memory_order_relaxed))
+        if (atomic_compare_exchange_strong_explicit(&s->state, &full, BUSY, memory_order_acquire,
+                                                    memory_order_relaxed))
             use_full(w, &r, s);
-        else if (atomic_compare_exchange_strong_explicit(&s->state, &empty, BUSY,
-                                                         memory_order_acquire,
-                                                         memory_order_relaxed))
+        else if (atomic_compare_exchange_strong_explicit(
+                     &s->state, &empty, BUSY, memory_order_acquire, memory_order_relaxed))
             fill_empty(w, &r, s);
     }
     return NULL;
@@ -568,8 +569,7 @@ static void check_running(const talc_heap_counters_t *c, const talc_heap_counter
         FAIL("live %zu blocks / %zu bytes, total %" PRIu64 " peak %zu", c->live_allocs,
              c->live_bytes, c->total_allocs, c->peak_live_bytes);
     if (c->free_bytes > c->managed_bytes || c->live_bytes > c->managed_bytes)
-        FAIL("free %zu / live %zu > managed %zu", c->free_bytes, c->live_bytes,
-             c->managed_bytes);
+        FAIL("free %zu / live %zu > managed %zu", c->free_bytes, c->live_bytes, c->managed_bytes);
     if (c->live_spans > c->total_spans || c->live_spans == 0)
         FAIL("live_spans %zu, total %" PRIu64, c->live_spans, c->total_spans);
 #else
@@ -642,8 +642,8 @@ static size_t collect_blocks(talc_heap_t *h, const talc_span_info_t *sp, size_t 
         iv[live] = (iv_t){(uintptr_t)s->p, (uintptr_t)s->p + us};
         bool inside = false;
         for (size_t j = 0; j < nsp; j++)
-            inside |= iv[live].lo >= (uintptr_t)sp[j].base &&
-                      iv[live].hi <= (uintptr_t)sp[j].reserved;
+            inside |=
+                iv[live].lo >= (uintptr_t)sp[j].base && iv[live].hi <= (uintptr_t)sp[j].reserved;
         if (!inside)
             FAIL("block %p+%zu lies in no span", (void *)s->p, us);
         *bytes += s->n;
@@ -658,9 +658,10 @@ static void check_overlap(iv_t *iv, size_t live)
     qsort(iv, live, sizeof iv[0], iv_cmp);
     for (size_t i = 1; i < live; i++)
         if (iv[i].lo < iv[i - 1].hi || (cl && iv[i].lo / cl <= (iv[i - 1].hi - 1) / cl))
-            FAIL("blocks overlap%s: [%#" PRIxPTR ", %#" PRIxPTR ") and [%#" PRIxPTR
-                 ", %#" PRIxPTR ")", cl ? " or share a cache line" : "", iv[i - 1].lo,
-                 iv[i - 1].hi, iv[i].lo, iv[i].hi);
+            FAIL("blocks overlap%s: [%#" PRIxPTR ", %#" PRIxPTR ") and [%#" PRIxPTR ", %#" PRIxPTR
+                 ")",
+                 cl ? " or share a cache line" : "", iv[i - 1].lo, iv[i - 1].hi, iv[i].lo,
+                 iv[i].hi);
 }
 
 static void check_counters(const talc_heap_counters_t *c, size_t live, size_t live_bytes,
@@ -678,14 +679,14 @@ static void check_counters(const talc_heap_counters_t *c, size_t live, size_t li
              c->live_allocs, c->live_bytes);
     if (c->total_allocs != t.allocs || c->failed_allocs != t.failed || c->total_bytes != t.bytes)
         FAIL("total_allocs %" PRIu64 " failed_allocs %" PRIu64 " total_bytes %" PRIu64
-             ", the workers counted %" PRIu64 " %" PRIu64 " %" PRIu64, c->total_allocs,
-             c->failed_allocs, c->total_bytes, t.allocs, t.failed, t.bytes);
+             ", the workers counted %" PRIu64 " %" PRIu64 " %" PRIu64,
+             c->total_allocs, c->failed_allocs, c->total_bytes, t.allocs, t.failed, t.bytes);
     if (c->live_spans != nspans || c->managed_bytes != managed)
-        FAIL("live_spans %zu managed %zu, the walk found %zu %zu", c->live_spans,
-             c->managed_bytes, nspans, managed);
+        FAIL("live_spans %zu managed %zu, the walk found %zu %zu", c->live_spans, c->managed_bytes,
+             nspans, managed);
     if (c->total_spans != st.spans_exp || c->total_managed != st.managed_exp)
-        FAIL("total_spans %" PRIu64 " total_managed %" PRIu64 ", expected %" PRIu64
-             " %" PRIu64, c->total_spans, c->total_managed, st.spans_exp, st.managed_exp);
+        FAIL("total_spans %" PRIu64 " total_managed %" PRIu64 ", expected %" PRIu64 " %" PRIu64,
+             c->total_spans, c->total_managed, st.spans_exp, st.managed_exp);
     if (c->peak_live_bytes < c->live_bytes)
         FAIL("peak_live_bytes %zu below live %zu", c->peak_live_bytes, c->live_bytes);
 #else
@@ -753,8 +754,8 @@ static void setup_phase(const phase_t *ph)
         b->state = FREE;
         POISON(b->raw, BUF_MAX);
     }
-    talc_heap_opts_t opts = {.name = "stress_locked", .cache_line = ph->cache_line,
-                             .oom = oom_hook};
+    talc_heap_opts_t opts = {
+        .name = "stress_locked", .cache_line = ph->cache_line, .oom = oom_hook};
     talc_lock_ops_t ops = {ml_lock, ml_unlock, NULL};
     st.lh = talc_locked_heap_init(st.heap_mem, HEAP_SIZE, &opts, ph->mutex ? &ops : NULL);
     if (!st.lh)
@@ -843,18 +844,19 @@ static void run_phase(const phase_t *ph, double seconds)
             atomic_store(&st.slots[k].state, EMPTY);
         }
     quiescent_check();
-    if (ph->mutex && (atomic_load(&ml.locks) == locks0 ||
-                      atomic_load(&ml.locks) != atomic_load(&ml.unlocks)))
+    if (ph->mutex &&
+        (atomic_load(&ml.locks) == locks0 || atomic_load(&ml.locks) != atomic_load(&ml.unlocks)))
         FAIL("mutex: %lu locks, %lu unlocks", atomic_load(&ml.locks), atomic_load(&ml.unlocks));
     add_totals();
     unsigned long ops = 0;
     for (unsigned i = 0; i < ph->workers; i++)
         ops += atomic_load(&st.workers[i].ops);
-    fprintf(stderr, "stress_locked: phase %-6s %u workers %.1f s: %lu ops, %lu quiescent checks, "
+    fprintf(stderr,
+            "stress_locked: phase %-6s %u workers %.1f s: %lu ops, %lu quiescent checks, "
             "oom %lu calls %lu gains, spans: %lu claims %lu releases %lu truncates %lu extends "
-            "%lu checks, %lu counter reads\n", ph->name, ph->workers, now() - t0, ops,
-            st.quiescent, st.oom_calls, st.oom_gains, st.claims, st.releases, st.truncs,
-            st.extends, st.checks, st.reads);
+            "%lu checks, %lu counter reads\n",
+            ph->name, ph->workers, now() - t0, ops, st.quiescent, st.oom_calls, st.oom_gains,
+            st.claims, st.releases, st.truncs, st.extends, st.checks, st.reads);
 }
 
 int main(int argc, char **argv)
@@ -869,10 +871,12 @@ int main(int argc, char **argv)
     const phase_t phases[] = {{"spin", false, 0, spin_workers},
                               {"mutex", true, 0, 4},
                               {"spin64", false, 64, spin_workers}};
-    fprintf(stderr, "stress_locked: TALC_SEED=%" PRIu64 ", %.1f s, %ld CPUs, "
+    fprintf(stderr,
+            "stress_locked: TALC_SEED=%" PRIu64 ", %.1f s, %ld CPUs, "
             "TALC_REALLOC_UNLOCKED_COPY=%zu, large blocks from %zu B, heap %zu B, %d buffers "
-            "of <= %zu B\n", st.seed, st.seconds, ncpu, (size_t)TALC_REALLOC_UNLOCKED_COPY,
-            BIG, HEAP_SIZE, NBUF, BUF_MAX);
+            "of <= %zu B\n",
+            st.seed, st.seconds, ncpu, (size_t)TALC_REALLOC_UNLOCKED_COPY, BIG, HEAP_SIZE, NBUF,
+            BUF_MAX);
     st.heap_mem = aligned_alloc(64, HEAP_SIZE);
     for (int k = 0; k < NBUF; k++)
         st.bufs[k].raw = aligned_alloc(64, BUF_MAX);
@@ -887,12 +891,14 @@ int main(int argc, char **argv)
     if (st.total.moved_big == 0 || st.total_claims == 0 || st.total_oom_calls == 0 ||
         st.total_truncs == 0)
         FAIL("checked too little: %" PRIu64 " unlocked copies, %lu claims, %lu OOM calls, "
-             "%lu truncates", st.total.moved_big, st.total_claims, st.total_oom_calls,
-             st.total_truncs);
-    fprintf(stderr, "stress_locked: TALC_SEED=%" PRIu64 ": %" PRIu64 " allocations (%" PRIu64
+             "%lu truncates",
+             st.total.moved_big, st.total_claims, st.total_oom_calls, st.total_truncs);
+    fprintf(stderr,
+            "stress_locked: TALC_SEED=%" PRIu64 ": %" PRIu64 " allocations (%" PRIu64
             " failed), %" PRIu64 " large blocks moved (copied outside the lock), %" PRIu64
-            " grown in place, %" PRIu64 " failed reallocs: ok\n", st.seed, st.total.allocs,
-            st.total.failed, st.total.moved_big, st.total.grow_inplace, st.total.realloc_fail);
+            " grown in place, %" PRIu64 " failed reallocs: ok\n",
+            st.seed, st.total.allocs, st.total.failed, st.total.moved_big, st.total.grow_inplace,
+            st.total.realloc_fail);
     for (int k = 0; k < NBUF; k++) {
         UNPOISON(st.bufs[k].raw, BUF_MAX);
         free(st.bufs[k].raw);

@@ -40,7 +40,7 @@ typedef struct stress {
     uint32_t rounds;
     pthread_barrier_t start; /* readers and writer begin together */
     talc_atomic_u32 done;
-    talc_atomic_u32 met;     /* readers that have seen an owner */
+    talc_atomic_u32 met; /* readers that have seen an owner */
 } stress_t;
 
 /* Returns the number of registrations that failed (each one a failure of the test: the

@@ -144,9 +144,13 @@ Test(arena_alloc, calloc_leaves_fresh_pages_untouched)
 Test(arena_alloc, calloc_overflow_is_enomem)
 {
     talc_arena_t *a = test_arena("overflow", 1);
-    struct { size_t n, s; } cases[] = {
-        {SIZE_MAX, 2}, {2, SIZE_MAX}, {SIZE_MAX / 2 + 1, 2}, {(size_t)1 << (sizeof(size_t) * 4),
-        (size_t)1 << (sizeof(size_t) * 4)}, {SIZE_MAX, SIZE_MAX}};
+    struct {
+        size_t n, s;
+    } cases[] = {{SIZE_MAX, 2},
+                 {2, SIZE_MAX},
+                 {SIZE_MAX / 2 + 1, 2},
+                 {(size_t)1 << (sizeof(size_t) * 4), (size_t)1 << (sizeof(size_t) * 4)},
+                 {SIZE_MAX, SIZE_MAX}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         errno = 0;
         cr_assert_null(talc_arena_calloc(a, cases[i].n, cases[i].s), "case %zu", i);
@@ -290,8 +294,7 @@ Test(arena_alloc, realloc_failure_leaves_the_block)
     unsigned char *p = talc_arena_malloc(a, 1000);
     test_pattern_fill(p, 1000, 3);
     errno = 0;
-    cr_assert_null(talc_arena_realloc(a, p, TEST_SEGMENT_SCALED(8u << 20)),
-                   "over the hard budget");
+    cr_assert_null(talc_arena_realloc(a, p, TEST_SEGMENT_SCALED(8u << 20)), "over the hard budget");
     cr_assert_eq(errno, ENOMEM);
     cr_assert_eq(talc_arena_of(p), a);
     cr_assert_eq(test_pattern_check(p, 1000, 3), 1000, "contents intact");
@@ -406,10 +409,18 @@ Test(arena_alloc, cache_aligned_blocks_own_their_lines)
     for (int i = 0; i < N; i++) {
         size_t n = (size_t)(i % 5 == 0 ? 1 : i * 7 % 300 + 1);
         switch (i % 4) {
-        case 0: p[i] = talc_arena_malloc(a, n); break;
-        case 1: p[i] = talc_arena_calloc(a, 1, n); break;
-        case 2: p[i] = talc_arena_aligned_alloc(a, 16, n); break;
-        default: p[i] = talc_arena_realloc(a, talc_arena_malloc(a, 3), n); break;
+        case 0:
+            p[i] = talc_arena_malloc(a, n);
+            break;
+        case 1:
+            p[i] = talc_arena_calloc(a, 1, n);
+            break;
+        case 2:
+            p[i] = talc_arena_aligned_alloc(a, 16, n);
+            break;
+        default:
+            p[i] = talc_arena_realloc(a, talc_arena_malloc(a, 3), n);
+            break;
         }
         cr_assert_not_null(p[i]);
         cr_assert(aligned_to(p[i], line), "block %d at %p, line %zu", i, p[i], line);

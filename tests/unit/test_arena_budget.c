@@ -1,9 +1,9 @@
 /* test_arena_budget.c — budgets and the reserve (talc/arena.h, talc/reserve.h): hard-budget
  * exhaustion (budgets below and above one segment), a budget reached from any stripe (other
- * stripes' free memory and kept segments are used before failing), the soft-budget callback (once per
- * upward crossing, re-armed, no lock held), reserve set-up, the borrow ceiling, priorities and
- * guaranteed minimums, exhaustion with denials counted, and give-back as soon as a borrowed
- * segment empties, with the reserve's figures exact at every step.
+ * stripes' free memory and kept segments are used before failing), the soft-budget callback
+ * (once per upward crossing, re-armed, no lock held), reserve set-up, the borrow ceiling,
+ * priorities and guaranteed minimums, exhaustion with denials counted, and give-back as soon as
+ * a borrowed segment empties, with the reserve's figures exact at every step.
  *
  * Public API only; each test is its own process (no reserve at start). */
 #define _GNU_SOURCE
@@ -331,8 +331,10 @@ Test(arena_budget, soft_budget_callback_is_told_the_crossing_footprint)
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
     cr_assert_gt(atomic_load(&r.calls), 0, "the threads never crossed the budget");
-    cr_assert_eq(atomic_load(&r.below), 0, "%lu of %lu callbacks told a footprint below the "
-                 "budget", atomic_load(&r.below), atomic_load(&r.calls));
+    cr_assert_eq(atomic_load(&r.below), 0,
+                 "%lu of %lu callbacks told a footprint below the "
+                 "budget",
+                 atomic_load(&r.below), atomic_load(&r.calls));
 }
 
 static void count_soft(talc_arena_t *a, size_t level, size_t soft, void *ctx)
@@ -404,8 +406,8 @@ Test(arena_budget, initial_size_may_be_the_whole_hard_budget)
         talc_arena_t *a = test_arena_cfg(&c);
         talc_arena_stats_t s = test_stats(a);
         size_t whole = c.hard_budget & ~(TEST_GRANULE - 1); /* segments are granules */
-        cr_assert_eq(s.source_bytes, whole, "case %u: %zu bytes mapped of %zu", i,
-                     s.source_bytes, whole);
+        cr_assert_eq(s.source_bytes, whole, "case %u: %zu bytes mapped of %zu", i, s.source_bytes,
+                     whole);
         void *p = talc_arena_malloc(a, 1000);
         cr_assert_not_null(p, "case %u: the prefilled arena serves", i);
         talc_free(p);
@@ -518,7 +520,8 @@ Test(arena_budget, priorities_and_guaranteed_minimums)
     /* a low-priority arena cannot take the critical arena's minimum */
     int kl = fill(low, pl, 256, n);
     cr_assert_gt(kl, 0);
-    cr_assert_eq(test_stats(low).borrowed_bytes, half, "low took %zu", test_stats(low).borrowed_bytes);
+    cr_assert_eq(test_stats(low).borrowed_bytes, half, "low took %zu",
+                 test_stats(low).borrowed_bytes);
     cr_assert_geq(test_stats(low).reserve_denied, 1);
     check_reserve(all, 4);
     /* neither can one of equal priority */
@@ -694,8 +697,8 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
         test_assert_empty(arenas[i]);
         s = test_stats(arenas[i]);
         size_t kept = i == 0 ? SEG(4 * MIB) : SEG(MIB);
-        cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu",
-                     s.name, kept, s.source_bytes);
+        cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu", s.name,
+                     kept, s.source_bytes);
         /* A request no segment could hold fails without emptying the others' kept ones. */
         errno = 0;
         cr_assert_null(talc_arena_malloc(arenas[i], SIZE_MAX / 2));

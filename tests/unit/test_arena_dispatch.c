@@ -29,9 +29,9 @@
 
 typedef struct holder {
     talc_stripe_t *stripe;
-    unsigned hold_ms;   /* how long to keep the lock after the test thread says it goes */
-    atomic_int held;    /* the helper has the lock */
-    atomic_int going;   /* the test thread is about to allocate */
+    unsigned hold_ms; /* how long to keep the lock after the test thread says it goes */
+    atomic_int held;  /* the helper has the lock */
+    atomic_int going; /* the test thread is about to allocate */
 } holder_t;
 
 static void sleep_ms(unsigned ms)
@@ -209,8 +209,8 @@ Test(arena_dispatch, without_caches_a_thread_moves_only_among_its_cpus_stripes)
     for (unsigned i = 0; i < n; i++)
         cr_assert_eq(pthread_join(t[i], NULL), 0);
     unsigned got = stripe_of(p)->index;
-    cr_assert(mine[got], "stripe %u: not one of CPU %d's (home %u, %u stripes for %u CPUs)",
-              got, cpu, home, a->nstripes, a->ncpus);
+    cr_assert(mine[got], "stripe %u: not one of CPU %d's (home %u, %u stripes for %u CPUs)", got,
+              cpu, home, a->nstripes, a->ncpus);
     release(a, &p, 1);
 }
 

@@ -33,10 +33,7 @@ Test(arena_fatal, free_of_stack_pointer_aborts, .signal = SIGABRT)
     talc_free(local + 16);
 }
 
-Test(arena_fatal, free_of_static_pointer_aborts, .signal = SIGABRT)
-{
-    talc_free(a_static);
-}
+Test(arena_fatal, free_of_static_pointer_aborts, .signal = SIGABRT) { talc_free(a_static); }
 
 Test(arena_fatal, free_of_libc_pointer_aborts, .signal = SIGABRT)
 {
@@ -897,8 +894,8 @@ static void free_static(void) { talc_free(a_static + 48); }
 
 static void double_free_in_named_arena(void)
 {
-    talc_arena_t *a = talc_arena_create(&(talc_arena_config_t){.name = "loud", .stripes = 1,
-                                                               .numa_node = -1});
+    talc_arena_t *a =
+        talc_arena_create(&(talc_arena_config_t){.name = "loud", .stripes = 1, .numa_node = -1});
     void *keep = talc_arena_malloc(a, 16);
     void *p = talc_arena_malloc(a, 16);
     talc_free(p);

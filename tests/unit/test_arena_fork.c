@@ -153,8 +153,7 @@ Test(arena_fork, fork_while_threads_allocate)
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         cr_assert(WIFEXITED(status), "child %d died of signal %d", round,
                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-        cr_assert_eq(WEXITSTATUS(status), 0, "child %d failed step %d", round,
-                     WEXITSTATUS(status));
+        cr_assert_eq(WEXITSTATUS(status), 0, "child %d failed step %d", round, WEXITSTATUS(status));
     }
     atomic_store_explicit(&fk.stop, 1, memory_order_release);
     for (unsigned i = 0; i < WORKERS; i++)
@@ -179,8 +178,8 @@ Test(arena_fork, fork_before_any_arena_and_from_a_child)
     if (pid == 0) {
         alarm(10);
         void *p = talc_arena_malloc(NULL, 100);
-        talc_arena_t *a = talc_arena_create(&(talc_arena_config_t){.name = "grandparent",
-                                                                   .numa_node = -1});
+        talc_arena_t *a =
+            talc_arena_create(&(talc_arena_config_t){.name = "grandparent", .numa_node = -1});
         if (!p || !a)
             _exit(1);
         pid_t g = fork(); /* and a child of the child */

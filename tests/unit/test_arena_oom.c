@@ -21,8 +21,14 @@
 #define BLOCK TEST_GRANULE_SCALED(10 * KIB) /* 25 to a budget of 4 granules */
 #define MAXB 512
 
-enum { R = TALC_OOM_STEP_RECLAIM, G = TALC_OOM_STEP_GROW, B = TALC_OOM_STEP_BORROW,
-       F = TALC_OOM_STEP_FALLBACK, X = TALC_OOM_STEP_FAIL, A = TALC_OOM_STEP_ABORT };
+enum {
+    R = TALC_OOM_STEP_RECLAIM,
+    G = TALC_OOM_STEP_GROW,
+    B = TALC_OOM_STEP_BORROW,
+    F = TALC_OOM_STEP_FALLBACK,
+    X = TALC_OOM_STEP_FAIL,
+    A = TALC_OOM_STEP_ABORT
+};
 
 /* Step counters as (runs, ok) pairs, to compare before/after one allocation. */
 typedef struct steps {
@@ -40,8 +46,7 @@ static steps_t steps_of(talc_arena_t *a)
 
 /* Assert that exactly the listed steps ran since `before` (runs +1 each) and that only `won`
  * succeeded (-1: none). */
-static void expect_steps(talc_arena_t *a, const steps_t *before, const int *ran, int nran,
-                         int won)
+static void expect_steps(talc_arena_t *a, const steps_t *before, const int *ran, int nran, int won)
 {
     steps_t now = steps_of(a);
     for (int k = 0; k <= TALC_OOM_STEP_ABORT; k++) {
@@ -50,10 +55,9 @@ static void expect_steps(talc_arena_t *a, const steps_t *before, const int *ran,
             want += ran[i] == k;
         cr_assert_eq(now.runs[k] - before->runs[k], want, "%s: ran %llu times, expected %llu",
                      talc_oom_step_name((talc_oom_step_t)k),
-                     (unsigned long long)(now.runs[k] - before->runs[k]),
-                     (unsigned long long)want);
-        cr_assert_eq(now.ok[k] - before->ok[k], (uint64_t)(k == won),
-                     "%s: succeeded %llu times", talc_oom_step_name((talc_oom_step_t)k),
+                     (unsigned long long)(now.runs[k] - before->runs[k]), (unsigned long long)want);
+        cr_assert_eq(now.ok[k] - before->ok[k], (uint64_t)(k == won), "%s: succeeded %llu times",
+                     talc_oom_step_name((talc_oom_step_t)k),
                      (unsigned long long)(now.ok[k] - before->ok[k]));
     }
 }
@@ -156,11 +160,11 @@ Test(arena_oom, fail_only_chain_never_grows)
 
 typedef struct cache {
     talc_arena_t *arena;
-    talc_arena_t *other;  /* another arena the callback allocates in */
+    talc_arena_t *other; /* another arena the callback allocates in */
     void *blocks[MAXB];
-    int n;                /* cached blocks (the arena's "caches") */
-    int free_per_call;    /* blocks to free per call */
-    size_t answer;        /* 0 = report the bytes freed; else report this */
+    int n;             /* cached blocks (the arena's "caches") */
+    int free_per_call; /* blocks to free per call */
+    size_t answer;     /* 0 = report the bytes freed; else report this */
     int calls, inner_ok, reentered, depth;
     size_t wanted;
 } cache_t;
@@ -216,8 +220,7 @@ static cache_t *reclaim_arena(const char *name, const talc_oom_step_t *chain, in
 Test(arena_oom, reclaim_runs_unlocked_and_retries)
 {
     test_watchdog(20);
-    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM,
-                                     TALC_OOM_STEP_FAIL};
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_FAIL};
     cache_t *c = reclaim_arena("reclaim", chain, 3);
     c->free_per_call = 2;
     steps_t s0 = steps_of(c->arena);
@@ -243,8 +246,8 @@ Test(arena_oom, reclaim_runs_unlocked_and_retries)
  * second BIG block is asked for: first fails, and RECLAIM's retry must succeed. */
 static void *reclaim_big(cache_t *cache, talc_oom_step_t first, size_t limit)
 {
-    talc_arena_config_t c = talc_arena_config_default(first == TALC_OOM_STEP_GROW
-                                                          ? "reclaim-big" : "reclaim-borrowed");
+    talc_arena_config_t c =
+        talc_arena_config_default(first == TALC_OOM_STEP_GROW ? "reclaim-big" : "reclaim-borrowed");
     c.stripes = 1;
     *(first == TALC_OOM_STEP_GROW ? &c.hard_budget : &c.borrow_ceiling) = limit;
     c.oom_chain[0] = first;
@@ -518,8 +521,7 @@ Test(arena_oom, abort_step_reports_the_arena_to_the_handler)
 {
     static test_fault_log_t log;
     talc_set_fatal_handler(test_fault_record, &log);
-    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_ABORT,
-                                     TALC_OOM_STEP_GROW};
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_ABORT, TALC_OOM_STEP_GROW};
     talc_arena_t *a = chain_arena("abort-named", chain, 3, 4 * TEST_GRANULE);
     static void *blk[MAXB];
     int k = 0;
@@ -567,8 +569,7 @@ static size_t reclaim_allocating_first(talc_arena_t *a, size_t wanted, void *ctx
 Test(arena_oom, reclaim_is_not_reentered_by_its_own_allocation)
 {
     test_watchdog(20);
-    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM,
-                                     TALC_OOM_STEP_FAIL};
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_GROW, TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_FAIL};
     static cache_t cache;
     cache_t *c = &cache;
     talc_arena_config_t cfg = talc_arena_config_default("reclaim-nest");

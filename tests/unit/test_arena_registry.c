@@ -143,8 +143,8 @@ Test(arena_registry, find_misses)
 static char *name_before_guard(char **map)
 {
     long page = sysconf(_SC_PAGESIZE);
-    char *m = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    char *m =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(m, MAP_FAILED);
     cr_assert_eq(mprotect(m + page, (size_t)page, PROT_NONE), 0);
     *map = m;
@@ -249,10 +249,18 @@ Test(arena_registry, invalid_configs_are_einval)
     expect_einval(&c, "fallback name with a control character");
     /* Names are printed in one-line reports, JSON and Prometheus labels: UTF-8 only, no
      * control characters (C0, DEL, C1). */
-    static const char *const bad_names[] = {
-        "new\nline", "tab\t", "esc\x1b[2J", "del\x7f", "c1\xc2\x85", "lone\x80",
-        "overlong\xc0\xaf", "overlong3\xe0\x80\xaf", "surrogate\xed\xa0\x80",
-        "beyond\xf4\x90\x80\x80", "cut\xe2\x82", "lead\xff"};
+    static const char *const bad_names[] = {"new\nline",
+                                            "tab\t",
+                                            "esc\x1b[2J",
+                                            "del\x7f",
+                                            "c1\xc2\x85",
+                                            "lone\x80",
+                                            "overlong\xc0\xaf",
+                                            "overlong3\xe0\x80\xaf",
+                                            "surrogate\xed\xa0\x80",
+                                            "beyond\xf4\x90\x80\x80",
+                                            "cut\xe2\x82",
+                                            "lead\xff"};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
         c = talc_arena_config_default(bad_names[i]);
         expect_einval(&c, "name not printable UTF-8");
@@ -552,8 +560,8 @@ Test(arena_registry, release_all_with_busy_and_empty_segments)
     void *a = talc_arena_malloc(x, 900000);
     void *b = talc_arena_malloc(x, 900000); /* a second segment */
     cr_assert(a && b);
-    talc_free(a);                           /* the first one is empty (and kept) */
-    b = talc_arena_realloc(x, b, 100);      /* the second: one small block, the rest free */
+    talc_free(a);                      /* the first one is empty (and kept) */
+    b = talc_arena_realloc(x, b, 100); /* the second: one small block, the rest free */
     cr_assert_not_null(b);
     void *c = talc_arena_malloc(x, 3u << 20); /* and an oversized one */
     cr_assert_not_null(c);

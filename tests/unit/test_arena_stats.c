@@ -116,8 +116,9 @@ Test(arena_stats, oom_successes_never_exceed_runs_in_a_snapshot)
     const int k = TALC_OOM_STEP_FALLBACK;
     while (!atomic_load(&oom_done)) {
         talc_arena_stats_t s = test_stats(oom_arena);
-        cr_assert_leq(s.oom_ok[k], s.oom_runs[k], "snapshot %zu: %" PRIu64 " successes of %" PRIu64
-                      " runs", snaps, s.oom_ok[k], s.oom_runs[k]);
+        cr_assert_leq(s.oom_ok[k], s.oom_runs[k],
+                      "snapshot %zu: %" PRIu64 " successes of %" PRIu64 " runs", snaps, s.oom_ok[k],
+                      s.oom_runs[k]);
         snaps++;
     }
     pthread_join(t, NULL);
@@ -158,8 +159,8 @@ static int capture(talc_arena_t *one, talc_stats_format_t fmt)
 
 /* Names of several arenas, two of them with characters that need escaping, one in UTF-8
  * ("réseau": printed as it is). */
-static const char *const names[] = {"net", "parser", "cache", "q\"uote", "back\\slash",
-                                    "dots.and-dashes_1", "r\xc3\xa9seau"};
+static const char *const names[] = {
+    "net", "parser", "cache", "q\"uote", "back\\slash", "dots.and-dashes_1", "r\xc3\xa9seau"};
 #define NNAMES (sizeof names / sizeof names[0])
 
 static void make_arenas(talc_arena_t **a, void **blocks)
@@ -176,8 +177,8 @@ static void make_arenas(talc_arena_t **a, void **blocks)
 typedef struct json {
     const char *p;
     int depth;
-    char key[64];          /* the last object key read */
-    char names[400][40];   /* every string value of a "name" key */
+    char key[64];        /* the last object key read */
+    char names[400][40]; /* every string value of a "name" key */
     size_t nnames;
     bool has_reserve, has_arenas;
     size_t numbers;
@@ -305,13 +306,27 @@ static bool jvalue(json_t *j)
     bool ok;
     j->depth++;
     switch (*j->p) {
-    case '{': ok = jobject(j); break;
-    case '[': ok = jarray(j); break;
-    case '"': ok = jstring(j, tmp, sizeof tmp); break;
-    case 't': ok = strncmp(j->p, "true", 4) == 0 && (j->p += 4); break;
-    case 'f': ok = strncmp(j->p, "false", 5) == 0 && (j->p += 5); break;
-    case 'n': ok = strncmp(j->p, "null", 4) == 0 && (j->p += 4); break;
-    default: ok = jnumber(j); break;
+    case '{':
+        ok = jobject(j);
+        break;
+    case '[':
+        ok = jarray(j);
+        break;
+    case '"':
+        ok = jstring(j, tmp, sizeof tmp);
+        break;
+    case 't':
+        ok = strncmp(j->p, "true", 4) == 0 && (j->p += 4);
+        break;
+    case 'f':
+        ok = strncmp(j->p, "false", 5) == 0 && (j->p += 5);
+        break;
+    case 'n':
+        ok = strncmp(j->p, "null", 4) == 0 && (j->p += 4);
+        break;
+    default:
+        ok = jnumber(j);
+        break;
     }
     j->depth--;
     return ok;
@@ -411,7 +426,8 @@ static family_t *family(prom_t *p, const char *name)
 
 static bool metric_char(char c, bool first)
 {
-    return isalpha((unsigned char)c) || c == '_' || c == ':' || (!first && isdigit((unsigned char)c));
+    return isalpha((unsigned char)c) || c == '_' || c == ':' ||
+           (!first && isdigit((unsigned char)c));
 }
 
 /* Parses `{k="v",...}` at *s; returns false on a syntax error. Reports the arena label. */
@@ -501,8 +517,8 @@ static void check_prometheus(const char *text, const char *const *arena_names, s
             } else {
                 cr_assert_not(f->type, "line %d: second TYPE for %s", lineno, name);
                 const char *t = p + k + 1;
-                cr_assert(strcmp(t, "counter") == 0 || strcmp(t, "gauge") == 0,
-                          "line %d: type %s", lineno, t);
+                cr_assert(strcmp(t, "counter") == 0 || strcmp(t, "gauge") == 0, "line %d: type %s",
+                          lineno, t);
                 f->type = true;
             }
             continue;
@@ -628,8 +644,7 @@ Test(arena_stats, writer_arguments)
     cr_assert_eq(talc_stats_write(f, (talc_stats_format_t)7), -EINVAL);
     cr_assert_eq(talc_stats_write_arena(NULL, talc_arena_default(), TALC_STATS_JSON), -EINVAL);
     cr_assert_eq(talc_stats_write_arena(f, NULL, TALC_STATS_JSON), -EINVAL);
-    cr_assert_eq(talc_stats_write_arena(f, talc_arena_default(), (talc_stats_format_t)-1),
-                 -EINVAL);
+    cr_assert_eq(talc_stats_write_arena(f, talc_arena_default(), (talc_stats_format_t)-1), -EINVAL);
     fclose(f);
 }
 
@@ -703,10 +718,8 @@ Test(arena_stats, a_failed_write_ends_the_output)
         flaky_t k = {.fail_at = 2};
         cr_assert_eq(write_through(&k, (talc_stats_format_t)fmt), -EIO, "format %d", fmt);
         cr_assert_lt(k.before + k.failed, whole.before,
-                     "format %d: the failure came before the end of %zu bytes", fmt,
-                     whole.before);
-        cr_assert_eq(k.after, 0, "format %d: %zu bytes written after the failure", fmt,
-                     k.after);
+                     "format %d: the failure came before the end of %zu bytes", fmt, whole.before);
+        cr_assert_eq(k.after, 0, "format %d: %zu bytes written after the failure", fmt, k.after);
     }
 }
 

@@ -44,19 +44,19 @@ static talc_arena_t *tc_arena(const char *name, unsigned stripes, talc_tcache_mo
 }
 
 /* Live figures must equal what the test holds; allocs/frees what it did. */
-static void tc_assert_exact(talc_arena_t *a, size_t live_bytes, size_t live_allocs,
-                            uint64_t allocs, uint64_t frees)
+static void tc_assert_exact(talc_arena_t *a, size_t live_bytes, size_t live_allocs, uint64_t allocs,
+                            uint64_t frees)
 {
     talc_arena_stats_t s = test_stats(a);
 #if TALC_COUNTERS
     cr_assert_eq(s.live_bytes, live_bytes, "%s: live_bytes %zu, want %zu", s.name, s.live_bytes,
                  live_bytes);
-    cr_assert_eq(s.live_allocs, live_allocs, "%s: live_allocs %zu, want %zu", s.name,
-                 s.live_allocs, live_allocs);
+    cr_assert_eq(s.live_allocs, live_allocs, "%s: live_allocs %zu, want %zu", s.name, s.live_allocs,
+                 live_allocs);
     cr_assert_eq(s.allocs, allocs, "%s: allocs %llu, want %llu", s.name,
                  (unsigned long long)s.allocs, (unsigned long long)allocs);
-    cr_assert_eq(s.frees, frees, "%s: frees %llu, want %llu", s.name,
-                 (unsigned long long)s.frees, (unsigned long long)frees);
+    cr_assert_eq(s.frees, frees, "%s: frees %llu, want %llu", s.name, (unsigned long long)s.frees,
+                 (unsigned long long)frees);
     cr_assert_geq(s.managed_bytes, s.free_bytes + s.cached_bytes);
 #else
     (void)live_bytes, (void)live_allocs, (void)allocs, (void)frees;
@@ -256,7 +256,7 @@ Test(arena_tcache, realloc_within_the_chunk_stays_in_place)
     talc_free(q);
     tc_assert_exact(a, 0, 0, 2, 2);
 #else
-    talc_free(p); /* the stripe may grow it in place: nothing to check here */
+    talc_free(p);                      /* the stripe may grow it in place: nothing to check here */
 #endif
 }
 
@@ -475,7 +475,7 @@ typedef struct tc_job {
     talc_arena_t *a;
     void **blocks;
     unsigned n;
-    bool alloc; /* else free blocks[0..n) */
+    bool alloc;              /* else free blocks[0..n) */
     pthread_barrier_t *hold; /* if set: wait twice before exiting (destroy test) */
     talc_arena_t *after;     /* if set: allocate and free here after the hold */
     bool warm; /* allocate and free one block first: the slot has a home, frees stay in it */
@@ -669,7 +669,7 @@ typedef struct tc_remote_job {
     talc_arena_t *a;
     void **blocks;
     unsigned n;
-    void *again;             /* what its malloc returned after freeing blocks[0] */
+    void *again; /* what its malloc returned after freeing blocks[0] */
     pthread_barrier_t *hold;
 } tc_remote_job_t;
 
@@ -774,9 +774,9 @@ static void *tc_strand_worker(void *arg)
 {
     tc_strand_job_t *j = arg;
     for (unsigned i = 0; i < j->n; i++)
-        talc_free(j->blocks[i]); /* remote: no home yet */
+        talc_free(j->blocks[i]);              /* remote: no home yet */
     void *own = talc_arena_malloc(j->a, 200); /* another size: its fill takes none of them */
-    pthread_barrier_wait(j->hold); /* the main thread allocates meanwhile */
+    pthread_barrier_wait(j->hold);            /* the main thread allocates meanwhile */
     pthread_barrier_wait(j->hold);
     talc_free(own);
     return NULL;

@@ -35,15 +35,9 @@ static unsigned long work(unsigned long n)
 
 /* Workers' random streams start from TALC_SEED (default 0), logged by each test for replay
  * (thread interleavings still differ from run to run). */
-static uint64_t seed(uint64_t salt)
-{
-    return ((uint64_t)test_env("TALC_SEED", 0) << 20) + salt;
-}
+static uint64_t seed(uint64_t salt) { return ((uint64_t)test_env("TALC_SEED", 0) << 20) + salt; }
 
-static void log_seed(void)
-{
-    cr_log_info("TALC_SEED=%lu", test_env("TALC_SEED", 0));
-}
+static void log_seed(void) { cr_log_info("TALC_SEED=%lu", test_env("TALC_SEED", 0)); }
 
 /* ---- Many threads, many arenas, cross-thread frees ----------------------------------------*/
 
@@ -100,9 +94,12 @@ static size_t pick_size(test_rng_t *r)
 static void *alloc_one(test_rng_t *r, talc_arena_t *a, size_t n)
 {
     switch (test_rng_below(r, 4)) {
-    case 0: return talc_arena_calloc(a, 1, n);
-    case 1: return talc_arena_aligned_alloc(a, (size_t)64 << test_rng_below(r, 6), n);
-    default: return talc_arena_malloc(a, n);
+    case 0:
+        return talc_arena_calloc(a, 1, n);
+    case 1:
+        return talc_arena_aligned_alloc(a, (size_t)64 << test_rng_below(r, 6), n);
+    default:
+        return talc_arena_malloc(a, n);
     }
 }
 
@@ -182,8 +179,8 @@ Test(arena_threads, cross_thread_frees_end_at_exactly_zero)
 #if TALC_COUNTERS
         cr_assert_eq(s.live_bytes, 0, "%s: %zu live bytes", s.name, s.live_bytes);
         cr_assert_eq(s.live_allocs, 0, "%s: %zu live blocks", s.name, s.live_allocs);
-        cr_assert_eq(s.allocs, allocs, "%s: counted %llu allocations, the threads made %lu",
-                     s.name, (unsigned long long)s.allocs, allocs);
+        cr_assert_eq(s.allocs, allocs, "%s: counted %llu allocations, the threads made %lu", s.name,
+                     (unsigned long long)s.allocs, allocs);
         cr_assert_eq(s.frees, allocs, "%s: %llu frees", s.name, (unsigned long long)s.frees);
         cr_assert_eq(s.failed, 0);
         cr_assert_leq(s.remote_frees, s.frees);
@@ -263,8 +260,8 @@ Test(arena_threads, remote_frees_are_counted)
 /* ---- Create / find / destroy races --------------------------------------------------------*/
 
 #define RACERS 4
-#define CHURN 4    /* names each racer creates and destroys over and over */
-#define STABLE 24  /* arenas that live through the whole test */
+#define CHURN 4   /* names each racer creates and destroys over and over */
+#define STABLE 24 /* arenas that live through the whole test */
 #define SEEN_MAX 64
 
 typedef struct seen_ptr {
@@ -351,14 +348,13 @@ static void look_around(unsigned me, test_rng_t *r)
             talc_arena_t *p = talc_arena_find(rc.churn_names[t][k]);
             if (p)
                 note_seen(&rc.seen[me][t][k], p);
-            atomic_fetch_add_explicit(p ? &rc.finds_hit : &rc.finds_miss, 1,
-                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(p ? &rc.finds_hit : &rc.finds_miss, 1, memory_order_relaxed);
         }
     unsigned i = (unsigned)test_rng_below(r, STABLE);
     talc_arena_t *s = talc_arena_find(rc.stable_names[i]);
     if (s != rc.stable[i])
-        test_fail_note(&rc.fail, "stable arena %s: found %p, not %p", rc.stable_names[i],
-                       (void *)s, (void *)rc.stable[i]);
+        test_fail_note(&rc.fail, "stable arena %s: found %p, not %p", rc.stable_names[i], (void *)s,
+                       (void *)rc.stable[i]);
     walk_t w = {0, 0, false, ""};
     (void)talc_arena_foreach(walk_fn, &w);
     if (w.bad)
@@ -485,7 +481,7 @@ static void *cd_creator(void *arg)
     (void)arg;
     talc_arena_config_t c = talc_arena_config_default("young");
     c.stripes = 2;
-    c.initial_size = 2u << 20;    /* prefilled at creation */
+    c.initial_size = 2u << 20;                        /* prefilled at creation */
     c.borrow_ceiling = TEST_SEGMENT_SCALED(1u << 20); /* joins the reserve at creation */
     c.reserve_guaranteed = 256u << 10;
     for (unsigned long i = work(3000); i > 0; i--) {
@@ -631,11 +627,10 @@ static void check_snapshot(const talc_arena_stats_t *s, const talc_arena_stats_t
         test_fail_note(&sn.fail, "live %zu != allocs %llu - frees %llu", s->live_allocs,
                        (unsigned long long)s->allocs, (unsigned long long)s->frees);
     if (s->live_bytes + s->free_bytes > s->managed_bytes)
-        test_fail_note(&sn.fail, "live %zu + free %zu > managed %zu", s->live_bytes,
-                       s->free_bytes, s->managed_bytes);
+        test_fail_note(&sn.fail, "live %zu + free %zu > managed %zu", s->live_bytes, s->free_bytes,
+                       s->managed_bytes);
     if ((s->free_chunks == 0) != (s->free_bytes == 0))
-        test_fail_note(&sn.fail, "%zu free chunks hold %zu bytes", s->free_chunks,
-                       s->free_bytes);
+        test_fail_note(&sn.fail, "%zu free chunks hold %zu bytes", s->free_chunks, s->free_bytes);
     if (s->peak_bytes < s->live_bytes)
         test_fail_note(&sn.fail, "peak %zu < live %zu", s->peak_bytes, s->live_bytes);
     if (s->allocs < prev->allocs || s->frees < prev->frees || s->reallocs < prev->reallocs ||
@@ -725,8 +720,7 @@ static void *borrow_monitor(void *arg)
     while (!atomic_load_explicit(&bw.stop, memory_order_acquire)) {
         talc_reserve_stats_t r = test_reserve();
         if (r.free + r.held != r.size || r.held > r.size)
-            test_fail_note(&bw.fail, "reserve: free %zu held %zu size %zu", r.free, r.held,
-                           r.size);
+            test_fail_note(&bw.fail, "reserve: free %zu held %zu size %zu", r.free, r.held, r.size);
         for (unsigned i = 0; i < 3; i++) {
             talc_arena_stats_t s;
             if (talc_arena_get_stats(bw.a[i], &s) != 0 || s.borrowed_bytes > bw.ceiling[i] ||

@@ -91,8 +91,7 @@ Test(cpu_id, source_is_rseq_exactly_when_glibc_registered_it)
 {
     talc_cpu_source_t s = talc_cpu_source();
 #if TEST_HAVE_RSEQ_HEADER
-    cr_log_info("__rseq_size %u, __rseq_offset %td, source %d", __rseq_size, __rseq_offset,
-                (int)s);
+    cr_log_info("__rseq_size %u, __rseq_offset %td, source %d", __rseq_size, __rseq_offset, (int)s);
     if (__rseq_size > 0)
         cr_assert_eq(s, TALC_CPU_SOURCE_RSEQ);
     else
@@ -135,10 +134,7 @@ static double ns_per_call(unsigned (*f)(void))
     return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e6;
 }
 
-static unsigned getcpu_call(void)
-{
-    return (unsigned)sched_getcpu();
-}
+static unsigned getcpu_call(void) { return (unsigned)sched_getcpu(); }
 
 Test(cpu_id, cost_is_logged)
 {

@@ -40,8 +40,7 @@ static void *(*const p_truncate)(talc_heap_t *, talc_span_t *, void *) = talc_sp
 static int (*const p_release)(talc_heap_t *, talc_span_t *) = talc_span_release;
 static void (*const p_info)(const talc_heap_t *, const talc_span_t *,
                             talc_span_info_t *) = talc_span_get_info;
-static talc_span_t *(*const p_next)(const talc_heap_t *, const talc_span_t *) =
-    talc_heap_next_span;
+static talc_span_t *(*const p_next)(const talc_heap_t *, const talc_span_t *) = talc_heap_next_span;
 static void (*const p_counters)(const talc_heap_t *, talc_heap_counters_t *) = talc_heap_counters;
 static size_t (*const p_line)(const talc_heap_t *) = talc_heap_cache_line;
 static int (*const p_check)(const talc_heap_t *, const void **) = talc_heap_check;
@@ -49,16 +48,15 @@ static bool (*const p_walk)(const talc_heap_t *, talc_walk_fn, void *) = talc_he
 
 static size_t (*const p_lfootprint)(void) = talc_locked_heap_footprint;
 static talc_locked_heap_t *(*const p_linit)(void *, size_t, const talc_heap_opts_t *,
-                                           const talc_lock_ops_t *) = talc_locked_heap_init;
+                                            const talc_lock_ops_t *) = talc_locked_heap_init;
 static void *(*const p_lalloc)(talc_locked_heap_t *, size_t) = talc_locked_alloc;
-static void *(*const p_laligned)(talc_locked_heap_t *, size_t, size_t) =
-    talc_locked_alloc_aligned;
+static void *(*const p_laligned)(talc_locked_heap_t *, size_t, size_t) = talc_locked_alloc_aligned;
 static void (*const p_lfree)(talc_locked_heap_t *, void *) = talc_locked_free;
 static void *(*const p_lrealloc)(talc_locked_heap_t *, void *, size_t) = talc_locked_realloc;
 static size_t (*const p_lusable)(talc_locked_heap_t *, const void *) = talc_locked_usable_size;
 static talc_span_t *(*const p_lclaim)(talc_locked_heap_t *, void *, size_t) = talc_locked_claim;
-static void (*const p_lcounters)(talc_locked_heap_t *, talc_heap_counters_t *) =
-    talc_locked_counters;
+static void (*const p_lcounters)(talc_locked_heap_t *,
+                                 talc_heap_counters_t *) = talc_locked_counters;
 static talc_heap_t *(*const p_acquire)(talc_locked_heap_t *) = talc_locked_acquire;
 static void (*const p_lrelease)(talc_locked_heap_t *) = talc_locked_release;
 
@@ -105,22 +103,22 @@ static void fatal_fn(const talc_fault_info_t *info, void *ctx)
 Test(headers, function_pointers_are_real)
 {
     const void *fns[] = {
-        (const void *)(uintptr_t)p_footprint, (const void *)(uintptr_t)p_init,
-        (const void *)(uintptr_t)p_first,     (const void *)(uintptr_t)p_alloc,
-        (const void *)(uintptr_t)p_aligned,   (const void *)(uintptr_t)p_free,
-        (const void *)(uintptr_t)p_realloc,   (const void *)(uintptr_t)p_resize,
-        (const void *)(uintptr_t)p_usable,    (const void *)(uintptr_t)p_claim,
-        (const void *)(uintptr_t)p_min,       (const void *)(uintptr_t)p_extend,
-        (const void *)(uintptr_t)p_truncate,  (const void *)(uintptr_t)p_release,
-        (const void *)(uintptr_t)p_info,      (const void *)(uintptr_t)p_next,
-        (const void *)(uintptr_t)p_counters,  (const void *)(uintptr_t)p_line,
-        (const void *)(uintptr_t)p_check,     (const void *)(uintptr_t)p_walk,
+        (const void *)(uintptr_t)p_footprint,  (const void *)(uintptr_t)p_init,
+        (const void *)(uintptr_t)p_first,      (const void *)(uintptr_t)p_alloc,
+        (const void *)(uintptr_t)p_aligned,    (const void *)(uintptr_t)p_free,
+        (const void *)(uintptr_t)p_realloc,    (const void *)(uintptr_t)p_resize,
+        (const void *)(uintptr_t)p_usable,     (const void *)(uintptr_t)p_claim,
+        (const void *)(uintptr_t)p_min,        (const void *)(uintptr_t)p_extend,
+        (const void *)(uintptr_t)p_truncate,   (const void *)(uintptr_t)p_release,
+        (const void *)(uintptr_t)p_info,       (const void *)(uintptr_t)p_next,
+        (const void *)(uintptr_t)p_counters,   (const void *)(uintptr_t)p_line,
+        (const void *)(uintptr_t)p_check,      (const void *)(uintptr_t)p_walk,
         (const void *)(uintptr_t)p_lfootprint, (const void *)(uintptr_t)p_linit,
-        (const void *)(uintptr_t)p_lalloc,    (const void *)(uintptr_t)p_laligned,
-        (const void *)(uintptr_t)p_lfree,     (const void *)(uintptr_t)p_lrealloc,
-        (const void *)(uintptr_t)p_lusable,   (const void *)(uintptr_t)p_lclaim,
-        (const void *)(uintptr_t)p_lcounters, (const void *)(uintptr_t)p_acquire,
-        (const void *)(uintptr_t)p_lrelease,  (const void *)(uintptr_t)p_cache_line,
+        (const void *)(uintptr_t)p_lalloc,     (const void *)(uintptr_t)p_laligned,
+        (const void *)(uintptr_t)p_lfree,      (const void *)(uintptr_t)p_lrealloc,
+        (const void *)(uintptr_t)p_lusable,    (const void *)(uintptr_t)p_lclaim,
+        (const void *)(uintptr_t)p_lcounters,  (const void *)(uintptr_t)p_acquire,
+        (const void *)(uintptr_t)p_lrelease,   (const void *)(uintptr_t)p_cache_line,
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
         cr_assert_not_null(fns[i], "function %zu", i);

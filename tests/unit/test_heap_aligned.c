@@ -42,8 +42,7 @@ Test(heap_aligned, honours_every_power_of_two)
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(test_pattern_check(p[i], u[i], (uint32_t)i), u[i], "block %zu", i);
         for (size_t j = i + 1; j < n; j++)
-            cr_assert_not(test_overlaps(p[i], u[i], p[j], u[j]), "blocks %zu, %zu overlap", i,
-                          j);
+            cr_assert_not(test_overlaps(p[i], u[i], p[j], u[j]), "blocks %zu, %zu overlap", i, j);
     }
     for (size_t i = 0; i < n; i++)
         talc_heap_free(h, p[i]);
@@ -66,9 +65,22 @@ Test(heap_aligned, small_alignments_mean_min_align)
 Test(heap_aligned, rejects_zero_and_non_powers_of_two)
 {
     talc_heap_t *h = test_heap(64 * 1024, NULL);
-    static const size_t bad[] = {0,   3,   5,    6,         7,           12,
-                                 24,  48,  100,  4095,      4097,        (1u << 20) + 1,
-                                 SIZE_MAX, SIZE_MAX - 1, SIZE_MAX / 2, (SIZE_MAX / 2 + 1) | 1};
+    static const size_t bad[] = {0,
+                                 3,
+                                 5,
+                                 6,
+                                 7,
+                                 12,
+                                 24,
+                                 48,
+                                 100,
+                                 4095,
+                                 4097,
+                                 (1u << 20) + 1,
+                                 SIZE_MAX,
+                                 SIZE_MAX - 1,
+                                 SIZE_MAX / 2,
+                                 (SIZE_MAX / 2 + 1) | 1};
     size_t n = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < n; i++) {
         cr_assert_null(talc_heap_alloc_aligned(h, 16, bad[i]), "align %#zx", bad[i]);
@@ -99,12 +111,19 @@ static talc_heap_t *heap_without_16m_boundary(void)
 Test(heap_aligned, impossible_alignments_fail_cleanly)
 {
     talc_heap_t *h = heap_without_16m_boundary();
-    static const size_t huge[] = {(size_t)1 << 24, (size_t)1 << 28, (size_t)1 << 30,
+    static const size_t huge[] = {
+        (size_t)1 << 24,
+        (size_t)1 << 28,
+        (size_t)1 << 30,
 #if SIZE_MAX > 0xffffffffu
-                                  (size_t)1 << 32, (size_t)1 << 40, (size_t)1 << 47,
-                                  (size_t)1 << 48, (size_t)1 << 62,
+        (size_t)1 << 32,
+        (size_t)1 << 40,
+        (size_t)1 << 47,
+        (size_t)1 << 48,
+        (size_t)1 << 62,
 #endif
-                                  SIZE_MAX / 2 + 1};
+        SIZE_MAX / 2 + 1
+    };
     size_t n = sizeof huge / sizeof huge[0];
     for (size_t i = 0; i < n; i++) {
         cr_assert_null(talc_heap_alloc_aligned(h, 1, huge[i]), "align %#zx", huge[i]);

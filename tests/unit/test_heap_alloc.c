@@ -32,8 +32,8 @@ Test(heap_alloc, init_rejects_bad_arguments)
     cr_assert_null(talc_heap_init(mem, 0, NULL), "size 0");
     for (size_t off = 1; off < TALC_MIN_ALIGN; off++)
         cr_assert_null(talc_heap_init(mem + off, 4096, NULL), "misaligned by %zu", off);
-    static const size_t bad_lines[] = {1, 3, 48, 100, 8192, 65536, SIZE_MAX,
-                                       TALC_MIN_ALIGN / 2, TALC_MIN_ALIGN + 1};
+    static const size_t bad_lines[] = {
+        1, 3, 48, 100, 8192, 65536, SIZE_MAX, TALC_MIN_ALIGN / 2, TALC_MIN_ALIGN + 1};
     for (size_t i = 0; i < sizeof bad_lines / sizeof bad_lines[0]; i++) {
         talc_heap_opts_t o = {0};
         o.cache_line = bad_lines[i];
@@ -161,11 +161,25 @@ Test(heap_alloc, unrepresentable_sizes_return_null)
 {
     talc_heap_t *h = test_heap(64 * 1024, NULL);
     static const size_t sizes[] = {
-        SIZE_MAX,       SIZE_MAX - 1,        SIZE_MAX - 7,         SIZE_MAX - 8,
-        SIZE_MAX - 15,  SIZE_MAX - 16,       SIZE_MAX - 31,        SIZE_MAX - 63,
-        SIZE_MAX - 4095, SIZE_MAX - 4096,    SIZE_MAX - 8191,      SIZE_MAX / 2,
-        SIZE_MAX / 2 + 1, (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX - 7,
-        (size_t)PTRDIFF_MAX - 64, (size_t)PTRDIFF_MAX - 4096, (size_t)1 << (sizeof(size_t) * 8 - 2),
+        SIZE_MAX,
+        SIZE_MAX - 1,
+        SIZE_MAX - 7,
+        SIZE_MAX - 8,
+        SIZE_MAX - 15,
+        SIZE_MAX - 16,
+        SIZE_MAX - 31,
+        SIZE_MAX - 63,
+        SIZE_MAX - 4095,
+        SIZE_MAX - 4096,
+        SIZE_MAX - 8191,
+        SIZE_MAX / 2,
+        SIZE_MAX / 2 + 1,
+        (size_t)PTRDIFF_MAX,
+        (size_t)PTRDIFF_MAX + 1,
+        (size_t)PTRDIFF_MAX - 7,
+        (size_t)PTRDIFF_MAX - 64,
+        (size_t)PTRDIFF_MAX - 4096,
+        (size_t)1 << (sizeof(size_t) * 8 - 2),
     };
     size_t n = sizeof sizes / sizeof sizes[0];
     for (size_t i = 0; i < n; i++) {
@@ -303,9 +317,10 @@ static void two_holes_in_one_bin(talc_heap_t *h, bool larger_first)
     HEAP_OK(h);
     cr_assert_eq(test_walk(h).free, 2, "only the two holes are free");
     void *p = talc_heap_alloc(h, mid);
-    cr_assert_eq(p, b, "alloc(%zu) with holes of %zu and %zu usable bytes (%s freed first) "
-                 "returned %p, not the larger hole %p", mid, small, large,
-                 larger_first ? "larger" : "smaller", p, b);
+    cr_assert_eq(p, b,
+                 "alloc(%zu) with holes of %zu and %zu usable bytes (%s freed first) "
+                 "returned %p, not the larger hole %p",
+                 mid, small, large, larger_first ? "larger" : "smaller", p, b);
     HEAP_OK(h);
     void *const all[] = {p, g1, g2};
     test_free_each(h, all, 3);

@@ -79,8 +79,7 @@ static void random_workload(size_t line, uint64_t seed)
             n++;
         } else if (op < 7) {
             size_t i = (size_t)test_rng_below(&r, n);
-            cr_assert_eq(test_pattern_check(b[i].p, b[i].n, (uint32_t)(uintptr_t)b[i].p),
-                         b[i].n);
+            cr_assert_eq(test_pattern_check(b[i].p, b[i].n, (uint32_t)(uintptr_t)b[i].p), b[i].n);
             talc_heap_free(h, b[i].p);
             b[i] = b[--n];
         } else if (op < 9) {

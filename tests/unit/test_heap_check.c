@@ -313,8 +313,7 @@ Test(heap_check, damaged_link_is_reported_not_followed)
     layout_t L = make_layout(0);
     free_pair_t fp = free_pair(&L);
     /* outside every span, the fence, off the quantum, a used chunk */
-    const uintptr_t wild[] = {0x10, (uintptr_t)L.span->fence, (uintptr_t)L.c + 1,
-                              (uintptr_t)L.c};
+    const uintptr_t wild[] = {0x10, (uintptr_t)L.span->fence, (uintptr_t)L.c + 1, (uintptr_t)L.c};
     for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
         fp.head->next = (talc_free_t *)wild[i];
         expect_code(&L, TALC_CHECK_LINKS, (const void *)wild[i], "a wild next link");
@@ -401,8 +400,8 @@ Test(heap_check, size_bits_above_size_t)
     layout_t L = make_layout(0);
     uint64_t saved = *word(L.c);
     *word(L.c) = saved | ((uint64_t)1 << 40);
-    expect_code(&L, SIZE_MAX > 0xffffffffu ? TALC_CHECK_SPAN_BOUNDS : TALC_CHECK_CHUNK_SIZE,
-                L.c, "size bit 40");
+    expect_code(&L, SIZE_MAX > 0xffffffffu ? TALC_CHECK_SPAN_BOUNDS : TALC_CHECK_CHUNK_SIZE, L.c,
+                "size bit 40");
     *word(L.c) = saved;
     saved = *word(L.b);
     size_t bs = talc_hsize(saved);

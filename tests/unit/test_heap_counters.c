@@ -22,9 +22,9 @@ static size_t span_bytes(const talc_heap_t *h, const talc_span_t *s)
 }
 
 /* The fields a test did not mean to change must not change. */
-#define SAME(a, b, field) cr_assert_eq((a).field, (b).field, #field " changed: %llu -> %llu",  \
-                                       (unsigned long long)(a).field,                        \
-                                       (unsigned long long)(b).field)
+#define SAME(a, b, field)                                                                          \
+    cr_assert_eq((a).field, (b).field, #field " changed: %llu -> %llu",                            \
+                 (unsigned long long)(a).field, (unsigned long long)(b).field)
 
 Test(heap_counters, after_init)
 {

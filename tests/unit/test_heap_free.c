@@ -73,8 +73,8 @@ Test(heap_free, coalesces_in_every_order)
             HEAP_OK(h);
         }
         test_walk_t w = test_walk(h);
-        cr_assert_eq(w.free, free_before + 1, "order %zu: %zu free chunks, expected %zu", k,
-                     w.free, free_before + 1);
+        cr_assert_eq(w.free, free_before + 1, "order %zu: %zu free chunks, expected %zu", k, w.free,
+                     free_before + 1);
         talc_heap_free(h, guard_hi);
         HEAP_OK(h);
         cr_assert_eq(test_walk(h).free, 1, "order %zu: all merged with the top", k);
@@ -294,7 +294,7 @@ Test(heap_free, header_with_a_size_above_size_t_is_reported)
     memcpy(&zh, z - 8, sizeof zh);
     uint64_t slack0 = zh & ~(((uint64_t)1 << 48) - 1);
     uint64_t fake = slack0 | ((uint64_t)1 << 32) | 64u | 1u; /* size 2^32 + 64, USED */
-    memcpy(p + 64, &fake, sizeof fake); /* the header of the pointer p + 72 */
+    memcpy(p + 64, &fake, sizeof fake);                      /* the header of the pointer p + 72 */
     unsigned before = test_faults.count;
     talc_heap_free(h, p + 72);
     expect_fault(before, TALC_FAULT_BAD_POINTER, p + 72);

@@ -25,7 +25,7 @@ TestSuite(heap_locked, .fini = test_buffers_free);
 typedef struct count_lock {
     pthread_mutex_t m;
     atomic_ulong locks, unlocks;
-    atomic_int holders;     /* threads inside the critical section: must never exceed 1 */
+    atomic_int holders; /* threads inside the critical section: must never exceed 1 */
     atomic_int max_holders;
     pthread_t owner;
     atomic_bool held;
@@ -239,14 +239,14 @@ Test(heap_locked, simple_calls_take_the_lock_once)
     talc_lock_ops_t ops = cl_ops(&l);
     talc_locked_heap_t *lh = locked_heap(256 * 1024, NULL, &ops);
     unsigned long n0 = atomic_load(&l.locks);
-#define ONCE(expr)                                                                            \
-    do {                                                                                      \
-        unsigned long before_ = atomic_load(&l.locks);                                        \
-        expr;                                                                                 \
-        cr_assert_eq(atomic_load(&l.locks) - before_, 1, #expr " took the lock %lu times",    \
-                     atomic_load(&l.locks) - before_);                                        \
-        cr_assert_eq(atomic_load(&l.locks), atomic_load(&l.unlocks));                         \
-        cr_assert_not(atomic_load(&l.held));                                                  \
+#define ONCE(expr)                                                                                 \
+    do {                                                                                           \
+        unsigned long before_ = atomic_load(&l.locks);                                             \
+        expr;                                                                                      \
+        cr_assert_eq(atomic_load(&l.locks) - before_, 1, #expr " took the lock %lu times",         \
+                     atomic_load(&l.locks) - before_);                                             \
+        cr_assert_eq(atomic_load(&l.locks), atomic_load(&l.unlocks));                              \
+        cr_assert_not(atomic_load(&l.held));                                                       \
     } while (0)
     void *p = NULL, *q = NULL;
     talc_heap_counters_t c;
@@ -328,16 +328,16 @@ typedef struct worker {
     talc_locked_heap_t *lh;
     unsigned id;
     unsigned long ops;
-    unsigned long allocs;       /* allocations this thread made (moving reallocs included) */
-    int error;                  /* 0 ok, else the line that failed */
+    unsigned long allocs; /* allocations this thread made (moving reallocs included) */
+    int error;            /* 0 ok, else the line that failed */
     char msg[160];
 } worker_t;
 
-#define WFAIL(w, ...)                                                                         \
-    do {                                                                                      \
-        (w)->error = __LINE__;                                                                \
-        snprintf((w)->msg, sizeof (w)->msg, __VA_ARGS__);                                     \
-        goto out;                                                                             \
+#define WFAIL(w, ...)                                                                              \
+    do {                                                                                           \
+        (w)->error = __LINE__;                                                                     \
+        snprintf((w)->msg, sizeof(w)->msg, __VA_ARGS__);                                           \
+        goto out;                                                                                  \
     } while (0)
 
 static void *worker_main(void *arg)
@@ -352,8 +352,7 @@ static void *worker_main(void *arg)
         size_t k = (size_t)test_rng_below(&r, SLOTS);
         unsigned op = (unsigned)test_rng_below(&r, 8);
         if (p[k] && test_pattern_check(p[k], n[k], seed[k]) != n[k])
-            WFAIL(w, "thread %u: block %p (%zu bytes) changed under us", w->id, (void *)p[k],
-                  n[k]);
+            WFAIL(w, "thread %u: block %p (%zu bytes) changed under us", w->id, (void *)p[k], n[k]);
         if (!p[k]) {
             size_t sz = (size_t)test_rng_below(&r, 2000);
             if (op == 0)

@@ -15,11 +15,11 @@ TestSuite(heap_oom, .fini = test_buffers_free);
 
 typedef enum hook_mode {
     HOOK_FAIL,
-    HOOK_RETRY_NOTHING,  /* says RETRY without adding memory */
-    HOOK_CLAIM,          /* claims one big buffer */
-    HOOK_CLAIM_TINY,     /* claims a span too small for the request, every time */
-    HOOK_EXTEND,         /* extends `span` into the rest of its buffer */
-    HOOK_REENTER,        /* allocates from its own heap (forbidden) */
+    HOOK_RETRY_NOTHING, /* says RETRY without adding memory */
+    HOOK_CLAIM,         /* claims one big buffer */
+    HOOK_CLAIM_TINY,    /* claims a span too small for the request, every time */
+    HOOK_EXTEND,        /* extends `span` into the rest of its buffer */
+    HOOK_REENTER,       /* allocates from its own heap (forbidden) */
 } hook_mode_t;
 
 typedef struct hook {
@@ -209,8 +209,7 @@ Test(heap_oom, retry_without_new_memory_is_not_retried)
     hook_t k = {.mode = HOOK_RETRY_NOTHING};
     talc_heap_t *h = hooked_heap(&k, 16 * 1024, 0);
     cr_assert_null(talc_heap_alloc(h, 100000));
-    cr_assert_eq(k.calls, 1, "RETRY without new memory must not loop (called %u times)",
-                 k.calls);
+    cr_assert_eq(k.calls, 1, "RETRY without new memory must not loop (called %u times)", k.calls);
     cr_assert_null(talc_heap_alloc_aligned(h, 100000, 4096));
     cr_assert_eq(k.calls, 2);
 #if TALC_COUNTERS

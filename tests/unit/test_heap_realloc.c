@@ -161,8 +161,13 @@ Test(heap_realloc, failure_leaves_the_block_untouched)
     void *guard = talc_heap_alloc(h, 16);
     fill(h, p, 21);
     size_t u = talc_heap_usable_size(h, p);
-    static const size_t sizes[] = {64 * 1024, 1u << 20, SIZE_MAX, SIZE_MAX - 8, SIZE_MAX / 2,
-                                   (size_t)PTRDIFF_MAX, (size_t)PTRDIFF_MAX + 1};
+    static const size_t sizes[] = {64 * 1024,
+                                   1u << 20,
+                                   SIZE_MAX,
+                                   SIZE_MAX - 8,
+                                   SIZE_MAX / 2,
+                                   (size_t)PTRDIFF_MAX,
+                                   (size_t)PTRDIFF_MAX + 1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         cr_assert_null(talc_heap_realloc(h, p, sizes[i]), "realloc to %#zx", sizes[i]);
         cr_assert_eq(talc_heap_usable_size(h, p), u);
@@ -268,7 +273,7 @@ Test(heap_realloc, over_aligned_block_shrinks_in_place)
 
 typedef struct scarce {
     talc_heap_t *h;
-    unsigned char *a; /* 20000 bytes, address aligned to less than 64 */
+    unsigned char *a;    /* 20000 bytes, address aligned to less than 64 */
     unsigned char *hole; /* where a 1000-byte block was: the only free chunk that holds 500 */
     void *rest[8];
     size_t nrest;
@@ -314,8 +319,10 @@ Test(heap_realloc, large_shrink_moves_to_a_hole_when_memory_is_scarce)
     cr_assert_eq(c1.total_allocs, c0.total_allocs + 1, "a move counts as one allocation");
     cr_assert_eq(c1.live_allocs, c0.live_allocs);
     cr_assert_eq(c1.live_bytes, c0.live_bytes - 19500);
-    cr_assert_eq(c1.peak_live_bytes, c0.peak_live_bytes, "the old and new block never count "
-                 "together: %zu, %zu before", c1.peak_live_bytes, c0.peak_live_bytes);
+    cr_assert_eq(c1.peak_live_bytes, c0.peak_live_bytes,
+                 "the old and new block never count "
+                 "together: %zu, %zu before",
+                 c1.peak_live_bytes, c0.peak_live_bytes);
 #endif
 #else
     cr_assert_eq(q, sc.a, "built with TALC_SHRINK_MOVE=0 or above 19500: it stays in place");
@@ -410,13 +417,13 @@ Test(heap_realloc, resize_in_place_false_changes_nothing)
     fill(h, b, 52);
     size_t ua = talc_heap_usable_size(h, a);
     talc_heap_counters_t before = test_counters(h);
-    const size_t sizes[] = {ua + 1, ua + 100, 4096, 1u << 20, SIZE_MAX, SIZE_MAX - 8,
-                            (size_t)PTRDIFF_MAX + 1};
+    const size_t sizes[] = {
+        ua + 1, ua + 100, 4096, 1u << 20, SIZE_MAX, SIZE_MAX - 8, (size_t)PTRDIFF_MAX + 1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         cr_assert_not(talc_heap_resize_in_place(h, a, sizes[i]), "resize to %#zx", sizes[i]);
         talc_heap_counters_t after = test_counters(h);
         cr_assert(test_counters_equal(&before, &after),
-                     "a failed resize_in_place changed the counters");
+                  "a failed resize_in_place changed the counters");
         cr_assert_eq(talc_heap_usable_size(h, a), ua);
         expect_prefix(a, ua, 51);
         expect_prefix(b, talc_heap_usable_size(h, b), 52);

@@ -120,8 +120,8 @@ Test(heap_span, claim_at_the_top_of_the_address_space_never_wraps)
             cr_assert_null(talc_heap_claim(h, base, back + 1000), "wraps past the top");
         }
         for (size_t size = 0; size < NEVER_FITS && size <= back; size += 3)
-            cr_assert_null(talc_heap_claim(h, base, size), "claim(top - %zu, %zu)",
-                           (size_t)back, size);
+            cr_assert_null(talc_heap_claim(h, base, size), "claim(top - %zu, %zu)", (size_t)back,
+                           size);
     }
     cr_assert_eq(span_count(h), 1);
     HEAP_OK(h);
@@ -138,8 +138,7 @@ static void min_size_guarantee(size_t line)
     size_t spans = span_count(h);
     for (size_t off = 0; off < (line > 64 ? 2 * line : 64); off++) {
         talc_span_t *s = talc_heap_claim(h, buf + off, min);
-        cr_assert_not_null(s, "line %zu: claim(base %% 64 = %zu, min %zu) failed", line, off,
-                           min);
+        cr_assert_not_null(s, "line %zu: claim(base %% 64 = %zu, min %zu) failed", line, off, min);
         HEAP_OK(h);
         void *p = talc_heap_alloc(h, 1);
         cr_assert_not_null(p, "line %zu off %zu: a minimum span holds a block", line, off);
@@ -195,8 +194,8 @@ Test(heap_span, min_size_is_the_smallest)
             else
                 cr_assert_eq(talc_span_release(h, s), 0);
         }
-        cr_assert(some_fail, "line %zu: talc_span_min_size() = %zu, but %zu always fits",
-                  lines[li], min, min - 1);
+        cr_assert(some_fail, "line %zu: talc_span_min_size() = %zu, but %zu always fits", lines[li],
+                  min, min - 1);
     }
 }
 

@@ -244,8 +244,7 @@ static void self_deadlock(void)
     talc_mutex_lock(&m);
     talc_mutex_lock(&m);
 }
-Test(mutex, taking_a_held_lock_again_aborts_instead_of_hanging, .signal = SIGABRT,
-     .timeout = 60)
+Test(mutex, taking_a_held_lock_again_aborts_instead_of_hanging, .signal = SIGABRT, .timeout = 60)
 {
     self_deadlock();
 }

@@ -45,11 +45,19 @@ Test(pagemap, unregistered_addresses_are_null)
     int on_stack = 0;
     void *heap = malloc(100);
     const void *probes[] = {
-        &on_stack, &some_static, heap, (void *)(uintptr_t)check_range, NULL,
-        (void *)UINTPTR_MAX, (void *)(uintptr_t)1, (void *)(UINTPTR_MAX - G),
+        &on_stack,
+        &some_static,
+        heap,
+        (void *)(uintptr_t)check_range,
+        NULL,
+        (void *)UINTPTR_MAX,
+        (void *)(uintptr_t)1,
+        (void *)(UINTPTR_MAX - G),
 #if UINTPTR_MAX > 0xffffffffu
-        (void *)(uintptr_t)0x7fffffffffffull, (void *)(uintptr_t)0x800000000000ull,
-        (void *)(uintptr_t)0xffff800000000000ull, (void *)(uintptr_t)0xffffffffff600000ull,
+        (void *)(uintptr_t)0x7fffffffffffull,
+        (void *)(uintptr_t)0x800000000000ull,
+        (void *)(uintptr_t)0xffff800000000000ull,
+        (void *)(uintptr_t)0xffffffffff600000ull,
         (void *)(uintptr_t)0x0000800000000001ull,
 #endif
     };

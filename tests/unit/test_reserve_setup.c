@@ -27,8 +27,8 @@
 typedef struct rs_ops {
     talc_os_ops_t ops;
     unsigned maps, unmaps;
-    unsigned fail_at;           /* the map call (1-based) that fails; 0 = none */
-    void (*during)(void);       /* runs inside the first map, before it maps */
+    unsigned fail_at;     /* the map call (1-based) that fails; 0 = none */
+    void (*during)(void); /* runs inside the first map, before it maps */
 } rs_ops_t;
 
 static void *rs_map(size_t size, size_t align, void *ctx)
@@ -151,8 +151,7 @@ Test(reserve_setup, a_failed_map_keeps_nothing_and_can_be_retried)
     for (unsigned fail_at = 1; fail_at <= 2; fail_at++) {
         rs_ops_t o = rs_make(NULL, fail_at);
         cr_assert_eq(rs_init(&o, 4 * TEST_GRANULE, 0), -ENOMEM, "map %u refused", fail_at);
-        cr_assert_eq(o.unmaps, o.maps - 1, "map %u refused: every mapping made is undone",
-                     fail_at);
+        cr_assert_eq(o.unmaps, o.maps - 1, "map %u refused: every mapping made is undone", fail_at);
         cr_assert_eq(test_reserve().size, 0);
     }
     rs_ops_t o = rs_make(NULL, 0);

@@ -69,8 +69,8 @@ static void check_topology(const talc_topology_t *t)
             next_domain++;
         for (unsigned d = 0; d < c; d++)
             if (t->cpu[d].core == x->core)
-                cr_assert(t->cpu[d].domain == x->domain
-                              && t->cpu[d].core_in_domain == x->core_in_domain,
+                cr_assert(t->cpu[d].domain == x->domain &&
+                              t->cpu[d].core_in_domain == x->core_in_domain,
                           "cpus %u and %u share a core, not its domain", d, c);
     }
     cr_assert_eq(next_core, t->ncores);
@@ -191,8 +191,8 @@ Test(topology, describes_this_machine)
                 t->ncores, t->ndomains, t->domain_level, t->line_size, talc_topology_backend());
     cr_assert_str_eq(talc_topology_backend(), want, "the backend that answered");
     for (unsigned c = 0; c < t->ncpus; c++)
-        cr_log_info("  cpu %u: core %u domain %u (%u of %u)", c, t->cpu[c].core,
-                    t->cpu[c].domain, t->cpu[c].core_in_domain, t->cpu[c].domain_cores);
+        cr_log_info("  cpu %u: core %u domain %u (%u of %u)", c, t->cpu[c].core, t->cpu[c].domain,
+                    t->cpu[c].core_in_domain, t->cpu[c].domain_cores);
     cr_assert_eq(talc_topology_auto_stripes(t), t->ncores < 32 ? 2 * t->ncores : 64);
     for (unsigned c = 0; c < t->ncpus; c++) {
         cr_assert_eq(talc_topology_stripe_of_cpu(t, c, 1), 0);
@@ -282,8 +282,9 @@ Test(topology, backends_agree_on_this_machine)
         cr_log_info("raw facts compared: %u cores, %u caches", k.cores, k.caches);
     }
     cr_log_info("library: %u cores, %u domains at L%u, line %u; other: %u cores, %u domains "
-                "at L%u, line %d", t->ncores, t->ndomains, t->domain_level, t->line_size,
-                b.t.ncores, b.t.ndomains, b.t.domain_level, line);
+                "at L%u, line %d",
+                t->ncores, t->ndomains, t->domain_level, t->line_size, b.t.ncores, b.t.ndomains,
+                b.t.domain_level, line);
     unbuild(&b);
     free(other);
     free(mine);
@@ -305,8 +306,8 @@ Test(topology, raw_facts_agree_on_this_machine)
     cr_assert_eq(k.cores, n, "both backends know every CPU's core");
     if (hline > 0 && sline > 0)
         cr_assert_eq(hline, sline, "L1d line size");
-    cr_log_info("hwloc vs sysfs: %u cores, %u caches agree; line %d / %d", k.cores,
-                k.caches, hline, sline);
+    cr_log_info("hwloc vs sysfs: %u cores, %u caches agree; line %d / %d", k.cores, k.caches, hline,
+                sline);
     cr_assert_eq(talc_topology_probes(), 1, "the backends alone do not count as the probe");
     free(h);
     free(s);
@@ -412,8 +413,9 @@ Test(topology, possible_cpus_cover_the_highest_id)
     cr_assert_eq(talc_topology_possible_cpus_from(path), conf > 10 ? conf : 10);
     put(root, "possible", "0\n");
     cr_assert_eq(talc_topology_possible_cpus_from(path), conf);
-    put(root, "possible", "0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34,36,38,40,42,44,46,"
-                          "48,50,52,54,56,58,60,62,64,66\n");
+    put(root, "possible",
+        "0,2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34,36,38,40,42,44,46,"
+        "48,50,52,54,56,58,60,62,64,66\n");
     cr_assert_eq(talc_topology_possible_cpus_from(path), conf, "not read whole: not trusted");
     put(root, "possible", "0-99999999\n");
     cr_assert_eq(talc_topology_possible_cpus_from(path), conf, "beyond the sanity cap");
@@ -435,8 +437,7 @@ static void fake_smt_machine(const char *root)
         snprintf(list, sizeof list, "%u,%u\n", core, core + 4);
         snprintf(rel, sizeof rel, "cpu/cpu%u/topology/thread_siblings_list", c);
         put(root, rel, list);
-        static const char *const kind[4] = {"Data\n", "Instruction\n", "Unified\n",
-                                            "Unified\n"};
+        static const char *const kind[4] = {"Data\n", "Instruction\n", "Unified\n", "Unified\n"};
         static const char *const lvl[4] = {"1\n", "1\n", "2\n", "3\n"};
         for (unsigned k = 0; k < 4; k++) {
             snprintf(rel, sizeof rel, "cpu/cpu%u/cache/index%u/level", c, k);
@@ -530,12 +531,12 @@ Test(topology, build_treats_inconsistent_raw_facts_as_unknown)
 {
     talc_topology_raw_t raw[4];
     talc_topology_raw_clear(raw, 4);
-    raw[0].core_first = 2;          /* above the CPU: impossible */
-    raw[1].core_first = 0;          /* fine: 0 and 1 would be siblings... */
-    raw[2].core_first = 1;          /* ...but 1 is not a leader, so 2 leads itself */
-    raw[3].core_first = 99;         /* out of range */
-    raw[1].cache_first[2] = 3;      /* above the CPU */
-    raw[3].cache_first[1] = 0;      /* an L2 shared with CPU 0 */
+    raw[0].core_first = 2;     /* above the CPU: impossible */
+    raw[1].core_first = 0;     /* fine: 0 and 1 would be siblings... */
+    raw[2].core_first = 1;     /* ...but 1 is not a leader, so 2 leads itself */
+    raw[3].core_first = 99;    /* out of range */
+    raw[1].cache_first[2] = 3; /* above the CPU */
+    raw[3].cache_first[1] = 0; /* an L2 shared with CPU 0 */
     raw[0].cache_first[1] = 0;
     built_t b;
     build(&b, raw, 4, 24); /* 24 is no power of two: ignored */
@@ -686,7 +687,8 @@ static void check_stripes(const talc_topology_t *t, unsigned s)
 
 Test(topology, stripe_map_keeps_cores_and_domains_together)
 {
-    static const unsigned shapes[][3] = { /* cpus, smt, cores per domain */
+    static const unsigned shapes[][3] = {
+        /* cpus, smt, cores per domain */
         {16, 2, 2}, {16, 1, 4}, {12, 2, 3}, {24, 1, 8}, {7, 1, 7}, {10, 1, 1}, {1, 1, 1},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

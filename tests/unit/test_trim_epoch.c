@@ -71,7 +71,7 @@ Test(trim_epoch, epochs_are_serial_numbers_across_a_wrap)
 {
     pinned_t p = pinned_hole("wrap");
     talc_atomic_store_relaxed_size(&p.a->trim_epochs, SIZE_MAX - 1u); /* next: SIZE_MAX */
-    p.seg->trim_epoch = SIZE_MAX - 9u; /* before it */
+    p.seg->trim_epoch = SIZE_MAX - 9u;                                /* before it */
     size_t back = talc_arena_trim(p.a);
     cr_assert_geq(back, BIG - (64u << 10), "a mark from before the wrap point: trimmed");
     cr_assert_eq(p.seg->trim_epoch, SIZE_MAX);

@@ -26,13 +26,13 @@ extern "C" {
 
 /* A test's or a suite's options, in Criterion's field names. */
 struct tl_config {
-    int tl_none;          /* a first member, so that Test(s, n) with no options still compiles */
-    void (*init)(void);   /* before the test body */
-    void (*fini)(void);   /* after it, when it returns */
-    int signal;           /* the test passes only if it dies of this signal */
-    int exit_code;        /* the exit status it must end with (0 when it returns) */
-    double timeout;       /* seconds; 0 = none */
-    bool disabled;        /* registered, not run */
+    int tl_none;        /* a first member, so that Test(s, n) with no options still compiles */
+    void (*init)(void); /* before the test body */
+    void (*fini)(void); /* after it, when it returns */
+    int signal;         /* the test passes only if it dies of this signal */
+    int exit_code;      /* the exit status it must end with (0 when it returns) */
+    double timeout;     /* seconds; 0 = none */
+    bool disabled;      /* registered, not run */
     const char *description;
 };
 
@@ -50,28 +50,28 @@ _Noreturn void tl_fail(const char *file, int line, const char *expr, const char 
 _Noreturn void tl_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define Test(suite, name, ...)                                                                 \
-    static void tl_body_##suite##_##name(void);                                                \
-    static struct tl_test tl_test_##suite##_##name = {                                         \
-        #suite, #name, tl_body_##suite##_##name, {.tl_none = 0, __VA_ARGS__}, NULL};           \
-    __attribute__((constructor)) static void tl_reg_##suite##_##name(void)                     \
-    {                                                                                          \
-        tl_register(&tl_test_##suite##_##name);                                                \
-    }                                                                                          \
+#define Test(suite, name, ...)                                                                     \
+    static void tl_body_##suite##_##name(void);                                                    \
+    static struct tl_test tl_test_##suite##_##name = {                                             \
+        #suite, #name, tl_body_##suite##_##name, {.tl_none = 0, __VA_ARGS__}, NULL};               \
+    __attribute__((constructor)) static void tl_reg_##suite##_##name(void)                         \
+    {                                                                                              \
+        tl_register(&tl_test_##suite##_##name);                                                    \
+    }                                                                                              \
     static void tl_body_##suite##_##name(void)
 
-#define TestSuite(suite, ...)                                                                  \
-    __attribute__((constructor)) static void tl_suite_##suite(void)                            \
-    {                                                                                          \
-        static const struct tl_config cfg = {.tl_none = 0, __VA_ARGS__};                       \
-        tl_register_suite(#suite, &cfg);                                                       \
+#define TestSuite(suite, ...)                                                                      \
+    __attribute__((constructor)) static void tl_suite_##suite(void)                                \
+    {                                                                                              \
+        static const struct tl_config cfg = {.tl_none = 0, __VA_ARGS__};                           \
+        tl_register_suite(#suite, &cfg);                                                           \
     }
 
 /* The message, when given, is a string literal: " " makes the format never empty. */
-#define TL_CHECK(cond, expr, ...)                                                              \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            tl_fail(__FILE__, __LINE__, expr, " " __VA_ARGS__);                                \
+#define TL_CHECK(cond, expr, ...)                                                                  \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            tl_fail(__FILE__, __LINE__, expr, " " __VA_ARGS__);                                    \
     } while (0)
 
 #define cr_assert(c, ...) TL_CHECK(c, #c, __VA_ARGS__)
