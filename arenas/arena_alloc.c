@@ -63,7 +63,9 @@ static __attribute__((noinline)) void *talc_arena_malloc_miss(talc_arena_t *a, s
     return talc_arena_alloc_locked(a, n, 0, 0);
 }
 
-/* talc_arena_malloc(NULL, n) before the default arena exists: create it. */
+/* talc_arena_malloc(NULL, n) before the default arena exists: create it. The recursion is one
+ * level deep: the call back passes the arena, never NULL. */
+/* NOLINTNEXTLINE(misc-no-recursion) */
 TALC_COLD static __attribute__((noinline)) void *talc_arena_malloc_first(size_t n)
 {
     talc_arena_t *a = talc_arena_default();
@@ -74,7 +76,7 @@ TALC_COLD static __attribute__((noinline)) void *talc_arena_malloc_first(size_t 
     return talc_arena_malloc(a, n);
 }
 
-void *talc_arena_malloc(talc_arena_t *a, size_t n)
+void *talc_arena_malloc(talc_arena_t *a, size_t n) /* NOLINT(misc-no-recursion): see above */
 {
     if (!a) {
         a = talc_route_quick();

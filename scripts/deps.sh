@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages a target needs, only when some are missing.
 #
-#   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind;
-#                            python3, git, sqlite3, redis for the malloc shim's program tests)
+#   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind,
+#                            clang-format and clang-tidy for the lint gates; python3, git,
+#                            sqlite3, redis for the malloc shim's program tests)
 #   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 and armhf
 #                            libraries + the arm64 Criterion overlay (Debian has no armhf
 #                            Criterion: tests/lite runs the armhf suites)
@@ -14,6 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang libclang-rt-14-dev valgrind
+             clang-format clang-tidy
              liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64
              python3 git sqlite3 redis-server redis-tools) # the last five: tests/shim programs
 cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64

@@ -11,7 +11,8 @@
 #                              embedded setting; the suite sizes its tests from the granule)
 #            gcc-granule-16m   gcc -O3 -g, TALC_PAGEMAP_SHIFT=24 (16 MiB granules, the largest:
 #                              OS segments of one granule instead of 1 MiB)
-#            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation)
+#            clang-debug3      clang -O0, TALC_DEBUG=3 (invariant checker after every operation);
+#                              the lint gates: clang-format layout, clang-tidy (scripts/lint.sh)
 #            gcc-asan          gcc, ASan + UBSan (leaks fail the test)
 #            gcc-valgrind      gcc -O2 -g, the <test>-valgrind variants only (memcheck)
 #            clang-fuzz        clang, libFuzzer + ASan + UBSan: fuzz_heap, fuzz_arena 20 s, fuzz_conf 10 s
@@ -88,7 +89,7 @@ run_config x86_64 gcc-granule-4k "" -- \
 run_config x86_64 gcc-granule-16m "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g -DTALC_PAGEMAP_SHIFT=24
 run_config x86_64 clang-debug3 "" -- \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3
+  -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTALC_DEBUG=3 -DTALC_LINT=ON
 run_config x86_64 gcc-asan "" -- \
   -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug -DTALC_SANITIZE=asan
 run_config x86_64 gcc-valgrind "-L valgrind" -- \

@@ -470,13 +470,15 @@ TALC_INLINE void talc_bin_insert(struct talc_heap *h, char *c, size_t s)
 TALC_INLINE void talc_bin_unlink_raw(struct talc_heap *h, char *c)
 {
     talc_free_t *f = (talc_free_t *)(void *)c;
-    *f->pprev = f->next;
+    /* c is never NULL; the analyzer cannot see it in talc_span_truncate, which finds c from a
+     * footer's value. */
+    *f->pprev = f->next; /* NOLINT(clang-analyzer-core.NullDereference) */
     if (f->next) {
         f->next->pprev = f->pprev;
     } else {
         uintptr_t off = (uintptr_t)f->pprev - (uintptr_t)&h->bins[0];
         if (off < sizeof h->bins) { /* it was the only node: the bin is now empty */
-            unsigned b = (unsigned)(off / sizeof h->bins[0]);
+            unsigned b = (unsigned)(f->pprev - &h->bins[0]);
             h->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63u));
             if (!h->bitmap[b >> 6])
                 h->summary &= ~((uint32_t)1 << (b >> 6));

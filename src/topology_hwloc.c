@@ -65,7 +65,8 @@
     X(hwloc_bitmap_first)
 
 typedef struct talc_hwloc_api {
-#define TALC_HWLOC_FIELD(f) __typeof__(&f) f;
+/* f is a function's name, then a member's: neither may be parenthesised. */
+#define TALC_HWLOC_FIELD(f) __typeof__(&f) f; /* NOLINT(bugprone-macro-parentheses) */
     TALC_HWLOC_FUNCTIONS(TALC_HWLOC_FIELD)
 #undef TALC_HWLOC_FIELD
 } talc_hwloc_api_t;
