@@ -8,9 +8,17 @@
 #                            libraries + the arm64 Criterion overlay (Debian has no armhf
 #                            Criterion: tests/lite runs the armhf suites)
 #   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
+#   scripts/deps.sh missing native|arm64|armhf|bench
+#                            prints the set's packages that are not installed (installs nothing)
 #
 # Runs apt as root, or through sudo; otherwise names the missing packages and exits 1.
 # Idempotent and quick (a dpkg-query per package) when everything is present.
+#
+# The armhf set is the one that may be left out: a mirror whose armhf index is broken (seen on
+# 2026-12-05: bookworm-security's binary-armhf/Packages.xz of the wrong size) leaves the armhf
+# libraries uninstallable, as multiarch needs them at the amd64 versions. `cross` then says so
+# and returns 0, and scripts/test.sh reports the armhf configuration as not run. arm64 is
+# fetched on its own (apt-get update limited to it), so that armhf's index cannot stop it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -18,10 +26,10 @@ native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang 
              clang-format clang-tidy
              liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64
              python3 git sqlite3 redis-server redis-tools) # the last five: tests/shim programs
-cross_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
+arm64_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
-            libasan8:arm64 libubsan1:arm64
-            gcc-arm-linux-gnueabihf libc6-dev:armhf liburcu-dev:armhf libhwloc-dev:armhf)
+            libasan8:arm64 libubsan1:arm64)
+armhf_pkgs=(gcc-arm-linux-gnueabihf qemu-user libc6-dev:armhf liburcu-dev:armhf libhwloc-dev:armhf)
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox)
 
 native_arch=$(dpkg --print-architecture)
@@ -43,7 +51,24 @@ as_root() {
   else return 1; fi
 }
 
+# apt_update [ARCHS]: apt-get update, of the indexes of ARCHS only if given ("amd64,arm64"; the
+# others' lists are kept). Tried twice: a mirror caught mid-sync fails an index ("File has
+# unexpected size") for a while. If it still fails, go on with the indexes apt has: the
+# install that follows fails, with apt's message, only if a package really cannot be had.
+apt_update() {
+  local try opts=(-o DPkg::Lock::Timeout=600 -qq)
+  [ -z "${1:-}" ] || opts+=(-o "APT::Architectures=$1" -o APT::Get::List-Cleanup=false)
+  for try in 1 2; do
+    as_root apt-get update "${opts[@]}" && return 0
+    [ "$try" = 2 ] || { echo "deps.sh: apt-get update failed; again in 15 s" >&2; sleep 15; }
+  done
+  echo "deps.sh: apt-get update failed twice; installing with the indexes apt has" >&2
+}
+
+# apt_install ARCHS PKG...: update (ARCHS as for apt_update) and install; exits on failure.
 apt_install() {
+  local archs=$1
+  shift
   local need=("$@")
   [ ${#need[@]} -eq 0 ] && return 0
   if ! as_root true; then
@@ -52,7 +77,7 @@ apt_install() {
   fi
   echo "deps.sh: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
+  apt_update "$archs"
   as_root apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${need[@]}" >/dev/null
 }
 
@@ -79,17 +104,27 @@ binfmt_qemu() {
 }
 
 case "${1:-native}" in
-  native) mapfile -t m < <(missing "${native_pkgs[@]}"); apt_install "${m[@]}" ;;
+  native) mapfile -t m < <(missing "${native_pkgs[@]}"); apt_install "" "${m[@]}" ;;
   cross)
-    added=0
     for fa in arm64 armhf; do
       dpkg --print-foreign-architectures | grep -qx "$fa" && continue
       as_root dpkg --add-architecture "$fa" || { echo "deps.sh: need root to add $fa" >&2; exit 1; }
-      added=1
     done
-    [ "$added" = 0 ] || as_root apt-get update -o DPkg::Lock::Timeout=600 -qq
-    mapfile -t m < <(missing "${cross_pkgs[@]}"); apt_install "${m[@]}"
-    arm64_overlay; binfmt_qemu ;;
-  bench)  mapfile -t m < <(missing "${bench_pkgs[@]}"); apt_install "${m[@]}" ;;
-  *) echo "usage: deps.sh native|cross|bench" >&2; exit 2 ;;
+    mapfile -t m < <(missing "${arm64_pkgs[@]}"); apt_install "$native_arch,arm64" "${m[@]}"
+    arm64_overlay; binfmt_qemu
+    mapfile -t m < <(missing "${armhf_pkgs[@]}")
+    if [ ${#m[@]} -gt 0 ] && ! (apt_install "$native_arch,armhf" "${m[@]}"); then
+      echo "deps.sh: WARNING: the armhf packages could not be installed (apt's reason above):" \
+           "${m[*]}; scripts/test.sh will not run the armhf configuration" >&2
+    fi ;;
+  bench)  mapfile -t m < <(missing "${bench_pkgs[@]}"); apt_install "" "${m[@]}" ;;
+  missing)
+    case "${2:-}" in
+      native) missing "${native_pkgs[@]}" ;;
+      arm64) missing "${arm64_pkgs[@]}" ;;
+      armhf) missing "${armhf_pkgs[@]}" ;;
+      bench) missing "${bench_pkgs[@]}" ;;
+      *) echo "usage: deps.sh missing native|arm64|armhf|bench" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: deps.sh native|cross|bench|missing <set>" >&2; exit 2 ;;
 esac
