@@ -49,8 +49,13 @@ bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const c
 {
     uint64_t w = talc_hdr_shared(h, c);
     const char *up = c + talc_hsize(w);
-    if ((w & TALC_F_PREV_FREE) && !talc_check_free_at(h, c - talc_footer(c), &s))
-        return false;
+    if (w & TALC_F_PREV_FREE) {
+        /* The footer may be user data (an overrun set PREV_FREE): subtract as integers, which
+         * cannot overflow a pointer; talc_check_free_at then finds no span holding it. */
+        const char *below = (const char *)((uintptr_t)c - talc_footer(c));
+        if (!talc_check_free_at(h, below, &s))
+            return false;
+    }
     /* The fence's header says USED: an overrun that cleared it fails here too (no span holds
      * a free chunk at the fence). */
     return talc_nused(up) || talc_check_free_at(h, up, &s);

@@ -819,7 +819,7 @@ Test(arena_fatal, cache_aligned_give_back_stops_at_a_link_off_the_line, .timeout
     talc_arena_t *a = test_arena_cfg(&c);
     size_t line = talc_cache_line_size();
     if (line <= TALC_MIN_ALIGN)
-        cr_skip("the cache line is no larger than the default quantum");
+        cr_skip_test("the cache line is no larger than the default quantum");
     void *warm = talc_arena_malloc(a, 8);
     char *victim = talc_arena_malloc(a, 256); /* live */
     char *b = talc_arena_malloc(a, 3000);
