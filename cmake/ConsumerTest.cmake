@@ -4,7 +4,9 @@
 #   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc).
 # Inputs (-D): TALC_BUILD_DIR CONSUMER_DIR WORK_DIR CONFIG C_COMPILER GENERATOR HEADERS
 # ('|'-separated public headers, relative to the repository), optional
-# TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG.
+# TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG, SYS_PC_LIBDIR (the
+# toolchain's .pc directories), SYSROOT (the toolchain's CMAKE_SYSROOT, for the compiler run by
+# hand).
 cmake_minimum_required(VERSION 3.25)
 
 function(run)
@@ -72,6 +74,9 @@ if(PKG_CONFIG)
   run("${PKG_CONFIG}" --cflags --libs talc)
   string(STRIP "${last_output}" flags)
   separate_arguments(flags UNIX_COMMAND "${flags}")
+  if(SYSROOT)
+    list(PREPEND flags "--sysroot=${SYSROOT}")
+  endif()
   run("${C_COMPILER}" -std=c11 -Wall -Wextra -Werror "${CONSUMER_DIR}/consumer.c" ${flags}
       "-Wl,-rpath,${libdir}" -o "${WORK_DIR}/consumer_pkgconfig")
   run(${emulator} "${WORK_DIR}/consumer_pkgconfig")

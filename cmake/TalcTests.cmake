@@ -283,6 +283,7 @@ function(talc_packaging_tests)
                      -DWORK_DIR=${CMAKE_BINARY_DIR}/consumer_install
                      -DCONFIG=$<CONFIG>
                      -DC_COMPILER=${CMAKE_C_COMPILER}
+                     "-DSYSROOT=${CMAKE_SYSROOT}"
                      -DTOOLCHAIN_FILE=${CMAKE_TOOLCHAIN_FILE}
                      -DEMULATOR=${emulator}
                      -DPKG_CONFIG=${PKG_CONFIG_EXECUTABLE}

@@ -12,12 +12,7 @@
 include("${CMAKE_CURRENT_LIST_DIR}/TalcCross.cmake")
 talc_cross_multiarch(aarch64-linux-gnu aarch64)
 
-if(DEFINED ENV{TALC_ARM64_OVERLAY})
-  set(TALC_ARM64_OVERLAY "$ENV{TALC_ARM64_OVERLAY}")
-else()
-  get_filename_component(TALC_ARM64_OVERLAY "${CMAKE_CURRENT_LIST_DIR}/../.deps/arm64-overlay"
-                         ABSOLUTE)
-endif()
+talc_deps_dir(TALC_ARM64_OVERLAY arm64-overlay)
 set(_talc_ovl_lib "${TALC_ARM64_OVERLAY}/usr/lib/aarch64-linux-gnu")
 
 set(CMAKE_FIND_ROOT_PATH "${TALC_ARM64_OVERLAY}") # overlay first, then the real /

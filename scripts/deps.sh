@@ -4,9 +4,9 @@
 #   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind,
 #                            clang-format and clang-tidy for the lint gates; python3, git,
 #                            sqlite3, redis for the malloc shim's program tests)
-#   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 and armhf
-#                            libraries + the arm64 Criterion overlay (Debian has no armhf
-#                            Criterion: tests/lite runs the armhf suites)
+#   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 libraries +
+#                            the arm64 Criterion overlay + the armhf sysroot (Debian has no
+#                            armhf Criterion: tests/lite runs the armhf suites)
 #   scripts/deps.sh bench    peers for the benchmarks (jemalloc, mimalloc, tcmalloc, tbbmalloc)
 #   scripts/deps.sh missing native|arm64|armhf|bench
 #                            prints the set's packages that are not installed (installs nothing)
@@ -14,11 +14,15 @@
 # Runs apt as root, or through sudo; otherwise names the missing packages and exits 1.
 # Idempotent and quick (a dpkg-query per package) when everything is present.
 #
-# The armhf set is the one that may be left out: a mirror whose armhf index is broken (seen on
-# 2026-12-05: bookworm-security's binary-armhf/Packages.xz of the wrong size) leaves the armhf
-# libraries uninstallable, as multiarch needs them at the amd64 versions. `cross` then says so
-# and returns 0, and scripts/test.sh reports the armhf configuration as not run. arm64 is
-# fetched on its own (apt-get update limited to it), so that armhf's index cannot stop it.
+# armhf's libraries are not installed through multiarch but unpacked into a sysroot
+# (.deps/armhf-sysroot, or $TALC_ARMHF_SYSROOT; cmake/armhf-linux-gnueabihf.cmake uses it as
+# CMAKE_SYSROOT and qemu's QEMU_LD_PREFIX). Multiarch would need each one at exactly the
+# native version of its twin, which a mirror caught mid-sync can make impossible (seen on
+# 2026-12-05: bookworm-security's binary-armhf/Packages.xz of the wrong size, so libc6-dev:armhf
+# could not follow the native libc6); unpacked debs only need an index that has them. If even
+# that fails, `cross` says so and returns 0, and scripts/test.sh reports the armhf
+# configuration as not run, naming what is missing. arm64 is fetched on its own (apt-get update
+# limited to it), so that armhf's index cannot stop it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -29,7 +33,11 @@ native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang 
 arm64_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
             libasan8:arm64 libubsan1:arm64)
-armhf_pkgs=(gcc-arm-linux-gnueabihf qemu-user libc6-dev:armhf liburcu-dev:armhf libhwloc-dev:armhf)
+armhf_pkgs=(gcc-arm-linux-gnueabihf qemu-user)
+# Unpacked into the armhf sysroot: libc and the kernel headers, the runtime libraries the
+# cross gcc's programs load (libgcc_s, libatomic), liburcu, and hwloc with what it loads.
+armhf_debs=(libc6 libc6-dev linux-libc-dev libcrypt1 libcrypt-dev libgcc-s1 libatomic1
+            liburcu8 liburcu-dev libhwloc15 libhwloc-dev libudev1 libcap2)
 bench_pkgs=(libjemalloc-dev libmimalloc-dev libtcmalloc-minimal4 libtbbmalloc2 gnuplot-nox)
 
 native_arch=$(dpkg --print-architecture)
@@ -93,6 +101,32 @@ arm64_overlay() {
   rm -rf "$tmp"
 }
 
+armhf_sysroot_dir() { printf '%s\n' "${TALC_ARMHF_SYSROOT:-$here/.deps/armhf-sysroot}"; }
+
+# The sysroot is complete when its stamp names exactly the debs of armhf_debs, in order (so a
+# change of the list unpacks it again).
+armhf_sysroot_ok() {
+  local stamp; stamp="$(armhf_sysroot_dir)/.talc-debs"
+  [ -e "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$(printf '%s\n' "${armhf_debs[@]}")" ]
+}
+
+# armhf_sysroot: download armhf_debs (from the armhf index; no dependency resolution, the list
+# is the closure the build and the tests need) and unpack them into a fresh sysroot.
+armhf_sysroot() {
+  armhf_sysroot_ok && return 0
+  local sys tmp deb; sys=$(armhf_sysroot_dir); tmp=$(mktemp -d); chmod 0777 "$tmp"
+  if ! (cd "$tmp" && apt-get download -qq "${armhf_debs[@]/%/:armhf}"); then
+    rm -rf "$tmp"; return 1
+  fi
+  rm -rf "$sys"; mkdir -p "$sys"
+  for deb in "${armhf_debs[@]}"; do
+    dpkg-deb -x "$tmp/${deb}"_*_armhf.deb "$sys"
+    printf '%s %s\n' "$deb" "$(dpkg-deb -f "$tmp/${deb}"_*_armhf.deb Version)" >>"$sys/.talc-debs.new"
+  done
+  mv "$sys/.talc-debs.new" "$sys/.talc-debs"
+  rm -rf "$tmp"
+}
+
 binfmt_qemu() {
   # Criterion re-executes its binary per test; under qemu-user that execve needs binfmt_misc.
   local reg=/proc/sys/fs/binfmt_misc
@@ -113,16 +147,19 @@ case "${1:-native}" in
     mapfile -t m < <(missing "${arm64_pkgs[@]}"); apt_install "$native_arch,arm64" "${m[@]}"
     arm64_overlay; binfmt_qemu
     mapfile -t m < <(missing "${armhf_pkgs[@]}")
-    if [ ${#m[@]} -gt 0 ] && ! (apt_install "$native_arch,armhf" "${m[@]}"); then
-      echo "deps.sh: WARNING: the armhf packages could not be installed (apt's reason above):" \
-           "${m[*]}; scripts/test.sh will not run the armhf configuration" >&2
+    if ! (apt_install "$native_arch" "${m[@]}"); then
+      echo "deps.sh: WARNING: could not install ${m[*]} (apt's reason above);" \
+           "scripts/test.sh will not run the armhf configuration" >&2
+    elif ! armhf_sysroot_ok && ! (apt_update "$native_arch,armhf" && armhf_sysroot); then
+      echo "deps.sh: WARNING: could not download the armhf debs for $(armhf_sysroot_dir)" \
+           "(apt's reason above); scripts/test.sh will not run the armhf configuration" >&2
     fi ;;
   bench)  mapfile -t m < <(missing "${bench_pkgs[@]}"); apt_install "" "${m[@]}" ;;
   missing)
     case "${2:-}" in
       native) missing "${native_pkgs[@]}" ;;
       arm64) missing "${arm64_pkgs[@]}" ;;
-      armhf) missing "${armhf_pkgs[@]}" ;;
+      armhf) missing "${armhf_pkgs[@]}"; armhf_sysroot_ok || echo "sysroot $(armhf_sysroot_dir)" ;;
       bench) missing "${bench_pkgs[@]}" ;;
       *) echo "usage: deps.sh missing native|arm64|armhf|bench" >&2; exit 2 ;;
     esac ;;

@@ -27,8 +27,9 @@
 #                              the Debian programs under the shim)
 #   armhf    armhf-release     32-bit ARM: cross gcc -O3 -g, ctest under qemu-user; the suites
 #                              run by tests/lite (Debian 12 has no armhf Criterion); otherwise
-#                              as aarch64-release. Reported as NOT RUN, with the packages named,
-#                              where scripts/deps.sh cross could not install armhf's packages
+#                              as aarch64-release; libc, liburcu and hwloc from the sysroot
+#                              .deps/armhf-sysroot. Reported as NOT RUN, naming what is
+#                              missing, where scripts/deps.sh cross could not provide it
 #   The malloc shim (docs/shim.md) is built and tested where it can be: not in the ASan, TSan,
 #   valgrind and fuzz configurations, whose tools replace malloc themselves.
 #
@@ -116,7 +117,7 @@ if [ "$host" = x86_64 ]; then
   run_config aarch64 aarch64-release "" -- \
     -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_FLAGS=-g -DTALC_TEST_INSTALL=ON
-  # armhf's packages may be missing (scripts/deps.sh: a broken armhf index on the mirror):
+  # armhf's packages or sysroot may be missing (scripts/deps.sh: no armhf index on the mirror):
   # then the configuration is reported as not run, and by name in the summary.
   armhf_missing=$(scripts/deps.sh missing armhf | tr '\n' ' ')
   if [ -z "$armhf_missing" ]; then
@@ -126,7 +127,7 @@ if [ "$host" = x86_64 ]; then
       -DTALC_TEST_RUNNER=lite
   elif [ -z "$only" ] || [[ ",$only," == *",armhf-release,"* ]]; then
     rows+=("$(printf '  %-8s %-18s %4s tests  %-7s' armhf armhf-release - 'NOT RUN')")
-    not_run[armhf]="Debian packages missing (scripts/deps.sh cross could not install them): ${armhf_missing% }"
+    not_run[armhf]="missing (scripts/deps.sh cross could not provide them): ${armhf_missing% }"
   fi
 fi
 
