@@ -104,6 +104,20 @@ static void talc_read_two_phase(talc_arena_t *a, talc_arena_stats_t *o, size_t *
         o->cached_blocks = 0;
 }
 
+/* Each unit's totals are size_t counters that wrap on their own (at 2^32 on a 32-bit target);
+ * summed in 64 bits they would be neither the true total nor that total modulo 2^32. Reduced
+ * to size_t, each sum is the true total modulo 2^N, as the arena-level totals are, and two
+ * snapshots' difference taken in size_t is exact. A no-op where size_t has 64 bits. */
+static void talc_wrap_totals(talc_arena_stats_t *o)
+{
+    o->allocs = (size_t)o->allocs;
+    o->frees = (size_t)o->frees;
+    o->reallocs = (size_t)o->reallocs;
+    o->failed = (size_t)o->failed;
+    o->lock_contended = (size_t)o->lock_contended;
+    o->remote_frees = (size_t)o->remote_frees;
+}
+
 static void talc_read_live(talc_arena_t *a, talc_arena_stats_t *o)
 {
     size_t bytes_out = 0, bytes_in = 0;
@@ -111,6 +125,7 @@ static void talc_read_live(talc_arena_t *a, talc_arena_stats_t *o)
         talc_read_two_phase(a, o, &bytes_in, &bytes_out);
     else
         talc_read_one_phase(a, o, &bytes_in, &bytes_out);
+    talc_wrap_totals(o);
     o->live_allocs = (size_t)(o->allocs - o->frees);
     o->live_bytes = bytes_in - bytes_out;
 }

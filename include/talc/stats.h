@@ -46,7 +46,9 @@ typedef struct talc_arena_stats {
                              stripe and no thread cache, an upper bound on it otherwise;
                              with a thread cache, the peak of the chunk bytes the
                              stripes had allocated, cached blocks included */
-    /* Running totals. */
+    /* Running totals. Every uint64_t total is counted in size_t: modulo 2^32 on a 32-bit
+     * target, where a busy daemon wraps it in hours (and frees may then read above allocs).
+     * Take differences of totals in size_t arithmetic, as live_allocs is. */
     uint64_t allocs, frees, reallocs, failed;
     /* Heap shape. */
     size_t managed_bytes; /**< bytes the stripes' heaps manage */
