@@ -133,6 +133,20 @@ typedef struct talc_arena_oom {
     talc_atomic_size step_ok[TALC_OOM_STEP_ABORT + 1]; /* how often it succeeded */
 } talc_arena_oom_t;
 
+/* The thread caches' counters, in the same order wherever they are kept (a slot, the arena's
+ * retired slots, a snapshot's sums): named for the hit paths, an array for the loops that
+ * fold and sum them (arenas/tcache.c). */
+enum {
+    TALC_TC_HELD,
+    TALC_TC_ALLOCS,
+    TALC_TC_FREES,
+    TALC_TC_BYTES_IN,
+    TALC_TC_BYTES_OUT,
+    TALC_TC_REMOTE,
+    TALC_TC_REALLOCS,
+    TALC_TC_NCOUNTS
+};
+
 struct talc_arena {
     uintptr_t magic;
     char name[TALC_ARENA_NAME_MAX + 1];
@@ -182,8 +196,13 @@ struct talc_arena {
      * chunk of i quanta goes on. Lookups instead of arithmetic on the hit paths. */
     uint8_t tc_class_req[1024];
     uint8_t tc_class_chunk[1025];
-    talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out, tc_remote,
-        tc_reallocs; /* retired slots' counters */
+    union { /* retired slots' counters (tcache.h, talc_tc_slot_t) */
+        struct {
+            talc_atomic_size tc_held, tc_allocs, tc_frees, tc_bytes_in, tc_bytes_out, tc_remote,
+                tc_reallocs;
+        };
+        talc_atomic_size tc_count[TALC_TC_NCOUNTS];
+    };
 
     /* Registry links (arenas/registry.c), under the registry lock; RCU readers follow them. */
     _Atomic(struct talc_arena *) reg_next;

@@ -59,6 +59,15 @@ __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
 
 #if TALC_TCACHE
 
+/* The named counters and the arrays are the same memory, in TALC_TC_* order. */
+#define TALC_TC_SAME(type, first, last, array, size)                                               \
+    _Static_assert(offsetof(type, first) == offsetof(type, array) &&                               \
+                       offsetof(type, last) == offsetof(type, array) + TALC_TC_REALLOCS * (size),  \
+                   #type ": counters in TALC_TC_* order")
+TALC_TC_SAME(talc_tc_slot_t, held, reallocs, count, sizeof(talc_atomic_size));
+TALC_TC_SAME(talc_arena_t, tc_held, tc_reallocs, tc_count, sizeof(talc_atomic_size));
+TALC_TC_SAME(talc_tcache_sums_t, held, reallocs, v, sizeof(size_t));
+
 #define TALC_TC_POOL_BYTES ((size_t)64 << 10) /* caches are mapped this many bytes at a time */
 _Static_assert(sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES, "a pool mapping holds a cache");
 
@@ -247,7 +256,16 @@ static void *talc_tc_adopt(talc_tc_slot_t *sl, unsigned k, void *list, uint32_t 
     return list;
 }
 
-/* Free every block parked at a's stripes into its heap. Returns true if there were any.
+/* Whether the header of cached block p is no longer as its cache left it: in use, of chunk
+ * size s (the slack is not looked at). */
+static inline bool talc_tc_header_off(const void *p, size_t s)
+{
+    return ((talc_tc_header(p) ^ (s | TALC_F_USED)) & (TALC_SIZE_MASK | TALC_F_USED)) != 0;
+}
+
+/* Free every block parked at a's stripes into its heap. Returns true if there were any. A
+ * block whose header or link was overwritten while it was parked is reported, and it and the
+ * rest of its list stay out of use, counted as cached (their bytes stay in the depot's).
  * Called with the caches' registry lock held (so that a is not being destroyed). */
 TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
 {
@@ -258,16 +276,24 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
         if (!talc_atomic_load_relaxed_size(&d->bytes))
             continue;
         talc_stripe_lock(st);
+        size_t kept = 0;
         for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
-            while (d->head[k]) {
-                talc_tc_node_t *node = d->head[k];
-                d->head[k] = node->next;
+            for (talc_tc_node_t *node = d->head[k], *next; node; node = next) {
+                next = node->next; /* before the heap takes the block */
+                if (TALC_UNLIKELY(((uintptr_t)next & a->tc_qmask) ||
+                                  talc_tc_header_off(node, node->chunk))) {
+                    talc_heap_fault(talc_stripe_heap(st), TALC_FAULT_CORRUPTION, node,
+                                    "header overwritten while cached");
+                    break;
+                }
+                d->kbytes[k] -= node->chunk;
                 talc_tc_unmove(st, talc_seg_of(node), node, node->chunk);
             }
+            d->head[k] = NULL;
             d->n[k] = 0;
-            d->kbytes[k] = 0;
+            kept += d->kbytes[k];
         }
-        talc_atomic_store_relaxed_size(&d->bytes, 0);
+        talc_atomic_store_relaxed_size(&d->bytes, kept);
         any = true;
         talc_stripe_unlock_dropped(st);
     }
@@ -296,8 +322,7 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
     uintptr_t qmask = atomic_load_explicit(&sl->arena, memory_order_relaxed)->tc_qmask;
     for (; taken < count && p; taken++) {
         talc_tc_node_t *node = p;
-        uint64_t w = talc_tc_header(p) ^ (node->chunk | TALC_F_USED);
-        if (TALC_UNLIKELY(w & (TALC_SIZE_MASK | TALC_F_USED)))
+        if (TALC_UNLIKELY(talc_tc_header_off(p, node->chunk)))
             node->chunk |= TALC_TC_DAMAGED;
         p = node->next;
         if (TALC_UNLIKELY((uintptr_t)p & qmask)) { /* a link overwritten */
@@ -366,13 +391,9 @@ TALC_COLD static bool talc_tc_flush_slot(talc_tc_slot_t *sl)
 /* Move a slot's counters into its arena and free the slot. Lock held. */
 TALC_COLD static void talc_tc_fold_slot(talc_tc_slot_t *sl, talc_arena_t *a)
 {
-    talc_atomic_size *from[] = {&sl->held,      &sl->allocs, &sl->frees,   &sl->bytes_in,
-                                &sl->bytes_out, &sl->remote, &sl->reallocs};
-    talc_atomic_size *to[] = {&a->tc_held,      &a->tc_allocs, &a->tc_frees,   &a->tc_bytes_in,
-                              &a->tc_bytes_out, &a->tc_remote, &a->tc_reallocs};
-    for (unsigned i = 0; i < sizeof from / sizeof from[0]; i++) {
-        talc_stats_add(to[i], talc_atomic_load_relaxed_size(from[i]));
-        talc_atomic_store_relaxed_size(from[i], 0);
+    for (unsigned i = 0; i < TALC_TC_NCOUNTS; i++) {
+        talc_stats_add(&a->tc_count[i], talc_atomic_load_relaxed_size(&sl->count[i]));
+        talc_atomic_store_relaxed_size(&sl->count[i], 0);
     }
     sl->home = NULL;
     sl->events = 0;
@@ -553,6 +574,16 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 
 /* ---- Allocation and free: the slow halves of tcache.h's fast paths ------------------------*/
 
+/* A damaged node at the head of list b (talc_tc_node_bad): the list is dropped (its blocks
+ * stay allocated and counted as cached) and the fault reported. Returns NULL. */
+TALC_COLD static void *talc_tc_bad_node(talc_arena_t *a, talc_tc_bin_t *b, const void *p)
+{
+    b->head = NULL;
+    b->n = 0;
+    talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, p, "header overwritten while cached");
+    return NULL;
+}
+
 /* List k is empty: take several blocks of its size under one stripe lock, keep them, and
  * return a block of n bytes taken with them. NULL if the stripe has no room. */
 static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_t n)
@@ -579,6 +610,10 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
          * the first takes its share off again. */
         talc_tc_held(sl, bytes);
         talc_stripe_unlock(st);
+        /* The first block's link becomes the list's head, which a pop reads through: a write
+         * after free while it was parked ends the fill here (as at a pop: talc_tc_bad_node). */
+        if (TALC_UNLIKELY(talc_tc_node_bad(a, list)))
+            return talc_tc_bad_node(a, &sl->bin[k], list);
         user = talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
         goto homed;
     }
@@ -614,16 +649,6 @@ homed:
     if (TALC_UNLIKELY(sl->rn != 0))
         talc_tcache_remote_flush(sl);
     return user;
-}
-
-/* A damaged node at the head of list b (talc_tc_node_bad): the list is dropped (its blocks
- * stay allocated and counted as cached) and the fault reported. Returns NULL. */
-TALC_COLD static void *talc_tc_bad_node(talc_arena_t *a, talc_tc_bin_t *b, const void *p)
-{
-    b->head = NULL;
-    b->n = 0;
-    talc_fatal_report(TALC_FAULT_CORRUPTION, a->name, p, "header overwritten while cached");
-    return NULL;
 }
 
 void *talc_tcache_alloc_slow(talc_arena_t *a, size_t n)
@@ -748,26 +773,22 @@ TALC_COLD void talc_tcache_purge(talc_arena_t *a)
  * into out. Lock held. */
 TALC_COLD static void talc_tc_sum(talc_arena_t *a, talc_tcache_sums_t *out, bool take_backs)
 {
-    talc_atomic_size *own[] = {&a->tc_held,      &a->tc_allocs, &a->tc_frees,   &a->tc_bytes_in,
-                               &a->tc_bytes_out, &a->tc_remote, &a->tc_reallocs};
-    size_t *sum[] = {&out->held,      &out->allocs, &out->frees,   &out->bytes_in,
-                     &out->bytes_out, &out->remote, &out->reallocs};
     /* take-backs: frees then bytes_out (acquire: pairs with talc_tc_count_free and the release
      * store of talc_tcache_resize); else the rest */
-    static const unsigned outs[] = {2, 4}, ins[] = {0, 1, 3, 5, 6};
-    const unsigned *pick = take_backs ? outs : ins;
-    unsigned npick = take_backs ? 2u : 5u;
+    static const unsigned char outs[] = {TALC_TC_FREES, TALC_TC_BYTES_OUT},
+                               ins[] = {TALC_TC_HELD, TALC_TC_ALLOCS, TALC_TC_BYTES_IN,
+                                        TALC_TC_REMOTE, TALC_TC_REALLOCS};
+    const unsigned char *pick = take_backs ? outs : ins;
+    unsigned npick = take_backs ? sizeof outs : sizeof ins;
     for (unsigned i = 0; i < npick; i++)
-        *sum[pick[i]] = talc_atomic_load_acquire_size(own[pick[i]]);
+        out->v[pick[i]] = talc_atomic_load_acquire_size(&a->tc_count[pick[i]]);
     for (talc_tcache_t *tc = talc_tc_all; tc; tc = tc->next)
         for (unsigned j = 0; j < TALC_TC_SLOTS; j++) {
             talc_tc_slot_t *sl = &tc->slot[j];
             if (atomic_load_explicit(&sl->arena, memory_order_relaxed) != a)
                 continue;
-            talc_atomic_size *c[] = {&sl->held,      &sl->allocs, &sl->frees,   &sl->bytes_in,
-                                     &sl->bytes_out, &sl->remote, &sl->reallocs};
             for (unsigned i = 0; i < npick; i++)
-                *sum[pick[i]] += talc_atomic_load_acquire_size(c[pick[i]]);
+                out->v[pick[i]] += talc_atomic_load_acquire_size(&sl->count[pick[i]]);
         }
 }
 

@@ -87,7 +87,12 @@ typedef struct talc_tc_slot {
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
-    talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
+    union {
+        struct {
+            talc_atomic_size held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
+        };
+        talc_atomic_size count[TALC_TC_NCOUNTS]; /* the same, in TALC_TC_* order */
+    };
     talc_tc_bin_t bin[TALC_TC_CLASSES];
 } talc_tc_slot_t;
 
@@ -134,8 +139,11 @@ void talc_tcache_purge(talc_arena_t *a);
 
 /* The thread caches' share of arena a's counters, read under the registry lock: the slots'
  * counters (see talc_tc_slot_t) summed, with those of slots already retired. */
-typedef struct talc_tcache_sums {
-    size_t held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
+typedef union talc_tcache_sums {
+    struct {
+        size_t held, allocs, frees, bytes_in, bytes_out, remote, reallocs;
+    };
+    size_t v[TALC_TC_NCOUNTS]; /* the same, in TALC_TC_* order */
 } talc_tcache_sums_t;
 /* The take-backs (frees, bytes_out; acquire loads) and, separately, everything else: a
  * snapshot reads the first before the second (stats.c). */

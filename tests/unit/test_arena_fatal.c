@@ -717,6 +717,102 @@ Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout 
     talc_set_fatal_handler(NULL, NULL);
 }
 
+/* Frees b1 and b2 before it has allocated from their arena, then exits: its remote list is
+ * parked at their stripe's depot (its exit, unlike a flush, leaves the depot as it is). */
+typedef struct parker {
+    void *b1, *b2;
+} parker_t;
+
+static void *parker(void *arg)
+{
+    parker_t *p = arg;
+    talc_free(p->b1);
+    talc_free(p->b2);
+    return NULL;
+}
+
+/* A write after free into the link of a block parked at its stripe's depot: emptying the depot
+ * into the heap (a flush by a thread that caches for the arena; also the OOM chain, trim and
+ * destroy) stops at the wild link and reports the block. Until 2026-12-06 the depot's flush
+ * followed it: SIGSEGV at 0x4141414141414141 (a review's program, 2026-12-05). */
+Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_depot_flush, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("depot");
+    void *warm = talc_arena_malloc(a, 8); /* this thread caches for the arena */
+    parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
+    cr_assert(warm && p.b1 && p.b2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, parker, &p), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(rec.calls, 0, "%d reports (%s)", rec.calls, rec.what);
+    talc_arena_stats_t before = test_stats(a);
+    cr_assert_geq(before.cached_blocks, 2, "parked: still cached");
+    uintptr_t wild = (uintptr_t)0x4141414141414141u;
+    memcpy(p.b1, &wild, sizeof wild); /* its link */
+    talc_thread_cache_flush();
+    cr_assert_eq(rec.calls, 1, "%d reports (%s)", rec.calls, rec.what);
+    cr_assert_eq(rec.fault, TALC_FAULT_CORRUPTION);
+    cr_assert_eq(rec.addr, p.b1);
+    cr_assert_str_eq(rec.arena, "depot");
+    talc_arena_stats_t after = test_stats(a);
+    cr_assert_eq(after.cached_blocks, 1, "b1 stays cached, out of use; b2 went to the heap");
+    cr_assert_eq(after.live_allocs, before.live_allocs);
+    for (int i = 0; i < 4; i++) { /* neither the damaged block nor its link is handed out */
+        void *q = talc_arena_malloc(a, 5000);
+        cr_assert(q && q != p.b1 && q != (void *)wild);
+        talc_free(q);
+    }
+    talc_free(warm);
+    cr_assert_eq(rec.calls, 1);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+/* Frees b1 before it has allocated from its arena, then exits: b1 is parked at its stripe. */
+static void *park_one(void *arg)
+{
+    talc_free(arg);
+    return NULL;
+}
+
+/* The same write after free, found instead by the fill that takes the depot's list: its first
+ * block's link would become the cache's list head. The fill reports the block and the malloc
+ * is served by the stripe. Until 2026-12-06 the next pop of that size read through the link.
+ * SMALL + 8 is a chunk size with a list of its own, so b1 is parked on the list that the
+ * requests of SMALL bytes fill from. */
+#define SMALL 40
+Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_fill, .timeout = 60)
+{
+    install();
+    talc_arena_t *a = cached_arena("fill");
+    void *warm = talc_arena_malloc(a, 8);
+    void *b1 = talc_arena_malloc(a, SMALL), *b2 = talc_arena_malloc(a, SMALL);
+    cr_assert(warm && b1 && b2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, park_one, b1), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    uintptr_t wild = (uintptr_t)0x4141414141414141u;
+    memcpy(b1, &wild, sizeof wild);
+    enum { TRIES = 64 };
+    void *q[TRIES];
+    int got = 0;
+    while (got < TRIES && rec.calls == 0) { /* once this thread's list is empty: the fill */
+        q[got] = talc_arena_malloc(a, SMALL);
+        cr_assert(q[got] && q[got] != b1 && q[got] != (void *)wild, "malloc %d returned %p", got,
+                  q[got]);
+        got++;
+    }
+    cr_assert_eq(rec.calls, 1, "%d reports (%s) in %d mallocs", rec.calls, rec.what, got);
+    cr_assert_eq(rec.fault, TALC_FAULT_CORRUPTION);
+    cr_assert_eq(rec.addr, b1);
+    cr_assert_str_eq(rec.arena, "fill");
+    for (int i = 0; i < got; i++)
+        talc_free(q[i]);
+    talc_free(b2);
+    talc_free(warm);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
 /* An off-by-one string copy into the block below a cached block: the NUL lands on the cached
  * block's flags byte and clears its USED bit (the block below has no slack). The overrunning
  * block is then freed, into the cache, and the cache gives both back. The heap must not take
