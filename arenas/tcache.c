@@ -584,6 +584,27 @@ TALC_COLD static void *talc_tc_bad_node(talc_arena_t *a, talc_tc_bin_t *b, const
     return NULL;
 }
 
+/* talc_tc_fill from st's depot list k (st locked, the list not empty; unlocked on return):
+ * all of it, or its head only when `one`. Returns the block handed out, or NULL. */
+static void *talc_tc_fill_parked(talc_tc_slot_t *sl, talc_stripe_t *st, unsigned k, size_t n,
+                                 bool one)
+{
+    talc_arena_t *a = st->arena;
+    size_t bytes;
+    uint32_t count;
+    void *list = talc_tc_unpark(st, k, one, &bytes, &count);
+    /* Counted as the slot's under the lock that took them off the depot's count: a fork (its
+     * handler takes every stripe lock) sees them in one or the other. Handing out the first
+     * takes its share off again. */
+    talc_tc_held(sl, bytes);
+    talc_stripe_unlock(st);
+    /* The first block's link becomes the list's head, which a pop reads through: a write
+     * after free while it was parked ends the fill here (as at a pop: talc_tc_bad_node). */
+    if (TALC_UNLIKELY(talc_tc_node_bad(a, list)))
+        return talc_tc_bad_node(a, &sl->bin[k], list);
+    return talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
+}
+
 /* List k is empty: take several blocks of its size under one stripe lock, keep them, and
  * return a block of n bytes taken with them. NULL if the stripe has no room. */
 static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_t n)
@@ -602,19 +623,7 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
     sl->home = st;
     void *user;
     if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
-        size_t bytes;
-        uint32_t count;
-        void *list = talc_tc_unpark(st, k, want == 1u, &bytes, &count);
-        /* Counted as the slot's under the lock that took them off the depot's count: a fork
-         * (its handler takes every stripe lock) sees them in one or the other. Handing out
-         * the first takes its share off again. */
-        talc_tc_held(sl, bytes);
-        talc_stripe_unlock(st);
-        /* The first block's link becomes the list's head, which a pop reads through: a write
-         * after free while it was parked ends the fill here (as at a pop: talc_tc_bad_node). */
-        if (TALC_UNLIKELY(talc_tc_node_bad(a, list)))
-            return talc_tc_bad_node(a, &sl->bin[k], list);
-        user = talc_tc_hand_out(sl, talc_tc_adopt(sl, k, list, count), n);
+        user = talc_tc_fill_parked(sl, st, k, n, want == 1u);
         goto homed;
     }
     talc_heap_t *h = talc_stripe_heap(st);
