@@ -1,7 +1,10 @@
 # ConsumerTest.cmake — ctest consumer_install (cmake -P): install the build into a fresh prefix,
 # then build tests/consumer against it twice and run what was built:
-#   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static;
-#   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc).
+#   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static,
+#      in a project that has its own PkgConfig::URCU (liburcu, not libtalc's liburcu-bp);
+#   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc);
+# and configure tests/consumer/optional (native builds): find_package(talc QUIET) with
+# liburcu-bp's .pc out of sight must leave talc not found, not stop the configuration.
 # Inputs (-D): TALC_BUILD_DIR CONSUMER_DIR WORK_DIR CONFIG C_COMPILER GENERATOR HEADERS
 # ('|'-separated public headers, relative to the repository), optional
 # TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG.
@@ -78,7 +81,16 @@ if(PKG_CONFIG)
   if(NOT last_output MATCHES "talc consumer: ok")
     message(FATAL_ERROR "consumer_install: consumer_pkgconfig did not report success")
   endif()
-  message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config")
-else()
-  message(STATUS "consumer_install: works through find_package (pkg-config not found)")
 endif()
+
+# 3. An optional find_package(talc) without liburcu-bp's .pc (configured only). Native only: a
+#    toolchain file sets PKG_CONFIG_LIBDIR itself.
+if(NOT TOOLCHAIN_FILE)
+  file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_PATH} "")
+  run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/optional" -B "${WORK_DIR}/optional"
+      -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_C_COMPILER=${C_COMPILER}")
+endif()
+message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config, "
+        "and is an optional dependency")
