@@ -1,10 +1,12 @@
 # ConsumerTest.cmake — ctest consumer_install (cmake -P): install the build into a fresh prefix,
-# then build tests/consumer against it twice and run what was built:
+# then build tests/consumer against it and run what was built:
 #   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static,
 #      in a project that has its own PkgConfig::URCU (liburcu, not libtalc's liburcu-bp);
 #   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc);
-# and configure tests/consumer/optional (native builds): find_package(talc QUIET) with
-# liburcu-bp's .pc out of sight must leave talc not found, not stop the configuration.
+#   3. tests/consumer/subproject: the source tree added with add_subdirectory to a project
+#      without a build type, which must stay without one;
+#   4. tests/consumer/optional (native builds): find_package(talc QUIET) with liburcu-bp's .pc
+#      out of sight must leave talc not found, not stop the configuration.
 # Inputs (-D): TALC_BUILD_DIR CONSUMER_DIR WORK_DIR CONFIG C_COMPILER GENERATOR HEADERS
 # ('|'-separated public headers, relative to the repository), optional
 # TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG.
@@ -43,14 +45,13 @@ get_filename_component(pc_dir "${pc_files}" DIRECTORY)
 get_filename_component(libdir "${pc_dir}" DIRECTORY)
 
 # 1. CMake package.
-set(args -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
-    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}")
 if(TOOLCHAIN_FILE)
-  list(APPEND args "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
+  set(compiler "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
 else()
-  list(APPEND args "-DCMAKE_C_COMPILER=${C_COMPILER}")
+  set(compiler "-DCMAKE_C_COMPILER=${C_COMPILER}")
 endif()
-run("${CMAKE_COMMAND}" ${args})
+run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}" "${compiler}")
 run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}")
 foreach(exe consumer_shared consumer_static)
   run(${emulator} "${WORK_DIR}/build/${exe}")
@@ -83,14 +84,19 @@ if(PKG_CONFIG)
   endif()
 endif()
 
-# 3. An optional find_package(talc) without liburcu-bp's .pc (configured only). Native only: a
+# 3. The source tree as a subdirectory of a project without a build type (configured only).
+get_filename_component(source_dir "${CONSUMER_DIR}/../.." ABSOLUTE)
+run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/subproject" -B "${WORK_DIR}/subproject"
+    -G "${GENERATOR}" "-DTALC_SOURCE_DIR=${source_dir}" "-DCMAKE_BUILD_TYPE=" "${compiler}")
+
+# 4. An optional find_package(talc) without liburcu-bp's .pc (configured only). Native only: a
 #    toolchain file sets PKG_CONFIG_LIBDIR itself.
 if(NOT TOOLCHAIN_FILE)
   file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
   set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
   set(ENV{PKG_CONFIG_PATH} "")
   run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/optional" -B "${WORK_DIR}/optional"
-      -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_C_COMPILER=${C_COMPILER}")
+      -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "${compiler}")
 endif()
 message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config, "
-        "and is an optional dependency")
+        "as a subproject, and is an optional dependency")
