@@ -1,7 +1,9 @@
 # ConsumerTest.cmake — ctest consumer_install (cmake -P): install the build into a fresh prefix,
-# then build tests/consumer against it and run what was built:
+# move that prefix elsewhere (an install tree must work where it lies), then build
+# tests/consumer against it and run what was built:
 #   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static,
-#      in a project that has its own PkgConfig::URCU (liburcu, not libtalc's liburcu-bp);
+#      from C and (where the target has a C++ compiler) C++, in a project that has its own
+#      PkgConfig::URCU (liburcu, not libtalc's liburcu-bp);
 #   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc);
 #   3. tests/consumer/subproject: the source tree added with add_subdirectory to a project
 #      without a build type, which must stay without one;
@@ -26,8 +28,10 @@ string(REPLACE "|" ";" emulator "${EMULATOR}")
 set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 
-# Install.
-run("${CMAKE_COMMAND}" --install "${TALC_BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+# Install, then move the tree: nothing in it may name the prefix it was installed to.
+run("${CMAKE_COMMAND}" --install "${TALC_BUILD_DIR}" --prefix "${WORK_DIR}/staging"
+    --config "${CONFIG}")
+file(RENAME "${WORK_DIR}/staging" "${prefix}")
 # Exactly the public headers are installed (no private src/ header leaks into the package).
 file(GLOB_RECURSE installed RELATIVE "${prefix}" "${prefix}/include/*")
 string(REPLACE "|" ";" expected "${HEADERS}")
@@ -53,7 +57,8 @@ endif()
 run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
     "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}" "${compiler}")
 run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}")
-foreach(exe consumer_shared consumer_static)
+file(READ "${WORK_DIR}/build/consumer_programs.txt" programs)
+foreach(exe IN LISTS programs)
   run(${emulator} "${WORK_DIR}/build/${exe}")
   if(NOT last_output MATCHES "talc consumer: ok")
     message(FATAL_ERROR "consumer_install: ${exe} did not report success")
@@ -99,4 +104,4 @@ if(NOT TOOLCHAIN_FILE)
       -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "${compiler}")
 endif()
 message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config, "
-        "as a subproject, and is an optional dependency")
+        "moved after install, as a subproject, and is an optional dependency")

@@ -28,8 +28,9 @@
 #   talc_packaging_tests()
 #       Public headers compile alone; every include/talc/*.h is listed in TALC_PUBLIC_HEADERS
 #       and the shared library exports exactly their TALC_API functions (ctest public_api);
-#       with TALC_TEST_INSTALL, a consumer builds against the installed package (ctest
-#       consumer_install).
+#       with TALC_TEST_INSTALL, consumers build against the installed package, moved after
+#       install, and the source tree as a subproject (ctest consumer_install,
+#       cmake/ConsumerTest.cmake).
 #
 # Timeouts are scaled for slow runners: x5 under an emulator (qemu), x10 under valgrind.
 include_guard(GLOBAL)

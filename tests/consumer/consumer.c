@@ -1,7 +1,8 @@
 /* consumer.c — uses the installed libtalc through <talc/talc.h> only: a heap and a locked
  * heap over static buffers, an allocation from each, the invariant checker, the cache-line
  * query, and a named arena (its registry walk is liburcu-bp's: a static link must bring it).
- * Prints "talc consumer: ok" and exits 0 iff every step did what its contract says. */
+ * Prints "talc consumer: ok" and exits 0 iff every step did what its contract says. Written in
+ * what C11 and C++11 share: consumer.cpp compiles it as C++. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +32,7 @@ int main(void)
     talc_heap_t *heap = talc_heap_init(heap_mem, sizeof heap_mem, NULL);
     if (heap == NULL)
         return fail("talc_heap_init");
-    char *p = talc_heap_alloc(heap, 100);
+    char *p = (char *)talc_heap_alloc(heap, 100);
     if (p == NULL)
         return fail("talc_heap_alloc");
     memset(p, 0x5a, 100);
@@ -53,7 +54,7 @@ int main(void)
     talc_arena_t *arena = talc_arena_create(&cfg);
     if (arena == NULL)
         return fail("talc_arena_create");
-    char *r = talc_arena_malloc(arena, 1000);
+    char *r = (char *)talc_arena_malloc(arena, 1000);
     if (r == NULL || talc_arena_of(r) != arena)
         return fail("talc_arena_malloc");
     memset(r, 0xa5, 1000);
