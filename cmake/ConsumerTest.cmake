@@ -96,12 +96,14 @@ run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/subproject" -B "${WORK_DIR}/subprojec
 
 # 4. An optional find_package(talc) without liburcu-bp's .pc (configured only). Native only: a
 #    toolchain file sets PKG_CONFIG_LIBDIR itself.
+set(optional "")
 if(NOT TOOLCHAIN_FILE)
   file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
   set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
   set(ENV{PKG_CONFIG_PATH} "")
   run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/optional" -B "${WORK_DIR}/optional"
       -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "${compiler}")
+  set(optional ", and is an optional dependency")
 endif()
 message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config, "
-        "moved after install, as a subproject, and is an optional dependency")
+        "moved after install, as a subproject${optional}")
