@@ -1,7 +1,14 @@
 # ConsumerTest.cmake — ctest consumer_install (cmake -P): install the build into a fresh prefix,
-# then build tests/consumer against it twice and run what was built:
-#   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static;
-#   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc).
+# move that prefix elsewhere (an install tree must work where it lies), then build
+# tests/consumer against it and run what was built:
+#   1. as a CMake project: find_package(talc) -> talc::talc (shared) and talc::talc_static,
+#      from C and (where the target has a C++ compiler) C++, in a project that has its own
+#      PkgConfig::URCU (liburcu, not libtalc's liburcu-bp);
+#   2. with pkg-config: cc consumer.c $(pkg-config --cflags --libs talc);
+#   3. tests/consumer/subproject: the source tree added with add_subdirectory to a project
+#      without a build type, which must stay without one;
+#   4. tests/consumer/optional (native builds): find_package(talc QUIET) with liburcu-bp's .pc
+#      out of sight must leave talc not found, not stop the configuration.
 # Inputs (-D): TALC_BUILD_DIR CONSUMER_DIR WORK_DIR CONFIG C_COMPILER GENERATOR HEADERS
 # ('|'-separated public headers, relative to the repository), optional
 # TOOLCHAIN_FILE, EMULATOR ('|'-separated command prefix), PKG_CONFIG, SYS_PC_LIBDIR (the
@@ -23,8 +30,10 @@ string(REPLACE "|" ";" emulator "${EMULATOR}")
 set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 
-# Install.
-run("${CMAKE_COMMAND}" --install "${TALC_BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+# Install, then move the tree: nothing in it may name the prefix it was installed to.
+run("${CMAKE_COMMAND}" --install "${TALC_BUILD_DIR}" --prefix "${WORK_DIR}/staging"
+    --config "${CONFIG}")
+file(RENAME "${WORK_DIR}/staging" "${prefix}")
 # Exactly the public headers are installed (no private src/ header leaks into the package).
 file(GLOB_RECURSE installed RELATIVE "${prefix}" "${prefix}/include/*")
 string(REPLACE "|" ";" expected "${HEADERS}")
@@ -42,16 +51,16 @@ get_filename_component(pc_dir "${pc_files}" DIRECTORY)
 get_filename_component(libdir "${pc_dir}" DIRECTORY)
 
 # 1. CMake package.
-set(args -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
-    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}")
 if(TOOLCHAIN_FILE)
-  list(APPEND args "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
+  set(compiler "-DCMAKE_TOOLCHAIN_FILE=${TOOLCHAIN_FILE}")
 else()
-  list(APPEND args "-DCMAKE_C_COMPILER=${C_COMPILER}")
+  set(compiler "-DCMAKE_C_COMPILER=${C_COMPILER}")
 endif()
-run("${CMAKE_COMMAND}" ${args})
+run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}" "${compiler}")
 run("${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --config "${CONFIG}")
-foreach(exe consumer_shared consumer_static)
+file(READ "${WORK_DIR}/build/consumer_programs.txt" programs)
+foreach(exe IN LISTS programs)
   run(${emulator} "${WORK_DIR}/build/${exe}")
   if(NOT last_output MATCHES "talc consumer: ok")
     message(FATAL_ERROR "consumer_install: ${exe} did not report success")
@@ -83,7 +92,23 @@ if(PKG_CONFIG)
   if(NOT last_output MATCHES "talc consumer: ok")
     message(FATAL_ERROR "consumer_install: consumer_pkgconfig did not report success")
   endif()
-  message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config")
-else()
-  message(STATUS "consumer_install: works through find_package (pkg-config not found)")
 endif()
+
+# 3. The source tree as a subdirectory of a project without a build type (configured only).
+get_filename_component(source_dir "${CONSUMER_DIR}/../.." ABSOLUTE)
+run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/subproject" -B "${WORK_DIR}/subproject"
+    -G "${GENERATOR}" "-DTALC_SOURCE_DIR=${source_dir}" "-DCMAKE_BUILD_TYPE=" "${compiler}")
+
+# 4. An optional find_package(talc) without liburcu-bp's .pc (configured only). Native only: a
+#    toolchain file sets PKG_CONFIG_LIBDIR itself.
+set(optional "")
+if(NOT TOOLCHAIN_FILE)
+  file(MAKE_DIRECTORY "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_LIBDIR} "${WORK_DIR}/no-pc")
+  set(ENV{PKG_CONFIG_PATH} "")
+  run("${CMAKE_COMMAND}" -S "${CONSUMER_DIR}/optional" -B "${WORK_DIR}/optional"
+      -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "${compiler}")
+  set(optional ", and is an optional dependency")
+endif()
+message(STATUS "consumer_install: talc ${version} works through find_package and pkg-config, "
+        "moved after install, as a subproject${optional}")

@@ -25,7 +25,6 @@
 #ifndef TALC_HEAP_H
 #define TALC_HEAP_H
 
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,8 +35,13 @@
 extern "C" {
 #endif
 
-/** Minimum alignment of every returned pointer. */
+/** Minimum alignment of every returned pointer. Spelt with the keyword: <stdalign.h> would
+ *  give every consumer macros named alignof and alignas, which clash with a program's own. */
+#ifdef __cplusplus
 #define TALC_MIN_ALIGN (alignof(max_align_t))
+#else
+#define TALC_MIN_ALIGN (_Alignof(max_align_t))
+#endif
 
 /** Opaque heap handle. Lives in memory the caller provides (talc_heap_init). */
 typedef struct talc_heap talc_heap_t;
