@@ -19,6 +19,9 @@
  * (buffer slack, truncated tops, released spans) is poisoned, so an engine access outside its
  * spans is reported.
  *
+ * Implemented by tests/common/shadow*.c, one concern a file (shadow.c lists them); a program
+ * compiles them all, or includes them all as tests/fuzz/fuzz_heap.c does.
+ *
  * Who may use it: test code. Does not use Criterion: failures return -1 with a message in
  * shadow_t.err. Concurrency: one model per thread.
  */

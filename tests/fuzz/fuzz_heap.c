@@ -1,6 +1,6 @@
 /* tests/fuzz/fuzz_heap.c — libFuzzer harness for the heap engine.
  *
- * The input is decoded by the shadow model's operation language (tests/common/shadow.c):
+ * The input is decoded by the shadow model's operation language (tests/common/shadow_step.c):
  * alloc, aligned alloc, free, realloc, resize in place, claim, extend, truncate, release and
  * invalid requests over several caller buffers. After every operation the model checks
  * talc_heap_check, the counters, the walk, alignment, overlap and block contents; any
@@ -23,9 +23,17 @@
 #include "talc/platform.h"
 
 /* One translation unit: the shared model is compiled in, so the harness builds with a single
- * clang command (README.md) as well as through talc_fuzz_test(). */
+ * clang command (README.md) as well as through talc_fuzz_test(). Every file of the model
+ * (tests/common/shadow.c lists them), as TALC_SHADOW_SOURCES in tests/CMakeLists.txt. */
 #include "../common/pattern.c"
 #include "../common/shadow.c"
+#include "../common/shadow_calls.c"
+#include "../common/shadow_model.c"
+#include "../common/shadow_op_block.c"
+#include "../common/shadow_op_refuse.c"
+#include "../common/shadow_op_span.c"
+#include "../common/shadow_step.c"
+#include "../common/shadow_verify.c"
 
 typedef struct fuzz_src {
     const uint8_t *data;

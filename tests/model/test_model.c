@@ -1,7 +1,7 @@
 /* tests/model/test_model.c — randomized model test of the heap engine against a shadow model.
  *
  * Each test runs a random sequence of alloc, aligned alloc, free, realloc, resize in place,
- * claim, extend, truncate and release over several caller buffers (tests/common/shadow.c), and
+ * claim, extend, truncate and release over several caller buffers (tests/common/shadow*.c), and
  * verifies after EVERY step: talc_heap_check == 0, the counters equal the model's sums, the
  * walk's allocated chunks are exactly the live blocks, no two blocks overlap, contents intact.
  * At the end it frees everything, releases every span but the first and expects zero live
