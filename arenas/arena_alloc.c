@@ -162,7 +162,10 @@ void talc_free_locked(talc_seg_t *g, void *p)
     talc_stripe_t *s = g->stripe;
     bool remote = s != talc_dispatch_last();
     talc_lock_owner(s);
-    size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p);
+    /* With the span, the heap checks that the neighbours it merges with are free chunks it
+     * wrote: an overrun of the block below into a header's flags would have it unlink user
+     * data (a SIGSEGV here, or a block handed out twice later). Reported; p stays allocated. */
+    size_t merged = talc_heap_free_merged(talc_stripe_heap(s), p, g->span);
     /* merged == 0: the heap rejected p (double free, not a block start) and the fatal handler
      * returned; nothing was freed, so nothing is counted. */
     talc_stats_add(&s->st.frees, merged != 0);

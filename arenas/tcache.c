@@ -172,7 +172,7 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
         return;
     }
     talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
-    size_t merged = talc_heap_free_merged(h, p);
+    size_t merged = talc_heap_free_merged(h, p, NULL); /* (its neighbours checked above) */
     if (TALC_UNLIKELY(merged == 0))
         return;
     if (TALC_UNLIKELY(merged == g->empty_chunk))

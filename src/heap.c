@@ -340,13 +340,17 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     return s;
 }
 
-size_t talc_heap_free_merged(talc_heap_t *h, void *p)
+size_t talc_heap_free_merged(talc_heap_t *h, void *p, const talc_span_t *s)
 {
     TALC_ENTER(h, false, 0);
     size_t merged = 0;
     char *c = talc_heap_chunk_of(h, p);
-    if (TALC_LIKELY(c != NULL))
-        merged = talc_heap_release_chunk(h, c, talc_hdr(c));
+    if (TALC_LIKELY(c != NULL)) {
+        if (TALC_LIKELY(!s || talc_heap_merge_ok(h, s, c)))
+            merged = talc_heap_release_chunk(h, c, talc_hdr(c));
+        else
+            talc_heap_fault(h, TALC_FAULT_CORRUPTION, p, "a neighbour's header overwritten");
+    }
     TALC_LEAVE(h);
     return merged;
 }
@@ -354,7 +358,7 @@ size_t talc_heap_free_merged(talc_heap_t *h, void *p)
 void talc_heap_free(talc_heap_t *h, void *p)
 {
     if (p)
-        (void)talc_heap_free_merged(h, p);
+        (void)talc_heap_free_merged(h, p, NULL);
 }
 
 size_t talc_heap_usable_size(const talc_heap_t *h, const void *p)

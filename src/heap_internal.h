@@ -554,8 +554,10 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
 bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c);
 
 /* talc_heap_free for a non-NULL p, returning the size of the free chunk the block ended in (0 if
- * the pointer was rejected). The arena layer uses it to notice an emptied span for free. */
-size_t talc_heap_free_merged(talc_heap_t *h, void *p);
+ * the pointer was rejected). The arena layer uses it to notice an emptied span for free. With
+ * s, p's span, the neighbours are checked as well once p is known to be a live block
+ * (talc_heap_merge_ok; a failure is reported as CORRUPTION and nothing is freed). */
+size_t talc_heap_free_merged(talc_heap_t *h, void *p, const talc_span_t *s);
 
 /* Span s was claimed over zero-filled memory and p is the first block allocated from it, with
  * no other operation on s in between (the arena layer's fresh OS segments). The engine wrote

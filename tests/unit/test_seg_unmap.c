@@ -63,7 +63,7 @@ static big_block_t big_block(const char *name)
 /* What talc_free does with the stripe held (arena_alloc.c, talc_free_locked). */
 static void free_held(big_block_t *b)
 {
-    size_t merged = talc_heap_free_merged(talc_stripe_heap(b->stripe), b->p);
+    size_t merged = talc_heap_free_merged(talc_stripe_heap(b->stripe), b->p, NULL);
     talc_stats_add(&b->stripe->st.frees, 1);
     cr_assert_eq(merged, b->seg->empty_chunk, "the free emptied the segment");
     talc_seg_after_free(b->stripe, b->seg);
