@@ -247,6 +247,10 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     talc_heap_t *h = talc_stripe_heap(s);
     void *q = NULL;
     *old = talc_heap_usable_size(h, p);
+    /* Growing or shrinking in place merges with the chunk above when its header says free:
+     * one an overrun made say so is live (as talc_free_locked checks). */
+    if (*old && TALC_UNLIKELY(!talc_heap_merge_check(h, g->span, p)))
+        *old = 0;
     size_t keep = *old < n ? *old : n;
 #if TALC_REALLOC_UNLOCKED_COPY > 0
     bool large = keep >= TALC_REALLOC_UNLOCKED_COPY;

@@ -167,10 +167,8 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
     /* A neighbour flagged free must be a free chunk: an overrun into p's header, or from p
      * into the next one, would have the heap unlink user data (talc_heap_merge_ok). p stays
      * out of use, its slack still held. */
-    if (TALC_UNLIKELY(!talc_heap_merge_ok(h, g->span, (char *)p - TALC_HDR))) {
-        talc_heap_fault(h, TALC_FAULT_CORRUPTION, p, "header overwritten while cached");
+    if (TALC_UNLIKELY(!talc_heap_merge_check(h, g->span, p)))
         return;
-    }
     talc_tc_set_slack(p, 0); /* the heap takes off s − HDR live bytes, and so do we */
     size_t merged = talc_heap_free_merged(h, p, NULL); /* (its neighbours checked above) */
     if (TALC_UNLIKELY(merged == 0))

@@ -346,10 +346,8 @@ size_t talc_heap_free_merged(talc_heap_t *h, void *p, const talc_span_t *s)
     size_t merged = 0;
     char *c = talc_heap_chunk_of(h, p);
     if (TALC_LIKELY(c != NULL)) {
-        if (TALC_LIKELY(!s || talc_heap_merge_ok(h, s, c)))
+        if (TALC_LIKELY(!s || talc_heap_merge_check(h, s, p)))
             merged = talc_heap_release_chunk(h, c, talc_hdr(c));
-        else
-            talc_heap_fault(h, TALC_FAULT_CORRUPTION, p, "a neighbour's header overwritten");
     }
     TALC_LEAVE(h);
     return merged;

@@ -61,6 +61,14 @@ bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const c
     return talc_nused(up) || talc_check_free_at(h, up, &s);
 }
 
+bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s, const void *p)
+{
+    if (talc_heap_merge_ok(h, s, (const char *)p - TALC_HDR))
+        return true;
+    talc_heap_fault(h, TALC_FAULT_CORRUPTION, p, "header overwritten next to this block");
+    return false;
+}
+
 /* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
 static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s, const char *c,
                             uint64_t w, bool prev_free, const void **where)

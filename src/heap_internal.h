@@ -552,6 +552,9 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w);
  * free path trusts those flags; the arena's thread cache asks first for a block it gives back
  * (heap_check.c: reads only, inside the heap's spans). */
 bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c);
+/* talc_heap_merge_ok for the live block p, reporting a failure to h's fatal handler
+ * (TALC_FAULT_CORRUPTION at p). */
+bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s, const void *p);
 
 /* talc_heap_free for a non-NULL p, returning the size of the free chunk the block ended in (0 if
  * the pointer was rejected). The arena layer uses it to notice an emptied span for free. With

@@ -109,3 +109,34 @@ Test(arena_overrun, prev_free_set_in_a_header_is_reported_at_free)
     cr_assert_eq(rec.calls, 1);
     talc_set_fatal_handler(NULL, NULL);
 }
+
+/* The same NUL over y's flags, then a realloc of x that grows it: the heap grows a block in
+ * place into a free neighbour, and took live y for one, so x came to overlap y (both live, no
+ * report). Now reported, and x is left as it was. */
+static void nul_overrun_then_grow_below(talc_tcache_mode_t tc, size_t n, const char *name)
+{
+    install();
+    three_t t = three_blocks(name, tc, n);
+    unsigned char flags = (unsigned char)t.x[t.usable];
+    memset(t.x, 'a', t.usable);
+    t.x[t.usable] = 0;
+    char *q = talc_arena_realloc(t.a, t.x, n + 64);
+    expect_one_report(t.x, name);
+    cr_assert(q == NULL || q >= t.z + n || q + n + 64 <= t.y, "realloc returned %p over y %p",
+              (void *)q, (void *)t.y);
+    t.x[t.usable] = (char)flags;
+    talc_free(q ? q : t.x);
+    talc_free(t.y);
+    talc_free(t.z);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
+Test(arena_overrun, nul_into_the_next_header_is_reported_at_realloc_without_a_thread_cache)
+{
+    nul_overrun_then_grow_below(TALC_TCACHE_OFF, 200, "grow");
+}
+
+Test(arena_overrun, nul_into_the_next_header_is_reported_at_realloc_of_a_large_block)
+{
+    nul_overrun_then_grow_below(TALC_TCACHE_ON, 39992, "grow-large");
+}
