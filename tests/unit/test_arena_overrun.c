@@ -50,11 +50,14 @@ static three_t three_blocks(const char *name, talc_tcache_mode_t tc, size_t n)
     return t;
 }
 
+/* One report (with TALC_DEBUG >= 3 the heap's checker, run after every call, finds the
+ * damaged header too, in the same critical section: the first report is the one). */
 static void expect_one_report(const void *addr, const char *arena)
 {
-    cr_assert_eq(rec.calls, 1, "%d reports (%s)", rec.calls, rec.what);
-    cr_assert_eq(rec.fault, TALC_FAULT_CORRUPTION, "fault %d (%s)", rec.fault, rec.what);
-    cr_assert_eq(rec.addr, addr, "reported %p, expected %p", rec.addr, addr);
+    cr_assert(rec.calls == 1 || (TALC_DEBUG >= 3 && rec.calls > 1), "%d reports (%s)", rec.calls,
+              rec.what);
+    cr_assert_eq(rec.first_fault, TALC_FAULT_CORRUPTION, "fault %d", rec.first_fault);
+    cr_assert_eq(rec.first_addr, addr, "reported %p, expected %p", rec.first_addr, addr);
     cr_assert_str_eq(rec.arena, arena);
 }
 
@@ -78,7 +81,7 @@ static void nul_overrun_then_free_below(talc_tcache_mode_t tc, size_t n, const c
     talc_free(q);
     talc_free(t.y);
     talc_free(t.z);
-    cr_assert_eq(rec.calls, 1);
+    cr_assert(rec.calls == 1 || TALC_DEBUG >= 3, "%d reports", rec.calls);
     talc_set_fatal_handler(NULL, NULL);
 }
 
@@ -106,7 +109,7 @@ Test(arena_overrun, prev_free_set_in_a_header_is_reported_at_free)
     t.x[t.usable] &= (char)~2;
     talc_free(t.x);
     talc_free(t.z);
-    cr_assert_eq(rec.calls, 1);
+    cr_assert(rec.calls == 1 || TALC_DEBUG >= 3, "%d reports", rec.calls);
     talc_set_fatal_handler(NULL, NULL);
 }
 
