@@ -377,7 +377,9 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
             node->next = sl->rlist;
             node->chunk = s;
             sl->rlist = p;
-            if (++sl->rn >= TALC_TC_REMOTE_MAX)
+            /* held: a few large blocks (64 KiB ones in cache-aligned mode) reach the slot's
+             * bound long before TALC_TC_REMOTE_MAX of them are there */
+            if (++sl->rn >= TALC_TC_REMOTE_MAX || held > TALC_TC_SLOT_BYTES)
                 talc_tcache_remote_flush(sl);
             return;
         }
