@@ -858,6 +858,41 @@ Test(arena_tcache, a_consumers_remote_list_stays_within_the_slot_bound)
     tc_assert_exact(a, 0, 0, N, N);
 }
 
+/* Blocks parked at a stripe belong to the arena, not to a thread: a trim gives them back also
+ * when it runs on a thread that has no cache (a housekeeping thread's malloc_trim). Until
+ * 2026-12-06 only a thread with a cache emptied the depots: the blocks an exited consumer
+ * parked stayed, and so did the segment they sat in. Found by a soak review. */
+static void *tc_producer_worker(void *arg)
+{
+    tc_consumer_job_t *j = arg;
+    for (unsigned i = 0; i < j->n; i++)
+        j->blocks[i] = talc_arena_malloc(j->a, 200);
+    return NULL;
+}
+
+Test(arena_tcache, a_trim_on_a_thread_without_a_cache_empties_the_depots)
+{
+    talc_arena_t *a = tc_arena("depot-trim", 1, TALC_TCACHE_ON);
+    enum { N = 50 }; /* less than a remote batch: parked when the consumer exits */
+    void *b[N];
+    tc_consumer_job_t j = {a, b, N, 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_producer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_not_null(b[i]);
+    cr_assert_eq(pthread_create(&t, NULL, tc_consumer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+#if TALC_TCACHE
+    cr_assert_eq(tc_cached(a), N, "the consumer's blocks are parked");
+#endif
+    (void)talc_arena_trim(a); /* this thread never used a cache */
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.cached_blocks, 0, "%zu blocks still parked after a trim", s.cached_blocks);
+    cr_assert_eq(s.source_bytes, 0, "%zu bytes still mapped after a trim", s.source_bytes);
+    tc_assert_exact(a, 0, 0, N, N);
+}
+
 /* A thread that frees sizes it does not allocate (a consumer) would keep those lists at their
  * bound for good; every 4096 frees, half of each list it has not allocated from goes back. */
 typedef struct tc_trim_job {
