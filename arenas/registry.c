@@ -16,6 +16,7 @@
  * period would wait for the caller's own read-side section).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <urcu/urcu-bp.h>
 
@@ -166,7 +167,14 @@ int talc_registry_remove(talc_arena_t *a,
         talc_reg_tail = prev;
     (void)talc_reg_unlink(&talc_reg_bucket[talc_reg_hash(a->name)], a, true);
     talc_mutex_unlock(&talc_reg_mutex);
-    urcu_bp_synchronize_rcu(); /* no reader still holds a */
+    /* No reader still holds a. The wait polls (poll(2), a cancellation point) with liburcu's
+     * grace-period lock held: a thread cancelled there left it held, and every later destroy
+     * hung (a soak review, 2026-12-06). A grace period ends when the readers' sections do, so
+     * a cancellation waits for the destroy to finish and acts at the next cancellation point. */
+    int cancel_state;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    urcu_bp_synchronize_rcu();
+    (void)pthread_setcancelstate(cancel_state, NULL);
     TALC_TSAN_GP_DONE();
     return 0;
 }

@@ -1,5 +1,6 @@
 /* stats.c — snapshots of arenas: sums of the stripes' seqlock-protected counters, the thread
- * caches' share (tcache.c), and the arena-level figures (source, reserve, OOM steps).
+ * caches' share (tcache.c), and the arena-level figures (source, reserve, OOM steps); and the
+ * snapshots of every arena at once that the writers print (stats_snap.h).
  *
  * Concurrency: lock-free for the stripe counters (stripe_stats.c); the caches' share is read
  * under the caches' registry lock, which allocation takes only on a thread's first use of an
@@ -8,9 +9,12 @@
  * that segment.c stores with relaxed stores under it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "arena_internal.h"
+#include "os_mem.h"
+#include "stats_snap.h"
 #include "tcache.h"
 #include "stripe_stats.h"
 #include "talc/stats.h"
@@ -156,4 +160,78 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
         out->oom_runs[k] = talc_atomic_load_relaxed_size(&a->oom.steps[k]);
     }
     return 0;
+}
+
+/* ---- Every arena at once (stats_snap.h) ---------------------------------------------------*/
+
+static bool talc_snap_one(talc_arena_t *a, void *ctx)
+{
+    talc_snaps_t *s = ctx;
+    if (s->n < s->cap && talc_arena_get_stats(a, &s->v[s->n]) == 0)
+        s->n++;
+    return s->n < s->cap;
+}
+
+static bool talc_count_one(talc_arena_t *a, void *ctx)
+{
+    (void)a;
+    (void)ctx;
+    return true;
+}
+
+/* A snapshot mapping starts with this header; the snapshots follow. */
+typedef struct talc_snap_head {
+    size_t bytes;
+    struct talc_snap_head *outer; /* the thread's mapping held before (a handler's nested call) */
+} talc_snap_head_t;
+
+static pthread_key_t talc_snap_key;
+static pthread_once_t talc_snap_once = PTHREAD_ONCE_INIT;
+static bool talc_snap_key_ok;
+
+static void talc_snap_unmap(void *m) /* the key's destructor: the thread exits while it prints */
+{
+    for (talc_snap_head_t *h = m, *o; h; h = o) {
+        o = h->outer;
+        talc_os_unmap(h, h->bytes);
+    }
+}
+
+static void talc_snap_make_key(void)
+{
+    talc_snap_key_ok = pthread_key_create(&talc_snap_key, talc_snap_unmap) == 0;
+}
+
+int talc_snap_all(talc_snaps_t *sn)
+{
+    size_t cap = talc_arena_foreach(talc_count_one, NULL) + 16u;
+    for (;;) {
+        size_t bytes = sizeof(talc_snap_head_t) + cap * sizeof(talc_arena_stats_t);
+        talc_snap_head_t *h = talc_os_map(bytes, 0);
+        if (!h)
+            return -ENOMEM;
+        h->bytes = bytes;
+        sn->v = (talc_arena_stats_t *)(void *)(h + 1);
+        sn->n = 0;
+        sn->cap = cap;
+        (void)talc_arena_foreach(talc_snap_one, sn);
+        if (sn->n < cap) {
+            pthread_once(&talc_snap_once, talc_snap_make_key);
+            if (talc_snap_key_ok) {
+                h->outer = pthread_getspecific(talc_snap_key);
+                (void)pthread_setspecific(talc_snap_key, h); /* no memory: not held */
+            }
+            return 0;
+        }
+        talc_os_unmap(h, bytes);
+        cap *= 2u;
+    }
+}
+
+void talc_snap_release(const talc_snaps_t *sn)
+{
+    talc_snap_head_t *h = (talc_snap_head_t *)(void *)sn->v - 1;
+    if (talc_snap_key_ok && pthread_getspecific(talc_snap_key) == h)
+        (void)pthread_setspecific(talc_snap_key, h->outer);
+    talc_os_unmap(h, h->bytes);
 }

@@ -16,9 +16,13 @@ typedef struct talc_snaps {
     size_t n, cap;
 } talc_snaps_t;
 
-/* Fills sn with a snapshot of every arena, in an OS mapping of *bytes (not malloc: the shim
- * may be the process's malloc); the caller unmaps sn->v. 0, or -ENOMEM. Sized from a count
- * and doubled while arenas created meanwhile fill it, so none is dropped. */
-int talc_snap_all(talc_snaps_t *sn, size_t *bytes);
+/* Fills sn with a snapshot of every arena, in an OS mapping (not malloc: the shim may be the
+ * process's malloc) that the caller gives back with talc_snap_release. 0, or -ENOMEM. Sized
+ * from a count and doubled while arenas created meanwhile fill it, so none is dropped.
+ * Until then a thread-specific key holds the mapping: callers print the snapshots, and
+ * write(2) is a cancellation point; the key's destructor unmaps it when the thread is
+ * cancelled there (until 2026-12-06 such a thread left it mapped for good). */
+int talc_snap_all(talc_snaps_t *sn);
+void talc_snap_release(const talc_snaps_t *sn);
 
 #endif /* TALC_STATS_SNAP_H */

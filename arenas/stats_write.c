@@ -12,42 +12,8 @@
 #include <string.h>
 
 #include "arena_internal.h"
-#include "os_mem.h"
 #include "stats_snap.h"
 #include "talc/stats.h"
-
-static bool talc_snap_one(talc_arena_t *a, void *ctx)
-{
-    talc_snaps_t *s = ctx;
-    if (s->n < s->cap && talc_arena_get_stats(a, &s->v[s->n]) == 0)
-        s->n++;
-    return s->n < s->cap;
-}
-
-static bool talc_count_one(talc_arena_t *a, void *ctx)
-{
-    (void)a;
-    (void)ctx;
-    return true;
-}
-
-int talc_snap_all(talc_snaps_t *sn, size_t *bytes)
-{
-    size_t cap = talc_arena_foreach(talc_count_one, NULL) + 16u;
-    for (;;) {
-        *bytes = cap * sizeof(talc_arena_stats_t);
-        sn->v = talc_os_map(*bytes, 0);
-        if (!sn->v)
-            return -ENOMEM;
-        sn->n = 0;
-        sn->cap = cap;
-        (void)talc_arena_foreach(talc_snap_one, sn);
-        if (sn->n < cap)
-            return 0;
-        talc_os_unmap(sn->v, *bytes);
-        cap *= 2u;
-    }
-}
 
 /* ---- The arena figures, for JSON and Prometheus -------------------------------------------
  * One row per figure: its JSON key, its Prometheus name (printed after "talc_arena_"; empty:
@@ -356,14 +322,13 @@ int talc_stats_write(FILE *f, talc_stats_format_t fmt)
 {
     if (!f || (unsigned)fmt > TALC_STATS_PROMETHEUS)
         return -EINVAL;
-    size_t bytes = 0;
     talc_snaps_t sn;
-    if (talc_snap_all(&sn, &bytes) != 0)
+    if (talc_snap_all(&sn) != 0)
         return -ENOMEM;
     talc_reserve_stats_t r;
     talc_reserve_get_stats(&r);
     int rc = talc_emit(f, fmt, &sn, &r);
-    talc_os_unmap(sn.v, bytes);
+    talc_snap_release(&sn);
     return rc;
 }
 

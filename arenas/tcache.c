@@ -733,15 +733,16 @@ void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
 /* ---- Flushes from outside the fast path ---------------------------------------------------*/
 
 /* The flushes below take the lock although they touch only the caller's slots: destroy may be
- * retiring one of them (an arena this thread no longer uses) at the same time. */
+ * retiring one of them (an arena this thread no longer uses) at the same time. The depots are
+ * the arena's, not the thread's: they are emptied also for a thread without a cache (until
+ * 2026-12-06 a trim from such a thread, a housekeeping thread's malloc_trim say, left up to
+ * TALC_TC_DEPOT_BYTES per stripe parked for good, and the segments they sat in mapped). */
 TALC_COLD bool talc_tcache_release_own(talc_arena_t *a)
 {
     talc_tcache_t *tc = talc_tc_self;
     bool any = false;
-    if (!tc)
-        return false;
     talc_tc_lock_take();
-    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+    for (unsigned i = 0; tc && i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a)
             any = talc_tc_flush_slot(&tc->slot[i]);
     any |= talc_tc_depot_flush(a);

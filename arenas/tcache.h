@@ -130,8 +130,9 @@ void talc_tcache_free_slow(talc_arena_t *a, talc_seg_t *g, void *p, uint64_t w);
 void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k);
 /* The remote list is full: give it back. */
 void talc_tcache_remote_flush(talc_tc_slot_t *sl);
-/* Return every block the calling thread caches for arena a to its stripes. Returns true if
- * there were any (the OOM chain retries once after this). */
+/* Return every block the calling thread caches for arena a, and every block parked in a's
+ * depots, to its stripes (also when the thread has no cache). Returns true if there were any
+ * (the OOM chain retries once after this). */
 bool talc_tcache_release_own(talc_arena_t *a);
 /* Every thread's cached blocks of arena a go back to their stripes, and their counters into
  * the arena's (destroy, before it checks for live blocks). Takes the registry lock. */
@@ -377,7 +378,9 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
             node->next = sl->rlist;
             node->chunk = s;
             sl->rlist = p;
-            if (++sl->rn >= TALC_TC_REMOTE_MAX)
+            /* held: a few large blocks (64 KiB ones in cache-aligned mode) reach the slot's
+             * bound long before TALC_TC_REMOTE_MAX of them are there */
+            if (++sl->rn >= TALC_TC_REMOTE_MAX || held > TALC_TC_SLOT_BYTES)
                 talc_tcache_remote_flush(sl);
             return;
         }

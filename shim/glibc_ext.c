@@ -212,8 +212,7 @@ TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
         return -1;
     }
     talc_snaps_t sn;
-    size_t bytes;
-    if (talc_snap_all(&sn, &bytes) != 0) {
+    if (talc_snap_all(&sn) != 0) {
         errno = ENOMEM;
         return -1;
     }
@@ -221,7 +220,7 @@ TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
     bool failed_before = ferror(fp) != 0; /* the caller's; not this call's failure */
     errno = 0;
     talc_xml_write(fp, &sn);
-    talc_os_unmap(sn.v, bytes);
+    talc_snap_release(&sn);
     if (fflush(fp) != 0 || (!failed_before && ferror(fp))) {
         if (!errno)
             errno = EIO; /* the stream failed without saying why */

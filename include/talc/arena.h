@@ -211,7 +211,8 @@ TALC_API size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), v
  *  fork child, blocks cached by the parent's other threads (which the child does not have)
  *  stay allocated: destroy returns -EBUSY for such an arena unless TALC_DESTROY_RELEASE_ALL.
  *  Waits for concurrent lookups to finish (an RCU grace period) before freeing, so a
- *  talc_arena_foreach callback running on another thread delays it. No other thread may
+ *  talc_arena_foreach callback running on another thread delays it (a cancellation of the
+ *  calling thread waits for that too: it acts at the next cancellation point). No other thread may
  *  still be bound to it or have a scope of it open ("Routing", below), nor still be inside
  *  the talc_arena_create that made it (findable once registered, it is still in use there
  *  until create returns: a soft budget crossed by initial_size calls back after

@@ -95,7 +95,9 @@ typedef enum talc_stats_format {
     TALC_STATS_PROMETHEUS, /**< text exposition format 0.0.4, arena name as a label */
 } talc_stats_format_t;
 
-/** Write a snapshot of every arena (and the reserve) to `out`, and flush it. Returns 0,
+/** Write a snapshot of every arena (and the reserve) to `out`, and flush it. The snapshots sit
+ *  in an OS mapping while they are printed; a thread cancelled in a write (a cancellation
+ *  point) gives it back as it exits (a thread-specific key's destructor). Returns 0,
  *  -EINVAL, -ENOMEM (no memory for the snapshots), or -EIO if a write or the flush failed (an
  *  error flag `out` had before the call is not counted; on such a stream only the flush's
  *  failure shows, so clear the flag first, clearerr, to learn about the writes too). After a

@@ -813,6 +813,86 @@ Test(arena_tcache, a_first_allocation_sends_the_remote_list_to_the_depot)
     pthread_barrier_destroy(&hold);
 }
 
+/* A thread that only frees (a consumer) gathers another thread's blocks on its slot's remote
+ * list, TALC_TC_REMOTE_MAX (128) at a time. In cache-aligned mode a cached chunk reaches
+ * 64 KiB, so 127 of them held 7.9 MB until the thread exited, allocated or flushed: almost
+ * four times the slot's 2 MiB bound (talc/arena.h). Found by a soak review (2026-12-06). */
+typedef struct tc_consumer_job {
+    talc_arena_t *a;
+    void **blocks;
+    unsigned n;
+    size_t cached; /* the arena's cached bytes once the consumer has freed them all */
+} tc_consumer_job_t;
+
+static void *tc_consumer_worker(void *arg)
+{
+    tc_consumer_job_t *j = arg;
+    for (unsigned i = 0; i < j->n; i++)
+        talc_free(j->blocks[i]);
+    j->cached = test_stats(j->a).cached_bytes;
+    return NULL;
+}
+
+Test(arena_tcache, a_consumers_remote_list_stays_within_the_slot_bound)
+{
+    talc_arena_config_t c = talc_arena_config_default("consumer");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    c.cache_aligned = true;
+    talc_arena_t *a = test_arena_cfg(&c);
+    enum { N = 127 }; /* one short of a remote batch */
+    static void *b[N];
+    for (unsigned i = 0; i < N; i++) /* cache-sized in cache-aligned mode: chunks of 60 KiB+ */
+        cr_assert_not_null(b[i] = talc_arena_malloc(a, 60000));
+    talc_thread_cache_flush();
+    tc_consumer_job_t j = {a, b, N, 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_consumer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    /* the slot's bound and one more block, and what its stripe's depot may park */
+    size_t most = TC_SLOT_BOUND + TC_LIST_BYTES + ((size_t)1 << 20);
+    cr_assert_leq(j.cached, most, "a consumer's cache held %zu bytes (at most %zu)", j.cached,
+                  most);
+    talc_thread_cache_flush();
+    cr_assert_eq(tc_cached(a), 0);
+    tc_assert_exact(a, 0, 0, N, N);
+}
+
+/* Blocks parked at a stripe belong to the arena, not to a thread: a trim gives them back also
+ * when it runs on a thread that has no cache (a housekeeping thread's malloc_trim). Until
+ * 2026-12-06 only a thread with a cache emptied the depots: the blocks an exited consumer
+ * parked stayed, and so did the segment they sat in. Found by a soak review. */
+static void *tc_producer_worker(void *arg)
+{
+    tc_consumer_job_t *j = arg;
+    for (unsigned i = 0; i < j->n; i++)
+        j->blocks[i] = talc_arena_malloc(j->a, 200);
+    return NULL;
+}
+
+Test(arena_tcache, a_trim_on_a_thread_without_a_cache_empties_the_depots)
+{
+    talc_arena_t *a = tc_arena("depot-trim", 1, TALC_TCACHE_ON);
+    enum { N = 50 }; /* less than a remote batch: parked when the consumer exits */
+    void *b[N];
+    tc_consumer_job_t j = {a, b, N, 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_producer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    for (unsigned i = 0; i < N; i++)
+        cr_assert_not_null(b[i]);
+    cr_assert_eq(pthread_create(&t, NULL, tc_consumer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+#if TALC_TCACHE
+    cr_assert_eq(tc_cached(a), N, "the consumer's blocks are parked");
+#endif
+    (void)talc_arena_trim(a); /* this thread never used a cache */
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.cached_blocks, 0, "%zu blocks still parked after a trim", s.cached_blocks);
+    cr_assert_eq(s.source_bytes, 0, "%zu bytes still mapped after a trim", s.source_bytes);
+    tc_assert_exact(a, 0, 0, N, N);
+}
+
 /* A thread that frees sizes it does not allocate (a consumer) would keep those lists at their
  * bound for good; every 4096 frees, half of each list it has not allocated from goes back. */
 typedef struct tc_trim_job {
