@@ -298,7 +298,9 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
     }
     talc_fork_init();
     (void)talc_arena_default();
-    if (talc_arena_find(cfg->name)) { /* early, to map and prefill nothing; add decides */
+    /* Early, to map and prefill nothing (add decides). Under the registry lock, not an RCU
+     * read: creating an arena must not be what registers the thread with liburcu-bp. */
+    if (talc_registry_find_locked(cfg->name, NULL, NULL)) {
         errno = EEXIST;
         return NULL;
     }
@@ -414,28 +416,14 @@ static bool talc_arena_live(talc_arena_t *a)
 /* Does `other` name `a` as its fallback arena? */
 static bool talc_falls_back_to(const talc_arena_t *other, const talc_arena_t *a)
 {
-    return other != a && other->cfg.fallback && strcmp(other->fallback, a->name) == 0;
-}
-
-typedef struct talc_fb_probe {
-    const talc_arena_t *target;
-    bool used;
-} talc_fb_probe_t;
-
-static bool talc_fb_visit(talc_arena_t *a, void *ctx)
-{
-    talc_fb_probe_t *p = ctx;
-    p->used = talc_falls_back_to(a, p->target);
-    return !p->used;
+    return other->cfg.fallback && strcmp(other->fallback, a->name) == 0;
 }
 
 int talc_arena_destroy(talc_arena_t *a, unsigned flags)
 {
     if (!a || a->magic != TALC_ARENA_MAGIC || a->is_default || (flags & ~TALC_DESTROY_RELEASE_ALL))
         return -EINVAL;
-    talc_fb_probe_t probe = {a, false};
-    (void)talc_arena_foreach(talc_fb_visit, &probe);
-    if (probe.used)
+    if (talc_registry_find_locked(NULL, talc_falls_back_to, a)) /* no RCU read: see create */
         return -EPERM;
     if (a->tc_on)
         talc_tcache_purge(a); /* cached blocks are not live: give them back before looking */

@@ -99,9 +99,9 @@ void *talc_arena_calloc(talc_arena_t *a, size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    talc_fresh_block = NULL;
+    talc_ts.fresh_block = NULL;
     void *p = talc_arena_malloc(a, n);
-    if (p && p != talc_fresh_block) /* a fresh OS segment's first block is zero already */
+    if (p && p != talc_ts.fresh_block) /* a fresh OS segment's first block is zero already */
         memset(p, 0, n);
     return p;
 }

@@ -151,6 +151,9 @@ struct talc_arena {
     uintptr_t magic;
     char name[TALC_ARENA_NAME_MAX + 1];
     char fallback[TALC_ARENA_NAME_MAX + 1];
+    /* The arena named `fallback`, once a FALLBACK step has found it (oom.c): it cannot be
+     * destroyed while this one names it (talc_arena_destroy's -EPERM), so it is kept. */
+    _Atomic(talc_arena_t *) fallback_arena;
     talc_arena_config_t cfg; /* copy; cfg.name/fallback point at the arrays above */
     unsigned nstripes;
     size_t stripe_size; /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
@@ -384,13 +387,35 @@ void talc_registry_lock(void);
 void talc_registry_unlock(void);
 void talc_registry_reinit_lock(void);                        /* fork child */
 void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock held */
+/* Under the registry lock: the arena called name; with name NULL, the first arena x other
+ * than a for which pred(x, a) holds; NULL if none. Not an RCU read: a thread's first one
+ * registers it with liburcu-bp, which aborts the process when it cannot map room for that,
+ * and the library's own lookups (create, destroy, a FALLBACK step) run when memory may be
+ * short (docs/arenas.md, "Registry"). */
+talc_arena_t *talc_registry_find_locked(const char *name,
+                                        bool (*pred)(const talc_arena_t *x, const talc_arena_t *a),
+                                        const talc_arena_t *a);
 
 /* ---- Dispatch (arenas/dispatch.c) ---------------------------------------------------------*/
 
-/* A thread's routing state: the arena (bound, scopes), its stripe (dispatch.c keeps the
- * rest), and how many foreach callbacks it is inside (registry.c). One thread-local object
- * (each costs a load-time relocation); only its own thread touches it. */
+/* What the arena layer keeps per thread, in one thread-local object: each costs a load-time
+ * relocation (24 bytes of libtalc.so's text) and, where a function reads two, a second load
+ * of its offset. Only its own thread touches it. The routing state: the arena (route: the
+ * innermost scope, else the binding; bound, scopes), its stripe (dispatch.c keeps the rest),
+ * and how many foreach callbacks it is inside (registry.c). The thread cache (tcache.c): the
+ * thread's cache, the slot used last (read by every cached operation, hence first), the
+ * cache's state and whether this thread holds the caches' registry lock. fresh_block: the
+ * block a fresh OS segment's first allocation returned, all zero (oom.c, for calloc). Also
+ * the OOM chain's notes (oom.c) and a fault held for a lock's release (fatal.c). */
+#define TALC_OOM_NEST 8u /* notes of arenas whose OOM user code runs (oom.c, "User code") */
+
 typedef struct talc_tstate {
+    struct talc_tc_slot *tc_mru; /* the slot of tc used last; NULL when tc is */
+    talc_arena_t *route;
+    struct talc_tcache *tc; /* NULL until the thread's first cached operation, after its exit */
+    void *fresh_block;
+    unsigned char tc_state;
+    bool tc_lock_mine;
     talc_arena_t *bound;
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;
@@ -403,19 +428,26 @@ typedef struct talc_tstate {
     unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
     talc_stripe_t *c_stripe;
     unsigned reading; /* talc_arena_foreach callbacks this thread is inside (registry.c) */
+    struct {          /* the arenas whose user code this thread runs in their OOM chain (oom.c) */
+        const talc_arena_t *arena[TALC_OOM_NEST];
+        uintptr_t frame[TALC_OOM_NEST];
+        unsigned n;
+    } oom_nest;
+    struct { /* a fault found under a stripe lock, reported at its release (fatal.c) */
+        talc_fault_info_t info;
+        unsigned count;
+    } held_fault;
 } talc_tstate_t;
 extern __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
 /* The default arena once created (arena.c; published with a release store). */
 extern _Atomic(talc_arena_t *) talc_default_arena;
-/* The calling thread's innermost scope, else its binding, else NULL (dispatch.c keeps it). */
-extern __thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's arena, or NULL before the default arena exists: the part of
  * talc_route that calls nothing (a caller's fast path needs no stack frame). */
 static inline talc_arena_t *talc_route_quick(void)
 {
-    talc_arena_t *a = talc_thread_route;
+    talc_arena_t *a = talc_ts.route;
     if (TALC_LIKELY(a == NULL)) /* acquire: pairs with the store that published the default */
         a = atomic_load_explicit(&talc_default_arena, memory_order_acquire);
     return a;

@@ -28,12 +28,10 @@
 /* The calling thread's state (arena_internal.h). */
 __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
-__thread talc_arena_t *talc_thread_route __attribute__((tls_model("initial-exec")));
-
-/* Keep talc_thread_route (arena_internal.h) equal to the innermost scope, else the binding. */
+/* Keep talc_ts.route (arena_internal.h) equal to the innermost scope, else the binding. */
 static void talc_route_update(void)
 {
-    talc_thread_route = talc_ts.depth ? talc_ts.scope[talc_ts.depth - 1u] : talc_ts.bound;
+    talc_ts.route = talc_ts.depth ? talc_ts.scope[talc_ts.depth - 1u] : talc_ts.bound;
 }
 
 void talc_thread_bind(talc_arena_t *arena)

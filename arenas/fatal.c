@@ -104,13 +104,9 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
     talc_fatal_default(&info);
 }
 
-/* A fault a stripe's heap reported while this thread held the stripe lock, waiting for the
- * release (talc_mutex_defer), and how many came in that critical section. One thread-local
- * object: each costs a load-time relocation. */
-static __thread struct {
-    talc_fault_info_t info;
-    unsigned count;
-} talc_held_fault __attribute__((tls_model("initial-exec")));
+/* talc_ts.held_fault (talc_tstate_t, arena_internal.h): a fault a stripe's heap reported while
+ * this thread held the stripe lock, waiting for the release (talc_mutex_defer), and how many
+ * came in that critical section. */
 
 static void talc_fatal_held_report(void)
 {
@@ -119,9 +115,9 @@ static void talc_fatal_held_report(void)
         talc_mutex_defer(outer, talc_fatal_held_report);
         return;
     }
-    talc_fault_info_t f = talc_held_fault.info;
-    unsigned n = talc_held_fault.count;
-    talc_held_fault.count = 0;
+    talc_fault_info_t f = talc_ts.held_fault.info;
+    unsigned n = talc_ts.held_fault.count;
+    talc_ts.held_fault.count = 0;
     talc_fatal_report(f.fault, f.heap_name, f.address, f.what);
     if (n > 1)
         talc_fatal_report(TALC_FAULT_CORRUPTION, f.heap_name, NULL,
@@ -131,7 +127,7 @@ static void talc_fatal_held_report(void)
 void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx)
 {
     talc_stripe_t *s = ctx;
-    if (talc_held_fault.count++ == 0)
-        talc_held_fault.info = *info;
+    if (talc_ts.held_fault.count++ == 0)
+        talc_ts.held_fault.info = *info;
     talc_mutex_defer(&s->lock, talc_fatal_held_report);
 }

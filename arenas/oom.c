@@ -55,8 +55,6 @@ void talc_oom_soft_budget_fire(talc_arena_t *a)
                               a->cfg.soft_budget, a->cfg.budget_ctx);
 }
 
-__thread void *talc_fresh_block __attribute__((tls_model("initial-exec")));
-
 /* p came from stripe s (locked) right after a segment was added to it. If p lies in that
  * segment (it is s->segs now) and the segment is fresh OS memory (zero-filled by mmap), p is
  * the segment's first block: scrub the engine's words out of it and note it as all-zero, so a
@@ -67,7 +65,7 @@ static void talc_oom_note_fresh(talc_stripe_t *s, void *p)
     if (!p || !g || g->kind != TALC_SEG_OS || talc_seg_of(p) != g)
         return;
     talc_span_scrub_first(g->span, p);
-    talc_fresh_block = p;
+    talc_ts.fresh_block = p;
 }
 
 /* One try at growing the calling thread's stripe for the request. *grew_rc gets
@@ -167,24 +165,18 @@ static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_
  * sigaltstack handler, may have dropped live notes; a longjmp inside the user code may have
  * left others): the count never leaves 0..TALC_OOM_NEST. At most TALC_OOM_NEST notes: a
  * deeper nesting skips both steps too. */
-#define TALC_OOM_NEST 8u
-
-static __thread struct {
-    const talc_arena_t *arena[TALC_OOM_NEST];
-    uintptr_t frame[TALC_OOM_NEST];
-    unsigned n;
-} talc_oom_nest __attribute__((tls_model("initial-exec")));
+/* The notes are talc_ts.oom_nest (talc_tstate_t, arena_internal.h). */
 
 /* Whether user code may run for `a` now (the notes of dead frames dropped first); if so, the
  * caller notes it with talc_oom_enter. `here` is an address in the caller's frame. */
 static bool talc_oom_user_ok(const talc_arena_t *a, uintptr_t here)
 {
-    while (talc_oom_nest.n && talc_oom_nest.frame[talc_oom_nest.n - 1] <= here)
-        talc_oom_nest.n--;
-    if (talc_oom_nest.n == TALC_OOM_NEST)
+    while (talc_ts.oom_nest.n && talc_ts.oom_nest.frame[talc_ts.oom_nest.n - 1] <= here)
+        talc_ts.oom_nest.n--;
+    if (talc_ts.oom_nest.n == TALC_OOM_NEST)
         return false;
-    for (unsigned i = 0; i < talc_oom_nest.n; i++)
-        if (talc_oom_nest.arena[i] == a)
+    for (unsigned i = 0; i < talc_ts.oom_nest.n; i++)
+        if (talc_ts.oom_nest.arena[i] == a)
             return false;
     return true;
 }
@@ -192,10 +184,10 @@ static bool talc_oom_user_ok(const talc_arena_t *a, uintptr_t here)
 /* Adds the note; returns the count to put back when the user code returns. */
 static unsigned talc_oom_enter(const talc_arena_t *a, uintptr_t here)
 {
-    unsigned k = talc_oom_nest.n;
-    talc_oom_nest.arena[k] = a;
-    talc_oom_nest.frame[k] = here;
-    talc_oom_nest.n = k + 1u;
+    unsigned k = talc_ts.oom_nest.n;
+    talc_ts.oom_nest.arena[k] = a;
+    talc_ts.oom_nest.frame[k] = here;
+    talc_ts.oom_nest.n = k + 1u;
     return k;
 }
 
@@ -207,12 +199,12 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
         return NULL;
     unsigned k = talc_oom_enter(a, here);
     size_t freed = a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx);
-    talc_oom_nest.n = k;
+    talc_ts.oom_nest.n = k;
     if (!freed)
         return NULL;
     /* The callback may have allocated a fresh block and freed it, dirty, at the address the
      * retry returns. */
-    talc_fresh_block = NULL;
+    talc_ts.fresh_block = NULL;
     return talc_oom_retry(a, n, align, held);
 }
 
@@ -224,7 +216,24 @@ static void talc_oom_abort(talc_arena_t *a)
     unsigned k = talc_oom_enter(a, here);
     talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
                       "out of memory and the arena's policy is to abort");
-    talc_oom_nest.n = k;
+    talc_ts.oom_nest.n = k;
+}
+
+/* The arena a's FALLBACK step allocates from, or NULL. Found under the registry lock the first
+ * time it exists (an RCU read would register the thread with liburcu-bp, which aborts the
+ * process when it cannot map room for that: memory is short here), then kept: an arena that
+ * another names as its fallback cannot be destroyed (talc_arena_destroy's -EPERM). */
+static talc_arena_t *talc_oom_fallback_arena(talc_arena_t *a)
+{
+    talc_arena_t *fb = atomic_load_explicit(&a->fallback_arena, memory_order_acquire);
+    if (fb || !a->cfg.fallback)
+        return fb;
+    (void)talc_arena_default(); /* the default arena is always there to be found */
+    fb = talc_registry_find_locked(a->fallback, NULL, NULL);
+    /* release: pairs with the acquire above in another thread (fb's contents are visible) */
+    if (fb)
+        atomic_store_explicit(&a->fallback_arena, fb, memory_order_release);
+    return fb;
 }
 
 static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,
@@ -238,7 +247,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
     case TALC_OOM_STEP_BORROW:
         return talc_oom_grow(a, n, align, true);
     case TALC_OOM_STEP_FALLBACK: {
-        talc_arena_t *fb = a->cfg.fallback ? talc_arena_find(a->fallback) : NULL;
+        talc_arena_t *fb = talc_oom_fallback_arena(a);
         if (!fb || fb == a || depth >= TALC_FALLBACK_DEPTH)
             return NULL;
         return talc_arena_alloc_impl(fb, n, align, depth + 1u);
@@ -265,7 +274,7 @@ static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
     bool gave = talc_tcache_release_own(a);
     /* A damaged cached block it found went to the fatal handler, which may have allocated a
      * fresh block and freed it, dirty, at the address the retry returns (calloc). */
-    talc_fresh_block = NULL;
+    talc_ts.fresh_block = NULL;
     return gave ? talc_oom_retry(a, n, align, NULL) : NULL;
 }
 

@@ -131,6 +131,17 @@ int talc_registry_add(talc_arena_t *a, _Atomic(talc_arena_t *) *publish)
     return rc;
 }
 
+/* The first registered arena x other than a for which pred(x, a) holds, or NULL (registry
+ * lock held). */
+static talc_arena_t *talc_reg_match(bool (*pred)(const talc_arena_t *, const talc_arena_t *),
+                                    const talc_arena_t *a)
+{
+    talc_arena_t *x = talc_reg_load(&talc_reg_head);
+    while (x && (x == a || !pred(x, a)))
+        x = talc_reg_load(&x->reg_next);
+    return x;
+}
+
 /* Unlink a from a chain whose links are `next_of`; returns the predecessor (NULL = head). */
 static talc_arena_t *talc_reg_unlink(_Atomic(talc_arena_t *) *head, talc_arena_t *a, bool hash)
 {
@@ -155,12 +166,9 @@ int talc_registry_remove(talc_arena_t *a,
         return -EDEADLK;
     talc_mutex_lock(&talc_reg_mutex);
     /* Under the lock, so no arena registered after this check can be missed by it. */
-    for (talc_arena_t *x = talc_reg_load(&talc_reg_head); veto && x;
-         x = talc_reg_load(&x->reg_next)) {
-        if (x != a && veto(x, a)) {
-            talc_mutex_unlock(&talc_reg_mutex);
-            return -EPERM;
-        }
+    if (veto && talc_reg_match(veto, a)) {
+        talc_mutex_unlock(&talc_reg_mutex);
+        return -EPERM;
     }
     talc_arena_t *prev = talc_reg_unlink(&talc_reg_head, a, false);
     if (talc_reg_tail == a)
@@ -177,6 +185,17 @@ int talc_registry_remove(talc_arena_t *a,
     (void)pthread_setcancelstate(cancel_state, NULL);
     TALC_TSAN_GP_DONE();
     return 0;
+}
+
+TALC_COLD talc_arena_t *talc_registry_find_locked(const char *name,
+                                                  bool (*pred)(const talc_arena_t *,
+                                                               const talc_arena_t *),
+                                                  const talc_arena_t *a)
+{
+    talc_mutex_lock(&talc_reg_mutex);
+    talc_arena_t *x = name ? talc_reg_lookup(name) : talc_reg_match(pred, a);
+    talc_mutex_unlock(&talc_reg_mutex);
+    return x;
 }
 
 void talc_registry_lock(void) { talc_mutex_lock_unranked(&talc_reg_mutex); }

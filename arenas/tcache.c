@@ -54,9 +54,6 @@
 #include "os_mem.h"
 #include "tcache.h"
 
-__thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
-__thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
-
 #if TALC_TCACHE
 
 /* The named counters and the arrays are the same memory, in TALC_TC_* order. */
@@ -71,14 +68,10 @@ TALC_TC_SAME(talc_tcache_sums_t, held, reallocs, v, sizeof(size_t));
 #define TALC_TC_POOL_BYTES ((size_t)64 << 10) /* caches are mapped this many bytes at a time */
 _Static_assert(sizeof(talc_tcache_t) <= TALC_TC_POOL_BYTES, "a pool mapping holds a cache");
 
+/* talc_ts.tc_state; talc_ts.tc_lock_mine says whether this thread holds talc_tc_lock (a fault
+ * a give-back finds under it is reported only after its release: talc_tcache_lock_mine,
+ * arenas/fatal.c). */
 enum { TALC_TC_NONE = 0, TALC_TC_SETUP, TALC_TC_LIVE, TALC_TC_DEAD };
-/* One thread-local object (each costs a load-time relocation): the cache's state, and whether
- * this thread holds talc_tc_lock (a fault a give-back finds under it is reported only after
- * its release: talc_tcache_lock_mine, arenas/fatal.c). */
-static __thread struct {
-    unsigned char state;
-    bool lock_mine;
-} talc_tc_thr __attribute__((tls_model("initial-exec")));
 
 static talc_mutex_t talc_tc_lock = TALC_MUTEX_INIT(TALC_RANK_TCACHE);
 static talc_tcache_t *talc_tc_all;                /* registered caches */
@@ -93,18 +86,18 @@ static bool talc_tc_key_ok;
 TALC_COLD static void talc_tc_lock_take(void)
 {
     talc_mutex_lock(&talc_tc_lock);
-    talc_tc_thr.lock_mine = true;
+    talc_ts.tc_lock_mine = true;
 }
 
 TALC_COLD static void talc_tc_lock_drop(void)
 {
-    talc_tc_thr.lock_mine = false;
+    talc_ts.tc_lock_mine = false;
     talc_mutex_unlock(&talc_tc_lock);
 }
 
 TALC_COLD talc_mutex_t *talc_tcache_lock_mine(void)
 {
-    return talc_tc_thr.lock_mine ? &talc_tc_lock : NULL;
+    return talc_ts.tc_lock_mine ? &talc_tc_lock : NULL;
 }
 
 /* ---- Arena parameters ---------------------------------------------------------------------*/
@@ -455,9 +448,9 @@ TALC_COLD static void talc_tc_reap(void)
 
 TALC_COLD static void talc_tc_thread_exit(void *arg)
 {
-    talc_tc_thr.state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
-    talc_tc_self = NULL;
-    talc_tc_mru = NULL;
+    talc_ts.tc_state = TALC_TC_DEAD; /* later mallocs of this thread bypass the cache */
+    talc_ts.tc = NULL;
+    talc_ts.tc_mru = NULL;
     talc_tc_lock_take();
     talc_tc_release_locked(arg);
     talc_tc_lock_drop();
@@ -508,7 +501,7 @@ TALC_COLD static talc_tcache_t *talc_tc_take(pid_t tid)
 
 TALC_COLD static talc_tcache_t *talc_tc_attach(void)
 {
-    talc_tc_thr.state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
+    talc_ts.tc_state = TALC_TC_SETUP; /* a malloc from pthread_setspecific bypasses the cache */
     pthread_once(&talc_tc_key_once, talc_tc_make_key);
     pid_t tid = gettid();
     talc_tc_lock_take();
@@ -517,11 +510,11 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
     if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
         if (tc)
             talc_tc_thread_exit(tc);
-        talc_tc_thr.state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
+        talc_ts.tc_state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
         return NULL;
     }
-    talc_tc_self = tc;
-    talc_tc_thr.state = TALC_TC_LIVE;
+    talc_ts.tc = tc;
+    talc_ts.tc_state = TALC_TC_LIVE;
     return tc;
 }
 
@@ -544,7 +537,7 @@ TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t 
     talc_tc_lock_drop();
     if (pick == TALC_TC_SLOTS)
         return NULL;
-    talc_tc_mru = &tc->slot[pick];
+    talc_ts.tc_mru = &tc->slot[pick];
     return &tc->slot[pick];
 }
 
@@ -554,9 +547,9 @@ TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t 
  * goes straight to its stripe. */
 static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 {
-    talc_tcache_t *tc = talc_tc_self;
+    talc_tcache_t *tc = talc_ts.tc;
     if (!tc) {
-        if (talc_tc_thr.state != TALC_TC_NONE)
+        if (talc_ts.tc_state != TALC_TC_NONE)
             return NULL;
         tc = talc_tc_attach();
         if (!tc)
@@ -564,7 +557,7 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
     }
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
         if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a) {
-            talc_tc_mru = &tc->slot[i];
+            talc_ts.tc_mru = &tc->slot[i];
             return &tc->slot[i];
         }
     return talc_tc_assign(tc, a, evict);
@@ -739,7 +732,7 @@ void talc_tcache_overflow(talc_tc_slot_t *sl, const talc_arena_t *a, unsigned k)
  * TALC_TC_DEPOT_BYTES per stripe parked for good, and the segments they sat in mapped). */
 TALC_COLD bool talc_tcache_release_own(talc_arena_t *a)
 {
-    talc_tcache_t *tc = talc_tc_self;
+    talc_tcache_t *tc = talc_ts.tc;
     bool any = false;
     talc_tc_lock_take();
     for (unsigned i = 0; tc && i < TALC_TC_SLOTS; i++)
@@ -752,7 +745,7 @@ TALC_COLD bool talc_tcache_release_own(talc_arena_t *a)
 
 TALC_COLD void talc_thread_cache_flush(void)
 {
-    talc_tcache_t *tc = talc_tc_self;
+    talc_tcache_t *tc = talc_ts.tc;
     if (!tc)
         return;
     talc_tc_lock_take();
@@ -831,13 +824,13 @@ TALC_COLD void talc_tcache_fork_child(void)
     talc_tc_lock_take();
     for (talc_tcache_t *tc = talc_tc_all, *next; tc; tc = next) {
         next = tc->next;
-        if (tc != talc_tc_self) {
+        if (tc != talc_ts.tc) {
             tc->orphan = true;
             talc_tc_release_locked(tc);
         }
     }
-    if (talc_tc_self)
-        talc_tc_self->tid = gettid(); /* the child's own: a reap must not take it for gone */
+    if (talc_ts.tc)
+        talc_ts.tc->tid = gettid(); /* the child's own: a reap must not take it for gone */
     talc_tc_lock_drop();
 }
 

@@ -109,10 +109,8 @@ typedef struct talc_tcache {
 } talc_tcache_t;
 _Static_assert(sizeof(talc_tcache_t) % TALC_STRIPE_ALIGN == 0, "caches share no line");
 
-/* The calling thread's cache; NULL until its first cached operation and after its exit. */
-extern __thread talc_tcache_t *talc_tc_self __attribute__((tls_model("initial-exec")));
-/* The slot of talc_tc_self used last (NULL when talc_tc_self is): one TLS load per operation. */
-extern __thread talc_tc_slot_t *talc_tc_mru __attribute__((tls_model("initial-exec")));
+/* The calling thread's cache is talc_ts.tc, its slot used last talc_ts.tc_mru
+ * (arena_internal.h, talc_tstate_t). */
 
 /* ---- Out of line (tcache.c) ---------------------------------------------------------------*/
 
@@ -258,7 +256,7 @@ static inline void talc_tc_count_free(talc_tc_slot_t *sl)
 /* The calling thread's slot for a, if it is the one used last. */
 static inline talc_tc_slot_t *talc_tc_slot_mru(const talc_arena_t *a)
 {
-    talc_tc_slot_t *sl = talc_tc_mru;
+    talc_tc_slot_t *sl = talc_ts.tc_mru;
     if (TALC_UNLIKELY(!sl))
         return NULL;
     return atomic_load_explicit(&sl->arena, memory_order_relaxed) == a ? sl : NULL;

@@ -1,0 +1,178 @@
+/* test_arena_rcu.c — the registry reads the library makes by itself, with the address space
+ * exhausted, on a thread that has never read the registry (docs/arenas.md, "Registry").
+ *
+ * liburcu-bp registers a thread on its first read-side section, in a registry of reader slots
+ * it maps eight at a time (then chunks twice as large), and aborts the process when it cannot
+ * map one. A FALLBACK step (which runs exactly when memory is short), an arena's creation and
+ * its destruction each made an RCU read until 2026-12-06: a daemon at its commit limit or
+ * RLIMIT_AS died with SIGABRT there, instead of getting its block from the fallback arena,
+ * ENOMEM from create, or its arena destroyed. They now look names up under the registry lock.
+ *
+ * How: the test thread and seven more read the registry (talc_arena_find; the seven stay
+ * alive), which fills liburcu-bp's first chunk of reader slots; a ninth thread, started before,
+ * waits while the test caps the address space at what is mapped now (RLIMIT_AS), then
+ * allocates from an arena until the FALLBACK step serves it, creates an arena and destroys
+ * one. Only its results are recorded there; the checks run after the cap is lifted. The code
+ * before the change died in that thread with SIGABRT (at the first of the three; each is
+ * reached once those before it pass). Where RLIMIT_AS is not applied to mappings (qemu-user,
+ * valgrind: a probe mmap succeeds under the cap) the test is skipped.
+ *
+ * Public API only. Concurrency: the test thread, seven parked readers and the worker.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <criterion/criterion.h>
+
+#include "arena_test.h"
+
+#define KIB ((size_t)1 << 10)
+#define BLOCK TEST_GRANULE_SCALED(10 * KIB)
+#define MAXB 512
+#define READERS 7 /* with the test thread, liburcu-bp's first chunk of slots (INIT_NR_THREADS) */
+
+static sem_t readers_in, readers_out, ready, go, done;
+
+static void *parked_reader(void *arg)
+{
+    (void)arg;
+    (void)talc_arena_find("spare"); /* registers this thread with liburcu-bp */
+    sem_post(&readers_in);
+    sem_wait(&readers_out);
+    return NULL;
+}
+
+/* What the worker saw under the cap, checked by the test thread afterwards. */
+typedef struct worker_out {
+    talc_arena_t *main, *spare, *doomed;
+    void *blk[MAXB];
+    int k;       /* blocks from main before the spill */
+    void *spill; /* the block the FALLBACK step got from spare */
+    talc_arena_t *created;
+    int create_errno;
+    int destroyed; /* talc_arena_destroy's result */
+} worker_out_t;
+
+static void *worker(void *arg)
+{
+    worker_out_t *w = arg;
+    sem_post(&ready); /* running: what starting a thread maps (a sanitizer's stacks) is mapped */
+    sem_wait(&go);
+    while (w->k < MAXB) {
+        void *p = talc_arena_malloc(w->main, BLOCK);
+        if (!p || talc_arena_of(p) != w->main) {
+            w->spill = p;
+            break;
+        }
+        w->blk[w->k++] = p;
+    }
+    talc_arena_config_t c = talc_arena_config_default("late");
+    c.stripes = 1;
+    errno = 0;
+    w->created = talc_arena_create(&c);
+    w->create_errno = errno;
+    w->destroyed = talc_arena_destroy(w->doomed, 0);
+    sem_post(&done);
+    return NULL;
+}
+
+static size_t vm_size(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    cr_assert_not_null(f);
+    char line[256];
+    size_t kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    fclose(f);
+    cr_assert_gt(kib, 0, "VmSize in /proc/self/status");
+    return kib << 10;
+}
+
+static pthread_t start(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, (size_t)256 << 10);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, &small, fn, arg), 0);
+    pthread_attr_destroy(&small);
+    return t;
+}
+
+Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exhausted)
+{
+    test_watchdog(60);
+    static worker_out_t w;
+    w.spare = test_arena("spare", 1);
+    talc_arena_config_t c = talc_arena_config_default("main");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.fallback = "spare";
+    w.main = test_arena_cfg(&c);
+    w.doomed = test_arena("doomed", 1);
+    /* spare keeps an empty segment to serve the spill from without mapping */
+    void *warm = talc_arena_malloc(w.spare, BLOCK);
+    cr_assert_not_null(warm);
+    talc_free(warm);
+
+    (void)talc_arena_find("spare"); /* the test thread's slot */
+    sem_init(&readers_in, 0, 0);
+    sem_init(&readers_out, 0, 0);
+    sem_init(&ready, 0, 0);
+    sem_init(&go, 0, 0);
+    sem_init(&done, 0, 0);
+    pthread_t readers[READERS];
+    for (int i = 0; i < READERS; i++)
+        readers[i] = start(parked_reader, NULL);
+    for (int i = 0; i < READERS; i++)
+        sem_wait(&readers_in);
+    pthread_t t = start(worker, &w);
+    sem_wait(&ready);
+
+    struct rlimit old;
+    cr_assert_eq(getrlimit(RLIMIT_AS, &old), 0);
+    size_t vm = vm_size();
+    struct rlimit cap = {vm, old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &cap), 0);
+    void *probe =
+        mmap(NULL, (size_t)1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool capped = probe == MAP_FAILED;
+    if (capped) {
+        sem_post(&go);
+        sem_wait(&done);
+    } else {
+        munmap(probe, (size_t)1 << 20);
+    }
+    cr_assert_eq(setrlimit(RLIMIT_AS, &old), 0);
+    if (!capped)
+        sem_post(&go);
+    pthread_join(t, NULL);
+    for (int i = 0; i < READERS; i++)
+        sem_post(&readers_out);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(readers[i], NULL);
+    if (!capped)
+        cr_skip_test("RLIMIT_AS is not applied to mappings here (qemu-user, valgrind)");
+
+    cr_assert_not_null(w.spill, "no block after %d from main", w.k);
+    cr_assert_eq(talc_arena_of(w.spill), w.spare, "the FALLBACK step served it");
+    cr_assert_null(w.created, "no room for an arena under the cap");
+    cr_assert_eq(w.create_errno, ENOMEM);
+    cr_assert_eq(w.destroyed, 0, "destroy: %d", w.destroyed);
+    cr_assert_null(talc_arena_find("doomed"));
+    talc_free(w.spill);
+    while (w.k)
+        talc_free(w.blk[--w.k]);
+    test_assert_empty(w.main);
+    test_assert_empty(w.spare);
+}
