@@ -14,10 +14,17 @@
  * allocates from an arena until the FALLBACK step serves it, creates an arena and destroys
  * one. Only its results are recorded there; the checks run after the cap is lifted. The code
  * before the change died in that thread with SIGABRT (at the first of the three; each is
- * reached once those before it pass). Where RLIMIT_AS is not applied to mappings (qemu-user,
- * valgrind: a probe mmap succeeds under the cap) the test is skipped.
+ * reached once those before it pass). Where RLIMIT_AS is not applied to mappings (qemu-user:
+ * a probe mmap succeeds under the cap) the test is skipped, and under the sanitizers, whose
+ * runtimes map memory lazily in a running thread (TSan's signal context, ASan's alternate
+ * signal stack), which the cap makes fail.
  *
- * Public API only. Concurrency: the test thread, seven parked readers and the worker.
+ * Also, everywhere: threads that reach the FALLBACK step for the first time together all get
+ * the fallback arena (the one that finds it keeps it for the others: a race TSan watches), and
+ * the arena stays protected from destroy.
+ *
+ * Public API only. Concurrency: the test thread, seven parked readers and a worker; or the
+ * test thread and SPILLERS threads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +42,19 @@
 #define BLOCK TEST_GRANULE_SCALED(10 * KIB)
 #define MAXB 512
 #define READERS 7 /* with the test thread, liburcu-bp's first chunk of slots (INIT_NR_THREADS) */
+#define SPILLERS 4
+#define SPILLS 8 /* blocks each spiller takes through the FALLBACK step */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
 
 static sem_t readers_in, readers_out, ready, go, done;
 
@@ -81,6 +101,29 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* main: a budget of 4 granules, GROW then FALLBACK to "spare", then FAIL. */
+static talc_arena_t *make_main(void)
+{
+    talc_arena_config_t c = talc_arena_config_default("main");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.fallback = "spare";
+    return test_arena_cfg(&c);
+}
+
+/* spare, then main; spare keeps an empty segment to serve spills from without mapping. */
+static void make_pair(talc_arena_t **main, talc_arena_t **spare)
+{
+    *spare = test_arena("spare", 1);
+    *main = make_main();
+    void *warm = talc_arena_malloc(*spare, BLOCK);
+    cr_assert_not_null(warm);
+    talc_free(warm);
+}
+
 static size_t vm_size(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -108,22 +151,12 @@ static pthread_t start(void *(*fn)(void *), void *arg)
 
 Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exhausted)
 {
+    if (SANITIZED)
+        cr_skip_test("a sanitizer's runtime maps memory lazily, which the cap makes fail");
     test_watchdog(60);
     static worker_out_t w;
-    w.spare = test_arena("spare", 1);
-    talc_arena_config_t c = talc_arena_config_default("main");
-    c.stripes = 1;
-    c.hard_budget = 4 * TEST_GRANULE;
-    c.oom_chain[0] = TALC_OOM_STEP_GROW;
-    c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
-    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
-    c.fallback = "spare";
-    w.main = test_arena_cfg(&c);
+    make_pair(&w.main, &w.spare);
     w.doomed = test_arena("doomed", 1);
-    /* spare keeps an empty segment to serve the spill from without mapping */
-    void *warm = talc_arena_malloc(w.spare, BLOCK);
-    cr_assert_not_null(warm);
-    talc_free(warm);
 
     (void)talc_arena_find("spare"); /* the test thread's slot */
     sem_init(&readers_in, 0, 0);
@@ -162,7 +195,7 @@ Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exh
     for (int i = 0; i < READERS; i++)
         pthread_join(readers[i], NULL);
     if (!capped)
-        cr_skip_test("RLIMIT_AS is not applied to mappings here (qemu-user, valgrind)");
+        cr_skip_test("RLIMIT_AS is not applied to mappings here (qemu-user)");
 
     cr_assert_not_null(w.spill, "no block after %d from main", w.k);
     cr_assert_eq(talc_arena_of(w.spill), w.spare, "the FALLBACK step served it");
@@ -175,4 +208,66 @@ Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exh
         talc_free(w.blk[--w.k]);
     test_assert_empty(w.main);
     test_assert_empty(w.spare);
+}
+
+typedef struct spiller {
+    talc_arena_t *main;
+    sem_t *go;
+    void *blk[SPILLS];
+    int from_main; /* blocks main served itself: none, it is full */
+} spiller_t;
+
+static void *spiller(void *arg)
+{
+    spiller_t *sp = arg;
+    sem_wait(sp->go);
+    for (int i = 0; i < SPILLS; i++) {
+        sp->blk[i] = talc_arena_malloc(sp->main, BLOCK);
+        sp->from_main += sp->blk[i] && talc_arena_of(sp->blk[i]) == sp->main;
+    }
+    return NULL;
+}
+
+Test(arena_rcu, threads_reaching_the_fallback_step_together_all_get_the_fallback_arena)
+{
+    test_watchdog(60);
+    /* main first, full, while its fallback does not exist yet: no FALLBACK step has found it */
+    talc_arena_t *main = make_main();
+    static void *blk[MAXB];
+    int k = 0;
+    while (k < MAXB && (blk[k] = talc_arena_malloc(main, BLOCK)) != NULL)
+        k++;
+    cr_assert_lt(k, MAXB, "main never filled up");
+    cr_assert_gt(k, 0);
+    talc_arena_t *spare = test_arena("spare", 1);
+    talc_arena_stats_t s0 = test_stats(main);
+
+    sem_t start_all;
+    sem_init(&start_all, 0, 0);
+    static spiller_t sp[SPILLERS];
+    pthread_t t[SPILLERS];
+    for (int i = 0; i < SPILLERS; i++) {
+        sp[i] = (spiller_t){.main = main, .go = &start_all};
+        t[i] = start(spiller, &sp[i]);
+    }
+    for (int i = 0; i < SPILLERS; i++)
+        sem_post(&start_all);
+    for (int i = 0; i < SPILLERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < SPILLERS; i++) {
+        cr_assert_eq(sp[i].from_main, 0, "spiller %d: main is full", i);
+        for (int j = 0; j < SPILLS; j++) {
+            cr_assert_not_null(sp[i].blk[j], "spiller %d, block %d", i, j);
+            cr_assert_eq(talc_arena_of(sp[i].blk[j]), spare, "spiller %d, block %d", i, j);
+            talc_free(sp[i].blk[j]);
+        }
+    }
+    talc_arena_stats_t s1 = test_stats(main);
+    cr_assert_eq(s1.oom_ok[TALC_OOM_STEP_FALLBACK] - s0.oom_ok[TALC_OOM_STEP_FALLBACK],
+                 (uint64_t)(SPILLERS * SPILLS));
+    cr_assert_eq(talc_arena_destroy(spare, 0), -EPERM, "main names spare as its fallback");
+    while (k)
+        talc_free(blk[--k]);
+    cr_assert_eq(talc_arena_destroy(main, 0), 0);
+    cr_assert_eq(talc_arena_destroy(spare, 0), 0, "nothing names spare any more");
 }
