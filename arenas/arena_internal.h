@@ -410,8 +410,17 @@ talc_arena_t *talc_registry_find_locked(const char *name,
 #define TALC_OOM_NEST 8u /* notes of arenas whose OOM user code runs (oom.c, "User code") */
 
 typedef struct talc_tstate {
+    /* Read on every operation: the first 64 bytes. */
     struct talc_tc_slot *tc_mru; /* the slot of tc used last; NULL when tc is */
     talc_arena_t *route;
+    talc_stripe_t *last; /* the stripe this thread allocated from last */
+    /* The stripe chosen last time, valid while the arena (by creation number: an address can
+     * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
+    uint64_t c_id;
+    unsigned c_cpu;
+    unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
+    talc_stripe_t *c_stripe;
+    /* The rest. */
     struct talc_tcache *tc; /* NULL until the thread's first cached operation, after its exit */
     void *fresh_block;
     unsigned char tc_state;
@@ -420,13 +429,6 @@ typedef struct talc_tstate {
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;
     unsigned offset; /* steps from home among its CPU's stripes (talc_drift); moved on contention */
-    talc_stripe_t *last; /* the stripe this thread allocated from last */
-    /* The stripe chosen last time, valid while the arena (by creation number: an address can
-     * be reused by a later arena) and the CPU are the same: no table lookup, no division. */
-    uint64_t c_id;
-    unsigned c_cpu;
-    unsigned c_home, c_stride, c_count; /* the CPU's stripes: c_count from home, c_stride apart */
-    talc_stripe_t *c_stripe;
     unsigned reading; /* talc_arena_foreach callbacks this thread is inside (registry.c) */
     struct {          /* the arenas whose user code this thread runs in their OOM chain (oom.c) */
         const talc_arena_t *arena[TALC_OOM_NEST];
