@@ -405,7 +405,9 @@ talc_arena_t *talc_registry_find_locked(const char *name,
  * and how many foreach callbacks it is inside (registry.c). The thread cache (tcache.c): the
  * thread's cache, the slot used last (read by every cached operation, hence first), the
  * cache's state and whether this thread holds the caches' registry lock. fresh_block: the
- * block a fresh OS segment's first allocation returned, all zero (oom.c, for calloc). Also
+ * block the thread's last allocation took from a segment it had just mapped from the OS, all
+ * zero (oom.c, talc_span_scrub_first); NULL otherwise, or stale: calloc clears it first and
+ * compares after its allocation. Also
  * the OOM chain's notes (oom.c) and a fault held for a lock's release (fatal.c). */
 #define TALC_OOM_NEST 8u /* notes of arenas whose OOM user code runs (oom.c, "User code") */
 

@@ -14,11 +14,6 @@ void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned de
 void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align);
 /* Run a's policy chain for a failed request; returns the block or NULL with errno ENOMEM. */
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth);
-/* talc_ts.fresh_block (arena_internal.h): the block the calling thread's last allocation took
- * from a segment it had just mapped from the OS, all of whose bytes read as zero
- * (talc_span_scrub_first); NULL otherwise, or stale: calloc clears it first and compares
- * after its allocation. */
-
 /* Call a's soft-budget callback (after a growth crossed the soft budget; no lock held). */
 void talc_oom_soft_budget_fire(talc_arena_t *a);
 
