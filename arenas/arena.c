@@ -179,11 +179,11 @@ static void talc_build_cpu_map(talc_arena_t *a, const talc_topology_t *t)
 {
     bool home[TALC_STRIPES_MAX] = {false};
     for (unsigned c = 0; c < a->ncpus; c++) {
-        a->cpu_stripe[c] = (uint8_t)talc_topology_stripe_of_cpu(t, c, a->nstripes);
+        a->cpu_stripe[c] = (uint8_t)talc_topology_stripe_of_cpu(t, c, a->nroute);
         home[a->cpu_stripe[c]] = true;
     }
-    unsigned next = a->nstripes;
-    for (unsigned i = a->nstripes; i-- > 0;) {
+    unsigned next = a->nroute;
+    for (unsigned i = a->nroute; i-- > 0;) {
         a->home_span[i] = (uint8_t)(next - i);
         if (home[i])
             next = i;
@@ -195,7 +195,7 @@ static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsig
 {
     size_t stripes_off =
         (sizeof(talc_arena_t) + TALC_STRIPE_ALIGN - 1) & ~(size_t)(TALC_STRIPE_ALIGN - 1);
-    size_t map_off = stripes_off + (size_t)n * talc_stripe_bytes();
+    size_t map_off = stripes_off + (size_t)(n + 1u) * talc_stripe_bytes(); /* + the large one */
     size_t bits_off = (map_off + ncpus + 7u) & ~(size_t)7u;
     size_t total = bits_off + talc_region_words(ngran) * sizeof(uint64_t);
     total = (total + talc_os_page_size() - 1) & ~(talc_os_page_size() - 1);
@@ -204,7 +204,8 @@ static talc_arena_t *talc_arena_alloc_struct(const talc_arena_config_t *c, unsig
         return NULL;
     a->map_size = total;
     a->cfg = *c;
-    a->nstripes = n;
+    a->nroute = n;
+    a->nstripes = n + 1u;
     a->stripe_size = talc_stripe_bytes();
     a->ncpus = ncpus;
     a->cpu_stripe = (uint8_t *)a + map_off;
@@ -242,9 +243,9 @@ static int talc_arena_prefill(talc_arena_t *a)
     want = want > SIZE_MAX - (g - 1) ? SIZE_MAX & ~(g - 1) : (want + g - 1) & ~(g - 1);
     if (a->cfg.hard_budget && want > (a->cfg.hard_budget & ~(g - 1)))
         want = a->cfg.hard_budget & ~(g - 1);
-    size_t per = (want / a->nstripes + g - 1) & ~(g - 1);
+    size_t per = (want / a->nroute + g - 1) & ~(g - 1);
     int rc = 0;
-    for (unsigned i = 0; i < a->nstripes; i++) {
+    for (unsigned i = 0; i < a->nroute; i++) {
         size_t have = __atomic_load_n(&a->source_bytes, __ATOMIC_RELAXED);
         if (have >= want)
             break;
@@ -284,7 +285,7 @@ static talc_arena_t *talc_arena_build(const talc_arena_config_t *c, bool is_defa
     atomic_init(&a->soft_crossed_at, 0u);
     talc_tcache_arena_init(a);
     talc_build_cpu_map(a, t);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i <= n; i++) /* and the large stripe */
         (void)talc_stripe_init(a, i);
     a->magic = TALC_ARENA_MAGIC;
     return a;

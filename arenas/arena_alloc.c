@@ -34,7 +34,7 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
 /* The stripe path: a block from the thread's stripe, else the OOM chain. */
 static void *talc_arena_alloc_locked(talc_arena_t *a, size_t n, size_t align, unsigned depth)
 {
-    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (TALC_LIKELY(p != NULL))
@@ -257,9 +257,12 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
 #else /* off: no comparison that gcc's -Wtype-limits would call always true */
     bool large = false;
 #endif
-    if (*old && !large)
+    /* A block that crosses TALC_LARGE_MIN moves to the kind of stripe that serves its new
+     * size (NULL with *old set: the caller allocates there and copies). */
+    bool other = (n >= TALC_LARGE_MIN) != (s->index == s->arena->nroute);
+    if (*old && !other && !large)
         q = talc_heap_realloc(h, p, n);
-    else if (*old)
+    else if (*old && !other)
         q = talc_heap_resize_in_place(h, p, n) ? p : talc_realloc_unlocked(s, p, n, keep);
     if (q) {
         talc_stats_add(&s->st.reallocs, 1);

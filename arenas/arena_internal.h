@@ -62,6 +62,13 @@
 #define TALC_SEG_KEEP_EMPTY 4u
 #endif
 #define TALC_STRIPE_ALIGN 128 /* two 64-byte lines: no false sharing between stripes */
+/* Requests of this many bytes or more go to the arena's large stripe (talc_arena_t.nroute),
+ * whose segments hold no smaller block: a small long-lived block carved beside a large one
+ * kept the large one's memory from serving anything but small blocks once it was freed, and
+ * kept its segment mapped (docs/arenas.md, "Large blocks"). */
+#ifndef TALC_LARGE_MIN /* 256 KiB, or a granule where that is larger (a segment's unit) */
+#define TALC_LARGE_MIN (TALC_GRANULE > ((size_t)256 << 10) ? TALC_GRANULE : ((size_t)256 << 10))
+#endif
 
 typedef struct talc_stripe talc_stripe_t;
 
@@ -155,10 +162,12 @@ struct talc_arena {
      * destroyed while this one names it (talc_arena_destroy's -EPERM), so it is kept. */
     _Atomic(talc_arena_t *) fallback_arena;
     talc_arena_config_t cfg; /* copy; cfg.name/fallback point at the arrays above */
-    unsigned nstripes;
-    size_t stripe_size; /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
-    size_t map_size;    /* bytes of the mapping holding this struct */
-    uint64_t id;        /* creation number: never reused (64 bits) */
+    unsigned nstripes;       /* nroute + 1: every loop over the stripes covers the large stripe */
+    unsigned nroute;         /* stripes 0..nroute-1 serve requests below TALC_LARGE_MIN (the
+                                dispatcher's); stripe nroute serves the larger ones */
+    size_t stripe_size;      /* bytes per stripe struct, a multiple of TALC_STRIPE_ALIGN */
+    size_t map_size;         /* bytes of the mapping holding this struct */
+    uint64_t id;             /* creation number: never reused (64 bits) */
     bool is_default;
 
     /* Growth: serialises taking memory from the source and the reserve. Lock rank: after the
@@ -222,6 +231,12 @@ struct talc_arena {
 static inline talc_stripe_t *talc_arena_stripe(talc_arena_t *a, unsigned i)
 {
     return (talc_stripe_t *)(void *)(a->stripes_mem + (size_t)i * a->stripe_size);
+}
+
+/* The stripe that serves requests of TALC_LARGE_MIN bytes or more. */
+static inline talc_stripe_t *talc_large_stripe(talc_arena_t *a)
+{
+    return talc_arena_stripe(a, a->nroute);
 }
 
 static inline talc_heap_t *talc_stripe_heap(talc_stripe_t *s)
@@ -464,9 +479,10 @@ static inline talc_arena_t *talc_route(void)
     return TALC_LIKELY(a != NULL) ? a : talc_arena_default();
 }
 
-/* The stripe of `a` the calling thread should use, locked: its home stripe plus its
+/* The stripe of `a` that serves a request of n bytes, locked: from TALC_LARGE_MIN bytes the
+ * large stripe (waiting if it is busy); below, the calling thread's home stripe plus its
  * contention offset, or, in an arena with thread caches, talc_dispatch_lock_home's. */
-talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a);
+talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a, size_t n);
 /* The stripe of `a` that the calling thread's CPU maps to (no per-thread offset), locked,
  * waiting if it is busy rather than moving to another stripe (thread-cache fills: tcache.c
  * says why). */

@@ -15,7 +15,8 @@
  * allocates from another arena, or runs on another CPU, starts again from home. In an arena
  * with thread caches every stripe lock is its CPU's home stripe's, without the offset
  * (talc_dispatch_lock_home): the caches take the contention away, and a drifted thread would
- * share lines with another CPU's threads.
+ * share lines with another CPU's threads. Requests of TALC_LARGE_MIN bytes or more go to the
+ * arena's large stripe instead (talc_dispatch_lock_stripe), which the dispatcher never picks.
  *
  * Concurrency: the thread state is thread-local (initial-exec TLS: no allocation on first
  * access, safe inside malloc). Stripe locks are taken here and released by the caller.
@@ -79,9 +80,9 @@ static void talc_cpu_stripes(const talc_arena_t *a, unsigned home)
 {
     talc_ts.c_home = home;
     talc_ts.c_stride = 1;
-    if (a->nstripes >= a->ncpus) {
+    if (a->nroute >= a->ncpus) {
         talc_ts.c_stride = a->ncpus;
-        talc_ts.c_count = (a->nstripes - home + a->ncpus - 1) / a->ncpus;
+        talc_ts.c_count = (a->nroute - home + a->ncpus - 1) / a->ncpus;
         return;
     }
     talc_ts.c_count = a->home_span[home];
@@ -91,7 +92,7 @@ static void talc_cpu_stripes(const talc_arena_t *a, unsigned home)
 static talc_stripe_t *talc_drift(talc_arena_t *a, unsigned k)
 {
     unsigned i = talc_ts.c_count > 1 ? talc_ts.c_home + k % talc_ts.c_count * talc_ts.c_stride
-                                     : (talc_ts.c_home + k) % a->nstripes;
+                                     : (talc_ts.c_home + k) % a->nroute;
     return talc_arena_stripe(a, i);
 }
 
@@ -99,7 +100,7 @@ static talc_stripe_t *talc_drift(talc_arena_t *a, unsigned k)
  * CPU or arena. O(1). */
 static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 {
-    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
+    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nroute;
     talc_cpu_stripes(a, home);
     /* What the offset learned was about another arena or CPU: start again from home. */
     talc_ts.offset = 0;
@@ -112,7 +113,7 @@ static talc_stripe_t *talc_home_slow(talc_arena_t *a, unsigned cpu)
 
 static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 {
-    if (a->nstripes == 1) /* one stripe: there is no CPU to look up */
+    if (a->nroute == 1) /* one stripe: there is no CPU to look up */
         return talc_arena_stripe(a, 0);
     unsigned cpu = talc_cpu_cached();
     if (TALC_LIKELY(talc_ts.c_stripe && talc_ts.c_id == a->id && talc_ts.c_cpu == cpu))
@@ -129,7 +130,7 @@ talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
 static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 {
     /* One stripe: c_home and c_count were not computed for this arena (talc_home_stripe). */
-    unsigned n = a->nstripes == 1 ? 1u : talc_ts.c_count > 1 ? talc_ts.c_count : a->nstripes;
+    unsigned n = a->nroute == 1 ? 1u : talc_ts.c_count > 1 ? talc_ts.c_count : a->nroute;
     for (unsigned i = 1; i < n; i++) {
         talc_stripe_t *o = talc_drift(a, talc_ts.offset + i);
         if (talc_stripe_trylock(o)) {
@@ -152,8 +153,13 @@ static talc_stripe_t *talc_lock_any(talc_arena_t *a)
     return talc_lock_elsewhere(a, s);
 }
 
-talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
+talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a, size_t n)
 {
+    if (TALC_UNLIKELY(n >= TALC_LARGE_MIN)) {
+        talc_stripe_t *l = talc_large_stripe(a); /* not noted as the thread's last stripe: */
+        talc_stripe_lock(l);                     /* its frees elsewhere are not remote */
+        return l;
+    }
     /* With thread caches, the CPU's own stripe, as for the caches' fills: the few requests
      * that take a stripe lock there (aligned, large, misses) must not drift onto a stripe
      * another CPU's threads fill from (docs/arenas.md, "Contention"). */
@@ -167,7 +173,7 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a)
 talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a)
 {
     unsigned cpu = talc_cpu_cached();
-    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nstripes;
+    unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nroute;
     talc_stripe_t *s = talc_arena_stripe(a, home); /* the CPU's own: no per-thread offset */
     if (!talc_stripe_trylock(s)) {
         talc_stripe_lock(s);

@@ -73,7 +73,7 @@ static void talc_oom_note_fresh(talc_stripe_t *s, void *p)
 static void *talc_oom_grow_once(talc_arena_t *a, size_t n, size_t align, bool borrow, int *grew_rc,
                                 talc_stripe_t **tried)
 {
-    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     *tried = s;
     void *p = talc_stripe_alloc(s, n, align); /* another thread may have grown it already */
     int rc = 0;
@@ -139,7 +139,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
  * granule a block bigger than a segment did: arena_oom's reclaim_retry_* tests.) */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
-    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (!p)
@@ -262,7 +262,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
 
 static void talc_oom_failed(talc_arena_t *a)
 {
-    talc_stripe_t *s = talc_dispatch_lock_stripe(a);
+    talc_stripe_t *s = talc_dispatch_lock_stripe(a, 0);
     talc_stats_add(&s->st.failed, 1);
     talc_stripe_unlock(s);
 }

@@ -292,10 +292,13 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     if (!talc_seg_empty(s, g))
         return;
     bool keep = g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s->arena);
-    /* An arena with a budget keeps one: what a stripe keeps, the others cannot grow into, and
-     * a soft budget's callback re-arms only once the footprint falls. */
+    /* An arena with a budget keeps one, in a stripe that serves small requests, and none in
+     * its large stripe: what a stripe keeps, the others cannot grow into, and a soft budget's
+     * callback re-arms only once the footprint falls. */
     const talc_arena_config_t *c = &s->arena->cfg;
     unsigned most = c->hard_budget || c->soft_budget ? 1u : TALC_SEG_KEEP_EMPTY, empties = 0;
+    if (most == 1u && s->index == s->arena->nroute)
+        keep = false;
     for (talc_seg_t *o = s->segs; keep && o; o = o->next)
         if (o != g && talc_seg_empty(s, o) && ++empties >= most)
             keep = false; /* enough empty segments kept for the stripe's next growth */

@@ -140,7 +140,7 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
     memcpy(out->name, a->name, sizeof out->name);
-    out->stripes = a->nstripes;
+    out->stripes = a->nroute; /* the large stripe is not counted (talc/stats.h) */
     talc_read_live(a, out);
     /* Without the grow lock, which is held across mmap: each figure is exact, the pair may be
      * a segment apart while one is being taken or given back. */

@@ -6,8 +6,8 @@
  * and its own thread-local cache (plain, as nothing else reads it). Async-signal-safe: a
  * signal handler that interrupts talc_cpu_countdown() may see or leave a cache one call off,
  * which is harmless. The thread-local uses the initial-exec model: no __tls_get_addr, which
- * could allocate, under a malloc shim (it takes 8 bytes of the static TLS surplus when the
- * library is dlopen()ed).
+ * could allocate, under a malloc shim (it takes the static TLS surplus when the
+ * library is dlopen()ed: 24 bytes, thread_state.h, which it shares with mutex.c).
  */
 #define _GNU_SOURCE
 #include "cpu_id.h"
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "atomic.h"
+#include "thread_state.h"
 
 #if defined(__has_include)
 /* glibc >= 2.35, on targets where gcc and clang expand __builtin_thread_pointer() inline. */
@@ -31,18 +32,13 @@
 
 #define TALC_CPU_UNKNOWN UINT32_MAX
 
+/* The calling thread's platform state (thread_state.h): its CPU cache, here; its deferred
+ * call, mutex.c's. */
 #if defined(__GNUC__)
-#define TALC_CPU_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+_Thread_local talc_pts_t talc_pts __attribute__((tls_model("initial-exec")));
 #else
-#define TALC_CPU_TLS _Thread_local
+_Thread_local talc_pts_t talc_pts;
 #endif
-
-typedef struct talc_cpu_cache {
-    uint32_t cpu;  /* last value from sched_getcpu() */
-    uint32_t left; /* calls before the next refresh; 0 = refresh now */
-} talc_cpu_cache_t;
-
-static TALC_CPU_TLS talc_cpu_cache_t talc_cpu_tls;
 
 #if TALC_CPU_HAVE_RSEQ
 /* The kernel's cpu_id for this thread, or TALC_CPU_UNKNOWN when glibc did not register rseq
@@ -76,7 +72,7 @@ unsigned talc_cpu_current(void)
 
 unsigned talc_cpu_countdown(void)
 {
-    talc_cpu_cache_t *c = &talc_cpu_tls;
+    __typeof__(talc_pts.cpu) *c = &talc_pts.cpu;
     if (c->left == 0) {
         c->cpu = talc_cpu_from_getcpu();
         c->left = TALC_CPU_CACHE_REFRESH;

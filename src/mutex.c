@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mutex.h"
+#include "thread_state.h"
 
 /* Why 100: one round is a pause and a load (about 10-40 ns with PAUSE on x86); 100 rounds
  * cover a few critical sections of an allocation, and cost little next to a sleep. */
@@ -59,12 +60,8 @@ void talc_mutex_lock_slow(talc_mutex_t *m)
         talc_futex(m, FUTEX_WAIT_PRIVATE, 2u); /* returns at once if the word is no longer 2 */
 }
 
-/* The deferred call (talc_mutex_defer) and the lock whose release runs it: this thread's (one
- * thread-local object: each costs a load-time relocation). */
-static __thread struct {
-    talc_mutex_t *lock;
-    void (*fn)(void);
-} talc_defer __attribute__((tls_model("initial-exec")));
+/* The deferred call (talc_mutex_defer) and the lock whose release runs it: this thread's
+ * talc_pts.defer (thread_state.h). */
 
 void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
 {
@@ -74,8 +71,8 @@ void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
         fn();
         return;
     }
-    talc_defer.lock = m;
-    talc_defer.fn = fn;
+    talc_pts.defer.lock = m;
+    talc_pts.defer.fn = fn;
     /* The holder's word is 1 or 2, and waiters only ever store 2: 2 sends the unlock here. */
     talc_atomic_store_relaxed_u32(&m->state, 2u);
 }
@@ -83,19 +80,19 @@ void talc_mutex_defer(talc_mutex_t *m, void (*fn)(void))
 void talc_mutex_wake(talc_mutex_t *m)
 {
     talc_futex(m, FUTEX_WAKE_PRIVATE, 1u);
-    if (__builtin_expect(talc_defer.lock == m, 0)) {
-        void (*fn)(void) = talc_defer.fn;
-        talc_defer.lock = NULL;
+    if (__builtin_expect(talc_pts.defer.lock == m, 0)) {
+        void (*fn)(void) = talc_pts.defer.fn;
+        talc_pts.defer.lock = NULL;
         fn();
     }
 }
 
 talc_deferred_fn talc_mutex_take_deferred(talc_mutex_t *m)
 {
-    if (talc_defer.lock != m)
+    if (talc_pts.defer.lock != m)
         return NULL;
-    talc_defer.lock = NULL; /* the word stays 2: the release only wakes */
-    return talc_defer.fn;
+    talc_pts.defer.lock = NULL; /* the word stays 2: the release only wakes */
+    return talc_pts.defer.fn;
 }
 
 void talc_mutex_lock_unranked(talc_mutex_t *m)

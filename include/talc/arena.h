@@ -145,7 +145,10 @@ typedef struct talc_arena_config {
     size_t soft_budget;  /**< footprint level that triggers on_soft_budget (0 = none) */
     talc_budget_fn on_soft_budget;
     void *budget_ctx;
-    unsigned stripes;   /**< 1..TALC_STRIPES_MAX, or 0 = auto: two per core (topology) */
+    unsigned stripes;   /**< 1..TALC_STRIPES_MAX, or 0 = auto: two per core (topology); for
+                             requests below 256 KiB (a granule, with granules above that).
+                             One more stripe, not counted here, serves the larger ones
+                             (docs/arenas.md, "Large blocks") */
     bool cache_aligned; /**< every block on its own cache line(s) */
     talc_oom_step_t oom_chain[TALC_OOM_CHAIN_MAX]; /**< all zero = {GROW, BORROW, FAIL} */
     talc_reclaim_fn reclaim;

@@ -32,7 +32,7 @@ extern "C" {
 
 typedef struct talc_arena_stats {
     char name[TALC_ARENA_NAME_MAX + 1];
-    unsigned stripes;
+    unsigned stripes; /**< as configured: the large stripe is not counted (its figures are) */
     /* Live figures: running totals' differences, exact at rest, and live_allocs == allocs −
      * frees in every snapshot. Without thread caches a snapshot taken while threads allocate
      * reads each stripe at once, so its figures agree (live + free <= managed, live <= peak).

@@ -52,7 +52,7 @@ Test(arena_trim, unmaps_the_kept_empty_segments)
 Test(arena_trim, decommits_free_pages_and_keeps_the_heap_sound)
 {
     talc_arena_t *a = test_arena("trim-pages", 1);
-    size_t big = 600u << 10, small = 200;
+    size_t big = 200u << 10, small = 200; /* below TALC_LARGE_MIN: beside the pins */
     unsigned char *pin1 = talc_arena_malloc(a, small);
     unsigned char *b = talc_arena_malloc(a, big);
     unsigned char *pin2 = talc_arena_malloc(a, small);
@@ -62,7 +62,7 @@ Test(arena_trim, decommits_free_pages_and_keeps_the_heap_sound)
     memset(b, 0x77, big);
     size_t pages, in = test_resident_pages(b, big, true, &pages);
     cr_assert_eq(in, pages, "written: %zu of %zu pages resident", in, pages);
-    talc_free(b); /* a free chunk of about 600 KiB in a segment the pins keep */
+    talc_free(b); /* a free chunk of about 200 KiB in a segment the pins keep */
     size_t back = talc_arena_trim(a);
     cr_assert_geq(back, big - (64u << 10), "trim returned %zu bytes", back);
     in = test_resident_pages(b, big, true, &pages);

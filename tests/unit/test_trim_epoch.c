@@ -14,7 +14,9 @@
 #include "../../arenas/arena_internal.h"
 #include "arena_test.h"
 
-#define BIG ((size_t)600 << 10) /* inside one default segment, between two live blocks */
+#define BIG                                                                                        \
+    ((size_t)200 << 10) /* inside one default segment, between two live blocks (below              \
+                           TALC_LARGE_MIN: a stripe, not the large one) */
 
 typedef struct pinned {
     talc_arena_t *a;
