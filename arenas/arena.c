@@ -158,6 +158,15 @@ static int talc_stripe_init(talc_arena_t *a, unsigned i)
     talc_mutex_init(&s->lock, TALC_RANK_STRIPE);
     s->arena = a;
     s->index = i;
+    bool large = i == a->nroute, free_run = !a->cfg.hard_budget && !a->cfg.soft_budget;
+    size_t g = TALC_SEGMENT_SIZE > TALC_GRANULE ? TALC_SEGMENT_SIZE : TALC_GRANULE; /* (a
+                                                          granule: the owner map's unit) */
+    if (a->cfg.source != TALC_SOURCE_OS)
+        g = TALC_GRANULE * 4u;
+    else if (large && free_run)
+        g *= TALC_LARGE_SEG_FACTOR;
+    s->seg_size = g;
+    s->seg_keep = free_run ? TALC_SEG_KEEP_EMPTY : !large;
     talc_heap_opts_t o = {0};
     o.name = a->name;
     o.cache_line = a->cfg.cache_aligned ? talc_cache_line_size() : 0;

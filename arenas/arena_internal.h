@@ -69,6 +69,10 @@
 #ifndef TALC_LARGE_MIN /* 256 KiB, or a granule where that is larger (a segment's unit) */
 #define TALC_LARGE_MIN (TALC_GRANULE > ((size_t)256 << 10) ? TALC_GRANULE : ((size_t)256 << 10))
 #endif
+/* The large stripe's OS segments are this many times the default size (no budget). */
+#ifndef TALC_LARGE_SEG_FACTOR
+#define TALC_LARGE_SEG_FACTOR 4u
+#endif
 
 typedef struct talc_stripe talc_stripe_t;
 
@@ -128,7 +132,14 @@ struct talc_stripe {
     talc_seg_t *segs;     /* live segments */
     unsigned seg_unlinks; /* segments that left `segs` (mod 2^N): a trim's resume test */
     talc_seg_t *unmap;    /* dropped OS segments, unmapped after the lock's release */
-    size_t empty_bytes;   /* bytes in segments that are entirely free (kept for reuse) */
+    /* Set at creation (arena.c): a normal segment's size, TALC_LARGE_SEG_FACTOR times the
+     * arena's in its large stripe when the source is the OS and there is no budget (its
+     * segments then hold several large blocks, so they rarely empty only to be mapped again);
+     * and the empty ones it keeps for its next growth: TALC_SEG_KEEP_EMPTY, or in an arena with
+     * a budget one, none in its large stripe (what a stripe keeps, the others cannot grow
+     * into, and a soft budget's callback re-arms only once the footprint falls). */
+    size_t seg_size;
+    unsigned seg_keep;
     talc_stripe_stats_t st;
     talc_tc_depot_t depot;
     alignas(max_align_t) unsigned char heap_mem[]; /* talc_heap_footprint() bytes */
@@ -248,8 +259,8 @@ static inline talc_heap_t *talc_stripe_heap(talc_stripe_t *s)
 
 /* Bytes of segment header in front of the span. */
 size_t talc_seg_overhead(void);
-/* Size of a normal segment for arena a. */
-size_t talc_seg_default_size(const talc_arena_t *a);
+/* Size of a normal segment of stripe s (talc_stripe_t.seg_size). */
+static inline size_t talc_seg_default_size(const talc_stripe_t *s) { return s->seg_size; }
 /* Returns 1 (instead of 0) when the growth crossed the soft budget: the caller fires the
  * callback after dropping its locks. */
 /* Give stripe s (locked) at least `need` more contiguous bytes: reuse, source, then nothing.

@@ -30,13 +30,6 @@ static talc_mutex_t talc_pagemap_writer = TALC_MUTEX_INIT(TALC_RANK_PAGEMAP);
 
 size_t talc_seg_overhead(void) { return (sizeof(talc_seg_t) + 63u) & ~(size_t)63u; }
 
-size_t talc_seg_default_size(const talc_arena_t *a)
-{
-    if (a->cfg.source == TALC_SOURCE_OS) /* at least a granule: the owner map's unit */
-        return TALC_SEGMENT_SIZE > TALC_GRANULE ? TALC_SEGMENT_SIZE : TALC_GRANULE;
-    return TALC_GRANULE * 4u;
-}
-
 static size_t talc_round_granule(size_t n) { return (n + TALC_GRANULE - 1) & ~(TALC_GRANULE - 1); }
 
 /* ---- Taking and returning raw memory (grow_lock held) -------------------------------------*/
@@ -215,9 +208,10 @@ static size_t talc_seg_room(const talc_arena_t *a, bool borrow)
 /* Size of a new segment: the default size, or `min` if larger, cut down to the room left when
  * the request still fits, so that a budget, ceiling or buffer smaller than (or not a multiple
  * of) the default segment stays usable to its last granule. grow_lock held. */
-static size_t talc_seg_size_for(const talc_arena_t *a, size_t min, bool borrow)
+static size_t talc_seg_size_for(const talc_stripe_t *s, size_t min, bool borrow)
 {
-    size_t dflt = talc_seg_default_size(a);
+    const talc_arena_t *a = s->arena;
+    size_t dflt = talc_seg_default_size(s);
     size_t size = min < dflt ? dflt : min;
     size_t room = talc_seg_room(a, borrow) & ~(TALC_GRANULE - 1);
     return (size > room && room >= min) ? room : size;
@@ -236,7 +230,7 @@ int talc_seg_grow(talc_stripe_t *s, size_t need, bool borrow)
     if (!min)
         return -ENOMEM;
     talc_mutex_lock(&a->grow_lock);
-    size_t size = talc_seg_size_for(a, min, borrow);
+    size_t size = talc_seg_size_for(s, min, borrow);
     char *m = NULL;
     talc_seg_kind_t kind = TALC_SEG_OS;
     if (borrow) {
@@ -291,14 +285,8 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
 {
     if (!talc_seg_empty(s, g))
         return;
-    bool keep = g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s->arena);
-    /* An arena with a budget keeps one, in a stripe that serves small requests, and none in
-     * its large stripe: what a stripe keeps, the others cannot grow into, and a soft budget's
-     * callback re-arms only once the footprint falls. */
-    const talc_arena_config_t *c = &s->arena->cfg;
-    unsigned most = c->hard_budget || c->soft_budget ? 1u : TALC_SEG_KEEP_EMPTY, empties = 0;
-    if (most == 1u && s->index == s->arena->nroute)
-        keep = false;
+    unsigned most = s->seg_keep, empties = 0; /* (talc_stripe_t says how many) */
+    bool keep = most && g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s);
     for (talc_seg_t *o = s->segs; keep && o; o = o->next)
         if (o != g && talc_seg_empty(s, o) && ++empties >= most)
             keep = false; /* enough empty segments kept for the stripe's next growth */

@@ -24,8 +24,6 @@
 /* Sizes chosen for the default build, scaled to this one: SEG for sizes that matter against
  * an OS segment (1 MiB up to 1 MiB granules), GRAN against a granule (64 KiB by default). */
 #define SEG(n) TEST_SEGMENT_SCALED(n)
-/* TALC_LARGE_MIN (arenas/arena_internal.h): requests from this size go to the large stripe. */
-#define LARGE_MIN (TEST_GRANULE > 256 * KIB ? TEST_GRANULE : 256 * KIB)
 #define GRAN(n) TEST_GRANULE_SCALED(n)
 
 /* Allocate blocks of n bytes from a until it fails (at most cap); returns how many it gave. */
@@ -679,9 +677,8 @@ Test(arena_budget, destroy_release_all_returns_borrowed_memory)
 }
 
 /* Empty segments: an arena without a budget keeps up to four per stripe for its next growth
- * (no unmap and fault-in on every swing), one with a budget keeps one in a stripe that serves
- * small requests and none in its large stripe, which serves these blocks where they reach
- * TALC_LARGE_MIN (all but 16 MiB granules). */
+ * (no unmap and fault-in on every swing), one with a budget keeps one (none in its large
+ * stripe: test_arena_large.c). Blocks of a fifth of a segment, below TALC_LARGE_MIN. */
 Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
 {
     talc_arena_config_t c = talc_arena_config_default("unbudgeted");
@@ -692,15 +689,15 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
     talc_arena_t *budgeted = test_arena_cfg(&c);
     talc_arena_t *arenas[2] = {free_run, budgeted};
     for (unsigned i = 0; i < 2; i++) {
-        void *p[12];
-        for (unsigned k = 0; k < 12; k++) /* one 1 MiB segment each, at most */
-            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(700 * KIB)));
+        void *p[30];
+        for (unsigned k = 0; k < 30; k++) /* five to a 1 MiB segment: six segments */
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(200 * KIB)));
         talc_arena_stats_t s = test_stats(arenas[i]);
-        cr_assert_geq(s.source_bytes, 12 * SEG(700 * KIB));
-        free_all(p, 12);
+        cr_assert_geq(s.source_bytes, 30 * SEG(200 * KIB));
+        free_all(p, 30);
         test_assert_empty(arenas[i]);
         s = test_stats(arenas[i]);
-        size_t kept = i == 0 ? SEG(4 * MIB) : SEG(700 * KIB) >= LARGE_MIN ? 0 : SEG(MIB);
+        size_t kept = i == 0 ? SEG(4 * MIB) : SEG(MIB);
         cr_assert_eq(s.source_bytes, kept, "%s keeps %zu bytes of empty segments, not %zu", s.name,
                      kept, s.source_bytes);
         /* A request no segment could hold fails without emptying the others' kept ones. */
@@ -709,9 +706,9 @@ Test(arena_budget, emptied_segments_kept_for_reuse_are_bounded)
         cr_assert_eq(errno, ENOMEM);
         cr_assert_eq(test_stats(arenas[i]).source_bytes, kept);
         /* The kept ones serve the next growth without taking more from the source. */
-        for (unsigned k = 0; k < 4; k++)
-            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(700 * KIB)));
+        for (unsigned k = 0; k < 20; k++)
+            cr_assert_not_null(p[k] = talc_arena_malloc(arenas[i], SEG(200 * KIB)));
         cr_assert_eq(test_stats(arenas[i]).source_bytes, i == 0 ? kept : SEG(4 * MIB));
-        free_all(p, 4);
+        free_all(p, 20);
     }
 }

@@ -56,7 +56,7 @@ static big_block_t big_block(const char *name)
     b.stripe = b.seg->stripe;
     b.base = b.seg->base;
     b.size = b.seg->size;
-    cr_assert_gt(b.size, talc_seg_default_size(b.arena), "not a default segment: not kept");
+    cr_assert_gt(b.size, talc_seg_default_size(b.stripe), "not a default segment: not kept");
     return b;
 }
 
