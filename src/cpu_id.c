@@ -5,9 +5,9 @@
  * its own rseq area (written by the kernel, read here with a relaxed load through atomic.h)
  * and its own thread-local cache (plain, as nothing else reads it). Async-signal-safe: a
  * signal handler that interrupts talc_cpu_countdown() may see or leave a cache one call off,
- * which is harmless. The thread-local uses the initial-exec model: no __tls_get_addr, which
- * could allocate, under a malloc shim (it takes the static TLS surplus when the
- * library is dlopen()ed: 24 bytes, thread_state.h, which it shares with mutex.c).
+ * which is harmless. The thread-local (thread_state.h's object, shared with mutex.c) uses the
+ * initial-exec model: no __tls_get_addr, which could allocate, under a malloc shim; its 24
+ * bytes come from the static TLS surplus when the library is dlopen()ed.
  */
 #define _GNU_SOURCE
 #include "cpu_id.h"
@@ -72,7 +72,7 @@ unsigned talc_cpu_current(void)
 
 unsigned talc_cpu_countdown(void)
 {
-    __typeof__(talc_pts.cpu) *c = &talc_pts.cpu;
+    talc_cpu_cache_t *c = &talc_pts.cpu;
     if (c->left == 0) {
         c->cpu = talc_cpu_from_getcpu();
         c->left = TALC_CPU_CACHE_REFRESH;

@@ -13,15 +13,21 @@
 
 struct talc_mutex;
 
+/* cpu_id.c's cache of sched_getcpu() */
+typedef struct talc_cpu_cache {
+    uint32_t cpu;  /* last value from sched_getcpu() */
+    uint32_t left; /* calls before the next refresh; 0 = refresh now */
+} talc_cpu_cache_t;
+
+/* mutex.c's deferred call (talc_mutex_defer) */
+typedef struct talc_defer {
+    struct talc_mutex *lock; /* the lock whose release runs fn */
+    void (*fn)(void);
+} talc_defer_t;
+
 typedef struct talc_pts {
-    struct {
-        uint32_t cpu;  /* last value from sched_getcpu() */
-        uint32_t left; /* calls before the next refresh; 0 = refresh now */
-    } cpu;
-    struct {
-        struct talc_mutex *lock; /* the lock whose release runs fn (talc_mutex_defer) */
-        void (*fn)(void);
-    } defer;
+    talc_cpu_cache_t cpu;
+    talc_defer_t defer;
 } talc_pts_t;
 
 #if defined(__GNUC__)
