@@ -7,10 +7,10 @@
  * The threads share 16384 slots. Each operation picks a slot at random, frees the block there
  * (whichever thread allocated it) and puts a new one in three times out of five: 70 % of 16 B
  * to 128 B, 25 % up to 4 KiB, 4.5 % up to 64 KiB, 0.5 % of 64 KiB to 1 MiB. Every page of a
- * block is written (so resident memory follows the bytes handed out), and its first and last
- * bytes are checked when it is freed. A daemon's I/O buffers among its small objects: an
- * allocator that lets small blocks settle in the memory of freed large ones must map more for
- * the next large one. Prints one line:
+ * block is written (so resident memory follows the bytes handed out); its first word (its
+ * size) and its last byte are checked when it is freed. A daemon's I/O buffers among its
+ * small objects: an allocator that lets small blocks settle in the memory of freed large ones
+ * must map more for the next large one. Prints one line:
  *   LARGE ops=.. threads=.. peak_live_kib=.. maxrss_kib=.. ms=.. malloc_from=..
  *         check=ok|bad|preload
  * and exits 1 if a block changed (bad) or malloc is not LD_PRELOAD's (preload). peak_live is
