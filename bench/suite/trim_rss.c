@@ -24,18 +24,7 @@
 #include <unistd.h>
 
 #include "sw_origin.h"
-
-static size_t rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (size_t)sysconf(_SC_PAGESIZE) / 1024u;
-}
+#include "sw_rss.h"
 
 static uint64_t rng(uint64_t *s)
 { /* SplitMix64 */
@@ -75,12 +64,12 @@ int main(int argc, char **argv)
             blocks[i] = NULL;
         }
     }
-    size_t freed = rss_kib();
+    size_t freed = sw_rss_kib();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int ret = malloc_trim(0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    size_t trimmed = rss_kib();
+    size_t trimmed = sw_rss_kib();
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         if (!blocks[i])
