@@ -411,8 +411,10 @@ int talc_registry_remove(talc_arena_t *a,
                          bool (*veto)(const talc_arena_t *other, const talc_arena_t *a));
 void talc_registry_lock(void);
 void talc_registry_unlock(void);
-void talc_registry_reinit_lock(void);                        /* fork child */
-void talc_registry_each_locked(void (*fn)(talc_arena_t *a)); /* registry lock held */
+void talc_registry_reinit_lock(void); /* fork child */
+/* Every arena, in creation order, to fn until it returns false; the number visited. The
+ * caller keeps the list still: an RCU read-side section or the registry lock (fork). */
+size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
 /* Under the registry lock: the arena called name; with name NULL, the first arena x other
  * than a for which pred(x, a) holds; NULL if none. Not an RCU read: a thread's first one
  * registers it with liburcu-bp, which aborts the process when it cannot map room for that,

@@ -15,6 +15,7 @@
  * each lock is free, so no heap is mid-update in the child.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <urcu/urcu-bp.h>
 
 #include "arena_internal.h"
@@ -22,25 +23,36 @@
 #include "fork_internal.h"
 #include "reserve_internal.h"
 
-static void talc_lock_arena(talc_arena_t *a)
+/* What a fork handler does to each arena's locks (ctx of talc_fork_arena). */
+enum { TALC_FORK_LOCK, TALC_FORK_UNLOCK, TALC_FORK_REINIT };
+
+/* One walker for the three handlers: stripe locks, then the grow lock; released in reverse. */
+static bool talc_fork_arena(talc_arena_t *a, void *ctx)
 {
-    for (unsigned i = 0; i < a->nstripes; i++)
-        talc_mutex_lock_unranked(&talc_arena_stripe(a, i)->lock);
-    talc_mutex_lock_unranked(&a->grow_lock);
+    int op = (int)(intptr_t)ctx;
+    if (op == TALC_FORK_UNLOCK)
+        talc_mutex_unlock_unranked(&a->grow_lock);
+    for (unsigned k = 0; k < a->nstripes; k++) {
+        unsigned i = op == TALC_FORK_UNLOCK ? a->nstripes - 1u - k : k;
+        talc_mutex_t *m = &talc_arena_stripe(a, i)->lock;
+        if (op == TALC_FORK_LOCK)
+            talc_mutex_lock_unranked(m);
+        else if (op == TALC_FORK_UNLOCK)
+            talc_mutex_unlock_unranked(m);
+        else
+            talc_mutex_init(m, TALC_RANK_STRIPE);
+    }
+    if (op == TALC_FORK_LOCK)
+        talc_mutex_lock_unranked(&a->grow_lock);
+    else if (op == TALC_FORK_REINIT)
+        talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
+    return true;
 }
 
-static void talc_unlock_arena(talc_arena_t *a)
+/* Every arena's locks, in creation order (registry lock held). */
+static void talc_fork_arenas(int op)
 {
-    talc_mutex_unlock_unranked(&a->grow_lock);
-    for (unsigned i = a->nstripes; i-- > 0;)
-        talc_mutex_unlock_unranked(&talc_arena_stripe(a, i)->lock);
-}
-
-static void talc_reinit_arena(talc_arena_t *a)
-{
-    talc_mutex_init(&a->grow_lock, TALC_RANK_GROW);
-    for (unsigned i = 0; i < a->nstripes; i++)
-        talc_mutex_init(&talc_arena_stripe(a, i)->lock, TALC_RANK_STRIPE);
+    (void)talc_registry_each_locked(talc_fork_arena, (void *)(intptr_t)op);
 }
 
 static void talc_fork_prepare(void)
@@ -48,7 +60,7 @@ static void talc_fork_prepare(void)
     urcu_bp_before_fork();
     talc_registry_lock();
     talc_tcache_fork_lock();
-    talc_registry_each_locked(talc_lock_arena);
+    talc_fork_arenas(TALC_FORK_LOCK);
     talc_reserve_lock();
     talc_seg_pagemap_lock();
     talc_mutex_lock_unranked(&talc_default_cfg_lock);
@@ -61,7 +73,7 @@ static void talc_fork_parent(void)
     talc_mutex_unlock_unranked(&talc_default_cfg_lock);
     talc_seg_pagemap_unlock();
     talc_reserve_unlock();
-    talc_registry_each_locked(talc_unlock_arena);
+    talc_fork_arenas(TALC_FORK_UNLOCK);
     talc_tcache_fork_unlock();
     talc_registry_unlock();
     urcu_bp_after_fork_parent();
@@ -73,7 +85,7 @@ static void talc_fork_child(void)
     talc_mutex_init(&talc_default_cfg_lock, TALC_RANK_LEAF);
     talc_seg_pagemap_reinit();
     talc_reserve_reinit_lock();
-    talc_registry_each_locked(talc_reinit_arena);
+    talc_fork_arenas(TALC_FORK_REINIT);
     talc_registry_reinit_lock();
     urcu_bp_after_fork_child();
     talc_tcache_fork_child(); /* with every lock usable again */

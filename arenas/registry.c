@@ -11,6 +11,10 @@
  * thread to announce quiescent states. A read lock costs more in bp, but only lookups and
  * enumeration take it, never allocation.
  *
+ * The library's own lookups (talc_registry_find_locked) and its enumerations of statistics
+ * (talc_registry_visit) take the registry lock instead of an RCU read: they must not register a
+ * thread with liburcu-bp, which aborts when it cannot map room for it (docs/arenas.md).
+ *
  * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first).
  * A foreach callback must not create arenas; remove inside one returns -EDEADLK (the grace
  * period would wait for the caller's own read-side section).
@@ -21,6 +25,7 @@
 #include <urcu/urcu-bp.h>
 
 #include "arena_internal.h"
+#include "stats_snap.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define TALC_TSAN 1
@@ -95,20 +100,24 @@ talc_arena_t *talc_arena_find(const char *name)
 
 size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
 {
-    size_t n = 0;
     if (!fn)
         return 0;
     (void)talc_arena_default();
     urcu_bp_read_lock();
     talc_ts.reading++; /* a remove inside would wait for this section */
-    for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {
-        n++;
-        if (!fn(a, ctx))
-            break;
-    }
+    size_t n = talc_registry_each_locked(fn, ctx);
     talc_ts.reading--;
     TALC_TSAN_READ_DONE();
     urcu_bp_read_unlock();
+    return n;
+}
+
+size_t talc_registry_visit(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
+{
+    (void)talc_arena_default(); /* its creation takes the registry lock */
+    talc_mutex_lock(&talc_reg_mutex);
+    size_t n = talc_registry_each_locked(fn, ctx);
+    talc_mutex_unlock(&talc_reg_mutex);
     return n;
 }
 
@@ -202,9 +211,13 @@ void talc_registry_lock(void) { talc_mutex_lock_unranked(&talc_reg_mutex); }
 void talc_registry_unlock(void) { talc_mutex_unlock_unranked(&talc_reg_mutex); }
 void talc_registry_reinit_lock(void) { talc_mutex_init(&talc_reg_mutex, TALC_RANK_REGISTRY); }
 
-/* Walk every arena with the registry lock held (fork handlers). */
-void talc_registry_each_locked(void (*fn)(talc_arena_t *a))
+size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx)
 {
-    for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next))
-        fn(a);
+    size_t n = 0;
+    for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {
+        n++;
+        if (!fn(a, ctx))
+            break;
+    }
+    return n;
 }

@@ -204,7 +204,7 @@ static void talc_snap_make_key(void)
 
 int talc_snap_all(talc_snaps_t *sn)
 {
-    size_t cap = talc_arena_foreach(talc_count_one, NULL) + 16u;
+    size_t cap = talc_registry_visit(talc_count_one, NULL) + 16u;
     for (;;) {
         size_t bytes = sizeof(talc_snap_head_t) + cap * sizeof(talc_arena_stats_t);
         talc_snap_head_t *h = talc_os_map(bytes, 0);
@@ -214,7 +214,7 @@ int talc_snap_all(talc_snaps_t *sn)
         sn->v = (talc_arena_stats_t *)(void *)(h + 1);
         sn->n = 0;
         sn->cap = cap;
-        (void)talc_arena_foreach(talc_snap_one, sn);
+        (void)talc_registry_visit(talc_snap_one, sn);
         if (sn->n < cap) {
             pthread_once(&talc_snap_once, talc_snap_make_key);
             if (talc_snap_key_ok) {

@@ -1,8 +1,10 @@
 /* stats_snap.h — snapshots of every registered arena at once, for the stats writers
- * (stats_write.c) and the malloc shim's malloc_info (shim/glibc_ext.c).
+ * (stats_write.c) and the malloc shim's malloc_info (shim/glibc_ext.c); and the walk over
+ * the arenas that they and the shim's mallinfo2 take.
  *
- * Concurrency: any thread; arenas may be created and destroyed meanwhile (the registry walk is
- * RCU). Nothing is printed while the snapshots are taken.
+ * Concurrency: any thread; arenas may be created and destroyed meanwhile (the walk holds the
+ * registry lock, which creation and destroy take). Nothing is printed while the snapshots are
+ * taken.
  */
 #ifndef TALC_STATS_SNAP_H
 #define TALC_STATS_SNAP_H
@@ -24,5 +26,13 @@ typedef struct talc_snaps {
  * cancelled there (until 2026-12-06 such a thread left it mapped for good). */
 int talc_snap_all(talc_snaps_t *sn);
 void talc_snap_release(const talc_snaps_t *sn);
+
+/* talc_arena_foreach under the registry lock (arenas/registry.c) instead of an RCU read: a
+ * thread's first RCU read registers it with liburcu-bp, which aborts the process when it
+ * cannot map room for that, and a daemon reads its statistics exactly when memory is short
+ * (docs/arenas.md, "Registry"). fn runs with the registry lock held: it takes no lock ranked
+ * before the thread caches', makes no RCU read, calls no user code and reports no fault
+ * (talc_arena_get_stats qualifies). Returns the number of arenas visited. */
+size_t talc_registry_visit(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
 
 #endif /* TALC_STATS_SNAP_H */

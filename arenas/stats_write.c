@@ -1,8 +1,8 @@
 /* stats_write.c — writers for arena snapshots: aligned text, JSON, Prometheus text exposition.
  *
  * The only code in the library that prints, and only to the stream the caller hands it.
- * Snapshots are taken first (stats.c), under RCU; nothing is printed inside the read-side
- * section, because stdio may allocate and may block.
+ * Snapshots are taken first (stats.c), under the arena registry's lock; nothing is printed
+ * while it is held, because stdio may allocate and may block.
  *
  * Concurrency: any thread; see talc/stats.h.
  */

@@ -18,7 +18,11 @@
  * shim has started starts it first (these read arenas, which must not be created outside the
  * shim's start-up guard); one made while another thread starts it does not wait (that thread
  * may be waiting for this one): it answers as for a process without arenas (zeros, nothing
- * printed, malloc_info -1 with EAGAIN, malloc_trim 0).
+ * printed, malloc_info -1 with EAGAIN, malloc_trim 0). mallinfo2, malloc_info and
+ * malloc_stats walk the arenas under the registry lock (talc_registry_visit, stats_snap.h),
+ * not in an RCU read-side section, so they never register the thread with liburcu-bp (which
+ * aborts when it cannot map room for it); malloc_trim does (talc_arena_foreach: a fault it
+ * reports must not run the fatal handler under a lock).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,7 +65,7 @@ static talc_shim_totals_t talc_shim_totals(void)
     talc_shim_totals_t t;
     memset(&t, 0, sizeof t);
     if (talc_shim_started())
-        (void)talc_arena_foreach(talc_totals_visit, &t);
+        (void)talc_registry_visit(talc_totals_visit, &t);
     return t;
 }
 
@@ -200,7 +204,8 @@ static void talc_xml_write(FILE *f, const talc_snaps_t *sn)
 }
 
 /* Snapshots first, in an OS mapping (not malloc: the figures must not include the buffer),
- * printing after: stdio may allocate and block, which must not happen under RCU. */
+ * printing after: stdio may allocate and block, which it must not do under the registry
+ * lock. */
 TALC_SHIM_EXPORT int malloc_info(int options, FILE *fp)
 {
     if (options != 0 || !fp) {

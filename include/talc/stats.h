@@ -2,14 +2,17 @@
  * Prometheus text exposition.
  *
  * A snapshot does not stop allocation: each stripe's counters sit behind a seqlock that
- * readers retry on, and the registry is walked under RCU. Figures within one stripe are
- * consistent with each other; an arena's figures are the sum over its stripes, each read at a
- * slightly different moment while allocation goes on. One lock is taken: in an arena with
- * thread caches, the caches' share is summed under the caches' registry lock, O(threads)
- * (twice per snapshot). Cached allocations and frees never take it, but a thread's first
- * use of an arena, a thread's exit, a flush (talc_thread_cache_flush) and an arena's destroy
- * do, so these wait for a snapshot in progress, and a snapshot waits for them. Hence no
- * function here may be called from a signal handler.
+ * readers retry on. Figures within one stripe are consistent with each other; an arena's
+ * figures are the sum over its stripes, each read at a slightly different moment while
+ * allocation goes on. Locks taken: in an arena with thread caches, the caches' share is
+ * summed under the caches' registry lock, O(threads) (twice per snapshot). Cached
+ * allocations and frees never take it, but a thread's first use of an arena, a thread's exit,
+ * a flush (talc_thread_cache_flush) and an arena's destroy do, so these wait for a snapshot in
+ * progress, and a snapshot waits for them. talc_stats_write walks the arenas under the arena
+ * registry's lock (not an RCU read, which would register the thread with liburcu-bp, and that
+ * aborts the process when it cannot map room: talc/arena.h), so arena creation and destroy
+ * wait for its snapshots (not for its printing). Hence no function here may be called from a
+ * signal handler.
  *
  * Concurrency: every function may run on any thread, concurrently with anything except the
  * destruction of the arena it reads. Writers print to the stream they are given and nowhere else.

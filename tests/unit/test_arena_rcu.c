@@ -11,12 +11,14 @@
  * How: the test thread and seven more read the registry (talc_arena_find; the seven stay
  * alive), which fills liburcu-bp's first chunk of reader slots; a ninth thread, started before,
  * waits while the test caps the address space at what is mapped now (RLIMIT_AS), then
- * allocates from an arena until the FALLBACK step serves it, creates an arena and destroys
- * one. Only its results are recorded there; the checks run after the cap is lifted. The code
- * before the change died in that thread with SIGABRT (at the first of the three; each is
- * reached once those before it pass). Where RLIMIT_AS is not applied to mappings (qemu-user:
- * a probe mmap succeeds under the cap) the test is skipped, and under the sanitizers, whose
- * runtimes map memory lazily in a running thread (TSan's signal context, ASan's alternate
+ * allocates from an arena until the FALLBACK step serves it, creates an arena, writes the
+ * statistics of every arena (talc_stats_write, which enumerates the arenas: with an RCU read
+ * until 2026-12-06, under the registry lock since; a daemon prints its statistics exactly when
+ * memory runs short) and destroys an arena. Only its results are recorded there; the checks
+ * run after the cap is lifted. The code before each change died in that thread with SIGABRT
+ * (each step is reached once those before it pass). Where RLIMIT_AS is not applied to mappings
+ * (qemu-user: a probe mmap succeeds under the cap) the test is skipped, and under the sanitizers,
+ * whose runtimes map memory lazily in a running thread (TSan's signal context, ASan's alternate
  * signal stack), which the cap makes fail.
  *
  * Also, everywhere: threads that reach the FALLBACK step for the first time together all get
@@ -37,6 +39,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "talc/stats.h"
 
 #define KIB ((size_t)1 << 10)
 #define BLOCK TEST_GRANULE_SCALED(10 * KIB)
@@ -76,6 +79,8 @@ typedef struct worker_out {
     talc_arena_t *created;
     int create_errno;
     int destroyed; /* talc_arena_destroy's result */
+    FILE *out;     /* /dev/null, unbuffered: opened before the cap */
+    int stats_rc;  /* talc_stats_write's result */
 } worker_out_t;
 
 static void *worker(void *arg)
@@ -96,6 +101,7 @@ static void *worker(void *arg)
     errno = 0;
     w->created = talc_arena_create(&c);
     w->create_errno = errno;
+    w->stats_rc = talc_stats_write(w->out, TALC_STATS_JSON); /* before destroy unmaps */
     w->destroyed = talc_arena_destroy(w->doomed, 0);
     sem_post(&done);
     return NULL;
@@ -157,6 +163,9 @@ Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exh
     static worker_out_t w;
     make_pair(&w.main, &w.spare);
     w.doomed = test_arena("doomed", 1);
+    w.out = fopen("/dev/null", "w");
+    cr_assert_not_null(w.out);
+    setvbuf(w.out, NULL, _IONBF, 0);
 
     (void)talc_arena_find("spare"); /* the test thread's slot */
     sem_init(&readers_in, 0, 0);
@@ -202,6 +211,9 @@ Test(arena_rcu, library_lookups_register_no_thread_when_the_address_space_is_exh
     cr_assert_null(w.created, "no room for an arena under the cap");
     cr_assert_eq(w.create_errno, ENOMEM);
     cr_assert_eq(w.destroyed, 0, "destroy: %d", w.destroyed);
+    /* no room for the snapshots' mapping, or (a page left) the statistics written */
+    cr_assert(w.stats_rc == -ENOMEM || w.stats_rc == 0, "stats: %d", w.stats_rc);
+    fclose(w.out);
     cr_assert_null(talc_arena_find("doomed"));
     talc_free(w.spill);
     while (w.k)
