@@ -409,9 +409,9 @@ int talc_registry_add(talc_arena_t *a, _Atomic(talc_arena_t *) *publish);
  * wait for it. */
 int talc_registry_remove(talc_arena_t *a,
                          bool (*veto)(const talc_arena_t *other, const talc_arena_t *a));
-void talc_registry_lock(void);
-void talc_registry_unlock(void);
-void talc_registry_reinit_lock(void); /* fork child */
+/* The registry lock (registry.c): the fork handlers take it first; fatal.c defers a fault found
+ * inside talc_registry_visit to its release. */
+extern talc_mutex_t talc_reg_mutex;
 /* Every arena, in creation order, to fn until it returns false; the number visited. The
  * caller keeps the list still: an RCU read-side section or the registry lock (fork). */
 size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
@@ -455,6 +455,8 @@ typedef struct talc_tstate {
     void *fresh_block;
     unsigned char tc_state;
     bool tc_lock_mine;
+    bool reg_lock_mine; /* inside talc_registry_visit: a fault found meanwhile waits for the
+                           registry lock's release too (fatal.c) */
     talc_arena_t *bound;
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;

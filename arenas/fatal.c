@@ -8,9 +8,10 @@
  * statistics, fork or longjmp. A stripe's heap reports faults while the stripe lock is held:
  * its hook (talc_fatal_stripe_handler) keeps the fault on the thread and defers the report to
  * the lock's release (talc_mutex_defer, src/mutex.h), or further, to the release of the thread
- * caches' registry lock when a give-back runs under it. A critical section that meets several
- * faults (a give-back of several corrupted cached blocks) reports the first and then one fault
- * saying there were more.
+ * caches' registry lock when a give-back runs under it, and of the arena registry's lock when
+ * a trim runs inside talc_registry_visit (the shim's malloc_trim). A critical section that meets
+ * several faults (a give-back of several corrupted cached blocks) reports the first and then one
+ * fault saying there were more.
  *
  * Concurrency: the handler pair is published with a release store of a pointer to a pair,
  * read with an acquire load, so a fault on any thread sees a consistent (fn, ctx) unless two
@@ -111,6 +112,8 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
 static void talc_fatal_held_report(void)
 {
     talc_mutex_t *outer = talc_tcache_lock_mine();
+    if (!outer && talc_ts.reg_lock_mine) /* a trim inside talc_registry_visit (malloc_trim) */
+        outer = &talc_reg_mutex;
     if (outer) { /* a give-back under the thread caches' registry lock: wait for that too */
         talc_mutex_defer(outer, talc_fatal_held_report);
         return;

@@ -58,7 +58,7 @@ static void talc_fork_arenas(int op)
 static void talc_fork_prepare(void)
 {
     urcu_bp_before_fork();
-    talc_registry_lock();
+    talc_mutex_lock_unranked(&talc_reg_mutex);
     talc_tcache_fork_lock();
     talc_fork_arenas(TALC_FORK_LOCK);
     talc_reserve_lock();
@@ -75,7 +75,7 @@ static void talc_fork_parent(void)
     talc_reserve_unlock();
     talc_fork_arenas(TALC_FORK_UNLOCK);
     talc_tcache_fork_unlock();
-    talc_registry_unlock();
+    talc_mutex_unlock_unranked(&talc_reg_mutex);
     urcu_bp_after_fork_parent();
 }
 
@@ -86,7 +86,7 @@ static void talc_fork_child(void)
     talc_seg_pagemap_reinit();
     talc_reserve_reinit_lock();
     talc_fork_arenas(TALC_FORK_REINIT);
-    talc_registry_reinit_lock();
+    talc_mutex_init(&talc_reg_mutex, TALC_RANK_REGISTRY);
     urcu_bp_after_fork_child();
     talc_tcache_fork_child(); /* with every lock usable again */
 }

@@ -11,9 +11,10 @@
  * thread to announce quiescent states. A read lock costs more in bp, but only lookups and
  * enumeration take it, never allocation.
  *
- * The library's own lookups (talc_registry_find_locked) and its enumerations of statistics
- * (talc_registry_visit) take the registry lock instead of an RCU read: they must not register a
- * thread with liburcu-bp, which aborts when it cannot map room for it (docs/arenas.md).
+ * The library's own lookups (talc_registry_find_locked) and its enumerations (talc_registry_visit:
+ * statistics, the shim's malloc_trim) take the registry lock instead of an RCU read: they must
+ * not register a thread with liburcu-bp, which aborts when it cannot map room for it
+ * (docs/arenas.md). A fault found inside a visit is reported after the lock's release.
  *
  * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first).
  * A foreach callback must not create arenas; remove inside one returns -EDEADLK (the grace
@@ -46,7 +47,7 @@ static char talc_reg_gp_token; /* tells TSan that readers happen before the recl
 
 #define TALC_REG_BUCKETS 64u
 
-static talc_mutex_t talc_reg_mutex = TALC_MUTEX_INIT(TALC_RANK_REGISTRY);
+talc_mutex_t talc_reg_mutex = TALC_MUTEX_INIT(TALC_RANK_REGISTRY);
 static _Atomic(talc_arena_t *) talc_reg_head;
 static talc_arena_t *talc_reg_tail; /* writers only */
 static _Atomic(talc_arena_t *) talc_reg_bucket[TALC_REG_BUCKETS];
@@ -116,8 +117,10 @@ size_t talc_registry_visit(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx
 {
     (void)talc_arena_default(); /* its creation takes the registry lock */
     talc_mutex_lock(&talc_reg_mutex);
+    talc_ts.reg_lock_mine = true;
     size_t n = talc_registry_each_locked(fn, ctx);
-    talc_mutex_unlock(&talc_reg_mutex);
+    talc_ts.reg_lock_mine = false;
+    talc_mutex_unlock(&talc_reg_mutex); /* reports what fn's calls found (fatal.c) */
     return n;
 }
 
@@ -206,10 +209,6 @@ TALC_COLD talc_arena_t *talc_registry_find_locked(const char *name,
     talc_mutex_unlock(&talc_reg_mutex);
     return x;
 }
-
-void talc_registry_lock(void) { talc_mutex_lock_unranked(&talc_reg_mutex); }
-void talc_registry_unlock(void) { talc_mutex_unlock_unranked(&talc_reg_mutex); }
-void talc_registry_reinit_lock(void) { talc_mutex_init(&talc_reg_mutex, TALC_RANK_REGISTRY); }
 
 size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx)
 {

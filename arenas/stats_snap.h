@@ -1,6 +1,6 @@
 /* stats_snap.h — snapshots of every registered arena at once, for the stats writers
  * (stats_write.c) and the malloc shim's malloc_info (shim/glibc_ext.c); and the walk over
- * the arenas that they and the shim's mallinfo2 take.
+ * the arenas that they and the shim's mallinfo2 and malloc_trim take.
  *
  * Concurrency: any thread; arenas may be created and destroyed meanwhile (the walk holds the
  * registry lock, which creation and destroy take). Nothing is printed while the snapshots are
@@ -29,10 +29,11 @@ void talc_snap_release(const talc_snaps_t *sn);
 
 /* talc_arena_foreach under the registry lock (arenas/registry.c) instead of an RCU read: a
  * thread's first RCU read registers it with liburcu-bp, which aborts the process when it
- * cannot map room for that, and a daemon reads its statistics exactly when memory is short
- * (docs/arenas.md, "Registry"). fn runs with the registry lock held: it takes no lock ranked
- * before the thread caches', makes no RCU read, calls no user code and reports no fault
- * (talc_arena_get_stats qualifies). Returns the number of arenas visited. */
+ * cannot map room for that, and a daemon reads its statistics, or trims, exactly when memory
+ * is short (docs/arenas.md, "Registry"). fn runs with the registry lock held: it takes no lock
+ * ranked before the thread caches', makes no RCU read and calls no user code; a fault its
+ * calls find under a stripe lock is reported after the registry lock's release (fatal.c).
+ * talc_arena_get_stats and talc_arena_trim qualify. Returns the number of arenas visited. */
 size_t talc_registry_visit(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
 
 #endif /* TALC_STATS_SNAP_H */

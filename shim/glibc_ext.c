@@ -18,11 +18,10 @@
  * shim has started starts it first (these read arenas, which must not be created outside the
  * shim's start-up guard); one made while another thread starts it does not wait (that thread
  * may be waiting for this one): it answers as for a process without arenas (zeros, nothing
- * printed, malloc_info -1 with EAGAIN, malloc_trim 0). mallinfo2, malloc_info and
- * malloc_stats walk the arenas under the registry lock (talc_registry_visit, stats_snap.h),
- * not in an RCU read-side section, so they never register the thread with liburcu-bp (which
- * aborts when it cannot map room for it); malloc_trim does (talc_arena_foreach: a fault it
- * reports must not run the fatal handler under a lock).
+ * printed, malloc_info -1 with EAGAIN, malloc_trim 0). All of them walk the arenas under the
+ * registry lock (talc_registry_visit, stats_snap.h), not in an RCU read-side section, so they
+ * never register the thread with liburcu-bp (which aborts when it cannot map room for it); a
+ * fault malloc_trim finds is reported after that lock's release.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -111,7 +110,7 @@ TALC_SHIM_EXPORT int malloc_trim(size_t pad)
     if (!talc_shim_started())
         return 0;
     talc_thread_cache_flush(); /* this thread's cached blocks, in every arena it caches for */
-    (void)talc_arena_foreach(talc_trim_visit, &bytes);
+    (void)talc_registry_visit(talc_trim_visit, &bytes);
     return bytes != 0;
 }
 

@@ -23,11 +23,11 @@
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
  * ENOENT); on success they may change errno, as C library calls may. Functions returning int
  * return 0 or a negative errno value and leave errno alone. A thread's first RCU read
- * (talc_arena_find, talc_arena_foreach; the shim's malloc_trim) registers it with
- * liburcu-bp, which aborts the process if it cannot map room for that (address space
- * exhausted). Create, destroy and a FALLBACK step look names up under the registry lock
- * instead, and the statistics of every arena (talc_stats_write; the shim's mallinfo2,
- * malloc_info and malloc_stats) walk the arenas under it: none of them makes an RCU read.
+ * (talc_arena_find, talc_arena_foreach) registers it with liburcu-bp, which aborts the
+ * process if it cannot map room for that (address space exhausted). Create, destroy and a
+ * FALLBACK step look names up under the registry lock instead, and the statistics of every
+ * arena (talc_stats_write; the shim's mallinfo2, malloc_info, malloc_stats) and the shim's
+ * malloc_trim walk the arenas under it: none of them makes an RCU read.
  * A pointer that no arena owns, passed to talc_free / talc_arena_realloc / talc_usable_size,
  * goes to the fatal handler (talc_set_fatal_handler) with the address; it never reaches a
  * heap. So does one that is not a live block of the arena that owns it, as far as its header

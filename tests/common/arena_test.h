@@ -113,6 +113,23 @@ static inline void test_fault_record(const talc_fault_info_t *info, void *ctx)
     snprintf(l->what, sizeof l->what, "%s", info->what ? info->what : "(null)");
 }
 
+/* ---- Parked blocks ------------------------------------------------------------------------*/
+
+/* Run on a thread of its own: frees b1 and b2 before that thread has allocated from their
+ * arena, then returns, and the thread exits: its remote list is parked at their stripe's depot
+ * (a thread's exit, unlike a flush, leaves the depot as it is). */
+typedef struct test_parker {
+    void *b1, *b2;
+} test_parker_t;
+
+static inline void *test_parker(void *arg)
+{
+    test_parker_t *p = arg;
+    talc_free(p->b1);
+    talc_free(p->b2);
+    return NULL;
+}
+
 /* ---- Failures in worker threads -----------------------------------------------------------*/
 
 /* Criterion's assertions must run on the test's main thread; workers note failures here and

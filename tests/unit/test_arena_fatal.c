@@ -717,20 +717,6 @@ Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout 
     talc_set_fatal_handler(NULL, NULL);
 }
 
-/* Frees b1 and b2 before it has allocated from their arena, then exits: its remote list is
- * parked at their stripe's depot (its exit, unlike a flush, leaves the depot as it is). */
-typedef struct parker {
-    void *b1, *b2;
-} parker_t;
-
-static void *parker(void *arg)
-{
-    parker_t *p = arg;
-    talc_free(p->b1);
-    talc_free(p->b2);
-    return NULL;
-}
-
 /* A write after free into the link of a block parked at its stripe's depot: emptying the depot
  * into the heap (a flush by a thread that caches for the arena; also the OOM chain, trim and
  * destroy) stops at the wild link and reports the block. Until 2026-12-06 the depot's flush
@@ -740,10 +726,10 @@ Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_depot_flush, .t
     install();
     talc_arena_t *a = cached_arena("depot");
     void *warm = talc_arena_malloc(a, 8); /* this thread caches for the arena */
-    parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
+    test_parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
     cr_assert(warm && p.b1 && p.b2);
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, parker, &p), 0);
+    cr_assert_eq(pthread_create(&t, NULL, test_parker, &p), 0);
     cr_assert_eq(pthread_join(t, NULL), 0);
     cr_assert_eq(rec.calls, 0, "%d reports (%s)", rec.calls, rec.what);
     talc_arena_stats_t before = test_stats(a);
