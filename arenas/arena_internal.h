@@ -414,7 +414,7 @@ int talc_registry_remove(talc_arena_t *a,
 extern talc_mutex_t talc_reg_mutex;
 /* Every arena, in creation order, to fn until it returns false; the number visited. The
  * caller keeps the list still: an RCU read-side section or the registry lock (fork). */
-size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
+size_t talc_registry_walk(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx);
 /* Under the registry lock: the arena called name; with name NULL, the first arena x other
  * than a for which pred(x, a) holds; NULL if none. Not an RCU read: a thread's first one
  * registers it with liburcu-bp, which aborts the process when it cannot map room for that,

@@ -52,7 +52,7 @@ static bool talc_fork_arena(talc_arena_t *a, void *ctx)
 /* Every arena's locks, in creation order (registry lock held). */
 static void talc_fork_arenas(int op)
 {
-    (void)talc_registry_each_locked(talc_fork_arena, (void *)(intptr_t)op);
+    (void)talc_registry_walk(talc_fork_arena, (void *)(intptr_t)op);
 }
 
 static void talc_fork_prepare(void)

@@ -106,7 +106,7 @@ size_t talc_arena_foreach(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx)
     (void)talc_arena_default();
     urcu_bp_read_lock();
     talc_ts.reading++; /* a remove inside would wait for this section */
-    size_t n = talc_registry_each_locked(fn, ctx);
+    size_t n = talc_registry_walk(fn, ctx);
     talc_ts.reading--;
     TALC_TSAN_READ_DONE();
     urcu_bp_read_unlock();
@@ -118,7 +118,7 @@ size_t talc_registry_visit(bool (*fn)(talc_arena_t *arena, void *ctx), void *ctx
     (void)talc_arena_default(); /* its creation takes the registry lock */
     talc_mutex_lock(&talc_reg_mutex);
     talc_ts.reg_lock_mine = true;
-    size_t n = talc_registry_each_locked(fn, ctx);
+    size_t n = talc_registry_walk(fn, ctx);
     talc_ts.reg_lock_mine = false;
     talc_mutex_unlock(&talc_reg_mutex); /* reports what fn's calls found (fatal.c) */
     return n;
@@ -210,7 +210,7 @@ TALC_COLD talc_arena_t *talc_registry_find_locked(const char *name,
     return x;
 }
 
-size_t talc_registry_each_locked(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx)
+size_t talc_registry_walk(bool (*fn)(talc_arena_t *a, void *ctx), void *ctx)
 {
     size_t n = 0;
     for (talc_arena_t *a = talc_reg_load(&talc_reg_head); a; a = talc_reg_load(&a->reg_next)) {
