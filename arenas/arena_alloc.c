@@ -160,7 +160,7 @@ void talc_free_locked(talc_seg_t *g, void *p)
         return;
     int saved = errno;
     talc_stripe_t *s = g->stripe;
-    bool remote = s != talc_dispatch_last();
+    bool remote = s != talc_ts.last && s != talc_ts.last_large;
     talc_lock_owner(s);
     /* With the span, the heap checks that the neighbours it merges with are free chunks it
      * wrote: an overrun of the block below into a header's flags would have it unlink user

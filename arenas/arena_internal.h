@@ -471,6 +471,10 @@ typedef struct talc_tstate {
         talc_fault_info_t info;
         unsigned count;
     } held_fault;
+    /* The large stripe this thread allocated from last (talc_dispatch_lock_stripe): a free
+     * into it is not remote, as one into `last` is not. Not in `last`, so that a large block
+     * does not make the frees of the thread's small blocks remote. */
+    talc_stripe_t *last_large;
 } talc_tstate_t;
 extern __thread talc_tstate_t talc_ts __attribute__((tls_model("initial-exec")));
 
@@ -508,9 +512,6 @@ talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a);
 /* talc_free's locked half: p (in segment g) goes into its stripe under the stripe's lock. The
  * thread cache calls it for blocks it does not take. Keeps errno. */
 void talc_free_locked(talc_seg_t *g, void *p);
-/* The stripe the calling thread allocated from last (any arena), or NULL: a free into another
- * stripe counts as remote. */
-talc_stripe_t *talc_dispatch_last(void);
 /* Forget cached thread state that points into arena a (destroy). */
 void talc_dispatch_forget(talc_arena_t *a);
 

@@ -124,8 +124,6 @@ static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 /* Note a contended acquisition in the stripe's counters (we hold its lock). */
 static void talc_note_contention(talc_stripe_t *s) { talc_stats_add(&s->st.contended, 1); }
 
-talc_stripe_t *talc_dispatch_last(void) { return talc_ts.last; }
-
 /* The thread's stripe was busy: try the others it may drift to, move to the first one free. */
 static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 {
@@ -158,6 +156,7 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a, size_t n)
     if (TALC_UNLIKELY(n >= TALC_LARGE_MIN)) {
         talc_stripe_t *l = talc_large_stripe(a); /* not noted as the thread's last stripe: */
         talc_stripe_lock(l);                     /* its frees elsewhere are not remote */
+        talc_ts.last_large = l;                  /* nor are its frees of its large blocks */
         return l;
     }
     /* With thread caches, the CPU's own stripe, as for the caches' fills: the few requests

@@ -212,6 +212,12 @@ static size_t talc_seg_size_for(const talc_stripe_t *s, size_t min, bool borrow)
 {
     const talc_arena_t *a = s->arena;
     size_t dflt = talc_seg_default_size(s);
+    /* A borrow takes a normal segment (talc/arena.h, borrow_ceiling), also for the large
+     * stripe, whose own OS segments are TALC_LARGE_SEG_FACTOR times larger: the reserve is
+     * shared, and a 4 MiB segment for one 256 KiB block used up a 4 MiB ceiling. Stripe 0 is
+     * never the large one. */
+    if (borrow)
+        dflt = talc_seg_default_size(talc_arena_stripe(s->arena, 0));
     size_t size = min < dflt ? dflt : min;
     size_t room = talc_seg_room(a, borrow) & ~(TALC_GRANULE - 1);
     return (size > room && room >= min) ? room : size;

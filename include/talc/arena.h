@@ -137,10 +137,12 @@ typedef struct talc_arena_config {
     size_t buffer_size;
     size_t initial_size; /**< OS source: bytes mapped at creation (0 = on first use),
                               rounded up to granules (down to the hard budget's),
-                              shared out among the stripes; create fails with ENOMEM
-                              if the OS refuses them, EINVAL if above hard_budget. A
-                              soft budget they cross calls back once the arena is
-                              registered */
+                              shared out among the stripes; without a hard budget each
+                              stripe given a share maps at least a default segment (1
+                              MiB, or a granule if larger), so more may be mapped.
+                              Create fails with ENOMEM if the OS refuses them, EINVAL
+                              if above hard_budget. A soft budget they cross calls
+                              back once the arena is registered */
     size_t hard_budget;  /**< cap on bytes taken from the source (0 = none; else at
                               least one owner-map granule, 64 KiB by default) */
     size_t soft_budget;  /**< footprint level that triggers on_soft_budget (0 = none) */
@@ -283,7 +285,8 @@ TALC_API void talc_thread_cache_flush(void);
  *  are decommitted (they stay mapped and read as zero when used again: a page fault each).
  *  Only memory the arena mapped from the OS goes back: caller buffers and reserve segments
  *  keep theirs, and other threads' caches keep their blocks. Returns the bytes unmapped plus
- *  those decommitted (pages decommitted by an earlier trim and not used since count again).
+ *  those decommitted (a free chunk an earlier trim decommitted whole and that has not changed
+ *  since is skipped, and not counted again: docs/arenas.md, "Trimming").
  *  `arena` NULL = the calling thread's arena. May run concurrently with every call on the
  *  arena except its destruction; locks one stripe at a time for a walk over its heap
  *  (O(chunks)). Counted in the arena's stats (trims, trimmed_bytes). docs/arenas.md,

@@ -31,8 +31,8 @@ extern "C" {
  *  -ENOMEM (also for a size above SIZE_MAX / 2, and when the kernel refuses to populate a
  *  TALC_RESERVE_PREFAULT reserve), or the mlock error (then nothing is kept). The mapping,
  *  mlock and populating run with no lock held: borrows, arena creations and
- *  talc_reserve_get_stats on other threads go on meanwhile and see an empty reserve (all zero
- *  figures) until it is complete. Setting the reserve up at start-up, before arenas need it,
+ *  talc_reserve_get_stats on other threads go on meanwhile and see an empty reserve (size and
+ *  free zero) until it is complete. Setting the reserve up at start-up, before arenas need it,
  *  is still what makes it useful. */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
@@ -47,7 +47,9 @@ typedef struct talc_reserve_stats {
                                 borrow ceiling (saturating) */
 } talc_reserve_stats_t;
 
-/** Copy the reserve's figures (all zero before talc_reserve_init; nothing for NULL). O(1). */
+/** Copy the reserve's figures (nothing for NULL). O(1). Before talc_reserve_init all are zero
+ *  but `denied` (borrows refused because there was no reserve yet) and `guaranteed` (arenas
+ *  join as members when created, reserve or not). */
 TALC_API void talc_reserve_get_stats(talc_reserve_stats_t *out);
 
 #ifdef __cplusplus

@@ -45,8 +45,10 @@ typedef struct talc_arena_stats {
      * live and as free. */
     size_t live_bytes;  /**< requested bytes of live blocks */
     size_t live_allocs; /**< live blocks (blocks in thread caches are not live) */
-    size_t peak_bytes;  /**< Σ of the stripes' peaks: the arena's peak when it has one
-                             stripe and no thread cache, an upper bound on it otherwise;
+    size_t peak_bytes;  /**< Σ of the stripes' peaks, the large stripe's included: the
+                             arena's peak when it has one stripe, no thread cache and no
+                             block of TALC_LARGE_MIN (256 KiB) or more, an upper bound on
+                             it otherwise;
                              with a thread cache, the peak of the chunk bytes the
                              stripes had allocated, cached blocks included */
     /* Running totals. Every uint64_t total is counted in size_t: modulo 2^32 on a 32-bit

@@ -169,3 +169,75 @@ Test(arena_large, small_blocks_do_not_pin_the_memory_of_freed_large_ones)
     test_assert_empty(a);
     cr_assert_eq(talc_arena_destroy(a, 0), 0);
 }
+
+/* A borrow from the reserve takes a normal segment for a large block too (talc/arena.h,
+ * borrow_ceiling): the reserve is every arena's. Until 2026-12-06 it took the large stripe's
+ * own segment size, TALC_LARGE_SEG_FACTOR times that, so one 256 KiB block used up a ceiling
+ * of four segments and the next 1000-byte request failed (found by a review). */
+Test(arena_large, a_borrow_for_a_large_block_takes_a_normal_segment)
+{
+    /* One segment, or the granules a block of TALC_LARGE_MIN needs (16 MiB granules). */
+    size_t one = TALC_LARGE_MIN < TEST_OS_SEGMENT ? TEST_OS_SEGMENT : TALC_LARGE_MIN + TEST_GRANULE;
+    test_reserve_init(4u * TALC_LARGE_SEG_FACTOR * one);
+    talc_arena_config_t c = talc_arena_config_default("large-borrow");
+    c.stripes = 1;
+    c.borrow_ceiling = TALC_LARGE_SEG_FACTOR * one;
+    c.oom_chain[0] = TALC_OOM_STEP_BORROW; /* no budget: the large stripe's own segments */
+    c.oom_chain[1] = TALC_OOM_STEP_FAIL;   /* would be the large ones */
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *big = talc_arena_malloc(a, TALC_LARGE_MIN);
+    cr_assert_not_null(big);
+    cr_assert_eq(test_stats(a).borrowed_bytes, one, "borrowed %zu, not %zu",
+                 test_stats(a).borrowed_bytes, one);
+    void *small = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(small, "the ceiling has room for a small block's segment");
+    talc_free(small);
+    talc_free(big);
+    test_assert_empty(a);
+}
+
+typedef struct {
+    talc_arena_t *arena;
+    void *block;
+} large_free_t;
+
+static void *free_elsewhere(void *arg)
+{
+    large_free_t *f = arg;
+    talc_free(f->block);
+    return NULL;
+}
+
+/* remote_frees counts frees into a stripe other than the one the freeing thread allocated from
+ * last (talc/stats.h). A thread that frees the large block it just allocated frees locally;
+ * until 2026-12-06 every such free counted as remote, as the large stripe is never the
+ * thread's routed stripe (found by a review). A thread that never allocated a large block
+ * frees another's remotely. */
+static void check_large_frees(talc_tcache_mode_t tc)
+{
+    talc_arena_t *a = two_stripes(tc == TALC_TCACHE_ON ? "large-free-tc" : "large-free", tc);
+    for (int i = 0; i < 10; i++) {
+        void *p = talc_arena_malloc(a, TALC_LARGE_MIN);
+        void *q = talc_arena_malloc(a, 100); /* the routed stripe is the thread's last too */
+        cr_assert(p && q);
+        talc_free(p);
+        talc_free(q);
+    }
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.remote_frees, 0, "%llu remote", (unsigned long long)s.remote_frees);
+    large_free_t f = {a, talc_arena_malloc(a, TALC_LARGE_MIN)};
+    cr_assert_not_null(f.block);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_elsewhere, &f), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(test_stats(a).remote_frees, (uint64_t)TALC_COUNTERS, "another thread's free");
+    test_assert_empty(a);
+}
+
+Test(arena_large, a_thread_frees_its_own_large_blocks_locally)
+{
+    check_large_frees(TALC_TCACHE_OFF);
+#if TALC_TCACHE
+    check_large_frees(TALC_TCACHE_ON);
+#endif
+}
