@@ -317,8 +317,11 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
         return q;
     if (!old)
         goto bad;
-    /* No room in that stripe: the owner arena's policy chain finds memory, then we move. */
+    /* No room in that stripe: the owner arena's policy chain finds memory, then we move. A
+     * new segment leaves room for half as much again above the block (segment.c). */
+    talc_ts.grow_extra = n / 2u;
     q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
+    talc_ts.grow_extra = 0;
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);

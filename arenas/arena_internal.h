@@ -471,6 +471,7 @@ typedef struct talc_tstate {
         talc_fault_info_t info;
         unsigned count;
     } held_fault;
+    size_t grow_extra; /* realloc moving a growing block: room a new segment leaves above it */
     /* The large stripe this thread allocated from last (talc_dispatch_lock_stripe): a free
      * into it is not remote, as one into `last` is not. Not in `last`, so that a large block
      * does not make the frees of the thread's small blocks remote. */
