@@ -40,6 +40,14 @@
  * chunks stopped a thread allocating on the stripe for 140-175 ms; docs/arenas.md, "Trimming"). */
 #define TALC_TRIM_BATCH 64u
 
+/* sched_yield calls after a batch while a woken waiter has not taken the lock yet. Each may
+ * cost a time slice when the CPUs are busy: with 100 (until 2026-12-06), a malloc_trim beside
+ * two allocating threads took up to 1.1 s, and a fork, which waits for the registry lock the
+ * trim holds, as long (docs/arenas.md, "Trimming"). */
+#ifndef TALC_TRIM_YIELDS
+#define TALC_TRIM_YIELDS 4u
+#endif
+
 /* Where a trim is in one stripe: the segment in progress (or the last one done), the stripe's
  * seg_unlinks when it was chosen, and the address below which that segment is done. */
 typedef struct talc_trim_pos {
@@ -124,7 +132,7 @@ static void talc_trim_unlock(talc_stripe_t *s)
 {
     bool waiter = talc_mutex_has_sleepers(&s->lock);
     talc_stripe_unlock(s);
-    for (unsigned i = 0; waiter && i < 100u && talc_mutex_is_free(&s->lock); i++)
+    for (unsigned i = 0; waiter && i < TALC_TRIM_YIELDS && talc_mutex_is_free(&s->lock); i++)
         (void)sched_yield();
 }
 

@@ -25,8 +25,8 @@
 # Progress goes to stderr ("[suite] k/N ..."), the Markdown summary to stdout and to
 # $BENCH_OUT/suite.md; records to $BENCH_OUT/suite-<preset>.json; charts to
 # $BENCH_OUT/suite-*.png; the memory checks' records (large calloc, malloc_trim, large blocks,
-# soak; one JSON object per line) to $BENCH_OUT/suite-memory.json. Exits 1 if any run failed
-# its own check, crashed or timed out, or libtalc failed a memory check.
+# soak, realloc growth; one JSON object per line) to $BENCH_OUT/suite-memory.json. Exits 1 if
+# any run failed its own check, crashed or timed out, or libtalc failed a memory check.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -367,6 +367,36 @@ soak_section() {
   [ -z "$failed" ] || printf '\n%s' "$failed"
 }
 
+# A buffer grown by realloc in small steps (realloc_grow.c): time, moves and peak RSS.
+realloc_section() {
+  local a lines ms moves rss calls cell failed="" rounds=1 each="1 round"
+  [ "$preset" = full ] && rounds=3 && each="3 rounds"
+  printf '\n### realloc growth: one buffer grown from 64 KiB to 64 MiB in 64 KiB steps, %s a run (`realloc_grow`)\n\n' "$each"
+  printf 'Medians of 3 runs (each run'"'"'s figure the median of its rounds). A move is a realloc '
+  printf 'that returned another pointer: an allocator that cannot grow a large block where it is '
+  printf '(or move its pages, as glibc'"'"'s mremap does) copies it, and the time grows with the '
+  printf 'square of the buffer. The last byte of every size is written and checked at the end.\n\n'
+  printf '| allocator | ms per round | moves per round | peak RSS (MiB) | check |\n'
+  printf '|---|---:|---:|---:|---|\n'
+  for a in "${alloc_order[@]}"; do
+    [ "$a" = talc-aligned ] && continue
+    lines=$(check_runs realloc_grow REALLOC 64 64 "$rounds")
+    ms=$(median ms 1 '%.1f' <<<"$lines")
+    moves=$(median moves 1 '%.0f' <<<"$lines")
+    calls=$(median calls 1 '%.0f' <<<"$lines")
+    rss=$(median maxrss_kib 1024 '%.1f' <<<"$lines")
+    check_verdict "$lines" realloc_grow "a written byte changed"
+    if [ "$cell" != ok ]; then
+      printf '| %s | %s | %s | %s | %s |\n' "$a" "$ms" "$moves" "$rss" "$cell"
+    else
+      printf '| %s | %s | %s | %s | ok |\n' "$a" "$ms" "$moves" "$rss"
+      printf '{"workload":"realloc-grow","allocator":"%s","mib":64,"step_kib":64,"rounds":%d,"calls_per_round":%s,"ms_per_round":%s,"moves_per_round":%s,"peak_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
+        "$a" "$rounds" "$calls" "$ms" "$moves" "$rss" "$commit" "$cpu" "$date" >>"$out/suite-memory.json"
+    fi
+  done
+  [ -z "$failed" ] || printf '\n%s' "$failed"
+}
+
 # ---- Main -----------------------------------------------------------------------------------
 mkdir -p "$out"
 build_workloads
@@ -395,12 +425,14 @@ awk -F'\t' -f "$here/report.awk" \
   -v preloads="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${preload[$a]}"; done)" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
-step "memory checks under each allocator: large calloc, malloc_trim, large blocks, soak"
+step "memory checks under each allocator: large calloc, malloc_trim, large blocks, soak," \
+     "realloc growth"
 rm -f "$out/suite-memory.json" "$out/suite-calloc.json" "$out/suite-checks.log"
 calloc_section >>"$out/suite.md"
 trim_section >>"$out/suite.md"
 large_section >>"$out/suite.md"
 soak_section >>"$out/suite.md"
+realloc_section >>"$out/suite.md"
 [ -z "$talc_build_failed" ] || printf '\n%s\n' "$talc_build_failed" >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then
   for chart in time rss cache; do
