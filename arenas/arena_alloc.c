@@ -263,7 +263,7 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     if (*old && !other && !large)
         q = talc_heap_realloc(h, p, n);
     else if (*old && !other)
-        q = talc_heap_resize_in_place(h, p, n) ? p : talc_realloc_unlocked(s, p, n, keep);
+        q = talc_resize_large(s, g, p, n, *old) ? p : talc_realloc_unlocked(s, p, n, keep);
     if (q) {
         talc_stats_add(&s->st.reallocs, 1);
         if (q != p)

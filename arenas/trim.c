@@ -126,6 +126,25 @@ static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *
         g->trim_epoch = pos->epoch; /* done */
 }
 
+bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n, size_t old)
+{
+    if (!talc_heap_resize_in_place(talc_stripe_heap(s), p, n))
+        return false;
+    /* (buffer and reserve segments keep their pages, as in a trim) */
+    if (n >= old || s->index != s->arena->nroute || g->kind != TALC_SEG_OS)
+        return true;
+    char *above = (char *)p - TALC_HDR + talc_hsize(talc_hdr((char *)p - TALC_HDR));
+    uint64_t w = talc_hdr_shared(talc_stripe_heap(s), above); /* (an OOM step may have put a
+                                                                  small, cached block there) */
+    uintptr_t mask = (uintptr_t)talc_os_page_size() - 1u;
+    uintptr_t lo = ((uintptr_t)above + sizeof(talc_free_t) + mask) & ~mask;
+    uintptr_t hi = ((uintptr_t)above + talc_hsize(w) - TALC_HDR) & ~mask; /* below the footer */
+    if (!talc_hused(w) && hi > lo + TALC_LARGE_MIN &&
+        talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0)
+        talc_set_hdr(above, w | TALC_F_TRIMMED); /* whole: later trims skip it */
+    return true;
+}
+
 /* Unlocks s after a batch. If a thread sleeps on the lock, gives it the chance to take it: the
  * woken waiter needs microseconds to run, in which the trim would take the lock again. */
 static void talc_trim_unlock(talc_stripe_t *s)
