@@ -511,10 +511,9 @@ talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a);
 /* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/
 
 /* talc_heap_resize_in_place of block p (old usable bytes, in segment g of stripe s, locked) to
- * n bytes. A block of the large stripe shrunk in an OS segment gives back the whole pages of
- * the free chunk now above it when they come to more than TALC_LARGE_MIN, as a trim would
- * (arenas/trim.c): a daemon that reads a file into a large buffer and shrinks it to fit must
- * not keep the rest resident. */
+ * n bytes. A block shrunk by TALC_LARGE_MIN bytes or more in an OS segment gives back the
+ * whole pages of the free chunk now above it, as a trim would (arenas/trim.c): a daemon that
+ * reads a file into a large buffer and shrinks it to fit must not keep the rest resident. */
 bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n, size_t old);
 
 /* talc_free's locked half: p (in segment g) goes into its stripe under the stripe's lock. The

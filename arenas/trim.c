@@ -88,6 +88,23 @@ static talc_seg_t *talc_trim_next(talc_stripe_t *s, talc_trim_pos_t *pos)
     return g;
 }
 
+/* Decommits the whole pages of chunk `chunk` (header w), if it is free and not flagged
+ * trimmed, at or above `from`, below its footer; flags the chunk TALC_F_TRIMMED when all of it
+ * was done (a part below `from` may be new). Returns the bytes (0: none, or madvise failed). */
+static size_t talc_trim_chunk(char *chunk, uint64_t w, uintptr_t from, uintptr_t mask)
+{
+    if (w & (TALC_F_USED | TALC_F_TRIMMED))
+        return 0;
+    uintptr_t lo = (uintptr_t)chunk + sizeof(talc_free_t);
+    lo = ((lo > from ? lo : from) + mask) & ~mask;
+    uintptr_t hi = ((uintptr_t)chunk + talc_hsize(w) - TALC_HDR) & ~mask; /* below the footer */
+    if (hi <= lo || talc_os_decommit((void *)lo, (size_t)(hi - lo)) != 0)
+        return 0;
+    if ((uintptr_t)chunk >= from)
+        talc_set_hdr(chunk, w | TALC_F_TRIMMED);
+    return (size_t)(hi - lo);
+}
+
 /* Decommits the whole pages inside g's free chunks at or above the cursor, at most
  * TALC_TRIM_BATCH madvise calls, and moves the cursor past them (and marks the segment done
  * once it is). A free chunk keeps its header and links and its footer, on the pages at its
@@ -106,21 +123,13 @@ static void talc_trim_segment(talc_stripe_t *s, talc_seg_t *g, talc_trim_pos_t *
             break; /* a damaged header: talc_heap_check reports it */
         char *chunk = c;
         uintptr_t from = pos->cursor, end = (uintptr_t)c + sz;
-        uintptr_t lo = (uintptr_t)c + sizeof(talc_free_t);
         c += sz;
-        if (talc_hused(w) || end <= from || (w & TALC_F_TRIMMED))
+        if (end <= from)
             continue;
-        pos->cursor = end;
-        lo = ((lo > from ? lo : from) + pos->page_mask) & ~pos->page_mask;
-        uintptr_t hi = (end - TALC_HDR) & ~pos->page_mask; /* below the footer */
-        if (hi <= lo)
-            continue;
-        calls++;
-        if (talc_os_decommit((void *)lo, (size_t)(hi - lo)) != 0)
-            continue;
-        pos->bytes += (size_t)(hi - lo);
-        if ((uintptr_t)chunk >= from) /* all of it: a part below the cursor may be new */
-            talc_set_hdr(chunk, w | TALC_F_TRIMMED);
+        pos->cursor = end; /* (past a used chunk too: nothing to do there) */
+        size_t bytes = talc_trim_chunk(chunk, w, from, pos->page_mask);
+        calls += bytes != 0;
+        pos->bytes += bytes;
     }
     if (calls < TALC_TRIM_BATCH)
         g->trim_epoch = pos->epoch; /* done */
@@ -131,17 +140,11 @@ bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n,
     if (!talc_heap_resize_in_place(talc_stripe_heap(s), p, n))
         return false;
     /* (buffer and reserve segments keep their pages, as in a trim) */
-    if (n >= old || s->index != s->arena->nroute || g->kind != TALC_SEG_OS)
-        return true;
+    if (n + TALC_LARGE_MIN > old || g->kind != TALC_SEG_OS)
+        return true; /* (a shrink by less than TALC_LARGE_MIN is left to a trim) */
     char *above = (char *)p - TALC_HDR + talc_hsize(talc_hdr((char *)p - TALC_HDR));
-    uint64_t w = talc_hdr_shared(talc_stripe_heap(s), above); /* (an OOM step may have put a
-                                                                  small, cached block there) */
-    uintptr_t mask = (uintptr_t)talc_os_page_size() - 1u;
-    uintptr_t lo = ((uintptr_t)above + sizeof(talc_free_t) + mask) & ~mask;
-    uintptr_t hi = ((uintptr_t)above + talc_hsize(w) - TALC_HDR) & ~mask; /* below the footer */
-    if (!talc_hused(w) && hi > lo + TALC_LARGE_MIN &&
-        talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0)
-        talc_set_hdr(above, w | TALC_F_TRIMMED); /* whole: later trims skip it */
+    (void)talc_trim_chunk(above, talc_hdr_shared(talc_stripe_heap(s), above), 0,
+                          (uintptr_t)talc_os_page_size() - 1u);
     return true;
 }
 

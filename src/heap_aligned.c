@@ -68,10 +68,18 @@ char *talc_heap_take_aligned(struct talc_heap *h, size_t s, size_t a, size_t *pa
         return c;
     }
     if (a <= TALC_MAX_CHUNK - s - h->min_chunk) {
-        unsigned hi = talc_bin_ceil(s + a + h->min_chunk);
+        size_t x = s + a + h->min_chunk; /* a chunk this large fits wherever it lies */
+        unsigned hi = talc_bin_ceil(x);
         unsigned g = talc_bm_find(h, hi);
-        if (g < TALC_NBINS) {
-            char *c = (char *)h->bins[g];
+        char *c = g < TALC_NBINS ? (char *)h->bins[g] : NULL;
+        /* The bin below the ceiling (an exponential one) may hold such a chunk too: a first
+         * fit there, as talc_heap_take's last step, so that a free chunk of x bytes is always
+         * found, as heap.h promises (until 2026-12-06 it was left to the bounded scan). */
+        if (!c && hi - 1u >= TALC_LIN_BINS)
+            for (talc_free_t *n = h->bins[hi - 1u]; n && !c; n = n->next)
+                if (talc_hsize(n->hdr) >= x)
+                    c = (char *)n;
+        if (c) {
             size_t cs = talc_hsize(talc_hdr(c));
             if (talc_aligned_fit(h, c, cs, s, a, pad)) { /* always true, unless at the top */
                 talc_bin_unlink_raw(h, c);

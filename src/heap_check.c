@@ -23,26 +23,27 @@ typedef struct talc_tally {
         return (code);                                                                             \
     } while (0)
 
-/* Whether c looks like a free chunk start inside one of h's spans (*hint, the span of the
- * previous node, is tried first): aligned, a free header of a sane size, its footer, and
- * PREV_FREE on the chunk above. Reads nothing outside that span. */
-static bool talc_check_free_at(const struct talc_heap *h, const char *c,
-                               const struct talc_span **hint)
+/* The size of the free chunk at c if c looks like a free chunk start inside one of h's spans
+ * (*hint, the span of the previous node, is tried first): aligned, a free header of a sane
+ * size, its footer, and PREV_FREE on the chunk above; else 0. Reads nothing outside that
+ * span. */
+static size_t talc_check_free_at(const struct talc_heap *h, const char *c,
+                                 const struct talc_span **hint)
 {
     const struct talc_span *s = *hint;
     for (const struct talc_span *next = h->spans; !s || c < s->first || c >= s->fence;
          s = next, next = next->next)
         if (!next)
-            return false;
+            return 0;
     *hint = s;
     if (((uintptr_t)c + TALC_HDR) & h->qmask || (size_t)(s->fence - c) < h->min_chunk)
-        return false;
+        return 0;
     uint64_t w = talc_hdr_shared(h, c); /* a damaged link may point at a cached block */
     size_t sz = talc_hsize(w);
     if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) || sz < h->min_chunk ||
         (sz & h->qmask) || sz > (size_t)(s->fence - c))
-        return false;
-    return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) != 0;
+        return 0;
+    return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) ? sz : 0;
 }
 
 bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c)
@@ -52,13 +53,17 @@ bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const c
     if (w & TALC_F_PREV_FREE) {
         /* The footer may be user data (an overrun set PREV_FREE): subtract as integers, which
          * cannot overflow a pointer; talc_check_free_at then finds no span holding it. */
-        const char *below = (const char *)((uintptr_t)c - talc_footer(c));
-        if (!talc_check_free_at(h, below, &s))
+        size_t fs = talc_footer(c);
+        const char *below = (const char *)((uintptr_t)c - fs);
+        /* ... and it must end at c: a footer that is user data may give the distance to
+         * another free chunk, further down (until 2026-12-06 the free merged across the live
+         * blocks between; found by a review). */
+        if (!fs || talc_check_free_at(h, below, &s) != fs)
             return false;
     }
     /* The fence's header says USED: an overrun that cleared it fails here too (no span holds
      * a free chunk at the fence). */
-    return talc_nused(up) || talc_check_free_at(h, up, &s);
+    return talc_nused(up) || talc_check_free_at(h, up, &s) != 0;
 }
 
 bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s, const void *p)

@@ -151,10 +151,11 @@ TALC_API void *talc_heap_alloc(talc_heap_t *heap, size_t size) TALC_MALLOC_ATTR 
 /** As talc_heap_alloc with alignment `align` (any power of two; smaller than TALC_MIN_ALIGN
  *  means TALC_MIN_ALIGN; on 64-bit targets one above 2^47 fails at once, as no user address
  *  has it). Returns NULL if align is 0 or not a power of two, or as alloc, except that near
- *  OOM the search is bounded: O(1) when a chunk of size + align + a minimum chunk is free
- *  (it fits wherever it lies); else up to 128 (TALC_ALIGNED_SCAN, an internal knob) smaller
- *  free chunks, largest bins first, are tested for an aligned fit where they lie, so NULL is
- *  possible while a fit exists further on in a fragmented heap. */
+ *  OOM the search is bounded: a free chunk of size + align + a minimum chunk (it fits wherever
+ *  it lies) is always found, in O(1) unless it shares its bin with smaller chunks (a first fit
+ *  through that bin, as for a plain request); else up to 128 (TALC_ALIGNED_SCAN, an internal
+ *  knob) smaller free chunks, largest bins first, are tested for an aligned fit where they
+ *  lie, so NULL is possible while a fit exists further on in a fragmented heap. */
 TALC_API void *talc_heap_alloc_aligned(talc_heap_t *heap, size_t size,
                                        size_t align) TALC_MALLOC_ATTR TALC_NONNULL(1);
 

@@ -113,6 +113,31 @@ Test(arena_overrun, prev_free_set_in_a_header_is_reported_at_free)
     talc_set_fatal_handler(NULL, NULL);
 }
 
+/* The same overrun, with y's last 8 bytes (z's footer slot, when y is free) holding the
+ * distance from z down to x, a free chunk: the footer leads to a real free chunk, but one
+ * that does not end at z. Until 2026-12-06 the check took it, and the free merged x..z across
+ * live y (found by a review of the heap engine). */
+Test(arena_overrun, prev_free_with_a_footer_to_a_free_chunk_further_down_is_reported_at_free)
+{
+    install();
+    three_t t = three_blocks("prevfree-far", TALC_TCACHE_OFF, 200);
+    talc_free(t.x); /* a free chunk, whose footer and successor's PREV_FREE are sound */
+    memset(t.y, 'a', t.usable);
+    uint64_t dist = (uint64_t)(t.z - t.x);
+    memcpy(t.y + t.usable - sizeof dist, &dist, sizeof dist);
+    t.y[t.usable] |= 2; /* z's PREV_FREE */
+    talc_free(t.z);
+    expect_one_report(t.z, "prevfree-far");
+    t.y[t.usable] &= (char)~2;
+    cr_assert_eq(talc_usable_size(t.y), t.usable, "y is live and whole");
+    cr_assert_eq(talc_usable_size(t.z), t.usable, "z stayed allocated");
+    talc_free(t.y);
+    talc_free(t.z);
+    cr_assert(rec.calls == 1 || TALC_DEBUG >= 3, "%d reports", rec.calls);
+    test_assert_empty(t.a);
+    talc_set_fatal_handler(NULL, NULL);
+}
+
 /* The same NUL over y's flags, then a realloc of x that grows it: the heap grows a block in
  * place into a free neighbour, and took live y for one, so x came to overlap y (both live, no
  * report). Now reported, and x is left as it was. */

@@ -2,8 +2,9 @@
  * TALC_MIN_ALIGN, invalid alignments (0, not a power of two), alignments too large to ever
  * fit (2^40, SIZE_MAX/2+1), 1 MiB alignment in a big heap, padding given back, many
  * high-alignment requests, and near OOM: finding the only aligned fit, and finding a larger
- * hole's fit past more small holes than the scan looks at; on 32-bit targets, alignment 2^31
- * served from a span that holds that address. */
+ * hole's fit past more small holes than the scan looks at, and a chunk that fits wherever it
+ * lies found in its own size's bin; on 32-bit targets, alignment 2^31 served from a span that
+ * holds that address. White-box only for the engine's layout constants (heap_internal.h). */
 #define _DEFAULT_SOURCE /* MAP_FIXED_NOREPLACE */
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 
 #include "../common/heap_fixture.h"
 #include "../common/pattern.h"
+#include "heap_internal.h" /* TALC_HDR, TALC_MIN_CHUNK: the layout the near-OOM case needs */
 #include "talc/heap.h"
 
 TestSuite(heap_aligned, .fini = test_buffers_free);
@@ -290,6 +292,54 @@ Test(heap_aligned, near_oom_a_larger_fit_beats_many_small_holes)
             talc_heap_free(h, big[i]);
     for (size_t i = 0; i < nr; i++)
         talc_heap_free(h, rest[i]);
+    HEAP_OK(h);
+    cr_assert_eq(test_walk(h).free, 1);
+}
+
+/* A free chunk of size + align + a minimum chunk fits an aligned block wherever it lies, and
+ * heap.h promises it is found. Such a chunk may lie in the bin below the ceiling of its size
+ * (an exponential bin spans sizes on both sides of it); until 2026-12-06 that bin was left to
+ * the bounded scan, which spent its budget on more same-bin chunks without a fit first and
+ * returned NULL (found by a review). Here: one chunk of exactly that size and more chunks of
+ * 4096 bytes than the scan looks at, each placed where no 4096-aligned block fits. */
+Test(heap_aligned, a_chunk_of_size_align_and_a_minimum_chunk_is_always_found)
+{
+    const size_t a = 4096, minc = TALC_MIN_CHUNK;
+    enum { N = 2 * 128 + 3 }; /* more than TALC_ALIGNED_SCAN */
+    talc_heap_t *h = test_heap((size_t)4 << 20, NULL);
+    char *p0 = talc_heap_alloc(h, 0);
+    cr_assert_not_null(p0);
+    talc_heap_free(h, p0);
+    /* The next chunk starts TALC_HDR past a 4096 boundary: its block cannot be aligned, and
+     * a 4096-byte chunk has no room to pad up to the next boundary. */
+    uintptr_t c = (uintptr_t)p0 - TALC_HDR;
+    size_t pad = (size_t)((TALC_HDR - c) & (a - 1u));
+    pad += pad < minc ? a : 0u;
+    void *lead = talc_heap_alloc(h, pad - TALC_HDR);
+    static void *hole[N], *sep[N];
+    for (size_t i = 0; i < N; i++) {
+        hole[i] = talc_heap_alloc(h, a - TALC_HDR);
+        sep[i] = talc_heap_alloc(h, a - TALC_HDR);
+        cr_assert(hole[i] && sep[i]);
+    }
+    void *fit = talc_heap_alloc(h, minc + a + minc - TALC_HDR); /* that chunk exactly */
+    void *guard = talc_heap_alloc(h, 100);
+    void *rest = talc_heap_alloc(h, test_counters(h).free_bytes - TALC_HDR);
+    cr_assert(lead && fit && guard && rest);
+    cr_assert_eq(test_counters(h).free_chunks, 0, "the span is full");
+    talc_heap_free(h, fit);
+    for (size_t i = 0; i < N; i++)
+        talc_heap_free(h, hole[i]);
+    HEAP_OK(h);
+    void *p = talc_heap_alloc_aligned(h, 1, a);
+    cr_assert_not_null(p, "the chunk of size + align + a minimum chunk was not found");
+    cr_assert(test_is_aligned(p, a));
+    talc_heap_free(h, p);
+    talc_heap_free(h, lead);
+    talc_heap_free(h, guard);
+    talc_heap_free(h, rest);
+    for (size_t i = 0; i < N; i++)
+        talc_heap_free(h, sep[i]);
     HEAP_OK(h);
     cr_assert_eq(test_walk(h).free, 1);
 }
