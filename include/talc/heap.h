@@ -235,7 +235,9 @@ typedef struct talc_span_info {
     bool empty;     /**< true iff no allocation lives in the span */
 } talc_span_info_t;
 
-/** Describe a span. Cost O(1). */
+/** Describe a span. A span that is not this heap's goes to the fatal handler
+ *  (TALC_FAULT_BAD_SPAN; abort without one); if the handler returns, *out is all zero.
+ *  Cost O(1). */
 TALC_API void talc_span_get_info(const talc_heap_t *heap, const talc_span_t *span,
                                  talc_span_info_t *out) TALC_NONNULL(1, 2, 3);
 
