@@ -40,13 +40,18 @@
  * chunks stopped a thread allocating on the stripe for 140-175 ms; docs/arenas.md, "Trimming"). */
 #define TALC_TRIM_BATCH 64u
 
-/* sched_yield calls after a batch while a woken waiter has not taken the lock yet. Each may
- * cost a time slice when the CPUs are busy: with 100 (until 2026-12-06), a malloc_trim beside
- * two allocating threads took up to 1.1 s, and a fork, which waits for the registry lock the
- * trim holds, as long (docs/arenas.md, "Trimming"). */
+/* After a batch, while a woken waiter has not taken the lock yet, the trim spins (a pause and
+ * a load a round) and yields the CPU every TALC_TRIM_SPINS rounds, at most TALC_TRIM_YIELDS
+ * times. The waiter needs tens of microseconds to run: on an idle machine the spin covers it,
+ * where yields return at once; on a busy one each yield may cost a time slice. Until
+ * 2026-12-06 the trim yielded up to 100 times: a malloc_trim beside two allocating threads
+ * took up to 1.1 s, and a fork, which waits for the registry lock the trim holds, as long;
+ * with 4 yields and no spin, a thread allocating on the stripe waited up to 100 ms on an idle
+ * machine (docs/arenas.md, "Trimming"). */
 #ifndef TALC_TRIM_YIELDS
 #define TALC_TRIM_YIELDS 4u
 #endif
+#define TALC_TRIM_SPINS 1024u
 
 /* Where a trim is in one stripe: the segment in progress (or the last one done), the stripe's
  * seg_unlinks when it was chosen, and the address below which that segment is done. */
@@ -154,8 +159,13 @@ static void talc_trim_unlock(talc_stripe_t *s)
 {
     bool waiter = talc_mutex_has_sleepers(&s->lock);
     talc_stripe_unlock(s);
-    for (unsigned i = 0; waiter && i < TALC_TRIM_YIELDS && talc_mutex_is_free(&s->lock); i++)
-        (void)sched_yield();
+    for (unsigned i = waiter; i && i <= TALC_TRIM_YIELDS * TALC_TRIM_SPINS; i++) {
+        if (!talc_mutex_is_free(&s->lock))
+            return;
+        talc_cpu_relax();
+        if (i % TALC_TRIM_SPINS == 0)
+            (void)sched_yield();
+    }
 }
 
 /* Trims one stripe, one segment batch per hold of its lock. */
