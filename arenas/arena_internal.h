@@ -508,13 +508,16 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a, size_t n);
  * says why). */
 talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a);
 
-/* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/
+/* ---- Trim (arenas/trim.c) -----------------------------------------------------------------*/
 
 /* talc_heap_resize_in_place of block p (old usable bytes, in segment g of stripe s, locked) to
- * n bytes. A block shrunk by TALC_LARGE_MIN bytes or more in an OS segment gives back the
- * whole pages of the free chunk now above it, as a trim would (arenas/trim.c): a daemon that
- * reads a file into a large buffer and shrinks it to fit must not keep the rest resident. */
+ * n bytes, for realloc's blocks of TALC_REALLOC_UNLOCKED_COPY bytes or more. A block shrunk by
+ * TALC_LARGE_MIN bytes or more in an OS segment gives back the whole pages of the free chunk
+ * now above it, as a trim would: a daemon that reads a file into a large buffer and shrinks it
+ * to fit must not keep the rest resident. */
 bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n, size_t old);
+
+/* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/
 
 /* talc_free's locked half: p (in segment g) goes into its stripe under the stripe's lock. The
  * thread cache calls it for blocks it does not take. Keeps errno. */

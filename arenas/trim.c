@@ -14,6 +14,10 @@
  *
  * Other threads' caches keep their blocks (they are allocated as far as the heaps know).
  *
+ * The same decommit, of one chunk, serves realloc: a block shrunk in place by TALC_LARGE_MIN
+ * bytes or more gives back the pages of the free chunk left above it (talc_resize_large, under
+ * the stripe lock its caller holds).
+ *
  * Concurrency: may run concurrently with every other call on the arena, but not with its
  * destruction. Step 1 takes the caches' registry lock, then stripe locks; steps 2 and 3 lock
  * one stripe at a time (lock order: docs/arenas.md, "Lock order"). Step 3 works on a stripe in
