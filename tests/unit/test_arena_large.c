@@ -9,7 +9,7 @@
  * stripe of their own that no smaller request reaches.
  *
  * White-box: a block's stripe is read from its segment descriptor.
- * Concurrency: one thread.
+ * Concurrency: one thread, but for one test whose second thread frees a large block.
  */
 #define _DEFAULT_SOURCE /* mincore (resident.h) */
 #include <criterion/criterion.h>
