@@ -187,8 +187,9 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * depot list whole (O(1)) and splices it in as its list (no walk: talc_tc_adopt). Past the
  * bounds, blocks are freed as before. Trims, flushes and thread exit never park (the remote
  * list excepted): they are there to give memory back. Depots are emptied into their heaps by
- * talc_thread_cache_flush (for the arenas the thread caches), before the OOM chain's first
- * step other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
+ * talc_thread_cache_flush (for the arenas the thread caches), by the exit of a thread that
+ * allocated from the arena, before the OOM chain's first step other than GROW, and by
+ * destroy. Under the stripe lock, which fork already holds. */
 
 /* Park the cached block p (chunk size s) at its stripe st (locked), if there is room. */
 static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
@@ -409,11 +410,22 @@ TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
 
 /* ---- A thread's cache: pool, registry, thread exit ----------------------------------------*/
 
-/* Flush tc's slots, unregister it and return it to the pool. Lock held. */
+/* Flush tc's slots, unregister it and return it to the pool. The depots of every arena the
+ * thread allocated from are emptied too: its lists' overflows were parked there for its own
+ * next fills, and each parked block keeps a segment mapped and resident (4 threads that
+ * freed 100 MB each and exited kept 102-106 MB resident until 2026-12-06; docs/shim.md,
+ * "Limits"). A thread that only freed into an arena (a consumer) leaves its depots to the
+ * producers its frees were parked for. Lock held. */
 TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 {
-    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
-        talc_tc_retire_slot(tc, &tc->slot[i]);
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
+        talc_tc_slot_t *sl = &tc->slot[i];
+        talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
+        bool allocated = sl->home != NULL;
+        talc_tc_retire_slot(tc, sl);
+        if (allocated) /* what it parked for its own fills would pin their segments */
+            (void)talc_tc_depot_flush(a);
+    }
     if (tc->prev)
         tc->prev->next = tc->next;
     else

@@ -111,7 +111,8 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
  *  caches for at most 4 arenas at once. Blocks a list gives back when it is full, and those a
  *  thread frees before it has allocated from the arena, are parked at their stripe for its next
  *  fill (at most 1 MiB per stripe; still cached). A thread's cache of an arena is given back
- *  when the thread exits, when the arena is destroyed, when an allocation of that thread in
+ *  when the thread exits (with the arena's parked blocks, if the thread allocated from it),
+ *  when the arena is destroyed, when an allocation of that thread in
  *  that arena would fail (in the OOM chain, before the first step other than GROW: growing
  *  within the budget comes first; the arena's parked blocks go back then too; not for a request
  *  above SIZE_MAX / 4, which no memory could hold), when the thread moves to a fifth arena (the
