@@ -117,7 +117,8 @@ static inline void test_fault_record(const talc_fault_info_t *info, void *ctx)
 
 /* Run on a thread of its own: frees b1 and b2 before that thread has allocated from their
  * arena, then returns, and the thread exits: its remote list is parked at their stripe's depot
- * (a thread's exit, unlike a flush, leaves the depot as it is). */
+ * (the exit of a thread that only freed into the arena, unlike a flush, leaves the depot as it
+ * is). */
 typedef struct test_parker {
     void *b1, *b2;
 } test_parker_t;
@@ -128,6 +129,19 @@ static inline void *test_parker(void *arg)
     talc_free(p->b1);
     talc_free(p->b2);
     return NULL;
+}
+
+/* Two blocks of 5000 bytes of arena a (with caches), parked at their stripe's depot by
+ * test_parker; *warm receives a block the calling thread allocated, so that it caches for a. */
+static inline test_parker_t test_park_two(talc_arena_t *a, void **warm)
+{
+    *warm = talc_arena_malloc(a, 8);
+    test_parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
+    cr_assert(*warm && p.b1 && p.b2);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, test_parker, &p), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    return p;
 }
 
 /* ---- Failures in worker threads -----------------------------------------------------------*/

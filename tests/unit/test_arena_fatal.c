@@ -725,12 +725,8 @@ Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_depot_flush, .t
 {
     install();
     talc_arena_t *a = cached_arena("depot");
-    void *warm = talc_arena_malloc(a, 8); /* this thread caches for the arena */
-    test_parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
-    cr_assert(warm && p.b1 && p.b2);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, test_parker, &p), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
+    void *warm;
+    test_parker_t p = test_park_two(a, &warm);
     cr_assert_eq(rec.calls, 0, "%d reports (%s)", rec.calls, rec.what);
     talc_arena_stats_t before = test_stats(a);
     cr_assert_geq(before.cached_blocks, 2, "parked: still cached");

@@ -55,12 +55,8 @@ Test(registry_visit, a_fault_a_trim_finds_is_reported_after_the_walk, .timeout =
     c.stripes = 1;
     c.thread_cache = TALC_TCACHE_ON;
     talc_arena_t *a = test_arena_cfg(&c);
-    void *warm = talc_arena_malloc(a, 8); /* this thread caches for the arena */
-    test_parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
-    cr_assert(warm && p.b1 && p.b2);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, test_parker, &p), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
+    void *warm;
+    test_parker_t p = test_park_two(a, &warm);
     uintptr_t wild = (uintptr_t)0x4141414141414141u;
     memcpy(p.b1, &wild, sizeof wild); /* b1's link, written after its free */
 
