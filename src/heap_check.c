@@ -1,7 +1,7 @@
 /* heap_check.c — the executable form of the invariants in heap_internal.h.
  *
- * talc_heap_check walks every span chunk by chunk (I1–I4), then every bin list (I5, I6), then
- * compares what it counted with the counters (I7). It reads only; it never calls the fatal
+ * talc_heap_check walks the span list (I8) and every span chunk by chunk (I1–I4), then every
+ * bin list (I5, I6), then compares what it counted with the counters (I7). It reads only; it never calls the fatal
  * handler, so tests can run it after every operation and on purposely damaged heaps. It never
  * follows a link it has not checked first: a free-list node must lie inside a span and look
  * like a free chunk there (header, footer, PREV_FREE above it) before its links are read, so
@@ -199,11 +199,19 @@ static int talc_check_counters(const struct talc_heap *h, const talc_tally_t *t,
 int talc_heap_check(const talc_heap_t *h, const void **where)
 {
     talc_tally_t t = {0};
-    for (const struct talc_span *s = h->spans; s; s = s->next) {
+    /* Each span's next must link back to it, and the first's prev be NULL: a walk that checks
+     * this cannot visit a span twice, so a damaged link that closes a cycle fails here instead
+     * of looping for ever. */
+    const struct talc_span *prev = NULL;
+    for (const struct talc_span *s = h->spans; s; prev = s, s = s->next) {
         int rc = talc_check_span(h, s, &t, where);
         if (rc)
             return rc;
+        if (s->prev != prev)
+            TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, s);
     }
+    if (prev != h->spans_tail)
+        TALC_FAIL(TALC_CHECK_SPAN_BOUNDS, prev);
     int rc = talc_check_bins(h, t.free_chunks, where);
     return rc ? rc : talc_check_counters(h, &t, where);
 }

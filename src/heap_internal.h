@@ -23,6 +23,7 @@
  *   I7  chunk_bytes − used_bytes == Σ free S (reported as free_bytes: derived, so the free
  *       lists carry no byte counter), free_chunks == #free, live_allocs == #used,
  *       live_bytes == Σ (S − HDR − slack) over used chunks.
+ *   I8  spans: s->next->prev == s, spans->prev == NULL, and the last span is spans_tail.
  */
 #ifndef TALC_HEAP_INTERNAL_H
 #define TALC_HEAP_INTERNAL_H

@@ -254,8 +254,8 @@ TALC_API void talc_heap_counters(const talc_heap_t *heap, talc_heap_counters_t *
 /** Cache-line size this heap aligns to (0 = normal mode). */
 TALC_API size_t talc_heap_cache_line(const talc_heap_t *heap) TALC_NONNULL(1);
 
-/** Full invariant check: every span walked chunk by chunk (sizes, flags, boundary tags, no two
- *  free neighbours), every bin list (links, bin index, bitmap bit), and the counters against
+/** Full invariant check: the span list's links, every span walked chunk by chunk (sizes, flags,
+ *  boundary tags, no two free neighbours), every bin list (links, bin index, bitmap bit), and the counters against
  *  what the walk found. Returns 0 if all hold, else a negative code (talc_check_code_t) and,
  *  if `where` is not NULL, the address of the first bad chunk. Never calls the fatal handler.
  *  Cost O(chunks + free chunks). */
@@ -264,7 +264,8 @@ TALC_API int talc_heap_check(const talc_heap_t *heap, const void **where) TALC_N
 typedef enum talc_check_code {
     TALC_CHECK_OK = 0,
     TALC_CHECK_CHUNK_SIZE = -1,    /**< chunk size not a multiple of the grain / below minimum */
-    TALC_CHECK_SPAN_BOUNDS = -2,   /**< a chunk runs past its span's end fence */
+    TALC_CHECK_SPAN_BOUNDS = -2,   /**< a chunk runs past its span's end fence, or a span's
+                                        header or its links are damaged */
     TALC_CHECK_ADJACENT_FREE = -3, /**< two free chunks touch */
     TALC_CHECK_PREV_FLAG = -4,     /**< PREV_FREE flag disagrees with the chunk below */
     TALC_CHECK_FOOTER = -5,        /**< a free chunk's footer disagrees with its header */

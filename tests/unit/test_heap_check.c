@@ -136,6 +136,26 @@ Test(heap_check, damaged_span_header)
     HEAP_OK(L.h);
 }
 
+/* A span's link damaged into a cycle (or cut short) is reported: until 2026-12-06 the walk
+ * followed a cycle for ever. */
+Test(heap_check, span_list_cycle_or_cut, .timeout = 60)
+{
+    layout_t L = make_layout(0);
+    struct talc_span *s2 = (struct talc_span *)talc_heap_claim(L.h, test_buffer(16 * 1024),
+                                                               16 * 1024);
+    cr_assert_not_null(s2);
+    cr_assert_eq(L.span->next, s2, "claimed spans are linked in claim order");
+    HEAP_OK(L.h);
+    s2->next = L.span; /* back to the first: a cycle */
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span, "span list cycle");
+    s2->next = NULL;
+    HEAP_OK(L.h);
+    L.span->next = NULL; /* the second span lost */
+    expect_code(&L, TALC_CHECK_SPAN_BOUNDS, L.span, "span list cut short");
+    L.span->next = s2;
+    HEAP_OK(L.h);
+}
+
 Test(heap_check, two_free_chunks_touching)
 {
     layout_t L = make_layout(0);
