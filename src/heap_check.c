@@ -1,11 +1,11 @@
 /* heap_check.c — the executable form of the invariants in heap_internal.h.
  *
  * talc_heap_check walks the span list (I8) and every span chunk by chunk (I1–I4), then every
- * bin list (I5, I6), then compares what it counted with the counters (I7). It reads only; it never calls the fatal
- * handler, so tests can run it after every operation and on purposely damaged heaps. It never
- * follows a link it has not checked first: a free-list node must lie inside a span and look
- * like a free chunk there (header, footer, PREV_FREE above it) before its links are read, so
- * a damaged link is a return code, not a fault in the checker. A node forged in a live block
+ * bin list (I5, I6), then compares what it counted with the counters (I7). It reads only; it never
+ * calls the fatal handler, so tests can run it after every operation and on purposely damaged
+ * heaps. It never follows a link it has not checked first: a free-list node must lie inside a span
+ * and look like a free chunk there (header, footer, PREV_FREE above it) before its links are read,
+ * so a damaged link is a return code, not a fault in the checker. A node forged in a live block
  * with all three words consistent is not told from a real one.
  *
  * Concurrency: single-threaded per heap (talc/heap.h); it must not overlap other calls.

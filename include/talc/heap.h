@@ -255,10 +255,10 @@ TALC_API void talc_heap_counters(const talc_heap_t *heap, talc_heap_counters_t *
 TALC_API size_t talc_heap_cache_line(const talc_heap_t *heap) TALC_NONNULL(1);
 
 /** Full invariant check: the span list's links, every span walked chunk by chunk (sizes, flags,
- *  boundary tags, no two free neighbours), every bin list (links, bin index, bitmap bit), and the counters against
- *  what the walk found. Returns 0 if all hold, else a negative code (talc_check_code_t) and,
- *  if `where` is not NULL, the address of the first bad chunk. Never calls the fatal handler.
- *  Cost O(chunks + free chunks). */
+ *  boundary tags, no two free neighbours), every bin list (links, bin index, bitmap bit), and
+ *  the counters against what the walk found. Returns 0 if all hold, else a negative code
+ *  (talc_check_code_t) and, if `where` is not NULL, the address of the first bad chunk. Never
+ *  calls the fatal handler. Cost O(chunks + free chunks). */
 TALC_API int talc_heap_check(const talc_heap_t *heap, const void **where) TALC_NONNULL(1);
 
 typedef enum talc_check_code {

@@ -141,8 +141,8 @@ Test(heap_check, damaged_span_header)
 Test(heap_check, span_list_cycle_or_cut, .timeout = 60)
 {
     layout_t L = make_layout(0);
-    struct talc_span *s2 = (struct talc_span *)talc_heap_claim(L.h, test_buffer(16 * 1024),
-                                                               16 * 1024);
+    struct talc_span *s2 =
+        (struct talc_span *)talc_heap_claim(L.h, test_buffer(16 * 1024), 16 * 1024);
     cr_assert_not_null(s2);
     cr_assert_eq(L.span->next, s2, "claimed spans are linked in claim order");
     HEAP_OK(L.h);
