@@ -445,6 +445,20 @@ static const char *talc_k_stats_file(talc_conf_t *c, talc_sv_t v)
     return NULL;
 }
 
+/* Below 10 ms the trimmer would hold the stripes' locks a good part of the time; a day is the
+ * longest period it takes. */
+#define TALC_TRIM_MS_MIN 10u
+#define TALC_TRIM_MS_MAX 86400000u
+
+static const char *talc_k_trim_ms(talc_conf_t *c, talc_sv_t v)
+{
+    unsigned ms;
+    if (!talc_parse_uint(v, TALC_TRIM_MS_MAX, &ms) || (ms != 0 && ms < TALC_TRIM_MS_MIN))
+        return "0 (off) or 10..86400000 (milliseconds)";
+    c->trim_ms = ms;
+    return NULL;
+}
+
 static const struct {
     const char *key;
     talc_key_fn fn;
@@ -455,6 +469,7 @@ static const struct {
     {"reserve", talc_k_reserve},
     {"stats", talc_k_stats},
     {"stats_file", talc_k_stats_file},
+    {"trim_ms", talc_k_trim_ms},
 };
 
 static void talc_item(talc_parser_t *ps, talc_sv_t item)

@@ -11,6 +11,8 @@
  *   reserve=SIZE[:prefault][:mlock]   set up the process reserve at start-up
  *   stats=off|text|json        print every arena's statistics at exit
  *   stats_file=PATH            where (default stderr); "%p" in PATH becomes the process id
+ *   trim_ms=N                  a background thread trims every arena every N ms, 10..86400000
+ *                              (0, the default: no thread)
  *   arena=NAME[:k=v]*          create arena NAME at start-up; NAME "default" configures the
  *                              default arena instead. k: budget, soft, initial (SIZE), stripes,
  *                              cache_aligned, thread_cache, borrow (SIZE), priority (N),
@@ -62,6 +64,7 @@ typedef struct talc_conf {
     unsigned reserve_flags;          /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
     talc_conf_stats_t stats;
     char stats_file[TALC_CONF_PATH_MAX];            /* "" = stderr */
+    unsigned trim_ms;                               /* 0 = no background trimmer */
     talc_conf_arena_t arenas[TALC_CONF_ARENAS_MAX]; /* "default" may be among them */
     unsigned narenas;
 } talc_conf_t;

@@ -103,15 +103,20 @@ static bool talc_trim_visit(talc_arena_t *a, void *ctx)
     return true;
 }
 
+size_t talc_shim_trim_all(void)
+{
+    size_t bytes = 0;
+    (void)talc_registry_visit(talc_trim_visit, &bytes);
+    return bytes;
+}
+
 TALC_SHIM_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad; /* glibc keeps pad bytes at the top of its main heap; no libtalc counterpart */
-    size_t bytes = 0;
     if (!talc_shim_started())
         return 0;
     talc_thread_cache_flush(); /* this thread's cached blocks, in every arena it caches for */
-    (void)talc_registry_visit(talc_trim_visit, &bytes);
-    return bytes != 0;
+    return talc_shim_trim_all() != 0;
 }
 
 TALC_SHIM_EXPORT int mallopt(int param, int value)

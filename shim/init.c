@@ -1,7 +1,8 @@
 /* init.c — start-up and shut-down of the malloc shim: the state machine that makes the first
  * malloc initialise libtalc safely, TALC_CONF, and the statistics written at exit.
  *
- * States (talc_shim_state): UNINIT -> INITING -> READY, never back.
+ * States (talc_shim_state): UNINIT -> INITING -> READY (or READY_SPAWN), never back to the
+ * first two.
  *   UNINIT   no call has arrived yet. The first allocation (or the load-time constructor,
  *            whichever comes first) wins a CAS to INITING and runs talc_shim_init_run().
  *   INITING  one thread is initialising: reading TALC_CONF, setting the reserve up, creating
@@ -16,6 +17,11 @@
  *            calls (mallinfo2, malloc_info, malloc_stats, malloc_trim) never wait.
  *   READY    the library is fully initialised; every allocation goes to the dispatcher, which
  *            from now on never allocates itself (docs/shim.md has the argument).
+ *   READY_SPAWN  READY, with TALC_CONF's background trimmer still to start: the start-up ends
+ *            here when trim_ms is set, and a fork child's handler comes back here from READY.
+ *            The next allocation takes the cold path, moves the state to READY with a CAS
+ *            (the winner starts the thread: trimmer.c) and allocates as READY does. Every
+ *            other entry point treats it as READY.
  *
  * Concurrency: the state is one atomic word; the CAS elects the initialising thread, the
  * release store of READY publishes everything it did. talc_shim_in_init is thread-local with
@@ -147,6 +153,16 @@ static void talc_shim_apply_arenas(const talc_conf_t *c)
 static void talc_shim_fork_prepare(void) { talc_boot_lock_for_fork(); }
 static void talc_shim_fork_after(void) { talc_boot_unlock_after_fork(); }
 
+/* The child has no trimmer thread (fork copies only the calling one): its next allocation
+ * starts one (trimmer.c). Nothing is allocated here: libtalc's own fork handlers, registered
+ * after this one, have not released the allocator's locks yet. */
+static void talc_shim_fork_child(void)
+{
+    talc_boot_unlock_after_fork();
+    if (talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_READY && talc_shim_conf.trim_ms)
+        talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY_SPAWN);
+}
+
 /* The process the start-up runs in (0 until the initialiser stores it, its first act). A
  * child forked while another thread was initialising has no initialiser (it was not copied):
  * nobody will finish the start-up there, so the child lives on the bootstrap heap, as the
@@ -171,7 +187,7 @@ static void talc_shim_init_run(void)
     talc_atomic_store_relaxed_u32(&talc_shim_init_pid, (uint32_t)getpid());
     /* First, so that a fork by another thread during the start-up is handled (its allocation
      * comes from the bootstrap heap now). */
-    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_after);
+    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
     (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn, NULL);
     talc_shim_apply_reserve(&talc_shim_conf);
@@ -180,8 +196,10 @@ static void talc_shim_init_run(void)
     (void)talc_cache_line_size(); /* may read sysfs: do it now, under the bootstrap heap */
     talc_shim_apply_arenas(&talc_shim_conf);
     talc_shim_in_init = false;
-    /* release: everything above is visible to any thread that sees READY (acquire). */
-    talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY);
+    /* release: everything above is visible to any thread that sees READY (acquire). With a
+     * trimmer to start, READY_SPAWN: the first allocation starts it, outside the start-up. */
+    talc_atomic_store_release_u32(&talc_shim_state,
+                                  talc_shim_conf.trim_ms ? TALC_SHIM_READY_SPAWN : TALC_SHIM_READY);
     talc_boot_trim(); /* start-up's peak is over: its pages need not stay resident */
     errno = saved;
 }
@@ -191,18 +209,31 @@ static uint32_t talc_shim_try_init(void)
 {
     uint32_t st = talc_atomic_load_acquire_u32(&talc_shim_state);
     if (st == TALC_SHIM_UNINIT &&
-        talc_atomic_cas_acquire_u32(&talc_shim_state, TALC_SHIM_UNINIT, TALC_SHIM_INITING)) {
+        talc_atomic_cas_acquire_u32(&talc_shim_state, TALC_SHIM_UNINIT, TALC_SHIM_INITING))
         talc_shim_init_run();
-        return TALC_SHIM_READY;
-    }
     return talc_atomic_load_acquire_u32(&talc_shim_state);
+}
+
+/* READY_SPAWN -> READY; the thread that moves it starts the trimmer (whose pthread_create
+ * allocates: that allocation finds READY). No allocator lock is held here. A thread that
+ * could not be made is not tried again. */
+static void talc_shim_spawn(void)
+{
+    if (!talc_atomic_cas_acquire_u32(&talc_shim_state, TALC_SHIM_READY_SPAWN, TALC_SHIM_READY))
+        return;
+    int err = talc_trimmer_start(talc_shim_conf.trim_ms);
+    if (err != 0)
+        talc_shim_line("libtalc: TALC_CONF: trim_ms: no trimmer thread (", strerror(err),
+                       "); free memory goes back at malloc_trim only", NULL);
 }
 
 void *talc_shim_alloc_cold(size_t size, size_t align)
 {
     for (;;) {
         uint32_t st = talc_shim_try_init();
-        if (st == TALC_SHIM_READY)
+        if (st == TALC_SHIM_READY_SPAWN)
+            talc_shim_spawn();
+        if (st >= TALC_SHIM_READY)
             return talc_shim_alloc_ready(size, align);
         if (st == TALC_SHIM_UNINIT)
             continue; /* lost the CAS to a thread that has not stored INITING yet: retry */
@@ -216,7 +247,7 @@ void *talc_shim_alloc_cold(size_t size, size_t align)
 bool talc_shim_start(void)
 {
     for (;;) {
-        if (talc_shim_try_init() == TALC_SHIM_READY)
+        if (talc_shim_try_init() >= TALC_SHIM_READY)
             return true;
         if (talc_shim_in_init || talc_shim_orphaned())
             return false;
@@ -224,7 +255,7 @@ bool talc_shim_start(void)
     }
 }
 
-bool talc_shim_started(void) { return talc_shim_try_init() == TALC_SHIM_READY; }
+bool talc_shim_started(void) { return talc_shim_try_init() >= TALC_SHIM_READY; }
 
 /* Initialise at load time at the latest, so that a program that never calls malloc before
  * main still has its TALC_CONF arenas, and so that start-up cost is not paid inside a

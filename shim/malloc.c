@@ -47,7 +47,7 @@ void *talc_shim_alloc_ready(size_t size, size_t align)
 /* size bytes aligned to align (0 or a power of two); NULL + errno on failure. */
 static inline void *talc_shim_alloc(size_t size, size_t align)
 {
-    if (TALC_LIKELY(talc_shim_ready()))
+    if (TALC_LIKELY(talc_shim_hot()))
         return talc_shim_alloc_ready(size, align);
     return talc_shim_alloc_cold(size, align);
 }
@@ -61,7 +61,7 @@ TALC_SHIM_EXPORT void *calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (TALC_LIKELY(talc_shim_ready())) /* skips clearing a fresh segment's first block */
+    if (TALC_LIKELY(talc_shim_hot())) /* skips clearing a fresh segment's first block */
         return talc_arena_calloc(NULL, nmemb, size);
     void *p = talc_shim_alloc_cold(n, 0);
     if (p)

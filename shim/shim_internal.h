@@ -25,17 +25,28 @@
 
 /* ---- Start-up (shim/init.c) ---------------------------------------------------------------*/
 
-/* talc_shim_state: UNINIT -> INITING (one thread wins a CAS) -> READY, never back. */
+/* talc_shim_state: UNINIT -> INITING (one thread wins a CAS) -> READY or READY_SPAWN, never
+ * back to the first two. READY_SPAWN is READY with the background trimmer still to start (TALC_CONF
+ * trim_ms): the next allocation starts it (trimmer.c) and moves the state to READY. A fork child's
+ * handler moves READY back to READY_SPAWN (the child has no trimmer thread). */
 enum {
     TALC_SHIM_UNINIT = 0,
     TALC_SHIM_INITING = 1,
     TALC_SHIM_READY = 2,
+    TALC_SHIM_READY_SPAWN = 3,
 };
 extern talc_atomic_u32 talc_shim_state;
 
 /* True once the library is fully initialised (default arena, topology, TALC_CONF). Acquire:
  * pairs with the release store that ends the initialisation, so its results are visible. */
 static inline bool talc_shim_ready(void)
+{
+    return talc_atomic_load_acquire_u32(&talc_shim_state) >= TALC_SHIM_READY;
+}
+
+/* The allocation fast path's test: READY, with nothing left to do first (else the cold path
+ * starts the shim or the trimmer). */
+static inline bool talc_shim_hot(void)
 {
     return talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_READY;
 }
@@ -58,6 +69,17 @@ bool talc_shim_started(void);
 
 /* Allocation through the dispatcher (READY only): the calling thread's arena. */
 void *talc_shim_alloc_ready(size_t size, size_t align);
+
+/* ---- Trimming (shim/glibc_ext.c, shim/trimmer.c) ------------------------------------------*/
+
+/* Trim every arena (talc_arena_trim): what malloc_trim does after flushing the calling
+ * thread's cache. Returns the bytes given back. READY only; any thread. */
+size_t talc_shim_trim_all(void);
+
+/* Start the background trimmer: a detached thread that runs talc_shim_trim_all every `ms`
+ * milliseconds, for the life of the process. Call with no allocator lock held (it allocates).
+ * Returns 0, or pthread_create's error (the process runs on without the thread). */
+int talc_trimmer_start(unsigned ms);
 
 /* ---- Bootstrap heap (shim/boot.c) ---------------------------------------------------------*/
 

@@ -4,7 +4,7 @@
  * take any bytes. The input, cut at its first NUL, is parsed; the harness checks what the
  * parser promises (shim/conf.h): warnings are single lines of the documented prefix within
  * TALC_CONF_LINE_MAX, printable ASCII only (the user's other bytes escaped), one callback per
- * counted warning; every field is in range (stripes, arena count, names of
+ * counted warning; every field is in range (stripes, trim_ms, arena count, names of
  * 1..TALC_ARENA_NAME_MAX name characters, unique, terminated strings); each arena item's
  * configuration passes talc_arena_create's own checks for a bad config (soft budget above the
  * hard one, stripes); the stats path is terminated for any pid; and a second parse of the same
@@ -101,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fc_die("warning count differs from the callbacks", text);
     if (c1.stripes > TALC_STRIPES_MAX || c1.narenas > TALC_CONF_ARENAS_MAX ||
         (unsigned)c1.thread_cache > TALC_TCACHE_OFF || (unsigned)c1.stats > TALC_CONF_STATS_JSON ||
-        (c1.reserve_flags & ~(TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK)) != 0)
+        (c1.reserve_flags & ~(TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK)) != 0 ||
+        (c1.trim_ms != 0 && (c1.trim_ms < 10u || c1.trim_ms > 86400000u)))
         fc_die("a top-level field out of range", text);
     if (strnlen(c1.stats_file, sizeof c1.stats_file) >= sizeof c1.stats_file)
         fc_die("stats_file not terminated", text);

@@ -110,6 +110,23 @@ Test(shim_conf, malformed_values_are_named_and_ignored)
     cr_assert_eq(conf.reserve_size, 0);
 }
 
+Test(shim_conf, trim_ms_is_off_or_10_ms_to_a_day)
+{
+    cr_assert_eq(parse(NULL), 0);
+    cr_assert_eq(conf.trim_ms, 0, "off unless asked");
+    cr_assert_eq(parse("trim_ms=10"), 0, "%s", warn.line[0]);
+    cr_assert_eq(conf.trim_ms, 10);
+    cr_assert_eq(parse("trim_ms=86400000"), 0, "%s", warn.line[0]);
+    cr_assert_eq(conf.trim_ms, 86400000);
+    cr_assert_eq(parse("trim_ms=1000,trim_ms=0"), 0, "%s", warn.line[0]);
+    cr_assert_eq(conf.trim_ms, 0, "0 turns it off again");
+    cr_assert_eq(parse("trim_ms=1000,trim_ms=9,trim_ms=86400001,trim_ms=1s,trim_ms="), 4);
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert(strstr(warn.line[i], "for \"trim_ms\": want 0 (off) or 10..86400000"), "%s",
+                  warn.line[i]);
+    cr_assert_eq(conf.trim_ms, 1000, "a malformed value leaves the earlier one");
+}
+
 Test(shim_conf, item_without_equals)
 {
     cr_assert_eq(parse("stats,stripes=1"), 1);
