@@ -415,13 +415,15 @@ TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
  * next fills, and each parked block keeps a segment mapped and resident (4 threads that
  * freed 100 MB each and exited kept 102-106 MB resident until 2026-12-06; docs/shim.md,
  * "Limits"). A thread that only freed into an arena (a consumer) leaves its depots to the
- * producers its frees were parked for. Lock held. */
+ * producers its frees were parked for, and so does a fork child for the threads it did not
+ * inherit (its depots serve its own fills; a child that execs would only pay for the copies
+ * of the pages the frees write). Lock held. */
 TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 {
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
         talc_tc_slot_t *sl = &tc->slot[i];
         talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
-        bool allocated = sl->home != NULL;
+        bool allocated = sl->home != NULL && !tc->orphan;
         talc_tc_retire_slot(tc, sl);
         if (allocated) /* what it parked for its own fills would pin their segments */
             (void)talc_tc_depot_flush(a);
