@@ -25,7 +25,7 @@
 # Progress goes to stderr ("[suite] k/N ..."), the Markdown summary to stdout and to
 # $BENCH_OUT/suite.md; records to $BENCH_OUT/suite-<preset>.json; charts to
 # $BENCH_OUT/suite-*.png; the memory checks' records (large calloc, malloc_trim, large blocks,
-# soak, realloc growth; one JSON object per line) to $BENCH_OUT/suite-memory.json. Exits 1 if
+# soak, realloc growth, burst; one JSON object per line) to $BENCH_OUT/suite-memory.json. Exits 1 if
 # any run failed its own check, crashed or timed out, or libtalc failed a memory check.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -397,6 +397,42 @@ realloc_section() {
   [ -z "$failed" ] || printf '\n%s' "$failed"
 }
 
+# A thread pool after a burst (burst_rss.c): what stays resident once every block is freed,
+# while the threads idle and after they exit. libtalc runs twice: as configured by default, and
+# with its background trimmer (TALC_CONF=trim_ms=100), which the settle time lets run.
+burst_section() {
+  local a lines peak idle settled exited cell failed="" threads=4 mib=24 settle=500
+  local order=()
+  for a in "${alloc_order[@]}"; do
+    case $a in
+      talc-aligned) ;;
+      talc) order+=(talc talc-trim100)
+            preload[talc-trim100]=${preload[talc]}; conf[talc-trim100]=trim_ms=100 ;;
+      *) order+=("$a") ;;
+    esac
+  done
+  printf '\n### A thread pool after a burst: %d threads × %d MiB of 16 B–64 KiB blocks, all freed (`burst_rss`)\n\n' \
+    "$threads" "$mib"
+  printf 'Medians of 3 runs; RSS from /proc/self/statm, with no block live: while the threads '
+  printf 'idle after freeing everything, %d ms later, and after they have exited. `talc-trim100` ' "$settle"
+  printf 'is libtalc with `TALC_CONF=trim_ms=100` (its background trimmer; off by default).\n\n'
+  printf '| allocator | peak RSS (MiB) | idle (MiB) | %d ms later (MiB) | after exit (MiB) | check |\n' "$settle"
+  printf '|---|---:|---:|---:|---:|---|\n'
+  for a in "${order[@]}"; do
+    lines=$(check_runs burst_rss BURST "$threads" "$mib" "$settle")
+    peak=$(median maxrss_kib 1024 '%.1f' <<<"$lines")
+    idle=$(median rss_idle_kib 1024 '%.1f' <<<"$lines")
+    settled=$(median rss_settled_kib 1024 '%.1f' <<<"$lines")
+    exited=$(median rss_exit_kib 1024 '%.1f' <<<"$lines")
+    check_verdict "$lines" burst_rss "a block changed while it was live"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$a" "$peak" "$idle" "$settled" "$exited" "$cell"
+    [ "$cell" = ok ] &&
+      printf '{"workload":"burst","allocator":"%s","threads":%d,"mib_per_thread":%d,"settle_ms":%d,"peak_rss_mib":%s,"idle_rss_mib":%s,"settled_rss_mib":%s,"exit_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
+        "$a" "$threads" "$mib" "$settle" "$peak" "$idle" "$settled" "$exited" "$commit" "$cpu" "$date" >>"$out/suite-memory.json"
+  done
+  [ -z "$failed" ] || printf '\n%s' "$failed"
+}
+
 # ---- Main -----------------------------------------------------------------------------------
 mkdir -p "$out"
 build_workloads
@@ -426,13 +462,14 @@ awk -F'\t' -f "$here/report.awk" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
 step "memory checks under each allocator: large calloc, malloc_trim, large blocks, soak," \
-     "realloc growth"
+     "realloc growth, a burst on a thread pool"
 rm -f "$out/suite-memory.json" "$out/suite-calloc.json" "$out/suite-checks.log"
 calloc_section >>"$out/suite.md"
 trim_section >>"$out/suite.md"
 large_section >>"$out/suite.md"
 soak_section >>"$out/suite.md"
 realloc_section >>"$out/suite.md"
+burst_section >>"$out/suite.md"
 [ -z "$talc_build_failed" ] || printf '\n%s\n' "$talc_build_failed" >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then
   for chart in time rss cache; do

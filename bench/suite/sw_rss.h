@@ -1,5 +1,5 @@
 /* sw_rss.h — the process's resident memory now, from /proc/self/statm, for the suite's memory
- * checks (trim_rss.c, soak.c).
+ * checks (trim_rss.c, soak.c, burst_rss.c).
  *
  * Threading rules: none (each call opens and reads the file; any thread may call it).
  */
