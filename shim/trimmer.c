@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "shim_internal.h"
@@ -35,13 +36,11 @@
  * which may format a message. */
 #define TALC_TRIMMER_STACK ((size_t)256 << 10)
 
-static unsigned talc_trimmer_ms;
-
+/* arg: the period in milliseconds, as a pointer-sized integer. */
 static void *talc_trimmer_main(void *arg)
 {
-    (void)arg;
-    struct timespec period = {(time_t)(talc_trimmer_ms / 1000u),
-                              (long)(talc_trimmer_ms % 1000u) * 1000000L};
+    unsigned ms = (unsigned)(uintptr_t)arg;
+    struct timespec period = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
     for (;;) {
         struct timespec left = period;
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) == EINTR)
@@ -53,7 +52,6 @@ static void *talc_trimmer_main(void *arg)
 
 int talc_trimmer_start(unsigned ms)
 {
-    talc_trimmer_ms = ms;
     pthread_attr_t attr;
     int err = pthread_attr_init(&attr);
     if (err != 0)
@@ -68,7 +66,7 @@ int talc_trimmer_start(unsigned ms)
     bool masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
     pthread_t t;
     int saved = errno;
-    err = pthread_create(&t, &attr, talc_trimmer_main, NULL);
+    err = pthread_create(&t, &attr, talc_trimmer_main, (void *)(uintptr_t)ms);
     if (masked)
         (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     (void)pthread_attr_destroy(&attr);
