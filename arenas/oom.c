@@ -123,7 +123,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     if (p || rc >= 0 || borrow || talc_oom_need(n, align) >= SIZE_MAX / 2)
         return p; /* (a request no segment could hold: no reason to empty the others) */
     p = talc_oom_steal(a, n, align, tried);
-    if (!p && talc_seg_reclaim(a) != 0)
+    if (!p && talc_seg_reclaim(a, false) != 0)
         p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
     return p;
 }
@@ -136,15 +136,24 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
  * reserve's) again, in no stripe, and the retry takes it back from there as GROW (BORROW)
  * would. (Before 2026-12-04 the reclaim's retry did not: with 4 KiB granules arena_oom's
  * reclaim test failed, whose one freed block emptied its budget-sized segment; with any
- * granule a block bigger than a segment did: arena_oom's reclaim_retry_* tests.) */
+ * granule a block bigger than a segment did: arena_oom's reclaim_retry_* tests.) A segment
+ * the frees emptied and its stripe kept for reuse is too small for the request, or a stripe
+ * would have served it: the empty segments kept go back first, so that the retry can take
+ * their memory back as one (until 2026-12-06 only a second call did; found by a review).
+ * What came back may include a fresh block that the user code (the callback, or a fatal
+ * handler a damaged cached block went to) allocated and freed, dirty, at the address the retry
+ * returns: the calloc note is cleared (oom.c's talc_oom_note_fresh). */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
+    talc_ts.fresh_block = NULL;
     talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (!p)
         p = talc_oom_steal(a, n, align, s);
-    for (int borrow = 0; !p && held && borrow < 2; borrow++)
+    if (!p)
+        (void)talc_seg_reclaim(a, false);
+    for (int borrow = 0; !p && borrow < 2; borrow++)
         if (talc_oom_held(a, borrow) < held[borrow])
             p = talc_oom_grow(a, n, align, borrow);
     return p;
@@ -202,9 +211,9 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
     talc_ts.oom_nest.n = k;
     if (!freed)
         return NULL;
-    /* The callback may have allocated a fresh block and freed it, dirty, at the address the
-     * retry returns. */
-    talc_ts.fresh_block = NULL;
+    /* Its frees went to this thread's cache, if the arena has caches: back to the heaps first
+     * (until 2026-12-06 the retry never saw them; found by a review). */
+    (void)talc_tcache_release_own(a);
     return talc_oom_retry(a, n, align, held);
 }
 
@@ -267,15 +276,15 @@ static void talc_oom_failed(talc_arena_t *a)
     talc_stripe_unlock(s);
 }
 
-/* Blocks this thread caches for `a` are not live: give them back and try once more. Returns
- * the block, or NULL (also when there was nothing to give back). */
+/* Blocks this thread caches for `a` are not live: give them back and try once more, taking
+ * back from the source what their segments gave back to it, as the reclaim's retry does
+ * (until 2026-12-06 this retry did not grow, and the allocation failed once before the next
+ * one succeeded; found by a review). Returns the block, or NULL (also when there was nothing
+ * to give back). */
 static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
 {
-    bool gave = talc_tcache_release_own(a);
-    /* A damaged cached block it found went to the fatal handler, which may have allocated a
-     * fresh block and freed it, dirty, at the address the retry returns (calloc). */
-    talc_ts.fresh_block = NULL;
-    return gave ? talc_oom_retry(a, n, align, NULL) : NULL;
+    size_t held[2] = {talc_oom_held(a, false), talc_oom_held(a, true)};
+    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align, held) : NULL;
 }
 
 TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)

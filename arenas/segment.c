@@ -145,7 +145,9 @@ static talc_seg_t *talc_seg_make(talc_stripe_t *s, char *base, size_t size, talc
 
 static void talc_seg_unlink(talc_stripe_t *s, talc_seg_t *g)
 {
-    s->seg_unlinks++;
+    for (unsigned i = 0; i < TALC_SEG_KEEP_EMPTY; i++)
+        if (s->kept[i] == g)
+            s->kept[i] = NULL;
     if (g->prev)
         g->prev->next = g->next;
     else
@@ -300,16 +302,26 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
     if (!talc_seg_empty(s, g))
         return;
     unsigned most = s->seg_keep, empties = 0; /* (talc_stripe_t says how many) */
-    bool keep = most && g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s);
-    for (talc_seg_t *o = s->segs; keep && o; o = o->next)
-        if (o != g && talc_seg_empty(s, o) && ++empties >= most)
-            keep = false; /* enough empty segments kept for the stripe's next growth */
-    if (keep)
+    talc_seg_t **entry = NULL;
+    if (most && g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s)) {
+        for (unsigned i = 0; i < TALC_SEG_KEEP_EMPTY; i++) {
+            talc_seg_t *o = s->kept[i];
+            if (o == g)
+                return; /* kept before, used since, empty again: still kept */
+            if (o && talc_seg_empty(s, o))
+                empties++;
+            else
+                entry = &s->kept[i];
+        }
+    }
+    if (entry && empties < most) {
+        *entry = g; /* kept for the stripe's next growth */
         return;
+    }
     talc_seg_release(s, g);
 }
 
-size_t talc_seg_reclaim(talc_arena_t *a)
+size_t talc_seg_reclaim(talc_arena_t *a, bool idle)
 {
     size_t bytes = 0;
     for (unsigned i = 0; i < a->nstripes; i++) {
@@ -317,7 +329,8 @@ size_t talc_seg_reclaim(talc_arena_t *a)
         talc_stripe_lock(o);
         for (talc_seg_t *g = o->segs, *next; g; g = next) {
             next = g->next;
-            if (g->kind != TALC_SEG_RESERVE && talc_seg_empty(o, g)) {
+            if (g->kind != TALC_SEG_RESERVE && talc_seg_empty(o, g) &&
+                (!idle || (talc_hdr(g->span->first) & TALC_F_AGED))) {
                 bytes += g->size;
                 talc_seg_release(o, g);
             }

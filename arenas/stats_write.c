@@ -58,7 +58,7 @@ enum { TALC_SK_SIZE, TALC_SK_U64, TALC_SK_UINT }; /* the field's type */
       TALC_SK_SIZE, false)                                                                         \
     X("cached_bytes", "cached_bytes", "Chunk bytes held in thread caches.", cached_bytes,          \
       TALC_SK_SIZE, false)                                                                         \
-    X("trims", "trims_total", "talc_arena_trim calls.", trims, TALC_SK_U64, true)                  \
+    X("trims", "trims_total", "Trims, full and idle.", trims, TALC_SK_U64, true)                   \
     X("trimmed_bytes", "trimmed_bytes_total", "Bytes given back by trims.", trimmed_bytes,         \
       TALC_SK_U64, true)
 

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arena_internal.h" /* talc_arena_trim_idle */
 #include "os_mem.h"
 #include "shim_internal.h"
 #include "stats_snap.h"
@@ -103,10 +104,16 @@ static bool talc_trim_visit(talc_arena_t *a, void *ctx)
     return true;
 }
 
-size_t talc_shim_trim_all(void)
+static bool talc_trim_idle_visit(talc_arena_t *a, void *ctx)
+{
+    *(size_t *)ctx += talc_arena_trim_idle(a);
+    return true;
+}
+
+size_t talc_shim_trim_all(bool idle)
 {
     size_t bytes = 0;
-    (void)talc_registry_visit(talc_trim_visit, &bytes);
+    (void)talc_registry_visit(idle ? talc_trim_idle_visit : talc_trim_visit, &bytes);
     return bytes;
 }
 
@@ -116,7 +123,7 @@ TALC_SHIM_EXPORT int malloc_trim(size_t pad)
     if (!talc_shim_started())
         return 0;
     talc_thread_cache_flush(); /* this thread's cached blocks, in every arena it caches for */
-    return talc_shim_trim_all() != 0;
+    return talc_shim_trim_all(false) != 0;
 }
 
 TALC_SHIM_EXPORT int mallopt(int param, int value)

@@ -72,12 +72,13 @@ void *talc_shim_alloc_ready(size_t size, size_t align);
 
 /* ---- Trimming (shim/glibc_ext.c, shim/trimmer.c) ------------------------------------------*/
 
-/* Trim every arena (talc_arena_trim): what malloc_trim does after flushing the calling
- * thread's cache. Returns the bytes given back. READY only; any thread. */
-size_t talc_shim_trim_all(void);
+/* Trim every arena: talc_arena_trim (what malloc_trim does after flushing the calling
+ * thread's cache), or talc_arena_trim_idle when `idle` (the background trimmer). Returns the
+ * bytes given back. READY only; any thread. */
+size_t talc_shim_trim_all(bool idle);
 
-/* Start the background trimmer: a detached thread that runs talc_shim_trim_all every `ms`
- * milliseconds, for the life of the process. Call with no allocator lock held (it allocates).
+/* Start the background trimmer: a detached thread that runs talc_shim_trim_all(true) every
+ * `ms` milliseconds, for the life of the process. Call with no allocator lock held (it allocates).
  * Returns 0, or pthread_create's error (the process runs on without the thread). */
 int talc_trimmer_start(unsigned ms);
 

@@ -1,7 +1,11 @@
-/* trimmer.c — TALC_CONF's trim_ms: a background thread that gives free memory back to the OS
- * every trim_ms milliseconds, as malloc_trim(0) does (talc_shim_trim_all: every arena's
- * parked blocks go back to their heaps, the empty segments kept for reuse are unmapped, and
- * the whole pages inside free chunks are decommitted).
+/* trimmer.c — TALC_CONF's trim_ms: a background thread that gives back to the OS, every
+ * trim_ms milliseconds, the memory that has stayed unused since its previous pass
+ * (talc_shim_trim_all(true): talc_arena_trim_idle on every arena: the blocks parked at depots
+ * that no thread used meanwhile go back to their heaps, and the empty segments kept for reuse
+ * and the whole pages inside free chunks that nothing has changed meanwhile are unmapped or
+ * decommitted). Memory goes back after trim_ms to twice that of disuse; memory in use is left
+ * alone, so a short period costs few page faults (until 2026-12-06 each pass did what
+ * malloc_trim(0) does, to everything free at that moment).
  *
  * Why: blocks that idle threads keep cached pin the segments they sit in, and the free pages
  * around them stay resident: 4 threads that freed 100 MB each and then waited kept 205-249 MB
@@ -45,7 +49,7 @@ static void *talc_trimmer_main(void *arg)
         struct timespec left = period;
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &left, &left) == EINTR)
             ;
-        (void)talc_shim_trim_all();
+        (void)talc_shim_trim_all(true);
     }
     return NULL;
 }

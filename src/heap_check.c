@@ -40,7 +40,7 @@ static size_t talc_check_free_at(const struct talc_heap *h, const char *c,
         return 0;
     uint64_t w = talc_hdr_shared(h, c); /* a damaged link may point at a cached block */
     size_t sz = talc_hsize(w);
-    if (talc_hused(w) || (w >> TALC_SIZE_BITS) != 0 || !talc_hsize_fits(w) || sz < h->min_chunk ||
+    if (talc_hused(w) || !talc_free_top_ok(w) || !talc_hsize_fits(w) || sz < h->min_chunk ||
         (sz & h->qmask) || sz > (size_t)(s->fence - c))
         return 0;
     return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) ? sz : 0;
@@ -96,7 +96,7 @@ static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s
     if (prev_free)
         TALC_FAIL(TALC_CHECK_ADJACENT_FREE, c);
     if (*(const talc_word_t *)(const void *)(c + sz - TALC_HDR) != (uint64_t)sz ||
-        (w >> TALC_SIZE_BITS) != 0)
+        !talc_free_top_ok(w))
         TALC_FAIL(TALC_CHECK_FOOTER, c);
     return 0;
 }

@@ -62,6 +62,12 @@ typedef uint64_t talc_word_t;
  * the next trim leaves it alone. Every change to a free chunk (split, merge, growth) writes
  * its header anew, which clears the flag; nothing else reads it (sizes are read masked). */
 #define TALC_F_TRIMMED ((uint64_t)4)
+/* Free chunks only, in the top bit of the slack field (a free chunk has no slack): an idle
+ * trim (talc_arena_trim_idle, arenas/trim.c) saw the chunk free, holding whole pages, and left
+ * it; the next idle trim that finds the header unchanged decommits it. Cleared like
+ * TALC_F_TRIMMED by every rewrite of the header. The checker and the free path's neighbour
+ * checks accept it in a free header; sizes are read masked. */
+#define TALC_F_AGED ((uint64_t)1 << 63)
 #define TALC_SIZE_BITS 48
 #define TALC_SIZE_MASK ((((uint64_t)1 << TALC_SIZE_BITS) - 1) & ~(uint64_t)(TALC_GRAIN - 1))
 #define TALC_SLACK_SHIFT TALC_SIZE_BITS
@@ -273,6 +279,11 @@ TALC_INLINE uint16_t talc_slack_field(size_t slack)
     return (uint16_t)((unsigned)slack ^ TALC_SLACK_KEY);
 }
 TALC_INLINE bool talc_hused(uint64_t w) { return (w & TALC_F_USED) != 0; }
+/* Whether a free chunk's header w has nothing above its size but TALC_F_AGED. */
+TALC_INLINE bool talc_free_top_ok(uint64_t w)
+{
+    return ((w >> TALC_SIZE_BITS) & ~(TALC_F_AGED >> TALC_SIZE_BITS)) == 0;
+}
 /* Whether the size field fits a size_t, which talc_hsize would otherwise truncate: always on
  * 64-bit targets; on 32-bit ones only a header the engine wrote is sure to (a header read at
  * a pointer it never returned may hold anything). */

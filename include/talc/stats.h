@@ -68,7 +68,8 @@ typedef struct talc_arena_stats {
     size_t source_bytes;   /**< from the arena's own source now */
     size_t borrowed_bytes; /**< from the reserve now */
     uint64_t borrowed_total, returned_total, reserve_denied;
-    uint64_t trims;         /**< talc_arena_trim calls (malloc_trim with the shim) */
+    uint64_t trims;         /**< talc_arena_trim calls (malloc_trim with the shim), and the
+                                 shim's background trimmer's passes (TALC_CONF trim_ms) */
     uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all */
     size_t hard_budget, soft_budget;
     /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded;

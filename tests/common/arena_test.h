@@ -144,6 +144,27 @@ static inline test_parker_t test_park_two(talc_arena_t *a, void **warm)
     return p;
 }
 
+/* ---- Kept segments ------------------------------------------------------------------------*/
+
+/* Writes and frees 4 MiB of 100 KiB blocks in arena a (one stripe): several default segments
+ * at 1 MiB, of which the stripe keeps some empty for reuse. Returns their bytes (the arena's
+ * source_bytes then, not 0). */
+static inline size_t test_empty_segments(talc_arena_t *a)
+{
+    enum { N = 40 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = talc_arena_malloc(a, 100u << 10);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 0x11, 100u << 10);
+    }
+    for (int i = 0; i < N; i++)
+        talc_free(p[i]);
+    size_t kept = test_stats(a).source_bytes;
+    cr_assert_gt(kept, 0, "the stripe keeps empty segments for reuse");
+    return kept;
+}
+
 /* ---- Failures in worker threads -----------------------------------------------------------*/
 
 /* Criterion's assertions must run on the test's main thread; workers note failures here and

@@ -302,6 +302,116 @@ Test(arena_oom, reclaim_retry_takes_borrowed_memory_back_from_the_reserve)
     test_assert_empty(cache.arena);
 }
 
+/* The chain GROW, RECLAIM, FAIL with callback fn. */
+static void grow_reclaim_fail(talc_arena_config_t *c, talc_reclaim_fn fn)
+{
+    c->oom_chain[0] = TALC_OOM_STEP_GROW;
+    c->oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c->oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c->reclaim = fn;
+}
+
+/* With thread caches, the callback's frees go to the calling thread's cache: the retry must
+ * see them (found by a review: until 2026-12-06 the chain gave the cache back only before
+ * the callback ran, and the retry failed). The two blocks freed are neighbours: only their
+ * merged chunk holds the request. */
+Test(arena_oom, reclaim_retry_sees_what_the_callback_freed_into_its_cache)
+{
+    test_watchdog(20);
+    static cache_t cache;
+    talc_arena_config_t c = talc_arena_config_default("reclaim-cached");
+    c.stripes = 1;
+    c.hard_budget = 4 * TEST_GRANULE;
+    c.thread_cache = TALC_TCACHE_ON;
+    grow_reclaim_fail(&c, reclaim);
+    c.reclaim_ctx = &cache;
+    cache.arena = test_arena_cfg(&c);
+    cache.n = fill(cache.arena, cache.blocks);
+    cache.free_per_call = 2; /* the last two: neighbours */
+    cache.calls = cache.inner_ok = 0;
+    void *p = talc_arena_malloc(cache.arena, 2 * BLOCK - 64);
+    cr_assert_not_null(p, "the retry found the callback's two blocks merged");
+    cr_assert_eq(cache.calls, 1);
+    talc_free(p);
+    while (cache.n)
+        talc_free(cache.blocks[--cache.n]);
+    test_assert_empty(cache.arena);
+}
+
+#define SEGBLOCK (TEST_OS_SEGMENT / 1024u)
+
+static void *seg_blocks[1024];
+static int seg_n;
+
+static size_t reclaim_all(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a;
+    (void)wanted;
+    (void)ctx;
+    size_t freed = 0;
+    for (; seg_n > 0; freed += SEGBLOCK)
+        talc_free(seg_blocks[--seg_n]);
+    return freed;
+}
+
+/* The callback empties the arena's only segment, which its budgeted stripe keeps for reuse,
+ * and the request needs a larger one that the budget allows only without it: the retry gives
+ * the kept segment back and grows (found by a review: until 2026-12-06 this first call failed
+ * and the next one succeeded). */
+Test(arena_oom, reclaim_retry_gives_back_the_segment_it_emptied_and_grows)
+{
+    test_watchdog(20);
+    talc_arena_config_t c = talc_arena_config_default("reclaim-kept");
+    c.stripes = 1;
+    c.hard_budget = 2 * TEST_OS_SEGMENT;
+    grow_reclaim_fail(&c, reclaim_all);
+    talc_arena_t *a = test_arena_cfg(&c);
+    for (seg_n = 0; seg_n < 900; seg_n++)
+        cr_assert_not_null(seg_blocks[seg_n] = talc_arena_malloc(a, SEGBLOCK));
+    cr_assert_eq(test_stats(a).source_bytes, TEST_OS_SEGMENT, "one segment");
+    void *p = talc_arena_malloc(a, TEST_OS_SEGMENT + TEST_OS_SEGMENT / 4u);
+    cr_assert_not_null(p, "the first call succeeds");
+    steps_t s = steps_of(a);
+    cr_assert_eq(s.ok[R], 1, "through RECLAIM's retry");
+    cr_assert_eq(test_stats(a).failed, 0);
+    talc_free(p);
+    test_assert_empty(a);
+}
+
+/* A block in the calling thread's cache keeps the arena's only segment; the request needs a
+ * larger one that the budget allows only without it. The chain gives the cache back, and its
+ * retry must then give back the emptied segment and grow (found by a review: until
+ * 2026-12-06 that retry never grew, and the first call failed where the next succeeded). The
+ * same through a buffer arena, whose buffer holds the larger segment only without the first. */
+static void cached_block_pins_the_segment(talc_arena_config_t *c, size_t big)
+{
+    c->stripes = 1;
+    c->thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = test_arena_cfg(c);
+    void *small = talc_arena_malloc(a, 100);
+    cr_assert_not_null(small);
+    talc_free(small); /* cached */
+    errno = 0;
+    void *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(p, "the first call succeeds (errno %d)", errno);
+    cr_assert_eq(test_stats(a).failed, 0);
+    talc_free(p);
+    test_assert_empty(a);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+Test(arena_oom, a_cached_block_does_not_fail_the_first_call)
+{
+    test_watchdog(20);
+    talc_arena_config_t c = talc_arena_config_default("pinned-os");
+    c.hard_budget = 2 * TEST_OS_SEGMENT;
+    cached_block_pins_the_segment(&c, TEST_OS_SEGMENT + TEST_OS_SEGMENT / 4u);
+    size_t size = 64 * TEST_GRANULE;
+    unsigned char *mem = test_buffer_map(size, 0);
+    c = test_buffer_config("pinned-buffer", mem, size);
+    cached_block_pins_the_segment(&c, 62 * TEST_GRANULE);
+}
+
 Test(arena_oom, reclaim_returning_zero_moves_on)
 {
     test_watchdog(20);

@@ -24,17 +24,7 @@
 Test(arena_trim, unmaps_the_kept_empty_segments)
 {
     talc_arena_t *a = test_arena("trim-kept", 1);
-    enum { N = 40 };
-    void *p[N];
-    for (int i = 0; i < N; i++) {
-        p[i] = talc_arena_malloc(a, 100u << 10); /* 4 MiB in all: several 1 MiB segments */
-        cr_assert_not_null(p[i]);
-        memset(p[i], 0x11, 100u << 10);
-    }
-    for (int i = 0; i < N; i++)
-        talc_free(p[i]);
-    size_t kept = test_stats(a).source_bytes;
-    cr_assert_gt(kept, 0, "the stripe keeps empty segments for reuse");
+    size_t kept = test_empty_segments(a);
     size_t back = talc_arena_trim(a);
     cr_assert_geq(back, kept, "trim returned %zu of %zu kept bytes", back, kept);
     cr_assert_eq(test_stats(a).source_bytes, 0, "every empty segment went back");

@@ -220,6 +220,25 @@ Test(heap_check, footer_disagrees_with_header)
     HEAP_OK(L.h);
 }
 
+/* An idle trim flags a free chunk it leaves with TALC_F_AGED, the slack field's top bit
+ * (arenas/trim.c): the checker and the free path's neighbour checks accept it there, and a
+ * free that merges with the flagged chunk writes a plain header. */
+Test(heap_check, free_header_with_the_aged_flag)
+{
+    layout_t L = make_layout(0);
+    *word(L.b) |= TALC_F_AGED;
+    *word(L.d) |= TALC_F_AGED;
+    HEAP_OK(L.h);
+    *word(L.b) |= (uint64_t)1 << 62; /* any other slack bit still fails */
+    expect_code(&L, TALC_CHECK_FOOTER, L.b, "free header with a slack bit beside the flag");
+    *word(L.b) &= ~((uint64_t)1 << 62);
+    talc_heap_free(L.h, L.c + TALC_HDR); /* merges b, c and d */
+    HEAP_OK(L.h);
+    cr_assert_eq(test_faults.count, 0, "the merge took the flagged neighbours as free chunks");
+    cr_assert_eq(*word(L.b) & TALC_F_AGED, 0, "the merged chunk's header is written anew");
+    cr_assert_eq(talc_hsize(*word(L.b)), (size_t)(L.e - L.b));
+}
+
 static void bin_set_bit(struct talc_heap *h, unsigned b, bool on)
 {
     if (on) {
