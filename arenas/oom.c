@@ -142,7 +142,7 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
  * their memory back as one (until 2026-12-06 only a second call did; found by a review).
  * What came back may include a fresh block that the user code (the callback, or a fatal
  * handler a damaged cached block went to) allocated and freed, dirty, at the address the retry
- * returns: the calloc note is cleared (oom.c's talc_oom_note_fresh). */
+ * returns: the calloc note (talc_oom_note_fresh) is cleared. */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
     talc_ts.fresh_block = NULL;

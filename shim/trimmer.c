@@ -1,11 +1,11 @@
 /* trimmer.c — TALC_CONF's trim_ms: a background thread that gives back to the OS, every
  * trim_ms milliseconds, the memory that has stayed unused since its previous pass
- * (talc_shim_trim_all(true): talc_arena_trim_idle on every arena: the blocks parked at depots
- * that no thread used meanwhile go back to their heaps, and the empty segments kept for reuse
- * and the whole pages inside free chunks that nothing has changed meanwhile are unmapped or
- * decommitted). Memory goes back after trim_ms to twice that of disuse; memory in use is left
- * alone, so a short period costs few page faults (until 2026-12-06 each pass did what
- * malloc_trim(0) does, to everything free at that moment).
+ * (talc_shim_trim_all(true): talc_arena_trim_idle on every arena: the empty segments kept for
+ * reuse and the whole pages inside free chunks that nothing has changed since are unmapped or
+ * decommitted; the blocks parked at depots stay for the next fills). Memory goes back after
+ * trim_ms to twice that of disuse; memory in use is left alone, so a short period costs few
+ * page faults (until 2026-12-06 each pass did what malloc_trim(0) does, to everything free at
+ * that moment).
  *
  * Why: blocks that idle threads keep cached pin the segments they sit in, and the free pages
  * around them stay resident: 4 threads that freed 100 MB each and then waited kept 205-249 MB
