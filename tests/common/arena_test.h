@@ -50,6 +50,15 @@ static inline talc_arena_t *test_arena(const char *name, unsigned stripes)
 }
 
 /* A one-stripe arena's configuration over the caller's buffer [mem, mem + size). */
+/* A one-stripe arena with thread caches on. */
+static inline talc_arena_t *test_cached_arena(const char *name)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    return test_arena_cfg(&c);
+}
+
 static inline talc_arena_config_t test_buffer_config(const char *name, void *mem, size_t size)
 {
     talc_arena_config_t c = talc_arena_config_default(name);

@@ -403,14 +403,6 @@ Test(arena_fatal, handler_may_longjmp_out, .timeout = 60)
  * cache gives the block back. It is reported once, naming the arena and the block, and stays
  * out of use; the live figures do not change (before 2026-12-04 its bytes were counted live
  * again). */
-static talc_arena_t *cached_arena(const char *name)
-{
-    talc_arena_config_t c = talc_arena_config_default(name);
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    return test_arena_cfg(&c);
-}
-
 typedef struct overrun {
     void *warm;
     char *x, *y;
@@ -454,7 +446,7 @@ static void overrun_repair(overrun_t *o)
 Test(arena_fatal, block_overrun_while_cached_is_reported_at_give_back, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("overrun");
+    talc_arena_t *a = test_cached_arena("overrun");
     overrun_t o = overrun_and_cache(a);
     cr_assert_eq(rec.calls, 0, "the cached free does not read the next header (%s)", rec.what);
     talc_arena_stats_t s = test_stats(a);
@@ -489,8 +481,8 @@ static void caching_handler(const talc_fault_info_t *info, void *ctx)
 
 Test(arena_fatal, handler_after_a_give_back_may_use_another_cached_arena, .timeout = 60)
 {
-    talc_arena_t *a = cached_arena("overrun2");
-    busy_log_t b = {.arena = cached_arena("fresh")};
+    talc_arena_t *a = test_cached_arena("overrun2");
+    busy_log_t b = {.arena = test_cached_arena("fresh")};
     overrun_t o = overrun_and_cache(a);
     talc_set_fatal_handler(caching_handler, &b);
     talc_thread_cache_flush();
@@ -545,7 +537,7 @@ Test(arena_fatal, handler_allocating_from_a_list_being_given_back_gets_a_cached_
 {
     static void *b[GB_N], *other[GB_OTHERS], *probe[GB_OTHERS];
     static giveback_log_t g;
-    g.arena = cached_arena("trimmed");
+    g.arena = test_cached_arena("trimmed");
     for (int i = 0; i < GB_N; i++)
         b[i] = talc_arena_malloc(g.arena, 48);
     for (int i = 0; i < GB_OTHERS; i++)
@@ -622,7 +614,7 @@ static void *remote_freer(void *arg)
 Test(arena_fatal, header_overwritten_while_cached_is_reported_not_parked, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("parked");
+    talc_arena_t *a = test_cached_arena("parked");
     overrun_t o = neighbours(a);
     char *x = o.x, *y = o.y;
     void *warm = o.warm;
@@ -666,7 +658,7 @@ Test(arena_fatal, header_overwritten_while_cached_is_reported_not_parked, .timeo
 Test(arena_fatal, overrun_into_a_cached_blocks_link_is_reported_at_malloc, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("link");
+    talc_arena_t *a = test_cached_arena("link");
     overrun_t o = neighbours(a);
     char *x = o.x, *y = o.y;
     size_t usable = o.usable;
@@ -696,7 +688,7 @@ Test(arena_fatal, overrun_into_a_cached_blocks_link_is_reported_at_malloc, .time
 Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("wild");
+    talc_arena_t *a = test_cached_arena("wild");
     void *warm = talc_arena_malloc(a, 8);
     char *b1 = talc_arena_malloc(a, 5000), *b2 = talc_arena_malloc(a, 5000);
     cr_assert(warm && b1 && b2);
@@ -724,7 +716,7 @@ Test(arena_fatal, wild_link_in_a_cached_list_is_reported_at_give_back, .timeout 
 Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_depot_flush, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("depot");
+    talc_arena_t *a = test_cached_arena("depot");
     void *warm;
     test_parker_t p = test_park_two(a, &warm);
     cr_assert_eq(rec.calls, 0, "%d reports (%s)", rec.calls, rec.what);
@@ -766,7 +758,7 @@ static void *park_one(void *arg)
 Test(arena_fatal, wild_link_in_a_parked_block_is_reported_at_the_fill, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("fill");
+    talc_arena_t *a = test_cached_arena("fill");
     void *warm = talc_arena_malloc(a, 8);
     void *b1 = talc_arena_malloc(a, SMALL), *b2 = talc_arena_malloc(a, SMALL);
     cr_assert(warm && b1 && b2);
@@ -806,7 +798,7 @@ Test(arena_fatal, nul_overrun_into_a_cached_block_then_free_of_the_block_below_i
      .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("nul");
+    talc_arena_t *a = test_cached_arena("nul");
     overrun_t o = neighbours(a);
     talc_free(o.y); /* cached */
     memset(o.x, 'a', o.usable);
@@ -834,7 +826,7 @@ Test(arena_fatal, prev_free_overrun_into_a_cached_blocks_header_is_reported_at_g
      .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("prevfree");
+    talc_arena_t *a = test_cached_arena("prevfree");
     overrun_t o = neighbours(a);
     memset(o.x, 'a', o.usable); /* x stays live */
     talc_free(o.y);
@@ -856,7 +848,7 @@ Test(arena_fatal, prev_free_overrun_into_a_cached_blocks_header_is_reported_at_g
 Test(arena_fatal, a_damaged_chunk_word_leaves_the_cached_figures_sane, .timeout = 60)
 {
     install();
-    talc_arena_t *a = cached_arena("chunkword");
+    talc_arena_t *a = test_cached_arena("chunkword");
     overrun_t o = neighbours(a);
     talc_free(o.y);
     talc_arena_stats_t before = test_stats(a);

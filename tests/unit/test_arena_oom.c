@@ -116,10 +116,7 @@ Test(arena_oom, default_chain_grows_then_fails)
  * such malloc emptied it (found by the shim's model test's review). */
 Test(arena_oom, an_impossible_request_keeps_the_thread_cache)
 {
-    talc_arena_config_t c = talc_arena_config_default("keep");
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = test_arena_cfg(&c);
+    talc_arena_t *a = test_cached_arena("keep");
     void *warm = talc_arena_malloc(a, 8), *b[4];
     for (int i = 0; i < 4; i++)
         b[i] = talc_arena_malloc(a, 100);

@@ -140,10 +140,7 @@ Test(arena_trim_idle, a_kept_segment_used_in_between_stays)
  * idle trim leaves both (at most TALC_TC_DEPOT_BYTES a stripe, and a thread cache's bound). */
 Test(arena_trim_idle, parked_and_cached_blocks_stay)
 {
-    talc_arena_config_t c = talc_arena_config_default("idle-depot");
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = test_arena_cfg(&c);
+    talc_arena_t *a = test_cached_arena("idle-depot");
     void *warm;
     (void)test_park_two(a, &warm); /* two blocks parked at the depot */
     talc_free(warm);               /* into this thread's own cache */
