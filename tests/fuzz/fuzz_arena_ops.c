@@ -15,6 +15,7 @@
 
 #include "talc/stats.h"
 
+#include "../../arenas/arena_internal.h"
 #include "../common/pattern.h"
 #include "fuzz_arena.h"
 
@@ -289,11 +290,15 @@ void fz_op_flush(void)
     talc_thread_cache_flush();
 }
 
-/* Trim one arena (or the thread's): every live block must read as before, everywhere. */
+/* Trim one arena (or the thread's), fully or idly (talc_arena_trim_idle, the shim trimmer's
+ * form, which decommits at its second look what stayed unused): every live block must read as
+ * before, everywhere. */
 void fz_op_trim(void)
 {
-    fz.op = "trim";
-    (void)talc_arena_trim(fz_take(1) & 1 ? fz_pick_arena() : NULL);
+    unsigned how = (unsigned)fz_take(1);
+    talc_arena_t *a = how & 1 ? fz_pick_arena() : NULL;
+    fz.op = how & 2 ? "trim_idle" : "trim";
+    (void)(how & 2 ? talc_arena_trim_idle(a) : talc_arena_trim(a));
     for (size_t i = 0; i < fz.nblk; i++)
         fz_check_block(i);
 }

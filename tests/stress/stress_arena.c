@@ -10,8 +10,10 @@
  *            from the reserve
  *   watcher  talc_arena_find / talc_arena_foreach (names must be valid), snapshots of the fixed
  *            arenas (self-consistent, totals never going down), the reserve's figures, the
- *            stats writers into a memory stream, and talc_arena_trim on each fixed arena and
- *            the default one in turn
+ *            stats writers into a memory stream, talc_arena_trim on each fixed arena and
+ *            the default one in turn, and every eighth pass talc_arena_trim_idle on all of
+ *            them (the shim trimmer's form: it flags free chunks in one pass and decommits
+ *            them in the next; internal, so this program is linked white-box)
  * At the end every fixed arena must be back to zero live bytes and allocations with
  * allocs == frees == what the workers counted, and the reserve must be whole; and every thread
  * must have worked (worker ops, churn cycles and watcher passes all above 0, no thread that
@@ -38,6 +40,7 @@
 #include "talc/reserve.h"
 #include "talc/stats.h"
 
+#include "../../arenas/arena_internal.h"
 #include "mailbox.h"
 #include "rng.h"
 
@@ -353,6 +356,10 @@ static void *watcher(void *arg)
         if (pass % 8 == 4) { /* trims run while the workers allocate and free there */
             unsigned k = (unsigned)(pass / 8 % (NCOUNT + 1));
             (void)talc_arena_trim(k == NCOUNT ? NULL : st.arenas[k]); /* NULL: the default */
+        } else if (pass % 8 == 0) {
+            for (unsigned k = 0; k < NCOUNT; k++)
+                (void)talc_arena_trim_idle(st.arenas[k]);
+            (void)talc_arena_trim_idle(talc_arena_default());
         }
         if (pass++ % 16 == 0) {
             FILE *f = fmemopen(sink, sizeof sink, "w");
