@@ -284,11 +284,6 @@ void talc_seg_release_all(talc_stripe_t *s);
  * TALC_F_AGED). Takes each stripe lock in turn; call with no lock held. Returns the bytes of
  * the segments that went back (0: none). */
 size_t talc_seg_reclaim(talc_arena_t *a, bool idle);
-/* talc_arena_trim's idle form (trim.c): give back what has stayed unused since the previous
- * call, and flag what is unused now; the shim's background trimmer runs it (shim/trimmer.c,
- * TALC_CONF's trim_ms). Not in the public API yet: libtalc.so's text has no room for another
- * export. Same concurrency as talc_arena_trim. */
-size_t talc_arena_trim_idle(talc_arena_t *a);
 /* The owner-map writer lock, for fork handlers. */
 void talc_seg_pagemap_lock(void);
 void talc_seg_pagemap_unlock(void);

@@ -30,7 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arena_internal.h" /* talc_arena_trim_idle */
+#include "arena_internal.h"
 #include "os_mem.h"
 #include "shim_internal.h"
 #include "stats_snap.h"

@@ -289,10 +289,21 @@ TALC_API void talc_thread_cache_flush(void);
  *  those decommitted (a free chunk an earlier trim decommitted whole and that has not changed
  *  since is skipped, and not counted again: docs/arenas.md, "Trimming").
  *  `arena` NULL = the calling thread's arena. May run concurrently with every call on the
- *  arena except its destruction; locks one stripe at a time for a walk over its heap
- *  (O(chunks)). Counted in the arena's stats (trims, trimmed_bytes). docs/arenas.md,
+ *  arena except its destruction; locks one stripe at a time, for a walk over the free chunks
+ *  that may hold a whole page (O(those chunks), not O(blocks)), in holds of a bounded batch
+ *  of work each. Counted in the arena's stats (trims, trimmed_bytes). docs/arenas.md,
  *  "Trimming". */
 TALC_API size_t talc_arena_trim(talc_arena_t *arena);
+/** The idle form of talc_arena_trim, for a caller on a timer (the shim's TALC_CONF trim_ms
+ *  thread runs it on every arena): it gives back only the memory that the previous call on
+ *  the arena found unused and that nothing has used since (whole pages inside free chunks,
+ *  kept empty segments), and marks what is unused now for the next call. Memory goes back
+ *  after one to two periods of disuse, and memory in steady use is never decommitted and
+ *  faulted back in. It leaves every thread's cached blocks and the arena's parked ones (at
+ *  most about 1 MiB a stripe); talc_arena_trim gives those back too. Returns the bytes
+ *  unmapped plus those decommitted by this call. `arena` NULL = the calling thread's arena.
+ *  Same concurrency, cost and statistics as talc_arena_trim. docs/arenas.md, "Idle trims". */
+TALC_API size_t talc_arena_trim_idle(talc_arena_t *arena);
 
 /* ---- Routing ------------------------------------------------------------------------------*/
 

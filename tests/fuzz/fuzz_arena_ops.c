@@ -15,7 +15,6 @@
 
 #include "talc/stats.h"
 
-#include "../../arenas/arena_internal.h"
 #include "../common/pattern.h"
 #include "fuzz_arena.h"
 

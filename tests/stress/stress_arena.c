@@ -13,7 +13,7 @@
  *            stats writers into a memory stream, talc_arena_trim on each fixed arena and
  *            the default one in turn, and every eighth pass talc_arena_trim_idle on all of
  *            them (the shim trimmer's form: it flags free chunks in one pass and decommits
- *            them in the next; internal, so this program is linked white-box)
+ *            them in the next)
  * At the end every fixed arena must be back to zero live bytes and allocations with
  * allocs == frees == what the workers counted, and the reserve must be whole; and every thread
  * must have worked (worker ops, churn cycles and watcher passes all above 0, no thread that
@@ -40,7 +40,6 @@
 #include "talc/reserve.h"
 #include "talc/stats.h"
 
-#include "../../arenas/arena_internal.h"
 #include "mailbox.h"
 #include "rng.h"
 

@@ -2,10 +2,8 @@
  * nothing has used since, goes back; what was used in between stays. For free pages inside a
  * free chunk and for the empty segments a stripe keeps; the blocks parked at depots and the
  * calling thread's own cached blocks stay; a full trim after an idle one still gives back
- * everything.
- *
- * White-box only in that talc_arena_trim_idle is not exported yet (arenas/arena_internal.h:
- * the shim's trimmer runs it); the rest is the public API. Each test is its own process. */
+ * everything. Public API only (resident pages read with mincore). Each test is its own
+ * process. */
 #define _DEFAULT_SOURCE /* mincore */
 #include <pthread.h>
 #include <stddef.h>
@@ -14,7 +12,6 @@
 
 #include <criterion/criterion.h>
 
-#include "../../arenas/arena_internal.h"
 #include "arena_test.h"
 #include "granule.h"
 #include "pattern.h"
