@@ -118,9 +118,20 @@ static void talc_text_header(FILE *f)
           f);
 }
 
+/* The name column: 16 columns, counted in characters (a UTF-8 sequence is one; wide and
+ * combining characters are not told apart), so that the figures line up under the header. A
+ * longer name has a line of its own, and the figures follow on the next under the column. */
+static void talc_text_name(FILE *f, const char *name)
+{
+    unsigned w = 0;
+    for (const char *c = name; *c; c++)
+        w += ((unsigned char)*c & 0xc0u) != 0x80u;
+    fprintf(f, "%s%s%*s", name, w > 16 ? "\n" : "", w > 16 ? 16 : (int)(16 - w), "");
+}
+
 static void talc_text_row(FILE *f, const talc_arena_stats_t *s)
 {
-    fprintf(f, "%-16s", s->name);
+    talc_text_name(f, s->name);
     for (size_t i = 0; i < sizeof talc_text_cols / sizeof talc_text_cols[0]; i++) {
         unsigned c = talc_text_cols[i][0];
         uint64_t v = 0;

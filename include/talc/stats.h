@@ -92,7 +92,9 @@ typedef struct talc_arena_stats {
 TALC_API int talc_arena_get_stats(talc_arena_t *arena, talc_arena_stats_t *out);
 
 typedef enum talc_stats_format {
-    TALC_STATS_TEXT = 0,   /**< one aligned table row per arena, then the reserve. Columns:
+    TALC_STATS_TEXT = 0,   /**< one aligned table row per arena, then the reserve. A name
+                                of more than 16 characters has a line of its own above
+                                its row. Columns after the name:
                                 stripes, live_bytes, live (allocations), peak_bytes, allocs,
                                 frees, managed, cached (bytes), borrowed, failed, oom (steps
                                 of the OOM chain run, all kinds: GROW counts, so an arena's

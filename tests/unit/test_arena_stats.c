@@ -593,6 +593,18 @@ Test(arena_stats, prometheus_lines_follow_the_exposition_format)
 
 /* ---- Text ---------------------------------------------------------------------------------*/
 
+/* Characters in a line of UTF-8 (what a terminal shows of names without wide characters). */
+static size_t text_width(const char *line)
+{
+    size_t w = 0;
+    for (; *line; line++)
+        w += ((unsigned char)*line & 0xc0u) != 0x80u;
+    return w;
+}
+
+/* Every row is as wide as the header, so its figures stand under their column names: a name of
+ * more than 16 characters ("dots.and-dashes_1") has a line of its own, and its row starts
+ * with 16 spaces; "réseau" (7 bytes, 6 characters) is padded by characters, not bytes. */
 Test(arena_stats, text_has_a_row_per_arena_and_the_reserve)
 {
     test_reserve_init(TEST_OS_SEGMENT);
@@ -604,25 +616,36 @@ Test(arena_stats, text_has_a_row_per_arena_and_the_reserve)
     cr_assert_eq(capture(NULL, TALC_STATS_TEXT), 0);
     char *save = NULL;
     char *line = strtok_r(out, "\n", &save);
+    const char *alone = NULL; /* a name on its own line, whose row comes next */
     cr_assert_not_null(line);
     cr_assert_eq(strncmp(line, "arena", 5), 0, "header: %s", line);
     cr_assert_not_null(strstr(line, "live_bytes"));
-    size_t rows = 0;
+    size_t rows = 0, width = text_width(line);
     bool seen[NNAMES] = {0}, reserve = false, dflt = false;
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         if (strncmp(line, "reserve:", 8) == 0) {
+            cr_assert_not(alone, "a name line before the reserve: %s", alone);
             cr_assert_not_null(strstr(line, size), "%s", line);
             reserve = true;
             continue;
         }
         cr_assert_not(reserve, "a row after the reserve line: %s", line);
+        if (!strchr(line, ' ')) {
+            cr_assert_not(alone, "two name lines: %s, %s", alone, line);
+            cr_assert_gt(text_width(line), 16, "a short name on its own line: %s", line);
+            alone = line;
+            continue;
+        }
+        cr_assert_eq(text_width(line), width, "row \"%s\" is not as wide as the header", line);
         rows++;
         dflt |= strncmp(line, "default ", 8) == 0;
         for (size_t i = 0; i < NNAMES; i++) {
             size_t n = strlen(names[i]);
-            if (strncmp(line, names[i], n) == 0 && line[n] == ' ')
+            if (alone ? strcmp(alone, names[i]) == 0 && strspn(line, " ") >= 16
+                      : strncmp(line, names[i], n) == 0 && line[n] == ' ')
                 seen[i] = true;
         }
+        alone = NULL;
     }
     cr_assert_eq(rows, NNAMES + 1);
     cr_assert(reserve && dflt);
