@@ -2,7 +2,8 @@
  *
  * When the thread's stripe has no fit, the configured steps run in order until one yields a
  * block: RECLAIM (the owner's callback frees memory, then retry in every stripe, and take back
- * from the source or the reserve what its frees gave back to them), GROW (a new
+ * from the source or the reserve what its frees gave back to them, where the chain has GROW or
+ * BORROW), GROW (a new
  * segment from the source, within the hard budget; if the source refuses, the other stripes'
  * free memory, then their kept empty segments given back and the source once more), BORROW (a
  * segment from the reserve, within the borrow ceiling and the other arenas' guaranteed
@@ -23,6 +24,8 @@
 #include "oom_internal.h"
 
 #define TALC_FALLBACK_DEPTH 4u
+
+_Static_assert(TALC_OOM_STEP_BORROW == TALC_OOM_STEP_GROW + 1, "talc_oom_retry's step mask");
 
 static const talc_oom_step_t talc_default_chain[TALC_OOM_CHAIN_MAX] = {
     TALC_OOM_STEP_GROW, TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FAIL};
@@ -140,21 +143,28 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
  * the frees emptied and its stripe kept for reuse is too small for the request, or a stripe
  * would have served it: the empty segments kept go back first, so that the retry can take
  * their memory back as one (until 2026-12-06 only a second call did; found by a review).
- * What came back may include a fresh block that the user code (the callback, or a fatal
- * handler a damaged cached block went to) allocated and freed, dirty, at the address the retry
- * returns: the calloc note (talc_oom_note_fresh) is cleared. */
+ * Growing takes a segment of the request's size, which may be more than went back: so the
+ * retry grows (gives back the kept segments, borrows) only when the chain has GROW (BORROW)
+ * itself; until 2026-12-06 a chain {RECLAIM, FAIL}, or {FAIL} with a thread cache, mapped new
+ * memory here (found by a review). */
 static void *talc_oom_retry(talc_arena_t *a, size_t n, size_t align, const size_t held[2])
 {
-    talc_ts.fresh_block = NULL;
     talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (!p)
         p = talc_oom_steal(a, n, align, s);
-    if (!p)
+    /* The steps the chain runs (none after a FAIL or an ABORT); BORROW is GROW + 1. */
+    const talc_oom_step_t *c = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
+    unsigned has = 0;
+    for (unsigned i = 0;
+         i < TALC_OOM_CHAIN_MAX && c[i] != TALC_OOM_STEP_END && c[i] < TALC_OOM_STEP_FAIL; i++)
+        has |= 1u << c[i];
+    has >>= TALC_OOM_STEP_GROW;
+    if (!p && (has & 1u))
         (void)talc_seg_reclaim(a, false);
     for (int borrow = 0; !p && borrow < 2; borrow++)
-        if (talc_oom_held(a, borrow) < held[borrow])
+        if ((has >> borrow & 1u) && talc_oom_held(a, borrow) < held[borrow])
             p = talc_oom_grow(a, n, align, borrow);
     return p;
 }
@@ -209,6 +219,10 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
     unsigned k = talc_oom_enter(a, here);
     size_t freed = a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx);
     talc_ts.oom_nest.n = k;
+    /* The callback may have allocated a fresh block (noted by a nested chain for calloc) and
+     * freed it dirty, where this step or the next may find it: the note goes, whatever the
+     * callback returned (until 2026-12-06 only when it returned nonzero; found by a review). */
+    talc_ts.fresh_block = NULL;
     if (!freed)
         return NULL;
     /* Its frees went to this thread's cache, if the arena has caches: back to the heaps first
@@ -280,11 +294,14 @@ static void talc_oom_failed(talc_arena_t *a)
  * back from the source what their segments gave back to it, as the reclaim's retry does
  * (until 2026-12-06 this retry did not grow, and the allocation failed once before the next
  * one succeeded; found by a review). Returns the block, or NULL (also when there was nothing
- * to give back). */
+ * to give back). A damaged cached block goes to the fatal handler, user code that may have
+ * left a dirty fresh block as the reclaim callback may: the calloc note goes. */
 static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
 {
     size_t held[2] = {talc_oom_held(a, false), talc_oom_held(a, true)};
-    return talc_tcache_release_own(a) ? talc_oom_retry(a, n, align, held) : NULL;
+    bool any = talc_tcache_release_own(a);
+    talc_ts.fresh_block = NULL;
+    return any ? talc_oom_retry(a, n, align, held) : NULL;
 }
 
 TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)

@@ -94,10 +94,13 @@ typedef struct talc_trim_pos {
 /* Decommits the whole pages of chunk `chunk` (header w), if it is free and not flagged
  * trimmed, below its footer, and flags it TALC_F_TRIMMED. An idle trim decommits only a chunk
  * flagged TALC_F_AGED (the last idle trim saw it, and nothing has changed it since); it flags
- * one it sees for the first time instead. Returns the bytes (0: none, or madvise failed). */
+ * one it sees for the first time instead, trimmed or not: a kept empty segment goes back by
+ * its chunk's flag (talc_seg_reclaim), and one that a full trim decommitted (it emptied after
+ * that trim's reclaim) stayed mapped for good until 2026-12-06 (found by a review). Returns
+ * the bytes (0: none, or madvise failed). */
 static size_t talc_trim_chunk(char *chunk, uint64_t w, uintptr_t mask, bool idle)
 {
-    if (w & (TALC_F_USED | TALC_F_TRIMMED))
+    if (w & TALC_F_USED)
         return 0;
     uintptr_t lo = ((uintptr_t)chunk + sizeof(talc_free_t) + mask) & ~mask;
     uintptr_t hi = ((uintptr_t)chunk + talc_hsize(w) - TALC_HDR) & ~mask; /* below the footer */
@@ -107,7 +110,7 @@ static size_t talc_trim_chunk(char *chunk, uint64_t w, uintptr_t mask, bool idle
         talc_set_hdr(chunk, w | TALC_F_AGED);
         return 0;
     }
-    if (talc_os_decommit((void *)lo, (size_t)(hi - lo)) != 0)
+    if ((w & TALC_F_TRIMMED) || talc_os_decommit((void *)lo, (size_t)(hi - lo)) != 0)
         return 0;
     talc_set_hdr(chunk, w | TALC_F_TRIMMED);
     return (size_t)(hi - lo);

@@ -72,7 +72,8 @@ typedef enum talc_oom_step {
     TALC_OOM_STEP_END = 0,  /**< end of the chain (the rest of the array is ignored) */
     TALC_OOM_STEP_RECLAIM,  /**< call the reclaim callback, retry (in every stripe) if it
                                  freed memory; segments its frees emptied and gave back are
-                                 taken back from the source or reserve they went to */
+                                 taken back from the source they went to if the chain has
+                                 GROW, from the reserve if it has BORROW */
     TALC_OOM_STEP_GROW,     /**< grow from the source, up to the hard budget; when the source
                                  refuses (the budget, or the OS), allocate from the arena's
                                  other stripes, or give back the empty segments they keep and

@@ -409,6 +409,96 @@ Test(arena_oom, a_cached_block_does_not_fail_the_first_call)
     cached_block_pins_the_segment(&c, 62 * TEST_GRANULE);
 }
 
+/* A chain without GROW never maps memory, not even in the retries that take back what a
+ * reclaim callback or the thread's cache gave back: those take a segment of the request's
+ * size, however little went back, and do so only when the chain has GROW itself (found by a
+ * review: until 2026-12-06 both cases below served a request three times the arena's
+ * memory). */
+static void *retry_victim;
+
+static size_t free_the_victim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a;
+    (void)wanted;
+    (void)ctx;
+    talc_free(retry_victim);
+    retry_victim = NULL;
+    return 1000;
+}
+
+static void retry_must_not_grow(talc_arena_config_t *c)
+{
+    c->stripes = 1;
+    c->initial_size = TEST_OS_SEGMENT;
+    talc_arena_t *a = test_arena_cfg(c);
+    retry_victim = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(retry_victim);
+    if (c->thread_cache == TALC_TCACHE_ON) {
+        talc_free(retry_victim); /* into this thread's cache */
+        retry_victim = NULL;
+    }
+    size_t before = test_stats(a).source_bytes;
+    errno = 0;
+    void *p = talc_arena_malloc(a, 3 * TEST_OS_SEGMENT);
+    cr_assert_null(p, "%s: a chain without GROW grew", c->name);
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_leq(test_stats(a).source_bytes, before, "%s: the arena took memory", c->name);
+    cr_assert_null(retry_victim, "%s: the callback ran", c->name);
+    cr_assert_eq(talc_arena_destroy(a, TALC_DESTROY_RELEASE_ALL), 0);
+}
+
+Test(arena_oom, retries_grow_only_when_the_chain_does)
+{
+    test_watchdog(20);
+    talc_arena_config_t c = talc_arena_config_default("reclaim-fail");
+    c.oom_chain[0] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[1] = TALC_OOM_STEP_FAIL;
+    c.reclaim = free_the_victim;
+    retry_must_not_grow(&c);
+    c = talc_arena_config_default("cached-fail");
+    c.oom_chain[0] = TALC_OOM_STEP_FAIL;
+    c.thread_cache = TALC_TCACHE_ON;
+    retry_must_not_grow(&c);
+}
+
+/* A reclaim callback may allocate: here it takes scratch space in its own arena (which grows,
+ * a fresh segment whose first block calloc may take as zero), writes it, frees it and finds
+ * nothing to free. The GROW step after it then finds that block: calloc must clear it (until
+ * 2026-12-06 the note that the block was fresh outlived a callback that returned 0, and
+ * calloc returned 990 bytes of 0xab; found by a review). */
+static size_t scribble(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)wanted;
+    (*(int *)ctx)++;
+    unsigned char *t = talc_arena_malloc(a, 1000);
+    if (t) {
+        memset(t, 0xab, 1000);
+        talc_free(t);
+    }
+    return 0;
+}
+
+Test(arena_oom, calloc_is_zero_after_a_callback_that_allocated_and_found_nothing)
+{
+    test_watchdog(20);
+    talc_arena_config_t c = talc_arena_config_default("scribbler");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_OFF;
+    c.oom_chain[0] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[1] = TALC_OOM_STEP_GROW;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.reclaim = scribble;
+    int calls = 0;
+    c.reclaim_ctx = &calls;
+    talc_arena_t *a = test_arena_cfg(&c);
+    unsigned char *p = talc_arena_calloc(a, 1, 1000);
+    cr_assert_not_null(p);
+    for (size_t i = 0; i < 1000; i++)
+        cr_assert_eq(p[i], 0, "byte %zu of the calloc is 0x%02x", i, p[i]);
+    cr_assert_eq(calls, 1, "the callback ran %d times", calls);
+    talc_free(p);
+}
+
 Test(arena_oom, reclaim_returning_zero_moves_on)
 {
     test_watchdog(20);
