@@ -118,9 +118,11 @@ static size_t talc_trim_chunk(char *chunk, uint64_t w, uintptr_t mask, bool idle
 
 /* Whether pos->last, where the last hold stopped, is still a chunk of s's heap as the trim
  * left it: in one of s's segments, with the header it wrote, and linked from where its pprev
- * says (the bin's head, or a node's link in a segment). Checked in that order, so that
- * nothing is read outside mapped memory: a chunk allocated or merged since may hold user
- * data, which has to match all of this to pass. */
+ * says (the bin's head, or a node's link in one of s's segments). Checked in that order, so
+ * that nothing is read outside memory that stays mapped while s is locked: a chunk allocated
+ * or merged since may hold user data, which has to match all of this to pass. (Until
+ * 2026-12-06 the link could lie in any segment, which another thread could unmap meanwhile;
+ * found by a review.) */
 static bool talc_trim_resumable(const talc_stripe_t *s, const talc_trim_pos_t *pos)
 {
     const talc_free_t *f = pos->last;
@@ -129,7 +131,7 @@ static bool talc_trim_resumable(const talc_stripe_t *s, const talc_trim_pos_t *p
         return false;
     talc_free_t *const *pp = f->pprev;
     if (pp != &talc_stripe_heap((talc_stripe_t *)s)->bins[pos->bin] &&
-        (((uintptr_t)pp & (sizeof(void *) - 1u)) || !talc_seg_of(pp)))
+        (((uintptr_t)pp & (sizeof(void *) - 1u)) || !(g = talc_seg_of(pp)) || g->stripe != s))
         return false;
     return *pp == f;
 }
