@@ -111,11 +111,14 @@ static void *talc_oom_steal(talc_arena_t *a, size_t n, size_t align, const talc_
     return NULL;
 }
 
-/* Grow from the source (or borrow). When the source refuses (the budget, or the OS), the
- * arena's memory is used before it fails: first the free memory of its other stripes, then
- * the empty segments they keep for reuse, given back so that growing can try once more
- * (they count against the budget and the address space, and only their own stripe used
- * them). */
+/* Grow from the source (or borrow). When the source refuses (the budget, or the OS; the
+ * ceiling, or the reserve), the arena's memory is used before it fails: first the free memory
+ * of its other stripes, then (not for a borrow: the reserve's ceiling does not count them) the
+ * empty segments they keep for reuse, given back so that growing can try once more (they
+ * count against the budget and the address space, and only their own stripe used them).
+ * Until 2026-12-06 a borrow did not look in the other stripes: a reserve-source arena, whose
+ * GROW does nothing, failed a thread's request at its ceiling with its other stripe half free
+ * (found by a review). */
 static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
 {
     if (borrow ? !a->cfg.borrow_ceiling : a->cfg.source == TALC_SOURCE_RESERVE)
@@ -123,10 +126,10 @@ static void *talc_oom_grow(talc_arena_t *a, size_t n, size_t align, bool borrow)
     int rc;
     talc_stripe_t *tried;
     void *p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
-    if (p || rc >= 0 || borrow || talc_oom_need(n, align) >= SIZE_MAX / 2)
+    if (p || rc >= 0 || talc_oom_need(n, align) >= SIZE_MAX / 2)
         return p; /* (a request no segment could hold: no reason to empty the others) */
     p = talc_oom_steal(a, n, align, tried);
-    if (!p && talc_seg_reclaim(a, false) != 0)
+    if (!p && !borrow && talc_seg_reclaim(a, false) != 0)
         p = talc_oom_grow_once(a, n, align, borrow, &rc, &tried);
     return p;
 }

@@ -87,27 +87,38 @@ int talc_reserve_init(size_t size, unsigned flags)
     return talc_reserve_init_with(talc_os_default_ops(), size, flags);
 }
 
-/* The part of b's guaranteed minimum that b can use: it never holds more than its ceiling. */
+/* The part of b's guaranteed minimum that b can use: it never holds more than its ceiling,
+ * in whole granules (until 2026-12-06 a ceiling between two granules kept the reserve's bytes
+ * above the lower one for b, which could never take them; found by a review). */
 static size_t talc_res_guarantee(const talc_arena_t *b)
 {
-    size_t g = b->cfg.reserve_guaranteed;
-    return g < b->cfg.borrow_ceiling ? g : b->cfg.borrow_ceiling;
+    size_t g = b->cfg.reserve_guaranteed, c = b->cfg.borrow_ceiling & ~(TALC_GRANULE - 1);
+    return g < c ? g : c;
 }
 
 /* x + y, saturating (guarantees are caller figures: their sum must not wrap to a small one). */
 static size_t talc_res_add(size_t x, size_t y) { return x > SIZE_MAX - y ? SIZE_MAX : x + y; }
 
-/* Bytes the reserve must keep for members other than `a` that `a` may not dip into. */
-static size_t talc_reserve_protected(const talc_arena_t *a)
+/* Bytes the reserve must keep for members other than `a` that `a` may not dip into: what
+ * those of a's priority or higher still lack of their minimums. When the minimums of a and of
+ * those members add up to more than the reserve, they cannot all be met, and a borrow within
+ * a's own minimum keeps that much less (until 2026-12-06 every such member could stop below its
+ * minimum with the rest of the reserve free: two arenas guaranteed 8 granules each in a
+ * reserve of 12 held 4 each, and 4 stayed free; found by a review). */
+static size_t talc_reserve_protected(const talc_arena_t *a, size_t size)
 {
-    size_t need = 0;
+    size_t need = 0, all = talc_res_guarantee(a);
     for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next) {
         if (b == a || b->cfg.borrow_priority < a->cfg.borrow_priority)
             continue;
         size_t g = talc_res_guarantee(b);
+        all = talc_res_add(all, g);
         if (g > b->reserve_held)
             need = talc_res_add(need, g - b->reserve_held);
     }
+    size_t total = talc_res.ngranules * TALC_GRANULE, over = all > total ? all - total : 0;
+    if (a->reserve_held + size <= talc_res_guarantee(a)) /* (no overflow: talc_reserve_try) */
+        need -= need < over ? need : over;
     return need;
 }
 
@@ -118,7 +129,7 @@ static char *talc_reserve_try(talc_arena_t *a, size_t size)
     bool allowed = size != 0 && talc_res.ngranules != 0 && a->cfg.borrow_ceiling != 0 &&
                    a->reserve_held <= a->cfg.borrow_ceiling &&
                    size <= a->cfg.borrow_ceiling - a->reserve_held && size <= free_bytes &&
-                   free_bytes - size >= talc_reserve_protected(a);
+                   free_bytes - size >= talc_reserve_protected(a, size);
     return allowed ? talc_region_take(&talc_res, size / TALC_GRANULE) : NULL;
 }
 

@@ -7,7 +7,8 @@
  * Retention: page faults cost ~12 µs per 4 KiB here, so a stripe keeps up to
  * TALC_SEG_KEEP_EMPTY empty default-sized segments for reuse (one in an arena with a budget).
  * Further empty segments, oversized ones, and every borrowed one go back at once (borrowed
- * memory returns to the reserve as soon as it is unused). Kept segments serve only their own
+ * memory returns to the reserve as soon as the heap has no block in it: a block in a thread
+ * cache or a depot is one). Kept segments serve only their own
  * stripe, yet count against the budget and the address space: when the arena cannot grow,
  * talc_seg_reclaim gives every stripe's back, and the OOM chain's grow step tries again.
  *

@@ -78,7 +78,9 @@ typedef enum talc_oom_step {
                                  refuses (the budget, or the OS), allocate from the arena's
                                  other stripes, or give back the empty segments they keep and
                                  grow again */
-    TALC_OOM_STEP_BORROW,   /**< borrow from the reserve (ceiling, priority, guaranteed minimums) */
+    TALC_OOM_STEP_BORROW,   /**< borrow from the reserve (ceiling, priority, guaranteed
+                                 minimums); when it refuses, allocate from the arena's other
+                                 stripes */
     TALC_OOM_STEP_FALLBACK, /**< allocate from the fallback arena instead */
     TALC_OOM_STEP_FAIL,     /**< return NULL with errno ENOMEM (also the implicit last step) */
     TALC_OOM_STEP_ABORT,    /**< report to the fatal handler (TALC_FAULT_OUT_OF_MEMORY), whose
@@ -171,7 +173,8 @@ typedef struct talc_arena_config {
                                     request fits if the reserve cannot lend the whole one */
     unsigned borrow_priority;  /**< 0 = lowest; higher may dip into lower arenas' headroom */
     size_t reserve_guaranteed; /**< reserve bytes kept for this arena alone (up to its
-                                    borrow_ceiling: it can never hold more). Kept in bytes,
+                                    borrow_ceiling in whole owner-map granules: it can
+                                    never hold more; talc/reserve.h). Kept in bytes,
                                     not as one run: a block that needs a contiguous run longer
                                     than the reserve's longest free one can still fail */
     int numa_node;             /**< prefer this node for OS segments (mbind, MPOL_PREFERRED;

@@ -184,6 +184,37 @@ Test(arena_budget, budget_freed_in_one_stripe_serves_another)
     test_assert_empty(a);
 }
 
+/* The same for a borrow ceiling: a reserve-source arena (whose GROW step does nothing) at its
+ * ceiling serves one stripe's thread from the holes of another stripe (until 2026-12-06 the
+ * borrow step failed it with half the ceiling free there; found by a review). */
+Test(arena_budget, ceiling_freed_in_one_stripe_serves_another)
+{
+    test_skip_writes_above(16 * TEST_GRANULE, "borrowing a reserve of 16 granules");
+    int cpus[2];
+    two_cpus(cpus);
+    test_reserve_init(16 * TEST_GRANULE);
+    talc_arena_config_t c = talc_arena_config_default("two-borrowers");
+    c.source = TALC_SOURCE_RESERVE;
+    c.stripes = 2;
+    c.borrow_ceiling = 8 * TEST_GRANULE;
+    talc_arena_t *a = test_arena_cfg(&c);
+    static void *p[2048];
+    int k0 = fill(a, p, 2048, 1000); /* on the first CPU's stripe, up to the ceiling */
+    cr_assert_eq(test_stats(a).borrowed_bytes, c.borrow_ceiling);
+    for (int i = 0; i < k0; i += 2) {
+        talc_free(p[i]);
+        p[i] = NULL;
+    }
+    cr_assert(test_pin_cpu(cpus[1]));
+    void *q = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(q, "the second stripe's thread is refused (errno %d)", errno);
+    cr_assert_eq(test_stats(a).borrowed_bytes, c.borrow_ceiling);
+    talc_free(q);
+    for (int i = 1; i < k0; i += 2)
+        talc_free(p[i]);
+    test_assert_empty(a);
+}
+
 /* ---- Soft budget --------------------------------------------------------------------------*/
 
 typedef struct soft_log {
@@ -625,6 +656,60 @@ Test(arena_budget, guarantee_counts_up_to_the_borrow_ceiling)
     check_reserve(all, 3);
     free_all(po, ko);
     check_reserve(all, 3);
+}
+
+/* A ceiling between two granules: the arena can hold only the lower one (reserve segments are
+ * whole granules), so its guarantee keeps no more than that from the others (until 2026-12-06
+ * the half granule above stayed free for nobody; found by a review). */
+Test(arena_budget, guarantee_counts_whole_granules_of_the_ceiling)
+{
+    test_skip_writes_above(4 * TEST_GRANULE, "borrowing a reserve of 4 granules");
+    test_reserve_init(4 * TEST_GRANULE);
+    size_t half = TEST_GRANULE + TEST_GRANULE / 2;
+    talc_arena_t *g = borrower("one-and-a-half", half, 0, half);
+    talc_arena_t *l = borrower("the-rest", 4 * TEST_GRANULE, 0, 0);
+    cr_assert_eq(test_reserve().guaranteed, TEST_GRANULE);
+    static void *pl[512], *pg[512];
+    int kl = fill(l, pl, 512, 1000), kg = fill(g, pg, 512, 1000);
+    cr_assert_eq(test_stats(g).borrowed_bytes, TEST_GRANULE);
+    cr_assert_eq(test_stats(l).borrowed_bytes, 3 * TEST_GRANULE);
+    cr_assert_eq(test_reserve().free, 0, "%zu bytes free that no arena may take",
+                 test_reserve().free);
+    talc_arena_t *all[] = {g, l};
+    check_reserve(all, 2);
+    free_all(pl, kl);
+    free_all(pg, kg);
+    check_reserve(all, 2);
+}
+
+/* Minimums that add up to more than the reserve cannot all be met: an arena below its own may
+ * then take what the others' would need beyond the reserve, so that the reserve is used
+ * up rather than left free while every such arena stays below its minimum (until 2026-12-06
+ * two arenas guaranteed 8 granules each in a reserve of 12 held 4 each, and 4 stayed free;
+ * found by a review). Below the overcommitment, the others' minimums stay protected. */
+Test(arena_budget, overcommitted_minimums_still_lend_the_whole_reserve)
+{
+    test_skip_writes_above(12 * TEST_GRANULE, "borrowing a reserve of 12 granules");
+    test_reserve_init(12 * TEST_GRANULE);
+    talc_arena_t *x[2] = {borrower("min-a", 8 * TEST_GRANULE, 0, 8 * TEST_GRANULE),
+                          borrower("min-b", 8 * TEST_GRANULE, 0, 8 * TEST_GRANULE)};
+    cr_assert_eq(test_reserve().guaranteed, 16 * TEST_GRANULE);
+    static void *p[2][1024];
+    int k[2] = {0, 0};
+    for (int round = 0; round < 1024; round++)
+        for (int i = 0; i < 2; i++)
+            if ((p[i][k[i]] = talc_arena_malloc(x[i], GRAN(4 * KIB))) != NULL)
+                k[i]++;
+    size_t a = test_stats(x[0]).borrowed_bytes, b = test_stats(x[1]).borrowed_bytes;
+    cr_assert_eq(test_reserve().free, 0, "A holds %zu, B %zu: %zu bytes stay free", a, b,
+                 test_reserve().free);
+    cr_assert_geq(a, 4 * TEST_GRANULE, "each has at least what the overcommitment leaves it");
+    cr_assert_geq(b, 4 * TEST_GRANULE);
+    check_reserve(x, 2);
+    for (int i = 0; i < 2; i++)
+        free_all(p[i], k[i]);
+    check_reserve(x, 2);
+    cr_assert_eq(test_reserve().held, 0);
 }
 
 Test(arena_budget, borrowed_segment_goes_back_when_empty)
