@@ -393,6 +393,9 @@ static inline void talc_stripe_unlock_freed(talc_stripe_t *s)
  * the stripe lock (fatal.c). */
 void talc_fatal_stripe_handler(const talc_fault_info_t *info, void *ctx);
 void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, const char *what);
+/* Report the fault this thread holds (talc_ts.held_fault.count != 0), now or at the release of
+ * the outer lock it waits for; while talc_ts.tc_giving, it waits (a give-back ends it). */
+void talc_fatal_held_report(void);
 
 /* ---- Default arena (arenas/arena.c) -------------------------------------------------------*/
 
@@ -461,6 +464,7 @@ typedef struct talc_tstate {
     bool tc_lock_mine;
     bool reg_lock_mine; /* inside talc_registry_visit: a fault found meanwhile waits for the
                            registry lock's release too (fatal.c) */
+    bool tc_giving;     /* inside talc_tc_give_back: a fault found meanwhile waits for its end */
     talc_arena_t *bound;
     talc_arena_t *scope[TALC_SCOPE_MAX];
     unsigned depth;

@@ -7,11 +7,14 @@
  * No lock is held while the handler runs (talc/arena.h), so that it may allocate, read
  * statistics, fork or longjmp. A stripe's heap reports faults while the stripe lock is held:
  * its hook (talc_fatal_stripe_handler) keeps the fault on the thread and defers the report to
- * the lock's release (talc_mutex_defer, src/mutex.h), or further, to the release of the thread
- * caches' registry lock when a give-back runs under it, and of the arena registry's lock when
- * a trim runs inside talc_registry_visit (the shim's malloc_trim). A critical section that meets
- * several faults (a give-back of several corrupted cached blocks) reports the first and then one
- * fault saying there were more.
+ * the lock's release (talc_mutex_defer, src/mutex.h), or further: to the end of a thread
+ * cache's give-back, which takes and releases the stripe locks of its blocks in turn (the
+ * handler may use the cache: until 2026-12-06 it ran between two stripes, with the blocks
+ * not yet given back off the list, lost for good if it longjmped; found by a review), to the
+ * release of the thread caches' registry lock when a give-back runs under it, and of the arena
+ * registry's lock when a trim runs inside talc_registry_visit (the shim's malloc_trim). A critical
+ * section that meets several faults (a give-back of several corrupted cached blocks) reports the
+ * first and then one fault saying there were more.
  *
  * Concurrency: the handler pair is published with a release store of a pointer to a pair,
  * read with an acquire load, so a fault on any thread sees a consistent (fn, ctx) unless two
@@ -109,8 +112,10 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
  * this thread held the stripe lock, waiting for the release (talc_mutex_defer), and how many
  * came in that critical section. */
 
-static void talc_fatal_held_report(void)
+void talc_fatal_held_report(void)
 {
+    if (talc_ts.tc_giving) /* the give-back reports it when it ends (tcache.c) */
+        return;
     talc_mutex_t *outer = talc_tcache_lock_mine();
     if (!outer && talc_ts.reg_lock_mine) /* a trim inside talc_registry_visit (malloc_trim) */
         outer = &talc_reg_mutex;

@@ -323,10 +323,12 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
             *n = taken + 1; /* so that it is left empty */
         }
     }
-    /* Off the slot's list before any lock: a fault report runs when a stripe lock below is
-     * released (talc_mutex_defer), and its handler may allocate from or free into this list. */
+    /* Off the slot's list before any lock. A fault found under a stripe lock below is reported
+     * when the give-back ends (talc_ts.tc_giving, fatal.c), not at that lock's release: its
+     * handler may allocate from or free into this slot, and longjmp out. */
     *list = p;
     *n -= taken;
+    talc_ts.tc_giving = true;
     talc_stripe_t *locked = NULL;
     for (uint32_t i = 0; i < taken; i++) {
         p = head;
@@ -352,6 +354,9 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
     }
     if (locked)
         talc_stripe_unlock_dropped(locked);
+    talc_ts.tc_giving = false;
+    if (TALC_UNLIKELY(talc_ts.held_fault.count))
+        talc_fatal_held_report();
 }
 
 static void talc_tc_flush_bin(talc_tc_slot_t *sl, unsigned k, uint32_t count, bool park)

@@ -110,7 +110,8 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
  *  TALC_MIN_ALIGN) and serves its next requests of those sizes without taking a stripe lock,
  *  filling and flushing in batches under one lock. Counters stay exact (cached blocks are not
  *  live; talc/stats.h). Cached memory is neither free for other threads nor coalesced: per
- *  thread and arena at most 2 MiB plus one size's list (255 blocks or 64 KiB), and a thread
+ *  thread and arena at most 2 MiB plus one size's list (about 64 KiB of blocks, from 8 to
+ *  255 of them: up to 128 KiB for 16 KiB chunks, 512 KiB for 64 KiB ones), and a thread
  *  caches for at most 4 arenas at once. Blocks a list gives back when it is full, and those a
  *  thread frees before it has allocated from the arena, are parked at their stripe for its next
  *  fill (at most 1 MiB per stripe; still cached). A thread's cache of an arena is given back
