@@ -563,7 +563,10 @@ TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t 
 /* The calling thread's slot for a, made if needed. Allocation may evict another arena's slot;
  * a free only takes a slot that is unused (a thread that frees blocks of many arenas it does
  * not allocate from would otherwise flush a slot on every free): NULL then, and the block
- * goes straight to its stripe. */
+ * goes straight to its stripe. Whether one is unused is read without the caches' registry
+ * lock (only this thread fills its slots; another may empty one, which the next call sees):
+ * until 2026-12-06 every such free took that process-wide lock to find none (found by a
+ * review). */
 static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
 {
     talc_tcache_t *tc = talc_ts.tc;
@@ -574,12 +577,16 @@ static talc_tc_slot_t *talc_tc_slot_slow(talc_arena_t *a, bool evict)
         if (!tc)
             return NULL;
     }
-    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
-        if (atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed) == a) {
+    bool room = evict; /* a free takes only an unused slot: none, and it needs no lock */
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
+        talc_arena_t *o = atomic_load_explicit(&tc->slot[i].arena, memory_order_relaxed);
+        if (o == a) {
             talc_ts.tc_mru = &tc->slot[i];
             return &tc->slot[i];
         }
-    return talc_tc_assign(tc, a, evict);
+        room |= !o;
+    }
+    return room ? talc_tc_assign(tc, a, evict) : NULL;
 }
 
 /* ---- Allocation and free: the slow halves of tcache.h's fast paths ------------------------*/
