@@ -360,6 +360,10 @@ static inline bool talc_stripe_trylock(talc_stripe_t *s)
     return true;
 }
 
+/* talc_stripe_lock, counting the acquisition in s's lock_contended if the lock was found
+ * taken (dispatch.c; the allocation and free paths count inline). */
+void talc_stripe_lock_noted(talc_stripe_t *s);
+
 static inline void talc_stripe_unlock(talc_stripe_t *s)
 {
 #if TALC_DEBUG >= 1

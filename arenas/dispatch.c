@@ -124,6 +124,17 @@ static inline talc_stripe_t *talc_home_stripe(talc_arena_t *a)
 /* Note a contended acquisition in the stripe's counters (we hold its lock). */
 static void talc_note_contention(talc_stripe_t *s) { talc_stats_add(&s->st.contended, 1); }
 
+/* Every stripe lock taken outside the fork handlers is counted when contended: until
+ * 2026-12-06 the large stripe's, the caches' give-backs and depot flushes, usable_size, the OOM
+ * chain's other stripes, trims and segment reclaims were not (found by a review). */
+void talc_stripe_lock_noted(talc_stripe_t *s)
+{
+    if (!talc_stripe_trylock(s)) {
+        talc_stripe_lock(s);
+        talc_note_contention(s);
+    }
+}
+
 /* The thread's stripe was busy: try the others it may drift to, move to the first one free. */
 static talc_stripe_t *talc_lock_elsewhere(talc_arena_t *a, talc_stripe_t *s)
 {
@@ -155,7 +166,7 @@ talc_stripe_t *talc_dispatch_lock_stripe(talc_arena_t *a, size_t n)
 {
     if (TALC_UNLIKELY(n >= TALC_LARGE_MIN)) {
         talc_stripe_t *l = talc_large_stripe(a); /* not noted as the thread's last stripe: */
-        talc_stripe_lock(l);                     /* its frees elsewhere are not remote */
+        talc_stripe_lock_noted(l);               /* its frees elsewhere are not remote */
         talc_ts.last_large = l;                  /* nor are its frees of its large blocks */
         return l;
     }
@@ -174,10 +185,7 @@ talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a)
     unsigned cpu = talc_cpu_cached();
     unsigned home = cpu < a->ncpus ? a->cpu_stripe[cpu] : cpu % a->nroute;
     talc_stripe_t *s = talc_arena_stripe(a, home); /* the CPU's own: no per-thread offset */
-    if (!talc_stripe_trylock(s)) {
-        talc_stripe_lock(s);
-        talc_note_contention(s);
-    }
+    talc_stripe_lock_noted(s);
     talc_ts.last = s;
     return s;
 }

@@ -102,6 +102,7 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
     /* acquire: pairs with the release in talc_set_fatal_handler. */
     talc_fatal_pair_t *h = atomic_load_explicit(&talc_fatal_current, memory_order_acquire);
     if (h && h->fn) {
+        talc_ts.grow_extra = 0; /* the handler allocates for itself (oom.c: the realloc hint) */
         h->fn(&info, h->ctx);
         return;
     }

@@ -46,11 +46,22 @@ static size_t talc_oom_held(const talc_arena_t *a, bool borrowed)
     return __atomic_load_n(borrowed ? &a->borrowed_bytes : &a->source_bytes, __ATOMIC_RELAXED);
 }
 
+/* The realloc hint. A realloc that moves its block asks, through talc_ts.grow_extra, for room
+ * above it in the segment its owner's chain grows (segment.c). User code that the chain runs
+ * allocates for itself, without the hint, which it would otherwise take for its own segments
+ * (until 2026-12-06 a reclaim callback's malloc(100) in another arena, during a failing
+ * realloc of 64 MiB, mapped a segment of 32 MiB; found by a review): the reclaim callback runs
+ * with the hint cleared and put back after; the soft-budget callback (below) and a fatal
+ * handler (fatal.c) run after the growth or the fault that ends the realloc's use of it, with
+ * it cleared. A longjmp out of user code leaves it cleared, as the realloc would. (A FALLBACK
+ * arena's block is the realloc's new block: it keeps the hint.) */
+
 /* The footprint passed on is the one the crossing saw under the grow lock: read again here,
  * after the locks are gone, a concurrent free's give-back may have lowered it below the
  * budget (found 2026-12-05). */
 void talc_oom_soft_budget_fire(talc_arena_t *a)
 {
+    talc_ts.grow_extra = 0; /* the realloc hint (above) */
     /* relaxed: the figure this thread's crossing stored under the grow lock (or a later
      * crossing's, after a re-arm: at or above the budget all the same) */
     if (a->cfg.on_soft_budget)
@@ -102,7 +113,7 @@ static void *talc_oom_steal(talc_arena_t *a, size_t n, size_t align, const talc_
         talc_stripe_t *o = talc_arena_stripe(a, i);
         if (o == tried)
             continue;
-        talc_stripe_lock(o);
+        talc_stripe_lock_noted(o);
         void *p = talc_stripe_alloc(o, n, align);
         talc_stripe_unlock(o);
         if (p)
@@ -220,7 +231,10 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
     if (!a->cfg.reclaim || !talc_oom_user_ok(a, here))
         return NULL;
     unsigned k = talc_oom_enter(a, here);
+    size_t extra = talc_ts.grow_extra; /* the realloc hint (above) */
+    talc_ts.grow_extra = 0;
     size_t freed = a->cfg.reclaim(a, talc_oom_need(n, align), a->cfg.reclaim_ctx);
+    talc_ts.grow_extra = extra;
     talc_ts.oom_nest.n = k;
     /* The callback may have allocated a fresh block (noted by a nested chain for calloc) and
      * freed it dirty, where this step or the next may find it: the note goes, whatever the
@@ -286,7 +300,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
     }
 }
 
-static void talc_oom_failed(talc_arena_t *a)
+void talc_oom_failed(talc_arena_t *a)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a, 0);
     talc_stats_add(&s->st.failed, 1);

@@ -16,5 +16,7 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align);
 void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth);
 /* Call a's soft-budget callback (after a growth crossed the soft budget; no lock held). */
 void talc_oom_soft_budget_fire(talc_arena_t *a);
+/* Count a failed allocation in a's statistics (one of its stripes, locked meanwhile). */
+void talc_oom_failed(talc_arena_t *a);
 
 #endif /* TALC_OOM_INTERNAL_H */

@@ -327,7 +327,7 @@ size_t talc_seg_reclaim(talc_arena_t *a, bool idle)
     size_t bytes = 0;
     for (unsigned i = 0; i < a->nstripes; i++) {
         talc_stripe_t *o = talc_arena_stripe(a, i);
-        talc_stripe_lock(o);
+        talc_stripe_lock_noted(o);
         for (talc_seg_t *g = o->segs, *next; g; g = next) {
             next = g->next;
             if (g->kind != TALC_SEG_RESERVE && talc_seg_empty(o, g) &&

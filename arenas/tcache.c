@@ -267,7 +267,7 @@ TALC_COLD static bool talc_tc_depot_flush(talc_arena_t *a)
         talc_tc_depot_t *d = &st->depot;
         if (!talc_atomic_load_relaxed_size(&d->bytes))
             continue;
-        talc_stripe_lock(st);
+        talc_stripe_lock_noted(st);
         size_t kept = 0;
         for (unsigned k = 0; k < TALC_TC_CLASSES; k++) {
             for (talc_tc_node_t *node = d->head[k], *next; node; node = next) {
@@ -339,7 +339,7 @@ static void talc_tc_give_back(talc_tc_slot_t *sl, void **list, uint32_t *n, uint
         if (st != locked) {
             if (locked)
                 talc_stripe_unlock_dropped(locked);
-            talc_stripe_lock(st);
+            talc_stripe_lock_noted(st);
             locked = st;
         }
         if (TALC_UNLIKELY(s & TALC_TC_DAMAGED)) {

@@ -203,7 +203,7 @@ static void talc_trim_stripe(talc_stripe_t *s, talc_trim_pos_t *pos)
     pos->bin = talc_bin_of(pos->page_mask + 1u + sizeof(talc_free_t) + TALC_HDR);
     pos->last = NULL;
     for (bool more = true; more;) {
-        talc_stripe_lock(s);
+        talc_stripe_lock_noted(s);
         more = talc_trim_bins(s, pos);
         talc_trim_unlock(s);
     }

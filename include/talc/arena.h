@@ -205,7 +205,9 @@ TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 TALC_API talc_arena_t *talc_arena_find(const char *name);
 
 /** Call fn for each registered arena (the default arena included) in creation order, until it
- *  returns false. Lock-free (RCU read side); fn must not create arenas, and a destroy inside fn
+ *  returns false. Lock-free (RCU read side); fn must return (no longjmp out of it, nor out of
+ *  a fatal handler that a call made by fn runs: the read side would stay open, and every
+ *  destroy wait for it), fn must not create arenas, and a destroy inside fn
  *  (or in a callback that a call made by fn runs) returns -EDEADLK. fn runs inside the read
  *  side: a destroy on another thread waits until it returns, so keep it short. fn (and a
  *  fatal handler a call made by fn runs) must not fork: a destroy on another thread holds
@@ -333,8 +335,8 @@ TALC_API int talc_scope_pop(void);
  *  with heap_name = the arena's name, or "unowned"). NULL restores the default (print one line
  *  to stderr, then abort). If the handler returns, the operation is abandoned. The handler runs
  *  on the thread that made the call, before that call returns, with no libtalc lock held: it
- *  may allocate, read statistics, fork (not when the call was made inside a
- *  talc_arena_foreach callback, see there) or longjmp out. A block overrun while it sat in a
+ *  may allocate, read statistics, fork or longjmp out (neither when the call
+ *  was made inside a talc_arena_foreach callback, see there). A block overrun while it sat in a
  *  thread cache is reported when the cache gives it back (a flush, a trim, the thread's
  *  exit); one whose list link was overwritten (off the quantum), when a malloc of its size
  *  reaches it or the cache gives it back. */

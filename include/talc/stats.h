@@ -54,16 +54,21 @@ typedef struct talc_arena_stats {
     /* Running totals. Every uint64_t total is counted in size_t: modulo 2^32 on a 32-bit
      * target, where a busy daemon wraps it in hours (and frees may then read above allocs).
      * Take differences of totals in size_t arithmetic, as live_allocs is. */
-    uint64_t allocs, frees, reallocs, failed;
+    uint64_t allocs, frees, reallocs;
+    uint64_t failed; /**< allocation calls that returned NULL, those refused for their
+                          arguments included (a calloc whose size overflows, an alignment
+                          that is not a power of two) */
     /* Heap shape. */
-    size_t managed_bytes; /**< bytes the stripes' heaps manage */
+    size_t managed_bytes; /**< bytes the stripes' heaps manage: their chunks, and each
+                               segment's span header and fence (64 bytes or more) */
     size_t free_bytes;    /**< bytes in free chunks */
     size_t free_chunks;
     size_t cached_blocks; /**< blocks held in thread caches or parked at their stripes
                                for the next fill (not live, not free) */
-    size_t cached_bytes;  /**< their chunk bytes: managed = free + live chunks + these
-                               at rest; while blocks move between caches, stripes and
-                               depots it may be off by a batch (docs/arenas.md) */
+    size_t cached_bytes;  /**< their chunk bytes: managed = free + live chunks + these +
+                               the segments' span headers and fences, at rest; while
+                               blocks move between caches, stripes and depots it may be
+                               off by a batch (docs/arenas.md) */
     /* Memory taken. */
     size_t source_bytes;   /**< from the arena's own source now */
     size_t borrowed_bytes; /**< from the reserve now */
@@ -78,7 +83,9 @@ typedef struct talc_arena_stats {
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */
     uint64_t lock_contended; /**< stripe lock found taken: once per contended acquisition,
-                                  on the stripe the thread then locked */
+                                  on the stripe the thread then locked (allocations, frees,
+                                  thread-cache fills, give-backs and depot flushes, usable
+                                  size, the OOM chain, trims; not the fork handlers) */
     uint64_t remote_frees;   /**< frees into a stripe other than the one the freeing thread
                                   last allocated from (in any arena); with a thread cache,
                                   frees of blocks from another stripe than the one its

@@ -234,3 +234,49 @@ Test(arena_dispatch, contention_in_one_arena_does_not_move_the_thread_in_another
     release(a, p, 3);
     release(b, q, 2);
 }
+
+/* Every stripe lock an arena call finds taken is counted (lock_contended), not only those of
+ * the small allocations and frees: here a large allocation (the large stripe's lock) and
+ * talc_usable_size of a block without a cache (its stripe's lock), each made while the helper
+ * holds that lock for 50 ms (until 2026-12-06 neither was counted; found by a review). */
+static void *contended_call(talc_stripe_t *s, void *(*call)(void *), void *arg)
+{
+    holder_t h = {.stripe = s, .hold_ms = 50};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, hold_lock, &h), 0);
+    while (!atomic_load(&h.held))
+        sched_yield();
+    atomic_store(&h.going, 1);
+    void *r = call(arg); /* waits for the helper's release */
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    return r;
+}
+
+static void *large_malloc(void *arg) { return talc_arena_malloc(arg, TALC_LARGE_MIN); }
+
+static void *usable_size(void *arg) { return (void *)(uintptr_t)talc_usable_size(arg); }
+
+Test(arena_dispatch, every_contended_stripe_lock_is_counted)
+{
+    talc_arena_t *a = two_stripes("counted", TALC_TCACHE_OFF);
+    void *big = talc_arena_malloc(a, TALC_LARGE_MIN), *small = talc_arena_malloc(a, 100);
+    cr_assert(big && small);
+    uint64_t before = test_stats(a).lock_contended;
+    void *big2 = contended_call(talc_large_stripe(a), large_malloc, a);
+    cr_assert_not_null(big2);
+    uint64_t after_large = test_stats(a).lock_contended;
+    (void)contended_call(stripe_of(small), usable_size, small);
+    uint64_t after_usable = test_stats(a).lock_contended;
+#if TALC_COUNTERS
+    cr_assert_eq(after_large, before + 1, "the large stripe's busy lock: %llu -> %llu",
+                 (unsigned long long)before, (unsigned long long)after_large);
+    cr_assert_eq(after_usable, after_large + 1, "usable_size's busy lock: %llu -> %llu",
+                 (unsigned long long)after_large, (unsigned long long)after_usable);
+#else
+    cr_assert_eq(after_usable, 0);
+    (void)before;
+    (void)after_large;
+#endif
+    void *p[3] = {small, big, big2};
+    release(a, p, 3);
+}

@@ -62,14 +62,21 @@ static void expect_steps(talc_arena_t *a, const steps_t *before, const int *ran,
     }
 }
 
-static talc_arena_t *chain_arena(const char *name, const talc_oom_step_t *chain, int n,
-                                 size_t budget)
+static talc_arena_config_t chain_config(const char *name, const talc_oom_step_t *chain, int n,
+                                        size_t budget)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 1;
     c.hard_budget = budget;
     for (int i = 0; i < n; i++)
         c.oom_chain[i] = chain[i];
+    return c;
+}
+
+static talc_arena_t *chain_arena(const char *name, const talc_oom_step_t *chain, int n,
+                                 size_t budget)
+{
+    talc_arena_config_t c = chain_config(name, chain, n, budget);
     return test_arena_cfg(&c);
 }
 
@@ -450,13 +457,11 @@ static void retry_must_not_grow(talc_arena_config_t *c)
 Test(arena_oom, retries_grow_only_when_the_chain_does)
 {
     test_watchdog(20);
-    talc_arena_config_t c = talc_arena_config_default("reclaim-fail");
-    c.oom_chain[0] = TALC_OOM_STEP_RECLAIM;
-    c.oom_chain[1] = TALC_OOM_STEP_FAIL;
+    const talc_oom_step_t reclaim_fail[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_FAIL};
+    talc_arena_config_t c = chain_config("reclaim-fail", reclaim_fail, 2, 0);
     c.reclaim = free_the_victim;
     retry_must_not_grow(&c);
-    c = talc_arena_config_default("cached-fail");
-    c.oom_chain[0] = TALC_OOM_STEP_FAIL;
+    c = chain_config("cached-fail", &reclaim_fail[1], 1, 0);
     c.thread_cache = TALC_TCACHE_ON;
     retry_must_not_grow(&c);
 }
@@ -481,12 +486,9 @@ static size_t scribble(talc_arena_t *a, size_t wanted, void *ctx)
 Test(arena_oom, calloc_is_zero_after_a_callback_that_allocated_and_found_nothing)
 {
     test_watchdog(20);
-    talc_arena_config_t c = talc_arena_config_default("scribbler");
-    c.stripes = 1;
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_GROW, TALC_OOM_STEP_FAIL};
+    talc_arena_config_t c = chain_config("scribbler", chain, 3, 0);
     c.thread_cache = TALC_TCACHE_OFF;
-    c.oom_chain[0] = TALC_OOM_STEP_RECLAIM;
-    c.oom_chain[1] = TALC_OOM_STEP_GROW;
-    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
     c.reclaim = scribble;
     int calls = 0;
     c.reclaim_ctx = &calls;
@@ -496,6 +498,69 @@ Test(arena_oom, calloc_is_zero_after_a_callback_that_allocated_and_found_nothing
     for (size_t i = 0; i < 1000; i++)
         cr_assert_eq(p[i], 0, "byte %zu of the calloc is 0x%02x", i, p[i]);
     cr_assert_eq(calls, 1, "the callback ran %d times", calls);
+    talc_free(p);
+}
+
+/* A realloc that moves its block asks for room above it in the segment its owner grows. User
+ * code its chain runs allocates for itself: a reclaim callback's malloc(100) in another arena,
+ * during a failing realloc of 64 MiB, takes a segment of that arena's own size, and after a
+ * fatal handler longjmps out of such a realloc's ABORT step the thread's next growth is its
+ * own size too (until 2026-12-06 the first mapped 32 MiB, and the second took a 64 MiB
+ * budget whole for 100 bytes; found by a review). */
+static talc_arena_t *hint_other;
+static void *hint_block;
+static bool hint_armed; /* (the arena's first malloc runs the chain too) */
+
+static size_t alloc_elsewhere(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a;
+    (void)wanted;
+    (void)ctx;
+    if (hint_armed && !hint_block)
+        hint_block = talc_arena_malloc(hint_other, 100);
+    return 0;
+}
+
+static jmp_buf hint_escape;
+
+static void hint_jump(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    longjmp(hint_escape, 1);
+}
+
+Test(arena_oom, user_code_in_a_reallocs_chain_grows_by_its_own_size)
+{
+    test_watchdog(20);
+    hint_other = test_arena("elsewhere", 1);
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_GROW,
+                                     TALC_OOM_STEP_ABORT};
+    talc_arena_config_t c = chain_config("owner", chain, 3, 2 * TEST_OS_SEGMENT);
+    c.reclaim = alloc_elsewhere;
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *p = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(p);
+    size_t big = 64 * TEST_OS_SEGMENT;
+    talc_set_fatal_handler(hint_jump, NULL);
+    hint_armed = true;
+    volatile int jumped = 0;
+    if (setjmp(hint_escape) == 0)
+        (void)talc_arena_realloc(a, p, big); /* over the budget: ABORT */
+    else
+        jumped = 1;
+    talc_set_fatal_handler(NULL, NULL);
+    cr_assert_eq(jumped, 1, "the chain reached ABORT");
+    cr_assert_not_null(hint_block, "the callback allocated");
+    cr_assert_leq(test_stats(hint_other).source_bytes, TEST_OS_SEGMENT,
+                  "the callback's 100 bytes took %zu bytes", test_stats(hint_other).source_bytes);
+    talc_arena_t *b = test_arena("after-the-jump", 1);
+    void *q = talc_arena_malloc(b, 100);
+    cr_assert_not_null(q);
+    cr_assert_leq(test_stats(b).source_bytes, TEST_OS_SEGMENT,
+                  "100 bytes after the longjmp took %zu bytes", test_stats(b).source_bytes);
+    talc_free(q);
+    talc_free(hint_block);
     talc_free(p);
 }
 

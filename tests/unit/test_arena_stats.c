@@ -77,6 +77,31 @@ Test(arena_stats, snapshot_after_known_operations)
     test_assert_empty(a);
 }
 
+/* `failed` counts every allocation call that returned NULL, also those refused for their
+ * arguments before any memory is looked at: a calloc whose size overflows, an alignment that
+ * is not a power of two (until 2026-12-06 those two were not counted; found by a review). */
+Test(arena_stats, failed_counts_every_allocation_that_returned_null)
+{
+    talc_arena_t *a = test_arena("refusals", 1);
+    errno = 0;
+    cr_assert_null(talc_arena_calloc(a, SIZE_MAX, 2));
+    cr_assert_eq(errno, ENOMEM);
+    errno = 0;
+    cr_assert_null(talc_arena_aligned_alloc(a, 48, 100));
+    cr_assert_eq(errno, EINVAL);
+    errno = 0;
+    cr_assert_null(talc_arena_aligned_alloc(a, 0, 100));
+    cr_assert_eq(errno, EINVAL);
+    cr_assert_null(talc_arena_malloc(a, SIZE_MAX));
+    cr_assert_eq(talc_scope_push(a), 0); /* the same through the thread's arena (NULL) */
+    cr_assert_null(talc_arena_calloc(NULL, (size_t)1 << (sizeof(size_t) * 4),
+                                     (size_t)1 << (sizeof(size_t) * 4)));
+    cr_assert_eq(talc_scope_pop(), 0);
+    cr_assert_eq(test_stats(a).failed, TALC_COUNTERS ? 5 : 0, "%llu counted",
+                 (unsigned long long)test_stats(a).failed);
+    cr_assert_eq(test_stats(a).allocs, 0);
+}
+
 /* A thread whose every allocation runs arena "full"'s chain (fallback to "spill"), while the
  * test takes snapshots: no snapshot may show more successes of a step than runs of it (the
  * Prometheus writer prints runs − successes as the failures). */
