@@ -525,14 +525,17 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
     pid_t tid = gettid();
     talc_tc_lock_take();
     talc_tcache_t *tc = talc_tc_key_ok ? talc_tc_take(tid) : NULL;
+    /* Noted before the release, which reports what a reap found (a fatal handler, which may
+     * fork): a fork child keeps the cache of talc_ts.tc only, and until 2026-12-06 it pooled
+     * this one, which the thread went on using (found by a review). */
+    talc_ts.tc = tc;
     talc_tc_lock_drop();
     if (!tc || pthread_setspecific(talc_tc_key, tc) != 0) {
-        if (tc)
+        if (tc) /* (which clears talc_ts.tc) */
             talc_tc_thread_exit(tc);
         talc_ts.tc_state = TALC_TC_DEAD; /* no way to flush at exit: run without a cache */
         return NULL;
     }
-    talc_ts.tc = tc;
     talc_ts.tc_state = TALC_TC_LIVE;
     return tc;
 }

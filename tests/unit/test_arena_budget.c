@@ -199,14 +199,14 @@ Test(arena_budget, ceiling_freed_in_one_stripe_serves_another)
     c.borrow_ceiling = 8 * TEST_GRANULE;
     talc_arena_t *a = test_arena_cfg(&c);
     static void *p[2048];
-    int k0 = fill(a, p, 2048, 1000); /* on the first CPU's stripe, up to the ceiling */
+    int k0 = fill(a, p, 2048, GRAN(1000)); /* on the first CPU's stripe, up to the ceiling */
     cr_assert_eq(test_stats(a).borrowed_bytes, c.borrow_ceiling);
     for (int i = 0; i < k0; i += 2) {
         talc_free(p[i]);
         p[i] = NULL;
     }
     cr_assert(test_pin_cpu(cpus[1]));
-    void *q = talc_arena_malloc(a, 1000);
+    void *q = talc_arena_malloc(a, GRAN(1000));
     cr_assert_not_null(q, "the second stripe's thread is refused (errno %d)", errno);
     cr_assert_eq(test_stats(a).borrowed_bytes, c.borrow_ceiling);
     talc_free(q);
@@ -670,7 +670,7 @@ Test(arena_budget, guarantee_counts_whole_granules_of_the_ceiling)
     talc_arena_t *l = borrower("the-rest", 4 * TEST_GRANULE, 0, 0);
     cr_assert_eq(test_reserve().guaranteed, TEST_GRANULE);
     static void *pl[512], *pg[512];
-    int kl = fill(l, pl, 512, 1000), kg = fill(g, pg, 512, 1000);
+    int kl = fill(l, pl, 512, GRAN(1000)), kg = fill(g, pg, 512, GRAN(1000));
     cr_assert_eq(test_stats(g).borrowed_bytes, TEST_GRANULE);
     cr_assert_eq(test_stats(l).borrowed_bytes, 3 * TEST_GRANULE);
     cr_assert_eq(test_reserve().free, 0, "%zu bytes free that no arena may take",

@@ -8,6 +8,7 @@
  *
  * Public API only; each test is its own process. TALC_ARENA_DIV cuts the fork count. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -293,5 +294,110 @@ Test(arena_fork, a_fork_inside_a_fill_from_the_depot_keeps_the_cached_bytes)
     cr_assert_eq(got, fd.blocks[0], "the fill handed out the parked list's head");
     talc_free(got);
     test_assert_empty(fd.a);
+}
+#endif
+
+#if TALC_TCACHE && TALC_COUNTERS
+/* A thread's first cached call registers its cache under the caches' lock and, at a count of
+ * registered caches, first looks for caches lost by threads gone in glibc's last destructor
+ * round (tcache.c, talc_tc_reap). A fault it finds in one (a block overwritten while cached)
+ * is reported at that lock's release, and the handler may fork. The child keeps the forking
+ * thread's cache only: until 2026-12-06 the thread noted its cache after the release, so the
+ * child took it for another thread's, put it in the pool, and the thread went on using it,
+ * its counters out of the statistics (found by a review). Whichever thread's registration
+ * meets the lost cache forks; in the child, that thread checks the live figures and exits. */
+#define RF_HOLDERS 24
+static struct rf {
+    talc_arena_t *a;
+    pthread_key_t late_key;
+    pthread_barrier_t hold;
+    atomic_int forked, child_status;
+    bool in_child;
+} rf;
+
+static void rf_late_destructor(void *v)
+{
+    uintptr_t round = (uintptr_t)v;
+    if (round < PTHREAD_DESTRUCTOR_ITERATIONS) { /* glibc's next round */
+        (void)pthread_setspecific(rf.late_key, (void *)(round + 1u));
+        return;
+    }
+    /* the last round: this thread's cache is made too late for its own destructor */
+    char *keep = talc_arena_malloc(rf.a, 40), *q = talc_arena_malloc(rf.a, 40);
+    (void)keep;
+    talc_free(q);        /* q waits in the lost cache */
+    memset(q - 8, 0, 8); /* overwritten there: its header */
+}
+
+static void *rf_late_worker(void *arg)
+{
+    (void)arg;
+    (void)pthread_setspecific(rf.late_key, (void *)1);
+    return NULL;
+}
+
+static void rf_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info;
+    (void)ctx;
+    if (atomic_fetch_add(&rf.forked, 1) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        rf.in_child = true;
+        alarm(10);
+        return; /* back into the registration, then rf_holder's check */
+    }
+    int status = 0;
+    bool ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status);
+    atomic_store(&rf.child_status, ok ? WEXITSTATUS(status) : 99);
+}
+
+static size_t rf_live(void)
+{
+    talc_arena_stats_t s;
+    return talc_arena_get_stats(rf.a, &s) == 0 ? s.live_allocs : 0;
+}
+
+static void *rf_holder(void *arg)
+{
+    (void)arg;
+    talc_free(talc_arena_malloc(rf.a, 100)); /* registers this thread's cache */
+    if (rf.in_child) {                       /* the forking thread, alone in the child */
+        size_t before = rf_live();
+        for (int i = 0; i < 100; i++)
+            if (!talc_arena_malloc(rf.a, 100))
+                _exit(2);
+        _exit(rf_live() == before + 100 ? 0 : 1);
+    }
+    (void)pthread_barrier_wait(&rf.hold); /* keep the cache registered */
+    return NULL;
+}
+
+Test(arena_fork, a_handler_forking_while_a_thread_registers_its_cache_keeps_it)
+{
+    talc_arena_config_t c = talc_arena_config_default("reaped");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    rf.a = test_arena_cfg(&c);
+    talc_free(talc_arena_malloc(rf.a, 100)); /* the caches' key exists before late_key */
+    cr_assert_eq(pthread_key_create(&rf.late_key, rf_late_destructor), 0);
+    pthread_t t[RF_HOLDERS];
+    cr_assert_eq(pthread_create(&t[0], NULL, rf_late_worker, NULL), 0);
+    cr_assert_eq(pthread_join(t[0], NULL), 0);
+    usleep(100000); /* its thread id gone, so that a look finds its cache lost */
+    talc_set_fatal_handler(rf_handler, NULL);
+    cr_assert_eq(pthread_barrier_init(&rf.hold, NULL, RF_HOLDERS + 1), 0);
+    for (int i = 0; i < RF_HOLDERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, rf_holder, NULL), 0);
+    (void)pthread_barrier_wait(&rf.hold);
+    for (int i = 0; i < RF_HOLDERS; i++)
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+    talc_set_fatal_handler(NULL, NULL);
+    if (atomic_load(&rf.forked) == 0) /* (qemu-user: exited threads may linger as host threads) */
+        cr_skip_test("no registration found the lost cache: nothing forked");
+    cr_assert_eq(atomic_load(&rf.child_status), 0,
+                 "the child's live figures lost its own cache (status %d)",
+                 atomic_load(&rf.child_status));
 }
 #endif
