@@ -222,17 +222,19 @@ talc_arena_t *talc_arena_of(const void *p)
 
 /* A move of p inside stripe s (locked) that copies `keep` bytes with no lock held: allocate,
  * release, copy, lock again, free p. Meanwhile the heap's counters count both blocks live, as
- * talc_locked_realloc's do (heap_locked.c). If the heap has no other chunk for n bytes,
- * talc_heap_realloc moves it under the lock (it may slide the block down). Returns with s
- * locked: the new block, or NULL (p unchanged). */
-TALC_COLD static __attribute__((noinline)) void *talc_realloc_unlocked(talc_stripe_t *s, void *p,
-                                                                       size_t n, size_t keep)
+ * talc_locked_realloc's do (heap_locked.c). If the heap has no other chunk for n bytes, NULL:
+ * the owner's chain grows and the caller copies with no lock held; only as the `last` resort,
+ * once the chain failed, does talc_heap_realloc move it under the lock (it may slide the block
+ * down; until 2026-12-06 it did so first, in an arena that could grow; found by a review).
+ * Returns with s locked: the new block, or NULL (p unchanged). */
+TALC_COLD static __attribute__((noinline)) void *
+talc_realloc_unlocked(talc_stripe_t *s, void *p, size_t n, size_t keep, bool last)
 {
     talc_heap_t *h = talc_stripe_heap(s);
     void *q = talc_heap_alloc(h, n);
     if (!q) {
         TALC_CNT(h, failed_allocs, -= 1); /* one realloc: talc_heap_realloc counts its failure */
-        return talc_heap_realloc(h, p, n);
+        return last ? talc_heap_realloc(h, p, n) : NULL;
     }
     talc_stripe_unlock(s);
     memcpy(q, p, keep);
@@ -244,8 +246,10 @@ TALC_COLD static __attribute__((noinline)) void *talc_realloc_unlocked(talc_stri
 /* Resize inside the owner's stripe; NULL if the heap has no room there. *old gets the block's
  * usable size, read under the same lock (0: the heap rejected p and the fatal handler
  * returned). A block of TALC_REALLOC_UNLOCKED_COPY bytes or more that moves is copied with no
- * lock held, so the stripe's other threads do not wait for the copy. */
-static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old)
+ * lock held, so the stripe's other threads do not wait for the copy. `last`: the owner's
+ * chain found no memory for a move; a block crossing TALC_LARGE_MIN is resized here too, and
+ * a large block may slide down under the lock (talc_realloc_unlocked). */
+static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *old, bool last)
 {
     *old = 0;
     if (TALC_UNLIKELY(!talc_chunk_in_seg(g, p)))
@@ -266,12 +270,12 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
     bool large = false;
 #endif
     /* A block that crosses TALC_LARGE_MIN moves to the kind of stripe that serves its new
-     * size (NULL with *old set: the caller allocates there and copies). */
-    bool other = (n >= TALC_LARGE_MIN) != (s->index == s->arena->nroute);
+     * size (NULL with *old set: the caller allocates there and copies), unless that failed. */
+    bool other = !last && (n >= TALC_LARGE_MIN) != (s->index == s->arena->nroute);
     if (*old && !other && !large)
         q = talc_heap_realloc(h, p, n);
     else if (*old && !other)
-        q = talc_resize_large(s, g, p, n, *old) ? p : talc_realloc_unlocked(s, p, n, keep);
+        q = talc_resize_large(s, g, p, n, *old) ? p : talc_realloc_unlocked(s, p, n, keep, last);
     if (q) {
         talc_stats_add(&s->st.reallocs, 1);
         if (q != p)
@@ -284,14 +288,16 @@ static void *talc_realloc_in_stripe(talc_seg_t *g, void *p, size_t n, size_t *ol
 /* realloc of a cache-sized block of an arena with thread caches, without a stripe lock: in
  * place when the size fits (talc_tcache_resize), else moved through the thread's cache when
  * the new size is cache-sized too. NULL: not done here (the locked path decides; a block
- * that is not plausibly live, a freed one included, goes there and to the fatal handler). */
+ * that is not plausibly live, a freed one included, goes there and to the fatal handler; one
+ * that fits, when the thread's slot used last is another arena's, is resized in place there:
+ * until 2026-12-06 it moved, found by a review). */
 static void *talc_realloc_cached(talc_arena_t *a, talc_seg_t *g, void *p, size_t n)
 {
     uint64_t w = talc_tc_header_of_user(g, p);
     if (!talc_tc_plausible(a, g, p, w))
         return NULL;
-    if (talc_tcache_resize(a, p, w, n))
-        return p;
+    if (talc_tcache_fits(a, w, n))
+        return talc_tcache_resize(a, p, w, n) ? p : NULL;
     if (n > a->tc_max_req)
         return NULL;
     void *q = talc_tcache_alloc(a, n);
@@ -319,22 +325,27 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
         if (q)
             return q;
     }
-    size_t old;
-    void *q = talc_realloc_in_stripe(g, p, n, &old);
-    if (q)
-        return q;
-    if (!old)
-        goto bad;
-    /* No room in that stripe: the owner arena's policy chain finds memory, then we move. A
-     * new segment leaves room for half as much again above the block (segment.c). */
-    talc_ts.grow_extra = n / 2u;
-    q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
-    talc_ts.grow_extra = 0;
-    if (!q)
-        return NULL;
-    memcpy(q, p, old < n ? old : n);
-    talc_free(p);
-    return q;
+    /* In the owner's stripe first. If there is no room there, the owner arena's policy chain
+     * finds memory, then we move; a new segment leaves room for half as much again above the
+     * block (segment.c). Failing that, the block is resized in its stripe after all (`last`):
+     * a shrink always succeeds (until 2026-12-06 one that crossed TALC_LARGE_MIN failed with
+     * ENOMEM in a full arena; found by a review). */
+    for (bool last = false;; last = true) {
+        size_t old;
+        void *q = talc_realloc_in_stripe(g, p, n, &old, last);
+        if (q || last)
+            return q; /* (last: errno as the chain left it, ENOMEM) */
+        if (!old)
+            goto bad;
+        talc_ts.grow_extra = n / 2u;
+        q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
+        talc_ts.grow_extra = 0;
+        if (q) {
+            memcpy(q, p, old < n ? old : n);
+            talc_free(p);
+            return q;
+        }
+    }
 bad: /* the fatal handler was told, and returned */
     errno = EINVAL;
     return NULL;

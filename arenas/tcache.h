@@ -409,18 +409,23 @@ static inline void talc_tcache_free(talc_arena_t *a, talc_seg_t *g, void *p)
     talc_tc_push(sl, a, g->stripe, p, w);
 }
 
-/* Resize p (header w, plausible, of arena a) in place for n bytes (n > 0) when n fits its
- * chunk and fills more than half of it (tcmalloc's rule: a shrink to less gives the memory
- * back by moving), or the chunk is the minimum one (a move could not shrink it): only the
- * slack changes, so no lock is taken. Counted on the calling thread's slot for a: a growth as
- * bytes allocated, a shrink as bytes freed (published with a release store, like a take-back:
- * a snapshot that reads it also reads the block's allocation), and one realloc. false: not
- * done (no slot for a at hand, or n does not fit). */
+/* Whether a block of header w (plausible, of arena a) stays where it is for n bytes (n > 0):
+ * n fits its chunk and fills more than half of it (tcmalloc's rule: a shrink to less gives
+ * the memory back by moving), or the chunk is the minimum one (a move could not shrink it). */
+static inline bool talc_tcache_fits(const talc_arena_t *a, uint64_t w, size_t n)
+{
+    size_t s = talc_hsize(w);
+    return n <= s - TALC_HDR && (n + TALC_HDR > s / 2u || s <= a->tc_min_chunk);
+}
+
+/* Resize p (header w, of arena a, talc_tcache_fits for n) in place: only the slack changes,
+ * so no lock is taken. Counted on the calling thread's slot for a: a growth as bytes
+ * allocated, a shrink as bytes freed (published with a release store, like a take-back: a
+ * snapshot that reads it also reads the block's allocation), and one realloc. false: not
+ * done (no slot for a at hand). */
 static inline bool talc_tcache_resize(talc_arena_t *a, void *p, uint64_t w, size_t n)
 {
-    size_t s = talc_hsize(w), cap = s - TALC_HDR, old = cap - talc_hslack(w);
-    if (n > cap || (n + TALC_HDR <= s / 2u && s > a->tc_min_chunk)) /* a move would not shrink */
-        return false;
+    size_t cap = talc_hsize(w) - TALC_HDR, old = cap - talc_hslack(w);
     talc_tc_slot_t *sl = talc_tc_slot_mru(a);
     if (!sl)
         return false;

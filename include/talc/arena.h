@@ -265,9 +265,10 @@ TALC_API void *talc_arena_aligned_alloc(talc_arena_t *arena, size_t align,
  *  through the calling thread's cache when the new size is cache-sized too (counted as an
  *  allocation and a free, as a move through the allocation path is; a move inside the heap of
  *  the block's stripe counts as a realloc). A block of TALC_REALLOC_UNLOCKED_COPY bytes or more
- *  that moves is copied with no lock held: both blocks count as live while it is copied. As
- *  with any malloc, no other call may use the block meanwhile (a free of it racing the copy
- *  is not detected). */
+ *  that moves is copied with no lock held (unless the arena can get no memory for the move:
+ *  then it may slide down in its stripe, under its lock): both blocks count as live while it
+ *  is copied. A shrink never fails for want of memory. As with any malloc, no other call may
+ *  use the block meanwhile (a free of it racing the copy is not detected). */
 TALC_API void *talc_arena_realloc(talc_arena_t *arena, void *ptr, size_t size);
 
 /** Free a block from any arena, from any thread. NULL is a no-op. O(1). Never changes errno

@@ -312,3 +312,63 @@ Test(arena_large, a_large_block_shrunk_in_place_gives_its_tail_back)
     talc_free(p);
     test_assert_empty(a);
 }
+
+/* A block that crosses TALC_LARGE_MIN moves to the kind of stripe that serves its new size.
+ * When the arena has no memory for that (a buffer arena used up), it is resized where it is:
+ * a shrink always succeeds (until 2026-12-06 it failed with ENOMEM; found by a review). */
+Test(arena_large, a_shrink_across_the_threshold_in_a_full_arena_succeeds)
+{
+    size_t big = 8u * TALC_LARGE_MIN, size = 4u * big;
+    unsigned char *mem = test_buffer_map(size, 0);
+    talc_arena_config_t c = test_buffer_config("full-buffer", mem, size);
+    c.stripes = 1;
+    talc_arena_t *a = test_arena_cfg(&c);
+    unsigned char *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(p);
+    test_pattern_fill(p, big, 3);
+    static void *rest[4096];
+    size_t k = 0, piece = TALC_LARGE_MIN / 4u;
+    while (piece >= 64) { /* the rest of the buffer, in smaller and smaller pieces */
+        while (k < 4096 && (rest[k] = talc_arena_malloc(a, piece)) != NULL)
+            k++;
+        piece /= 2u;
+    }
+    cr_assert_lt(k, 4096, "the arena ran out");
+    errno = 0;
+    unsigned char *q = talc_arena_realloc(a, p, TALC_LARGE_MIN / 2u);
+    cr_assert_eq(q, p, "a shrink below the threshold in a full arena: %p (errno %d)", (void *)q,
+                 errno);
+    cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, 3), TALC_LARGE_MIN / 2u);
+    talc_free(q);
+    for (size_t i = 0; i < k; i++)
+        talc_free(rest[i]);
+    test_assert_empty(a);
+}
+
+/* A large block that cannot grow in place, with a free chunk below it: in an arena that can
+ * grow, it moves to a new segment and is copied with no lock held, rather than slid down into
+ * that chunk under the large stripe's lock, which kept the stripe's other threads waiting for
+ * the whole copy (13 ms for 128 MiB; until 2026-12-06, found by a review). The slide stays the
+ * last resort of an arena that cannot grow. */
+Test(arena_large, a_large_block_that_can_move_is_not_slid_down_under_the_lock)
+{
+    talc_arena_config_t c = talc_arena_config_default("no-slide");
+    c.stripes = 1;
+    talc_arena_t *a = test_arena_cfg(&c);
+    size_t m = 2u * TALC_LARGE_SEG_FACTOR * TEST_OS_SEGMENT; /* twice a large segment */
+    unsigned char *y = talc_arena_malloc(a, m / 2u);
+    cr_assert_not_null(y);
+    y = talc_arena_realloc(a, y, m); /* a new segment of about 1.5 m (the realloc hint) */
+    cr_assert_not_null(y);
+    unsigned char *z = talc_arena_malloc(a, m / 2u - 4096u); /* above y, the segment's rest */
+    cr_assert_not_null(z);
+    cr_assert_eq(talc_seg_of(z), talc_seg_of(y), "y and z share a segment");
+    talc_free(y); /* a free chunk of m below z */
+    test_pattern_fill(z, m / 2u - 4096u, 5);
+    unsigned char *r = talc_arena_realloc(a, z, m + m / 4u); /* no free chunk that large */
+    cr_assert_not_null(r);
+    cr_assert_neq(r, y, "slid down into the chunk below, under the lock");
+    cr_assert_eq(test_pattern_check(r, m / 2u - 4096u, 5), m / 2u - 4096u);
+    talc_free(r);
+    test_assert_empty(a);
+}

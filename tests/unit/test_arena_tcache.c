@@ -260,6 +260,27 @@ Test(arena_tcache, realloc_within_the_chunk_stays_in_place)
 #endif
 }
 
+/* The same when the thread's cache used last is another arena's: the block still fits, and
+ * stays (until 2026-12-06 it moved, as the in-place path looked at that cache only; found by
+ * a review), with the figures exact. */
+Test(arena_tcache, realloc_within_the_chunk_stays_in_place_after_another_arenas_call)
+{
+    talc_arena_t *a = tc_arena("in-place-a", 1, TALC_TCACHE_ON);
+    talc_arena_t *b = tc_arena("in-place-b", 1, TALC_TCACHE_ON);
+    for (int i = 0; i < 20; i++) {
+        unsigned char *p = talc_arena_malloc(a, 100);
+        void *x = talc_arena_malloc(b, 100); /* the thread's last-used cache is now b's */
+        cr_assert(p && x);
+        test_pattern_fill(p, 100, 4);
+        size_t u = talc_usable_size(p);
+        cr_assert_eq(talc_arena_realloc(NULL, p, u), p, "round %d: moved", i);
+        cr_assert_eq(test_pattern_check(p, 100, 4), 100);
+        talc_free(x);
+        tc_assert_exact(a, u, 1, (uint64_t)i + 1u, (uint64_t)i);
+        talc_free(p);
+    }
+}
+
 /* A minimum-size block shrunk to less than half of it stays where it is: any block it could
  * move to is as large (found 2026-12-04: it was copied into another minimum-size block). */
 Test(arena_tcache, a_minimum_block_shrinks_in_place)
