@@ -99,7 +99,9 @@ typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx)
 /** Soft-budget callback: the arena's footprint (bytes taken from its source plus bytes held from
  *  the reserve) crossed the soft budget upward. Called once per crossing, re-armed when the
  *  footprint falls below 7/8 of the budget; `footprint` is the figure after the growth. Runs
- *  with no allocator lock held, on the thread whose allocation grew the arena. */
+ *  with no allocator lock held, on the thread whose allocation grew the arena, which is still
+ *  in progress: like the reclaim callback, it may allocate and free but must not destroy
+ *  `arena`. */
 typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t soft_budget,
                                void *ctx);
 

@@ -38,7 +38,8 @@ extern "C" {
  *  mlock and populating run with no lock held: borrows, arena creations and
  *  talc_reserve_get_stats on other threads go on meanwhile and see an empty reserve (size and
  *  free zero) until it is complete. Setting the reserve up at start-up, before arenas need it,
- *  is still what makes it useful. */
+ *  is still what makes it useful. A fork child inherits the reserve but not its TALC_RESERVE_MLOCK
+ *  lock (mlock(2)). */
 TALC_API int talc_reserve_init(size_t size, unsigned flags);
 
 typedef struct talc_reserve_stats {
