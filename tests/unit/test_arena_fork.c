@@ -22,6 +22,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "last_round.h"
 #include "rng.h"
 
 #define WORKERS 4
@@ -376,6 +377,8 @@ static void *rf_holder(void *arg)
 
 Test(arena_fork, a_handler_forking_while_a_thread_registers_its_cache_keeps_it)
 {
+    if (!LAST_ROUND_RUNS)
+        cr_skip_test("ThreadSanitizer cannot run code in the last destructor round");
     talc_arena_config_t c = talc_arena_config_default("reaped");
     c.stripes = 1;
     c.thread_cache = TALC_TCACHE_ON;

@@ -22,6 +22,7 @@
 #include <criterion/criterion.h>
 
 #include "arena_test.h"
+#include "last_round.h"
 #include "cpu_pin.h"
 #include "pattern.h"
 #include "rng.h"
@@ -590,20 +591,6 @@ Test(arena_tcache, thread_exit_gives_back_what_it_parked)
  * threads held 180 MB). */
 static talc_arena_t *late_arena;
 static pthread_key_t late_key;
-
-/* ThreadSanitizer's runtime has finished the thread by glibc's last destructor round: any
- * instrumented code there crashes it, with or without libtalc (a plain program whose last-round
- * destructor calls malloc gets the same SEGV at address 0xd0; clang 14). */
-#if defined(__SANITIZE_THREAD__)
-#define LAST_ROUND_RUNS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define LAST_ROUND_RUNS 0
-#endif
-#endif
-#ifndef LAST_ROUND_RUNS
-#define LAST_ROUND_RUNS 1
-#endif
 
 static void late_destructor(void *v)
 {
