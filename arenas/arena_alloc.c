@@ -333,11 +333,15 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
     for (bool last = false;; last = true) {
         size_t old;
         void *q = talc_realloc_in_stripe(g, p, n, &old, last);
-        if (q || last)
-            return q; /* (last: errno as the chain left it, ENOMEM) */
+        if (q)
+            return q;
+        if (last) {               /* (errno as the chain left it, ENOMEM) */
+            talc_oom_abort(NULL); /* the chain's ABORT step, if it put one off */
+            return NULL;
+        }
         if (!old)
             goto bad;
-        talc_ts.grow_extra = n / 2u;
+        talc_ts.grow_extra = (n + 1u) / 2u; /* (not 0 for n = 1: the chain's ABORT reads it) */
         q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
         talc_ts.grow_extra = 0;
         if (q) {

@@ -61,6 +61,10 @@
 #ifndef TALC_SEG_KEEP_EMPTY
 #define TALC_SEG_KEEP_EMPTY 4u
 #endif
+/* With no budget, a stripe may keep one empty oversized OS segment (a large block's own) of up
+ * to this many normal segments (32 MiB in the large stripe: glibc's largest dynamic mmap
+ * threshold), in place of a normal one. docs/arenas.md, "Retention". */
+#define TALC_SEG_KEEP_OVERSIZED 8u
 #define TALC_STRIPE_ALIGN 128 /* two 64-byte lines: no false sharing between stripes */
 /* Requests of this many bytes or more go to the arena's large stripe (talc_arena_t.nroute),
  * whose segments hold no smaller block: a small long-lived block carved beside a large one
@@ -484,6 +488,9 @@ typedef struct talc_tstate {
         unsigned count;
     } held_fault;
     size_t grow_extra; /* realloc moving a growing block: room a new segment leaves above it */
+    /* The arena whose ABORT step a realloc's chain passed, for the realloc to report once its
+     * last resort fails too (oom.c, talc_oom_step); NULL: none. */
+    talc_arena_t *abort_waits;
     /* The large stripe this thread allocated from last (talc_dispatch_lock_stripe): a free
      * into it is not remote, as one into `last` is not. Not in `last`, so that a large block
      * does not make the frees of the thread's small blocks remote. */
@@ -524,9 +531,10 @@ talc_stripe_t *talc_dispatch_lock_home(talc_arena_t *a);
 
 /* talc_heap_resize_in_place of block p (old usable bytes, in segment g of stripe s, locked) to
  * n bytes, for realloc's blocks of TALC_REALLOC_UNLOCKED_COPY bytes or more. A block shrunk by
- * TALC_LARGE_MIN bytes or more in an OS segment gives back the whole pages of the free chunk
- * now above it, as a trim would: a daemon that reads a file into a large buffer and shrinks it
- * to fit must not keep the rest resident. */
+ * TALC_LARGE_MIN bytes or more in an OS segment first gives back the whole pages past its new
+ * end, as a trim would, with s unlocked for the call (s is locked again on return): a daemon
+ * that reads a file into a large buffer and shrinks it to fit must not keep the rest
+ * resident, nor stop the stripe's other threads meanwhile. */
 bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n, size_t old);
 
 /* ---- Free (arenas/arena_alloc.c) ----------------------------------------------------------*/

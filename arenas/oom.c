@@ -29,6 +29,9 @@ _Static_assert(TALC_OOM_STEP_BORROW == TALC_OOM_STEP_GROW + 1, "talc_oom_retry's
 
 static const talc_oom_step_t talc_default_chain[TALC_OOM_CHAIN_MAX] = {
     TALC_OOM_STEP_GROW, TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FAIL};
+_Static_assert(TALC_OOM_STEP_FALLBACK < TALC_OOM_STEP_FAIL &&
+                   TALC_OOM_STEP_FAIL < TALC_OOM_STEP_ABORT,
+               "the steps that look for memory come before FAIL and ABORT");
 
 /* Bytes of heap room a request needs, alignment slack included. */
 static size_t talc_oom_need(size_t n, size_t align)
@@ -248,15 +251,16 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
     return talc_oom_retry(a, n, align, held);
 }
 
-static void talc_oom_abort(talc_arena_t *a)
+TALC_COLD void talc_oom_abort(talc_arena_t *a)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    if (!talc_oom_user_ok(a, here))
+    if ((!a && !(a = talc_ts.abort_waits)) || !talc_oom_user_ok(a, here))
         return;
     unsigned k = talc_oom_enter(a, here);
     talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
                       "out of memory and the arena's policy is to abort");
     talc_ts.oom_nest.n = k;
+    errno = ENOMEM; /* (the handler returned: the call fails) */
 }
 
 /* The arena a's FALLBACK step allocates from, or NULL. Found under the registry lock the first
@@ -293,7 +297,14 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
         return talc_arena_alloc_impl(fb, n, align, depth + 1u);
     }
     case TALC_OOM_STEP_ABORT:
-        talc_oom_abort(a);
+        /* A realloc's own chain (its hint set, no fallback hop) has a last resort still, the
+         * block's own stripe (arena_alloc.c): the report waits until that fails too. Until
+         * 2026-12-07 it came first, and a shrink across TALC_LARGE_MIN in a full arena aborted
+         * the process, though the block could shrink where it was (found by arena_model). */
+        if (!depth && talc_ts.grow_extra)
+            talc_ts.abort_waits = a;
+        else
+            talc_oom_abort(a);
         return NULL;
     default:
         return NULL;
@@ -328,11 +339,19 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
      * stripe's segment fills would churn the cache), anything that costs another arena, the
      * reserve, the user's callback or the caller's allocation comes after (the arena's other
      * threads keep theirs until they exit or flush). */
-    bool flushed = !a->tc_on || n > SIZE_MAX / 4; /* (no memory could hold it: the cache
-                                                     stays) */
+    if (!depth) /* (a note an earlier realloc left, its last resort having succeeded) */
+        talc_ts.abort_waits = NULL;
+    /* A request no heap could hold (either figure larger than any heap takes) skips the steps
+     * that look for memory, and the cache stays: until 2026-12-07 a malloc of 2^50 bytes
+     * called the reclaim callback, gave back the thread's cache and the stripes' kept
+     * segments, and counted a refusal of the reserve (found by a review). FAIL and ABORT run
+     * as for any failure. */
+    bool none = (n | align) > TALC_MAX_REQUEST, flushed = !a->tc_on || none;
     const talc_oom_step_t *chain = a->cfg.oom_chain[0] ? a->cfg.oom_chain : talc_default_chain;
     for (unsigned i = 0; i < TALC_OOM_CHAIN_MAX && chain[i] != TALC_OOM_STEP_END; i++) {
         talc_oom_step_t step = chain[i];
+        if (none && step < TALC_OOM_STEP_FAIL)
+            continue;
         if (!flushed && step != TALC_OOM_STEP_GROW) {
             flushed = true;
             void *p = talc_oom_flush_own(a, n, align);
@@ -355,7 +374,8 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
         if (p)
             return p;
     }
-    talc_oom_failed(a);
+    if (!depth) /* (one failure, in the arena asked: not once per fallback hop as well) */
+        talc_oom_failed(a);
     errno = ENOMEM;
     return NULL;
 }

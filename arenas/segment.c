@@ -5,12 +5,13 @@
  * goes back (to the OS, the arena's buffer, or the reserve).
  *
  * Retention: page faults cost ~12 µs per 4 KiB here, so a stripe keeps up to
- * TALC_SEG_KEEP_EMPTY empty default-sized segments for reuse (one in an arena with a budget).
- * Further empty segments, oversized ones, and every borrowed one go back at once (borrowed
- * memory returns to the reserve as soon as the heap has no block in it: a block in a thread
- * cache or a depot is one). Kept segments serve only their own
- * stripe, yet count against the budget and the address space: when the arena cannot grow,
- * talc_seg_reclaim gives every stripe's back, and the OOM chain's grow step tries again.
+ * TALC_SEG_KEEP_EMPTY empty default-sized segments for reuse (one in an arena with a budget),
+ * and with no budget, in their place, one oversized OS segment of up to TALC_SEG_KEEP_OVERSIZED
+ * default ones. Further empty segments, larger ones, and every borrowed one go back at once
+ * (borrowed memory returns to the reserve as soon as the heap has no block in it: a block in a
+ * thread cache or a depot is one). Kept segments serve only their own stripe, yet count against
+ * the budget and the address space: when the arena cannot grow, talc_seg_reclaim gives every
+ * stripe's back, and the OOM chain's grow step tries again.
  *
  * Concurrency: talc_seg_grow / after_free / release_all need the stripe lock; they take
  * arena->grow_lock (source and budget) and then the pagemap writer lock, in that rank order.
@@ -304,7 +305,14 @@ void talc_seg_after_free(talc_stripe_t *s, talc_seg_t *g)
         return;
     unsigned most = s->seg_keep, empties = 0; /* (talc_stripe_t says how many) */
     talc_seg_t **entry = NULL;
-    if (most && g->kind != TALC_SEG_RESERVE && g->size == talc_seg_default_size(s)) {
+    /* An oversized OS segment (a large block's own) of up to TALC_SEG_KEEP_OVERSIZED normal
+     * ones is kept too where no budget is, if no other kept one is empty: until 2026-12-07 a
+     * loop of malloc, write and free of 4 MiB mapped and faulted in 4 MiB each time, 8x
+     * glibc's time (found by a review). */
+    if (g->size != talc_seg_default_size(s))
+        most = most > 1u && g->kind == TALC_SEG_OS &&
+               g->size <= TALC_SEG_KEEP_OVERSIZED * talc_seg_default_size(s);
+    if (most && g->kind != TALC_SEG_RESERVE) {
         for (unsigned i = 0; i < TALC_SEG_KEEP_EMPTY; i++) {
             talc_seg_t *o = s->kept[i];
             if (o == g)

@@ -32,9 +32,9 @@
  *
  * Other threads' caches keep their blocks (they are allocated as far as the heaps know).
  *
- * The same decommit, of one chunk, serves realloc: a block shrunk in place by TALC_LARGE_MIN
- * bytes or more gives back the pages of the free chunk left above it (talc_resize_large, under
- * the stripe lock its caller holds).
+ * Realloc decommits too: a block shrunk in place by TALC_LARGE_MIN bytes or more gives back the
+ * whole pages past its new end before the shrink, with the stripe lock its caller holds let go
+ * for the call (talc_resize_large).
  *
  * Concurrency: may run concurrently with every other call on the arena, but not with its
  * destruction. Step 1 takes the caches' registry lock, then stripe locks; steps 2 and 3 lock
@@ -170,14 +170,24 @@ static bool talc_trim_bins(talc_stripe_t *s, talc_trim_pos_t *pos)
 
 bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n, size_t old)
 {
+    /* (buffer and reserve segments keep their pages, as in a trim; a shrink by less than
+     * TALC_LARGE_MIN is left to a trim) */
+    uintptr_t m = (uintptr_t)talc_os_page_size() - 1u;
+    uintptr_t lo = ((uintptr_t)p + n + m) & ~m, hi = ((uintptr_t)p + old - TALC_HDR) & ~m;
+    bool give = n < old && old - n >= TALC_LARGE_MIN && g->kind == TALC_SEG_OS && lo < hi;
+    if (give) { /* the bytes past n are the caller's to drop: no lock held for the call */
+        talc_stripe_unlock_dropped(s); /* (out of line: nothing was freed, no segment dropped) */
+        (void)talc_os_decommit((void *)lo, (size_t)(hi - lo));
+        talc_stripe_lock_noted(s);
+    }
     if (!talc_heap_resize_in_place(talc_stripe_heap(s), p, n))
         return false;
-    /* (buffer and reserve segments keep their pages, as in a trim) */
-    if (n + TALC_LARGE_MIN > old || g->kind != TALC_SEG_OS)
-        return true; /* (a shrink by less than TALC_LARGE_MIN is left to a trim) */
+    /* The tail (split off: it is free), unless it merged with a free chunk above, now has all
+     * its whole pages decommitted: flagged so, for trims to skip. A merged one is left to them. */
     char *above = (char *)p - TALC_HDR + talc_hsize(talc_hdr((char *)p - TALC_HDR));
-    (void)talc_trim_chunk(above, talc_hdr_shared(talc_stripe_heap(s), above),
-                          (uintptr_t)talc_os_page_size() - 1u, false);
+    uint64_t w = talc_hdr(above);
+    if (give && above + talc_hsize(w) == (char *)p + old)
+        talc_set_hdr(above, w | TALC_F_TRIMMED);
     return true;
 }
 

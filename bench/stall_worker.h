@@ -1,5 +1,6 @@
-/* stall_worker.h — the worker thread of the stall benchmarks (unmap_stall.c, realloc_stall.c):
- * it allocates and frees 64 bytes of one arena in a loop and records its longest gap between
+/* stall_worker.h — the worker thread of the stall benchmarks (unmap_stall.c, realloc_stall.c,
+ * shrink_stall.c): it allocates and frees sw_op_size bytes (64 unless the program sets it
+ * before sw_start) of one arena in a loop and records its longest gap between
  * two iterations, split into the gaps that overlapped the main thread's timed operation and
  * the others (the machine's own noise: preemption, interrupts). The main thread pauses it
  * while it prepares (sw_pause / sw_resume) and marks its timed operation (sw_mark, before and
@@ -25,6 +26,7 @@ static atomic_uint sw_marks; /* odd while the main thread's timed operation runs
 static double sw_worst_op, sw_worst_other;
 static unsigned long sw_iterations;
 static pthread_t sw_thread;
+static size_t sw_op_size = 64;
 
 static inline double sw_now(void)
 {
@@ -35,7 +37,7 @@ static inline double sw_now(void)
 
 static inline void sw_op(void)
 {
-    void *p = talc_arena_malloc(sw_arena, 64);
+    void *p = talc_arena_malloc(sw_arena, sw_op_size);
     if (!p)
         abort();
     talc_free(p);

@@ -27,7 +27,9 @@
  *                          align, or NULL with errno set (ENOMEM, EINVAL). Never reserves swap
  *                          lazily (no MAP_NORESERVE): overcommit policy is the system's.
  *   unmap(p, size, ctx)    returns a range obtained from map (same size) or a page-aligned
- *                          part of one. Cannot fail.
+ *                          part of one. No result: where the range cannot be unmapped (Linux:
+ *                          at vm.max_map_count), its pages are given back and its address
+ *                          space stays taken.
  *   commit(p, size, ctx)   makes a range usable again after decommit. 0 or -errno.
  *   decommit(p, size, ctx) gives the physical pages back; the range stays mapped and usable,
  *                          its contents become unspecified (zero on Linux; do not rely on it).

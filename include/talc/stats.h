@@ -57,7 +57,8 @@ typedef struct talc_arena_stats {
     uint64_t allocs, frees, reallocs;
     uint64_t failed; /**< allocation calls that returned NULL, those refused for their
                           arguments included (a calloc whose size overflows, an alignment
-                          that is not a power of two) */
+                          that is not a power of two); counted once, in the arena asked,
+                          not in the arenas its FALLBACK steps tried */
     /* Heap shape. */
     size_t managed_bytes; /**< bytes the stripes' heaps manage: their chunks, and each
                                segment's span header and fence (64 bytes or more) */

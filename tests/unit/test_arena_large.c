@@ -13,6 +13,7 @@
  */
 #define _DEFAULT_SOURCE /* mincore (resident.h) */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "../../arenas/arena_internal.h"
@@ -96,16 +97,22 @@ Test(arena_large, realloc_across_the_threshold_moves_the_block)
     test_assert_empty(a);
 }
 
+/* An arena of one stripe, with a soft budget it never reaches if `budgeted`. */
+static talc_arena_t *one_stripe(const char *name, int budgeted)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.soft_budget = budgeted ? (size_t)1 << 40 : 0;
+    return test_arena_cfg(&c);
+}
+
 /* The large stripe maps segments TALC_LARGE_SEG_FACTOR times the others' (several large
  * blocks each) and keeps an emptied one for its next growth, except under a budget, where its
  * segments are the others' size and none is kept. */
 Test(arena_large, the_large_stripe_keeps_its_segments_except_under_a_budget)
 {
     for (int budgeted = 0; budgeted < 2; budgeted++) {
-        talc_arena_config_t c = talc_arena_config_default(budgeted ? "large-budget" : "large-keep");
-        c.stripes = 1;
-        c.soft_budget = budgeted ? (size_t)1 << 30 : 0;
-        talc_arena_t *a = test_arena_cfg(&c);
+        talc_arena_t *a = one_stripe(budgeted ? "large-budget" : "large-keep", budgeted);
         talc_stripe_t *l = talc_large_stripe(a);
         size_t factor = budgeted ? 1u : TALC_LARGE_SEG_FACTOR;
         cr_assert_eq(l->seg_size, talc_arena_stripe(a, 0)->seg_size * factor);
@@ -115,7 +122,45 @@ Test(arena_large, the_large_stripe_keeps_its_segments_except_under_a_budget)
             cr_assert_eq(talc_seg_of(p)->size, l->seg_size, "a large segment");
         talc_free(p);
         size_t kept = test_stats(a).source_bytes;
-        cr_assert_eq(kept, budgeted ? 0 : l->seg_size, "%s: %zu bytes kept", c.name, kept);
+        cr_assert_eq(kept, budgeted ? 0 : l->seg_size, "budget %d: %zu bytes kept", budgeted, kept);
+        cr_assert_eq(talc_arena_destroy(a, 0), 0);
+    }
+}
+
+/* A block too large for a normal segment of the large stripe gets a segment of its own. Where
+ * there is no budget, that segment is kept when the block is freed (one such, of up to
+ * TALC_SEG_KEEP_OVERSIZED normal ones), and the next block of that size takes it: until
+ * 2026-12-07 a loop of malloc, write and free of 4 MiB mapped and faulted in a segment each
+ * time, 8x glibc's time (found by a review). A larger one still goes back at once, and so
+ * does every one under a budget. */
+Test(arena_large, a_freed_block_too_large_for_a_segment_leaves_its_own_kept)
+{
+    for (int budgeted = 0; budgeted < 2; budgeted++) {
+        const char *name = budgeted ? "own-budget" : "own-keep";
+        talc_arena_t *a = one_stripe(name, budgeted);
+        size_t n = talc_large_stripe(a)->seg_size, held = test_stats(a).source_bytes;
+        unsigned char *p = talc_arena_malloc(a, n);
+        cr_assert_not_null(p);
+        talc_seg_t *g = talc_seg_of(p);
+        cr_assert_gt(g->size, n, "a segment of its own");
+        size_t own = g->size;
+        memset(p, 1, n);
+        talc_free(p);
+        size_t after = test_stats(a).source_bytes;
+        cr_assert_eq(after, budgeted ? held : held + own, "%s: %zu bytes held, %zu before", name,
+                     after, held);
+        unsigned char *q = talc_arena_malloc(a, n);
+        cr_assert_not_null(q);
+        if (!budgeted)
+            cr_assert_eq(talc_seg_of(q), g, "the kept segment serves the next block");
+        talc_free(q);
+        size_t over = (TALC_SEG_KEEP_OVERSIZED + 1u) * n; /* (address space only: untouched) */
+        unsigned char *r = talc_arena_malloc(a, over);
+        cr_assert_not_null(r);
+        talc_free(r);
+        after = test_stats(a).source_bytes;
+        cr_assert_eq(after, budgeted ? held : held + own, "%s: %zu bytes held after a larger one",
+                     name, after);
         cr_assert_eq(talc_arena_destroy(a, 0), 0);
     }
 }
@@ -313,36 +358,112 @@ Test(arena_large, a_large_block_shrunk_in_place_gives_its_tail_back)
     test_assert_empty(a);
 }
 
+/* A realloc of a large block to a size near SIZE_MAX fails, and leaves the block as it was.
+ * On 2026-12-07, a first version of the shrink that gives the tail's pages back before the
+ * resize (talc_resize_large) took n + TALC_LARGE_MIN, wrapped, for a shrink, and dropped the
+ * block's pages (found by shim_model before it landed). */
+Test(arena_large, a_realloc_to_a_size_near_the_top_keeps_the_block)
+{
+    talc_arena_t *a = test_arena("large-huge-realloc", 1);
+    size_t big = 2u * TALC_LARGE_MIN;
+    unsigned char *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(p);
+    test_pattern_fill(p, big, 5);
+    static const size_t below_top[] = {0, 1, 1000, TALC_LARGE_MIN - 1, TALC_LARGE_MIN};
+    for (size_t i = 0; i < sizeof below_top / sizeof below_top[0]; i++) {
+        errno = 0;
+        cr_assert_null(talc_arena_realloc(a, p, SIZE_MAX - below_top[i]));
+        cr_assert_eq(errno, ENOMEM, "SIZE_MAX - %zu: errno %d", below_top[i], errno);
+        cr_assert_eq(test_pattern_check(p, big, 5), big, "SIZE_MAX - %zu: block changed",
+                     below_top[i]);
+    }
+    talc_free(p);
+    test_assert_empty(a);
+}
+
 /* A block that crosses TALC_LARGE_MIN moves to the kind of stripe that serves its new size.
  * When the arena has no memory for that (a buffer arena used up), it is resized where it is:
  * a shrink always succeeds (until 2026-12-06 it failed with ENOMEM; found by a review). */
-Test(arena_large, a_shrink_across_the_threshold_in_a_full_arena_succeeds)
+/* A buffer arena of one stripe (`abort_chain`: {GROW, ABORT}) holding a written block of
+ * 8 * TALC_LARGE_MIN bytes (*p, filled with `seed`), its rest used up by smaller and smaller
+ * blocks (rest[0 .. returned count)). */
+static void *full_rest[4096];
+
+static talc_arena_t *full_arena(const char *name, bool abort_chain, unsigned char **p, int seed,
+                                size_t *nrest)
 {
     size_t big = 8u * TALC_LARGE_MIN, size = 4u * big;
     unsigned char *mem = test_buffer_map(size, 0);
-    talc_arena_config_t c = test_buffer_config("full-buffer", mem, size);
+    talc_arena_config_t c = test_buffer_config(name, mem, size);
     c.stripes = 1;
+    if (abort_chain) {
+        c.oom_chain[0] = TALC_OOM_STEP_GROW;
+        c.oom_chain[1] = TALC_OOM_STEP_ABORT;
+    }
     talc_arena_t *a = test_arena_cfg(&c);
-    unsigned char *p = talc_arena_malloc(a, big);
-    cr_assert_not_null(p);
-    test_pattern_fill(p, big, 3);
-    static void *rest[4096];
+    *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(*p);
+    test_pattern_fill(*p, big, seed);
     size_t k = 0, piece = TALC_LARGE_MIN / 4u;
     while (piece >= 64) { /* the rest of the buffer, in smaller and smaller pieces */
-        while (k < 4096 && (rest[k] = talc_arena_malloc(a, piece)) != NULL)
+        while (k < 4096 && (full_rest[k] = talc_arena_malloc(a, piece)) != NULL)
             k++;
         piece /= 2u;
     }
     cr_assert_lt(k, 4096, "the arena ran out");
+    *nrest = k;
+    return a;
+}
+
+static void full_arena_free(talc_arena_t *a, size_t nrest)
+{
+    for (size_t i = 0; i < nrest; i++)
+        talc_free(full_rest[i]);
+    test_assert_empty(a);
+}
+
+Test(arena_large, a_shrink_across_the_threshold_in_a_full_arena_succeeds)
+{
+    unsigned char *p;
+    size_t k;
+    talc_arena_t *a = full_arena("full-buffer", false, &p, 3, &k);
     errno = 0;
     unsigned char *q = talc_arena_realloc(a, p, TALC_LARGE_MIN / 2u);
     cr_assert_eq(q, p, "a shrink below the threshold in a full arena: %p (errno %d)", (void *)q,
                  errno);
     cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, 3), TALC_LARGE_MIN / 2u);
     talc_free(q);
-    for (size_t i = 0; i < k; i++)
-        talc_free(rest[i]);
-    test_assert_empty(a);
+    full_arena_free(a, k);
+}
+
+/* The same shrink in a full arena whose chain ends in ABORT: the chain's abort waits until the
+ * realloc's last resort, in the block's own stripe, fails too. Until 2026-12-07 it came first,
+ * and the default handler aborted the process over a realloc that could shrink in place
+ * (found by arena_model). A realloc that cannot be served at all still reports, once, and then
+ * fails with ENOMEM when the handler returns. */
+Test(arena_large, a_shrink_across_the_threshold_does_not_abort_a_full_arena)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    unsigned char *p;
+    size_t k, size = 32u * TALC_LARGE_MIN; /* (the buffer's size) */
+    talc_arena_t *a = full_arena("abort-full", true, &p, 4, &k);
+    cr_assert_gt(log.calls, 0, "the fill's last requests reported");
+    log.calls = 0;
+    unsigned char *q = talc_arena_realloc(a, p, TALC_LARGE_MIN / 2u);
+    cr_assert_eq(q, p, "shrunk where it was");
+    cr_assert_eq(log.calls, 0, "an abort reported for a realloc that succeeded");
+    cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, 4), TALC_LARGE_MIN / 2u);
+    errno = 0;
+    cr_assert_null(talc_arena_realloc(a, q, size), "no room anywhere");
+    cr_assert_eq(log.calls, 1, "%d reports", log.calls);
+    cr_assert_eq(log.fault, TALC_FAULT_OUT_OF_MEMORY);
+    cr_assert_str_eq(log.arena, "abort-full");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, 4), TALC_LARGE_MIN / 2u);
+    talc_set_fatal_handler(NULL, NULL);
+    talc_free(q);
+    full_arena_free(a, k);
 }
 
 /* A large block that cannot grow in place, with a free chunk below it: in an arena that can
@@ -360,6 +481,7 @@ Test(arena_large, a_large_block_that_can_move_is_not_slid_down_under_the_lock)
     cr_assert_not_null(y);
     y = talc_arena_realloc(a, y, m); /* a new segment of about 1.5 m (the realloc hint) */
     cr_assert_not_null(y);
+    (void)talc_arena_trim(a); /* y's old segment, kept when it emptied, goes back */
     unsigned char *z = talc_arena_malloc(a, m / 2u - 4096u); /* above y, the segment's rest */
     cr_assert_not_null(z);
     cr_assert_eq(talc_seg_of(z), talc_seg_of(y), "y and z share a segment");

@@ -140,6 +140,53 @@ Test(arena_oom, an_impossible_request_keeps_the_thread_cache)
 }
 #endif
 
+static int counted_reclaims;
+
+static size_t count_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    counted_reclaims++;
+    return 0;
+}
+
+/* Nor does it run the steps that look for memory: no reclaim callback (which would drop the
+ * user's caches for nothing), no growth or borrow (whose refusals are counted, and before
+ * which the stripes' kept segments go back). FAIL (and ABORT) run as for any failure. Until
+ * 2026-12-07 a malloc of 2^50 bytes ran them all (found by a review). */
+Test(arena_oom, an_impossible_request_runs_no_step_but_fail)
+{
+    const talc_oom_step_t chain[] = {TALC_OOM_STEP_RECLAIM, TALC_OOM_STEP_GROW,
+                                     TALC_OOM_STEP_BORROW, TALC_OOM_STEP_FAIL};
+    talc_arena_config_t c = chain_config("impossible", chain, 4, 0);
+    c.reclaim = count_reclaim;
+    talc_arena_t *a = test_arena_cfg(&c);
+    void *p = talc_arena_malloc(a, BLOCK); /* a segment, kept when it empties */
+    cr_assert_not_null(p);
+    talc_free(p);
+    size_t held = test_stats(a).source_bytes;
+    cr_assert_gt(held, 0);
+    counted_reclaims = 0; /* (the arena's first malloc runs the chain too) */
+#if SIZE_MAX > 0xffffffffu
+    static const size_t sizes[] = {SIZE_MAX, SIZE_MAX / 2, SIZE_MAX / 4 + 1, (size_t)1 << 50};
+#else /* (SIZE_MAX / 4 + 1 is a request a 32-bit heap may take) */
+    static const size_t sizes[] = {SIZE_MAX, SIZE_MAX / 2};
+#endif
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        steps_t s0 = steps_of(a);
+        uint64_t failed = test_stats(a).failed;
+        errno = 0;
+        cr_assert_null(talc_arena_malloc(a, sizes[i]), "%zu bytes", sizes[i]);
+        cr_assert_eq(errno, ENOMEM);
+        expect_steps(a, &s0, (int[]){X}, 1, -1);
+        cr_assert_eq(test_stats(a).failed - failed, TALC_COUNTERS ? 1u : 0u);
+    }
+    steps_t s0 = steps_of(a);
+    cr_assert_null(talc_arena_aligned_alloc(a, SIZE_MAX / 2u + 1u, 16), "aligned");
+    expect_steps(a, &s0, (int[]){X}, 1, -1);
+    cr_assert_eq(counted_reclaims, 0, "the reclaim callback ran");
+    cr_assert_eq(test_stats(a).source_bytes, held, "the kept segment went back");
+}
+
 Test(arena_oom, fail_only_chain_never_grows)
 {
     const talc_oom_step_t chain[] = {TALC_OOM_STEP_FAIL};
@@ -749,6 +796,31 @@ Test(arena_oom, mutual_fallbacks_end)
     cr_assert_eq(nx.ok[F] + ny.ok[F], sx.ok[F] + sy.ok[F], "no fallback succeeded");
     cr_assert_leq(nx.runs[F] - sx.runs[F] + ny.runs[F] - sy.runs[F], 8, "bounded depth");
     cr_assert_eq(talc_arena_destroy(x, 0), -EPERM);
+    while (kx)
+        talc_free(bx[--kx]);
+    while (ky)
+        talc_free(by[--ky]);
+}
+
+/* One failed call is one failure, counted in the arena asked: until 2026-12-07 the fallback
+ * arena's chain counted it as well, and with mutual fallbacks the arena asked counted it up
+ * to three times, its partner twice (found by a review). */
+Test(arena_oom, a_failed_fallback_counts_one_failure_in_the_arena_asked)
+{
+    talc_arena_t *x = fallback_arena("tick", "tock");
+    talc_arena_t *y = fallback_arena("tock", "tick");
+    static void *bx[MAXB], *by[MAXB];
+    void *spill = NULL;
+    int kx = fill_until_spill(x, bx, &spill);
+    talc_free(spill);
+    int ky = fill(y, by);
+    size_t fx = test_stats(x).failed, fy = test_stats(y).failed;
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(x, BLOCK), "no arena has room");
+    cr_assert_eq(errno, ENOMEM);
+    size_t dx = test_stats(x).failed - fx, dy = test_stats(y).failed - fy;
+    cr_assert_eq(dx, TALC_COUNTERS ? 1 : 0, "the arena asked counted %zu failures", dx);
+    cr_assert_eq(dy, 0, "its fallback counted %zu failures", dy);
     while (kx)
         talc_free(bx[--kx]);
     while (ky)

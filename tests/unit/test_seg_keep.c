@@ -5,19 +5,22 @@
  * (8 GiB of 64 KB blocks freed oldest first: 3.5 s against glibc's 0.06 s; found by a
  * review). And what is kept: at most TALC_SEG_KEEP_EMPTY, and a kept segment used and
  * emptied again stays kept. And a segment that empties while a full trim runs, and that the
- * trim then decommits whole, still goes back at the next idle trims.
+ * trim then decommits whole, still goes back at the next idle trims. And a large block shrunk
+ * in place gives its tail's pages back with its stripe unlocked.
  * White-box: the test build wraps talc_span_get_info (the segment check) to count its calls
- * and talc_os_decommit (a trim's madvise) to act in the middle of a trim (tests/CMakeLists.txt:
- * -Wl,--wrap), and reads the stripe's list.
+ * and talc_os_decommit (a trim's madvise) to act in the middle of a trim and to see the locks
+ * held at each call (tests/CMakeLists.txt: -Wl,--wrap), and reads the stripe's list.
  *
  * Concurrency: one thread, and one more that frees a block while the trim holds a lock.
  */
 #include <pthread.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
 
 #include "../../arenas/arena_internal.h"
 #include "arena_test.h"
+#include "mutex.h"
 #include "os_mem.h"
 
 #define NSEG 64u
@@ -111,8 +114,19 @@ static void *free_it(void *p)
     return NULL;
 }
 
+/* Decommits made while `watch` is set, those made while its lock was held, and those that
+ * touched [watch_lo, watch_hi). */
+static talc_stripe_t *watch;
+static unsigned decommits, decommits_locked, decommits_in_range;
+static char *watch_lo, *watch_hi;
+
 int __wrap_talc_os_decommit(void *p, size_t size)
 {
+    if (watch) {
+        decommits++;
+        decommits_locked += !talc_mutex_is_free(&watch->lock);
+    }
+    decommits_in_range += (char *)p < watch_hi && (char *)p + size > watch_lo;
     void *b = free_during_decommit;
     if (b) { /* the trim holds a stripe lock: the free takes the block's, on its own thread */
         free_during_decommit = NULL;
@@ -169,4 +183,68 @@ Test(seg_keep, a_segment_emptied_during_a_full_trim_goes_at_idle_trims)
     talc_free(pin1);
     talc_free(pin2);
     test_assert_empty(a);
+}
+
+/* ---- A large shrink's decommit -------------------------------------------------------------*/
+
+/* A large block shrunk in place gives back the pages past its new end. Until 2026-12-07 that
+ * madvise ran under the large stripe's lock: shrinking a written 512 MiB block to 1 MiB kept
+ * a thread allocating a large block waiting for 18-39 ms (found by a review). Now the stripe
+ * is unlocked for the call, and the tail's free chunk is flagged trimmed, so that a trim does
+ * not decommit it again; unless it merged with a free chunk above (the rest of the segment),
+ * which a trim takes. With pin_above, that rest is allocated first, behind the arena's back. */
+static void shrink_large(bool pin_above)
+{
+    talc_arena_t *a = test_arena("shrink-unlocked", 1);
+    size_t big = 8u * TALC_LARGE_MIN, small = TALC_LARGE_MIN;
+    unsigned char *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(p);
+    memset(p, 7, big);
+    talc_stripe_t *ls = talc_large_stripe(a);
+    cr_assert_eq(talc_seg_of(p)->stripe, ls, "the block is in the large stripe");
+    char *c = (char *)p - TALC_HDR, *end = c + talc_hsize(talc_hdr(c));
+    talc_stripe_lock(ls);
+    void *pin = NULL;
+    if (pin_above && !talc_nused(end))
+        pin = talc_heap_alloc(talc_stripe_heap(ls), talc_hsize(talc_hdr(end)) - TALC_HDR);
+    cr_assert(!pin_above || talc_nused(end), "the chunk above is allocated (or the fence)");
+    bool above_used = talc_nused(end);
+    talc_stripe_unlock(ls);
+    watch = ls;
+    decommits = decommits_locked = 0;
+    cr_assert_eq(talc_arena_realloc(a, p, small), p, "shrunk in place");
+    watch = NULL;
+    cr_assert_eq(decommits, 1, "%u decommits", decommits);
+    cr_assert_eq(decommits_locked, 0, "the stripe was locked for the madvise");
+    for (size_t i = 0; i < small; i++)
+        cr_assert_eq(p[i], 7, "byte %zu of the block", i);
+    talc_stripe_lock(ls);
+    char *tail = c + talc_hsize(talc_hdr(c));
+    uint64_t w = talc_hdr(tail);
+    talc_stripe_unlock(ls);
+    cr_assert_not(w & TALC_F_USED, "the tail is a free chunk");
+    cr_assert_eq((w & TALC_F_TRIMMED) != 0, above_used,
+                 "flagged trimmed (header %#llx) iff it did not merge with a free chunk above",
+                 (unsigned long long)w);
+    watch_lo = tail + sizeof(talc_free_t);
+    watch_hi = tail + talc_hsize(w) - TALC_HDR;
+    decommits_in_range = 0;
+    (void)talc_arena_trim(a);
+    cr_assert_eq(decommits_in_range > 0, !above_used, "a trim decommitted the tail %u times",
+                 decommits_in_range);
+    watch_lo = watch_hi = NULL;
+    if (pin) {
+        talc_stripe_lock(ls);
+        talc_heap_free(talc_stripe_heap(ls), pin);
+        talc_stripe_unlock(ls);
+    }
+    talc_free(p);
+    test_assert_empty(a);
+}
+
+Test(seg_keep, a_large_shrink_decommits_with_its_stripe_unlocked) { shrink_large(true); }
+
+Test(seg_keep, a_large_shrink_merging_upwards_decommits_with_its_stripe_unlocked)
+{
+    shrink_large(false);
 }

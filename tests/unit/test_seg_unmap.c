@@ -21,7 +21,8 @@
 #include "arena_test.h"
 
 /* Above the default segment (1 MiB, or one granule where that is larger): a segment of its
- * own, not kept. */
+ * own, which an arena with a budget does not keep (without one, the stripe would keep it for
+ * the next large block: arena_large/a_freed_block_too_large_for_a_segment_leaves_its_own_kept). */
 #define BIG TEST_SEGMENT_SCALED((size_t)8 << 20)
 
 /* Is every page of [p, p + n) mapped? mincore fails with ENOMEM on an unmapped page. */
@@ -44,10 +45,14 @@ typedef struct big_block {
     size_t size;
 } big_block_t;
 
-/* An arena of one stripe and one block of BIG bytes in a segment of its own, written. */
+/* An arena of one stripe, with a budget it never reaches, and one block of BIG bytes in a
+ * segment of its own, written. */
 static big_block_t big_block(const char *name)
 {
-    big_block_t b = {.arena = test_arena(name, 1)};
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.soft_budget = (size_t)1 << 40;
+    big_block_t b = {.arena = test_arena_cfg(&c)};
     b.p = talc_arena_malloc(b.arena, BIG);
     cr_assert_not_null(b.p);
     memset(b.p, 0x5a, BIG);
