@@ -330,20 +330,27 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
      * block (segment.c). Failing that, the block is resized in its stripe after all (`last`):
      * a shrink always succeeds (until 2026-12-06 one that crossed TALC_LARGE_MIN failed with
      * ENOMEM in a full arena; found by a review). */
+    talc_arena_t *waits = NULL; /* the arena whose ABORT step the chain put off */
     for (bool last = false;; last = true) {
         size_t old;
         void *q = talc_realloc_in_stripe(g, p, n, &old, last);
         if (q)
             return q;
-        if (last) {               /* (errno as the chain left it, ENOMEM) */
-            talc_oom_abort(NULL); /* the chain's ABORT step, if it put one off */
+        if (last) {                /* (errno as the chain left it, ENOMEM) */
+            talc_oom_abort(waits); /* the chain's ABORT step, if it put one off */
             return NULL;
         }
         if (!old)
             goto bad;
+        /* The note is this call's alone: taken as soon as the chain returns, so that none is
+         * left for user code that runs later (until 2026-12-07 a reclaim callback's realloc
+         * left one, which its caller reported for the wrong arena; found by a review). */
+        talc_ts.abort_waits = NULL;
         talc_ts.grow_extra = (n + 1u) / 2u; /* (not 0 for n = 1: the chain's ABORT reads it) */
         q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
         talc_ts.grow_extra = 0;
+        waits = talc_ts.abort_waits;
+        talc_ts.abort_waits = NULL;
         if (q) {
             memcpy(q, p, old < n ? old : n);
             talc_free(p);

@@ -254,7 +254,7 @@ static void *talc_oom_reclaim(talc_arena_t *a, size_t n, size_t align)
 TALC_COLD void talc_oom_abort(talc_arena_t *a)
 {
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    if ((!a && !(a = talc_ts.abort_waits)) || !talc_oom_user_ok(a, here))
+    if (!a || !talc_oom_user_ok(a, here))
         return;
     unsigned k = talc_oom_enter(a, here);
     talc_fatal_report(TALC_FAULT_OUT_OF_MEMORY, a->name, NULL,
@@ -339,8 +339,6 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
      * stripe's segment fills would churn the cache), anything that costs another arena, the
      * reserve, the user's callback or the caller's allocation comes after (the arena's other
      * threads keep theirs until they exit or flush). */
-    if (!depth) /* (a note an earlier realloc left, its last resort having succeeded) */
-        talc_ts.abort_waits = NULL;
     /* A request no heap could hold (either figure larger than any heap takes) skips the steps
      * that look for memory, and the cache stays: until 2026-12-07 a malloc of 2^50 bytes
      * called the reclaim callback, gave back the thread's cache and the stripes' kept

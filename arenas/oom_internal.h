@@ -19,8 +19,8 @@ void talc_oom_soft_budget_fire(talc_arena_t *a);
 /* Count a failed allocation in a's statistics (one of its stripes, locked meanwhile). */
 void talc_oom_failed(talc_arena_t *a);
 /* a's ABORT step: the fatal handler, told TALC_FAULT_OUT_OF_MEMORY (unless that would re-enter
- * it from its own user code); errno ENOMEM if it returns. a NULL: the ABORT step a realloc's
- * chain put off (talc_ts.abort_waits), if any, once the realloc's last resort failed too. */
+ * it from its own user code); errno ENOMEM if it returns. a NULL: nothing (a realloc's chain
+ * put no ABORT step off: talc_ts.abort_waits). */
 void talc_oom_abort(talc_arena_t *a);
 
 #endif /* TALC_OOM_INTERNAL_H */

@@ -177,7 +177,7 @@ bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n,
     bool give = n < old && old - n >= TALC_LARGE_MIN && g->kind == TALC_SEG_OS && lo < hi;
     if (give) { /* the bytes past n are the caller's to drop: no lock held for the call */
         talc_stripe_unlock_dropped(s); /* (out of line: nothing was freed, no segment dropped) */
-        (void)talc_os_decommit((void *)lo, (size_t)(hi - lo));
+        give = talc_os_decommit((void *)lo, (size_t)(hi - lo)) == 0; /* (mlocked: EINVAL) */
         talc_stripe_lock_noted(s);
     }
     if (!talc_heap_resize_in_place(talc_stripe_heap(s), p, n))

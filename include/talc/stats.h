@@ -58,7 +58,9 @@ typedef struct talc_arena_stats {
     uint64_t failed; /**< allocation calls that returned NULL, those refused for their
                           arguments included (a calloc whose size overflows, an alignment
                           that is not a power of two); counted once, in the arena asked,
-                          not in the arenas its FALLBACK steps tried */
+                          not in the arenas its FALLBACK steps tried. A realloc whose chain
+                          found nothing counts one even when it then resizes its block where
+                          it is */
     /* Heap shape. */
     size_t managed_bytes; /**< bytes the stripes' heaps manage: their chunks, and each
                                segment's span header and fence (64 bytes or more) */

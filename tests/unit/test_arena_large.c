@@ -466,6 +466,50 @@ Test(arena_large, a_shrink_across_the_threshold_does_not_abort_a_full_arena)
     full_arena_free(a, k);
 }
 
+/* A realloc's put-off ABORT note is its own. Here arena A (a buffer, chain {GROW, RECLAIM,
+ * FAIL}) cannot serve a realloc; its reclaim callback shrinks a block of arena B (full, chain
+ * {GROW, ABORT}) across the threshold, which succeeds in place. Until 2026-12-07 the note B's
+ * chain left stayed, and A's realloc, failing, reported it: "out of memory and the arena's
+ * policy is to abort" for arena B (the default handler aborted the process; with B destroyed
+ * by the callback, a read of freed memory). Found by a review. */
+static unsigned char *stale_b;
+
+static size_t shrink_b(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    unsigned char *q = talc_arena_realloc(talc_arena_of(stale_b), stale_b, TALC_LARGE_MIN / 2u);
+    cr_assert_eq(q, stale_b, "B's block shrunk in place");
+    return 0;
+}
+
+Test(arena_large, a_reallocs_put_off_abort_stays_with_that_realloc)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    size_t kb;
+    talc_arena_t *b = full_arena("stale-b", true, &stale_b, 6, &kb);
+    size_t size = 4u * TALC_LARGE_MIN;
+    unsigned char *mem = test_buffer_map(size, 0);
+    talc_arena_config_t c = test_buffer_config("stale-a", mem, size);
+    c.stripes = 1;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.reclaim = shrink_b;
+    talc_arena_t *a = test_arena_cfg(&c);
+    unsigned char *p = talc_arena_malloc(a, 1000);
+    cr_assert_not_null(p);
+    log.calls = 0;
+    errno = 0;
+    cr_assert_null(talc_arena_realloc(a, p, 2u * size), "more than A's buffer");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(log.calls, 0, "a report for arena %s, whose realloc succeeded", log.arena);
+    talc_set_fatal_handler(NULL, NULL);
+    talc_free(p);
+    talc_free(stale_b);
+    full_arena_free(b, kb);
+}
+
 /* A large block that cannot grow in place, with a free chunk below it: in an arena that can
  * grow, it moves to a new segment and is copied with no lock held, rather than slid down into
  * that chunk under the large stripe's lock, which kept the stripe's other threads waiting for
