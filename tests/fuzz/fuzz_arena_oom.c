@@ -233,21 +233,42 @@ static size_t fz_free_some(const talc_arena_t *a, unsigned k, size_t below)
     return freed;
 }
 
-/* Will the chain's retry find a block of `wanted` bytes that a free gives back? Without a
- * thread cache the free reaches the stripe (retried in every stripe), and with nothing
- * borrowed a segment the free emptied and gave back went to the source, which gives it again
- * (the reserve's guaranteed minimums could refuse a borrowed one). If so, the innermost call
- * (whose chain runs the callback) notes it, with the RECLAIM step's successes so far. */
-static void fz_retry_must_fit(const fz_slot_t *sl, size_t wanted)
+/* Does the slot's chain have `step` before its end (FAIL, ABORT or END)? */
+static bool fz_chain_has(const fz_slot_t *sl, talc_oom_step_t step)
+{
+    for (unsigned k = 0; k < TALC_OOM_CHAIN_MAX; k++) {
+        talc_oom_step_t st = sl->cfg.oom_chain[k];
+        if (st == TALC_OOM_STEP_END || st == TALC_OOM_STEP_FAIL || st == TALC_OOM_STEP_ABORT)
+            return false;
+        if (st == step)
+            return true;
+    }
+    return false;
+}
+
+/* Will the chain's retry find a block of `wanted` bytes that the free of block i gives back?
+ * Without a thread cache the free reaches the stripe (retried in every stripe). A segment the
+ * free emptied and gave back went to the source, which the retry takes it back from only when
+ * the chain has GROW (the retry grows no arena whose chain does not: arenas/oom.c), and only
+ * with nothing borrowed (the reserve's guaranteed minimums could refuse a borrowed one). If
+ * so, the innermost call (whose chain runs the callback) notes it, with the RECLAIM step's
+ * successes so far. Frees block i; returns its usable size. (Until 2026-12-07 a segment that
+ * went back counted without GROW, and the fuzzer failed the library's rule.) */
+static size_t fz_free_must_fit(const fz_slot_t *sl, size_t i, size_t wanted)
 {
     talc_arena_stats_t st;
-    if ((TALC_TCACHE && sl->cfg.thread_cache == TALC_TCACHE_ON) ||
-        talc_arena_get_stats(sl->a, &st) != 0 || st.borrowed_bytes != 0)
-        return;
+    bool fit = !(TALC_TCACHE && sl->cfg.thread_cache == TALC_TCACHE_ON) &&
+               talc_arena_get_stats(sl->a, &st) == 0 && st.borrowed_bytes == 0;
+    size_t held = fit ? st.source_bytes : 0, freed = fz_free_block(i);
+    talc_arena_stats_t now;
+    if (!fit || talc_arena_get_stats(sl->a, &now) != 0 ||
+        (now.source_bytes < held && !fz_chain_has(sl, TALC_OOM_STEP_GROW)))
+        return freed;
     fz_call_t *c = &fz.call[fz.ncalls - 1];
     c->must_fit = wanted;
     c->fit_arena = sl->a;
     c->fit_ok = st.oom_ok[TALC_OOM_STEP_RECLAIM];
+    return freed;
 }
 
 /* Free the arena's largest block if it holds `wanted` bytes (then the retry must succeed),
@@ -266,8 +287,7 @@ static size_t fz_reclaim_honest(const fz_slot_t *sl, size_t wanted)
     }
     if (best == SIZE_MAX || best_us < wanted)
         return fz_free_some(sl->a, 2, fz.nblk);
-    fz_retry_must_fit(sl, wanted);
-    return fz_free_block(best);
+    return fz_free_must_fit(sl, best, wanted);
 }
 
 size_t fz_reclaim(talc_arena_t *a, size_t wanted, void *ctx)

@@ -102,7 +102,7 @@ static talc_arena_t *one_stripe(const char *name, int budgeted)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 1;
-    c.soft_budget = budgeted ? (size_t)1 << 40 : 0;
+    c.soft_budget = budgeted ? SIZE_MAX / 2u : 0;
     return test_arena_cfg(&c);
 }
 

@@ -51,7 +51,7 @@ static big_block_t big_block(const char *name)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 1;
-    c.soft_budget = (size_t)1 << 40;
+    c.soft_budget = SIZE_MAX / 2u;
     big_block_t b = {.arena = test_arena_cfg(&c)};
     b.p = talc_arena_malloc(b.arena, BIG);
     cr_assert_not_null(b.p);
