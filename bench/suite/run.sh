@@ -397,6 +397,38 @@ realloc_section() {
   [ -z "$failed" ] || printf '\n%s' "$failed"
 }
 
+# One large buffer taken and given back in a loop (large_loop.c): time and page faults.
+large_loop_section() {
+  local a m lines cell failed="" iters=100 us=() faults=() rss
+  [ "$preset" = full ] && iters=300
+  printf '\n### Large buffer loop: malloc, write every byte, free, %s times, of 4 and of 8 MiB (`large_loop`)\n\n' "$iters"
+  printf 'Medians of 3 runs, per iteration. An allocator that maps such a block anew each time '
+  printf 'and unmaps it at the free pays an mmap, a munmap and a page fault per 4 KiB page '
+  printf 'every time; one that keeps the memory pays none.\n\n'
+  printf '| allocator | µs (4 MiB) | page faults (4 MiB) | µs (8 MiB) | page faults (8 MiB) | peak RSS (MiB, 8 MiB runs) | check |\n'
+  printf '|---|---:|---:|---:|---:|---:|---|\n'
+  for a in "${alloc_order[@]}"; do
+    [ "$a" = talc-aligned ] && continue
+    local all=""
+    us=() faults=()
+    for m in 4 8; do
+      lines=$(check_runs large_loop LARGELOOP "$m" "$iters")
+      all+="$lines"$'\n'
+      us+=("$(median us 1 '%.0f' <<<"$lines")")
+      faults+=("$(median faults 1 '%.0f' <<<"$lines")")
+      rss=$(median maxrss_kib 1024 '%.1f' <<<"$lines")
+    done
+    check_verdict "$all" large_loop "a block read back wrong"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$a" "${us[0]}" "${faults[0]}" "${us[1]}" \
+      "${faults[1]}" "$rss" "$cell"
+    [ "$cell" = ok ] &&
+      printf '{"workload":"large-loop","allocator":"%s","iterations":%d,"us_4mib":%s,"faults_4mib":%s,"us_8mib":%s,"faults_8mib":%s,"peak_rss_mib":%s,"commit":"%s","cpu":"%s","date":"%s"}\n' \
+        "$a" "$iters" "${us[0]}" "${faults[0]}" "${us[1]}" "${faults[1]}" "$rss" "$commit" "$cpu" \
+        "$date" >>"$out/suite-memory.json"
+  done
+  [ -z "$failed" ] || printf '\n%s' "$failed"
+}
+
 # A thread pool after a burst (burst_rss.c): what stays resident once every block is freed,
 # while the threads idle and after they exit. libtalc runs twice: as configured by default, and
 # with its background trimmer (TALC_CONF=trim_ms=100), which the settle time lets run.
@@ -462,13 +494,14 @@ awk -F'\t' -f "$here/report.awk" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
 step "memory checks under each allocator: large calloc, malloc_trim, large blocks, soak," \
-     "realloc growth, a burst on a thread pool"
+     "realloc growth, a large buffer loop, a burst on a thread pool"
 rm -f "$out/suite-memory.json" "$out/suite-calloc.json" "$out/suite-checks.log"
 calloc_section >>"$out/suite.md"
 trim_section >>"$out/suite.md"
 large_section >>"$out/suite.md"
 soak_section >>"$out/suite.md"
 realloc_section >>"$out/suite.md"
+large_loop_section >>"$out/suite.md"
 burst_section >>"$out/suite.md"
 [ -z "$talc_build_failed" ] || printf '\n%s\n' "$talc_build_failed" >>"$out/suite.md"
 if command -v gnuplot >/dev/null; then

@@ -2,8 +2,8 @@
  * LD_PRELOAD names: a preload the loader ignored (a wrong path, a library that failed to load)
  * must not pass for a measurement of that allocator, since the process then runs glibc's.
  * Used by the suite's harness (sw_harness.c), by its memory checks (calloc_large.c, trim_rss.c,
- * large_mix.c, soak.c, realloc_grow.c, burst_rss.c) and by trim_fork.c. Needs dladdr (libdl before
- * glibc 2.34).
+ * large_mix.c, soak.c, realloc_grow.c, large_loop.c, burst_rss.c) and by trim_fork.c. Needs dladdr
+ * (libdl before glibc 2.34).
  *
  * Threading rules: none (reads the loader's tables and the environment).
  */
