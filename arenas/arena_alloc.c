@@ -336,8 +336,9 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
         void *q = talc_realloc_in_stripe(g, p, n, &old, last);
         if (q)
             return q;
-        if (last) {                /* (errno as the chain left it, ENOMEM) */
-            talc_oom_abort(waits); /* the chain's ABORT step, if it put one off */
+        if (last) {                            /* (errno as the chain left it, ENOMEM) */
+            talc_oom_failed(g->stripe->arena); /* (the chain did not count it) */
+            talc_oom_abort(waits);             /* the chain's ABORT step, if it put one off */
             return NULL;
         }
         if (!old)
@@ -345,12 +346,15 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
         /* The note is this call's alone: taken as soon as the chain returns, so that none is
          * left for user code that runs later (until 2026-12-07 a reclaim callback's realloc
          * left one, which its caller reported for the wrong arena; found by a review). */
+        /* A realloc in a reclaim callback keeps its caller's note (a FALLBACK arena's ABORT
+         * passed before the callback ran). */
+        talc_arena_t *outer = talc_ts.abort_waits;
         talc_ts.abort_waits = NULL;
         talc_ts.grow_extra = (n + 1u) / 2u; /* (not 0 for n = 1: the chain's ABORT reads it) */
         q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
         talc_ts.grow_extra = 0;
         waits = talc_ts.abort_waits;
-        talc_ts.abort_waits = NULL;
+        talc_ts.abort_waits = outer;
         if (q) {
             memcpy(q, p, old < n ? old : n);
             talc_free(p);

@@ -102,8 +102,13 @@ void talc_fatal_report(talc_fault_t f, const char *arena, const void *addr, cons
     /* acquire: pairs with the release in talc_set_fatal_handler. */
     talc_fatal_pair_t *h = atomic_load_explicit(&talc_fatal_current, memory_order_acquire);
     if (h && h->fn) {
-        talc_ts.grow_extra = 0; /* the handler allocates for itself (oom.c: the realloc hint) */
+        /* The handler allocates for itself (oom.c: the realloc hint); a realloc whose chain
+         * goes on after it returned (a damaged cached block) has its hint back, so that its
+         * failure is counted once (arena_alloc.c). */
+        size_t extra = talc_ts.grow_extra;
+        talc_ts.grow_extra = 0;
         h->fn(&info, h->ctx);
+        talc_ts.grow_extra = extra;
         return;
     }
     talc_fatal_default(&info);

@@ -54,9 +54,10 @@ static size_t talc_oom_held(const talc_arena_t *a, bool borrowed)
  * allocates for itself, without the hint, which it would otherwise take for its own segments
  * (until 2026-12-06 a reclaim callback's malloc(100) in another arena, during a failing
  * realloc of 64 MiB, mapped a segment of 32 MiB; found by a review): the reclaim callback runs
- * with the hint cleared and put back after; the soft-budget callback (below) and a fatal
- * handler (fatal.c) run after the growth or the fault that ends the realloc's use of it, with
- * it cleared. A longjmp out of user code leaves it cleared, as the realloc would. (A FALLBACK
+ * with the hint cleared and put back after, as does a fatal handler (fatal.c); the
+ * soft-budget callback (below) runs after the growth that ends the realloc's use of it, with
+ * it cleared. A longjmp out of user code leaves it cleared, as the realloc would. The hint
+ * also says that a chain is a realloc's (the ABORT step, the failure count). (A FALLBACK
  * arena's block is the realloc's new block: it keeps the hint.) */
 
 /* The footprint passed on is the one the crossing saw under the grow lock: read again here,
@@ -297,11 +298,13 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
         return talc_arena_alloc_impl(fb, n, align, depth + 1u);
     }
     case TALC_OOM_STEP_ABORT:
-        /* A realloc's own chain (its hint set, no fallback hop) has a last resort still, the
-         * block's own stripe (arena_alloc.c): the report waits until that fails too. Until
-         * 2026-12-07 it came first, and a shrink across TALC_LARGE_MIN in a full arena aborted
-         * the process, though the block could shrink where it was (found by arena_model). */
-        if (!depth && talc_ts.grow_extra)
+        /* A realloc's chain (its hint set: in its fallback arenas' chains too) has a last
+         * resort still, the block's own stripe (arena_alloc.c): the report waits until that
+         * fails too, and names the last arena whose ABORT the chain passed. Until 2026-12-07
+         * it came first, and a shrink across TALC_LARGE_MIN in a full arena aborted the
+         * process, though the block could shrink where it was (found by arena_model); a
+         * FALLBACK arena's ABORT still did until 2026-12-07 (the next session). */
+        if (talc_ts.grow_extra)
             talc_ts.abort_waits = a;
         else
             talc_oom_abort(a);
@@ -372,7 +375,9 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
         if (p)
             return p;
     }
-    if (!depth) /* (one failure, in the arena asked: not once per fallback hop as well) */
+    /* One failure, in the arena asked: not once per fallback hop as well, and a realloc's
+     * (its hint set) only if its last resort fails too (arena_alloc.c counts it). */
+    if (!depth && !talc_ts.grow_extra)
         talc_oom_failed(a);
     errno = ENOMEM;
     return NULL;

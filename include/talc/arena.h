@@ -86,10 +86,10 @@ typedef enum talc_oom_step {
     TALC_OOM_STEP_ABORT,    /**< report to the fatal handler (TALC_FAULT_OUT_OF_MEMORY), whose
                                  default aborts; if a handler returns, the allocation fails.
                                  An allocation the handler makes that runs out in the same
-                                 arena skips this step (and RECLAIM): no recursion. A realloc's
-                                 own chain reports only once resizing the block where it is
-                                 failed too (a shrink never does); a FALLBACK arena's chain
-                                 reports at once, as for any allocation from that arena */
+                                 arena skips this step (and RECLAIM): no recursion. A realloc
+                                 reports only once resizing the block where it is failed too
+                                 (a shrink never does), for the last arena whose ABORT its
+                                 chain passed (its own, or a FALLBACK arena's) */
 } talc_oom_step_t;
 
 /** Reclaim callback: free up to `wanted` bytes (caches, pools). Runs with no allocator lock

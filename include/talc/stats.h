@@ -59,8 +59,8 @@ typedef struct talc_arena_stats {
                           arguments included (a calloc whose size overflows, an alignment
                           that is not a power of two); counted once, in the arena asked,
                           not in the arenas its FALLBACK steps tried. A realloc whose chain
-                          found nothing counts one even when it then resizes its block where
-                          it is */
+                          found nothing but which then resizes its block where it is does
+                          not count (its chain's steps count in oom_runs) */
     /* Heap shape. */
     size_t managed_bytes; /**< bytes the stripes' heaps manage: their chunks, and each
                                segment's span header and fence (64 bytes or more) */

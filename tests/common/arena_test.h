@@ -49,7 +49,6 @@ static inline talc_arena_t *test_arena(const char *name, unsigned stripes)
     return test_arena_cfg(&c);
 }
 
-/* A one-stripe arena's configuration over the caller's buffer [mem, mem + size). */
 /* A one-stripe arena with thread caches on. */
 static inline talc_arena_t *test_cached_arena(const char *name)
 {
@@ -59,6 +58,7 @@ static inline talc_arena_t *test_cached_arena(const char *name)
     return test_arena_cfg(&c);
 }
 
+/* A one-stripe arena's configuration over the caller's buffer [mem, mem + size). */
 static inline talc_arena_config_t test_buffer_config(const char *name, void *mem, size_t size)
 {
     talc_arena_config_t c = talc_arena_config_default(name);

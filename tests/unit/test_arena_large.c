@@ -389,6 +389,19 @@ Test(arena_large, a_realloc_to_a_size_near_the_top_keeps_the_block)
  * blocks (rest[0 .. returned count)). */
 static void *full_rest[4096];
 
+/* Use up the rest of a's memory in smaller and smaller blocks, rest[0 .. returned count). */
+static size_t use_up(talc_arena_t *a, void *rest[4096])
+{
+    size_t k = 0, piece = TALC_LARGE_MIN / 4u;
+    while (piece >= 64) {
+        while (k < 4096 && (rest[k] = talc_arena_malloc(a, piece)) != NULL)
+            k++;
+        piece /= 2u;
+    }
+    cr_assert_lt(k, 4096, "the arena ran out");
+    return k;
+}
+
 static talc_arena_t *full_arena(const char *name, bool abort_chain, unsigned char **p, int seed,
                                 size_t *nrest)
 {
@@ -404,14 +417,7 @@ static talc_arena_t *full_arena(const char *name, bool abort_chain, unsigned cha
     *p = talc_arena_malloc(a, big);
     cr_assert_not_null(*p);
     test_pattern_fill(*p, big, seed);
-    size_t k = 0, piece = TALC_LARGE_MIN / 4u;
-    while (piece >= 64) { /* the rest of the buffer, in smaller and smaller pieces */
-        while (k < 4096 && (full_rest[k] = talc_arena_malloc(a, piece)) != NULL)
-            k++;
-        piece /= 2u;
-    }
-    cr_assert_lt(k, 4096, "the arena ran out");
-    *nrest = k;
+    *nrest = use_up(a, full_rest);
     return a;
 }
 
@@ -436,6 +442,22 @@ Test(arena_large, a_shrink_across_the_threshold_in_a_full_arena_succeeds)
     full_arena_free(a, k);
 }
 
+/* Shrink p (8 * TALC_LARGE_MIN bytes filled with `seed`) across the threshold in its full
+ * arena a, whose chain passes an ABORT step: it stays where it is, with no report to the
+ * handler that logs into *log and no failure counted. */
+static unsigned char *shrink_in_full_arena(talc_arena_t *a, unsigned char *p, int seed,
+                                           test_fault_log_t *log)
+{
+    log->calls = 0;
+    uint64_t failed = test_stats(a).failed;
+    unsigned char *q = talc_arena_realloc(a, p, TALC_LARGE_MIN / 2u);
+    cr_assert_eq(q, p, "shrunk where it was");
+    cr_assert_eq(log->calls, 0, "an abort (arena %s) for a realloc that succeeded", log->arena);
+    cr_assert_eq(test_stats(a).failed, failed, "a realloc that succeeded counted as failed");
+    cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, seed), TALC_LARGE_MIN / 2u);
+    return q;
+}
+
 /* The same shrink in a full arena whose chain ends in ABORT: the chain's abort waits until the
  * realloc's last resort, in the block's own stripe, fails too. Until 2026-12-07 it came first,
  * and the default handler aborted the process over a realloc that could shrink in place
@@ -449,13 +471,11 @@ Test(arena_large, a_shrink_across_the_threshold_does_not_abort_a_full_arena)
     size_t k, size = 32u * TALC_LARGE_MIN; /* (the buffer's size) */
     talc_arena_t *a = full_arena("abort-full", true, &p, 4, &k);
     cr_assert_gt(log.calls, 0, "the fill's last requests reported");
-    log.calls = 0;
-    unsigned char *q = talc_arena_realloc(a, p, TALC_LARGE_MIN / 2u);
-    cr_assert_eq(q, p, "shrunk where it was");
-    cr_assert_eq(log.calls, 0, "an abort reported for a realloc that succeeded");
-    cr_assert_eq(test_pattern_check(q, TALC_LARGE_MIN / 2u, 4), TALC_LARGE_MIN / 2u);
+    uint64_t failed = test_stats(a).failed;
+    unsigned char *q = shrink_in_full_arena(a, p, 4, &log);
     errno = 0;
     cr_assert_null(talc_arena_realloc(a, q, size), "no room anywhere");
+    cr_assert_eq(test_stats(a).failed - failed, TALC_COUNTERS ? 1u : 0u, "one failure");
     cr_assert_eq(log.calls, 1, "%d reports", log.calls);
     cr_assert_eq(log.fault, TALC_FAULT_OUT_OF_MEMORY);
     cr_assert_str_eq(log.arena, "abort-full");
@@ -508,6 +528,66 @@ Test(arena_large, a_reallocs_put_off_abort_stays_with_that_realloc)
     talc_free(p);
     talc_free(stale_b);
     full_arena_free(b, kb);
+}
+
+/* A realloc whose chain falls back to an arena with an ABORT step: that report waits for the
+ * realloc's last resort as well, and a reclaim callback's realloc keeps it. Arena A (full,
+ * chain {GROW, FALLBACK to B, RECLAIM, FAIL}) shrinks its block across the threshold; B (full,
+ * chain {GROW, ABORT}) has no room either. Until 2026-12-07 B's ABORT reported at once, aborting
+ * the process over a shrink that succeeds in place; a failing realloc still reports it, once, after
+ * A's reclaim callback ran a realloc of its own. */
+static talc_arena_t *fb_b;
+static unsigned char *fb_b_block;
+static int fb_reclaims;
+
+static size_t fb_reclaim(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    fb_reclaims++; /* a realloc of B's block that succeeds in place (no room to move) */
+    unsigned char *q = talc_arena_realloc(fb_b, fb_b_block, TALC_LARGE_MIN / 4u);
+    cr_assert_eq(q, fb_b_block, "B's block shrunk in place");
+    return 0;
+}
+
+Test(arena_large, a_fallback_arenas_abort_waits_for_the_reallocs_last_resort)
+{
+    static test_fault_log_t log;
+    talc_set_fatal_handler(test_fault_record, &log);
+    size_t kb, size = 32u * TALC_LARGE_MIN, big = 8u * TALC_LARGE_MIN;
+    fb_b = full_arena("fb-b", true, &fb_b_block, 7, &kb);
+    unsigned char *mem = test_buffer_map(size, 0);
+    talc_arena_config_t c = test_buffer_config("fb-a", mem, size);
+    c.stripes = 1;
+    c.oom_chain[0] = TALC_OOM_STEP_GROW; /* (a buffer arena's segments come from GROW) */
+    c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[2] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[3] = TALC_OOM_STEP_FAIL;
+    c.fallback = "fb-b";
+    c.reclaim = fb_reclaim;
+    talc_arena_t *a = test_arena_cfg(&c);
+    unsigned char *p = talc_arena_malloc(a, big);
+    cr_assert_not_null(p);
+    test_pattern_fill(p, big, 8);
+    static void *rest[4096];
+    size_t ka = use_up(a, rest);
+    uint64_t failed = test_stats(a).failed, failed_b = test_stats(fb_b).failed;
+    unsigned char *q = shrink_in_full_arena(a, p, 8, &log);
+    fb_reclaims = 0;
+    errno = 0;
+    cr_assert_null(talc_arena_realloc(a, q, size), "no room in A or B");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(fb_reclaims, 1, "A's reclaim ran");
+    cr_assert_eq(log.calls, 1, "%d reports", log.calls);
+    cr_assert_str_eq(log.arena, "fb-b");
+    cr_assert_eq(test_stats(a).failed - failed, TALC_COUNTERS ? 1u : 0u, "one failure, in A");
+    cr_assert_eq(test_stats(fb_b).failed, failed_b, "none in B");
+    talc_set_fatal_handler(NULL, NULL);
+    talc_free(q);
+    for (size_t i = 0; i < ka; i++)
+        talc_free(rest[i]);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+    talc_free(fb_b_block);
+    full_arena_free(fb_b, kb);
 }
 
 /* A large block that cannot grow in place, with a free chunk below it: in an arena that can
