@@ -101,25 +101,40 @@ static size_t talc_res_add(size_t x, size_t y) { return x > SIZE_MAX - y ? SIZE_
 
 /* Bytes the reserve must keep for members other than `a` that `a` may not dip into: what
  * those of a's priority or higher still lack of their minimums. When the minimums of a and of
- * those members add up to more than the reserve, they cannot all be met, and a borrow within
- * a's own minimum keeps that much less (until 2026-12-06 every such member could stop below its
- * minimum with the rest of the reserve free: two arenas guaranteed 8 granules each in a
- * reserve of 12 held 4 each, and 4 stayed free; found by a review). */
+ * those members add up to more than the reserve can still give them (its size, less what
+ * lower-priority members hold and what members of the set hold above their minimums), they
+ * cannot all be met, and a borrow within a's own minimum keeps that much less for the members
+ * of a's own priority (first come, first served), never for those of a higher one. Until
+ * 2026-12-06 every such member could stop below its minimum with the rest of the reserve free
+ * (two arenas guaranteed 8 granules each in a reserve of 12 held 4 each, and 4 stayed free);
+ * until 2026-12-07 the excess was measured against the whole reserve and over every priority:
+ * with 4 granules held by a lower-priority arena, two arenas guaranteed 4 and 8 of 12 were
+ * both refused below their minimums with 4 free, and an arena of priority 0 took its minimum
+ * out of what arenas of priority 1 were guaranteed (both found by a review). */
 static size_t talc_reserve_protected(const talc_arena_t *a, size_t size)
 {
-    size_t need = 0, all = talc_res_guarantee(a);
+    size_t need_above = 0, need_equal = 0, all = 0, lost = 0;
+    unsigned prio = a->cfg.borrow_priority;
     for (const talc_arena_t *b = talc_res_members; b; b = b->reserve_next) {
-        if (b == a || b->cfg.borrow_priority < a->cfg.borrow_priority)
+        size_t g = talc_res_guarantee(b), h = b->reserve_held;
+        if (b->cfg.borrow_priority < prio) { /* the set's minimums cannot have it */
+            lost = talc_res_add(lost, h);
             continue;
-        size_t g = talc_res_guarantee(b);
+        }
         all = talc_res_add(all, g);
-        if (g > b->reserve_held)
-            need = talc_res_add(need, g - b->reserve_held);
+        lost = talc_res_add(lost, h > g ? h - g : 0);
+        if (b == a || h >= g)
+            continue;
+        if (b->cfg.borrow_priority > prio)
+            need_above = talc_res_add(need_above, g - h);
+        else
+            need_equal = talc_res_add(need_equal, g - h);
     }
-    size_t total = talc_res.ngranules * TALC_GRANULE, over = all > total ? all - total : 0;
+    size_t total = talc_res.ngranules * TALC_GRANULE;
+    size_t avail = total > lost ? total - lost : 0, over = all > avail ? all - avail : 0;
     if (a->reserve_held + size <= talc_res_guarantee(a)) /* (no overflow: talc_reserve_try) */
-        need -= need < over ? need : over;
-    return need;
+        need_equal -= need_equal < over ? need_equal : over;
+    return talc_res_add(need_above, need_equal);
 }
 
 /* One run of `size` bytes for a, if its policy allows it (reserve lock held). */

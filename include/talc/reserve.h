@@ -6,9 +6,11 @@
  *   - after the borrow, the reserve keeps enough free memory for every other arena B with
  *     borrow_priority(B) >= borrow_priority(A) to reach its reserve_guaranteed minimum
  *     (a higher-priority arena may take what lower-priority arenas were guaranteed); when
- *     the minimums of A and those B exceed the reserve's size, they cannot all be met, and a
- *     borrow that keeps A within its own minimum leaves them that excess less (first come,
- *     first served, rather than part of the reserve lent to nobody).
+ *     the minimums of A and those B exceed what the reserve can still give them (its size,
+ *     less what lower-priority arenas hold and what those B hold above their minimums), they
+ *     cannot all be met, and a borrow that keeps A within its own minimum leaves the B of
+ *     A's own priority that excess less (first come, first served among equals, rather than
+ *     part of the reserve lent to nobody); those of a higher priority keep theirs whole.
  * Borrowed memory goes back when its segment holds no block: with thread caches on, blocks
  * cached by threads count until the caches are flushed.
  * The free figure is exact at all times: free = size − Σ borrowed.

@@ -712,6 +712,64 @@ Test(arena_budget, overcommitted_minimums_still_lend_the_whole_reserve)
     cr_assert_eq(test_reserve().held, 0);
 }
 
+/* The excess of the minimums is measured against what the reserve can still give them: not
+ * what lower-priority arenas already hold. Here one holds 4 granules of 12, and two arenas of
+ * a higher priority are guaranteed 4 and 8: they cannot both be met in the 8 left, which they
+ * share first come, first served. Until 2026-12-07 the first was refused (8 kept for the
+ * second), the second stopped at 4 (4 kept for the first), and 4 stayed free for nobody
+ * (found by a review). */
+static int fill_granules(talc_arena_t *a, void **p, int cap)
+{
+    return fill(a, p, cap, GRAN(40 * KIB)); /* one block per granule */
+}
+
+Test(arena_budget, overcommitted_minimums_count_what_lower_priorities_hold)
+{
+    test_skip_writes_above(12 * TEST_GRANULE, "borrowing a reserve of 12 granules");
+    test_reserve_init(12 * TEST_GRANULE);
+    talc_arena_t *x[3] = {borrower("low", 12 * TEST_GRANULE, 0, 0), NULL, NULL};
+    static void *p[3][64];
+    int k[3] = {fill_granules(x[0], p[0], 4), 0, 0};
+    cr_assert_eq(test_stats(x[0]).borrowed_bytes, 4 * TEST_GRANULE);
+    x[1] = borrower("hi-4", 12 * TEST_GRANULE, 1, 4 * TEST_GRANULE);
+    x[2] = borrower("hi-8", 12 * TEST_GRANULE, 1, 8 * TEST_GRANULE);
+    k[1] = fill_granules(x[1], p[1], 64);
+    k[2] = fill_granules(x[2], p[2], 64);
+    cr_assert_eq(test_stats(x[1]).borrowed_bytes, 4 * TEST_GRANULE, "the first within its own");
+    cr_assert_eq(test_stats(x[2]).borrowed_bytes, 4 * TEST_GRANULE, "the second, the rest");
+    cr_assert_eq(test_reserve().free, 0, "%zu bytes free that no arena may take",
+                 test_reserve().free);
+    check_reserve(x, 3);
+    for (int i = 0; i < 3; i++)
+        free_all(p[i], k[i]);
+    check_reserve(x, 3);
+}
+
+/* An arena never takes what arenas of a higher priority are guaranteed, even when its own
+ * minimum then goes unmet: the overcommitment's first come, first served holds among equals.
+ * Until 2026-12-07 an arena of priority 0 guaranteed 4 granules took them out of the 12 that
+ * two arenas of priority 1 were guaranteed in a reserve of 12 (found by a review). */
+Test(arena_budget, a_lower_priority_never_takes_a_higher_ones_minimum)
+{
+    test_skip_writes_above(12 * TEST_GRANULE, "borrowing a reserve of 12 granules");
+    test_reserve_init(12 * TEST_GRANULE);
+    talc_arena_t *x[3] = {borrower("low-4", 12 * TEST_GRANULE, 0, 4 * TEST_GRANULE),
+                          borrower("hi-4", 12 * TEST_GRANULE, 1, 4 * TEST_GRANULE),
+                          borrower("hi-8", 12 * TEST_GRANULE, 1, 8 * TEST_GRANULE)};
+    static void *p[3][64];
+    int k[3];
+    for (int i = 0; i < 3; i++)
+        k[i] = fill_granules(x[i], p[i], 64);
+    cr_assert_eq(test_stats(x[0]).borrowed_bytes, 0, "the low-priority arena took %zu",
+                 test_stats(x[0]).borrowed_bytes);
+    cr_assert_eq(test_stats(x[1]).borrowed_bytes, 4 * TEST_GRANULE);
+    cr_assert_eq(test_stats(x[2]).borrowed_bytes, 8 * TEST_GRANULE);
+    check_reserve(x, 3);
+    for (int i = 0; i < 3; i++)
+        free_all(p[i], k[i]);
+    check_reserve(x, 3);
+}
+
 Test(arena_budget, borrowed_segment_goes_back_when_empty)
 {
     test_reserve_init(32 * TEST_GRANULE);
