@@ -122,8 +122,14 @@ static bool talc_config_ok(const talc_arena_config_t *c)
     if (c->fallback && !talc_name_ok(c->fallback))
         return false;
     /* A budget too small for one granule, or below the bytes to map at creation, and a reserve
-     * source that may not borrow: no allocation could ever succeed. */
-    if (c->hard_budget && (c->soft_budget > c->hard_budget || c->hard_budget < TALC_GRANULE ||
+     * source that may not borrow: no allocation could ever succeed. A soft budget above what
+     * the footprint can reach (the hard budget and the borrow ceiling: the footprint counts
+     * both; until 2026-12-07 it had to be within the hard budget alone, found by a review)
+     * could never fire. */
+    size_t most = c->hard_budget + c->borrow_ceiling;
+    if (most < c->hard_budget) /* (saturating) */
+        most = SIZE_MAX;
+    if (c->hard_budget && (c->soft_budget > most || c->hard_budget < TALC_GRANULE ||
                            c->initial_size > c->hard_budget))
         return false;
     if ((c->source == TALC_SOURCE_RESERVE && !c->borrow_ceiling) || c->numa_node < -1 ||

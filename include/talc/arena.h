@@ -195,8 +195,9 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 /* ---- Life cycle and registry --------------------------------------------------------------*/
 
 /** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
- *  name empty, too long, not UTF-8 or with a control character; budgets inconsistent or below
- *  a granule (a borrow ceiling too), initial_size above the hard budget, a reserve source
+ *  name empty, too long, not UTF-8 or with a control character; budgets below a granule (a
+ *  borrow ceiling too), a soft budget above the hard budget plus the borrow ceiling (what the
+ *  footprint can reach), initial_size above the hard budget, a reserve source
  *  without a borrow ceiling, numa_node below -1, buffer missing, below 2 owner-map granules,
  *  wrapping the address space or holding memory an arena owns, stripes too many, unknown oom
  *  step), EEXIST (name taken)

@@ -272,6 +272,18 @@ Test(arena_registry, invalid_configs_are_einval)
     c.hard_budget = 1u << 20;
     c.soft_budget = (1u << 20) + 1;
     expect_einval(&c, "soft budget above hard budget");
+    /* The footprint counts borrowed bytes too: a soft budget may lie up to the hard budget
+     * plus the borrow ceiling (until 2026-12-07 not above the hard budget; found by a review),
+     * and a sum that wraps counts as no limit. */
+    c.borrow_ceiling = 1u << 20;
+    c.soft_budget = (2u << 20) + 1;
+    expect_einval(&c, "soft budget above hard budget and borrow ceiling");
+    c.soft_budget = 2u << 20;
+    cr_assert_eq(talc_arena_destroy(test_arena_cfg(&c), 0), 0);
+    c.borrow_ceiling = SIZE_MAX;
+    c.soft_budget = SIZE_MAX;
+    cr_assert_eq(talc_arena_destroy(test_arena_cfg(&c), 0), 0);
+    c.borrow_ceiling = 0;
     /* Configurations under which no allocation could ever succeed (found 2026-12-04). */
     c = talc_arena_config_default("tiny-budget");
     c.hard_budget = TEST_GRANULE - 1;
