@@ -17,8 +17,10 @@
  *   talc_arena_destroy           find/foreach/create/other arenas;   the caller guarantees no
  *                                NOT allocation from this arena,     thread allocates from it
  *                                nor a free of one of its blocks     or frees into it any more
- *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot: never
- *                                arena (inside foreach: everything)  blocks
+ *   talc_arena_get_stats         everything but destroy of this      seqlock snapshot; with
+ *                                arena (inside foreach: everything)  thread caches, their
+ *                                                                    registry lock for
+ *                                                                    O(threads) (stats.h)
  *
  * Errors: functions returning pointers return NULL and set errno (ENOMEM, EINVAL, EEXIST,
  * ENOENT); on success they may change errno, as C library calls may. Functions returning int

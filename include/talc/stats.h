@@ -81,7 +81,9 @@ typedef struct talc_arena_stats {
     uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all */
     size_t hard_budget, soft_budget;
     /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded;
-     * oom_ok[k] <= oom_runs[k] in every snapshot, also while steps run. */
+     * oom_ok[k] <= oom_runs[k] in every snapshot, also while steps run. A step counts as run
+     * once it has returned (FAIL and ABORT as they start), so oom_runs[k] - oom_ok[k], the
+     * runs that failed, never falls between two snapshots. */
     uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */

@@ -159,6 +159,57 @@ Test(arena_stats, oom_successes_never_exceed_runs_in_a_snapshot)
     test_assert_empty(spill);
 }
 
+/* A step counts as run once it has returned: a snapshot taken while a reclaim callback runs
+ * does not count that reclaim as failed, which a later snapshot would take back (runs - ok is
+ * the Prometheus "failed" counter, which must never fall). Until 2026-12-07 it went 1, then 0
+ * once the allocation succeeded (found by a review). */
+static void *reclaim_held[64];
+static size_t reclaim_nheld;
+static uint64_t reclaim_failed_during = UINT64_MAX;
+
+static size_t free_held_and_look(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)wanted, (void)ctx;
+    size_t freed = 0;
+    while (reclaim_nheld > 0) {
+        freed += talc_usable_size(reclaim_held[reclaim_nheld - 1]);
+        talc_free(reclaim_held[--reclaim_nheld]);
+    }
+    talc_arena_stats_t s = test_stats(a);
+    reclaim_failed_during = s.oom_runs[TALC_OOM_STEP_RECLAIM] - s.oom_ok[TALC_OOM_STEP_RECLAIM];
+    return freed;
+}
+
+Test(arena_stats, a_running_step_is_not_counted_as_failed)
+{
+    talc_arena_config_t c = talc_arena_config_default("reclaimer");
+    c.stripes = 1;
+    c.hard_budget = TEST_GRANULE_SCALED(1u << 20);
+    c.oom_chain[0] = TALC_OOM_STEP_GROW;
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[2] = TALC_OOM_STEP_FAIL;
+    c.reclaim = free_held_and_look;
+    talc_arena_t *a = test_arena_cfg(&c);
+    size_t blk = TEST_GRANULE_SCALED(100000);
+    void *p = NULL;
+    while (reclaim_failed_during == UINT64_MAX) { /* until an allocation runs the reclaim */
+        cr_assert_lt(reclaim_nheld, 64, "the budget fills");
+        p = talc_arena_malloc(a, blk);
+        cr_assert_not_null(p, "the allocation that ran the reclaim succeeded");
+        if (reclaim_failed_during == UINT64_MAX)
+            reclaim_held[reclaim_nheld++] = p;
+    }
+    talc_arena_stats_t s = test_stats(a);
+    const int k = TALC_OOM_STEP_RECLAIM;
+    cr_assert_eq(s.oom_runs[k], 1);
+    cr_assert_eq(s.oom_ok[k], 1);
+    cr_assert_eq(reclaim_failed_during, 0, "the running reclaim counted as failed");
+    talc_free(p);
+    while (reclaim_nheld > 0)
+        talc_free(reclaim_held[--reclaim_nheld]);
+    test_assert_empty(a);
+}
+
 Test(arena_stats, oom_step_names)
 {
     const char *want[] = {"end", "reclaim", "grow", "borrow", "fallback", "fail", "abort"};
