@@ -249,7 +249,14 @@ static void talc_warn_text(talc_parser_t *ps, talc_sv_t arena, talc_sv_t subject
 
 /* ---- Arena items --------------------------------------------------------------------------*/
 
-#define TALC_WANT_SIZE "a size like 512K, 16M or 1G"
+/* Sizes stay below SIZE_MAX / 2 (talc_parse_size): on a 32-bit target that is 2 GiB, which a
+ * plain "want a size" did not explain (found by a review, 2026-12-07). */
+#if SIZE_MAX > 0xffffffffu
+#define TALC_SIZE_LIMIT ""
+#else
+#define TALC_SIZE_LIMIT ", at most 2047M on this target"
+#endif
+#define TALC_WANT_SIZE "a size like 512K, 16M or 1G" TALC_SIZE_LIMIT
 #define TALC_WANT_BOOL "0 or 1"
 #define TALC_WANT_STRIPES "0..64 (0 = from the CPU topology)"
 
@@ -348,6 +355,77 @@ static bool talc_arena_known(const talc_conf_t *c, talc_sv_t name)
     return false;
 }
 
+/* ---- The library's rules, checked per item ---------------------------------------------------
+ * talc_arena_create (and the default arena's preset) refuses a whole configuration for one
+ * field it cannot use: a budget or borrow ceiling below one owner-map granule, an initial size
+ * or soft budget above the hard budget. Dropping that field here, with one line, keeps the
+ * rest of the item and, for "default", the top-level keys. Until 2026-12-07 only the soft
+ * budget was checked here, and a bad field of "arena=default:" cost every setting (found by a
+ * review). */
+
+#define TALC_CONF_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
+
+/* "SUBJECT is below one granule (64K) (SUBJECT ignored)" */
+static void talc_warn_granule(talc_parser_t *ps, talc_sv_t arena, const char *key)
+{
+    char num[24];
+    size_t g = TALC_CONF_GRANULE, n;
+    bool mib = g >= ((size_t)1 << 20);
+    n = talc_conf_fmt_u64(mib ? g >> 20 : g >> 10, num);
+    num[n++] = mib ? 'M' : 'K';
+    num[n] = 0;
+    talc_line_t l;
+    talc_line_start(&l, arena);
+    talc_line_quoted(&l, talc_sv(key));
+    talc_line_str(&l, " is below one granule (");
+    talc_line_str(&l, num);
+    talc_line_str(&l, ") (");
+    talc_line_str(&l, key);
+    talc_line_str(&l, " ignored)");
+    talc_emit(ps, &l);
+}
+
+static void talc_arena_item_check(talc_parser_t *ps, talc_conf_arena_t *a, talc_sv_t name)
+{
+    if (a->hard_budget && a->hard_budget < TALC_CONF_GRANULE) {
+        talc_warn_granule(ps, name, "budget");
+        a->hard_budget = 0;
+    }
+    if (a->borrow_ceiling && a->borrow_ceiling < TALC_CONF_GRANULE) {
+        talc_warn_granule(ps, name, "borrow");
+        a->borrow_ceiling = 0;
+    }
+    if (a->hard_budget && a->initial_size > a->hard_budget) {
+        talc_warn_text(ps, name, talc_sv("initial"), " is above \"budget\" (initial ignored)");
+        a->initial_size = 0;
+    }
+    if (a->hard_budget && a->soft_budget > a->hard_budget) {
+        talc_warn_text(ps, name, talc_sv("soft"), " is above \"budget\" (soft ignored)");
+        a->soft_budget = 0;
+    }
+}
+
+/* Keys that the library accepts but that do nothing without another (talc/reserve.h): a
+ * guaranteed share beyond the borrow ceiling, a ceiling without a reserve. They stay set;
+ * one line each says so (found by a review, 2026-12-07: they were silent). After the whole
+ * text, since "reserve" may come after the arena items. */
+static void talc_arena_deps_check(talc_parser_t *ps, const talc_conf_arena_t *a)
+{
+    talc_sv_t name = talc_sv(a->name);
+    if (a->reserve_guaranteed && !a->borrow_ceiling)
+        talc_warn_text(ps, name, talc_sv("guaranteed"), " has no effect without \"borrow\" (kept)");
+    else if (a->reserve_guaranteed > a->borrow_ceiling)
+        talc_warn_text(ps, name, talc_sv("guaranteed"),
+                       " is above \"borrow\": at most \"borrow\" is kept for the arena");
+    if (ps->out->reserve_size)
+        return;
+    if (a->borrow_ceiling)
+        talc_warn_text(ps, name, talc_sv("borrow"), " has no effect without \"reserve\" (kept)");
+    if (a->reserve_guaranteed)
+        talc_warn_text(ps, name, talc_sv("guaranteed"),
+                       " has no effect without \"reserve\" (kept)");
+}
+
 static void talc_key_arena(talc_parser_t *ps, talc_sv_t key, talc_sv_t v)
 {
     talc_conf_t *c = ps->out;
@@ -373,12 +451,7 @@ static void talc_key_arena(talc_parser_t *ps, talc_sv_t key, talc_sv_t v)
         if (talc_sv_trim(kv).n)
             talc_arena_subkey(ps, a, name, kv);
     }
-    /* The one rule of talc_arena_create's that sub-keys can break together: dropping the soft
-     * budget here keeps the rest of the item (and, for "default", the top-level keys). */
-    if (a->hard_budget && a->soft_budget > a->hard_budget) {
-        talc_warn_text(ps, name, talc_sv("soft"), " is above \"budget\" (soft ignored)");
-        a->soft_budget = 0;
-    }
+    talc_arena_item_check(ps, a, name);
 }
 
 /* ---- Top-level keys -----------------------------------------------------------------------*/
@@ -402,7 +475,7 @@ static const char *talc_k_thread_cache(talc_conf_t *c, talc_sv_t v)
 
 static const char *talc_k_reserve(talc_conf_t *c, talc_sv_t v)
 {
-    static const char want[] = "SIZE[:prefault][:mlock], SIZE like 64M";
+    static const char want[] = "SIZE[:prefault][:mlock], SIZE like 64M" TALC_SIZE_LIMIT;
     size_t size;
     unsigned flags = 0;
     if (!talc_parse_size(talc_sv_trim(talc_sv_cut(&v, ':')), &size))
@@ -506,6 +579,8 @@ unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn w
         if (talc_sv_trim(item).n)
             talc_item(&ps, item);
     }
+    for (unsigned i = 0; i < out->narenas; i++)
+        talc_arena_deps_check(&ps, &out->arenas[i]);
     return ps.nwarn;
 }
 
@@ -527,28 +602,24 @@ talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_c
     return c;
 }
 
-/* Decimal digits of v into buf (at least 21 bytes); returns the length. */
-static size_t talc_fmt_long(long v, char *buf)
+size_t talc_conf_fmt_u64(uint64_t v, char buf[24])
 {
     char tmp[24];
-    size_t n = 0;
-    unsigned long u = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
+    size_t n = 0, k = 0;
     do {
-        tmp[n++] = (char)('0' + u % 10u);
-        u /= 10u;
-    } while (u);
-    size_t k = 0;
-    if (v < 0)
-        buf[k++] = '-';
+        tmp[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
     while (n)
         buf[k++] = tmp[--n];
+    buf[k] = 0;
     return k;
 }
 
 bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size)
 {
     char num[24];
-    size_t numlen = talc_fmt_long(pid, num);
+    size_t numlen = talc_conf_fmt_u64(pid < 0 ? 0u : (uint64_t)pid, num);
     size_t o = 0;
     bool fits = true;
     for (const char *p = conf->stats_file; *p; p++) {
@@ -569,6 +640,19 @@ bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t s
     if (size)
         buf[o < size ? o : size - 1u] = 0;
     return fits;
+}
+
+bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir)
+{
+    size_t d = strlen(dir), f = strlen(conf->stats_file);
+    bool slash = d == 0 || dir[d - 1] != '/';
+    if (d + slash + f >= sizeof conf->stats_file)
+        return false;
+    memmove(conf->stats_file + d + slash, conf->stats_file, f + 1u);
+    memcpy(conf->stats_file, dir, d);
+    if (slash)
+        conf->stats_file[d] = '/';
+    return true;
 }
 
 void talc_conf_escape(const char *s, size_t max, char out[TALC_CONF_LINE_MAX])

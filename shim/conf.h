@@ -5,7 +5,8 @@
  *   TALC_CONF  := item ("," item)*
  *   item       := key "=" value                      spaces around keys and values are ignored
  *   stripes=N                  default arena's stripes, 0..TALC_STRIPES_MAX (0 = from topology)
- *   cache_aligned=0|1          default arena in cache-aligned mode
+ *   cache_aligned=0|1          default arena in cache-aligned mode, and the default for
+ *                              every arena= item (as stripes and thread_cache are)
  *   thread_cache=0|1           per-thread caches off/on for the arenas TALC_CONF configures
  *                              (unset: on for the default arena, off for named ones)
  *   reserve=SIZE[:prefault][:mlock]   set up the process reserve at start-up
@@ -20,7 +21,12 @@
  *   SIZE := digits [k|K|m|M|g|G]  (binary multiples)
  *
  * An unknown key or a malformed value produces exactly one warning line naming the key, and the
- * key (or, for a bad arena name, the whole arena item) is ignored; the rest still applies.
+ * key (or, for a bad arena name, the whole arena item) is ignored; the rest still applies. So
+ * is an arena item's field that talc_arena_create would refuse the whole item for (a budget or
+ * borrow ceiling below one owner-map granule, initial or soft above the budget): one line, the
+ * field dropped. A guaranteed share without (or above) a borrow ceiling, and a borrow ceiling
+ * or guaranteed share without a reserve, stay set (the library takes them) with one line each:
+ * they have no effect.
  *
  * Who calls it: shim/init.c once at start-up, and the unit test. The parser is a pure function:
  * no allocation (it runs inside the first malloc), no globals, no I/O; warnings go to a
@@ -31,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "talc/arena.h"
 
@@ -84,6 +91,14 @@ talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_c
 /* "%p" in conf->stats_file replaced by `pid`, into buf (size bytes). Returns false if the
  * result does not fit (buf then holds a truncated, terminated string). */
 bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size);
+
+/* conf->stats_file with `dir` and a '/' in front (a relative path made absolute). Returns false,
+ * the path unchanged, if the result does not fit TALC_CONF_PATH_MAX. */
+bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir);
+
+/* v in decimal into buf, terminated; returns its length (at most 20). No allocation, no locale:
+ * also for lines written inside an allocation (shim/init.c). */
+size_t talc_conf_fmt_u64(uint64_t v, char buf[24]);
 
 /* s as warnings show the user's text: bytes outside printable ASCII as \xNN, at most `max`
  * bytes (and what fits out[TALC_CONF_LINE_MAX], terminated); a cut text ends with "..."

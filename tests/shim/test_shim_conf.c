@@ -25,6 +25,13 @@ static void collect(const char *line, void *ctx)
     w->n++;
 }
 
+/* What a size's warning adds on a 32-bit target (conf.c, TALC_SIZE_LIMIT). */
+#if SIZE_MAX > 0xffffffffu
+#define SIZE_LIMIT ""
+#else
+#define SIZE_LIMIT ", at most 2047M on this target"
+#endif
+
 static talc_conf_t conf;
 static warnings_t warn;
 
@@ -78,6 +85,12 @@ Test(shim_conf, sizes)
 #else /* sizes stay below SIZE_MAX / 2: half a 32-bit address space is no reserve */
     cr_assert_eq(parse("reserve=2g"), 1);
     cr_assert_eq(conf.reserve_size, 0);
+    /* the line says why (until 2026-12-07 only "want a size like ...") */
+    cr_assert(strstr(warn.line[0], "at most 2047M on this target"), "%s", warn.line[0]);
+    cr_assert_eq(parse("arena=a:budget=2048M"), 1);
+    cr_assert(strstr(warn.line[0], "want a size like 512K, 16M or 1G, at most 2047M on this "
+                                   "target (ignored)"),
+              "%s", warn.line[0]);
 #endif
     const char *bad[] = {"reserve=",           "reserve=M",    "reserve=12Q",
                          "reserve=-1",         "reserve=1.5M", "reserve=99999999999999999999",
@@ -136,15 +149,20 @@ Test(shim_conf, item_without_equals)
 
 Test(shim_conf, arenas_with_budgets)
 {
-    cr_assert_eq(parse("stripes=2,arena=net:budget=16M:soft=8M:borrow=4M:priority=3:"
-                       "guaranteed=1M:initial=2M:cache_aligned=1,arena=parser"),
-                 0, "%s", warn.line[0]);
+    /* a borrow ceiling of at least a granule (16M ones: 16M), with a reserve to borrow from */
+    size_t borrow = TEST_GRANULE > ((size_t)4 << 20) ? TEST_GRANULE : (size_t)4 << 20;
+    char text[160];
+    snprintf(text, sizeof text,
+             "stripes=2,reserve=64M,arena=net:budget=16M:soft=8M:borrow=%zuM:priority=3:"
+             "guaranteed=1M:initial=2M:cache_aligned=1,arena=parser",
+             borrow >> 20);
+    cr_assert_eq(parse(text), 0, "%s", warn.line[0]);
     cr_assert_eq(conf.narenas, 2);
     const talc_conf_arena_t *net = &conf.arenas[0];
     cr_assert_str_eq(net->name, "net");
     cr_assert_eq(net->hard_budget, (size_t)16 << 20);
     cr_assert_eq(net->soft_budget, (size_t)8 << 20);
-    cr_assert_eq(net->borrow_ceiling, (size_t)4 << 20);
+    cr_assert_eq(net->borrow_ceiling, borrow);
     cr_assert_eq(net->borrow_priority, 3);
     cr_assert_eq(net->reserve_guaranteed, (size_t)1 << 20);
     cr_assert_eq(net->initial_size, (size_t)2 << 20);
@@ -181,8 +199,9 @@ Test(shim_conf, thread_cache_top_level_and_per_arena)
 Test(shim_conf, arena_errors)
 {
     cr_assert_eq(parse("arena=net:budget=lots:colour=red:stripes=1"), 2);
-    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"net\": bad value \"lots\" for "
-                                   "\"budget\": want a size like 512K, 16M or 1G (ignored)");
+    cr_assert_str_eq(warn.line[0],
+                     "libtalc: TALC_CONF: arena \"net\": bad value \"lots\" for "
+                     "\"budget\": want a size like 512K, 16M or 1G" SIZE_LIMIT " (ignored)");
     cr_assert_str_eq(warn.line[1],
                      "libtalc: TALC_CONF: arena \"net\": unknown key \"colour\" (ignored)");
     cr_assert_eq(conf.narenas, 1, "the arena stays, without the bad keys");
@@ -331,5 +350,93 @@ Test(shim_conf, a_soft_budget_above_the_hard_one_is_dropped_alone)
     }
     cr_assert_eq(conf.arenas[0].stripes, 3);
     cr_assert_eq(conf.arenas[1].borrow_priority, 7);
-    cr_assert_eq(parse("arena=x:budget=2M:soft=2M,arena=y:soft=9M"), 0, "soft == hard, or no hard");
+    snprintf(text, sizeof text, "arena=x:budget=%zuM:soft=%zuM,arena=y:soft=9M", unit >> 20,
+             unit >> 20);
+    cr_assert_eq(parse(text), 0, "soft == hard, or no hard: %s", warn.line[0]);
+}
+
+/* The granule as the warnings write it: "64K", "4K", "16M". */
+static const char *granule_text(void)
+{
+    static char buf[16];
+    if (TEST_GRANULE >= ((size_t)1 << 20))
+        snprintf(buf, sizeof buf, "%zuM", TEST_GRANULE >> 20);
+    else
+        snprintf(buf, sizeof buf, "%zuK", TEST_GRANULE >> 10);
+    return buf;
+}
+
+Test(shim_conf, a_field_the_library_would_refuse_is_dropped_alone)
+{
+    /* Until 2026-12-07 a borrow ceiling below a granule reached talc_arena_default_preset,
+     * which refused the whole configuration: stripes, thread_cache and the budget were lost
+     * too (found by a review). Now only the field goes, with one line. */
+    cr_assert_eq(parse("stripes=2,thread_cache=0,reserve=64M,arena=default:budget=1G:borrow=1K:"
+                       "stripes=3,stats=json"),
+                 1);
+    char want[TALC_CONF_LINE_MAX];
+    snprintf(want, sizeof want,
+             "libtalc: TALC_CONF: arena \"default\": \"borrow\" is below one granule (%s) "
+             "(borrow ignored)",
+             granule_text());
+    cr_assert_str_eq(warn.line[0], want);
+    cr_assert_eq(conf.stripes, 2);
+    cr_assert_eq(conf.thread_cache, TALC_TCACHE_OFF);
+    const talc_conf_arena_t *d = &conf.arenas[0];
+    cr_assert_eq(d->hard_budget, (size_t)1 << 30);
+    cr_assert_eq(d->borrow_ceiling, 0);
+    cr_assert(d->stripes_set && d->stripes == 3);
+
+    /* a budget below a granule (then initial is no longer above it), and initial above a
+     * budget: each dropped with its own line, the rest kept */
+    char text[200];
+    snprintf(text, sizeof text,
+             "reserve=64M,arena=a:budget=%zu:initial=%zu:priority=4,"
+             "arena=b:budget=%zu:initial=%zu:soft=%zu",
+             TEST_GRANULE / 2, TEST_GRANULE, 2 * TEST_GRANULE, 3 * TEST_GRANULE, TEST_GRANULE);
+    cr_assert_eq(parse(text), 2);
+    snprintf(want, sizeof want,
+             "libtalc: TALC_CONF: arena \"a\": \"budget\" is below one granule (%s) "
+             "(budget ignored)",
+             granule_text());
+    cr_assert_str_eq(warn.line[0], want);
+    cr_assert_str_eq(warn.line[1], "libtalc: TALC_CONF: arena \"b\": \"initial\" is above "
+                                   "\"budget\" (initial ignored)");
+    cr_assert_eq(conf.arenas[0].hard_budget, 0);
+    cr_assert_eq(conf.arenas[0].initial_size, TEST_GRANULE, "no budget: initial stays");
+    cr_assert_eq(conf.arenas[0].borrow_priority, 4);
+    cr_assert_eq(conf.arenas[1].hard_budget, 2 * TEST_GRANULE);
+    cr_assert_eq(conf.arenas[1].initial_size, 0);
+    cr_assert_eq(conf.arenas[1].soft_budget, TEST_GRANULE);
+    for (unsigned i = 0; i < conf.narenas; i++) { /* what talc_arena_create now accepts */
+        talc_arena_config_t c = talc_conf_arena_config(&conf, &conf.arenas[i]);
+        errno = 0;
+        talc_arena_t *made = talc_arena_create(&c);
+        cr_assert(made || errno != EINVAL, "arena %s: EINVAL", c.name);
+    }
+}
+
+Test(shim_conf, keys_without_effect_are_named_and_kept)
+{
+    /* Until 2026-12-07 silent (found by a review). */
+    char text[200];
+    snprintf(text, sizeof text,
+             "arena=a:guaranteed=1M,arena=b:borrow=%zu:guaranteed=%zu,reserve=64M", TEST_GRANULE,
+             2 * TEST_GRANULE);
+    cr_assert_eq(parse(text), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"a\": \"guaranteed\" has no "
+                                   "effect without \"borrow\" (kept)");
+    cr_assert_str_eq(warn.line[1], "libtalc: TALC_CONF: arena \"b\": \"guaranteed\" is above "
+                                   "\"borrow\": at most \"borrow\" is kept for the arena");
+    cr_assert_eq(conf.arenas[0].reserve_guaranteed, (size_t)1 << 20);
+    cr_assert_eq(conf.arenas[1].reserve_guaranteed, 2 * TEST_GRANULE);
+
+    snprintf(text, sizeof text, "arena=c:borrow=%zu:guaranteed=%zu", TEST_GRANULE, TEST_GRANULE);
+    cr_assert_eq(parse(text), 2);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"c\": \"borrow\" has no "
+                                   "effect without \"reserve\" (kept)");
+    cr_assert_str_eq(warn.line[1], "libtalc: TALC_CONF: arena \"c\": \"guaranteed\" has no "
+                                   "effect without \"reserve\" (kept)");
+    cr_assert_eq(conf.arenas[0].borrow_ceiling, TEST_GRANULE);
+    cr_assert_eq(conf.arenas[0].reserve_guaranteed, TEST_GRANULE);
 }
