@@ -53,20 +53,42 @@ static talc_conf_t talc_shim_conf;
 
 /* ---- Messages (one line each, written with one writev: no stdio, no allocation) ----------*/
 
-static void talc_shim_line(const char *a, const char *b, const char *c, const char *d)
+/* The parts (NULL ones skipped) and a newline, in one writev: async-signal-safe and
+ * allocation-free, so it may run inside an allocation (the soft-budget callback). */
+static void talc_shim_linev(const char *const *parts, unsigned n)
 {
-    const char *parts[] = {a, b, c, d, "\n"};
-    struct iovec iov[5];
-    int n = 0;
-    for (unsigned i = 0; i < 5u; i++) {
+    struct iovec iov[8];
+    int k = 0;
+    for (unsigned i = 0; i < n && k < 7; i++) {
         if (!parts[i])
             continue;
-        iov[n].iov_base = (void *)(uintptr_t)parts[i];
-        iov[n].iov_len = strlen(parts[i]);
-        n++;
+        iov[k].iov_base = (void *)(uintptr_t)parts[i];
+        iov[k].iov_len = strlen(parts[i]);
+        k++;
     }
-    ssize_t rc = writev(2, iov, n);
+    iov[k].iov_base = (void *)(uintptr_t) "\n";
+    iov[k].iov_len = 1;
+    ssize_t rc = writev(2, iov, k + 1);
     (void)rc; /* nothing to do if stderr is gone */
+}
+
+static void talc_shim_line(const char *a, const char *b, const char *c, const char *d)
+{
+    const char *parts[] = {a, b, c, d};
+    talc_shim_linev(parts, 4);
+}
+
+/* One line about the statistics file: the path as warnings show the user's bytes (no raw
+ * control bytes on stderr), cut with "..." so that the whole line stays within
+ * TALC_CONF_LINE_MAX - 1 bytes, as every TALC_CONF warning does (docs/shim.md). */
+static void talc_shim_path_line(const char *path, const char *what, const char *detail)
+{
+    static const char head[] = "libtalc: TALC_CONF: stats_file \"";
+    char shown[TALC_CONF_LINE_MAX];
+    size_t used = sizeof head - 1u + strlen(what) + (detail ? strlen(detail) : 0u);
+    talc_conf_escape(path, used < TALC_CONF_LINE_MAX - 1u ? TALC_CONF_LINE_MAX - 1u - used : 0u,
+                     shown);
+    talc_shim_line(head, shown, what, detail);
 }
 
 static void talc_shim_conf_warn(const char *line, void *ctx)
@@ -116,16 +138,58 @@ static const talc_conf_arena_t *talc_shim_conf_item(const talc_conf_t *c, const 
     return NULL;
 }
 
+/* on_soft_budget of every arena TALC_CONF gives a soft budget: one line per crossing (until
+ * 2026-12-07 none was installed, and "soft" did nothing visible; found by a review). It runs
+ * inside the allocation whose growth crossed the budget, with no allocator lock held
+ * (talc/arena.h): numbers formatted on the stack, one writev, errno kept; nothing allocated. */
+static void talc_shim_soft_budget(talc_arena_t *arena, size_t footprint, size_t soft, void *ctx)
+{
+    (void)ctx;
+    int saved = errno;
+    char now[24], level[24];
+    (void)talc_conf_fmt_u64(footprint, now);
+    (void)talc_conf_fmt_u64(soft, level);
+    const char *parts[] = {"libtalc: arena \"",
+                           talc_arena_name(arena),
+                           "\": footprint ",
+                           now,
+                           " reached the soft budget ",
+                           level};
+    talc_shim_linev(parts, 6);
+    errno = saved;
+}
+
+static talc_arena_config_t talc_shim_item_config(const talc_conf_t *c,
+                                                 const talc_conf_arena_t *item)
+{
+    talc_arena_config_t cfg = talc_conf_arena_config(c, item);
+    if (cfg.soft_budget)
+        cfg.on_soft_budget = talc_shim_soft_budget;
+    return cfg;
+}
+
 /* The default arena takes the top-level stripes/cache_aligned/thread_cache and an
- * "arena=default:..." item. Must run before the default arena exists. */
-static void talc_shim_apply_default(const talc_conf_t *c)
+ * "arena=default:..." item. Must run before the default arena exists. The parser drops the
+ * fields the library would refuse; should the preset refuse the item all the same, the
+ * top-level keys are tried without it (until 2026-12-07 one bad field of the item cost every
+ * setting; found by a review). Returns the item that applies, or NULL. */
+static const talc_conf_arena_t *talc_shim_apply_default(const talc_conf_t *c)
 {
     static const talc_conf_arena_t plain = {.name = "default"};
     const talc_conf_arena_t *item = talc_shim_conf_item(c, "default");
     if (!item && !c->stripes && !c->cache_aligned && c->thread_cache == TALC_TCACHE_DEFAULT)
-        return;
-    talc_arena_config_t cfg = talc_conf_arena_config(c, item ? item : &plain);
+        return NULL;
+    talc_arena_config_t cfg = talc_shim_item_config(c, item ? item : &plain);
     int rc = talc_arena_default_preset(&cfg);
+    if (rc == -EINVAL && item) {
+        cfg = talc_shim_item_config(c, &plain);
+        rc = talc_arena_default_preset(&cfg);
+        talc_shim_line("libtalc: TALC_CONF: arena \"default\": ", talc_shim_reason(EINVAL),
+                       rc == 0 ? " (the item ignored, the top-level keys applied)"
+                               : " (settings ignored)",
+                       NULL);
+        return NULL;
+    }
     if (rc == -EALREADY)
         talc_shim_line("libtalc: TALC_CONF: arena \"default\": it was created before the shim "
                        "started (settings ignored)",
@@ -133,6 +197,39 @@ static void talc_shim_apply_default(const talc_conf_t *c)
     else if (rc < 0)
         talc_shim_line("libtalc: TALC_CONF: arena \"default\": ", talc_shim_reason(-rc),
                        " (settings ignored)", NULL);
+    return rc == 0 ? item : NULL;
+}
+
+/* The bytes talc_arena_create maps for initial_size: rounded up to granules, down to the hard
+ * budget's (include/talc/arena.h). */
+static size_t talc_shim_initial_want(const talc_conf_arena_t *item)
+{
+    size_t g = (size_t)1 << TALC_PAGEMAP_SHIFT, want = item->initial_size;
+    want = want > SIZE_MAX - (g - 1) ? SIZE_MAX & ~(g - 1) : (want + g - 1) & ~(g - 1);
+    if (item->hard_budget && want > (item->hard_budget & ~(g - 1)))
+        want = item->hard_budget & ~(g - 1);
+    return want;
+}
+
+/* The default arena maps its initial_size on a best-effort basis (it must exist); a named one
+ * is not created without it ("not created: out of memory"). Until 2026-12-07 a shortfall of the
+ * default arena's went unsaid (found by a review): one line now, from its statistics, without
+ * allocating. */
+static void talc_shim_check_initial(const talc_conf_arena_t *item)
+{
+    talc_arena_t *a = talc_arena_default();
+    talc_arena_stats_t st;
+    if (!item || !item->initial_size || !a || talc_arena_get_stats(a, &st) != 0)
+        return;
+    size_t want = talc_shim_initial_want(item);
+    if (st.source_bytes >= want)
+        return;
+    char have[24], asked[24];
+    (void)talc_conf_fmt_u64(st.source_bytes, have);
+    (void)talc_conf_fmt_u64(want, asked);
+    const char *parts[] = {"libtalc: TALC_CONF: arena \"default\": initial: out of memory (", have,
+                           " of ", asked, " mapped)"};
+    talc_shim_linev(parts, 5);
 }
 
 static void talc_shim_apply_arenas(const talc_conf_t *c)
@@ -141,11 +238,28 @@ static void talc_shim_apply_arenas(const talc_conf_t *c)
         const talc_conf_arena_t *item = &c->arenas[i];
         if (strcmp(item->name, "default") == 0)
             continue;
-        talc_arena_config_t cfg = talc_conf_arena_config(c, item);
+        talc_arena_config_t cfg = talc_shim_item_config(c, item);
         if (!talc_arena_create(&cfg))
             talc_shim_line("libtalc: TALC_CONF: arena \"", item->name,
                            "\": not created: ", talc_shim_reason(errno));
     }
+}
+
+/* A relative stats_file is made absolute at start-up: resolved at exit, it followed a daemon's
+ * chdir (until 2026-12-07; found by a review). getcwd into a fixed buffer allocates nothing;
+ * where the directory is unknown or the whole path too long, one line, and no statistics. */
+static void talc_shim_stats_absolute(talc_conf_t *c)
+{
+    if (c->stats == TALC_CONF_STATS_OFF || !c->stats_file[0] || c->stats_file[0] == '/')
+        return;
+    char cwd[TALC_CONF_PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) && talc_conf_stats_prefix(c, cwd))
+        return;
+    talc_shim_path_line(c->stats_file,
+                        "\": relative, and the working directory is unknown or makes it too "
+                        "long (no statistics written)",
+                        NULL);
+    c->stats = TALC_CONF_STATS_OFF;
 }
 
 /* ---- Start-up -----------------------------------------------------------------------------*/
@@ -159,8 +273,10 @@ static void talc_shim_fork_after(void) { talc_boot_unlock_after_fork(); }
 static void talc_shim_fork_child(void)
 {
     talc_boot_unlock_after_fork();
-    if (talc_atomic_load_acquire_u32(&talc_shim_state) == TALC_SHIM_READY && talc_shim_conf.trim_ms)
-        talc_atomic_store_release_u32(&talc_shim_state, TALC_SHIM_READY_SPAWN);
+    /* (READY_EXIT: another thread of the parent was writing the statistics; not this one) */
+    if (talc_atomic_load_acquire_u32(&talc_shim_state) >= TALC_SHIM_READY)
+        talc_atomic_store_release_u32(
+            &talc_shim_state, talc_shim_conf.trim_ms ? TALC_SHIM_READY_SPAWN : TALC_SHIM_READY);
 }
 
 /* The process the start-up runs in (0 until the initialiser stores it, its first act). A
@@ -190,9 +306,11 @@ static void talc_shim_init_run(void)
     (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
     (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn, NULL);
+    talc_shim_stats_absolute(&talc_shim_conf);
     talc_shim_apply_reserve(&talc_shim_conf);
-    talc_shim_apply_default(&talc_shim_conf);
-    (void)talc_arena_default();   /* topology (hwloc), fork handlers, the default arena */
+    const talc_conf_arena_t *preset = talc_shim_apply_default(&talc_shim_conf);
+    (void)talc_arena_default(); /* topology (hwloc), fork handlers, the default arena */
+    talc_shim_check_initial(preset);
     (void)talc_cache_line_size(); /* may read sysfs: do it now, under the bootstrap heap */
     talc_shim_apply_arenas(&talc_shim_conf);
     talc_shim_in_init = false;
@@ -233,7 +351,7 @@ void *talc_shim_alloc_cold(size_t size, size_t align)
         uint32_t st = talc_shim_try_init();
         if (st == TALC_SHIM_READY_SPAWN)
             talc_shim_spawn();
-        if (st >= TALC_SHIM_READY)
+        if (st >= TALC_SHIM_READY && !talc_shim_in_init) /* READY_EXIT: not the writer */
             return talc_shim_alloc_ready(size, align);
         if (st == TALC_SHIM_UNINIT)
             continue; /* lost the CAS to a thread that has not stored INITING yet: retry */
@@ -246,6 +364,8 @@ void *talc_shim_alloc_cold(size_t size, size_t align)
 
 bool talc_shim_start(void)
 {
+    if (talc_shim_in_init) /* the start-up's own call, or the statistics' writer at exit */
+        return false;
     for (;;) {
         if (talc_shim_try_init() >= TALC_SHIM_READY)
             return true;
@@ -268,17 +388,29 @@ __attribute__((constructor(101))) static void talc_shim_on_load(void)
 
 /* ---- Exit ---------------------------------------------------------------------------------*/
 
-/* One line about the statistics file: the path as warnings show the user's bytes (no raw
- * control bytes on stderr), cut with "..." so that the whole line stays within
- * TALC_CONF_LINE_MAX - 1 bytes, as every TALC_CONF warning does (docs/shim.md). */
-static void talc_shim_path_line(const char *path, const char *what, const char *detail)
+/* While the statistics are written, the calling thread allocates from the bootstrap heap, which
+ * they do not count: fopen's FILE was live in the default arena when the snapshots were taken,
+ * so a program that had freed everything showed live_bytes 472 in the file, and 0 on stderr
+ * (until 2026-12-07; found by a review). Other threads allocate as before, through the cold
+ * path. Returns the state to restore. */
+static uint32_t talc_shim_exit_begin(void)
 {
-    static const char head[] = "libtalc: TALC_CONF: stats_file \"";
-    char shown[TALC_CONF_LINE_MAX];
-    size_t used = sizeof head - 1u + strlen(what) + (detail ? strlen(detail) : 0u);
-    talc_conf_escape(path, used < TALC_CONF_LINE_MAX - 1u ? TALC_CONF_LINE_MAX - 1u - used : 0u,
-                     shown);
-    talc_shim_line(head, shown, what, detail);
+    for (;;) {
+        uint32_t st = talc_atomic_load_acquire_u32(&talc_shim_state);
+        if (st != TALC_SHIM_READY && st != TALC_SHIM_READY_SPAWN)
+            return st; /* (a second destructor run: READY_EXIT already) */
+        if (talc_atomic_cas_acquire_u32(&talc_shim_state, st, TALC_SHIM_READY_EXIT)) {
+            talc_shim_in_init = true;
+            return st;
+        }
+    }
+}
+
+static void talc_shim_exit_end(uint32_t st)
+{
+    talc_shim_in_init = false;
+    if (st != TALC_SHIM_READY_EXIT)
+        (void)talc_atomic_cas_acquire_u32(&talc_shim_state, TALC_SHIM_READY_EXIT, st);
 }
 
 static void talc_shim_write_stats(const talc_conf_t *c)
@@ -344,7 +476,9 @@ __attribute__((destructor(101))) static void talc_shim_on_exit(void)
     sigaddset(&mask, SIGPIPE);
     bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
     bool blocked = pthread_sigmask(SIG_BLOCK, &mask, &old) == 0;
+    uint32_t st = talc_shim_exit_begin();
     talc_shim_write_stats(&talc_shim_conf);
+    talc_shim_exit_end(st);
     if (blocked) {
         if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
             const struct timespec now = {0, 0};

@@ -28,12 +28,16 @@
 /* talc_shim_state: UNINIT -> INITING (one thread wins a CAS) -> READY or READY_SPAWN, never
  * back to the first two. READY_SPAWN is READY with the background trimmer still to start (TALC_CONF
  * trim_ms): the next allocation starts it (trimmer.c) and moves the state to READY. A fork child's
- * handler moves READY back to READY_SPAWN (the child has no trimmer thread). */
+ * handler moves READY back to READY_SPAWN (the child has no trimmer thread). READY_EXIT is READY
+ * while the exit destructor writes the statistics: every allocation takes the cold path, where
+ * the writing thread's (talc_shim_in_init) come from the bootstrap heap, and the state goes back
+ * to what it was once they are written. */
 enum {
     TALC_SHIM_UNINIT = 0,
     TALC_SHIM_INITING = 1,
     TALC_SHIM_READY = 2,
     TALC_SHIM_READY_SPAWN = 3,
+    TALC_SHIM_READY_EXIT = 4,
 };
 extern talc_atomic_u32 talc_shim_state;
 
@@ -95,7 +99,8 @@ void *talc_boot_alloc(size_t size, size_t align);
  * talc_boot_owns needs no GOT load. */
 #define TALC_SHIM_HIDDEN __attribute__((visibility("hidden")))
 extern TALC_SHIM_HIDDEN unsigned char talc_boot_mem[TALC_SHIM_BOOT_SIZE];
-/* True on the thread that runs the shim's start-up, while it runs (init.c). */
+/* True on a thread whose allocations must come from the bootstrap heap (init.c): the one that
+ * runs the shim's start-up, while it runs, and the one writing the statistics at exit. */
 extern TALC_SHIM_HIDDEN __thread bool talc_shim_in_init __attribute__((tls_model("initial-exec")));
 /* The bootstrap heap's overflow mapping, [base, base + size) (boot.c; size 0 until mapped). */
 extern TALC_SHIM_HIDDEN uintptr_t talc_boot_ext_base;

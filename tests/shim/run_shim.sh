@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # run_shim.sh — run one shim test program and check what only the outside can see.
 #
-#   run_shim.sh --out DIR [--preload LIB] [--qemu] [--conf TALC_CONF]
+#   run_shim.sh --out DIR [--cd] [--preload LIB] [--qemu] [--conf TALC_CONF]
 #               [--expect TEXT]... [--expect-once TEXT]... [--stats ARGS] -- COMMAND...
 #
 #   --out DIR          scratch directory (emptied first); "@OUT@" in --conf becomes DIR
+#   --cd               run COMMAND in DIR (its paths must then be absolute)
 #   --preload LIB      run COMMAND with LIB preloaded: LD_PRELOAD, or with --qemu
 #                      QEMU_SET_ENV=LD_PRELOAD=LIB, so that only the emulated program (not
 #                      qemu itself) preloads it, and children started through binfmt inherit it
@@ -16,13 +17,14 @@
 # Exit status 0 iff COMMAND exited 0 and every check held. On failure COMMAND's output is shown.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-out="" preload="" qemu=0 conf="" stats="" have_stats=0
+out="" cd=0 preload="" qemu=0 conf="" stats="" have_stats=0
 expect=() expect_once=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --preload) preload=$2; shift 2 ;;
     --qemu) qemu=1; shift ;;
+    --cd) cd=1; shift ;;
     --conf) conf=$2; shift 2 ;;
     --expect) expect+=("$2"); shift 2 ;;
     --expect-once) expect_once+=("$2"); shift 2 ;;
@@ -43,7 +45,11 @@ if [ -n "$preload" ]; then
 fi
 
 cmd=("$@")
-env "${envs[@]}" "${cmd[@]}" >"$out/stdout" 2>"$out/stderr"
+if [ "$cd" = 1 ]; then
+  (cd "$out" && env "${envs[@]}" "${cmd[@]}") >"$out/stdout" 2>"$out/stderr"
+else
+  env "${envs[@]}" "${cmd[@]}" >"$out/stdout" 2>"$out/stderr"
+fi
 rc=$?
 
 fail() {
