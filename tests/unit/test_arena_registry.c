@@ -275,10 +275,11 @@ Test(arena_registry, invalid_configs_are_einval)
     /* The footprint counts borrowed bytes too: a soft budget may lie up to the hard budget
      * plus the borrow ceiling (until 2026-12-07 not above the hard budget; found by a review),
      * and a sum that wraps counts as no limit. */
-    c.borrow_ceiling = 1u << 20;
-    c.soft_budget = (2u << 20) + 1;
+    size_t unit = TEST_GRANULE > ((size_t)1 << 20) ? TEST_GRANULE : (size_t)1 << 20;
+    c.hard_budget = c.borrow_ceiling = unit; /* (at least a granule each) */
+    c.soft_budget = 2 * unit + 1;
     expect_einval(&c, "soft budget above hard budget and borrow ceiling");
-    c.soft_budget = 2u << 20;
+    c.soft_budget = 2 * unit;
     cr_assert_eq(talc_arena_destroy(test_arena_cfg(&c), 0), 0);
     c.borrow_ceiling = SIZE_MAX;
     c.soft_budget = SIZE_MAX;
