@@ -358,10 +358,10 @@ static bool talc_arena_known(const talc_conf_t *c, talc_sv_t name)
 /* ---- The library's rules, checked per item ---------------------------------------------------
  * talc_arena_create (and the default arena's preset) refuses a whole configuration for one
  * field it cannot use: a budget or borrow ceiling below one owner-map granule, an initial size
- * or soft budget above the hard budget. Dropping that field here, with one line, keeps the
- * rest of the item and, for "default", the top-level keys. Until 2026-12-07 only the soft
- * budget was checked here, and a bad field of "arena=default:" cost every setting (found by a
- * review). */
+ * above the hard budget, a soft budget above the hard budget and the borrow ceiling. Dropping that
+ * field here, with one line, keeps the rest of the item and, for "default", the top-level keys.
+ * Until 2026-12-07 only the soft budget was checked here, and a bad field of "arena=default:" cost
+ * every setting (found by a review). */
 
 #define TALC_CONF_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
 
@@ -399,8 +399,14 @@ static void talc_arena_item_check(talc_parser_t *ps, talc_conf_arena_t *a, talc_
         talc_warn_text(ps, name, talc_sv("initial"), " is above \"budget\" (initial ignored)");
         a->initial_size = 0;
     }
-    if (a->hard_budget && a->soft_budget > a->hard_budget) {
-        talc_warn_text(ps, name, talc_sv("soft"), " is above \"budget\" (soft ignored)");
+    /* The footprint counts the reserve's bytes too: up to budget + borrow (talc/arena.h) */
+    size_t most = a->hard_budget + a->borrow_ceiling;
+    if (most < a->hard_budget)
+        most = SIZE_MAX;
+    if (a->hard_budget && a->soft_budget > most) {
+        talc_warn_text(ps, name, talc_sv("soft"),
+                       a->borrow_ceiling ? " is above \"budget\" and \"borrow\" (soft ignored)"
+                                         : " is above \"budget\" (soft ignored)");
         a->soft_budget = 0;
     }
 }

@@ -6,9 +6,10 @@
  * TALC_CONF_LINE_MAX, printable ASCII only (the user's other bytes escaped), one callback per
  * counted warning; every field is in range (stripes, trim_ms, arena count, names of
  * 1..TALC_ARENA_NAME_MAX name characters, unique, terminated strings); each arena item's
- * configuration passes talc_arena_create's own checks for a bad config (soft budget above the
- * hard one, stripes); the stats path is terminated for any pid; and a second parse of the same
- * text gives the same result and the same warnings.
+ * configuration passes talc_arena_create's own checks for a bad config (budgets and borrow
+ * ceiling below a granule, initial size above the hard budget, soft budget above the hard one
+ * plus the borrow ceiling, stripes); the stats path is terminated for any pid; and a second parse
+ * of the same text gives the same result and the same warnings.
  *
  * Build: with -DTALC_FUZZ=ON (ctest fuzz_conf_short); see tests/fuzz/README.md. Concurrency:
  * one thread.
@@ -75,8 +76,16 @@ static void fc_check_arena(const talc_conf_t *c, unsigned i, const char *text)
         fc_die("arena stripes out of range", text);
     if ((unsigned)a->thread_cache > TALC_TCACHE_OFF)
         fc_die("arena thread_cache out of range", text);
-    if (a->hard_budget && a->soft_budget > a->hard_budget)
-        fc_die("arena soft budget above its hard budget", text);
+    size_t granule = (size_t)1 << TALC_PAGEMAP_SHIFT, most = a->hard_budget + a->borrow_ceiling;
+    if (most < a->hard_budget)
+        most = SIZE_MAX;
+    if (a->hard_budget && a->soft_budget > most)
+        fc_die("arena soft budget above its hard budget and borrow ceiling", text);
+    if ((a->hard_budget && a->hard_budget < granule) ||
+        (a->borrow_ceiling && a->borrow_ceiling < granule))
+        fc_die("arena budget or borrow ceiling below one granule", text);
+    if (a->hard_budget && a->initial_size > a->hard_budget)
+        fc_die("arena initial size above its hard budget", text);
     talc_arena_config_t cfg = talc_conf_arena_config(c, a);
     if (cfg.name != a->name)
         fc_die("the config's name does not point into the item", text);

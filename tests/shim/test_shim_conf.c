@@ -353,6 +353,16 @@ Test(shim_conf, a_soft_budget_above_the_hard_one_is_dropped_alone)
     snprintf(text, sizeof text, "arena=x:budget=%zuM:soft=%zuM,arena=y:soft=9M", unit >> 20,
              unit >> 20);
     cr_assert_eq(parse(text), 0, "soft == hard, or no hard: %s", warn.line[0]);
+    /* with a borrow ceiling, up to budget + borrow (the footprint counts the reserve's bytes) */
+    snprintf(text, sizeof text, "reserve=%zuM,arena=z:budget=%zuM:borrow=%zuM:soft=%zuM",
+             unit >> 20, unit >> 20, unit >> 20, 2 * (unit >> 20));
+    cr_assert_eq(parse(text), 0, "soft == budget + borrow: %s", warn.line[0]);
+    cr_assert_eq(conf.arenas[0].soft_budget, 2 * unit);
+    snprintf(text, sizeof text, "reserve=%zuM,arena=z:budget=%zuM:borrow=%zuM:soft=%zuM",
+             unit >> 20, unit >> 20, unit >> 20, 3 * (unit >> 20));
+    cr_assert_eq(parse(text), 1);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: arena \"z\": \"soft\" is above "
+                                   "\"budget\" and \"borrow\" (soft ignored)");
 }
 
 /* The granule as the warnings write it: "64K", "4K", "16M". */
