@@ -188,9 +188,8 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * bounds, blocks are freed as before. Trims, flushes and thread exit never park (the remote
  * list excepted): they are there to give memory back. Depots are emptied into their heaps by
  * talc_thread_cache_flush (for the arenas the thread caches), by the exit of a thread that
- * allocated from the arena (or of one that only freed, once none fills from it), before the
- * OOM chain's first step other than GROW, and by destroy. Under the stripe lock, which fork
- * already holds. */
+ * cached for the arena (a consumer too, since 2026-12-07), before the OOM chain's first step
+ * other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
 
 /* Park the cached block p (chunk size s) at its stripe st (locked), if there is room. */
 static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
@@ -416,36 +415,25 @@ TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
 
 /* ---- A thread's cache: pool, registry, thread exit ----------------------------------------*/
 
-/* Whether a thread other than tc's fills its cache from arena a (its slot for a has a home).
- * A slot's home is written by its owner with no lock: relaxed loads. Lock held. */
-TALC_COLD static bool talc_tc_filled_elsewhere(const talc_tcache_t *tc, const talc_arena_t *a)
-{
-    for (const talc_tcache_t *t = talc_tc_all; t; t = t->next)
-        for (unsigned i = 0; t != tc && !t->orphan && i < TALC_TC_SLOTS; i++)
-            if (atomic_load_explicit(&t->slot[i].arena, memory_order_relaxed) == a &&
-                __atomic_load_n(&t->slot[i].home, __ATOMIC_RELAXED))
-                return true;
-    return false;
-}
-
 /* Flush tc's slots, unregister it and return it to the pool. The depots of every arena the
- * thread allocated from are emptied too: its lists' overflows were parked there for its own
- * next fills, and each parked block keeps a segment mapped and resident (4 threads that
- * freed 100 MB each and exited kept 102-106 MB resident until 2026-12-06; docs/shim.md,
- * "Limits"). A thread that only freed into an arena (a consumer) leaves its depots to the
- * producers its frees were parked for while one is there; with none left, it empties them
- * too (until 2026-12-07 its blocks stayed parked for good, and a borrowed segment that held
- * them stayed borrowed: another arena was refused; found by a review). A fork child leaves
- * the depots of the threads it did not inherit (its depots serve its own fills; a child that
- * execs would only pay for the copies of the pages the frees write). Lock held. */
+ * thread cached for are emptied too: its lists' overflows and its remote frees were parked
+ * there, and each parked block keeps a segment mapped and resident (4 threads that freed
+ * 100 MB each and exited kept 102-106 MB resident until 2026-12-06; docs/shim.md, "Limits").
+ * Until 2026-12-07 a thread that only freed into an arena (a consumer) left them to the
+ * producers its frees were parked for, also when none would fill again: they stayed parked
+ * for good, and in a reserve arena the borrowed segment they sat in stayed borrowed while
+ * another arena was refused (found by a review; a first fix that left them while any other
+ * thread's slot had a home did not hold: one allocation by the main thread was enough). A
+ * live producer's next fill then asks the heap: one consumer's exit costs it that once. A fork
+ * child leaves the depots of the threads it did not inherit (its depots serve its own fills; a
+ * child that execs would only pay for the copies of the pages the frees write). Lock held. */
 TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 {
     for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
         talc_tc_slot_t *sl = &tc->slot[i];
         talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
-        bool empty = a && !tc->orphan && (sl->home || !talc_tc_filled_elsewhere(tc, a));
         talc_tc_retire_slot(tc, sl);
-        if (empty) /* what it parked would pin their segments */
+        if (a && !tc->orphan) /* what it parked would pin their segments */
             (void)talc_tc_depot_flush(a);
     }
     if (tc->prev)
@@ -655,7 +643,7 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
      * contention (talc_dispatch_lock_stripe) would fill from a stripe another CPU's threads
      * fill from, and their cached blocks would end up side by side on shared lines. */
     talc_stripe_t *st = talc_dispatch_lock_home(a);
-    __atomic_store_n(&sl->home, st, __ATOMIC_RELAXED); /* (talc_tc_filled_elsewhere reads it) */
+    sl->home = st;
     void *user;
     if (st->depot.n[k]) { /* blocks parked by this or another thread: no heap work */
         user = talc_tc_fill_parked(sl, st, k, n, want == 1u);

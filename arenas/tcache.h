@@ -82,8 +82,7 @@ typedef struct talc_tc_bin {
  * the chunk bytes the slot holds. */
 typedef struct talc_tc_slot {
     _Atomic(talc_arena_t *) arena; /* owner thread reads; changed under the registry lock */
-    talc_stripe_t *home;           /* the stripe the last fill came from (owner; a fill stores
-                                      it relaxed: an exiting consumer reads it, tcache.c) */
+    talc_stripe_t *home;           /* the stripe the last fill came from (owner only) */
     void *rlist;                   /* remote blocks, nodes as on the lists (talc_tc_node_t) */
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */

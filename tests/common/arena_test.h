@@ -124,33 +124,56 @@ static inline void test_fault_record(const talc_fault_info_t *info, void *ctx)
 
 /* ---- Parked blocks ------------------------------------------------------------------------*/
 
-/* Run on a thread of its own: frees b1 and b2 before that thread has allocated from their
- * arena, then returns, and the thread exits: its remote list is parked at their stripe's depot
- * (the exit of a thread that only freed into the arena, unlike a flush, leaves the depot as it
- * is). */
+/* A thread of its own frees b1 and b2 before it has allocated from their arena, then
+ * allocates a block of another size there: that first allocation sends its remote list to
+ * their stripe's depot, where they are parked. The thread then waits until test_park_done
+ * (since 2026-12-07 its exit would empty the depots of the arenas it cached for). */
 typedef struct test_parker {
     void *b1, *b2;
+    talc_arena_t *a;
+    pthread_t t;
+    pthread_barrier_t hold;
 } test_parker_t;
 
 static inline void *test_parker(void *arg)
 {
     test_parker_t *p = arg;
     talc_free(p->b1);
-    talc_free(p->b2);
+    if (p->b2)
+        talc_free(p->b2);
+    void *own = talc_arena_malloc(p->a, 200); /* (a size of its own: takes neither) */
+    pthread_barrier_wait(&p->hold);           /* parked */
+    pthread_barrier_wait(&p->hold);           /* test_park_done */
+    talc_free(own);
     return NULL;
 }
 
-/* Two blocks of 5000 bytes of arena a (with caches), parked at their stripe's depot by
- * test_parker; *warm receives a block the calling thread allocated, so that it caches for a. */
-static inline test_parker_t test_park_two(talc_arena_t *a, void **warm)
+/* Park b1 and b2 (b2 may be NULL) of arena a (with caches) at their stripe's depot, by the
+ * thread test_parker runs on; p must stay where it is until test_park_done(p). */
+static inline void test_park(test_parker_t *p, talc_arena_t *a, void *b1, void *b2)
+{
+    *p = (test_parker_t){.b1 = b1, .b2 = b2, .a = a};
+    cr_assert_eq(pthread_barrier_init(&p->hold, NULL, 2), 0);
+    cr_assert_eq(pthread_create(&p->t, NULL, test_parker, p), 0);
+    pthread_barrier_wait(&p->hold);
+}
+
+/* Two blocks of 5000 bytes of arena a parked by test_park; *warm receives a block the calling
+ * thread allocated, so that it caches for a. */
+static inline void test_park_two(test_parker_t *p, talc_arena_t *a, void **warm)
 {
     *warm = talc_arena_malloc(a, 8);
-    test_parker_t p = {.b1 = talc_arena_malloc(a, 5000), .b2 = talc_arena_malloc(a, 5000)};
-    cr_assert(*warm && p.b1 && p.b2);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, test_parker, &p), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
-    return p;
+    void *b1 = talc_arena_malloc(a, 5000), *b2 = talc_arena_malloc(a, 5000);
+    cr_assert(*warm && b1 && b2);
+    test_park(p, a, b1, b2);
+}
+
+/* The parking thread exits (its exit empties the depots of p->a). */
+static inline void test_park_done(test_parker_t *p)
+{
+    pthread_barrier_wait(&p->hold);
+    cr_assert_eq(pthread_join(p->t, NULL), 0);
+    pthread_barrier_destroy(&p->hold);
 }
 
 /* ---- Kept segments ------------------------------------------------------------------------*/

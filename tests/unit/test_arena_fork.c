@@ -236,11 +236,15 @@ static void fd_on_segv(int sig, siginfo_t *si, void *uc)
     mprotect(fd.page, fd.page_size, PROT_READ | PROT_WRITE);
 }
 
+/* Frees the blocks (parked at the last free: a remote batch) and lives on until released:
+ * since 2026-12-07 its exit would empty the depot. */
 static void *fd_freer(void *arg)
 {
-    (void)arg;
+    pthread_barrier_t *hold = arg;
     for (int i = 0; i < FD_BLOCKS; i++)
         talc_free(fd.blocks[i]);
+    pthread_barrier_wait(hold);
+    pthread_barrier_wait(hold);
     return NULL;
 }
 
@@ -260,9 +264,11 @@ Test(arena_fork, a_fork_inside_a_fill_from_the_depot_keeps_the_cached_bytes)
     for (int i = 0; i < FD_BLOCKS; i++)
         fd.blocks[i] = talc_arena_malloc(fd.a, 48);
     talc_thread_cache_flush();
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, fd_freer, NULL), 0);
-    pthread_join(t, NULL);
+    pthread_t t, freer;
+    static pthread_barrier_t hold;
+    pthread_barrier_init(&hold, NULL, 2);
+    cr_assert_eq(pthread_create(&freer, NULL, fd_freer, &hold), 0);
+    pthread_barrier_wait(&hold);
     talc_arena_stats_t parked = test_stats(fd.a);
     cr_assert_eq(parked.cached_blocks, FD_BLOCKS, "the freer's blocks are parked");
     /* Each batch is parked LIFO over a LIFO list: the first block freed heads it. */
@@ -294,6 +300,9 @@ Test(arena_fork, a_fork_inside_a_fill_from_the_depot_keeps_the_cached_bytes)
     cr_assert_eq(WEXITSTATUS(status), 0, "the child's cached figures lost the taken list");
     cr_assert_eq(got, fd.blocks[0], "the fill handed out the parked list's head");
     talc_free(got);
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(freer, NULL), 0);
+    pthread_barrier_destroy(&hold);
     test_assert_empty(fd.a);
 }
 #endif

@@ -772,17 +772,22 @@ Test(arena_tcache, blocks_freed_before_allocating_are_not_reused_and_go_back_in_
 }
 
 /* A consumer's frees are parked at their stripe and serve the producer's next fills: the
- * producer gets the same blocks back without heap work, and the counters stay exact. */
+ * producer gets the same blocks back without heap work, and the counters stay exact. (The
+ * consumer lives on meanwhile: its exit empties the depots, since 2026-12-07.) */
 Test(arena_tcache, parked_blocks_serve_the_next_fill)
 {
     talc_arena_t *a = tc_arena("depot", 1, TALC_TCACHE_ON);
-    enum { N = 96 }; /* less than a remote batch: parked when the consumer exits */
+    enum { N = 128 }; /* a remote batch (TALC_TC_REMOTE_MAX): parked at the last free */
     void *b[N], *c[N];
     for (unsigned i = 0; i < N; i++)
         cr_assert_not_null(b[i] = talc_arena_malloc(a, 40));
     talc_thread_cache_flush(); /* this thread's list of that size is empty now */
-    tc_job_t release = {a, b, N, false, NULL, NULL, false};
-    tc_run(&release); /* it never allocated from a: every free is remote */
+    pthread_barrier_t hold;
+    pthread_barrier_init(&hold, NULL, 2);
+    tc_job_t release = {a, b, N, false, &hold, NULL, false};
+    pthread_t t; /* it never allocated from a: every free is remote */
+    cr_assert_eq(pthread_create(&t, NULL, tc_worker, &release), 0);
+    pthread_barrier_wait(&hold);
 #if TC_COUNTS
     cr_assert_eq(tc_cached(a), N, "the consumer's frees are parked, still cached");
 #endif
@@ -799,6 +804,9 @@ Test(arena_tcache, parked_blocks_serve_the_next_fill)
     (void)free_before;
 #endif
     tc_assert_exact(a, 40u * N, N, 2u * N, N);
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    pthread_barrier_destroy(&hold);
     for (unsigned i = 0; i < N; i++)
         talc_free(c[i]);
     talc_thread_cache_flush();
@@ -905,82 +913,62 @@ Test(arena_tcache, a_consumers_remote_list_stays_within_the_slot_bound)
     tc_assert_exact(a, 0, 0, N, N);
 }
 
-/* A producer thread: allocates j->n blocks of 200 bytes, then, if `hold` is set, waits at it
- * twice (the main thread works in between) before it exits. */
-typedef struct tc_producer_job {
-    tc_consumer_job_t *j;
-    pthread_barrier_t *hold;
-} tc_producer_job_t;
-
+/* A producer thread: allocates j->n blocks of 200 bytes and exits. */
 static void *tc_producer_worker(void *arg)
 {
-    tc_producer_job_t *p = arg;
-    for (unsigned i = 0; i < p->j->n; i++)
-        p->j->blocks[i] = talc_arena_malloc(p->j->a, 200);
-    if (p->hold) {
-        pthread_barrier_wait(p->hold);
-        pthread_barrier_wait(p->hold);
-    }
+    tc_consumer_job_t *j = arg;
+    for (unsigned i = 0; i < j->n; i++)
+        j->blocks[i] = talc_arena_malloc(j->a, 200);
     return NULL;
 }
 
-/* Run a producer of j->n blocks (alive until the second wait at `hold` if that is set: the
- * caller waits once before and once after its own work), then a consumer that frees them all
- * and exits. *left: the blocks cached once the producer is done (what its fills left). */
-static pthread_t tc_produce_consume(tc_consumer_job_t *j, pthread_barrier_t *hold, size_t *left)
+static void tc_produce(tc_consumer_job_t *j)
 {
-    static tc_producer_job_t p;
-    p = (tc_producer_job_t){j, hold};
-    pthread_t prod, cons;
-    cr_assert_eq(pthread_create(&prod, NULL, tc_producer_worker, &p), 0);
-    if (hold)
-        pthread_barrier_wait(hold);
-    else
-        cr_assert_eq(pthread_join(prod, NULL), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_producer_worker, j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
     for (unsigned i = 0; i < j->n; i++)
         cr_assert_not_null(j->blocks[i]);
-    *left = tc_cached(j->a);
-    cr_assert_eq(pthread_create(&cons, NULL, tc_consumer_worker, j), 0);
-    cr_assert_eq(pthread_join(cons, NULL), 0);
-    return prod;
 }
 
 /* Blocks parked at a stripe belong to the arena, not to a thread: a trim gives them back also
  * when it runs on a thread that has no cache (a housekeeping thread's malloc_trim). Until
  * 2026-12-06 only a thread with a cache emptied the depots: the blocks an exited consumer
- * parked stayed, and so did the segment they sat in. Found by a soak review. (The producer
- * lives on meanwhile: the consumer's exit leaves it the parked blocks.) */
+ * parked stayed, and so did the segment they sat in. Found by a soak review. (The consumer
+ * lives on here, its blocks parked: its exit would empty the depots too, since 2026-12-07.) */
 Test(arena_tcache, a_trim_on_a_thread_without_a_cache_empties_the_depots)
 {
     talc_arena_t *a = tc_arena("depot-trim", 1, TALC_TCACHE_ON);
-    enum { N = 50 }; /* less than a remote batch: parked when the consumer exits */
+    enum { N = 128 }; /* a remote batch (TALC_TC_REMOTE_MAX): parked at the consumer's last free */
     void *b[N];
     tc_consumer_job_t j = {a, b, N, 0};
+    tc_produce(&j);
     pthread_barrier_t hold;
     pthread_barrier_init(&hold, NULL, 2);
-    size_t left;
-    pthread_t prod = tc_produce_consume(&j, &hold, &left);
+    tc_job_t release = {a, b, N, false, &hold, NULL, false};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_worker, &release), 0);
+    pthread_barrier_wait(&hold);
 #if TALC_TCACHE
-    cr_assert_eq(tc_cached(a), left + N, "the consumer's blocks are parked for the producer");
+    cr_assert_eq(tc_cached(a), N, "the consumer's blocks are parked");
 #endif
     (void)talc_arena_trim(a); /* this thread never used a cache */
     talc_arena_stats_t s = test_stats(a);
-    cr_assert_eq(s.cached_blocks, left, "%zu blocks still parked after a trim",
-                 s.cached_blocks - left);
-    pthread_barrier_wait(&hold);
-    cr_assert_eq(pthread_join(prod, NULL), 0); /* its exit gives its own list back */
-    (void)talc_arena_trim(a);
-    s = test_stats(a);
+    cr_assert_eq(s.cached_blocks, 0, "%zu blocks still parked after a trim", s.cached_blocks);
     cr_assert_eq(s.source_bytes, 0, "%zu bytes still mapped after a trim", s.source_bytes);
+    pthread_barrier_wait(&hold);
+    cr_assert_eq(pthread_join(t, NULL), 0);
     tc_assert_exact(a, 0, 0, N, N);
     pthread_barrier_destroy(&hold);
 }
 
-/* With no producer left, a consumer's exit empties the depots its frees were parked in: until
- * 2026-12-07 they stayed parked for good (only a trim or a flush by a thread that fills from
- * the arena gave them back), and so did the segments they sat in. In a reserve arena those
- * stayed borrowed, and another arena was refused (found by a review). */
-Test(arena_tcache, a_consumer_that_outlives_the_producers_empties_the_depots)
+/* A consumer's exit empties the depots its frees were parked in: until 2026-12-07 they stayed
+ * parked for good (only a trim, or a flush by a thread that caches for the arena, gave them
+ * back), and so did the segments they sat in; in a reserve arena those stayed borrowed, and
+ * another arena was refused (found by a review). A first fix left them while any other
+ * thread's slot for the arena had a home, which one allocation by the main thread was enough
+ * to keep (found by the next review): the main thread allocates once here. */
+Test(arena_tcache, a_consumers_exit_empties_the_depots)
 {
     /* 256 KiB (4 granules of 64 KiB), or 4 granules where they are larger */
     size_t size = TEST_GRANULE >= ((size_t)64 << 10) ? 4 * TEST_GRANULE : (size_t)256 << 10;
@@ -991,16 +979,20 @@ Test(arena_tcache, a_consumer_that_outlives_the_producers_empties_the_depots)
     c.stripes = 1;
     c.thread_cache = TALC_TCACHE_ON;
     talc_arena_t *a = test_arena_cfg(&c);
+    talc_free(talc_arena_malloc(a, 1000)); /* this thread's slot for a has a home */
+    talc_thread_cache_flush();             /* (and holds no block) */
     enum { N = 100 }; /* less than a remote batch: parked when the consumer exits */
     void *b[N];
     tc_consumer_job_t j = {a, b, N, 0};
-    size_t left;
-    (void)tc_produce_consume(&j, NULL, &left);
+    tc_produce(&j);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_consumer_worker, &j), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
     talc_arena_stats_t s = test_stats(a);
     cr_assert_eq(s.cached_blocks, 0, "%zu blocks still parked", s.cached_blocks);
     cr_assert_eq(s.borrowed_bytes, 0, "%zu bytes still borrowed", s.borrowed_bytes);
     cr_assert_eq(test_reserve().free, size);
-    tc_assert_exact(a, 0, 0, N, N);
+    tc_assert_exact(a, 0, 0, N + 1u, N + 1u);
 }
 
 /* A thread that frees sizes it does not allocate (a consumer) would keep those lists at their

@@ -56,7 +56,8 @@ Test(registry_visit, a_fault_a_trim_finds_is_reported_after_the_walk, .timeout =
     c.thread_cache = TALC_TCACHE_ON;
     talc_arena_t *a = test_arena_cfg(&c);
     void *warm;
-    test_parker_t p = test_park_two(a, &warm);
+    static test_parker_t p;
+    test_park_two(&p, a, &warm);
     uintptr_t wild = (uintptr_t)0x4141414141414141u;
     memcpy(p.b1, &wild, sizeof wild); /* b1's link, written after its free */
 
@@ -79,6 +80,7 @@ Test(registry_visit, a_fault_a_trim_finds_is_reported_after_the_walk, .timeout =
         talc_free(q);
     }
     talc_free(warm);
+    test_park_done(&p);
     talc_set_fatal_handler(NULL, NULL);
 }
 
