@@ -350,7 +350,9 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
          * passed before the callback ran). */
         talc_arena_t *outer = talc_ts.abort_waits;
         talc_ts.abort_waits = NULL;
-        talc_ts.grow_extra = (n + 1u) / 2u; /* (not 0 for n = 1: the chain's ABORT reads it) */
+        /* Never 0: it marks the chain as a realloc's (oom.c). Until 2026-12-07 (n + 1) / 2,
+         * which is 0 for n = SIZE_MAX: such a realloc counted `failed` twice (a review). */
+        talc_ts.grow_extra = n / 2u + 1u;
         q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
         talc_ts.grow_extra = 0;
         waits = talc_ts.abort_waits;
