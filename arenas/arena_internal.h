@@ -154,8 +154,9 @@ struct talc_stripe {
 
 /* OOM step counters and budget state; changed under arena->grow_lock. */
 typedef struct talc_arena_oom {
-    talc_atomic_size steps[TALC_OOM_STEP_ABORT + 1];   /* how often each step ran */
-    talc_atomic_size step_ok[TALC_OOM_STEP_ABORT + 1]; /* how often it succeeded */
+    talc_atomic_size steps[TALC_OOM_STEP_ABORT + 1];       /* how often each step ran */
+    talc_atomic_size step_ok[TALC_OOM_STEP_ABORT + 1];     /* how often it succeeded */
+    talc_atomic_size step_failed[TALC_OOM_STEP_ABORT + 1]; /* how often it found nothing */
 } talc_arena_oom_t;
 
 /* The thread caches' counters, in the same order wherever they are kept (a slot, the arena's

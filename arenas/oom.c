@@ -359,25 +359,24 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
             if (p)
                 return p;
         }
-        /* A step that may succeed counts as run once it returns, so that a snapshot taken
-         * meanwhile (a long reclaim callback, an mmap) does not count it as failed, which the
-         * next one would take back: runs - ok is a Prometheus counter (stats_write.c; until
-         * 2026-12-07 it could fall between two scrapes, found by a review). FAIL and ABORT,
-         * which never succeed, count first: the fatal handler's snapshot sees its ABORT. */
-        bool last = step >= TALC_OOM_STEP_FAIL;
-        if (last)
-            talc_stats_add_total(&a->oom.steps[step], 1);
+        /* A run counts as it starts (a snapshot taken while it runs, or after user code left
+         * it by longjmp, sees it), its outcome as it ends: failures on a counter of their own,
+         * which a Prometheus scrape reads as is (until 2026-12-07 it read runs - ok, which fell
+         * when a step ran during one scrape and succeeded before the next; found by a review).
+         * FAIL and ABORT never succeed: they count as failed as they start. */
+        talc_stats_add_total(&a->oom.steps[step], 1);
+        if (step >= TALC_OOM_STEP_FAIL)
+            talc_stats_add_total(&a->oom.step_failed[step], 1);
         if (step == TALC_OOM_STEP_FAIL)
             break;
         void *p = talc_oom_step(a, step, n, align, depth);
-        if (!last)
-            talc_stats_add_total(&a->oom.steps[step], 1);
         if (p) { /* release: a reader that sees this success sees the run counted above */
             atomic_fetch_add_explicit(&a->oom.step_ok[step], 1, memory_order_release);
             return p;
         }
         if (step == TALC_OOM_STEP_ABORT)
             break;
+        atomic_fetch_add_explicit(&a->oom.step_failed[step], 1, memory_order_release);
     }
     if (!flushed) { /* a chain of GROW steps only */
         void *p = talc_oom_flush_own(a, n, align);

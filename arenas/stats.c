@@ -153,10 +153,11 @@ int talc_arena_get_stats(talc_arena_t *a, talc_arena_stats_t *out)
     out->trimmed_bytes = talc_atomic_load_relaxed_size(&a->trimmed_bytes);
     out->hard_budget = a->cfg.hard_budget;
     out->soft_budget = a->cfg.soft_budget;
-    /* Successes first, with acquire (oom.c counts a run, then its success with release), so
-     * that a step running meanwhile cannot show more successes than runs. */
+    /* Outcomes first, with acquire (oom.c counts a run, then its outcome with release), so
+     * that a step running meanwhile cannot show more outcomes than runs. */
     for (unsigned k = 0; k <= TALC_OOM_STEP_ABORT; k++) {
         out->oom_ok[k] = talc_atomic_load_acquire_size(&a->oom.step_ok[k]);
+        out->oom_failed[k] = talc_atomic_load_acquire_size(&a->oom.step_failed[k]);
         out->oom_runs[k] = talc_atomic_load_relaxed_size(&a->oom.steps[k]);
     }
     return 0;

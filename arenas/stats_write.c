@@ -195,6 +195,8 @@ static void talc_json_arena(FILE *f, const talc_arena_stats_t *s)
     talc_json_steps(f, "oom_runs", s->oom_runs);
     fputc(',', f);
     talc_json_steps(f, "oom_ok", s->oom_ok);
+    fputc(',', f);
+    talc_json_steps(f, "oom_failed", s->oom_failed);
     fputc('}', f);
 }
 
@@ -232,7 +234,7 @@ static void talc_prom_steps(FILE *f, const talc_snaps_t *sn)
             fputs("talc_arena_oom_steps_total{arena=", f);
             talc_json_string(f, s->name);
             fprintf(f, ",step=\"%s\",outcome=\"failed\"} %" PRIu64 "\n",
-                    talc_oom_step_name((talc_oom_step_t)k), s->oom_runs[k] - s->oom_ok[k]);
+                    talc_oom_step_name((talc_oom_step_t)k), s->oom_failed[k]);
         }
 }
 

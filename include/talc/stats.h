@@ -80,12 +80,15 @@ typedef struct talc_arena_stats {
                                  shim's background trimmer's passes (TALC_CONF trim_ms) */
     uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all */
     size_t hard_budget, soft_budget;
-    /* OOM policy: per step (talc_oom_step_t index), times run and times it succeeded;
-     * oom_ok[k] <= oom_runs[k] in every snapshot, also while steps run. A step counts as run
-     * once it has returned (FAIL and ABORT as they start), so oom_runs[k] - oom_ok[k], the
-     * runs that failed, never falls between two snapshots. */
+    /* OOM policy: per step (talc_oom_step_t index), times run (counted as the step starts),
+     * times it succeeded and times it found nothing (FAIL and ABORT: as they start);
+     * oom_ok[k] + oom_failed[k] <= oom_runs[k] in every snapshot; the difference is the runs
+     * still going, and those that user code left by longjmp. Each only grows (oom_failed was
+     * added on 2026-12-07: runs - ok, which fell once a running step succeeded, was exported
+     * as the failures). */
     uint64_t oom_runs[TALC_OOM_STEP_ABORT + 1];
     uint64_t oom_ok[TALC_OOM_STEP_ABORT + 1];
+    uint64_t oom_failed[TALC_OOM_STEP_ABORT + 1];
     /* Concurrency. */
     uint64_t lock_contended; /**< stripe lock found taken: once per contended acquisition,
                                   on the stripe the thread then locked (allocations, frees,

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,13 +160,28 @@ Test(arena_stats, oom_successes_never_exceed_runs_in_a_snapshot)
     test_assert_empty(spill);
 }
 
-/* A step counts as run once it has returned: a snapshot taken while a reclaim callback runs
- * does not count that reclaim as failed, which a later snapshot would take back (runs - ok is
- * the Prometheus "failed" counter, which must never fall). Until 2026-12-07 it went 1, then 0
- * once the allocation succeeded (found by a review). */
+/* A snapshot taken while a reclaim callback runs counts that reclaim as run, not as failed:
+ * the failures are a counter of their own, which the Prometheus output exports and which must
+ * never fall. Until 2026-12-07 the export was runs - ok, which went 1, then 0 once the
+ * allocation succeeded (found by a review). */
 static void *reclaim_held[64];
 static size_t reclaim_nheld;
-static uint64_t reclaim_failed_during = UINT64_MAX;
+static uint64_t reclaim_failed_during = UINT64_MAX, reclaim_runs_during, reclaim_scraped_during;
+
+/* The failures of arena "reclaimer"'s reclaim step in the Prometheus output. */
+static uint64_t scrape_reclaim_failures(void)
+{
+    static char buf[1 << 16];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(talc_stats_write(f, TALC_STATS_PROMETHEUS), 0);
+    fclose(f);
+    static const char key[] = "talc_arena_oom_steps_total{arena=\"reclaimer\",step=\"reclaim\","
+                              "outcome=\"failed\"} ";
+    const char *line = strstr(buf, key);
+    cr_assert_not_null(line, "%s", buf);
+    return strtoull(line + sizeof key - 1u, NULL, 10);
+}
 
 static size_t free_held_and_look(talc_arena_t *a, size_t wanted, void *ctx)
 {
@@ -176,7 +192,10 @@ static size_t free_held_and_look(talc_arena_t *a, size_t wanted, void *ctx)
         talc_free(reclaim_held[--reclaim_nheld]);
     }
     talc_arena_stats_t s = test_stats(a);
-    reclaim_failed_during = s.oom_runs[TALC_OOM_STEP_RECLAIM] - s.oom_ok[TALC_OOM_STEP_RECLAIM];
+    reclaim_runs_during = s.oom_runs[TALC_OOM_STEP_RECLAIM];
+    reclaim_scraped_during = scrape_reclaim_failures();
+    reclaim_failed_during = s.oom_failed[TALC_OOM_STEP_RECLAIM];
+    cr_assert_eq(s.oom_ok[TALC_OOM_STEP_RECLAIM], 0);
     return freed;
 }
 
@@ -204,10 +223,66 @@ Test(arena_stats, a_running_step_is_not_counted_as_failed)
     cr_assert_eq(s.oom_runs[k], 1);
     cr_assert_eq(s.oom_ok[k], 1);
     cr_assert_eq(reclaim_failed_during, 0, "the running reclaim counted as failed");
+    cr_assert_eq(reclaim_runs_during, 1, "the running reclaim counted as run");
+    cr_assert_eq(s.oom_failed[k], 0);
+    cr_assert_eq(reclaim_scraped_during, 0, "the Prometheus failures during the reclaim");
+    cr_assert_eq(scrape_reclaim_failures(), 0, "and after it");
     talc_free(p);
     while (reclaim_nheld > 0)
         talc_free(reclaim_held[--reclaim_nheld]);
     test_assert_empty(a);
+}
+
+/* A step that user code leaves by longjmp still counts as run (as it starts), with no
+ * outcome: here a's reclaim callback allocates from b, whose ABORT handler longjmps out. A
+ * first fix of the test above counted runs as they ended, and lost this one (found by a
+ * review, 2026-12-07). */
+static jmp_buf leave_env;
+static talc_arena_t *leave_b;
+static size_t leave_unit;
+
+static void leave_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)info, (void)ctx;
+    longjmp(leave_env, 1);
+}
+
+static size_t alloc_in_full_b(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted, (void)ctx;
+    talc_free(talc_arena_malloc(leave_b, 4 * leave_unit)); /* b's ABORT leaves by longjmp */
+    return 0;
+}
+
+static talc_arena_t *leave_arena(const char *name, talc_oom_step_t first)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.hard_budget = leave_unit;
+    c.oom_chain[0] = first;
+    c.oom_chain[1] = TALC_OOM_STEP_FAIL;
+    c.reclaim = alloc_in_full_b;
+    return test_arena_cfg(&c);
+}
+
+Test(arena_stats, a_step_left_by_longjmp_counts_as_run)
+{
+    leave_unit = TEST_GRANULE > ((size_t)1 << 20) ? TEST_GRANULE : (size_t)1 << 20;
+    talc_arena_t *a = leave_arena("leaver", TALC_OOM_STEP_RECLAIM);
+    leave_b = leave_arena("aborter", TALC_OOM_STEP_ABORT);
+    talc_set_fatal_handler(leave_handler, NULL);
+    if (setjmp(leave_env) == 0) {
+        void *p = talc_arena_malloc(a, 4 * leave_unit);
+        cr_assert_fail("the handler did not leave (%p)", p);
+    }
+    talc_set_fatal_handler(NULL, NULL);
+    talc_arena_stats_t s = test_stats(a);
+    const int k = TALC_OOM_STEP_RECLAIM;
+    cr_assert_eq(s.oom_runs[k], 1, "the reclaim left by longjmp: %" PRIu64 " runs", s.oom_runs[k]);
+    cr_assert_eq(s.oom_ok[k] + s.oom_failed[k], 0);
+    s = test_stats(leave_b);
+    cr_assert_eq(s.oom_runs[TALC_OOM_STEP_ABORT], 1);
+    cr_assert_eq(s.oom_failed[TALC_OOM_STEP_ABORT], 1);
 }
 
 Test(arena_stats, oom_step_names)
