@@ -365,8 +365,9 @@ static bool talc_arena_known(const talc_conf_t *c, talc_sv_t name)
 
 #define TALC_CONF_GRANULE ((size_t)1 << TALC_PAGEMAP_SHIFT)
 
-/* "SUBJECT is below one granule (64K) (SUBJECT ignored)" */
-static void talc_warn_granule(talc_parser_t *ps, talc_sv_t arena, const char *key)
+/* "SUBJECT is below one granule (64K) (OUTCOME)" */
+static void talc_warn_granule(talc_parser_t *ps, talc_sv_t arena, const char *key,
+                              const char *outcome)
 {
     char num[24];
     size_t g = TALC_CONF_GRANULE, n;
@@ -380,19 +381,22 @@ static void talc_warn_granule(talc_parser_t *ps, talc_sv_t arena, const char *ke
     talc_line_str(&l, " is below one granule (");
     talc_line_str(&l, num);
     talc_line_str(&l, ") (");
-    talc_line_str(&l, key);
-    talc_line_str(&l, " ignored)");
+    talc_line_str(&l, outcome);
+    talc_line_str(&l, ")");
     talc_emit(ps, &l);
 }
 
 static void talc_arena_item_check(talc_parser_t *ps, talc_conf_arena_t *a, talc_sv_t name)
 {
+    /* A cap too small is raised to the smallest the library takes, not dropped: dropped, the
+     * arena had no cap at all (found by a review, 2026-12-07). A borrow ceiling too small to
+     * lend one granule lends nothing. */
     if (a->hard_budget && a->hard_budget < TALC_CONF_GRANULE) {
-        talc_warn_granule(ps, name, "budget");
-        a->hard_budget = 0;
+        talc_warn_granule(ps, name, "budget", "raised to one granule");
+        a->hard_budget = TALC_CONF_GRANULE;
     }
     if (a->borrow_ceiling && a->borrow_ceiling < TALC_CONF_GRANULE) {
-        talc_warn_granule(ps, name, "borrow");
+        talc_warn_granule(ps, name, "borrow", "borrow ignored");
         a->borrow_ceiling = 0;
     }
     if (a->hard_budget && a->initial_size > a->hard_budget) {
@@ -635,6 +639,8 @@ bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t s
             piece = num;
             n = numlen;
             p++;
+        } else if (p[0] == '%' && p[1] == '%') { /* a literal '%' (a directory's, below) */
+            p++;
         }
         if (o + n >= size) {
             fits = false;
@@ -648,16 +654,26 @@ bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t s
     return fits;
 }
 
+/* The directory's '%' written "%%", so that talc_conf_stats_path gives it back as it is:
+ * until 2026-12-07 a "%p" in the working directory's name became the process id, and the
+ * file went to a directory that did not exist (found by a review). */
 bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir)
 {
-    size_t d = strlen(dir), f = strlen(conf->stats_file);
+    size_t d = strlen(dir), pct = 0, f = strlen(conf->stats_file);
+    for (size_t i = 0; i < d; i++)
+        pct += dir[i] == '%';
     bool slash = d == 0 || dir[d - 1] != '/';
-    if (d + slash + f >= sizeof conf->stats_file)
+    if (d + pct + slash + f >= sizeof conf->stats_file)
         return false;
-    memmove(conf->stats_file + d + slash, conf->stats_file, f + 1u);
-    memcpy(conf->stats_file, dir, d);
+    size_t o = d + pct;
+    memmove(conf->stats_file + o + slash, conf->stats_file, f + 1u);
+    for (size_t i = 0, k = 0; i < d; i++) {
+        conf->stats_file[k++] = dir[i];
+        if (dir[i] == '%')
+            conf->stats_file[k++] = '%';
+    }
     if (slash)
-        conf->stats_file[d] = '/';
+        conf->stats_file[o] = '/';
     return true;
 }
 

@@ -11,7 +11,8 @@
  *                              (unset: on for the default arena, off for named ones)
  *   reserve=SIZE[:prefault][:mlock]   set up the process reserve at start-up
  *   stats=off|text|json        print every arena's statistics at exit
- *   stats_file=PATH            where (default stderr); "%p" in PATH becomes the process id
+ *   stats_file=PATH            where (default stderr); "%p" in PATH becomes the process id,
+ *                              "%%" a '%'
  *   trim_ms=N                  a background thread trims every arena every N ms, 10..86400000
  *                              (0, the default: no thread)
  *   arena=NAME[:k=v]*          create arena NAME at start-up; NAME "default" configures the
@@ -88,12 +89,12 @@ unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn w
  * `item`. */
 talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_conf_arena_t *item);
 
-/* "%p" in conf->stats_file replaced by `pid`, into buf (size bytes). Returns false if the
- * result does not fit (buf then holds a truncated, terminated string). */
+/* "%p" in conf->stats_file replaced by `pid` and "%%" by "%", into buf (size bytes). Returns
+ * false if the result does not fit (buf then holds a truncated, terminated string). */
 bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size);
 
-/* conf->stats_file with `dir` and a '/' in front (a relative path made absolute). Returns false,
- * the path unchanged, if the result does not fit TALC_CONF_PATH_MAX. */
+/* conf->stats_file with `dir` (its '%' written "%%") and a '/' in front (a relative path made
+ * absolute). Returns false, the path unchanged, if the result does not fit TALC_CONF_PATH_MAX. */
 bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir);
 
 /* v in decimal into buf, terminated; returns its length (at most 20). No allocation, no locale:

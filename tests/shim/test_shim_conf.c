@@ -246,6 +246,12 @@ Test(shim_conf, stats_path_expands_pid)
     long_path[sizeof long_path - 1] = 0;
     cr_assert_eq(parse(long_path), 1, "a path of 288 bytes is refused");
     cr_assert_str_eq(conf.stats_file, "");
+    /* "%%" is a '%'; a working directory put in front keeps its own '%' (until 2026-12-07
+     * its "%p" became the pid; found by a review) */
+    cr_assert_eq(parse("stats_file=s-%p-100%%.json"), 0);
+    cr_assert(talc_conf_stats_prefix(&conf, "/run/d%p%"));
+    cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
+    cr_assert_str_eq(buf, "/run/d%p%/s-4321-100%.json");
 }
 
 Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
@@ -398,8 +404,9 @@ Test(shim_conf, a_field_the_library_would_refuse_is_dropped_alone)
     cr_assert_eq(d->borrow_ceiling, 0);
     cr_assert(d->stripes_set && d->stripes == 3);
 
-    /* a budget below a granule (then initial is no longer above it), and initial above a
-     * budget: each dropped with its own line, the rest kept */
+    /* a budget below a granule, raised to one (dropped, the arena had no cap at all, until
+     * 2026-12-07: found by a review), and initial above a budget: each with its own line, the
+     * rest kept */
     char text[200];
     snprintf(text, sizeof text,
              "reserve=64M,arena=a:budget=%zu:initial=%zu:priority=4,"
@@ -408,13 +415,13 @@ Test(shim_conf, a_field_the_library_would_refuse_is_dropped_alone)
     cr_assert_eq(parse(text), 2);
     snprintf(want, sizeof want,
              "libtalc: TALC_CONF: arena \"a\": \"budget\" is below one granule (%s) "
-             "(budget ignored)",
+             "(raised to one granule)",
              granule_text());
     cr_assert_str_eq(warn.line[0], want);
     cr_assert_str_eq(warn.line[1], "libtalc: TALC_CONF: arena \"b\": \"initial\" is above "
                                    "\"budget\" (initial ignored)");
-    cr_assert_eq(conf.arenas[0].hard_budget, 0);
-    cr_assert_eq(conf.arenas[0].initial_size, TEST_GRANULE, "no budget: initial stays");
+    cr_assert_eq(conf.arenas[0].hard_budget, TEST_GRANULE);
+    cr_assert_eq(conf.arenas[0].initial_size, TEST_GRANULE, "within the raised budget");
     cr_assert_eq(conf.arenas[0].borrow_priority, 4);
     cr_assert_eq(conf.arenas[1].hard_budget, 2 * TEST_GRANULE);
     cr_assert_eq(conf.arenas[1].initial_size, 0);
