@@ -365,8 +365,8 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
          * when a step ran during one scrape and succeeded before the next; found by a review).
          * FAIL and ABORT never succeed: they count as failed as they start. */
         talc_stats_add_total(&a->oom.steps[step], 1);
-        if (step >= TALC_OOM_STEP_FAIL)
-            talc_stats_add_total(&a->oom.step_failed[step], 1);
+        if (step >= TALC_OOM_STEP_FAIL) /* (release: after its run, as below) */
+            atomic_fetch_add_explicit(&a->oom.step_failed[step], 1, memory_order_release);
         if (step == TALC_OOM_STEP_FAIL)
             break;
         void *p = talc_oom_step(a, step, n, align, depth);

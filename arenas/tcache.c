@@ -188,8 +188,9 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
  * bounds, blocks are freed as before. Trims, flushes and thread exit never park (the remote
  * list excepted): they are there to give memory back. Depots are emptied into their heaps by
  * talc_thread_cache_flush (for the arenas the thread caches), by the exit of a thread that
- * cached for the arena (a consumer too, since 2026-12-07), before the OOM chain's first step
- * other than GROW, and by destroy. Under the stripe lock, which fork already holds. */
+ * cached for the arena (a consumer too, since 2026-12-07) or its slot's eviction, before the
+ * OOM chain's first step other than GROW, and by destroy. Under the stripe lock, which fork
+ * already holds. */
 
 /* Park the cached block p (chunk size s) at its stripe st (locked), if there is room. */
 static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
@@ -413,6 +414,16 @@ TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
     talc_tc_fold_slot(sl, a);
 }
 
+/* Retire slot sl of tc and empty its arena's depots, where what the thread parked would pin
+ * their segments (exit, eviction: the thread stops caching for that arena). Lock held. */
+TALC_COLD static void talc_tc_retire_emptying(talc_tcache_t *tc, talc_tc_slot_t *sl)
+{
+    talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
+    talc_tc_retire_slot(tc, sl);
+    if (a && !tc->orphan)
+        (void)talc_tc_depot_flush(a);
+}
+
 /* ---- A thread's cache: pool, registry, thread exit ----------------------------------------*/
 
 /* Flush tc's slots, unregister it and return it to the pool. The depots of every arena the
@@ -429,13 +440,8 @@ TALC_COLD static void talc_tc_retire_slot(talc_tcache_t *tc, talc_tc_slot_t *sl)
  * child that execs would only pay for the copies of the pages the frees write). Lock held. */
 TALC_COLD static void talc_tc_release_locked(talc_tcache_t *tc)
 {
-    for (unsigned i = 0; i < TALC_TC_SLOTS; i++) {
-        talc_tc_slot_t *sl = &tc->slot[i];
-        talc_arena_t *a = atomic_load_explicit(&sl->arena, memory_order_relaxed);
-        talc_tc_retire_slot(tc, sl);
-        if (a && !tc->orphan) /* what it parked would pin their segments */
-            (void)talc_tc_depot_flush(a);
-    }
+    for (unsigned i = 0; i < TALC_TC_SLOTS; i++)
+        talc_tc_retire_emptying(tc, &tc->slot[i]);
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -543,8 +549,8 @@ TALC_COLD static talc_tcache_t *talc_tc_attach(void)
     return tc;
 }
 
-/* A slot for arena a: a free one, or (if `evict`) the next victim, flushed first; NULL if
- * every slot is taken and `evict` is false. */
+/* A slot for arena a: a free one, or (if `evict`) the next victim, flushed first (with its
+ * arena's depots); NULL if every slot is taken and `evict` is false. */
 TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t *a, bool evict)
 {
     talc_tc_lock_take();
@@ -555,7 +561,9 @@ TALC_COLD static talc_tc_slot_t *talc_tc_assign(talc_tcache_t *tc, talc_arena_t 
     if (pick == TALC_TC_SLOTS && evict) {
         pick = tc->victim;
         tc->victim = (tc->victim + 1u) % TALC_TC_SLOTS;
-        talc_tc_retire_slot(tc, &tc->slot[pick]);
+        /* as at exit: until 2026-12-07 the remote list an evicted slot parked stayed for good
+         * when no thread filled from those stripes again (found by a review) */
+        talc_tc_retire_emptying(tc, &tc->slot[pick]);
     }
     if (pick < TALC_TC_SLOTS)
         atomic_store_explicit(&tc->slot[pick].arena, a, memory_order_relaxed);

@@ -33,6 +33,7 @@
 /* plus one list's worth: at most this many blocks or this many bytes. */
 #define TC_LIST_BLOCKS 255u
 #define TC_LIST_BYTES ((size_t)64 << 10)
+#define TC_SLOTS 4u /* arenas a thread caches for at once (TALC_TC_SLOTS) */
 /* Whether cached blocks show in the counters (both compiled in). */
 #define TC_COUNTS (TALC_TCACHE && TALC_COUNTERS)
 
@@ -993,6 +994,57 @@ Test(arena_tcache, a_consumers_exit_empties_the_depots)
     cr_assert_eq(s.borrowed_bytes, 0, "%zu bytes still borrowed", s.borrowed_bytes);
     cr_assert_eq(test_reserve().free, size);
     tc_assert_exact(a, 0, 0, N + 1u, N + 1u);
+}
+
+/* A consumer whose slot for the arena is evicted (it went on to cache for four other arenas)
+ * empties that arena's depots then, as its exit would: until 2026-12-07 the remote list the
+ * eviction parked stayed for good, since the thread's exit no longer knew the arena, and a
+ * reserve arena's borrowed segment with it (found by a review). */
+typedef struct tc_evict_job {
+    tc_consumer_job_t *j;
+    talc_arena_t **others;
+} tc_evict_job_t;
+
+static void *tc_evicting_consumer(void *arg)
+{
+    tc_evict_job_t *e = arg;
+    for (unsigned i = 0; i < e->j->n; i++) /* remote: gathered on this thread's slot */
+        talc_free(e->j->blocks[i]);
+    for (unsigned i = 0; i < TC_SLOTS; i++) /* the fourth evicts the first slot */
+        talc_free(talc_arena_malloc(e->others[i], 64));
+    e->j->cached = test_stats(e->j->a).cached_blocks; /* before this thread's exit */
+    return NULL;
+}
+
+Test(arena_tcache, an_evicted_slot_empties_the_depots)
+{
+    size_t size = TEST_GRANULE >= ((size_t)64 << 10) ? 4 * TEST_GRANULE : (size_t)256 << 10;
+    test_reserve_init(size);
+    talc_arena_config_t c = talc_arena_config_default("evicted");
+    c.source = TALC_SOURCE_RESERVE;
+    c.borrow_ceiling = size;
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = test_arena_cfg(&c);
+    talc_arena_t *others[TC_SLOTS];
+    for (unsigned i = 0; i < TC_SLOTS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "other-%u", i);
+        others[i] = tc_arena(name, 1, TALC_TCACHE_ON);
+    }
+    enum { N = 100 }; /* less than a remote batch */
+    void *b[N];
+    tc_consumer_job_t j = {a, b, N, 0};
+    tc_produce(&j);
+    tc_evict_job_t e = {&j, others};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, tc_evicting_consumer, &e), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(j.cached, 0, "%zu blocks parked after the eviction", j.cached);
+    talc_arena_stats_t s = test_stats(a);
+    cr_assert_eq(s.borrowed_bytes, 0, "%zu bytes still borrowed", s.borrowed_bytes);
+    cr_assert_eq(test_reserve().free, size);
+    tc_assert_exact(a, 0, 0, N, N);
 }
 
 /* A thread that frees sizes it does not allocate (a consumer) would keep those lists at their
