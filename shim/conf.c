@@ -521,7 +521,7 @@ static const char *talc_k_stats(talc_conf_t *c, talc_sv_t v)
 
 static const char *talc_k_stats_file(talc_conf_t *c, talc_sv_t v)
 {
-    if (v.n == 0 || v.n >= sizeof c->stats_file)
+    if (v.n == 0 || v.n >= TALC_CONF_PATH_MAX)
         return "a path of 1..255 bytes";
     memcpy(c->stats_file, v.p, v.n);
     c->stats_file[v.n] = 0;
@@ -663,7 +663,9 @@ bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir)
     for (size_t i = 0; i < d; i++)
         pct += dir[i] == '%';
     bool slash = d == 0 || dir[d - 1] != '/';
-    if (d + pct + slash + f >= sizeof conf->stats_file)
+    /* (the escapes are not the path's: until 2026-12-07 they counted, and a directory of
+     * many '%' made a short path too long; found by a review) */
+    if (d + slash + f >= TALC_CONF_PATH_MAX)
         return false;
     size_t o = d + pct;
     memmove(conf->stats_file + o + slash, conf->stats_file, f + 1u);

@@ -71,7 +71,9 @@ typedef struct talc_conf {
     size_t reserve_size;             /* 0 = no reserve */
     unsigned reserve_flags;          /* TALC_RESERVE_PREFAULT | TALC_RESERVE_MLOCK */
     talc_conf_stats_t stats;
-    char stats_file[TALC_CONF_PATH_MAX];            /* "" = stderr */
+    /* "" = stderr. At most TALC_CONF_PATH_MAX - 1 bytes as given, and as the path it names;
+     * twice that room, for a working directory put in front with its '%' written "%%". */
+    char stats_file[2 * TALC_CONF_PATH_MAX];
     unsigned trim_ms;                               /* 0 = no background trimmer */
     talc_conf_arena_t arenas[TALC_CONF_ARENAS_MAX]; /* "default" may be among them */
     unsigned narenas;
@@ -94,7 +96,8 @@ talc_arena_config_t talc_conf_arena_config(const talc_conf_t *conf, const talc_c
 bool talc_conf_stats_path(const talc_conf_t *conf, long pid, char *buf, size_t size);
 
 /* conf->stats_file with `dir` (its '%' written "%%") and a '/' in front (a relative path made
- * absolute). Returns false, the path unchanged, if the result does not fit TALC_CONF_PATH_MAX. */
+ * absolute). Returns false, the path unchanged, if the path it names (with one '%' for each
+ * "%%" of the directory) would not fit TALC_CONF_PATH_MAX. */
 bool talc_conf_stats_prefix(talc_conf_t *conf, const char *dir);
 
 /* v in decimal into buf, terminated; returns its length (at most 20). No allocation, no locale:

@@ -252,6 +252,20 @@ Test(shim_conf, stats_path_expands_pid)
     cr_assert(talc_conf_stats_prefix(&conf, "/run/d%p%"));
     cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
     cr_assert_str_eq(buf, "/run/d%p%/s-4321-100%.json");
+    /* the escapes do not count against the path's 255 bytes: a directory of 200 '%' */
+    char dir[252] = "/";
+    memset(dir + 1, '%', 200);
+    dir[201] = 0;
+    cr_assert_eq(parse("stats_file=s.json"), 0);
+    cr_assert(talc_conf_stats_prefix(&conf, dir), "a path of 208 bytes refused");
+    char full[TALC_CONF_PATH_MAX + 32];
+    cr_assert(talc_conf_stats_path(&conf, 1, full, sizeof full));
+    cr_assert_eq(strlen(full), 208u);
+    cr_assert_str_eq(full + 201, "/s.json");
+    cr_assert_eq(parse("stats_file=a-longer-name.json"), 0);
+    memset(dir + 1, '%', 249);
+    dir[250] = 0;
+    cr_assert(!talc_conf_stats_prefix(&conf, dir), "a path of 269 bytes accepted");
 }
 
 Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
