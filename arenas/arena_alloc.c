@@ -345,9 +345,9 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
             goto bad;
         /* The note is this call's alone: taken as soon as the chain returns, so that none is
          * left for user code that runs later (until 2026-12-07 a reclaim callback's realloc
-         * left one, which its caller reported for the wrong arena; found by a review). */
-        /* A realloc in a reclaim callback keeps its caller's note (a FALLBACK arena's ABORT
-         * passed before the callback ran). */
+         * left one, which its caller reported for the wrong arena; found by a review), and
+         * the caller's (a realloc whose callback this is, noted at a FALLBACK arena's ABORT
+         * before the callback ran) put back. */
         talc_arena_t *outer = talc_ts.abort_waits;
         talc_ts.abort_waits = NULL;
         /* Never 0: it marks the chain as a realloc's (oom.c). Until 2026-12-07 (n + 1) / 2,

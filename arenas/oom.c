@@ -303,7 +303,7 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
          * fails too, and names the last arena whose ABORT the chain passed. Until 2026-12-07
          * it came first, and a shrink across TALC_LARGE_MIN in a full arena aborted the
          * process, though the block could shrink where it was (found by arena_model); a
-         * FALLBACK arena's ABORT still did until 2026-12-07 (the next session). */
+         * FALLBACK arena's ABORT came first for some hours more (a limit the notes named). */
         if (talc_ts.grow_extra)
             talc_ts.abort_waits = a;
         else

@@ -23,9 +23,10 @@
  *
  * An unknown key or a malformed value produces exactly one warning line naming the key, and the
  * key (or, for a bad arena name, the whole arena item) is ignored; the rest still applies. So
- * is an arena item's field that talc_arena_create would refuse the whole item for (a budget or
- * borrow ceiling below one owner-map granule, initial or soft above the budget): one line, the
- * field dropped. A guaranteed share without (or above) a borrow ceiling, and a borrow ceiling
+ * is an arena item's field that talc_arena_create would refuse the whole item for (a borrow
+ * ceiling below one owner-map granule, initial above the budget, soft above the budget plus
+ * the borrow ceiling): one line, the field dropped; a budget below a granule is raised to one,
+ * with its line. A guaranteed share without (or above) a borrow ceiling, and a borrow ceiling
  * or guaranteed share without a reserve, stay set (the library takes them) with one line each:
  * they have no effect.
  *
