@@ -195,7 +195,9 @@ static void talc_tc_unmove(talc_stripe_t *st, talc_seg_t *g, void *p, size_t s)
 /* Park the cached block p (chunk size s) at its stripe st (locked), if there is room. */
 static bool talc_tc_park(talc_stripe_t *st, void *p, size_t s)
 {
-    const talc_arena_t *a = st->arena;
+    /* st is a segment's stripe, never NULL; the analyzer takes talc_tc_give_back's first
+     * block for one whose segment has none (its stripe equal to `locked`, NULL at first). */
+    const talc_arena_t *a = st->arena; /* NOLINT(clang-analyzer-core.NullDereference) */
     unsigned k = talc_tc_class(a, s);
     talc_tc_depot_t *d = &st->depot;
     size_t bytes = talc_atomic_load_relaxed_size(&d->bytes);
