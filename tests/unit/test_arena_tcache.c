@@ -969,17 +969,24 @@ Test(arena_tcache, a_trim_on_a_thread_without_a_cache_empties_the_depots)
  * another arena was refused (found by a review). A first fix left them while any other
  * thread's slot for the arena had a home, which one allocation by the main thread was enough
  * to keep (found by the next review): the main thread allocates once here. */
-Test(arena_tcache, a_consumers_exit_empties_the_depots)
+/* A one-stripe arena with caches that borrows from a reserve of *size bytes (256 KiB, or 4
+ * granules where they are larger), set up here. */
+static talc_arena_t *tc_reserve_arena(const char *name, size_t *size)
 {
-    /* 256 KiB (4 granules of 64 KiB), or 4 granules where they are larger */
-    size_t size = TEST_GRANULE >= ((size_t)64 << 10) ? 4 * TEST_GRANULE : (size_t)256 << 10;
-    test_reserve_init(size);
-    talc_arena_config_t c = talc_arena_config_default("depot-reserve");
+    *size = TEST_GRANULE >= ((size_t)64 << 10) ? 4 * TEST_GRANULE : (size_t)256 << 10;
+    test_reserve_init(*size);
+    talc_arena_config_t c = talc_arena_config_default(name);
     c.source = TALC_SOURCE_RESERVE;
-    c.borrow_ceiling = size;
+    c.borrow_ceiling = *size;
     c.stripes = 1;
     c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = test_arena_cfg(&c);
+    return test_arena_cfg(&c);
+}
+
+Test(arena_tcache, a_consumers_exit_empties_the_depots)
+{
+    size_t size;
+    talc_arena_t *a = tc_reserve_arena("depot-reserve", &size);
     talc_free(talc_arena_malloc(a, 1000)); /* this thread's slot for a has a home */
     talc_thread_cache_flush();             /* (and holds no block) */
     enum { N = 100 }; /* less than a remote batch: parked when the consumer exits */
@@ -1018,14 +1025,8 @@ static void *tc_evicting_consumer(void *arg)
 
 Test(arena_tcache, an_evicted_slot_empties_the_depots)
 {
-    size_t size = TEST_GRANULE >= ((size_t)64 << 10) ? 4 * TEST_GRANULE : (size_t)256 << 10;
-    test_reserve_init(size);
-    talc_arena_config_t c = talc_arena_config_default("evicted");
-    c.source = TALC_SOURCE_RESERVE;
-    c.borrow_ceiling = size;
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = test_arena_cfg(&c);
+    size_t size;
+    talc_arena_t *a = tc_reserve_arena("evicted", &size);
     talc_arena_t *others[TC_SLOTS];
     for (unsigned i = 0; i < TC_SLOTS; i++) {
         char name[16];
