@@ -42,6 +42,7 @@
 
 #include "arena_internal.h" /* talc_arena_default_preset */
 #include "conf.h"
+#include "fork_internal.h" /* talc_atfork */
 #include "shim_internal.h"
 #include "talc/platform.h"
 #include "talc/reserve.h"
@@ -303,7 +304,7 @@ static void talc_shim_init_run(void)
     talc_atomic_store_relaxed_u32(&talc_shim_init_pid, (uint32_t)getpid());
     /* First, so that a fork by another thread during the start-up is handled (its allocation
      * comes from the bootstrap heap now). */
-    (void)pthread_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
+    (void)talc_atfork(talc_shim_fork_prepare, talc_shim_fork_after, talc_shim_fork_child);
     /* secure_getenv: a set-user-ID program ignores TALC_CONF (stats_file would write files) */
     (void)talc_conf_parse(secure_getenv("TALC_CONF"), &talc_shim_conf, talc_shim_conf_warn, NULL);
     talc_shim_stats_absolute(&talc_shim_conf);
