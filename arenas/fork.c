@@ -19,12 +19,33 @@
  * child forked afterwards inherited locks held mid-update, and glibc's own walk of the table,
  * which it shrank under that walk, aborted the process ("array index 0 not less than array
  * length 0"): 3 to 7 runs in 100 of a program forking in a loop while it exits (until
- * 2026-12-07; tests/shim/shim_fork_exit.c). libtalc is never unloaded (-z nodelete), so its
- * handlers cannot outlive their code.
+ * 2026-12-07; tests/shim/shim_fork_exit.c). Two things make the handlers safe to keep:
+ *   - the object that holds libtalc is never unloaded. libtalc.so and the shim are linked
+ *     -z nodelete; a library that links libtalc.a is made so at load time (dlopen with
+ *     RTLD_NOLOAD | RTLD_NODELETE), since dlclose would leave the handlers (and the caches'
+ *     thread-exit destructor) pointing at unmapped code (a review's plugin crashed the host's
+ *     next fork, 50 runs in 50);
+ *   - liburcu-bp keeps its reader registry: it unmaps it when its last reference goes, which
+ *     its own destructor can be, and urcu_bp_after_fork_child then walked unmapped memory in
+ *     a child forked during exit (7 rounds in 200 of a review's program). Each registered
+ *     thread holds a reference, so libtalc registers the thread that loads it (the main
+ *     thread, unless a thread dlopens libtalc and then exits before the process does). At
+ *     load, not at exit: registering maps memory, and liburcu-bp aborts when it cannot, which
+ *     turned an exit out of memory into SIGABRT; and it takes liburcu-bp's registry lock, which
+ *     a fork child still holds while a handler registered before libtalc's runs, so exit()
+ *     from such a handler hung (both found by a review of a first version).
+ * The handlers are registered at load time (a constructor) so that a library's handlers
+ * registered later run outside libtalc's: prepare before libtalc's takes the locks, the
+ * others after libtalc's released or re-initialised them, and so they may allocate (they
+ * deadlocked when registered before libtalc's first use, found by the same review).
  *
  * Concurrency: prepare runs on the forking thread while others may allocate; it blocks until
  * each lock is free, so no heap is mid-update in the child.
  */
+#define _GNU_SOURCE /* dladdr1, RTLD_NODELETE */
+#include <dlfcn.h>
+#include <link.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <urcu/urcu-bp.h>
@@ -104,7 +125,8 @@ static void talc_fork_child(void)
 
 #if defined(__GLIBC__) && !defined(__UCLIBC__)
 /* glibc's registration behind pthread_atfork; a NULL handle belongs to no DSO, so no
- * __cxa_finalize removes it. Exported by libc.so.6 since GLIBC_2.3.2. */
+ * __cxa_finalize removes it. Exported by libc.so.6 since GLIBC_2.3.2. Only for code that is
+ * never unloaded (talc_fork_pin). */
 extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
                              void *dso_handle); // NOLINT(bugprone-reserved-identifier)
 #endif
@@ -118,6 +140,29 @@ int talc_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)
 #endif
 }
 
+/* Whether the object's dynamic section says -z nodelete. */
+static bool talc_fork_nodelete(const struct link_map *lm)
+{
+    for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_FLAGS_1)
+            return (d->d_un.d_val & DF_1_NODELETE) != 0;
+    return false;
+}
+
+/* The object holding this code (whatever linked libtalc.a) is never unloaded from now on. Not
+ * for the program or an object linked -z nodelete (libtalc.so, the shim), which need nothing:
+ * dlopen allocates (its thread's error buffer), and the shim's exit statistics showed that
+ * block live. NOLOAD: a name that no longer finds the object changes nothing. */
+static void talc_fork_pin(void)
+{
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (!dladdr1((void *)(uintptr_t)talc_fork_pin, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm ||
+        !lm->l_name[0] || !info.dli_fname || talc_fork_nodelete(lm))
+        return;
+    (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static pthread_once_t talc_fork_once = PTHREAD_ONCE_INIT;
 
 static void talc_fork_register(void)
@@ -126,3 +171,15 @@ static void talc_fork_register(void)
 }
 
 void talc_fork_init(void) { pthread_once(&talc_fork_once, talc_fork_register); }
+
+/* At load time (the file's banner says why); inside the dlopen that loads the library, when
+ * it is loaded so, which makes the pin's dlopen a nested one. The pin only here: a dlopen
+ * made before the object's constructors have started runs them, and the shim's start-up,
+ * which an early malloc (libstdc++'s) begins before them, waited on its own pthread_once
+ * (found by the shim's C++ test while this was written). */
+__attribute__((constructor)) static void talc_fork_at_load(void)
+{
+    talc_fork_pin();
+    talc_fork_init();
+    urcu_bp_register_thread(); /* the banner says why */
+}

@@ -14,7 +14,8 @@
  * The library's own lookups (talc_registry_find_locked) and its enumerations (talc_registry_visit:
  * statistics, the shim's malloc_trim) take the registry lock instead of an RCU read: they must
  * not register a thread with liburcu-bp, which aborts when it cannot map room for it
- * (docs/arenas.md). A fault found inside a visit is reported after the lock's release.
+ * (docs/arenas.md); the one thread the library registers is the one that loads it, at load
+ * time (arenas/fork.c). A fault found inside a visit is reported after the lock's release.
  *
  * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first).
  * A foreach callback must not create arenas; remove inside one returns -EDEADLK (the grace

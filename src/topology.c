@@ -234,9 +234,14 @@ static void talc_topology_load_lone(void)
     };
 }
 
-/* Runs once. The table stays mapped for the life of the process; the work area is returned. */
+/* Runs once. The table stays mapped for the life of the process; the work area is returned.
+ * With cancellation disabled: the probes open and read files (cancellation points), and the
+ * topology sources have no unwind tables that a cancellation could unwind through
+ * (CMakeLists.txt). */
 static void talc_topology_load(void)
 {
+    int cancel;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     unsigned n = talc_topology_possible_cpus();
     size_t table = (size_t)n * sizeof(talc_topology_cpu_t);
     size_t work =
@@ -256,6 +261,7 @@ static void talc_topology_load(void)
     /* relaxed: a statistic; pthread_once orders the probe and publishes the struct */
     uint32_t probes = talc_atomic_load_relaxed_u32(&talc_topology_probe_count);
     talc_atomic_store_relaxed_u32(&talc_topology_probe_count, probes + 1u);
+    (void)pthread_setcancelstate(cancel, NULL);
 }
 
 const talc_topology_t *talc_topology_get(void)
