@@ -140,6 +140,7 @@ int talc_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)
 #endif
 }
 
+#if defined(__GLIBC__) && !defined(__UCLIBC__)
 /* Whether the object's dynamic section says -z nodelete. */
 static bool talc_fork_nodelete(const struct link_map *lm)
 {
@@ -148,6 +149,7 @@ static bool talc_fork_nodelete(const struct link_map *lm)
             return (d->d_un.d_val & DF_1_NODELETE) != 0;
     return false;
 }
+#endif
 
 /* The object holding this code (whatever linked libtalc.a) is never unloaded from now on. Not
  * for the program or an object linked -z nodelete (libtalc.so, the shim), which need nothing:
@@ -155,12 +157,14 @@ static bool talc_fork_nodelete(const struct link_map *lm)
  * block live. NOLOAD: a name that no longer finds the object changes nothing. */
 static void talc_fork_pin(void)
 {
+#if defined(__GLIBC__) && !defined(__UCLIBC__) /* (musl's dlclose unloads nothing) */
     Dl_info info;
     struct link_map *lm = NULL;
     if (!dladdr1((void *)(uintptr_t)talc_fork_pin, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm ||
         !lm->l_name[0] || !info.dli_fname || talc_fork_nodelete(lm))
         return;
     (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+#endif
 }
 
 static pthread_once_t talc_fork_once = PTHREAD_ONCE_INIT;
