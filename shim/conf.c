@@ -591,6 +591,10 @@ unsigned talc_conf_parse(const char *text, talc_conf_t *out, talc_conf_warn_fn w
     }
     for (unsigned i = 0; i < out->narenas; i++)
         talc_arena_deps_check(&ps, &out->arenas[i]);
+    /* (silent until 2026-12-07: no file, no line; found by a review) */
+    if (out->stats_file[0] && out->stats == TALC_CONF_STATS_OFF)
+        talc_warn_text(&ps, (talc_sv_t){NULL, 0}, talc_sv("stats_file"),
+                       " has no effect without \"stats\" (kept)");
     return ps.nwarn;
 }
 

@@ -234,7 +234,7 @@ Test(shim_conf, at_most_16_arenas)
 
 Test(shim_conf, stats_path_expands_pid)
 {
-    cr_assert_eq(parse("stats_file=/tmp/x-%p-%p.json"), 0);
+    cr_assert_eq(parse("stats=text,stats_file=/tmp/x-%p-%p.json"), 0);
     char buf[64];
     cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
     cr_assert_str_eq(buf, "/tmp/x-4321-4321.json");
@@ -242,13 +242,13 @@ Test(shim_conf, stats_path_expands_pid)
     cr_assert_lt(strlen(buf), 10, "and the result is still terminated");
     char long_path[300];
     memset(long_path, 'a', sizeof long_path);
-    memcpy(long_path, "stats_file=", 11);
+    memcpy(long_path, "stats=text,stats_file=", 22);
     long_path[sizeof long_path - 1] = 0;
-    cr_assert_eq(parse(long_path), 1, "a path of 288 bytes is refused");
+    cr_assert_eq(parse(long_path), 1, "a path of 277 bytes is refused");
     cr_assert_str_eq(conf.stats_file, "");
     /* "%%" is a '%'; a working directory put in front keeps its own '%' (until 2026-12-07
      * its "%p" became the pid; found by a review) */
-    cr_assert_eq(parse("stats_file=s-%p-100%%.json"), 0);
+    cr_assert_eq(parse("stats=text,stats_file=s-%p-100%%.json"), 0);
     cr_assert(talc_conf_stats_prefix(&conf, "/run/d%p%"));
     cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
     cr_assert_str_eq(buf, "/run/d%p%/s-4321-100%.json");
@@ -256,13 +256,13 @@ Test(shim_conf, stats_path_expands_pid)
     char dir[252] = "/";
     memset(dir + 1, '%', 200);
     dir[201] = 0;
-    cr_assert_eq(parse("stats_file=s.json"), 0);
+    cr_assert_eq(parse("stats=text,stats_file=s.json"), 0);
     cr_assert(talc_conf_stats_prefix(&conf, dir), "a path of 208 bytes refused");
     char full[TALC_CONF_PATH_MAX + 32];
     cr_assert(talc_conf_stats_path(&conf, 1, full, sizeof full));
     cr_assert_eq(strlen(full), 208u);
     cr_assert_str_eq(full + 201, "/s.json");
-    cr_assert_eq(parse("stats_file=a-longer-name.json"), 0);
+    cr_assert_eq(parse("stats=text,stats_file=a-longer-name.json"), 0);
     memset(dir + 1, '%', 249);
     dir[250] = 0;
     cr_assert(!talc_conf_stats_prefix(&conf, dir), "a path of 269 bytes accepted");
@@ -471,4 +471,16 @@ Test(shim_conf, keys_without_effect_are_named_and_kept)
                                    "effect without \"reserve\" (kept)");
     cr_assert_eq(conf.arenas[0].borrow_ceiling, TEST_GRANULE);
     cr_assert_eq(conf.arenas[0].reserve_guaranteed, TEST_GRANULE);
+}
+
+Test(shim_conf, stats_file_without_stats_is_named)
+{
+    /* Until 2026-12-07 silent: no file and no line (found by a review). */
+    cr_assert_eq(parse("stats_file=/tmp/s.txt"), 1);
+    cr_assert_str_eq(warn.line[0], "libtalc: TALC_CONF: \"stats_file\" has no effect without "
+                                   "\"stats\" (kept)");
+    cr_assert_str_eq(conf.stats_file, "/tmp/s.txt");
+    cr_assert_eq(parse("stats=off,stats_file=/tmp/s.txt"), 1);
+    cr_assert_eq(parse("stats_file=/tmp/s.txt,stats=json"), 0, "stats may come after it");
+    cr_assert_eq(parse("stats=text"), 0);
 }
