@@ -86,6 +86,8 @@ typedef struct talc_tc_slot {
     void *rlist;                   /* remote blocks, nodes as on the lists (talc_tc_node_t) */
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
+    uint32_t used;                 /* talc_tcache_t.clock when it last became the MRU slot
+                                      (owner only): the least recent is evicted */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
     union {
         struct {
@@ -101,10 +103,10 @@ typedef struct talc_tc_slot {
  * threads' caches (one thread's counters would otherwise bounce the line holding the next
  * thread's list heads). */
 typedef struct talc_tcache {
-    alignas(TALC_STRIPE_ALIGN) unsigned victim; /* the next slot to evict */
-    bool orphan;                                /* its thread did not survive a fork (child side) */
-    pid_t tid;                                  /* its thread's id (a lost cache is found by it) */
-    struct talc_tcache *next, *prev;            /* registry (lock) */
+    alignas(TALC_STRIPE_ALIGN) uint32_t clock; /* ticks when another slot becomes the MRU */
+    bool orphan;                               /* its thread did not survive a fork (child side) */
+    pid_t tid;                                 /* its thread's id (a lost cache is found by it) */
+    struct talc_tcache *next, *prev;           /* registry (lock) */
     talc_tc_slot_t slot[TALC_TC_SLOTS];
 } talc_tcache_t;
 _Static_assert(sizeof(talc_tcache_t) % TALC_STRIPE_ALIGN == 0, "caches share no line");

@@ -97,7 +97,10 @@ typedef enum talc_oom_step {
 /** Reclaim callback: free up to `wanted` bytes (caches, pools). Runs with no allocator lock
  *  held; it may allocate and free in any arena but must not destroy `arena`. It is never
  *  re-entered for one arena on one thread: an allocation it makes that runs out in `arena`
- *  skips RECLAIM (and ABORT) and goes on with the chain's other steps (docs/arenas.md). Returns
+ *  skips RECLAIM (and ABORT) and goes on with the chain's other steps (docs/arenas.md); this
+ *  holds while the allocation runs on the stack the callback was called on, or on one below it
+ *  (an allocation made on a fiber or coroutine stack at a higher address than the thread's
+ *  may call it again, nested). Returns
  *  the number of bytes it believes it freed (0 = nothing; the step then fails). */
 typedef size_t (*talc_reclaim_fn)(talc_arena_t *arena, size_t wanted, void *ctx);
 
@@ -127,7 +130,7 @@ typedef void (*talc_budget_fn)(talc_arena_t *arena, size_t footprint, size_t sof
  *  that arena would fail (in the OOM chain, before the first step other than GROW: growing
  *  within the budget comes first; the arena's parked blocks go back then too; not for a request
  *  above SIZE_MAX / 4, which no memory could hold), when the thread moves to a fifth arena (the
- *  oldest slot), and on talc_thread_cache_flush.
+ *  slot it used least recently), and on talc_thread_cache_flush.
  *  docs/arenas.md, "Thread cache" and "Depot". */
 typedef enum talc_tcache_mode {
     TALC_TCACHE_DEFAULT = 0, /**< on for the default arena, off for named arenas */
