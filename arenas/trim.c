@@ -173,7 +173,12 @@ bool talc_resize_large(talc_stripe_t *s, const talc_seg_t *g, void *p, size_t n,
     /* (buffer and reserve segments keep their pages, as in a trim; a shrink by less than
      * TALC_LARGE_MIN is left to a trim) */
     uintptr_t m = (uintptr_t)talc_os_page_size() - 1u;
-    uintptr_t lo = ((uintptr_t)p + n + m) & ~m, hi = ((uintptr_t)p + old - TALC_HDR) & ~m;
+    /* Past the free tail's header and list links, which the split writes: until 2026-12-07 the
+     * pages from p + n up were given back, and a block ending on a page boundary had its first
+     * one faulted in again at once by the tail's header (found by a review). */
+    uintptr_t tail = (uintptr_t)p - TALC_HDR + talc_req_size(talc_stripe_heap(s), n);
+    uintptr_t lo = (tail + sizeof(talc_free_t) + m) & ~m;
+    uintptr_t hi = ((uintptr_t)p + old - TALC_HDR) & ~m;
     bool give = n < old && old - n >= TALC_LARGE_MIN && g->kind == TALC_SEG_OS && lo < hi;
     if (give) { /* the bytes past n are the caller's to drop: no lock held for the call */
         talc_stripe_unlock_dropped(s); /* (out of line: nothing was freed, no segment dropped) */
