@@ -218,7 +218,10 @@ TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
 TALC_API talc_arena_t *talc_arena_find(const char *name);
 
 /** Call fn for each registered arena (the default arena included) in creation order, until it
- *  returns false. Lock-free (RCU read side); fn must return (no longjmp out of it, nor out of
+ *  returns false. An arena destroyed during the walk may still be visited, and a new arena
+ *  of the same name as well (RCU: the walk sees what was registered when it passed), so a
+ *  name can come twice in one walk; talc_stats_write, which holds the registry lock, shows
+ *  each name once. Lock-free (RCU read side); fn must return (no longjmp out of it, nor out of
  *  a fatal handler that a call made by fn runs: the read side would stay open, and every
  *  destroy wait for it), fn must not create arenas, and a destroy inside fn
  *  (or in a callback that a call made by fn runs) returns -EDEADLK. fn runs inside the read

@@ -126,8 +126,10 @@ typedef enum talc_stats_format {
  *  failure shows, so clear the flag first, clearerr, to learn about the writes too). After a
  *  failed write nothing more is written and what the stream buffers of the arena (or
  *  Prometheus series) in progress is discarded (stdio would go on after an EINTR and leave a
- *  gap): the output ends short, with a fragment of that arena only if its text outgrew the
- *  stream's buffer. Takes the reserve's lock to read it. */
+ *  gap): the output ends short, and may end inside a unit (stdio hands the kernel whole
+ *  buffers, whose edges fall anywhere, and a write may be partly taken): invalid JSON or
+ *  exposition text, to be discarded by a reader of a call that failed. Takes the reserve's
+ *  lock to read it. */
 TALC_API int talc_stats_write(FILE *out, talc_stats_format_t format);
 
 /** Write one arena's snapshot. Same results as talc_stats_write. */
