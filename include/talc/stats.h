@@ -78,7 +78,10 @@ typedef struct talc_arena_stats {
     uint64_t borrowed_total, returned_total, reserve_denied;
     uint64_t trims;         /**< talc_arena_trim calls (malloc_trim with the shim), and the
                                  shim's background trimmer's passes (TALC_CONF trim_ms) */
-    uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all */
+    uint64_t trimmed_bytes; /**< bytes they unmapped or decommitted, in all: a page that one
+                                 trim decommits and a later one unmaps with its emptied
+                                 segment counts in both (the trims' work, not the resident
+                                 memory given back, which only the OS knows) */
     size_t hard_budget, soft_budget;
     /* OOM policy: per step (talc_oom_step_t index), times run (counted as the step starts),
      * times it succeeded and times it found nothing (FAIL and ABORT: as they start);
