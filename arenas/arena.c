@@ -391,11 +391,14 @@ static void talc_default_init(void)
     talc_arena_t *a = talc_arena_build(&c, true);
     if (!a)
         return;
+    /* A member of the reserve before it is published, as a named arena is: until 2026-12-07 it
+     * joined after, and a borrow or a fork in between saw it published but not a member. */
+    (void)talc_reserve_join(a);
     if (talc_registry_add(a, &talc_default_arena) != 0) {
+        talc_reserve_leave(a);
         talc_arena_free_struct(a);
         return;
     }
-    (void)talc_reserve_join(a);
     if (talc_arena_prefill(a) == 1) /* best effort: the default arena must exist */
         talc_oom_soft_budget_fire(a);
 }
