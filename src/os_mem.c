@@ -1,12 +1,12 @@
 /* os_mem.c — the Linux implementation of the OS memory seam (os_mem.h): mmap with alignment by
- * over-mapping and trimming, madvise, mlock, mbind (raw syscall) and VMA naming (prctl).
+ * over-mapping and trimming, madvise, mlock, and mbind (raw syscall).
  *
  * Who calls it: through talc_os_default_ops() (arena sources, pagemap, topology), or directly
- * (the reserve: lock, prefault, bind, name).
+ * (the reserve: lock, prefault, bind).
  * Concurrency: stateless apart from the page size, cached in a relaxed atomic (two threads
  * racing both compute the same value). Ranges belong to the caller; see os_mem.h.
- * This file holds every Linux memory #if of the library (MADV_POPULATE_WRITE, SYS_mbind,
- * PR_SET_VMA); nothing else may spell them.
+ * This file holds every Linux memory #if of the library (MADV_POPULATE_WRITE, SYS_mbind);
+ * nothing else may spell them.
  */
 #define _GNU_SOURCE
 #include "os_mem.h"
@@ -15,22 +15,14 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "atomic.h"
 
 /* Stable kernel ABI values, for C libraries whose headers predate them. */
-#ifndef PR_SET_VMA
-#define PR_SET_VMA 0x53564d41
-#endif
-#ifndef PR_SET_VMA_ANON_NAME
-#define PR_SET_VMA_ANON_NAME 0
-#endif
 #define TALC_OS_MPOL_PREFERRED 1 /* <linux/mempolicy.h> MPOL_PREFERRED */
 #define TALC_OS_MAX_NODES 1024u  /* nodes addressable by talc_os_bind_node */
-#define TALC_OS_NAME_MAX 79u     /* the kernel's limit is 80 bytes with the NUL */
 
 static talc_atomic_size talc_os_page_cache; /* 0 = not computed yet */
 
@@ -166,31 +158,6 @@ int talc_os_bind_node(void *p, size_t size, unsigned node)
     (void)node;
     return -ENOSYS;
 #endif
-}
-
-/* The kernel's rule for anonymous VMA names (mm/madvise.c, is_valid_name_char). */
-static int talc_os_name_ok(const char *name)
-{
-    size_t n = 0;
-    if (!name)
-        return 0;
-    for (; name[n]; n++) {
-        unsigned char c = (unsigned char)name[n];
-        if (c < 0x20 || c > 0x7e || c == '\\' || c == '`' || c == '$' || c == '[' || c == ']')
-            return 0;
-    }
-    return n >= 1 && n <= TALC_OS_NAME_MAX;
-}
-
-int talc_os_name(void *p, size_t size, const char *name)
-{
-    if (!talc_os_name_ok(name))
-        return -EINVAL;
-    if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)p, talc_os_round(size),
-              (unsigned long)name) == 0)
-        return 0;
-    /* The name is valid, so EINVAL means an older kernel or one without CONFIG_ANON_VMA_NAME. */
-    return (errno == EINVAL || errno == ENOSYS) ? -EOPNOTSUPP : -errno;
 }
 
 /* ---- The default ops --------------------------------------------------------------------- */

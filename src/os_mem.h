@@ -91,11 +91,4 @@ int talc_os_prefault(void *p, size_t size);
  * range keeps the default policy. */
 int talc_os_bind_node(void *p, size_t size, unsigned node);
 
-/* Names an anonymous range in /proc/<pid>/maps as "[anon:<name>]" (prctl PR_SET_VMA,
- * PR_SET_VMA_ANON_NAME; Linux >= 5.17 with CONFIG_ANON_VMA_NAME). Best effort; callers may
- * ignore the result. name: 1..79 printable ASCII characters other than \ ` $ [ ].
- * 0 = named; -EOPNOTSUPP = the kernel cannot name mappings; -EINVAL = bad name;
- * other -errno from the kernel. */
-int talc_os_name(void *p, size_t size, const char *name);
-
 #endif /* TALC_OS_MEM_H */

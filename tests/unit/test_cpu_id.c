@@ -122,25 +122,30 @@ Test(cpu_id, many_threads_each_see_a_valid_cpu)
     }
 }
 
+/* Nanoseconds per call of f over a million calls (logged only), checking every answer. */
 static double ns_per_call(unsigned (*f)(void))
 {
     struct timespec a, b;
-    volatile unsigned sink = 0;
+    unsigned top = 0, n = ncpus();
     clock_gettime(CLOCK_MONOTONIC, &a);
-    for (int i = 0; i < 1000000; i++)
-        sink += f();
+    for (int i = 0; i < 1000000; i++) {
+        unsigned c = f();
+        top = c > top ? c : top;
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
-    (void)sink;
+    cr_assert_lt(top, n, "a CPU id of %u with %u CPUs", top, n);
     return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e6;
 }
 
 static unsigned getcpu_call(void) { return (unsigned)sched_getcpu(); }
 
-Test(cpu_id, cost_is_logged)
+Test(cpu_id, a_million_answers_are_cpu_ids_and_their_cost_is_logged)
 {
     double cur = ns_per_call(talc_cpu_current), cached = ns_per_call(talc_cpu_cached);
     double countdown = ns_per_call(talc_cpu_countdown), getcpu = ns_per_call(getcpu_call);
     cr_log_info("ns/call: current %.1f, cached %.1f, countdown %.1f, sched_getcpu %.1f", cur,
                 cached, countdown, getcpu);
-    cr_assert_lt(cur, 10000.0, "sanity");
+    /* The times are logged, not checked: tests assert no timings (until 2026-12-07 this
+     * asserted 10 us per call, which a slow emulator or valgrind could fail with correct
+     * answers; found by a review). ns_per_call checks the answers. */
 }

@@ -1,6 +1,6 @@
 /* test_os_mem.c — the OS memory seam (src/os_mem.c): zeroed aligned maps with trimmed excess,
- * argument checks, decommit/commit, mlock, prefault, mbind and VMA naming (each either works or
- * fails with its documented code), and the fake ops used by other tests. */
+ * argument checks, decommit/commit, mlock, prefault and mbind (each either works or fails with
+ * its documented code), and the fake ops used by other tests. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -249,54 +249,6 @@ Test(os_mem, bind_node_succeeds_or_fails_harmlessly)
     cr_assert_eq(talc_os_bind_node(p, size, 5000), -EINVAL, "beyond the mask");
     memset(p, 1, size); /* the range works whatever happened */
     cr_assert(all_bytes(p, size, 1));
-    talc_os_unmap(p, size);
-}
-
-/* True if /proc/self/maps has a line containing s (read without allocating). */
-static int maps_contains(const char *s)
-{
-    static char buf[1 << 16];
-    int fd = open("/proc/self/maps", O_RDONLY);
-    cr_assert_geq(fd, 0);
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    close(fd);
-    buf[len] = '\0';
-    return strstr(buf, s) != NULL;
-}
-
-Test(os_mem, name_validates)
-{
-    size_t size = 2 * talc_os_page_size();
-    unsigned char *p = talc_os_map(size, 0);
-    cr_assert_not_null(p);
-    char longname[81];
-    memset(longname, 'a', 80);
-    longname[80] = '\0';
-    cr_assert_eq(talc_os_name(p, size, NULL), -EINVAL);
-    cr_assert_eq(talc_os_name(p, size, ""), -EINVAL);
-    cr_assert_eq(talc_os_name(p, size, "a[b"), -EINVAL);
-    cr_assert_eq(talc_os_name(p, size, "tab\there"), -EINVAL);
-    cr_assert_eq(talc_os_name(p, size, longname), -EINVAL, "80 characters is one too many");
-    talc_os_unmap(p, size);
-}
-
-/* The kernel answers EINVAL both without anonymous VMA names (CONFIG_ANON_VMA_NAME) and to a
- * malformed prctl, so where it says so the naming is untested: a skip, not a pass. */
-Test(os_mem, names_where_the_kernel_can)
-{
-    size_t size = 2 * talc_os_page_size();
-    unsigned char *p = talc_os_map(size, 0);
-    cr_assert_not_null(p);
-    int rc = talc_os_name(p, size, "talc-test arena");
-    if (rc == -EOPNOTSUPP) {
-        talc_os_unmap(p, size);
-        cr_skip_test("this kernel names no anonymous mapping (prctl PR_SET_VMA: EINVAL)");
-    }
-    cr_assert_eq(rc, 0, "name returned %d", rc);
-    cr_assert(maps_contains("[anon:talc-test arena]"));
     talc_os_unmap(p, size);
 }
 
