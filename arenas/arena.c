@@ -327,12 +327,11 @@ talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg)
     talc_arena_t *a = talc_arena_build(cfg, false);
     if (!a)
         return NULL;
-    /* Whole before it is published: once findable it may be destroyed by another thread. */
-    (void)talc_reserve_join(a);
+    /* Whole before it is published: once findable it may be destroyed by another thread.
+     * (The registry makes it a member of the reserve as it registers it.) */
     int filled = talc_arena_prefill(a);
     int err = filled < 0 ? ENOMEM : talc_registry_add(a, NULL) != 0 ? EEXIST : 0;
     if (err) {
-        talc_reserve_leave(a);
         talc_arena_free_struct(a);
         errno = err;
         return NULL;
@@ -391,11 +390,10 @@ static void talc_default_init(void)
     talc_arena_t *a = talc_arena_build(&c, true);
     if (!a)
         return;
-    /* A member of the reserve before it is published, as a named arena is: until 2026-12-07 it
-     * joined after, and a borrow or a fork in between saw it published but not a member. */
-    (void)talc_reserve_join(a);
+    /* (A member of the reserve as it is registered and published: registry.c. Until
+     * 2026-12-07 it joined after, and a borrow or a fork in between saw it published but not a
+     * member.) */
     if (talc_registry_add(a, &talc_default_arena) != 0) {
-        talc_reserve_leave(a);
         talc_arena_free_struct(a);
         return;
     }
@@ -452,9 +450,8 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
      * catches an arena naming `a` as fallback that was created since. */
     int rc = talc_registry_remove(a, talc_falls_back_to); /* waits out concurrent lookups */
     if (rc != 0)
-        return rc; /* -EPERM, or -EDEADLK inside a foreach callback */
-    talc_reserve_leave(a);
-    talc_dispatch_forget(a);
+        return rc;           /* -EPERM, or -EDEADLK inside a foreach callback */
+    talc_dispatch_forget(a); /* (remove took it out of the reserve's set too) */
     talc_arena_free_struct(a);
     return 0;
 }

@@ -17,7 +17,15 @@
  * (docs/arenas.md); the one thread the library registers is the one that loads it, at load
  * time (arenas/fork.c). A fault found inside a visit is reported after the lock's release.
  *
- * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first).
+ * An arena is a member of the reserve's set (whose guaranteed minimums it protects) exactly
+ * while it is registered: add joins it and remove takes it out under the registry lock, which
+ * fork's prepare handler holds, so a child sees an arena registered and a member, or neither.
+ * (Until 2026-12-07 arena.c joined and left outside the lock: a child forked in between kept
+ * an unregistered member, whose guarantee the reserve then withheld from every arena for good,
+ * or a registered arena that was no member; found by a review.)
+ *
+ * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first;
+ * the reserve's lock is taken inside it).
  * A foreach callback must not create arenas; remove inside one returns -EDEADLK (the grace
  * period would wait for the caller's own read-side section).
  */
@@ -27,6 +35,7 @@
 #include <urcu/urcu-bp.h>
 
 #include "arena_internal.h"
+#include "reserve_internal.h"
 #include "stats_snap.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -136,6 +145,7 @@ int talc_registry_add(talc_arena_t *a, _Atomic(talc_arena_t *) *publish)
         talc_reg_store(talc_reg_tail ? &talc_reg_tail->reg_next : &talc_reg_head, a);
         talc_reg_tail = a;
         talc_reg_store(bucket, a);
+        (void)talc_reserve_join(a); /* here, under the lock fork's prepare takes (below) */
         if (publish)
             talc_reg_store(publish, a);
         rc = 0;
@@ -187,6 +197,7 @@ int talc_registry_remove(talc_arena_t *a,
     if (talc_reg_tail == a)
         talc_reg_tail = prev;
     (void)talc_reg_unlink(&talc_reg_bucket[talc_reg_hash(a->name)], a, true);
+    talc_reserve_leave(a);
     talc_mutex_unlock(&talc_reg_mutex);
     /* No reader still holds a. The wait polls (poll(2), a cancellation point) with liburcu's
      * grace-period lock held: a thread cancelled there left it held, and every later destroy
