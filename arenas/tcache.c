@@ -560,15 +560,15 @@ static talc_tc_slot_t *talc_tc_use(talc_tcache_t *tc, talc_tc_slot_t *sl)
     return sl;
 }
 
-/* The slot used least recently: the oldest stamp, ages taken modulo 2^32 from the clock. Until
- * 2026-12-07 the victim went round the slots whatever their use, and a thread that kept one
- * arena busy between visits to four others lost that arena's cache every fourth visit (found
- * by a review: 100 times in 400). */
+/* The slot used least recently: the oldest stamp. Until 2026-12-07 the victim went round the
+ * slots whatever their use, and a thread that kept one arena busy between visits to four others
+ * lost that arena's cache every fourth visit (found by a review: 100 times in 400). The first
+ * version's 32-bit clock made a slot left alone for 2^32 switches look new (a second review). */
 static unsigned talc_tc_lru(const talc_tcache_t *tc)
 {
     unsigned pick = 0;
     for (unsigned i = 1; i < TALC_TC_SLOTS; i++)
-        if (tc->clock - tc->slot[i].used > tc->clock - tc->slot[pick].used)
+        if (tc->slot[i].used < tc->slot[pick].used)
             pick = i;
     return pick;
 }

@@ -86,7 +86,7 @@ typedef struct talc_tc_slot {
     void *rlist;                   /* remote blocks, nodes as on the lists (talc_tc_node_t) */
     uint32_t rn;                   /* blocks on rlist */
     uint32_t events;               /* frees since the last trim (owner only) */
-    uint32_t used;                 /* talc_tcache_t.clock when it last became the MRU slot
+    uint64_t used;                 /* talc_tcache_t.clock when it last became the MRU slot
                                       (owner only): the least recent is evicted */
     /* Published for snapshots: one writer (the owner, or a flusher under the lock). */
     union {
@@ -103,7 +103,8 @@ typedef struct talc_tc_slot {
  * threads' caches (one thread's counters would otherwise bounce the line holding the next
  * thread's list heads). */
 typedef struct talc_tcache {
-    alignas(TALC_STRIPE_ALIGN) uint32_t clock; /* ticks when another slot becomes the MRU */
+    alignas(TALC_STRIPE_ALIGN) uint64_t clock; /* ticks when another slot becomes the MRU
+                                                  (64 bits: never wraps) */
     bool orphan;                               /* its thread did not survive a fork (child side) */
     pid_t tid;                                 /* its thread's id (a lost cache is found by it) */
     struct talc_tcache *next, *prev;           /* registry (lock) */
