@@ -47,16 +47,25 @@ only=${TALC_TEST_ONLY:-}
 configs=" gcc-release gcc-granule-4k gcc-granule-16m clang-debug3 gcc-asan gcc-valgrind \
 clang-fuzz gcc-counters-off clang-tsan gcc-sysfs-yield aarch64-release armhf-release "
 
-# A name in TALC_TEST_ONLY that is no configuration stops the run: until 2026-12-07 a
-# misspelt one ran nothing and reported success (found by a review).
-for name in ${only//,/ }; do
-  if [[ "$configs" != *" $name "* ]]; then
-    echo "test.sh: TALC_TEST_ONLY: unknown configuration '$name' (known:${configs% })" >&2
-    exit 2
-  fi
-done
-# whether the run includes configuration $1
-selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+# TALC_TEST_ONLY: comma-separated names (spaces around them and a trailing comma ignored);
+# empty or unset: every configuration. A name that is no configuration or an empty item stops
+# the run: until 2026-12-07 a misspelt name ran nothing and reported success (found by a
+# review), and so did "," or " name".
+if [ -n "$only" ]; then
+  only=","
+  IFS=, read -r -a items <<< "$TALC_TEST_ONLY"
+  for name in "${items[@]}"; do
+    name=${name//[[:space:]]/}
+    if [ -z "$name" ] || [[ "$configs" != *" $name "* ]]; then
+      echo "test.sh: TALC_TEST_ONLY='$TALC_TEST_ONLY': '$name' is no configuration" \
+        "(known:${configs% })" >&2
+      exit 2
+    fi
+    only+="$name,"
+  done
+fi
+# whether the run includes configuration $1 (only: "" = all, else ",name,name,")
+selected() { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; }
 
 scripts/deps.sh native || exit 1
 host=$(uname -m)
