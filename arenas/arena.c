@@ -450,8 +450,9 @@ int talc_arena_destroy(talc_arena_t *a, unsigned flags)
      * catches an arena naming `a` as fallback that was created since. */
     int rc = talc_registry_remove(a, talc_falls_back_to); /* waits out concurrent lookups */
     if (rc != 0)
-        return rc;           /* -EPERM, or -EDEADLK inside a foreach callback */
-    talc_dispatch_forget(a); /* (remove took it out of the reserve's set too) */
+        return rc;         /* -EPERM, or -EDEADLK inside a foreach callback */
+    talc_reserve_leave(a); /* its borrowed memory goes back below: registry.c says why here */
+    talc_dispatch_forget(a);
     talc_arena_free_struct(a);
     return 0;
 }

@@ -17,12 +17,15 @@
  * (docs/arenas.md); the one thread the library registers is the one that loads it, at load
  * time (arenas/fork.c). A fault found inside a visit is reported after the lock's release.
  *
- * An arena is a member of the reserve's set (whose guaranteed minimums it protects) exactly
- * while it is registered: add joins it and remove takes it out under the registry lock, which
- * fork's prepare handler holds, so a child sees an arena registered and a member, or neither.
- * (Until 2026-12-07 arena.c joined and left outside the lock: a child forked in between kept
- * an unregistered member, whose guarantee the reserve then withheld from every arena for good,
- * or a registered arena that was no member; found by a review.)
+ * An arena joins the reserve's set (whose guaranteed minimums it protects) as add registers
+ * it, under the registry lock, which fork's prepare handler holds: a child sees a new arena
+ * registered and a member, or neither. (Until 2026-12-07 arena.c joined outside the lock: a
+ * child forked in between kept an unregistered member, whose guarantee the reserve then
+ * withheld from every arena for good, or a registered arena that was no member; found by a
+ * review.) It leaves the set after remove, once the grace period has ended (destroy, arena.c),
+ * just before its borrowed memory goes back: until then what it holds counts for the set (a
+ * first version left under the lock, and for the length of the grace period another arena was
+ * refused memory within its own minimum; the next review).
  *
  * Concurrency: find/foreach anywhere; add/remove serialise on the registry lock (rank: first;
  * the reserve's lock is taken inside it).
@@ -197,7 +200,6 @@ int talc_registry_remove(talc_arena_t *a,
     if (talc_reg_tail == a)
         talc_reg_tail = prev;
     (void)talc_reg_unlink(&talc_reg_bucket[talc_reg_hash(a->name)], a, true);
-    talc_reserve_leave(a);
     talc_mutex_unlock(&talc_reg_mutex);
     /* No reader still holds a. The wait polls (poll(2), a cancellation point) with liburcu's
      * grace-period lock held: a thread cancelled there left it held, and every later destroy
