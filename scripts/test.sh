@@ -53,10 +53,11 @@ clang-fuzz gcc-counters-off clang-tsan gcc-sysfs-yield aarch64-release armhf-rel
 # review), and so did "," or " name".
 if [ -n "$only" ]; then
   only=","
-  IFS=, read -r -a items <<< "$TALC_TEST_ONLY"
+  IFS=, read -r -a items <<< "${TALC_TEST_ONLY//$'\n'/,}" # (a newline separates too)
   for name in "${items[@]}"; do
-    name=${name//[[:space:]]/}
-    if [ -z "$name" ] || [[ "$configs" != *" $name "* ]]; then
+    name=${name#"${name%%[![:space:]]*}"}
+    name=${name%"${name##*[![:space:]]}"}
+    if [ -z "$name" ] || [[ "$name" == *[[:space:]]* ]] || [[ "$configs" != *" $name "* ]]; then
       echo "test.sh: TALC_TEST_ONLY='$TALC_TEST_ONLY': '$name' is no configuration" \
         "(known:${configs% })" >&2
       exit 2
