@@ -521,8 +521,9 @@ static const char *talc_k_stats(talc_conf_t *c, talc_sv_t v)
 
 static const char *talc_k_stats_file(talc_conf_t *c, talc_sv_t v)
 {
+    /* (255 until 2026-12-07: a relative path under a deep working directory wrote nothing) */
     if (v.n == 0 || v.n >= TALC_CONF_PATH_MAX)
-        return "a path of 1..255 bytes";
+        return "a path of 1..4095 bytes";
     memcpy(c->stats_file, v.p, v.n);
     c->stats_file[v.n] = 0;
     return NULL;

@@ -44,7 +44,7 @@
 #include "talc/arena.h"
 
 #define TALC_CONF_ARENAS_MAX 16 /* named arenas TALC_CONF may create */
-#define TALC_CONF_PATH_MAX 256  /* bytes of stats_file, with its NUL */
+#define TALC_CONF_PATH_MAX 4096 /* bytes of stats_file, with its NUL: Linux's PATH_MAX */
 #define TALC_CONF_LINE_MAX 200  /* bytes of one warning line, with its NUL */
 
 typedef enum talc_conf_stats {

@@ -240,11 +240,18 @@ Test(shim_conf, stats_path_expands_pid)
     cr_assert_str_eq(buf, "/tmp/x-4321-4321.json");
     cr_assert(!talc_conf_stats_path(&conf, 4321, buf, 10), "too small is reported");
     cr_assert_lt(strlen(buf), 10, "and the result is still terminated");
-    char long_path[300];
-    memset(long_path, 'a', sizeof long_path);
-    memcpy(long_path, "stats=text,stats_file=", 22);
-    long_path[sizeof long_path - 1] = 0;
-    cr_assert_eq(parse(long_path), 1, "a path of 277 bytes is refused");
+    /* A path of TALC_CONF_PATH_MAX - 1 bytes (4095: Linux's PATH_MAX; 255 until 2026-12-07)
+     * is taken, one more is refused. */
+    enum { KEY = 22, P = TALC_CONF_PATH_MAX };
+    static char long_path[KEY + P + 1];
+    memcpy(long_path, "stats=text,stats_file=", KEY);
+    memset(long_path + KEY, 'a', P - 1);
+    long_path[KEY + P - 1] = 0;
+    cr_assert_eq(parse(long_path), 0, "a path of %d bytes is taken", P - 1);
+    cr_assert_eq(strlen(conf.stats_file), (size_t)P - 1);
+    long_path[KEY + P - 1] = 'a';
+    long_path[KEY + P] = 0;
+    cr_assert_eq(parse(long_path), 1, "a path of %d bytes is refused", P);
     cr_assert_str_eq(conf.stats_file, "");
     /* "%%" is a '%'; a working directory put in front keeps its own '%' (until 2026-12-07
      * its "%p" became the pid; found by a review) */
@@ -252,20 +259,22 @@ Test(shim_conf, stats_path_expands_pid)
     cr_assert(talc_conf_stats_prefix(&conf, "/run/d%p%"));
     cr_assert(talc_conf_stats_path(&conf, 4321, buf, sizeof buf));
     cr_assert_str_eq(buf, "/run/d%p%/s-4321-100%.json");
-    /* the escapes do not count against the path's 255 bytes: a directory of 200 '%' */
-    char dir[252] = "/";
-    memset(dir + 1, '%', 200);
-    dir[201] = 0;
+    /* the escapes do not count against the path's P - 1 bytes: a directory of P - 56 '%' */
+    static char dir[P + 8] = "/";
+    size_t n = P - 56;
+    memset(dir + 1, '%', n);
+    dir[1 + n] = 0;
     cr_assert_eq(parse("stats=text,stats_file=s.json"), 0);
-    cr_assert(talc_conf_stats_prefix(&conf, dir), "a path of 208 bytes refused");
-    char full[TALC_CONF_PATH_MAX + 32];
+    cr_assert(talc_conf_stats_prefix(&conf, dir), "a path of %zu bytes refused", n + 8);
+    static char full[P + 32];
     cr_assert(talc_conf_stats_path(&conf, 1, full, sizeof full));
-    cr_assert_eq(strlen(full), 208u);
-    cr_assert_str_eq(full + 201, "/s.json");
+    cr_assert_eq(strlen(full), n + 8);
+    cr_assert_str_eq(full + 1 + n, "/s.json");
     cr_assert_eq(parse("stats=text,stats_file=a-longer-name.json"), 0);
-    memset(dir + 1, '%', 249);
-    dir[250] = 0;
-    cr_assert(!talc_conf_stats_prefix(&conf, dir), "a path of 269 bytes accepted");
+    n = P - 7;
+    memset(dir + 1, '%', n);
+    dir[1 + n] = 0;
+    cr_assert(!talc_conf_stats_prefix(&conf, dir), "a path of %zu bytes accepted", n + 20);
 }
 
 Test(shim_conf, a_long_value_is_cut_in_the_warning_not_overflowed)
