@@ -218,14 +218,25 @@ run_all() { # -> raw TSV on stdout
 # check_runs prog tag args...: three runs of a check program under allocator $a; prints their
 # result lines (those starting with tag).
 check_runs() { check_runs_n 3 "$@"; }
-# check_runs_n n prog tag args...: the same with n runs.
+# check_runs_n n prog tag args...: the same with n runs. A run that crashed, timed out or
+# exited non-zero, or printed no result line, gives the line "tag check=died status=S" instead
+# (kept in suite-checks.log too): until 2026-12-07 it gave nothing, so a crash in one run of
+# three went unreported and the medians came from the runs that survived (found by a review).
 check_runs_n() {
-  local n=$1 prog=$2 tag=$3 r args=()
+  local n=$1 prog=$2 tag=$3 r args=() res status lines
   shift 3
   [ -n "${conf[$a]}" ] && args+=(-e "TALC_CONF=${conf[$a]}")
   for ((r = 1; r <= n; r++)); do
-    { "$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
-        "$build/$prog" "$@" | grep "^$tag "; } 2>>"$out/suite-checks.log" || true
+    res=$("$build/suite_launch" -p "${preload[$a]}" "${args[@]}" -k "$timeout" -- \
+      "$build/$prog" "$@" 2>>"$out/suite-checks.log")
+    lines=$(grep "^$tag " <<<"$res")
+    status=$(grep -o '^LAUNCH status=[^ ]*' <<<"$res" | tail -n 1 | cut -d= -f2)
+    [ -n "$lines" ] && printf '%s\n' "$lines"
+    # (a check that found a fault says check=bad or check=preload and exits non-zero itself)
+    if [ -z "$lines" ] || { [ "$status" != 0 ] && ! grep -q 'check=bad\|check=preload' <<<"$lines"; }; then
+      echo "$tag check=died status=${status:-none} ($prog under $a)" |
+        tee -a "$out/suite-checks.log"
+    fi
   done
 }
 
@@ -244,6 +255,12 @@ check_verdict() {
   elif grep -q 'check=bad' <<<"$1"; then
     cell="FAILED ($3)"
     failed+="FAILED: $2 under $a: $3"$'\n'
+  elif grep -q 'check=died' <<<"$1" && [[ $a != talc* ]]; then
+    cell="PEER FAULT (a run died)"
+    failed+="PEER FAULT: $2 under $a: a run crashed, timed out or failed (suite-checks.log)"$'\n'
+  elif grep -q 'check=died' <<<"$1"; then
+    cell="FAILED (a run died)"
+    failed+="FAILED: $2 under $a: a run crashed, timed out or failed (suite-checks.log)"$'\n'
   elif ! grep -q 'check=ok' <<<"$1"; then
     cell="no result"
   else
@@ -253,7 +270,7 @@ check_verdict() {
 
 # median key scale format <<< lines: the median of key=value over the lines, divided by scale.
 median() {
-  grep -o "$1=[0-9.]*" | cut -d= -f2 | sort -g |
+  grep -oE "(^| )$1=[0-9.]+" | cut -d= -f2 | sort -g | # (a whole key: not "us" in "status")
     awk -v s="$2" -v f="$3" '{ v[NR] = $1 } END { if (NR) printf f, v[int((NR + 1) / 2)] / s
                                                   else printf "—" }'
 }
