@@ -301,8 +301,10 @@ function md_target(    gm, i) {
          "it.\n\n"
   printf "| workload/threads | best peer | time ÷ best | ratio of medians | RSS ÷ best's |\n" \
          "|---|---|---:|---:|---:|\n"
+  # (the RSS target counts KiB: a ratio that rounds to 1.00 may still be above, so say so)
   for (i = 1; i <= ng; i++)
-    printf "| %s | %s | %.2f | %.2f | %.2f |\n", gw[i], gb[i], gr[i], gu[i], grr[i]
+    printf "| %s | %s | %.2f | %.2f | %.2f%s |\n", gw[i], gb[i], gr[i], gu[i], grr[i],
+           (grr[i] > 1 ? " (above)" : "")
   printf "\n"
 }
 
