@@ -218,10 +218,11 @@ run_all() { # -> raw TSV on stdout
 # check_runs prog tag args...: three runs of a check program under allocator $a; prints their
 # result lines (those starting with tag).
 check_runs() { check_runs_n 3 "$@"; }
-# check_runs_n n prog tag args...: the same with n runs. A run that crashed, timed out or
-# exited non-zero, or printed no result line, gives the line "tag check=died status=S" instead
-# (kept in suite-checks.log too): until 2026-12-07 it gave nothing, so a crash in one run of
-# three went unreported and the medians came from the runs that survived (found by a review).
+# check_runs_n n prog tag args...: the same with n runs. A run that printed no result line, or
+# crashed, timed out or exited non-zero without a check's own verdict, adds the line
+# "tag check=died status=S" (kept in suite-checks.log too): until 2026-12-07 it added nothing,
+# so a crash in one run of three went unreported and the medians came from the runs that
+# survived (found by a review).
 check_runs_n() {
   local n=$1 prog=$2 tag=$3 r args=() res status lines
   shift 3
