@@ -216,5 +216,8 @@ void tb_put(tb_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2,
 const char *tb_verdict(bool known, bool pass);
 /* `v` with `prec` decimals and `suffix` into `out`, or an em dash when NaN/inf. */
 const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix);
+/* `v` as it is printed with `prec` decimals (NaN and inf unchanged). A verdict is taken on
+ * the figure the table shows: 1.004, printed 1.00, does not pass "> 1.00". */
+double tb_shown(double v, int prec);
 
 #endif /* TALC_BENCH_H */

@@ -329,6 +329,15 @@ const char *tb_num(char *out, size_t n, int prec, double v, const char *suffix)
     return out;
 }
 
+double tb_shown(double v, int prec)
+{
+    char b[64];
+    if (isnan(v) || isinf(v))
+        return v;
+    snprintf(b, sizeof b, "%.*f", prec, v); /* the same rounding as the table's */
+    return strtod(b, NULL);
+}
+
 static void tb_target_ra(tb_text_t *t)
 {
     tb_ra_summary_t s;
@@ -340,7 +349,7 @@ static void tb_target_ra(tb_text_t *t)
            "talc÷glibc %s (%s); talc-locked÷glibc %s (%s) | > 1.00 at all 10 | %s |\n",
            tb_num(a, sizeof a, 2, s.min_ratio[0], ""), s.min_where[0],
            tb_num(b, sizeof b, 2, s.min_ratio[1], ""), s.min_where[1],
-           tb_verdict(known, s.min_ratio[0] > 1.0 && s.min_ratio[1] > 1.0));
+           tb_verdict(known, tb_shown(s.min_ratio[0], 2) > 1.0 && tb_shown(s.min_ratio[1], 2) > 1.0));
     tb_put(t,
            "| bar from benchmarks.md: talc-locked÷glibc >= Rust TalcLock÷glibc per size "
            "| met at %d of %d | all 10 | %s |\n",
@@ -366,7 +375,7 @@ static void tb_summary_targets(tb_text_t *t)
            "| heap efficiency (talc, 128 MiB, used/total at first OOM; talc-inplace, whose "
            "shrinks never move: %s) | %s | >= 98.0 %% | %s |\n",
            tb_num(b, sizeof b, 2, hi, " %"), tb_num(a, sizeof a, 2, he, " %"),
-           tb_verdict(!isnan(he), he >= 98.0));
+           tb_verdict(!isnan(he), tb_shown(he, 2) >= 98.0));
     tb_target_ra(t);
     double ours99 = tb_lookup("microbench", NULL, TB_OURS, "sum_p99");
     double mi99 = tb_lookup("microbench", NULL, "mimalloc-heap", "sum_p99");
@@ -374,18 +383,18 @@ static void tb_summary_targets(tb_text_t *t)
            "| microbench p99 alloc+free, talc vs mimalloc heap | %s vs %s %s | <= "
            "mimalloc | %s |\n",
            tb_num(a, sizeof a, 0, ours99, ""), tb_num(b, sizeof b, 0, mi99, ""), TB_TICK_UNIT,
-           tb_verdict(!isnan(ours99) && !isnan(mi99), ours99 <= mi99));
+           tb_verdict(!isnan(ours99) && !isnan(mi99), tb_shown(ours99, 0) <= tb_shown(mi99, 0)));
     double cost = tb_counters_cost();
     tb_put(t,
            "| counters cost on random actions (median over %d interleaved trial pairs of "
            "nocounters÷talc − 1) | %s%s | <= 3 %% | %s |\n",
            npairs, cost >= 0 ? "+" : "", tb_num(a, sizeof a, 1, cost, " %"),
-           tb_verdict(!isnan(cost), cost <= 3.0));
+           tb_verdict(!isnan(cost), tb_shown(cost, 1) <= 3.0));
     double ha = tb_lookup("high_alignment", NULL, TB_OURS, "ratio");
     tb_put(t,
            "| high-alignment guard, talc (1 B @4096 vs 4096 B @1, x16384) | %s | <= 5x | "
            "%s |\n\n",
-           tb_num(a, sizeof a, 2, ha, "x"), tb_verdict(!isnan(ha), ha <= 5.0));
+           tb_num(a, sizeof a, 2, ha, "x"), tb_verdict(!isnan(ha), tb_shown(ha, 2) <= 5.0));
 }
 
 static void tb_summary_random(tb_text_t *t, const tb_run_t *run, int w)

@@ -139,7 +139,7 @@ static void ar_target_scaling(tb_text_t *t, const tb_run_t *run, const char *all
     tb_put(t,
            "| %s: thread-local, 2 threads ÷ 1 thread, wall time less run-queue delay (raw "
            "wall: %s) | %s | >= 1.80x | %s |\n",
-           what, isnan(raw) ? "—" : w, isnan(r) ? "—" : d, tb_verdict(!isnan(r), r >= 1.8));
+           what, isnan(raw) ? "—" : w, isnan(r) ? "—" : d, tb_verdict(!isnan(r), tb_shown(r, 2) >= 1.8));
 }
 
 static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char *ours,
@@ -151,7 +151,7 @@ static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char 
         tb_put(t,
                "| %s ÷ %s, producer/consumer, at 1 / 2 pairs (wall) | %s | > 1.00 at each "
                "| %s |\n",
-               ours, peer, d, tb_verdict(!isnan(r), r > 1.0));
+               ours, peer, d, tb_verdict(!isnan(r), tb_shown(r, 2) > 1.0));
         return;
     }
     double r = ar_min_vs(run, pc, ours, peer, "ops_per_s_adj", "ops_per_s", d, sizeof d);
@@ -167,7 +167,7 @@ static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char 
            "threads > CPUs (raw wall %s; ops per CPU-s %s) | %s | > 1.00 at each | %s |\n",
            ours, peer,
            run->params->ar_nmax > 1 ? "1 / 2 / 4 threads per max size" : "1 / 2 / 4 threads", w, c,
-           d, tb_verdict(true, r > 1.0));
+           d, tb_verdict(true, tb_shown(r, 2) > 1.0));
 }
 
 void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run)
@@ -194,7 +194,7 @@ void tb_arena_summary_targets(tb_text_t *t, const tb_run_t *run)
                "nocounters÷counters − 1, ops per CPU-second, thread-local (wall time, both "
                "workloads, %d pairs: %s) | %s%s | <= 3 %% | %s |\n",
                ncpu_pairs, nwall_pairs, tb_num(b, sizeof b, 1, wall, " %"), cost >= 0 ? "+" : "",
-               tb_num(a, sizeof a, 1, cost, " %"), tb_verdict(true, cost <= 3.0));
+               tb_num(a, sizeof a, 1, cost, " %"), tb_verdict(true, tb_shown(cost, 1) <= 3.0));
     }
     tb_put(t, "\n");
 }

