@@ -139,7 +139,8 @@ static void ar_target_scaling(tb_text_t *t, const tb_run_t *run, const char *all
     tb_put(t,
            "| %s: thread-local, 2 threads ÷ 1 thread, wall time less run-queue delay (raw "
            "wall: %s) | %s | >= 1.80x | %s |\n",
-           what, isnan(raw) ? "—" : w, isnan(r) ? "—" : d, tb_verdict(!isnan(r), tb_shown(r, 2) >= 1.8));
+           what, isnan(raw) ? "—" : w, isnan(r) ? "—" : d,
+           tb_verdict(!isnan(r), tb_shown(r, 2) >= 1.8));
 }
 
 static void ar_target_vs(tb_text_t *t, const tb_run_t *run, bool pc, const char *ours,
