@@ -53,7 +53,39 @@ static void *talc_os_mmap(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* Maps size + align - page bytes and unmaps the parts before and after the aligned range. */
+/* Maps exactly size bytes at an align-aligned address, NULL (ENOMEM) if that fails: for when
+ * the address space left (RLIMIT_AS) holds size bytes but not the size + align - page that
+ * talc_os_map_overaligned asks for (a 1 MiB segment's 60 KiB of slack). A mapping of size
+ * bytes shows where the kernel has room; it is given back, and the aligned addresses just
+ * below and just above its start are asked for with MAP_FIXED_NOREPLACE, which never
+ * replaces a mapping (a kernel before 4.17 takes it as a hint: a mapping elsewhere is given
+ * back). Another thread may map the range in between; then this fails. */
+static void *talc_os_map_exact_aligned(size_t size, size_t align)
+{
+    unsigned char *raw = talc_os_mmap(size);
+    if (!raw)
+        return NULL;
+    uintptr_t at = (uintptr_t)raw;
+    if ((at & (align - 1)) == 0)
+        return raw;
+    munmap(raw, size);
+    const uintptr_t want[2] = {at & ~(uintptr_t)(align - 1), (at | (align - 1)) + 1u};
+    for (int i = 0; i < 2; i++) {
+        if (want[i] == 0 || want[i] > UINTPTR_MAX - size)
+            continue;
+        void *p = mmap((void *)want[i], size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == (void *)want[i])
+            return p;
+        if (p != MAP_FAILED)
+            munmap(p, size);
+    }
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Maps size + align - page bytes and unmaps the parts before and after the aligned range; if
+ * the address space has no room for that much, tries exactly size. */
 static void *talc_os_map_overaligned(size_t size, size_t align)
 {
     size_t page = talc_os_page_size();
@@ -64,7 +96,7 @@ static void *talc_os_map_overaligned(size_t size, size_t align)
     size_t total = size + align - page;
     unsigned char *raw = talc_os_mmap(total);
     if (!raw)
-        return NULL;
+        return errno == ENOMEM ? talc_os_map_exact_aligned(size, align) : NULL;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = (size_t)(start - (uintptr_t)raw);
     size_t tail = total - head - size;

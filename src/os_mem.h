@@ -70,7 +70,9 @@ size_t talc_os_page_size(void);
 
 /* The default ops' functions, callable directly. Contracts as in talc_os_ops_t.
  * talc_os_map costs one mmap plus up to two munmaps (alignment above the page size is made by
- * over-mapping size + align - page and trimming both ends). */
+ * over-mapping size + align - page and trimming both ends); where the address space has no
+ * room for the excess (RLIMIT_AS), two or three more mmaps find an aligned range of exactly
+ * size, when the kernel has one next to where it would put size bytes. */
 void *talc_os_map(size_t size, size_t align);
 void talc_os_unmap(void *p, size_t size);
 int talc_os_commit(void *p, size_t size);   /* Linux: no-op, returns 0 */
