@@ -32,24 +32,25 @@ void *talc_stripe_alloc(talc_stripe_t *s, size_t n, size_t align)
 }
 
 /* The stripe path: a block from the thread's stripe, else the OOM chain. */
-static void *talc_arena_alloc_locked(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+static void *talc_arena_alloc_locked(talc_arena_t *a, size_t n, size_t align,
+                                     const talc_oom_path_t *from)
 {
     talc_stripe_t *s = talc_dispatch_lock_stripe(a, n);
     void *p = talc_stripe_alloc(s, n, align);
     talc_stripe_unlock(s);
     if (TALC_LIKELY(p != NULL))
         return p;
-    return talc_oom_chain(a, n, align, depth);
+    return talc_oom_chain(a, n, align, from);
 }
 
-void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+void *talc_arena_alloc_impl(talc_arena_t *a, size_t n, size_t align, const talc_oom_path_t *from)
 {
     if (n < a->tc_req_lim && align <= TALC_MIN_ALIGN) {
         void *p = talc_tcache_alloc(a, n);
         if (TALC_LIKELY(p != NULL))
             return p;
     }
-    return talc_arena_alloc_locked(a, n, align, depth);
+    return talc_arena_alloc_locked(a, n, align, from);
 }
 
 static talc_arena_t *talc_pick(talc_arena_t *a) { return a ? a : talc_route(); }
@@ -60,7 +61,7 @@ static __attribute__((noinline)) void *talc_arena_malloc_miss(talc_arena_t *a, s
     void *p = talc_tcache_alloc_slow(a, n);
     if (TALC_LIKELY(p != NULL))
         return p;
-    return talc_arena_alloc_locked(a, n, 0, 0);
+    return talc_arena_alloc_locked(a, n, 0, NULL);
 }
 
 /* talc_arena_malloc(NULL, n) before the default arena exists: create it. The recursion is one
@@ -89,7 +90,7 @@ void *talc_arena_malloc(talc_arena_t *a, size_t n) /* NOLINT(misc-no-recursion):
             return p;
         return talc_arena_malloc_miss(a, n); /* a tail call */
     }
-    return talc_arena_alloc_locked(a, n, 0, 0);
+    return talc_arena_alloc_locked(a, n, 0, NULL);
 }
 
 /* A request refused for its arguments (a calloc whose size overflows, an alignment that is
@@ -125,7 +126,7 @@ void *talc_arena_aligned_alloc(talc_arena_t *a, size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return talc_arena_alloc_impl(a, size, align, 0);
+    return talc_arena_alloc_impl(a, size, align, NULL);
 }
 
 /* ---- Owner-side operations ----------------------------------------------------------------*/
@@ -353,7 +354,7 @@ void *talc_arena_realloc(talc_arena_t *a, void *p, size_t n)
         /* Never 0: it marks the chain as a realloc's (oom.c). Until 2026-12-07 (n + 1) / 2,
          * which is 0 for n = SIZE_MAX: such a realloc counted `failed` twice (a review). */
         talc_ts.grow_extra = n / 2u + 1u;
-        q = talc_arena_alloc_impl(g->stripe->arena, n, 0, 0);
+        q = talc_arena_alloc_impl(g->stripe->arena, n, 0, NULL);
         talc_ts.grow_extra = 0;
         waits = talc_ts.abort_waits;
         talc_ts.abort_waits = outer;

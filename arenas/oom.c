@@ -281,8 +281,17 @@ static talc_arena_t *talc_oom_fallback_arena(talc_arena_t *a)
     return fb;
 }
 
+/* Whether arena a's chain has run for the request whose path is `path`. */
+static bool talc_oom_on_path(const talc_oom_path_t *path, const talc_arena_t *a)
+{
+    for (; path; path = path->up)
+        if (path->arena == a)
+            return true;
+    return false;
+}
+
 static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size_t align,
-                           unsigned depth)
+                           const talc_oom_path_t *path)
 {
     switch (step) {
     case TALC_OOM_STEP_RECLAIM:
@@ -293,9 +302,12 @@ static void *talc_oom_step(talc_arena_t *a, talc_oom_step_t step, size_t n, size
         return talc_oom_grow(a, n, align, true);
     case TALC_OOM_STEP_FALLBACK: {
         talc_arena_t *fb = talc_oom_fallback_arena(a);
-        if (!fb || fb == a || depth >= TALC_FALLBACK_DEPTH)
+        /* An arena on the path (a itself among them) ran its chain for this request
+         * already: until 2026-12-07 a cycle ran it again at every hop, up to the bound, and
+         * two arenas naming each other called the first one's reclaim callback 3 times. */
+        if (!fb || talc_oom_on_path(path, fb) || path->depth >= TALC_FALLBACK_DEPTH)
             return NULL;
-        return talc_arena_alloc_impl(fb, n, align, depth + 1u);
+        return talc_arena_alloc_impl(fb, n, align, path);
     }
     case TALC_OOM_STEP_ABORT:
         /* A realloc's chain (its hint set: in its fallback arenas' chains too) has a last
@@ -335,8 +347,9 @@ static void *talc_oom_flush_own(talc_arena_t *a, size_t n, size_t align)
     return any ? talc_oom_retry(a, n, align, held) : NULL;
 }
 
-TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned depth)
+TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, const talc_oom_path_t *from)
 {
+    const talc_oom_path_t path = {from, a, from ? from->depth + 1u : 0u};
     /* The thread's own cache goes back before the first step that is not GROW: growing within
      * the budget comes first (cached blocks are bounded; giving them all back each time a
      * stripe's segment fills would churn the cache), anything that costs another arena, the
@@ -369,7 +382,7 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
             atomic_fetch_add_explicit(&a->oom.step_failed[step], 1, memory_order_release);
         if (step == TALC_OOM_STEP_FAIL)
             break;
-        void *p = talc_oom_step(a, step, n, align, depth);
+        void *p = talc_oom_step(a, step, n, align, &path);
         if (p) { /* release: a reader that sees this success sees the run counted above */
             atomic_fetch_add_explicit(&a->oom.step_ok[step], 1, memory_order_release);
             return p;
@@ -385,7 +398,7 @@ TALC_COLD void *talc_oom_chain(talc_arena_t *a, size_t n, size_t align, unsigned
     }
     /* One failure, in the arena asked: not once per fallback hop as well, and a realloc's
      * (its hint set) only if its last resort fails too (arena_alloc.c counts it). */
-    if (!depth && !talc_ts.grow_extra)
+    if (!from && !talc_ts.grow_extra)
         talc_oom_failed(a);
     errno = ENOMEM;
     return NULL;

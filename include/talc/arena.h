@@ -172,9 +172,9 @@ typedef struct talc_arena_config {
     talc_reclaim_fn reclaim;
     void *reclaim_ctx;
     const char *fallback;      /**< arena name for TALC_OOM_STEP_FALLBACK (the same rules
-                                    as `name`); copied. In a cycle each hop runs that
-                                    arena's chain again (its reclaim callback too), at most
-                                    4 hops */
+                                    as `name`); copied. A request runs each arena's
+                                    chain once (a cycle's hop back is skipped), at most 4
+                                    hops */
     size_t borrow_ceiling;     /**< most bytes held from the reserve at once (0 = no borrowing,
                                     which a TALC_SOURCE_RESERVE arena cannot have; else at
                                     least one owner-map granule).

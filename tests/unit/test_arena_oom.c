@@ -685,7 +685,7 @@ Test(arena_oom, borrow_before_grow_when_configured_so)
 
 /* ---- FALLBACK -----------------------------------------------------------------------------*/
 
-static talc_arena_t *fallback_arena(const char *name, const char *fallback)
+static talc_arena_config_t fallback_config(const char *name, const char *fallback)
 {
     talc_arena_config_t c = talc_arena_config_default(name);
     c.stripes = 1;
@@ -694,6 +694,12 @@ static talc_arena_t *fallback_arena(const char *name, const char *fallback)
     c.oom_chain[1] = TALC_OOM_STEP_FALLBACK;
     c.oom_chain[2] = TALC_OOM_STEP_FAIL;
     c.fallback = fallback;
+    return c;
+}
+
+static talc_arena_t *fallback_arena(const char *name, const char *fallback)
+{
+    talc_arena_config_t c = fallback_config(name, fallback);
     return test_arena_cfg(&c);
 }
 
@@ -796,6 +802,53 @@ Test(arena_oom, mutual_fallbacks_end)
     cr_assert_eq(nx.ok[F] + ny.ok[F], sx.ok[F] + sy.ok[F], "no fallback succeeded");
     cr_assert_leq(nx.runs[F] - sx.runs[F] + ny.runs[F] - sy.runs[F], 8, "bounded depth");
     cr_assert_eq(talc_arena_destroy(x, 0), -EPERM);
+    while (kx)
+        talc_free(bx[--kx]);
+    while (ky)
+        talc_free(by[--ky]);
+}
+
+static size_t count_reclaim_in(talc_arena_t *a, size_t wanted, void *ctx)
+{
+    (void)a, (void)wanted;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* An arena named as a fallback with reclaim callback *calls, counted. */
+static talc_arena_t *reclaiming_fallback_arena(const char *name, const char *fallback, int *calls)
+{
+    talc_arena_config_t c = fallback_config(name, fallback);
+    c.oom_chain[1] = TALC_OOM_STEP_RECLAIM;
+    c.oom_chain[2] = TALC_OOM_STEP_FALLBACK;
+    c.oom_chain[3] = TALC_OOM_STEP_FAIL;
+    c.reclaim = count_reclaim_in;
+    c.reclaim_ctx = calls;
+    return test_arena_cfg(&c);
+}
+
+/* A request runs each arena's chain once, however its fallbacks cycle: a hop into an arena
+ * whose chain already ran for it is skipped. Until 2026-12-07 two arenas naming each other
+ * called the first one's reclaim callback 3 times and the other's twice (the hops' bound). */
+Test(arena_oom, a_fallback_cycle_runs_each_chain_once)
+{
+    static int cx, cy;
+    talc_arena_t *x = reclaiming_fallback_arena("wax", "wane", &cx);
+    talc_arena_t *y = reclaiming_fallback_arena("wane", "wax", &cy);
+    static void *bx[MAXB], *by[MAXB];
+    void *spill = NULL;
+    int kx = fill_until_spill(x, bx, &spill);
+    talc_free(spill);
+    int ky = fill(y, by);
+    cx = cy = 0;
+    steps_t sx = steps_of(x), sy = steps_of(y);
+    errno = 0;
+    cr_assert_null(talc_arena_malloc(x, BLOCK), "no arena has room");
+    cr_assert_eq(errno, ENOMEM);
+    cr_assert_eq(cx, 1, "the arena asked reclaimed %d times", cx);
+    cr_assert_eq(cy, 1, "its fallback reclaimed %d times", cy);
+    expect_steps(x, &sx, (int[]){G, R, F, X}, 4, -1);
+    expect_steps(y, &sy, (int[]){G, R, F, X}, 4, -1);
     while (kx)
         talc_free(bx[--kx]);
     while (ky)
