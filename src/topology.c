@@ -30,6 +30,8 @@
 #include "topology.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -208,10 +210,21 @@ void talc_topology_build(talc_topology_t *out, talc_topology_cpu_t *cpus,
 /* ---- Load once --------------------------------------------------------------------------- */
 
 /* hwloc first in the hwloc build; sysfs when that fails (and in the sysfs build). */
+#if TALC_TOPOLOGY_HWLOC
+/* Whether the environment asks for the sysfs probe: TALC_TOPOLOGY=sysfs saves a process the
+ * hwloc probe's start-up time and its transient resident libraries (docs/arenas.md, "The
+ * topology"). Any other value, or none, keeps hwloc. Read once, at load time. */
+static bool talc_topology_env_sysfs(void)
+{
+    const char *v = getenv("TALC_TOPOLOGY");
+    return v && strcmp(v, "sysfs") == 0;
+}
+#endif
+
 static int talc_topology_probe(talc_topology_raw_t *raw, unsigned ncpus)
 {
 #if TALC_TOPOLOGY_HWLOC
-    int line = talc_topology_probe_hwloc(raw, ncpus);
+    int line = talc_topology_env_sysfs() ? -1 : talc_topology_probe_hwloc(raw, ncpus);
     if (line >= 0) {
         talc_topology_source = "hwloc";
         return line;

@@ -6,7 +6,8 @@
  *
  * Also: hwloc opened at run time is closed again after the probe, and a libhwloc that is
  * missing or of another ABI is turned down (the library then answers from sysfs: ctest
- * test_topology_fallback runs describes_this_machine that way, TALC_TEST_EXPECT_TOPOLOGY=sysfs).
+ * test_topology_fallback runs describes_this_machine that way, TALC_TEST_EXPECT_TOPOLOGY=sysfs;
+ * test_topology_env_sysfs runs it with TALC_TOPOLOGY=sysfs, which skips hwloc).
  *
  * Build: the hwloc build's library has both backends. The sysfs build's has only sysfs; to
  * compare, compile src/topology_hwloc.c in (hwloc's headers; nothing to link) and define
