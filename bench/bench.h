@@ -185,6 +185,10 @@ typedef struct tb_record {
     bool na; /* the metric does not apply to this allocator ("n/a" in the tables) */
     double samples[64];
     int nsamples;
+    /* Random actions: the bench thread's minor page faults per timed run, mean over the trials
+     * (getrusage); has_minflt is false for the records that do not measure them. */
+    double minflt;
+    bool has_minflt;
 } tb_record_t;
 
 void tb_record(const tb_record_t *r);

@@ -4,9 +4,11 @@
  *   <dir>/random_actions.json   (both random-actions variants)
  *   <dir>/heap_efficiency.json, <dir>/microbench.json, <dir>/high_alignment.json
  * each a JSON array of records {workload, params, allocator, metric, value, unit,
- * ratio_to_talc, samples, commit, machine{arch,cpu,nproc}, date}, where ratio_to_talc =
- * value / (ours' value for the same workload, params and metric) — so for ops it is "how much
- * of our throughput", for ticks "how many times our latency" — and null where n/a.
+ * ratio_to_talc, samples, minflt_per_trial, commit, machine{arch,cpu,nproc}, date}, where
+ * ratio_to_talc = value / (ours' value for the same workload, params and metric) — so for ops
+ * it is "how much of our throughput", for ticks "how many times our latency" — and null where
+ * n/a; minflt_per_trial = the bench thread's minor page faults per timed trial (random
+ * actions; null elsewhere).
  * It then writes <dir>/summary.md (the targets with PASS/MISS computed from the records, then
  * one table per workload) and prints it to stdout.
  *
@@ -181,7 +183,9 @@ static void tb_json_record(FILE *f, const tb_record_t *r, const char *commit, co
             fputs(", ", f);
         tb_json_number(f, r->samples[i]);
     }
-    fputs("], \"commit\": ", f);
+    fputs("], \"minflt_per_trial\": ", f);
+    tb_json_number(f, r->has_minflt ? r->minflt : TB_NAN);
+    fputs(", \"commit\": ", f);
     tb_json_string(f, commit);
     fputs(", \"machine\": {\"arch\": ", f);
     tb_json_string(f, m->arch);
@@ -430,6 +434,28 @@ static void tb_summary_random(tb_text_t *t, const tb_run_t *run, int w)
                tb_num(b, sizeof b, 2,
                       ra_ratio(ra_workloads[w], ra_maxes[m], TB_OURS "-locked", "glibc"), ""),
                rust_talc_vs_glibc[w][m]);
+    }
+    tb_put(t, "\nMinor page faults per timed trial (mean; the bench thread's, getrusage):\n\n"
+              "| max size |");
+    for (int k = 0; k < run->nallocs; k++)
+        tb_put(t, " %s |", run->allocs[k]->name);
+    tb_put(t, "\n|---:|");
+    for (int k = 0; k < run->nallocs; k++)
+        tb_put(t, "---:|");
+    tb_put(t, "\n");
+    for (int m = 0; m < 5; m++) {
+        const char *prm = ra_params_for(ra_workloads[w], ra_maxes[m]);
+        if (!prm)
+            continue;
+        tb_put(t, "| %d |", ra_maxes[m]);
+        for (int k = 0; k < run->nallocs; k++) {
+            const tb_record_t *r =
+                tb_find(ra_workloads[w], prm, run->allocs[k]->name, "ops_per_200ms");
+            char cell[32];
+            tb_put(t, " %s |",
+                   tb_num(cell, sizeof cell, 0, r && r->has_minflt ? r->minflt : TB_NAN, ""));
+        }
+        tb_put(t, "\n");
     }
     tb_put(t, "\n");
 }

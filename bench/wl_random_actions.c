@@ -14,12 +14,16 @@
  * other kernel work done for the thread still count). Trials whose CPU share falls below 0.9 are
  * flagged on the progress line. Allocators are interleaved trial by trial, and the order rotates
  * every trial so no allocator always runs first or last. All allocators of a trial use the same
- * seed, so they see the same actions.
+ * seed, so they see the same actions. The bench thread's minor page faults during each timed run
+ * (getrusage) are recorded beside the score: a page an allocator faults in inside the window is
+ * kernel time in its score.
  *
  * Concurrency: runs on the bench thread only.
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 #include "tb_clock.h"
@@ -99,10 +103,25 @@ static uint64_t ra_thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Minor page faults of the calling thread so far (of the process where RUSAGE_THREAD is
+ * missing: the bench thread is then the only one running). */
+static uint64_t ra_minflt(void)
+{
+    struct rusage u;
+#ifdef RUSAGE_THREAD
+    int who = RUSAGE_THREAD;
+#else
+    int who = RUSAGE_SELF;
+#endif
+    return getrusage(who, &u) == 0 ? (uint64_t)u.ru_minflt : 0;
+}
+
 /* One trial of one allocator: operations per 200 ms of the bench thread's CPU time (see the
- * banner), or -1 if begin failed. *cpu_share receives CPU time / wall time of the run. */
+ * banner), or -1 if begin failed. *cpu_share receives CPU time / wall time of the run, *minflt
+ * the minor page faults taken during it. */
 static double ra_trial(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t *blocks,
-                       bool with_realloc, uint64_t max, int trial, double *cpu_share)
+                       bool with_realloc, uint64_t max, int trial, double *cpu_share,
+                       double *minflt)
 {
     const tb_params_t *p = run->params;
     ra_ctx_t c = {.a = a, .blocks = blocks, .max = max, .nactions = with_realloc ? 7 : 6};
@@ -112,9 +131,10 @@ static double ra_trial(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t
         return -1;
     uint64_t took;
     (void)ra_run_for(&c, (uint64_t)p->ra_warmup_ms * 1000000u, &took);
-    uint64_t cpu0 = ra_thread_cpu_ns();
+    uint64_t flt0 = ra_minflt(), cpu0 = ra_thread_cpu_ns();
     uint64_t ops = ra_run_for(&c, (uint64_t)p->ra_trial_ms * 1000000u, &took);
     uint64_t cpu = ra_thread_cpu_ns() - cpu0;
+    *minflt = (double)(ra_minflt() - flt0);
     tb_blocks_free_all(blocks, a, c.inst);
     a->end(c.inst);
     if (cpu == 0 || cpu > took)
@@ -142,9 +162,10 @@ static int ra_index_of(const tb_run_t *run, const char *name)
     return -1;
 }
 
-/* Record each allocator's mean and its samples; note ours-with/without-counters pairs. */
+/* Record each allocator's mean, its samples and its mean minor faults per timed run; note
+ * ours-with/without-counters pairs. */
 static void ra_record_all(const tb_run_t *run, const char *wl, const char *params,
-                          double samples[][64], int ntrials)
+                          double samples[][64], double faults[][64], int ntrials)
 {
     int ours = ra_index_of(run, "talc"), nc = ra_index_of(run, "talc-nocounters");
     for (int t = 0; ours >= 0 && nc >= 0 && t < ntrials; t++)
@@ -156,12 +177,15 @@ static void ra_record_all(const tb_run_t *run, const char *wl, const char *param
         snprintf(r.allocator, sizeof r.allocator, "%s", run->allocs[k]->name);
         snprintf(r.metric, sizeof r.metric, "ops_per_200ms");
         snprintf(r.unit, sizeof r.unit, "ops/200ms");
-        double sum = 0;
+        double sum = 0, flt = 0;
         for (int t = 0; t < ntrials; t++) {
             sum += (r.samples[t] = samples[k][t]);
+            flt += faults[k][t];
             r.na |= samples[k][t] < 0; /* begin failed: no figure, not a mean with a -1 in it */
         }
         r.value = sum / ntrials;
+        r.minflt = flt / ntrials;
+        r.has_minflt = !r.na;
         if (r.na)
             tb_progress("%s: %s could not start a trial: no figure", wl, r.allocator);
         tb_record(&r);
@@ -177,25 +201,27 @@ void tb_random_actions(const tb_run_t *run, bool with_realloc)
     tb_blocks_t blocks;
     tb_blocks_init(&blocks, RA_TABLE_CAP);
     for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++) {
-        double samples[8][64], share = 1, min_share = 1;
+        double samples[8][64], faults[8][64] = {{0}}, share = 1, min_share = 1;
         for (int t = 0; t < ntrials; t++)
             for (int j = 0; j < run->nallocs; j++) {
                 int k = (j + t) % run->nallocs;
-                samples[k][t] =
-                    ra_trial(run, run->allocs[k], &blocks, with_realloc, maxes[m], t, &share);
+                samples[k][t] = ra_trial(run, run->allocs[k], &blocks, with_realloc, maxes[m], t,
+                                         &share, &faults[k][t]);
                 min_share = share < min_share ? share : min_share;
             }
         char params[320];
         ra_params(params, sizeof params, p, with_realloc, maxes[m]);
-        ra_record_all(run, wl, params, samples, ntrials);
-        char msg[256];
+        ra_record_all(run, wl, params, samples, faults, ntrials);
+        char msg[384];
         int len = snprintf(msg, sizeof msg, "%s max=%-5llu", wl, (unsigned long long)maxes[m]);
         for (int k = 0; k < run->nallocs && len < (int)sizeof msg - 40; k++) {
-            double sum = 0;
-            for (int t = 0; t < ntrials; t++)
+            double sum = 0, flt = 0;
+            for (int t = 0; t < ntrials; t++) {
                 sum += samples[k][t];
-            len += snprintf(msg + len, sizeof msg - (size_t)len, "  %s %.2fM", run->allocs[k]->name,
-                            sum / ntrials / 1e6);
+                flt += faults[k][t];
+            }
+            len += snprintf(msg + len, sizeof msg - (size_t)len, "  %s %.2fM/%.0fpf",
+                            run->allocs[k]->name, sum / ntrials / 1e6, flt / ntrials);
         }
         if (min_share < 0.9 && len < (int)sizeof msg - 40)
             snprintf(msg + len, sizeof msg - (size_t)len, "  (preempted: min CPU share %.2f)",
