@@ -19,6 +19,14 @@
  * GLIBC_TUNABLES=glibc.rtld.optional_static_tls=... for that. A library that cannot be loaded
  * makes its adapter unavailable (setup returns false); the run goes on without it.
  *
+ * Page residency: each random-actions trial replays its actions untimed on the same instance
+ * first (wl_random_actions.c). glibc's trimming is off during a trial (glibc_begin). jemalloc's
+ * arena and mimalloc's heaps run with their defaults: never purging the arena (dirty and muzzy
+ * decay -1) left jemalloc mapping new pages instead of reusing its dirty ones (115 MiB dirty
+ * after the 20 trials of one run, and more faults in the timed runs, not fewer), and mimalloc
+ * with decommit off (mi_option_allow_decommit 0) faulted as often; see bench/README.md, the
+ * "Page faults" bullet.
+ *
  * Realloc keeps alignment above 16 bytes: glibc by posix_memalign + copy + free (Rust's
  * System::realloc fallback), mimalloc and jemalloc with their aligned realloc.
  *
@@ -27,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +49,26 @@
 
 static int glibc_token;
 
+/* glibc's default M_TRIM_THRESHOLD (mallopt(3): 128 KiB). */
+#define TB_GLIBC_TRIM_DEFAULT (128 * 1024)
+
 static bool glibc_setup(void) { return true; }
+/* A trial keeps the pages its replay faulted in (wl_random_actions.c): no trimming from begin
+ * to end (-1 = never, mallopt(3)); without it the replay's frees give the top of the arena back
+ * and the timed run faults it in again. glibc has no per-arena setting, so this is for the
+ * process, and only for the length of the trial (the other allocators make no malloc calls). */
 static void *glibc_begin(void *arena, size_t arena_size)
 {
     (void)arena;
     (void)arena_size;
+    mallopt(M_TRIM_THRESHOLD, -1);
     return &glibc_token;
 }
-static void glibc_end(void *inst) { (void)inst; }
+static void glibc_end(void *inst)
+{
+    (void)inst;
+    mallopt(M_TRIM_THRESHOLD, TB_GLIBC_TRIM_DEFAULT);
+}
 
 static void *glibc_alloc(void *inst, size_t size, size_t align)
 {

@@ -1,8 +1,13 @@
 /* wl_random_actions.c — Talc's random-actions benchmark (v5 benches/random_actions.rs),
  * re-implemented from its description (shared/reference/talc-algorithm.md §9.5).
  *
- * Per trial: a fresh allocator instance; a 2 ms warm-up, then a timed run (Talc: 200 ms), both
- * in batches of 100 actions with the clock read between batches. An action is uniform over
+ * Per trial: a fresh allocator instance; an untimed replay; a 2 ms warm-up, then a timed run
+ * (Talc: 200 ms), both in batches of 100 actions with the clock read between batches. The
+ * replay runs the trial's own actions (same seed) on the same instance for 125 % of the
+ * warm-up plus the trial in CPU time, then frees every block: the pages the timed run will use
+ * are then resident for every allocator, as our pre-touched arena always is, rather than
+ * faulted in inside the timed window by the peers alone. The warm-up and the timed run then
+ * take exactly the actions they took without it. An action is uniform over
  * 0..=6 (with realloc) or 0..=5 (without):
  *   6            realloc a random live block to uniform[1, 3*max), keeping its alignment;
  *   < 3, or fewer than 300 blocks live (or none at all): allocate tb_gen_size(max) with
@@ -32,6 +37,10 @@
 #define RA_BATCH TB_RA_BATCH
 #define RA_MIN_LIVE TB_RA_MIN_LIVE
 #define RA_TABLE_CAP ((size_t)1 << 22)
+/* The replay before each trial runs this many % of the warm-up plus the trial, in CPU time:
+ * above 100 so that it covers every action the timed run gets to, even though the replay
+ * itself pays the page faults. */
+#define RA_REPLAY_PCT 125
 
 typedef tb_ra_ctx_t ra_ctx_t;
 
@@ -83,6 +92,14 @@ uint64_t tb_ra_batch(tb_ra_ctx_t *c)
     return ok;
 }
 
+/* CPU time of the calling thread, in ns. */
+static uint64_t ra_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Run batches until `ns` have passed; returns the operations, and the time taken in *took. */
 static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took)
 {
@@ -95,12 +112,15 @@ static uint64_t ra_run_for(ra_ctx_t *c, uint64_t ns, uint64_t *took)
     return ops;
 }
 
-/* CPU time of the calling thread, in ns. */
-static uint64_t ra_thread_cpu_ns(void)
+/* The untimed replay before a trial (see ra_trial): batches until `ns` of the thread's CPU
+ * time have passed, then every live block freed. CPU time, not wall time, so that a replay
+ * that loses the core still gets as far as the timed run will. */
+static void ra_replay(ra_ctx_t *c, uint64_t ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t t0 = ra_thread_cpu_ns();
+    while (ra_thread_cpu_ns() - t0 < ns)
+        (void)tb_ra_batch(c);
+    tb_blocks_free_all(c->blocks, c->a, c->inst);
 }
 
 /* Minor page faults of the calling thread so far (of the process where RUSAGE_THREAD is
@@ -129,6 +149,8 @@ static double ra_trial(const tb_run_t *run, const tb_allocator_t *a, tb_blocks_t
     c.inst = a->begin(run->arena, TB_ARENA_BYTES);
     if (c.inst == NULL)
         return -1;
+    ra_ctx_t replay = c; /* same instance, same seed: the actions the trial will take */
+    ra_replay(&replay, (uint64_t)(p->ra_warmup_ms + p->ra_trial_ms) * RA_REPLAY_PCT * 10000u);
     uint64_t took;
     (void)ra_run_for(&c, (uint64_t)p->ra_warmup_ms * 1000000u, &took);
     uint64_t flt0 = ra_minflt(), cpu0 = ra_thread_cpu_ns();
