@@ -20,7 +20,7 @@
  * makes its adapter unavailable (setup returns false); the run goes on without it.
  *
  * Page residency: each random-actions trial replays its actions untimed on the same instance
- * first (wl_random_actions.c). glibc's trimming is off during a trial (glibc_begin). jemalloc's
+ * first (wl_random_actions.c). glibc's trimming is off for the process (tb_glibc_setup). jemalloc's
  * arena and mimalloc's heaps run with their defaults: never purging the arena (dirty and muzzy
  * decay -1) left jemalloc mapping new pages instead of reusing its dirty ones (115 MiB dirty
  * after the 20 trials of one run, and more faults in the timed runs, not fewer), and mimalloc
@@ -49,26 +49,28 @@
 
 static int glibc_token;
 
-/* glibc's default M_TRIM_THRESHOLD (mallopt(3): 128 KiB). */
-#define TB_GLIBC_TRIM_DEFAULT (128 * 1024)
+/* glibc never trims in this process, from the moment a glibc adapter is set up (mallopt(3):
+ * -1 = never): a random-actions trial keeps the pages its replay faulted in
+ * (wl_random_actions.c), where the replay's frees would otherwise give the top of the arena
+ * back for the timed run to fault in again. glibc has no per-arena setting, and any
+ * M_TRIM_THRESHOLD also stops glibc raising its mmap threshold (128 KiB) for the rest of the
+ * process, so it is set once, before any workload: every glibc trial of every workload runs
+ * in the same state (no bench workload asks glibc for 128 KiB or more). The other allocators
+ * make no malloc calls in their trials. */
+static bool tb_glibc_setup(void)
+{
+    mallopt(M_TRIM_THRESHOLD, -1);
+    return true;
+}
 
-static bool glibc_setup(void) { return true; }
-/* A trial keeps the pages its replay faulted in (wl_random_actions.c): no trimming from begin
- * to end (-1 = never, mallopt(3)); without it the replay's frees give the top of the arena back
- * and the timed run faults it in again. glibc has no per-arena setting, so this is for the
- * process, and only for the length of the trial (the other allocators make no malloc calls). */
+static bool glibc_setup(void) { return tb_glibc_setup(); }
 static void *glibc_begin(void *arena, size_t arena_size)
 {
     (void)arena;
     (void)arena_size;
-    mallopt(M_TRIM_THRESHOLD, -1);
     return &glibc_token;
 }
-static void glibc_end(void *inst)
-{
-    (void)inst;
-    mallopt(M_TRIM_THRESHOLD, TB_GLIBC_TRIM_DEFAULT);
-}
+static void glibc_end(void *inst) { (void)inst; }
 
 static void *glibc_alloc(void *inst, size_t size, size_t align)
 {
@@ -386,7 +388,7 @@ const tb_allocator_t *tb_adapter_null(void) { return &null_adapter; }
 static bool mt_mi_setup(void) { return mi.heap_new != NULL || mi_setup(); }
 static bool mt_je_setup(void) { return je.mallocx != NULL || je_setup(); }
 
-static bool mt_glibc_setup(void) { return true; }
+static bool mt_glibc_setup(void) { return tb_glibc_setup(); }
 static void *mt_glibc_thread_init(int tid)
 {
     (void)tid;
