@@ -358,8 +358,14 @@ Test(arena_budget, soft_budget_callback_is_told_the_crossing_footprint)
     pthread_t t[3];
     for (int i = 0; i < 3; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, soft_racer, &r), 0);
-    struct timespec ts = {1, 0};
-    nanosleep(&ts, NULL);
+    /* A crossing needs two racers' blocks live at once, which nothing forces: until 2026-12-07
+     * the racers ran for 1 s, and under TSan on a loaded 2-CPU VM they often never overlapped
+     * in it (72 of 300 runs failed "never crossed"; 559 to 1011 iterations, no callback). Run
+     * until 100 callbacks, for at most 30 s (scaled on slow runners). */
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    for (unsigned long ms = 0;
+         atomic_load(&r.calls) < 100 && ms < 30000ul * test_env("TALC_TEST_SLOW", 1); ms += 10)
+        nanosleep(&tick, NULL);
     atomic_store(&r.stop, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(t[i], NULL);
