@@ -59,26 +59,30 @@ static void *talc_os_mmap(size_t size)
  * bytes shows where the kernel has room; it is given back, and the aligned addresses just
  * below and just above its start are asked for with MAP_FIXED_NOREPLACE, which never
  * replaces a mapping (a kernel before 4.17 takes it as a hint: a mapping elsewhere is given
- * back). Another thread may map the range in between; then this fails. */
+ * back). Another thread may map the range in between: then the kernel is asked again, up to
+ * TALC_OS_EXACT_ROUNDS times (until 2026-12-07 once: such a race failed the map). */
+#define TALC_OS_EXACT_ROUNDS 3
 static void *talc_os_map_exact_aligned(size_t size, size_t align)
 {
-    unsigned char *raw = talc_os_mmap(size);
-    if (!raw)
-        return NULL;
-    uintptr_t at = (uintptr_t)raw;
-    if ((at & (align - 1)) == 0)
-        return raw;
-    munmap(raw, size);
-    const uintptr_t want[2] = {at & ~(uintptr_t)(align - 1), (at | (align - 1)) + 1u};
-    for (int i = 0; i < 2; i++) {
-        if (want[i] == 0 || want[i] > UINTPTR_MAX - size)
-            continue;
-        void *p = mmap((void *)want[i], size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-        if (p == (void *)want[i])
-            return p;
-        if (p != MAP_FAILED)
-            munmap(p, size);
+    for (int round = 0; round < TALC_OS_EXACT_ROUNDS; round++) {
+        unsigned char *raw = talc_os_mmap(size);
+        if (!raw)
+            return NULL;
+        uintptr_t at = (uintptr_t)raw;
+        if ((at & (align - 1)) == 0)
+            return raw;
+        munmap(raw, size);
+        const uintptr_t want[2] = {at & ~(uintptr_t)(align - 1), (at | (align - 1)) + 1u};
+        for (int i = 0; i < 2; i++) {
+            if (want[i] == 0 || want[i] > UINTPTR_MAX - size)
+                continue;
+            void *p = mmap((void *)want[i], size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+            if (p == (void *)want[i])
+                return p;
+            if (p != MAP_FAILED)
+                munmap(p, size);
+        }
     }
     errno = ENOMEM;
     return NULL;

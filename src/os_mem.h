@@ -72,7 +72,8 @@ size_t talc_os_page_size(void);
  * talc_os_map costs one mmap plus up to two munmaps (alignment above the page size is made by
  * over-mapping size + align - page and trimming both ends); where the address space has no
  * room for the excess (RLIMIT_AS), two or three more mmaps find an aligned range of exactly
- * size, when the kernel has one next to where it would put size bytes. */
+ * size, when the kernel has one next to where it would put size bytes (asked up to three
+ * times, in case another thread maps that range first). */
 void *talc_os_map(size_t size, size_t align);
 void talc_os_unmap(void *p, size_t size);
 int talc_os_commit(void *p, size_t size);   /* Linux: no-op, returns 0 */
