@@ -202,12 +202,13 @@ TALC_API talc_arena_config_t talc_arena_config_default(const char *name);
 /* ---- Life cycle and registry --------------------------------------------------------------*/
 
 /** Create and register an arena. Returns NULL with errno EINVAL (bad config: name or fallback
- *  name empty, too long, not UTF-8 or with a control character; budgets below a granule (a
- *  borrow ceiling too), a soft budget above the hard budget plus the borrow ceiling (what the
- *  footprint can reach), initial_size above the hard budget, a reserve source
+ *  name empty, too long, not UTF-8 or with a control character; a hard budget below a
+ *  granule (a borrow ceiling too; a soft budget has no lower bound), a soft budget above the
+ *  hard budget plus the borrow ceiling (what the footprint can reach; with no hard budget it
+ *  is not bounded), initial_size above the hard budget, a reserve source
  *  without a borrow ceiling, numa_node below -1, buffer missing, below 2 owner-map granules,
- *  wrapping the address space or holding memory an arena owns, stripes too many, unknown oom
- *  step), EEXIST (name taken)
+ *  wrapping the address space or holding memory an arena owns, stripes too many, unknown
+ *  source, oom step or thread_cache mode), EEXIST (name taken)
  *  or ENOMEM (also when the OS refuses initial_size).
  *  Cost: O(stripes) plus the initial mapping (a buffer: O(its granules) to check it). */
 TALC_API talc_arena_t *talc_arena_create(const talc_arena_config_t *cfg);
