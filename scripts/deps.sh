@@ -3,7 +3,7 @@
 #
 #   scripts/deps.sh native   build + native tests (cmake, liburcu, hwloc, Criterion, clang, valgrind,
 #                            clang-format and clang-tidy for the lint gates; python3, git,
-#                            sqlite3, redis for the malloc shim's program tests)
+#                            sqlite3, redis, xz for the malloc shim's program tests)
 #   scripts/deps.sh cross    aarch64 and armhf cross builds + qemu-user + arm64 libraries +
 #                            the arm64 Criterion overlay + the armhf sysroot (Debian has no
 #                            armhf Criterion: tests/lite runs the armhf suites)
@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 native_pkgs=(cmake make pkg-config gcc g++ libasan8:amd64 libubsan1:amd64 clang libclang-rt-14-dev valgrind
              clang-format clang-tidy
              liburcu-dev:amd64 libcriterion-dev:amd64 libhwloc-dev:amd64
-             python3 git sqlite3 redis-server redis-tools) # the last five: tests/shim programs
+             python3 git sqlite3 redis-server redis-tools xz-utils) # the last six: tests/shim programs
 arm64_pkgs=(gcc-aarch64-linux-gnu qemu-user libc6-dev:arm64
             liburcu-dev:arm64 libhwloc-dev:arm64 libgit2-1.5:arm64 libffi8:arm64
             libasan8:arm64 libubsan1:arm64)

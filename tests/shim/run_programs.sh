@@ -4,7 +4,7 @@
 # the shim served their allocations). A missing program is a failure, never a skip: the CI
 # machine gets them from scripts/deps.sh native.
 #
-#   run_programs.sh LIB OUTDIR python|git|sqlite|redis
+#   run_programs.sh LIB OUTDIR python|git|sqlite|redis|tools
 #
 # Exit status 0 iff the program's results were right and the shim was in use.
 set -u
@@ -125,11 +125,46 @@ run_redis() {
   stats --min-allocs 10000
 }
 
+# One tool run twice, without and with the shim, its output compared; the statistics go to a
+# directory of its own, checked for at least MIN allocations.
+run_tool() {
+  local name=$1 min=$2 want got
+  shift 2
+  mkdir -p "$out/$name" || fail "mkdir"
+  want=$(env -u LD_PRELOAD "$@") || fail "$name: reference run"
+  got=$(env LD_PRELOAD="$lib" TALC_CONF="stats=json,stats_file=$out/$name/stats-%p.json" "$@") ||
+    fail "$name: exit status"
+  echo "$name: $got"
+  [ "$got" = "$want" ] || fail "$name: output differs from the run without the shim: $want"
+  /usr/bin/python3 "$here/check_stats.py" "$out/$name" --min-allocs "$min" ||
+    fail "$name: statistics check"
+}
+
+# Threaded tools: coreutils' sort merges on two threads, xz compresses on two, and perl
+# churns hashes and strings (a few seconds together).
+run_tools() {
+  need /usr/bin/perl /usr/bin/sort /usr/bin/xz /usr/bin/sha256sum
+  /usr/bin/perl -e 'srand(7); for (1 .. 100000) { printf "%d %s\n", int(rand(1e6)),
+    join("", map { chr(97 + int(rand(26))) } 1 .. 1 + int(rand(30))) }' >"$out/lines.txt" ||
+    fail "input"
+  run_tool sort 100 bash -c "/usr/bin/sort --parallel=2 -S 4M -k2,2 -k1,1n '$out/lines.txt' |
+    /usr/bin/sha256sum"
+  run_tool xz 100 bash -c "/usr/bin/xz -T2 -2 --block-size=512KiB -c '$out/lines.txt' |
+    tee '$out/lines.xz' | /usr/bin/sha256sum && /usr/bin/xz -T2 -dc '$out/lines.xz' |
+    /usr/bin/sha256sum"
+  run_tool perl 100000 /usr/bin/perl -e 'my %h; my $n = 0;
+    open(my $f, "<", $ARGV[0]) or die; while (<$f>) { my ($k, $w) = split; push @{$h{$w}}, $k; }
+    for my $w (sort keys %h) { $n += @{$h{$w}}; $h{$w} = join(",", sort { $a <=> $b } @{$h{$w}}); }
+    my $s = join(";", map { "$_=$h{$_}" } sort keys %h); (my $t = $s) =~ s/([a-m]+)=/<$1>/g;
+    printf "%d %d %d %d\n", scalar(keys %h), $n, length($s), length($t);' "$out/lines.txt"
+}
+
 case "$what" in
   python) run_python ;;
   git) run_git ;;
   sqlite) run_sqlite ;;
   redis) run_redis ;;
-  *) echo "usage: run_programs.sh LIB OUTDIR python|git|sqlite|redis" >&2; exit 2 ;;
+  tools) run_tools ;;
+  *) echo "usage: run_programs.sh LIB OUTDIR python|git|sqlite|redis|tools" >&2; exit 2 ;;
 esac
 echo "run_programs.sh $what: ok"
