@@ -335,12 +335,20 @@ static void on_soft_race(talc_arena_t *a, size_t footprint, size_t soft, void *c
         atomic_fetch_add(&r->below, 1);
 }
 
+/* The racers' unit: a granule, but at least 64 KiB, so that 17 of them are a large request at
+ * every granule (256 KiB and up: a segment of its own, given back when freed). With 4 KiB
+ * granules 17-24 granules were small requests, served from a stripe's default segment, which
+ * the stripe keeps: the footprint never fell back below the budget, the callback ran once,
+ * and the test waited out its 30 s for 100 (found by a review, 2026-12-07: 1 callback in each
+ * of 3 runs of 50 s). */
+#define SOFT_RACE_UNIT (TEST_GRANULE > ((size_t)64 << 10) ? TEST_GRANULE : ((size_t)64 << 10))
+
 static void *soft_racer(void *arg)
 {
     soft_race_t *r = arg;
     for (size_t i = 0; !atomic_load(&r->stop); i++) {
         /* a segment of its own, given back when freed: two at once are above the budget */
-        void *p = talc_arena_malloc(r->a, 17 * TEST_GRANULE + (i % 8) * TEST_GRANULE);
+        void *p = talc_arena_malloc(r->a, 17 * SOFT_RACE_UNIT + (i % 8) * SOFT_RACE_UNIT);
         talc_free(p);
     }
     return NULL;
@@ -351,7 +359,7 @@ Test(arena_budget, soft_budget_callback_is_told_the_crossing_footprint)
     static soft_race_t r;
     talc_arena_config_t c = talc_arena_config_default("soft-race");
     c.stripes = 4;
-    c.soft_budget = 40 * TEST_GRANULE;
+    c.soft_budget = 40 * SOFT_RACE_UNIT;
     c.on_soft_budget = on_soft_race;
     c.budget_ctx = &r;
     r.a = test_arena_cfg(&c);
