@@ -144,9 +144,11 @@ function(talc_test_properties name timeout labels)
 endfunction()
 
 # talc_criterion_properties(<test> <timeout> <labels> [KEY=VALUE...]): talc_test_properties for
-# a run of a Criterion binary, which also fails when the run tested nothing.
-function(talc_criterion_properties name)
-  talc_test_properties(${name} ${ARGN})
+# a run of a Criterion binary, which also fails when the run tested nothing. The labels are
+# passed on quoted: through ${ARGN} a list "criterion;unit" became the label criterion and an
+# environment entry "unit".
+function(talc_criterion_properties name timeout labels)
+  talc_test_properties(${name} ${timeout} "${labels}" ${ARGN})
   set_tests_properties(${name} PROPERTIES FAIL_REGULAR_EXPRESSION "${TALC_CRITERION_FAIL_REGEX}")
 endfunction()
 
