@@ -24,7 +24,7 @@ void *__wrap_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off);
 static struct {
     bool armed;
     size_t size, align;
-    unsigned refuse_fixed; /* fixed maps still to refuse */
+    unsigned refuse_fixed;         /* fixed maps still to refuse */
     unsigned slack, probes, fixed; /* calls seen */
 } w;
 
