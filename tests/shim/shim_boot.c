@@ -133,10 +133,18 @@ typedef struct boot_pages {
     unsigned char *may; /* per page of the buffer: 1 if it may be resident */
 } boot_pages_t;
 
+/* Pages of [lo, hi) inside the buffer may be resident; the part outside it is not looked at
+ * (a chunk in the heap's overflow span, which a start-up that outgrows the buffer maps: one
+ * with hwloc's synthetic topology of 1024 CPU threads indexed past the array until
+ * 2026-12-07). */
 static void allow(boot_pages_t *b, uintptr_t lo, uintptr_t hi)
 {
+    uintptr_t first = (uintptr_t)talc_boot_mem & ~(b->page - 1u);
+    uintptr_t end = (uintptr_t)talc_boot_mem + TALC_SHIM_BOOT_SIZE;
+    lo = lo < first ? first : lo;
+    hi = hi > end ? end : hi;
     for (uintptr_t p = lo & ~(b->page - 1u); p < hi; p += b->page)
-        b->may[(p - ((uintptr_t)talc_boot_mem & ~(b->page - 1u))) / b->page] = 1;
+        b->may[(p - first) / b->page] = 1;
 }
 
 static bool allow_chunk(const talc_span_t *span, void *ptr, size_t size, bool used, void *ctx)
