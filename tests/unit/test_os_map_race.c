@@ -18,14 +18,31 @@
 
 #include "os_mem.h"
 
-void *__real_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off);
-void *__wrap_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off);
+/* With _FILE_OFFSET_BITS=64 on a 32-bit target, glibc's <sys/mman.h> renames mmap to mmap64:
+ * the library's calls then reach the linker as mmap64, which --wrap=mmap does not catch (the
+ * test failed "the slack map was tried first" on armhf built with -D_FILE_OFFSET_BITS=64), and
+ * mmap's own off_t is 32 bits. tests/CMakeLists.txt wraps both names. */
+#if defined(_FILE_OFFSET_BITS) && UINTPTR_MAX == UINT32_MAX
+#if _FILE_OFFSET_BITS == 64
+#define TEST_MMAP64 1
+#endif
+#endif
+#ifdef TEST_MMAP64
+#define REAL_MMAP __real_mmap64
+#define WRAP_MMAP __wrap_mmap64
+#else
+#define REAL_MMAP __real_mmap
+#define WRAP_MMAP __wrap_mmap
+#endif
+void *REAL_MMAP(void *a, size_t n, int prot, int flags, int fd, off_t off);
+void *WRAP_MMAP(void *a, size_t n, int prot, int flags, int fd, off_t off);
 
 static struct {
     bool armed;
     size_t size, align;
     unsigned refuse_fixed;         /* fixed maps still to refuse */
     unsigned slack, probes, fixed; /* calls seen */
+    void *probe_at[16];            /* where the first probes went */
 } w;
 
 /* A mapping of n bytes starting one page above an align-aligned address, or MAP_FAILED. */
@@ -33,19 +50,19 @@ static void *probe_above_aligned(size_t n, size_t align)
 {
     size_t page = talc_os_page_size();
     size_t span = n + 3u * align;
-    unsigned char *r = __real_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *r = REAL_MMAP(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r == MAP_FAILED)
         return r;
     uintptr_t a = (((uintptr_t)r + align - 1u) & ~(uintptr_t)(align - 1u)) + align;
     munmap(r, span); /* the range is free again: the probe goes where it is asked to */
-    return __real_mmap((void *)(a + page), n, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    return REAL_MMAP((void *)(a + page), n, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 }
 
-void *__wrap_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off)
+void *WRAP_MMAP(void *a, size_t n, int prot, int flags, int fd, off_t off)
 {
     if (!w.armed)
-        return __real_mmap(a, n, prot, flags, fd, off);
+        return REAL_MMAP(a, n, prot, flags, fd, off);
     if (flags & MAP_FIXED_NOREPLACE) {
         w.fixed++;
         if (w.refuse_fixed) {
@@ -53,15 +70,18 @@ void *__wrap_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off)
             errno = EEXIST;
             return MAP_FAILED;
         }
-        return __real_mmap(a, n, prot, flags, fd, off);
+        return REAL_MMAP(a, n, prot, flags, fd, off);
     }
     if (n > w.size) { /* the slack map: no address space for it */
         w.slack++;
         errno = ENOMEM;
         return MAP_FAILED;
     }
+    void *p = probe_above_aligned(n, w.align);
+    if (w.probes < sizeof w.probe_at / sizeof w.probe_at[0])
+        w.probe_at[w.probes] = p;
     w.probes++;
-    return probe_above_aligned(n, w.align);
+    return p;
 }
 
 Test(os_map_race, an_aligned_range_taken_meanwhile_is_asked_for_again)
@@ -95,7 +115,18 @@ Test(os_map_race, a_range_taken_every_time_fails_with_enomem)
     void *p = talc_os_map(w.size, w.align);
     int err = errno;
     w.armed = false;
+    /* every probe was given back: mincore fails with ENOMEM on an unmapped range (looked at
+     * before any assertion, which may map memory of its own) */
+    unsigned char vec[1];
+    unsigned mapped = 0;
+    for (unsigned i = 0; i < w.probes && i < 16u; i++)
+        if (w.probe_at[i] == MAP_FAILED ||
+            !(mincore(w.probe_at[i], page, vec) == -1 && errno == ENOMEM))
+            mapped++;
     cr_assert_null(p);
     cr_assert_eq(err, ENOMEM);
+    cr_assert_geq(w.probes, 2, "the kernel was asked again");
     cr_assert_leq(w.probes, 8, "a bounded number of rounds (%u)", w.probes);
+    cr_assert_eq(w.fixed, 2 * w.probes, "both neighbours asked in each round");
+    cr_assert_eq(mapped, 0, "%u of %u probes failed or were not given back", mapped, w.probes);
 }
