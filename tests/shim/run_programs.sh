@@ -141,7 +141,7 @@ run_tool() {
     fail "$name: statistics check"
 }
 
-# Tools: coreutils' sort with a 256 KiB buffer (it merges through about 70 temporary files;
+# Tools: coreutils' sort with a 256 KiB buffer (it merges through 36 temporary files;
 # --parallel=2 starts no thread at this size), xz compressing on two threads and
 # decompressing, and perl churning hashes and strings.
 run_tools() {
