@@ -158,7 +158,8 @@ run_tools() {
     open(my $f, "<", $ARGV[0]) or die; while (<$f>) { my ($k, $w) = split; push @{$h{$w}}, $k; }
     for my $w (sort keys %h) { $n += @{$h{$w}}; $h{$w} = join(",", sort { $a <=> $b } @{$h{$w}}); }
     my $s = join(";", map { "$_=$h{$_}" } sort keys %h); (my $t = $s) =~ s/([a-m]+)=/<$1>/g;
-    printf "%d %d %d %d\n", scalar(keys %h), $n, length($s), length($t);' "$lines"
+    printf "%d %d %d %d %u %u\n", scalar(keys %h), $n, length($s), length($t),
+      unpack("%32C*", $s), unpack("%32C*", $t);' "$lines"
 }
 
 case "$what" in
