@@ -63,6 +63,8 @@ static bool talc_source_give(talc_arena_t *a, talc_seg_t *g)
     char *base = g->base;
     size_t size = g->size;
     bool os = false;
+    /* The heap was not told (talc_seg_drop): its free chunks' poison goes here (heap_asan.h). */
+    talc_asan_unpoison(base, size);
     if (g->kind == TALC_SEG_RESERVE) {
         talc_grow_set(&a->borrowed_bytes, a->borrowed_bytes - size);
         talc_stats_add_total(&a->returned_total, size);

@@ -208,6 +208,7 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
 {
     size_t cs = talc_hsize(talc_hdr(c));
     size_t rem = cs - s;
+    talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* allocated: all of it */
     if (rem >= h->min_chunk) {
         /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. */
         talc_make_free_raw(h, c + s, rem);
@@ -277,7 +278,8 @@ static bool talc_chunk_in_span(const struct talc_heap *h, const char *c, size_t 
 #endif
 }
 
-char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
+/* Reads at p before knowing p is ours: not checked by ASan (heap_asan.h). */
+TALC_NO_ASAN char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
 {
     char *c = (char *)p - TALC_HDR;
     if (TALC_UNLIKELY(((uintptr_t)p & h->qmask) != 0 || (uintptr_t)p < TALC_HDR)) {

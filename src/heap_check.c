@@ -27,8 +27,8 @@ typedef struct talc_tally {
  * (*hint, the span of the previous node, is tried first): aligned, a free header of a sane
  * size, its footer, and PREV_FREE on the chunk above; else 0. Reads nothing outside that
  * span. */
-static size_t talc_check_free_at(const struct talc_heap *h, const char *c,
-                                 const struct talc_span **hint)
+static TALC_NO_ASAN size_t talc_check_free_at(const struct talc_heap *h, const char *c,
+                                              const struct talc_span **hint)
 {
     const struct talc_span *s = *hint;
     for (const struct talc_span *next = h->spans; !s || c < s->first || c >= s->fence;
@@ -46,7 +46,7 @@ static size_t talc_check_free_at(const struct talc_heap *h, const char *c,
     return talc_footer(c + sz) == sz && (talc_nflags(c + sz) & TALC_F_PREV_FREE) ? sz : 0;
 }
 
-bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c)
+TALC_NO_ASAN bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const char *c)
 {
     uint64_t w = talc_hdr_shared(h, c);
     const char *up = c + talc_hsize(w);
@@ -66,7 +66,8 @@ bool talc_heap_merge_ok(const struct talc_heap *h, const talc_span_t *s, const c
     return talc_nused(up) || talc_check_free_at(h, up, &s) != 0;
 }
 
-bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s, const void *p)
+TALC_NO_ASAN bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s,
+                                        const void *p)
 {
     if (talc_heap_merge_ok(h, s, (const char *)p - TALC_HDR))
         return true;
@@ -75,8 +76,9 @@ bool talc_heap_merge_check(const struct talc_heap *h, const talc_span_t *s, cons
 }
 
 /* Check one chunk whose header word is w; prev_free says whether the chunk below is free. */
-static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s, const char *c,
-                            uint64_t w, bool prev_free, const void **where)
+static TALC_NO_ASAN int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s,
+                                         const char *c, uint64_t w, bool prev_free,
+                                         const void **where)
 {
     size_t sz = talc_hsize(w);
     if (!talc_hsize_fits(w) || sz < h->min_chunk || (sz & h->qmask))
@@ -101,8 +103,8 @@ static int talc_check_chunk(const struct talc_heap *h, const struct talc_span *s
     return 0;
 }
 
-static int talc_check_span(const struct talc_heap *h, const struct talc_span *s, talc_tally_t *t,
-                           const void **where)
+static TALC_NO_ASAN int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
+                                        talc_tally_t *t, const void **where)
 {
     bool prev_free = false;
     const char *c = s->first;
@@ -137,8 +139,8 @@ static int talc_check_span(const struct talc_heap *h, const struct talc_span *s,
 
 /* Walk bin b's list; at most `budget` nodes (a cycle or a foreign node fails). Each node is
  * checked to be a free chunk inside a span before its links are read. */
-static int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
-                          const struct talc_span **hint, const void **where)
+static TALC_NO_ASAN int talc_check_bin(const struct talc_heap *h, unsigned b, size_t *budget,
+                                       const struct talc_span **hint, const void **where)
 {
     talc_free_t *const *slot = &h->bins[b];
     bool bit = (h->bitmap[b >> 6] >> (b & 63u)) & 1u;

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "heap_asan.h"
 #include "talc/heap.h"
 
 /* ---- Words and constants -------------------------------------------------------------------*/
@@ -509,9 +510,13 @@ TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
  * keeps PREV_FREE of the chunk above set. */
 TALC_INLINE void talc_make_free_raw(struct talc_heap *h, char *c, size_t s)
 {
+    talc_asan_unpoison(c, sizeof(talc_free_t));
+    talc_asan_unpoison(c + s - TALC_HDR, TALC_HDR);
     talc_set_hdr(c, (uint64_t)s);
     *(talc_word_t *)(void *)(c + s - TALC_HDR) = (uint64_t)s;
     talc_bin_insert_raw(h, c, s);
+    if (s > sizeof(talc_free_t) + TALC_HDR) /* heap_asan.h: the inside of a free chunk */
+        talc_asan_poison(c + sizeof(talc_free_t), s - sizeof(talc_free_t) - TALC_HDR);
 }
 
 TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)

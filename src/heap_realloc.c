@@ -18,6 +18,7 @@
 static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s, size_t n)
 {
     size_t rem = cs - s;
+    talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* and any free chunk it absorbed */
     if (rem >= h->min_chunk) {
         talc_make_free(h, c + s, rem);
         char *above = c + cs;
@@ -134,6 +135,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     /* When the chunk below is at least as large, the copy stops below c's header: marked,
      * a second free of the old pointer is reported as such instead of finding a live block. */
     talc_set_hdr(c, TALC_MERGED_WORD);
+    talc_asan_unpoison(lo, ps); /* the copy lands in what was the free chunk below */
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n);

@@ -118,6 +118,9 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
         if ((size_t)(fence - first) > h->max_span)
             h->max_span = (size_t)(fence - first);
         s = (struct talc_span *)sp;
+        /* The range may have been poisoned by an earlier heap over it (heap_asan.h). */
+        talc_asan_unpoison(s, sizeof *s);
+        talc_asan_unpoison((char *)fence, TALC_HDR);
         s->base = base;
         s->first = (char *)first;
         s->fence = (char *)fence;
@@ -155,6 +158,8 @@ static void talc_max_span_refresh(struct talc_heap *h, size_t gone)
 /* Move the fence of s to nf (nf + HDR is the new end), keeping the top free chunk honest. */
 static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, uint64_t pf)
 {
+    /* The new fence, and what a truncation gives back to the caller (heap_asan.h). */
+    talc_asan_unpoison(nf, nf < s->fence ? (size_t)(s->fence - nf) + TALC_HDR : TALC_HDR);
     talc_set_hdr(nf, TALC_F_USED | pf);
     if (nf > s->fence) {
         TALC_CHUNKS(h, += (size_t)(nf - s->fence));
@@ -249,6 +254,7 @@ int talc_span_release(talc_heap_t *h, talc_span_t *s)
         if (talc_span_empty(s)) {
             if (s->first != s->fence)
                 talc_bin_unlink(h, s->first, (size_t)(s->fence - s->first));
+            talc_asan_unpoison(s->first, (size_t)(s->fence - s->first)); /* the caller's again */
             if (s->prev)
                 s->prev->next = s->next;
             else

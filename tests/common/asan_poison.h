@@ -19,9 +19,15 @@
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define TEST_NO_ASAN __attribute__((no_sanitize_address))
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define TEST_NO_ASAN
 #endif
+
+/* A stray write of one byte anywhere in a heap's memory, as a test stages one: inside a free
+ * chunk too, which the library keeps poisoned (src/heap_asan.h). */
+static inline TEST_NO_ASAN void stray_xor(unsigned char *p, unsigned char x) { *p ^= x; }
 
 #endif /* TALC_TEST_ASAN_POISON_H */

@@ -7,6 +7,7 @@
  * Who may use it: shadow_step.c. Concurrency: one model per thread.
  */
 #include "shadow_internal.h"
+#include "asan_poison.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,7 @@ int shadow_op_corrupt(shadow_t *s, shadow_src_t *src)
     }
     unsigned char *p = lo + (size_t)take(src, 4) % (size_t)(hi - lo);
     unsigned char x = (unsigned char)(1 + take(src, 1) % 255);
-    *p ^= x;
+    stray_xor(p, x);
     s->corrupted = true;
     bool taken = sh_hold(s);
     const void *where = NULL;

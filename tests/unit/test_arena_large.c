@@ -21,6 +21,7 @@
 
 #include "../../arenas/arena_internal.h"
 #include "arena_test.h"
+#include "asan_poison.h"
 #include "granule.h"
 #include "pattern.h"
 #include "resident.h"
@@ -365,7 +366,16 @@ Test(arena_large, a_large_block_shrunk_in_place_gives_its_tail_back)
  * 2026-12-07 they started at the block's new end, and a block ending on or just below a page
  * boundary had the tail's header fault the first of them in again at once, one page fault per
  * shrink (found by a review: 20 in 20). Counted after warm-up rounds, with room for a fault
- * of the test's own (an emulator's or valgrind's). */
+ * of the test's own (an emulator's or valgrind's). Under ASan with its fake stacks
+ * (detect_stack_use_after_return, as ctest runs it) the library's poisoning of free chunks
+ * (src/heap_asan.h) adds faults of ASan's own: 6 in 16 shrinks, 2 without the poisoning (7 and
+ * 2 in 20 in a standalone copy of the loop), none without fake stacks. The room for them still
+ * fails the old code, which faulted once per shrink. */
+#ifdef TEST_ASAN
+#define ASAN_FAULTS (ROUNDS / 2)
+#else
+#define ASAN_FAULTS 0
+#endif
 static long minor_faults(void)
 {
     struct rusage u;
@@ -394,7 +404,8 @@ Test(arena_large, a_shrink_to_a_page_boundary_faults_no_given_back_page_in)
         cr_assert_eq(p[n - 1u], 1, "the block's last byte kept");
         talc_free(p);
     }
-    cr_assert_leq(faults, ROUNDS / 4, "%ld page faults in %d shrinks", faults, ROUNDS);
+    cr_assert_leq(faults, ROUNDS / 4 + ASAN_FAULTS, "%ld page faults in %d shrinks", faults,
+                  ROUNDS);
     test_assert_empty(a);
 }
 

@@ -1,0 +1,218 @@
+/* test_asan_poison.c — the AddressSanitizer annotations of src/heap_asan.h, in an ASan build:
+ * a free chunk is poisoned past its header and links up to its footer, an allocated block is
+ * usable to its usable size, a block in a thread cache is poisoned until it is handed out
+ * again, memory a span gives back is the caller's again, a wild or second free into a free
+ * chunk still reaches the fatal handler, and a read after free is reported by ASan.
+ *
+ * Built and run only when the library is built with ASan (TALC_SANITIZE=asan): elsewhere
+ * there is nothing to check. Concurrency: single-threaded, but for the child of the last test.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <sanitizer/asan_interface.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/heap_fixture.h"
+#include "talc/arena.h"
+#include "talc/heap.h"
+
+TestSuite(asan_poison, .fini = test_buffers_free);
+
+#define LINKS (2 * sizeof(void *)) /* a free chunk's list links, at the block's start */
+#define FOOTER 8                   /* a free chunk's size, in its last 8 bytes */
+
+static talc_heap_t *poison_heap(void)
+{
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("asan-heap");
+    return test_heap(64 << 10, &o);
+}
+
+/* Every byte of [p, p + n) is addressable. */
+static void assert_usable(const void *p, size_t n, const char *what)
+{
+    void *bad = __asan_region_is_poisoned((void *)(uintptr_t)p, n);
+    cr_assert_null(bad, "%s: byte %td of %zu poisoned", what, (const char *)bad - (const char *)p,
+                   n);
+}
+
+/* The freed block p of usable size n: poisoned from past its links to before its footer. */
+static void assert_freed(const char *p, size_t n)
+{
+    cr_assert_not(__asan_address_is_poisoned(p), "the links stay readable to the engine");
+    cr_assert(__asan_address_is_poisoned(p + LINKS), "first byte past the links");
+    cr_assert(__asan_address_is_poisoned(p + n - FOOTER - 1), "last byte before the footer");
+    cr_assert_not(__asan_address_is_poisoned(p + n - FOOTER), "the footer stays readable");
+}
+
+Test(asan_poison, a_freed_block_is_poisoned_past_its_links)
+{
+    talc_heap_t *h = poison_heap();
+    char *p = talc_heap_alloc(h, 256);
+    char *guard = talc_heap_alloc(h, 64); /* p does not merge with the free top */
+    cr_assert(p && guard);
+    size_t n = talc_heap_usable_size(h, p);
+    assert_usable(p, n, "allocated");
+    memset(p, 0x5a, n);
+    talc_heap_free(h, p);
+    assert_freed(p, n);
+    HEAP_OK(h);
+}
+
+Test(asan_poison, a_reused_block_is_usable_to_its_usable_size)
+{
+    talc_heap_t *h = poison_heap();
+    char *p = talc_heap_alloc(h, 1000);
+    char *guard = talc_heap_alloc(h, 64);
+    cr_assert(p && guard);
+    talc_heap_free(h, p);
+    char *q = talc_heap_alloc(h, 200); /* from p's chunk; its tail is free again */
+    cr_assert_eq(q, p);
+    size_t n = talc_heap_usable_size(h, q);
+    assert_usable(q, n, "reused");
+    char *tail = q + n + 8; /* the free tail's user part */
+    cr_assert(__asan_address_is_poisoned(tail + LINKS), "the split-off tail is free");
+    HEAP_OK(h);
+}
+
+Test(asan_poison, a_block_grown_in_place_is_usable_to_its_new_size)
+{
+    talc_heap_t *h = poison_heap();
+    char *p = talc_heap_alloc(h, 100);
+    char *next = talc_heap_alloc(h, 2000);
+    char *guard = talc_heap_alloc(h, 64);
+    cr_assert(p && next && guard);
+    talc_heap_free(h, next); /* a poisoned free chunk just above p */
+    cr_assert_eq(talc_heap_realloc(h, p, 1500), p, "grown into the chunk above");
+    assert_usable(p, talc_heap_usable_size(h, p), "grown");
+    HEAP_OK(h);
+}
+
+Test(asan_poison, an_aligned_block_is_usable_and_its_padding_free)
+{
+    talc_heap_t *h = poison_heap();
+    char *small = talc_heap_alloc(h, 16); /* the top chunk no longer starts 4096-aligned */
+    char *p = talc_heap_alloc_aligned(h, 300, 4096);
+    cr_assert(small && p);
+    cr_assert_eq((uintptr_t)p & 4095u, 0);
+    assert_usable(p, talc_heap_usable_size(h, p), "aligned");
+    uint64_t pad; /* the free chunk split off in front: its footer is just below p's header */
+    memcpy(&pad, p - 8 - FOOTER, sizeof pad);
+    cr_assert_geq(pad, 8 + LINKS + FOOTER);
+    if (pad > 8 + LINKS + FOOTER)
+        cr_assert(__asan_address_is_poisoned(p - 8 - pad + 8 + LINKS), "the padding is free");
+    HEAP_OK(h);
+}
+
+Test(asan_poison, merged_chunks_poison_the_header_between_them)
+{
+    talc_heap_t *h = poison_heap();
+    char *a = talc_heap_alloc(h, 256);
+    char *b = talc_heap_alloc(h, 256);
+    char *guard = talc_heap_alloc(h, 64);
+    cr_assert(a && b && guard);
+    talc_heap_free(h, a);
+    talc_heap_free(h, b);
+    cr_assert(__asan_address_is_poisoned(b - 8), "b's old header is inside the merged chunk");
+    cr_assert(__asan_address_is_poisoned(b + 64));
+    HEAP_OK(h);
+}
+
+Test(asan_poison, a_wild_or_second_free_into_a_free_chunk_reaches_the_fatal_handler)
+{
+    talc_heap_t *h = poison_heap();
+    char *x = talc_heap_alloc(h, 256);
+    char *y = talc_heap_alloc(h, 256);
+    char *guard = talc_heap_alloc(h, 64);
+    cr_assert(x && y && guard);
+    talc_heap_free(h, x);
+    talc_heap_free(h, y); /* merged into x's chunk: y's header is inside it, poisoned */
+    cr_assert(__asan_address_is_poisoned(y - 8));
+    cr_assert_eq(test_faults.count, 0);
+    talc_heap_free(h, y);
+    cr_assert_eq(test_faults.count, 1);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_DOUBLE_FREE);
+    cr_assert_eq(test_faults.last.address, y);
+    talc_heap_free(h, y + 64); /* its "header" at y + 56 is poisoned too */
+    cr_assert_eq(test_faults.count, 2);
+    cr_assert_eq(test_faults.last.fault, TALC_FAULT_BAD_POINTER);
+    cr_assert_eq(test_faults.last.address, y + 64);
+    HEAP_OK(h);
+}
+
+Test(asan_poison, memory_a_span_gives_back_is_the_callers_again)
+{
+    talc_heap_t *h = poison_heap();
+    size_t size = 256 << 10;
+    unsigned char *mem = test_buffer(size);
+    talc_span_t *s = talc_heap_claim(h, mem, size);
+    cr_assert_not_null(s);
+    talc_span_info_t info;
+    talc_span_get_info(h, s, &info);
+    unsigned char *end = info.end;
+    void *big = talc_heap_alloc(h, 100 << 10); /* the first span is too small for it */
+    cr_assert(big && (unsigned char *)big > mem && (unsigned char *)big < end);
+    talc_heap_free(h, big); /* the whole span one free chunk: poisoned */
+    cr_assert(__asan_address_is_poisoned(mem + size / 2));
+    unsigned char *cut = talc_span_truncate(h, s, mem + size / 2);
+    cr_assert(cut && cut < end);
+    assert_usable(cut, (size_t)(end - cut), "truncated off");
+    cr_assert_eq(talc_span_release(h, s), 0);
+    assert_usable(mem, size, "released");
+    HEAP_OK(h);
+}
+
+Test(asan_poison, a_cached_block_is_poisoned_until_handed_out_again)
+{
+    talc_arena_config_t c = talc_arena_config_default("asan-cache");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = talc_arena_create(&c);
+    cr_assert_not_null(a);
+    char *p = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p);
+    size_t n = talc_usable_size(p);
+    assert_usable(p, n, "allocated");
+    talc_free(p);
+    cr_assert_not(__asan_address_is_poisoned(p), "the cache's link");
+    cr_assert(__asan_address_is_poisoned(p + 16), "past the cache's node");
+    cr_assert(__asan_address_is_poisoned(p + n - 1), "the block's last byte");
+    char *q = talc_arena_malloc(a, 100);
+    cr_assert_eq(q, p, "the cached block again");
+    assert_usable(q, n, "handed out again");
+    talc_free(q);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+/* What a program sees: ASan's report, at the read. */
+Test(asan_poison, a_read_after_free_is_reported_by_asan)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        talc_heap_t *h = poison_heap();
+        volatile char *p = talc_heap_alloc(h, 256);
+        talc_heap_free(h, (void *)(uintptr_t)p);
+        char c = p[64];
+        _exit(c == 0x7f ? 3 : 4); /* not reached */
+    }
+    close(fds[1]);
+    static char out[16384];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof out - 1 && (r = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fds[0]);
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(!WIFEXITED(st) || (WEXITSTATUS(st) != 3 && WEXITSTATUS(st) != 4),
+              "the read after free went unreported");
+    cr_assert_not_null(strstr(out, "use-after-poison"), "ASan's report:\n%s", out);
+}
