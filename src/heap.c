@@ -81,6 +81,7 @@ TALC_COLD static talc_heap_t *talc_heap_init_mem(void *mem, size_t size,
         !talc_opts_valid(o))
         return NULL;
     struct talc_heap *h = mem;
+    talc_asan_unpoison(h, sizeof *h); /* an earlier heap over this memory may have poisoned it */
 #if TALC_DEBUG >= 1
     /* The caller's promise, checked (reading zero pages makes none resident). */
     for (size_t i = 0; zeroed && i < sizeof *h; i++)

@@ -8,7 +8,8 @@
  * neighbour then gets ASan's "use-after-poison" report where it happens, in memory ASan could
  * not see before, since it was carved from an mmap or from the caller's buffer. An allocated
  * chunk is unpoisoned whole, header to end: every byte talc_heap_usable_size promises is
- * usable. Memory the engine gives back (a truncated or released span) is unpoisoned again.
+ * usable. Memory the engine gives back (a truncated or released span) is unpoisoned again, and
+ * so are the words a new heap or span writes (its control block, span header, fence).
  *
  * Reads at addresses the engine has not validated yet (the header of a pointer handed to free,
  * a neighbour named by a possibly damaged word, the checker's walk, a thread cache's look at a

@@ -165,6 +165,27 @@ Test(asan_poison, memory_a_span_gives_back_is_the_callers_again)
     HEAP_OK(h);
 }
 
+/* talc_heap_init's "stop using the heap and reuse the memory", for another heap. */
+Test(asan_poison, a_heap_over_an_abandoned_heaps_memory_starts_clean)
+{
+    size_t size = 64 << 10;
+    unsigned char *mem = test_buffer(size);
+    talc_heap_t *old = talc_heap_init(mem, size, NULL);
+    cr_assert_not_null(old);
+    void *p = talc_heap_alloc(old, 40 << 10);
+    cr_assert_not_null(p);
+    talc_heap_free(old, p); /* its memory one poisoned free chunk */
+    unsigned char *at = mem + size / 4;
+    cr_assert(__asan_address_is_poisoned(at));
+    talc_heap_t *h = talc_heap_init(at, size / 2, NULL);
+    cr_assert_not_null(h);
+    char *q = talc_heap_alloc(h, 1000);
+    cr_assert_not_null(q);
+    memset(q, 7, talc_heap_usable_size(h, q));
+    talc_heap_free(h, q);
+    HEAP_OK(h);
+}
+
 Test(asan_poison, a_cached_block_is_poisoned_until_handed_out_again)
 {
     talc_arena_config_t c = talc_arena_config_default("asan-cache");
