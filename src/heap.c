@@ -211,8 +211,9 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     size_t rem = cs - s;
     talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* allocated: all of it */
     if (rem >= h->min_chunk) {
-        /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. */
-        talc_make_free_raw(h, c + s, rem);
+        /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. Its inside
+         * was c's, poisoned already. */
+        talc_free_words(h, c + s, rem);
     } else {
         s = cs;
         char *above = c + cs;
@@ -313,6 +314,10 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
 {
     size_t s = talc_hsize(w);
     char *above = c + s;
+    /* ASan: what becomes inside the free chunk is the block and the words of the free
+     * neighbours it joins; their insides are poisoned already (talc_asan_free_part). */
+    char *new_lo = w & TALC_F_PREV_FREE ? c - TALC_HDR : c;
+    char *new_hi = above + sizeof(talc_free_t);
     bool above_used = talc_nused(above);
     TALC_FREED(h, frees, += 1);
     TALC_FREED(h, bytes_out, += s - TALC_HDR - talc_hslack(w));
@@ -337,9 +342,11 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
     } else {
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     }
-    talc_make_free_raw(h, c, s);
+    talc_free_words(h, c, s);
+    talc_asan_free_part(c, s, new_lo, new_hi);
     TALC_CNT(h, free_chunks, += 1 - merged);
     (void)merged;
+    (void)new_lo, (void)new_hi;
     return s;
 }
 

@@ -506,17 +506,41 @@ TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
     (void)s;
 }
 
-/* Turn [c, c+s) into a registered free chunk whose lower neighbour is allocated. The caller
- * keeps PREV_FREE of the chunk above set. */
-TALC_INLINE void talc_make_free_raw(struct talc_heap *h, char *c, size_t s)
+/* ASan builds (heap_asan.h): poison the part of free chunk [c, c+s)'s inside (all but header,
+ * links and footer) that lies in [lo, hi). A caller that knows the rest of the inside to be
+ * poisoned already (it was inside free chunks) poisons only what is new there, so that a
+ * split or a merge costs in proportion to the block, not to a large free neighbour. */
+TALC_INLINE void talc_asan_free_part(const char *c, size_t s, const char *lo, const char *hi)
+{
+#ifdef TALC_ASAN
+    const char *in = c + sizeof(talc_free_t), *out = c + s - TALC_HDR;
+    lo = lo > in ? lo : in;
+    hi = hi < out ? hi : out;
+    if (lo < hi)
+        talc_asan_poison(lo, (size_t)(hi - lo));
+#else
+    (void)c, (void)s, (void)lo, (void)hi;
+#endif
+}
+
+/* Write the words of free chunk [c, c+s) (header, footer) and link it into its bin; its lower
+ * neighbour is allocated and the caller keeps PREV_FREE of the chunk above set. Under ASan
+ * those words and the links are made addressable and the inside is left as it was: for a
+ * chunk whose inside lay inside free chunks before (a split's tail, a prefix of one). */
+TALC_INLINE void talc_free_words(struct talc_heap *h, char *c, size_t s)
 {
     talc_asan_unpoison(c, sizeof(talc_free_t));
     talc_asan_unpoison(c + s - TALC_HDR, TALC_HDR);
     talc_set_hdr(c, (uint64_t)s);
     *(talc_word_t *)(void *)(c + s - TALC_HDR) = (uint64_t)s;
     talc_bin_insert_raw(h, c, s);
-    if (s > sizeof(talc_free_t) + TALC_HDR) /* heap_asan.h: the inside of a free chunk */
-        talc_asan_poison(c + sizeof(talc_free_t), s - sizeof(talc_free_t) - TALC_HDR);
+}
+
+/* Turn [c, c+s) into a registered free chunk, as talc_free_words, poisoning all its inside. */
+TALC_INLINE void talc_make_free_raw(struct talc_heap *h, char *c, size_t s)
+{
+    talc_free_words(h, c, s);
+    talc_asan_free_part(c, s, c, c + s);
 }
 
 TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)

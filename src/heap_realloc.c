@@ -14,13 +14,19 @@
 #include "heap_internal.h"
 
 /* Set chunk c (size cs, allocated, flags in w) to size s for a request of n bytes. The caller
- * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. */
-static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s, size_t n)
+ * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. Under ASan,
+ * [c, live_end) is addressable (the block's old extent) and the rest of [c, c+cs) is a free
+ * chunk c absorbed (heap_asan.h): only the block's old extent and that chunk's words are
+ * poisoned for a free tail. */
+static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s, size_t n,
+                          const char *live_end)
 {
     size_t rem = cs - s;
     talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* and any free chunk it absorbed */
     if (rem >= h->min_chunk) {
-        talc_make_free(h, c + s, rem);
+        talc_free_words(h, c + s, rem);
+        TALC_CNT(h, free_chunks, += 1);
+        talc_asan_free_part(c + s, rem, c + s, live_end + sizeof(talc_free_t));
         char *above = c + cs;
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     } else {
@@ -67,7 +73,7 @@ static bool talc_resize_chunk(struct talc_heap *h, char *c, size_t n)
     }
     talc_account_resize(h, w, n);
     size_t total = talc_absorb_above(h, c, cs);
-    talc_set_used(h, c, w, total, s, n);
+    talc_set_used(h, c, w, total, s, n, c + cs);
     TALC_USED(h, += talc_hsize(talc_hdr(c)) - cs);
     talc_cnt_used_peak(h);
     return true;
@@ -138,7 +144,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     talc_asan_unpoison(lo, ps); /* the copy lands in what was the free chunk below */
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
-    talc_set_used(h, lo, 0, total, s, n);
+    talc_set_used(h, lo, 0, total, s, n, c + cs);
     TALC_USED(h, += talc_hsize(talc_hdr(lo)) - cs);
     talc_cnt_used_peak(h);
     return lo + TALC_HDR;

@@ -194,7 +194,10 @@ void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
             size_t ls = talc_footer(s->fence);
             char *lc = s->fence - ls;
             talc_bin_unlink(h, lc, ls);
-            talc_make_free(h, lc, (size_t)(nf - lc));
+            talc_free_words(h, lc, (size_t)(nf - lc));
+            TALC_CNT(h, free_chunks, += 1);
+            /* ASan: new inside are the old footer and fence and the added range */
+            talc_asan_free_part(lc, (size_t)(nf - lc), s->fence - TALC_HDR, nf);
             talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
         } else if ((size_t)(nf - s->fence) >= h->min_chunk) {
             char *old = s->fence;
@@ -225,7 +228,8 @@ void *talc_span_truncate(talc_heap_t *h, talc_span_t *s, void *new_end)
         if (nf < s->fence) {
             talc_bin_unlink(h, lc, ls);
             if (nf > lc) {
-                talc_make_free(h, lc, (size_t)(nf - lc));
+                talc_free_words(h, lc, (size_t)(nf - lc)); /* a prefix: its inside poisoned */
+                TALC_CNT(h, free_chunks, += 1);
                 talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
             } else {
                 talc_set_fence(h, s, nf, 0);

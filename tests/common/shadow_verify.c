@@ -2,7 +2,8 @@
  * shadow.h): talc_heap_check and no fault, the lock's use in the locked form, the spans in
  * claim order, every live block (alignment, usable size, inside a span, no overlap, no shared
  * line in cache-aligned mode, its pattern), the counters against the model's sums, and the
- * walk's chunks against the live blocks. All but the counters run under one hold of the lock.
+ * walk's chunks against the live blocks, and in ASan builds each chunk's poisoning
+ * (src/heap_asan.h). All but the counters run under one hold of the lock.
  *
  * Who may use it: shadow.h's callers; shadow_step and the life cycle after each change.
  * Concurrency: one model per thread.
@@ -10,6 +11,8 @@
 #include "shadow_internal.h"
 
 #include <stdlib.h>
+
+#include "asan_poison.h"
 
 /* ---- Verification -------------------------------------------------------------------------*/
 
@@ -39,6 +42,44 @@ static int cmp_block(const void *a, const void *b)
     uintptr_t y = addr((*(const shadow_block_t *const *)b)->ptr);
     return x < y ? -1 : x > y;
 }
+
+#ifdef TEST_ASAN
+/* The first granule of [lo, hi) (8-aligned) whose shadow byte is 0 (addressable), or hi. The
+ * shadow is read directly: there is no "all poisoned" query in ASan's interface. */
+static TEST_NO_ASAN const unsigned char *first_addressable(const unsigned char *lo,
+                                                           const unsigned char *hi)
+{
+    size_t scale = 0, offset = 0;
+    __asan_get_shadow_mapping(&scale, &offset);
+    for (; lo < hi; lo += (size_t)1 << scale)
+        if (*(const volatile unsigned char *)((addr(lo) >> scale) + offset) == 0)
+            return lo;
+    return hi;
+}
+
+/* The library's ASan state of every chunk (src/heap_asan.h): an allocated chunk addressable
+ * whole, a free one addressable at its header, links and footer and poisoned inside. */
+static int verify_asan(shadow_t *s)
+{
+    for (size_t i = 0; i < s->walk_n; i++) {
+        const shadow_walk_rec_t *w = &s->walk[i];
+        const unsigned char *c = w->ptr - SHADOW_HDR, *end = w->ptr + w->size;
+        const unsigned char *in = c + SHADOW_HDR + 2 * sizeof(void *), *out = end - SHADOW_HDR;
+        const void *bad = w->used ? __asan_region_is_poisoned((void *)c, (size_t)(end - c))
+                                  : __asan_region_is_poisoned((void *)c, (size_t)(in - c));
+        if (!bad && !w->used)
+            bad = __asan_region_is_poisoned((void *)out, SHADOW_HDR);
+        if (bad)
+            FAIL("%s chunk %p (+%zu): byte %p poisoned", w->used ? "allocated" : "free", (void *)c,
+                 (size_t)(end - c), bad);
+        const unsigned char *open = w->used || in >= out ? out : first_addressable(in, out);
+        if (open < out)
+            FAIL("free chunk %p (+%zu): byte %p of its inside not poisoned", (void *)c,
+                 (size_t)(end - c), (void *)open);
+    }
+    return 0;
+}
+#endif
 
 #if TALC_COUNTERS /* used only by verify_walk */
 static int cmp_ptr(const void *a, const void *b)
@@ -229,6 +270,9 @@ static int verify_held(shadow_t *s, const talc_heap_counters_t *c)
     TRY(verify_walk(s, c));
 #else
     TRY(shadow_walk(s));
+#endif
+#ifdef TEST_ASAN
+    TRY(verify_asan(s));
 #endif
     return 0;
 }
