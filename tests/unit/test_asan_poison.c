@@ -1,8 +1,9 @@
 /* test_asan_poison.c — the AddressSanitizer annotations of src/heap_asan.h, in an ASan build:
  * a free chunk is poisoned past its header and links up to its footer, an allocated block is
- * usable to its usable size, a block in a thread cache is poisoned until it is handed out
- * again, memory a span gives back is the caller's again, a wild or second free into a free
- * chunk still reaches the fatal handler, and a read after free is reported by ASan.
+ * usable to its usable size, a block in a thread cache (freed there, or cached by a fill) is
+ * poisoned until it is handed out again, memory a span gives back is the caller's again, a wild
+ * or second free into a free chunk still reaches the fatal handler, and a read after free is
+ * reported by ASan.
  *
  * Built and run only when the library is built with ASan (TALC_SANITIZE=asan): elsewhere
  * there is nothing to check. Concurrency: single-threaded, but for the child of the last test.
@@ -205,6 +206,31 @@ Test(asan_poison, a_cached_block_is_poisoned_until_handed_out_again)
     cr_assert_eq(q, p, "the cached block again");
     assert_usable(q, n, "handed out again");
     talc_free(q);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+/* The blocks a fill takes from the heap besides the one it hands out wait in the cache as
+ * freed ones do: their memory may be a block a user freed earlier (until 2026-12-07 they stayed
+ * addressable, and a use after free of that block went unreported; found by a review). */
+Test(asan_poison, a_block_a_fill_caches_is_poisoned_too)
+{
+    talc_arena_config_t c = talc_arena_config_default("asan-fill");
+    c.stripes = 1;
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = talc_arena_create(&c);
+    cr_assert_not_null(a);
+    char *big = talc_arena_malloc(a, 20000); /* not cache-sized: the stripe's first segment */
+    char *p = talc_arena_malloc(a, 100);     /* the first fill of its size: p and one more */
+    cr_assert(big && p);
+    char *next = p + talc_usable_size(p) + 8; /* the block the fill cached, just above p */
+    cr_assert_not(__asan_address_is_poisoned(next), "the cache's link");
+    cr_assert(__asan_address_is_poisoned(next + 16), "past the cache's node");
+    char *q = talc_arena_malloc(a, 100);
+    cr_assert_eq(q, next, "the cached block");
+    assert_usable(q, talc_usable_size(q), "handed out");
+    talc_free(p);
+    talc_free(q);
+    talc_free(big);
     cr_assert_eq(talc_arena_destroy(a, 0), 0);
 }
 
