@@ -301,7 +301,9 @@ static inline bool talc_tc_node_bad(const talc_arena_t *a, const talc_tc_node_t 
 static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
 {
     size_t s = ((talc_tc_node_t *)p)->chunk;
-    talc_asan_unpoison(p, s - TALC_HDR); /* poisoned while cached (talc_tc_push) */
+#ifdef TALC_ASAN /* poisoned while cached; the size from the header, not the user-writable node */
+    talc_asan_unpoison(p, talc_hsize(talc_tc_header(p)) - TALC_HDR);
+#endif
     talc_tc_set_slack(p, s - TALC_HDR - n);
     talc_stats_add(&sl->bytes_in, n);
     talc_stats_add(&sl->allocs, 1);

@@ -212,8 +212,9 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
     talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* allocated: all of it */
     if (rem >= h->min_chunk) {
         /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. Its inside
-         * was c's, poisoned already. */
+         * was c's: under ASan only its head is poisoned anew (heap_asan.h). */
         talc_free_words(h, c + s, rem);
+        talc_asan_free_head(c + s, rem);
     } else {
         s = cs;
         char *above = c + cs;

@@ -523,6 +523,17 @@ TALC_INLINE void talc_asan_free_part(const char *c, size_t s, const char *lo, co
 #endif
 }
 
+/* ASan builds: poison the head of free chunk [c, c+s)'s inside (TALC_ASAN_HEAD bytes), for a
+ * chunk split off right above a block: an overrun of the block is reported there. */
+TALC_INLINE void talc_asan_free_head(const char *c, size_t s)
+{
+#ifdef TALC_ASAN
+    talc_asan_free_part(c, s, c, c + sizeof(talc_free_t) + TALC_ASAN_HEAD);
+#else
+    (void)c, (void)s;
+#endif
+}
+
 /* Write the words of free chunk [c, c+s) (header, footer) and link it into its bin; its lower
  * neighbour is allocated and the caller keeps PREV_FREE of the chunk above set. Under ASan
  * those words and the links are made addressable and the inside is left as it was: for a

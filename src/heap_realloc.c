@@ -27,6 +27,7 @@ static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, s
         talc_free_words(h, c + s, rem);
         TALC_CNT(h, free_chunks, += 1);
         talc_asan_free_part(c + s, rem, c + s, live_end + sizeof(talc_free_t));
+        talc_asan_free_head(c + s, rem);
         char *above = c + cs;
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     } else {
