@@ -2,8 +2,8 @@
  * a free chunk is poisoned past its header and links up to its footer, an allocated block is
  * usable to its usable size, a block in a thread cache (freed there, or cached by a fill) is
  * poisoned until it is handed out again, memory a span gives back is the caller's again, a wild
- * or second free into a free chunk still reaches the fatal handler, and a read after free is
- * reported by ASan.
+ * or second free into a free chunk still reaches the fatal handler, a large heap makes no
+ * shadow resident, and a read after free is reported by ASan.
  *
  * Built and run only when the library is built with ASan (TALC_SANITIZE=asan): elsewhere
  * there is nothing to check. Concurrency: single-threaded, but for the child of the last test.
