@@ -319,6 +319,7 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
      * neighbours it joins; their insides are poisoned already (talc_asan_free_part). */
     char *new_lo = w & TALC_F_PREV_FREE ? c - TALC_HDR : c;
     char *new_hi = above + sizeof(talc_free_t);
+    char *blk_in = c + sizeof(talc_free_t); /* the block's first byte past its links */
     bool above_used = talc_nused(above);
     TALC_FREED(h, frees, += 1);
     TALC_FREED(h, bytes_out, += s - TALC_HDR - talc_hslack(w));
@@ -344,10 +345,15 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     }
     talc_free_words(h, c, s);
-    talc_asan_free_part(c, s, new_lo, new_hi);
+    /* In two parts: talc_asan_poison bounds one call to TALC_ASAN_POISON_MAX bytes from its
+     * start, and the block's first TALC_ASAN_POISON_MAX bytes past its links are promised
+     * poisoned; merged below, the range would start 32 bytes lower (the lower chunk's footer,
+     * the block's header and links) and stop that much short in a large block. */
+    talc_asan_free_part(c, s, new_lo, blk_in);
+    talc_asan_free_part(c, s, blk_in, new_hi);
     TALC_CNT(h, free_chunks, += 1 - merged);
     (void)merged;
-    (void)new_lo, (void)new_hi;
+    (void)new_lo, (void)new_hi, (void)blk_in;
     return s;
 }
 

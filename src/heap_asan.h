@@ -71,7 +71,11 @@ static inline bool talc_asan_unpoison_pages(const void *p, size_t n)
     size_t scale = 0, off = 0;
     __asan_get_shadow_mapping(&scale, &off);
     uintptr_t lo = (uintptr_t)p, hi = lo + n, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t slo = ((lo >> scale) + off + pg - 1) & ~(pg - 1);
+    /* From the first whole granule: a page starting at the shadow byte of lo's granule when
+     * lo is not on a granule would cover bytes below lo, and alo - lo below would wrap (ASan
+     * then stops on a failed CHECK in __asan_unpoison_memory_region). */
+    uintptr_t g = (uintptr_t)1 << scale;
+    uintptr_t slo = (((lo + g - 1) >> scale) + off + pg - 1) & ~(pg - 1);
     uintptr_t shi = ((hi >> scale) + off) & ~(pg - 1);
     if (shi <= slo || madvise((void *)slo, (size_t)(shi - slo), MADV_DONTNEED) != 0)
         return false;

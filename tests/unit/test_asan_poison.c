@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <sanitizer/asan_interface.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "../common/heap_fixture.h"
+#include "heap_asan.h"
 #include "talc/arena.h"
 #include "talc/heap.h"
 
@@ -272,6 +274,56 @@ Test(asan_poison, a_large_heap_makes_no_shadow_resident)
     long grown = rss_anon_kib() - before;
     cr_assert_lt(grown, 16 << 10, "%ld KiB more resident (poisoning all of it: 131072)", grown);
     cr_assert_eq(talc_span_release(h, talc_heap_first_span(h)), 0);
+    cr_assert_eq(munmap(m, size), 0);
+}
+
+/* A freed block is poisoned for its first TALC_ASAN_POISON_MAX bytes past its links, also when
+ * it merges into a free chunk below: the poisoning then starts at that chunk's footer, and a
+ * first version stopped 32 bytes short (found by a review). */
+Test(asan_poison, a_large_block_freed_onto_a_free_chunk_below_is_poisoned_for_its_first_mib)
+{
+    size_t size = (size_t)16 << 20;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    talc_heap_t *h = talc_heap_init(m, size, NULL);
+    cr_assert_not_null(h);
+    char *x = talc_heap_alloc(h, 3 << 20), *y = talc_heap_alloc(h, 3 << 20);
+    char *guard = talc_heap_alloc(h, 64);
+    cr_assert(x && y && guard);
+    talc_heap_free(h, x);
+    talc_heap_free(h, y); /* merges into x's free chunk */
+    for (size_t i = LINKS; i < LINKS + TALC_ASAN_POISON_MAX; i += 8)
+        cr_assert(__asan_address_is_poisoned(y + i), "byte %zu of the freed block", i);
+    talc_heap_free(h, guard);
+    cr_assert_eq(talc_span_release(h, talc_heap_first_span(h)), 0); /* unpoisons it */
+    cr_assert_eq(munmap(m, size), 0);
+}
+
+/* talc_asan_unpoison_pages for a range starting inside a granule whose shadow byte starts a
+ * page: all of [p, p+n) addressable, the bytes around it poisoned still. A first version
+ * unpoisoned (size_t)(alo - lo) bytes there, a wrapped size: ASan stopped on a CHECK. */
+Test(asan_poison, unpoisoning_by_shadow_pages_keeps_to_the_range)
+{
+    size_t scale = 0, off = 0, pg = (size_t)sysconf(_SC_PAGESIZE);
+    __asan_get_shadow_mapping(&scale, &off);
+    size_t span = pg << scale, size = (size_t)64 << 20;
+    char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    char *base = (char *)(((uintptr_t)m + span - 1) & ~(uintptr_t)(span - 1)); /* shadow on a page */
+    for (size_t d = 0; d < 16; d++) {
+        char *p = base + span + d; /* d = 1..7: inside the granule that starts a shadow page */
+        size_t n = ((size_t)16 << 20) + 3 * d;
+        ASAN_POISON_MEMORY_REGION(m, size);
+        cr_assert(talc_asan_unpoison_pages(p, n));
+        cr_assert_null(__asan_region_is_poisoned(p, n), "d %zu", d);
+        char *below = (char *)((uintptr_t)p & ~(uintptr_t)7) - 1;
+        char *above = (char *)(((uintptr_t)(p + n) + 7) & ~(uintptr_t)7);
+        cr_assert(__asan_address_is_poisoned(below), "d %zu: below the range", d);
+        cr_assert(__asan_address_is_poisoned(above), "d %zu: above the range", d);
+    }
+    ASAN_UNPOISON_MEMORY_REGION(m, size);
     cr_assert_eq(munmap(m, size), 0);
 }
 
