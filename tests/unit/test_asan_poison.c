@@ -311,7 +311,8 @@ Test(asan_poison, unpoisoning_by_shadow_pages_keeps_to_the_range)
     char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     cr_assert_neq(m, MAP_FAILED);
-    char *base = (char *)(((uintptr_t)m + span - 1) & ~(uintptr_t)(span - 1)); /* shadow on a page */
+    char *base =
+        (char *)(((uintptr_t)m + span - 1) & ~(uintptr_t)(span - 1)); /* shadow on a page */
     for (size_t d = 0; d < 16; d++) {
         char *p = base + span + d; /* d = 1..7: inside the granule that starts a shadow page */
         size_t n = ((size_t)16 << 20) + 3 * d;
