@@ -113,15 +113,23 @@ Test(asan_poison, an_aligned_block_is_usable_and_its_padding_free)
     HEAP_OK(h);
 }
 
-Test(asan_poison, merged_chunks_poison_the_header_between_them)
+/* Two adjacent 256-byte blocks below a guard, both freed: the second merged into the free
+ * chunk of the first. Returns the second. */
+static char *freed_onto_a_free_chunk(talc_heap_t *h)
 {
-    talc_heap_t *h = poison_heap();
     char *a = talc_heap_alloc(h, 256);
     char *b = talc_heap_alloc(h, 256);
     char *guard = talc_heap_alloc(h, 64);
     cr_assert(a && b && guard);
     talc_heap_free(h, a);
     talc_heap_free(h, b);
+    return b;
+}
+
+Test(asan_poison, merged_chunks_poison_the_header_between_them)
+{
+    talc_heap_t *h = poison_heap();
+    char *b = freed_onto_a_free_chunk(h);
     cr_assert(__asan_address_is_poisoned(b - 8), "b's old header is inside the merged chunk");
     cr_assert(__asan_address_is_poisoned(b + 64));
     HEAP_OK(h);
@@ -130,12 +138,7 @@ Test(asan_poison, merged_chunks_poison_the_header_between_them)
 Test(asan_poison, a_wild_or_second_free_into_a_free_chunk_reaches_the_fatal_handler)
 {
     talc_heap_t *h = poison_heap();
-    char *x = talc_heap_alloc(h, 256);
-    char *y = talc_heap_alloc(h, 256);
-    char *guard = talc_heap_alloc(h, 64);
-    cr_assert(x && y && guard);
-    talc_heap_free(h, x);
-    talc_heap_free(h, y); /* merged into x's chunk: y's header is inside it, poisoned */
+    char *y = freed_onto_a_free_chunk(h); /* y's header is inside the free chunk, poisoned */
     cr_assert(__asan_address_is_poisoned(y - 8));
     cr_assert_eq(test_faults.count, 0);
     talc_heap_free(h, y);
