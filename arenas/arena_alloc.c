@@ -114,6 +114,8 @@ void *talc_arena_calloc(talc_arena_t *a, size_t nmemb, size_t size)
     void *p = talc_arena_malloc(a, n);
     if (p && p != talc_ts.fresh_block) /* a fresh OS segment's first block is zero already */
         memset(p, 0, n);
+    else if (p)
+        talc_mark_defined(p, n); /* for memcheck, whose view is malloc's: undefined */
     return p;
 }
 

@@ -63,8 +63,11 @@ static bool talc_source_give(talc_arena_t *a, talc_seg_t *g)
     char *base = g->base;
     size_t size = g->size;
     bool os = false;
-    /* The heap was not told (talc_seg_drop): its free chunks' poison goes here (heap_asan.h). */
-    talc_asan_unpoison(base, size);
+    /* The heap was not told (talc_seg_drop): its free chunks' poison goes here (heap_poison.h),
+     * all but g's own words at base, which the heap never poisons and which stay defined for
+     * memcheck (talc_seg_unmap_list reads them). */
+    size_t ov = talc_seg_overhead();
+    talc_unpoison(base + ov, size - ov);
     if (g->kind == TALC_SEG_RESERVE) {
         talc_grow_set(&a->borrowed_bytes, a->borrowed_bytes - size);
         talc_stats_add_total(&a->returned_total, size);

@@ -693,9 +693,8 @@ static void *talc_tc_fill(talc_tc_slot_t *sl, talc_arena_t *a, unsigned k, size_
         }
         talc_tc_set_slack(p, TALC_SLACK_HELD);
         /* Cached as a freed block is (talc_tc_push): its memory may be a block some user
-         * freed, whose stale pointer must not find it addressable (heap_asan.h). */
-        talc_asan_poison((char *)p + sizeof(talc_tc_node_t),
-                         real - TALC_HDR - sizeof(talc_tc_node_t));
+         * freed, whose stale pointer must not find it addressable (heap_poison.h). */
+        talc_poison((char *)p + sizeof(talc_tc_node_t), real - TALC_HDR - sizeof(talc_tc_node_t));
         talc_tc_link(&sl->bin[talc_tc_class(a, real)], p, real);
         talc_tc_held(sl, real);
         /* Moved into the cache: the heap counted s − HDR live bytes for it. Giving it back

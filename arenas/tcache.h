@@ -205,8 +205,8 @@ static inline void talc_tc_set_slack(void *p, size_t slack)
  * may need libatomic there, and traps on ARMv7 unless 8-byte aligned): the flags byte and the
  * slack bytes each lie whole in one half, and a block's size does not change while its
  * holder frees or resizes it. */
-/* Not checked by ASan: p is not known to be a block yet (heap_asan.h). */
-static inline TALC_NO_ASAN uint64_t talc_tc_header(const void *p)
+/* Not checked by a memory checker: p is not known to be a block yet (heap_poison.h). */
+static inline TALC_NO_ASAN uint64_t talc_tc_header_raw(const void *p)
 {
     const char *h = (const char *)p - TALC_HDR;
 #if UINTPTR_MAX > 0xffffffffu
@@ -220,6 +220,11 @@ static inline TALC_NO_ASAN uint64_t talc_tc_header(const void *p)
     return b << 32 | a;
 #endif
 #endif
+}
+
+static inline uint64_t talc_tc_header(const void *p)
+{
+    return TALC_UNCHECKED(talc_tc_header_raw(p));
 }
 
 /* The header of a pointer handed to free or realloc, which may be anything inside its
@@ -301,8 +306,9 @@ static inline bool talc_tc_node_bad(const talc_arena_t *a, const talc_tc_node_t 
 static inline void *talc_tc_hand_out(talc_tc_slot_t *sl, void *p, size_t n)
 {
     size_t s = ((talc_tc_node_t *)p)->chunk;
-#ifdef TALC_ASAN /* poisoned while cached; the size from the header, not the user-writable node */
-    talc_asan_unpoison(p, talc_hsize(talc_tc_header(p)) - TALC_HDR);
+#ifdef TALC_POISONING
+    /* Poisoned while cached; the size from the header, not the user-writable node. */
+    talc_unpoison(p, talc_hsize(talc_tc_header(p)) - TALC_HDR);
 #endif
     talc_tc_set_slack(p, s - TALC_HDR - n);
     talc_stats_add(&sl->bytes_in, n);
@@ -365,8 +371,8 @@ static inline void talc_tc_push(talc_tc_slot_t *sl, talc_arena_t *a, const talc_
 {
     size_t s = talc_hsize(w);
     talc_tc_set_slack(p, TALC_SLACK_HELD);
-    /* Freed for its user: past the node, a use after free is reported (heap_asan.h). */
-    talc_asan_poison((char *)p + sizeof(talc_tc_node_t), s - TALC_HDR - sizeof(talc_tc_node_t));
+    /* Freed for its user: past the node, a use after free is reported (heap_poison.h). */
+    talc_poison((char *)p + sizeof(talc_tc_node_t), s - TALC_HDR - sizeof(talc_tc_node_t));
 #if TALC_COUNTERS
     /* release, like frees below: a snapshot reads bytes_out after frees (tcache.c,
      * talc_tc_sum) and may see this store without the frees one; as a relaxed store it could

@@ -122,8 +122,8 @@ static size_t talc_trim_chunk(char *chunk, uint64_t w, uintptr_t mask, bool idle
  * that nothing is read outside memory that stays mapped while s is locked: a chunk allocated
  * or merged since may hold user data, which has to match all of this to pass. (Until
  * 2026-12-06 the link could lie in any segment, which another thread could unmap meanwhile;
- * found by a review.) The chunk may have merged into a free one since, whose inside ASan
- * builds poison: read unchecked (src/heap_asan.h). */
+ * found by a review.) The chunk may have merged into a free one since, whose inside is
+ * poisoned under a memory checker: read unchecked (src/heap_poison.h). */
 static TALC_NO_ASAN bool talc_trim_resumable(const talc_stripe_t *s, const talc_trim_pos_t *pos)
 {
     const talc_free_t *f = pos->last;
@@ -148,7 +148,7 @@ static bool talc_trim_bins(talc_stripe_t *s, talc_trim_pos_t *pos)
      * every hold, and never get past it. */
     talc_free_t *f = h->bins[pos->bin];
     if (pos->last)
-        f = talc_trim_resumable(s, pos) ? pos->last->next : NULL;
+        f = TALC_UNCHECKED(talc_trim_resumable(s, pos)) ? pos->last->next : NULL;
     for (;;) {
         for (; f; f = f->next) {
             const talc_seg_t *g = talc_seg_of(f);

@@ -8,7 +8,8 @@
 #       Registered as `<name>` (Criterion -j2) and, with TALC_VALGRIND, as `<name>-valgrind`
 #       (Criterion -j1). ENV is set for every run; SLOW_ENV is added (and wins) on slow runners,
 #       i.e. under valgrind and under an emulator: use it to cut the work of long tests there,
-#       e.g. SLOW_ENV TALC_MODEL_STEPS=2000.
+#       e.g. SLOW_ENV TALC_MODEL_STEPS=2000. VALGRIND_ONLY: registered as `<name>-valgrind`
+#       alone (a suite that reads memcheck's state).
 #       Not registered in TSan builds that use Criterion (it crashes there: its issue #274).
 #       With TALC_TEST_RUNNER=lite the suite links tests/lite instead (its own runner for the
 #       part of Criterion's API the suites use), and is registered under TSan too.
@@ -153,7 +154,8 @@ function(talc_criterion_properties name timeout labels)
 endfunction()
 
 function(talc_criterion_test)
-  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ENV;SLOW_ENV")
+  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT;VALGRIND_ONLY" "NAME;TIMEOUT"
+                        "SOURCES;LABELS;ENV;SLOW_ENV")
   if(NOT T_NAME OR NOT T_SOURCES)
     message(FATAL_ERROR "talc_criterion_test: NAME and SOURCES are required")
   endif()
@@ -172,12 +174,14 @@ function(talc_criterion_test)
   endif()
 
   # The target name as COMMAND lets ctest prepend CMAKE_CROSSCOMPILING_EMULATOR.
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME} --verbose -j2)
-  set(env ${T_ENV})
-  if(CMAKE_CROSSCOMPILING_EMULATOR)
-    list(APPEND env ${T_SLOW_ENV})
+  if(NOT T_VALGRIND_ONLY)
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME} --verbose -j2)
+    set(env ${T_ENV})
+    if(CMAKE_CROSSCOMPILING_EMULATOR)
+      list(APPEND env ${T_SLOW_ENV})
+    endif()
+    talc_criterion_properties(${T_NAME} ${T_TIMEOUT} "criterion;${T_LABELS}" ${env})
   endif()
-  talc_criterion_properties(${T_NAME} ${T_TIMEOUT} "criterion;${T_LABELS}" ${env})
 
   if(TALC_VALGRIND_ENABLED)
     add_test(NAME ${T_NAME}-valgrind

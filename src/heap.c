@@ -81,7 +81,9 @@ TALC_COLD static talc_heap_t *talc_heap_init_mem(void *mem, size_t size,
         !talc_opts_valid(o))
         return NULL;
     struct talc_heap *h = mem;
-    talc_asan_unpoison(h, sizeof *h); /* an earlier heap over this memory may have poisoned it */
+    talc_unpoison(h, sizeof *h); /* an earlier heap over this memory may have poisoned it */
+    if (zeroed)
+        talc_mark_defined(h, sizeof *h); /* the caller's zeros (memcheck: not undefined) */
 #if TALC_DEBUG >= 1
     /* The caller's promise, checked (reading zero pages makes none resident). */
     for (size_t i = 0; zeroed && i < sizeof *h; i++)
@@ -209,12 +211,12 @@ void *talc_heap_carve(struct talc_heap *h, char *c, size_t s, size_t n, uint64_t
 {
     size_t cs = talc_hsize(talc_hdr(c));
     size_t rem = cs - s;
-    talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* allocated: all of it */
+    talc_unpoison(c, rem >= h->min_chunk ? s : cs); /* allocated: all of it */
     if (rem >= h->min_chunk) {
         /* The tail replaces c in the free count. The chunk above keeps PREV_FREE. Its inside
-         * was c's: under ASan only its head is poisoned anew (heap_asan.h). */
+         * was c's: under a memory checker only its head is poisoned anew (heap_poison.h). */
         talc_free_words(h, c + s, rem);
-        talc_asan_free_head(c + s, rem);
+        talc_poison_free_head(c + s, rem);
     } else {
         s = cs;
         char *above = c + cs;
@@ -281,14 +283,11 @@ static bool talc_chunk_in_span(const struct talc_heap *h, const char *c, size_t 
 #endif
 }
 
-/* Reads at p before knowing p is ours: not checked by ASan (heap_asan.h). */
-TALC_NO_ASAN char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
+/* The fault of handing p (quantum-aligned, chunk c) back, or 0 if c is a live block. Reads
+ * at p before knowing p is ours: not checked by a memory checker (heap_poison.h), and calls
+ * no handler, so that the checker's reports are off for the reads alone. */
+static TALC_NO_ASAN int talc_chunk_verdict(const struct talc_heap *h, const char *c)
 {
-    char *c = (char *)p - TALC_HDR;
-    if (TALC_UNLIKELY(((uintptr_t)p & h->qmask) != 0 || (uintptr_t)p < TALC_HDR)) {
-        talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a block start");
-        return NULL;
-    }
     uint64_t w = talc_hdr(c);
     size_t s = talc_hsize(w);
     if (TALC_UNLIKELY(!talc_hused(w))) {
@@ -296,27 +295,39 @@ TALC_NO_ASAN char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
             w == TALC_MERGED_WORD ||
             (talc_hsize_fits(w) && s >= h->min_chunk && s <= h->max_span && !(s & h->qmask) &&
              talc_chunk_in_span(h, c, s) && talc_footer(c + s) == s);
-        talc_heap_fault(h, plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER, p,
-                        plausible ? "block is already free" : "pointer is not a live block");
-        return NULL;
+        return plausible ? TALC_FAULT_DOUBLE_FREE : TALC_FAULT_BAD_POINTER;
     }
     /* Check the size before reading the next header at c + s: a header found at a pointer we
      * never returned can claim any size, and c + s must not leave our memory. */
     if (TALC_UNLIKELY(!talc_hsize_fits(w) || s < h->min_chunk || s > h->max_span ||
                       (s & h->qmask) || talc_hslack(w) > s - TALC_HDR ||
-                      !talc_chunk_in_span(h, c, s) || (talc_nflags(c + s) & TALC_F_PREV_FREE))) {
-        talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a live block");
+                      !talc_chunk_in_span(h, c, s) || (talc_nflags(c + s) & TALC_F_PREV_FREE)))
+        return TALC_FAULT_BAD_POINTER;
+    return 0;
+}
+
+char *talc_heap_chunk_of(const struct talc_heap *h, const void *p)
+{
+    char *c = (char *)p - TALC_HDR;
+    if (TALC_UNLIKELY(((uintptr_t)p & h->qmask) != 0 || (uintptr_t)p < TALC_HDR)) {
+        talc_heap_fault(h, TALC_FAULT_BAD_POINTER, p, "pointer is not a block start");
         return NULL;
     }
-    return c;
+    int f = TALC_UNCHECKED(talc_chunk_verdict(h, c));
+    if (TALC_LIKELY(f == 0))
+        return c;
+    talc_heap_fault(h, (talc_fault_t)f, p,
+                    f == TALC_FAULT_DOUBLE_FREE ? "block is already free"
+                                                : "pointer is not a live block");
+    return NULL;
 }
 
 size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
 {
     size_t s = talc_hsize(w);
     char *above = c + s;
-    /* ASan: what becomes inside the free chunk is the block and the words of the free
-     * neighbours it joins; their insides are poisoned already (talc_asan_free_part). */
+    /* Poisoning: what becomes inside the free chunk is the block and the words of the free
+     * neighbours it joins; their insides are poisoned already (talc_poison_free_part). */
     char *new_lo = w & TALC_F_PREV_FREE ? c - TALC_HDR : c;
     char *new_hi = above + sizeof(talc_free_t);
     char *blk_in = c + sizeof(talc_free_t); /* the block's first byte past its links */
@@ -345,12 +356,12 @@ size_t talc_heap_release_chunk(struct talc_heap *h, char *c, uint64_t w)
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     }
     talc_free_words(h, c, s);
-    /* In two parts: talc_asan_poison bounds one call to TALC_ASAN_POISON_MAX bytes from its
-     * start, and the block's first TALC_ASAN_POISON_MAX bytes past its links are promised
+    /* In two parts: talc_poison bounds one call to TALC_POISON_MAX bytes from its
+     * start, and the block's first TALC_POISON_MAX bytes past its links are promised
      * poisoned; merged below, the range would start 32 bytes lower (the lower chunk's footer,
      * the block's header and links) and stop that much short in a large block. */
-    talc_asan_free_part(c, s, new_lo, blk_in);
-    talc_asan_free_part(c, s, blk_in, new_hi);
+    talc_poison_free_part(c, s, new_lo, blk_in);
+    talc_poison_free_part(c, s, blk_in, new_hi);
     TALC_CNT(h, free_chunks, += 1 - merged);
     (void)merged;
     (void)new_lo, (void)new_hi, (void)blk_in;

@@ -127,7 +127,7 @@ void *talc_heap_alloc_aligned(talc_heap_t *h, size_t n, size_t a)
                 size_t cs = talc_hsize(talc_hdr(c));
                 talc_make_free(h, c, pad);
                 c += pad;
-                talc_asan_unpoison(c, TALC_HDR);       /* inside the chunk just freed */
+                talc_unpoison(c, TALC_HDR);            /* inside the chunk just freed */
                 talc_set_hdr(c, (uint64_t)(cs - pad)); /* carve reads the size */
                 prev_free = TALC_F_PREV_FREE;
             }

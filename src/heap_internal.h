@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "heap_asan.h"
+#include "heap_poison.h"
 #include "talc/heap.h"
 
 /* ---- Words and constants -------------------------------------------------------------------*/
@@ -506,29 +506,30 @@ TALC_INLINE void talc_bin_unlink(struct talc_heap *h, char *c, size_t s)
     (void)s;
 }
 
-/* ASan builds (heap_asan.h): poison the part of free chunk [c, c+s)'s inside (all but header,
- * links and footer) that lies in [lo, hi). A caller that knows the rest of the inside to be
- * poisoned already (it was inside free chunks) poisons only what is new there, so that a
+/* Under a memory checker (heap_poison.h): poison the part of free chunk [c, c+s)'s inside (all
+ * but header, links and footer) that lies in [lo, hi). A caller that knows the rest of the inside
+ * to be poisoned already (it was inside free chunks) poisons only what is new there, so that a
  * split or a merge costs in proportion to the block, not to a large free neighbour. */
-TALC_INLINE void talc_asan_free_part(const char *c, size_t s, const char *lo, const char *hi)
+TALC_INLINE void talc_poison_free_part(const char *c, size_t s, const char *lo, const char *hi)
 {
-#ifdef TALC_ASAN
+#ifdef TALC_POISONING
     const char *in = c + sizeof(talc_free_t), *out = c + s - TALC_HDR;
     lo = lo > in ? lo : in;
     hi = hi < out ? hi : out;
     if (lo < hi)
-        talc_asan_poison(lo, (size_t)(hi - lo));
+        talc_poison(lo, (size_t)(hi - lo));
 #else
     (void)c, (void)s, (void)lo, (void)hi;
 #endif
 }
 
-/* ASan builds: poison the head of free chunk [c, c+s)'s inside (TALC_ASAN_HEAD bytes), for a
- * chunk split off right above a block: an overrun of the block is reported there. */
-TALC_INLINE void talc_asan_free_head(const char *c, size_t s)
+/* Under a memory checker: poison the head of free chunk [c, c+s)'s inside (TALC_POISON_HEAD
+ * bytes), for a chunk split off right above a block: an overrun of the block is reported
+ * there. */
+TALC_INLINE void talc_poison_free_head(const char *c, size_t s)
 {
-#ifdef TALC_ASAN
-    talc_asan_free_part(c, s, c, c + sizeof(talc_free_t) + TALC_ASAN_HEAD);
+#ifdef TALC_POISONING
+    talc_poison_free_part(c, s, c, c + sizeof(talc_free_t) + TALC_POISON_HEAD);
 #else
     (void)c, (void)s;
 #endif
@@ -540,8 +541,8 @@ TALC_INLINE void talc_asan_free_head(const char *c, size_t s)
  * chunk whose inside lay inside free chunks before (a split's tail, a prefix of one). */
 TALC_INLINE void talc_free_words(struct talc_heap *h, char *c, size_t s)
 {
-    talc_asan_unpoison(c, sizeof(talc_free_t));
-    talc_asan_unpoison(c + s - TALC_HDR, TALC_HDR);
+    talc_unpoison(c, sizeof(talc_free_t));
+    talc_unpoison(c + s - TALC_HDR, TALC_HDR);
     talc_set_hdr(c, (uint64_t)s);
     *(talc_word_t *)(void *)(c + s - TALC_HDR) = (uint64_t)s;
     talc_bin_insert_raw(h, c, s);
@@ -551,7 +552,7 @@ TALC_INLINE void talc_free_words(struct talc_heap *h, char *c, size_t s)
 TALC_INLINE void talc_make_free_raw(struct talc_heap *h, char *c, size_t s)
 {
     talc_free_words(h, c, s);
-    talc_asan_free_part(c, s, c, c + s);
+    talc_poison_free_part(c, s, c, c + s);
 }
 
 TALC_INLINE void talc_make_free(struct talc_heap *h, char *c, size_t s)

@@ -14,20 +14,23 @@
 #include "heap_internal.h"
 
 /* Set chunk c (size cs, allocated, flags in w) to size s for a request of n bytes. The caller
- * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. Under ASan,
- * [c, live_end) is addressable (the block's old extent) and the rest of [c, c+cs) is a free
- * chunk c absorbed (heap_asan.h): only the block's old extent and that chunk's words are
- * poisoned for a free tail. */
+ * guarantees s <= cs and that the chunk above c+cs is allocated or is the fence. Under a
+ * memory checker, [c, live_end) is addressable (the block's old extent) and the rest of
+ * [c, c+cs) is a free chunk c absorbed (heap_poison.h): only the part of the new extent past
+ * live_end is unpoisoned (memcheck keeps the old contents' definedness), and only the block's
+ * old extent and that chunk's words are poisoned for a free tail. */
 static void talc_set_used(struct talc_heap *h, char *c, uint64_t w, size_t cs, size_t s, size_t n,
                           const char *live_end)
 {
     size_t rem = cs - s;
-    talc_asan_unpoison(c, rem >= h->min_chunk ? s : cs); /* and any free chunk it absorbed */
+    const char *end = c + (rem >= h->min_chunk ? s : cs);
+    if (end > live_end)
+        talc_unpoison(live_end, (size_t)(end - live_end)); /* what it grew into */
     if (rem >= h->min_chunk) {
         talc_free_words(h, c + s, rem);
         TALC_CNT(h, free_chunks, += 1);
-        talc_asan_free_part(c + s, rem, c + s, live_end + sizeof(talc_free_t));
-        talc_asan_free_head(c + s, rem);
+        talc_poison_free_part(c + s, rem, c + s, live_end + sizeof(talc_free_t));
+        talc_poison_free_head(c + s, rem);
         char *above = c + cs;
         talc_nflags_set(above, (unsigned)TALC_F_PREV_FREE, true);
     } else {
@@ -142,7 +145,7 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     /* When the chunk below is at least as large, the copy stops below c's header: marked,
      * a second free of the old pointer is reported as such instead of finding a live block. */
     talc_set_hdr(c, TALC_MERGED_WORD);
-    talc_asan_unpoison(lo, ps); /* the copy lands in what was the free chunk below */
+    talc_unpoison(lo, ps); /* the copy lands in what was the free chunk below */
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n, c + cs);

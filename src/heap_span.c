@@ -118,9 +118,9 @@ talc_span_t *talc_heap_claim(talc_heap_t *h, void *base, size_t size)
         if ((size_t)(fence - first) > h->max_span)
             h->max_span = (size_t)(fence - first);
         s = (struct talc_span *)sp;
-        /* The range may have been poisoned by an earlier heap over it (heap_asan.h). */
-        talc_asan_unpoison(s, sizeof *s);
-        talc_asan_unpoison((char *)fence, TALC_HDR);
+        /* The range may have been poisoned by an earlier heap over it (heap_poison.h). */
+        talc_unpoison(s, sizeof *s);
+        talc_unpoison((char *)fence, TALC_HDR);
         s->base = base;
         s->first = (char *)first;
         s->fence = (char *)fence;
@@ -158,8 +158,8 @@ static void talc_max_span_refresh(struct talc_heap *h, size_t gone)
 /* Move the fence of s to nf (nf + HDR is the new end), keeping the top free chunk honest. */
 static void talc_set_fence(struct talc_heap *h, struct talc_span *s, char *nf, uint64_t pf)
 {
-    /* The new fence, and what a truncation gives back to the caller (heap_asan.h). */
-    talc_asan_unpoison(nf, nf < s->fence ? (size_t)(s->fence - nf) + TALC_HDR : TALC_HDR);
+    /* The new fence, and what a truncation gives back to the caller (heap_poison.h). */
+    talc_unpoison(nf, nf < s->fence ? (size_t)(s->fence - nf) + TALC_HDR : TALC_HDR);
     talc_set_hdr(nf, TALC_F_USED | pf);
     if (nf > s->fence) {
         TALC_CHUNKS(h, += (size_t)(nf - s->fence));
@@ -196,8 +196,8 @@ void *talc_span_extend(talc_heap_t *h, talc_span_t *s, void *new_end)
             talc_bin_unlink(h, lc, ls);
             talc_free_words(h, lc, (size_t)(nf - lc));
             TALC_CNT(h, free_chunks, += 1);
-            /* ASan: new inside are the old footer and fence and the added range */
-            talc_asan_free_part(lc, (size_t)(nf - lc), s->fence - TALC_HDR, nf);
+            /* Poisoning: new inside are the old footer and fence and the added range */
+            talc_poison_free_part(lc, (size_t)(nf - lc), s->fence - TALC_HDR, nf);
             talc_set_fence(h, s, nf, TALC_F_PREV_FREE);
         } else if ((size_t)(nf - s->fence) >= h->min_chunk) {
             char *old = s->fence;
@@ -258,7 +258,7 @@ int talc_span_release(talc_heap_t *h, talc_span_t *s)
         if (talc_span_empty(s)) {
             if (s->first != s->fence)
                 talc_bin_unlink(h, s->first, (size_t)(s->fence - s->first));
-            talc_asan_unpoison(s->first, (size_t)(s->fence - s->first)); /* the caller's again */
+            talc_unpoison(s->first, (size_t)(s->fence - s->first)); /* the caller's again */
             if (s->prev)
                 s->prev->next = s->next;
             else
@@ -304,8 +304,12 @@ talc_span_t *talc_heap_next_span(const talc_heap_t *h, const talc_span_t *s)
 static void talc_zero_overlap(char *lo, char *hi, char *a, char *b)
 {
     char *from = lo > a ? lo : a, *to = hi < b ? hi : b;
-    if (from < to)
+    if (from < to) {
         memset(from, 0, (size_t)(to - from));
+        /* Zeros the block's user did not write: undefined to memcheck, as all of a new block
+         * (a calloc of it says otherwise, talc_mark_defined; heap_poison.h). */
+        talc_unpoison(from, (size_t)(to - from));
+    }
 }
 
 void talc_span_scrub_first(const talc_span_t *s, void *p)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
-#include "heap_asan.h"
+#include "heap_poison.h"
 
 /* Stable kernel ABI values, for C libraries whose headers predate them. */
 #define TALC_OS_MPOL_PREFERRED 1 /* <linux/mempolicy.h> MPOL_PREFERRED */
@@ -136,7 +136,8 @@ void *talc_os_map(size_t size, size_t align)
 void talc_os_unmap(void *p, size_t size)
 {
     size = talc_os_round(size);
-    talc_asan_unpoison(p, size); /* a later mapping there must not inherit free chunks' poison */
+    talc_unpoison(p, size);     /* a later mapping there must not inherit free chunks' poison */
+    talc_mark_defined(p, size); /* if munmap fails, the pages read as zero (memcheck) */
     if (p && size && munmap(p, size) != 0)
         (void)madvise(p, size, MADV_DONTNEED);
 }

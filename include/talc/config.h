@@ -85,6 +85,14 @@
 #define TALC_DEBUG_YIELD 0
 #endif
 
+/* TALC_MEMCHECK: 1 = tell valgrind's memcheck which bytes of the heaps' memory a program may
+ * touch (src/heap_poison.h; needs valgrind/memcheck.h). Each annotation is a client request, a
+ * few instructions outside valgrind: for builds a program is run under valgrind with
+ * (CMake TALC_VALGRIND=ON). */
+#ifndef TALC_MEMCHECK
+#define TALC_MEMCHECK 0
+#endif
+
 #if TALC_PAGEMAP_SHIFT < 12 || TALC_PAGEMAP_SHIFT > 24
 #error "TALC_PAGEMAP_SHIFT must be 12..24"
 #endif

@@ -136,10 +136,11 @@ TALC_API size_t talc_heap_footprint(void);
  *  is invalid, or mem is not aligned to alignof(max_align_t).
  *  `opts` may be NULL; it is copied. Cost O(1). The caller keeps ownership of the memory;
  *  there is nothing to destroy: stop using the heap and reuse the memory. In a build of the
- *  library with AddressSanitizer the insides of free chunks are poisoned (docs/heap.md,
- *  "Under AddressSanitizer"): a new heap over the memory starts clean, but before any other
- *  reuse release the heap's spans (talc_span_truncate and talc_span_release give memory back
- *  unpoisoned) or unpoison the memory (ASAN_UNPOISON_MEMORY_REGION). */
+ *  library with AddressSanitizer or with memcheck annotations (TALC_MEMCHECK) the insides of
+ *  free chunks are poisoned (docs/heap.md, "Under AddressSanitizer", "Under valgrind's
+ *  memcheck"): a new heap over the memory starts clean, but before any other reuse release
+ *  the heap's spans (talc_span_truncate and talc_span_release give memory back unpoisoned) or
+ *  unpoison the memory (ASAN_UNPOISON_MEMORY_REGION, VALGRIND_MAKE_MEM_UNDEFINED). */
 TALC_API talc_heap_t *talc_heap_init(void *mem, size_t size, const talc_heap_opts_t *opts);
 
 /** The span that talc_heap_init claimed, or NULL if none fitted. */

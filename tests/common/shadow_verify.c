@@ -2,8 +2,9 @@
  * shadow.h): talc_heap_check and no fault, the lock's use in the locked form, the spans in
  * claim order, every live block (alignment, usable size, inside a span, no overlap, no shared
  * line in cache-aligned mode, its pattern), the counters against the model's sums, and the
- * walk's chunks against the live blocks, and in ASan builds each chunk's poisoning
- * (src/heap_asan.h). All but the counters run under one hold of the lock.
+ * walk's chunks against the live blocks, and each chunk's poisoning (src/heap_poison.h) in
+ * ASan builds and, under valgrind, in memcheck builds. All but the counters run under one
+ * hold of the lock.
  *
  * Who may use it: shadow.h's callers; shadow_step and the life cycle after each change.
  * Concurrency: one model per thread.
@@ -44,6 +45,13 @@ static int cmp_block(const void *a, const void *b)
 }
 
 #ifdef TEST_ASAN
+#define TEST_POISON 1
+/* The first byte of [p, p + n) that is poisoned, or NULL. */
+static const void *first_poisoned(const void *p, size_t n)
+{
+    return __asan_region_is_poisoned((void *)(uintptr_t)p, n);
+}
+
 /* The first granule of [lo, hi) (8-aligned) whose shadow byte is 0 (addressable), or hi. The
  * shadow is read directly: there is no "all poisoned" query in ASan's interface. */
 static TEST_NO_ASAN const unsigned char *first_addressable(const unsigned char *lo,
@@ -56,28 +64,62 @@ static TEST_NO_ASAN const unsigned char *first_addressable(const unsigned char *
             return lo;
     return hi;
 }
+#elif defined(TALC_MEMCHECK) && TALC_MEMCHECK
+#define TEST_POISON 1
+/* Memcheck's view, read with VALGRIND_GET_VBITS, which reports nothing (3: a byte of the
+ * range is not addressable). Outside valgrind it answers 0 and nothing is checked. */
+static bool mc_addressable(const void *p, size_t n)
+{
+    static unsigned char bits[256];
+    for (size_t k = 0; k < n; k += sizeof bits) {
+        size_t m = n - k < sizeof bits ? n - k : sizeof bits;
+        if (VALGRIND_GET_VBITS((const char *)p + k, bits, m) == 3)
+            return false;
+    }
+    return true;
+}
 
-/* The head of a free chunk's inside that the library keeps poisoned (TALC_ASAN_HEAD in
- * src/heap_asan.h, which bounds its poisoning: beyond that only freed blocks are). */
-#define ASAN_HEAD ((size_t)4096)
+static const void *first_poisoned(const void *p, size_t n)
+{
+    if (!RUNNING_ON_VALGRIND || mc_addressable(p, n))
+        return NULL;
+    for (size_t i = 0;; i++) /* a failure only: byte by byte */
+        if (!mc_addressable((const char *)p + i, 1))
+            return (const char *)p + i;
+}
 
-/* The library's ASan state of every chunk (src/heap_asan.h): an allocated chunk addressable
- * whole, a free one addressable at its header, links and footer and poisoned at the head of
- * its inside. */
-static int verify_asan(shadow_t *s)
+/* The first byte of [lo, hi) at a multiple of 8 from lo that is addressable, or hi. */
+static const unsigned char *first_addressable(const unsigned char *lo, const unsigned char *hi)
+{
+    for (; RUNNING_ON_VALGRIND && lo < hi; lo += 8)
+        if (mc_addressable(lo, 1))
+            return lo;
+    return hi;
+}
+#endif
+
+#ifdef TEST_POISON
+/* The head of a free chunk's inside that the library keeps poisoned (TALC_POISON_HEAD in
+ * src/heap_poison.h, which bounds its poisoning: beyond that only freed blocks are). */
+#define POISON_HEAD ((size_t)4096)
+
+/* The library's poisoning of every chunk, as ASan or memcheck sees it (src/heap_poison.h): an
+ * allocated chunk addressable whole, a free one addressable at its header, links and footer
+ * and poisoned at the head of its inside. */
+static int verify_poison(shadow_t *s)
 {
     for (size_t i = 0; i < s->walk_n; i++) {
         const shadow_walk_rec_t *w = &s->walk[i];
         const unsigned char *c = w->ptr - SHADOW_HDR, *end = w->ptr + w->size;
         const unsigned char *in = c + SHADOW_HDR + 2 * sizeof(void *), *out = end - SHADOW_HDR;
-        const void *bad = w->used ? __asan_region_is_poisoned((void *)c, (size_t)(end - c))
-                                  : __asan_region_is_poisoned((void *)c, (size_t)(in - c));
+        const void *bad =
+            w->used ? first_poisoned(c, (size_t)(end - c)) : first_poisoned(c, (size_t)(in - c));
         if (!bad && !w->used)
-            bad = __asan_region_is_poisoned((void *)out, SHADOW_HDR);
+            bad = first_poisoned(out, SHADOW_HDR);
         if (bad)
             FAIL("%s chunk %p (+%zu): byte %p poisoned", w->used ? "allocated" : "free", (void *)c,
                  (size_t)(end - c), bad);
-        const unsigned char *head = (size_t)(out - in) > ASAN_HEAD ? in + ASAN_HEAD : out;
+        const unsigned char *head = (size_t)(out - in) > POISON_HEAD ? in + POISON_HEAD : out;
         const unsigned char *open = w->used || in >= out ? head : first_addressable(in, head);
         if (open < head)
             FAIL("free chunk %p (+%zu): byte %p of its inside not poisoned", (void *)c,
@@ -277,8 +319,8 @@ static int verify_held(shadow_t *s, const talc_heap_counters_t *c)
 #else
     TRY(shadow_walk(s));
 #endif
-#ifdef TEST_ASAN
-    TRY(verify_asan(s));
+#ifdef TEST_POISON
+    TRY(verify_poison(s));
 #endif
     return 0;
 }

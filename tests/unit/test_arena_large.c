@@ -368,7 +368,7 @@ Test(arena_large, a_large_block_shrunk_in_place_gives_its_tail_back)
  * shrink (found by a review: 20 in 20). Counted after warm-up rounds, with room for a fault
  * of the test's own (an emulator's or valgrind's). Under ASan with its fake stacks
  * (detect_stack_use_after_return, as ctest runs it) the library's poisoning of free chunks
- * (src/heap_asan.h) adds faults of ASan's own: 6 in 16 shrinks, 2 without the poisoning (7 and
+ * (src/heap_poison.h) adds faults of ASan's own: 6 in 16 shrinks, 2 without the poisoning (7 and
  * 2 in 20 in a standalone copy of the loop), none without fake stacks. The room for them still
  * fails the old code, which faulted once per shrink. */
 #ifdef TEST_ASAN

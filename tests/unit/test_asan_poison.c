@@ -1,4 +1,4 @@
-/* test_asan_poison.c — the AddressSanitizer annotations of src/heap_asan.h, in an ASan build:
+/* test_asan_poison.c — the AddressSanitizer annotations of src/heap_poison.h, in an ASan build:
  * a free chunk is poisoned past its header and links up to its footer, an allocated block is
  * usable to its usable size, a block in a thread cache (freed there, or cached by a fill) is
  * poisoned until it is handed out again, memory a span gives back is the caller's again, a wild
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "../common/heap_fixture.h"
-#include "heap_asan.h"
+#include "heap_poison.h"
 #include "talc/arena.h"
 #include "talc/heap.h"
 
@@ -280,7 +280,7 @@ Test(asan_poison, a_large_heap_makes_no_shadow_resident)
     cr_assert_eq(munmap(m, size), 0);
 }
 
-/* A freed block is poisoned for its first TALC_ASAN_POISON_MAX bytes past its links, also when
+/* A freed block is poisoned for its first TALC_POISON_MAX bytes past its links, also when
  * it merges into a free chunk below: the poisoning then starts at that chunk's footer, and a
  * first version stopped 32 bytes short (found by a review). */
 Test(asan_poison, a_large_block_freed_onto_a_free_chunk_below_is_poisoned_for_its_first_mib)
@@ -296,7 +296,7 @@ Test(asan_poison, a_large_block_freed_onto_a_free_chunk_below_is_poisoned_for_it
     cr_assert(x && y && guard);
     talc_heap_free(h, x);
     talc_heap_free(h, y); /* merges into x's free chunk */
-    for (size_t i = LINKS; i < LINKS + TALC_ASAN_POISON_MAX; i += 8)
+    for (size_t i = LINKS; i < LINKS + TALC_POISON_MAX; i += 8)
         cr_assert(__asan_address_is_poisoned(y + i), "byte %zu of the freed block", i);
     talc_heap_free(h, guard);
     cr_assert_eq(talc_span_release(h, talc_heap_first_span(h)), 0); /* unpoisons it */

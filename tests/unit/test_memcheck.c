@@ -1,0 +1,220 @@
+/* test_memcheck.c — the memcheck annotations of src/heap_poison.h, under valgrind in a
+ * TALC_MEMCHECK build (CMake TALC_VALGRIND=ON): a new block is addressable and undefined, as
+ * malloc's are; a freed one is not addressable past its links; a block resized in place keeps
+ * its contents defined and only its new part is undefined; a calloc served from fresh OS
+ * memory is defined (zeros it did not write); a block in a thread cache is not addressable
+ * until handed out again; and memcheck reports a read after free and a branch on an
+ * uninitialised byte of a block.
+ *
+ * The state is read with VALGRIND_GET_VBITS, which reports nothing. Registered only as
+ * test_memcheck-valgrind: outside valgrind there is nothing to read (every test fails there).
+ * Concurrency: single-threaded, but for the child of the last two tests.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <valgrind/memcheck.h>
+
+#include "../common/heap_fixture.h"
+#include "talc/arena.h"
+#include "talc/heap.h"
+
+static void need_valgrind(void)
+{
+    cr_assert(RUNNING_ON_VALGRIND, "run under valgrind (ctest: test_memcheck-valgrind)");
+}
+
+TestSuite(memcheck, .init = need_valgrind, .fini = test_buffers_free);
+
+#define LINKS (2 * sizeof(void *)) /* a free chunk's list links, at the block's start */
+#define FOOTER 8                   /* a free chunk's size, in its last 8 bytes */
+#define NODE 16                    /* a thread cache's node, at a cached block's start */
+
+/* Memcheck's state of [p, p + n): 'a' all addressable, 'x' one byte or more not; and for an
+ * addressable range whether its bytes are all defined (*def = 1), all undefined (0), or
+ * mixed (-1). */
+static char vstate(const void *p, size_t n, int *def)
+{
+    static unsigned char bits[1 << 16];
+    cr_assert_leq(n, sizeof bits);
+    unsigned rc = VALGRIND_GET_VBITS(p, bits, n);
+    cr_assert(rc == 1 || rc == 3, "VALGRIND_GET_VBITS: %u", rc);
+    if (rc == 3)
+        return 'x';
+    size_t undef = 0;
+    for (size_t i = 0; i < n; i++)
+        undef += bits[i] == 0xff;
+    *def = undef == 0 ? 1 : undef == n ? 0 : -1;
+    return 'a';
+}
+
+static void assert_undefined(const void *p, size_t n, const char *what)
+{
+    int def = 2;
+    cr_assert_eq(vstate(p, n, &def), 'a', "%s: not all addressable", what);
+    cr_assert_eq(def, 0, "%s: not all undefined (%d)", what, def);
+}
+
+static void assert_defined(const void *p, size_t n, const char *what)
+{
+    int def = 2;
+    cr_assert_eq(vstate(p, n, &def), 'a', "%s: not all addressable", what);
+    cr_assert_eq(def, 1, "%s: not all defined (%d)", what, def);
+}
+
+/* No byte of [p, p + n) is addressable. */
+static void assert_noaccess(const char *p, size_t n, const char *what)
+{
+    int def = 2;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(vstate(p + i, 1, &def), 'x', "%s: byte %zu of %zu addressable", what, i, n);
+}
+
+static talc_heap_t *memcheck_heap(void)
+{
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("memcheck-heap");
+    return test_heap(64 << 10, &o);
+}
+
+/* A one-stripe arena, with thread caches or without. */
+static talc_arena_t *memcheck_arena(const char *name, talc_tcache_mode_t tc)
+{
+    talc_arena_config_t c = talc_arena_config_default(name);
+    c.stripes = 1;
+    c.thread_cache = tc;
+    talc_arena_t *a = talc_arena_create(&c);
+    cr_assert_not_null(a, "create %s", name);
+    return a;
+}
+
+Test(memcheck, a_new_block_is_addressable_and_undefined)
+{
+    talc_heap_t *h = memcheck_heap();
+    char *p = talc_heap_alloc(h, 100);
+    cr_assert_not_null(p);
+    assert_undefined(p, talc_heap_usable_size(h, p), "a new block");
+    memset(p, 1, 100);
+    assert_defined(p, 100, "written");
+    talc_heap_free(h, p);
+    char *q = talc_heap_alloc(h, 100);
+    cr_assert_eq(q, p, "the same memory again");
+    assert_undefined(q, talc_heap_usable_size(h, q), "a block over a freed one");
+    talc_heap_free(h, q);
+    cr_assert_eq(test_faults.count, 0);
+}
+
+Test(memcheck, a_freed_block_is_not_addressable_past_its_links)
+{
+    talc_heap_t *h = memcheck_heap();
+    char *p = talc_heap_alloc(h, 256);
+    char *guard = talc_heap_alloc(h, 32); /* p's chunk stays alone: no merge with the top */
+    cr_assert(p && guard);
+    size_t n = talc_heap_usable_size(h, p);
+    talc_heap_free(h, p);
+    assert_noaccess(p + LINKS, n - LINKS - FOOTER, "freed");
+    talc_heap_free(h, guard);
+    cr_assert_eq(test_faults.count, 0);
+}
+
+/* Until 2026-12-07 a resize made the whole new extent addressable anew: harmless for ASan,
+ * but memcheck would have taken the block's contents for undefined. */
+Test(memcheck, a_block_resized_in_place_keeps_its_contents_defined)
+{
+    talc_heap_t *h = memcheck_heap();
+    char *p = talc_heap_alloc(h, 64);
+    cr_assert_not_null(p);
+    size_t old = talc_heap_usable_size(h, p);
+    memset(p, 7, old);
+    cr_assert(talc_heap_resize_in_place(h, p, 1000), "grows into the free chunk above");
+    size_t grown = talc_heap_usable_size(h, p);
+    assert_defined(p, old, "the old contents");
+    assert_undefined(p + old, grown - old, "what it grew into");
+    cr_assert(talc_heap_resize_in_place(h, p, 40), "shrinks");
+    assert_defined(p, 40, "the contents kept");
+    cr_assert_eq(p[39], 7);
+    talc_heap_free(h, p);
+    cr_assert_eq(test_faults.count, 0);
+}
+
+Test(memcheck, a_calloc_from_fresh_os_memory_is_defined)
+{
+    talc_arena_t *a = memcheck_arena("memcheck-calloc", TALC_TCACHE_OFF);
+    size_t n = 60000; /* the arena's first block: from a fresh OS segment, not cleared */
+    unsigned char *p = talc_arena_calloc(a, 1, n);
+    cr_assert_not_null(p);
+    assert_defined(p, n, "calloc's zeros");
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(p[i], 0);
+    talc_free(p);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+Test(memcheck, a_cached_block_is_not_addressable_until_handed_out_again)
+{
+    talc_arena_t *a = memcheck_arena("memcheck-cache", TALC_TCACHE_ON);
+    char *p = talc_arena_malloc(a, 100);
+    cr_assert_not_null(p);
+    size_t n = talc_usable_size(p);
+    assert_undefined(p, n, "allocated");
+    memset(p, 3, n);
+    talc_free(p);
+    assert_noaccess(p + NODE, n - NODE, "cached");
+    char *q = talc_arena_malloc(a, 100);
+    cr_assert_eq(q, p, "the cached block again");
+    assert_undefined(q, n, "handed out again");
+    talc_free(q);
+    cr_assert_eq(talc_arena_destroy(a, 0), 0);
+}
+
+/* How a child that made a memory error ended: 1 if memcheck stopped it for the error (the
+ * suite runs valgrind with --exit-on-first-error and --error-exitcode=99, cmake/TalcTests.cmake)
+ * or it counted one (without those options the child exits 5), 0 if the error went unseen. */
+static int child_caught(pid_t pid)
+{
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "the child died of a signal (status %d)", st);
+    return WEXITSTATUS(st) == 99 || WEXITSTATUS(st) == 5;
+}
+
+static void exit_counted(void) { _exit(VALGRIND_COUNT_ERRORS > 0 ? 5 : 4); }
+
+Test(memcheck, a_read_after_free_is_reported)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        talc_heap_t *h = memcheck_heap();
+        volatile char *p = talc_heap_alloc(h, 256);
+        char *guard = talc_heap_alloc(h, 32);
+        talc_heap_free(h, (void *)(uintptr_t)p);
+        char x = p[64];
+        (void)x;
+        (void)guard;
+        exit_counted();
+    }
+    cr_assert(child_caught(pid), "the read after free went unreported");
+}
+
+Test(memcheck, a_branch_on_an_uninitialised_byte_is_reported)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        talc_arena_config_t c = talc_arena_config_default("memcheck-uninit");
+        c.thread_cache = TALC_TCACHE_ON;
+        talc_arena_t *a = talc_arena_create(&c);
+        char *p = a ? talc_arena_malloc(a, 64) : NULL;
+        talc_free(p);
+        volatile char *q = talc_arena_malloc(a, 64); /* from the thread cache */
+        if (q && q[10] == 42)
+            _exit(3);
+        exit_counted();
+    }
+    cr_assert(child_caught(pid), "the use of an uninitialised byte went unreported");
+}
