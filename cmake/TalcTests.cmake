@@ -17,8 +17,10 @@
 #       must not pass. talc_criterion_properties(<test> ...) gives an add_test of such a binary
 #       the same properties.
 #   talc_plain_test(NAME <name> SOURCES <files...> [UNIT] [TIMEOUT <s>] [LABELS <l...>]
-#                   [ARGS <args...>] [ENV <K=V...>])
-#       A plain executable that exits 0 on success (stress tests, models).
+#                   [ARGS <args...>] [ENV <K=V...>] [VALGRIND_ENV <K=V...>])
+#       A plain executable that exits 0 on success (stress tests, models). VALGRIND_ENV: with
+#       TALC_VALGRIND, also registered as `<name>-valgrind`, with these entries added to ENV
+#       (to cut its work under memcheck).
 #   talc_fuzz_test(NAME <name> SOURCES <files...> [SECONDS <s>] [ARENAS])
 #       With TALC_FUZZ: a libFuzzer binary <build>/<name> built with the library sources
 #       instrumented (the heap engine; with ARENAS the OS and arena layers too, linked with
@@ -193,7 +195,7 @@ function(talc_criterion_test)
 endfunction()
 
 function(talc_plain_test)
-  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ARGS;ENV")
+  cmake_parse_arguments(PARSE_ARGV 0 T "UNIT" "NAME;TIMEOUT" "SOURCES;LABELS;ARGS;ENV;VALGRIND_ENV")
   if(NOT T_NAME OR NOT T_SOURCES)
     message(FATAL_ERROR "talc_plain_test: NAME and SOURCES are required")
   endif()
@@ -203,6 +205,13 @@ function(talc_plain_test)
   talc_test_executable(${T_NAME} "${T_UNIT}" ${T_SOURCES})
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
   talc_test_properties(${T_NAME} ${T_TIMEOUT} "plain;${T_LABELS}" ${T_ENV})
+  if(TALC_VALGRIND_ENABLED AND T_VALGRIND_ENV)
+    add_test(NAME ${T_NAME}-valgrind
+             COMMAND ${TALC_VALGRIND_COMMAND} $<TARGET_FILE:${T_NAME}> ${T_ARGS})
+    math(EXPR vg_timeout "${T_TIMEOUT} * 10")
+    talc_test_properties(${T_NAME}-valgrind ${vg_timeout} "valgrind;plain;${T_LABELS}" ${T_ENV}
+                         ${T_VALGRIND_ENV})
+  endif()
 endfunction()
 
 # ---- Fuzzing ------------------------------------------------------------------------------
