@@ -1,10 +1,11 @@
 /* test_memcheck.c — the memcheck annotations of src/heap_poison.h, under valgrind in a
  * TALC_MEMCHECK build (CMake TALC_VALGRIND=ON): a new block is addressable and undefined, as
  * malloc's are; a freed one is not addressable past its links; a block resized in place keeps
- * its contents defined and only its new part is undefined; a calloc served from fresh OS
- * memory is defined (zeros it did not write); a block in a thread cache is not addressable
- * until handed out again; and memcheck reports a read after free and a branch on an
- * uninitialised byte of a block.
+ * its contents defined and only its new part is undefined, and so does one that realloc
+ * moves; a calloc served from fresh OS memory is defined (zeros it did not write); a block in
+ * a thread cache is not addressable until handed out again; and memcheck reports a read after
+ * free, a write past a block into a free neighbour and a branch on an uninitialised byte of a
+ * block.
  *
  * The state is read with VALGRIND_GET_VBITS, which reports nothing. Registered only as
  * test_memcheck-valgrind: outside valgrind there is nothing to read (every test fails there).
@@ -141,6 +142,25 @@ Test(memcheck, a_block_resized_in_place_keeps_its_contents_defined)
     cr_assert_eq(test_faults.count, 0);
 }
 
+/* A block that moves keeps what memcheck knew of its contents (the copy carries it), and what
+ * it grew by is undefined. */
+Test(memcheck, a_block_moved_by_realloc_keeps_its_contents_defined)
+{
+    talc_heap_t *h = memcheck_heap();
+    char *p = talc_heap_alloc(h, 64);
+    char *wall = talc_heap_alloc(h, 32); /* p cannot grow in place */
+    cr_assert(p && wall);
+    cr_assert_gt(talc_heap_usable_size(h, p), 40);
+    memset(p, 5, 40); /* the rest of p stays undefined */
+    char *q = talc_heap_realloc(h, p, 3000);
+    cr_assert(q && q != p, "moved");
+    assert_defined(q, 40, "the written contents");
+    assert_undefined(q + 40, talc_heap_usable_size(h, q) - 40, "the unwritten part and the growth");
+    talc_heap_free(h, q);
+    talc_heap_free(h, wall);
+    cr_assert_eq(test_faults.count, 0);
+}
+
 Test(memcheck, a_calloc_from_fresh_os_memory_is_defined)
 {
     talc_arena_t *a = memcheck_arena("memcheck-calloc", TALC_TCACHE_OFF);
@@ -199,6 +219,25 @@ Test(memcheck, a_read_after_free_is_reported)
         exit_counted();
     }
     cr_assert(child_caught(pid), "the read after free went unreported");
+}
+
+Test(memcheck, a_write_past_a_block_into_a_free_neighbour_is_reported)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        talc_heap_t *h = memcheck_heap();
+        char *p = talc_heap_alloc(h, 100);
+        char *q = talc_heap_alloc(h, 200);
+        char *guard = talc_heap_alloc(h, 32);
+        talc_heap_free(h, q); /* p's neighbour above is free now */
+        size_t n = talc_heap_usable_size(h, p);
+        volatile char *v = p;
+        v[n + 8 + LINKS + 8] = 1; /* past q's header and links, inside its free chunk */
+        (void)guard;
+        exit_counted();
+    }
+    cr_assert(child_caught(pid), "the overrun into a free chunk went unreported");
 }
 
 Test(memcheck, a_branch_on_an_uninitialised_byte_is_reported)
