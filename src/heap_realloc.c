@@ -147,6 +147,11 @@ static void *talc_grow_down(struct talc_heap *h, char *c, size_t n)
     talc_set_hdr(c, TALC_MERGED_WORD);
     talc_unpoison(lo, ps); /* the copy lands in what was the free chunk below */
     memmove(lo + TALC_HDR, c + TALC_HDR, cs - TALC_HDR);
+    /* The old block's last ps bytes, [lo + cs, c + cs), lie past the copy but inside the new
+     * extent: the memmove left them as they were, defined to memcheck, though the program
+     * never wrote them at their new place. What the block grew by is undefined, as after any
+     * other move (talc_set_used below unpoisons only from c + cs). */
+    talc_unpoison(lo + cs, ps);
     /* lo's lower neighbour is allocated (no two free chunks touch). */
     talc_set_used(h, lo, 0, total, s, n, c + cs);
     TALC_USED(h, += talc_hsize(talc_hdr(lo)) - cs);

@@ -257,3 +257,41 @@ Test(memcheck, a_branch_on_an_uninitialised_byte_is_reported)
     }
     cr_assert(child_caught(pid), "the use of an uninitialised byte went unreported");
 }
+
+/* A block that slides down into the free chunk below (talc_grow_down: nothing else fits)
+ * keeps its contents defined, and what it grew by is undefined, as after any other move: the
+ * old block's last bytes lie there past the copy, and until 2026-12-08 kept their definedness
+ * (a branch on them went unreported; found by a review). Both orders: a chunk below larger
+ * than the block, and one smaller. */
+static void slide_down(size_t below, size_t size, size_t grown)
+{
+    test_faults.count = 0;
+    talc_heap_opts_t o = test_opts("memcheck-slide");
+    o.shrink_in_place = true;
+    talc_heap_t *h = test_heap(talc_heap_footprint() + 16384, &o);
+    char *x = talc_heap_alloc(h, 48);
+    char *a = talc_heap_alloc(h, below);
+    char *b = talc_heap_alloc(h, size);
+    char *wall = talc_heap_alloc(h, 64);
+    cr_assert(x && a && b && wall);
+    for (size_t n = 8192; n > 0;) /* fill the heap: the realloc must slide down */
+        if (!talc_heap_alloc(h, n))
+            n /= 2;
+    size_t old = talc_heap_usable_size(h, b);
+    memset(b, 9, old);
+    talc_heap_free(h, a);
+    char *q = talc_heap_realloc(h, b, grown);
+    cr_assert(q && q < b, "slid down (%zu below, %zu -> %zu)", below, size, grown);
+    assert_defined(q, old, "the contents");
+    assert_undefined(q + old, grown - old, "what it grew by");
+    cr_assert_eq(q[old - 1], 9);
+    HEAP_OK(h);
+    cr_assert_eq(test_faults.count, 0);
+}
+
+Test(memcheck, a_block_slid_down_by_realloc_has_its_growth_undefined)
+{
+    slide_down(200, 100, 250);
+    slide_down(48, 1000, 1030);
+    slide_down(2000, 2000, 3900);
+}
