@@ -119,11 +119,15 @@ static inline void talc_unpoison(const void *p, size_t n)
 
 #define TALC_NO_ASAN
 /* The value of call, made with memcheck's error reports off for this thread (the switch
- * nests): for the reads of TALC_NO_ASAN functions. */
+ * nests): for the reads of TALC_NO_ASAN functions. The value is marked defined: read from a
+ * wild pointer it may come from bytes the program never wrote (the middle of a new block),
+ * and the caller's branches on it, outside the switch, would be memcheck's "Conditional jump
+ * or move depends on uninitialised value(s)" before the fatal handler is reached. */
 #define TALC_UNCHECKED(call)                                                                       \
     __extension__({                                                                                \
         VALGRIND_DISABLE_ERROR_REPORTING;                                                          \
         __typeof__(call) talc_r_ = (call);                                                         \
+        (void)VALGRIND_MAKE_MEM_DEFINED(&talc_r_, sizeof talc_r_);                                 \
         VALGRIND_ENABLE_ERROR_REPORTING;                                                           \
         talc_r_;                                                                                   \
     })

@@ -295,3 +295,43 @@ Test(memcheck, a_block_slid_down_by_realloc_has_its_growth_undefined)
     slide_down(48, 1000, 1030);
     slide_down(2000, 2000, 3900);
 }
+
+static void exit_from_handler(const talc_fault_info_t *info, void *ctx)
+{
+    (void)ctx;
+    _exit(info->fault == TALC_FAULT_BAD_POINTER ? 6 : 7);
+}
+
+/* free of a pointer into the middle of a new block, whose "header" is bytes the program never
+ * wrote: the arena's reads of it are unchecked, and so must be its branches on what they read
+ * (until 2026-12-08 memcheck reported "Conditional jump or move depends on uninitialised
+ * value(s)" in talc_tc_plausible and talc_chunk_in_seg, and with --exit-on-first-error ended
+ * the process before the fatal handler; found by a review). With caches and without. */
+static void wild_free_reaches_the_handler(talc_tcache_mode_t tc)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        talc_set_fatal_handler(exit_from_handler, NULL);
+        talc_arena_config_t c = talc_arena_config_default("memcheck-wild");
+        c.thread_cache = tc;
+        c.stripes = 1;
+        talc_arena_t *a = talc_arena_create(&c);
+        char *p = a ? talc_arena_malloc(a, 300) : NULL;
+        if (!p)
+            _exit(3);
+        talc_free(p + 64); /* 8 bytes below it are undefined */
+        _exit(4);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "the child died of a signal (status %d)", st);
+    cr_assert_eq(WEXITSTATUS(st), 6, "the fatal handler was not reached (exit code %d; 99: memcheck)",
+                 WEXITSTATUS(st));
+}
+
+Test(memcheck, a_wild_free_into_an_uninitialised_block_reaches_the_fatal_handler)
+{
+    wild_free_reaches_the_handler(TALC_TCACHE_ON);
+    wild_free_reaches_the_handler(TALC_TCACHE_OFF);
+}
