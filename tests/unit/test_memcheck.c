@@ -2,14 +2,14 @@
  * TALC_MEMCHECK build (CMake TALC_VALGRIND=ON): a new block is addressable and undefined, as
  * malloc's are; a freed one is not addressable past its links; a block resized in place keeps
  * its contents defined and only its new part is undefined, and so does one that realloc
- * moves; a calloc served from fresh OS memory is defined (zeros it did not write); a block in
- * a thread cache is not addressable until handed out again; and memcheck reports a read after
- * free, a write past a block into a free neighbour and a branch on an uninitialised byte of a
- * block.
+ * moves or slides down; a calloc served from fresh OS memory is defined (zeros it did not
+ * write); a block in a thread cache is not addressable until handed out again; memcheck
+ * reports a read after free, a write past a block into a free neighbour and a branch on an
+ * uninitialised byte of a block; and a wild free still reaches the fatal handler.
  *
  * The state is read with VALGRIND_GET_VBITS, which reports nothing. Registered only as
  * test_memcheck-valgrind: outside valgrind there is nothing to read (every test fails there).
- * Concurrency: single-threaded, but for the child of the last two tests.
+ * Concurrency: single-threaded, but for the forked children of the tests that end one.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -260,7 +260,7 @@ Test(memcheck, a_branch_on_an_uninitialised_byte_is_reported)
 
 /* A block that slides down into the free chunk below (talc_grow_down: nothing else fits)
  * keeps its contents defined, and what it grew by is undefined, as after any other move: the
- * old block's last bytes lie there past the copy, and until 2026-12-08 kept their definedness
+ * old block's last bytes lie there past the copy, and until 2026-12-07 kept their definedness
  * (a branch on them went unreported; found by a review). Both orders: a chunk below larger
  * than the block, and one smaller. */
 static void slide_down(size_t below, size_t size, size_t grown)
@@ -304,7 +304,7 @@ static void exit_from_handler(const talc_fault_info_t *info, void *ctx)
 
 /* free of a pointer into the middle of a new block, whose "header" is bytes the program never
  * wrote: the arena's reads of it are unchecked, and so must be its branches on what they read
- * (until 2026-12-08 memcheck reported "Conditional jump or move depends on uninitialised
+ * (until 2026-12-07 memcheck reported "Conditional jump or move depends on uninitialised
  * value(s)" in talc_tc_plausible and talc_chunk_in_seg, and with --exit-on-first-error ended
  * the process before the fatal handler; found by a review). With caches and without. */
 static void wild_free_reaches_the_handler(talc_tcache_mode_t tc)
@@ -326,8 +326,8 @@ static void wild_free_reaches_the_handler(talc_tcache_mode_t tc)
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st), "the child died of a signal (status %d)", st);
-    cr_assert_eq(WEXITSTATUS(st), 6, "the fatal handler was not reached (exit code %d; 99: memcheck)",
-                 WEXITSTATUS(st));
+    cr_assert_eq(WEXITSTATUS(st), 6,
+                 "the fatal handler was not reached (exit code %d; 99: memcheck)", WEXITSTATUS(st));
 }
 
 Test(memcheck, a_wild_free_into_an_uninitialised_block_reaches_the_fatal_handler)
