@@ -54,39 +54,61 @@ static void *talc_os_mmap(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* A mapping of size bytes read-write exactly at addr (MAP_FIXED_NOREPLACE, which never
+ * replaces a mapping; a kernel before 4.17 takes it as a hint: a mapping elsewhere is given
+ * back), or NULL. prot PROT_NONE: a placeholder. */
+static void *talc_os_map_at(uintptr_t addr, size_t size, int prot)
+{
+    if (addr == 0 || addr > UINTPTR_MAX - size)
+        return NULL;
+    void *p =
+        mmap((void *)addr, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == (void *)addr)
+        return p;
+    if (p != MAP_FAILED)
+        munmap(p, size);
+    return NULL;
+}
+
 /* Maps exactly size bytes at an align-aligned address, NULL (ENOMEM) if that fails: for when
  * the address space left (RLIMIT_AS) holds size bytes but not the size + align - page that
  * talc_os_map_overaligned asks for (a 1 MiB segment's 60 KiB of slack). A mapping of size
  * bytes shows where the kernel has room; it is given back, and the aligned addresses just
- * below and just above its start are asked for with MAP_FIXED_NOREPLACE, which never
- * replaces a mapping (a kernel before 4.17 takes it as a hint: a mapping elsewhere is given
- * back). Another thread may map the range in between: then the kernel is asked again, up to
- * TALC_OS_EXACT_ROUNDS times (until 2026-12-07 once: such a race failed the map). */
+ * below and just above its start are asked for. Neither fits when the kernel's room is a hole
+ * of less than size + align (between two libraries, say): the kernel would name the same hole
+ * again, so a page in the hole's middle is kept mapped while the kernel is asked again, up to
+ * TALC_OS_EXACT_ROUNDS times, and given back at the end. (Until 2026-12-07 the same hole was
+ * named every round: 1 run in 300 of os_mem::map_under_a_tight_address_space_limit failed so,
+ * in a hole of 1 MiB + 8 KiB between libcrypto and another mapping.) The rounds also cover
+ * another thread mapping the range in between. */
 #define TALC_OS_EXACT_ROUNDS 3
 static void *talc_os_map_exact_aligned(size_t size, size_t align)
 {
-    for (int round = 0; round < TALC_OS_EXACT_ROUNDS; round++) {
+    size_t page = talc_os_page_size();
+    void *kept[TALC_OS_EXACT_ROUNDS], *got = NULL;
+    int nkept = 0;
+    for (int round = 0; round < TALC_OS_EXACT_ROUNDS && !got; round++) {
         unsigned char *raw = talc_os_mmap(size);
         if (!raw)
-            return NULL;
+            break;
         uintptr_t at = (uintptr_t)raw;
-        if ((at & (align - 1)) == 0)
-            return raw;
-        munmap(raw, size);
-        const uintptr_t want[2] = {at & ~(uintptr_t)(align - 1), (at | (align - 1)) + 1u};
-        for (int i = 0; i < 2; i++) {
-            if (want[i] == 0 || want[i] > UINTPTR_MAX - size)
-                continue;
-            void *p = mmap((void *)want[i], size, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-            if (p == (void *)want[i])
-                return p;
-            if (p != MAP_FAILED)
-                munmap(p, size);
+        if ((at & (align - 1)) == 0) {
+            got = raw;
+            break;
         }
+        munmap(raw, size);
+        got = talc_os_map_at(at & ~(uintptr_t)(align - 1), size, PROT_READ | PROT_WRITE);
+        if (!got)
+            got = talc_os_map_at((at | (align - 1)) + 1u, size, PROT_READ | PROT_WRITE);
+        if (!got &&
+            (kept[nkept] = talc_os_map_at(at + (size / 2 & ~(page - 1)), page, PROT_NONE)) != NULL)
+            nkept++;
     }
-    errno = ENOMEM;
-    return NULL;
+    while (nkept > 0)
+        munmap(kept[--nkept], page);
+    if (!got)
+        errno = ENOMEM;
+    return got;
 }
 
 /* Maps size + align - page bytes and unmaps the parts before and after the aligned range; if

@@ -73,7 +73,9 @@ size_t talc_os_page_size(void);
  * over-mapping size + align - page and trimming both ends); where the address space has no
  * room for the excess (RLIMIT_AS), two or three more mmaps find an aligned range of exactly
  * size, when the kernel has one next to where it would put size bytes (asked up to three
- * times, in case another thread maps that range first). */
+ * times: another thread may map that range first, or the kernel's room may be a hole with no
+ * aligned place in it, which is then kept from the next answer by a page mapped in its
+ * middle; those pages, at most two, are unmapped before the call returns). */
 void *talc_os_map(size_t size, size_t align);
 void talc_os_unmap(void *p, size_t size);
 int talc_os_commit(void *p, size_t size);   /* Linux: no-op, returns 0 */
