@@ -75,7 +75,7 @@ size_t talc_os_page_size(void);
  * size, when the kernel has one next to where it would put size bytes (asked up to three
  * times: another thread may map that range first, or the kernel's room may be a hole with no
  * aligned place in it, which is then kept from the next answer by a page mapped in its
- * middle; those pages, at most two, are unmapped before the call returns). */
+ * middle; those pages, one per round at most, are unmapped before the call returns). */
 void *talc_os_map(size_t size, size_t align);
 void talc_os_unmap(void *p, size_t size);
 int talc_os_commit(void *p, size_t size);   /* Linux: no-op, returns 0 */
