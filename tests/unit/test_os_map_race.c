@@ -4,7 +4,8 @@
  * White-box: the test build wraps mmap (tests/CMakeLists.txt: -Wl,--wrap) for the library's
  * calls only. The wrapper refuses the slack map (ENOMEM, as RLIMIT_AS would), places the probe
  * one page above an aligned address, and refuses the first fixed maps with EEXIST, as a
- * mapping made there by another thread would.
+ * mapping made there by another thread would. It counts apart the PROT_NONE page the map
+ * keeps in a hole with no aligned room, for the next round.
  *
  * Concurrency: one thread.
  */
@@ -40,9 +41,10 @@ void *WRAP_MMAP(void *a, size_t n, int prot, int flags, int fd, off_t off);
 static struct {
     bool armed;
     size_t size, align;
-    unsigned refuse_fixed;         /* fixed maps still to refuse */
-    unsigned slack, probes, fixed; /* calls seen */
-    void *probe_at[16];            /* where the first probes went */
+    unsigned refuse_fixed;               /* fixed maps still to refuse */
+    unsigned slack, probes, fixed, kept; /* calls seen (kept: PROT_NONE placeholder pages) */
+    void *probe_at[16];                  /* where the first probes went */
+    void *kept_at[16];                   /* where the placeholders were asked for */
 } w;
 
 /* A mapping of n bytes starting one page above an align-aligned address, or MAP_FAILED. */
@@ -63,8 +65,14 @@ void *WRAP_MMAP(void *a, size_t n, int prot, int flags, int fd, off_t off)
 {
     if (!w.armed)
         return REAL_MMAP(a, n, prot, flags, fd, off);
-    if (flags & MAP_FIXED_NOREPLACE) {
+    if ((flags & MAP_FIXED_NOREPLACE) && prot == PROT_NONE) { /* a page kept in a hole */
+        if (w.kept < sizeof w.kept_at / sizeof w.kept_at[0])
+            w.kept_at[w.kept] = a;
+        w.kept++;
+    } else if (flags & MAP_FIXED_NOREPLACE) {
         w.fixed++;
+    }
+    if (flags & MAP_FIXED_NOREPLACE) {
         if (w.refuse_fixed) {
             w.refuse_fixed--;
             errno = EEXIST;
@@ -100,6 +108,14 @@ Test(os_map_race, an_aligned_range_taken_meanwhile_is_asked_for_again)
     cr_assert_eq(w.slack, 1, "the slack map was tried first");
     cr_assert_geq(w.probes, 2, "the kernel was asked again");
     cr_assert_eq(w.refuse_fixed, 0);
+    /* The first probe's hole had no room: a page in its middle was kept for the next round,
+     * and given back before the map returned. */
+    unsigned char vec[1];
+    cr_assert_eq(w.kept, 1, "a page kept after the first round (%u)", w.kept);
+    cr_assert((uintptr_t)w.kept_at[0] > (uintptr_t)w.probe_at[0] &&
+                  (uintptr_t)w.kept_at[0] < (uintptr_t)w.probe_at[0] + w.size,
+              "kept inside the first probe's range");
+    cr_assert(mincore(w.kept_at[0], page, vec) == -1 && errno == ENOMEM, "kept page unmapped");
     memset(p, 0x5a, w.size);
     talc_os_unmap(p, w.size);
 }
@@ -128,5 +144,6 @@ Test(os_map_race, a_range_taken_every_time_fails_with_enomem)
     cr_assert_geq(w.probes, 2, "the kernel was asked again");
     cr_assert_leq(w.probes, 8, "a bounded number of rounds (%u)", w.probes);
     cr_assert_eq(w.fixed, 2 * w.probes, "both neighbours asked in each round");
+    cr_assert_eq(w.kept, w.probes, "a page asked for in each round's hole (%u)", w.kept);
     cr_assert_eq(mapped, 0, "%u of %u probes failed or were not given back", mapped, w.probes);
 }
