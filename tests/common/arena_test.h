@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "arena_one.h"
 #include "granule.h"
 #include "talc/arena.h"
 #include "talc/platform.h"
@@ -52,10 +53,7 @@ static inline talc_arena_t *test_arena(const char *name, unsigned stripes)
 /* A one-stripe arena with thread caches on. */
 static inline talc_arena_t *test_cached_arena(const char *name)
 {
-    talc_arena_config_t c = talc_arena_config_default(name);
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    return test_arena_cfg(&c);
+    return test_arena_one(name, TALC_TCACHE_ON);
 }
 
 /* A one-stripe arena's configuration over the caller's buffer [mem, mem + size). */

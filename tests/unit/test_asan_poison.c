@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/arena_one.h"
 #include "../common/heap_fixture.h"
 #include "heap_poison.h"
 #include "talc/arena.h"
@@ -197,11 +198,7 @@ Test(asan_poison, a_heap_over_an_abandoned_heaps_memory_starts_clean)
 
 Test(asan_poison, a_cached_block_is_poisoned_until_handed_out_again)
 {
-    talc_arena_config_t c = talc_arena_config_default("asan-cache");
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = talc_arena_create(&c);
-    cr_assert_not_null(a);
+    talc_arena_t *a = test_arena_one("asan-cache", TALC_TCACHE_ON);
     char *p = talc_arena_malloc(a, 100);
     cr_assert_not_null(p);
     size_t n = talc_usable_size(p);
@@ -222,11 +219,7 @@ Test(asan_poison, a_cached_block_is_poisoned_until_handed_out_again)
  * addressable, and a use after free of that block went unreported; found by a review). */
 Test(asan_poison, a_block_a_fill_caches_is_poisoned_too)
 {
-    talc_arena_config_t c = talc_arena_config_default("asan-fill");
-    c.stripes = 1;
-    c.thread_cache = TALC_TCACHE_ON;
-    talc_arena_t *a = talc_arena_create(&c);
-    cr_assert_not_null(a);
+    talc_arena_t *a = test_arena_one("asan-fill", TALC_TCACHE_ON);
     char *big = talc_arena_malloc(a, 20000); /* not cache-sized: the stripe's first segment */
     char *p = talc_arena_malloc(a, 100);     /* the first fill of its size: p and one more */
     cr_assert(big && p);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <valgrind/memcheck.h>
 
+#include "../common/arena_one.h"
 #include "../common/heap_fixture.h"
 #include "talc/arena.h"
 #include "talc/heap.h"
@@ -80,17 +81,6 @@ static talc_heap_t *memcheck_heap(void)
     test_faults.count = 0;
     talc_heap_opts_t o = test_opts("memcheck-heap");
     return test_heap(64 << 10, &o);
-}
-
-/* A one-stripe arena, with thread caches or without. */
-static talc_arena_t *memcheck_arena(const char *name, talc_tcache_mode_t tc)
-{
-    talc_arena_config_t c = talc_arena_config_default(name);
-    c.stripes = 1;
-    c.thread_cache = tc;
-    talc_arena_t *a = talc_arena_create(&c);
-    cr_assert_not_null(a, "create %s", name);
-    return a;
 }
 
 Test(memcheck, a_new_block_is_addressable_and_undefined)
@@ -163,7 +153,7 @@ Test(memcheck, a_block_moved_by_realloc_keeps_its_contents_defined)
 
 Test(memcheck, a_calloc_from_fresh_os_memory_is_defined)
 {
-    talc_arena_t *a = memcheck_arena("memcheck-calloc", TALC_TCACHE_OFF);
+    talc_arena_t *a = test_arena_one("memcheck-calloc", TALC_TCACHE_OFF);
     size_t n = 60000; /* the arena's first block: from a fresh OS segment, not cleared */
     unsigned char *p = talc_arena_calloc(a, 1, n);
     cr_assert_not_null(p);
@@ -176,7 +166,7 @@ Test(memcheck, a_calloc_from_fresh_os_memory_is_defined)
 
 Test(memcheck, a_cached_block_is_not_addressable_until_handed_out_again)
 {
-    talc_arena_t *a = memcheck_arena("memcheck-cache", TALC_TCACHE_ON);
+    talc_arena_t *a = test_arena_one("memcheck-cache", TALC_TCACHE_ON);
     char *p = talc_arena_malloc(a, 100);
     cr_assert_not_null(p);
     size_t n = talc_usable_size(p);
@@ -191,71 +181,75 @@ Test(memcheck, a_cached_block_is_not_addressable_until_handed_out_again)
     cr_assert_eq(talc_arena_destroy(a, 0), 0);
 }
 
-/* How a child that made a memory error ended: 1 if memcheck stopped it for the error (the
- * suite runs valgrind with --exit-on-first-error and --error-exitcode=99, cmake/TalcTests.cmake)
- * or it counted one (without those options the child exits 5), 0 if the error went unseen. */
-static int child_caught(pid_t pid)
+/* Runs error() in a child, which then exits: true if memcheck stopped the child for the
+ * error (the suite runs valgrind with --exit-on-first-error and --error-exitcode=99,
+ * cmake/TalcTests.cmake) or counted one (without those options the child exits 5), false if
+ * the error went unseen. */
+static bool caught_in_child(void (*error)(void))
 {
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        error();
+        _exit(VALGRIND_COUNT_ERRORS > 0 ? 5 : 4);
+    }
     int st = 0;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st), "the child died of a signal (status %d)", st);
     return WEXITSTATUS(st) == 99 || WEXITSTATUS(st) == 5;
 }
 
-static void exit_counted(void) { _exit(VALGRIND_COUNT_ERRORS > 0 ? 5 : 4); }
+static void read_after_free(void)
+{
+    talc_heap_t *h = memcheck_heap();
+    volatile char *p = talc_heap_alloc(h, 256);
+    char *guard = talc_heap_alloc(h, 32); /* p's chunk stays alone */
+    talc_heap_free(h, (void *)(uintptr_t)p);
+    char x = p[64];
+    (void)x;
+    (void)guard;
+}
 
 Test(memcheck, a_read_after_free_is_reported)
 {
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        talc_heap_t *h = memcheck_heap();
-        volatile char *p = talc_heap_alloc(h, 256);
-        char *guard = talc_heap_alloc(h, 32);
-        talc_heap_free(h, (void *)(uintptr_t)p);
-        char x = p[64];
-        (void)x;
-        (void)guard;
-        exit_counted();
-    }
-    cr_assert(child_caught(pid), "the read after free went unreported");
+    cr_assert(caught_in_child(read_after_free), "the read after free went unreported");
+}
+
+static void write_past_into_a_free_neighbour(void)
+{
+    talc_heap_t *h = memcheck_heap();
+    char *p = talc_heap_alloc(h, 100);
+    char *q = talc_heap_alloc(h, 200);
+    char *guard = talc_heap_alloc(h, 32);
+    talc_heap_free(h, q); /* p's neighbour above is free now */
+    size_t n = talc_heap_usable_size(h, p);
+    volatile char *v = p;
+    v[n + 8 + LINKS + 8] = 1; /* past q's header and links, inside its free chunk */
+    (void)guard;
 }
 
 Test(memcheck, a_write_past_a_block_into_a_free_neighbour_is_reported)
 {
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        talc_heap_t *h = memcheck_heap();
-        char *p = talc_heap_alloc(h, 100);
-        char *q = talc_heap_alloc(h, 200);
-        char *guard = talc_heap_alloc(h, 32);
-        talc_heap_free(h, q); /* p's neighbour above is free now */
-        size_t n = talc_heap_usable_size(h, p);
-        volatile char *v = p;
-        v[n + 8 + LINKS + 8] = 1; /* past q's header and links, inside its free chunk */
-        (void)guard;
-        exit_counted();
-    }
-    cr_assert(child_caught(pid), "the overrun into a free chunk went unreported");
+    cr_assert(caught_in_child(write_past_into_a_free_neighbour),
+              "the overrun into a free chunk went unreported");
+}
+
+static void branch_on_an_uninitialised_byte(void)
+{
+    talc_arena_config_t c = talc_arena_config_default("memcheck-uninit");
+    c.thread_cache = TALC_TCACHE_ON;
+    talc_arena_t *a = talc_arena_create(&c);
+    char *p = a ? talc_arena_malloc(a, 64) : NULL;
+    talc_free(p);
+    volatile char *q = talc_arena_malloc(a, 64); /* from the thread cache */
+    if (q && q[10] == 42)
+        _exit(3);
 }
 
 Test(memcheck, a_branch_on_an_uninitialised_byte_is_reported)
 {
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        talc_arena_config_t c = talc_arena_config_default("memcheck-uninit");
-        c.thread_cache = TALC_TCACHE_ON;
-        talc_arena_t *a = talc_arena_create(&c);
-        char *p = a ? talc_arena_malloc(a, 64) : NULL;
-        talc_free(p);
-        volatile char *q = talc_arena_malloc(a, 64); /* from the thread cache */
-        if (q && q[10] == 42)
-            _exit(3);
-        exit_counted();
-    }
-    cr_assert(child_caught(pid), "the use of an uninitialised byte went unreported");
+    cr_assert(caught_in_child(branch_on_an_uninitialised_byte),
+              "the use of an uninitialised byte went unreported");
 }
 
 /* A block that slides down into the free chunk below (talc_grow_down: nothing else fits)
