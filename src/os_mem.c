@@ -54,9 +54,9 @@ static void *talc_os_mmap(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* A mapping of size bytes read-write exactly at addr (MAP_FIXED_NOREPLACE, which never
- * replaces a mapping; a kernel before 4.17 takes it as a hint: a mapping elsewhere is given
- * back), or NULL. prot PROT_NONE: a placeholder. */
+/* A mapping of size bytes with protection prot exactly at addr (MAP_FIXED_NOREPLACE, which
+ * never replaces a mapping; a kernel before 4.17 takes it as a hint: a mapping elsewhere is
+ * given back), or NULL. PROT_NONE: a placeholder page. */
 static void *talc_os_map_at(uintptr_t addr, size_t size, int prot)
 {
     if (addr == 0 || addr > UINTPTR_MAX - size)
